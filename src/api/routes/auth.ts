@@ -1,0 +1,59 @@
+/** Login, logout, own account. The login route is the only one reachable without credentials; it is rate-limited. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Mamori } from '../../core/app.js';
+import { parseDuration } from '../../core/duration.js';
+import type { Metrics } from '../../core/metrics.js';
+import { errorSchema } from '../schemas.js';
+import { principalOf } from '../server.js';
+
+export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
+  const ttl = parseDuration(mamori.config.auth.sessionTtl);
+  return async (app) => {
+    app.post('/api/v1/auth/login', {
+      config: {
+        login: true,
+        rateLimit: { max: mamori.config.auth.loginAttempts, timeWindow: parseDuration(mamori.config.auth.loginWindow) * 1000 },
+      },
+      schema: {
+        tags: ['auth'],
+        security: [],
+        body: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(1024) }),
+        response: { 200: z.object({ token: z.string(), expiresAt: z.string(), role: z.string() }), 401: errorSchema },
+      },
+    }, async (request, reply) => {
+      const r = await mamori.accounts.login(request.body.username, request.body.password, ttl);
+      if (!r) {
+        metrics.loginFailures.inc();
+        return reply.code(401).send({ error: 'unauthenticated', message: 'wrong user name or password, or the account is disabled' });
+      }
+      return { token: r.token, expiresAt: r.expiresAt, role: r.principal.role };
+    });
+
+    app.post('/api/v1/auth/logout', { config: { permission: 'self' }, schema: { tags: ['auth'] } }, async (request, reply) => {
+      await mamori.accounts.logout(request.bearer!, principalOf(request));
+      return reply.code(204).send();
+    });
+
+    app.get('/api/v1/me', {
+      config: { permission: 'self' },
+      schema: { tags: ['auth'], response: { 200: z.object({ name: z.string(), role: z.string(), kind: z.enum(['user', 'token']) }) } },
+    }, async (request) => {
+      const p = principalOf(request);
+      return { name: p.name, role: p.role, kind: p.kind };
+    });
+
+    app.post('/api/v1/me/password', {
+      config: { permission: 'self' },
+      schema: { tags: ['auth'], body: z.object({ current: z.string().min(1).max(1024), new: z.string().min(1).max(1024) }) },
+    }, async (request, reply) => {
+      const p = principalOf(request);
+      if (p.kind !== 'user') return reply.code(400).send({ error: 'bad-request', message: 'API tokens have no password' });
+      if (!(await mamori.accounts.verifyPassword(p.name, request.body.current))) {
+        return reply.code(403).send({ error: 'forbidden', message: 'the current password is wrong' });
+      }
+      await mamori.accounts.setPassword(p.actor, p.name, request.body.new);
+      return reply.code(204).send();
+    });
+  };
+}

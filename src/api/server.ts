@@ -1,0 +1,142 @@
+/**
+ * The HTTP API. Every route declares the permission it needs (or that it is
+ * the login route); a route without one makes the server refuse to start, so
+ * nothing is ever open by accident. Requests carry `Authorization: Bearer`
+ * with a login session or an API token.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { AccountError, type Principal } from '../core/accounts.js';
+import type { Mamori } from '../core/app.js';
+import { CapabilityRefusedError } from '../core/capabilities.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import { roleMay, type Permission } from '../core/roles.js';
+import { accountRoutes } from './routes/accounts.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes } from './routes/auth.js';
+import { measureRoutes } from './routes/measures.js';
+import { opsRoutes } from './routes/ops.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The permission this route needs. */
+    permission?: Permission;
+    /** Only the login route: reachable without credentials (it checks them itself). */
+    login?: boolean;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    bearer?: string;
+  }
+  interface FastifyInstance {
+    /** Every route with the permission it declared: for the RBAC tests and the docs. */
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean }>;
+  }
+}
+
+export interface ApiDeps {
+  mamori: Mamori;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
+
+/** The principal of an authenticated request (routes run only after the auth hook). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('route reached without authentication');
+  return request.principal;
+}
+
+export async function buildApi({ mamori, metrics, logger }: ApiDeps): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'api' }, {
+      serializers: {
+        // The route pattern, never the URL: a URL can carry an address or a name.
+        req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url ?? '(unmatched)', id: req.id }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    }),
+    trustProxy: mamori.config.server.trustProxy,
+    bodyLimit: 1024 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
+  app.decorate('declaredRoutes', declaredRoutes);
+  app.addHook('onRoute', (route) => {
+    const cfg = route.config as { permission?: Permission; login?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') declaredRoutes.push({ method, url: route.url, ...(cfg.permission ? { permission: cfg.permission } : {}), ...(cfg.login ? { login: true } : {}) });
+    }
+  });
+
+  await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
+  await app.register(rateLimit, { global: false });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Mamori API', version: '0.1.0', description: 'ISP-side cyber-defence platform: measures, disclosure, audit, accounts.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    const cfg = request.routeOptions.config;
+    if (cfg.login) return;
+    const header = request.headers.authorization ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
+    if (!principal) {
+      reply.header('www-authenticate', 'Bearer realm="mamori"');
+      return reply.code(401).send({ error: 'unauthenticated', message: 'send Authorization: Bearer <session or API token>' });
+    }
+    request.principal = principal;
+    request.bearer = m![1]!;
+    if (request.is404) return; // the not-found handler answers
+    const permission = cfg.permission;
+    if (!permission || !roleMay(principal.role, permission)) {
+      await mamori.audit.append({ actor: principal.actor, action: 'api.forbidden', object: `route:${request.method} ${request.routeOptions.url}`, outcome: 'refused' });
+      return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not ${permission ?? 'use this route'}` });
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const problems = error.validation.map((v) => `${v.instancePath || error.validationContext || 'request'}: ${v.message}`);
+      return reply.code(400).send({ error: 'bad-request', message: problems.join('; ') });
+    }
+    if (error instanceof AccountError) return reply.code(400).send({ error: 'bad-request', message: error.message });
+    if (error instanceof CapabilityRefusedError) return reply.code(403).send({ error: 'capability-refused', message: error.message });
+    const status = error.statusCode;
+    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: 'bad-request', message: error.message });
+    request.log.error({ err: { type: error.name, message: error.message } }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
+  });
+
+  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'not-found', message: 'no such route' }));
+
+  await app.register(authRoutes(mamori, metrics));
+  await app.register(measureRoutes(mamori));
+  await app.register(auditRoutes(mamori, metrics));
+  await app.register(accountRoutes(mamori));
+  await app.register(opsRoutes(mamori, metrics));
+
+  app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,64 @@
+/**
+ * One Mamori instance: configuration, stores, audit log, measure registry,
+ * datasets and the capability broker, opened in that order and closed in
+ * reverse. The server and the CLI both start from here.
+ */
+import { mkdirSync } from 'node:fs';
+import { ALL_MEASURES } from '../measures/index.js';
+import { openChdbStore } from '../store/analytics/chdb.js';
+import type { AnalyticsStore } from '../store/analytics/store.js';
+import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
+import { Accounts } from './accounts.js';
+import { AuditLog } from './audit/log.js';
+import { CapabilityBroker, type CapabilityProviders } from './capabilities.js';
+import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
+import { DatasetRegistry } from './datasets.js';
+import { parseDuration } from './duration.js';
+import { MeasureRegistry, type MeasureModule } from './registry.js';
+
+export interface Mamori {
+  readonly config: Config;
+  readonly paths: ResolvedPaths;
+  readonly state: StateStore;
+  /** Absent when opened without it (CLI commands that only need state). */
+  readonly analytics: AnalyticsStore | undefined;
+  readonly audit: AuditLog;
+  readonly accounts: Accounts;
+  readonly registry: MeasureRegistry;
+  readonly datasets: DatasetRegistry;
+  readonly broker: CapabilityBroker;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Open the analytics engine too (the server does; most CLI commands need not). */
+  analytics?: boolean;
+  measures?: readonly MeasureModule[];
+  providers?: CapabilityProviders;
+}
+
+export async function openMamori(config: Config, options: OpenOptions = {}): Promise<Mamori> {
+  // The registry checks the measure settings before any file is touched.
+  const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
+  const paths = resolvePaths(config);
+  mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
+  const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000 });
+  let analytics: AnalyticsStore | undefined;
+  try {
+    analytics = options.analytics ? await openChdbStore(paths.analyticsPath) : undefined;
+  } catch (err) {
+    await state.close();
+    throw err;
+  }
+  const audit = await AuditLog.open(state, paths.anchorFile);
+  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration);
+  const broker = new CapabilityBroker(registry, datasets, audit, analytics, options.providers ?? {});
+  return {
+    config, paths, state, analytics, audit, registry, datasets, broker,
+    accounts: new Accounts(state, audit),
+    async close() {
+      await analytics?.close();
+      await state.close();
+    },
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The audit log: every access to secret data, every block, share, disconnect,
+ * lookup, notice and refusal is appended here, hash-chained, in the same
+ * transaction as the change it records when there is one.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { assertNoSecretData } from '../secret-guard.js';
+import { appendJsonLine, readJsonLines } from '../jsonl.js';
+import type { StateDb, StateStore } from '../../store/state/store.js';
+import type { AuditLogTable } from '../../store/state/schema.js';
+import { entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type VerifyResult } from './chain.js';
+
+export interface AuditRecord {
+  /** Who: `user:NAME`, `token:ID`, `module:NAME`, `measure:ID`, `cli:NAME`. */
+  actor: string;
+  measure?: string | null;
+  /** What happened, dotted: `capability.refused`, `retention.delete`, `user.create` … */
+  action: string;
+  /** A reference to the object, never its secret content: `dataset:flows`, `user:alice`. */
+  object?: string | null;
+  caseId?: string | null;
+  counts?: Record<string, number> | null;
+  outcome?: 'ok' | 'refused' | 'error';
+}
+
+export type AuditListener = (entry: AuditEntry) => void;
+
+function toRow(e: AuditEntry): AuditLogTable {
+  return {
+    seq: e.seq, ts: e.ts, actor: e.actor, measure: e.measure, action: e.action, object: e.object,
+    case_id: e.caseId, counts: e.counts ? JSON.stringify(e.counts) : null, outcome: e.outcome,
+    prev_hash: e.prev, hash: e.hash,
+  };
+}
+
+export function fromRow(r: AuditLogTable): AuditEntry {
+  return {
+    seq: Number(r.seq), ts: r.ts, actor: r.actor, measure: r.measure, action: r.action, object: r.object,
+    caseId: r.case_id, counts: r.counts ? JSON.parse(r.counts) as Record<string, number> : null,
+    outcome: r.outcome as AuditEntry['outcome'], prev: r.prev_hash, hash: r.hash,
+  };
+}
+
+export class AuditLog {
+  private listeners: AuditListener[] = [];
+
+  private constructor(private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string) {}
+
+  /** Opens the log; a new installation gets a chain id that seeds its genesis hash. */
+  static async open(store: StateStore, anchorFile: string): Promise<AuditLog> {
+    const chainId = await store.writeTransaction(async (db) => {
+      const row = await db.selectFrom('meta').select('value').where('key', '=', 'audit.chain-id').executeTakeFirst();
+      if (row) return row.value;
+      const id = randomUUID();
+      await db.insertInto('meta').values({ key: 'audit.chain-id', value: id }).execute();
+      return id;
+    });
+    return new AuditLog(store, chainId, anchorFile);
+  }
+
+  get genesis(): string { return genesisHash(this.chainId); }
+
+  onAppend(listener: AuditListener): void { this.listeners.push(listener); }
+
+  /** Appends inside an existing write transaction (use the `db` that writeTransaction gave you). */
+  async appendIn(db: StateDb, record: AuditRecord): Promise<AuditEntry> {
+    assertNoSecretData('audit actor', record.actor);
+    assertNoSecretData('audit object', record.object);
+    assertNoSecretData('audit case id', record.caseId);
+    const last = await db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const partial = {
+      seq: last ? Number(last.seq) + 1 : 1,
+      ts: new Date().toISOString(),
+      actor: record.actor,
+      measure: record.measure ?? null,
+      action: record.action,
+      object: record.object ?? null,
+      caseId: record.caseId ?? null,
+      counts: record.counts ?? null,
+      outcome: record.outcome ?? 'ok',
+      prev: last ? last.hash : this.genesis,
+    } satisfies Omit<AuditEntry, 'hash'>;
+    const entry: AuditEntry = { ...partial, hash: entryHash(partial) };
+    await db.insertInto('audit_log').values(toRow(entry)).execute();
+    return entry;
+  }
+
+  /** Appends in a transaction of its own. */
+  async append(record: AuditRecord): Promise<AuditEntry> {
+    const entry = await this.store.writeTransaction((db) => this.appendIn(db, record));
+    this.notify(entry);
+    return entry;
+  }
+
+  /** Runs a state change and its audit record atomically: both land or neither. */
+  async withAudit<T>(record: AuditRecord | ((result: T) => AuditRecord), change: (db: StateDb) => Promise<T>): Promise<T> {
+    const [result, entry] = await this.store.writeTransaction(async (db) => {
+      const r = await change(db);
+      const e = await this.appendIn(db, typeof record === 'function' ? record(r) : record);
+      return [r, e] as const;
+    });
+    this.notify(entry);
+    return result;
+  }
+
+  private notify(entry: AuditEntry): void {
+    for (const l of this.listeners) l(entry);
+  }
+
+  async head(): Promise<{ seq: number; hash: string }> {
+    const last = await this.store.db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    return last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: this.genesis };
+  }
+
+  /** Pages through entries in seq order, optionally bounded by time. */
+  async *entries(range: { from?: string; to?: string } = {}, pageSize = 5000): AsyncGenerator<AuditEntry> {
+    let after = 0;
+    for (;;) {
+      let q = this.store.db.selectFrom('audit_log').selectAll().where('seq', '>', after);
+      if (range.from) q = q.where('ts', '>=', range.from);
+      if (range.to) q = q.where('ts', '<', range.to);
+      const rows = await q.orderBy('seq').limit(pageSize).execute();
+      for (const r of rows) yield fromRow(r);
+      if (rows.length < pageSize) return;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
+  }
+
+  /**
+   * Writes the chain head to the anchor table and the anchor file (put that on
+   * other media, or ship it off the machine): a later cut-off of the tail
+   * shows as an anchor beyond the end of the log.
+   */
+  async anchor(actor = 'module:audit'): Promise<Anchor> {
+    const head = await this.head();
+    const anchor: Anchor = { seq: head.seq, hash: head.hash, ts: new Date().toISOString() };
+    await this.store.writeTransaction(async (db) => {
+      await db.insertInto('audit_anchors').values(anchor).onConflict((oc) => oc.column('seq').doNothing()).execute();
+    });
+    const torn = appendJsonLine(this.anchorFile, { chainId: this.chainId, ...anchor });
+    await this.append({ actor, action: 'audit.anchor', object: `audit-seq:${anchor.seq}`, counts: torn ? { tornLinesMovedAside: 1 } : null });
+    return anchor;
+  }
+
+  /** Anchors from the table and from the anchor file (the file survives a rewrite of the database). */
+  async anchors(): Promise<{ anchors: Anchor[]; warnings: string[] }> {
+    const warnings: string[] = [];
+    const bySeq = new Map<number, Anchor>();
+    const rows = await this.store.db.selectFrom('audit_anchors').selectAll().orderBy('seq').execute();
+    for (const r of rows) bySeq.set(Number(r.seq), { seq: Number(r.seq), hash: r.hash, ts: r.ts });
+    if (existsSync(this.anchorFile)) {
+      for (const l of readJsonLines<Anchor & { chainId?: string }>(this.anchorFile)) {
+        if (l.error || !l.value) { warnings.push(`anchor file ${this.anchorFile}: ${l.error}`); continue; }
+        if (l.value.chainId && l.value.chainId !== this.chainId) { warnings.push(`anchor file line ${l.line} belongs to another installation; ignored`); continue; }
+        const known = bySeq.get(l.value.seq);
+        if (known && known.hash !== l.value.hash) warnings.push(`anchor for entry ${l.value.seq} differs between the database and the anchor file`);
+        // The file is the independent copy: it wins.
+        bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts });
+      }
+    }
+    return { anchors: [...bySeq.values()].sort((a, b) => a.seq - b.seq), warnings };
+  }
+
+  async verify(onProgress?: (checked: number) => void): Promise<VerifyResult & { warnings: string[] }> {
+    const { anchors, warnings } = await this.anchors();
+    const self = this;
+    async function* items(): AsyncGenerator<ChainItem> {
+      for await (const entry of self.entries()) yield { entry };
+    }
+    const result = await verifyChain(items(), { genesis: this.genesis, anchors, ...(onProgress ? { onProgress } : {}) });
+    return { ...result, warnings };
+  }
+
+  /** Counts of entries per measure and action, for the compliance report. */
+  async countsByMeasure(): Promise<Array<{ measure: string; action: string; outcome: string; n: number }>> {
+    const rows = await this.store.db.selectFrom('audit_log')
+      .select(['measure', 'action', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('measure', 'is not', null)
+      .groupBy(['measure', 'action', 'outcome'])
+      .execute();
+    return rows.map((r) => ({ measure: r.measure!, action: r.action, outcome: r.outcome, n: Number(r.n) }));
+  }
+}
+
+/** Exactly the fields of an entry: a damaged key must not pass as a missing (null) value. */
+const exportedEntry = z.strictObject({
+  seq: z.number().int().positive(), ts: z.string(), actor: z.string(), measure: z.string().nullable(), action: z.string(),
+  object: z.string().nullable(), caseId: z.string().nullable(), counts: z.record(z.string(), z.number()).nullable(),
+  outcome: z.enum(['ok', 'refused', 'error']), prev: z.string().regex(/^[0-9a-f]{64}$/), hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/** Reads an exported JSON-lines file as chain items, for `mamori audit verify --file`. */
+export function exportFileItems(path: string): ChainItem[] {
+  return readJsonLines<unknown>(path).map((l): ChainItem => {
+    if (l.error) return { error: l.error, line: l.line };
+    const parsed = exportedEntry.safeParse(l.value);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0]!;
+      return { error: `line ${l.line} is not a well-formed audit entry (${first.path.join('.') || 'entry'}: ${first.message})`, line: l.line };
+    }
+    return { entry: parsed.data, line: l.line };
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * The capability broker: the only way a measure reaches data or acts on the
+ * world. What it hands out follows from the measure's declaration alone; a
+ * request outside it is refused with a clear error and the refusal is audited.
+ */
+import type { AnalyticsStore } from '../store/analytics/store.js';
+import { checkReadAccess, TableAccessError } from '../store/analytics/table-access.js';
+import type { AuditLog } from './audit/log.js';
+import type { DatasetRegistry } from './datasets.js';
+import type { MeasureDeclaration } from './measure.js';
+import type { MeasureRegistry } from './registry.js';
+import type { Output } from './vocabulary.js';
+
+/** Capabilities that act on the world; each needs an output in the declaration. */
+export const ACTION_CAPABILITIES = {
+  'subscriber-lookup': { needs: 'identifiesSubscribers' },
+  notifier: { needs: 'subscriber-notices' },
+  cases: { needs: 'cases' },
+  'policy-zone-writer': { needs: 'rpz-rules' },
+  sharer: { needs: 'shared-indicators' },
+  disconnector: { needs: 'disconnects' },
+  'auth-suspender': { needs: 'auth-suspensions' },
+  'traffic-blocker': { needs: 'traffic-blocks' },
+} as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' }>;
+export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
+
+export class CapabilityRefusedError extends Error {
+  constructor(readonly measure: string, readonly capability: string, readonly reason: string) {
+    super(`capability "${capability}" refused to measure "${measure}": ${reason}`);
+    this.name = 'CapabilityRefusedError';
+  }
+}
+
+/** Providers of action capabilities, added as the features behind them land. */
+export type CapabilityProviders = Partial<Record<ActionCapability, (measure: MeasureDeclaration) => unknown>>;
+
+/** Read access to the analytics tables of declared datasets, and nothing else. */
+export interface PurposeBoundAnalytics {
+  readonly measure: string;
+  readonly datasets: readonly string[];
+  /** Fully qualified table of a granted dataset, for writing SQL. */
+  table(dataset: string): string;
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+}
+
+export class CapabilityBroker {
+  constructor(
+    private readonly registry: MeasureRegistry,
+    private readonly datasets: DatasetRegistry,
+    private readonly audit: AuditLog,
+    private readonly analytics: AnalyticsStore | undefined,
+    private readonly providers: CapabilityProviders = {},
+  ) {}
+
+  forMeasure(measureId: string): MeasureCapabilities {
+    return new MeasureCapabilities(measureId, this.registry, this.datasets, this.audit, this.analytics, this.providers);
+  }
+}
+
+export class MeasureCapabilities {
+  constructor(
+    readonly measureId: string,
+    private readonly registry: MeasureRegistry,
+    private readonly datasets: DatasetRegistry,
+    private readonly audit: AuditLog,
+    private readonly analytics: AnalyticsStore | undefined,
+    private readonly providers: CapabilityProviders,
+  ) {}
+
+  private async refuse(capability: string, reason: string): Promise<never> {
+    await this.audit.append({
+      actor: `measure:${this.measureId}`, measure: this.measureId, action: 'capability.refused',
+      object: `capability:${capability}`, outcome: 'refused',
+    });
+    throw new CapabilityRefusedError(this.measureId, capability, reason);
+  }
+
+  private async granted(capability: string): Promise<void> {
+    await this.audit.append({
+      actor: `measure:${this.measureId}`, measure: this.measureId, action: 'capability.grant', object: `capability:${capability}`,
+    });
+  }
+
+  /** The declaration, if the measure is declared and enabled; otherwise the refusal. */
+  private async runningDeclaration(capability: string): Promise<MeasureDeclaration> {
+    const status = this.registry.status(this.measureId);
+    if (!status) return this.refuse(capability, 'no such measure is declared');
+    if (status.state !== 'enabled') return this.refuse(capability, `the measure is ${status.state}`);
+    return status.declaration;
+  }
+
+  /** A read handle to the analytics tables of `datasetNames`, which must hold only items this measure declared. */
+  async analyticsRead(datasetNames: readonly string[]): Promise<PurposeBoundAnalytics> {
+    const capability = `analytics-read:${datasetNames.join('+')}`;
+    const declaration = await this.runningDeclaration(capability);
+    const tables = new Map<string, string>();
+    for (const name of datasetNames) {
+      const ds = this.datasets.get(name);
+      if (!ds) return this.refuse(capability, `dataset "${name}" does not exist`);
+      if (ds.store !== 'analytics') return this.refuse(capability, `dataset "${name}" is not in the analytics store`);
+      const undeclared = ds.items.filter((i) => !declaration.dataItems.some((d) => d.item === i));
+      if (undeclared.length > 0) {
+        return this.refuse(capability, `dataset "${name}" holds ${undeclared.join(', ')}, which ${declaration.code} does not declare`);
+      }
+      if (ds.owner !== this.measureId) return this.refuse(capability, `dataset "${name}" was collected for ${ds.owner} and may not be used for another purpose`);
+      tables.set(name, ds.table);
+    }
+    const store = this.analytics;
+    if (!store) return this.refuse(capability, 'the analytics store is not available');
+    await this.granted(capability);
+    return this.boundAnalytics(store, declaration, tables);
+  }
+
+  private boundAnalytics(store: AnalyticsStore, declaration: MeasureDeclaration, tables: Map<string, string>): PurposeBoundAnalytics {
+    const allowed = new Set(tables.values());
+    const object = `dataset:${[...tables.keys()].join('+')}`;
+    const measure = this.measureId;
+    return {
+      measure,
+      datasets: [...tables.keys()],
+      table: (dataset) => {
+        const t = tables.get(dataset);
+        if (!t) throw new CapabilityRefusedError(measure, `analytics-read:${dataset}`, 'dataset not granted to this handle');
+        return t;
+      },
+      query: async <T>(sql: string, params?: Record<string, unknown>) => {
+        try {
+          await checkReadAccess(store, sql, allowed);
+        } catch (err) {
+          if (err instanceof TableAccessError) return this.refuse(`analytics-read:${[...tables.keys()].join('+')}`, err.message);
+          throw err;
+        }
+        // The tag travels with the query into the engine's own query log.
+        const rows = await store.query<T>(`/* mamori measure=${measure} basis=${declaration.bases.map((b) => b.basis).join(',')} */ ${sql}`, params);
+        await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.read', object, counts: { rows: rows.length } });
+        return rows;
+      },
+    };
+  }
+
+  /** An action capability (notifier, subscriber lookup, …) if the declaration allows it and this build provides it. */
+  async action<T = unknown>(capability: ActionCapability): Promise<T> {
+    const declaration = await this.runningDeclaration(capability);
+    const needs = ACTION_CAPABILITIES[capability]?.needs;
+    if (!needs) return this.refuse(capability, 'no such capability');
+    const allowed = needs === 'identifiesSubscribers' ? declaration.identifiesSubscribers : declaration.outputs.includes(needs);
+    if (!allowed) {
+      return this.refuse(capability, needs === 'identifiesSubscribers'
+        ? `${declaration.code} may not identify subscribers`
+        : `${declaration.code} does not declare the output "${needs}"`);
+    }
+    const provider = this.providers[capability];
+    if (!provider) return this.refuse(capability, 'not available in this build');
+    await this.granted(capability);
+    return provider(declaration) as T;
+  }
+}

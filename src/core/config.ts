@@ -1,0 +1,165 @@
+/**
+ * Configuration: one YAML file, validated before anything starts. Unknown
+ * keys, wrong types and impossible values are refused with the key, the value
+ * and what is allowed. Secrets may be written as "${env:NAME}".
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.js';
+
+const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
+const port = z.number().int().min(1).max(65535);
+const loopbackOrAny = z.string().min(1);
+
+const measureSettings = z.strictObject({
+  enabled: z.boolean().default(false),
+});
+
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('./data'),
+  server: z.strictObject({
+    host: loopbackOrAny.default('127.0.0.1'),
+    port: port.default(8470),
+    /** Set when behind a reverse proxy that terminates TLS. */
+    trustProxy: z.boolean().default(false),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).prefault({}),
+  state: z.strictObject({
+    driver: z.enum(['sqlite']).default('sqlite'),
+    /** Default: <dataDir>/state.sqlite */
+    path: z.string().min(1).optional(),
+    busyTimeout: duration.default('5s'),
+  }).prefault({}),
+  analytics: z.strictObject({
+    driver: z.enum(['chdb']).default('chdb'),
+    /** Default: <dataDir>/analytics */
+    path: z.string().min(1).optional(),
+  }).prefault({}),
+  audit: z.strictObject({
+    /** Where chain heads are also written; put it on other media in production. Default: <dataDir>/audit-anchors.jsonl */
+    anchorFile: z.string().min(1).optional(),
+    anchorInterval: duration.default('1h'),
+  }).prefault({}),
+  auth: z.strictObject({
+    sessionTtl: duration.default('12h'),
+    loginAttempts: z.number().int().min(1).max(100).default(5),
+    loginWindow: duration.default('15m'),
+  }).prefault({}),
+  retention: z.strictObject({
+    interval: duration.default('1h'),
+  }).prefault({}),
+  measures: z.record(z.string(), measureSettings).default({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: string[]) {
+    super(`configuration ${source} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const ENV_REF = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** Replaces "${env:NAME}" strings; a missing variable is an error naming the key. */
+function substituteEnv(value: unknown, path: string[], env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    const m = ENV_REF.exec(value);
+    if (!m) return value;
+    const v = env[m[1]!];
+    if (v === undefined) problems.push(`${keyName(path)}: environment variable ${m[1]} is not set`);
+    return v;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, [...path, String(i)], env, problems));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substituteEnv(v, [...path, k], env, problems)]));
+  }
+  return value;
+}
+
+function keyName(path: PropertyKey[]): string {
+  return path.length === 0 ? '(top level)' : `"${path.map(String).join('.')}"`;
+}
+
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const s = JSON.stringify(value);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Allowed keys of the object schema found at `path`, for "unknown key" messages. */
+function allowedKeysAt(path: PropertyKey[]): string[] {
+  let schema: z.ZodType = configSchema;
+  for (const key of path) {
+    const def = unwrap(schema);
+    if (def instanceof z.ZodObject) schema = def.shape[String(key)] as z.ZodType;
+    else if (def instanceof z.ZodRecord) schema = def.valueType as z.ZodType;
+    else return [];
+    if (!schema) return [];
+  }
+  const def = unwrap(schema);
+  return def instanceof z.ZodObject ? Object.keys(def.shape) : [];
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur: z.ZodType = s;
+  for (let i = 0; i < 5; i++) {
+    if (cur instanceof z.ZodDefault || cur instanceof z.ZodOptional || cur instanceof z.ZodPrefault) cur = cur.unwrap() as z.ZodType;
+    else break;
+  }
+  return cur;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = allowedKeysAt(issue.path);
+    return issue.keys.map((k) => `${keyName([...issue.path, k])}: unknown key; allowed here: ${allowed.join(', ')}`);
+  }
+  const input = (issue as { input?: unknown }).input;
+  return [`${keyName(issue.path)}: value ${shown(input)} is not allowed: ${issue.message}`];
+}
+
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, ['(top level): the file must hold a mapping of keys, e.g. "server:"']);
+  }
+  const problems: string[] = [];
+  const substituted = substituteEnv(raw, [], env, problems);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  const parsed = configSchema.safeParse(substituted, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap(describeIssue));
+  return parsed.data;
+}
+
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!file) return parseConfig('', '(embedded defaults)', env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export interface ResolvedPaths { dataDir: string; statePath: string; analyticsPath: string; anchorFile: string }
+
+export function resolvePaths(config: Config, cwd = process.cwd()): ResolvedPaths {
+  const dataDir = resolve(cwd, config.dataDir);
+  return {
+    dataDir,
+    statePath: resolve(dataDir, config.state.path ?? 'state.sqlite'),
+    analyticsPath: resolve(dataDir, config.analytics.path ?? 'analytics'),
+    anchorFile: resolve(dataDir, config.audit.anchorFile ?? 'audit-anchors.jsonl'),
+  };
+}

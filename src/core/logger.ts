@@ -1,0 +1,19 @@
+/**
+ * Application logs (pino, JSON). They carry events, counts and ids — never an
+ * address, port, FQDN or account ID from a measure's data: those go only to
+ * the audit log, and only as references. HTTP request logs name the route
+ * pattern, not the URL, and leave out the client address.
+ */
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino({
+    level,
+    base: { app: 'mamori' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: fields that could hold secret data are dropped if a caller ever passes them.
+    redact: { paths: ['addr', 'address', 'ip', 'qname', 'fqdn', 'account', 'username_attempted', 'req.remoteAddress', 'req.url', 'req.headers'], remove: true },
+  }, destination as pino.DestinationStream | undefined);
+}

@@ -1,0 +1,91 @@
+/**
+ * The measure registry: which measures are declared, which have an
+ * implementation in this build ("available"), and which the operator enabled.
+ * A measure without an implementation is "not available" everywhere: in the
+ * API, the CLI, the notice and the report. It is never shown as working.
+ */
+import type { MeasureDeclaration } from './measure.js';
+import type { MeasureCapabilities } from './capabilities.js';
+import { ConfigError, type Config } from './config.js';
+
+export interface MeasureContext {
+  readonly declaration: MeasureDeclaration;
+  /** Everything the measure may touch, bound to its id and checked against its declaration. */
+  readonly capabilities: MeasureCapabilities;
+}
+
+export interface RunningMeasure { stop(): Promise<void> }
+
+export interface MeasureImplementation {
+  start(context: MeasureContext): Promise<RunningMeasure>;
+}
+
+export interface MeasureModule {
+  readonly declaration: MeasureDeclaration;
+  /** Absent until the measure's implementation lands. */
+  readonly implementation?: MeasureImplementation;
+}
+
+export type MeasureState = 'not-available' | 'disabled' | 'enabled';
+
+export interface MeasureStatus {
+  readonly declaration: MeasureDeclaration;
+  readonly available: boolean;
+  readonly enabled: boolean;
+  readonly state: MeasureState;
+}
+
+export const STATE_TEXT: Record<MeasureState, { ja: string; en: string }> = {
+  'not-available': { ja: '未提供（実装されていません）', en: 'not available (not implemented in this build)' },
+  disabled: { ja: '停止中', en: 'disabled' },
+  enabled: { ja: '実施中', en: 'enabled' },
+};
+
+export class MeasureRegistry {
+  private readonly byId = new Map<string, MeasureModule>();
+
+  constructor(modules: readonly MeasureModule[], private readonly settings: Config['measures'] = {}) {
+    const codes = new Set<string>();
+    for (const m of modules) {
+      const d = m.declaration;
+      if (this.byId.has(d.id)) throw new Error(`measure id "${d.id}" is declared twice`);
+      if (codes.has(d.code)) throw new Error(`measure code "${d.code}" is declared twice`);
+      this.byId.set(d.id, m);
+      codes.add(d.code);
+    }
+    const problems = this.settingsProblems();
+    if (problems.length > 0) throw new ConfigError('measures', problems);
+  }
+
+  /** Settings naming an unknown measure, or enabling one that is not available, are refused. */
+  private settingsProblems(): string[] {
+    const problems: string[] = [];
+    for (const [id, s] of Object.entries(this.settings)) {
+      const m = this.byId.get(id);
+      if (!m) {
+        problems.push(`"measures.${id}": unknown measure; declared measures: ${[...this.byId.keys()].join(', ')}`);
+      } else if (s.enabled && !m.implementation) {
+        problems.push(`"measures.${id}.enabled": value true is not allowed: ${m.declaration.code} is not available in this build`);
+      }
+    }
+    return problems;
+  }
+
+  get(id: string): MeasureModule | undefined { return this.byId.get(id); }
+
+  status(id: string): MeasureStatus | undefined {
+    const m = this.byId.get(id);
+    if (!m) return undefined;
+    const available = m.implementation !== undefined;
+    const enabled = available && (this.settings[id]?.enabled ?? false);
+    return { declaration: m.declaration, available, enabled, state: !available ? 'not-available' : enabled ? 'enabled' : 'disabled' };
+  }
+
+  list(): MeasureStatus[] {
+    return [...this.byId.keys()].map((id) => this.status(id)!);
+  }
+
+  declarations(): MeasureDeclaration[] {
+    return [...this.byId.values()].map((m) => m.declaration);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Roles and what each may do. Every API route names one permission; a route
+ * without one does not start (see api/server.ts), so nothing is open by accident.
+ */
+export const ROLES = ['admin', 'operator', 'analyst', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = {
+  /** Own account: who am I, log out, change own password. */
+  self: ['admin', 'operator', 'analyst', 'auditor'],
+  'measures:read': ['admin', 'operator', 'analyst', 'auditor'],
+  'policy:read': ['admin', 'operator', 'analyst', 'auditor'],
+  'audit:read': ['admin', 'auditor'],
+  'audit:anchor': ['admin', 'auditor'],
+  'retention:run': ['admin', 'operator'],
+  'users:manage': ['admin'],
+  'tokens:manage': ['admin'],
+  'metrics:read': ['admin', 'operator'],
+  'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+export function roleMay(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}

@@ -1,0 +1,31 @@
+/**
+ * The analytics store: flows, DNS logs and features, queried with ClickHouse
+ * SQL. Embedded chdb by default; a ClickHouse server implements the same
+ * interface with the same SQL when a deployment outgrows one machine.
+ */
+export type InsertFormat = 'TSV' | 'JSONEachRow';
+
+export interface AnalyticsStore {
+  readonly engine: 'chdb' | 'clickhouse';
+  readonly location: string;
+  /** DDL and maintenance statements issued by the core (never by measures). */
+  exec(sql: string, params?: Record<string, unknown>): Promise<void>;
+  /** A read query; rows come back as objects (JSONEachRow). */
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** Bulk insert of bytes already serialised in `format`. */
+  insert(table: string, format: InsertFormat, payload: Buffer): Promise<{ rows: number }>;
+  /** The engine's own syntax tree of a statement, for the table-access guard. */
+  explainAst(sql: string): Promise<string>;
+  databases(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export class AnalyticsStoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AnalyticsStoreError';
+  }
+}
+
+/** An empty database selected as the current one, so unqualified names can only be CTEs. */
+export const SANDBOX_DATABASE = 'mamori_sandbox';

@@ -1,0 +1,107 @@
+/**
+ * The state store: consent, cases, users, audit, candidates. SQLite (WAL) by
+ * default, one file in the data directory; callers see only Kysely and
+ * `writeTransaction`, so a PostgreSQL store can be added without touching them.
+ */
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { migrationProvider } from './migrations.js';
+import type { StateSchema } from './schema.js';
+
+export type StateDb = Kysely<StateSchema>;
+
+export interface StateStore {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly location: string;
+  readonly db: StateDb;
+  /**
+   * Runs `fn` in a transaction that takes the write lock at its start, so that
+   * read-then-append sequences (the audit chain) are serialised across
+   * processes. Inside `fn`, use only the handle it receives.
+   */
+  writeTransaction<T>(fn: (db: StateDb) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export class StateStoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StateStoreError';
+  }
+}
+
+/** Turns SQLite's terse codes into what an operator needs to know and do. */
+export function explainSqliteError(path: string, err: unknown): StateStoreError {
+  const code = (err as { code?: string })?.code ?? '';
+  const base = `state database ${path}`;
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new StateStoreError(`${base} is locked by another process (${code}); stop the other mamori process or wait, then retry. Nothing was written.`, { cause: err });
+  }
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new StateStoreError(`${base} is not a SQLite database or is corrupt (${code}); restore it from a backup. Mamori did not modify it.`, { cause: err });
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_IOERR') {
+    return new StateStoreError(`${base} cannot be opened for writing (${code}): check the path, its permissions and free disk space.`, { cause: err });
+  }
+  return new StateStoreError(`${base}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+export interface SqliteOptions {
+  /** How long to wait for another process's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+export async function openSqliteStateStore(path: string, options: SqliteOptions = {}): Promise<StateStore> {
+  let raw: Database.Database;
+  try {
+    raw = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('synchronous = NORMAL');
+    raw.pragma('foreign_keys = ON');
+    const check = raw.pragma('quick_check', { simple: true });
+    if (check !== 'ok') {
+      raw.close();
+      throw Object.assign(new Error(String(check)), { code: 'SQLITE_CORRUPT' });
+    }
+  } catch (err) {
+    throw explainSqliteError(path, err);
+  }
+  const db = new Kysely<StateSchema>({ dialect: new SqliteDialect({ database: raw }) });
+  const store: StateStore = {
+    dialect: 'sqlite',
+    location: path,
+    db,
+    async writeTransaction(fn) {
+      try {
+        return await db.connection().execute(async (conn) => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await fn(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (err) {
+            await sql`rollback`.execute(conn);
+            throw err;
+          }
+        });
+      } catch (err) {
+        if ((err as { code?: string })?.code?.startsWith('SQLITE_')) throw explainSqliteError(path, err);
+        throw err;
+      }
+    },
+    async close() { await db.destroy(); },
+  };
+  await migrate(store);
+  return store;
+}
+
+async function migrate(store: StateStore): Promise<void> {
+  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const code = (error as { code?: string })?.code;
+    if (code?.startsWith('SQLITE_')) throw explainSqliteError(store.location, error);
+    throw new StateStoreError(`state database ${store.location}: migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+  }
+}

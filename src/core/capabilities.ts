@@ -125,7 +125,7 @@ export class MeasureCapabilities {
       },
       query: async <T>(sql: string, params?: Record<string, unknown>) => {
         try {
-          await checkReadAccess(store, sql, allowed);
+          await checkReadAccess(store, sql, allowed, params);
         } catch (err) {
           if (err instanceof TableAccessError) return this.refuse(`analytics-read:${[...tables.keys()].join('+')}`, err.message);
           throw err;

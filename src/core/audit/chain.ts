@@ -67,7 +67,7 @@ export interface VerifyOptions {
   onProgress?: (checked: number) => void;
 }
 
-export type ChainItem = { entry: AuditEntry; line?: number } | { error: string; line: number };
+export type ChainItem = { entry: AuditEntry; line?: number } | { error: string; line?: number; seq?: number };
 
 /** Verifies a stream of entries in storage order. Works for the live store and for exported files. */
 export async function verifyChain(items: AsyncIterable<ChainItem> | Iterable<ChainItem>, opts: VerifyOptions = {}): Promise<VerifyResult> {
@@ -84,9 +84,10 @@ export async function verifyChain(items: AsyncIterable<ChainItem> | Iterable<Cha
 
   for await (const item of items as AsyncIterable<ChainItem>) {
     if ('error' in item) {
-      report({ seq: expectedSeq, line: item.line, problem: item.error });
+      report({ seq: item.seq ?? expectedSeq, ...(item.line !== undefined ? { line: item.line } : {}), problem: item.error });
       prevHash = null; // the next entry cannot be linked to an unreadable one
-      if (expectedSeq !== null) expectedSeq += 1;
+      if (item.seq !== undefined) expectedSeq = item.seq + 1;
+      else if (expectedSeq !== null) expectedSeq += 1;
       continue;
     }
     const e = item.entry;

@@ -116,13 +116,17 @@ export class AuditLog {
 
   /** Pages through entries in seq order, optionally bounded by time. */
   async *entries(range: { from?: string; to?: string } = {}, pageSize = 5000): AsyncGenerator<AuditEntry> {
+    for await (const row of this.rows(range, pageSize)) yield fromRow(row);
+  }
+
+  private async *rows(range: { from?: string; to?: string }, pageSize: number): AsyncGenerator<AuditLogTable> {
     let after = 0;
     for (;;) {
       let q = this.store.db.selectFrom('audit_log').selectAll().where('seq', '>', after);
       if (range.from) q = q.where('ts', '>=', range.from);
       if (range.to) q = q.where('ts', '<', range.to);
       const rows = await q.orderBy('seq').limit(pageSize).execute();
-      for (const r of rows) yield fromRow(r);
+      yield* rows;
       if (rows.length < pageSize) return;
       after = Number(rows[rows.length - 1]!.seq);
     }
@@ -165,9 +169,16 @@ export class AuditLog {
 
   async verify(onProgress?: (checked: number) => void): Promise<VerifyResult & { warnings: string[] }> {
     const { anchors, warnings } = await this.anchors();
-    const self = this;
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     async function* items(): AsyncGenerator<ChainItem> {
-      for await (const entry of self.entries()) yield { entry };
+      for await (const row of self.rows({}, 5000)) {
+        try {
+          yield { entry: fromRow(row) };
+        } catch {
+          // A damaged column must be reported at its entry, not crash the check.
+          yield { seq: Number(row.seq), error: `entry ${row.seq} cannot be read: a column holds damaged data` };
+        }
+      }
     }
     const result = await verifyChain(items(), { genesis: this.genesis, anchors, ...(onProgress ? { onProgress } : {}) });
     return { ...result, warnings };

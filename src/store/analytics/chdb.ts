@@ -47,9 +47,11 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
         return { rows: r.rowsWritten };
       } catch (err) { throw wrap(`insert into ${table}`, err); }
     },
-    async explainAst(sql) {
+    async explainAst(sql, params) {
       try {
-        return (await session.queryAsync(`EXPLAIN AST ${sql}`, { format: 'TSVRaw' })).text();
+        const explain = `EXPLAIN AST ${sql}`;
+        const r = params ? await session.queryBindAsync(explain, params, { format: 'TSVRaw' }) : await session.queryAsync(explain, { format: 'TSVRaw' });
+        return r.text();
       } catch (err) { throw wrap('parse', err); }
     },
     async databases() {

@@ -15,7 +15,7 @@ export interface AnalyticsStore {
   /** Bulk insert of bytes already serialised in `format`. */
   insert(table: string, format: InsertFormat, payload: Buffer): Promise<{ rows: number }>;
   /** The engine's own syntax tree of a statement, for the table-access guard. */
-  explainAst(sql: string): Promise<string>;
+  explainAst(sql: string, params?: Record<string, unknown>): Promise<string>;
   databases(): Promise<string[]>;
   close(): Promise<void>;
 }

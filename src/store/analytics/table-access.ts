@@ -38,10 +38,10 @@ function nameOf(rest: string): string {
  * Returns the qualified tables `sql` reads, or throws if it is not a plain
  * SELECT over tables in `allowed` (names written `database.table`).
  */
-export async function checkReadAccess(store: AnalyticsStore, sql: string, allowed: ReadonlySet<string>): Promise<string[]> {
+export async function checkReadAccess(store: AnalyticsStore, sql: string, allowed: ReadonlySet<string>, params?: Record<string, unknown>): Promise<string[]> {
   let ast: AstLine[];
   try {
-    ast = parseAst(await store.explainAst(sql));
+    ast = parseAst(await store.explainAst(sql, params));
   } catch (err) {
     throw new TableAccessError(`the query could not be parsed: ${(err as Error).message}`);
   }

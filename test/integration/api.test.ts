@@ -1,0 +1,149 @@
+/**
+ * The HTTP API through Fastify's injector: every route refuses an
+ * unauthenticated call and a call from a role without its permission.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { before, describe, it } from 'node:test';
+import { buildApi, type Api } from '../../src/api/server.js';
+import type { Mamori } from '../../src/core/app.js';
+import { createLogger } from '../../src/core/logger.js';
+import { Metrics } from '../../src/core/metrics.js';
+import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
+import { openTest } from '../support/fixtures.js';
+
+const logLines: string[] = [];
+
+function fillPath(url: string): string {
+  return url.replace(':username', 'nobody').replace(':action', 'disable').replace(':id', 'cc-detection').replace(':format', 'terms');
+}
+
+describe('HTTP API', () => {
+  let m: Mamori;
+  let app: Api;
+  const tokens = {} as Record<Role, string>;
+
+  before(async () => {
+    m = await openTest('auth:\n  loginAttempts: 5\n  loginWindow: 1m\n');
+    const sink = new PassThrough();
+    sink.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));
+    app = await buildApi({ mamori: m, metrics: new Metrics(m.registry), logger: createLogger('info', sink) });
+    for (const role of ROLES) tokens[role] = (await m.accounts.createToken('module:test', `${role} token`, role)).token;
+    await m.accounts.createUser('module:test', 'alice', 'analyst', 'correct horse battery');
+  });
+
+  it('declares a permission on every route', () => {
+    assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
+    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login, `${r.method} ${r.url}`);
+    assert.deepEqual(app.declaredRoutes.filter((r) => r.login).map((r) => r.url), ['/api/v1/auth/login']);
+  });
+
+  it('refuses every route without credentials (401)', async () => {
+    for (const r of app.declaredRoutes.filter((x) => !x.login)) {
+      for (const auth of [undefined, 'Bearer nonsense', `Bearer ${tokens.admin}x`, 'Basic YWRtaW46YWRtaW4=']) {
+        const res = await app.inject({ method: r.method as 'GET', url: fillPath(r.url), ...(auth ? { headers: { authorization: auth } } : {}) });
+        assert.equal(res.statusCode, 401, `${r.method} ${r.url} with ${auth ?? 'nothing'}: ${res.body}`);
+        assert.equal(res.headers['www-authenticate'], 'Bearer realm="mamori"');
+      }
+    }
+  });
+
+  it('refuses every route to every role without its permission (403), audited', async () => {
+    let checked = 0;
+    for (const r of app.declaredRoutes.filter((x) => !x.login)) {
+      const allowed = PERMISSIONS[r.permission!] as readonly Role[];
+      for (const role of ROLES.filter((x) => !allowed.includes(x))) {
+        const before = (await m.audit.head()).seq;
+        const res = await app.inject({ method: r.method as 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
+        assert.equal(res.statusCode, 403, `${role} on ${r.method} ${r.url}: ${res.body}`);
+        let last;
+        for await (const e of m.audit.entries()) if (e.seq > before) last = e;
+        assert.equal(last?.action, 'api.forbidden');
+        assert.equal(last?.actor.startsWith('token:'), true);
+        checked += 1;
+      }
+    }
+    assert.ok(checked >= 20, `only ${checked} refusals checked`);
+  });
+
+  it('lets each allowed role through (not 401/403)', async () => {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && x.method === 'GET')) {
+      for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
+        const res = await app.inject({ method: 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
+        assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);
+      }
+    }
+  });
+
+  it('shows undeclared implementations as "not available"', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/measures', headers: { authorization: `Bearer ${tokens.analyst}` } });
+    const body = res.json() as { measures: Array<{ code: string; state: string; stateText: { ja: string; en: string } }> };
+    assert.equal(body.measures.length, 8);
+    for (const x of body.measures) {
+      assert.equal(x.state, 'not-available');
+      assert.match(x.stateText.en, /not available/);
+    }
+  });
+
+  it('logs in a user, serves their session, and ends it on logout', async () => {
+    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: 'correct horse battery' } });
+    assert.equal(login.statusCode, 200, login.body);
+    const { token, role } = login.json() as { token: string; role: string };
+    assert.equal(role, 'analyst');
+    const me = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
+    assert.deepEqual(me.json(), { name: 'alice', role: 'analyst', kind: 'user' });
+    const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(out.statusCode, 204);
+    const again = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(again.statusCode, 401);
+  });
+
+  it('stops a revoked token at once', async () => {
+    const t = await m.accounts.createToken('module:test', 'short-lived', 'operator');
+    const ok = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${t.token}` } });
+    assert.equal(ok.statusCode, 200);
+    await m.accounts.revokeToken('module:test', t.id);
+    const res = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${t.token}` } });
+    assert.equal(res.statusCode, 401);
+  });
+
+  it('answers bad input with a message naming the field', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${tokens.admin}` }, payload: { username: 'bob', role: 'root' } });
+    assert.equal(res.statusCode, 400);
+    assert.match((res.json() as { message: string }).message, /role/);
+  });
+
+  it('serves the disclosure and the OpenAPI document', async () => {
+    const terms = await app.inject({ method: 'GET', url: '/api/v1/policy/terms?lang=ja', headers: { authorization: `Bearer ${tokens.auditor}` } });
+    assert.match(terms.body, /検知の対象となる情報の範囲/);
+    const doc = await app.inject({ method: 'GET', url: '/api/v1/openapi.json', headers: { authorization: `Bearer ${tokens.analyst}` } });
+    const paths = Object.keys((doc.json() as { paths: object }).paths);
+    assert.ok(paths.includes('/api/v1/measures') && paths.includes('/api/v1/audit/verify'), paths.join(','));
+  });
+
+  it('sets secure headers', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${tokens.admin}` } });
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(res.headers['content-security-policy']), /default-src 'none'/);
+  });
+
+  it('never writes addresses or host names into the application log', async () => {
+    await app.inject({ method: 'GET', url: '/api/v1/measures/192.0.2.77?q=c2.evil.example.com', headers: { authorization: `Bearer ${tokens.analyst}` } });
+    await app.inject({ method: 'GET', url: '/api/v1/nothing/2001:db8::77', headers: { authorization: `Bearer ${tokens.analyst}` } });
+    await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '198.51.100.77', payload: { username: '203.0.113.77', password: 'x' } });
+    const log = logLines.join('\n');
+    assert.ok(logLines.length > 10, 'the logger wrote nothing: the test would prove nothing');
+    for (const secret of ['192.0.2.77', 'c2.evil.example.com', '2001:db8::77', '198.51.100.77', '203.0.113.77']) {
+      assert.ok(!log.includes(secret), `the log contains ${secret}`);
+    }
+  });
+
+  it('rate-limits login attempts', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.9', payload: { username: 'alice', password: 'wrong password' } });
+      codes.push(res.statusCode);
+    }
+    assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429]);
+  });
+});

@@ -1,0 +1,66 @@
+/** Shared helpers for tests: temporary data directories and instances on them. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { openMamori, type Mamori, type OpenOptions } from '../../src/core/app.js';
+import { parseConfig, type Config } from '../../src/core/config.js';
+import { defineMeasure, type MeasureDeclarationInput } from '../../src/core/measure.js';
+import type { MeasureModule } from '../../src/core/registry.js';
+
+export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
+export const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+// Cleanups run once, when the test file ends: `after` called inside a hook would
+// attach to that hook and run too early.
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** A directory removed when the test file ends. */
+export function tempDir(prefix = 'mamori-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export function testConfig(dataDir: string, yaml = ''): Config {
+  return parseConfig(`dataDir: ${JSON.stringify(dataDir)}\n${yaml}`, 'test');
+}
+
+export async function openTest(yaml = '', options: OpenOptions = {}): Promise<Mamori> {
+  const dir = tempDir();
+  const mamori = await openMamori(testConfig(dir, yaml), options);
+  cleanups.push(() => mamori.close());
+  return mamori;
+}
+
+/** A complete, valid declaration to derive broken ones from. */
+export function validDeclaration(overrides: Partial<MeasureDeclarationInput> = {}): MeasureDeclarationInput {
+  return {
+    id: 'test-measure',
+    code: 'M90',
+    title: { ja: '試験用の措置', en: 'Test measure' },
+    purpose: { ja: '試験のため', en: 'for testing' },
+    description: { ja: '試験用です。', en: 'For tests.' },
+    bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
+    dataItems: [
+      { item: 'flow.addresses', retention: '1d', use: { ja: '試験', en: 'testing' } },
+      { item: 'flow.ports', retention: '2d', use: { ja: '試験', en: 'testing' } },
+    ],
+    outputs: ['cc-candidates'],
+    identifiesSubscribers: false,
+    conditions: [{ ja: '試験に限る', en: 'tests only' }],
+    source: { ja: '試験', en: 'tests' },
+    ...overrides,
+  };
+}
+
+/** A measure with a (do-nothing) implementation, so that it can be enabled in tests of the broker. */
+export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}): MeasureModule {
+  return {
+    declaration: defineMeasure(validDeclaration(overrides)),
+    implementation: { async start() { return { async stop() {} }; } },
+  };
+}

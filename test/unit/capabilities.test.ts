@@ -1,0 +1,111 @@
+/**
+ * The capability broker against the real embedded engine (chdb): what a
+ * measure declared is granted, anything else is refused and the refusal audited.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { Mamori } from '../../src/core/app.js';
+import { CapabilityRefusedError, type PurposeBoundAnalytics } from '../../src/core/capabilities.js';
+import { ALL_MEASURES } from '../../src/measures/index.js';
+import { openTest, runnableMeasure } from '../support/fixtures.js';
+
+const flowLike = runnableMeasure();
+const dnsLike = runnableMeasure({
+  id: 'dns-test', code: 'M91',
+  dataItems: [{ item: 'dns.qname', retention: '1d', use: { ja: '試験', en: 'testing' } }],
+  outputs: ['rpz-rules'],
+});
+const disabled = runnableMeasure({ id: 'off-test', code: 'M92' });
+
+async function lastAudit(m: Mamori) {
+  const head = await m.audit.head();
+  for await (const e of m.audit.entries()) if (e.seq === head.seq) return e;
+  throw new Error('empty log');
+}
+
+async function refused(m: Mamori, promise: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof CapabilityRefusedError, String(err));
+    assert.match(err.message, pattern);
+    return true;
+  });
+  const e = await lastAudit(m);
+  assert.equal(e.action, 'capability.refused');
+  assert.equal(e.outcome, 'refused');
+}
+
+describe('capability broker', () => {
+  let m: Mamori;
+  let handle: PurposeBoundAnalytics;
+
+  before(async () => {
+    m = await openTest('measures:\n  test-measure: { enabled: true }\n  dns-test: { enabled: true }\n', {
+      analytics: true,
+      measures: [...ALL_MEASURES, flowLike, dnsLike, disabled],
+    });
+    await m.analytics!.exec('CREATE DATABASE IF NOT EXISTS t_flows');
+    await m.analytics!.exec('CREATE TABLE t_flows.flows (ts DateTime, dst IPv6, dport UInt16) ENGINE = MergeTree ORDER BY ts');
+    await m.analytics!.exec('CREATE TABLE t_flows.other (ts DateTime, name String) ENGINE = MergeTree ORDER BY ts');
+    await m.analytics!.insert('t_flows.flows', 'TSV', Buffer.from('2026-11-24 00:00:00\t::ffff:192.0.2.1\t443\n2026-11-24 00:01:00\t::ffff:192.0.2.1\t443\n'));
+    m.datasets.register({ name: 'flows', store: 'analytics', table: 't_flows.flows', timeColumn: 'ts', items: ['flow.addresses', 'flow.ports'], owner: 'test-measure' });
+    m.datasets.register({ name: 'other', store: 'analytics', table: 't_flows.other', timeColumn: 'ts', items: ['dns.qname'], owner: 'dns-test' });
+    handle = await m.broker.forMeasure('test-measure').analyticsRead(['flows']);
+  });
+
+  it('grants a measure its own dataset and audits every query with counts', async () => {
+    const rows = await handle.query<{ n: string }>(`SELECT count() AS n FROM ${handle.table('flows')} WHERE dport = {p:UInt16}`, { p: 443 });
+    assert.equal(Number(rows[0]!.n), 2);
+    const e = await lastAudit(m);
+    assert.deepEqual([e.action, e.measure, e.object, e.counts], ['analytics.read', 'test-measure', 'dataset:flows', { rows: 1 }]);
+  });
+
+  it('allows CTEs and subqueries over granted tables', async () => {
+    const rows = await handle.query(`WITH c AS (SELECT dst FROM t_flows.flows) SELECT count() FROM c WHERE dst IN (SELECT dst FROM t_flows.flows)`);
+    assert.equal(rows.length, 1);
+  });
+
+  it('refuses a query that reads another table', async () => {
+    await refused(m, handle.query('SELECT * FROM t_flows.other'), /reads t_flows\.other/);
+    await refused(m, handle.query('SELECT 1 FROM t_flows.flows WHERE dst IN (SELECT toIPv6(name) FROM t_flows.other)'), /reads t_flows\.other/);
+    await refused(m, handle.query('SELECT 1 FROM t_flows.flows WHERE ts IN t_flows.other'), /refers to t_flows\.other/);
+    await refused(m, handle.query('SELECT name FROM system.tables'), /reads system\.tables/);
+  });
+
+  it('refuses table functions and dictionary reads', async () => {
+    await refused(m, handle.query("SELECT * FROM file('/etc/passwd', 'LineAsString')"), /table function file\(\)/);
+    await refused(m, handle.query("SELECT * FROM merge('t_flows', '.*')"), /table function merge\(\)/);
+    await refused(m, handle.query("SELECT dictGet('d', 'a', 1) FROM t_flows.flows"), /dictGet\(\) reads data/);
+  });
+
+  it('refuses anything but SELECT', async () => {
+    await refused(m, handle.query('INSERT INTO t_flows.flows SELECT * FROM t_flows.flows'), /only SELECT/);
+    await refused(m, handle.query('ALTER TABLE t_flows.flows DELETE WHERE 1'), /only SELECT/);
+    await refused(m, handle.query('DROP TABLE t_flows.flows'), /only SELECT/);
+  });
+
+  it('refuses a dataset collected for another measure (purpose limitation)', async () => {
+    const dns = m.broker.forMeasure('dns-test');
+    await refused(m, dns.analyticsRead(['flows']), /holds flow\.addresses, flow\.ports, which M91 does not declare/);
+    await refused(m, m.broker.forMeasure('test-measure').analyticsRead(['other']), /holds dns\.qname, which M90 does not declare/);
+  });
+
+  it('refuses an unknown dataset, a disabled measure and an unknown measure', async () => {
+    await refused(m, m.broker.forMeasure('test-measure').analyticsRead(['nope']), /dataset "nope" does not exist/);
+    await refused(m, m.broker.forMeasure('off-test').analyticsRead(['flows']), /the measure is disabled/);
+    await refused(m, m.broker.forMeasure('ghost').analyticsRead(['flows']), /no such measure/);
+  });
+
+  it('refuses an action capability the declaration does not allow', async () => {
+    await refused(m, m.broker.forMeasure('test-measure').action('subscriber-lookup'), /M90 may not identify subscribers/);
+    await refused(m, m.broker.forMeasure('test-measure').action('sharer'), /does not declare the output "shared-indicators"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('notifier'), /does not declare the output "subscriber-notices"/);
+  });
+
+  it('says "not available" for a declared capability whose provider has not landed', async () => {
+    await refused(m, m.broker.forMeasure('dns-test').action('policy-zone-writer'), /not available in this build/);
+  });
+
+  it('refuses a dataset registration that holds items its owner did not declare', () => {
+    assert.throws(() => m.datasets.register({ name: 'bad', store: 'analytics', table: 'x.y', timeColumn: 'ts', items: ['flow.addresses', 'aaa.account-id'], owner: 'test-measure' }), /holds aaa\.account-id, which M90 does not declare/);
+  });
+});

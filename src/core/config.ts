@@ -10,8 +10,6 @@ import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
-const port = z.number().int().min(1).max(65535);
-const loopbackOrAny = z.string().min(1);
 
 const measureSettings = z.strictObject({
   enabled: z.boolean().default(false),
@@ -20,8 +18,10 @@ const measureSettings = z.strictObject({
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).default('./data'),
   server: z.strictObject({
-    host: loopbackOrAny.default('127.0.0.1'),
-    port: port.default(8470),
+    /** Loopback by default; put a TLS-terminating reverse proxy in front before exposing it. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (the URL is printed at start). */
+    port: z.number().int().min(0).max(65535).default(8470),
     /** Set when behind a reverse proxy that terminates TLS. */
     trustProxy: z.boolean().default(false),
   }).prefault({}),

@@ -24,8 +24,7 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
     }, async (request) => {
       const { from, to, afterSeq, limit } = request.query;
       const entries = [];
-      for await (const e of mamori.audit.entries({ ...(from ? { from } : {}), ...(to ? { to } : {}) })) {
-        if (e.seq <= afterSeq) continue;
+      for await (const e of mamori.audit.entries({ afterSeq, ...(from ? { from } : {}), ...(to ? { to } : {}) }, limit)) {
         entries.push(e);
         if (entries.length === limit) break;
       }

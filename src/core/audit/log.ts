@@ -25,6 +25,8 @@ export interface AuditRecord {
   outcome?: 'ok' | 'refused' | 'error';
 }
 
+export interface EntryRange { from?: string; to?: string; afterSeq?: number }
+
 export type AuditListener = (entry: AuditEntry) => void;
 
 function toRow(e: AuditEntry): AuditLogTable {
@@ -114,13 +116,13 @@ export class AuditLog {
     return last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: this.genesis };
   }
 
-  /** Pages through entries in seq order, optionally bounded by time. */
-  async *entries(range: { from?: string; to?: string } = {}, pageSize = 5000): AsyncGenerator<AuditEntry> {
+  /** Pages through entries in seq order, optionally bounded by time and starting after a seq. */
+  async *entries(range: EntryRange = {}, pageSize = 5000): AsyncGenerator<AuditEntry> {
     for await (const row of this.rows(range, pageSize)) yield fromRow(row);
   }
 
-  private async *rows(range: { from?: string; to?: string }, pageSize: number): AsyncGenerator<AuditLogTable> {
-    let after = 0;
+  private async *rows(range: EntryRange, pageSize: number): AsyncGenerator<AuditLogTable> {
+    let after = range.afterSeq ?? 0;
     for (;;) {
       let q = this.store.db.selectFrom('audit_log').selectAll().where('seq', '>', after);
       if (range.from) q = q.where('ts', '>=', range.from);

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Installs the npm dependencies when they are missing or out of date, then
+# Installs the npm dependencies (at the locked versions) when they are missing
+# or out of date, then
 # compiles. Used by `npm start` and `npm test` so that a fresh clone needs
 # nothing else. better-sqlite3 and argon2 compile from source (about a minute).
 set -eu
 cd "$(dirname "$0")/.."
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "mamori: installing npm dependencies (npm ci)..." >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  # `npm install` rather than `npm ci`: chdb's optional per-platform packages for
+  # other platforms are absent from the lock file, which `npm ci` rejects.
+  echo "mamori: installing npm dependencies..." >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 npx --no-install tsc -p tsconfig.json

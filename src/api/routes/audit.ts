@@ -2,16 +2,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Mamori } from '../../core/app.js';
+import { auditEntrySchema } from '../../core/audit/chain.js';
 import type { Metrics } from '../../core/metrics.js';
 import { principalOf } from '../server.js';
 
 const isoTime = z.string().datetime({ offset: true });
-const entrySchema = z.object({
-  seq: z.number(), ts: z.string(), actor: z.string(), measure: z.string().nullable(), action: z.string(),
-  object: z.string().nullable(), caseId: z.string().nullable(), counts: z.record(z.string(), z.number()).nullable(),
-  outcome: z.string(), prev: z.string(), hash: z.string(),
-});
-
 export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/api/v1/audit/entries', {
@@ -19,7 +14,7 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
       schema: {
         tags: ['audit'],
         querystring: z.object({ from: isoTime.optional(), to: isoTime.optional(), afterSeq: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(5000).default(500) }),
-        response: { 200: z.object({ entries: z.array(entrySchema), nextAfterSeq: z.number().nullable() }) },
+        response: { 200: z.object({ entries: z.array(auditEntrySchema), nextAfterSeq: z.number().nullable() }) },
       },
     }, async (request) => {
       const { from, to, afterSeq, limit } = request.query;

@@ -5,20 +5,23 @@
  * make a cut-off tail detectable too.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 
-export interface AuditEntry {
-  seq: number;
-  ts: string;
-  actor: string;
-  measure: string | null;
-  action: string;
-  object: string | null;
-  caseId: string | null;
-  counts: Record<string, number> | null;
-  outcome: 'ok' | 'refused' | 'error';
-  prev: string;
-  hash: string;
-}
+/** An entry exactly: a damaged key in an exported file must not pass as a missing (null) value. */
+export const auditEntrySchema = z.strictObject({
+  seq: z.number().int().positive(),
+  ts: z.string(),
+  actor: z.string(),
+  measure: z.string().nullable(),
+  action: z.string(),
+  object: z.string().nullable(),
+  caseId: z.string().nullable(),
+  counts: z.record(z.string(), z.number()).nullable(),
+  outcome: z.enum(['ok', 'refused', 'error']),
+  prev: z.string().regex(/^[0-9a-f]{64}$/),
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 export interface Anchor { seq: number; hash: string; ts: string }
 

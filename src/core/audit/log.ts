@@ -5,12 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { z } from 'zod';
 import { assertNoSecretData } from '../secret-guard.js';
 import { appendJsonLine, readJsonLines } from '../jsonl.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import type { AuditLogTable } from '../../store/state/schema.js';
-import { entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type VerifyResult } from './chain.js';
+import { auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type VerifyResult } from './chain.js';
 
 export interface AuditRecord {
   /** Who: `user:NAME`, `token:ID`, `module:NAME`, `measure:ID`, `cli:NAME`. */
@@ -197,18 +196,11 @@ export class AuditLog {
   }
 }
 
-/** Exactly the fields of an entry: a damaged key must not pass as a missing (null) value. */
-const exportedEntry = z.strictObject({
-  seq: z.number().int().positive(), ts: z.string(), actor: z.string(), measure: z.string().nullable(), action: z.string(),
-  object: z.string().nullable(), caseId: z.string().nullable(), counts: z.record(z.string(), z.number()).nullable(),
-  outcome: z.enum(['ok', 'refused', 'error']), prev: z.string().regex(/^[0-9a-f]{64}$/), hash: z.string().regex(/^[0-9a-f]{64}$/),
-});
-
 /** Reads an exported JSON-lines file as chain items, for `mamori audit verify --file`. */
 export function exportFileItems(path: string): ChainItem[] {
   return readJsonLines<unknown>(path).map((l): ChainItem => {
     if (l.error) return { error: l.error, line: l.line };
-    const parsed = exportedEntry.safeParse(l.value);
+    const parsed = auditEntrySchema.safeParse(l.value);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
       return { error: `line ${l.line} is not a well-formed audit entry (${first.path.join('.') || 'entry'}: ${first.message})`, line: l.line };

@@ -1,7 +1,6 @@
 #!/bin/sh
 # Installs the npm dependencies (at the locked versions) when they are missing
-# or out of date, then
-# compiles. Used by `npm start` and `npm test` so that a fresh clone needs
+# or out of date, then compiles. Used by `npm start` and `npm test` so that a fresh clone needs
 # nothing else. better-sqlite3 and argon2 compile from source (about a minute).
 set -eu
 cd "$(dirname "$0")/.."
@@ -12,3 +11,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-audit --no-fund --loglevel=error >&2
 fi
 npx --no-install tsc -p tsconfig.json
+chmod +x dist/src/cli/main.js

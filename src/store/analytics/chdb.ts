@@ -21,7 +21,7 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
     await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${SANDBOX_DATABASE}`);
     await session.queryAsync(`USE ${SANDBOX_DATABASE}`);
   } catch (err) {
-    throw new AnalyticsStoreError(`analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]} — is another mamori process using it?`, { cause: err });
+    throw new AnalyticsStoreError(`analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one process can open it: if the mamori server is running, use its API instead.`, { cause: err });
   }
   const wrap = (what: string, err: unknown) => new AnalyticsStoreError(`analytics ${what} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   return {

@@ -1,0 +1,93 @@
+/**
+ * A reader for classic pcap files holding UDP datagrams (flow exports,
+ * RADIUS, DNS…): yields each UDP payload with its source and timestamp.
+ * Link types: Ethernet (with VLAN tags), Linux cooked (SLL, SLL2), raw IP,
+ * BSD loopback. IP fragments after the first cannot be read and are counted.
+ */
+import { readFileSync } from 'node:fs';
+import { formatIPv6 } from './address.js';
+
+export interface UdpPacket {
+  timestampMs: number;
+  source: string;
+  sourcePort: number;
+  destinationPort: number;
+  payload: Buffer;
+}
+
+export interface PcapStats { packets: number; udp: number; skipped: number; fragments: number }
+
+export class PcapError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PcapError';
+  }
+}
+
+export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0 }): Generator<UdpPacket> {
+  const buf = readFileSync(file);
+  if (buf.length < 24) throw new PcapError(`${file}: too short for a pcap file`);
+  const magic = buf.readUInt32LE(0);
+  let le: boolean;
+  let nano: boolean;
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
+  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
+  else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
+  else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
+  const u32 = (p: number) => (le ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
+  const linkType = u32(20) & 0xffff;
+  let p = 24;
+  while (p + 16 <= buf.length) {
+    const sec = u32(p);
+    const frac = u32(p + 4);
+    const incl = u32(p + 8);
+    const start = p + 16;
+    const end = start + incl;
+    if (end > buf.length) throw new PcapError(`${file}: record ${stats.packets + 1} is truncated (file cut short)`);
+    p = end;
+    stats.packets += 1;
+    const timestampMs = sec * 1000 + Math.floor(nano ? frac / 1e6 : frac / 1e3);
+    const pkt = udpOf(buf, start, end, linkType, stats);
+    if (pkt) { stats.udp += 1; yield { timestampMs, ...pkt }; } else stats.skipped += 1;
+  }
+}
+
+function udpOf(buf: Buffer, q: number, end: number, linkType: number, stats: PcapStats): Omit<UdpPacket, 'timestampMs'> | undefined {
+  let etherType: number;
+  if (linkType === 1) {
+    if (q + 14 > end) return undefined;
+    etherType = buf.readUInt16BE(q + 12);
+    q += 14;
+    while ((etherType === 0x8100 || etherType === 0x88a8) && q + 4 <= end) { etherType = buf.readUInt16BE(q + 2); q += 4; }
+  } else if (linkType === 113) {
+    if (q + 16 > end) return undefined;
+    etherType = buf.readUInt16BE(q + 14); q += 16;
+  } else if (linkType === 276) {
+    if (q + 20 > end) return undefined;
+    etherType = buf.readUInt16BE(q); q += 20;
+  } else if (linkType === 101 || linkType === 12 || linkType === 14) {
+    etherType = q < end && buf[q]! >> 4 === 6 ? 0x86dd : 0x0800;
+  } else if (linkType === 0) {
+    if (q + 4 > end) return undefined;
+    q += 4;
+    etherType = q < end && buf[q]! >> 4 === 6 ? 0x86dd : 0x0800;
+  } else return undefined;
+
+  let source: string;
+  let l4: number;
+  if (etherType === 0x0800) {
+    if (q + 20 > end || buf[q + 9] !== 17) return undefined;
+    const flagsFrag = buf.readUInt16BE(q + 6);
+    if ((flagsFrag & 0x1fff) !== 0 || (flagsFrag & 0x2000) !== 0) { stats.fragments += 1; return undefined; }
+    source = `${buf[q + 12]}.${buf[q + 13]}.${buf[q + 14]}.${buf[q + 15]}`;
+    l4 = q + (buf[q]! & 0x0f) * 4;
+  } else if (etherType === 0x86dd) {
+    if (q + 40 > end || buf[q + 6] !== 17) return undefined;
+    source = formatIPv6(buf, q + 8);
+    l4 = q + 40;
+  } else return undefined;
+  if (l4 + 8 > end) return undefined;
+  const udpLength = buf.readUInt16BE(l4 + 4);
+  const payloadEnd = Math.min(end, l4 + Math.max(udpLength, 8));
+  return { source, sourcePort: buf.readUInt16BE(l4), destinationPort: buf.readUInt16BE(l4 + 2), payload: buf.subarray(l4 + 8, payloadEnd) };
+}

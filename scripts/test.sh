@@ -4,5 +4,21 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/ensure-deps.sh
+
+# Real peers (softflowd, nfdump …) from Debian, installed when missing.
+missing=""
+for pkg in $(grep -v '^#' test/debian-packages.txt); do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "mamori: installing test peers:$missing" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >&2
+  else
+    echo "mamori: missing test peers:$missing (interop tests will be skipped)" >&2
+  fi
+fi
+
 files=$(find dist/test -name '*.test.js' | sort)
 exec node --test --test-reporter=spec --test-timeout=300000 $files

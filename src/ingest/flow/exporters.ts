@@ -65,7 +65,8 @@ export class Exporter {
   /** Protocols seen from this exporter: netflow5, netflow9, ipfix, sflow5. */
   readonly versions = new Set<string>();
 
-  constructor(readonly address: string) {}
+  /** @param holdMs how long data waits for its template (0: drop at once, as nfcapd does). */
+  constructor(readonly address: string, readonly holdMs: number = LIMITS.holdMs) {}
 
   domain(id: number): Domain {
     let d = this.domains.get(id);
@@ -113,7 +114,7 @@ export class ExporterTable {
   /**
    * @param allowed when given, only these exporter addresses are accepted.
    */
-  constructor(private readonly allowed?: ReadonlySet<string>) {}
+  constructor(private readonly allowed?: ReadonlySet<string>, readonly holdMs: number = LIMITS.holdMs) {}
 
   /** The exporter for a source address, or undefined (counted) if it is not accepted. */
   get(address: string): Exporter | undefined {
@@ -121,7 +122,7 @@ export class ExporterTable {
     if (e) return e;
     if (this.allowed && !this.allowed.has(address)) { this.count('unknown-exporter'); return undefined; }
     if (this.byAddress.size >= LIMITS.exporters) { this.count('too-many-exporters'); return undefined; }
-    e = new Exporter(address);
+    e = new Exporter(address, this.holdMs);
     this.byAddress.set(address, e);
     return e;
   }

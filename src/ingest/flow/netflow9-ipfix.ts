@@ -219,8 +219,12 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
     b.bytes[row] = Math.round(byteCount * rate);
     b.packets[row] = Math.round(packetCount * rate);
     b.samplingRate[row] = Math.round(rate);
-    if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
-    else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(icmpCode, 0);
+    // Templates often carry an ICMP field on every flow (zero for TCP/UDP): it means something only for ICMP.
+    const proto = b.proto[row];
+    if (proto === 1 || proto === 58) {
+      if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
+      else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(icmpCode, 0);
+    }
     if (startAbs < 0 && startUp >= 0) startAbs = fromUptime(startUp, clock, domain);
     if (endAbs < 0 && endUp >= 0) endAbs = fromUptime(endUp, clock, domain);
     b.startMs[row] = startAbs >= 0 ? startAbs : endAbs >= 0 ? endAbs : clock.exportMs;
@@ -245,7 +249,7 @@ function fromUptime(value: number, clock: Clock, domain: Domain): number {
 }
 
 function hold(domain: Domain, exporter: Exporter, templateId: number, data: Buffer, receivedMs: number, clock: Clock): void {
-  if (domain.held.length >= LIMITS.heldSetsPerExporter || domain.heldBytes + data.length > LIMITS.heldBytesPerExporter) {
+  if (exporter.holdMs <= 0 || domain.held.length >= LIMITS.heldSetsPerExporter || domain.heldBytes + data.length > LIMITS.heldBytesPerExporter) {
     exporter.error('no-template');
     return;
   }
@@ -260,7 +264,7 @@ function releaseHeld(domain: Domain, exporter: Exporter, template: Template, out
   for (const h of domain.held) {
     if (h.templateId !== template.id) { keep.push(h); continue; }
     domain.heldBytes -= h.data.length;
-    if (receivedMs - h.receivedMs > LIMITS.holdMs) { exporter.error('no-template'); continue; }
+    if (receivedMs - h.receivedMs > exporter.holdMs) { exporter.error('no-template'); continue; }
     decodeDataSet(h.data, 0, h.data.length, template, domain, exporter, out, { exportMs: h.header.unixMs, uptimeMs: h.header.uptimeMs });
   }
   domain.held = keep;
@@ -271,7 +275,7 @@ export function expireHeld(domain: Domain, exporter: Exporter, nowMs: number): v
   if (domain.held.length === 0) return;
   const keep = [];
   for (const h of domain.held) {
-    if (nowMs - h.receivedMs > LIMITS.holdMs) { domain.heldBytes -= h.data.length; exporter.error('no-template'); } else keep.push(h);
+    if (nowMs - h.receivedMs > exporter.holdMs) { domain.heldBytes -= h.data.length; exporter.error('no-template'); } else keep.push(h);
   }
   domain.held = keep;
 }

@@ -1,0 +1,136 @@
+/**
+ * Fuzzing every flow decoder: arbitrary bytes, and valid datagrams of each
+ * protocol with mutated bytes, lying lengths and truncations. The decoders
+ * must never throw, never fall into the "decoder-error" safety net, never
+ * hang, and never let per-exporter state grow past its limits. Inputs that
+ * once broke a decoder live in test/fixtures/flow-regressions/ and are
+ * replayed here.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { FlowBatch, FlowOutput, FlowTsvWriter } from '../../src/ingest/flow/batch.js';
+import { decodeDatagram } from '../../src/ingest/flow/decode.js';
+import { ExporterTable, LIMITS } from '../../src/ingest/flow/exporters.js';
+import { readPcapUdp } from '../../src/ingest/pcap.js';
+import {
+  Bytes, dataSet, ethernetFrame, flowSample, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, netflow5, netflow9,
+  optionsTemplateSet, rawHeaderRecord, sampledIpv4Record, sflowDatagram, templateSet,
+} from '../support/flow-builders.js';
+import { REPO_ROOT } from '../support/fixtures.js';
+
+const V4 = { src: '198.51.100.7', dst: '203.0.113.9', sport: 51515, dport: 443, proto: 6, flags: 0x1b, startMs: 1_700_000_001_234, endMs: 1_700_000_002_345, bytes: 1500, packets: 3 };
+
+function corpus(): Buffer[] {
+  const seeds = [
+    netflow5({ uptime: 100_000, unixSecs: 1_700_000_000, sequence: 0, sampling: 10 }, [
+      { src: '10.0.0.1', dst: '198.51.100.1', sport: 1234, dport: 80, proto: 6, packets: 2, bytes: 120, first: 90_000, last: 99_000 },
+    ]),
+    ipfix({ exportTime: 1, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE), dataSet(300, [ipfixV4Record(V4), ipfixV4Record(V4)])]),
+    ipfix({ exportTime: 1, sequence: 0, domain: 1 }, [templateSet(true, 400, [[8, 4], [12, 4], [82, 65535], [100, 4, 9], [1, 4]]),
+      dataSet(400, [new Bytes().ip4('10.0.0.1').ip4('10.0.0.2').u8(3).raw([65, 66, 67]).u32(1).u32(2).build()])]),
+    netflow9({ uptime: 10_000, unixSecs: 1_700_000_000, sequence: 0, sourceId: 7 }, [
+      optionsTemplateSet(false, 257, [[1, 4]], [[48, 1], [34, 4]]), dataSet(257, [new Bytes().u32(0).u8(1).u32(512).build()]),
+      templateSet(false, 256, [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [1, 4], [2, 4], [22, 4], [21, 4], [48, 1]]),
+      dataSet(256, [new Bytes().ip4('10.0.0.1').ip4('10.0.0.2').u16(1).u16(2).u8(6).u32(100).u32(1).u32(9_000).u32(9_500).u8(1).build()]),
+    ]),
+    sflowDatagram('192.0.2.1', 1, [flowSample(1000, [
+      rawHeaderRecord(ethernetFrame({ src: '192.0.2.10', dst: '198.51.100.20', proto: 6, sport: 1, dport: 2, vlans: [5, 6] })),
+      rawHeaderRecord(ethernetFrame({ src: '2001:db8::1', dst: '2001:db8::2', proto: 17, sport: 1, dport: 2, mpls: [16, 17] })),
+      sampledIpv4Record({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 17, length: 100 }),
+    ], true)]),
+  ];
+  const captures = join(REPO_ROOT, '../shared/data/flow-captures');
+  if (existsSync(captures)) {
+    for (const f of readdirSync(captures)) seeds.push(...[...readPcapUdp(join(captures, f))].map((p) => Buffer.from(p.payload)));
+  }
+  return seeds;
+}
+
+const SEEDS = corpus();
+
+/** Decodes a sequence of datagrams through one exporter table and checks every invariant. */
+function decodeChecked(datagrams: Buffer[]): void {
+  const exporters = new ExporterTable();
+  const writer = new FlowTsvWriter(1024);
+  const out = new FlowOutput(new FlowBatch(16), (b) => {
+    for (let i = 0; i < b.length; i++) assert.ok(b.family[i] === 4 || b.family[i] === 6);
+    writer.write(b);
+  });
+  for (const d of datagrams) {
+    const n = decodeDatagram(d, '192.0.2.1', exporters, out, 1_700_000_000_000);
+    assert.ok(Number.isInteger(n) && n >= 0);
+  }
+  out.flush();
+  for (const e of exporters.list()) {
+    assert.equal(e.errors.get('decoder-error') ?? 0, 0, 'a decoder threw: keep this input as a regression');
+    assert.ok(e.templateCount() <= LIMITS.templatesPerExporter);
+    for (const d of e.domains.values()) {
+      assert.ok(d.held.length <= LIMITS.heldSetsPerExporter);
+      assert.ok(d.heldBytes <= LIMITS.heldBytesPerExporter);
+      assert.ok(d.samplerRates.size <= LIMITS.samplersPerExporter);
+    }
+  }
+}
+
+const mutation = fc.oneof(
+  fc.record({ kind: fc.constant('byte' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ kind: fc.constant('u16' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 3, 4, 255, 256, 0x7fff, 0x8000, 0xffff) }),
+  fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 0x7fffffff, 0xffffffff, 1024, 5) }),
+  fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(), value: fc.constant(0) }),
+);
+
+function mutate(seed: Buffer, ms: Array<{ kind: string; at: number; value: number }>): Buffer {
+  let b = Buffer.from(seed);
+  for (const m of ms) {
+    if (b.length === 0) break;
+    const at = m.at % b.length;
+    if (m.kind === 'byte') b[at] = m.value;
+    else if (m.kind === 'u16' && at + 2 <= b.length) b.writeUInt16BE(m.value, at);
+    else if (m.kind === 'u32' && at + 4 <= b.length) b.writeUInt32BE(m.value >>> 0, at);
+    else if (m.kind === 'truncate') b = b.subarray(0, at);
+  }
+  return b;
+}
+
+describe('flow decoder fuzzing', () => {
+  it(`has a seed corpus of every protocol (${SEEDS.length} datagrams)`, () => {
+    assert.ok(SEEDS.length >= 5);
+  });
+
+  it('survives arbitrary bytes behind each version header', () => {
+    const header = fc.constantFrom([0, 5], [0, 9], [0, 10], [0, 0, 0, 5]);
+    fc.assert(fc.property(header, fc.uint8Array({ maxLength: 1500 }), (h, rest) => {
+      decodeChecked([Buffer.concat([Buffer.from(h), Buffer.from(rest)])]);
+    }), { numRuns: 10000, seed: 42 });
+  });
+
+  it('survives mutated valid datagrams (bytes, lying lengths, truncation)', () => {
+    fc.assert(fc.property(fc.constantFrom(...SEEDS.keys()), fc.array(mutation, { minLength: 1, maxLength: 6 }), (i, ms) => {
+      decodeChecked([mutate(SEEDS[i]!, ms)]);
+    }), { numRuns: 20000, seed: 7 });
+  });
+
+  it('survives sequences of mutated datagrams sharing exporter state', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom(...SEEDS.keys()), fc.array(mutation, { maxLength: 3 })), { minLength: 2, maxLength: 12 }), (seq) => {
+      decodeChecked(seq.map(([i, ms]) => mutate(SEEDS[i]!, ms)));
+    }), { numRuns: 5000, seed: 99 });
+  });
+
+  it('survives random templates, then data for them', () => {
+    const field = fc.tuple(fc.integer({ min: 0, max: 400 }), fc.constantFrom(0, 1, 2, 3, 4, 6, 8, 16, 65535));
+    fc.assert(fc.property(fc.boolean(), fc.array(field, { maxLength: 40 }), fc.uint8Array({ maxLength: 600 }), (isIpfix, fields, data) => {
+      const sets = [templateSet(isIpfix, 300, fields), dataSet(300, [Buffer.from(data)])];
+      const d = isIpfix ? ipfix({ exportTime: 1, sequence: 0, domain: 0 }, sets) : netflow9({ uptime: 1, unixSecs: 1, sequence: 0, sourceId: 0 }, sets);
+      decodeChecked([d]);
+    }), { numRuns: 10000, seed: 1234 });
+  });
+
+  it('replays the inputs that once broke a decoder', () => {
+    const dir = join(REPO_ROOT, 'test/fixtures/flow-regressions');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.hex'));
+    for (const f of files) decodeChecked([Buffer.from(readFileSync(join(dir, f), 'utf8').replace(/\s+/g, ''), 'hex')]);
+  });
+});

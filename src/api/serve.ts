@@ -11,11 +11,17 @@ import { parseDuration } from '../core/duration.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { runRetention } from '../core/retention.js';
+import type { MeasureModule, RunningMeasure } from '../core/registry.js';
+import { FLOW_DATASET } from '../ingest/flow/dataset.js';
+import { FlowInlet } from '../ingest/flow/inlet.js';
+import type { InletWorkerConfig } from '../ingest/flow/inlet-protocol.js';
+import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
 
 export interface Server {
   readonly app: Api;
   readonly mamori: Mamori;
+  readonly inlet: FlowInlet | undefined;
   readonly url: string;
   close(): Promise<void>;
 }
@@ -26,12 +32,22 @@ export interface ServeOptions {
   logger?: Logger;
   /** Skip the analytics engine (tests of the API alone). */
   analytics?: boolean;
+  /** Measure modules (tests substitute implementations). */
+  measures?: readonly MeasureModule[];
+}
+
+export function inletConfig(config: Config): InletWorkerConfig {
+  const f = config.ingest.flows;
+  return {
+    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize,
+    batchSize: f.batchSize, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
+  };
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
   const out = options.out ?? process.stdout;
   const logger = options.logger ?? createLogger(config.log.level);
-  const mamori = await openMamori(config, { analytics: options.analytics ?? true });
+  const mamori = await openMamori(config, { analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}) });
   const metrics = new Metrics(mamori.registry);
   mamori.audit.onAppend((e) => {
     metrics.auditEntries.inc({ action: e.action, outcome: e.outcome });
@@ -52,7 +68,21 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     ].join('\n') + '\n');
   }
 
-  const app = await buildApi({ mamori, metrics, logger });
+  // M1's inlet runs only while M1 runs: flow data may be collected for no other purpose.
+  let inlet: FlowInlet | undefined;
+  if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
+    inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletConfig(config));
+    logger.info({ event: 'flows.listening', listeners: inlet.addresses, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
+  }
+  registerFlowMetrics(metrics.registry, () => inlet?.status());
+
+  const running: RunningMeasure[] = [];
+  for (const status of mamori.registry.list().filter((m) => m.enabled)) {
+    const impl = mamori.registry.get(status.declaration.id)!.implementation!;
+    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id) }));
+  }
+
+  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}) });
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -83,11 +113,13 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 
   let closing: Promise<void> | undefined;
   return {
-    app, mamori, url,
+    app, mamori, url, inlet,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
         await app.close();
+        await inlet?.stop();
+        for (const r of running.reverse()) await r.stop();
         await mamori.audit.append({ actor: 'module:server', action: 'server.stop' });
         await anchor();
         await mamori.close();

@@ -20,6 +20,8 @@ import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { measureRoutes } from './routes/measures.js';
 import { opsRoutes } from './routes/ops.js';
+import { flowRoutes } from './routes/flows.js';
+import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -42,6 +44,8 @@ export interface ApiDeps {
   mamori: Mamori;
   metrics: Metrics;
   logger: Logger;
+  /** The flow inlet, when M1 runs. */
+  inlet?: FlowInlet;
 }
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
@@ -52,7 +56,7 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-export async function buildApi({ mamori, metrics, logger }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }, {
       serializers: {
@@ -136,6 +140,7 @@ export async function buildApi({ mamori, metrics, logger }: ApiDeps): Promise<Ap
   await app.register(auditRoutes(mamori, metrics));
   await app.register(accountRoutes(mamori));
   await app.register(opsRoutes(mamori, metrics));
+  await app.register(flowRoutes(mamori, () => inlet));
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ALL_MEASURES } from '../measures/index.js';
+import { FLOW_DATASET, ensureFlowTable } from '../ingest/flow/dataset.js';
 import { openChdbStore } from '../store/analytics/chdb.js';
 import type { AnalyticsStore } from '../store/analytics/store.js';
 import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
@@ -52,6 +53,11 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   }
   const audit = await AuditLog.open(state, paths.anchorFile);
   const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration);
+  // Registered whether or not M1 runs now: data collected earlier must still be deleted on time.
+  if (analytics) {
+    await ensureFlowTable(analytics);
+    datasets.register(FLOW_DATASET);
+  }
   const broker = new CapabilityBroker(registry, datasets, audit, analytics, options.providers ?? {});
   return {
     config, paths, state, analytics, audit, registry, datasets, broker,

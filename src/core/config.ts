@@ -4,6 +4,7 @@
  * and what is allowed. Secrets may be written as "${env:NAME}".
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -48,6 +49,22 @@ export const configSchema = z.strictObject({
     sessionTtl: duration.default('12h'),
     loginAttempts: z.number().int().min(1).max(100).default(5),
     loginWindow: duration.default('15m'),
+  }).prefault({}),
+  ingest: z.strictObject({
+    /** Flow export from routers (M1's inlet). Runs only while M1 (cc-detection) is enabled. */
+    flows: z.strictObject({
+      listeners: z.array(z.strictObject({
+        host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address ("::" listens on both)').default('::'),
+        port: z.number().int().min(0).max(65535),
+      })).min(1).default([{ host: '::', port: 2055 }, { host: '::', port: 4739 }, { host: '::', port: 6343 }]),
+      /** Routers allowed to export; empty accepts any (then restrict with a firewall). */
+      allowedExporters: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
+      /** Socket receive buffer; the kernel caps it at net.core.rmem_max. */
+      recvBufferSize: z.number().int().min(65536).max(1 << 30).default(32 << 20),
+      batchSize: z.number().int().min(64).max(1_000_000).default(32768),
+      maxInflightBatches: z.number().int().min(1).max(1024).default(32),
+      flushInterval: duration.default('1s'),
+    }).prefault({}),
   }).prefault({}),
   retention: z.strictObject({
     interval: duration.default('1h'),

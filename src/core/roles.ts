@@ -16,6 +16,8 @@ export const PERMISSIONS = {
   'users:manage': ['admin'],
   'tokens:manage': ['admin'],
   'metrics:read': ['admin', 'operator'],
+  /** Collector status: exporters (routers), counts, errors. No flow contents. */
+  'flows:status': ['admin', 'operator', 'analyst'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -85,6 +85,14 @@ describe('HTTP API', () => {
     }
   });
 
+  it('says flow collection is off, and why, while M1 is not available', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/flows/exporters', headers: { authorization: `Bearer ${tokens.operator}` } });
+    const body = res.json() as { running: boolean; reason: { ja: string; en: string } };
+    assert.equal(body.running, false);
+    assert.match(body.reason.en, /M1 \(C&C detection\) is not available/);
+    assert.match(body.reason.ja, /未提供/);
+  });
+
   it('logs in a user, serves their session, and ends it on logout', async () => {
     const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: 'correct horse battery' } });
     assert.equal(login.statusCode, 200, login.body);

@@ -183,6 +183,17 @@ describe('NetFlow v9 and IPFIX', () => {
   });
 });
 
+describe('exporters', () => {
+  it('accepts only allowed exporters when an allow-list is set, and counts the rest', () => {
+    const exporters = new ExporterTable(new Set(['192.0.2.1']));
+    const d = netflow5({ uptime: 1, unixSecs: 1, sequence: 0 }, [{ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 17, packets: 1, bytes: 1, first: 1, last: 1 }]);
+    const { rows } = run([[d, '192.0.2.1'], [d, '203.0.113.66'], [d, '203.0.113.66']], 1, exporters);
+    assert.equal(rows.length, 1);
+    assert.equal(exporters.unattributed.get('unknown-exporter'), 2);
+    assert.deepEqual(exporters.list().map((e) => e.address), ['192.0.2.1']);
+  });
+});
+
 describe('sFlow v5', () => {
   it('walks Ethernet, QinQ and MPLS down to IPv4/IPv6 and the ports, and applies the sampling rate', () => {
     const frames = [

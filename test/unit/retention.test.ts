@@ -18,7 +18,7 @@ describe('retention job', () => {
       '2026-11-23 12:00:01.000\t3', // just inside: stays
       '2026-11-24 11:00:00.000\t4', // stays
     ].join('\n') + '\n'));
-    m.datasets.register({ name: 'flows', store: 'analytics', table: 'r.flows', timeColumn: 'ts', items: ['flow.addresses', 'flow.ports'], owner: 'test-measure' });
+    m.datasets.register({ name: 'test-flows', store: 'analytics', table: 'r.flows', timeColumn: 'ts', items: ['flow.addresses', 'flow.ports'], owner: 'test-measure' });
 
     await sql`create table test_ports (seen_at text not null, port integer not null)`.execute(m.state.db);
     for (const [at, port] of [['2026-11-20T00:00:00.000Z', 1], ['2026-11-23T00:00:00.000Z', 2], ['2026-11-24T00:00:00.000Z', 3]] as const) {
@@ -27,7 +27,7 @@ describe('retention job', () => {
     m.datasets.register({ name: 'ports', store: 'state', table: 'test_ports', timeColumn: 'seen_at', items: ['flow.ports'], owner: 'test-measure' });
 
     const results = await runRetention(m, 'module:test', now);
-    assert.deepEqual(results.map((r) => [r.dataset, r.retentionSeconds, r.deleted]), [['flows', 86400, 2], ['ports', 172800, 1]]);
+    assert.deepEqual(results.map((r) => [r.dataset, r.retentionSeconds, r.deleted]), [['flows', 7 * 86400, 0], ['test-flows', 86400, 2], ['ports', 172800, 1]]);
 
     const left = await m.analytics!.query<{ port: number }>('SELECT port FROM r.flows ORDER BY port');
     assert.deepEqual(left.map((r) => r.port), [3, 4]);
@@ -37,13 +37,14 @@ describe('retention job', () => {
     const entries = [];
     for await (const e of m.audit.entries()) if (e.action.startsWith('retention.')) entries.push(e);
     assert.deepEqual(entries.map((e) => [e.action, e.measure, e.object, e.counts]), [
-      ['retention.delete', 'test-measure', 'dataset:flows', { rows: 2, retentionSeconds: 86400 }],
+      ['retention.delete', 'cc-detection', 'dataset:flows', { rows: 0, retentionSeconds: 7 * 86400 }],
+      ['retention.delete', 'test-measure', 'dataset:test-flows', { rows: 2, retentionSeconds: 86400 }],
       ['retention.delete', 'test-measure', 'dataset:ports', { rows: 1, retentionSeconds: 172800 }],
-      ['retention.run', null, null, { datasets: 2, rowsDeleted: 3, sessionsExpired: 0 }],
+      ['retention.run', null, null, { datasets: 3, rowsDeleted: 3, sessionsExpired: 0 }],
     ]);
 
     // A second pass deletes nothing and says so.
     const again = await runRetention(m, 'module:test', now);
-    assert.deepEqual(again.map((r) => r.deleted), [0, 0]);
+    assert.deepEqual(again.map((r) => r.deleted), [0, 0, 0]);
   });
 });

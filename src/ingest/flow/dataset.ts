@@ -1,0 +1,41 @@
+/**
+ * Where flow records live: the `flows` dataset of the analytics store, owned
+ * by M1 (cc-detection) and holding exactly the items M1 declares for flows.
+ * Its rows live as long as the shortest of those retentions (7 days).
+ */
+import type { Dataset } from '../../core/datasets.js';
+import type { AnalyticsStore } from '../../store/analytics/store.js';
+import { FLOW_COLUMNS } from './batch.js';
+
+export const FLOW_DATASET: Dataset = {
+  name: 'flows',
+  store: 'analytics',
+  table: 'mamori_m1.flows',
+  timeColumn: 'start',
+  items: ['flow.addresses', 'flow.ports', 'flow.protocol', 'flow.times', 'flow.counters', 'flow.exporter'],
+  owner: 'cc-detection',
+};
+
+/** Column types, in FLOW_COLUMNS order (the order the TSV writer emits). */
+const TYPES: Record<(typeof FLOW_COLUMNS)[number], string> = {
+  start: "DateTime64(3, 'UTC')",
+  end: "DateTime64(3, 'UTC')",
+  exporter: 'IPv6',
+  src_addr: 'IPv6',
+  dst_addr: 'IPv6',
+  src_port: 'UInt16',
+  dst_port: 'UInt16',
+  proto: 'UInt8',
+  bytes: 'UInt64',
+  packets: 'UInt64',
+  tcp_flags: 'UInt8',
+  sampling_rate: 'UInt32',
+};
+
+/** Daily partitions; sorted by destination endpoint, which is how M1 reads them. */
+export async function ensureFlowTable(store: AnalyticsStore): Promise<void> {
+  const [db] = FLOW_DATASET.table.split('.');
+  await store.exec(`CREATE DATABASE IF NOT EXISTS ${db}`);
+  const columns = FLOW_COLUMNS.map((c) => `\`${c}\` ${TYPES[c]}`).join(', ');
+  await store.exec(`CREATE TABLE IF NOT EXISTS ${FLOW_DATASET.table} (${columns}) ENGINE = MergeTree PARTITION BY toDate(start) ORDER BY (dst_addr, dst_port, proto, start)`);
+}

@@ -5,7 +5,7 @@
  * same core as the server, so the CLI is audited exactly like the API.
  */
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { AccountError, generatePassword } from '../core/accounts.js';
@@ -25,11 +25,13 @@ import { StateStoreError } from '../store/state/store.js';
 import { AnalyticsStoreError } from '../store/analytics/store.js';
 import { serve } from '../api/serve.js';
 import { progress } from './progress.js';
+import { importFlowPcap } from '../ingest/flow/import.js';
+import { PcapError } from '../ingest/pcap.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
 class UsageError extends Error {}
 
-const EXPECTED = [UsageError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError];
+const EXPECTED = [UsageError, PcapError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError];
 
 function actor(): string {
   let name = 'unknown';
@@ -219,6 +221,26 @@ export function buildCli(): Command {
       process.stdout.write(`${d.code}\t${d.id}\t${s.state}\t${d.bases.map((b) => b.basis).join('+')}\t${d.title.ja} / ${d.title.en}\t${STATE_TEXT[s.state].ja}\n`);
     }
   });
+
+  const flows = program.command('flows').description('flow records from routers (the inlet of M1)');
+  flows.command('import')
+    .argument('<file.pcap>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams')
+    .description('back-fill flows from a capture (the server must be stopped: one process owns the analytics store)')
+    .action(async (file: string, _o, cmd: Command) => {
+      const r = await withMamori(cmd, async (m) => {
+        let size: number;
+        try { size = statSync(file).size; } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }
+        const bar = progress('import (bytes)', size);
+        const result = await importFlowPcap(m, file, actor(), (n) => bar.update(n));
+        bar.stop();
+        return result;
+      }, true);
+      process.stdout.write(`imported ${r.records} flow records from ${r.datagrams} datagrams (${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
+      for (const e of r.exporters) {
+        const errors = Object.entries(e.errors).map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors';
+        process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ${e.templates} templates, estimated loss ${e.estimatedLoss}; ${errors}\n`);
+      }
+    });
 
   program.command('retention').description('data retention').command('run')
     .description('delete data past its declared retention now (the server does so every retention.interval)')

@@ -4,7 +4,7 @@
  * Link types: Ethernet (with VLAN tags), Linux cooked (SLL, SLL2), raw IP,
  * BSD loopback. IP fragments after the first cannot be read and are counted.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { formatIPv6 } from './address.js';
 
 export interface UdpPacket {
@@ -15,7 +15,10 @@ export interface UdpPacket {
   payload: Buffer;
 }
 
-export interface PcapStats { packets: number; udp: number; skipped: number; fragments: number }
+export interface PcapStats { packets: number; udp: number; skipped: number; fragments: number; bytesRead: number }
+
+const CHUNK = 4 << 20;
+const MAX_RECORD = 256 * 1024;
 
 export class PcapError extends Error {
   constructor(message: string) {
@@ -24,31 +27,57 @@ export class PcapError extends Error {
   }
 }
 
-export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0 }): Generator<UdpPacket> {
-  const buf = readFileSync(file);
-  if (buf.length < 24) throw new PcapError(`${file}: too short for a pcap file`);
-  const magic = buf.readUInt32LE(0);
-  let le: boolean;
-  let nano: boolean;
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
-  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
-  else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
-  else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
-  const u32 = (p: number) => (le ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
-  const linkType = u32(20) & 0xffff;
-  let p = 24;
-  while (p + 16 <= buf.length) {
-    const sec = u32(p);
-    const frac = u32(p + 4);
-    const incl = u32(p + 8);
-    const start = p + 16;
-    const end = start + incl;
-    if (end > buf.length) throw new PcapError(`${file}: record ${stats.packets + 1} is truncated (file cut short)`);
-    p = end;
-    stats.packets += 1;
-    const timestampMs = sec * 1000 + Math.floor(nano ? frac / 1e6 : frac / 1e3);
-    const pkt = udpOf(buf, start, end, linkType, stats);
-    if (pkt) { stats.udp += 1; yield { timestampMs, ...pkt }; } else stats.skipped += 1;
+/** Reads the file in chunks, so a capture of any size needs a few MiB of memory. */
+export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }): Generator<UdpPacket> {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let buf = Buffer.alloc(CHUNK);
+    let have = 0; // valid bytes in buf
+    let start = 0; // parse position in buf
+    let filePos = 0;
+    const fill = (need: number): boolean => {
+      if (have - start >= need) return true;
+      // Keep the unparsed tail, then read more after it.
+      if (start > 0) { buf.copy(buf, 0, start, have); have -= start; start = 0; }
+      if (need > buf.length) { const bigger = Buffer.alloc(need); buf.copy(bigger, 0, 0, have); buf = bigger; }
+      while (have < need && filePos < size) {
+        const n = readSync(fd, buf, have, buf.length - have, filePos);
+        if (n === 0) break;
+        have += n; filePos += n;
+      }
+      return have - start >= need;
+    };
+    if (!fill(24)) throw new PcapError(`${file}: too short for a pcap file`);
+    const magic = buf.readUInt32LE(0);
+    let le: boolean;
+    let nano: boolean;
+    if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
+    else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
+    else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
+    else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
+    const linkType = (le ? buf.readUInt32LE(20) : buf.readUInt32BE(20)) & 0xffff;
+    start = 24;
+    for (;;) {
+      if (!fill(16)) break;
+      const u32 = (p: number) => (le ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
+      const sec = u32(start);
+      const frac = u32(start + 4);
+      const incl = u32(start + 8);
+      if (incl > MAX_RECORD) throw new PcapError(`${file}: record ${stats.packets + 1} claims ${incl} bytes: the file is damaged`);
+      if (!fill(16 + incl)) throw new PcapError(`${file}: record ${stats.packets + 1} is truncated (file cut short)`);
+      const body = start + 16;
+      const end = body + incl;
+      stats.packets += 1;
+      stats.bytesRead = filePos - (have - end);
+      const timestampMs = sec * 1000 + Math.floor(nano ? frac / 1e6 : frac / 1e3);
+      const pkt = udpOf(buf, body, end, linkType, stats);
+      // The payload is copied: the chunk buffer is reused for the next reads.
+      if (pkt) { stats.udp += 1; yield { timestampMs, ...pkt, payload: Buffer.from(pkt.payload) }; } else stats.skipped += 1;
+      start = end;
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -109,3 +109,28 @@ export function syntheticTraffic(seed: number, flows: number, startMs = 1_764_00
   }
   return packets.sort((a, b) => a.timeMs - b.timeMs);
 }
+
+/** A pcap of UDP datagrams (e.g. flow exports) as a capture in front of a collector would hold them. */
+export function writeUdpPcap(file: string, datagrams: readonly Buffer[], from = '192.0.2.1', to = '192.0.2.2', dport = 2055, startMs = 1_764_000_000_000): void {
+  const parts: Buffer[] = [];
+  const header = Buffer.alloc(24);
+  header.writeUInt32LE(0xa1b2c3d4, 0); header.writeUInt16LE(2, 4); header.writeUInt16LE(4, 6);
+  header.writeUInt32LE(65535, 16); header.writeUInt32LE(1, 20);
+  parts.push(header);
+  datagrams.forEach((payload, i) => {
+    const udp = Buffer.alloc(8);
+    udp.writeUInt16BE(50000, 0); udp.writeUInt16BE(dport, 2); udp.writeUInt16BE(8 + payload.length, 4);
+    const ip = Buffer.alloc(20);
+    ip[0] = 0x45; ip.writeUInt16BE(28 + payload.length, 2); ip[8] = 64; ip[9] = 17;
+    v4(from).copy(ip, 12); v4(to).copy(ip, 16);
+    ip.writeUInt16BE(checksum(ip), 10);
+    const eth = Buffer.from([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    const f = Buffer.concat([eth, ip, udp, payload]);
+    const t = startMs + i;
+    const rec = Buffer.alloc(16);
+    rec.writeUInt32LE(Math.floor(t / 1000), 0); rec.writeUInt32LE((t % 1000) * 1000, 4);
+    rec.writeUInt32LE(f.length, 8); rec.writeUInt32LE(f.length, 12);
+    parts.push(rec, f);
+  });
+  writeFileSync(file, Buffer.concat(parts));
+}

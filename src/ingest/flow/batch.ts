@@ -118,83 +118,87 @@ export class FlowOutput {
   }
 }
 
-// ---- TSV serialisation straight into bytes: no per-record strings ----
+// ---- RowBinary serialisation: fixed-width little-endian fields, addresses as 16 bytes ----
 
-const DIGITS = Array.from({ length: 256 }, (_, i) => Buffer.from(String(i)));
-const HEX = Buffer.from('0123456789abcdef');
+/** Bytes of one row in FLOW_COLUMNS order (see FLOW_TYPES in dataset.ts). */
+export const FLOW_ROW_BYTES = 8 + 8 + 16 + 16 + 16 + 2 + 2 + 1 + 8 + 8 + 1 + 4;
 
-/** Writes batches as TSV in FLOW_COLUMNS order, into one reusable growing buffer. */
-export class FlowTsvWriter {
+/** 16 bytes of an address in network order, IPv4 as ::ffff:a.b.c.d (how ClickHouse stores IPv6). */
+export function addressBytes(text: string): Uint8Array {
+  const out = new Uint8Array(16);
+  if (!text.includes(':')) {
+    out[10] = 0xff; out[11] = 0xff;
+    text.split('.').forEach((o, i) => { out[12 + i] = Number(o); });
+    return out;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  // An embedded IPv4 tail (::ffff:1.2.3.4) counts as two groups.
+  const last = (t.length ? t : h)[(t.length ? t : h).length - 1] ?? '';
+  const v4tail = last.includes('.') ? last.split('.').map(Number) : undefined;
+  if (v4tail) (t.length ? t : h).pop();
+  const groups = [...h, ...Array(8 - h.length - t.length - (v4tail ? 2 : 0)).fill('0'), ...t];
+  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 255; });
+  if (v4tail) v4tail.forEach((o, i) => { out[12 + i] = o; });
+  return out;
+}
+
+/** Writes batches as ClickHouse RowBinary into one reusable buffer: no strings, no per-row allocation. */
+export class FlowRowBinaryWriter {
   private buf: Buffer;
-  private pos = 0;
 
-  constructor(initialBytes = 1 << 20) {
-    this.buf = Buffer.allocUnsafe(initialBytes);
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  private byte(b: number): void { this.buf[this.pos++] = b; }
-
-  private uint(n: number): void {
-    // Numbers here are whole and < 2^53.
-    if (n < 10) { this.buf[this.pos++] = 48 + n; return; }
-    const start = this.pos;
-    while (n > 0) {
-      const q = Math.floor(n / 10);
-      this.buf[this.pos++] = 48 + (n - q * 10);
-      n = q;
-    }
-    // Reverse the digits in place.
-    for (let a = start, b = this.pos - 1; a < b; a++, b--) {
-      const t = this.buf[a]!; this.buf[a] = this.buf[b]!; this.buf[b] = t;
-    }
-  }
-
-  private address(bytes: Uint8Array, offset: number, family: number): void {
-    if (family === 4) {
-      for (let k = 0; k < 4; k++) {
-        const d = DIGITS[bytes[offset + k]!]!;
-        d.copy(this.buf, this.pos);
-        this.pos += d.length;
-        if (k < 3) this.byte(46);
-      }
-      return;
-    }
-    for (let k = 0; k < 16; k += 2) {
-      const hi = bytes[offset + k]!;
-      const lo = bytes[offset + k + 1]!;
-      this.byte(HEX[hi >> 4]!); this.byte(HEX[hi & 15]!); this.byte(HEX[lo >> 4]!); this.byte(HEX[lo & 15]!);
-      if (k < 14) this.byte(58);
-    }
+  constructor(capacityRows = 32768) {
+    this.buf = Buffer.allocUnsafe(capacityRows * FLOW_ROW_BYTES);
   }
 
   /** Serialises the whole batch and returns a view of the bytes (valid until the next call). */
   write(batch: FlowBatch): Buffer {
-    this.pos = 0;
-    const exporters = batch.exporters.map((e) => Buffer.from(e));
+    const need = batch.length * FLOW_ROW_BYTES;
+    if (need > this.buf.length) this.buf = Buffer.allocUnsafe(need);
+    const buf = this.buf;
+    const exporters = batch.exporters.map(addressBytes);
+    let p = 0;
     for (let i = 0; i < batch.length; i++) {
-      // Worst case per row: 2×13 time + exporter + 2×39 addresses + counters ≈ 200 bytes.
-      this.ensure(256 + exporters[batch.exporterIdx[i]!]!.length);
-      this.uint(batch.startMs[i]!); this.byte(9);
-      this.uint(batch.endMs[i]!); this.byte(9);
-      const e = exporters[batch.exporterIdx[i]!]!;
-      e.copy(this.buf, this.pos); this.pos += e.length; this.byte(9);
-      this.address(batch.src, i * 16, batch.family[i]!); this.byte(9);
-      this.address(batch.dst, i * 16, batch.family[i]!); this.byte(9);
-      this.uint(batch.srcPort[i]!); this.byte(9);
-      this.uint(batch.dstPort[i]!); this.byte(9);
-      this.uint(batch.proto[i]!); this.byte(9);
-      this.uint(batch.bytes[i]!); this.byte(9);
-      this.uint(batch.packets[i]!); this.byte(9);
-      this.uint(batch.tcpFlags[i]!); this.byte(9);
-      this.uint(batch.samplingRate[i]!); this.byte(10);
+      p = int64(buf, p, batch.startMs[i]!);
+      p = int64(buf, p, batch.endMs[i]!);
+      buf.set(exporters[batch.exporterIdx[i]!]!, p); p += 16;
+      p = address(buf, p, batch.src, i, batch.family[i]!);
+      p = address(buf, p, batch.dst, i, batch.family[i]!);
+      buf[p] = batch.srcPort[i]! & 255; buf[p + 1] = batch.srcPort[i]! >> 8; p += 2;
+      buf[p] = batch.dstPort[i]! & 255; buf[p + 1] = batch.dstPort[i]! >> 8; p += 2;
+      buf[p++] = batch.proto[i]!;
+      p = int64(buf, p, batch.bytes[i]!);
+      p = int64(buf, p, batch.packets[i]!);
+      buf[p++] = batch.tcpFlags[i]!;
+      buf.writeUInt32LE(batch.samplingRate[i]!, p); p += 4;
     }
-    return this.buf.subarray(0, this.pos);
+    return buf.subarray(0, p);
   }
+}
+
+/**
+ * A whole number as 64-bit little-endian, without BigInt. Out-of-range values
+ * (a router clock at 1970, garbage counters) are clamped to 0 … 2^53−1: a
+ * bad record must never stop the batch.
+ */
+function int64(buf: Buffer, p: number, n: number): number {
+  if (!(n >= 0)) n = 0;
+  else if (n > Number.MAX_SAFE_INTEGER) n = Number.MAX_SAFE_INTEGER;
+  const hi = Math.floor(n / 4294967296);
+  buf.writeUInt32LE(n - hi * 4294967296, p);
+  buf.writeUInt32LE(hi, p + 4);
+  return p + 8;
+}
+
+function address(buf: Buffer, p: number, column: Uint8Array, row: number, family: number): number {
+  const o = row * 16;
+  if (family === 4) {
+    buf.fill(0, p, p + 10);
+    buf[p + 10] = 0xff; buf[p + 11] = 0xff;
+    buf[p + 12] = column[o]!; buf[p + 13] = column[o + 1]!; buf[p + 14] = column[o + 2]!; buf[p + 15] = column[o + 3]!;
+  } else {
+    for (let k = 0; k < 16; k++) buf[p + k] = column[o + k]!;
+  }
+  return p + 16;
 }

@@ -16,7 +16,7 @@ export const FLOW_DATASET: Dataset = {
   owner: 'cc-detection',
 };
 
-/** Column types, in FLOW_COLUMNS order (the order the TSV writer emits). */
+/** Column types, in FLOW_COLUMNS order: FlowRowBinaryWriter writes exactly these encodings. */
 const TYPES: Record<(typeof FLOW_COLUMNS)[number], string> = {
   start: "DateTime64(3, 'UTC')",
   end: "DateTime64(3, 'UTC')",

@@ -6,7 +6,7 @@
 import type { Mamori } from '../../core/app.js';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
 import { readPcapUdp, type PcapStats } from '../pcap.js';
-import { FlowBatch, FlowOutput, FlowTsvWriter } from './batch.js';
+import { FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
 import { FLOW_DATASET } from './dataset.js';
 import { decodeDatagram } from './decode.js';
 import { ExporterTable, type ExporterStatus } from './exporters.js';
@@ -27,14 +27,14 @@ export async function importFlowPcap(mamori: Mamori, file: string, actor: string
   const store = mamori.analytics;
   if (!store) throw new Error('the analytics store is not open');
   const exporters = new ExporterTable();
-  const writer = new FlowTsvWriter();
+  const writer = new FlowRowBinaryWriter();
   const pending: Buffer[] = [];
   const out = new FlowOutput(new FlowBatch(32768), (b) => pending.push(Buffer.from(writer.write(b))));
   const pcap: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 };
   let datagrams = 0;
   let records = 0;
   const drain = async () => {
-    while (pending.length > 0) await store.insert(FLOW_DATASET.table, 'TSV', pending.shift()!);
+    while (pending.length > 0) await store.insert(FLOW_DATASET.table, 'RowBinary', pending.shift()!);
   };
   for (const p of readPcapUdp(file, pcap)) {
     // Each packet's own capture time stands in for "arrival" (sFlow times, template hold).

@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { FlowBatch, FlowOutput, FlowTsvWriter } from './batch.js';
+import { FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
 import { decodeDatagram } from './decode.js';
 import { ExporterTable } from './exporters.js';
 import { expireHeld } from './netflow9-ipfix.js';
@@ -18,7 +18,7 @@ const port = parentPort!;
 const send = (m: WorkerToMain, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 
 const exporters = new ExporterTable(config.allowedExporters.length > 0 ? new Set(config.allowedExporters) : undefined);
-const writer = new FlowTsvWriter(4 << 20);
+const writer = new FlowRowBinaryWriter(config.batchSize);
 let inflight = 0;
 let droppedRecords = 0;
 let storedRecords = 0;

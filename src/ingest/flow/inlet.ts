@@ -59,7 +59,7 @@ export class FlowInlet {
         const bytes = Buffer.from(m.bytes);
         this.chain = this.chain.then(async () => {
           try {
-            await this.deps.analytics.insert(FLOW_DATASET.table, 'TSV', bytes);
+            await this.deps.analytics.insert(FLOW_DATASET.table, 'RowBinary', bytes);
             this.sinceAudit.records += m.records;
             this.sinceAudit.batches += 1;
             this.post({ type: 'ack', records: m.records });

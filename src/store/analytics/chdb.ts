@@ -3,7 +3,9 @@
  * run off the event loop (queryAsync); inserts hand bytes to the engine's own
  * parser, so no object trees are built for bulk data.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Session } from 'chdb';
 import { AnalyticsStoreError, SANDBOX_DATABASE, type AnalyticsStore, type InsertFormat } from './store.js';
 
@@ -13,14 +15,29 @@ function parseRows<T>(text: string): T[] {
   return rows;
 }
 
+/**
+ * RowBinary does not go through chdb's insert call (text formats only): the
+ * bytes are staged in a private file on tmpfs and read with file(), which
+ * parses RowBinary about six times faster than TSV. The file lives only for
+ * the insert (mode 0600, in a 0700 directory removed at close).
+ */
+function stagingArea(): string {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return mkdtempSync(join(base, 'mamori-staging-'));
+}
+
 export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   let session: Session;
+  const staging = stagingArea();
+  let staged = 0;
+  const structures = new Map<string, string>();
   try {
     mkdirSync(path, { recursive: true });
     session = new Session(path, { installSignalHandlers: false });
     await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${SANDBOX_DATABASE}`);
     await session.queryAsync(`USE ${SANDBOX_DATABASE}`);
   } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
     throw new AnalyticsStoreError(`analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one process can open it: if the mamori server is running, use its API instead.`, { cause: err });
   }
   const wrap = (what: string, err: unknown) => new AnalyticsStoreError(`analytics ${what} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
@@ -43,8 +60,28 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
     },
     async insert(table: string, format: InsertFormat, payload: Buffer) {
       try {
-        const r = await session.insert({ table, values: payload, format });
-        return { rows: r.rowsWritten };
+        if (format !== 'RowBinary') {
+          const r = await session.insert({ table, values: payload, format });
+          return { rows: r.rowsWritten };
+        }
+        let structure = structures.get(table);
+        if (!structure) {
+          const [db, name] = table.split('.') as [string, string];
+          const cols = parseRows<{ name: string; type: string }>((await session.queryBindAsync(
+            'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
+            { db, t: name }, { format: 'JSONEachRow' })).text());
+          if (cols.length === 0) throw new Error(`table ${table} does not exist`);
+          structure = cols.map((c) => `${c.name} ${c.type}`).join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+          structures.set(table, structure);
+        }
+        const file = join(staging, `batch-${staged++}.rowbinary`);
+        writeFileSync(file, payload, { mode: 0o600 });
+        try {
+          const r = await session.queryAsync(`INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}')`, { format: 'TSV' });
+          return { rows: r.rowsRead };
+        } finally {
+          rmSync(file, { force: true });
+        }
       } catch (err) { throw wrap(`insert into ${table}`, err); }
     },
     async explainAst(sql, params) {
@@ -58,6 +95,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
       const r = await session.queryAsync('SELECT name FROM system.databases', { format: 'JSONEachRow' });
       return parseRows<{ name: string }>(r.text()).map((x) => x.name);
     },
-    async close() { session.close(); },
+    async close() {
+      session.close();
+      rmSync(staging, { recursive: true, force: true });
+    },
   };
 }

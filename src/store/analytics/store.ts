@@ -3,7 +3,8 @@
  * SQL. Embedded chdb by default; a ClickHouse server implements the same
  * interface with the same SQL when a deployment outgrows one machine.
  */
-export type InsertFormat = 'TSV' | 'JSONEachRow';
+/** RowBinary is the fast path for bulk data (fixed-width binary, no text parsing). */
+export type InsertFormat = 'TSV' | 'JSONEachRow' | 'RowBinary';
 
 export interface AnalyticsStore {
   readonly engine: 'chdb' | 'clickhouse';

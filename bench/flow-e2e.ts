@@ -1,0 +1,120 @@
+/**
+ * End to end, side by side with nfcapd in the same run: the same sender
+ * (bench/flow-sender.ts, its own process) replays the same IPFIX stream at a
+ * ladder of rates, first into Mamori's inlet (UDP → worker decode → chdb),
+ * then into nfcapd (UDP → decode → nfcapd file). For each rate: records sent,
+ * records that arrived, loss. The lossless rate is the highest rate with zero
+ * loss; the ratio Mamori/nfcapd is printed at the end. Then the overload run:
+ * 3× Mamori's lossless rate, memory sampled, drops counted, then recovery.
+ *
+ *   node dist/bench/flow-e2e.js [seconds-per-step]
+ *
+ * Both receivers get the same socket buffer request (4 MiB; the kernel caps it
+ * at net.core.rmem_max).
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { AuditLog } from '../src/core/audit/log.js';
+import { openChdbStore } from '../src/store/analytics/chdb.js';
+import { openSqliteStateStore } from '../src/store/state/store.js';
+import { FlowInlet } from '../src/ingest/flow/inlet.js';
+import { FLOW_DATASET } from '../src/ingest/flow/dataset.js';
+
+const run = promisify(execFile);
+const seconds = Number(process.argv[2] ?? 4);
+const RECV_BUFFER = 4 << 20;
+const PER_DATAGRAM = 22;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Sent { datagrams: number; records: number; elapsed: number }
+
+async function sendAt(port: number, datagramsPerSecond: number, secs = seconds): Promise<Sent> {
+  const { stdout } = await run(process.execPath, [new URL('./flow-sender.js', import.meta.url).pathname, String(port), String(datagramsPerSecond), String(secs)]);
+  return JSON.parse(stdout) as Sent;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'mamori-bench-'));
+const state = await openSqliteStateStore(join(dir, 'state.sqlite'));
+const audit = await AuditLog.open(state, join(dir, 'anchors.jsonl'));
+const analytics = await openChdbStore(join(dir, 'analytics'));
+
+async function mamoriCase(rate: number, inlet: FlowInlet): Promise<{ sent: Sent; stored: number; dropped: number; kernel: number }> {
+  const before = inlet.status();
+  const [row0] = await analytics.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
+  const sent = await sendAt(inlet.addresses[0]!.port, rate);
+  await sleep(300);
+  await inlet.flush();
+  const [row1] = await analytics.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
+  const after = inlet.status();
+  return {
+    sent, stored: Number(row1!.n) - Number(row0!.n),
+    dropped: after.droppedRecords - before.droppedRecords, kernel: after.kernelDrops - before.kernelDrops,
+  };
+}
+
+async function nfcapdCase(rate: number, port: number): Promise<{ sent: Sent; stored: number }> {
+  const out = join(dir, `nfcapd-${rate}`);
+  spawnSync('mkdir', ['-p', out]);
+  const child = spawn('nfcapd', ['-w', out, '-p', String(port), '-b', '127.0.0.1', '-t', '3600', '-B', String(RECV_BUFFER)], { stdio: 'ignore' });
+  await sleep(500);
+  const sent = await sendAt(port, rate);
+  await sleep(300);
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+  const r = spawnSync('nfdump', ['-R', out, '-I'], { encoding: 'utf8' });
+  const flows = Number(/^Flows: (\d+)/m.exec(r.stdout)?.[1] ?? 0);
+  rmSync(out, { recursive: true, force: true });
+  return { sent, stored: flows };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en');
+const rates = [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000]; // datagrams/s; ×22 records
+const inlet = await FlowInlet.start({ analytics, audit }, {
+  listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: RECV_BUFFER,
+  batchSize: 32768, maxInflightBatches: 32, flushMs: 1000, statusMs: 500,
+});
+
+console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2`);
+console.log('| offered (records/s) | Mamori stored | Mamori loss | nfcapd stored | nfcapd loss |');
+console.log('|---|---|---|---|---|');
+let mamoriLossless = 0;
+let nfcapdLossless = 0;
+let mamoriLost = false;
+let nfcapdLost = false;
+let nfPort = 39700;
+for (const rate of rates) {
+  const m = await mamoriCase(rate, inlet);
+  const n = await nfcapdCase(rate, nfPort++);
+  // Templates are not flows: compare against data records sent.
+  const mLoss = m.sent.records - m.stored;
+  const nLoss = n.sent.records - n.stored;
+  const offered = m.sent.records / m.sent.elapsed;
+  // Lossless rate: the highest step below which no step lost anything.
+  if (mLoss === 0 && !mamoriLost) mamoriLossless = rate; else mamoriLost = true;
+  if (nLoss === 0 && !nfcapdLost) nfcapdLossless = rate; else nfcapdLost = true;
+  console.log(`| ${fmt(offered)} | ${fmt(m.stored)} | ${fmt(mLoss)} (${((100 * mLoss) / m.sent.records).toFixed(2)}%; kernel ${fmt(m.kernel)} datagrams, backlog ${fmt(m.dropped)} records) | ${fmt(n.stored)} | ${fmt(nLoss)} (${((100 * nLoss) / n.sent.records).toFixed(2)}%) |`);
+  if (mamoriLost && nfcapdLost) break;
+}
+console.log('');
+console.log(`lossless rate: Mamori ${fmt(mamoriLossless * PER_DATAGRAM)} records/s, nfcapd ${fmt(nfcapdLossless * PER_DATAGRAM)} records/s, ratio ${nfcapdLossless ? (mamoriLossless / nfcapdLossless).toFixed(2) : 'n/a'}`);
+
+// Overload: 3× Mamori's lossless rate, memory sampled; then back to the lossless rate.
+const overload = Math.max(1, mamoriLossless) * 3;
+const rss: number[] = [];
+const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 250);
+const o = await mamoriCase(overload, inlet);
+clearInterval(sampler);
+const r = await mamoriCase(Math.max(1, mamoriLossless), inlet);
+const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+console.log('');
+console.log(`overload at ${fmt((o.sent.records / o.sent.elapsed))} records/s (3× lossless) for ${seconds}s: stored ${fmt(o.stored)}, lost ${fmt(o.sent.records - o.stored)} — counted: kernel ${fmt(o.kernel)} datagrams (${fmt(o.kernel * PER_DATAGRAM)} records), backlog ${fmt(o.dropped)} records; RSS min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
+console.log(`recovery at the lossless rate: stored ${fmt(r.stored)} of ${fmt(r.sent.records)} (loss ${fmt(r.sent.records - r.stored)})`);
+
+await inlet.stop();
+await analytics.close();
+await state.close();
+rmSync(dir, { recursive: true, force: true });

@@ -72,10 +72,10 @@ async function nfcapdCase(rate: number, port: number): Promise<{ sent: Sent; sto
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
-const rates = [5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000, 100_000]; // datagrams/s; ×22 records
+const rates = (process.env.RATES ?? '20000,30000,40000,50000,60000,80000,100000,130000,160000').split(',').map(Number); // datagrams/s; ×22 records
 const inlet = await FlowInlet.start({ analytics, audit }, {
   listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: RECV_BUFFER,
-  batchSize: 32768, maxInflightBatches: 32, flushMs: 1000, statusMs: 500,
+  batchSize: Number(process.env.BATCH ?? 32768), maxInflightBatches: 32, flushMs: 1000, statusMs: 500,
 });
 
 console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2`);

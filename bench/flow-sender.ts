@@ -17,7 +17,8 @@ socket.connect(port, '127.0.0.1', async () => {
   const end = start + seconds * 1000;
   let sent = 0;
   let i = 0;
-  // Send in slices of 1 ms, catching up to the schedule each time: steady, not bursty.
+  // Catch up to the schedule, then sleep ~1 ms: small bursts, and the sender leaves
+  // the CPU to the receivers instead of spinning (it runs on the same 2 cores).
   while (performance.now() < end) {
     const due = Math.floor(((performance.now() - start) / 1000) * rate);
     while (sent < due) {
@@ -25,7 +26,7 @@ socket.connect(port, '127.0.0.1', async () => {
       i = (i + 1) % stream.data.length;
       sent += 1;
     }
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 1));
   }
   // Let the socket drain its queue before reporting.
   await new Promise((r) => setTimeout(r, 200));

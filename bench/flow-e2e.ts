@@ -75,7 +75,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const rates = (process.env.RATES ?? '20000,30000,40000,50000,60000,80000,100000,130000,160000').split(',').map(Number); // datagrams/s; ×22 records
 const inlet = await FlowInlet.start({ analytics, audit }, {
   listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: RECV_BUFFER,
-  batchSize: Number(process.env.BATCH ?? 32768), maxInflightBatches: 32, flushMs: 1000, statusMs: 500,
+  batchSize: 8192, insertRows: Number(process.env.INSERT_ROWS ?? 262144), maxInflightBatches: 128, flushMs: 1000, statusMs: 500,
 });
 
 console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2`);

@@ -40,7 +40,7 @@ export function inletConfig(config: Config): InletWorkerConfig {
   const f = config.ingest.flows;
   return {
     listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize,
-    batchSize: f.batchSize, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
+    batchSize: f.batchSize, insertRows: f.insertRows, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
   };
 }
 

@@ -61,8 +61,12 @@ export const configSchema = z.strictObject({
       allowedExporters: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
       /** Socket receive buffer; the kernel caps it at net.core.rmem_max. */
       recvBufferSize: z.number().int().min(65536).max(1 << 30).default(32 << 20),
-      batchSize: z.number().int().min(64).max(1_000_000).default(32768),
-      maxInflightBatches: z.number().int().min(1).max(1024).default(32),
+      /** Records the receiving thread serialises at a time. */
+      batchSize: z.number().int().min(64).max(1_000_000).default(8192),
+      /** Records per insert into the analytics store. */
+      insertRows: z.number().int().min(64).max(10_000_000).default(262144),
+      /** Batches waiting for storage before new ones are dropped (and counted): bounds memory. */
+      maxInflightBatches: z.number().int().min(1).max(4096).default(128),
       flushInterval: duration.default('1s'),
     }).prefault({}),
   }).prefault({}),

@@ -4,7 +4,10 @@ import type { ExporterStatus } from './exporters.js';
 export interface InletWorkerConfig {
   listeners: Array<{ host: string; port: number }>;
   recvBufferSize: number;
+  /** Records per batch the worker serialises (small: the receiving thread never stalls long). */
   batchSize: number;
+  /** Records per insert into the store (large: fewer parts for ClickHouse to merge). */
+  insertRows: number;
   maxInflightBatches: number;
   flushMs: number;
   statusMs: number;
@@ -30,4 +33,4 @@ export type WorkerToMain =
   | { type: 'flushed' }
   | { type: 'stopped' };
 
-export type MainToWorker = { type: 'ack'; records: number } | { type: 'flush' } | { type: 'stop' };
+export type MainToWorker = { type: 'ack'; batches: number; records: number } | { type: 'flush' } | { type: 'stop' };

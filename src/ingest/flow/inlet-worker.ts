@@ -90,7 +90,7 @@ async function listen(): Promise<void> {
   }, config.statusMs);
 
   port.on('message', (m: MainToWorker) => {
-    if (m.type === 'ack') { inflight -= 1; storedRecords += m.records; }
+    if (m.type === 'ack') { inflight -= m.batches; storedRecords += m.records; }
     else if (m.type === 'flush') { out.flush(); sendStatus(); send({ type: 'flushed' }); }
     else if (m.type === 'stop') {
       clearInterval(flushTimer);

@@ -28,17 +28,20 @@ export class FlowInlet {
   private sinceAudit = { records: 0, batches: 0 };
   private auditTimer: NodeJS.Timeout | undefined;
   private flushWaiters: Array<() => void> = [];
+  private pending: Buffer[] = [];
+  private pendingRows = 0;
+  private pendingTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private onStopped: (() => void) | undefined;
   addresses: Array<{ host: string; port: number }> = [];
   recvBufferSize = 0;
 
-  private constructor(private readonly worker: Worker, private readonly deps: InletDeps) {}
+  private constructor(private readonly worker: Worker, private readonly deps: InletDeps, private readonly insertRows: number) {}
 
   static async start(deps: InletDeps, config: InletWorkerConfig): Promise<FlowInlet> {
     await ensureFlowTable(deps.analytics);
     const worker = new Worker(new URL('./inlet-worker.js', import.meta.url), { workerData: config });
-    const inlet = new FlowInlet(worker, deps);
+    const inlet = new FlowInlet(worker, deps, config.insertRows);
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (m: WorkerToMain) => {
         if (m.type === 'listening') { inlet.addresses = m.addresses; inlet.recvBufferSize = m.recvBufferSize; resolve(); }
@@ -48,31 +51,44 @@ export class FlowInlet {
       worker.once('error', reject);
     });
     inlet.auditTimer = setInterval(() => { void inlet.auditStored(); }, deps.auditIntervalMs ?? 60_000);
+    inlet.pendingTimer = setInterval(() => inlet.insertPending(), config.flushMs);
     return inlet;
   }
 
   private post(m: MainToWorker): void { this.worker.postMessage(m); }
 
+  /** Writes the gathered batches as one insert, then frees their slots in the worker's window. */
+  private insertPending(): void {
+    if (this.pending.length === 0) return;
+    const parts = this.pending;
+    const rows = this.pendingRows;
+    this.pending = [];
+    this.pendingRows = 0;
+    this.chain = this.chain.then(async () => {
+      try {
+        await this.deps.analytics.insert(FLOW_DATASET.table, 'RowBinary', parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+        this.sinceAudit.records += rows;
+        this.sinceAudit.batches += 1;
+      } catch (err) {
+        this.insertFailures += rows;
+        this.deps.logger?.error({ event: 'flows.insert-failed', records: rows, err: { message: (err as Error).message.split('\n')[0] } }, 'flow batch could not be stored');
+      }
+      this.post({ type: 'ack', batches: parts.length, records: rows });
+    });
+  }
+
   private handle(m: WorkerToMain): void {
     switch (m.type) {
       case 'batch': {
-        const bytes = Buffer.from(m.bytes);
-        this.chain = this.chain.then(async () => {
-          try {
-            await this.deps.analytics.insert(FLOW_DATASET.table, 'RowBinary', bytes);
-            this.sinceAudit.records += m.records;
-            this.sinceAudit.batches += 1;
-            this.post({ type: 'ack', records: m.records });
-          } catch (err) {
-            this.insertFailures += m.records;
-            this.post({ type: 'ack', records: 0 });
-            this.deps.logger?.error({ event: 'flows.insert-failed', records: m.records, err: { message: (err as Error).message.split('\n')[0] } }, 'flow batch could not be stored');
-          }
-        });
+        // Small batches keep the receiving thread responsive; large inserts keep ClickHouse's
+        // background merges cheap. So batches are gathered here into inserts of insertRows.
+        this.pending.push(Buffer.from(m.bytes));
+        this.pendingRows += m.records;
+        if (this.pendingRows >= this.insertRows) this.insertPending();
         break;
       }
       case 'status': { const { type: _t, ...status } = m; this.latest = status; break; }
-      case 'flushed': { const waiters = this.flushWaiters; this.flushWaiters = []; void this.chain.then(() => waiters.forEach((w) => w())); break; }
+      case 'flushed': { this.insertPending(); const waiters = this.flushWaiters; this.flushWaiters = []; void this.chain.then(() => waiters.forEach((w) => w())); break; }
       case 'error': this.deps.logger?.warn({ event: 'flows.listener-error', message: m.message }, 'flow listener error'); break;
       case 'stopped': this.onStopped?.(); break;
       case 'listening': break;
@@ -103,7 +119,9 @@ export class FlowInlet {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       clearInterval(this.auditTimer);
+      clearInterval(this.pendingTimer);
       await new Promise<void>((resolve) => { this.onStopped = resolve; this.post({ type: 'stop' }); });
+      this.insertPending();
       await this.chain;
       await this.worker.terminate();
       await this.auditStored();

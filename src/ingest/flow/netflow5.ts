@@ -3,7 +3,7 @@
  * sampling interval (low 14 bits) is applied to bytes and packets. Interfaces,
  * next hop, AS numbers, masks and ToS are in the record but never read.
  */
-import type { FlowOutput } from './batch.js';
+import { FlowBatch, type FlowOutput } from './batch.js';
 import type { Exporter } from './exporters.js';
 
 const HEADER = 24;
@@ -26,8 +26,8 @@ export function decodeNetflow5(buf: Buffer, exporter: Exporter, out: FlowOutput)
   for (let k = 0, p = HEADER; k < count; k++, p += RECORD) {
     const i = out.start();
     b.family[i] = 4;
-    b.src.set(buf.subarray(p, p + 4), i * 16);
-    b.dst.set(buf.subarray(p + 4, p + 8), i * 16);
+    FlowBatch.copyAddress(buf, p, b.src, i, 4);
+    FlowBatch.copyAddress(buf, p + 4, b.dst, i, 4);
     b.packets[i] = buf.readUInt32BE(p + 16) * rate;
     b.bytes[i] = buf.readUInt32BE(p + 20) * rate;
     // First/last are sysUptime values; `| 0` keeps the difference right across the 32-bit wrap.

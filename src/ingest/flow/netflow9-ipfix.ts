@@ -7,7 +7,7 @@
  * domain. Data that arrives before its template is held briefly (bounded),
  * then decoded when the template comes, or dropped and counted.
  */
-import type { FlowOutput } from './batch.js';
+import { FlowBatch, type FlowOutput } from './batch.js';
 import { LIMITS, type Domain, type Exporter } from './exporters.js';
 import { compileTemplate, readUint, Target, VARIABLE_LENGTH, type Template, type TemplateField } from './templates.js';
 
@@ -169,10 +169,10 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
           case Target.TcpFlags: if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!; break;
           case Target.SrcPort: if (row >= 0) b.srcPort[row] = readUint(buf, p, len); break;
           case Target.DstPort: if (row >= 0) b.dstPort[row] = readUint(buf, p, len); break;
-          case Target.SrcV4: if (row >= 0) { b.family[row] = 4; b.src.set(buf.subarray(p, p + 4), row * 16); } break;
-          case Target.DstV4: if (row >= 0) { b.family[row] = 4; b.dst.set(buf.subarray(p, p + 4), row * 16); } break;
-          case Target.SrcV6: if (row >= 0) { b.family[row] = 6; b.src.set(buf.subarray(p, p + 16), row * 16); } break;
-          case Target.DstV6: if (row >= 0) { b.family[row] = 6; b.dst.set(buf.subarray(p, p + 16), row * 16); } break;
+          case Target.SrcV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.src, row, 4); } break;
+          case Target.DstV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.dst, row, 4); } break;
+          case Target.SrcV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.src, row, 16); } break;
+          case Target.DstV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.dst, row, 16); } break;
           case Target.StartUptime: startUp = readUint(buf, p, len); break;
           case Target.EndUptime: endUp = readUint(buf, p, len); break;
           case Target.StartSec: startAbs = readUint(buf, p, len) * 1000; break;

@@ -7,7 +7,7 @@
  * over, never copied. Only the declared header fields reach the batch. sFlow
  * carries no flow times: a sample's time is when its datagram arrived.
  */
-import type { FlowOutput } from './batch.js';
+import { FlowBatch, type FlowOutput } from './batch.js';
 import type { Exporter } from './exporters.js';
 
 const MAX_SAMPLES = 1024;
@@ -73,15 +73,15 @@ function decodeFlowSample(buf: Buffer, p: number, end: number, expanded: boolean
 
 /** Sampled IPv4 (format 3) / IPv6 (format 4) record. */
 function sampledIp(buf: Buffer, p: number, end: number, family: 4 | 6, rate: number, out: FlowOutput, receivedMs: number): boolean {
-  const alen = family === 4 ? 4 : 16;
+  const alen: 4 | 16 = family === 4 ? 4 : 16;
   if (p + 8 + 2 * alen + 16 > end) return false;
   const length = buf.readUInt32BE(p);
   const proto = buf.readUInt32BE(p + 4);
   const i = out.start();
   const b = out.batch;
   b.family[i] = family;
-  b.src.set(buf.subarray(p + 8, p + 8 + alen), i * 16);
-  b.dst.set(buf.subarray(p + 8 + alen, p + 8 + 2 * alen), i * 16);
+  FlowBatch.copyAddress(buf, p + 8, b.src, i, alen);
+  FlowBatch.copyAddress(buf, p + 8 + alen, b.dst, i, alen);
   const q = p + 8 + 2 * alen;
   b.srcPort[i] = buf.readUInt32BE(q) & 0xffff;
   b.dstPort[i] = buf.readUInt32BE(q + 4) & 0xffff;
@@ -167,8 +167,8 @@ function rawHeader(buf: Buffer, p: number, end: number, rate: number, out: FlowO
   const i = out.start();
   const b = out.batch;
   b.family[i] = family;
-  b.src.set(buf.subarray(src, src + (family === 4 ? 4 : 16)), i * 16);
-  b.dst.set(buf.subarray(dst, dst + (family === 4 ? 4 : 16)), i * 16);
+  FlowBatch.copyAddress(buf, src, b.src, i, family === 4 ? 4 : 16);
+  FlowBatch.copyAddress(buf, dst, b.dst, i, family === 4 ? 4 : 16);
   b.proto[i] = proto;
   if (!fragmentNotFirst) {
     if ((proto === 6 || proto === 17 || proto === 132) && l4 + 4 <= hEnd) {

@@ -41,10 +41,10 @@ const state = await openSqliteStateStore(join(dir, 'state.sqlite'));
 const audit = await AuditLog.open(state, join(dir, 'anchors.jsonl'));
 const analytics = await openChdbStore(join(dir, 'analytics'));
 
-async function mamoriCase(rate: number, inlet: FlowInlet): Promise<{ sent: Sent; stored: number; dropped: number; kernel: number }> {
+async function mamoriCase(rate: number, inlet: FlowInlet, secs = seconds): Promise<{ sent: Sent; stored: number; dropped: number; kernel: number }> {
   const before = inlet.status();
   const [row0] = await analytics.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
-  const sent = await sendAt(inlet.addresses[0]!.port, rate);
+  const sent = await sendAt(inlet.addresses[0]!.port, rate, secs);
   await sleep(300);
   await inlet.flush();
   const [row1] = await analytics.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
@@ -75,7 +75,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const rates = (process.env.RATES ?? '20000,30000,40000,50000,60000,80000,100000,130000,160000').split(',').map(Number); // datagrams/s; ×22 records
 const inlet = await FlowInlet.start({ analytics, audit }, {
   listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: RECV_BUFFER,
-  batchSize: 8192, insertRows: Number(process.env.INSERT_ROWS ?? 262144), maxInflightBatches: 128, flushMs: 1000, statusMs: 500,
+  batchSize: 8192, insertRows: Number(process.env.INSERT_ROWS ?? 1_048_576), maxInflightBatches: Number(process.env.INFLIGHT ?? 256), flushMs: 1000, statusMs: 500,
 });
 
 console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2`);
@@ -106,12 +106,15 @@ console.log(`lossless rate: Mamori ${fmt(mamoriLossless * PER_DATAGRAM)} records
 const overload = Math.max(1, mamoriLossless) * 3;
 const rss: number[] = [];
 const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 250);
-const o = await mamoriCase(overload, inlet);
+const overloadSeconds = seconds * 4;
+const o = await mamoriCase(overload, inlet, overloadSeconds);
 clearInterval(sampler);
 const r = await mamoriCase(Math.max(1, mamoriLossless), inlet);
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 console.log('');
-console.log(`overload at ${fmt((o.sent.records / o.sent.elapsed))} records/s (3× lossless) for ${seconds}s: stored ${fmt(o.stored)}, lost ${fmt(o.sent.records - o.stored)} — counted: kernel ${fmt(o.kernel)} datagrams (${fmt(o.kernel * PER_DATAGRAM)} records), backlog ${fmt(o.dropped)} records; RSS min ${mb(Math.min(...rss))} MiB, max ${mb(Math.max(...rss))} MiB over ${rss.length} samples`);
+const quarter = (q: number) => mb(Math.max(...rss.slice(Math.floor(((q - 1) * rss.length) / 4), Math.floor((q * rss.length) / 4))));
+console.log(`overload at ${fmt((o.sent.records / o.sent.elapsed))} records/s (3× lossless) for ${overloadSeconds}s: stored ${fmt(o.stored)}, lost ${fmt(o.sent.records - o.stored)} — counted: kernel ${fmt(o.kernel)} datagrams (${fmt(o.kernel * PER_DATAGRAM)} records), backlog ${fmt(o.dropped)} records`);
+console.log(`RSS (max per quarter of the overload, ${rss.length} samples): ${quarter(1)} / ${quarter(2)} / ${quarter(3)} / ${quarter(4)} MiB`);
 console.log(`recovery at the lossless rate: stored ${fmt(r.stored)} of ${fmt(r.sent.records)} (loss ${fmt(r.sent.records - r.stored)})`);
 
 await inlet.stop();

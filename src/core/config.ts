@@ -64,9 +64,13 @@ export const configSchema = z.strictObject({
       /** Records the receiving thread serialises at a time. */
       batchSize: z.number().int().min(64).max(1_000_000).default(8192),
       /** Records per insert into the analytics store. */
-      insertRows: z.number().int().min(64).max(10_000_000).default(262144),
-      /** Batches waiting for storage before new ones are dropped (and counted): bounds memory. */
-      maxInflightBatches: z.number().int().min(1).max(4096).default(128),
+      insertRows: z.number().int().min(64).max(10_000_000).default(1_048_576),
+      /**
+       * Batches waiting for storage before new ones are dropped (and counted): bounds memory
+       * at maxInflightBatches × batchSize × 108 bytes (≈ 226 MiB by default). Keep it above
+       * insertRows / batchSize, or batches are dropped while an insert is still being gathered.
+       */
+      maxInflightBatches: z.number().int().min(1).max(4096).default(256),
       flushInterval: duration.default('1s'),
     }).prefault({}),
   }).prefault({}),

@@ -8,7 +8,7 @@ sh scripts/ensure-deps.sh
 # Real peers (softflowd, nfdump …) from Debian, installed when missing.
 missing=""
 for pkg in $(grep -v '^#' test/debian-packages.txt); do
-  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $pkg"
 done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -7,14 +7,12 @@ import { describe, it } from 'node:test';
 import { importFlowPcap } from '../../src/ingest/flow/import.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { PcapError, readPcapUdp, type PcapStats } from '../../src/ingest/pcap.js';
-import { declaration as m1 } from '../../src/measures/cc-detection/index.js';
-import { ALL_MEASURES } from '../../src/measures/index.js';
-import { CLI, openTest, tempDir } from '../support/fixtures.js';
+import { CLI, openTest, tempDir, measuresWithM1Runnable } from '../support/fixtures.js';
 import { dataSet, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, templateSet } from '../support/flow-builders.js';
 import { decodeAll } from '../support/flow-records.js';
 import { writeUdpPcap } from '../support/traffic.js';
 
-const WITH_M1 = ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { declaration: m1, implementation: { async start() { return { async stop() {} }; } } } : m));
+const WITH_M1 = measuresWithM1Runnable();
 
 function exportStream(datagrams: number): Buffer[] {
   const out = [ipfix({ exportTime: 1_764_000_000, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])];

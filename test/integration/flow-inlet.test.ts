@@ -11,16 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import { serve, type Server } from '../../src/api/serve.js';
 import { FLOW_COLUMNS } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
-import { declaration as m1 } from '../../src/measures/cc-detection/index.js';
-import { ALL_MEASURES } from '../../src/measures/index.js';
 import { createLogger } from '../../src/core/logger.js';
-import { tempDir, testConfig } from '../support/fixtures.js';
+import { tempDir, testConfig, measuresWithM1Runnable } from '../support/fixtures.js';
 import { collectDatagrams, have, softflowdExport } from '../support/flow-peers.js';
 import { decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 import type { ReferenceRecord } from '../support/flow-peers.js';
 
-const WITH_M1 = ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { declaration: m1, implementation: { async start() { return { async stop() {} }; } } } : m));
+const WITH_M1 = measuresWithM1Runnable();
 
 async function send(datagrams: Buffer[], port: number, host = '127.0.0.1'): Promise<void> {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');

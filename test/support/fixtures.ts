@@ -7,6 +7,7 @@ import { openMamori, type Mamori, type OpenOptions } from '../../src/core/app.js
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { defineMeasure, type MeasureDeclarationInput } from '../../src/core/measure.js';
 import type { MeasureModule } from '../../src/core/registry.js';
+import { ALL_MEASURES } from '../../src/measures/index.js';
 
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 export const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -63,4 +64,13 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
     declaration: defineMeasure(validDeclaration(overrides)),
     implementation: { async start() { return { async stop() {} }; } },
   };
+}
+
+/**
+ * Every measure, with M1 given a do-nothing implementation so that it can be
+ * enabled: M1's detection has not landed, but its inlet (flow ingest) runs only
+ * while M1 runs, and the tests of that inlet need it running.
+ */
+export function measuresWithM1Runnable(): MeasureModule[] {
+  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { declaration: m.declaration, implementation: { async start() { return { async stop() {} }; } } } : m));
 }

@@ -4,6 +4,7 @@
  * reverse. The server and the CLI both start from here.
  */
 import { mkdirSync } from 'node:fs';
+import type { Migration } from 'kysely';
 import { ALL_MEASURES } from '../measures/index.js';
 import { FLOW_DATASET, ensureFlowTable } from '../ingest/flow/dataset.js';
 import { openChdbStore } from '../store/analytics/chdb.js';
@@ -43,7 +44,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000 });
+  const migrations = Object.assign({}, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {
     analytics = options.analytics ? await openChdbStore(paths.analyticsPath) : undefined;
@@ -58,6 +60,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     await ensureFlowTable(analytics);
     datasets.register(FLOW_DATASET);
   }
+  for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
   const broker = new CapabilityBroker(registry, datasets, audit, analytics, options.providers ?? {});
   return {
     config, paths, state, analytics, audit, registry, datasets, broker,

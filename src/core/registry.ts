@@ -4,7 +4,9 @@
  * A measure without an implementation is "not available" everywhere: in the
  * API, the CLI, the notice and the report. It is never shown as working.
  */
+import type { Migration } from 'kysely';
 import type { MeasureDeclaration } from './measure.js';
+import type { Dataset } from './datasets.js';
 import type { MeasureCapabilities } from './capabilities.js';
 import { ConfigError, type Config } from './config.js';
 
@@ -22,6 +24,10 @@ export interface MeasureImplementation {
 
 export interface MeasureModule {
   readonly declaration: MeasureDeclaration;
+  /** The measure's own state tables, created whether or not it is available yet (data must still expire). */
+  readonly migrations?: Record<string, Migration>;
+  /** Datasets of those tables, so the retention job deletes by the declaration. */
+  readonly datasets?: readonly Dataset[];
   /** Absent until the measure's implementation lands. */
   readonly implementation?: MeasureImplementation;
 }

@@ -47,6 +47,7 @@ export const DATA_ITEMS = {
   'flow.counters': { secret: true, ja: 'フローのバイト数・パケット数・TCPフラグ', en: 'byte and packet counts and TCP flags of flows' },
   'flow.exporter': { secret: false, ja: 'フローを送出したルータとサンプリング率', en: 'the router that exported a flow and its sampling rate' },
   'cc.candidate': { secret: false, ja: 'C&Cサーバ候補のIPアドレスとポート番号（個別の通信と切り離した一覧）', en: 'IP address and port of C&C candidates (a list detached from individual communications)' },
+  'threat.indicator': { secret: false, ja: '公開・提供されたC&Cサーバ等の評判情報（IPアドレス・ポート番号・有効期間）', en: 'published or supplied reputation data on C&C servers (IP address, port, validity)' },
   'dns.qname': { secret: true, ja: 'DNS問合せのFQDN', en: 'the FQDN of DNS queries' },
   'dns.qtype': { secret: true, ja: 'DNS問合せのタイプ', en: 'the type of DNS queries' },
   'dns.response': { secret: true, ja: 'DNS応答コードと応答サイズ', en: 'DNS response code and response size' },

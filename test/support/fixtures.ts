@@ -72,5 +72,5 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  * while M1 runs, and the tests of that inlet need it running.
  */
 export function measuresWithM1Runnable(): MeasureModule[] {
-  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { declaration: m.declaration, implementation: { async start() { return { async stop() {} }; } } } : m));
+  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, implementation: { async start() { return { async stop() {} }; } } } : m));
 }

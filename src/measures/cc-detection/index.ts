@@ -5,6 +5,7 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { LABEL_DATASET, labelMigrations } from './label-store.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -30,6 +31,7 @@ export const declaration = defineMeasure({
     { item: 'flow.counters', retention: '7d', use: { ja: '通信量の規則性の分析', en: 'analysing the regularity of volumes' } },
     { item: 'flow.exporter', retention: '30d', use: { ja: 'サンプリング率の補正と収集状況の監視', en: 'correcting for sampling and monitoring collection' } },
     { item: 'cc.candidate', retention: '90d', use: { ja: 'C&Cサーバ候補の一覧の維持', en: 'keeping the list of C&C candidates' } },
+    { item: 'threat.indicator', retention: '180d', use: { ja: '検知モデルの学習と評価のための教師データ', en: 'labels for training and evaluating the detection model' } },
   ],
   outputs: ['cc-candidates'],
   identifiesSubscribers: false,
@@ -42,5 +44,9 @@ export const declaration = defineMeasure({
   source: { ja: '研究会 第四次とりまとめ', en: 'Study group, 4th summary' },
 });
 
-/** The detection pipeline has not landed yet: the measure is declared and shows as "not available". */
-export const measure: MeasureModule = { declaration };
+/**
+ * The detection pipeline has not landed yet: the measure is declared and shows
+ * as "not available". Its inlet (src/ingest/flow) and its teacher data
+ * (labels) are in place; their tables exist so that retention applies.
+ */
+export const measure: MeasureModule = { declaration, migrations: labelMigrations, datasets: [LABEL_DATASET] };

@@ -4,7 +4,7 @@
  * `writeTransaction`, so a PostgreSQL store can be added without touching them.
  */
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, sql, type Migration } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { StateSchema } from './schema.js';
 
@@ -49,6 +49,8 @@ export function explainSqliteError(path: string, err: unknown): StateStoreError 
 export interface SqliteOptions {
   /** How long to wait for another process's lock before failing. */
   busyTimeoutMs?: number;
+  /** Migrations of measures' own tables, run after the core's (names sort within their own prefix). */
+  migrations?: Record<string, Migration>;
 }
 
 export async function openSqliteStateStore(path: string, options: SqliteOptions = {}): Promise<StateStore> {
@@ -91,12 +93,14 @@ export async function openSqliteStateStore(path: string, options: SqliteOptions 
     },
     async close() { await db.destroy(); },
   };
-  await migrate(store);
+  await migrate(store, options.migrations ?? {});
   return store;
 }
 
-async function migrate(store: StateStore): Promise<void> {
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider });
+async function migrate(store: StateStore, extra: Record<string, Migration>): Promise<void> {
+  const provider = { async getMigrations() { return { ...(await migrationProvider.getMigrations()), ...extra }; } };
+  // Measures add their tables independently of the core: their migrations may sort between older ones.
+  const migrator = new Migrator({ db: store.db, provider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

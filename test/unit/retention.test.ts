@@ -27,7 +27,7 @@ describe('retention job', () => {
     m.datasets.register({ name: 'ports', store: 'state', table: 'test_ports', timeColumn: 'seen_at', items: ['flow.ports'], owner: 'test-measure' });
 
     const results = await runRetention(m, 'module:test', now);
-    assert.deepEqual(results.map((r) => [r.dataset, r.retentionSeconds, r.deleted]), [['flows', 7 * 86400, 0], ['test-flows', 86400, 2], ['ports', 172800, 1]]);
+    assert.deepEqual(results.map((r) => [r.dataset, r.retentionSeconds, r.deleted]), [['flows', 7 * 86400, 0], ['cc-labels', 180 * 86400, 0], ['test-flows', 86400, 2], ['ports', 172800, 1]]);
 
     const left = await m.analytics!.query<{ port: number }>('SELECT port FROM r.flows ORDER BY port');
     assert.deepEqual(left.map((r) => r.port), [3, 4]);
@@ -38,13 +38,14 @@ describe('retention job', () => {
     for await (const e of m.audit.entries()) if (e.action.startsWith('retention.')) entries.push(e);
     assert.deepEqual(entries.map((e) => [e.action, e.measure, e.object, e.counts]), [
       ['retention.delete', 'cc-detection', 'dataset:flows', { rows: 0, retentionSeconds: 7 * 86400 }],
+      ['retention.delete', 'cc-detection', 'dataset:cc-labels', { rows: 0, retentionSeconds: 180 * 86400 }],
       ['retention.delete', 'test-measure', 'dataset:test-flows', { rows: 2, retentionSeconds: 86400 }],
       ['retention.delete', 'test-measure', 'dataset:ports', { rows: 1, retentionSeconds: 172800 }],
-      ['retention.run', null, null, { datasets: 3, rowsDeleted: 3, sessionsExpired: 0 }],
+      ['retention.run', null, null, { datasets: 4, rowsDeleted: 3, sessionsExpired: 0 }],
     ]);
 
     // A second pass deletes nothing and says so.
     const again = await runRetention(m, 'module:test', now);
-    assert.deepEqual(again.map((r) => r.deleted), [0, 0, 0]);
+    assert.deepEqual(again.map((r) => r.deleted), [0, 0, 0, 0]);
   });
 });

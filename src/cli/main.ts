@@ -97,7 +97,12 @@ export function buildCli(): Command {
     .description('validate a configuration file without starting anything')
     .action((file: string) => {
       const cfg = loadConfig(file);
-      new MeasureRegistry(ALL_MEASURES, cfg.measures);
+      try {
+        new MeasureRegistry(ALL_MEASURES, cfg.measures);
+      } catch (err) {
+        if (err instanceof ConfigError) throw new ConfigError(file, err.problems);
+        throw err;
+      }
       process.stdout.write(`OK: ${file} is valid\n`);
     });
 

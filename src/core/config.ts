@@ -12,7 +12,8 @@ import { DURATION_PATTERN } from './duration.js';
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
 
-const measureSettings = z.strictObject({
+/** `enabled` for every measure; a measure's own keys are checked by the registry against its settings schema. */
+const measureSettings = z.looseObject({
   enabled: z.boolean().default(false),
 });
 
@@ -118,8 +119,8 @@ function shown(value: unknown): string {
 }
 
 /** Allowed keys of the object schema found at `path`, for "unknown key" messages. */
-function allowedKeysAt(path: PropertyKey[]): string[] {
-  let schema: z.ZodType = configSchema;
+function allowedKeysAt(path: PropertyKey[], root: z.ZodType = configSchema): string[] {
+  let schema: z.ZodType = root;
   for (const key of path) {
     const def = unwrap(schema);
     if (def instanceof z.ZodObject) schema = def.shape[String(key)] as z.ZodType;
@@ -140,13 +141,13 @@ function unwrap(s: z.ZodType): z.ZodType {
   return cur;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string[] {
+export function describeIssue(issue: z.core.$ZodIssue, root: z.ZodType = configSchema, prefix: PropertyKey[] = []): string[] {
   if (issue.code === 'unrecognized_keys') {
-    const allowed = allowedKeysAt(issue.path);
-    return issue.keys.map((k) => `${keyName([...issue.path, k])}: unknown key; allowed here: ${allowed.join(', ')}`);
+    const allowed = allowedKeysAt(issue.path, root);
+    return issue.keys.map((k) => `${keyName([...prefix, ...issue.path, k])}: unknown key; allowed here: ${allowed.join(', ')}`);
   }
   const input = (issue as { input?: unknown }).input;
-  return [`${keyName(issue.path)}: value ${shown(input)} is not allowed: ${issue.message}`];
+  return [`${keyName([...prefix, ...issue.path])}: value ${shown(input)} is not allowed: ${issue.message}`];
 }
 
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
@@ -162,7 +163,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   const substituted = substituteEnv(raw, [], env, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const parsed = configSchema.safeParse(substituted, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap(describeIssue));
+  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap((i) => describeIssue(i)));
   return parsed.data;
 }
 

@@ -5,10 +5,11 @@
  * API, the CLI, the notice and the report. It is never shown as working.
  */
 import type { Migration } from 'kysely';
+import { z } from 'zod';
 import type { MeasureDeclaration } from './measure.js';
 import type { Dataset } from './datasets.js';
 import type { MeasureCapabilities } from './capabilities.js';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, describeIssue, type Config } from './config.js';
 
 export interface MeasureContext {
   readonly declaration: MeasureDeclaration;
@@ -28,6 +29,8 @@ export interface MeasureModule {
   readonly migrations?: Record<string, Migration>;
   /** Datasets of those tables, so the retention job deletes by the declaration. */
   readonly datasets?: readonly Dataset[];
+  /** The measure's own configuration keys under `measures.<id>` (besides `enabled`), with defaults. */
+  readonly settings?: z.ZodObject;
   /** Absent until the measure's implementation lands. */
   readonly implementation?: MeasureImplementation;
 }
@@ -49,6 +52,7 @@ export const STATE_TEXT: Record<MeasureState, { ja: string; en: string }> = {
 
 export class MeasureRegistry {
   private readonly byId = new Map<string, MeasureModule>();
+  private readonly parsedSettings = new Map<string, Record<string, unknown>>();
 
   constructor(modules: readonly MeasureModule[], private readonly settings: Config['measures'] = {}) {
     const codes = new Set<string>();
@@ -74,10 +78,22 @@ export class MeasureRegistry {
         problems.push(`"measures.${id}.enabled": value true is not allowed: ${m.declaration.code} is not available in this build`);
       }
     }
+    // Each measure's own keys, strictly, against its schema: unknown keys and bad values are named.
+    for (const [id, m] of this.byId) {
+      const schema = z.strictObject({ enabled: z.boolean().default(false), ...(m.settings?.shape ?? {}) });
+      const parsed = schema.safeParse(this.settings[id] ?? {}, { reportInput: true });
+      if (parsed.success) this.parsedSettings.set(id, parsed.data);
+      else problems.push(...parsed.error.issues.flatMap((i) => describeIssue(i, schema, ['measures', id])));
+    }
     return problems;
   }
 
   get(id: string): MeasureModule | undefined { return this.byId.get(id); }
+
+  /** A measure's validated settings, defaults filled in. */
+  settingsOf<T>(id: string): T {
+    return this.parsedSettings.get(id) as T;
+  }
 
   status(id: string): MeasureStatus | undefined {
     const m = this.byId.get(id);

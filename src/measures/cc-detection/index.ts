@@ -6,6 +6,7 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { LABEL_DATASET, labelMigrations } from './label-store.js';
+import { ccDetectionSettings } from './settings.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -49,4 +50,4 @@ export const declaration = defineMeasure({
  * as "not available". Its inlet (src/ingest/flow) and its teacher data
  * (labels) are in place; their tables exist so that retention applies.
  */
-export const measure: MeasureModule = { declaration, migrations: labelMigrations, datasets: [LABEL_DATASET] };
+export const measure: MeasureModule = { declaration, migrations: labelMigrations, datasets: [LABEL_DATASET], settings: ccDetectionSettings };

@@ -1,0 +1,196 @@
+/**
+ * M1's features: one row per external endpoint (address, port, protocol) over
+ * a window of flows, computed by the analytics engine in one SQL statement
+ * through M1's purpose-bound handle. Per-subscriber intermediate rows never
+ * leave the engine: only aggregates over all of an endpoint's clients come
+ * back, so no result can say which subscriber talked to which endpoint.
+ * docs/en/cc-detection.md explains each feature and why it separates C&C
+ * servers from benign services.
+ */
+import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
+import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
+import { parsePrefix } from './labels.js';
+
+export interface EndpointFeatures {
+  address: string;
+  port: number;
+  proto: number;
+  /** Distinct subscriber clients (fan-in). */
+  clients: number;
+  flows: number;
+  flowsPerClient: number;
+  /** Share of clients (with ≥ 4 contacts) whose contacts are periodic (MAD of gaps ≤ 10% of the median gap). */
+  periodicShare: number;
+  /** Median inter-contact gap of periodic clients, seconds (0 if none). */
+  periodSeconds: number;
+  /** Median over clients of MAD/median of their gaps (low = regular). */
+  gapDispersion: number;
+  /** RITA-style beacon score of the median client (0–1). */
+  beaconScore: number;
+  /** Coefficient of variation of bytes and packets per flow (low = identical messages). */
+  bytesCv: number;
+  packetsCv: number;
+  meanBytesPerFlow: number;
+  medianDurationSeconds: number;
+  p90DurationSeconds: number;
+  /** Distinct hours of the window with a contact. */
+  hoursActive: number;
+  /** Hours from the window's start to the endpoint's first contact in it. */
+  firstSeenHours: number;
+  /** Clients seen in the window's second half that were not in its first, over all clients. */
+  clientGrowth: number;
+  /** TCP flows that never got past SYN, over TCP flows. */
+  failedShare: number;
+  /** 1 − (endpoints on this port ÷ endpoints on the busiest port): high for rare ports. */
+  portRarity: number;
+  /** Bytes from the endpoint back to clients over bytes sent to it (0 when no return flows). */
+  returnRatio: number;
+}
+
+export interface Scope {
+  subscriberPrefixes: readonly string[];
+  infrastructurePrefixes: readonly string[];
+}
+
+/** [low, high] of a prefix as IPv6 text (IPv4 mapped), for range tests in the engine. */
+export function prefixRange(text: string): [string, string] {
+  const p = parsePrefix(text);
+  if (typeof p === 'string') throw new Error(p);
+  const v4 = !p.address.includes(':');
+  const bytes = new Uint8Array(16);
+  if (v4) { bytes[10] = 0xff; bytes[11] = 0xff; p.address.split('.').forEach((o, i) => { bytes[12 + i] = Number(o); }); }
+  else {
+    const full = new URL(`http://[${p.address}]`).hostname.slice(1, -1);
+    const [h, t] = full.split('::') as [string, string | undefined];
+    const hs = h ? h.split(':') : [];
+    const ts = t ? t.split(':') : [];
+    const groups = t === undefined ? hs : [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
+    groups.forEach((g, i) => { const v = parseInt(g, 16); bytes[i * 2] = v >> 8; bytes[i * 2 + 1] = v & 255; });
+  }
+  const bits = (v4 ? 96 : 0) + p.prefixLength;
+  const hi = Uint8Array.from(bytes);
+  for (let b = bits; b < 128; b++) hi[b >> 3] = hi[b >> 3]! | (0x80 >> (b & 7));
+  const text6 = (x: Uint8Array) => Array.from({ length: 8 }, (_, i) => ((x[i * 2]! << 8) | x[i * 2 + 1]!).toString(16)).join(':');
+  return [text6(bytes), text6(hi)];
+}
+
+function inRanges(column: string, ranges: Array<[string, string]>, params: Record<string, string>, tag: string): string {
+  if (ranges.length === 0) return '0';
+  return ranges.map(([lo, hi], i) => {
+    params[`${tag}lo${i}`] = lo;
+    params[`${tag}hi${i}`] = hi;
+    return `(${column} BETWEEN toIPv6({${tag}lo${i}:String}) AND toIPv6({${tag}hi${i}:String}))`;
+  }).join(' OR ');
+}
+
+/** The one statement, with its parameters. Exported for tests and for `docs/`. */
+export function featureQuery(table: string, scope: Scope, from: Date, to: Date): { sql: string; params: Record<string, unknown> } {
+  if (scope.subscriberPrefixes.length === 0) throw new Error('scope.subscriberPrefixes is empty: M1 cannot tell subscribers from the rest of the Internet');
+  const iso = (d: Date) => d.toISOString().replace('Z', '');
+  const params: Record<string, string> = { from: iso(from), to: iso(to), mid: iso(new Date((from.getTime() + to.getTime()) / 2)) };
+  const subs = scope.subscriberPrefixes.map(prefixRange);
+  const internal = [...subs, ...scope.infrastructurePrefixes.map(prefixRange)];
+  const window = `start >= toDateTime64({from:String}, 3, 'UTC') AND start < toDateTime64({to:String}, 3, 'UTC')`;
+  const srcSub = inRanges('src_addr', subs, params, 's');
+  const dstInternal = inRanges('dst_addr', internal, params, 'd');
+  const dstSub = inRanges('dst_addr', subs, params, 'rs');
+  const srcInternal = inRanges('src_addr', internal, params, 'rd');
+  const sql = `
+WITH
+  fwd AS (
+    SELECT src_addr AS client, dst_addr AS ip, dst_port AS port, proto, start, end, bytes, packets, tcp_flags
+    FROM ${table}
+    WHERE ${window} AND (${srcSub}) AND NOT (${dstInternal})
+  ),
+  rev AS (
+    SELECT src_addr AS ip, src_port AS port, proto, sum(bytes) AS return_bytes
+    FROM ${table}
+    WHERE ${window} AND (${dstSub}) AND NOT (${srcInternal})
+    GROUP BY ip, port, proto
+  ),
+  per_client AS (
+    SELECT ip, port, proto, client,
+      count() AS n,
+      arraySort(groupArray(toUnixTimestamp64Milli(start))) AS ts,
+      arrayPopFront(arrayDifference(ts)) AS gaps,
+      if(length(gaps) >= 3, arrayReduce('median', gaps), 0) AS gap_med,
+      if(length(gaps) >= 3, arrayReduce('median', arrayMap(g -> abs(g - gap_med), gaps)), 0) AS gap_mad,
+      if(length(gaps) >= 3, arrayReduce('quantileExact(0.25)', gaps), 0) AS q1,
+      if(length(gaps) >= 3, arrayReduce('quantileExact(0.75)', gaps), 0) AS q3,
+      n >= 4 AND gap_med >= 1000 AND gap_mad <= 0.1 * gap_med AS periodic,
+      -- RITA-style beacon score: symmetric gaps (Bowley skew), small dispersion, enough contacts.
+      if(length(gaps) >= 3,
+        ((1 - abs(if(q3 - q1 > 0, (q1 + q3 - 2 * gap_med) / (q3 - q1), 0)))
+         + greatest(0, 1 - if(gap_med > 0, gap_mad / gap_med, 1))
+         + least(1, n / 10)) / 3,
+        0) AS beacon,
+      min(start) < toDateTime64({mid:String}, 3, 'UTC') AS in_first_half,
+      max(start) >= toDateTime64({mid:String}, 3, 'UTC') AS in_second_half
+    FROM fwd
+    GROUP BY ip, port, proto, client
+  ),
+  by_client AS (
+    SELECT ip, port, proto,
+      count() AS clients,
+      sum(n) AS flows,
+      countIf(periodic) / greatest(1, countIf(n >= 4)) AS periodic_share,
+      if(countIf(periodic) > 0, medianIf(gap_med, periodic) / 1000, 0) AS period_s,
+      medianIf(if(gap_med > 0, gap_mad / gap_med, 1), length(gaps) >= 3) AS gap_dispersion,
+      median(beacon) AS beacon_score,
+      countIf(in_second_half AND NOT in_first_half) / count() AS client_growth
+    FROM per_client
+    GROUP BY ip, port, proto
+  ),
+  by_flow AS (
+    SELECT ip, port, proto,
+      if(avg(bytes) > 0, stddevPop(bytes) / avg(bytes), 0) AS bytes_cv,
+      if(avg(packets) > 0, stddevPop(packets) / avg(packets), 0) AS packets_cv,
+      avg(bytes) AS mean_bytes,
+      quantileExact(0.5)(toUnixTimestamp64Milli(end) - toUnixTimestamp64Milli(start)) / 1000 AS dur_med,
+      quantileExact(0.9)(toUnixTimestamp64Milli(end) - toUnixTimestamp64Milli(start)) / 1000 AS dur_p90,
+      uniqExact(toStartOfHour(start)) AS hours_active,
+      (toUnixTimestamp64Milli(min(start)) - toUnixTimestamp64Milli(toDateTime64({from:String}, 3, 'UTC'))) / 3600000 AS first_seen_h,
+      countIf(proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02) / greatest(1, countIf(proto = 6)) AS failed_share,
+      sum(bytes) AS sent_bytes
+    FROM fwd
+    GROUP BY ip, port, proto
+  ),
+  ports AS (
+    SELECT port, proto, uniqExact(ip) AS endpoints FROM fwd GROUP BY port, proto
+  )
+SELECT
+  IPv6NumToString(c.ip) AS address, c.port AS port, c.proto AS proto,
+  c.clients AS clients, c.flows AS flows, c.flows / c.clients AS flows_per_client,
+  c.periodic_share AS periodic_share, c.period_s AS period_s, c.gap_dispersion AS gap_dispersion, c.beacon_score AS beacon_score,
+  f.bytes_cv AS bytes_cv, f.packets_cv AS packets_cv, f.mean_bytes AS mean_bytes, f.dur_med AS dur_med, f.dur_p90 AS dur_p90,
+  f.hours_active AS hours_active, f.first_seen_h AS first_seen_h, c.client_growth AS client_growth, f.failed_share AS failed_share,
+  1 - p.endpoints / (SELECT max(endpoints) FROM ports) AS port_rarity,
+  if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio
+FROM by_client AS c
+INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
+INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
+LEFT JOIN rev AS r ON c.ip = r.ip AND c.port = r.port AND c.proto = r.proto
+ORDER BY clients DESC, address, port
+SETTINGS join_use_nulls = 1`;
+  return { sql, params };
+}
+
+function unmap(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Runs the feature statement through M1's handle (parsed, checked, tagged and audited by the core). */
+export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope, from: Date, to: Date): Promise<EndpointFeatures[]> {
+  const { sql, params } = featureQuery(flows.table(FLOW_DATASET.name), scope, from, to);
+  const rows = await flows.query<Record<string, string | number>>(sql, params);
+  const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
+  return rows.map((r) => ({
+    address: unmap(String(r.address)), port: num(r.port), proto: num(r.proto),
+    clients: num(r.clients), flows: num(r.flows), flowsPerClient: num(r.flows_per_client),
+    periodicShare: num(r.periodic_share), periodSeconds: num(r.period_s), gapDispersion: num(r.gap_dispersion), beaconScore: num(r.beacon_score),
+    bytesCv: num(r.bytes_cv), packetsCv: num(r.packets_cv), meanBytesPerFlow: num(r.mean_bytes),
+    medianDurationSeconds: num(r.dur_med), p90DurationSeconds: num(r.dur_p90), hoursActive: num(r.hours_active),
+    firstSeenHours: num(r.first_seen_h), clientGrowth: num(r.client_growth), failedShare: num(r.failed_share),
+    portRarity: num(r.port_rarity), returnRatio: num(r.return_ratio),
+  }));
+}

@@ -1,0 +1,147 @@
+/**
+ * M1's features computed by the real engine over flows stored by the real
+ * writer, through M1's purpose-bound handle: a beaconing C&C endpoint, a CDN
+ * with large fan-in, a benign periodic service (NTP), a dead endpoint.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import type { Mamori } from '../../src/core/app.js';
+import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
+import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
+import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
+import { measuresWithM1Runnable, openTest } from '../support/fixtures.js';
+
+const FROM = new Date('2026-11-23T00:00:00Z');
+const TO = new Date('2026-11-24T00:00:00Z');
+const HOUR = 3_600_000;
+
+function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+}
+
+interface Flow { t: number; src: string; dst: string; sport: number; dport: number; proto: number; bytes: number; packets: number; flags: number }
+
+function ip4(text: string, into: Uint8Array, row: number): void {
+  text.split('.').forEach((o, i) => { into[row * 16 + i] = Number(o); });
+}
+
+async function store(m: Mamori, flows: Flow[]): Promise<void> {
+  const batch = new FlowBatch(flows.length);
+  const exporter = batch.exporterId('192.0.2.1');
+  for (const f of flows) {
+    const i = batch.next(exporter);
+    batch.startMs[i] = f.t; batch.endMs[i] = f.t + 1500;
+    ip4(f.src, batch.src, i); ip4(f.dst, batch.dst, i);
+    batch.srcPort[i] = f.sport; batch.dstPort[i] = f.dport; batch.proto[i] = f.proto;
+    batch.bytes[i] = f.bytes; batch.packets[i] = f.packets; batch.tcpFlags[i] = f.flags;
+  }
+  await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(flows.length).write(batch)));
+}
+
+function scenario(): Flow[] {
+  const r = seeded(7);
+  const flows: Flow[] = [];
+  const client = (i: number) => `10.0.${i >> 8}.${i & 255}`;
+  // C&C: 20 infected clients, a contact every 300 s ± 2 s, ~300-byte messages.
+  for (let c = 0; c < 20; c++) {
+    for (let t = FROM.getTime() + r() * 300_000; t < TO.getTime(); t += 300_000 + (r() - 0.5) * 4000) {
+      flows.push({ t, src: client(c), dst: '203.0.113.50', sport: 40000 + c, dport: 8080, proto: 6, bytes: 300 + Math.floor(r() * 10), packets: 5, flags: 0x1b });
+    }
+  }
+  // CDN: 500 clients, random visits, heavy-tailed sizes, with return traffic.
+  for (let c = 100; c < 600; c++) {
+    const visits = 1 + Math.floor(r() * 30);
+    for (let k = 0; k < visits; k++) {
+      const t = FROM.getTime() + r() * 24 * HOUR;
+      const bytes = Math.floor(2000 / Math.max(0.001, r()));
+      flows.push({ t, src: client(c), dst: '198.51.100.10', sport: 50000, dport: 443, proto: 6, bytes: 1500, packets: 10, flags: 0x1b });
+      flows.push({ t, src: '198.51.100.10', dst: client(c), sport: 443, dport: 50000, proto: 6, bytes, packets: 20, flags: 0x1b });
+    }
+  }
+  // NTP: 200 clients polling every 1024 s exactly: periodic, and benign.
+  for (let c = 700; c < 900; c++) {
+    for (let t = FROM.getTime() + r() * 1_024_000; t < TO.getTime(); t += 1_024_000) {
+      flows.push({ t, src: client(c), dst: '192.0.2.123', sport: 123, dport: 123, proto: 17, bytes: 76, packets: 1, flags: 0 });
+    }
+  }
+  // A few ordinary web servers, so that 443 is the busiest port.
+  for (let w = 0; w < 5; w++) {
+    for (let c = 0; c < 3; c++) flows.push({ t: FROM.getTime() + (w * 3 + c) * HOUR, src: client(c), dst: `198.51.100.${20 + w}`, sport: 51000, dport: 443, proto: 6, bytes: 900, packets: 8, flags: 0x1b });
+  }
+  // A dead C&C: SYNs that never get an answer.
+  for (let c = 0; c < 10; c++) {
+    for (let k = 0; k < 6; k++) flows.push({ t: FROM.getTime() + c * HOUR + k * 60_000, src: client(c), dst: '203.0.113.99', sport: 45000, dport: 4444, proto: 6, bytes: 60, packets: 1, flags: 0x02 });
+  }
+  // The ISP's own resolver and subscriber-to-subscriber traffic: out of scope.
+  for (let c = 0; c < 50; c++) flows.push({ t: FROM.getTime() + c * 1000, src: client(c), dst: '10.255.0.53', sport: 5353, dport: 53, proto: 17, bytes: 80, packets: 1, flags: 0 });
+  // Outside the window: ignored.
+  flows.push({ t: TO.getTime() + HOUR, src: client(1), dst: '203.0.113.77', sport: 1, dport: 1, proto: 6, bytes: 1, packets: 1, flags: 0 });
+  return flows;
+}
+
+describe('M1 features', () => {
+  let m: Mamori;
+  let rows: EndpointFeatures[];
+  const byEndpoint = (a: string, p: number) => rows.find((x) => x.address === a && x.port === p)!;
+
+  before(async () => {
+    m = await openTest('measures:\n  cc-detection: { enabled: true }\n', { analytics: true, measures: measuresWithM1Runnable() });
+    await store(m, scenario());
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    rows = await extractFeatures(handle, { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: ['10.255.0.0/16'] }, FROM, TO);
+  });
+
+  it('gives one row per external endpoint, none for internal or out-of-window traffic', () => {
+    assert.deepEqual(rows.map((r) => `${r.address}:${r.port}`).sort(), [
+      '192.0.2.123:123', '198.51.100.10:443', '198.51.100.20:443', '198.51.100.21:443', '198.51.100.22:443', '198.51.100.23:443', '198.51.100.24:443',
+      '203.0.113.50:8080', '203.0.113.99:4444',
+    ]);
+  });
+
+  it('sees the beacon: every client periodic at ~300 s, regular small messages, high beacon score', () => {
+    const cc = byEndpoint('203.0.113.50', 8080);
+    assert.equal(cc.clients, 20);
+    assert.equal(cc.periodicShare, 1);
+    assert.ok(Math.abs(cc.periodSeconds - 300) < 5, String(cc.periodSeconds));
+    assert.ok(cc.beaconScore > 0.8, String(cc.beaconScore));
+    assert.ok(cc.bytesCv < 0.05, String(cc.bytesCv));
+    assert.equal(cc.hoursActive, 24);
+    assert.ok(Math.abs(cc.portRarity - 5 / 6) < 1e-9, `port 8080 has 1 endpoint, port 443 has 6: ${cc.portRarity}`);
+  });
+
+  it('sees the CDN: large fan-in, no periodicity, large and variable answers', () => {
+    const cdn = byEndpoint('198.51.100.10', 443);
+    assert.equal(cdn.clients, 500);
+    assert.ok(cdn.periodicShare < 0.05, String(cdn.periodicShare));
+    assert.ok(cdn.beaconScore < cc().beaconScore);
+    assert.ok(cdn.returnRatio > 1, String(cdn.returnRatio));
+    function cc() { return byEndpoint('203.0.113.50', 8080); }
+  });
+
+  it('sees NTP as periodic too: the hard false positive the model must learn from other features', () => {
+    const ntp = byEndpoint('192.0.2.123', 123);
+    assert.equal(ntp.periodicShare, 1);
+    assert.ok(Math.abs(ntp.periodSeconds - 1024) < 1);
+    assert.equal(ntp.proto, 17);
+  });
+
+  it('sees the dead endpoint: every TCP attempt failed', () => {
+    assert.equal(byEndpoint('203.0.113.99', 4444).failedShare, 1);
+  });
+
+  it('returns aggregates only: no subscriber address in any result', () => {
+    assert.ok(!JSON.stringify(rows).includes('10.0.'));
+  });
+
+  it('went through M1\'s purpose-bound handle, audited with the row count', async () => {
+    let read;
+    for await (const e of m.audit.entries()) if (e.action === 'analytics.read') read = e;
+    assert.deepEqual([read?.measure, read?.object, read?.counts], ['cc-detection', 'dataset:flows', { rows: 9 }]);
+  });
+
+  it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {
+    assert.deepEqual(prefixRange('10.0.0.0/16'), ['0:0:0:0:0:ffff:a00:0', '0:0:0:0:0:ffff:a00:ffff']);
+    assert.deepEqual(prefixRange('2001:db8::/32'), ['2001:db8:0:0:0:0:0:0', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff']);
+  });
+});

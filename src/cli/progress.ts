@@ -5,7 +5,7 @@ export interface Progress { update(done: number): void; stop(): void }
 
 export function progress(label: string, total: number): Progress {
   if (!process.stderr.isTTY) {
-    // In logs and pipes, only long operations are worth progress lines.
+    // In logs and pipes, only long operations are worth progress lines (total 0: unknown length).
     if (total < 10_000) return { update() {}, stop() {} };
     let last = 0;
     return {

@@ -85,6 +85,13 @@ describe('mamori CLI', () => {
     assert.match(torn.out, /truncated mid-line/);
   });
 
+  it('simulate sends only to this machine', () => {
+    const r = mamori(['simulate', 'flows', '--to', '192.0.2.1:2055', '--subscribers', '10']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /sends only to this machine/);
+    assert.match(mamori(['simulate', 'flows', '--to', 'nowhere']).err, /write ADDRESS:PORT/);
+  });
+
   it('explains a corrupt state database and leaves it untouched', () => {
     const { dir, config } = workspace();
     const path = join(dir, 'data', 'state.sqlite');

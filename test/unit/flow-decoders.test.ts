@@ -93,7 +93,7 @@ describe('NetFlow v9 and IPFIX', () => {
     const datagrams: Array<[Buffer]> = [];
     for (let i = 0; i < LIMITS.heldSetsPerExporter + 10; i++) datagrams.push([ipfix({ exportTime: 1, sequence: i, domain: 1 }, [dataSet(300, [ipfixV4Record(V4)])])]);
     const { exporter } = run(datagrams);
-    const domain = exporter.domain(1);
+    const domain = exporter.domain(1)!;
     assert.equal(domain.held.length, LIMITS.heldSetsPerExporter);
     assert.equal(exporter.errors.get('no-template'), 10);
   });
@@ -117,8 +117,8 @@ describe('NetFlow v9 and IPFIX', () => {
       [ipfix({ exportTime: 1, sequence: 0, domain: 1 }, [dataSet(300, [ipfixV4Record(V4)])])],
     ], 5_000_000);
     assert.equal(rows.length, 0);
-    assert.equal(exporter.domain(1).templates.size, 0);
-    assert.equal(exporter.domain(1).held.length, 1, 'data for a withdrawn template waits like any data without one');
+    assert.equal(exporter.domain(1)!.templates.size, 0);
+    assert.equal(exporter.domain(1)!.held.length, 1, 'data for a withdrawn template waits like any data without one');
   });
 
   it('reads variable-length fields (short and long form) and skips enterprise fields', () => {
@@ -201,6 +201,16 @@ describe('exporters', () => {
     assert.equal(rows.length, 1);
     assert.equal(exporters.unattributed.get('unknown-exporter'), 2);
     assert.deepEqual(exporters.list().map((e) => e.address), ['192.0.2.1']);
+  });
+});
+
+describe('bounded exporter state', () => {
+  it('refuses and counts observation domains beyond the limit per exporter', () => {
+    const datagrams: Array<[Buffer]> = [];
+    for (let d = 0; d < LIMITS.domainsPerExporter + 5; d++) datagrams.push([ipfix({ exportTime: 1, sequence: 0, domain: d }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])]);
+    const { exporter } = run(datagrams);
+    assert.equal(exporter.domains.size, LIMITS.domainsPerExporter);
+    assert.equal(exporter.errors.get('too-many-domains'), 5);
   });
 });
 

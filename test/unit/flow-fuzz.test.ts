@@ -67,6 +67,7 @@ function decodeChecked(datagrams: Buffer[]): void {
   for (const e of exporters.list()) {
     assert.equal(e.errors.get('decoder-error') ?? 0, 0, 'a decoder threw: keep this input as a regression');
     assert.ok(e.templateCount() <= LIMITS.templatesPerExporter);
+    assert.ok(e.domains.size <= LIMITS.domainsPerExporter);
     for (const d of e.domains.values()) {
       assert.ok(d.held.length <= LIMITS.heldSetsPerExporter);
       assert.ok(d.heldBytes <= LIMITS.heldBytesPerExporter);

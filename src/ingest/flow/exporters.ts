@@ -7,12 +7,14 @@ import type { Template } from './templates.js';
 
 export const DROP_REASONS = [
   'truncated', 'bad-version', 'bad-length', 'bad-template', 'too-many-templates', 'no-template',
-  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'queue-full', 'storage-backlog', 'decoder-error',
+  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'too-many-domains', 'storage-backlog', 'decoder-error',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export const LIMITS = {
   exporters: 10_000,
+  /** Source ids / observation domains / sFlow sub-agents per exporter. */
+  domainsPerExporter: 256,
   templatesPerExporter: 2_048,
   fieldsPerTemplate: 512,
   /** Data sets held per exporter while waiting for their template. */
@@ -68,9 +70,11 @@ export class Exporter {
   /** @param holdMs how long data waits for its template (0: drop at once, as nfcapd does). */
   constructor(readonly address: string, readonly holdMs: number = LIMITS.holdMs) {}
 
-  domain(id: number): Domain {
+  /** The domain's state, or undefined (counted) when the exporter already has as many as allowed. */
+  domain(id: number): Domain | undefined {
     let d = this.domains.get(id);
     if (!d) {
+      if (this.domains.size >= LIMITS.domainsPerExporter) { this.error('too-many-domains'); return undefined; }
       d = new Domain();
       this.domains.set(id, d);
     }

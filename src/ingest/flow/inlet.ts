@@ -49,6 +49,9 @@ export class FlowInlet {
         else inlet.handle(m);
       });
       worker.once('error', reject);
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
     });
     inlet.auditTimer = setInterval(() => { void inlet.auditStored(); }, deps.auditIntervalMs ?? 60_000);
     inlet.pendingTimer = setInterval(() => inlet.insertPending(), config.flushMs);

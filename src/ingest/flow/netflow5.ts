@@ -20,7 +20,9 @@ export function decodeNetflow5(buf: Buffer, exporter: Exporter, out: FlowOutput)
   const engine = buf.readUInt16BE(20);
   const interval = buf.readUInt16BE(22) & 0x3fff;
   const rate = interval > 1 ? interval : 1;
-  exporter.domain(engine).sequence.observe(sequence, count);
+  const domain = exporter.domain(engine);
+  if (!domain) return 0;
+  domain.sequence.observe(sequence, count);
 
   const b = out.batch;
   for (let k = 0, p = HEADER; k < count; k++, p += RECORD) {

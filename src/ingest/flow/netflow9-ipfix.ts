@@ -37,6 +37,7 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
     : { exportMs: buf.readUInt32BE(8) * 1000, uptimeMs: buf.readUInt32BE(4) };
   const sequence = buf.readUInt32BE(ipfix ? 8 : 12);
   const domain = exporter.domain(buf.readUInt32BE(ipfix ? 12 : 16));
+  if (!domain) return 0;
   expireHeld(domain, exporter, receivedMs);
 
   let records = 0;

@@ -24,7 +24,9 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
   const sequence = buf.readUInt32BE(p + 4);
   const samples = buf.readUInt32BE(p + 12);
   p += 16;
-  exporter.domain(subAgent).sequence.observe(sequence, 1);
+  const domain = exporter.domain(subAgent);
+  if (!domain) return 0;
+  domain.sequence.observe(sequence, 1);
   if (samples > MAX_SAMPLES) { exporter.error('bad-sample'); return 0; }
 
   let flows = 0;

@@ -28,7 +28,8 @@ import { isIP } from 'node:net';
 import { DEFAULT_FAMILIES, simulateIsp } from '../simulate/isp.js';
 import { sendIpfix } from '../simulate/ipfix-exporter.js';
 import { progress } from './progress.js';
-import { importFlowPcap } from '../ingest/flow/import.js';
+import { importFlowPcap, importNfdump } from '../ingest/flow/import.js';
+import { NfdumpError } from '../ingest/flow/nfdump.js';
 import { PcapError } from '../ingest/pcap.js';
 import { LabelImportError, type LabelFormat } from '../measures/cc-detection/labels.js';
 import { importLabels, labelSources } from '../measures/cc-detection/label-store.js';
@@ -36,7 +37,7 @@ import { importLabels, labelSources } from '../measures/cc-detection/label-store
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
 class UsageError extends Error {}
 
-const EXPECTED = [UsageError, PcapError, LabelImportError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError];
+const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError];
 
 function actor(): string {
   let name = 'unknown';
@@ -234,9 +235,18 @@ export function buildCli(): Command {
 
   const flows = program.command('flows').description('flow records from routers (the inlet of M1)');
   flows.command('import')
-    .argument('<file.pcap>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams')
-    .description('back-fill flows from a capture (the server must be stopped: one process owns the analytics store)')
-    .action(async (file: string, _o, cmd: Command) => {
+    .argument('<file>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams; with --nfdump, an nfdump file or directory')
+    .option('--nfdump', 'the file is what nfcapd wrote (read through nfdump; a directory reads every file below it)')
+    .description('back-fill flows from a capture or from nfdump files (the server must be stopped: one process owns the analytics store)')
+    .action(async (file: string, o: { nfdump?: boolean }, cmd: Command) => {
+      if (o.nfdump) {
+        let directory: boolean;
+        try { directory = statSync(file).isDirectory(); } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }
+        const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, actor(), (n) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${n} records`); }), true);
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        process.stdout.write(`imported ${r.records} flow records from nfdump ${directory ? 'files under ' : ''}${file} (exporters: ${r.exporters.join(', ') || 'none'})\n`);
+        return;
+      }
       const r = await withMamori(cmd, async (m) => {
         let size: number;
         try { size = statSync(file).size; } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }

@@ -62,12 +62,16 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
   const broker = new CapabilityBroker(registry, datasets, audit, analytics, options.providers ?? {});
+  let closing: Promise<void> | undefined;
   return {
     config, paths, state, analytics, audit, registry, datasets, broker,
     accounts: new Accounts(state, audit),
-    async close() {
-      await analytics?.close();
-      await state.close();
+    close() {
+      closing ??= (async () => {
+        await analytics?.close();
+        await state.close();
+      })();
+      return closing;
     },
   };
 }

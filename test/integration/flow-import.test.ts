@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { importFlowPcap } from '../../src/ingest/flow/import.js';
+import { importFlowPcap, importNfdump } from '../../src/ingest/flow/import.js';
+import { have, nfdumpDecode } from '../support/flow-peers.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { PcapError, readPcapUdp, type PcapStats } from '../../src/ingest/pcap.js';
 import { CLI, openTest, tempDir, measuresWithM1Runnable } from '../support/fixtures.js';
@@ -76,6 +77,18 @@ describe('flows import', () => {
     let audited;
     for await (const e of m.audit.entries()) if (e.action === 'flows.import') audited = e;
     assert.deepEqual(audited?.counts, { datagrams: 201, records: expected, skippedPackets: 0 });
+    await m.close(); // one embedded analytics store per process
+  });
+
+  it('imports what nfcapd wrote, read through nfdump', { skip: !have('nfcapd') && 'nfcapd not installed' }, async () => {
+    const m = await openTest('measures:\n  cc-detection: { enabled: true }\n', { analytics: true, measures: WITH_M1 });
+    const dir = tempDir();
+    const reference = await nfdumpDecode(exportStream(40), dir, 39400 + (process.pid % 300));
+    const r = await importNfdump(m, dir, true, 'cli:test');
+    assert.equal(r.records, reference.length);
+    assert.deepEqual(r.exporters, ['127.0.0.1']);
+    const [row] = await m.analytics!.query<{ n: string; b: string; p: string }>(`SELECT count() AS n, sum(bytes) AS b, sum(dst_port) AS p FROM ${FLOW_DATASET.table}`);
+    assert.deepEqual([Number(row!.n), Number(row!.b), Number(row!.p)], [reference.length, reference.reduce((a, x) => a + x.bytes, 0), reference.reduce((a, x) => a + x.dport, 0)]);
   });
 
   it('refuses to store flows while M1 is not available, with a clear message', () => {

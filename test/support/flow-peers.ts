@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { readNfdump } from '../../src/ingest/flow/nfdump.js';
 import { join } from 'node:path';
 
 /**
@@ -45,11 +46,6 @@ export async function softflowdExport(pcap: string, version: 5 | 9 | 10, workDir
 
 export interface ReferenceRecord { start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number; samplingRate?: number }
 
-function icmpOrPort(text: string): number {
-  const [type, code] = text.split('.');
-  return code === undefined ? Number(type) : Number(type) * 256 + Number(code);
-}
-
 /** Sends datagrams to a fresh nfcapd and reads back what nfdump decoded, record by record. */
 export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, port: number): Promise<ReferenceRecord[]> {
   mkdirSync(dir, { recursive: true });
@@ -72,15 +68,9 @@ export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, po
   }
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('nfcapd.') && !f.includes('current')) : [];
   if (files.length === 0) throw new Error(`nfcapd wrote no file in ${dir}`);
-  // %ts/%te, not %tsr/%ter: nfdump 1.7.1 prints %ter's milliseconds wrong (e.g. .066 for .566)
-  // while %te is right, checked against %td. ICMP shows in %dp as "type.code".
-  const r = spawnSync('nfdump', ['-R', dir, '-q', '-N', '-6', '-o', 'fmt:%ts|%te|%sa|%da|%sp|%dp|%pr|%pkt|%byt'], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' }, maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`nfdump failed: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.includes('|')).map((line) => {
-    const [ts, te, sa, da, sp, dp, pr, pkt, byt] = line.split('|').map((x) => x.trim());
-    return {
-      start: Date.parse(`${ts!.replace(' ', 'T')}Z`), end: Date.parse(`${te!.replace(' ', 'T')}Z`), src: sa!, dst: da!,
-      sport: Number(sp), dport: icmpOrPort(dp!), proto: Number(pr), packets: Number(pkt), bytes: Number(byt),
-    };
-  });
+  const records: ReferenceRecord[] = [];
+  for await (const r of readNfdump(dir, true)) {
+    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto, packets: r.packets, bytes: r.bytes });
+  }
+  return records;
 }

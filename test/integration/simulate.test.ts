@@ -36,9 +36,13 @@ describe('synthetic ISP through the collector', () => {
   });
 
   it('arrives whole through IPFIX and the inlet', async () => {
-    const sent = await sendIpfix(sim.flows(), '127.0.0.1', server.inlet!.addresses[0]!.port, 150_000);
+    // Paced well below what the machine sustains while the rest of the suite runs: UDP may drop
+    // under load, and this test is about correctness, not speed (that is bench/flow-e2e).
+    const sent = await sendIpfix(sim.flows(), '127.0.0.1', server.inlet!.addresses[0]!.port, 40_000);
     await server.inlet!.flush();
     const [row] = await server.mamori.analytics!.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
+    const status = server.inlet!.status();
+    assert.equal(status.kernelDrops + status.droppedRecords, 0, 'datagrams were dropped: the machine was too busy for this pace');
     assert.equal(Number(row!.n), sent.records);
     assert.ok(sent.records > 50_000, `only ${sent.records} records`);
   });

@@ -37,6 +37,46 @@ export const DEFAULT_FAMILIES: readonly Family[] = [
   { name: 'udp-p2p', periodSeconds: 300, jitter: 0.25, port: 53535, proto: 17, clients: 15, bytes: 96 },
 ];
 
+/**
+ * Families held out from training, for evaluation: different periods, jitter,
+ * ports and fan-in than DEFAULT_FAMILIES, so a model is scored on botnets it
+ * has never seen.
+ */
+export const HELD_OUT_FAMILIES: readonly Family[] = [
+  { name: 'slow-beacon', periodSeconds: 1800, jitter: 0.1, port: 443, proto: 6, clients: 120, onCloud: true, bytes: 700 },
+  { name: 'night-shift', periodSeconds: 240, jitter: 0.12, port: 8443, proto: 6, clients: 40, activeHours: [0, 8], bytes: 350 },
+  { name: 'fast-udp', periodSeconds: 45, jitter: 0.08, port: 40000, proto: 17, clients: 25, bytes: 120 },
+  { name: 'big-botnet', periodSeconds: 600, jitter: 0.2, port: 80, proto: 6, clients: 1500, bytes: 520 },
+  { name: 'small-mover', periodSeconds: 90, jitter: 0.1, port: 9001, proto: 6, clients: 12, moves: true, bytes: 260 },
+];
+
+/**
+ * Training families drawn at random from a seed: periods from 20 s to 2 h
+ * (log-uniform), jitter up to ±30%, common and rare ports, TCP and UDP, 5 to
+ * 2,000 victims, some on office hours or at night, some on the cloud, some
+ * moving. A model trained on these has seen many shapes of botnet, none of
+ * them the held-out ones.
+ */
+export function randomFamilies(seed: number, count: number): Family[] {
+  const r = rng(seed ^ 0x5eed);
+  const ports = [80, 443, 8080, 8443, 4444, 1604, 2222, 5555, 6667, 7777, 9999, 31337, 50000 + Math.floor(r() * 10000)];
+  return Array.from({ length: count }, (_, i) => {
+    const schedule = r();
+    return {
+      name: `trained-${seed}-${i}`,
+      periodSeconds: Math.round(20 * Math.pow(360, r())),
+      jitter: Math.round(r() * 30) / 100,
+      port: ports[Math.floor(r() * ports.length)]!,
+      proto: r() < 0.8 ? 6 : 17,
+      clients: Math.round(5 * Math.pow(400, r())),
+      ...(schedule < 0.15 ? { activeHours: [9, 18] as const } : schedule < 0.25 ? { activeHours: [0, 7] as const } : {}),
+      ...(r() < 0.3 ? { onCloud: true } : {}),
+      ...(r() < 0.15 ? { moves: true } : {}),
+      bytes: 100 + Math.floor(r() * 1500),
+    };
+  });
+}
+
 export interface SimulationConfig {
   seed: number;
   subscribers: number;

@@ -10,10 +10,10 @@ import { UsageError, actor, withMamori, isoTime } from '../context.js';
 function printVerify(r: VerifyResult & { warnings?: string[] }, source: string): void {
   for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (r.ok) {
-    process.stdout.write(`OK: ${source}: ${r.checked} entries (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) chain intact; ${r.anchorsChecked} anchors matched; head ${r.headHash ?? '-'}\n`);
+    process.stdout.write(`OK: ${source}: ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'} (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) chain intact; ${r.anchorsChecked} anchors matched; head ${r.headHash ?? '-'}\n`);
     return;
   }
-  process.stdout.write(`FAILED: ${source}: ${r.problems.length} problem(s) in ${r.checked} entries\n`);
+  process.stdout.write(`FAILED: ${source}: ${r.problems.length} problem(s) in ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'}\n`);
   for (const p of r.problems) {
     const where = [p.seq !== null ? `entry ${p.seq}` : null, p.line !== undefined ? `line ${p.line}` : null].filter(Boolean).join(', ');
     process.stdout.write(`  ${where ? `[${where}] ` : ''}${p.problem}\n`);

@@ -18,6 +18,9 @@ export const PERMISSIONS = {
   'metrics:read': ['admin', 'operator'],
   /** Collector status: exporters (routers), counts, errors. No flow contents. */
   'flows:status': ['admin', 'operator', 'analyst'],
+  /** M1's candidates (IP, port, scores, explanations: no subscriber data). */
+  'cc:read': ['admin', 'operator', 'analyst', 'auditor'],
+  'cc:decide': ['admin', 'analyst'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

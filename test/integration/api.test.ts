@@ -11,11 +11,13 @@ import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
 import { openTest } from '../support/fixtures.js';
+import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
 
 const logLines: string[] = [];
 
 function fillPath(url: string): string {
-  return url.replace(':username', 'nobody').replace(':action', 'disable').replace(':id', 'cc-detection').replace(':format', 'terms');
+  const id = url.startsWith('/api/v1/cc/') ? 'c-0123456789abcdef' : 'cc-detection';
+  return url.replace(':username', 'nobody').replace(':action', 'disable').replace(':id', id).replace(':format', 'terms');
 }
 
 describe('HTTP API', () => {
@@ -141,6 +143,21 @@ describe('HTTP API', () => {
     let reads = 0;
     for await (const e of m.audit.entries()) if (e.action === 'audit.read') reads += 1;
     assert.ok(reads >= 2);
+  });
+
+  it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {
+    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5 };
+    await applyDetections(m.state, m.audit, [{ features, score: 0.97, explanation: [{ feature: 'periodic_share', ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた', en: 'share of clients contacting it periodically (1.00) raised the score by 41 points' }] }], new Date(), new Date(0), 'measure:cc-detection');
+    const list = (await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
+    assert.equal(list.candidates.length, 1);
+    assert.equal(list.candidates[0]!.address, '198.18.9.9');
+    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
+    const id = list.candidates[0]!.id;
+    const decided = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' } });
+    assert.equal(decided.statusCode, 200, decided.body);
+    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
+    const twice = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'again' } });
+    assert.equal(twice.statusCode, 409);
   });
 
   it('sets secure headers', async () => {

@@ -10,6 +10,10 @@ import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
 import { measuresWithM1Runnable, openTest } from '../support/fixtures.js';
+import { decide, getCandidate, listCandidates } from '../../src/measures/cc-detection/candidates.js';
+import { detectOnce } from '../../src/measures/cc-detection/detect.js';
+import { trainModel } from '../../src/measures/cc-detection/model.js';
+import { ccDetectionSettings } from '../../src/measures/cc-detection/settings.js';
 
 const FROM = new Date('2026-11-23T00:00:00Z');
 const TO = new Date('2026-11-24T00:00:00Z');
@@ -138,6 +142,47 @@ describe('M1 features', () => {
     let read;
     for await (const e of m.audit.entries()) if (e.action === 'analytics.read') read = e;
     assert.deepEqual([read?.measure, read?.object, read?.counts], ['cc-detection', 'dataset:flows', { rows: 9 }]);
+  });
+
+  it('runs a detection: candidates with explanations, the allow-list honoured, no subscriber data', async () => {
+    // A functional check of the pipeline, not of accuracy (that is `mamori cc eval`): the model learns this scenario.
+    const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
+    const model = trainModel([...rows, ...rows, ...rows], [...labels, ...labels, ...labels], { trees: 15, maxDepth: 4, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    model.threshold = 0.5; // three copies of nine endpoints leave little out-of-bag data to choose it from
+    const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: ['10.255.0.0/16'], allowList: [{ endpoint: '203.0.113.99:4444', reason: 'sinkhole run by our CSIRT' }] } });
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: TO, actor: 'measure:cc-detection' });
+    assert.equal(run.allowListed, 1);
+    assert.equal(run.created, 1);
+    const [c] = await listCandidates(m.state);
+    assert.deepEqual([c!.address, c!.port, c!.proto, c!.status], ['203.0.113.50', 8080, 6, 'new']);
+    assert.ok(c!.evidence.explanation.length > 0 && c!.evidence.explanation.every((e) => e.ja.length > 0 && e.en.length > 0));
+    assert.ok(!JSON.stringify(c).includes('10.0.'), 'candidates hold no subscriber address');
+
+    // An analyst withdraws it as a false positive: detection does not raise it again.
+    await decide(m.state, m.audit, c!.id, 'withdraw', 'vendor update server, checked with the vendor', 'user:analyst1');
+    const again = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: TO, actor: 'measure:cc-detection' });
+    assert.deepEqual([again.created, again.stillWithdrawn], [0, 1]);
+    assert.equal((await listCandidates(m.state))[0]!.status, 'withdrawn');
+    await assert.rejects(decide(m.state, m.audit, c!.id, 'confirm', 'x', 'user:analyst1'), /a withdrawn candidate cannot be confirmed/);
+    await assert.rejects(decide(m.state, m.audit, c!.id, 'withdraw', ' ', 'user:analyst1'), /give a reason/);
+
+    let audited = 0;
+    for await (const e of m.audit.entries()) if (e.action === 'cc.detect' || e.action === 'cc.candidate.withdraw') audited += 1;
+    assert.equal(audited, 3);
+  });
+
+  it('expires candidates not detected again in time', async () => {
+    const id = (await listCandidates(m.state))[0]!.id;
+    await m.state.db.withTables<{ cc_candidates: { id: string; status: string } }>().updateTable('cc_candidates').set({ status: 'confirmed' }).where('id', '=', id).execute();
+    const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const later = new Date(TO.getTime() + 15 * 24 * HOUR); // an empty window, past the 14-day expiry
+    const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
+    const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: later, actor: 'measure:cc-detection' });
+    assert.deepEqual([run.endpoints, run.expired], [0, 1]);
+    assert.equal((await getCandidate(m.state, id))!.status, 'expired');
   });
 
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {

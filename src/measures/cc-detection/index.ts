@@ -7,6 +7,7 @@ import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { LABEL_DATASET, labelMigrations } from './label-store.js';
 import { ccDetectionSettings } from './settings.js';
+import { CANDIDATE_DATASET, candidateMigrations } from './candidates.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -50,4 +51,9 @@ export const declaration = defineMeasure({
  * as "not available". Its inlet (src/ingest/flow) and its teacher data
  * (labels) are in place; their tables exist so that retention applies.
  */
-export const measure: MeasureModule = { declaration, migrations: labelMigrations, datasets: [LABEL_DATASET], settings: ccDetectionSettings };
+export const measure: MeasureModule = {
+  declaration,
+  migrations: { ...labelMigrations, ...candidateMigrations },
+  datasets: [LABEL_DATASET, CANDIDATE_DATASET],
+  settings: ccDetectionSettings,
+};

@@ -41,6 +41,11 @@ export interface PurposeBoundAnalytics {
   /** Fully qualified table of a granted dataset, for writing SQL. */
   table(dataset: string): string;
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /**
+   * Deletes the dataset's rows older than `before`, except those whose `keep.columns`
+   * match one of `keep.rows` (e.g. the evidence of current candidates). Audited with the count.
+   */
+  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }): Promise<number>;
 }
 
 export class CapabilityBroker {
@@ -94,6 +99,7 @@ export class MeasureCapabilities {
     const capability = `analytics-read:${datasetNames.join('+')}`;
     const declaration = await this.runningDeclaration(capability);
     const tables = new Map<string, string>();
+    const timeColumns = new Map<string, string>();
     for (const name of datasetNames) {
       const ds = this.datasets.get(name);
       if (!ds) return this.refuse(capability, `dataset "${name}" does not exist`);
@@ -104,14 +110,15 @@ export class MeasureCapabilities {
       }
       if (ds.owner !== this.measureId) return this.refuse(capability, `dataset "${name}" was collected for ${ds.owner} and may not be used for another purpose`);
       tables.set(name, ds.table);
+      timeColumns.set(name, ds.timeColumn);
     }
     const store = this.analytics;
     if (!store) return this.refuse(capability, 'the analytics store is not available');
     await this.granted(capability);
-    return this.boundAnalytics(store, declaration, tables);
+    return this.boundAnalytics(store, declaration, tables, timeColumns);
   }
 
-  private boundAnalytics(store: AnalyticsStore, declaration: MeasureDeclaration, tables: Map<string, string>): PurposeBoundAnalytics {
+  private boundAnalytics(store: AnalyticsStore, declaration: MeasureDeclaration, tables: Map<string, string>, timeColumns: Map<string, string>): PurposeBoundAnalytics {
     const allowed = new Set(tables.values());
     const object = `dataset:${[...tables.keys()].join('+')}`;
     const measure = this.measureId;
@@ -134,6 +141,26 @@ export class MeasureCapabilities {
         const rows = await store.query<T>(`/* mamori measure=${measure} basis=${declaration.bases.map((b) => b.basis).join(',')} */ ${sql}`, params);
         await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.read', object, counts: { rows: rows.length } });
         return rows;
+      },
+      deleteBefore: async (dataset, before, keep) => {
+        const table = tables.get(dataset);
+        const timeColumn = timeColumns.get(dataset);
+        if (!table || !timeColumn) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'dataset not granted to this handle');
+        if (!keep.columns.every((c) => /^[a-z_][a-z0-9_]*$/.test(c))) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
+        const params: Record<string, unknown> = { before: before.toISOString().replace('Z', '') };
+        let where = `${timeColumn} < toDateTime64({before:String}, 3, 'UTC')`;
+        if (keep.rows.length > 0) {
+          // The kept tuples go as one array parameter: no values are spliced into the SQL.
+          params.keep = keep.rows.map((r) => r.map(String));
+          const tuple = keep.columns.map((c) => `toString(${c})`).join(', ');
+          const fromParam = keep.columns.map((_, i) => `k[${i + 1}]`).join(', ');
+          where += ` AND (${tuple}) NOT IN (SELECT ${fromParam} FROM (SELECT arrayJoin({keep:Array(Array(String))}) AS k))`;
+        }
+        const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE ${where}`, params);
+        const n = Number(row?.n ?? 0);
+        if (n > 0) await store.exec(`DELETE FROM ${table} WHERE ${where}`, params);
+        await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.delete', object: `dataset:${dataset}`, counts: { rows: n, kept: keep.rows.length } });
+        return n;
       },
     };
   }

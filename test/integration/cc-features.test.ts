@@ -172,17 +172,46 @@ describe('M1 features', () => {
     assert.equal(audited, 3);
   });
 
-  it('expires candidates not detected again in time', async () => {
+  it('deletes, after the window, the flows that are not evidence of a current candidate', async () => {
+    // A detection a day later: the first day's flows are out of the window. Only the
+    // confirmed candidate's flows may stay; everything else from that day goes, audited.
     const id = (await listCandidates(m.state))[0]!.id;
     await m.state.db.withTables<{ cc_candidates: { id: string; status: string } }>().updateTable('cc_candidates').set({ status: 'confirmed' }).where('id', '=', id).execute();
     const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const later = new Date(TO.getTime() + 15 * 24 * HOUR); // an empty window, past the 14-day expiry
+    const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
+    const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    const before = await m.analytics!.query<{ n: string; kept: string }>(`SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') AND dst_port = 8080) AS kept FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 00:00:00', 3, 'UTC')`);
+    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: new Date(TO.getTime() + 24 * HOUR), actor: 'measure:cc-detection' });
+    const after = await m.analytics!.query<{ n: string; kept: string }>(`SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') AND dst_port = 8080) AS kept FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 00:00:00', 3, 'UTC')`);
+    assert.ok(Number(before[0]!.kept) > 5000);
+    assert.equal(Number(after[0]!.kept), Number(before[0]!.kept), 'the candidate\'s evidence stays');
+    assert.equal(Number(after[0]!.n), Number(after[0]!.kept), 'nothing else of that day stays');
+    assert.equal(run.flowsDeleted, Number(before[0]!.n) - Number(before[0]!.kept));
+    let audited;
+    for await (const e of m.audit.entries()) if (e.action === 'analytics.delete') audited = e;
+    const current = (await listCandidates(m.state)).filter((c) => c.status === 'new' || c.status === 'confirmed');
+    assert.deepEqual([audited?.measure, audited?.object, audited?.counts], ['cc-detection', 'dataset:flows', { rows: run.flowsDeleted, kept: current.length }]);
+  });
+
+  it('refuses M1 any subscriber identification, and audits the refusal', async () => {
+    await assert.rejects(m.broker.forMeasure('cc-detection').action('subscriber-lookup'), /M1 may not identify subscribers/);
+    let last;
+    for await (const e of m.audit.entries()) last = e;
+    assert.deepEqual([last?.action, last?.measure, last?.outcome], ['capability.refused', 'cc-detection', 'refused']);
+  });
+
+  it('expires candidates not detected again in time', async () => {
+    const active = (await listCandidates(m.state)).filter((c) => c.status === 'new' || c.status === 'confirmed');
+    assert.ok(active.length >= 1);
+    const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const later = new Date(TO.getTime() + 16 * 24 * HOUR); // an empty window, past the 14-day expiry of them all
     const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
     const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
     const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: later, actor: 'measure:cc-detection' });
-    assert.deepEqual([run.endpoints, run.expired], [0, 1]);
-    assert.equal((await getCandidate(m.state, id))!.status, 'expired');
+    assert.deepEqual([run.endpoints, run.expired], [0, active.length]);
+    for (const c of active) assert.equal((await getCandidate(m.state, c.id))!.status, 'expired');
   });
 
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {

@@ -8,7 +8,8 @@ import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { parseDuration } from '../../core/duration.js';
 import { addressBytes } from '../../ingest/flow/batch.js';
 import type { StateStore } from '../../store/state/store.js';
-import { applyDetections, type RunSummary } from './candidates.js';
+import { applyDetections, listCandidates, type RunSummary } from './candidates.js';
+import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
@@ -32,7 +33,7 @@ export function allowListMatcher(entries: CcDetectionSettings['scope']['allowLis
   };
 }
 
-export interface DetectionResult extends RunSummary { endpoints: number; allowListed: number; threshold: number }
+export interface DetectionResult extends RunSummary { endpoints: number; allowListed: number; threshold: number; flowsDeleted: number }
 
 export async function detectOnce(ctx: {
   flows: PurposeBoundAnalytics; state: StateStore; audit: AuditLog; settings: CcDetectionSettings; model: M1Model; now: Date; actor: string;
@@ -51,5 +52,12 @@ export async function detectOnce(ctx: {
   }
   const expireBefore = new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
   const summary = await applyDetections(ctx.state, ctx.audit, detections, ctx.now, expireBefore, ctx.actor);
-  return { ...summary, endpoints: features.length, allowListed, threshold: ctx.model.threshold };
+  // 4th summary: flows of legitimate communications are deleted after analysis. Flows older than
+  // this window will not be analysed again; only the evidence of current candidates is kept.
+  const current = [...await listCandidates(ctx.state, 'new'), ...await listCandidates(ctx.state, 'confirmed')];
+  const flowsDeleted = await ctx.flows.deleteBefore(FLOW_DATASET.name, from, {
+    columns: ['dst_addr', 'dst_port', 'proto'],
+    rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]),
+  });
+  return { ...summary, endpoints: features.length, allowListed, threshold: ctx.model.threshold, flowsDeleted };
 }

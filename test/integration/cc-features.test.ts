@@ -11,7 +11,7 @@ import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
 import { measuresWithM1Runnable, openTest } from '../support/fixtures.js';
 import { decide, getCandidate, listCandidates } from '../../src/measures/cc-detection/candidates.js';
-import { detectOnce } from '../../src/measures/cc-detection/detect.js';
+import { detectOnce, windowHealth } from '../../src/measures/cc-detection/detect.js';
 import { trainModel } from '../../src/measures/cc-detection/model.js';
 import { ccDetectionSettings } from '../../src/measures/cc-detection/settings.js';
 
@@ -201,17 +201,37 @@ describe('M1 features', () => {
     assert.deepEqual([last?.action, last?.measure, last?.outcome], ['capability.refused', 'cc-detection', 'refused']);
   });
 
-  it('expires candidates not detected again in time', async () => {
+  it('says so when the window holds no flows, and then expires nothing', async () => {
     const active = (await listCandidates(m.state)).filter((c) => c.status === 'new' || c.status === 'confirmed');
     assert.ok(active.length >= 1);
     const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const later = new Date(TO.getTime() + 16 * 24 * HOUR); // an empty window, past the 14-day expiry of them all
     const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
     const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    const later = new Date(TO.getTime() + 16 * 24 * HOUR); // an empty window, past the 14-day expiry
     const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: later, actor: 'measure:cc-detection' });
-    assert.deepEqual([run.endpoints, run.expired], [0, active.length]);
-    for (const c of active) assert.equal((await getCandidate(m.state, c.id))!.status, 'expired');
+    assert.deepEqual(run.health.problems, ['no flows in the window: nothing was analysed']);
+    assert.equal(run.expired, 0);
+    for (const c of active) assert.notEqual((await getCandidate(m.state, c.id))!.status, 'expired');
+  });
+
+  it('notices a silent exporter and a clock ahead, and expires nothing on partial data', async () => {
+    // A second router that stopped exporting at mid-window, and a third whose clock runs two hours ahead.
+    const batch = new FlowBatch(4);
+    const silent = batch.exporterId('192.0.2.2');
+    const ahead = batch.exporterId('192.0.2.3');
+    const day2 = TO.getTime() + 24 * HOUR;
+    for (const [exp, t] of [[silent, day2 + 6 * HOUR], [ahead, day2 + 26 * HOUR]] as const) {
+      const i = batch.next(exp);
+      batch.startMs[i] = t; batch.endMs[i] = t; batch.dst.set([203, 0, 113, 50], i * 16); batch.src.set([10, 0, 0, 1], i * 16);
+      batch.dstPort[i] = 8080; batch.proto[i] = 6; batch.bytes[i] = 300; batch.packets[i] = 1;
+    }
+    await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(4).write(batch)));
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const health = await windowHealth(handle, new Date(day2), new Date(day2 + 24 * HOUR));
+    assert.deepEqual(health.silentExporters, ['192.0.2.2']);
+    assert.equal(health.futureFlows, 1);
+    assert.equal(health.problems.length, 2);
   });
 
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {

@@ -9,10 +9,14 @@ import type { Mamori } from '../../src/core/app.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
-import { measuresWithM1Runnable, openTest } from '../support/fixtures.js';
+import { measuresWithM1Runnable, openTest, tempDir } from '../support/fixtures.js';
 import { decide, getCandidate, listCandidates } from '../../src/measures/cc-detection/candidates.js';
 import { detectOnce, windowHealth } from '../../src/measures/cc-detection/detect.js';
 import { trainModel } from '../../src/measures/cc-detection/model.js';
+import { labelEndpoints, latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
+import { importLabels } from '../../src/measures/cc-detection/label-store.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ccDetectionSettings } from '../../src/measures/cc-detection/settings.js';
 
 const FROM = new Date('2026-11-23T00:00:00Z');
@@ -232,6 +236,23 @@ describe('M1 features', () => {
     assert.deepEqual(health.silentExporters, ['192.0.2.2']);
     assert.equal(health.futureFlows, 1);
     assert.equal(health.problems.length, 2);
+  });
+
+  it('trains on the window with reputation labels and analysts\' decisions, and keeps model versions', async () => {
+    const file = join(tempDir(), 'list.txt');
+    writeFileSync(file, '203.0.113.0/24\n');
+    await importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'test-list', validityDays: 30, actor: 'cli:test', now: FROM });
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    // 203.0.113.50:8080 is a confirmed candidate by now, and the list names 203.0.113.0/24.
+    let labels = await labelEndpoints(m.state, rows, TO);
+    assert.deepEqual(rows.filter((_, i) => labels[i]).map((r) => `${r.address}:${r.port}`).sort(), ['203.0.113.50:8080', '203.0.113.99:4444']);
+    // An analyst withdraws it: their word beats the list.
+    const c = (await listCandidates(m.state)).find((x) => x.address === '203.0.113.50')!;
+    await decide(m.state, m.audit, c.id, 'withdraw', 'false positive after all', 'user:analyst1');
+    labels = await labelEndpoints(m.state, rows, TO);
+    assert.deepEqual(rows.filter((_, i) => labels[i]).map((r) => `${r.address}:${r.port}`).sort(), ['203.0.113.99:4444']);
+    await assert.rejects(trainOnWindow({ flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: [] }, from: FROM, to: TO, seed: 1, trees: 5, targetPrecision: 0.95, actor: 'cli:test' }), /only \d endpoints in the window are labelled C&C/);
+    assert.equal(await latestModel(m.state), undefined);
   });
 
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {

@@ -12,6 +12,9 @@ import { extractFeatures } from '../../src/measures/cc-detection/features.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
 import { measuresWithM1Runnable, tempDir, testConfig } from '../support/fixtures.js';
+import { importLabels } from '../../src/measures/cc-detection/label-store.js';
+import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
+import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 
 const START = new Date('2026-11-23T00:00:00Z');
@@ -45,6 +48,22 @@ describe('synthetic ISP through the collector', () => {
     assert.equal(status.kernelDrops + status.droppedRecords, 0, 'datagrams were dropped: the machine was too busy for this pace');
     assert.equal(Number(row!.n), sent.records);
     assert.ok(sent.records > 50_000, `only ${sent.records} records`);
+  });
+
+  it('trains M1 on the window with a reputation list, storing numbered model versions', async () => {
+    const list = join(tempDir(), 'cc.txt');
+    // A reputation list that knows only some of the botnets, as real lists do.
+    writeFileSync(list, sim.truth.filter((t) => t.truth === 'cc').slice(0, 4).map((t) => t.address).join('\n') + '\n');
+    const m = server.mamori;
+    await importLabels(m.state, m.audit, { file: list, format: 'ip-list', source: 'partial-list', validityDays: 30, actor: 'cli:test', now: START });
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const req = { flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] }, from: START, to: new Date(START.getTime() + 12 * 3_600_000), seed: 7, trees: 20, targetPrecision: 0.95, actor: 'cli:test' };
+    const first = await trainOnWindow(req);
+    const second = await trainOnWindow(req);
+    assert.deepEqual([first.version, second.version], [1, 2]);
+    assert.deepEqual(JSON.stringify(first.model.forest), JSON.stringify(second.model.forest), 'same data and seed, same model');
+    assert.equal((await latestModel(m.state))!.version, 2);
+    assert.ok(first.model.positives >= 3);
   });
 
   it('gives M1 features in which the botnets and the benign timers both look periodic', async () => {

@@ -8,6 +8,7 @@ import type { MeasureModule } from '../../core/registry.js';
 import { LABEL_DATASET, labelMigrations } from './label-store.js';
 import { ccDetectionSettings } from './settings.js';
 import { CANDIDATE_DATASET, candidateMigrations } from './candidates.js';
+import { modelMigrations } from './training.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -53,7 +54,7 @@ export const declaration = defineMeasure({
  */
 export const measure: MeasureModule = {
   declaration,
-  migrations: { ...labelMigrations, ...candidateMigrations },
+  migrations: { ...labelMigrations, ...candidateMigrations, ...modelMigrations },
   datasets: [LABEL_DATASET, CANDIDATE_DATASET],
   settings: ccDetectionSettings,
 };

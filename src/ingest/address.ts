@@ -15,3 +15,9 @@ export function formatIPv6(buf: Uint8Array, p: number): string {
   if (bestStart < 0) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
+
+/** Orders two 16-byte addresses (network order), for range checks without string games. */
+export function compareAddressBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
+}

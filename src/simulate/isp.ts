@@ -10,6 +10,9 @@
  * Addresses: subscribers in 10.0.0.0/8; "the Internet" in 198.18.0.0/15, the
  * range reserved for benchmarking (RFC 2544), so nothing here names a real host.
  */
+import { rng } from '../core/random.js';
+
+export { rng };
 
 export interface Family {
   name: string;
@@ -111,17 +114,6 @@ export function ipText(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-/** Mulberry32: small, fast, seedable, good enough for simulation. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Periodic { name: string; truth: Truth; dsts: number[]; port: number; proto: 6 | 17; period: number; jitter: number; share: number; bytes: number; packets: number; activeHours?: readonly [number, number]; moves?: boolean; clients?: number }
 

@@ -7,17 +7,13 @@ import type { AuditLog } from '../../core/audit/log.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { parseDuration } from '../../core/duration.js';
 import { addressBytes } from '../../ingest/flow/batch.js';
+import { compareAddressBytes } from '../../ingest/address.js';
 import type { StateStore } from '../../store/state/store.js';
 import { applyDetections, listCandidates, type RunSummary } from './candidates.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
-
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
-}
 
 /** The allow-list as ranges, so each endpoint is checked without string games. */
 export function allowListMatcher(entries: CcDetectionSettings['scope']['allowList']): (f: EndpointFeatures) => boolean {
@@ -29,7 +25,7 @@ export function allowListMatcher(entries: CcDetectionSettings['scope']['allowLis
   });
   return (f) => {
     const a = addressBytes(f.address);
-    return rules.some((r) => (r.port === null || r.port === f.port) && compare(a, r.lo) >= 0 && compare(a, r.hi) <= 0);
+    return rules.some((r) => (r.port === null || r.port === f.port) && compareAddressBytes(a, r.lo) >= 0 && compareAddressBytes(a, r.hi) <= 0);
   };
 }
 

@@ -7,6 +7,7 @@
  * for the plain-words explanation of every candidate. Out-of-bag predictions
  * give honest scores for calibration and for choosing the threshold.
  */
+import { rng } from '../../core/random.js';
 
 export interface ForestOptions {
   trees: number;
@@ -34,17 +35,6 @@ export interface ForestModel {
   trees: Node[];
 }
 
-/** Mulberry32, as the simulator uses. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gini(pos: number, n: number): number {
   if (n === 0) return 0;

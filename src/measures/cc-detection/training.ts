@@ -10,6 +10,7 @@ import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../../core/audit/log.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { addressBytes } from '../../ingest/flow/batch.js';
+import { compareAddressBytes } from '../../ingest/address.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import { listCandidates } from './candidates.js';
 import { extractFeatures, prefixRange, type EndpointFeatures, type Scope } from './features.js';
@@ -63,11 +64,6 @@ export class TrainingError extends Error {
   }
 }
 
-function compare(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
-}
-
 /** 1 for endpoints a valid label or a confirmation names, 0 otherwise; withdrawn ones are 0 whatever a list says. */
 export async function labelEndpoints(state: StateStore, features: EndpointFeatures[], at: Date): Promise<number[]> {
   const labels = (await labelsValidAt(state, at)).map((l) => {
@@ -79,7 +75,7 @@ export async function labelEndpoints(state: StateStore, features: EndpointFeatur
     const d = decided.get(`${f.address}|${f.port}|${f.proto}`);
     if (d) return d === 'confirmed' ? 1 : 0;
     const a = addressBytes(f.address);
-    return labels.some((l) => (l.port === null || l.port === f.port) && compare(a, l.lo) >= 0 && compare(a, l.hi) <= 0) ? 1 : 0;
+    return labels.some((l) => (l.port === null || l.port === f.port) && compareAddressBytes(a, l.lo) >= 0 && compareAddressBytes(a, l.hi) <= 0) ? 1 : 0;
   });
 }
 

@@ -135,6 +135,13 @@ describe('label store', () => {
     assert.deepEqual((await labelSources(m.state)).map((s) => s.labels), [1]);
   });
 
+  it('refuses a source name that would read as a host name', async () => {
+    const m = await openTest();
+    const file = join(tempDir(), 'list.txt');
+    writeFileSync(file, '198.51.100.0/24\n');
+    await assert.rejects(importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'abuse.ch.feodo', validityDays: 30, actor: 'cli:test' }), /source name "abuse.ch.feodo" is not allowed/);
+  });
+
   it('is reachable from the CLI, with a clear error for a broken file', () => {
     const dir = tempDir();
     const config = join(dir, 'mamori.yaml');

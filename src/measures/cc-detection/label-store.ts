@@ -84,7 +84,8 @@ export interface ImportRequest {
 export interface ImportReport extends ParsedLabels { source: string; sha256: string }
 
 export async function importLabels(state: StateStore, audit: AuditLog, req: ImportRequest): Promise<ImportReport> {
-  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(req.source)) throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, ".", "-", "_" (1–64)`);
+  // No dots: a name like "abuse.ch.feodo" would read as a host name in the audit log, which refuses those.
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source)) throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64), e.g. "feodo-ipblocklist"`);
   let bytes: Buffer;
   try { bytes = readFileSync(req.file); } catch (err) { throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
   const text = bytes.toString('utf8');

@@ -101,6 +101,8 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
     const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     assert.match(metrics, /mamori_flow_records_total\{exporter="127\.0\.0\.1"\} \d{3,}/);
     assert.match(metrics, /mamori_flow_errors_total\{exporter="127\.0\.0\.1",reason="bad-version"\} 1/);
+    const refused = logLines.join('').split('\n').filter((l) => l.includes('"flows.refused"')).map((l) => JSON.parse(l) as { exporter: string; reason: string; count: number });
+    assert.deepEqual(refused.map((r) => [r.exporter, r.reason, r.count]), [['127.0.0.1', 'bad-version', 1]]);
   });
 
   it('audits the storing of flow data with counts, and logs no flow addresses', async () => {

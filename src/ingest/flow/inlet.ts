@@ -90,11 +90,32 @@ export class FlowInlet {
         if (this.pendingRows >= this.insertRows) this.insertPending();
         break;
       }
-      case 'status': { const { type: _t, ...status } = m; this.latest = status; break; }
+      case 'status': { const { type: _t, ...status } = m; this.logNewErrors(status); this.latest = status; break; }
       case 'flushed': { this.insertPending(); const waiters = this.flushWaiters; this.flushWaiters = []; void this.chain.then(() => waiters.forEach((w) => w())); break; }
       case 'error': this.deps.logger?.warn({ event: 'flows.listener-error', message: m.message }, 'flow listener error'); break;
       case 'stopped': this.onStopped?.(); break;
       case 'listening': break;
+    }
+  }
+
+  /**
+   * Bad input is counted by the worker; here each new count is also logged, at
+   * most once per status tick per exporter and reason: the router's address,
+   * the reason and how many — never the payload.
+   */
+  private logNewErrors(next: InletStatus): void {
+    const log = this.deps.logger;
+    if (!log) return;
+    const before = new Map(this.latest.exporters.map((e) => [e.address, e.errors]));
+    for (const e of next.exporters) {
+      for (const [reason, n] of Object.entries(e.errors)) {
+        const added = (n ?? 0) - (before.get(e.address)?.[reason as keyof typeof e.errors] ?? 0);
+        if (added > 0) log.warn({ event: 'flows.refused', exporter: e.address, reason, count: added }, 'flow data refused');
+      }
+    }
+    for (const [reason, n] of Object.entries(next.unattributed)) {
+      const added = n - (this.latest.unattributed[reason] ?? 0);
+      if (added > 0) log.warn({ event: 'flows.refused', reason, count: added }, 'datagrams refused before an exporter could be named');
     }
   }
 

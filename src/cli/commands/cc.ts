@@ -60,6 +60,8 @@ export function ccCommands(program: Command): void {
         for (const m of [s.model, s.beacon, s.fanIn]) {
           process.stdout.write(`| ${m.name} | ${fmt(m.prAuc)} | ${Number.isFinite(m.threshold) ? fmt(m.threshold) : 'none reaches the target'} | ${fmt(m.precision)} | ${fmt(m.recall)} | ${m.confusion.tp} | ${m.confusion.fp} | ${m.confusion.fn} | ${m.confusion.tn} |\n`);
         }
+        for (const x of s.misses) process.stdout.write(`missed: ${x.family} (${x.clients} clients, score ${fmt(x.score)})\n`);
+        for (const x of s.falseAlarms) process.stdout.write(`false alarm: ${x.family} (${x.clients} clients, score ${fmt(x.score)})\n`);
       }
     });
 }

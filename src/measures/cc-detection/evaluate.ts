@@ -37,13 +37,22 @@ export interface ScoredSet { name: string; prAuc: number; threshold: number; con
 export interface EvalReport {
   trainSamples: number;
   trainPositives: number;
-  scenarios: Array<{ seed: number; families: string[]; endpoints: number; positives: number; model: ScoredSet; beacon: ScoredSet; fanIn: ScoredSet }>;
+  scenarios: Array<{
+    seed: number; families: string[]; endpoints: number; positives: number; model: ScoredSet; beacon: ScoredSet; fanIn: ScoredSet;
+    /** What the model missed and what it raised wrongly, by ground-truth family (or "benign"), with fan-in. */
+    misses: Array<{ family: string; clients: number; score: number }>;
+    falseAlarms: Array<{ family: string; clients: number; score: number }>;
+  }>;
 }
 
 const DAY = 86_400_000;
 
+function truthOf(f: EndpointFeatures, truth: TruthEntry[]): TruthEntry | undefined {
+  return truth.find((t) => t.address === f.address && t.port === f.port && t.proto === f.proto);
+}
+
 function labelOf(f: EndpointFeatures, truth: TruthEntry[]): number {
-  return truth.some((t) => t.truth === 'cc' && t.address === f.address && t.port === f.port && t.proto === f.proto) ? 1 : 0;
+  return truthOf(f, truth)?.truth === 'cc' ? 1 : 0;
 }
 
 function scored(name: string, scores: number[], labels: number[], threshold: number): ScoredSet {
@@ -73,7 +82,7 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       const lost = inlet.status().kernelDrops + inlet.status().droppedRecords;
       if (lost > 0) throw new Error(`the collector dropped ${lost} datagrams/records: lower --rate`);
       const features = await extractFeatures(handle, { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] }, start, new Date(start.getTime() + o.hours * 3_600_000));
-      return { features, labels: features.map((f) => labelOf(f, sim.truth)) };
+      return { features, labels: features.map((f) => labelOf(f, sim.truth)), truth: sim.truth };
     };
 
     const trainF: EndpointFeatures[] = [];
@@ -96,8 +105,13 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       const fanIn = keep.map(([f]) => f.clients);
       // Baselines get their best threshold for the same target precision on the test data itself: generous to them.
       const best = (scores: number[]) => { const t = [...new Set(scores)].sort((a, b) => a - b).find((th) => precisionOf(confusion(scores, labels, th)) >= o.targetPrecision); return t ?? Infinity; };
+      const wrong = (want: number) => keep
+        .map(([f, y], i) => ({ f, y, score: modelScores[i]! }))
+        .filter((x) => x.y === want && (x.score >= model.threshold) !== (want === 1))
+        .map((x) => ({ family: truthOf(x.f, s.truth)?.family ?? 'benign', clients: x.f.clients, score: x.score }));
       report.scenarios.push({
         seed, families: HELD_OUT_FAMILIES.map((f) => f.name), endpoints: keep.length, positives: labels.filter(Boolean).length,
+        misses: wrong(1), falseAlarms: wrong(0),
         model: scored('Mamori', modelScores, labels, model.threshold),
         beacon: scored('beacon score (RITA-style)', beacon, labels, best(beacon)),
         fanIn: scored('fan-in', fanIn, labels, best(fanIn)),

@@ -3,7 +3,7 @@
  * world. What it hands out follows from the measure's declaration alone; a
  * request outside it is refused with a clear error and the refusal is audited.
  */
-import type { AnalyticsStore } from '../store/analytics/store.js';
+import { countAndDelete, type AnalyticsStore } from '../store/analytics/store.js';
 import { checkReadAccess, TableAccessError } from '../store/analytics/table-access.js';
 import type { AuditLog } from './audit/log.js';
 import type { DatasetRegistry } from './datasets.js';
@@ -156,9 +156,7 @@ export class MeasureCapabilities {
           const fromParam = keep.columns.map((_, i) => `k[${i + 1}]`).join(', ');
           where += ` AND (${tuple}) NOT IN (SELECT ${fromParam} FROM (SELECT arrayJoin({keep:Array(Array(String))}) AS k))`;
         }
-        const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE ${where}`, params);
-        const n = Number(row?.n ?? 0);
-        if (n > 0) await store.exec(`DELETE FROM ${table} WHERE ${where}`, params);
+        const n = await countAndDelete(store, table, where, params);
         await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.delete', object: `dataset:${dataset}`, counts: { rows: n, kept: keep.rows.length } });
         return n;
       },

@@ -3,7 +3,7 @@
  * retention its owner declared for the items it holds, and audits every
  * dataset's pass with its count (zero included: evidence the job ran). Retention is enforced by the store, not by hope.
  */
-import type { AnalyticsStore } from '../store/analytics/store.js';
+import { countAndDelete, type AnalyticsStore } from '../store/analytics/store.js';
 import type { StateStore } from '../store/state/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Dataset, DatasetRegistry } from './datasets.js';
@@ -23,12 +23,7 @@ function clickhouseTime(d: Date): string {
 }
 
 async function purgeAnalytics(store: AnalyticsStore, ds: Dataset, cutoff: Date): Promise<number> {
-  const params = { cutoff: clickhouseTime(cutoff) };
-  const where = `${ds.timeColumn} < parseDateTime64BestEffort({cutoff:String}, 3, 'UTC')`;
-  const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${ds.table} WHERE ${where}`, params);
-  const n = Number(row?.n ?? 0);
-  if (n > 0) await store.exec(`DELETE FROM ${ds.table} WHERE ${where}`, params);
-  return n;
+  return countAndDelete(store, ds.table, `${ds.timeColumn} < parseDateTime64BestEffort({cutoff:String}, 3, 'UTC')`, { cutoff: clickhouseTime(cutoff) });
 }
 
 export async function runRetention(deps: RetentionDeps, actor: string, now = new Date()): Promise<RetentionResult[]> {

@@ -30,3 +30,11 @@ export class AnalyticsStoreError extends Error {
 
 /** An empty database selected as the current one, so unqualified names can only be CTEs. */
 export const SANDBOX_DATABASE = 'mamori_sandbox';
+
+/** Deletes the rows of `table` matching `where` and says how many there were (the count goes to the audit log). */
+export async function countAndDelete(store: AnalyticsStore, table: string, where: string, params: Record<string, unknown>): Promise<number> {
+  const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE ${where}`, params);
+  const n = Number(row?.n ?? 0);
+  if (n > 0) await store.exec(`DELETE FROM ${table} WHERE ${where}`, params);
+  return n;
+}

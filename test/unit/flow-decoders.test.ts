@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addressBytes, FLOW_ROW_BYTES, FlowBatch, FlowOutput, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
+import { addressBytes } from '../../src/ingest/address.js';
+import { FLOW_ROW_BYTES, FlowBatch, FlowOutput, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { decodeDatagram } from '../../src/ingest/flow/decode.js';
 import { ExporterTable, LIMITS } from '../../src/ingest/flow/exporters.js';
 import {

@@ -6,6 +6,7 @@
  * counters, TCP flags, exporter and sampling rate) and nowhere to put anything
  * else. Decoders write straight into it; nothing else of a datagram survives.
  */
+import { addressBytes } from '../address.js';
 
 export const FLOW_COLUMNS = [
   'start', 'end', 'exporter', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'bytes', 'packets', 'tcp_flags', 'sampling_rate',
@@ -129,27 +130,6 @@ export class FlowOutput {
 
 /** Bytes of one row in FLOW_COLUMNS order (see FLOW_TYPES in dataset.ts). */
 export const FLOW_ROW_BYTES = 8 + 8 + 16 + 16 + 16 + 2 + 2 + 1 + 8 + 8 + 1 + 4;
-
-/** 16 bytes of an address in network order, IPv4 as ::ffff:a.b.c.d (how ClickHouse stores IPv6). */
-export function addressBytes(text: string): Uint8Array {
-  const out = new Uint8Array(16);
-  if (!text.includes(':')) {
-    out[10] = 0xff; out[11] = 0xff;
-    text.split('.').forEach((o, i) => { out[12 + i] = Number(o); });
-    return out;
-  }
-  const [head, tail] = text.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  // An embedded IPv4 tail (::ffff:1.2.3.4) counts as two groups.
-  const last = (t.length ? t : h)[(t.length ? t : h).length - 1] ?? '';
-  const v4tail = last.includes('.') ? last.split('.').map(Number) : undefined;
-  if (v4tail) (t.length ? t : h).pop();
-  const groups = [...h, ...Array(8 - h.length - t.length - (v4tail ? 2 : 0)).fill('0'), ...t];
-  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 255; });
-  if (v4tail) v4tail.forEach((o, i) => { out[12 + i] = o; });
-  return out;
-}
 
 /** Writes batches as ClickHouse RowBinary into one reusable buffer: no strings, no per-row allocation. */
 export class FlowRowBinaryWriter {

@@ -6,7 +6,8 @@
 import type { Mamori } from '../../core/app.js';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
 import { readPcapUdp, type PcapStats } from '../pcap.js';
-import { addressBytes, FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
+import { addressBytes } from '../address.js';
+import { FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
 import { readNfdump } from './nfdump.js';
 import type { AnalyticsStore } from '../../store/analytics/store.js';
 import { FLOW_DATASET } from './dataset.js';

@@ -6,12 +6,11 @@
 import type { AuditLog } from '../../core/audit/log.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { parseDuration } from '../../core/duration.js';
-import { addressBytes } from '../../ingest/flow/batch.js';
-import { compareAddressBytes } from '../../ingest/address.js';
+import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
 import type { StateStore } from '../../store/state/store.js';
 import { applyDetections, listCandidates, type RunSummary } from './candidates.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
-import { extractFeatures, prefixRange, type EndpointFeatures } from './features.js';
+import { extractFeatures, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
 
@@ -20,8 +19,8 @@ export function allowListMatcher(entries: CcDetectionSettings['scope']['allowLis
   const rules = entries.map((e) => {
     const p = parseEndpoint(e.endpoint);
     if (typeof p === 'string') throw new Error(p);
-    const [lo, hi] = prefixRange(`${p.prefix}/${p.prefixLength}`);
-    return { lo: addressBytes(lo), hi: addressBytes(hi), port: p.port };
+    const [lo, hi] = prefixBounds(p.prefix, p.prefixLength);
+    return { lo, hi, port: p.port };
   });
   return (f) => {
     const a = addressBytes(f.address);

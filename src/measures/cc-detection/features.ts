@@ -9,6 +9,7 @@
  */
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
+import { prefixBounds } from '../../ingest/address.js';
 import { parsePrefix } from './labels.js';
 
 export interface EndpointFeatures {
@@ -56,22 +57,9 @@ export interface Scope {
 export function prefixRange(text: string): [string, string] {
   const p = parsePrefix(text);
   if (typeof p === 'string') throw new Error(p);
-  const v4 = !p.address.includes(':');
-  const bytes = new Uint8Array(16);
-  if (v4) { bytes[10] = 0xff; bytes[11] = 0xff; p.address.split('.').forEach((o, i) => { bytes[12 + i] = Number(o); }); }
-  else {
-    const full = new URL(`http://[${p.address}]`).hostname.slice(1, -1);
-    const [h, t] = full.split('::') as [string, string | undefined];
-    const hs = h ? h.split(':') : [];
-    const ts = t ? t.split(':') : [];
-    const groups = t === undefined ? hs : [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
-    groups.forEach((g, i) => { const v = parseInt(g, 16); bytes[i * 2] = v >> 8; bytes[i * 2 + 1] = v & 255; });
-  }
-  const bits = (v4 ? 96 : 0) + p.prefixLength;
-  const hi = Uint8Array.from(bytes);
-  for (let b = bits; b < 128; b++) hi[b >> 3] = hi[b >> 3]! | (0x80 >> (b & 7));
   const text6 = (x: Uint8Array) => Array.from({ length: 8 }, (_, i) => ((x[i * 2]! << 8) | x[i * 2 + 1]!).toString(16)).join(':');
-  return [text6(bytes), text6(hi)];
+  const [lo, hi] = prefixBounds(p.address, p.prefixLength);
+  return [text6(lo), text6(hi)];
 }
 
 function inRanges(column: string, ranges: Array<[string, string]>, params: Record<string, string>, tag: string): string {

@@ -7,6 +7,7 @@
  * silent import.
  */
 import { isIP } from 'node:net';
+import { addressBytes, compareAddressBytes, formatIPv6, prefixBounds } from '../../ingest/address.js';
 
 export type LabelFormat = 'feodo-csv' | 'ip-list' | 'stix';
 
@@ -59,29 +60,12 @@ export function parsePrefix(text: string): { address: string; prefixLength: numb
   if (len === undefined) return { address: canonicalAddress(addr), prefixLength: max };
   if (!/^\d{1,3}$/.test(len) || Number(len) > max) return `"/${len}" is not a prefix length for IPv${family}`;
   const n = Number(len);
-  const bytes = addressToBytes(addr);
-  for (let bit = n; bit < max; bit++) {
-    if (bytes[bit >> 3]! & (0x80 >> (bit & 7))) return `"${text}" has host bits set (did you mean ${networkOf(bytes, n, family)}/${n}?)`;
+  const [network] = prefixBounds(addr, n);
+  if (compareAddressBytes(network, addressBytes(addr)) !== 0) {
+    const shown = family === 4 ? Array.from(network.subarray(12)).join('.') : formatIPv6(network, 0);
+    return `"${text}" has host bits set (did you mean ${shown}/${n}?)`;
   }
   return { address: canonicalAddress(addr), prefixLength: n };
-}
-
-function addressToBytes(addr: string): number[] {
-  if (isIP(addr) === 4) return addr.split('.').map(Number);
-  const full = new URL(`http://[${addr}]`).hostname.slice(1, -1);
-  const [head, tail] = full.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.flatMap((g) => { const v = parseInt(g, 16); return [v >> 8, v & 255]; });
-}
-
-function networkOf(bytes: number[], n: number, family: number): string {
-  const masked = bytes.map((b, i) => (i * 8 >= n ? 0 : i * 8 + 8 <= n ? b : b & (0xff << (8 - (n - i * 8)))));
-  if (family === 4) return masked.join('.');
-  const groups = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((masked[i]! << 8) | masked[i + 1]!).toString(16));
-  return canonicalAddress(groups.join(':'));
 }
 
 function isoOrUndefined(text: string): Date | undefined {

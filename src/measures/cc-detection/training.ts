@@ -9,11 +9,10 @@
 import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../../core/audit/log.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
-import { addressBytes } from '../../ingest/flow/batch.js';
-import { compareAddressBytes } from '../../ingest/address.js';
+import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import { listCandidates } from './candidates.js';
-import { extractFeatures, prefixRange, type EndpointFeatures, type Scope } from './features.js';
+import { extractFeatures, type EndpointFeatures, type Scope } from './features.js';
 import { labelsValidAt, labelSources } from './label-store.js';
 import { trainModel, type M1Model } from './model.js';
 
@@ -67,8 +66,8 @@ export class TrainingError extends Error {
 /** 1 for endpoints a valid label or a confirmation names, 0 otherwise; withdrawn ones are 0 whatever a list says. */
 export async function labelEndpoints(state: StateStore, features: EndpointFeatures[], at: Date): Promise<number[]> {
   const labels = (await labelsValidAt(state, at)).map((l) => {
-    const [lo, hi] = prefixRange(`${l.address}/${l.prefixLength}`);
-    return { lo: addressBytes(lo), hi: addressBytes(hi), port: l.port };
+    const [lo, hi] = prefixBounds(l.address, l.prefixLength);
+    return { lo, hi, port: l.port };
   });
   const decided = new Map((await listCandidates(state)).filter((c) => c.status === 'confirmed' || c.status === 'withdrawn').map((c) => [`${c.address}|${c.port}|${c.proto}`, c.status]));
   return features.map((f) => {

@@ -79,7 +79,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const running: RunningMeasure[] = [];
   for (const status of mamori.registry.list().filter((m) => m.enabled)) {
     const impl = mamori.registry.get(status.declaration.id)!.implementation!;
-    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id) }));
+    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id), logger: logger.child({ measure: status.declaration.id }) }));
   }
 
   const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}) });

@@ -25,9 +25,11 @@ import { retentionCommands } from './commands/retention.js';
 import { serveCommands } from './commands/server.js';
 import { simulateCommands } from './commands/simulate.js';
 import { UsageError } from './context.js';
+import { TrainingError } from '../measures/cc-detection/training.js';
+import { StateScopeError } from '../core/measure-state.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError];
+const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError];
 
 export function buildCli(): Command {
   const program = new Command('mamori')

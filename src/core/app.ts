@@ -61,7 +61,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     datasets.register(FLOW_DATASET);
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
-  const broker = new CapabilityBroker(registry, datasets, audit, analytics, options.providers ?? {});
+  const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: options.providers ?? {} });
   let closing: Promise<void> | undefined;
   return {
     config, paths, state, analytics, audit, registry, datasets, broker,

@@ -6,6 +6,8 @@
 import { countAndDelete, type AnalyticsStore } from '../store/analytics/store.js';
 import { checkReadAccess, TableAccessError } from '../store/analytics/table-access.js';
 import type { AuditLog } from './audit/log.js';
+import type { StateStore } from '../store/state/store.js';
+import { measureState, type MeasureState } from './measure-state.js';
 import type { DatasetRegistry } from './datasets.js';
 import type { MeasureDeclaration } from './measure.js';
 import type { MeasureRegistry } from './registry.js';
@@ -48,29 +50,34 @@ export interface PurposeBoundAnalytics {
   deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }): Promise<number>;
 }
 
+/** What the broker hands out from. */
+export interface BrokerDeps {
+  readonly registry: MeasureRegistry;
+  readonly datasets: DatasetRegistry;
+  readonly audit: AuditLog;
+  readonly state: StateStore;
+  readonly analytics: AnalyticsStore | undefined;
+  readonly providers: CapabilityProviders;
+}
+
 export class CapabilityBroker {
-  constructor(
-    private readonly registry: MeasureRegistry,
-    private readonly datasets: DatasetRegistry,
-    private readonly audit: AuditLog,
-    private readonly analytics: AnalyticsStore | undefined,
-    private readonly providers: CapabilityProviders = {},
-  ) {}
+  constructor(private readonly deps: BrokerDeps) {}
 
   forMeasure(measureId: string): MeasureCapabilities {
-    return new MeasureCapabilities(measureId, this.registry, this.datasets, this.audit, this.analytics, this.providers);
+    return new MeasureCapabilities(measureId, this.deps);
   }
 }
 
 export class MeasureCapabilities {
-  constructor(
-    readonly measureId: string,
-    private readonly registry: MeasureRegistry,
-    private readonly datasets: DatasetRegistry,
-    private readonly audit: AuditLog,
-    private readonly analytics: AnalyticsStore | undefined,
-    private readonly providers: CapabilityProviders,
-  ) {}
+  private readonly registry: MeasureRegistry;
+  private readonly datasets: DatasetRegistry;
+  private readonly audit: AuditLog;
+  private readonly analytics: AnalyticsStore | undefined;
+  private readonly providers: CapabilityProviders;
+
+  constructor(readonly measureId: string, private readonly deps: BrokerDeps) {
+    ({ registry: this.registry, datasets: this.datasets, audit: this.audit, analytics: this.analytics, providers: this.providers } = deps);
+  }
 
   private async refuse(capability: string, reason: string): Promise<never> {
     await this.audit.append({
@@ -161,6 +168,17 @@ export class MeasureCapabilities {
         return n;
       },
     };
+  }
+
+  /**
+   * The measure's own state tables (those its module declares), its settings, and an audit
+   * writer whose changes are confined to those tables.
+   */
+  async ownState<S = Record<string, unknown>>(): Promise<MeasureState & { settings: S }> {
+    await this.runningDeclaration('state');
+    const tables = this.registry.get(this.measureId)?.stateTables ?? [];
+    await this.granted('state');
+    return { ...measureState(this.measureId, tables, this.deps.state, this.audit), settings: this.registry.settingsOf<S>(this.measureId) };
   }
 
   /** An action capability (notifier, subscriber lookup, …) if the declaration allows it and this build provides it. */

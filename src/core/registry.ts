@@ -10,11 +10,14 @@ import type { MeasureDeclaration } from './measure.js';
 import type { Dataset } from './datasets.js';
 import type { MeasureCapabilities } from './capabilities.js';
 import { ConfigError, describeIssue, type Config } from './config.js';
+import type { Logger } from './logger.js';
 
 export interface MeasureContext {
   readonly declaration: MeasureDeclaration;
   /** Everything the measure may touch, bound to its id and checked against its declaration. */
   readonly capabilities: MeasureCapabilities;
+  /** The application log: events and counts only, never the data a measure handles. */
+  readonly logger: Logger;
 }
 
 export interface RunningMeasure { stop(): Promise<void> }
@@ -27,6 +30,8 @@ export interface MeasureModule {
   readonly declaration: MeasureDeclaration;
   /** The measure's own state tables, created whether or not it is available yet (data must still expire). */
   readonly migrations?: Record<string, Migration>;
+  /** The tables those migrations create: the only state tables the measure's code may touch. */
+  readonly stateTables?: readonly string[];
   /** Datasets of those tables, so the retention job deletes by the declaration. */
   readonly datasets?: readonly Dataset[];
   /** The measure's own configuration keys under `measures.<id>` (besides `enabled`), with defaults. */

@@ -21,6 +21,8 @@ export const PERMISSIONS = {
   /** M1's candidates (IP, port, scores, explanations: no subscriber data). */
   'cc:read': ['admin', 'operator', 'analyst', 'auditor'],
   'cc:decide': ['admin', 'analyst'],
+  /** Train a model version, run a detection now. */
+  'cc:run': ['admin', 'analyst'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -77,22 +77,27 @@ describe('HTTP API', () => {
     }
   });
 
-  it('shows undeclared implementations as "not available"', async () => {
+  it('shows measures without an implementation as "not available", and M1 as disabled until enabled', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/measures', headers: { authorization: `Bearer ${tokens.analyst}` } });
     const body = res.json() as { measures: Array<{ code: string; state: string; stateText: { ja: string; en: string } }> };
     assert.equal(body.measures.length, 8);
     for (const x of body.measures) {
-      assert.equal(x.state, 'not-available');
-      assert.match(x.stateText.en, /not available/);
+      if (x.code === 'M1') {
+        assert.equal(x.state, 'disabled');
+        assert.equal(x.stateText.ja, '停止中');
+      } else {
+        assert.equal(x.state, 'not-available', x.code);
+        assert.match(x.stateText.en, /not available/);
+      }
     }
   });
 
-  it('says flow collection is off, and why, while M1 is not available', async () => {
+  it('says flow collection is off, and why, while M1 is disabled', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/flows/exporters', headers: { authorization: `Bearer ${tokens.operator}` } });
     const body = res.json() as { running: boolean; reason: { ja: string; en: string } };
     assert.equal(body.running, false);
-    assert.match(body.reason.en, /M1 \(C&C detection\) is not available/);
-    assert.match(body.reason.ja, /未提供/);
+    assert.match(body.reason.en, /M1 \(C&C detection\) is disabled/);
+    assert.match(body.reason.ja, /停止中/);
   });
 
   it('logs in a user, serves their session, and ends it on logout', async () => {
@@ -146,7 +151,7 @@ describe('HTTP API', () => {
   });
 
   it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {
-    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5 };
+    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5, farmSiblings: 0 };
     await applyDetections(m.state, m.audit, [{ features, score: 0.97, explanation: [{ feature: 'periodic_share', ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた', en: 'share of clients contacting it periodically (1.00) raised the score by 41 points' }] }], new Date(), new Date(0), 'measure:cc-detection');
     const list = (await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
     assert.equal(list.candidates.length, 1);

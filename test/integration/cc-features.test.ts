@@ -9,7 +9,7 @@ import type { Mamori } from '../../src/core/app.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
-import { measuresWithM1Runnable, openTest, tempDir } from '../support/fixtures.js';
+import { measuresWithM1InletOnly, openTest, tempDir } from '../support/fixtures.js';
 import { decide, getCandidate, listCandidates } from '../../src/measures/cc-detection/candidates.js';
 import { detectOnce, windowHealth } from '../../src/measures/cc-detection/detect.js';
 import { trainModel } from '../../src/measures/cc-detection/model.js';
@@ -94,7 +94,7 @@ describe('M1 features', () => {
   const byEndpoint = (a: string, p: number) => rows.find((x) => x.address === a && x.port === p)!;
 
   before(async () => {
-    m = await openTest('measures:\n  cc-detection: { enabled: true }\n', { analytics: true, measures: measuresWithM1Runnable() });
+    m = await openTest('measures:\n  cc-detection: { enabled: true }\n', { analytics: true, measures: measuresWithM1InletOnly() });
     await store(m, scenario());
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     rows = await extractFeatures(handle, { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: ['10.255.0.0/16'] }, FROM, TO);

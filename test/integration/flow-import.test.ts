@@ -8,12 +8,12 @@ import { importFlowPcap, importNfdump } from '../../src/ingest/flow/import.js';
 import { have, nfdumpDecode } from '../support/flow-peers.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { PcapError, readPcapUdp, type PcapStats } from '../../src/ingest/pcap.js';
-import { CLI, openTest, tempDir, measuresWithM1Runnable } from '../support/fixtures.js';
+import { CLI, openTest, tempDir, measuresWithM1InletOnly } from '../support/fixtures.js';
 import { dataSet, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, templateSet } from '../support/flow-builders.js';
 import { decodeAll } from '../support/flow-records.js';
 import { writeUdpPcap } from '../support/traffic.js';
 
-const WITH_M1 = measuresWithM1Runnable();
+const WITH_M1 = measuresWithM1InletOnly();
 
 function exportStream(datagrams: number): Buffer[] {
   const out = [ipfix({ exportTime: 1_764_000_000, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])];
@@ -91,7 +91,7 @@ describe('flows import', () => {
     assert.deepEqual([Number(row!.n), Number(row!.b), Number(row!.p)], [reference.length, reference.reduce((a, x) => a + x.bytes, 0), reference.reduce((a, x) => a + x.dport, 0)]);
   });
 
-  it('refuses to store flows while M1 is not available, with a clear message', () => {
+  it('refuses to store flows while M1 is disabled, with a clear message', () => {
     const dir = tempDir();
     const file = join(dir, 'export.pcap');
     writeUdpPcap(file, exportStream(2));
@@ -99,6 +99,6 @@ describe('flows import', () => {
     writeFileSync(config, `dataDir: ${JSON.stringify(join(dir, 'data'))}\n`);
     const r = spawnSync(process.execPath, [CLI, '-c', config, 'flows', 'import', file], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /flow records may be stored only for M1, which is not-available/);
+    assert.match(r.stderr, /flow records may be stored only for M1, which is disabled/);
   });
 });

@@ -12,13 +12,13 @@ import { serve, type Server } from '../../src/api/serve.js';
 import { FLOW_COLUMNS } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { createLogger } from '../../src/core/logger.js';
-import { tempDir, testConfig, measuresWithM1Runnable } from '../support/fixtures.js';
+import { tempDir, testConfig, measuresWithM1InletOnly } from '../support/fixtures.js';
 import { collectDatagrams, have, softflowdExport } from '../support/flow-peers.js';
 import { decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 import type { ReferenceRecord } from '../support/flow-peers.js';
 
-const WITH_M1 = measuresWithM1Runnable();
+const WITH_M1 = measuresWithM1InletOnly();
 
 async function send(datagrams: Buffer[], port: number, host = '127.0.0.1'): Promise<void> {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');

@@ -11,7 +11,7 @@ import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures } from '../../src/measures/cc-detection/features.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
-import { measuresWithM1Runnable, tempDir, testConfig } from '../support/fixtures.js';
+import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
 import { writeFileSync } from 'node:fs';
@@ -25,7 +25,7 @@ describe('synthetic ISP through the collector', () => {
 
   before(async () => {
     const config = testConfig(join(tempDir(), 'data'), 'server:\n  port: 0\nmeasures:\n  cc-detection: { enabled: true }\ningest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]');
-    server = await serve(config, { measures: measuresWithM1Runnable(), out: new PassThrough(), logger: createLogger('silent') });
+    server = await serve(config, { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') });
   });
   after(() => server?.close());
 

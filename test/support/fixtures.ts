@@ -67,10 +67,10 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
 }
 
 /**
- * Every measure, with M1 given a do-nothing implementation so that it can be
- * enabled: M1's detection has not landed, but its inlet (flow ingest) runs only
- * while M1 runs, and the tests of that inlet need it running.
+ * Every measure, with M1's hourly detection job replaced by a do-nothing one:
+ * M1's inlet (flow ingest) runs only while M1 is enabled, and the tests of that
+ * inlet need it enabled without a model or subscriber prefixes.
  */
-export function measuresWithM1Runnable(): MeasureModule[] {
+export function measuresWithM1InletOnly(): MeasureModule[] {
   return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, implementation: { async start() { return { async stop() {} }; } } } : m));
 }

@@ -3,7 +3,10 @@ import { evaluateM1 } from '../../measures/cc-detection/evaluate.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { type LabelFormat } from '../../measures/cc-detection/labels.js';
 import { importLabels, labelSources } from '../../measures/cc-detection/label-store.js';
-import { actor, withMamori } from '../context.js';
+import { actor, isoTime, UsageError, withMamori } from '../context.js';
+import { parseDuration } from '../../core/duration.js';
+import { m1Handles, runDetection } from '../../measures/cc-detection/run.js';
+import { listModels, trainOnWindow } from '../../measures/cc-detection/training.js';
 
 export function ccCommands(program: Command): void {
   const cc = program.command('cc').description('M1: C&C server detection');
@@ -39,6 +42,41 @@ export function ccCommands(program: Command): void {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
     return n;
   };
+  const windowEnd = (v: string) => new Date(isoTime(v));
+  cc.command('train')
+    .description('train a new model version on the stored window of flows, labelled by the imported lists and analysts\' decisions (the server must be stopped: one process owns the analytics store)')
+    .option('--to <time>', 'end of the window (default: now)', windowEnd)
+    .option('--window <duration>', 'length of the window (default: measures.cc-detection.window)')
+    .option('--target-precision <p>', 'precision the threshold is chosen for', (v) => { const p = Number(v); if (!(p > 0 && p <= 1)) throw new InvalidArgumentError('a number in (0, 1]'); return p; }, 0.95)
+    .option('--trees <n>', 'trees in the forest', whole(1, 2000), 100)
+    .option('--seed <n>', 'model seed (same data and seed, same model)', whole(0, 2 ** 31), 42)
+    .action(async (o: { to?: Date; window?: string; targetPrecision: number; trees: number; seed: number }, cmd: Command) => {
+      const r = await withMamori(cmd, async (m) => {
+        const { own, flows } = await m1Handles(m.broker.forMeasure('cc-detection'));
+        const to = o.to ?? new Date();
+        const from = new Date(to.getTime() - parseDuration(o.window ?? own.settings.window) * 1000);
+        return trainOnWindow({ flows, state: own.store, audit: own.audit, scope: own.settings.scope, from, to, seed: o.seed, trees: o.trees, targetPrecision: o.targetPrecision, actor: actor() });
+      }, true);
+      process.stdout.write(`model version ${r.version}: ${r.model.samples} endpoints, ${r.model.positives} labelled C&C; threshold ${r.model.threshold.toFixed(3)} for precision ${r.model.targetPrecision}\n`);
+    });
+  cc.command('detect')
+    .description('run one detection now over the window ending now, with the latest model (the server must be stopped; while it runs, it does this every runInterval)')
+    .action(async (_o, cmd: Command) => {
+      const o = await withMamori(cmd, async (m) => {
+        const { own, flows } = await m1Handles(m.broker.forMeasure('cc-detection'));
+        return runDetection({ flows, own, settings: own.settings, now: new Date(), actor: actor() });
+      }, true);
+      if (!o.ran) throw new UsageError(o.reason);
+      const r = o.result;
+      process.stdout.write(`model ${o.modelVersion}: ${r.endpoints} endpoints scored; ${r.detected} above the threshold ${r.threshold.toFixed(3)} (${r.created} new, ${r.redetected} re-detected), ${r.allowListed} allow-listed, ${r.expired} expired; ${r.flowsDeleted} flows deleted after analysis\n`);
+      for (const p of r.health.problems) process.stdout.write(`warning: ${p}\n`);
+    });
+  cc.command('models').description('the trained model versions').action(async (_o, cmd: Command) => {
+    for (const v of await withMamori(cmd, (m) => listModels(m.state))) {
+      process.stdout.write(`${v.version}\t${v.trainedAt}\t${v.trainedBy}\tseed ${v.seed}\t${v.samples} endpoints, ${v.positives} C&C\tthreshold ${v.threshold.toFixed(3)}\twindow ${v.windowFrom} – ${v.windowTo}\n`);
+    }
+  });
+
   cc.command('eval')
     .description('train on simulated scenarios and score held-out ones (other seeds, other botnet families) beside two baselines; synthetic data only, in a throwaway directory')
     .option('--subscribers <n>', 'subscribers per scenario', whole(10, 100_000), 2000)

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Kysely, Migration } from 'kysely';
-import type { AuditLog } from '../../core/audit/log.js';
+import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import type { EndpointFeatures } from './features.js';
@@ -31,6 +31,8 @@ export type CandidateTables = {
     status_reason: string | null;
   };
 };
+
+export const CANDIDATE_TABLES = ['cc_candidates'] as const;
 
 export const candidateMigrations: Record<string, Migration> = {
   '0101_cc-detection_candidates': {
@@ -113,7 +115,7 @@ export interface RunSummary { detected: number; created: number; redetected: num
  * ones withdrawn (counting that they were seen again), and expires those not
  * detected since `expireBefore`. One transaction, one audit entry.
  */
-export async function applyDetections(store: StateStore, audit: AuditLog, detections: readonly Detection[], at: Date, expireBefore: Date, actor: string): Promise<RunSummary> {
+export async function applyDetections(store: StateStore, audit: AuditWriter, detections: readonly Detection[], at: Date, expireBefore: Date, actor: string): Promise<RunSummary> {
   const now = at.toISOString();
   return audit.withAudit((s: RunSummary) => ({ actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', counts: { ...s } }), async (tx) => {
     const c = db(tx);
@@ -164,7 +166,7 @@ const TRANSITIONS: Record<'confirm' | 'withdraw', { to: CandidateStatus; from: C
 };
 
 /** An analyst's decision, with the reason an auditor will read. */
-export async function decide(store: StateStore, audit: AuditLog, id: string, action: 'confirm' | 'withdraw', reason: string, actor: string): Promise<Candidate> {
+export async function decide(store: StateStore, audit: AuditWriter, id: string, action: 'confirm' | 'withdraw', reason: string, actor: string): Promise<Candidate> {
   if (reason.trim().length === 0) throw new CandidateError('give a reason for the decision');
   const t = TRANSITIONS[action];
   await audit.withAudit({ actor, measure: 'cc-detection', action: `cc.candidate.${action}`, object: `candidate:${id}` }, async (tx) => {

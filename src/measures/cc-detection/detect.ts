@@ -3,7 +3,7 @@
  * calibrated score and explanation per endpoint, the allow-list applied, and
  * the candidates updated — all through M1's handle and audited.
  */
-import type { AuditLog } from '../../core/audit/log.js';
+import type { AuditWriter } from '../../core/measure-state.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { parseDuration } from '../../core/duration.js';
 import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
@@ -65,7 +65,7 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
 export interface DetectionResult extends RunSummary { endpoints: number; allowListed: number; threshold: number; flowsDeleted: number; health: WindowHealth }
 
 export async function detectOnce(ctx: {
-  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditLog; settings: CcDetectionSettings; model: M1Model; now: Date; actor: string;
+  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditWriter; settings: CcDetectionSettings; model: M1Model; now: Date; actor: string;
 }): Promise<DetectionResult> {
   const windowMs = parseDuration(ctx.settings.window) * 1000;
   const from = new Date(ctx.now.getTime() - windowMs);

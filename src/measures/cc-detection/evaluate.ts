@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { openMamori } from '../../core/app.js';
 import { parseConfig } from '../../core/config.js';
 import { FlowInlet } from '../../ingest/flow/inlet.js';
-import { ALL_MEASURES } from '../index.js';
 import { sendIpfix } from '../../simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../../simulate/isp.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
@@ -62,9 +61,8 @@ function scored(name: string, scores: number[], labels: number[], threshold: num
 
 export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-'));
-  // An evaluation build: M1 runs here, on synthetic data only, in this throwaway directory.
-  const measures = ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, implementation: { async start() { return { async stop() {} }; } } } : m));
-  const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true }\n`, 'evaluation'), { analytics: true, measures });
+  // M1 enabled on synthetic data only, in this throwaway directory; its hourly job is not started.
+  const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true }\n`, 'evaluation'), { analytics: true });
   const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, {
     listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: 8 << 20,
     batchSize: 8192, insertRows: 1 << 20, maxInflightBatches: 256, flushMs: 1000, statusMs: 1000,

@@ -46,6 +46,11 @@ export interface EndpointFeatures {
   portRarity: number;
   /** Bytes from the endpoint back to clients over bytes sent to it (0 when no return flows). */
   returnRatio: number;
+  /**
+   * Other endpoints in the same network (/24, IPv6 /48) on the same port and protocol whose
+   * clients contact them periodically at a similar period (within ±25%): a server farm.
+   */
+  farmSiblings: number;
 }
 
 export interface Scope {
@@ -145,6 +150,19 @@ WITH
   ),
   ports AS (
     SELECT port, proto, uniqExact(ip) AS endpoints FROM fwd GROUP BY port, proto
+  ),
+  -- Benign services at scale answer from farms (NTP pools, push and update servers): several
+  -- addresses of one network with the same port and rhythm. Only periodic endpoints take part,
+  -- so the self-join stays small.
+  periodic_endpoints AS (
+    SELECT ip, port, proto, period_s, cutIPv6(ip, 10, 1) AS net FROM by_client WHERE period_s > 0
+  ),
+  farms AS (
+    SELECT a.ip AS ip, a.port AS port, a.proto AS proto,
+      countIf(b.ip != a.ip AND b.period_s BETWEEN a.period_s * 0.8 AND a.period_s * 1.25) AS siblings
+    FROM periodic_endpoints AS a
+    INNER JOIN periodic_endpoints AS b ON a.net = b.net AND a.port = b.port AND a.proto = b.proto
+    GROUP BY a.ip, a.port, a.proto
   )
 SELECT
   IPv6NumToString(c.ip) AS address, c.port AS port, c.proto AS proto,
@@ -153,11 +171,13 @@ SELECT
   f.bytes_cv AS bytes_cv, f.packets_cv AS packets_cv, f.mean_bytes AS mean_bytes, f.dur_med AS dur_med, f.dur_p90 AS dur_p90,
   f.hours_active AS hours_active, f.first_seen_h AS first_seen_h, c.client_growth AS client_growth, f.failed_share AS failed_share,
   1 - p.endpoints / (SELECT max(endpoints) FROM ports) AS port_rarity,
-  if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio
+  if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio,
+  coalesce(fm.siblings, 0) AS farm_siblings
 FROM by_client AS c
 INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
 INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
 LEFT JOIN rev AS r ON c.ip = r.ip AND c.port = r.port AND c.proto = r.proto
+LEFT JOIN farms AS fm ON c.ip = fm.ip AND c.port = fm.port AND c.proto = fm.proto
 ORDER BY clients DESC, address, port
 SETTINGS join_use_nulls = 1`;
   return { sql, params };
@@ -179,6 +199,6 @@ export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope
     bytesCv: num(r.bytes_cv), packetsCv: num(r.packets_cv), meanBytesPerFlow: num(r.mean_bytes),
     medianDurationSeconds: num(r.dur_med), p90DurationSeconds: num(r.dur_p90), hoursActive: num(r.hours_active),
     firstSeenHours: num(r.first_seen_h), clientGrowth: num(r.client_growth), failedShare: num(r.failed_share),
-    portRarity: num(r.port_rarity), returnRatio: num(r.return_ratio),
+    portRarity: num(r.port_rarity), returnRatio: num(r.return_ratio), farmSiblings: num(r.farm_siblings),
   }));
 }

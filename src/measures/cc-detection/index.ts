@@ -5,10 +5,11 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
-import { LABEL_DATASET, labelMigrations } from './label-store.js';
+import { LABEL_DATASET, LABEL_TABLES, labelMigrations } from './label-store.js';
 import { ccDetectionSettings } from './settings.js';
-import { CANDIDATE_DATASET, candidateMigrations } from './candidates.js';
-import { modelMigrations } from './training.js';
+import { CANDIDATE_DATASET, CANDIDATE_TABLES, candidateMigrations } from './candidates.js';
+import { MODEL_TABLES, modelMigrations } from './training.js';
+import { startDetection } from './run.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -48,13 +49,14 @@ export const declaration = defineMeasure({
 });
 
 /**
- * The detection pipeline has not landed yet: the measure is declared and shows
- * as "not available". Its inlet (src/ingest/flow) and its teacher data
- * (labels) are in place; their tables exist so that retention applies.
+ * The inlet (src/ingest/flow) runs while M1 runs; the detection job
+ * (run.ts) scores the rolling window every hour with the latest model.
  */
 export const measure: MeasureModule = {
   declaration,
   migrations: { ...labelMigrations, ...candidateMigrations, ...modelMigrations },
+  stateTables: [...LABEL_TABLES, ...CANDIDATE_TABLES, ...MODEL_TABLES],
   datasets: [LABEL_DATASET, CANDIDATE_DATASET],
   settings: ccDetectionSettings,
+  implementation: { start: startDetection },
 };

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Kysely, Migration } from 'kysely';
-import type { AuditLog } from '../../core/audit/log.js';
+import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from './labels.js';
@@ -32,6 +32,8 @@ export type LabelTables = {
     malware: string | null;
   };
 };
+
+export const LABEL_TABLES = ['cc_label_sources', 'cc_labels'] as const;
 
 export const labelMigrations: Record<string, Migration> = {
   '0100_cc-detection_labels': {
@@ -83,7 +85,7 @@ export interface ImportRequest {
 
 export interface ImportReport extends ParsedLabels { source: string; sha256: string }
 
-export async function importLabels(state: StateStore, audit: AuditLog, req: ImportRequest): Promise<ImportReport> {
+export async function importLabels(state: StateStore, audit: AuditWriter, req: ImportRequest): Promise<ImportReport> {
   // No dots: a name like "abuse.ch.feodo" would read as a host name in the audit log, which refuses those.
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source)) throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64), e.g. "feodo-ipblocklist"`);
   let bytes: Buffer;

@@ -23,6 +23,7 @@ export const MODEL_FEATURES: Array<{ name: string; of: (f: EndpointFeatures) => 
   { name: 'failed_share', of: (f) => f.failedShare, ja: '失敗した TCP 接続の割合', en: 'share of failed TCP attempts' },
   { name: 'port_rarity', of: (f) => f.portRarity, ja: 'ポート番号の珍しさ', en: 'rarity of the port' },
   { name: 'log_return_ratio', of: (f) => Math.log10(1 + f.returnRatio), ja: '戻りの通信量の比', en: 'ratio of bytes returned' },
+  { name: 'farm_siblings', of: (f) => Math.log10(1 + f.farmSiblings), ja: '同じネットワークで同じ周期を持つ他のサーバの数', en: 'other servers of the same network with the same rhythm' },
   { name: 'udp', of: (f) => (f.proto === 17 ? 1 : 0), ja: 'UDP であること', en: 'being UDP' },
 ];
 

@@ -7,7 +7,7 @@
  * that raised it and the model can be rebuilt.
  */
 import type { Kysely, Migration } from 'kysely';
-import type { AuditLog } from '../../core/audit/log.js';
+import type { AuditWriter } from '../../core/measure-state.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
@@ -31,6 +31,8 @@ export type ModelTables = {
     model: string;
   };
 };
+
+export const MODEL_TABLES = ['cc_models'] as const;
 
 export const modelMigrations: Record<string, Migration> = {
   '0102_cc-detection_models': {
@@ -81,7 +83,7 @@ export async function labelEndpoints(state: StateStore, features: EndpointFeatur
 export interface TrainRequest {
   flows: PurposeBoundAnalytics;
   state: StateStore;
-  audit: AuditLog;
+  audit: AuditWriter;
   scope: Scope;
   from: Date;
   to: Date;
@@ -115,4 +117,17 @@ export async function trainOnWindow(req: TrainRequest): Promise<{ version: numbe
 export async function latestModel(state: StateStore): Promise<{ version: number; model: M1Model } | undefined> {
   const r = await db(state.db).selectFrom('cc_models').select(['version', 'model']).orderBy('version', 'desc').limit(1).executeTakeFirst();
   return r ? { version: r.version, model: JSON.parse(r.model) as M1Model } : undefined;
+}
+
+export interface ModelVersion { version: number; trainedAt: string; trainedBy: string; seed: number; samples: number; positives: number; threshold: number; windowFrom: string; windowTo: string; labelSources: Array<{ name: string; sha256: string; importedAt: string }> }
+
+/** The versions, newest first, without the trees themselves. */
+export async function listModels(state: StateStore): Promise<ModelVersion[]> {
+  const rows = await db(state.db).selectFrom('cc_models')
+    .select(['version', 'trained_at', 'trained_by', 'seed', 'samples', 'positives', 'threshold', 'window_from', 'window_to', 'label_sources'])
+    .orderBy('version', 'desc').execute();
+  return rows.map((r) => ({
+    version: r.version, trainedAt: r.trained_at, trainedBy: r.trained_by, seed: r.seed, samples: r.samples, positives: r.positives,
+    threshold: r.threshold, windowFrom: r.window_from, windowTo: r.window_to, labelSources: JSON.parse(r.label_sources) as ModelVersion['labelSources'],
+  }));
 }

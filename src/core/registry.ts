@@ -36,6 +36,8 @@ export interface MeasureModule {
   readonly datasets?: readonly Dataset[];
   /** The measure's own configuration keys under `measures.<id>` (besides `enabled`), with defaults. */
   readonly settings?: z.ZodObject;
+  /** What must be configured before the measure may be enabled: one plain message per gap. */
+  readonly readiness?: (settings: Record<string, unknown>) => string[];
   /** Absent until the measure's implementation lands. */
   readonly implementation?: MeasureImplementation;
 }
@@ -87,8 +89,10 @@ export class MeasureRegistry {
     for (const [id, m] of this.byId) {
       const schema = z.strictObject({ enabled: z.boolean().default(false), ...(m.settings?.shape ?? {}) });
       const parsed = schema.safeParse(this.settings[id] ?? {}, { reportInput: true });
-      if (parsed.success) this.parsedSettings.set(id, parsed.data);
-      else problems.push(...parsed.error.issues.flatMap((i) => describeIssue(i, schema, ['measures', id])));
+      if (parsed.success) {
+        this.parsedSettings.set(id, parsed.data);
+        if (parsed.data.enabled && m.implementation && m.readiness) problems.push(...m.readiness(parsed.data));
+      } else problems.push(...parsed.error.issues.flatMap((i) => describeIssue(i, schema, ['measures', id])));
     }
     return problems;
   }

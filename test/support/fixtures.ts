@@ -72,5 +72,5 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  * inlet need it enabled without a model or subscriber prefixes.
  */
 export function measuresWithM1InletOnly(): MeasureModule[] {
-  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, implementation: { async start() { return { async stop() {} }; } } } : m));
+  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
 }

@@ -119,6 +119,11 @@ describe('the registry', () => {
     });
   });
 
+  it('refuses to enable M1 without the subscriber prefixes, naming the key', () => {
+    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true } }), /"measures\.cc-detection\.scope\.subscriberPrefixes" is empty/);
+    assert.equal(new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true, scope: { subscriberPrefixes: ['10.0.0.0/8'] } } }).status('cc-detection')!.state, 'enabled');
+  });
+
   it('refuses settings for an unknown measure', () => {
     assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'cc-detect': { enabled: false } }), /"measures\.cc-detect": unknown measure/);
   });

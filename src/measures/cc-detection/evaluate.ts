@@ -62,7 +62,7 @@ function scored(name: string, scores: number[], labels: number[], threshold: num
 export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-'));
   // M1 enabled on synthetic data only, in this throwaway directory; its hourly job is not started.
-  const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true }\n`, 'evaluation'), { analytics: true });
+  const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n`, 'evaluation'), { analytics: true });
   const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, {
     listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: 8 << 20,
     batchSize: 8192, insertRows: 1 << 20, maxInflightBatches: 256, flushMs: 1000, statusMs: 1000,

@@ -9,7 +9,7 @@ import { LABEL_DATASET, LABEL_TABLES, labelMigrations } from './label-store.js';
 import { ccDetectionSettings } from './settings.js';
 import { CANDIDATE_DATASET, CANDIDATE_TABLES, candidateMigrations } from './candidates.js';
 import { MODEL_TABLES, modelMigrations } from './training.js';
-import { startDetection } from './run.js';
+import { readiness, startDetection } from './run.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -58,5 +58,6 @@ export const measure: MeasureModule = {
   stateTables: [...LABEL_TABLES, ...CANDIDATE_TABLES, ...MODEL_TABLES],
   datasets: [LABEL_DATASET, CANDIDATE_DATASET],
   settings: ccDetectionSettings,
+  readiness,
   implementation: { start: startDetection },
 };

@@ -34,10 +34,17 @@ export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: Mea
   return { ran: true, modelVersion: model.version, result };
 }
 
-export function assertRunnable(settings: CcDetectionSettings): void {
-  if (settings.scope.subscriberPrefixes.length === 0) {
-    throw new ConfigError('for M1', ['"measures.cc-detection.scope.subscriberPrefixes" is empty: M1 cannot tell subscribers from the rest of the Internet; list the ISP\'s customer prefixes before enabling it']);
-  }
+/** Checked with the configuration (and again here): M1 cannot run without knowing its subscribers. */
+export function readiness(settings: Record<string, unknown>): string[] {
+  const s = settings as CcDetectionSettings;
+  return s.scope.subscriberPrefixes.length === 0
+    ? ['"measures.cc-detection.scope.subscriberPrefixes" is empty: M1 cannot tell subscribers from the rest of the Internet; list the ISP\'s customer prefixes before enabling it']
+    : [];
+}
+
+function assertRunnable(settings: CcDetectionSettings): void {
+  const problems = readiness(settings);
+  if (problems.length > 0) throw new ConfigError('for M1', problems);
 }
 
 function logOutcome(logger: Logger, o: RunOutcome): void {

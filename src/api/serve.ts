@@ -23,6 +23,8 @@ export interface Server {
   readonly mamori: Mamori;
   readonly inlet: FlowInlet | undefined;
   readonly url: string;
+  /** What running measures serve to partners, by measure id (e.g. M2's TAXII URL). */
+  readonly endpoints: Readonly<Record<string, Readonly<Record<string, string>>>>;
   close(): Promise<void>;
 }
 
@@ -77,9 +79,12 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 
   const running: RunningMeasure[] = [];
+  const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   for (const status of mamori.registry.list().filter((m) => m.enabled)) {
     const impl = mamori.registry.get(status.declaration.id)!.implementation!;
-    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id), logger: logger.child({ measure: status.declaration.id }) }));
+    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id), logger: logger.child({ measure: status.declaration.id }), dataDir: mamori.paths.dataDir }));
+    const e = running[running.length - 1]!.endpoints;
+    if (e) endpoints[status.declaration.id] = e;
   }
 
   const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}) });
@@ -113,7 +118,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 
   let closing: Promise<void> | undefined;
   return {
-    app, mamori, url, inlet,
+    app, mamori, url, inlet, endpoints,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);

@@ -22,6 +22,7 @@ import { measureRoutes } from './routes/measures.js';
 import { opsRoutes } from './routes/ops.js';
 import { flowRoutes } from './routes/flows.js';
 import { ccRoutes } from './routes/cc.js';
+import { shareRoutes } from './routes/share.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
@@ -143,6 +144,7 @@ export async function buildApi({ mamori, metrics, logger, inlet }: ApiDeps): Pro
   await app.register(opsRoutes(mamori, metrics));
   await app.register(flowRoutes(mamori, () => inlet));
   await app.register(ccRoutes(mamori));
+  await app.register(shareRoutes(mamori));
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -61,7 +61,12 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     datasets.register(FLOW_DATASET);
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
-  const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: options.providers ?? {} });
+  // What measures publish for each other comes first; explicit providers (tests, later features) add to it.
+  const published: CapabilityProviders = {};
+  for (const m of options.measures ?? ALL_MEASURES) {
+    for (const [capability, make] of Object.entries(m.publishes ?? {})) published[capability as keyof CapabilityProviders] = () => make!(state);
+  }
+  const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
   let closing: Promise<void> | undefined;
   return {
     config, paths, state, analytics, audit, registry, datasets, broker,

@@ -11,7 +11,7 @@ import { measureState, type MeasureState } from './measure-state.js';
 import type { DatasetRegistry } from './datasets.js';
 import type { MeasureDeclaration } from './measure.js';
 import type { MeasureRegistry } from './registry.js';
-import type { Output } from './vocabulary.js';
+import type { DataItem, Output } from './vocabulary.js';
 
 /** Capabilities that act on the world; each needs an output in the declaration. */
 export const ACTION_CAPABILITIES = {
@@ -23,7 +23,9 @@ export const ACTION_CAPABILITIES = {
   disconnector: { needs: 'disconnects' },
   'auth-suspender': { needs: 'auth-suspensions' },
   'traffic-blocker': { needs: 'traffic-blocks' },
-} as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' }>;
+  /** M1's published candidates (IP, port, protocol, dates, score): for measures that declare that item. */
+  'candidate-feed': { needs: 'item:cc.candidate' },
+} as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 
 export class CapabilityRefusedError extends Error {
@@ -186,11 +188,15 @@ export class MeasureCapabilities {
     const declaration = await this.runningDeclaration(capability);
     const needs = ACTION_CAPABILITIES[capability]?.needs;
     if (!needs) return this.refuse(capability, 'no such capability');
-    const allowed = needs === 'identifiesSubscribers' ? declaration.identifiesSubscribers : declaration.outputs.includes(needs);
+    const item = needs.startsWith('item:') ? needs.slice(5) : undefined;
+    const allowed = needs === 'identifiesSubscribers' ? declaration.identifiesSubscribers
+      : item ? declaration.dataItems.some((d) => d.item === item)
+        : declaration.outputs.includes(needs as Output);
     if (!allowed) {
       return this.refuse(capability, needs === 'identifiesSubscribers'
         ? `${declaration.code} may not identify subscribers`
-        : `${declaration.code} does not declare the output "${needs}"`);
+        : item ? `${declaration.code} does not declare the data item "${item}"`
+          : `${declaration.code} does not declare the output "${needs}"`);
     }
     const provider = this.providers[capability];
     if (!provider) return this.refuse(capability, 'not available in this build');

@@ -20,19 +20,25 @@ export class StateScopeError extends Error {
 /** Fragments of raw SQL that Kysely's builders themselves emit (ORDER BY modifiers and the like). */
 const HARMLESS_RAW = /^[\s,]*(?:(?:asc|desc|nulls\s+first|nulls\s+last|distinct|\*|count\(\*\))[\s,]*)*$/i;
 
-/** Every table an operation tree names, and whether it holds raw SQL that could name one. */
-function inspect(node: unknown, tables: Set<string>, raw: string[]): void {
+/**
+ * Every table an operation tree names (including qualifiers of column references), the
+ * aliases given to tables (which qualifiers may use: the aliased table itself is checked),
+ * and raw SQL that could name a table.
+ */
+function inspect(node: unknown, tables: Set<string>, aliases: Set<string>, raw: string[]): void {
   if (node === null || typeof node !== 'object') return;
-  if (Array.isArray(node)) { for (const n of node) inspect(n, tables, raw); return; }
+  if (Array.isArray(node)) { for (const n of node) inspect(n, tables, aliases, raw); return; }
   const n = node as OperationNode & Record<string, unknown>;
-  if (n.kind === 'TableNode') {
+  if (n.kind === 'AliasNode' && (n.node as OperationNode | undefined)?.kind === 'TableNode') {
+    aliases.add((n.alias as { name: string }).name);
+  } else if (n.kind === 'TableNode') {
     const t = n.table as { identifier: { name: string }; schema?: { name: string } };
     tables.add(t.schema ? `${t.schema.name}.${t.identifier.name}` : t.identifier.name);
   } else if (n.kind === 'RawNode') {
     const text = (n.sqlFragments as readonly string[]).join(' ');
     if (!HARMLESS_RAW.test(text)) raw.push(text.trim().slice(0, 40));
   }
-  for (const v of Object.values(n)) if (typeof v === 'object') inspect(v, tables, raw);
+  for (const v of Object.values(n)) if (typeof v === 'object') inspect(v, tables, aliases, raw);
 }
 
 class OwnTablesOnly implements KyselyPlugin {
@@ -40,9 +46,10 @@ class OwnTablesOnly implements KyselyPlugin {
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     const tables = new Set<string>();
+    const aliases = new Set<string>();
     const raw: string[] = [];
-    inspect(args.node, tables, raw);
-    const foreign = [...tables].filter((t) => !this.owned.has(t));
+    inspect(args.node, tables, aliases, raw);
+    const foreign = [...tables].filter((t) => !this.owned.has(t) && !aliases.has(t));
     if (foreign.length > 0) this.fail(`state-table:${foreign.join('+')}`, `use table ${foreign.join(', ')}: it is not one of its own (${[...this.owned].join(', ') || 'none'})`);
     if (raw.length > 0) this.fail('state:raw-sql', 'run raw SQL on the state store (its tables cannot be checked)');
     return args.node;

@@ -8,7 +8,8 @@ import type { Migration } from 'kysely';
 import { z } from 'zod';
 import type { MeasureDeclaration } from './measure.js';
 import type { Dataset } from './datasets.js';
-import type { MeasureCapabilities } from './capabilities.js';
+import type { ActionCapability, MeasureCapabilities } from './capabilities.js';
+import type { StateStore } from '../store/state/store.js';
 import { ConfigError, describeIssue, type Config } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -18,9 +19,15 @@ export interface MeasureContext {
   readonly capabilities: MeasureCapabilities;
   /** The application log: events and counts only, never the data a measure handles. */
   readonly logger: Logger;
+  /** The instance's data directory, for the measure's own files (e.g. a generated TLS key). */
+  readonly dataDir: string;
 }
 
-export interface RunningMeasure { stop(): Promise<void> }
+export interface RunningMeasure {
+  /** Where the measure serves partners, if it does (e.g. M2's TAXII server). */
+  readonly endpoints?: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
 
 export interface MeasureImplementation {
   start(context: MeasureContext): Promise<RunningMeasure>;
@@ -36,6 +43,11 @@ export interface MeasureModule {
   readonly datasets?: readonly Dataset[];
   /** The measure's own configuration keys under `measures.<id>` (besides `enabled`), with defaults. */
   readonly settings?: z.ZodObject;
+  /**
+   * What the measure publishes for other measures, served by the broker to those whose
+   * declaration allows the capability (e.g. M1's candidate list to M2 and M3).
+   */
+  readonly publishes?: Partial<Record<ActionCapability, (state: StateStore) => unknown>>;
   /** What must be configured before the measure may be enabled: one plain message per gap. */
   readonly readiness?: (settings: Record<string, unknown>) => string[];
   /** Absent until the measure's implementation lands. */

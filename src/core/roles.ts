@@ -23,6 +23,12 @@ export const PERMISSIONS = {
   'cc:decide': ['admin', 'analyst'],
   /** Train a model version, run a detection now. */
   'cc:run': ['admin', 'analyst'],
+  /** M2: the shared list, recipients (no secrets), what partners sent. */
+  'share:read': ['admin', 'operator', 'analyst', 'auditor'],
+  /** Approve, reject, revoke entries of the shared list. */
+  'share:decide': ['admin', 'analyst'],
+  /** Register recipients, record attestations, issue and revoke their credentials. */
+  'share:recipients': ['admin'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -22,10 +22,10 @@ describe('the eight measures of DESIGN.md', () => {
     assert.deepEqual(ALL_MEASURES.map((m) => m.declaration.code), ['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M7', 'M8']);
   });
 
-  it('are not available until their implementation lands; M1 is, and is off until enabled', () => {
+  it('are not available until their implementation lands; M1 and M2 are, and are off until enabled', () => {
     const registry = new MeasureRegistry(ALL_MEASURES);
     const states = Object.fromEntries(registry.list().map((s) => [s.declaration.code, s.state]));
-    assert.deepEqual(states, { M1: 'disabled', M2: 'not-available', M3: 'not-available', M4: 'not-available', M5: 'not-available', M6: 'not-available', M7: 'not-available', M8: 'not-available' });
+    assert.deepEqual(states, { M1: 'disabled', M2: 'disabled', M3: 'not-available', M4: 'not-available', M5: 'not-available', M6: 'not-available', M7: 'not-available', M8: 'not-available' });
   });
 
   it('M1, M2 and M6 may not identify subscribers; M3, M4, M5 and M7 may', () => {
@@ -33,10 +33,11 @@ describe('the eight measures of DESIGN.md', () => {
     assert.deepEqual(may, { M1: false, M2: false, M3: true, M4: true, M5: true, M6: false, M7: true, M8: false });
   });
 
-  it('M2 shares only the non-secret candidate list', () => {
+  it('M2 handles only non-secret lists: the candidates it shares and the indicators partners send', () => {
     const m2 = ALL_MEASURES[1]!.declaration;
-    assert.deepEqual(m2.dataItems.map((i) => i.item), ['cc.candidate']);
+    assert.deepEqual(m2.dataItems.map((i) => i.item), ['cc.candidate', 'threat.indicator']);
     assert.equal(DATA_ITEMS['cc.candidate'].secret, false);
+    assert.equal(DATA_ITEMS['threat.indicator'].secret, false);
   });
 
   it('M3 states the consent terms and M8 is temporary', () => {
@@ -112,9 +113,9 @@ describe('defineMeasure refuses incomplete and contradictory declarations', () =
 
 describe('the registry', () => {
   it('refuses to enable a measure that is not available', () => {
-    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'cc-sharing': { enabled: true } }), (err: unknown) => {
+    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'cc-dns-blocking': { enabled: true } }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /"measures\.cc-sharing\.enabled".*M2 is not available/);
+      assert.match(err.message, /"measures\.cc-dns-blocking\.enabled".*M3 is not available/);
       return true;
     });
   });

@@ -178,3 +178,34 @@ export async function decide(store: StateStore, audit: AuditWriter, id: string, 
   });
   return (await getCandidate(store, id))!;
 }
+
+/** What M1 publishes to other measures: the endpoint, its dates, status and score — no evidence, no features. */
+export interface PublishedCandidate {
+  id: string;
+  address: string;
+  port: number;
+  proto: number;
+  status: CandidateStatus;
+  score: number;
+  firstDetected: string;
+  lastDetected: string;
+  statusChangedAt: string;
+}
+
+export interface CandidateFeed {
+  list(): Promise<PublishedCandidate[]>;
+}
+
+export function candidateFeed(store: StateStore): CandidateFeed {
+  return {
+    async list() {
+      const rows = await db(store.db).selectFrom('cc_candidates')
+        .select(['id', 'address', 'port', 'proto', 'status', 'score', 'first_detected', 'last_detected', 'status_changed_at'])
+        .orderBy('id').execute();
+      return rows.map((r) => ({
+        id: r.id, address: r.address, port: r.port, proto: r.proto, status: r.status as CandidateStatus, score: r.score,
+        firstDetected: r.first_detected, lastDetected: r.last_detected, statusChangedAt: r.status_changed_at,
+      }));
+    },
+  };
+}

@@ -150,20 +150,13 @@ WITH
   ),
   ports AS (
     SELECT port, proto, uniqExact(ip) AS endpoints FROM fwd GROUP BY port, proto
-  ),
-  -- Benign services at scale answer from farms (NTP pools, push and update servers): several
-  -- addresses of one network with the same port and rhythm. Only periodic endpoints take part,
-  -- so the self-join stays small.
-  periodic_endpoints AS (
-    SELECT ip, port, proto, period_s, cutIPv6(ip, 10, 1) AS net FROM by_client WHERE period_s > 0
-  ),
-  farms AS (
-    SELECT a.ip AS ip, a.port AS port, a.proto AS proto,
-      countIf(b.ip != a.ip AND b.period_s BETWEEN a.period_s * 0.8 AND a.period_s * 1.25) AS siblings
-    FROM periodic_endpoints AS a
-    INNER JOIN periodic_endpoints AS b ON a.net = b.net AND a.port = b.port AND a.proto = b.proto
-    GROUP BY a.ip, a.port, a.proto
   )
+-- Benign services at scale answer from farms (NTP pools, push and update servers): several
+-- addresses of one network with the same port and rhythm. A window over the result counts
+-- them, so the per-client aggregation above is computed once.
+SELECT * EXCEPT (farm_periods),
+  if(period_s > 0, arrayCount(p -> p >= period_s * 0.8 AND p <= period_s * 1.25, farm_periods) - 1, 0) AS farm_siblings
+FROM (
 SELECT
   IPv6NumToString(c.ip) AS address, c.port AS port, c.proto AS proto,
   c.clients AS clients, c.flows AS flows, c.flows / c.clients AS flows_per_client,
@@ -172,12 +165,12 @@ SELECT
   f.hours_active AS hours_active, f.first_seen_h AS first_seen_h, c.client_growth AS client_growth, f.failed_share AS failed_share,
   1 - p.endpoints / (SELECT max(endpoints) FROM ports) AS port_rarity,
   if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio,
-  coalesce(fm.siblings, 0) AS farm_siblings
+  groupArray(c.period_s) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS farm_periods
 FROM by_client AS c
 INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
 INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
 LEFT JOIN rev AS r ON c.ip = r.ip AND c.port = r.port AND c.proto = r.proto
-LEFT JOIN farms AS fm ON c.ip = fm.ip AND c.port = fm.port AND c.proto = fm.proto
+)
 ORDER BY clients DESC, address, port
 SETTINGS join_use_nulls = 1`;
   return { sql, params };

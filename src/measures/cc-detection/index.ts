@@ -7,7 +7,7 @@ import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { LABEL_DATASET, LABEL_TABLES, labelMigrations } from './label-store.js';
 import { ccDetectionSettings } from './settings.js';
-import { CANDIDATE_DATASET, CANDIDATE_TABLES, candidateMigrations } from './candidates.js';
+import { CANDIDATE_DATASET, CANDIDATE_TABLES, candidateFeed, candidateMigrations } from './candidates.js';
 import { MODEL_TABLES, modelMigrations } from './training.js';
 import { readiness, startDetection } from './run.js';
 
@@ -59,5 +59,6 @@ export const measure: MeasureModule = {
   datasets: [LABEL_DATASET, CANDIDATE_DATASET],
   settings: ccDetectionSettings,
   readiness,
+  publishes: { 'candidate-feed': candidateFeed },
   implementation: { start: startDetection },
 };

@@ -7,6 +7,7 @@
  * silent import.
  */
 import { isIP } from 'node:net';
+import { endpointsOfPattern } from '../../core/stix/endpoints.js';
 import { addressBytes, compareAddressBytes, formatIPv6, prefixBounds } from '../../ingest/address.js';
 
 export type LabelFormat = 'feodo-csv' | 'ip-list' | 'stix';
@@ -184,43 +185,7 @@ export function parseIpList(text: string, opts: ParseOptions): ParsedLabels {
   return { format: 'ip-list', ...dedupe(labels), skipped };
 }
 
-// ---- STIX 2.1 bundles ----
-
-const COMPARISON = /^([a-z0-9-]+):([a-z0-9_.]+)\s*=\s*'((?:[^'\\]|\\.)*)'$|^([a-z0-9-]+):([a-z0-9_.]+)\s*=\s*(\d+)$/i;
-
-/**
- * The indicator patterns reputation feeds use for C&C endpoints: a single
- * observation of ipv4-addr/ipv6-addr values, or network-traffic with dst_ref
- * value (and type) and dst_port, joined by AND; OR gives several labels.
- */
-export function endpointsOfPattern(pattern: string): Array<{ prefix: string; port: number | null; protocol: 'tcp' | 'udp' | null }> | string {
-  const m = /^\s*\[(.*)\]\s*$/s.exec(pattern);
-  if (!m || m[1]!.includes('[')) return 'only a single observation [ ... ] is supported';
-  const alternatives = m[1]!.split(/\s+OR\s+/);
-  const out: Array<{ prefix: string; port: number | null; protocol: 'tcp' | 'udp' | null }> = [];
-  for (const alt of alternatives) {
-    let prefix: string | undefined;
-    let port: number | null = null;
-    let protocol: 'tcp' | 'udp' | null = null;
-    for (const cmp of alt.split(/\s+AND\s+/)) {
-      const c = COMPARISON.exec(cmp.trim());
-      if (!c) return `comparison "${cmp.trim()}" is not supported`;
-      const object = (c[1] ?? c[4])!.toLowerCase();
-      const path = (c[2] ?? c[5])!.toLowerCase();
-      const value = c[3] ?? c[6]!;
-      if ((object === 'ipv4-addr' || object === 'ipv6-addr') && path === 'value') prefix = value;
-      else if (object === 'network-traffic' && path === 'dst_ref.value') prefix = value;
-      else if (object === 'network-traffic' && path === 'dst_ref.type') { if (value !== 'ipv4-addr' && value !== 'ipv6-addr') return `dst_ref.type ${value} is not an address`; }
-      else if (object === 'network-traffic' && path === 'dst_port') port = Number(value);
-      else if (object === 'network-traffic' && path === "protocols[*]") protocol = value === 'tcp' || value === 'udp' ? value : null;
-      else return `${object}:${path} is not an endpoint of a C&C server`;
-    }
-    if (!prefix) return 'no address in the pattern';
-    if (port !== null && !(port >= 1 && port <= 65535)) return `dst_port ${port} is not a port`;
-    out.push({ prefix, port, protocol });
-  }
-  return out;
-}
+// ---- STIX 2.1 bundles (patterns read by src/core/stix) ----
 
 export function parseStixBundle(text: string, opts: ParseOptions): ParsedLabels {
   let doc: unknown;

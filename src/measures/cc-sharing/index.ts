@@ -5,6 +5,9 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { startSharing } from './run.js';
+import { ccSharingSettings } from './settings.js';
+import { SHARE_DATASETS, SHARE_TABLES, shareMigrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'cc-sharing',
@@ -24,6 +27,7 @@ export const declaration = defineMeasure({
   }],
   dataItems: [
     { item: 'cc.candidate', retention: '90d', use: { ja: '共有する一覧の作成と、古い情報の定期的な失効', en: 'building the shared list and expiring stale entries' } },
+    { item: 'threat.indicator', retention: '90d', use: { ja: '提携先から受け取ったC&Cサーバ情報の保持（出典付き）', en: 'keeping C&C indicators received from partners, with their provenance' } },
   ],
   outputs: ['shared-indicators'],
   identifiesSubscribers: false,
@@ -36,5 +40,12 @@ export const declaration = defineMeasure({
   source: { ja: '研究会 第四次とりまとめ', en: 'Study group, 4th summary' },
 });
 
-/** Sharing (TAXII/STIX, MISP, CSV) has not landed yet: declared, "not available". */
-export const measure: MeasureModule = { declaration };
+/** The TAXII server, the feeds and the maintenance of the list run while M2 is enabled (run.ts). */
+export const measure: MeasureModule = {
+  declaration,
+  migrations: shareMigrations,
+  stateTables: SHARE_TABLES,
+  datasets: SHARE_DATASETS,
+  settings: ccSharingSettings,
+  implementation: { start: startSharing },
+};

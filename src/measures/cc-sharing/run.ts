@@ -1,0 +1,69 @@
+/**
+ * M2 at work: the TAXII server and feeds on their own TLS listener, and a
+ * maintenance pass at start and every `maintenanceInterval` — M1's candidates
+ * read through the feed the broker grants, entries created, extended,
+ * revoked and expired. Stopping waits for a pass in progress.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+import { parseDuration } from '../../core/duration.js';
+import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
+import type { CandidateFeed } from '../cc-detection/candidates.js';
+import { syncEntries } from './entries.js';
+import type { CcSharingSettings } from './settings.js';
+import { startTaxii } from './taxii.js';
+
+export const M2_ACTOR = 'measure:cc-sharing';
+
+/** The configured PEM files, or a self-signed pair made once in the data directory (partners pin it). */
+export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Promise<{ cert: string; key: string; generated: boolean }> {
+  const t = settings.taxii;
+  if (t.certFile || t.keyFile) {
+    if (!t.certFile || !t.keyFile) throw new Error('measures.cc-sharing.taxii: give both certFile and keyFile, or neither (a self-signed pair is then made)');
+    return { cert: readFileSync(t.certFile, 'utf8'), key: readFileSync(t.keyFile, 'utf8'), generated: false };
+  }
+  const dir = join(dataDir, 'taxii-tls');
+  const certPath = join(dir, 'cert.pem');
+  const keyPath = join(dir, 'key.pem');
+  if (!existsSync(certPath) || !existsSync(keyPath)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pems = await generate([{ name: 'commonName', value: settings.taxii.host }], {
+      keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+      notAfterDate: new Date(Date.now() + 825 * 86_400_000),
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }, ...(/^[\d.:]+$/.test(settings.taxii.host) && settings.taxii.host !== '0.0.0.0' && settings.taxii.host !== '::' ? [{ type: 7 as const, ip: settings.taxii.host }] : [{ type: 2 as const, value: settings.taxii.host }])] }],
+    });
+    writeFileSync(keyPath, pems.private, { mode: 0o600 });
+    writeFileSync(certPath, pems.cert, { mode: 0o644 });
+  }
+  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), generated: true };
+}
+
+export async function startSharing(context: MeasureContext): Promise<RunningMeasure> {
+  const own = await context.capabilities.ownState<CcSharingSettings>();
+  const feed = await context.capabilities.action<CandidateFeed>('candidate-feed');
+  const settings = own.settings;
+  const tls = await taxiiTls(settings, context.dataDir);
+  let pass: Promise<void> | undefined;
+  const maintain = () => {
+    if (pass) return pass;
+    pass = syncEntries({ audit: own.audit, feed, settings, now: new Date(), actor: M2_ACTOR })
+      .then((s) => { context.logger.info({ event: 'share.sync', ...s }, 'shared list maintained'); })
+      .catch((err: Error) => { context.logger.error({ event: 'share.sync.failed', err: { type: err.name, message: err.message } }, 'maintenance of the shared list failed'); })
+      .finally(() => { pass = undefined; });
+    return pass;
+  };
+  await maintain();
+  const taxii = await startTaxii({ own, settings, tls, logger: context.logger });
+  context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: tls.generated }, 'TAXII server and feeds listening');
+  const timer = setInterval(() => { void maintain(); }, parseDuration(settings.maintenanceInterval) * 1000);
+  timer.unref();
+  return {
+    endpoints: { taxii: `${taxii.url}/taxii2/`, feeds: `${taxii.url}/feeds/` },
+    async stop() {
+      clearInterval(timer);
+      await taxii.close();
+      await pass;
+    },
+  };
+}

@@ -141,6 +141,8 @@ export const shareMigrations: Record<string, Migration> = {
         .addColumn('object', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('share_versions_object').on('share_versions').columns(['collection', 'object_id', 'seq']).execute();
+      // Pages walk a collection in the order versions were added.
+      await db.schema.createIndex('share_versions_added').on('share_versions').columns(['collection', 'seq']).execute();
       await db.schema.createTable('share_inbound_sources')
         .addColumn('name', 'text', (c) => c.primaryKey())
         .addColumn('kind', 'text', (c) => c.notNull())

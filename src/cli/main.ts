@@ -30,9 +30,10 @@ import { TrainingError } from '../measures/cc-detection/training.js';
 import { StateScopeError } from '../core/measure-state.js';
 import { RecipientError } from '../measures/cc-sharing/recipients.js';
 import { EntryError } from '../measures/cc-sharing/entries.js';
+import { PartnerError } from '../measures/cc-sharing/partners.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError, RecipientError, EntryError];
+const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError, RecipientError, EntryError, PartnerError];
 
 export function buildCli(): Command {
   const program = new Command('mamori')

@@ -25,6 +25,8 @@ export const ACTION_CAPABILITIES = {
   'traffic-blocker': { needs: 'traffic-blocks' },
   /** M1's published candidates (IP, port, protocol, dates, score): for measures that declare that item. */
   'candidate-feed': { needs: 'item:cc.candidate' },
+  /** M2's merged C&C list (own and partners', with provenance): for measures that declare threat indicators. */
+  'indicator-feed': { needs: 'item:threat.indicator' },
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 

@@ -9,7 +9,7 @@
  * bad requests answered with TAXII errors.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +23,8 @@ import type { CandidateFeed } from '../../src/measures/cc-detection/candidates.j
 import { syncEntries } from '../../src/measures/cc-sharing/entries.js';
 import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
 import { FIELDS } from '../../src/measures/cc-sharing/stix.js';
+import { importPartnerFile, indicatorFeed, pollPartner } from '../../src/measures/cc-sharing/partners.js';
+import { shareDb } from '../../src/measures/cc-sharing/tables.js';
 import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
@@ -290,5 +292,54 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     }
     assert.ok(refused.length >= 3 && refused.every((e) => e.actor === `recipient:${recipientId}`));
     assert.ok(delivered.length > 5 && delivered.every((e) => e.actor === `recipient:${recipientId}` && typeof e.counts?.objects === 'number'));
+  });
+
+  it('polls a partner\'s TAXII collection page by page, resumes from the last date_added, and keeps revocations', async () => {
+    const m = server.mamori;
+    const caFile = join(tempDir(), 'partner-ca.pem');
+    writeFileSync(caFile, ca);
+    // The partner here is this very server, seen from outside: a real TAXII 2.1 peer over TLS.
+    const partner = { name: 'self', collectionUrl: `${taxiiBase}mamori/collections/${CC_COLLECTION}/`, token, caFile, interval: '1h', limit: 1 };
+    const own = await m.broker.forMeasure('cc-sharing').ownState();
+    const first = await pollPartner(own, partner, 'measure:cc-sharing');
+    assert.equal(first.pages, 4, 'the identity and three indicators, one per page');
+    assert.equal(first.accepted, 3);
+    assert.equal(first.refused, 1, 'the identity is not an indicator');
+    const again = await pollPartner(own, partner, 'measure:cc-sharing');
+    assert.deepEqual([again.pages, again.accepted], [1, 0], 'nothing new since the cursor');
+    const rows = await shareDb(m.state.db).selectFrom('share_inbound').selectAll().where('source', '=', 'partner:self').orderBy('address').execute();
+    assert.deepEqual(rows.map((r) => [r.address, r.port, r.proto, r.revoked]), [['198.51.100.7', 443, 6, 0], ['198.51.100.99', 4444, 6, 1], ['2001:db8:c2::1', 8080, 6, 0]]);
+    await assert.rejects(pollPartner(own, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
+    await assert.rejects(pollPartner(own, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
+  });
+
+  it('imports partners\' files whole or not at all, and merges every list with who said what', async () => {
+    const m = server.mamori;
+    const own = await m.broker.forMeasure('cc-sharing').ownState();
+    const dir = tempDir();
+    const misp = join(dir, 'event.json');
+    writeFileSync(misp, JSON.stringify({ Event: { uuid: '5f0c1d2e-0000-4000-8000-000000000001', info: 'partner C2', Attribute: [
+      { type: 'ip-dst|port', value: '198.51.100.7|443', first_seen: '2026-11-01T00:00:00Z' },
+      { type: 'ip-dst', value: '192.0.2.200' },
+      { type: 'ip-dst|port', value: '192.0.2.201|99999' },
+      { type: 'domain', value: 'c2.example' },
+      { type: 'ip-dst', value: 'not-an-ip' },
+    ] } }));
+    const r = await importPartnerFile(own, { file: misp, format: 'misp', source: 'partner-misp', validityDays: 30, actor: 'cli:test' });
+    assert.equal(r.entries, 2);
+    assert.deepEqual(r.skipped.map((x) => x.line), [3, 4, 5]);
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"Event": ');
+    await assert.rejects(importPartnerFile(own, { file: broken, format: 'misp', source: 'partner-misp', validityDays: 30, actor: 'cli:test' }), /not JSON/);
+    const kept = await shareDb(m.state.db).selectFrom('share_inbound').select('address').where('source', '=', 'file:partner-misp').execute();
+    assert.equal(kept.length, 2, 'the earlier import is kept whole');
+    // What a consent-based blocking measure would get from the broker (M2 itself declares threat indicators).
+    const feed = await m.broker.forMeasure('cc-sharing').action<ReturnType<typeof indicatorFeed>>('indicator-feed');
+    const merged = await feed.list();
+    const c2 = merged.find((x) => x.address === '198.51.100.7' && x.port === 443 && x.sources.length > 1);
+    assert.deepEqual(c2?.sources.map((x) => x.source).sort(), ['own', 'partner:self']);
+    assert.ok(merged.some((x) => x.address === '198.51.100.7' && x.sources.some((y) => y.source === 'file:partner-misp')), 'the MISP entry (no protocol) is kept as its own row');
+    assert.ok(!merged.some((x) => x.address === '198.51.100.99'), 'revoked indicators are not offered for blocking');
+    assert.ok(merged.some((x) => x.address === '203.0.113.50' && x.sources[0]!.source === 'taxii:Partner ISP'));
   });
 });

@@ -3,7 +3,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { COLLECTIONS, decideEntry, listEntries, type EntryState } from '../../measures/cc-sharing/entries.js';
 import { addRecipient, CHANNELS, issueCredential, listRecipients, renewAttestation, revokeCredential, setRecipientDisabled, type Channel } from '../../measures/cc-sharing/recipients.js';
 import type { CcSharingSettings } from '../../measures/cc-sharing/settings.js';
-import { actor, isoTime, withMamori } from '../context.js';
+import { actor, isoTime, UsageError, withMamori } from '../context.js';
+import { importPartnerFile, pollPartner, type FileFormat } from '../../measures/cc-sharing/partners.js';
+import { shareDb } from '../../measures/cc-sharing/tables.js';
 
 const aliases: string[] = Object.values(COLLECTIONS).map((c) => c.alias);
 
@@ -83,6 +85,37 @@ export function shareCommands(program: Command): void {
       });
       for (const e of entries) process.stdout.write(`${e.id}\t${e.state}\t${e.address}\t${e.port}/${e.proto}\tconfidence ${e.confidence}\tvalid until ${e.validUntil}\n`);
     });
+  share.command('import')
+    .argument('<file>', 'the partner\'s file')
+    .addOption(new Option('--format <format>', 'file format').choices(['misp', 'feodo-csv', 'ip-list', 'stix']).makeOptionMandatory())
+    .requiredOption('--source <name>', 'who sent it (a new import of the same name replaces it)')
+    .option('--valid-days <n>', 'validity when the file gives none', (v) => { if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a number of days (1–9999)'); return Number(v); }, 30)
+    .description('import a partner\'s list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed')
+    .action(async (file: string, o: { format: FileFormat; source: string; validDays: number }, cmd: Command) => {
+      const r = await withMamori(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() }));
+      process.stdout.write(`imported ${r.entries} entries from ${file} as "file:${o.source}"; ${r.skipped.length} skipped\n`);
+      for (const x of r.skipped.slice(0, 50)) process.stdout.write(`  skipped ${x.line}: ${x.reason}\n`);
+      if (r.skipped.length > 50) process.stdout.write(`  … and ${r.skipped.length - 50} more\n`);
+    });
+  share.command('poll')
+    .argument('[partner]', 'one partner by name (default: all configured)')
+    .description('poll partners\' TAXII collections now, resuming where the last poll stopped (M2 must be enabled)')
+    .action(async (name: string | undefined, _o, cmd: Command) => {
+      await withMamori(cmd, async (m) => {
+        const own = await m.broker.forMeasure('cc-sharing').ownState<CcSharingSettings>();
+        const partners = own.settings.partners.filter((p) => name === undefined || p.name === name);
+        if (partners.length === 0) throw new UsageError(name ? `no partner "${name}" in measures.cc-sharing.partners` : 'no partners in measures.cc-sharing.partners');
+        for (const p of partners) {
+          const r = await pollPartner(own, p, actor());
+          process.stdout.write(`${p.name}: ${r.pages} page(s), ${r.accepted} indicators accepted, ${r.refused} refused; resumes after ${r.cursor ?? 'the beginning'}\n`);
+        }
+      });
+    });
+  share.command('inbound').description('what partners sent: sources and counts').action(async (_o, cmd: Command) => {
+    const rows = await withMamori(cmd, (m) => shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute());
+    for (const r of rows) process.stdout.write(`${r.name}\t${r.kind}\t${r.entries} entries\t${r.skipped} skipped last time\t${r.received_at}\t${r.received_by}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`);
+  });
+
   for (const action of ['approve', 'reject', 'revoke'] as const) {
     share.command(action)
       .argument('<entry>', 'entry id (indicator--…)')

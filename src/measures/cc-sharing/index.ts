@@ -5,6 +5,7 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { indicatorFeed } from './partners.js';
 import { startSharing } from './run.js';
 import { ccSharingSettings } from './settings.js';
 import { SHARE_DATASETS, SHARE_TABLES, shareMigrations } from './tables.js';
@@ -47,5 +48,6 @@ export const measure: MeasureModule = {
   stateTables: SHARE_TABLES,
   datasets: SHARE_DATASETS,
   settings: ccSharingSettings,
+  publishes: { 'indicator-feed': indicatorFeed },
   implementation: { start: startSharing },
 };

@@ -12,6 +12,7 @@ import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import type { CandidateFeed } from '../cc-detection/candidates.js';
 import { syncEntries } from './entries.js';
 import type { CcSharingSettings } from './settings.js';
+import { pollPartner } from './partners.js';
 import { startTaxii } from './taxii.js';
 
 export const M2_ACTOR = 'measure:cc-sharing';
@@ -56,14 +57,27 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
   await maintain();
   const taxii = await startTaxii({ own, settings, tls, logger: context.logger });
   context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: tls.generated }, 'TAXII server and feeds listening');
-  const timer = setInterval(() => { void maintain(); }, parseDuration(settings.maintenanceInterval) * 1000);
-  timer.unref();
+  const timers = [setInterval(() => { void maintain(); }, parseDuration(settings.maintenanceInterval) * 1000)];
+  // Each partner on its own clock; a poll still running when the next is due is not doubled.
+  const polling = new Map<string, Promise<void>>();
+  for (const partner of settings.partners) {
+    const poll = () => {
+      if (polling.has(partner.name)) return;
+      polling.set(partner.name, pollPartner(own, partner, M2_ACTOR)
+        .then((s) => { context.logger.info({ event: 'share.poll', partner: partner.name, pages: s.pages, accepted: s.accepted, refused: s.refused }, 'partner polled'); })
+        .catch((err: Error) => { context.logger.warn({ event: 'share.poll.failed', partner: partner.name, err: { type: err.name, message: err.message } }, 'polling a partner failed'); })
+        .finally(() => { polling.delete(partner.name); }));
+    };
+    poll();
+    timers.push(setInterval(poll, parseDuration(partner.interval) * 1000));
+  }
+  for (const t of timers) t.unref();
   return {
     endpoints: { taxii: `${taxii.url}/taxii2/`, feeds: `${taxii.url}/feeds/` },
     async stop() {
-      clearInterval(timer);
+      for (const t of timers) clearInterval(t);
       await taxii.close();
-      await pass;
+      await Promise.all([pass, ...polling.values()]);
     },
   };
 }

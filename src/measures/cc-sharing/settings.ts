@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN } from '../../core/duration.js';
+import { partnerSchema } from './partners.js';
 
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 
@@ -33,6 +34,8 @@ export const ccSharingSettings = z.object({
     /** Largest request body accepted, bytes. */
     maxContentLength: z.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
   }).prefault({}),
+  /** Partners' TAXII collections to poll (secrets as ${env:NAME}). */
+  partners: z.array(partnerSchema).default([]),
 });
 
 export type CcSharingSettings = z.output<typeof ccSharingSettings> & { enabled: boolean };

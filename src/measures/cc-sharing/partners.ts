@@ -1,0 +1,196 @@
+/**
+ * Partners' lists into M2: polling their TAXII 2.1 collections (paging with
+ * `next`, resuming from the last `date_added` seen, page by page so that an
+ * interrupted poll resumes where it stopped), and importing their files (MISP
+ * event, Feodo-style CSV, IP list, STIX bundle) — whole or not at all. What
+ * comes in is reduced to endpoints with validity and provenance (inbound.ts),
+ * and offered, merged with Mamori's own list but with who said what, to the
+ * measures that may block by consent (the `indicator-feed` capability).
+ */
+import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { z } from 'zod';
+import { DURATION_PATTERN } from '../../core/duration.js';
+import type { MeasureState } from '../../core/measure-state.js';
+import type { StateStore } from '../../store/state/store.js';
+import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../cc-detection/labels.js';
+import { receiveObjects } from './inbound.js';
+import { shareDb } from './tables.js';
+
+export const partnerSchema = z.strictObject({
+  /** Provenance name: letters, digits, "-" and "_". */
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'letters, digits, "-" or "_" (1–64)'),
+  /** The partner's collection, e.g. https://taxii.partner.example/api1/collections/ID/ */
+  collectionUrl: z.string().regex(/^https:\/\/[^\s/]+\/\S*$/, 'an https:// URL of a TAXII collection'),
+  token: z.string().optional(),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  /** PEM file of the partner's CA or self-signed certificate, when it is not in the system store. */
+  caFile: z.string().optional(),
+  interval: z.string().regex(DURATION_PATTERN, 'a duration such as "1h"').default('1h'),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+});
+export type Partner = z.output<typeof partnerSchema>;
+
+export class PartnerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PartnerError';
+  }
+}
+
+const MAX_PAGE_BYTES = 64 * 1024 * 1024;
+const MAX_PAGES = 10_000;
+const TAXII = 'application/taxii+json;version=2.1';
+
+function get(url: URL, partner: Partner, ca: string | undefined): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
+  const headers: Record<string, string> = { accept: TAXII };
+  if (partner.token) headers.authorization = `Bearer ${partner.token}`;
+  else if (partner.user !== undefined) headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers, ...(ca ? { ca } : {}), timeout: 60_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_PAGE_BYTES) { req.destroy(new PartnerError(`a page from ${partner.name} is larger than ${MAX_PAGE_BYTES} bytes`)); return; }
+        chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), lastAdded: res.headers['x-taxii-date-added-last'] as string | undefined, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new PartnerError(`${partner.name} did not answer within 60 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface PollSummary { pages: number; accepted: number; refused: number; cursor: string | null }
+
+/** One poll of a partner's collection, resuming from the cursor of the last one. */
+export async function pollPartner(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
+  const source = `partner:${partner.name}`;
+  const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
+  const s = shareDb(own.store.db);
+  const row = await s.selectFrom('share_inbound_sources').select('cursor').where('name', '=', source).executeTakeFirst();
+  let cursor = row?.cursor ?? null;
+  const sum: PollSummary = { pages: 0, accepted: 0, refused: 0, cursor };
+  const base = new URL(`${partner.collectionUrl.replace(/\/?$/, '/')}objects/`);
+  let next: string | undefined;
+  const addedAfter = cursor;
+  for (;;) {
+    if (sum.pages >= MAX_PAGES) throw new PartnerError(`${partner.name}: more than ${MAX_PAGES} pages in one poll; the rest comes next time`);
+    const url = new URL(base);
+    url.searchParams.set('limit', String(partner.limit));
+    if (addedAfter) url.searchParams.set('added_after', addedAfter);
+    if (next) url.searchParams.set('next', next);
+    const res = await get(url, partner, ca);
+    if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+    if (!/^application\/taxii\+json/i.test(res.type)) throw new PartnerError(`${partner.name} answered ${res.type || 'no content type'}, not a TAXII envelope`);
+    let env: { more?: unknown; next?: unknown; objects?: unknown };
+    try { env = JSON.parse(res.body) as typeof env; } catch { throw new PartnerError(`${partner.name} sent a page that is not JSON`); }
+    if (!env || typeof env !== 'object' || (env.objects !== undefined && !Array.isArray(env.objects))) throw new PartnerError(`${partner.name} sent something that is not a TAXII envelope`);
+    const objects = (env.objects ?? []) as unknown[];
+    const r = await receiveObjects(own, { source, kind: 'taxii-poll', objects, actor });
+    sum.pages += 1;
+    sum.accepted += r.successes.length;
+    sum.refused += r.failures.length;
+    if (res.lastAdded && !Number.isNaN(Date.parse(res.lastAdded)) && (!cursor || res.lastAdded > cursor)) {
+      cursor = res.lastAdded;
+      // The page is stored: a poll interrupted after this resumes from here.
+      await own.store.writeTransaction((tx) => shareDb(tx).updateTable('share_inbound_sources').set({ cursor }).where('name', '=', source).execute());
+    }
+    if (env.more !== true) break;
+    if (typeof env.next !== 'string' || env.next.length === 0 || env.next.length > 1000) throw new PartnerError(`${partner.name} said more but gave no usable next`);
+    next = env.next;
+  }
+  sum.cursor = cursor;
+  return sum;
+}
+
+export type FileFormat = LabelFormat | 'misp';
+
+/** A MISP event (or a feed's event file): its ip-dst and ip-dst|port attributes, as labels valid for `validityDays`. */
+export function parseMispEvent(text: string, now: Date, validityDays: number): { labels: Label[]; skipped: Array<{ line: number; reason: string }> } {
+  let doc: unknown;
+  try { doc = JSON.parse(text); } catch (err) { throw new LabelImportError(`not JSON: ${(err as Error).message}`); }
+  const event = (doc as { Event?: { Attribute?: unknown } })?.Event;
+  if (!event || !Array.isArray(event.Attribute)) throw new LabelImportError('not a MISP event (expected {"Event": {"Attribute": [...]}})');
+  const labels: Label[] = [];
+  const skipped: Array<{ line: number; reason: string }> = [];
+  const until = new Date(now.getTime() + validityDays * 86_400_000).toISOString();
+  (event.Attribute as Array<Record<string, unknown>>).forEach((a, i) => {
+    const line = i + 1; // the attribute's position in the event
+    if ((a?.type !== 'ip-dst' && a?.type !== 'ip-dst|port') || typeof a.value !== 'string') { skipped.push({ line, reason: `attribute type ${JSON.stringify(a?.type)} is not a C&C endpoint` }); return; }
+    const [ip, portText] = a.type === 'ip-dst|port' ? a.value.split('|') : [a.value, undefined];
+    const port = portText === undefined ? null : Number(portText);
+    if (port !== null && !(Number.isInteger(port) && port >= 1 && port <= 65535)) { skipped.push({ line, reason: `port "${portText}" is not a port` }); return; }
+    const p = parsePrefix(ip ?? '');
+    if (typeof p === 'string') { skipped.push({ line, reason: p }); return; }
+    const seen = typeof a.first_seen === 'string' && !Number.isNaN(Date.parse(a.first_seen)) ? new Date(a.first_seen).toISOString() : now.toISOString();
+    labels.push({ address: p.address, prefixLength: p.prefixLength, port, protocol: null, validFrom: seen < until ? seen : now.toISOString(), validUntil: until, malware: null });
+  });
+  return { labels, skipped };
+}
+
+/** Imports a partner's file as the whole of that source: the previous import of the same source is replaced. */
+export async function importPartnerFile(own: MeasureState, req: { file: string; format: FileFormat; source: string; validityDays: number; actor: string; now?: Date }): Promise<{ entries: number; skipped: Array<{ line: number; reason: string }> }> {
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source)) throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64)`);
+  let text: string;
+  try { text = readFileSync(req.file, 'utf8'); } catch (err) { throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+  if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file} is not UTF-8 text`);
+  const now = req.now ?? new Date();
+  const parsed = req.format === 'misp' ? parseMispEvent(text, now, req.validityDays) : parseLabels(req.format, text, { validityDays: req.validityDays, now });
+  const source = `file:${req.source}`;
+  const received = now.toISOString();
+  await own.audit.withAudit({ actor: req.actor, measure: 'cc-sharing', action: 'share.import', object: 'dataset:inbound-indicators', counts: { entries: parsed.labels.length, skipped: parsed.skipped.length } }, async (tx) => {
+    const s = shareDb(tx);
+    await s.deleteFrom('share_inbound').where('source', '=', source).execute();
+    await s.deleteFrom('share_inbound_sources').where('name', '=', source).execute();
+    await s.insertInto('share_inbound_sources').values({ name: source, kind: `file-${req.format}`, received_at: received, received_by: req.actor, entries: parsed.labels.length, skipped: parsed.skipped.length, cursor: null }).execute();
+    let n = 0;
+    for (const l of parsed.labels) {
+      const address = l.prefixLength === (l.address.includes(':') ? 128 : 32) ? l.address : `${l.address}/${l.prefixLength}`;
+      await s.insertInto('share_inbound').values({
+        source, stix_id: `line-${++n}`, address, port: l.port, proto: l.protocol === 'tcp' ? 6 : l.protocol === 'udp' ? 17 : null,
+        valid_from: l.validFrom, valid_until: l.validUntil, confidence: null, revoked: 0, received_at: received,
+      }).onConflict((oc) => oc.doNothing()).execute();
+    }
+  });
+  return { entries: parsed.labels.length, skipped: parsed.skipped };
+}
+
+export interface FeedIndicator {
+  address: string;
+  port: number | null;
+  proto: number | null;
+  validUntil: string;
+  /** Who said so: "own" for Mamori's shared entries, else the partner source, each with its own validity. */
+  sources: Array<{ source: string; validUntil: string; confidence: number | null }>;
+}
+
+/**
+ * The merged list for consent-based blocking: Mamori's shared entries and every
+ * partner's current, unrevoked indicators, one row per endpoint, with every source.
+ */
+export function indicatorFeed(store: StateStore): { list(now?: Date): Promise<FeedIndicator[]> } {
+  return {
+    async list(now = new Date()) {
+      const t = now.toISOString();
+      const s = shareDb(store.db);
+      const own = await s.selectFrom('share_entries').select(['address', 'port', 'proto', 'valid_until', 'confidence']).where('state', '=', 'shared').where('valid_until', '>', t).execute();
+      const theirs = await s.selectFrom('share_inbound').select(['source', 'address', 'port', 'proto', 'valid_until', 'confidence']).where('revoked', '=', 0).where('valid_from', '<=', t).where('valid_until', '>', t).execute();
+      const merged = new Map<string, FeedIndicator>();
+      const add = (source: string, r: { address: string; port: number | null; proto: number | null; valid_until: string; confidence: number | null }) => {
+        const key = `${r.address}|${r.port ?? ''}|${r.proto ?? ''}`;
+        const e = merged.get(key) ?? { address: r.address, port: r.port, proto: r.proto, validUntil: r.valid_until, sources: [] };
+        if (r.valid_until > e.validUntil) e.validUntil = r.valid_until;
+        if (!e.sources.some((x) => x.source === source)) e.sources.push({ source, validUntil: r.valid_until, confidence: r.confidence });
+        merged.set(key, e);
+      };
+      for (const r of own) add('own', r);
+      for (const r of theirs) add(r.source, r);
+      return [...merged.values()].sort((a, b) => a.address.localeCompare(b.address) || (a.port ?? 0) - (b.port ?? 0));
+    },
+  };
+}

@@ -72,6 +72,10 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
     // The same stream from two exporters, one per listener: each keeps its own templates.
     await send(datagrams, v4!.port, '127.0.0.1');
     await send(datagrams, v6!.port, '::1');
+    // Under a loaded suite the receiving worker may still be reading its socket: wait (bounded)
+    // until it has counted every datagram of both exporters, then flush what it decoded.
+    const received = () => ['127.0.0.1', '::1'].every((a) => server.inlet!.status().exporters.find((x) => x.address === a)?.datagrams === datagrams.length);
+    for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
     await server.inlet!.flush();
     const stored = await storedRecords(server);
     assert.deepEqual(diff(stored, [...expected, ...expected]), { onlyOurs: [], onlyTheirs: [] }, 'stored records differ from decoded ones');

@@ -148,21 +148,22 @@ class Parser {
     return o;
   }
 
+  /** `operand (KEYWORD operand)*`, folded to the left. */
+  private leftAssoc<T>(keyword: string, operand: () => T, join: (left: T, right: T) => T): T {
+    let left = operand();
+    while (this.is('keyword', keyword)) { this.k++; left = join(left, operand()); }
+    return left;
+  }
+
   // Precedence, loosest first: FOLLOWEDBY, OR, AND (left-associative).
   private observations(): Observation {
-    let left = this.observationOr();
-    while (this.is('keyword', 'FOLLOWEDBY')) { this.k++; left = { kind: 'followedby', left, right: this.observationOr() }; }
-    return left;
+    return this.leftAssoc('FOLLOWEDBY', () => this.observationOr(), (left, right): Observation => ({ kind: 'followedby', left, right }));
   }
   private observationOr(): Observation {
-    let left = this.observationAnd();
-    while (this.is('keyword', 'OR')) { this.k++; left = { kind: 'or', left, right: this.observationAnd() }; }
-    return left;
+    return this.leftAssoc('OR', () => this.observationAnd(), (left, right): Observation => ({ kind: 'or', left, right }));
   }
   private observationAnd(): Observation {
-    let left = this.observation();
-    while (this.is('keyword', 'AND')) { this.k++; left = { kind: 'and', left, right: this.observation() }; }
-    return left;
+    return this.leftAssoc('AND', () => this.observation(), (left, right): Observation => ({ kind: 'and', left, right }));
   }
   private observation(): Observation {
     return this.deeper(() => {
@@ -209,14 +210,10 @@ class Parser {
   }
 
   private comparisonOr(): Comparison {
-    let left = this.comparisonAnd();
-    while (this.is('keyword', 'OR')) { this.k++; left = { kind: 'or', left, right: this.comparisonAnd() }; }
-    return left;
+    return this.leftAssoc('OR', () => this.comparisonAnd(), (left, right): Comparison => ({ kind: 'or', left, right }));
   }
   private comparisonAnd(): Comparison {
-    let left = this.propTest();
-    while (this.is('keyword', 'AND')) { this.k++; left = { kind: 'and', left, right: this.propTest() }; }
-    return left;
+    return this.leftAssoc('AND', () => this.propTest(), (left, right): Comparison => ({ kind: 'and', left, right }));
   }
   private propTest(): Comparison {
     return this.deeper(() => {

@@ -180,17 +180,7 @@ export async function decide(store: StateStore, audit: AuditWriter, id: string, 
 }
 
 /** What M1 publishes to other measures: the endpoint, its dates, status and score — no evidence, no features. */
-export interface PublishedCandidate {
-  id: string;
-  address: string;
-  port: number;
-  proto: number;
-  status: CandidateStatus;
-  score: number;
-  firstDetected: string;
-  lastDetected: string;
-  statusChangedAt: string;
-}
+export type PublishedCandidate = Pick<Candidate, 'id' | 'address' | 'port' | 'proto' | 'status' | 'score' | 'firstDetected' | 'lastDetected' | 'statusChangedAt'>;
 
 export interface CandidateFeed {
   list(): Promise<PublishedCandidate[]>;

@@ -201,23 +201,17 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
 
   app.get<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/`, async (request, reply) => send(reply, 200, collectionResource(request.recipient!, collectionFor(request, request.params.cid, 'read'))));
 
-  app.get<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/objects/`, async (request, reply) => {
+  // The objects and the manifest of a collection page alike; they differ in what each version becomes.
+  const pageRoute = (what: 'collection' | 'manifest', item: (r: VersionRow) => unknown) => async (request: FastifyRequest<{ Params: { cid: string } }>, reply: FastifyReply) => {
     const key = collectionFor(request, request.params.cid, 'read');
     const cid = COLLECTIONS[key].id;
     const { rows, more } = await versionsPage(shareDb(store.db), cid, parseFilters(query(request), cid, settings.taxii.maxPage));
-    await delivered(request, `collection:${COLLECTIONS[key].alias}`, rows.length);
+    await delivered(request, `${what}:${COLLECTIONS[key].alias}`, rows.length);
     pageHeaders(reply, rows);
-    return send(reply, 200, { more, ...(more ? { next: encodeNext(cid, rows[rows.length - 1]!.seq) } : {}), ...(rows.length > 0 ? { objects: rows.map((r) => JSON.parse(r.object) as unknown) } : {}) });
-  });
-
-  app.get<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/manifest/`, async (request, reply) => {
-    const key = collectionFor(request, request.params.cid, 'read');
-    const cid = COLLECTIONS[key].id;
-    const { rows, more } = await versionsPage(shareDb(store.db), cid, parseFilters(query(request), cid, settings.taxii.maxPage));
-    await delivered(request, `manifest:${COLLECTIONS[key].alias}`, rows.length);
-    pageHeaders(reply, rows);
-    return send(reply, 200, { more, ...(more ? { next: encodeNext(cid, rows[rows.length - 1]!.seq) } : {}), ...(rows.length > 0 ? { objects: rows.map((r) => ({ id: r.object_id, date_added: r.date_added, version: r.modified, media_type: STIX_MEDIA_TYPE })) } : {}) });
-  });
+    return send(reply, 200, { more, ...(more ? { next: encodeNext(cid, rows[rows.length - 1]!.seq) } : {}), ...(rows.length > 0 ? { objects: rows.map(item) } : {}) });
+  };
+  app.get<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/objects/`, pageRoute('collection', (r) => JSON.parse(r.object) as unknown));
+  app.get<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/manifest/`, pageRoute('manifest', (r) => ({ id: r.object_id, date_added: r.date_added, version: r.modified, media_type: STIX_MEDIA_TYPE })));
 
   const objectRoute = async (request: FastifyRequest<{ Params: { cid: string; oid: string } }>, reply: FastifyReply, versionsOnly: boolean) => {
     const key = collectionFor(request, request.params.cid, 'read');

@@ -299,7 +299,7 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     const caFile = join(tempDir(), 'partner-ca.pem');
     writeFileSync(caFile, ca);
     // The partner here is this very server, seen from outside: a real TAXII 2.1 peer over TLS.
-    const partner = { name: 'self', collectionUrl: `${taxiiBase}mamori/collections/${CC_COLLECTION}/`, token, caFile, interval: '1h', limit: 1 };
+    const partner = { name: 'self', kind: 'taxii' as const, url: `${taxiiBase}mamori/collections/${CC_COLLECTION}/`, token, caFile, interval: '1h', limit: 1 };
     const own = await m.broker.forMeasure('cc-sharing').ownState();
     const first = await pollPartner(own, partner, 'measure:cc-sharing');
     assert.equal(first.pages, 4, 'the identity and three indicators, one per page');
@@ -311,6 +311,13 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     assert.deepEqual(rows.map((r) => [r.address, r.port, r.proto, r.revoked]), [['198.51.100.7', 443, 6, 0], ['198.51.100.99', 4444, 6, 1], ['2001:db8:c2::1', 8080, 6, 0]]);
     await assert.rejects(pollPartner(own, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
     await assert.rejects(pollPartner(own, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
+    // The same server's MISP feed, as a partner's: a snapshot, replaced whole when its manifest changes.
+    const feed = { name: 'self-misp', kind: 'misp-feed' as const, url: `${taxiiBase}feeds/misp/`, user: basic.user, password: basic.password, caFile, interval: '1h', limit: 1000 };
+    const f1 = await pollPartner(own, feed, 'measure:cc-sharing');
+    assert.equal(f1.accepted, 2, 'the two entries shared now');
+    assert.equal((await pollPartner(own, feed, 'measure:cc-sharing')).accepted, 0, 'unchanged manifest: nothing fetched again');
+    const mispRows = await shareDb(m.state.db).selectFrom('share_inbound').select(['address', 'port']).where('source', '=', 'partner:self-misp').orderBy('address').execute();
+    assert.deepEqual(mispRows.map((r) => [r.address, r.port]), [['198.51.100.7', 443], ['2001:db8:c2::1', 8080]]);
   });
 
   it('imports partners\' files whole or not at all, and merges every list with who said what', async () => {

@@ -20,8 +20,10 @@ import { shareDb } from './tables.js';
 export const partnerSchema = z.strictObject({
   /** Provenance name: letters, digits, "-" and "_". */
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'letters, digits, "-" or "_" (1–64)'),
-  /** The partner's collection, e.g. https://taxii.partner.example/api1/collections/ID/ */
-  collectionUrl: z.string().regex(/^https:\/\/[^\s/]+\/\S*$/, 'an https:// URL of a TAXII collection'),
+  /** taxii: a TAXII 2.1 collection; misp-feed: a MISP feed (manifest.json and one file per event). */
+  kind: z.enum(['taxii', 'misp-feed']).default('taxii'),
+  /** The collection (https://taxii.partner.example/api1/collections/ID/) or the feed's base (https://…/feeds/misp/). */
+  url: z.string().regex(/^https:\/\/[^\s/]+\/\S*$/, 'an https:// URL'),
   token: z.string().optional(),
   user: z.string().optional(),
   password: z.string().optional(),
@@ -43,8 +45,8 @@ const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 const TAXII = 'application/taxii+json;version=2.1';
 
-function get(url: URL, partner: Partner, ca: string | undefined): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
-  const headers: Record<string, string> = { accept: TAXII };
+function get(url: URL, partner: Partner, ca: string | undefined, accept = TAXII): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
+  const headers: Record<string, string> = { accept };
   if (partner.token) headers.authorization = `Bearer ${partner.token}`;
   else if (partner.user !== undefined) headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
   return new Promise((resolve, reject) => {
@@ -67,15 +69,19 @@ function get(url: URL, partner: Partner, ca: string | undefined): Promise<{ stat
 
 export interface PollSummary { pages: number; accepted: number; refused: number; cursor: string | null }
 
-/** One poll of a partner's collection, resuming from the cursor of the last one. */
+/** One poll of a partner: its TAXII collection from the cursor of the last poll, or its MISP feed. */
 export async function pollPartner(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
+  return partner.kind === 'misp-feed' ? pollMispFeed(own, partner, actor) : pollTaxii(own, partner, actor);
+}
+
+async function pollTaxii(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
   const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
   const s = shareDb(own.store.db);
   const row = await s.selectFrom('share_inbound_sources').select('cursor').where('name', '=', source).executeTakeFirst();
   let cursor = row?.cursor ?? null;
   const sum: PollSummary = { pages: 0, accepted: 0, refused: 0, cursor };
-  const base = new URL(`${partner.collectionUrl.replace(/\/?$/, '/')}objects/`);
+  const base = new URL(`${partner.url.replace(/\/?$/, '/')}objects/`);
   let next: string | undefined;
   const addedAfter = cursor;
   for (;;) {
@@ -106,6 +112,58 @@ export async function pollPartner(own: MeasureState, partner: Partner, actor: st
   }
   sum.cursor = cursor;
   return sum;
+}
+
+/**
+ * A MISP feed is a snapshot: when its manifest changes, every event is fetched
+ * again and the source's entries are replaced whole, in one transaction — an
+ * attribute gone from the feed is gone here too.
+ */
+async function pollMispFeed(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
+  const source = `partner:${partner.name}`;
+  const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
+  const base = partner.url.replace(/\/?$/, '/');
+  const fetchJson = async (file: string): Promise<unknown> => {
+    const res = await get(new URL(file, base), partner, ca, 'application/json');
+    if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status} for ${file}`);
+    try { return JSON.parse(res.body); } catch { throw new PartnerError(`${partner.name}: ${file} is not JSON`); }
+  };
+  const manifest = await fetchJson('manifest.json');
+  if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) throw new PartnerError(`${partner.name}: manifest.json is not a MISP feed manifest`);
+  const events = Object.entries(manifest as Record<string, { timestamp?: unknown }>);
+  if (events.some(([uuid]) => !/^[0-9a-f-]{36}$/i.test(uuid))) throw new PartnerError(`${partner.name}: manifest.json names an event that is not a UUID`);
+  const version = String(events.reduce((t, [, e]) => Math.max(t, Number(e?.timestamp) || 0), 0));
+  const s = shareDb(own.store.db);
+  const row = await s.selectFrom('share_inbound_sources').select('cursor').where('name', '=', source).executeTakeFirst();
+  if (row?.cursor === version && events.length > 0) return { pages: 1, accepted: 0, refused: 0, cursor: version };
+  const now = new Date();
+  const labels: Array<Label & { event: string }> = [];
+  let refused = 0;
+  for (const [uuid] of events) {
+    const parsed = parseMispEvent(JSON.stringify(await fetchJson(`${uuid}.json`)), now, 30);
+    labels.push(...parsed.labels.map((l) => ({ ...l, event: uuid })));
+    refused += parsed.skipped.length;
+  }
+  await replaceSource(own, { source, kind: 'misp-feed', actor, labels: labels.map((l, i) => ({ ...l, id: `misp:${l.event}:${i + 1}` })), skipped: refused, cursor: version, now });
+  return { pages: events.length + 1, accepted: labels.length, refused, cursor: version };
+}
+
+/** Replaces everything a source said, in one transaction with its audit entry. */
+async function replaceSource(own: MeasureState, req: { source: string; kind: string; actor: string; labels: Array<Label & { id: string }>; skipped: number; cursor: string | null; now: Date }): Promise<void> {
+  const received = req.now.toISOString();
+  await own.audit.withAudit({ actor: req.actor, measure: 'cc-sharing', action: 'share.import', object: 'dataset:inbound-indicators', counts: { entries: req.labels.length, skipped: req.skipped } }, async (tx) => {
+    const s = shareDb(tx);
+    await s.deleteFrom('share_inbound').where('source', '=', req.source).execute();
+    await s.deleteFrom('share_inbound_sources').where('name', '=', req.source).execute();
+    await s.insertInto('share_inbound_sources').values({ name: req.source, kind: req.kind, received_at: received, received_by: req.actor, entries: req.labels.length, skipped: req.skipped, cursor: req.cursor }).execute();
+    for (const l of req.labels) {
+      const address = l.prefixLength === (l.address.includes(':') ? 128 : 32) ? l.address : `${l.address}/${l.prefixLength}`;
+      await s.insertInto('share_inbound').values({
+        source: req.source, stix_id: l.id, address, port: l.port, proto: l.protocol === 'tcp' ? 6 : l.protocol === 'udp' ? 17 : null,
+        valid_from: l.validFrom, valid_until: l.validUntil, confidence: null, revoked: 0, received_at: received,
+      }).onConflict((oc) => oc.doNothing()).execute();
+    }
+  });
 }
 
 export type FileFormat = LabelFormat | 'misp';
@@ -141,22 +199,7 @@ export async function importPartnerFile(own: MeasureState, req: { file: string; 
   if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file} is not UTF-8 text`);
   const now = req.now ?? new Date();
   const parsed = req.format === 'misp' ? parseMispEvent(text, now, req.validityDays) : parseLabels(req.format, text, { validityDays: req.validityDays, now });
-  const source = `file:${req.source}`;
-  const received = now.toISOString();
-  await own.audit.withAudit({ actor: req.actor, measure: 'cc-sharing', action: 'share.import', object: 'dataset:inbound-indicators', counts: { entries: parsed.labels.length, skipped: parsed.skipped.length } }, async (tx) => {
-    const s = shareDb(tx);
-    await s.deleteFrom('share_inbound').where('source', '=', source).execute();
-    await s.deleteFrom('share_inbound_sources').where('name', '=', source).execute();
-    await s.insertInto('share_inbound_sources').values({ name: source, kind: `file-${req.format}`, received_at: received, received_by: req.actor, entries: parsed.labels.length, skipped: parsed.skipped.length, cursor: null }).execute();
-    let n = 0;
-    for (const l of parsed.labels) {
-      const address = l.prefixLength === (l.address.includes(':') ? 128 : 32) ? l.address : `${l.address}/${l.prefixLength}`;
-      await s.insertInto('share_inbound').values({
-        source, stix_id: `line-${++n}`, address, port: l.port, proto: l.protocol === 'tcp' ? 6 : l.protocol === 'udp' ? 17 : null,
-        valid_from: l.validFrom, valid_until: l.validUntil, confidence: null, revoked: 0, received_at: received,
-      }).onConflict((oc) => oc.doNothing()).execute();
-    }
-  });
+  await replaceSource(own, { source: `file:${req.source}`, kind: `file-${req.format}`, actor: req.actor, labels: parsed.labels.map((l, i) => ({ ...l, id: `line-${i + 1}` })), skipped: parsed.skipped.length, cursor: null, now });
   return { entries: parsed.labels.length, skipped: parsed.skipped };
 }
 

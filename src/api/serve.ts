@@ -17,11 +17,14 @@ import { FlowInlet } from '../ingest/flow/inlet.js';
 import type { InletWorkerConfig } from '../ingest/flow/inlet-protocol.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
+import { RadiusAccountingServer } from '../ingest/radius/server.js';
 
 export interface Server {
   readonly app: Api;
   readonly mamori: Mamori;
   readonly inlet: FlowInlet | undefined;
+  /** Present while a measure that identifies subscribers runs. */
+  readonly radius: RadiusAccountingServer | undefined;
   readonly url: string;
   /** What running measures serve to partners, by measure id (e.g. M2's TAXII URL). */
   readonly endpoints: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -78,6 +81,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   }
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 
+  // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
+  // assignments are collected for those measures' lookups and for nothing else.
+  let radius: RadiusAccountingServer | undefined;
+  const needsAssignments = mamori.registry.list().some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
+  if (needsAssignments) {
+    const subscribers = mamori.subscribers;
+    radius = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
+    logger.info({ event: 'radius.listening', listeners: radius.addresses, clients: config.ingest.radius.clients.length }, 'RADIUS accounting listening');
+  }
+
   const running: RunningMeasure[] = [];
   const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   for (const status of mamori.registry.list().filter((m) => m.enabled)) {
@@ -105,6 +118,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const retention = async () => {
     const results = await runRetention(mamori, 'module:retention');
     for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
+    metrics.retentionDeleted.inc({ dataset: 'ip-assignments' }, await mamori.subscribers.retain());
   };
   await anchor();
   const guard = (what: string, job: () => Promise<void>) => () => {
@@ -113,17 +127,19 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const timers = [
     setInterval(guard('audit.anchor', anchor), parseDuration(config.audit.anchorInterval) * 1000),
     setInterval(guard('retention', retention), parseDuration(config.retention.interval) * 1000),
+    setInterval(guard('radius.store', () => mamori.subscribers.flush()), 250),
   ];
   logger.info({ event: 'server.start', url, measures: statuses.map((s) => `${s.declaration.code}:${s.state}`) }, 'mamori is serving');
 
   let closing: Promise<void> | undefined;
   return {
-    app, mamori, url, inlet, endpoints,
+    app, mamori, url, inlet, radius, endpoints,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
         await app.close();
         await inlet?.stop();
+        await radius?.stop();
         for (const r of running.reverse()) await r.stop();
         await mamori.audit.append({ actor: 'module:server', action: 'server.stop' });
         await anchor();

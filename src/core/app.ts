@@ -17,6 +17,7 @@ import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
 import { DatasetRegistry } from './datasets.js';
 import { parseDuration } from './duration.js';
 import { MeasureRegistry, type MeasureModule } from './registry.js';
+import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
 
 export interface Mamori {
   readonly config: Config;
@@ -29,6 +30,8 @@ export interface Mamori {
   readonly registry: MeasureRegistry;
   readonly datasets: DatasetRegistry;
   readonly broker: CapabilityBroker;
+  /** The IP-assignment index and its audited lookup. */
+  readonly subscribers: SubscriberService;
   close(): Promise<void>;
 }
 
@@ -44,7 +47,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const migrations = Object.assign({}, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const migrations = Object.assign({ ...subscriberMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {
@@ -66,13 +69,21 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   for (const m of options.measures ?? ALL_MEASURES) {
     for (const [capability, make] of Object.entries(m.publishes ?? {})) published[capability as keyof CapabilityProviders] = () => make!(state);
   }
+  // Subscriber identification: one index for every measure that may identify, each lookup audited.
+  const subscribers = new SubscriberService(state, audit, {
+    interimTimeoutSeconds: parseDuration(config.ingest.radius.interimTimeout),
+    retentionSeconds: assignmentRetentionSeconds(registry.declarations()),
+  });
+  await subscribers.load();
+  published['subscriber-lookup'] = (declaration) => subscribers.lookupFor(declaration);
   const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
   let closing: Promise<void> | undefined;
   return {
-    config, paths, state, analytics, audit, registry, datasets, broker,
+    config, paths, state, analytics, audit, registry, datasets, broker, subscribers,
     accounts: new Accounts(state, audit),
     close() {
       closing ??= (async () => {
+        await subscribers.flush();
         await analytics?.close();
         await state.close();
       })();

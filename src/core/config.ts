@@ -74,6 +74,25 @@ export const configSchema = z.strictObject({
       maxInflightBatches: z.number().int().min(1).max(4096).default(256),
       flushInterval: duration.default('1s'),
     }).prefault({}),
+    /**
+     * RADIUS accounting (IP assignments for subscriber identification). Runs only while a
+     * measure that declares assigned addresses is enabled.
+     */
+    radius: z.strictObject({
+      listeners: z.array(z.strictObject({
+        host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address').default('::'),
+        port: z.number().int().min(0).max(65535),
+      })).min(1).default([{ host: '::', port: 1813 }]),
+      /** Each NAS (or the accounting server that copies to us) with its shared secret. */
+      clients: z.array(z.strictObject({
+        address: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
+        secret: z.string().min(1),
+        /** Names the NAS in session keys; defaults to its address. */
+        name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional(),
+      })).default([]),
+      /** A session with no Stop ends this long after its last Start or Interim-Update. */
+      interimTimeout: duration.default('3h'),
+    }).prefault({}),
   }).prefault({}),
   retention: z.strictObject({
     interval: duration.default('1h'),

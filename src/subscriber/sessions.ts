@@ -1,0 +1,219 @@
+/**
+ * The IP-assignment index: which subscriber had an address at a time. IPv4
+ * sessions live in parallel typed arrays sorted by (address, start) — 20
+ * bytes a session, binary search per lookup — with recent sessions in a small
+ * delta that is merged in when it grows; IPv6 prefixes (framed and delegated)
+ * in a map by prefix. A session without a Stop ends `interimTimeout` after
+ * its last update; address reuse is answered by the session that covers the
+ * time; overlapping sessions answer with the latest start.
+ */
+
+export interface SessionInput {
+  /** NAS and Acct-Session-Id: what Interim and Stop refer to. */
+  key: string;
+  subscriber: string;
+  /** IPv4 address, or IPv6 prefix "2001:db8:1::/56". */
+  address: string;
+  /** Seconds since the epoch. */
+  start: number;
+}
+
+export type LookupAnswer =
+  | { found: true; subscriber: string; start: number; end: number | null }
+  | { found: false; reason: 'no-session' | 'outside-retention' };
+
+const OPEN = 0xffffffff;
+
+function v4(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  const o = m.slice(1).map(Number);
+  if (o.some((x) => x > 255)) return undefined;
+  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+}
+
+/** The 128 bits of an IPv6 address as a bigint (for prefix masks). */
+function v6(text: string): bigint | undefined {
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
+  if (tail === undefined && h.length !== 8) return undefined;
+  if (h.length + t.length > 8 || [...h, ...t].some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) return undefined;
+  const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+const mask = (len: number) => (len === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n));
+
+export class SessionIndex {
+  // Base: sorted, compact.
+  private addr = new Uint32Array(0);
+  private start = new Uint32Array(0);
+  private end = new Uint32Array(0);
+  private seen = new Uint32Array(0);
+  private sub = new Uint32Array(0);
+  private baseSize = 0;
+  // Delta: recent IPv4 sessions, by address.
+  private delta = new Map<number, number[]>();
+  private deltaRows: Array<{ addr: number; start: number; end: number; seen: number; sub: number }> = [];
+  // IPv6 prefixes by prefix length, then by masked network.
+  private v6 = new Map<number, Map<bigint, Array<{ start: number; end: number; seen: number; sub: number }>>>();
+  /** Open sessions by key: where their end is to be written. */
+  private open = new Map<string, { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } }>();
+  private subscribers: string[] = [];
+  private subscriberIds = new Map<string, number>();
+
+  constructor(private readonly opts: { interimTimeoutSeconds: number; mergeAt?: number } = { interimTimeoutSeconds: 3 * 3600 }) {}
+
+  get size(): number { return this.baseSize + this.deltaRows.length + [...this.v6.values()].reduce((a, m) => a + [...m.values()].reduce((b, r) => b + r.length, 0), 0); }
+
+  private subscriberId(s: string): number {
+    let id = this.subscriberIds.get(s);
+    if (id === undefined) { id = this.subscribers.length; this.subscribers.push(s); this.subscriberIds.set(s, id); }
+    return id;
+  }
+
+  /** A Start (or an Interim for a session not seen before). Returns false for an address it cannot read. */
+  begin(s: SessionInput): boolean {
+    if (this.open.has(s.key)) { this.touch(s.key, s.start); return true; }
+    const sub = this.subscriberId(s.subscriber);
+    const a = v4(s.address);
+    if (a !== undefined) {
+      const i = this.deltaRows.push({ addr: a, start: s.start, end: OPEN, seen: s.start, sub }) - 1;
+      const list = this.delta.get(a);
+      if (list) list.push(i); else this.delta.set(a, [i]);
+      this.open.set(s.key, { kind: 'delta', i });
+      if (this.deltaRows.length >= (this.opts.mergeAt ?? 1_000_000)) this.merge();
+      return true;
+    }
+    const [net, lenText] = s.address.split('/');
+    const len = Number(lenText ?? 128);
+    const n = net ? v6(net) : undefined;
+    if (n === undefined || !(len >= 0 && len <= 128)) return false;
+    const byNet = this.v6.get(len) ?? new Map();
+    this.v6.set(len, byNet);
+    const key = n & mask(len);
+    const row = { start: s.start, end: OPEN, seen: s.start, sub };
+    const rows = byNet.get(key);
+    if (rows) rows.push(row); else byNet.set(key, [row]);
+    this.open.set(s.key, { kind: 'v6', row });
+    return true;
+  }
+
+  /** An Interim-Update: the session is still there at `at`. */
+  touch(key: string, at: number): boolean {
+    const o = this.open.get(key);
+    if (!o) return false;
+    if (o.kind === 'base') this.seen[o.i] = Math.max(this.seen[o.i]!, at);
+    else if (o.kind === 'delta') this.deltaRows[o.i]!.seen = Math.max(this.deltaRows[o.i]!.seen, at);
+    else o.row.seen = Math.max(o.row.seen, at);
+    return true;
+  }
+
+  /** A Stop. */
+  finish(key: string, at: number): boolean {
+    const o = this.open.get(key);
+    if (!o) return false;
+    if (o.kind === 'base') this.end[o.i] = at;
+    else if (o.kind === 'delta') this.deltaRows[o.i]!.end = at;
+    else o.row.end = at;
+    this.open.delete(key);
+    return true;
+  }
+
+  /** Accounting-On/Off: every open session whose key starts with `prefix` (the NAS) ends at `at`. */
+  finishAll(prefix: string, at: number): number {
+    let n = 0;
+    for (const k of [...this.open.keys()]) if (k.startsWith(prefix) && this.finish(k, at)) n++;
+    return n;
+  }
+
+  private effectiveEnd(end: number, seen: number): number {
+    return end !== OPEN ? end : seen + this.opts.interimTimeoutSeconds;
+  }
+
+  private better(best: { start: number; end: number; sub: number } | undefined, start: number, end: number, seen: number, sub: number, t: number) {
+    if (start > t) return best;
+    const e = this.effectiveEnd(end, seen);
+    if (t > e) return best;
+    // Overlaps: the session that started last is the one holding the address at t.
+    return !best || start > best.start ? { start, end: end === OPEN ? OPEN : end, sub } : best;
+  }
+
+  /** Who had `address` at `t` (seconds)? IPv4 addresses or IPv6 addresses inside an assigned prefix. */
+  lookup(address: string, t: number): LookupAnswer {
+    let best: { start: number; end: number; sub: number } | undefined;
+    const a = v4(address);
+    if (a !== undefined) {
+      // First base row with this address, then every one of its sessions.
+      let lo = 0, hi = this.baseSize;
+      while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.addr[mid]! < a) lo = mid + 1; else hi = mid; }
+      for (let i = lo; i < this.baseSize && this.addr[i] === a; i++) best = this.better(best, this.start[i]!, this.end[i]!, this.seen[i]!, this.sub[i]!, t);
+      for (const i of this.delta.get(a) ?? []) { const r = this.deltaRows[i]!; best = this.better(best, r.start, r.end, r.seen, r.sub, t); }
+    } else {
+      const n = v6(address);
+      if (n === undefined) return { found: false, reason: 'no-session' };
+      for (const [len, byNet] of this.v6) for (const r of byNet.get(n & mask(len)) ?? []) best = this.better(best, r.start, r.end, r.seen, r.sub, t);
+    }
+    return best ? { found: true, subscriber: this.subscribers[best.sub]!, start: best.start, end: best.end === OPEN ? null : best.end } : { found: false, reason: 'no-session' };
+  }
+
+  /** Folds the delta into the sorted base (a merge of two sorted runs). */
+  merge(): void {
+    if (this.deltaRows.length === 0) return;
+    const order = this.deltaRows.map((_, i) => i).sort((x, y) => this.deltaRows[x]!.addr - this.deltaRows[y]!.addr || this.deltaRows[x]!.start - this.deltaRows[y]!.start);
+    const n = this.baseSize + order.length;
+    const grow = (a: Uint32Array) => { const b = new Uint32Array(Math.max(n, Math.ceil(a.length * 1.25))); return b; };
+    const [addr, start, end, seen, sub] = [grow(this.addr), grow(this.start), grow(this.end), grow(this.seen), grow(this.sub)];
+    const moved = new Map<number, number>(); // delta row -> new base index
+    const remap = new Map<number, number>(); // old base index -> new base index
+    let i = 0, j = 0, k = 0;
+    while (i < this.baseSize || j < order.length) {
+      const d = j < order.length ? this.deltaRows[order[j]!]! : undefined;
+      const takeBase = i < this.baseSize && (!d || this.addr[i]! < d.addr || (this.addr[i] === d.addr && this.start[i]! <= d.start));
+      if (takeBase) {
+        addr[k] = this.addr[i]!; start[k] = this.start[i]!; end[k] = this.end[i]!; seen[k] = this.seen[i]!; sub[k] = this.sub[i]!;
+        remap.set(i, k); i++;
+      } else {
+        addr[k] = d!.addr; start[k] = d!.start; end[k] = d!.end; seen[k] = d!.seen; sub[k] = d!.sub;
+        moved.set(order[j]!, k); j++;
+      }
+      k++;
+    }
+    for (const [key, o] of this.open) {
+      if (o.kind === 'base') this.open.set(key, { kind: 'base', i: remap.get(o.i)! });
+      else if (o.kind === 'delta') this.open.set(key, { kind: 'base', i: moved.get(o.i)! });
+    }
+    Object.assign(this, { addr, start, end, seen, sub, baseSize: n });
+    this.delta.clear();
+    this.deltaRows = [];
+  }
+
+  /** Forgets IPv4 and IPv6 sessions that ended before `before` (retention); open ones stay. */
+  forget(before: number): number {
+    this.merge();
+    let k = 0;
+    const remap = new Map<number, number>();
+    for (let i = 0; i < this.baseSize; i++) {
+      if (this.effectiveEnd(this.end[i]!, this.seen[i]!) < before && this.end[i] !== OPEN) continue;
+      this.addr[k] = this.addr[i]!; this.start[k] = this.start[i]!; this.end[k] = this.end[i]!; this.seen[k] = this.seen[i]!; this.sub[k] = this.sub[i]!;
+      remap.set(i, k); k++;
+    }
+    let dropped = this.baseSize - k;
+    this.baseSize = k;
+    for (const [key, o] of this.open) if (o.kind === 'base') this.open.set(key, { kind: 'base', i: remap.get(o.i)! });
+    for (const byNet of this.v6.values()) {
+      for (const [net, rows] of byNet) {
+        const keep = rows.filter((r) => r.end === OPEN || r.end >= before);
+        dropped += rows.length - keep.length;
+        if (keep.length === 0) byNet.delete(net); else byNet.set(net, keep);
+      }
+    }
+    return dropped;
+  }
+
+  /** Bytes held by the typed arrays (the bulk of the index). */
+  typedBytes(): number {
+    return this.addr.byteLength + this.start.byteLength + this.end.byteLength + this.seen.byteLength + this.sub.byteLength;
+  }
+}

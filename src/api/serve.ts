@@ -18,6 +18,7 @@ import type { InletWorkerConfig } from '../ingest/flow/inlet-protocol.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
+import { DetailTailer } from '../ingest/radius/detail.js';
 
 export interface Server {
   readonly app: Api;
@@ -84,11 +85,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
   // assignments are collected for those measures' lookups and for nothing else.
   let radius: RadiusAccountingServer | undefined;
+  let detail: DetailTailer | undefined;
   const needsAssignments = mamori.registry.list().some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
   if (needsAssignments) {
     const subscribers = mamori.subscribers;
     radius = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
     logger.info({ event: 'radius.listening', listeners: radius.addresses, clients: config.ingest.radius.clients.length }, 'RADIUS accounting listening');
+    const d = config.ingest.radius.detail;
+    if (d) detail = new DetailTailer({ directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e) });
   }
 
   const running: RunningMeasure[] = [];
@@ -128,6 +132,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     setInterval(guard('audit.anchor', anchor), parseDuration(config.audit.anchorInterval) * 1000),
     setInterval(guard('retention', retention), parseDuration(config.retention.interval) * 1000),
     setInterval(guard('radius.store', () => mamori.subscribers.flush()), 250),
+    setInterval(guard('radius.detail', async () => { await detail?.poll(); }), 1000),
   ];
   logger.info({ event: 'server.start', url, measures: statuses.map((s) => `${s.declaration.code}:${s.state}`) }, 'mamori is serving');
 

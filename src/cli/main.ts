@@ -25,15 +25,17 @@ import { retentionCommands } from './commands/retention.js';
 import { serveCommands } from './commands/server.js';
 import { simulateCommands } from './commands/simulate.js';
 import { shareCommands } from './commands/share.js';
+import { subscriberCommands } from './commands/subscribers.js';
 import { UsageError } from './context.js';
 import { TrainingError } from '../measures/cc-detection/training.js';
 import { StateScopeError } from '../core/measure-state.js';
 import { RecipientError } from '../measures/cc-sharing/recipients.js';
 import { EntryError } from '../measures/cc-sharing/entries.js';
 import { PartnerError } from '../measures/cc-sharing/partners.js';
+import { LookupError } from '../subscriber/service.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError, RecipientError, EntryError, PartnerError];
+const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError, RecipientError, EntryError, PartnerError, LookupError];
 
 export function buildCli(): Command {
   const program = new Command('mamori')
@@ -41,7 +43,7 @@ export function buildCli(): Command {
     .option('-c, --config <file>', 'YAML configuration (default: $MAMORI_CONFIG, else embedded defaults)')
     .showHelpAfterError()
     .configureHelp({ showGlobalOptions: true });
-  for (const add of [serveCommands, configCommands, policyCommands, auditCommands, accountCommands, flowCommands, ccCommands, shareCommands, simulateCommands, retentionCommands]) add(program);
+  for (const add of [serveCommands, configCommands, policyCommands, auditCommands, accountCommands, flowCommands, ccCommands, shareCommands, subscriberCommands, simulateCommands, retentionCommands]) add(program);
   return program;
 }
 

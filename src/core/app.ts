@@ -18,6 +18,7 @@ import { DatasetRegistry } from './datasets.js';
 import { parseDuration } from './duration.js';
 import { MeasureRegistry, type MeasureModule } from './registry.js';
 import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
+import { detailMigrations } from '../ingest/radius/detail.js';
 
 export interface Mamori {
   readonly config: Config;
@@ -47,7 +48,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const migrations = Object.assign({ ...subscriberMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {
@@ -73,6 +74,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const subscribers = new SubscriberService(state, audit, {
     interimTimeoutSeconds: parseDuration(config.ingest.radius.interimTimeout),
     retentionSeconds: assignmentRetentionSeconds(registry.declarations()),
+    deterministicNat: config.ingest.cgnat.deterministic,
   });
   await subscribers.load();
   published['subscriber-lookup'] = (declaration) => subscribers.lookupFor(declaration);

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { deterministicNatSchema } from '../subscriber/cgnat.js';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -92,6 +93,16 @@ export const configSchema = z.strictObject({
       })).default([]),
       /** A session with no Stop ends this long after its last Start or Interim-Update. */
       interimTimeout: duration.default('3h'),
+      /** FreeRADIUS detail files to tail instead of (or besides) receiving packets. */
+      detail: z.strictObject({
+        directory: z.string().min(1),
+        /** Files whose name starts with this, read in name order (rotation makes new names). */
+        prefix: z.string().default('detail'),
+      }).optional(),
+    }).prefault({}),
+    /** CGNAT: deterministic mappings (RFC 7422); port-block logs are imported (mamori subscribers import-port-blocks). */
+    cgnat: z.strictObject({
+      deterministic: z.array(deterministicNatSchema).default([]),
     }).prefault({}),
   }).prefault({}),
   retention: z.strictObject({

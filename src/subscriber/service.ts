@@ -11,10 +11,12 @@ import type { AuditLog } from '../core/audit/log.js';
 import type { MeasureDeclaration } from '../core/measure.js';
 import type { SessionEvent } from '../ingest/radius/server.js';
 import type { StateDb, StateStore } from '../store/state/store.js';
-import { SessionIndex, type LookupAnswer } from './sessions.js';
+import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
+import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
 
 type SessionTables = {
   ip_sessions: { key: string; subscriber: string; address: string; start: number; end: number | null; seen: number };
+  cgnat_blocks: { outside: string; first_port: number; last_port: number; inside: string; start: number; end: number | null };
 };
 
 export const subscriberMigrations: Record<string, Migration> = {
@@ -29,6 +31,15 @@ export const subscriberMigrations: Record<string, Migration> = {
         .addColumn('seen', 'integer', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('ip_sessions_end').on('ip_sessions').column('end').execute();
+      await db.schema.createTable('cgnat_blocks')
+        .addColumn('outside', 'text', (c) => c.notNull())
+        .addColumn('first_port', 'integer', (c) => c.notNull())
+        .addColumn('last_port', 'integer', (c) => c.notNull())
+        .addColumn('inside', 'text', (c) => c.notNull())
+        .addColumn('start', 'integer', (c) => c.notNull())
+        .addColumn('end', 'integer')
+        .addPrimaryKeyConstraint('cgnat_blocks_pk', ['outside', 'first_port', 'start'])
+        .execute();
     },
   },
 };
@@ -42,6 +53,8 @@ export class LookupError extends Error {
   }
 }
 
+export interface ImportReport { applied: number; skipped: Array<{ line: number; reason: string }> }
+
 export interface SubscriberLookup {
   /** Who had `address` at `at` (and, behind CGNAT, `port`)? For case `caseId` of the calling measure. */
   lookup(req: { caseId: string; address: string; at: Date; port?: number }): Promise<LookupAnswer>;
@@ -54,16 +67,22 @@ export function assignmentRetentionSeconds(declarations: readonly MeasureDeclara
 
 export class SubscriberService {
   readonly index: SessionIndex;
+  readonly portBlocks = new PortBlocks();
+  private readonly deterministic: DeterministicMap[];
   private pending: SessionEvent[] = [];
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly state: StateStore, private readonly audit: AuditLog, private readonly opts: { interimTimeoutSeconds: number; retentionSeconds: number }) {
+  constructor(private readonly state: StateStore, private readonly audit: AuditLog, private readonly opts: { interimTimeoutSeconds: number; retentionSeconds: number; deterministicNat?: readonly DeterministicNat[] }) {
     this.index = new SessionIndex({ interimTimeoutSeconds: opts.interimTimeoutSeconds });
+    this.deterministic = (opts.deterministicNat ?? []).map((c) => new DeterministicMap(c));
   }
 
-  /** Rebuilds the index from the state store. */
+  /** Rebuilds the index and the port blocks from the state store. */
   async load(): Promise<number> {
     let n = 0;
+    for (const b of await sdb(this.state.db).selectFrom('cgnat_blocks').selectAll().orderBy('start').execute()) {
+      this.portBlocks.add({ outside: b.outside, firstPort: b.first_port, lastPort: b.last_port, inside: b.inside, start: b.start, end: b.end });
+    }
     const rows = await sdb(this.state.db).selectFrom('ip_sessions').selectAll().orderBy('start').execute();
     for (const r of rows) {
       this.index.begin({ key: r.key, subscriber: r.subscriber, address: r.address, start: r.start });
@@ -97,15 +116,72 @@ export class SubscriberService {
     return this.flushing;
   }
 
+  /**
+   * Static assignments from CSV: `subscriber,address_or_prefix,valid_from[,valid_until]`
+   * (times RFC 3339 or epoch seconds). Lines that are not assignments are skipped and listed.
+   */
+  async importStatic(csv: string, actor: string): Promise<ImportReport> {
+    const skipped: ImportReport['skipped'] = [];
+    let applied = 0;
+    const time = (v: string | undefined) => (v === undefined || v === '' ? null : /^\d{9,11}$/.test(v) ? Number(v) : Math.floor(Date.parse(v) / 1000));
+    csv.split(/\r?\n/).forEach((raw, i) => {
+      const line = raw.trim();
+      if (!line || line.startsWith('#') || (i === 0 && /^subscriber,/i.test(line))) return;
+      const [subscriber, address, from, until] = line.split(',').map((x) => x.trim());
+      const start = time(from);
+      const end = time(until);
+      if (!subscriber || !address || start === null || Number.isNaN(start) || (end !== null && (Number.isNaN(end) || end <= start))) { skipped.push({ line: i + 1, reason: 'expected subscriber,address,valid_from[,valid_until] with valid_until after valid_from' }); return; }
+      const key = `static|${subscriber}|${address}|${start}`;
+      if (!this.index.begin({ key, subscriber, address, start })) { skipped.push({ line: i + 1, reason: 'not an IPv4 address or IPv6 prefix' }); return; }
+      this.record({ kind: 'begin', key, subscriber, address, at: start });
+      // Without a valid_until the line holds until further notice: no interim timeout applies.
+      const validUntil = end ?? UNTIL_FURTHER_NOTICE;
+      this.index.finish(key, validUntil);
+      this.record({ kind: 'finish', key, at: validUntil });
+      applied++;
+    });
+    await this.flush();
+    await this.audit.append({ actor, action: 'subscribers.import-static', object: 'dataset:ip-assignments', counts: { applied, skipped: skipped.length } });
+    return { applied, skipped };
+  }
+
+  /** Port-block allocation log lines (see cgnat.ts for the format); idempotent per (outside, first port, start). */
+  async importPortBlocks(csv: string, actor: string): Promise<ImportReport> {
+    const skipped: ImportReport['skipped'] = [];
+    let applied = 0;
+    await this.state.writeTransaction(async (tx) => {
+      const s = sdb(tx);
+      const lines = csv.split(/\r?\n/);
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!.trim();
+        if (!line || line.startsWith('#') || (i === 0 && /^time,/i.test(line))) continue;
+        const r = parsePortBlockLine(line);
+        if (typeof r === 'string') { skipped.push({ line: i + 1, reason: r }); continue; }
+        if (r.event === 'allocate') {
+          const ins = await s.insertInto('cgnat_blocks').values({ outside: r.outside, first_port: r.firstPort, last_port: r.lastPort, inside: r.inside, start: r.at, end: null }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+          if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0) this.portBlocks.add({ outside: r.outside, firstPort: r.firstPort, lastPort: r.lastPort, inside: r.inside, start: r.at, end: null });
+        } else {
+          this.portBlocks.release(r.outside, r.inside, r.firstPort, r.at);
+          await s.updateTable('cgnat_blocks').set({ end: r.at }).where('outside', '=', r.outside).where('first_port', '=', r.firstPort).where('inside', '=', r.inside).where('end', 'is', null).execute();
+        }
+        applied++;
+      }
+    });
+    await this.audit.append({ actor, action: 'subscribers.import-port-blocks', object: 'dataset:ip-assignments', counts: { applied, skipped: skipped.length } });
+    return { applied, skipped };
+  }
+
   /** Deletes sessions that ended beyond the declared retention, in the store and the index; audited. */
   async retain(now = new Date()): Promise<number> {
     const before = Math.floor(now.getTime() / 1000) - this.opts.retentionSeconds;
     await this.flush();
     const n = await this.audit.withAudit((count: number) => ({ actor: 'module:retention', action: 'retention.delete', object: 'dataset:ip-assignments', counts: { rows: count, retentionSeconds: this.opts.retentionSeconds } }), async (tx) => {
       const r = await sdb(tx).deleteFrom('ip_sessions').where('end', 'is not', null).where('end', '<', before).executeTakeFirst();
-      return Number(r.numDeletedRows);
+      const b = await sdb(tx).deleteFrom('cgnat_blocks').where('end', 'is not', null).where('end', '<', before).executeTakeFirst();
+      return Number(r.numDeletedRows) + Number(b.numDeletedRows);
     });
     this.index.forget(before);
+    this.portBlocks.forget(before);
     return n;
   }
 
@@ -117,11 +193,19 @@ export class SubscriberService {
         const t = Math.floor(at.getTime() / 1000);
         if (Number.isNaN(t)) throw new LookupError('the time of the lookup is not a date');
         const oldest = Math.floor(Date.now() / 1000) - this.opts.retentionSeconds;
-        const answer: LookupAnswer = t < oldest ? { found: false, reason: 'outside-retention' } : this.index.lookup(address, t);
-        void port; // CGNAT port blocks are not indexed yet: the address alone answers.
+        // Behind CGNAT the public address and port lead to the inside address first.
+        const det = this.deterministic.find((d) => d.covers(address));
+        const shared = det !== undefined || this.portBlocks.covers(address);
+        let answer: LookupAnswer;
+        if (t < oldest) answer = { found: false, reason: 'outside-retention' };
+        else if (shared && port === undefined) answer = { found: false, reason: 'port-needed' };
+        else {
+          const inside = !shared ? address : det ? det.toInside(address, port!) : this.portBlocks.toInside(address, port!, t);
+          answer = inside === undefined ? { found: false, reason: 'no-session' } : this.index.lookup(inside, t);
+        }
         await this.audit.append({
           actor: `measure:${measure.id}`, measure: measure.id, action: 'subscriber.lookup', object: `case:${caseId}`, caseId,
-          counts: { found: answer.found ? 1 : 0 },
+          counts: { found: answer.found ? 1 : 0, cgnat: shared ? 1 : 0 },
         });
         return answer;
       },

@@ -20,16 +20,26 @@ export interface SessionInput {
 
 export type LookupAnswer =
   | { found: true; subscriber: string; start: number; end: number | null }
-  | { found: false; reason: 'no-session' | 'outside-retention' };
+  | { found: false; reason: 'no-session' | 'outside-retention' | 'port-needed' };
 
 const OPEN = 0xffffffff;
+/** The end of an assignment that holds until further notice (static lines): not subject to the interim timeout. */
+export const UNTIL_FURTHER_NOTICE = 0xfffffffe;
 
+/** Dotted-quad IPv4 to a number, by hand: it runs on every lookup. */
 function v4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const o = m.slice(1).map(Number);
-  if (o.some((x) => x > 255)) return undefined;
-  return ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+  let value = 0, octet = 0, digits = 0, dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      value = value * 256 + octet; octet = 0; digits = 0; dots++;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + octet;
 }
 
 /** The 128 bits of an IPv6 address as a bigint (for prefix masks). */
@@ -87,8 +97,10 @@ export class SessionIndex {
       return true;
     }
     const [net, lenText] = s.address.split('/');
-    const len = Number(lenText ?? 128);
-    const n = net ? v6(net) : undefined;
+    // An IPv4 prefix (business lines, static blocks) is kept as its IPv4-mapped IPv6 prefix.
+    const mapped = net !== undefined ? v4(net) : undefined;
+    const len = mapped !== undefined ? 96 + Number(lenText ?? 32) : Number(lenText ?? 128);
+    const n = mapped !== undefined ? (0xffffn << 32n) | BigInt(mapped) : net ? v6(net) : undefined;
     if (n === undefined || !(len >= 0 && len <= 128)) return false;
     const byNet = this.v6.get(len) ?? new Map();
     this.v6.set(len, byNet);
@@ -132,30 +144,31 @@ export class SessionIndex {
     return end !== OPEN ? end : seen + this.opts.interimTimeoutSeconds;
   }
 
-  private better(best: { start: number; end: number; sub: number } | undefined, start: number, end: number, seen: number, sub: number, t: number) {
-    if (start > t) return best;
-    const e = this.effectiveEnd(end, seen);
-    if (t > e) return best;
-    // Overlaps: the session that started last is the one holding the address at t.
-    return !best || start > best.start ? { start, end: end === OPEN ? OPEN : end, sub } : best;
-  }
-
   /** Who had `address` at `t` (seconds)? IPv4 addresses or IPv6 addresses inside an assigned prefix. */
   lookup(address: string, t: number): LookupAnswer {
-    let best: { start: number; end: number; sub: number } | undefined;
+    // The best candidate so far, kept in locals: overlaps go to the session that started last.
+    let bStart = -1, bEnd = 0, bSub = -1;
+    const consider = (start: number, end: number, seen: number, sub: number) => {
+      if (start <= t && t <= this.effectiveEnd(end, seen) && start > bStart) { bStart = start; bEnd = end; bSub = sub; }
+    };
     const a = v4(address);
     if (a !== undefined) {
       // First base row with this address, then every one of its sessions.
       let lo = 0, hi = this.baseSize;
       while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.addr[mid]! < a) lo = mid + 1; else hi = mid; }
-      for (let i = lo; i < this.baseSize && this.addr[i] === a; i++) best = this.better(best, this.start[i]!, this.end[i]!, this.seen[i]!, this.sub[i]!, t);
-      for (const i of this.delta.get(a) ?? []) { const r = this.deltaRows[i]!; best = this.better(best, r.start, r.end, r.seen, r.sub, t); }
+      for (let i = lo; i < this.baseSize && this.addr[i] === a; i++) consider(this.start[i]!, this.end[i]!, this.seen[i]!, this.sub[i]!);
+      const recent = this.delta.get(a);
+      if (recent) for (const i of recent) { const r = this.deltaRows[i]!; consider(r.start, r.end, r.seen, r.sub); }
+      if (this.v6.size > 0) {
+        const m = (0xffffn << 32n) | BigInt(a);
+        for (const [len, byNet] of this.v6) if (len >= 96) for (const r of byNet.get(m & mask(len)) ?? []) consider(r.start, r.end, r.seen, r.sub);
+      }
     } else {
       const n = v6(address);
       if (n === undefined) return { found: false, reason: 'no-session' };
-      for (const [len, byNet] of this.v6) for (const r of byNet.get(n & mask(len)) ?? []) best = this.better(best, r.start, r.end, r.seen, r.sub, t);
+      for (const [len, byNet] of this.v6) for (const r of byNet.get(n & mask(len)) ?? []) consider(r.start, r.end, r.seen, r.sub);
     }
-    return best ? { found: true, subscriber: this.subscribers[best.sub]!, start: best.start, end: best.end === OPEN ? null : best.end } : { found: false, reason: 'no-session' };
+    return bSub >= 0 ? { found: true, subscriber: this.subscribers[bSub]!, start: bStart, end: bEnd === OPEN ? null : bEnd } : { found: false, reason: 'no-session' };
   }
 
   /** Folds the delta into the sorted base (a merge of two sorted runs). */
@@ -165,24 +178,29 @@ export class SessionIndex {
     const n = this.baseSize + order.length;
     const grow = (a: Uint32Array) => { const b = new Uint32Array(Math.max(n, Math.ceil(a.length * 1.25))); return b; };
     const [addr, start, end, seen, sub] = [grow(this.addr), grow(this.start), grow(this.end), grow(this.seen), grow(this.sub)];
-    const moved = new Map<number, number>(); // delta row -> new base index
-    const remap = new Map<number, number>(); // old base index -> new base index
+    // Only open sessions need their new position (for their Stop): keyed by old position.
+    const openBase = new Map<number, string>();
+    const openDelta = new Map<number, string>();
+    for (const [key, o] of this.open) {
+      if (o.kind === 'base') openBase.set(o.i, key);
+      else if (o.kind === 'delta') openDelta.set(o.i, key);
+    }
     let i = 0, j = 0, k = 0;
     while (i < this.baseSize || j < order.length) {
       const d = j < order.length ? this.deltaRows[order[j]!]! : undefined;
       const takeBase = i < this.baseSize && (!d || this.addr[i]! < d.addr || (this.addr[i] === d.addr && this.start[i]! <= d.start));
       if (takeBase) {
         addr[k] = this.addr[i]!; start[k] = this.start[i]!; end[k] = this.end[i]!; seen[k] = this.seen[i]!; sub[k] = this.sub[i]!;
-        remap.set(i, k); i++;
+        const key = openBase.get(i);
+        if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
+        i++;
       } else {
         addr[k] = d!.addr; start[k] = d!.start; end[k] = d!.end; seen[k] = d!.seen; sub[k] = d!.sub;
-        moved.set(order[j]!, k); j++;
+        const key = openDelta.get(order[j]!);
+        if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
+        j++;
       }
       k++;
-    }
-    for (const [key, o] of this.open) {
-      if (o.kind === 'base') this.open.set(key, { kind: 'base', i: remap.get(o.i)! });
-      else if (o.kind === 'delta') this.open.set(key, { kind: 'base', i: moved.get(o.i)! });
     }
     Object.assign(this, { addr, start, end, seen, sub, baseSize: n });
     this.delta.clear();
@@ -193,15 +211,17 @@ export class SessionIndex {
   forget(before: number): number {
     this.merge();
     let k = 0;
-    const remap = new Map<number, number>();
+    const openBase = new Map<number, string>();
+    for (const [key, o] of this.open) if (o.kind === 'base') openBase.set(o.i, key);
     for (let i = 0; i < this.baseSize; i++) {
       if (this.effectiveEnd(this.end[i]!, this.seen[i]!) < before && this.end[i] !== OPEN) continue;
       this.addr[k] = this.addr[i]!; this.start[k] = this.start[i]!; this.end[k] = this.end[i]!; this.seen[k] = this.seen[i]!; this.sub[k] = this.sub[i]!;
-      remap.set(i, k); k++;
+      const key = openBase.get(i);
+      if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
+      k++;
     }
     let dropped = this.baseSize - k;
     this.baseSize = k;
-    for (const [key, o] of this.open) if (o.kind === 'base') this.open.set(key, { kind: 'base', i: remap.get(o.i)! });
     for (const byNet of this.v6.values()) {
       for (const [net, rows] of byNet) {
         const keep = rows.filter((r) => r.end === OPEN || r.end >= before);

@@ -22,7 +22,8 @@ import { have } from '../support/flow-peers.js';
 import { measuresWithM1InletOnly, runnableMeasure, tempDir, testConfig } from '../support/fixtures.js';
 
 const SECRET = 'testing123';
-const T0 = 1_764_000_000; // 2025-11-24T16:00:00Z
+// Thirty days ago, to the second: well inside the declared retention whenever the test runs.
+const T0 = Math.floor(Date.now() / 1000) - 30 * 86_400;
 
 /** A measure that may identify subscribers (as M7 will), to call the lookup in this test. */
 const identifier = runnableMeasure({

@@ -9,17 +9,16 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import type { SessionIndex } from '../../subscriber/sessions.js';
-import { accountingResponse, decodeAccounting, header, RadiusError, STATUS, type Accounting } from './packet.js';
+import { applyAccounting } from './apply.js';
+import { accountingResponse, decodeAccounting, header, RadiusError, type Accounting } from './packet.js';
 
 export interface RadiusServerConfig {
   listeners: Array<{ host: string; port: number }>;
   clients: Array<{ address: string; secret: string; name?: string | undefined }>;
 }
 
-export type SessionEvent =
-  | { kind: 'begin'; key: string; subscriber: string; address: string; at: number }
-  | { kind: 'touch' | 'finish'; key: string; at: number }
-  | { kind: 'finish-all'; nas: string; at: number };
+export type { SessionEvent } from './apply.js';
+import type { SessionEvent } from './apply.js';
 
 export interface RadiusStatus {
   packets: number;
@@ -81,7 +80,8 @@ export class RadiusAccountingServer {
         return;
       }
       a = decodeAccounting(msg, client.secret);
-      if (!this.apply(a, client.name)) { this.drop('no-address'); }
+      if (applyAccounting(this.index, a, client.name, this.onEvent)) this.counters.applied++;
+      else this.drop('no-address');
       const response = accountingResponse(a.identifier, a.authenticator, client.secret);
       this.recent.set(dupKey, { at: Date.now(), response });
       if (this.recent.size > DUPLICATE_CACHE) this.recent.delete(this.recent.keys().next().value!);
@@ -89,42 +89,6 @@ export class RadiusAccountingServer {
     } catch (err) {
       if (err instanceof RadiusError) { this.drop(err.reason); return; }
       throw err;
-    }
-  }
-
-  /** Applies a valid packet to the index; false when a Start names no address it can use (still answered: the NAS did its part). */
-  private apply(a: Accounting, nas: string): boolean {
-    const at = a.eventTimestamp ?? Math.floor(Date.now() / 1000) - (a.delayTime ?? 0);
-    const key = `${nas}|${a.sessionId ?? ''}`;
-    switch (a.statusType) {
-      case STATUS.ACCOUNTING_ON:
-      case STATUS.ACCOUNTING_OFF: {
-        // The NAS restarted: every session it had is over.
-        this.index.finishAll(`${nas}|`, at);
-        this.onEvent({ kind: 'finish-all', nas, at });
-        this.counters.applied++;
-        return true;
-      }
-      case STATUS.STOP:
-        this.index.finish(key, at);
-        this.onEvent({ kind: 'finish', key, at });
-        this.counters.applied++;
-        return true;
-      case STATUS.START:
-      case STATUS.INTERIM: {
-        if (a.statusType === STATUS.INTERIM && this.index.touch(key, at)) { this.onEvent({ kind: 'touch', key, at }); this.counters.applied++; return true; }
-        // A Start, or an Interim for a session whose Start was missed.
-        const addresses = [a.framedIp, a.framedIpv6Prefix, a.delegatedIpv6Prefix].filter((x): x is string => x !== undefined);
-        if (!a.userName || !a.sessionId || addresses.length === 0) return false;
-        addresses.forEach((address, i) => {
-          const k = i === 0 ? key : `${key}#${i}`;
-          if (this.index.begin({ key: k, subscriber: a.userName!, address, start: at })) this.onEvent({ kind: 'begin', key: k, subscriber: a.userName!, address, at });
-        });
-        this.counters.applied++;
-        return true;
-      }
-      default:
-        return false;
     }
   }
 

@@ -133,6 +133,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     setInterval(guard('retention', retention), parseDuration(config.retention.interval) * 1000),
     setInterval(guard('radius.store', () => mamori.subscribers.flush()), 250),
     setInterval(guard('radius.detail', async () => { await detail?.poll(); }), 1000),
+    setInterval(guard('notices.deliver', async () => { await mamori.notices.deliver(); }), parseDuration(config.notices.deliveryInterval) * 1000),
   ];
   logger.info({ event: 'server.start', url, measures: statuses.map((s) => `${s.declaration.code}:${s.state}`) }, 'mamori is serving');
 

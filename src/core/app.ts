@@ -3,7 +3,8 @@
  * datasets and the capability broker, opened in that order and closed in
  * reverse. The server and the CLI both start from here.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Migration } from 'kysely';
 import { ALL_MEASURES } from '../measures/index.js';
 import { FLOW_DATASET, ensureFlowTable } from '../ingest/flow/dataset.js';
@@ -19,6 +20,8 @@ import { parseDuration } from './duration.js';
 import { MeasureRegistry, type MeasureModule } from './registry.js';
 import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
 import { detailMigrations } from '../ingest/radius/detail.js';
+import { caseMigrations, casesFor } from '../notify/cases.js';
+import { noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 
 export interface Mamori {
   readonly config: Config;
@@ -33,6 +36,8 @@ export interface Mamori {
   readonly broker: CapabilityBroker;
   /** The IP-assignment index and its audited lookup. */
   readonly subscribers: SubscriberService;
+  /** Contacts, templates and the delivery queue of notices. */
+  readonly notices: Notices;
   close(): Promise<void>;
 }
 
@@ -48,7 +53,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations, ...caseMigrations, ...noticeMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {
@@ -78,10 +83,17 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   });
   await subscribers.load();
   published['subscriber-lookup'] = (declaration) => subscribers.lookupFor(declaration);
+  const caseRules = { dedupeSeconds: parseDuration(config.cases.dedupeWindow), escalateAfterRepeats: config.cases.escalateAfterRepeats };
+  published.cases = (declaration) => casesFor(state, audit, declaration, caseRules);
+  const n = config.notices;
+  const notices = new Notices(state, audit, {
+    smtp: n.smtp ? { ...n.smtp, from: n.from } : undefined, outbox: resolve(paths.dataDir, n.outbox), from: n.from, perMinute: n.perMinute, maxAttempts: n.maxAttempts,
+  }, n.smtp?.dkim ? readFileSync(n.smtp.dkim.privateKeyFile, 'utf8') : undefined);
+  published.notifier = (declaration) => notifierFor(state, notices, declaration);
   const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
   let closing: Promise<void> | undefined;
   return {
-    config, paths, state, analytics, audit, registry, datasets, broker, subscribers,
+    config, paths, state, analytics, audit, registry, datasets, broker, subscribers, notices,
     accounts: new Accounts(state, audit),
     close() {
       closing ??= (async () => {

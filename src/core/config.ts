@@ -108,6 +108,32 @@ export const configSchema = z.strictObject({
   retention: z.strictObject({
     interval: duration.default('1h'),
   }).prefault({}),
+  /** Cases opened by measures that act on one subscriber. */
+  cases: z.strictObject({
+    /** The same subscriber and kind within this window is the same case. */
+    dedupeWindow: duration.default('7d'),
+    /** Repeats after which a case moves to stage 2 (0: never). */
+    escalateAfterRepeats: z.number().int().min(0).max(1000).default(3),
+  }).prefault({}),
+  /** Notices to subscribers: SMTP if configured, else .eml files in the outbox directory. */
+  notices: z.strictObject({
+    from: z.string().min(3).default('abuse-desk@isp.example'),
+    outbox: z.string().default('outbox'),
+    perMinute: z.number().int().min(1).max(100_000).default(60),
+    maxAttempts: z.number().int().min(1).max(100).default(8),
+    deliveryInterval: duration.default('10s'),
+    smtp: z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(587),
+      /** TLS from the first byte (port 465). */
+      secure: z.boolean().default(false),
+      /** Refuse to send unless STARTTLS succeeds. */
+      requireTLS: z.boolean().default(true),
+      user: z.string().optional(),
+      password: z.string().optional(),
+      dkim: z.strictObject({ domainName: z.string(), keySelector: z.string(), privateKeyFile: z.string() }).optional(),
+    }).optional(),
+  }).prefault({}),
   measures: z.record(z.string(), measureSettings).default({}),
 });
 

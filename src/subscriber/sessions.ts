@@ -153,8 +153,9 @@ export class SessionIndex {
     };
     const a = v4(address);
     if (a !== undefined) {
-      // First base row with this address, then every one of its sessions.
+      // First base row with this address (inside its /24 when the directory is built), then its sessions.
       let lo = 0, hi = this.baseSize;
+      if (this.directory.length > 0) { lo = this.directory[a >>> 8]!; hi = this.directory[(a >>> 8) + 1]!; }
       while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.addr[mid]! < a) lo = mid + 1; else hi = mid; }
       for (let i = lo; i < this.baseSize && this.addr[i] === a; i++) consider(this.start[i]!, this.end[i]!, this.seen[i]!, this.sub[i]!);
       const recent = this.delta.get(a);
@@ -171,13 +172,21 @@ export class SessionIndex {
     return bSub >= 0 ? { found: true, subscriber: this.subscribers[bSub]!, start: bStart, end: bEnd === OPEN ? null : bEnd } : { found: false, reason: 'no-session' };
   }
 
-  /** Folds the delta into the sorted base (a merge of two sorted runs). */
+  /**
+   * Folds the delta into the sorted base: the arrays grow (by half) only when
+   * full, and the two sorted runs merge in place from the back, so a merge
+   * costs the rows after the first insertion point, not a copy of everything.
+   */
   merge(): void {
     if (this.deltaRows.length === 0) return;
-    const order = this.deltaRows.map((_, i) => i).sort((x, y) => this.deltaRows[x]!.addr - this.deltaRows[y]!.addr || this.deltaRows[x]!.start - this.deltaRows[y]!.start);
+    const rows = this.deltaRows;
+    const order = rows.map((_, i) => i).sort((x, y) => rows[x]!.addr - rows[y]!.addr || rows[x]!.start - rows[y]!.start);
     const n = this.baseSize + order.length;
-    const grow = (a: Uint32Array) => { const b = new Uint32Array(Math.max(n, Math.ceil(a.length * 1.25))); return b; };
-    const [addr, start, end, seen, sub] = [grow(this.addr), grow(this.start), grow(this.end), grow(this.seen), grow(this.sub)];
+    if (n > this.addr.length) {
+      const cap = Math.max(n, Math.ceil(this.addr.length * 1.5), 1024);
+      const grow = (a: Uint32Array) => { const b = new Uint32Array(cap); b.set(a.subarray(0, this.baseSize)); return b; };
+      this.addr = grow(this.addr); this.start = grow(this.start); this.end = grow(this.end); this.seen = grow(this.seen); this.sub = grow(this.sub);
+    }
     // Only open sessions need their new position (for their Stop): keyed by old position.
     const openBase = new Map<number, string>();
     const openDelta = new Map<number, string>();
@@ -185,26 +194,42 @@ export class SessionIndex {
       if (o.kind === 'base') openBase.set(o.i, key);
       else if (o.kind === 'delta') openDelta.set(o.i, key);
     }
-    let i = 0, j = 0, k = 0;
-    while (i < this.baseSize || j < order.length) {
-      const d = j < order.length ? this.deltaRows[order[j]!]! : undefined;
-      const takeBase = i < this.baseSize && (!d || this.addr[i]! < d.addr || (this.addr[i] === d.addr && this.start[i]! <= d.start));
-      if (takeBase) {
-        addr[k] = this.addr[i]!; start[k] = this.start[i]!; end[k] = this.end[i]!; seen[k] = this.seen[i]!; sub[k] = this.sub[i]!;
+    const { addr, start, end, seen, sub } = this;
+    let i = this.baseSize - 1, j = order.length - 1, k = n - 1;
+    while (j >= 0) {
+      const d = rows[order[j]!]!;
+      if (i >= 0 && (addr[i]! > d.addr || (addr[i] === d.addr && start[i]! > d.start))) {
+        addr[k] = addr[i]!; start[k] = start[i]!; end[k] = end[i]!; seen[k] = seen[i]!; sub[k] = sub[i]!;
         const key = openBase.get(i);
         if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
-        i++;
+        i--;
       } else {
-        addr[k] = d!.addr; start[k] = d!.start; end[k] = d!.end; seen[k] = d!.seen; sub[k] = d!.sub;
+        addr[k] = d.addr; start[k] = d.start; end[k] = d.end; seen[k] = d.seen; sub[k] = d.sub;
         const key = openDelta.get(order[j]!);
         if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
-        j++;
+        j--;
       }
-      k++;
+      k--;
     }
-    Object.assign(this, { addr, start, end, seen, sub, baseSize: n });
+    // Rows before the first insertion point did not move.
+    this.baseSize = n;
     this.delta.clear();
     this.deltaRows = [];
+    this.buildDirectory();
+  }
+
+  /** First row of each /24 (by the address's top 24 bits): a lookup's binary search stays inside one /24. */
+  private directory = new Uint32Array(0);
+
+  private buildDirectory(): void {
+    if (this.baseSize < 65_536) { this.directory = new Uint32Array(0); return; }
+    const dir = this.directory.length === (1 << 24) + 1 ? this.directory : new Uint32Array((1 << 24) + 1);
+    let row = 0;
+    for (let bucket = 0; bucket <= 1 << 24; bucket++) {
+      while (row < this.baseSize && this.addr[row]! >>> 8 < bucket) row++;
+      dir[bucket] = row;
+    }
+    this.directory = dir;
   }
 
   /** Forgets IPv4 and IPv6 sessions that ended before `before` (retention); open ones stay. */
@@ -222,6 +247,7 @@ export class SessionIndex {
     }
     let dropped = this.baseSize - k;
     this.baseSize = k;
+    this.buildDirectory();
     for (const byNet of this.v6.values()) {
       for (const [net, rows] of byNet) {
         const keep = rows.filter((r) => r.end === OPEN || r.end >= before);

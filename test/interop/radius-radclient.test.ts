@@ -77,6 +77,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     assert.equal((await radclient(port(), `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time = 5000\nAcct-Input-Octets = 12345\n`)).status, 0);
     // The address goes to bob afterwards: reuse.
     assert.equal((await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id = "s-2"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`)).status, 0);
+    await server.radius!.settled();
     assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 100) }), { found: true, subscriber: 'alice@isp', start: T0, end: T0 + 5000 });
     assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 7000) }), { found: true, subscriber: 'bob@isp', start: T0 + 6000, end: null });
     assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 5500) }), { found: false, reason: 'no-session' });
@@ -85,6 +86,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
 
   it('indexes delegated IPv6 prefixes: any address inside answers', async () => {
     assert.equal((await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id = "s-3"\nDelegated-IPv6-Prefix = 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`)).status, 0);
+    await server.radius!.settled();
     const r = await lookup.lookup({ caseId: 'case-2', address: '2001:db8:100:ff::1', at: at(T0 + 60) });
     assert.equal(r.found && r.subscriber, 'carol@isp');
     assert.equal((await lookup.lookup({ caseId: 'case-2', address: '2001:db8:101::1', at: at(T0 + 60) })).found, false);
@@ -94,6 +96,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     const before = server.radius!.status().dropped.authenticator ?? 0;
     const r = (await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "mallory"\nAcct-Session-Id = "s-9"\nFramed-IP-Address = 100.64.0.99\n`, 'wrong-secret'));
     assert.notEqual(r.status, 0, 'radclient got an answer to a forged packet');
+    await server.radius!.settled();
     assert.ok((server.radius!.status().dropped.authenticator ?? 0) > before);
   });
 
@@ -110,6 +113,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     for (const junk of [Buffer.alloc(3), Buffer.from([4, 1, 0, 200, ...Array(16).fill(0)]), Buffer.concat([pkt.subarray(0, 20), Buffer.from([1, 40])])]) await send(junk);
     for (let i = 0; i < 50 && answers.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     sock.close();
+    await server.radius!.settled();
     const s1 = server.radius!.status();
     assert.equal(answers.length, 2, 'both copies answered');
     assert.ok(answers[0]!.equals(answers[1]!));
@@ -135,6 +139,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
 
   it('closes every session of a NAS on Accounting-On, and keeps the index across a restart', async () => {
     assert.equal((await radclient(port(), `Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0 + 8000}\n`)).status, 0);
+    await server.radius!.settled();
     assert.equal((await lookup.lookup({ caseId: 'case-4', address: '100.64.0.10', at: at(T0 + 9000) })).found, false, 'bob\'s session ended when the NAS restarted');
     await server.close();
     server = await serve(config(dataDir), { measures, out: new PassThrough(), logger: createLogger('silent') });

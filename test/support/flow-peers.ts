@@ -19,6 +19,13 @@ export function have(command: string): boolean {
   return found;
 }
 
+/** Whether Debian's Python has a module (e.g. aiosmtpd from python3-aiosmtpd); in CI a missing one is an error. */
+export function havePythonModule(module: string): boolean {
+  const found = spawnSync('/usr/bin/python3', ['-c', `import ${module}`]).status === 0;
+  if (!found && process.env.CI === 'true') throw new Error(`python module ${module} is not installed, and CI must run the interop tests (see test/debian-packages.txt)`);
+  return found;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Collects every datagram sent to a loopback port, in arrival order. */

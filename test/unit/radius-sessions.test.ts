@@ -98,6 +98,30 @@ describe('session index', () => {
     ), { numRuns: 300, seed: 31 });
   });
 
+  it('answers the same through its /24 directory once large', () => {
+    const idx = new SessionIndex({ interimTimeoutSeconds: 100, mergeAt: 50_000 });
+    const truth = new Map<string, Array<[number, number, string]>>();
+    for (let n = 0; n < 120_000; n++) {
+      const address = `100.${64 + (n % 3)}.${(n >> 7) & 255}.${n & 127}`;
+      const start = 1000 * (n % 5) + (n % 7);
+      idx.begin({ key: `k${n}`, subscriber: `u${n}`, address, start });
+      idx.finish(`k${n}`, start + 500);
+      (truth.get(address) ?? truth.set(address, []).get(address)!).push([start, start + 500, `u${n}`]);
+    }
+    idx.finish('none', 0);
+    let checked = 0;
+    for (const [address, sessions] of [...truth].slice(0, 3000)) {
+      for (const t of [10, 600, 2300, 4400]) {
+        const want = sessions.filter(([s, e]) => s <= t && t <= e).sort((x, y) => y[0] - x[0])[0];
+        const got = idx.lookup(address, t);
+        if (!want) assert.equal(got.found, false, `${address} ${t}`);
+        else assert.ok(got.found && got.start === want[0], `${address} ${t}: ${JSON.stringify(got)}`);
+        checked++;
+      }
+    }
+    assert.equal(checked, 12_000);
+  });
+
   it('forgets closed sessions beyond retention and keeps open ones', () => {
     const idx = new SessionIndex({ interimTimeoutSeconds: 100 });
     idx.begin({ key: 'a', subscriber: 'old', address: '100.64.0.1', start: 10 });

@@ -1,98 +1,88 @@
 /**
  * The RADIUS accounting server (UDP, RFC 2866): it can be the NAS's own
- * accounting target or a copy target beside the ISP's real one. Each packet is
- * checked against its NAS's shared secret before anything in it is believed;
- * a valid one is applied to the session index and answered; a retransmission
- * (same NAS, port, identifier and authenticator) gets the same answer again
- * and is not applied twice; everything else is dropped and counted by reason.
+ * accounting target or a copy target beside the ISP's real one. A receiving
+ * thread (receiver-worker.ts) checks each packet against its NAS's shared
+ * secret before anything in it is believed, answers it, answers a
+ * retransmission (same NAS, port, identifier and authenticator) again without
+ * passing it on twice, and drops and counts everything else by reason. This
+ * thread applies the records it hands over to the session index.
  */
-import dgram from 'node:dgram';
-import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import type { SessionIndex } from '../../subscriber/sessions.js';
-import { applyAccounting } from './apply.js';
-import { accountingResponse, decodeAccounting, header, RadiusError, type Accounting } from './packet.js';
+import { applyAccounting, type SessionEvent } from './apply.js';
+import type { ReceiverConfig, ReceiverCounters, ReceiverMessage } from './receiver-worker.js';
+
+export type { SessionEvent } from './apply.js';
 
 export interface RadiusServerConfig {
   listeners: Array<{ host: string; port: number }>;
   clients: Array<{ address: string; secret: string; name?: string | undefined }>;
+  recvBufferSize?: number;
 }
-
-export type { SessionEvent } from './apply.js';
-import type { SessionEvent } from './apply.js';
 
 export interface RadiusStatus {
   packets: number;
+  /** Valid packets answered (retransmissions not included). */
+  answered: number;
   applied: number;
   duplicates: number;
-  /** Dropped packets by reason: unknown-nas, short, length, code, attribute, authenticator, missing, no-address. */
+  /** Dropped packets by reason: unknown-nas, short, length, code, attribute, authenticator, missing; and no-address (answered, not applied). */
   dropped: Record<string, number>;
 }
 
-const DUPLICATE_WINDOW_MS = 30_000;
-const DUPLICATE_CACHE = 65_536;
-
-const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
-
 export class RadiusAccountingServer {
-  private readonly counters: RadiusStatus = { packets: 0, applied: 0, duplicates: 0, dropped: {} };
-  private readonly recent = new Map<string, { at: number; response: Buffer }>();
+  private counters: ReceiverCounters = { packets: 0, answered: 0, duplicates: 0, dropped: {} };
+  private applied = 0;
+  private notApplied = 0;
+  private readonly settling = new Map<number, () => void>();
+  private nextSettle = 0;
 
-  private constructor(private readonly sockets: dgram.Socket[], private readonly clients: Map<string, { secret: Buffer; name: string }>, private readonly index: SessionIndex, private readonly onEvent: (e: SessionEvent) => void) {}
-
-  static async start(config: RadiusServerConfig, index: SessionIndex, onEvent: (e: SessionEvent) => void = () => {}): Promise<RadiusAccountingServer> {
-    const clients = new Map(config.clients.map((c) => [unmap(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmap(c.address) }]));
-    const sockets: dgram.Socket[] = [];
-    const server = new RadiusAccountingServer(sockets, clients, index, onEvent);
-    for (const l of config.listeners) {
-      const s = dgram.createSocket({ type: l.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
-      s.on('message', (msg, rinfo) => server.receive(s, msg, rinfo));
-      s.on('error', () => { /* counted nowhere better: the socket stays open */ });
-      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(l.port, l.host, () => { s.off('error', reject); resolve(); }); });
-      sockets.push(s);
-    }
-    return server;
+  private constructor(private readonly worker: Worker, readonly addresses: Array<{ host: string; port: number }>, private readonly index: SessionIndex, private readonly onEvent: (e: SessionEvent) => void) {
+    worker.on('message', (m: ReceiverMessage) => {
+      if (m.type === 'batch' || m.type === 'settled') this.counters = m.counters;
+      if (m.type === 'batch') {
+        for (const r of m.records) {
+          if (applyAccounting(this.index, r, r.nas, this.onEvent)) this.applied++;
+          else this.notApplied++;
+        }
+      } else if (m.type === 'settled') {
+        this.settling.get(m.id)?.();
+        this.settling.delete(m.id);
+      }
+    });
   }
 
-  get addresses(): Array<{ host: string; port: number }> {
-    return this.sockets.map((s) => { const a = s.address() as AddressInfo; return { host: a.address, port: a.port }; });
+  static async start(config: RadiusServerConfig, index: SessionIndex, onEvent: (e: SessionEvent) => void = () => {}): Promise<RadiusAccountingServer> {
+    const workerConfig: ReceiverConfig = { listeners: config.listeners, clients: config.clients, recvBufferSize: config.recvBufferSize ?? 32 << 20 };
+    const worker = new Worker(new URL('./receiver-worker.js', import.meta.url), { workerData: workerConfig });
+    const addresses = await new Promise<Array<{ host: string; port: number }>>((resolve, reject) => {
+      worker.once('message', (m: ReceiverMessage) => {
+        if (m.type === 'ready') resolve(m.addresses);
+        else reject(new Error(m.type === 'error' ? `RADIUS listener: ${m.message}` : 'RADIUS listener did not start'));
+      });
+      worker.once('error', reject);
+    });
+    return new RadiusAccountingServer(worker, addresses, index, onEvent);
   }
 
   status(): RadiusStatus {
-    return { ...this.counters, dropped: { ...this.counters.dropped } };
+    const dropped = { ...this.counters.dropped };
+    if (this.notApplied > 0) dropped['no-address'] = this.notApplied;
+    return { packets: this.counters.packets, answered: this.counters.answered, applied: this.applied, duplicates: this.counters.duplicates, dropped };
   }
 
-  private drop(reason: string): void {
-    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
-  }
-
-  private receive(socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.counters.packets++;
-    const client = this.clients.get(unmap(rinfo.address));
-    if (!client) { this.drop('unknown-nas'); return; }
-    let a: Accounting;
-    try {
-      const h = header(msg);
-      const dupKey = `${rinfo.address}|${rinfo.port}|${h.identifier}|${msg.subarray(4, 20).toString('hex')}`;
-      const seen = this.recent.get(dupKey);
-      if (seen && Date.now() - seen.at < DUPLICATE_WINDOW_MS) {
-        this.counters.duplicates++;
-        socket.send(seen.response, rinfo.port, rinfo.address);
-        return;
-      }
-      a = decodeAccounting(msg, client.secret);
-      if (applyAccounting(this.index, a, client.name, this.onEvent)) this.counters.applied++;
-      else this.drop('no-address');
-      const response = accountingResponse(a.identifier, a.authenticator, client.secret);
-      this.recent.set(dupKey, { at: Date.now(), response });
-      if (this.recent.size > DUPLICATE_CACHE) this.recent.delete(this.recent.keys().next().value!);
-      socket.send(response, rinfo.port, rinfo.address);
-    } catch (err) {
-      if (err instanceof RadiusError) { this.drop(err.reason); return; }
-      throw err;
-    }
+  /** Resolves once every packet received so far has been applied (tests, orderly shutdown). */
+  settled(): Promise<void> {
+    const id = this.nextSettle++;
+    return new Promise((resolve) => {
+      this.settling.set(id, resolve);
+      this.worker.postMessage({ type: 'settle', id });
+    });
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await this.settled();
+    this.worker.postMessage({ type: 'stop' });
+    await this.worker.terminate();
   }
 }

@@ -1,0 +1,241 @@
+/**
+ * Notices to subscribers: the contact directory (only what a notice needs:
+ * e-mail address, name, language), templates per case kind in Japanese and
+ * English with variables, and a queue that delivers by SMTP (nodemailer:
+ * STARTTLS, auth, optional DKIM) or, with no SMTP configured, into an outbox
+ * directory of .eml files. Delivery is throttled and retried with backoff; a
+ * notice is never lost while SMTP is down; each outcome goes on the case's
+ * timeline and into the audit log (never the address or the text).
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Kysely, Migration } from 'kysely';
+import nodemailer from 'nodemailer';
+import type { AuditLog } from '../core/audit/log.js';
+import type { StateDb, StateStore } from '../store/state/store.js';
+import { cdb as caseDb } from './cases.js';
+
+type NoticeTables = {
+  subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string };
+  notices: {
+    id: string; case_id: string; subscriber: string; language: string; subject: string; body: string;
+    status: string; attempts: number; next_attempt_at: string; last_error: string | null; created_at: string; sent_at: string | null;
+  };
+  notice_templates: { kind: string; language: string; subject: string; body: string; updated_at: string; updated_by: string };
+};
+
+export const noticeMigrations: Record<string, Migration> = {
+  '0061_notices': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('subscriber_contacts')
+        .addColumn('subscriber', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('language', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createTable('notices')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('case_id', 'text', (c) => c.notNull())
+        .addColumn('subscriber', 'text', (c) => c.notNull())
+        .addColumn('language', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('sent_at', 'text')
+        .execute();
+      await db.schema.createTable('notice_templates')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('language', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('updated_by', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('notice_templates_pk', ['kind', 'language'])
+        .execute();
+    },
+  },
+};
+
+const ndb = (d: StateDb) => d.withTables<NoticeTables>() as unknown as Kysely<NoticeTables>;
+
+export type Language = 'ja' | 'en';
+
+/** Built-in templates; an operator's edited version (notice_templates) takes precedence. */
+export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: string; body: string }>> = {
+  'infection-alert': {
+    ja: {
+      subject: '【重要】お客様の機器がマルウェアに感染している可能性があります',
+      body: '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の回線から、ボットネットの指令サーバ（C&Cサーバ）への通信が確認されました。お客様のパソコン、スマートフォン、ルータ等の機器がマルウェアに感染している可能性があります。\n\n対処方法:\n{{deviceAdvice}}\n\nこのお知らせの停止（オプトアウト）: {{optOut}}\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] A device on your line may be infected with malware',
+      body: 'Dear {{name}},\n\nAt {{detectionTime}} (JST) we saw traffic from your line to a botnet command-and-control (C&C) server. A computer, phone or router on your line may be infected with malware.\n\nWhat to do:\n{{deviceAdvice}}\n\nTo stop these notices (opt out): {{optOut}}\nQuestions: {{support}}\n',
+    },
+  },
+  'vulnerable-router': {
+    ja: {
+      subject: '【重要】お客様のルータの設定の見直しをお願いします',
+      body: '{{name}} 様\n\n{{detectionTime}}（日本時間）の調査で、お客様のブロードバンドルータがインターネット側から悪用されうる状態であることが分かりました。\n\n対処方法:\n{{deviceAdvice}}\n\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] Please review the settings of your router',
+      body: 'Dear {{name}},\n\nOur survey at {{detectionTime}} (JST) found that your broadband router can be misused from the Internet.\n\nWhat to do:\n{{deviceAdvice}}\n\nQuestions: {{support}}\n',
+    },
+  },
+};
+
+export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support'] as const;
+export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
+
+export class NoticeError extends Error {}
+
+export function render(template: { subject: string; body: string }, vars: Variables): { subject: string; body: string } {
+  const fill = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (all, name: string) => {
+    if (!(VARIABLES as readonly string[]).includes(name)) throw new NoticeError(`unknown variable {{${name}}}: use ${VARIABLES.join(', ')}`);
+    return vars[name as keyof Variables] ?? '';
+  });
+  return { subject: fill(template.subject), body: fill(template.body) };
+}
+
+export interface SmtpSettings {
+  host: string; port: number; secure: boolean; requireTLS: boolean;
+  user?: string | undefined; password?: string | undefined; from: string;
+  dkim?: { domainName: string; keySelector: string; privateKeyFile: string } | undefined;
+}
+
+export interface DeliverySettings {
+  smtp?: SmtpSettings | undefined;
+  /** Where .eml files go when no SMTP server is configured. */
+  outbox: string;
+  from: string;
+  /** Notices per minute at most. */
+  perMinute: number;
+  maxAttempts: number;
+}
+
+export class Notices {
+  private readonly transport: nodemailer.Transporter | undefined;
+
+  constructor(private readonly store: StateStore, private readonly audit: AuditLog, private readonly settings: DeliverySettings, dkimKey?: string) {
+    const s = settings.smtp;
+    this.transport = s ? nodemailer.createTransport({
+      host: s.host, port: s.port, secure: s.secure, requireTLS: s.requireTLS,
+      ...(s.user ? { auth: { user: s.user, pass: s.password ?? '' } } : {}),
+      ...(s.dkim && dkimKey ? { dkim: { domainName: s.dkim.domainName, keySelector: s.dkim.keySelector, privateKey: dkimKey } } : {}),
+      connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000,
+    }) : undefined;
+  }
+
+  /** Contacts from CSV `subscriber,email,name,language`: only what a notice needs. */
+  async importContacts(csv: string, actor: string): Promise<{ applied: number; skipped: Array<{ line: number; reason: string }> }> {
+    const skipped: Array<{ line: number; reason: string }> = [];
+    const rows: NoticeTables['subscriber_contacts'][] = [];
+    csv.split(/\r?\n/).forEach((raw, i) => {
+      const line = raw.trim();
+      if (!line || line.startsWith('#') || (i === 0 && /^subscriber,/i.test(line))) return;
+      const [subscriber, email, name, language] = line.split(',').map((x) => x.trim());
+      if (!subscriber || !email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) { skipped.push({ line: i + 1, reason: 'expected subscriber,email[,name[,language]] with an e-mail address' }); return; }
+      rows.push({ subscriber, email, name: name || null, language: language === 'en' ? 'en' : 'ja' });
+    });
+    await this.audit.withAudit({ actor, action: 'contacts.import', object: 'dataset:subscriber-contacts', counts: { applied: rows.length, skipped: skipped.length } }, async (tx) => {
+      for (const r of rows) await ndb(tx).insertInto('subscriber_contacts').values(r).onConflict((oc) => oc.column('subscriber').doUpdateSet({ email: r.email, name: r.name, language: r.language })).execute();
+    });
+    return { applied: rows.length, skipped };
+  }
+
+  async template(kind: string, language: Language): Promise<{ subject: string; body: string }> {
+    const edited = await ndb(this.store.db).selectFrom('notice_templates').select(['subject', 'body']).where('kind', '=', kind).where('language', '=', language).executeTakeFirst();
+    const t = edited ?? DEFAULT_TEMPLATES[kind]?.[language];
+    if (!t) throw new NoticeError(`no template for case kind "${kind}" in ${language}`);
+    return t;
+  }
+
+  async saveTemplate(kind: string, language: Language, t: { subject: string; body: string }, actor: string): Promise<void> {
+    render(t, {}); // refuses unknown variables before anything is stored
+    await this.audit.withAudit({ actor, action: 'notice.template.update', object: `template:${kind}-${language}` }, async (tx) => {
+      await ndb(tx).insertInto('notice_templates').values({ kind, language, ...t, updated_at: new Date().toISOString(), updated_by: actor })
+        .onConflict((oc) => oc.columns(['kind', 'language']).doUpdateSet({ ...t, updated_at: new Date().toISOString(), updated_by: actor })).execute();
+    });
+  }
+
+  /** Queues the notice of a case to its subscriber, in their language; the case's timeline says so. */
+  async queue(caseId: string, vars: Variables, actor: string): Promise<string> {
+    const c = await caseDb(this.store.db).selectFrom('cases').select(['id', 'kind', 'subscriber']).where('id', '=', caseId).executeTakeFirst();
+    if (!c) throw new NoticeError(`no case ${caseId}`);
+    const contact = await ndb(this.store.db).selectFrom('subscriber_contacts').selectAll().where('subscriber', '=', c.subscriber).executeTakeFirst();
+    if (!contact) throw new NoticeError(`case ${caseId}: no contact for its subscriber in the directory`);
+    const language = contact.language === 'en' ? 'en' : 'ja';
+    const { subject, body } = render(await this.template(c.kind, language), { name: contact.name ?? '', ...vars });
+    const id = `n-${createHash('sha256').update(`${caseId}|${Date.now()}|${Math.random()}`).digest('hex').slice(0, 16)}`;
+    const now = new Date().toISOString();
+    await this.audit.withAudit({ actor, action: 'notice.queue', object: `notice:${id}`, caseId }, async (tx) => {
+      await ndb(tx).insertInto('notices').values({ id, case_id: caseId, subscriber: c.subscriber, language, subject, body, status: 'queued', attempts: 0, next_attempt_at: now, last_error: null, created_at: now, sent_at: null }).execute();
+      await caseDb(tx).insertInto('case_events').values({ case_id: caseId, at: now, actor, event: 'notice.queued', detail: id }).execute();
+    });
+    return id;
+  }
+
+  /** One delivery pass: due notices, within the rate limit; failures are retried with backoff. */
+  async deliver(now = new Date()): Promise<{ sent: number; failed: number; deferred: number }> {
+    const minuteAgo = new Date(now.getTime() - 60_000).toISOString();
+    const sentLastMinute = await ndb(this.store.db).selectFrom('notices').select((eb) => eb.fn.countAll<number>().as('n')).where('sent_at', '>=', minuteAgo).executeTakeFirstOrThrow();
+    const room = Math.max(0, this.settings.perMinute - Number(sentLastMinute.n));
+    const due = await ndb(this.store.db).selectFrom('notices').selectAll().where('status', '=', 'queued').where('next_attempt_at', '<=', now.toISOString()).orderBy('created_at').limit(room).execute();
+    const result = { sent: 0, failed: 0, deferred: 0 };
+    for (const n of due) {
+      const contact = await ndb(this.store.db).selectFrom('subscriber_contacts').select(['email']).where('subscriber', '=', n.subscriber).executeTakeFirst();
+      let error: string | null = null;
+      try {
+        if (!contact) throw new NoticeError('the subscriber has no contact any more');
+        const message = { from: this.settings.from, to: contact.email, subject: n.subject, text: n.body, headers: { 'X-Mamori-Notice': n.id } };
+        if (this.transport) await this.transport.sendMail(message);
+        else await this.toOutbox(n.id, message);
+      } catch (err) {
+        error = (err as Error).message.slice(0, 200);
+      }
+      const attempts = n.attempts + 1;
+      const t = new Date().toISOString();
+      const status = error === null ? 'sent' : attempts >= this.settings.maxAttempts ? 'failed' : 'queued';
+      // Backoff: 1, 2, 4 … minutes, at most an hour.
+      const next = new Date(now.getTime() + Math.min(3600, 60 * 2 ** (attempts - 1)) * 1000).toISOString();
+      await this.audit.withAudit({ actor: 'module:notices', action: `notice.${status === 'queued' ? 'retry' : status}`, object: `notice:${n.id}`, caseId: n.case_id, counts: { attempts } }, async (tx) => {
+        await ndb(tx).updateTable('notices').set({ status, attempts, next_attempt_at: next, last_error: error, sent_at: status === 'sent' ? t : null }).where('id', '=', n.id).execute();
+        await caseDb(tx).insertInto('case_events').values({ case_id: n.case_id, at: t, actor: 'module:notices', event: `notice.${status === 'queued' ? 'retry' : status}`, detail: error === null ? n.id : `${n.id}: ${error}` }).execute();
+        if (status === 'sent') await caseDb(tx).updateTable('cases').set({ status: 'notified', updated_at: t }).where('id', '=', n.case_id).where('status', '=', 'open').execute();
+      });
+      if (status === 'sent') result.sent++; else if (status === 'failed') result.failed++; else result.deferred++;
+    }
+    return result;
+  }
+
+  private async toOutbox(id: string, message: nodemailer.SendMailOptions): Promise<void> {
+    const built = await nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }).sendMail(message);
+    mkdirSync(this.settings.outbox, { recursive: true, mode: 0o750 });
+    writeFileSync(join(this.settings.outbox, `${id}.eml`), built.message as Buffer, { mode: 0o640 });
+  }
+
+  async status(id: string): Promise<NoticeTables['notices'] | undefined> {
+    return ndb(this.store.db).selectFrom('notices').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+}
+
+export interface Notifier {
+  /** Queues the notice of one of this measure's cases. */
+  notify(caseId: string, vars: Variables): Promise<string>;
+}
+
+/** The notifier as the broker hands it to one measure: only that measure's cases. */
+export function notifierFor(store: StateStore, notices: Notices, measure: { id: string }): Notifier {
+  return {
+    async notify(caseId, vars) {
+      const c = await caseDb(store.db).selectFrom('cases').select('measure').where('id', '=', caseId).executeTakeFirst();
+      if (!c || c.measure !== measure.id) throw new NoticeError(`case ${caseId} is not a case of ${measure.id}`);
+      return notices.queue(caseId, vars, `measure:${measure.id}`);
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * Cases and notices against a real SMTP server (Debian's python3-aiosmtpd,
+ * a Maildir sink on loopback): a measure opens a case (deduplicated, then
+ * escalated), notifies its subscriber in their language, and the message
+ * arrives; with SMTP down the notice waits and is retried, never lost; with no
+ * SMTP configured it goes to the outbox as an .eml file.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Mamori } from '../../src/core/app.js';
+import { CapabilityRefusedError } from '../../src/core/capabilities.js';
+import { getCase, type CaseApi } from '../../src/notify/cases.js';
+import type { Notifier } from '../../src/notify/notices.js';
+import { ALL_MEASURES } from '../../src/measures/index.js';
+import { havePythonModule } from '../support/flow-peers.js';
+import { measuresWithM1InletOnly, openTest, runnableMeasure, tempDir } from '../support/fixtures.js';
+
+const PYTHON = '/usr/bin/python3';
+const alerting = runnableMeasure({
+  id: 'alert-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
+  dataItems: [
+    { item: 'subscriber.id', retention: '180d', use: { ja: '試験', en: 'testing' } },
+    { item: 'subscriber.contact', retention: '180d', use: { ja: '試験', en: 'testing' } },
+  ],
+  outputs: ['cases', 'subscriber-notices'],
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startSink(port: number, maildir: string): Promise<ChildProcess> {
+  const p = spawn(PYTHON, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: 'ignore' });
+  // Ready when it accepts connections (bounded wait).
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => { c.destroy(); r(true); });
+      c.once('error', () => r(false));
+    });
+    if (ok) return p;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  p.kill();
+  throw new Error('the SMTP sink did not start');
+}
+
+/** The delivered messages of a Maildir, decoded just enough to read subject and text. */
+function delivered(maildir: string): Array<{ raw: string; subject: string; text: string }> {
+  const dir = join(maildir, 'new');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).map((f) => {
+    const raw = readFileSync(join(dir, f), 'utf8');
+    const [head, ...rest] = raw.split(/\r?\n\r?\n/);
+    const subjectLine = /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(head!)?.[1] ?? '';
+    const subject = subjectLine.replace(/\r?\n[ \t]/g, ' ').replace(/=\?UTF-8\?([BQ])\?([^?]*)\?=\s?/gi, (_, enc: string, data: string) =>
+      enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : decodeQp(data.replace(/_/g, ' ')));
+    const body = rest.join('\n\n');
+    const text = /Content-Transfer-Encoding: base64/i.test(head!) ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8') : /quoted-printable/i.test(head!) ? decodeQp(body) : body;
+    return { raw, subject, text };
+  });
+}
+
+function decodeQp(s: string): string {
+  const bytes: number[] = [];
+  const src = s.replace(/=\r?\n/g, '');
+  for (let i = 0; i < src.length; i++) {
+    if (src[i] === '=' && /^[0-9A-F]{2}$/i.test(src.slice(i + 1, i + 3))) { bytes.push(parseInt(src.slice(i + 1, i + 3), 16)); i += 2; }
+    else bytes.push(...Buffer.from(src[i]!));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && 'python3-aiosmtpd not installed' }, () => {
+  let m: Mamori;
+  let sink: ChildProcess | undefined;
+  let port: number;
+  let cases: CaseApi;
+  let notifier: Notifier;
+  const maildir = join(tempDir(), 'maildir');
+
+  before(async () => {
+    port = await freePort();
+    sink = await startSink(port, maildir);
+    m = await openTest([
+      'measures:\n  alert-test: { enabled: true }',
+      'cases: { dedupeWindow: 7d, escalateAfterRepeats: 2 }',
+      `notices:\n  from: "abuse@isp.example"\n  perMinute: 100\n  maxAttempts: 5\n  smtp: { host: "127.0.0.1", port: ${port}, requireTLS: false }`,
+    ].join('\n'), { measures: [...ALL_MEASURES, alerting] });
+    const caps = m.broker.forMeasure('alert-test');
+    cases = await caps.action<CaseApi>('cases');
+    notifier = await caps.action<Notifier>('notifier');
+    const r = await m.notices.importContacts('subscriber,email,name,language\nalice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\nbroken-line\n', 'cli:test');
+    assert.deepEqual([r.applied, r.skipped.map((s) => s.line)], [2, [4]]);
+  });
+  after(async () => { sink?.kill(); await m?.close(); });
+
+  it('opens one case per subscriber and kind within the window, and escalates a recurring one', async () => {
+    const first = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'contacts to a C&C server' });
+    assert.equal(first.created, true);
+    const again = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'contacts again' });
+    assert.equal(again.case.id, first.case.id);
+    assert.equal(again.created, false);
+    const third = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'and again' });
+    assert.equal(third.escalated, true);
+    assert.equal(third.case.stage, 2);
+    assert.deepEqual(third.case.timeline.map((e) => e.event), ['opened', 'repeat', 'repeat', 'escalated']);
+  });
+
+  it('sends the notice in the subscriber\'s language through the real SMTP server, and records it on the case', async () => {
+    const c = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'contacts to a C&C server' });
+    const id = await notifier.notify(c.case.id, { detectionTime: '2026-11-24 09:00', deviceAdvice: 'ウイルス対策ソフトで検査してください。', optOut: 'https://isp.example/optout', support: '0120-000-000' });
+    const d = await m.notices.deliver();
+    assert.deepEqual(d, { sent: 1, failed: 0, deferred: 0 });
+    const mails = delivered(maildir);
+    assert.equal(mails.length, 1);
+    assert.equal(mails[0]!.subject, '【重要】お客様の機器がマルウェアに感染している可能性があります');
+    assert.match(mails[0]!.text, /山田 花子 様/);
+    assert.match(mails[0]!.text, /ウイルス対策ソフトで検査してください。/);
+    assert.match(mails[0]!.raw, new RegExp(`X-Mamori-Notice: ${id}`));
+    assert.match(mails[0]!.raw, /^To: alice@example\.net/m);
+    const after = await getCase(m.state, c.case.id);
+    assert.equal(after!.status, 'notified');
+    assert.ok(after!.timeline.some((e) => e.event === 'notice.sent'));
+  });
+
+  it('keeps a notice while SMTP is down and delivers it on a later try', async () => {
+    sink!.kill();
+    await new Promise((r) => setTimeout(r, 300));
+    const c = await cases.open({ kind: 'vulnerable-router', subscriber: 'bob@isp', summary: 'admin login exposed to the WAN' });
+    const id = await notifier.notify(c.case.id, { detectionTime: '2026-11-24 10:00', deviceAdvice: 'Turn off remote administration.', support: 'support@isp.example' });
+    assert.deepEqual(await m.notices.deliver(), { sent: 0, failed: 0, deferred: 1 });
+    const waiting = await m.notices.status(id);
+    assert.equal(waiting!.status, 'queued');
+    assert.equal(waiting!.attempts, 1);
+    assert.ok(waiting!.last_error);
+    assert.deepEqual(await m.notices.deliver(), { sent: 0, failed: 0, deferred: 0 }, 'not before its backoff');
+    sink = await startSink(port, maildir);
+    assert.deepEqual(await m.notices.deliver(new Date(Date.now() + 2 * 60_000)), { sent: 1, failed: 0, deferred: 0 });
+    const mail = delivered(maildir).find((x) => x.raw.includes(id))!;
+    assert.equal(mail.subject, '[Important] Please review the settings of your router');
+    assert.match(mail.text, /Dear Bob,/);
+  });
+
+  it('refuses cases and notices to measures that may not act on subscribers', async () => {
+    const m1 = await openTest('measures:\n  cc-detection: { enabled: true }\n', { measures: measuresWithM1InletOnly() });
+    try {
+      await assert.rejects(m1.broker.forMeasure('cc-detection').action('cases'), CapabilityRefusedError);
+      await assert.rejects(m1.broker.forMeasure('cc-detection').action('notifier'), CapabilityRefusedError);
+    } finally { await m1.close(); }
+  });
+
+  it('writes .eml files to the outbox when no SMTP server is configured', async () => {
+    const o = await openTest('measures:\n  alert-test: { enabled: true }\n', { measures: [...ALL_MEASURES, alerting] });
+    try {
+      await o.notices.importContacts('carol@isp,carol@example.net,Carol,en', 'cli:test');
+      const c = await (await o.broker.forMeasure('alert-test').action<CaseApi>('cases')).open({ kind: 'infection-alert', subscriber: 'carol@isp', summary: 'x' });
+      const id = await (await o.broker.forMeasure('alert-test').action<Notifier>('notifier')).notify(c.case.id, {});
+      assert.equal((await o.notices.deliver()).sent, 1);
+      const eml = readFileSync(join(o.paths.dataDir, 'outbox', `${id}.eml`), 'utf8');
+      assert.match(eml, /^To: carol@example\.net/m);
+    } finally { await o.close(); }
+  });
+});

@@ -17,17 +17,10 @@ import { getCase, type CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { havePythonModule } from '../support/flow-peers.js';
-import { measuresWithM1InletOnly, openTest, runnableMeasure, tempDir } from '../support/fixtures.js';
+import { measuresWithM1InletOnly, openTest, tempDir, identifyingMeasure } from '../support/fixtures.js';
 
 const PYTHON = '/usr/bin/python3';
-const alerting = runnableMeasure({
-  id: 'alert-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
-  dataItems: [
-    { item: 'subscriber.id', retention: '180d', use: { ja: '試験', en: 'testing' } },
-    { item: 'subscriber.contact', retention: '180d', use: { ja: '試験', en: 'testing' } },
-  ],
-  outputs: ['cases', 'subscriber-notices'],
-});
+const alerting = identifyingMeasure();
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -91,11 +84,11 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
     port = await freePort();
     sink = await startSink(port, maildir);
     m = await openTest([
-      'measures:\n  alert-test: { enabled: true }',
+      'measures:\n  lookup-test: { enabled: true }',
       'cases: { dedupeWindow: 7d, escalateAfterRepeats: 2 }',
       `notices:\n  from: "abuse@isp.example"\n  perMinute: 100\n  maxAttempts: 5\n  smtp: { host: "127.0.0.1", port: ${port}, requireTLS: false }`,
     ].join('\n'), { measures: [...ALL_MEASURES, alerting] });
-    const caps = m.broker.forMeasure('alert-test');
+    const caps = m.broker.forMeasure('lookup-test');
     cases = await caps.action<CaseApi>('cases');
     notifier = await caps.action<Notifier>('notifier');
     const r = await m.notices.importContacts('subscriber,email,name,language\nalice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\nbroken-line\n', 'cli:test');
@@ -159,11 +152,11 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
   });
 
   it('writes .eml files to the outbox when no SMTP server is configured', async () => {
-    const o = await openTest('measures:\n  alert-test: { enabled: true }\n', { measures: [...ALL_MEASURES, alerting] });
+    const o = await openTest('measures:\n  lookup-test: { enabled: true }\n', { measures: [...ALL_MEASURES, alerting] });
     try {
       await o.notices.importContacts('carol@isp,carol@example.net,Carol,en', 'cli:test');
-      const c = await (await o.broker.forMeasure('alert-test').action<CaseApi>('cases')).open({ kind: 'infection-alert', subscriber: 'carol@isp', summary: 'x' });
-      const id = await (await o.broker.forMeasure('alert-test').action<Notifier>('notifier')).notify(c.case.id, {});
+      const c = await (await o.broker.forMeasure('lookup-test').action<CaseApi>('cases')).open({ kind: 'infection-alert', subscriber: 'carol@isp', summary: 'x' });
+      const id = await (await o.broker.forMeasure('lookup-test').action<Notifier>('notifier')).notify(c.case.id, {});
       assert.equal((await o.notices.deliver()).sent, 1);
       const eml = readFileSync(join(o.paths.dataDir, 'outbox', `${id}.eml`), 'utf8');
       assert.match(eml, /^To: carol@example\.net/m);

@@ -19,21 +19,13 @@ import { encodeAccounting, STATUS } from '../../src/ingest/radius/packet.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { have } from '../support/flow-peers.js';
-import { measuresWithM1InletOnly, runnableMeasure, tempDir, testConfig } from '../support/fixtures.js';
+import { measuresWithM1InletOnly, tempDir, testConfig, identifyingMeasure } from '../support/fixtures.js';
 
 const SECRET = 'testing123';
 // Thirty days ago, to the second: well inside the declared retention whenever the test runs.
 const T0 = Math.floor(Date.now() / 1000) - 30 * 86_400;
 
-/** A measure that may identify subscribers (as M7 will), to call the lookup in this test. */
-const identifier = runnableMeasure({
-  id: 'lookup-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
-  dataItems: [
-    { item: 'aaa.assigned-address', retention: '365d', use: { ja: '試験', en: 'testing' } },
-    { item: 'subscriber.id', retention: '365d', use: { ja: '試験', en: 'testing' } },
-  ],
-  outputs: ['cases'],
-});
+const identifier = identifyingMeasure();
 
 /** radclient as a child process (asynchronously: the server answering it runs in this process). */
 function radclient(port: number, attributes: string, secret = SECRET): Promise<{ status: number | null; out: string }> {

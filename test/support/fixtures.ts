@@ -74,3 +74,19 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
 export function measuresWithM1InletOnly(): MeasureModule[] {
   return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
 }
+
+/**
+ * A runnable measure that may identify subscribers (as M3, M4, M5 and M7 will), to exercise
+ * subscriber lookup, cases and notices before those measures land.
+ */
+export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] = ['cases', 'subscriber-notices']): MeasureModule {
+  return runnableMeasure({
+    id: 'lookup-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
+    dataItems: [
+      { item: 'aaa.assigned-address', retention: '365d', use: { ja: '試験', en: 'testing' } },
+      { item: 'subscriber.id', retention: '365d', use: { ja: '試験', en: 'testing' } },
+      { item: 'subscriber.contact', retention: '180d', use: { ja: '試験', en: 'testing' } },
+    ],
+    outputs,
+  });
+}

@@ -9,16 +9,9 @@ import type { Mamori } from '../../src/core/app.js';
 import { DeterministicMap, parsePortBlockLine } from '../../src/subscriber/cgnat.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
-import { openTest, runnableMeasure } from '../support/fixtures.js';
+import { openTest, identifyingMeasure } from '../support/fixtures.js';
 
-const identifier = runnableMeasure({
-  id: 'lookup-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
-  dataItems: [
-    { item: 'aaa.assigned-address', retention: '365d', use: { ja: '試験', en: 'testing' } },
-    { item: 'subscriber.id', retention: '365d', use: { ja: '試験', en: 'testing' } },
-  ],
-  outputs: ['cases'],
-});
+const identifier = identifyingMeasure();
 
 describe('deterministic NAT (RFC 7422)', () => {
   const map = new DeterministicMap({ insidePrefix: '100.64.0.0/22', outsidePrefix: '203.0.113.0/28', portsPerSubscriber: 1000, firstPort: 1024 });

@@ -23,6 +23,7 @@ import { opsRoutes } from './routes/ops.js';
 import { flowRoutes } from './routes/flows.js';
 import { ccRoutes } from './routes/cc.js';
 import { shareRoutes } from './routes/share.js';
+import { caseRoutes } from './routes/cases.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
@@ -145,6 +146,7 @@ export async function buildApi({ mamori, metrics, logger, inlet }: ApiDeps): Pro
   await app.register(flowRoutes(mamori, () => inlet));
   await app.register(ccRoutes(mamori));
   await app.register(shareRoutes(mamori));
+  await app.register(caseRoutes(mamori));
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

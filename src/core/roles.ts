@@ -29,6 +29,11 @@ export const PERMISSIONS = {
   'share:decide': ['admin', 'analyst'],
   /** Register recipients, record attestations, issue and revoke their credentials. */
   'share:recipients': ['admin'],
+  /** Cases name subscribers: the abuse desk only. */
+  'cases:read': ['admin', 'analyst'],
+  'cases:manage': ['admin', 'analyst'],
+  /** Edit the texts sent to subscribers. */
+  'notices:templates': ['admin'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -11,6 +11,8 @@ import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
 import { openTest } from '../support/fixtures.js';
+import { casesFor } from '../../src/notify/cases.js';
+import { ALL_MEASURES } from '../../src/measures/index.js';
 import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
 
 const logLines: string[] = [];
@@ -163,6 +165,32 @@ describe('HTTP API', () => {
     assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
     const twice = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'again' } });
     assert.equal(twice.statusCode, 409);
+  });
+
+  it('shows cases to the abuse desk only, audits each read, and lets them assign and close; templates are edited and previewed', async () => {
+    const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
+    const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({ kind: 'infection-alert', subscriber: 'sub-0042', summary: 'contacts to a C&C server' });
+    const id = opened.case.id;
+    const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
+    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/cases', headers: as('auditor') })).statusCode, 403, 'an auditor sees the audit log, not the subscribers');
+    const list = (await app.inject({ method: 'GET', url: '/api/v1/cases?status=open', headers: as('analyst') })).json() as { cases: Array<{ id: string; subscriber: string }> };
+    assert.deepEqual(list.cases.map((c) => [c.id, c.subscriber]), [[id, 'sub-0042']]);
+    const updated = await app.inject({ method: 'POST', url: `/api/v1/cases/${id}`, headers: as('analyst'), payload: { assignee: 'tanaka', status: 'closed', note: 'customer called back' } });
+    assert.equal(updated.statusCode, 200, updated.body);
+    const c = updated.json() as { status: string; assignee: string; timeline: Array<{ event: string }> };
+    assert.deepEqual([c.status, c.assignee, c.timeline.map((e) => e.event)], ['closed', 'tanaka', ['opened', 'assigned', 'status', 'note']]);
+    let reads = 0;
+    for await (const e of m.audit.entries()) if (e.action === 'case.update' && e.caseId === id) reads++;
+    assert.equal(reads, 1);
+    const t = (await app.inject({ method: 'GET', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('analyst') })).json() as { subject: string; variables: string[] };
+    assert.match(t.subject, /マルウェア/);
+    const bad = await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('admin'), payload: { subject: 'x', body: '{{password}}' } });
+    assert.equal(bad.statusCode, 400);
+    assert.match((bad.json() as { message: string }).message, /unknown variable \{\{password\}\}/);
+    assert.equal((await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('analyst'), payload: { subject: 'x', body: 'y' } })).statusCode, 403);
+    assert.equal((await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('admin'), payload: { subject: '【重要】{{name}} 様へ', body: '{{detectionTime}} に検知しました。' } })).statusCode, 204);
+    const preview = (await app.inject({ method: 'POST', url: '/api/v1/notices/templates/preview', headers: as('analyst'), payload: { kind: 'infection-alert', language: 'ja', variables: { name: '山田', detectionTime: '2026-11-24 09:00' } } })).json() as { subject: string; body: string };
+    assert.deepEqual(preview, { subject: '【重要】山田 様へ', body: '2026-11-24 09:00 に検知しました。' });
   });
 
   it('sets secure headers', async () => {

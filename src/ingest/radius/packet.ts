@@ -62,9 +62,22 @@ const u32 = (v: Buffer) => {
 };
 const text = (v: Buffer) => v.toString('utf8');
 
+// One MD5 call per check over a reused scratch buffer: this runs for every packet.
+let scratch = Buffer.alloc(4096 + 256);
+
+function md5Of(parts: (into: Buffer) => number): Buffer {
+  return createHash('md5').update(scratch.subarray(0, parts(scratch))).digest();
+}
+
 /** Request Authenticator of an Accounting-Request: MD5(Code+Identifier+Length+16 zero octets+Attributes+Secret). */
 export function accountingAuthenticator(packet: Buffer, secret: Buffer): Buffer {
-  return createHash('md5').update(packet.subarray(0, 4)).update(Buffer.alloc(16)).update(packet.subarray(20)).update(secret).digest();
+  if (scratch.length < packet.length + secret.length) scratch = Buffer.alloc(packet.length + secret.length);
+  return md5Of((b) => {
+    packet.copy(b, 0, 0, packet.length);
+    b.fill(0, 4, 20);
+    secret.copy(b, packet.length);
+    return packet.length + secret.length;
+  });
 }
 
 /** The header only: enough to find the client's secret before checking the packet. */
@@ -118,7 +131,13 @@ export function accountingResponse(identifier: number, requestAuthenticator: Buf
   r[0] = CODE.ACCOUNTING_RESPONSE;
   r[1] = identifier;
   r.writeUInt16BE(20, 2);
-  createHash('md5').update(r.subarray(0, 4)).update(requestAuthenticator).update(secret).digest().copy(r, 4);
+  if (scratch.length < 20 + secret.length) scratch = Buffer.alloc(20 + secret.length);
+  md5Of((b) => {
+    r.copy(b, 0, 0, 4);
+    requestAuthenticator.copy(b, 4, 0, 16);
+    secret.copy(b, 20);
+    return 20 + secret.length;
+  }).copy(r, 4);
   return r;
 }
 

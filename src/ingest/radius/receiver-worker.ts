@@ -36,7 +36,7 @@ async function main(config: ReceiverConfig): Promise<void> {
   const port = parentPort!;
   const clients = new Map(config.clients.map((c) => [unmap(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmap(c.address) }]));
   const counters: ReceiverCounters = { packets: 0, answered: 0, duplicates: 0, dropped: {} };
-  const recent = new Map<string, { at: number; response: Buffer }>();
+  const recent = new Map<string, { at: number; authenticator: Buffer; response: Buffer }>();
   let batch: ReceivedRecord[] = [];
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
@@ -55,21 +55,26 @@ async function main(config: ReceiverConfig): Promise<void> {
     if (!client) { drop('unknown-nas'); return; }
     try {
       const h = header(msg);
-      const dupKey = `${rinfo.address}|${rinfo.port}|${h.identifier}|${msg.toString('base64', 4, 20)}`;
+      // A retransmission repeats NAS, source port, identifier and authenticator.
+      const dupKey = `${rinfo.address}|${rinfo.port}|${h.identifier}`;
       const seen = recent.get(dupKey);
-      if (seen && Date.now() - seen.at < DUPLICATE_WINDOW_MS) {
+      if (seen && Date.now() - seen.at < DUPLICATE_WINDOW_MS && seen.authenticator.equals(msg.subarray(4, 20))) {
         counters.duplicates++;
         socket.send(seen.response, rinfo.port, rinfo.address);
         return;
       }
       const a = decodeAccounting(msg, client.secret);
       const response = accountingResponse(a.identifier, a.authenticator, client.secret);
-      recent.set(dupKey, { at: Date.now(), response });
+      recent.delete(dupKey); // re-inserted last: the map stays in arrival order for eviction
+      recent.set(dupKey, { at: Date.now(), authenticator: a.authenticator, response });
       if (recent.size > DUPLICATE_CACHE) recent.delete(recent.keys().next().value!);
       socket.send(response, rinfo.port, rinfo.address);
       counters.answered++;
-      const { identifier: _i, authenticator: _a, ...record } = a;
-      batch.push({ ...record, nas: client.name });
+      const record = a as Partial<Accounting> & ReceivedRecord;
+      delete record.identifier;
+      delete record.authenticator;
+      record.nas = client.name;
+      batch.push(record);
       if (batch.length >= BATCH) flush();
       else timer ??= setTimeout(flush, FLUSH_MS);
     } catch (err) {

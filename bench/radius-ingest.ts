@@ -7,8 +7,17 @@
  * answering run in the server's receiving thread, applying in the main one. The sender waits for no answer (as a
  * busy BRAS pipelines its accounting), so loss shows as unanswered packets.
  *
+ * With FreeRADIUS installed (Debian's freeradius), the same sender then runs
+ * against FreeRADIUS as the accounting server — a minimal virtual server that
+ * writes each request to a detail file — and its applied count is the number
+ * of records in those files.
+ *
  *   node dist/bench/radius-ingest.js [seconds-per-rate=3] [rates=20000,40000,60000,80000,100000]
  */
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RadiusAccountingServer } from '../src/ingest/radius/server.js';
 import { SessionIndex } from '../src/subscriber/sessions.js';
@@ -53,22 +62,80 @@ s.bind(0, '127.0.0.1', () => {
 });
 `;
 
+function send(port: number, rate: number, offset: number): Promise<{ sent: number; answered: number }> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(sender, { eval: true, workerData: { port, rate, seconds, secret: SECRET, offset } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+const line = (who: string, rate: number, sent: number, applied: number, answered: number) =>
+  `${who}: ${rate.toLocaleString('en')} packets/s for ${seconds} s: sent ${sent.toLocaleString('en')}, applied ${applied.toLocaleString('en')}, answered ${answered.toLocaleString('en')}${applied === sent ? ' — no loss' : ` — lost ${(sent - applied).toLocaleString('en')}`}\n`;
+
+const results = new Map<number, { mamori: number; freeradius?: number; sent: number }>();
 const index = new SessionIndex({ interimTimeoutSeconds: 3600 });
 const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.1', secret: SECRET }] }, index);
 const port = server.addresses[0]!.port;
 let offset = 0;
 for (const rate of rates) {
   const before = server.status();
-  const result = await new Promise<{ sent: number; answered: number }>((resolve, reject) => {
-    const w = new Worker(sender, { eval: true, workerData: { port, rate, seconds, secret: SECRET, offset } });
-    w.once('message', resolve);
-    w.once('error', reject);
-  });
+  const result = await send(port, rate, offset);
   offset += result.sent;
   await server.settled();
-  const after = server.status();
-  const applied = after.applied - before.applied;
-  process.stdout.write(`${rate.toLocaleString('en')} packets/s for ${seconds} s: sent ${result.sent.toLocaleString('en')}, applied ${applied.toLocaleString('en')}, answered ${result.answered.toLocaleString('en')}${applied === result.sent ? ' — no loss' : ` — lost ${(result.sent - applied).toLocaleString('en')}`}\n`);
+  const applied = server.status().applied - before.applied;
+  results.set(rate, { mamori: applied, sent: result.sent });
+  process.stdout.write(line('mamori', rate, result.sent, applied, result.answered));
 }
 process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions\n`);
 await server.stop();
+
+/** FreeRADIUS with one virtual server: accounting on a loopback port, each request to a detail file. */
+async function freeradius(): Promise<{ port: number; records(): number; stop(): void } | undefined> {
+  if (spawnSync('sh', ['-c', 'command -v freeradius']).status !== 0 || !existsSync('/etc/freeradius/3.0/radiusd.conf')) return undefined;
+  const dir = join(tmpdir(), `mamori-bench-freeradius-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync('/etc/freeradius/3.0', dir, { recursive: true, dereference: true });
+  for (const f of readdirSync(join(dir, 'sites-enabled'))) rmSync(join(dir, 'sites-enabled', f));
+  for (const m of ['eap', 'mschap', 'ntlm_auth', 'soh', 'cache_eap', 'digest']) rmSync(join(dir, 'mods-enabled', m), { force: true });
+  const port = 20_000 + (process.pid % 20_000);
+  writeFileSync(join(dir, 'sites-enabled', 'bench'), `server bench {\n listen {\n  type = acct\n  ipaddr = 127.0.0.1\n  port = ${port}\n }\n preacct {\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`);
+  writeFileSync(join(dir, 'clients.conf'), `client localhost {\n ipaddr = 127.0.0.1\n secret = ${SECRET}\n}\n`);
+  mkdirSync(join(dir, 'log', 'radacct'), { recursive: true });
+  mkdirSync(join(dir, 'run'), { recursive: true });
+  const conf = readFileSync(join(dir, 'radiusd.conf'), 'utf8')
+    .replace(/^logdir = .*$/m, `logdir = ${join(dir, 'log')}`).replace(/^run_dir = .*$/m, `run_dir = ${join(dir, 'run')}`)
+    .replace(/^(\s*)(user|group) = freerad$/gm, '$1#$2 = freerad');
+  writeFileSync(join(dir, 'radiusd.conf'), conf);
+  const p = spawn('freeradius', ['-f', '-d', dir, '-l', 'stdout'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  for (let i = 0; i < 100 && !out.includes('Ready to process requests'); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!out.includes('Ready to process requests')) { p.kill(); throw new Error(`freeradius did not start: ${out.slice(-500)}`); }
+  const acct = join(dir, 'log', 'radacct');
+  const records = () => {
+    let n = 0;
+    const walk = (d: string) => { for (const e of readdirSync(d, { withFileTypes: true })) { if (e.isDirectory()) walk(join(d, e.name)); else n += (readFileSync(join(d, e.name), 'utf8').match(/\n\tAcct-Status-Type = /g) ?? []).length; } };
+    walk(acct);
+    return n;
+  };
+  return { port, records, stop: () => { p.kill(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+const peer = await freeradius();
+if (peer) {
+  for (const rate of rates) {
+    const before = peer.records();
+    const result = await send(peer.port, rate, offset);
+    offset += result.sent;
+    await new Promise((r) => setTimeout(r, 500));
+    const applied = peer.records() - before;
+    results.get(rate)!.freeradius = applied;
+    process.stdout.write(line('freeradius', rate, result.sent, applied, result.answered));
+  }
+  peer.stop();
+  process.stdout.write('\n| packets/s | sent | Mamori applied | FreeRADIUS written | ratio |\n|---|---|---|---|---|\n');
+  for (const [rate, r] of results) process.stdout.write(`| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.mamori.toLocaleString('en')} | ${r.freeradius!.toLocaleString('en')} | ${(r.mamori / Math.max(1, r.freeradius!)).toFixed(2)} |\n`);
+} else {
+  process.stdout.write('FreeRADIUS is not installed (apt-get install freeradius): no side-by-side run\n');
+}

@@ -16,6 +16,8 @@ import { serve, type Server } from '../../src/api/serve.js';
 import { CapabilityRefusedError } from '../../src/core/capabilities.js';
 import { createLogger } from '../../src/core/logger.js';
 import { encodeAccounting, STATUS } from '../../src/ingest/radius/packet.js';
+import { RadiusAccountingServer } from '../../src/ingest/radius/server.js';
+import { SessionIndex } from '../../src/subscriber/sessions.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { have } from '../support/flow-peers.js';
@@ -138,5 +140,28 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     lookup = await server.mamori.broker.forMeasure('lookup-test').action<SubscriberLookup>('subscriber-lookup');
     assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 100) }), { found: true, subscriber: 'alice@isp', start: T0, end: T0 + 5000 });
     assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 7000) }), { found: true, subscriber: 'bob@isp', start: T0 + 6000, end: T0 + 8000 });
+  });
+});
+
+describe('RADIUS accounting from a NAS it does not know', () => {
+  it('neither answers nor applies, and counts the packet', async () => {
+    const index = new SessionIndex({ interimTimeoutSeconds: 3600 });
+    const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.2', secret: SECRET }] }, index);
+    try {
+      const sock = dgram.createSocket('udp4');
+      const answers: Buffer[] = [];
+      sock.on('message', (m) => answers.push(m));
+      await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+      const pkt = encodeAccounting({ identifier: 1, statusType: STATUS.START, userName: 'eve', sessionId: 'x', framedIp: '100.64.9.9' }, Buffer.from(SECRET));
+      await new Promise<void>((r, j) => sock.send(pkt, server.addresses[0]!.port, '127.0.0.1', (e) => (e ? j(e) : r())));
+      await new Promise((r) => setTimeout(r, 200));
+      await server.settled();
+      sock.close();
+      assert.equal(answers.length, 0);
+      assert.equal(server.status().dropped['unknown-nas'], 1);
+      assert.equal(index.lookup('100.64.9.9', Math.floor(Date.now() / 1000)).found, false);
+    } finally {
+      await server.stop();
+    }
   });
 });

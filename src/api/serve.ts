@@ -104,7 +104,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     if (e) endpoints[status.declaration.id] = e;
   }
 
-  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}) });
+  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes: running.flatMap((r) => (r.routes ? [r.routes] : [])) });
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;

@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AccountError, type Principal } from '../core/accounts.js';
 import type { Mamori } from '../core/app.js';
 import { CapabilityRefusedError } from '../core/capabilities.js';
@@ -49,6 +49,8 @@ export interface ApiDeps {
   logger: Logger;
   /** The flow inlet, when M1 runs. */
   inlet?: FlowInlet;
+  /** Routes of running measures (e.g. M4's AAA endpoints). */
+  runningRoutes?: readonly FastifyPluginAsyncZod[];
 }
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
@@ -59,7 +61,7 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-export async function buildApi({ mamori, metrics, logger, inlet }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [] }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }, {
       serializers: {
@@ -147,6 +149,7 @@ export async function buildApi({ mamori, metrics, logger, inlet }: ApiDeps): Pro
   await app.register(ccRoutes(mamori));
   await app.register(shareRoutes(mamori));
   await app.register(caseRoutes(mamori));
+  for (const routes of runningRoutes) await app.register(routes);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

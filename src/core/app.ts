@@ -83,6 +83,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   });
   await subscribers.load();
   published['subscriber-lookup'] = (declaration) => subscribers.lookupFor(declaration);
+  published['accounting-feed'] = () => subscribers.accountingFeed();
   const caseRules = { dedupeSeconds: parseDuration(config.cases.dedupeWindow), escalateAfterRepeats: config.cases.escalateAfterRepeats };
   published.cases = (declaration) => casesFor(state, audit, declaration, caseRules);
   const n = config.notices;

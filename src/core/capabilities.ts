@@ -27,6 +27,8 @@ export const ACTION_CAPABILITIES = {
   'candidate-feed': { needs: 'item:cc.candidate' },
   /** M2's merged C&C list (own and partners', with provenance): for measures that declare threat indicators. */
   'indicator-feed': { needs: 'item:threat.indicator' },
+  /** Accounting as it arrives (session starts and stops with account IDs): for measures that declare account IDs. */
+  'accounting-feed': { needs: 'item:aaa.account-id' },
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 

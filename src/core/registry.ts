@@ -12,6 +12,7 @@ import type { ActionCapability, MeasureCapabilities } from './capabilities.js';
 import type { StateStore } from '../store/state/store.js';
 import { ConfigError, describeIssue, type Config } from './config.js';
 import type { Logger } from './logger.js';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 
 export interface MeasureContext {
   readonly declaration: MeasureDeclaration;
@@ -26,6 +27,8 @@ export interface MeasureContext {
 export interface RunningMeasure {
   /** Where the measure serves partners, if it does (e.g. M2's TAXII server). */
   readonly endpoints?: Readonly<Record<string, string>>;
+  /** Routes the measure adds to the HTTP API while it runs; each declares its permission like any other. */
+  readonly routes?: FastifyPluginAsyncZod;
   stop(): Promise<void>;
 }
 

@@ -2,7 +2,8 @@
  * Roles and what each may do. Every API route names one permission; a route
  * without one does not start (see api/server.ts), so nothing is open by accident.
  */
-export const ROLES = ['admin', 'operator', 'analyst', 'auditor'] as const;
+/** `aaa` is for machines: the AAA servers (FreeRADIUS rlm_rest) and the customer system's password-change hook. */
+export const ROLES = ['admin', 'operator', 'analyst', 'auditor', 'aaa'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const PERMISSIONS = {
@@ -34,6 +35,11 @@ export const PERMISSIONS = {
   'cases:manage': ['admin', 'analyst'],
   /** Edit the texts sent to subscribers. */
   'notices:templates': ['admin'],
+  /** M4's REST endpoints for the AAA: authorize, post-auth, password changed. */
+  'aaa:rest': ['aaa'],
+  /** M4's suspensions and findings: see and lift. */
+  'suspensions:read': ['admin', 'operator', 'analyst', 'auditor'],
+  'suspensions:manage': ['admin', 'operator', 'analyst'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

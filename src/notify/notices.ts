@@ -77,6 +77,16 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
       body: 'Dear {{name}},\n\nAt {{detectionTime}} (JST) we saw traffic from your line to a botnet command-and-control (C&C) server. A computer, phone or router on your line may be infected with malware.\n\nWhat to do:\n{{deviceAdvice}}\n\nTo stop these notices (opt out): {{optOut}}\nQuestions: {{support}}\n',
     },
   },
+  'credential-misuse': {
+    ja: {
+      subject: '【重要】接続用パスワードの変更をお願いします',
+      body: '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の接続用ID（認証ID）が第三者に不正に使われている可能性を検知したため、接続を切断し、このIDでの接続を一時的に停止しました。\n\n会員ページから接続用パスワードを変更すると、停止は解除されます。ルータに保存しているパスワードも新しいものに変更してください。\n\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] Please change your connection password',
+      body: 'Dear {{name}},\n\nAt {{detectionTime}} (JST) we found signs that your connection ID is being used by someone else. We disconnected it and suspended connections with this ID for now.\n\nChange your connection password on the member page and the suspension ends. Please also enter the new password in your router.\n\nQuestions: {{support}}\n',
+    },
+  },
   'vulnerable-router': {
     ja: {
       subject: '【重要】お客様のルータの設定の見直しをお願いします',

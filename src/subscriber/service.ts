@@ -94,9 +94,19 @@ export class SubscriberService {
     return n;
   }
 
-  /** Queues an accounting event for the store; `flush` writes the queue in one transaction. */
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+
+  /** Queues an accounting event for the store (`flush` writes the queue in one transaction) and tells subscribers. */
   record(e: SessionEvent): void {
     this.pending.push(e);
+    for (const l of this.listeners) l(e);
+  }
+
+  /** The accounting feed the broker hands to a measure that declares account IDs (M4). */
+  accountingFeed(): { subscribe(listener: (e: SessionEvent) => void): () => void } {
+    return {
+      subscribe: (listener) => { this.listeners.add(listener); return () => { this.listeners.delete(listener); }; },
+    };
   }
 
   flush(): Promise<void> {

@@ -5,6 +5,9 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { startCredentialMisuse } from './run.js';
+import { M4_TABLES, m4Migrations } from './service.js';
+import { credentialMisuseSettings } from './settings.js';
 
 export const declaration = defineMeasure({
   id: 'credential-misuse',
@@ -41,5 +44,11 @@ export const declaration = defineMeasure({
   source: { ja: '研究会 第二次とりまとめ 第2章第2節', en: 'Study group, 2nd summary, ch. 2 §2' },
 });
 
-/** Detection and RFC 5176 disconnects have not landed yet: declared, "not available". */
-export const measure: MeasureModule = { declaration };
+/** Trigger, detectors, RFC 5176 disconnects, suspensions and notices run while M4 is enabled (run.ts). */
+export const measure: MeasureModule = {
+  declaration,
+  migrations: m4Migrations,
+  stateTables: M4_TABLES,
+  settings: credentialMisuseSettings,
+  implementation: { start: startCredentialMisuse },
+};

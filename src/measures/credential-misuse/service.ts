@@ -1,0 +1,199 @@
+/**
+ * M4 at work. Authentication events arrive from the AAA (FreeRADIUS rlm_rest
+ * calling the authorize and post-auth endpoints), accounting from the
+ * broker's accounting feed; both are kept in memory for a short, bounded
+ * time. Every `analysisInterval` the trigger looks for an anomaly; only then
+ * do the detectors run, and each finding becomes a case, a Disconnect-Request
+ * to the NAS, a suspension of the ID until the password is changed (never
+ * longer than `maxSuspension`), and a notice asking for the change — or, in
+ * dry-run, a case and nothing else. The authorize endpoint rejects a
+ * suspended ID. Everything is audited.
+ */
+import type { Kysely, Migration } from 'kysely';
+import { parseDuration } from '../../core/duration.js';
+import type { Logger } from '../../core/logger.js';
+import type { MeasureState } from '../../core/measure-state.js';
+import type { SessionEvent } from '../../ingest/radius/apply.js';
+import type { CaseApi } from '../../notify/cases.js';
+import type { Notifier } from '../../notify/notices.js';
+import type { StateDb } from '../../store/state/store.js';
+import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
+import { sendDisconnect, type DisconnectResult } from './disconnect.js';
+import type { CredentialMisuseSettings } from './settings.js';
+
+type M4Tables = {
+  m4_suspensions: { account: string; since: string; until: string; case_id: string; detector: string; lifted_at: string | null; lifted_by: string | null; reminded: number };
+  m4_findings: { account: string; detector: string; at: string; case_id: string; ja: string; en: string; action: string; detection_to_ack_ms: number | null };
+};
+
+export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
+
+export const m4Migrations: Record<string, Migration> = {
+  '0400_credential-misuse': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('m4_suspensions')
+        .addColumn('account', 'text', (c) => c.notNull())
+        .addColumn('since', 'text', (c) => c.notNull())
+        .addColumn('until', 'text', (c) => c.notNull())
+        .addColumn('case_id', 'text', (c) => c.notNull())
+        .addColumn('detector', 'text', (c) => c.notNull())
+        .addColumn('lifted_at', 'text')
+        .addColumn('lifted_by', 'text')
+        .addColumn('reminded', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('m4_suspensions_account').on('m4_suspensions').columns(['account', 'lifted_at']).execute();
+      await db.schema.createTable('m4_findings')
+        .addColumn('account', 'text', (c) => c.notNull())
+        .addColumn('detector', 'text', (c) => c.notNull())
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('case_id', 'text', (c) => c.notNull())
+        .addColumn('ja', 'text', (c) => c.notNull())
+        .addColumn('en', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('detection_to_ack_ms', 'integer')
+        .execute();
+    },
+  },
+};
+
+const mdb = (d: StateDb) => d.withTables<M4Tables>() as unknown as Kysely<M4Tables>;
+
+const AUTH_KEEP_S = 15 * 60;
+const SESSIONS_KEEP_S = 3 * 86_400;
+const MAX_EVENTS = 1_000_000;
+
+export interface Suspension { account: string; since: string; until: string; caseId: string; detector: string }
+
+export class CredentialMisuse {
+  private auth: AuthEvent[] = [];
+  private starts: SessionStart[] = [];
+  private stops: SessionStop[] = [];
+  private readonly accountOf = new Map<string, string>();
+  private readonly actor = 'measure:credential-misuse';
+
+  constructor(private readonly own: MeasureState & { settings: CredentialMisuseSettings }, private readonly cases: CaseApi, private readonly notifier: Notifier, private readonly logger: Logger) {}
+
+  private get s(): CredentialMisuseSettings { return this.own.settings; }
+
+  onAuth(e: AuthEvent): void {
+    this.auth.push(e);
+    if (this.auth.length > MAX_EVENTS) this.auth.splice(0, this.auth.length - MAX_EVENTS);
+  }
+
+  onSession(e: SessionEvent): void {
+    if (e.kind === 'begin') {
+      this.accountOf.set(e.key, e.subscriber);
+      this.starts.push({ account: e.subscriber, at: e.at, session: e.key, address: e.address, nas: e.key.split('|')[0]! });
+    } else if (e.kind === 'finish') {
+      const account = this.accountOf.get(e.key);
+      if (account) this.stops.push({ account, at: e.at, session: e.key });
+    } else if (e.kind === 'finish-all') {
+      for (const [key, account] of this.accountOf) if (key.startsWith(`${e.nas}|`)) this.stops.push({ account, at: e.at, session: key });
+    }
+    if (this.starts.length > MAX_EVENTS) this.starts.splice(0, this.starts.length - MAX_EVENTS);
+    if (this.stops.length > MAX_EVENTS) this.stops.splice(0, this.stops.length - MAX_EVENTS);
+  }
+
+  /** Forgets what is older than the detectors look at: memory stays bounded by time and by count. */
+  private prune(now: number): void {
+    this.auth = this.auth.filter((e) => e.at > now - AUTH_KEEP_S);
+    this.starts = this.starts.filter((e) => e.at > now - SESSIONS_KEEP_S);
+    this.stops = this.stops.filter((e) => e.at > now - SESSIONS_KEEP_S);
+    const live = new Set(this.starts.map((e) => e.session));
+    for (const k of this.accountOf.keys()) if (!live.has(k)) this.accountOf.delete(k);
+  }
+
+  async suspension(account: string, now = new Date()): Promise<Suspension | undefined> {
+    const r = await mdb(this.own.store.db).selectFrom('m4_suspensions').selectAll().where('account', '=', account).where('lifted_at', 'is', null).where('until', '>', now.toISOString()).executeTakeFirst();
+    return r ? { account: r.account, since: r.since, until: r.until, caseId: r.case_id, detector: r.detector } : undefined;
+  }
+
+  /** One pass: trigger, detectors, response. Returns the findings acted on. */
+  async analyze(now = new Date()): Promise<Finding[]> {
+    const t = Math.floor(now.getTime() / 1000);
+    this.prune(t);
+    await this.sweep(now);
+    const fired = trigger(this.auth, t, this.s);
+    if (!fired.fired) return [];
+    const acted: Finding[] = [];
+    for (const account of fired.accounts) {
+      const findings = detect(account, { auth: this.auth, starts: this.starts, stops: this.stops }, t, this.s);
+      if (findings.length === 0 || (await this.suspension(account, now))) continue;
+      await this.act(findings, now);
+      acted.push(...findings);
+    }
+    if (acted.length > 0) this.logger.info({ event: 'm4.analysis', trigger: fired.reason, findings: acted.length }, 'credential misuse found');
+    return acted;
+  }
+
+  private async act(findings: Finding[], now: Date): Promise<void> {
+    const f = findings[0]!;
+    const summary = findings.map((x) => x.en).join('; ');
+    const { case: c } = await this.cases.open({ kind: 'credential-misuse', subscriber: f.account, summary, at: now });
+    for (const x of findings) await this.cases.note(c.id, `finding:${x.detector}`, `${x.ja} / ${x.en}`);
+    let action = 'dry-run: no action taken';
+    let ackMs: number | null = null;
+    if (!this.s.dryRun) {
+      let dm: DisconnectResult | undefined;
+      const nas = f.target ? this.s.nas.find((n) => n.name === f.target!.nas) : undefined;
+      if (f.target && nas) {
+        dm = await sendDisconnect({ nas, userName: f.account, sessionId: f.target.session.slice(f.target.nas.length + 1), framedIp: f.target.address.includes('.') ? f.target.address : undefined });
+        if (dm.result === 'ack') ackMs = dm.ms;
+        await this.cases.note(c.id, `disconnect:${dm.result}`, dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`);
+        await this.own.audit.append({ actor: this.actor, measure: 'credential-misuse', action: 'm4.disconnect', object: `case:${c.id}`, caseId: c.id, outcome: dm.result === 'ack' ? 'ok' : 'error', counts: { attempts: dm.attempts, ms: dm.ms } });
+      } else if (f.target) {
+        await this.cases.note(c.id, 'disconnect:not-configured', `no Dynamic Authorization settings for NAS ${f.target.nas}`);
+      }
+      const until = new Date(now.getTime() + parseDuration(this.s.maxSuspension) * 1000).toISOString();
+      await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.suspend', object: `case:${c.id}`, caseId: c.id }, async (tx) => {
+        await mdb(tx).insertInto('m4_suspensions').values({ account: f.account, since: now.toISOString(), until, case_id: c.id, detector: f.detector, lifted_at: null, lifted_by: null, reminded: 0 }).execute();
+      });
+      await this.cases.note(c.id, 'suspended', `until the password is changed, at the latest ${until}`);
+      try {
+        await this.notifier.notify(c.id, { detectionTime: now.toISOString().replace('T', ' ').slice(0, 16), support: '' });
+      } catch (err) {
+        await this.cases.note(c.id, 'notice:not-sent', (err as Error).message);
+      }
+      action = `disconnect ${dm?.result ?? 'not sent'}; suspended until ${until}`;
+    }
+    await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.finding', object: `case:${c.id}`, caseId: c.id, counts: { findings: findings.length, dryRun: this.s.dryRun ? 1 : 0 } }, async (tx) => {
+      for (const x of findings) await mdb(tx).insertInto('m4_findings').values({ account: x.account, detector: x.detector, at: now.toISOString(), case_id: c.id, ja: x.ja, en: x.en, action, detection_to_ack_ms: ackMs }).execute();
+    });
+  }
+
+  /** The password was changed (the customer system says so) or an operator decided: the suspension ends now. */
+  async lift(account: string, by: string, why: string, now = new Date()): Promise<boolean> {
+    const s = await this.suspension(account, now);
+    if (!s) return false;
+    await this.own.audit.withAudit({ actor: by, measure: 'credential-misuse', action: 'm4.lift', object: `case:${s.caseId}`, caseId: s.caseId }, async (tx) => {
+      await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: now.toISOString(), lifted_by: by }).where('account', '=', account).where('lifted_at', 'is', null).execute();
+    });
+    await this.cases.note(s.caseId, 'lifted', why);
+    return true;
+  }
+
+  /** Suspensions never outlive their maximum; a day before it, the case gets a reminder. */
+  private async sweep(now: Date): Promise<void> {
+    const t = now.toISOString();
+    const s = mdb(this.own.store.db);
+    for (const r of await s.selectFrom('m4_suspensions').selectAll().where('lifted_at', 'is', null).execute()) {
+      if (r.until <= t) {
+        await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.expire', object: `case:${r.case_id}`, caseId: r.case_id }, async (tx) => {
+          await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: t, lifted_by: 'expiry' }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
+        });
+        await this.cases.note(r.case_id, 'lifted', 'maximum suspension reached');
+      } else if (!r.reminded && Date.parse(r.until) - now.getTime() < 86_400_000) {
+        await mdb(this.own.store.db).updateTable('m4_suspensions').set({ reminded: 1 }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
+        await this.cases.note(r.case_id, 'reminder', `suspension ends at ${r.until}: check whether the password was changed`);
+      }
+    }
+  }
+
+  async findings(): Promise<Array<M4Tables['m4_findings']>> {
+    return mdb(this.own.store.db).selectFrom('m4_findings').selectAll().orderBy('at', 'desc').limit(1000).execute();
+  }
+
+  async suspensions(): Promise<Array<M4Tables['m4_suspensions']>> {
+    return mdb(this.own.store.db).selectFrom('m4_suspensions').selectAll().orderBy('since', 'desc').limit(1000).execute();
+  }
+}

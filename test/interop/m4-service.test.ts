@@ -88,7 +88,18 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     assert.equal(nas.seen.length, 0, 'no Disconnect-Request was sent');
   });
 
-  it('finds a stolen ID (two sessions, Tokyo then Fukuoka within minutes, logins from many places), disconnects it, suspends it and asks for a new password', async () => {
+  it('a router retrying a wrong password: a burst of rejects from one place disconnects no one', async () => {
+    const before = nas.seen.length;
+    for (let i = 0; i < 15; i++) {
+      await call('/aaa/v1/authorize', aaa, rest('retry@isp', 'cpe-r'));
+      await call('/aaa/v1/post-auth/reject', aaa, rest('retry@isp', 'cpe-r'));
+    }
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal((await call('/aaa/v1/authorize', aaa, rest('retry@isp', 'cpe-r'))).status, 204, 'not suspended');
+    assert.equal(nas.seen.length, before);
+  });
+
+  it('finds a stolen ID (two sessions, Tokyo then Fukuoka within minutes, logins from many places), disconnects it, suspends it and asks for a new password', async (t) => {
     const port = server.radius!.addresses[0]!.port;
     const now = Math.floor(Date.now() / 1000);
     assert.equal(await radclient(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v1"\nFramed-IP-Address = 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`), 0);
@@ -113,6 +124,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     const view = (await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${operator}` } })).json() as { findings: Array<{ detector: string; case_id: string; detection_to_ack_ms: number | null; ja: string }> };
     assert.deepEqual(view.findings.map((f) => f.detector).sort(), ['burst', 'concurrent', 'travel']);
     assert.ok(view.findings.every((f) => typeof f.detection_to_ack_ms === 'number'), 'the time to Disconnect-ACK is recorded');
+    t.diagnostic(`trigger to suspension: ${detectedWithin} ms; detection to Disconnect-ACK: ${view.findings[0]!.detection_to_ack_ms} ms`);
     const c = (await server.app.inject({ method: 'GET', url: `/api/v1/cases/${view.findings[0]!.case_id}`, headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token}` } })).json() as { kind: string; timeline: Array<{ event: string }> };
     assert.equal(c.kind, 'credential-misuse');
     const events = c.timeline.map((e) => e.event);
@@ -126,5 +138,34 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     const actions = [];
     for await (const e of server.mamori.audit.entries()) if (e.measure === 'credential-misuse') actions.push(e.action);
     for (const a of ['case.open', 'm4.disconnect', 'm4.suspend', 'm4.finding', 'm4.lift']) assert.ok(actions.includes(a), `${a} not audited`);
+  });
+});
+
+describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed' }, () => {
+  it('opens a case for a finding and does nothing else: no disconnect, no suspension', async () => {
+    const nas = new NasSimulator();
+    await nas.start();
+    const server = await serve(testConfig(join(tempDir(), 'data'), [
+      'server:\n  port: 0',
+      `measures:\n  credential-misuse:\n    enabled: true\n    dryRun: true\n    analysisInterval: 1s\n    trigger: { accountRequestsPerMinute: 5 }\n    nas: [{ name: bras1, address: 127.0.0.1, port: ${nas.port}, secret: ${DM_SECRET} }]`,
+    ].join('\n')), { out: new PassThrough(), logger: createLogger('silent') });
+    try {
+      const token = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
+      for (let i = 0; i < 6; i++) {
+        for (const url of ['/aaa/v1/authorize', '/aaa/v1/post-auth/accept']) {
+          await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, payload: rest('dry@isp', `cpe-${i}`, `192.0.2.${i}`) });
+        }
+      }
+      const view = async () => (await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token}` } })).json() as { suspensions: unknown[]; findings: Array<{ action: string }> };
+      const deadline = Date.now() + 15_000;
+      while ((await view()).findings.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const v = await view();
+      assert.equal(v.findings[0]?.action, 'dry-run: no action taken');
+      assert.equal(v.suspensions.length, 0);
+      assert.equal(nas.seen.length, 0);
+    } finally {
+      await server.close();
+      nas.stop();
+    }
   });
 });

@@ -14,13 +14,14 @@
  *
  *   node dist/bench/radius-ingest.js [seconds-per-rate=3] [rates=20000,40000,60000,80000,100000]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RadiusAccountingServer } from '../src/ingest/radius/server.js';
 import { SessionIndex } from '../src/subscriber/sessions.js';
+import { freePort, startFreeRadius } from '../test/support/freeradius.js';
 
 const seconds = Number(process.argv[2] ?? 3);
 const rates = (process.argv[3] ?? '20000,40000,60000,80000,100000').split(',').map(Number);
@@ -93,33 +94,19 @@ await server.stop();
 /** FreeRADIUS with one virtual server: accounting on a loopback port, each request to a detail file. */
 async function freeradius(): Promise<{ port: number; records(): number; stop(): void } | undefined> {
   if (spawnSync('sh', ['-c', 'command -v freeradius']).status !== 0 || !existsSync('/etc/freeradius/3.0/radiusd.conf')) return undefined;
-  const dir = join(tmpdir(), `mamori-bench-freeradius-${process.pid}`);
-  rmSync(dir, { recursive: true, force: true });
-  cpSync('/etc/freeradius/3.0', dir, { recursive: true, dereference: true });
-  for (const f of readdirSync(join(dir, 'sites-enabled'))) rmSync(join(dir, 'sites-enabled', f));
-  for (const m of ['eap', 'mschap', 'ntlm_auth', 'soh', 'cache_eap', 'digest']) rmSync(join(dir, 'mods-enabled', m), { force: true });
-  const port = 20_000 + (process.pid % 20_000);
-  writeFileSync(join(dir, 'sites-enabled', 'bench'), `server bench {\n listen {\n  type = acct\n  ipaddr = 127.0.0.1\n  port = ${port}\n }\n preacct {\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`);
-  writeFileSync(join(dir, 'clients.conf'), `client localhost {\n ipaddr = 127.0.0.1\n secret = ${SECRET}\n}\n`);
-  mkdirSync(join(dir, 'log', 'radacct'), { recursive: true });
-  mkdirSync(join(dir, 'run'), { recursive: true });
-  const conf = readFileSync(join(dir, 'radiusd.conf'), 'utf8')
-    .replace(/^logdir = .*$/m, `logdir = ${join(dir, 'log')}`).replace(/^run_dir = .*$/m, `run_dir = ${join(dir, 'run')}`)
-    .replace(/^(\s*)(user|group) = freerad$/gm, '$1#$2 = freerad');
-  writeFileSync(join(dir, 'radiusd.conf'), conf);
-  const p = spawn('freeradius', ['-f', '-d', dir, '-l', 'stdout'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  for (let i = 0; i < 100 && !out.includes('Ready to process requests'); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('Ready to process requests')) { p.kill(); throw new Error(`freeradius did not start: ${out.slice(-500)}`); }
-  const acct = join(dir, 'log', 'radacct');
+  const port = await freePort();
+  const fr = await startFreeRadius(join(tmpdir(), `mamori-bench-freeradius-${process.pid}`), {
+    site: `server bench {\n listen {\n  type = acct\n  ipaddr = 127.0.0.1\n  port = ${port}\n }\n preacct {\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`,
+    clients: `client localhost {\n ipaddr = 127.0.0.1\n secret = ${SECRET}\n}\n`,
+  });
+  const acct = join(fr.dir, 'log', 'radacct');
   const records = () => {
     let n = 0;
     const walk = (d: string) => { for (const e of readdirSync(d, { withFileTypes: true })) { if (e.isDirectory()) walk(join(d, e.name)); else n += (readFileSync(join(d, e.name), 'utf8').match(/\n\tAcct-Status-Type = /g) ?? []).length; } };
     walk(acct);
     return n;
   };
-  return { port, records, stop: () => { p.kill(); rmSync(dir, { recursive: true, force: true }); } };
+  return { port, records, stop: fr.stop };
 }
 
 const peer = await freeradius();

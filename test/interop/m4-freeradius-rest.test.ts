@@ -6,9 +6,8 @@
  * plays the NAS. Loopback only.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -18,16 +17,9 @@ import { have } from '../support/flow-peers.js';
 import { casesFor } from '../../src/notify/cases.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
+import { freePort, startFreeRadius, type FreeRadius } from '../support/freeradius.js';
 
 const RLM_REST = '/usr/lib/freeradius/rlm_rest.so';
-
-async function freeUdpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 function radclientAuth(port: number, user: string, password: string): Promise<string> {
   return new Promise((resolve) => {
@@ -48,7 +40,7 @@ const available = () => {
 
 describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-rest not installed' }, () => {
   let server: Server;
-  let radiusd: ChildProcess | undefined;
+  let radiusd: FreeRadius | undefined;
   let authPort: number;
   let aaa: string;
   const dir = join(tempDir(), 'raddb');
@@ -56,11 +48,9 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
   before(async () => {
     server = await serve(testConfig(join(tempDir(), 'data'), 'server:\n  port: 0\nmeasures:\n  credential-misuse: { enabled: true }\n'), { out: new PassThrough(), logger: createLogger('silent') });
     aaa = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
-    authPort = await freeUdpPort();
-    cpSync('/etc/freeradius/3.0', dir, { recursive: true, dereference: true });
-    for (const f of readdirSync(join(dir, 'sites-enabled'))) rmSync(join(dir, 'sites-enabled', f));
-    for (const m of ['eap', 'mschap', 'ntlm_auth', 'soh', 'cache_eap', 'digest']) rmSync(join(dir, 'mods-enabled', m), { force: true });
-    writeFileSync(join(dir, 'mods-enabled', 'mamori'), `rest mamori {
+    authPort = await freePort();
+    radiusd = await startFreeRadius(dir, {
+      mods: { mamori: `rest mamori {
 	connect_uri = "${server.url}"
 	authorize {
 		uri = "\${..connect_uri}/aaa/v1/authorize"
@@ -78,9 +68,9 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
 		max = 4
 	}
 }
-`);
-    writeFileSync(join(dir, 'mods-config', 'files', 'authorize'), 'alice@isp Cleartext-Password := "correct-horse"\n');
-    writeFileSync(join(dir, 'sites-enabled', 'mamori-test'), `server mamori-test {
+` },
+      files: { 'mods-config/files/authorize': 'alice@isp Cleartext-Password := "correct-horse"\n' },
+      site: `server mamori-test {
 	listen {
 		type = auth
 		ipaddr = 127.0.0.1
@@ -110,21 +100,11 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
 		}
 	}
 }
-`);
-    writeFileSync(join(dir, 'clients.conf'), 'client localhost {\n ipaddr = 127.0.0.1\n secret = nas-secret\n}\n');
-    mkdirSync(join(dir, 'log'), { recursive: true });
-    mkdirSync(join(dir, 'run'), { recursive: true });
-    writeFileSync(join(dir, 'radiusd.conf'), readFileSync(join(dir, 'radiusd.conf'), 'utf8')
-      .replace(/^logdir = .*$/m, `logdir = ${join(dir, 'log')}`).replace(/^run_dir = .*$/m, `run_dir = ${join(dir, 'run')}`)
-      .replace(/^(\s*)(user|group) = freerad$/gm, '$1#$2 = freerad'));
-    radiusd = spawn('freeradius', ['-f', '-d', dir, '-l', 'stdout'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    radiusd.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    radiusd.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
-    for (let i = 0; i < 100 && !out.includes('Ready to process requests'); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(out, /Ready to process requests/, out.slice(-2000));
+`,
+      clients: 'client localhost {\n ipaddr = 127.0.0.1\n secret = nas-secret\n}\n',
+    });
   });
-  after(async () => { radiusd?.kill(); await server?.close(); });
+  after(async () => { radiusd?.stop(); await server?.close(); });
 
   it('accepts the subscriber while the ID is not suspended', async () => {
     assert.match(await radclientAuth(authPort, 'alice@isp', 'correct-horse'), /Access-Accept/);

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Mamori } from '../../src/core/app.js';
@@ -17,18 +17,11 @@ import { getCase, type CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { havePythonModule } from '../support/flow-peers.js';
+import { freePort } from '../support/freeradius.js';
 import { measuresWithM1InletOnly, openTest, tempDir, identifyingMeasure } from '../support/fixtures.js';
 
 const PYTHON = '/usr/bin/python3';
 const alerting = identifyingMeasure();
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startSink(port: number, maildir: string): Promise<ChildProcess> {
   const p = spawn(PYTHON, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: 'ignore' });

@@ -82,6 +82,7 @@ describe('M4 detectors: false positives that must find nothing', () => {
     const stops = starts.filter((s) => s.session.includes('old')).map((s) => ({ account: s.account, at: T - 31, session: s.session }));
     const t = trigger(auth, T, S);
     assert.equal(t.fired, true, 'the server is busy: the analysis starts');
+    assert.equal(t.accounts.length, 3000);
     const findings = t.accounts.flatMap((a) => detect(a, h(auth, starts, stops), T, S));
     assert.deepEqual(findings, []);
   });

@@ -29,6 +29,8 @@ const DUPLICATE_WINDOW_MS = 30_000;
 const DUPLICATE_CACHE = 65_536;
 const BATCH = 1024;
 const FLUSH_MS = 5;
+/** Batches handed over and not yet applied by the main thread: beyond this, records are dropped and counted. */
+const MAX_INFLIGHT = 256;
 
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
@@ -39,8 +41,10 @@ async function main(config: ReceiverConfig): Promise<void> {
   const recent = new Map<string, { at: number; authenticator: Buffer; response: Buffer }>();
   let batch: ReceivedRecord[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let inflight = 0;
   const flush = () => {
     if (timer) { clearTimeout(timer); timer = undefined; }
+    if (batch.length > 0) inflight++;
     port.postMessage({ type: 'batch', records: batch, counters } satisfies ReceiverMessage);
     batch = [];
   };
@@ -63,6 +67,9 @@ async function main(config: ReceiverConfig): Promise<void> {
         socket.send(seen.response, rinfo.port, rinfo.address);
         return;
       }
+      // The main thread is not keeping up: leave the packet unanswered, so the NAS sends it again later,
+      // rather than queue without end.
+      if (inflight >= MAX_INFLIGHT) { drop('backlog'); return; }
       const a = decodeAccounting(msg, client.secret);
       const response = accountingResponse(a.identifier, a.authenticator, client.secret);
       recent.delete(dupKey); // re-inserted last: the map stays in arrival order for eviction
@@ -91,7 +98,8 @@ async function main(config: ReceiverConfig): Promise<void> {
     s.on('error', () => { /* a send to a vanished NAS: nothing to do */ });
     sockets.push(s);
   }
-  port.on('message', (m: { type: 'settle'; id: number } | { type: 'stop' }) => {
+  port.on('message', (m: { type: 'settle'; id: number } | { type: 'stop' } | { type: 'applied' }) => {
+    if (m.type === 'applied') { inflight = Math.max(0, inflight - 1); return; }
     if (m.type === 'settle') { flush(); port.postMessage({ type: 'settled', id: m.id, counters } satisfies ReceiverMessage); }
     else { flush(); for (const s of sockets) s.close(); port.close(); }
   });

@@ -26,7 +26,7 @@ export interface RadiusStatus {
   answered: number;
   applied: number;
   duplicates: number;
-  /** Dropped packets by reason: unknown-nas, short, length, code, attribute, authenticator, missing; and no-address (answered, not applied). */
+  /** Dropped packets by reason: unknown-nas, short, length, code, attribute, authenticator, missing; no-address (answered, not applied); backlog (left unanswered, so the NAS retransmits: the main thread fell behind). */
   dropped: Record<string, number>;
 }
 
@@ -45,6 +45,7 @@ export class RadiusAccountingServer {
           if (applyAccounting(this.index, r, r.nas, this.onEvent)) this.applied++;
           else this.notApplied++;
         }
+        if (m.records.length > 0) worker.postMessage({ type: 'applied' });
       } else if (m.type === 'settled') {
         this.settling.get(m.id)?.();
         this.settling.delete(m.id);

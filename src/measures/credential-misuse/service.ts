@@ -115,9 +115,16 @@ export class CredentialMisuse {
     await this.sweep(now);
     const fired = trigger(this.auth, t, this.s);
     if (!fired.fired) return [];
+    // Index the events by account once: a NAS reboot puts thousands of accounts in one pass.
+    const byAccount = <T extends { account: string }>(events: readonly T[]) => {
+      const m = new Map<string, T[]>();
+      for (const e of events) { const l = m.get(e.account); if (l) l.push(e); else m.set(e.account, [e]); }
+      return m;
+    };
+    const auth = byAccount(this.auth), starts = byAccount(this.starts), stops = byAccount(this.stops);
     const acted: Finding[] = [];
     for (const account of fired.accounts) {
-      const findings = detect(account, { auth: this.auth, starts: this.starts, stops: this.stops }, t, this.s);
+      const findings = detect(account, { auth: auth.get(account) ?? [], starts: starts.get(account) ?? [], stops: stops.get(account) ?? [] }, t, this.s);
       if (findings.length === 0 || (await this.suspension(account, now))) continue;
       await this.act(findings, now);
       acted.push(...findings);

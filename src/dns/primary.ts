@@ -1,0 +1,136 @@
+/**
+ * The RPZ primary: an authoritative DNS server for Mamori's policy zones, on
+ * UDP and TCP. It answers SOA, NS and the zone's own names authoritatively,
+ * transfers whole zones (AXFR, TCP only) to the secondaries allowed to ask,
+ * and refuses everything else. Messages are parsed by dns-packet; a message it
+ * cannot parse is dropped and counted, never answered with a guess.
+ *
+ * Not yet: IXFR from a journal, NOTIFY, TSIG (the resolvers poll the SOA).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket, { type Answer, type Packet } from 'dns-packet';
+import type { RpzZone } from './rpz.js';
+
+export interface PrimaryConfig {
+  host: string;
+  port: number;
+  /** Addresses allowed to transfer the zones. */
+  transferTo: string[];
+  /** SOA timers, seconds. */
+  refresh?: number;
+}
+
+export interface PrimaryStatus { queries: number; transfers: number; refused: number; malformed: number }
+
+const MAX_ANSWERS_PER_MESSAGE = 500;
+const MAX_TCP_MESSAGE = 65_535;
+
+const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
+
+export class RpzPrimary {
+  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, refused: 0, malformed: 0 };
+  private udp!: dgram.Socket;
+  private tcp!: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(private readonly zones: Map<string, RpzZone>, private readonly config: PrimaryConfig) {}
+
+  static async start(zones: readonly RpzZone[], config: PrimaryConfig): Promise<RpzPrimary> {
+    const p = new RpzPrimary(new Map(zones.map((z) => [z.origin, z])), config);
+    p.udp = dgram.createSocket(config.host.includes(':') ? 'udp6' : 'udp4');
+    p.udp.on('message', (msg, rinfo) => {
+      const answer = p.answer(msg, unmap(rinfo.address), 'udp');
+      for (const a of answer) p.udp.send(a, rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((resolve, reject) => { p.udp.once('error', reject); p.udp.bind(config.port, config.host, () => resolve()); });
+    p.tcp = net.createServer((s) => p.serveTcp(s));
+    await new Promise<void>((resolve, reject) => { p.tcp.once('error', reject); p.tcp.listen(p.udp.address().port, config.host, () => resolve()); });
+    return p;
+  }
+
+  get port(): number { return this.udp.address().port; }
+
+  status(): PrimaryStatus { return { ...this.counters }; }
+
+  private soa(z: RpzZone): Answer {
+    const r = this.config.refresh ?? 60;
+    return { name: z.origin, type: 'SOA', ttl: 60, class: 'IN', data: { mname: 'localhost', rname: `hostmaster.${z.origin}`, serial: z.serial, refresh: r, retry: Math.max(10, Math.floor(r / 2)), expire: 604_800, minimum: 60 } };
+  }
+
+  private zoneOf(name: string): RpzZone | undefined {
+    const n = name.toLowerCase().replace(/\.$/, '');
+    for (const [origin, z] of this.zones) if (n === origin || n.endsWith(`.${origin}`)) return z;
+    return undefined;
+  }
+
+  /** The answer(s) to one query: several messages for an AXFR. */
+  answer(msg: Buffer, from: string, transport: 'udp' | 'tcp'): Buffer[] {
+    let q: Packet;
+    try { q = dnsPacket.decode(msg); } catch { this.counters.malformed++; return []; }
+    if (q.type !== 'query' || !q.questions || q.questions.length !== 1) { this.counters.malformed++; return []; }
+    this.counters.queries++;
+    const question = q.questions[0]!;
+    const reply = (rcode: 'NOERROR' | 'NXDOMAIN' | 'REFUSED' | 'NOTIMP', answers: Answer[] = [], authorities: Answer[] = []) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: (rcode === 'REFUSED' || rcode === 'NOTIMP' ? 0 : dnsPacket.AUTHORITATIVE_ANSWER) | ({ NOERROR: 0, NXDOMAIN: 3, REFUSED: 5, NOTIMP: 4 }[rcode]),
+      questions: q.questions, answers, authorities,
+    });
+    const zone = this.zoneOf(question.name);
+    if (!zone) { this.counters.refused++; return [reply('REFUSED')]; }
+    if (question.type === 'AXFR') {
+      if (transport !== 'tcp' || !this.config.transferTo.includes(from)) { this.counters.refused++; return [reply('REFUSED')]; }
+      this.counters.transfers++;
+      return this.axfr(q, zone);
+    }
+    if (question.type === 'IXFR') { this.counters.refused++; return [reply('NOTIMP')]; }
+    const name = question.name.toLowerCase().replace(/\.$/, '');
+    if (name === zone.origin) {
+      if (question.type === 'SOA') return [reply('NOERROR', [this.soa(zone)])];
+      if (question.type === 'NS') return [reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])];
+      return [reply('NOERROR', [], [this.soa(zone)])];
+    }
+    const rr = zone.lookup(name);
+    if (!rr) return [reply('NXDOMAIN', [], [this.soa(zone)])];
+    return [reply('NOERROR', [{ name: rr.name, type: 'CNAME', ttl: 60, class: 'IN', data: rr.data }])];
+  }
+
+  /** AXFR (RFC 5936): SOA, every record, SOA, in as many messages as needed. */
+  private axfr(q: Packet, zone: RpzZone): Buffer[] {
+    const soa = this.soa(zone);
+    const all: Answer[] = [soa, { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' },
+      ...zone.list().map((r): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' })), soa];
+    const out: Buffer[] = [];
+    for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
+      out.push(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: i === 0 ? q.questions : [], answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE) }));
+    }
+    return out;
+  }
+
+  private serveTcp(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.setTimeout(30_000, () => socket.destroy());
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length > MAX_TCP_MESSAGE + 2) { this.counters.malformed++; socket.destroy(); return; }
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const len = buffered.readUInt16BE(0);
+        const msg = buffered.subarray(2, 2 + len);
+        buffered = buffered.subarray(2 + len);
+        for (const a of this.answer(msg, unmap(socket.remoteAddress ?? ''), 'tcp')) {
+          const framed = Buffer.alloc(2 + a.length);
+          framed.writeUInt16BE(a.length, 0);
+          a.copy(framed, 2);
+          socket.write(framed);
+        }
+      }
+    });
+    socket.on('error', () => { /* the peer went away: nothing to answer */ });
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([new Promise<void>((r) => this.udp.close(() => r())), new Promise<void>((r) => this.tcp.close(() => r()))]);
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * BIND 9.18 as the secondary of Mamori's RPZ primary over AXFR, on loopback
+ * only (BIND has its own root zone here, so it never asks the Internet):
+ * kdig through BIND — a listed name and its subdomains answer NXDOMAIN, an
+ * unlisted one its real address, and an opted-out client address gets the real
+ * answer for the listed name; a transfer from an address not allowed is
+ * refused; garbage on the wire is counted, not answered.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RpzPrimary } from '../../src/dns/primary.js';
+import { RpzZone } from '../../src/dns/rpz.js';
+import { have } from '../support/flow-peers.js';
+import { freePort } from '../support/freeradius.js';
+import { tempDir } from '../support/fixtures.js';
+
+function kdig(args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const p = spawn('kdig', [...args, '+time=2', '+retry=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    p.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+    p.on('close', () => resolve(out));
+  });
+}
+
+describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('kdig')) && 'bind9 or knot-dnsutils not installed' }, () => {
+  let primary: RpzPrimary;
+  let named: ChildProcess | undefined;
+  let bindPort: number;
+  const zone = new RpzZone('rpz.mamori.test');
+  const dir = tempDir();
+  let bindLog = '';
+
+  before(async () => {
+    zone.block('evil.example.test');
+    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 1 });
+    bindPort = await freePort();
+    writeFileSync(join(dir, 'root.db'), '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nlocalhost. IN A 127.0.0.1\n');
+    writeFileSync(join(dir, 'example.test.db'), '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\n');
+    writeFileSync(join(dir, 'named.conf'), `options {
+	directory "${dir}";
+	pid-file "${dir}/named.pid";
+	listen-on port ${bindPort} { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion yes;
+	allow-query { 127.0.0.0/8; };
+	allow-recursion { 127.0.0.0/8; };
+	dnssec-validation no;
+	empty-zones-enable no;
+	min-refresh-time 1;
+	max-refresh-time 2;
+	min-retry-time 1;
+	response-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;
+};
+controls { };
+zone "." { type primary; file "root.db"; };
+zone "example.test" { type primary; file "example.test.db"; };
+zone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port}; }; file "rpz.db"; };
+`);
+    const check = spawnSync('named-checkconf', [join(dir, 'named.conf')], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr + check.stdout);
+    named = spawn('named', ['-g', '-u', 'root', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    named.stderr!.on('data', (c: Buffer) => { bindLog += c.toString(); });
+    named.stdout!.on('data', (c: Buffer) => { bindLog += c.toString(); });
+    for (let i = 0; i < 100 && !/transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/.test(bindLog); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(bindLog, /Transfer completed/, bindLog.slice(-3000));
+  });
+  after(async () => { named?.kill(); await primary?.stop(); });
+
+  const ask = (name: string, from = '127.0.0.1') => kdig([`@127.0.0.1`, '-p', String(bindPort), '-b', from, name, 'A']);
+
+  it('blocks a listed name and its subdomains at BIND, and leaves the rest alone', async () => {
+    assert.match(await ask('evil.example.test'), /status: NXDOMAIN/);
+    assert.match(await ask('sub.evil.example.test'), /status: NXDOMAIN/);
+    const good = await ask('good.example.test');
+    assert.match(good, /status: NOERROR/);
+    assert.match(good, /192\.0\.2\.10/);
+  });
+
+  it('lets an opted-out subscriber\'s address through, once BIND has refreshed the zone', async () => {
+    zone.passthruClient('127.0.0.2');
+    const serial = zone.bump();
+    // BIND rebuilds its policy summary at most every min-update-interval (1 s here; 60 s by default) after a transfer.
+    let optedOut = '';
+    for (let i = 0; i < 50 && !/192\.0\.2\.66/.test(optedOut); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      optedOut = await ask('evil.example.test', '127.0.0.2');
+    }
+    assert.ok(serial >= 2);
+    assert.match(optedOut, /status: NOERROR/);
+    assert.match(optedOut, /192\.0\.2\.66/);
+    assert.match(await ask('evil.example.test', '127.0.0.1'), /status: NXDOMAIN/, 'everyone else is still protected');
+  });
+
+  it('refuses a transfer to an address not allowed, and counts garbage without answering it', async () => {
+    const axfr = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-b', '127.0.0.3', 'rpz.mamori.test', 'AXFR']);
+    assert.match(axfr, /REFUSED/);
+    const before = primary.status().malformed;
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((r, j) => s.send(Buffer.from([1, 2, 3]), primary.port, '127.0.0.1', (e) => (e ? j(e) : r())));
+    await new Promise((r) => setTimeout(r, 100));
+    s.close();
+    assert.equal(primary.status().malformed, before + 1);
+  });
+});

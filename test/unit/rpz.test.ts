@@ -1,0 +1,60 @@
+/**
+ * Policy zones are strict (one bad name is refused with its reason, never
+ * breaks the zone), and the primary never throws on what arrives on the wire.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import dnsPacket from 'dns-packet';
+
+/** dns-packet decodes the response code; its type definitions leave it out. */
+const rcode = (b: Buffer) => (dnsPacket.decode(b) as unknown as { rcode: string }).rcode;
+import { RpzPrimary } from '../../src/dns/primary.js';
+import { canonicalName, RpzNameError, RpzZone } from '../../src/dns/rpz.js';
+
+describe('RPZ zones', () => {
+  it('writes a blocked name and its subdomains, and an opted-out client as passthru', () => {
+    const z = new RpzZone('rpz.mamori.test');
+    assert.deepEqual(z.block('Evil.Example.TEST.'), ['evil.example.test.rpz.mamori.test', '*.evil.example.test.rpz.mamori.test']);
+    z.block('garden.example.test', { kind: 'walled-garden', target: 'warning.isp.example' });
+    assert.equal(z.passthruClient('100.64.1.2'), '32.2.1.64.100.rpz-client-ip.rpz.mamori.test');
+    assert.deepEqual(z.list().map((r) => [r.name, r.data]), [
+      ['*.evil.example.test.rpz.mamori.test', '.'],
+      ['*.garden.example.test.rpz.mamori.test', 'warning.isp.example'],
+      ['32.2.1.64.100.rpz-client-ip.rpz.mamori.test', 'rpz-passthru.'],
+      ['evil.example.test.rpz.mamori.test', '.'],
+      ['garden.example.test.rpz.mamori.test', 'warning.isp.example'],
+    ]);
+    assert.equal(z.unblock('evil.example.test'), true);
+    assert.equal(z.size, 3);
+  });
+
+  it('refuses names that are not DNS names, naming the problem', () => {
+    for (const [bad, why] of [['', /empty/], ['a..b', /label ""/], ['-bad.example', /label "-bad"/], [`${'a'.repeat(64)}.example`, /label/], [`${'a.'.repeat(130)}example`, /longer than 253/], ['a.*.example', /wildcard/], ['exa mple.com', /label/]] as const) {
+      assert.throws(() => canonicalName(bad), (err: unknown) => err instanceof RpzNameError && why.test(err.message), bad);
+    }
+    const z = new RpzZone('rpz.mamori.test');
+    assert.throws(() => z.block('*.evil.example'), /subdomains are blocked with it/);
+    assert.throws(() => z.block(`${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(55)}`), /too long to fit/);
+    assert.throws(() => z.passthruClient('300.1.1.1'), /not an IPv4/);
+    assert.equal(z.size, 0, 'nothing half-written');
+  });
+
+  it('never throws on arbitrary datagrams, and answers what it can parse', async () => {
+    const z = new RpzZone('rpz.mamori.test');
+    z.block('evil.example.test');
+    const p = await RpzPrimary.start([z], { host: '127.0.0.1', port: 0, transferTo: [] });
+    try {
+      fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => { p.answer(Buffer.from(bytes), '127.0.0.1', 'udp'); }), { numRuns: 3000, seed: 9 });
+      const q = dnsPacket.encode({ type: 'query', id: 7, questions: [{ name: 'evil.example.test.rpz.mamori.test', type: 'CNAME' }] });
+      const [a] = p.answer(q, '127.0.0.1', 'udp');
+      const r = dnsPacket.decode(a!);
+      assert.equal(rcode(a!), 'NOERROR');
+      assert.equal((r.answers?.[0] as { data: string }).data, '.');
+      assert.equal(rcode(p.answer(dnsPacket.encode({ type: 'query', id: 8, questions: [{ name: 'example.com', type: 'A' }] }), '127.0.0.1', 'udp')[0]!), 'REFUSED');
+      assert.equal(rcode(p.answer(dnsPacket.encode({ type: 'query', id: 9, questions: [{ name: 'rpz.mamori.test', type: 'AXFR' }] }), '127.0.0.1', 'udp')[0]!), 'REFUSED', 'AXFR only over TCP, only to allowed secondaries');
+    } finally {
+      await p.stop();
+    }
+  });
+});

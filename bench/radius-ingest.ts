@@ -92,7 +92,7 @@ process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions\n`
 await server.stop();
 
 /** FreeRADIUS with one virtual server: accounting on a loopback port, each request to a detail file. */
-async function freeradius(): Promise<{ port: number; records(): number; stop(): void } | undefined> {
+async function freeradius(): Promise<{ port: number; records(): number; stop(): Promise<void> } | undefined> {
   if (spawnSync('sh', ['-c', 'command -v freeradius']).status !== 0 || !existsSync('/etc/freeradius/3.0/radiusd.conf')) return undefined;
   const port = await freePort();
   const fr = await startFreeRadius(join(tmpdir(), `mamori-bench-freeradius-${process.pid}`), {
@@ -120,7 +120,7 @@ if (peer) {
     results.get(rate)!.freeradius = applied;
     process.stdout.write(line('freeradius', rate, result.sent, applied, result.answered));
   }
-  peer.stop();
+  await peer.stop();
   process.stdout.write('\n| packets/s | sent | Mamori applied | FreeRADIUS written | ratio |\n|---|---|---|---|---|\n');
   for (const [rate, r] of results) process.stdout.write(`| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.mamori.toLocaleString('en')} | ${r.freeradius!.toLocaleString('en')} | ${(r.mamori / Math.max(1, r.freeradius!)).toFixed(2)} |\n`);
 } else {

@@ -5,7 +5,10 @@
  * and refuses everything else. Messages are parsed by dns-packet; a message it
  * cannot parse is dropped and counted, never answered with a guess.
  *
- * Not yet: IXFR from a journal, NOTIFY, TSIG (the resolvers poll the SOA).
+ * After a change, NOTIFY (RFC 1996) tells each configured secondary at once,
+ * retried until it answers, so the resolvers need not wait for their SOA poll.
+ *
+ * Not yet: IXFR from a journal, TSIG (allow transfers by address meanwhile).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -19,7 +22,11 @@ export interface PrimaryConfig {
   transferTo: string[];
   /** SOA timers, seconds. */
   refresh?: number;
+  /** Secondaries to NOTIFY when a zone changes. */
+  notify?: Array<{ host: string; port: number }>;
 }
+
+export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
 
 export interface PrimaryStatus { queries: number; transfers: number; refused: number; malformed: number }
 
@@ -127,6 +134,40 @@ export class RpzPrimary {
       }
     });
     socket.on('error', () => { /* the peer went away: nothing to answer */ });
+  }
+
+  /** A zone changed: its serial goes up and every secondary is told (NOTIFY, RFC 1996 §3.6: retried on silence). */
+  async changed(zone: RpzZone, opts: { timeoutMs?: number; retries?: number } = {}): Promise<NotifyResult[]> {
+    zone.bump();
+    return Promise.all((this.config.notify ?? []).map((t) => this.notifyOne(zone, t, opts.timeoutMs ?? 1000, opts.retries ?? 5)));
+  }
+
+  private async notifyOne(zone: RpzZone, target: { host: string; port: number }, timeoutMs: number, retries: number): Promise<NotifyResult> {
+    const id = Math.floor(Math.random() * 65_536);
+    // Opcode NOTIFY (4) with AA set; the SOA in the answer section tells the secondary the new serial.
+    const msg = dnsPacket.encode({ type: 'query', id, flags: (4 << 11) | dnsPacket.AUTHORITATIVE_ANSWER, questions: [{ name: zone.origin, type: 'SOA', class: 'IN' }], answers: [this.soa(zone)] });
+    const socket = dgram.createSocket(target.host.includes(':') ? 'udp6' : 'udp4');
+    const started = Date.now();
+    try {
+      await new Promise<void>((r) => socket.bind(0, this.config.host, () => r()));
+      for (let attempt = 1; attempt <= retries; attempt++) {
+        socket.send(msg, target.port, target.host);
+        const ok = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => { socket.off('message', on); resolve(false); }, timeoutMs);
+          const on = (answer: Buffer) => {
+            if (answer.length < 12 || answer.readUInt16BE(0) !== id || (answer[2]! & 0x80) === 0) return;
+            clearTimeout(timer);
+            socket.off('message', on);
+            resolve(true);
+          };
+          socket.on('message', on);
+        });
+        if (ok) return { ...target, answered: true, attempts: attempt, ms: Date.now() - started };
+      }
+      return { ...target, answered: false, attempts: retries, ms: Date.now() - started };
+    } finally {
+      socket.close();
+    }
   }
 
   async stop(): Promise<void> {

@@ -104,7 +104,7 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
       clients: 'client localhost {\n ipaddr = 127.0.0.1\n secret = nas-secret\n}\n',
     });
   });
-  after(async () => { radiusd?.stop(); await server?.close(); });
+  after(async () => { await radiusd?.stop(); await server?.close(); });
 
   it('accepts the subscriber while the ID is not suspended', async () => {
     assert.match(await radclientAuth(authPort, 'alice@isp', 'correct-horse'), /Access-Accept/);

@@ -18,7 +18,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export interface FreeRadius { dir: string; process: ChildProcess; stop(): void }
+export interface FreeRadius { dir: string; process: ChildProcess; stop(): Promise<void> }
 
 export async function startFreeRadius(dir: string, opts: { site: string; clients: string; mods?: Record<string, string>; files?: Record<string, string> }): Promise<FreeRadius> {
   rmSync(dir, { recursive: true, force: true });
@@ -41,5 +41,12 @@ export async function startFreeRadius(dir: string, opts: { site: string; clients
   p.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
   for (let i = 0; i < 100 && !out.includes('Ready to process requests'); i++) await new Promise((r) => setTimeout(r, 100));
   if (!out.includes('Ready to process requests')) { p.kill(); throw new Error(`freeradius did not start: ${out.slice(-2000)}`); }
-  return { dir, process: p, stop: () => { p.kill(); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    dir, process: p,
+    // Waits for the exit before removing the directory: it may still be writing its logs.
+    stop: async () => {
+      if (p.exitCode === null && p.signalCode === null) await new Promise((r) => { p.once('exit', r); p.kill(); });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

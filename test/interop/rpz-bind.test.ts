@@ -7,9 +7,7 @@
  * refused; garbage on the wire is counted, not answered.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpzPrimary } from '../../src/dns/primary.js';
@@ -17,60 +15,29 @@ import { RpzZone } from '../../src/dns/rpz.js';
 import { have } from '../support/flow-peers.js';
 import { freePort } from '../support/freeradius.js';
 import { tempDir } from '../support/fixtures.js';
-
-function kdig(args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const p = spawn('kdig', [...args, '+time=2', '+retry=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-    p.on('close', () => resolve(out));
-  });
-}
+import { kdig, startNamed, type Named } from '../support/bind.js';
 
 describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('kdig')) && 'bind9 or knot-dnsutils not installed' }, () => {
   let primary: RpzPrimary;
-  let named: ChildProcess | undefined;
+  let named: Named | undefined;
   let bindPort: number;
   const zone = new RpzZone('rpz.mamori.test');
   const dir = tempDir();
-  let bindLog = '';
 
   before(async () => {
     zone.block('evil.example.test');
     bindPort = await freePort();
     // A long refresh: after the first transfer, only NOTIFY makes BIND come back quickly.
     primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }] });
-    writeFileSync(join(dir, 'root.db'), '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nlocalhost. IN A 127.0.0.1\n');
-    writeFileSync(join(dir, 'example.test.db'), '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\n');
-    writeFileSync(join(dir, 'named.conf'), `options {
-	directory "${dir}";
-	pid-file "${dir}/named.pid";
-	listen-on port ${bindPort} { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion yes;
-	allow-query { 127.0.0.0/8; };
-	allow-recursion { 127.0.0.0/8; };
-	dnssec-validation no;
-	empty-zones-enable no;
-	response-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;
-};
-controls { };
-zone "." { type primary; file "root.db"; };
-zone "example.test" { type primary; file "example.test.db"; };
-zone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port}; }; file "rpz.db"; };
-`);
-    const check = spawnSync('named-checkconf', [join(dir, 'named.conf')], { encoding: 'utf8' });
-    assert.equal(check.status, 0, check.stderr + check.stdout);
-    named = spawn('named', ['-g', '-u', 'root', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    named.stderr!.on('data', (c: Buffer) => { bindLog += c.toString(); });
-    named.stdout!.on('data', (c: Buffer) => { bindLog += c.toString(); });
-    for (let i = 0; i < 100 && !/transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/.test(bindLog); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(bindLog, /Transfer completed/, bindLog.slice(-3000));
+    named = await startNamed(dir, bindPort, {
+      files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\n' },
+      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',
+      zones: `zone "example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port}; }; file "rpz.db"; };`,
+      ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
+    });
   });
   after(async () => {
-    // Wait for named to exit: it may still be writing its zone files when the temporary directory goes.
-    if (named && named.exitCode === null) await new Promise((r) => { named!.once('exit', r); named!.kill(); });
+    await named?.stop();
     await primary?.stop();
   });
 

@@ -1,0 +1,105 @@
+/**
+ * Unbound 1.17 as the secondary of Mamori's RPZ primary over AXFR, with
+ * NOTIFY, forwarding everything to a loopback BIND (its own root zone: nothing
+ * leaves the machine). Opt-out the way the docs give it for Unbound 1.17:
+ * clients tagged "filtered" by access-control-tag get the policy, an
+ * opted-out address gets another tag and is not filtered (the client-IP
+ * trigger of 1.17 is not relied on). Names are under `lab.example`, because
+ * Unbound answers `.test` names itself.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { RpzPrimary } from '../../src/dns/primary.js';
+import { RpzZone } from '../../src/dns/rpz.js';
+import { kdig, startNamed, type Named } from '../support/bind.js';
+import { tempDir } from '../support/fixtures.js';
+import { have } from '../support/flow-peers.js';
+import { freePort } from '../support/freeradius.js';
+
+describe('RPZ primary with Unbound as secondary', { skip: !(have('unbound') && have('named') && have('kdig')) && 'unbound, bind9 or knot-dnsutils not installed' }, () => {
+  let primary: RpzPrimary;
+  let upstream: Named | undefined;
+  let unbound: ChildProcess | undefined;
+  let port: number;
+  let log = '';
+  const zone = new RpzZone('rpz.mamori.test');
+  const dir = tempDir();
+
+  before(async () => {
+    zone.block('evil.lab.example');
+    const bindPort = await freePort();
+    port = await freePort();
+    upstream = await startNamed(join(dir), bindPort, {
+      files: { 'lab.example.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nlater IN A 192.0.2.77\n' },
+      options: '\trecursion no;',
+      zones: 'zone "lab.example" { type primary; file "lab.example.db"; };',
+      ready: /running/,
+    });
+    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port }] });
+    writeFileSync(join(dir, 'unbound.conf'), `server:
+	interface: 127.0.0.1
+	port: ${port}
+	do-ip6: no
+	chroot: ""
+	username: ""
+	directory: "${dir}"
+	pidfile: "${dir}/unbound.pid"
+	use-syslog: no
+	logfile: ""
+	verbosity: 1
+	do-not-query-localhost: no
+	module-config: "respip iterator"
+	define-tag: "filtered optout"
+	access-control: 127.0.0.0/8 allow
+	access-control: 127.0.0.2/32 allow
+	access-control-tag: 127.0.0.0/8 "filtered"
+	access-control-tag: 127.0.0.2/32 "optout"
+rpz:
+	name: "rpz.mamori.test"
+	primary: 127.0.0.1@${primary.port}
+	zonefile: "${dir}/rpz.zone"
+	tags: "filtered"
+forward-zone:
+	name: "."
+	forward-addr: 127.0.0.1@${bindPort}
+`);
+    unbound = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    unbound.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
+    unbound.stdout!.on('data', (c: Buffer) => { log += c.toString(); });
+    for (let i = 0; i < 100 && !/start of service/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(log, /start of service/, log.slice(-3000));
+    // Until the first transfer, the policy is not there yet.
+    for (let i = 0; i < 100 && !/NXDOMAIN/.test(await kdig(['@127.0.0.1', '-p', String(port), 'evil.lab.example', 'A'])); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  after(async () => {
+    if (unbound && unbound.exitCode === null) await new Promise((r) => { unbound!.once('exit', r); unbound!.kill(); });
+    await upstream?.stop();
+    await primary?.stop();
+  });
+
+  const ask = (name: string, from = '127.0.0.1') => kdig(['@127.0.0.1', '-p', String(port), '-b', from, name, 'A']);
+
+  it('blocks a listed name, leaves an unlisted one alone, and does not filter an opted-out (tagged) client', async () => {
+    assert.match(await ask('evil.lab.example'), /status: NXDOMAIN/);
+    const good = await ask('good.lab.example');
+    assert.match(good, /192\.0\.2\.10/);
+    const optedOut = await ask('evil.lab.example', '127.0.0.2');
+    assert.match(optedOut, /status: NOERROR/);
+    assert.match(optedOut, /192\.0\.2\.66/);
+  });
+
+  it('blocks a newly listed name within 2 s of the change: NOTIFY, transfer', async (t) => {
+    assert.match(await ask('later.lab.example'), /192\.0\.2\.77/);
+    zone.block('later.lab.example');
+    const changedAt = Date.now();
+    const [n] = await primary.changed(zone);
+    assert.equal(n!.answered, true, 'Unbound answered the NOTIFY');
+    let out = '';
+    for (let i = 0; i < 50 && !/NXDOMAIN/.test(out); i++) { out = await ask('later.lab.example'); if (!/NXDOMAIN/.test(out)) await new Promise((r) => setTimeout(r, 100)); }
+    assert.match(out, /status: NXDOMAIN/);
+    t.diagnostic(`change to answer at Unbound: ${Date.now() - changedAt} ms`);
+  });
+});

@@ -8,12 +8,17 @@
  * After a change, NOTIFY (RFC 1996) tells each configured secondary at once,
  * retried until it answers, so the resolvers need not wait for their SOA poll.
  *
- * Not yet: IXFR from a journal, TSIG (allow transfers by address meanwhile).
+ * With TSIG keys configured (HMAC-SHA256, RFC 8945), transfers must be signed
+ * with one of them, whatever the address, and every message of the answer is
+ * signed; NOTIFYs are signed too.
+ *
+ * Not yet: IXFR from a journal (secondaries fall back to AXFR).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
 import type { RpzZone } from './rpz.js';
+import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
 
 export interface PrimaryConfig {
   host: string;
@@ -24,11 +29,13 @@ export interface PrimaryConfig {
   refresh?: number;
   /** Secondaries to NOTIFY when a zone changes. */
   notify?: Array<{ host: string; port: number }>;
+  /** TSIG keys: when set, a transfer needs a valid signature with one of them. */
+  tsig?: TsigKey[];
 }
 
 export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
 
-export interface PrimaryStatus { queries: number; transfers: number; refused: number; malformed: number }
+export interface PrimaryStatus { queries: number; transfers: number; refused: number; malformed: number; badTsig: number }
 
 const MAX_ANSWERS_PER_MESSAGE = 500;
 const MAX_TCP_MESSAGE = 65_535;
@@ -36,7 +43,7 @@ const MAX_TCP_MESSAGE = 65_535;
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 export class RpzPrimary {
-  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, refused: 0, malformed: 0 };
+  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, refused: 0, malformed: 0, badTsig: 0 };
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -75,6 +82,16 @@ export class RpzPrimary {
   answer(msg: Buffer, from: string, transport: 'udp' | 'tcp'): Buffer[] {
     let q: Packet;
     try { q = dnsPacket.decode(msg); } catch { this.counters.malformed++; return []; }
+    let signer: { key: TsigKey; mac: Buffer } | undefined;
+    try {
+      signer = this.config.tsig?.length ? verifyRequest(msg, this.config.tsig) : undefined;
+    } catch (err) {
+      if (!(err instanceof TsigError)) throw err;
+      // A bad signature is answered NOTAUTH, unsigned (RFC 8945 §5.2), and counted.
+      this.counters.badTsig++;
+      return [dnsPacket.encode({ type: 'response', id: q.id, flags: 9, questions: q.questions ?? [] })];
+    }
+    const sign = (messages: Buffer[]) => (signer ? signAnswer(messages, signer.key, signer.mac) : messages);
     if (q.type !== 'query' || !q.questions || q.questions.length !== 1) { this.counters.malformed++; return []; }
     this.counters.queries++;
     const question = q.questions[0]!;
@@ -83,22 +100,24 @@ export class RpzPrimary {
       questions: q.questions, answers, authorities,
     });
     const zone = this.zoneOf(question.name);
-    if (!zone) { this.counters.refused++; return [reply('REFUSED')]; }
+    if (!zone) { this.counters.refused++; return sign([reply('REFUSED')]); }
     if (question.type === 'AXFR') {
-      if (transport !== 'tcp' || !this.config.transferTo.includes(from)) { this.counters.refused++; return [reply('REFUSED')]; }
+      const allowed = this.config.tsig?.length ? signer !== undefined : this.config.transferTo.includes(from);
+      if (transport !== 'tcp' || !allowed) { this.counters.refused++; return sign([reply('REFUSED')]); }
       this.counters.transfers++;
-      return this.axfr(q, zone);
+      return sign(this.axfr(q, zone));
     }
-    if (question.type === 'IXFR') { this.counters.refused++; return [reply('NOTIMP')]; }
+    // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it and will not fall back to AXFR.
+    if (question.type === 'IXFR') { this.counters.refused++; return sign([reply('NOTIMP')]); }
     const name = question.name.toLowerCase().replace(/\.$/, '');
     if (name === zone.origin) {
-      if (question.type === 'SOA') return [reply('NOERROR', [this.soa(zone)])];
-      if (question.type === 'NS') return [reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])];
-      return [reply('NOERROR', [], [this.soa(zone)])];
+      if (question.type === 'SOA') return sign([reply('NOERROR', [this.soa(zone)])]);
+      if (question.type === 'NS') return sign([reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])]);
+      return sign([reply('NOERROR', [], [this.soa(zone)])]);
     }
     const rr = zone.lookup(name);
-    if (!rr) return [reply('NXDOMAIN', [], [this.soa(zone)])];
-    return [reply('NOERROR', [{ name: rr.name, type: 'CNAME', ttl: 60, class: 'IN', data: rr.data }])];
+    if (!rr) return sign([reply('NXDOMAIN', [], [this.soa(zone)])]);
+    return sign([reply('NOERROR', [{ name: rr.name, type: 'CNAME', ttl: 60, class: 'IN', data: rr.data }])]);
   }
 
   /** AXFR (RFC 5936): SOA, every record, SOA, in as many messages as needed. */
@@ -145,7 +164,9 @@ export class RpzPrimary {
   private async notifyOne(zone: RpzZone, target: { host: string; port: number }, timeoutMs: number, retries: number): Promise<NotifyResult> {
     const id = Math.floor(Math.random() * 65_536);
     // Opcode NOTIFY (4) with AA set; the SOA in the answer section tells the secondary the new serial.
-    const msg = dnsPacket.encode({ type: 'query', id, flags: (4 << 11) | dnsPacket.AUTHORITATIVE_ANSWER, questions: [{ name: zone.origin, type: 'SOA', class: 'IN' }], answers: [this.soa(zone)] });
+    const unsigned = dnsPacket.encode({ type: 'query', id, flags: (4 << 11) | dnsPacket.AUTHORITATIVE_ANSWER, questions: [{ name: zone.origin, type: 'SOA', class: 'IN' }], answers: [this.soa(zone)] });
+    const key = this.config.tsig?.[0];
+    const msg = key ? signRequest(unsigned, key) : unsigned;
     const socket = dgram.createSocket(target.host.includes(':') ? 'udp6' : 'udp4');
     const started = Date.now();
     try {

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpzPrimary } from '../../src/dns/primary.js';
@@ -23,16 +24,17 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
   let bindPort: number;
   const zone = new RpzZone('rpz.mamori.test');
   const dir = tempDir();
+  const KEY = { name: 'mamori-xfr', secret: randomBytes(32) };
 
   before(async () => {
     zone.block('evil.example.test');
     bindPort = await freePort();
     // A long refresh: after the first transfer, only NOTIFY makes BIND come back quickly.
-    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }] });
+    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: [], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }], tsig: [KEY] });
     named = await startNamed(dir, bindPort, {
       files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\n' },
       options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',
-      zones: `zone "example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port}; }; file "rpz.db"; };`,
+      zones: `key "mamori-xfr" { algorithm hmac-sha256; secret "${KEY.secret.toString('base64')}"; };\nzone "example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
       ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
     });
   });
@@ -71,9 +73,17 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     assert.match(await ask('evil.example.test', '127.0.0.1'), /status: NXDOMAIN/, 'everyone else is still protected');
   });
 
-  it('refuses a transfer to an address not allowed, and counts garbage without answering it', async () => {
-    const axfr = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-b', '127.0.0.3', 'rpz.mamori.test', 'AXFR']);
-    assert.match(axfr, /REFUSED/);
+  it('transfers only with the TSIG key: unsigned is refused, a wrong key is NOTAUTH, the right one signs every message', async () => {
+    assert.match(await kdig([`@127.0.0.1`, '-p', String(primary.port), 'rpz.mamori.test', 'AXFR']), /REFUSED/);
+    const wrong = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-y', `hmac-sha256:mamori-xfr:${randomBytes(32).toString('base64')}`, 'rpz.mamori.test', 'AXFR']);
+    assert.match(wrong, /NOTAUTH|BADSIG|TSIG/);
+    const right = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-y', `hmac-sha256:mamori-xfr:${KEY.secret.toString('base64')}`, 'rpz.mamori.test', 'AXFR']);
+    assert.match(right, /evil\.example\.test\.rpz\.mamori\.test\.\s+60\s+IN\s+CNAME\s+\./);
+    assert.doesNotMatch(right, /BADSIG|failed/i);
+    assert.ok(primary.status().badTsig >= 1);
+  });
+
+  it('counts garbage without answering it', async () => {
     const before = primary.status().malformed;
     const s = dgram.createSocket('udp4');
     await new Promise<void>((r, j) => s.send(Buffer.from([1, 2, 3]), primary.port, '127.0.0.1', (e) => (e ? j(e) : r())));

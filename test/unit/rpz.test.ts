@@ -11,6 +11,7 @@ import dnsPacket from 'dns-packet';
 const rcode = (b: Buffer) => (dnsPacket.decode(b) as unknown as { rcode: string }).rcode;
 import { RpzPrimary } from '../../src/dns/primary.js';
 import { canonicalName, RpzNameError, RpzZone } from '../../src/dns/rpz.js';
+import { signRequest, TsigError, verifyRequest } from '../../src/dns/tsig.js';
 
 describe('RPZ zones', () => {
   it('writes a blocked name and its subdomains, and an opted-out client as passthru', () => {
@@ -56,5 +57,26 @@ describe('RPZ zones', () => {
     } finally {
       await p.stop();
     }
+  });
+});
+
+describe('TSIG (HMAC-SHA256)', () => {
+  const key = { name: 'mamori-xfr', secret: Buffer.alloc(32, 7) };
+  const query = () => dnsPacket.encode({ type: 'query', id: 4242, questions: [{ name: 'rpz.mamori.test', type: 'AXFR' }] });
+
+  it('verifies what it signed, and refuses an altered message, another key or an old time', () => {
+    const signed = signRequest(query(), key, 1_800_000_000);
+    assert.ok(verifyRequest(signed, [key], 1_800_000_010));
+    const altered = Buffer.from(signed); altered[13]! ^= 1;
+    assert.throws(() => verifyRequest(altered, [key], 1_800_000_010), (e: unknown) => e instanceof TsigError && e.rcode === 'BADSIG');
+    assert.throws(() => verifyRequest(signed, [{ name: 'other', secret: key.secret }], 1_800_000_010), (e: unknown) => e instanceof TsigError && e.rcode === 'BADKEY');
+    assert.throws(() => verifyRequest(signed, [key], 1_800_001_000), (e: unknown) => e instanceof TsigError && e.rcode === 'BADTIME');
+    assert.equal(verifyRequest(query(), [key]), undefined, 'unsigned: nothing to verify');
+  });
+
+  it('never throws anything but a TsigError on arbitrary bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 12, maxLength: 300 }), (bytes) => {
+      try { verifyRequest(Buffer.from(bytes), [key]); } catch (err) { if (!(err instanceof TsigError)) throw err; }
+    }), { numRuns: 3000, seed: 12 });
   });
 });

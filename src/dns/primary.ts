@@ -12,7 +12,8 @@
  * with one of them, whatever the address, and every message of the answer is
  * signed; NOTIFYs are signed too.
  *
- * Not yet: IXFR from a journal (secondaries fall back to AXFR).
+ * IXFR (RFC 1995) answers from the zone's journal of diffs; a secondary whose
+ * serial is older than the journal gets the whole zone instead.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -35,7 +36,7 @@ export interface PrimaryConfig {
 
 export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
 
-export interface PrimaryStatus { queries: number; transfers: number; refused: number; malformed: number; badTsig: number }
+export interface PrimaryStatus { queries: number; transfers: number; incremental: number; refused: number; malformed: number; badTsig: number }
 
 const MAX_ANSWERS_PER_MESSAGE = 500;
 const MAX_TCP_MESSAGE = 65_535;
@@ -43,7 +44,7 @@ const MAX_TCP_MESSAGE = 65_535;
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 export class RpzPrimary {
-  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, refused: 0, malformed: 0, badTsig: 0 };
+  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, incremental: 0, refused: 0, malformed: 0, badTsig: 0 };
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -107,8 +108,18 @@ export class RpzPrimary {
       this.counters.transfers++;
       return sign(this.axfr(q, zone));
     }
-    // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it and will not fall back to AXFR.
-    if (question.type === 'IXFR') { this.counters.refused++; return sign([reply('NOTIMP')]); }
+    if (question.type === 'IXFR') {
+      const allowed = this.config.tsig?.length ? signer !== undefined : this.config.transferTo.includes(from);
+      // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it.
+      if (!allowed) { this.counters.refused++; return sign([reply('REFUSED')]); }
+      this.counters.transfers++;
+      const theirs = (q.authorities?.find((a) => a.type === 'SOA')?.data as { serial?: number } | undefined)?.serial;
+      const diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
+      // Up to date: one SOA (RFC 1995 §4); too old for the journal: the whole zone.
+      if (diffs && diffs.length === 0) return sign([reply('NOERROR', [this.soa(zone)])]);
+      if (diffs) this.counters.incremental++;
+      return sign(diffs === undefined ? this.axfr(q, zone) : this.ixfr(q, zone, diffs));
+    }
     const name = question.name.toLowerCase().replace(/\.$/, '');
     if (name === zone.origin) {
       if (question.type === 'SOA') return sign([reply('NOERROR', [this.soa(zone)])]);
@@ -125,6 +136,23 @@ export class RpzPrimary {
     const soa = this.soa(zone);
     const all: Answer[] = [soa, { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' },
       ...zone.list().map((r): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' })), soa];
+    const out: Buffer[] = [];
+    for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
+      out.push(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: i === 0 ? q.questions : [], answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE) }));
+    }
+    return out;
+  }
+
+  /** IXFR: new SOA, then per version: old SOA, removed records, new SOA, added records; new SOA at the end. */
+  private ixfr(q: Packet, zone: RpzZone, diffs: ReturnType<RpzZone['diffsSince']> & object): Buffer[] {
+    const soaAt = (serial: number): Answer => {
+      const s = this.soa(zone) as Answer & { data: object };
+      return { ...s, data: { ...s.data, serial } } as Answer;
+    };
+    const cname = (r: { name: string; data: string }): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' });
+    const all: Answer[] = [this.soa(zone)];
+    for (const d of diffs) all.push(soaAt(d.from), ...d.removed.map(cname), soaAt(d.to), ...d.added.map(cname));
+    all.push(this.soa(zone));
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
       out.push(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: i === 0 ? q.questions : [], answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE) }));
@@ -155,7 +183,7 @@ export class RpzPrimary {
     socket.on('error', () => { /* the peer went away: nothing to answer */ });
   }
 
-  /** A zone changed: its serial goes up and every secondary is told (NOTIFY, RFC 1996 §3.6: retried on silence). */
+  /** A zone changed: its staged changes are published as a new serial and every secondary is told (NOTIFY, RFC 1996 §3.6: retried on silence). */
   async changed(zone: RpzZone, opts: { timeoutMs?: number; retries?: number } = {}): Promise<NotifyResult[]> {
     zone.bump();
     return Promise.all((this.config.notify ?? []).map((t) => this.notifyOne(zone, t, opts.timeoutMs ?? 1000, opts.retries ?? 5)));

@@ -28,9 +28,22 @@ export function canonicalName(text: string): string {
 
 export type BlockAction = { kind: 'nxdomain' } | { kind: 'nodata' } | { kind: 'walled-garden'; target: string };
 
+/** What one serial changed: the records removed and added (for IXFR, RFC 1995). */
+export interface ZoneDiff { from: number; to: number; removed: RpzRecord[]; added: RpzRecord[] }
+
+const JOURNAL_VERSIONS = 1000;
+
+/**
+ * A policy zone. Changes are staged and become visible together, as one new
+ * serial, at `bump()` — so what a secondary transfers at a serial is exactly
+ * that version, and the journal can say what each version changed.
+ */
 export class RpzZone {
   readonly origin: string;
   private readonly records = new Map<string, RpzRecord>();
+  /** Staged changes by owner: a record to set, or null to delete. */
+  private staged = new Map<string, RpzRecord | null>();
+  private readonly journal: ZoneDiff[] = [];
 
   constructor(origin: string, private serialValue = 1) {
     this.origin = canonicalName(origin);
@@ -38,10 +51,40 @@ export class RpzZone {
 
   get serial(): number { return this.serialValue; }
 
-  /** Serials always increase (RFC 1982 arithmetic is not needed while we only add 1 from the stored value). */
+  /** Whether changes wait for the next `bump()`. */
+  get dirty(): boolean { return this.staged.size > 0; }
+
+  /** Publishes the staged changes as one version: the serial goes up and the journal keeps the diff. */
   bump(): number {
+    const removed: RpzRecord[] = [];
+    const added: RpzRecord[] = [];
+    for (const [owner, next] of this.staged) {
+      const old = this.records.get(owner);
+      if (next && old && old.data === next.data) continue;
+      if (old) { removed.push(old); this.records.delete(owner); }
+      if (next) { added.push(next); this.records.set(owner, next); }
+    }
+    this.staged = new Map();
+    const from = this.serialValue;
     this.serialValue = (this.serialValue % 0xffffffff) + 1;
+    this.journal.push({ from, to: this.serialValue, removed, added });
+    if (this.journal.length > JOURNAL_VERSIONS) this.journal.shift();
     return this.serialValue;
+  }
+
+  /** The diffs from `serial` to now, or undefined when the journal does not reach back that far (then: AXFR). */
+  diffsSince(serial: number): ZoneDiff[] | undefined {
+    if (serial === this.serialValue) return [];
+    const i = this.journal.findIndex((d) => d.from === serial);
+    return i < 0 ? undefined : this.journal.slice(i);
+  }
+
+  private put(r: RpzRecord): void { this.staged.set(r.name, r); }
+
+  private drop(owner: string): boolean {
+    const present = this.staged.has(owner) ? this.staged.get(owner) !== null : this.records.has(owner);
+    if (present) this.staged.set(owner, null);
+    return present;
   }
 
   private owner(relative: string): string {
@@ -56,14 +99,14 @@ export class RpzZone {
     if (name.startsWith('*.')) throw new RpzNameError(`"${name}": list the domain; its subdomains are blocked with it`);
     const data = action.kind === 'nxdomain' ? '.' : action.kind === 'nodata' ? '*.' : canonicalName(action.target);
     const owners = [this.owner(name), this.owner(`*.${name}`)];
-    for (const o of owners) this.records.set(o, { name: o, type: 'CNAME', data });
+    for (const o of owners) this.put({ name: o, type: 'CNAME', data });
     return owners;
   }
 
   unblock(fqdn: string): boolean {
     const name = canonicalName(fqdn);
-    const a = this.records.delete(this.owner(name));
-    const b = this.records.delete(this.owner(`*.${name}`));
+    const a = this.drop(this.owner(name));
+    const b = this.drop(this.owner(`*.${name}`));
     return a || b;
   }
 
@@ -72,16 +115,16 @@ export class RpzZone {
     const o = address.split('.').map(Number);
     if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255) || !(prefixLength >= 1 && prefixLength <= 32)) throw new RpzNameError(`"${address}/${prefixLength}" is not an IPv4 address or prefix`);
     const owner = this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`);
-    this.records.set(owner, { name: owner, type: 'CNAME', data: 'rpz-passthru.' });
+    this.put({ name: owner, type: 'CNAME', data: 'rpz-passthru.' });
     return owner;
   }
 
   removeClient(address: string, prefixLength = 32): boolean {
     const o = address.split('.').map(Number);
-    return this.records.delete(this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`));
+    return this.drop(this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`));
   }
 
-  /** Every record, sorted by owner (canonical order is not required by AXFR, but stable output is kinder to diffs). */
+  /** Every published record, sorted by owner (AXFR needs no order, but stable output is kinder to diffs). */
   list(): RpzRecord[] {
     return [...this.records.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

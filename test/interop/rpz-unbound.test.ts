@@ -30,6 +30,7 @@ describe('RPZ primary with Unbound as secondary', { skip: !(have('unbound') && h
 
   before(async () => {
     zone.block('evil.lab.example');
+    zone.bump();
     const bindPort = await freePort();
     port = await freePort();
     upstream = await startNamed(join(dir), bindPort, {

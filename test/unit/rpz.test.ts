@@ -19,6 +19,8 @@ describe('RPZ zones', () => {
     assert.deepEqual(z.block('Evil.Example.TEST.'), ['evil.example.test.rpz.mamori.test', '*.evil.example.test.rpz.mamori.test']);
     z.block('garden.example.test', { kind: 'walled-garden', target: 'warning.isp.example' });
     assert.equal(z.passthruClient('100.64.1.2'), '32.2.1.64.100.rpz-client-ip.rpz.mamori.test');
+    assert.deepEqual(z.list(), [], 'staged until published');
+    assert.equal(z.bump(), 2);
     assert.deepEqual(z.list().map((r) => [r.name, r.data]), [
       ['*.evil.example.test.rpz.mamori.test', '.'],
       ['*.garden.example.test.rpz.mamori.test', 'warning.isp.example'],
@@ -27,7 +29,11 @@ describe('RPZ zones', () => {
       ['garden.example.test.rpz.mamori.test', 'warning.isp.example'],
     ]);
     assert.equal(z.unblock('evil.example.test'), true);
+    z.bump();
     assert.equal(z.size, 3);
+    assert.deepEqual(z.diffsSince(2)!.map((d) => [d.from, d.to, d.removed.length, d.added.length]), [[2, 3, 2, 0]]);
+    assert.deepEqual(z.diffsSince(3), []);
+    assert.equal(z.diffsSince(0), undefined, 'older than the journal: AXFR');
   });
 
   it('refuses names that are not DNS names, naming the problem', () => {
@@ -44,6 +50,7 @@ describe('RPZ zones', () => {
   it('never throws on arbitrary datagrams, and answers what it can parse', async () => {
     const z = new RpzZone('rpz.mamori.test');
     z.block('evil.example.test');
+    z.bump();
     const p = await RpzPrimary.start([z], { host: '127.0.0.1', port: 0, transferTo: [] });
     try {
       fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => { p.answer(Buffer.from(bytes), '127.0.0.1', 'udp'); }), { numRuns: 3000, seed: 9 });

@@ -8,8 +8,7 @@
  * Unbound answers `.test` names itself.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpzPrimary } from '../../src/dns/primary.js';
@@ -18,13 +17,13 @@ import { kdig, startNamed, type Named } from '../support/bind.js';
 import { tempDir } from '../support/fixtures.js';
 import { have } from '../support/flow-peers.js';
 import { freePort } from '../support/freeradius.js';
+import { startUnbound, type Unbound } from '../support/unbound.js';
 
 describe('RPZ primary with Unbound as secondary', { skip: !(have('unbound') && have('named') && have('kdig')) && 'unbound, bind9 or knot-dnsutils not installed' }, () => {
   let primary: RpzPrimary;
   let upstream: Named | undefined;
-  let unbound: ChildProcess | undefined;
+  let unbound: Unbound | undefined;
   let port: number;
-  let log = '';
   const zone = new RpzZone('rpz.mamori.test');
   const dir = tempDir();
 
@@ -40,43 +39,13 @@ describe('RPZ primary with Unbound as secondary', { skip: !(have('unbound') && h
       ready: /running/,
     });
     primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port }] });
-    writeFileSync(join(dir, 'unbound.conf'), `server:
-	interface: 127.0.0.1
-	port: ${port}
-	do-ip6: no
-	chroot: ""
-	username: ""
-	directory: "${dir}"
-	pidfile: "${dir}/unbound.pid"
-	use-syslog: no
-	logfile: ""
-	verbosity: 1
-	do-not-query-localhost: no
-	module-config: "respip iterator"
-	define-tag: "filtered optout"
-	access-control: 127.0.0.0/8 allow
-	access-control: 127.0.0.2/32 allow
-	access-control-tag: 127.0.0.0/8 "filtered"
-	access-control-tag: 127.0.0.2/32 "optout"
-rpz:
-	name: "rpz.mamori.test"
-	primary: 127.0.0.1@${primary.port}
-	zonefile: "${dir}/rpz.zone"
-	tags: "filtered"
-forward-zone:
-	name: "."
-	forward-addr: 127.0.0.1@${bindPort}
-`);
-    unbound = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    unbound.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
-    unbound.stdout!.on('data', (c: Buffer) => { log += c.toString(); });
-    for (let i = 0; i < 100 && !/start of service/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(log, /start of service/, log.slice(-3000));
+    mkdirSync(join(dir, 'u'));
+    unbound = await startUnbound(join(dir, 'u'), { port, rpzZone: 'rpz.mamori.test', primaryPort: primary.port, forwardPort: bindPort, optedOut: ['127.0.0.2'] });
     // Until the first transfer, the policy is not there yet.
     for (let i = 0; i < 100 && !/NXDOMAIN/.test(await kdig(['@127.0.0.1', '-p', String(port), 'evil.lab.example', 'A'])); i++) await new Promise((r) => setTimeout(r, 100));
   });
   after(async () => {
-    if (unbound && unbound.exitCode === null) await new Promise((r) => { unbound!.once('exit', r); unbound!.kill(); });
+    await unbound?.stop();
     await upstream?.stop();
     await primary?.stop();
   });

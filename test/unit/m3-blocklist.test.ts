@@ -1,0 +1,42 @@
+/**
+ * C&C domain lists for M3: strict reading (every skipped line named), IDN,
+ * hosts files, duplicates and covered names merged, reserved names refused,
+ * a file that is not a list refused whole; the zone built from what is valid.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { BlocklistError, buildCcZone, parseDomainList } from '../../src/measures/cc-dns-blocking/blocklist.js';
+
+describe('M3 domain lists', () => {
+  it('reads names, skipping and explaining every bad line', () => {
+    const r = parseDomainList([
+      '# Feed of C&C domains', 'c2.bad.example.net', 'C2.Bad.Example.NET.', 'sub.c2.bad.example.net', 'テスト.example.jp', '*.wild.example.org',
+      'two words.example', '-bad-.example.com', 'com', 'localhost', `${'a'.repeat(70)}.example.com`, 'ok.example.com ; trailing comment',
+    ].join('\n'), 'domains');
+    assert.deepEqual(r.names, ['c2.bad.example.net', 'ok.example.com', 'wild.example.org', 'xn--zckzah.example.jp']);
+    assert.equal(r.duplicates, 2, 'one repeat, one name covered by its parent');
+    assert.deepEqual(r.skipped.map((s) => s.line), [7, 8, 9, 10, 11]);
+    assert.match(r.skipped[0]!.reason, /more than one field/);
+    assert.match(r.skipped[2]!.reason, /top-level or reserved/);
+  });
+
+  it('reads hosts files, and refuses a file with no usable name at all', () => {
+    assert.deepEqual(parseDomainList('0.0.0.0 c2.example.net\n127.0.0.1 other.example.org # x\n192.0.2.1 not-sinkholed.example.com\n', 'hosts').names, ['c2.example.net', 'other.example.org']);
+    assert.throws(() => parseDomainList('first_seen_utc,dst_ip,dst_port\n2026-01-01,192.0.2.1,443\n', 'domains'), BlocklistError);
+  });
+
+  it('never throws anything but a BlocklistError on arbitrary text', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => {
+      try { parseDomainList(s, 'domains'); parseDomainList(s, 'hosts'); } catch (err) { if (!(err instanceof BlocklistError)) throw err; }
+    }), { numRuns: 2000, seed: 14 });
+  });
+
+  it('builds the zone from the entries valid at a time', () => {
+    const zone = buildCcZone('cc.rpz.isp.example', [
+      { name: 'c2.example.net', source: 'feed', validFrom: '2026-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' },
+      { name: 'old.example.net', source: 'feed', validFrom: '2025-01-01T00:00:00Z', validUntil: '2025-06-01T00:00:00Z' },
+    ], new Date('2026-11-24T00:00:00Z'));
+    assert.deepEqual(zone.list().map((r) => r.name), ['*.c2.example.net.cc.rpz.isp.example', 'c2.example.net.cc.rpz.isp.example']);
+  });
+});

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { BlocklistError, buildCcZone, parseDomainList } from '../../src/measures/cc-dns-blocking/blocklist.js';
+import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
+import { RpzZone } from '../../src/dns/rpz.js';
 
 describe('M3 domain lists', () => {
   it('reads names, skipping and explaining every bad line', () => {
@@ -38,5 +40,30 @@ describe('M3 domain lists', () => {
       { name: 'old.example.net', source: 'feed', validFrom: '2025-01-01T00:00:00Z', validUntil: '2025-06-01T00:00:00Z' },
     ], new Date('2026-11-24T00:00:00Z'));
     assert.deepEqual(zone.list().map((r) => r.name), ['*.c2.example.net.cc.rpz.isp.example', 'c2.example.net.cc.rpz.isp.example']);
+  });
+});
+
+describe('M3 opt-out zone', () => {
+  it('follows opted-out subscribers across sessions, opt-out and opt-in', () => {
+    const oz = new OptOutZone(new RpzZone('optout.rpz.isp.example'));
+    const owners = () => { if (oz.zone.dirty) oz.zone.bump(); return oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]); };
+    oz.onSession({ kind: 'begin', key: 'bras1|a', subscriber: 'alice', address: '100.64.0.10', at: 1 });
+    oz.onSession({ kind: 'begin', key: 'bras1|a#1', subscriber: 'alice', address: '2001:db8::/56', at: 1 });
+    oz.onSession({ kind: 'begin', key: 'bras1|b', subscriber: 'bob', address: '100.64.0.11', at: 1 });
+    assert.equal(oz.flush(), false, 'nobody opted out yet');
+    oz.setOptedOut('alice', true);
+    assert.equal(oz.flush(), true);
+    assert.deepEqual(owners(), ['32.10.0.64.100']);
+    oz.onSession({ kind: 'finish', key: 'bras1|a', at: 2 });
+    assert.equal(oz.flush(), true);
+    assert.deepEqual(owners(), []);
+    oz.onSession({ kind: 'begin', key: 'bras2|c', subscriber: 'alice', address: '100.64.9.9', at: 3 });
+    assert.deepEqual(owners(), ['32.9.9.64.100']);
+    oz.onSession({ kind: 'finish-all', nas: 'bras2', at: 4 });
+    assert.deepEqual(owners(), []);
+    oz.onSession({ kind: 'begin', key: 'bras2|d', subscriber: 'alice', address: '100.64.7.7', at: 5 });
+    oz.setOptedOut('alice', false);
+    assert.deepEqual(owners(), [], 'opted back in: filtered again');
+    assert.equal(oz.zone.serial > 1, true);
   });
 });

@@ -55,6 +55,11 @@ export class LookupError extends Error {
 
 export interface ImportReport { applied: number; skipped: Array<{ line: number; reason: string }> }
 
+export interface AccountingFeed {
+  subscribe(listener: (e: SessionEvent) => void): () => void;
+  current(): SessionEvent[];
+}
+
 export interface SubscriberLookup {
   /** Who had `address` at `at` (and, behind CGNAT, `port`)? For case `caseId` of the calling measure. */
   lookup(req: { caseId: string; address: string; at: Date; port?: number }): Promise<LookupAnswer>;
@@ -102,10 +107,12 @@ export class SubscriberService {
     for (const l of this.listeners) l(e);
   }
 
-  /** The accounting feed the broker hands to a measure that declares account IDs (M4). */
-  accountingFeed(): { subscribe(listener: (e: SessionEvent) => void): () => void } {
+  /** The accounting feed the broker hands to a measure that declares account IDs (M4) or assigned addresses (M3). */
+  accountingFeed(): AccountingFeed {
     return {
       subscribe: (listener) => { this.listeners.add(listener); return () => { this.listeners.delete(listener); }; },
+      // The IPv4 sessions open now, as "begin" events: to start from the present, then follow the feed.
+      current: () => this.index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
     };
   }
 

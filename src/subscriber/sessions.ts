@@ -122,6 +122,17 @@ export class SessionIndex {
     return true;
   }
 
+  /** Every open IPv4 session: key, subscriber and address (IPv6 prefixes are not listed: the opt-out zone's client-IP records take IPv4 addresses). */
+  openSessions(): Array<{ key: string; subscriber: string; address: string }> {
+    const out: Array<{ key: string; subscriber: string; address: string }> = [];
+    const text = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+    for (const [key, o] of this.open) {
+      if (o.kind === 'base') out.push({ key, subscriber: this.subscribers[this.sub[o.i]!]!, address: text(this.addr[o.i]!) });
+      else if (o.kind === 'delta') { const r = this.deltaRows[o.i]!; out.push({ key, subscriber: this.subscribers[r.sub]!, address: text(r.addr) }); }
+    }
+    return out;
+  }
+
   /** A Stop. */
   finish(key: string, at: number): boolean {
     const o = this.open.get(key);

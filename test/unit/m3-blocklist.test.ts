@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { BlocklistError, buildCcZone, parseDomainList } from '../../src/measures/cc-dns-blocking/blocklist.js';
 import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
+import { SessionIndex } from '../../src/subscriber/sessions.js';
 
 describe('M3 domain lists', () => {
   it('reads names, skipping and explaining every bad line', () => {
@@ -67,3 +68,21 @@ describe('M3 opt-out zone', () => {
     assert.equal(oz.zone.serial > 1, true);
   });
 });
+
+describe('M3 opt-out zone, seeded from the sessions open now', () => {
+  it('lists an opted-out subscriber whose session began before M3 started', () => {
+    const index = new SessionIndex({ interimTimeoutSeconds: 3600, mergeAt: 2 });
+    const svcFeed = { current: () => index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })) };
+    index.begin({ key: 'bras1|x', subscriber: 'carol', address: '100.64.3.3', start: 10 });
+    index.begin({ key: 'bras1|y', subscriber: 'dave', address: '100.64.4.4', start: 10 });
+    index.begin({ key: 'bras1|z', subscriber: 'erin', address: '100.64.5.5', start: 10 }); // merged into the base: both paths read
+    index.finish('bras1|y', 20);
+    const oz = new OptOutZone(new RpzZone('optout.rpz.isp.example'));
+    oz.setOptedOut('carol', true);
+    oz.setOptedOut('dave', true);
+    oz.seed(svcFeed.current());
+    oz.zone.bump();
+    assert.deepEqual(oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]), ['32.3.3.64.100']);
+  });
+});
+

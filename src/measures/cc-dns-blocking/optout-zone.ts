@@ -35,6 +35,11 @@ export class OptOutZone {
     }
   }
 
+  /** Starts from the sessions open now (the feed's `current()`), then follows `onSession`. */
+  seed(events: readonly SessionEvent[]): void {
+    for (const e of events) this.onSession(e);
+  }
+
   /** Accounting as it arrives (the broker's accounting feed). */
   onSession(e: SessionEvent): void {
     if (e.kind === 'begin') {

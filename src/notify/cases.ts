@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { MeasureDeclaration } from '../core/measure.js';
-import type { StateDb, StateStore } from '../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 
 type CaseTables = {
   cases: {
@@ -50,7 +50,7 @@ export const caseMigrations: Record<string, Migration> = {
   },
 };
 
-export const cdb = (d: StateDb) => d.withTables<CaseTables>() as unknown as Kysely<CaseTables>;
+export const cdb = (d: StateDb) => tablesOf<CaseTables>(d);
 
 export type CaseStatus = 'open' | 'notified' | 'closed';
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Kysely, Migration } from 'kysely';
 import nodemailer from 'nodemailer';
 import type { AuditLog } from '../core/audit/log.js';
-import type { StateDb, StateStore } from '../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { cdb as caseDb } from './cases.js';
 
 type NoticeTables = {
@@ -61,7 +61,7 @@ export const noticeMigrations: Record<string, Migration> = {
   },
 };
 
-const ndb = (d: StateDb) => d.withTables<NoticeTables>() as unknown as Kysely<NoticeTables>;
+const ndb = (d: StateDb) => tablesOf<NoticeTables>(d);
 
 export type Language = 'ja' | 'en';
 

@@ -10,7 +10,7 @@ import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { MeasureDeclaration } from '../core/measure.js';
 import type { SessionEvent } from '../ingest/radius/server.js';
-import type { StateDb, StateStore } from '../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
 import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
 
@@ -44,7 +44,7 @@ export const subscriberMigrations: Record<string, Migration> = {
   },
 };
 
-const sdb = (d: StateDb) => d.withTables<SessionTables>() as unknown as Kysely<SessionTables>;
+const sdb = (d: StateDb) => tablesOf<SessionTables>(d);
 
 export class LookupError extends Error {
   constructor(message: string) {

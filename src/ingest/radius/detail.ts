@@ -19,7 +19,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely, Migration } from 'kysely';
-import type { StateDb, StateStore } from '../../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import type { SessionIndex } from '../../subscriber/sessions.js';
 import { applyAccounting, type SessionEvent } from './apply.js';
 import { STATUS, type Accounting } from './packet.js';
@@ -38,7 +38,7 @@ export const detailMigrations: Record<string, Migration> = {
   },
 };
 
-const cdb = (d: StateDb) => d.withTables<CursorTables>() as unknown as Kysely<CursorTables>;
+const cdb = (d: StateDb) => tablesOf<CursorTables>(d);
 
 const STATUS_NAMES: Record<string, number> = { Start: STATUS.START, Stop: STATUS.STOP, 'Interim-Update': STATUS.INTERIM, 'Alive': STATUS.INTERIM, 'Accounting-On': STATUS.ACCOUNTING_ON, 'Accounting-Off': STATUS.ACCOUNTING_OFF };
 

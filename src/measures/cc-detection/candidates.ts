@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import type { StateDb, StateStore } from '../../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import type { EndpointFeatures } from './features.js';
 
 export type CandidateStatus = 'new' | 'confirmed' | 'expired' | 'withdrawn';
@@ -86,7 +86,7 @@ export class CandidateError extends Error {
 }
 
 function db(d: StateDb): Kysely<CandidateTables> {
-  return d.withTables<CandidateTables>() as unknown as Kysely<CandidateTables>;
+  return tablesOf<CandidateTables>(d);
 }
 
 /** A stable opaque id: references in the audit log and URLs never spell the address. */

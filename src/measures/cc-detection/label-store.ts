@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import type { StateDb, StateStore } from '../../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from './labels.js';
 
 export type LabelTables = {
@@ -70,7 +70,7 @@ export const LABEL_DATASET: Dataset = {
 };
 
 function labelsDb(db: StateDb): Kysely<LabelTables> {
-  return db.withTables<LabelTables>() as unknown as Kysely<LabelTables>;
+  return tablesOf<LabelTables>(db);
 }
 
 export interface ImportRequest {

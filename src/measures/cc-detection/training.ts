@@ -10,7 +10,7 @@ import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
-import type { StateDb, StateStore } from '../../store/state/store.js';
+import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import { listCandidates } from './candidates.js';
 import { extractFeatures, type EndpointFeatures, type Scope } from './features.js';
 import { labelsValidAt, labelSources } from './label-store.js';
@@ -55,7 +55,7 @@ export const modelMigrations: Record<string, Migration> = {
 };
 
 function db(d: StateDb): Kysely<ModelTables> {
-  return d.withTables<ModelTables>() as unknown as Kysely<ModelTables>;
+  return tablesOf<ModelTables>(d);
 }
 
 export class TrainingError extends Error {

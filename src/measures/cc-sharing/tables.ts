@@ -7,7 +7,7 @@
  */
 import type { Generated, Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
-import type { StateDb } from '../../store/state/store.js';
+import { type StateDb, tablesOf } from '../../store/state/store.js';
 
 export type ShareTables = {
   share_recipients: {
@@ -170,7 +170,7 @@ export const shareMigrations: Record<string, Migration> = {
 };
 
 export function shareDb(d: StateDb): Kysely<ShareTables> {
-  return d.withTables<ShareTables>() as unknown as Kysely<ShareTables>;
+  return tablesOf<ShareTables>(d);
 }
 
 /** Retention by the declaration: shared entries and their versions, and what partners sent. */

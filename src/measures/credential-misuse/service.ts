@@ -16,7 +16,7 @@ import type { MeasureState } from '../../core/measure-state.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
-import type { StateDb } from '../../store/state/store.js';
+import { type StateDb, tablesOf } from '../../store/state/store.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
 import { sendDisconnect, type DisconnectResult } from './disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';
@@ -56,7 +56,7 @@ export const m4Migrations: Record<string, Migration> = {
   },
 };
 
-const mdb = (d: StateDb) => d.withTables<M4Tables>() as unknown as Kysely<M4Tables>;
+const mdb = (d: StateDb) => tablesOf<M4Tables>(d);
 
 const AUTH_KEEP_S = 15 * 60;
 const SESSIONS_KEEP_S = 3 * 86_400;

@@ -10,6 +10,14 @@ import type { StateSchema } from './schema.js';
 
 export type StateDb = Kysely<StateSchema>;
 
+/**
+ * The handle seen through a module's own tables only (measures and services
+ * declare theirs next to their migrations): typed queries, no core tables in sight.
+ */
+export function tablesOf<T>(db: StateDb): Kysely<T> {
+  return db.withTables<T & Record<string, never>>() as unknown as Kysely<T>;
+}
+
 export interface StateStore {
   readonly dialect: 'sqlite' | 'postgres';
   readonly location: string;

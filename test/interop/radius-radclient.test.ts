@@ -19,7 +19,6 @@ import { encodeAccounting, STATUS } from '../../src/ingest/radius/packet.js';
 import { RadiusAccountingServer } from '../../src/ingest/radius/server.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
-import { ALL_MEASURES } from '../../src/measures/index.js';
 import { have } from '../support/flow-peers.js';
 import { measuresWithM1InletOnly, tempDir, testConfig, identifyingMeasure } from '../support/fixtures.js';
 
@@ -47,10 +46,12 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   let server: Server;
   let dataDir: string;
   let lookup: SubscriberLookup;
-  const measures = [...measuresWithM1InletOnly().map((m) => (m.declaration.id === 'cc-sharing' ? { ...m, implementation: { async start() { return { async stop() {} }; } } } : m)), identifier];
+  // M2 and M6 with do-nothing implementations, so that they can be enabled and ask the broker: it must refuse them.
+  const idle = { async start() { return { async stop() {} }; } };
+  const measures = [...measuresWithM1InletOnly().map((m) => (m.declaration.id === 'cc-sharing' || m.declaration.id === 'ddos-dns-blocking' ? { ...m, implementation: idle } : m)), identifier];
   const config = (dir: string) => testConfig(dir, [
     'server:\n  port: 0',
-    'measures:\n  lookup-test: { enabled: true }\n  cc-detection: { enabled: true }\n  cc-sharing: { enabled: true }',
+    'measures:\n  lookup-test: { enabled: true }\n  cc-detection: { enabled: true }\n  cc-sharing: { enabled: true }\n  ddos-dns-blocking: { enabled: true }',
     'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "testing123", name: "bras1" }]\n    interimTimeout: 1h',
   ].join('\n'));
   const port = () => server.radius!.addresses[0]!.port;
@@ -116,17 +117,16 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     assert.ok((s1.dropped.short ?? 0) >= 1 && (s1.dropped.length ?? 0) >= 1);
   });
 
-  it('refuses the lookup to M1 and M2, which may not identify subscribers, and audits every lookup with its case only', async () => {
-    for (const id of ['cc-detection', 'cc-sharing']) {
+  it('refuses the lookup to M1, M2 and M6, which may not identify subscribers, and audits every lookup with its case only', async () => {
+    for (const id of ['cc-detection', 'cc-sharing', 'ddos-dns-blocking']) {
       await assert.rejects(server.mamori.broker.forMeasure(id).action('subscriber-lookup'), (err: unknown) => err instanceof CapabilityRefusedError && /may not identify subscribers/.test(err.message));
     }
-    assert.equal(ALL_MEASURES.find((m) => m.declaration.code === 'M6')!.declaration.identifiesSubscribers, false);
     const entries = [];
     for await (const e of server.mamori.audit.entries()) entries.push(e);
     const lookups = entries.filter((e) => e.action === 'subscriber.lookup');
     assert.ok(lookups.length >= 6);
     assert.ok(lookups.every((e) => e.measure === 'lookup-test' && e.caseId?.startsWith('case-') && !/\d+\.\d+\.\d+\.\d+|alice|bob/.test(JSON.stringify(e))));
-    assert.equal(entries.filter((e) => e.action === 'capability.refused' && e.object === 'capability:subscriber-lookup').length, 2);
+    assert.equal(entries.filter((e) => e.action === 'capability.refused' && e.object === 'capability:subscriber-lookup').length, 3);
     await assert.rejects(lookup.lookup({ caseId: 'no spaces allowed', address: '100.64.0.10', at: at(T0) }), /names the case/);
     assert.deepEqual(await lookup.lookup({ caseId: 'case-3', address: '100.64.0.10', at: new Date('2000-01-01T00:00:00Z') }), { found: false, reason: 'outside-retention' });
   });

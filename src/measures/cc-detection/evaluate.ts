@@ -15,6 +15,7 @@ import { FlowInlet } from '../../ingest/flow/inlet.js';
 import { sendIpfix } from '../../simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../../simulate/isp.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
+import type { CcDetectionSettings } from './settings.js';
 import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion } from './model.js';
 
 export interface EvalOptions {
@@ -69,6 +70,8 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
   });
   try {
     const handle = await mamori.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    // The synthetic ISP's subscribers, as configured above.
+    const { scope } = mamori.registry.settingsOf<CcDetectionSettings>('cc-detection');
     let day = 0;
     const scenario = async (seed: number, families: readonly Family[]) => {
       // Each scenario gets its own day, so windows never overlap.
@@ -79,7 +82,7 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       await inlet.flush();
       const lost = inlet.status().kernelDrops + inlet.status().droppedRecords;
       if (lost > 0) throw new Error(`the collector dropped ${lost} datagrams/records: lower --rate`);
-      const features = await extractFeatures(handle, { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] }, start, new Date(start.getTime() + o.hours * 3_600_000));
+      const features = await extractFeatures(handle, scope, start, new Date(start.getTime() + o.hours * 3_600_000));
       return { features, labels: features.map((f) => labelOf(f, sim.truth)), truth: sim.truth };
     };
 

@@ -41,7 +41,7 @@ const state = await openSqliteStateStore(join(dir, 'state.sqlite'));
 const audit = await AuditLog.open(state, join(dir, 'anchors.jsonl'));
 const analytics = await openChdbStore(join(dir, 'analytics'));
 
-async function mamoriCase(rate: number, inlet: FlowInlet, secs = seconds): Promise<{ sent: Sent; stored: number; dropped: number; kernel: number }> {
+async function mamoriCase(rate: number, inlet: FlowInlet, secs = seconds): Promise<{ sent: Sent; stored: number; dropped: number; kernel: number; ring: number }> {
   const before = inlet.status();
   const [row0] = await analytics.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
   const sent = await sendAt(inlet.addresses[0]!.port, rate, secs);
@@ -51,7 +51,7 @@ async function mamoriCase(rate: number, inlet: FlowInlet, secs = seconds): Promi
   const after = inlet.status();
   return {
     sent, stored: Number(row1!.n) - Number(row0!.n),
-    dropped: after.droppedRecords - before.droppedRecords, kernel: after.kernelDrops - before.kernelDrops,
+    dropped: after.droppedRecords - before.droppedRecords, kernel: after.kernelDrops - before.kernelDrops, ring: after.ringDrops - before.ringDrops,
   };
 }
 
@@ -78,7 +78,7 @@ const inlet = await FlowInlet.start({ analytics, audit }, {
   batchSize: 8192, insertRows: Number(process.env.INSERT_ROWS ?? 1_048_576), maxInflightBatches: Number(process.env.INFLIGHT ?? 256), flushMs: 1000, statusMs: 500,
 });
 
-console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2`);
+console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2, Mamori receiver: ${inlet.receiver}`);
 console.log('| offered (records/s) | Mamori stored | Mamori loss | nfcapd stored | nfcapd loss |');
 console.log('|---|---|---|---|---|');
 let mamoriLossless = 0;
@@ -96,7 +96,7 @@ for (const rate of rates) {
   // Lossless rate: the highest step below which no step lost anything.
   if (mLoss === 0 && !mamoriLost) mamoriLossless = rate; else mamoriLost = true;
   if (nLoss === 0 && !nfcapdLost) nfcapdLossless = rate; else nfcapdLost = true;
-  console.log(`| ${fmt(offered)} | ${fmt(m.stored)} | ${fmt(mLoss)} (${((100 * mLoss) / m.sent.records).toFixed(2)}%; kernel ${fmt(m.kernel)} datagrams, backlog ${fmt(m.dropped)} records) | ${fmt(n.stored)} | ${fmt(nLoss)} (${((100 * nLoss) / n.sent.records).toFixed(2)}%) |`);
+  console.log(`| ${fmt(offered)} | ${fmt(m.stored)} | ${fmt(mLoss)} (${((100 * mLoss) / m.sent.records).toFixed(2)}%; kernel ${fmt(m.kernel)} + ring ${fmt(m.ring)} datagrams, backlog ${fmt(m.dropped)} records) | ${fmt(n.stored)} | ${fmt(nLoss)} (${((100 * nLoss) / n.sent.records).toFixed(2)}%) |`);
   if (mamoriLost && nfcapdLost) break;
 }
 console.log('');
@@ -113,7 +113,7 @@ const r = await mamoriCase(Math.max(1, mamoriLossless), inlet);
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 console.log('');
 const quarter = (q: number) => mb(Math.max(...rss.slice(Math.floor(((q - 1) * rss.length) / 4), Math.floor((q * rss.length) / 4))));
-console.log(`overload at ${fmt((o.sent.records / o.sent.elapsed))} records/s (3× lossless) for ${overloadSeconds}s: stored ${fmt(o.stored)}, lost ${fmt(o.sent.records - o.stored)} — counted: kernel ${fmt(o.kernel)} datagrams (${fmt(o.kernel * PER_DATAGRAM)} records), backlog ${fmt(o.dropped)} records`);
+console.log(`overload at ${fmt((o.sent.records / o.sent.elapsed))} records/s (3× lossless) for ${overloadSeconds}s: stored ${fmt(o.stored)}, lost ${fmt(o.sent.records - o.stored)} — counted: kernel ${fmt(o.kernel)} + ring ${fmt(o.ring)} datagrams (${fmt((o.kernel + o.ring) * PER_DATAGRAM)} records), backlog ${fmt(o.dropped)} records`);
 console.log(`RSS (max per quarter of the overload, ${rss.length} samples): ${quarter(1)} / ${quarter(2)} / ${quarter(3)} / ${quarter(4)} MiB`);
 console.log(`recovery at the lossless rate: stored ${fmt(r.stored)} of ${fmt(r.sent.records)} (loss ${fmt(r.sent.records - r.stored)})`);
 

@@ -14,7 +14,7 @@ import { runRetention } from '../core/retention.js';
 import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet } from '../ingest/flow/inlet.js';
-import type { InletWorkerConfig } from '../ingest/flow/inlet-protocol.js';
+import type { InletSettings } from '../ingest/flow/inlet-protocol.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
@@ -42,10 +42,10 @@ export interface ServeOptions {
   measures?: readonly MeasureModule[];
 }
 
-export function inletConfig(config: Config): InletWorkerConfig {
+export function inletConfig(config: Config): InletSettings {
   const f = config.ingest.flows;
   return {
-    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize,
+    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize, receiver: f.receiver, receiveRingBytes: f.receiveRingBytes,
     batchSize: f.batchSize, insertRows: f.insertRows, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
   };
 }
@@ -78,7 +78,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let inlet: FlowInlet | undefined;
   if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
     inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletConfig(config));
-    logger.info({ event: 'flows.listening', listeners: inlet.addresses, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
+    logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
   }
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 

@@ -63,6 +63,13 @@ export const configSchema = z.strictObject({
       allowedExporters: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
       /** Socket receive buffer; the kernel caps it at net.core.rmem_max. */
       recvBufferSize: z.number().int().min(65536).max(1 << 30).default(32 << 20),
+      /**
+       * How datagrams are received: "native" (an OS thread per socket, recvmmsg into a ring of
+       * receiveRingBytes, built at install), "dgram" (node:dgram), "auto" (native where it loads).
+       */
+      receiver: z.enum(['auto', 'native', 'dgram']).default('auto'),
+      /** The native receiver's ring: datagrams waiting for decoding (absorbs pauses of the decoder). */
+      receiveRingBytes: z.number().int().min(1 << 20).max(2 ** 34).default(64 << 20),
       /** Records the receiving thread serialises at a time. */
       batchSize: z.number().int().min(64).max(1_000_000).default(8192),
       /** Records per insert into the analytics store. */

@@ -59,6 +59,7 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
   it('runs the inlet while M1 is enabled', () => {
     assert.ok(server.inlet);
     assert.equal(server.inlet.addresses.length, 2);
+    assert.equal(server.inlet.receiver, 'native', 'the native receiver is built by npm install (binding.gyp)');
   });
 
   it('stores exactly what was decoded, from softflowd over UDP (IPv4 and IPv6 listeners)', async () => {
@@ -118,5 +119,32 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
     assert.ok(entries.reduce((n, e) => n + e.counts!.records!, 0) >= 500);
     const log = logLines.join('');
     for (const a of ['198.51.100.', '2001:db8:ffff', '10.0.']) assert.ok(!log.includes(a), `log contains ${a}`);
+  });
+});
+
+describe('flow inlet with node:dgram instead of the native receiver', { skip: !have('softflowd') && 'softflowd not installed' }, () => {
+  let server: Server;
+  before(async () => {
+    const config = testConfig(join(tempDir(), 'data'), [
+      'server:\n  port: 0',
+      'measures:\n  cc-detection: { enabled: true }',
+      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    receiver: dgram',
+    ].join('\n'));
+    server = await serve(config, { measures: WITH_M1, out: new (await import('node:stream')).PassThrough(), logger: createLogger('silent') });
+  });
+  after(() => server?.close());
+
+  it('stores exactly what was decoded', async () => {
+    assert.equal(server.inlet!.receiver, 'dgram');
+    const dir = tempDir();
+    const pcap = join(dir, 'traffic.pcap');
+    writeTrafficPcap(pcap, syntheticTraffic(12, 300));
+    const datagrams = await softflowdExport(pcap, 10, dir);
+    const expected = decodeAll(datagrams).records;
+    await send(datagrams, server.inlet!.addresses[0]!.port);
+    const received = () => server.inlet!.status().exporters.find((x) => x.address === '127.0.0.1')?.datagrams === datagrams.length;
+    for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+    await server.inlet!.flush();
+    assert.deepEqual(diff(await storedRecords(server), expected), { onlyOurs: [], onlyTheirs: [] });
   });
 });

@@ -25,6 +25,8 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
             exporters: z.array(exporterSchema),
             refused: z.record(z.string(), z.number()),
             storedRecords: z.number(), backlogDroppedRecords: z.number(), kernelDrops: z.number(), insertFailedRecords: z.number(),
+            /** How datagrams are received (native ring or node:dgram) and what its ring dropped. */
+            receiver: z.enum(['native', 'dgram', 'none']), ringDrops: z.number(),
           }),
         },
       },
@@ -36,6 +38,7 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
           running: false,
           reason: { ja: `M1（C&Cサーバの検知）が${STATE_TEXT[state].ja}のため、フロー収集は行っていません`, en: `flow collection is off because M1 (C&C detection) is ${STATE_TEXT[state].en}` },
           listeners: [], exporters: [], refused: {}, storedRecords: 0, backlogDroppedRecords: 0, kernelDrops: 0, insertFailedRecords: 0,
+          receiver: 'none' as const, ringDrops: 0,
         };
       }
       const s = i.status();
@@ -43,6 +46,7 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
         running: true, listeners: i.addresses,
         exporters: s.exporters.map((e) => ({ ...e, errors: Object.fromEntries(Object.entries(e.errors).map(([k, v]) => [k, v ?? 0])) })),
         refused: s.unattributed, storedRecords: s.storedRecords, backlogDroppedRecords: s.droppedRecords, kernelDrops: s.kernelDrops, insertFailedRecords: s.insertFailedRecords,
+        receiver: i.receiver, ringDrops: s.ringDrops,
       };
     });
   };

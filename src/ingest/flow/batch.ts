@@ -183,7 +183,9 @@ function int64(buf: Buffer, p: number, n: number): number {
 function address(buf: Buffer, p: number, column: Uint8Array, row: number, family: number): number {
   const o = row * 16;
   if (family === 4) {
-    buf.fill(0, p, p + 10);
+    // Plain stores: fill() costs more than these ten bytes.
+    buf[p] = 0; buf[p + 1] = 0; buf[p + 2] = 0; buf[p + 3] = 0; buf[p + 4] = 0;
+    buf[p + 5] = 0; buf[p + 6] = 0; buf[p + 7] = 0; buf[p + 8] = 0; buf[p + 9] = 0;
     buf[p + 10] = 0xff; buf[p + 11] = 0xff;
     buf[p + 12] = column[o]!; buf[p + 13] = column[o + 1]!; buf[p + 14] = column[o + 2]!; buf[p + 15] = column[o + 3]!;
   } else {

@@ -7,7 +7,7 @@ import type { Template } from './templates.js';
 
 export const DROP_REASONS = [
   'truncated', 'bad-version', 'bad-length', 'bad-template', 'too-many-templates', 'no-template',
-  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'too-many-domains', 'storage-backlog', 'decoder-error',
+  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'too-many-domains', 'storage-backlog', 'staging-failed', 'decoder-error',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -5,12 +5,15 @@
  * and a batch beyond that is dropped and counted against its exporters.
  */
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
 import { decodeDatagram } from './decode.js';
-import { ExporterTable } from './exporters.js';
+import { ExporterTable, type DropReason } from './exporters.js';
 import { expireHeld } from './netflow9-ipfix.js';
+import { MIN_READ_BYTES, RECORD_HEADER_BYTES, nativeReceiver, type NativeFlowReceiver } from './native-receiver.js';
+import { formatIPv6 } from '../address.js';
 import type { InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-protocol.js';
 
 const config = workerData as InletWorkerConfig;
@@ -19,27 +22,142 @@ const send = (m: WorkerToMain, transfer: ArrayBuffer[] = []) => port.postMessage
 
 const exporters = new ExporterTable(config.allowedExporters.length > 0 ? new Set(config.allowedExporters) : undefined);
 const writer = new FlowRowBinaryWriter(config.batchSize);
+/** Records written to staging files and not yet stored (the bound on what waits for storage). */
 let inflight = 0;
+const maxInflight = config.maxInflightBatches * config.batchSize;
 let droppedRecords = 0;
 let storedRecords = 0;
 
+// Batches go straight into a staging file of the store (RowBinary, on tmpfs); the main
+// thread is told only the file name, so bulk bytes never cross threads.
+let staging: { fd: number; file: string; records: number } | undefined;
+let stagedFiles = 0;
+
+function countDropped(batch: FlowBatch, reason: DropReason): void {
+  const perExporter = new Map<number, number>();
+  for (let i = 0; i < batch.length; i++) perExporter.set(batch.exporterIdx[i]!, (perExporter.get(batch.exporterIdx[i]!) ?? 0) + 1);
+  for (const [idx, n] of perExporter) exporters.get(batch.exporters[idx]!)?.error(reason, n);
+  droppedRecords += batch.length;
+}
+
+/** Hands the staging file to the main thread for one insert. */
+function handOver(): void {
+  if (!staging) return;
+  const { fd, file, records } = staging;
+  staging = undefined;
+  closeSync(fd);
+  send({ type: 'staged', file, records });
+}
+
 const out = new FlowOutput(new FlowBatch(config.batchSize), (batch) => {
-  if (inflight >= config.maxInflightBatches) {
+  if (inflight + batch.length > maxInflight) {
     // Storage is behind: drop this batch rather than grow, and say whose records they were.
-    const perExporter = new Map<number, number>();
-    for (let i = 0; i < batch.length; i++) perExporter.set(batch.exporterIdx[i]!, (perExporter.get(batch.exporterIdx[i]!) ?? 0) + 1);
-    for (const [idx, n] of perExporter) exporters.get(batch.exporters[idx]!)?.error('storage-backlog', n);
-    droppedRecords += batch.length;
+    countDropped(batch, 'storage-backlog');
     return;
   }
   const bytes = writer.write(batch);
-  const copy = new ArrayBuffer(bytes.length);
-  new Uint8Array(copy).set(bytes);
-  inflight += 1;
-  send({ type: 'batch', bytes: copy, records: batch.length }, [copy]);
+  try {
+    if (!staging) {
+      const file = join(config.stagingDirectory, `flows-${threadId}-${stagedFiles++}.rowbinary`);
+      staging = { fd: openSync(file, 'wx', 0o600), file, records: 0 };
+    }
+    for (let done = 0; done < bytes.length;) done += writeSync(staging.fd, bytes, done);
+  } catch (err) {
+    // tmpfs full or gone: the batch cannot be kept. A partly written file would break the insert,
+    // so it goes too (its records are already counted in `inflight` and are released by the ack).
+    countDropped(batch, 'staging-failed');
+    send({ type: 'error', message: `staging: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    if (staging) { closeSync(staging.fd); rmSync(staging.file, { force: true }); droppedRecords += staging.records; inflight -= staging.records; staging = undefined; }
+    return;
+  }
+  staging.records += batch.length;
+  inflight += batch.length;
+  if (staging.records >= config.insertRows) handOver();
 });
 
-const sockets: dgram.Socket[] = [];
+/** A listening socket, whichever way it receives. */
+interface Receiving {
+  host: string;
+  port: number;
+  recvBufferSize: number;
+  ringDrops(): number;
+  /** Decodes now whatever has been received and waits in the receiver. */
+  decodeWaiting(): void;
+  /** Stops receiving; what was already received is decoded first. */
+  close(): void;
+}
+
+const receivers: Receiving[] = [];
+
+function receiveWithDgram(l: { host: string; port: number }): Promise<Receiving> {
+  const socket = dgram.createSocket({ type: l.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: config.recvBufferSize });
+  socket.on('message', (msg, rinfo) => {
+    // Node reports IPv4 senders on a dual-stack socket as ::ffff:a.b.c.d.
+    const from = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
+    decodeDatagram(msg, from, exporters, out, Date.now());
+  });
+  socket.on('error', (err) => send({ type: 'error', message: `listener ${l.host}:${l.port}: ${err.message}` }));
+  return new Promise<Receiving>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind({ address: l.host, port: l.port, exclusive: true }, () => {
+      socket.off('error', reject);
+      const a = socket.address();
+      resolve({ host: a.address, port: a.port, recvBufferSize: socket.getRecvBufferSize(), ringDrops: () => 0, decodeWaiting: () => {}, close: () => socket.close() });
+    });
+  });
+}
+
+// The native receiver hands over records of several datagrams at a time (layout in
+// native-receiver.ts); one read buffer serves every socket, as drains run one at a time here.
+const readBuffer = Buffer.allocUnsafe(Math.max(4 << 20, MIN_READ_BYTES));
+let lastFamily = 0;
+let lastV4 = -1;
+const lastV6 = Buffer.alloc(16);
+let lastName = '';
+
+/** The sender's address as text, built only when it differs from the previous datagram's. */
+function senderName(buf: Buffer, p: number, family: number): string {
+  if (family === 4) {
+    const v = buf.readUInt32BE(p);
+    if (lastFamily !== 4 || v !== lastV4) { lastFamily = 4; lastV4 = v; lastName = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`; }
+  } else if (lastFamily !== 6 || lastV6.compare(buf, p, p + 16) !== 0) {
+    lastFamily = 6; buf.copy(lastV6, 0, p, p + 16); lastName = formatIPv6(buf, p);
+  }
+  return lastName;
+}
+
+/** Decodes the datagrams of one read (n bytes of records). */
+function decodeRecords(n: number): void {
+  for (let p = 0; p < n;) {
+    const length = readBuffer.readUInt16LE(p);
+    const body = p + RECORD_HEADER_BYTES;
+    decodeDatagram(readBuffer.subarray(body, body + length), senderName(readBuffer, p + 12, readBuffer[p + 2]!), exporters, out, readBuffer.readDoubleLE(p + 4));
+    p = (body + length + 3) & ~3;
+  }
+}
+
+/** Decodes what the ring holds, a few reads per turn so that messages and timers still run. */
+function drain(r: NativeFlowReceiver): void {
+  for (let turn = 0; turn < 8; turn++) {
+    const n = r.read(readBuffer);
+    if (n === 0) { if (r.arm()) setImmediate(drain, r); return; }
+    decodeRecords(n);
+  }
+  setImmediate(drain, r);
+}
+
+function receiveNatively(Receiver: Exclude<ReturnType<typeof nativeReceiver>, Error>, l: { host: string; port: number }): Receiving {
+  let r: NativeFlowReceiver | undefined;
+  r = new Receiver(l.host, l.port, config.recvBufferSize, config.receiveRingBytes ?? 64 << 20, () => drain(r!));
+  const receiver = r;
+  if (receiver.arm()) setImmediate(drain, receiver);
+  return {
+    host: receiver.host, port: receiver.port, recvBufferSize: receiver.recvBufferSize,
+    ringDrops: () => receiver.stats().ringDrops,
+    decodeWaiting: () => { for (let n = receiver.read(readBuffer); n > 0; n = receiver.read(readBuffer)) decodeRecords(n); },
+    close() { receiver.close(); this.decodeWaiting(); },
+  };
+}
 
 /** Kernel receive-buffer overflows of our sockets, from /proc/net/udp{,6} (Linux). */
 function kernelDrops(ports: Set<number>): number {
@@ -59,29 +177,25 @@ function kernelDrops(ports: Set<number>): number {
 }
 
 async function listen(): Promise<void> {
+  const wanted = config.receiver ?? 'auto';
+  const Native = wanted === 'dgram' ? new Error('configured: receiver "dgram"') : nativeReceiver();
+  if (Native instanceof Error && wanted === 'native') throw Native;
   for (const l of config.listeners) {
-    const socket = dgram.createSocket({ type: l.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: config.recvBufferSize });
-    socket.on('message', (msg, rinfo) => {
-      // Node reports IPv4 senders on a dual-stack socket as ::ffff:a.b.c.d.
-      const from = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
-      decodeDatagram(msg, from, exporters, out, Date.now());
-    });
-    socket.on('error', (err) => send({ type: 'error', message: `listener ${l.host}:${l.port}: ${err.message}` }));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind({ address: l.host, port: l.port, exclusive: true }, () => { socket.off('error', reject); resolve(); });
-    });
-    sockets.push(socket);
+    receivers.push(Native instanceof Error ? await receiveWithDgram(l) : receiveNatively(Native, l));
   }
-  const addresses = sockets.map((s) => { const a = s.address(); return { host: a.address, port: a.port }; });
+  const addresses = receivers.map((r) => ({ host: r.host, port: r.port }));
   const ports = new Set(addresses.map((a) => a.port));
   const baseline = kernelDrops(ports);
-  send({ type: 'listening', addresses, recvBufferSize: sockets[0]?.getRecvBufferSize() ?? 0 });
+  send({
+    type: 'listening', addresses, recvBufferSize: receivers[0]?.recvBufferSize ?? 0, receiver: Native instanceof Error ? 'dgram' : 'native',
+    ...(Native instanceof Error && wanted === 'auto' ? { receiverNote: Native.message } : {}),
+  });
 
-  const flushTimer = setInterval(() => out.flush(), config.flushMs);
+  const flushTimer = setInterval(() => { out.flush(); handOver(); }, config.flushMs);
   const sendStatus = () => send({
     type: 'status', exporters: exporters.status(), unattributed: Object.fromEntries(exporters.unattributed),
     droppedRecords, storedRecords, kernelDrops: kernelDrops(ports) - baseline, inflight,
+    ringDrops: receivers.reduce((n, r) => n + r.ringDrops(), 0),
   });
   const statusTimer = setInterval(() => {
     const now = Date.now();
@@ -90,13 +204,14 @@ async function listen(): Promise<void> {
   }, config.statusMs);
 
   port.on('message', (m: MainToWorker) => {
-    if (m.type === 'ack') { inflight -= m.batches; storedRecords += m.records; }
-    else if (m.type === 'flush') { out.flush(); sendStatus(); send({ type: 'flushed' }); }
+    if (m.type === 'ack') { inflight -= m.records; if (m.stored) storedRecords += m.records; else droppedRecords += m.records; }
+    else if (m.type === 'flush') { for (const r of receivers) r.decodeWaiting(); out.flush(); handOver(); sendStatus(); send({ type: 'flushed' }); }
     else if (m.type === 'stop') {
       clearInterval(flushTimer);
       clearInterval(statusTimer);
-      for (const s of sockets) s.close();
+      for (const r of receivers) r.close();
       out.flush();
+      handOver();
       sendStatus();
       send({ type: 'stopped' });
     }

@@ -9,7 +9,7 @@ import type { AuditLog } from '../../core/audit/log.js';
 import type { Logger } from '../../core/logger.js';
 import type { AnalyticsStore } from '../../store/analytics/store.js';
 import { FLOW_DATASET, ensureFlowTable } from './dataset.js';
-import type { InletStatus, InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-protocol.js';
+import type { InletSettings, InletStatus, InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-protocol.js';
 
 export interface InletDeps {
   analytics: AnalyticsStore;
@@ -19,7 +19,7 @@ export interface InletDeps {
   auditIntervalMs?: number;
 }
 
-const EMPTY: InletStatus = { exporters: [], unattributed: {}, droppedRecords: 0, storedRecords: 0, kernelDrops: 0, inflight: 0 };
+const EMPTY: InletStatus = { exporters: [], unattributed: {}, droppedRecords: 0, storedRecords: 0, kernelDrops: 0, ringDrops: 0, inflight: 0 };
 
 export class FlowInlet {
   private latest: InletStatus = EMPTY;
@@ -28,23 +28,26 @@ export class FlowInlet {
   private sinceAudit = { records: 0, batches: 0 };
   private auditTimer: NodeJS.Timeout | undefined;
   private flushWaiters: Array<() => void> = [];
-  private pending: Buffer[] = [];
-  private pendingRows = 0;
-  private pendingTimer: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private onStopped: (() => void) | undefined;
   addresses: Array<{ host: string; port: number }> = [];
   recvBufferSize = 0;
+  receiver: 'native' | 'dgram' = 'dgram';
 
-  private constructor(private readonly worker: Worker, private readonly deps: InletDeps, private readonly insertRows: number) {}
+  private constructor(private readonly worker: Worker, private readonly deps: InletDeps) {}
 
-  static async start(deps: InletDeps, config: InletWorkerConfig): Promise<FlowInlet> {
+  static async start(deps: InletDeps, settings: InletSettings): Promise<FlowInlet> {
     await ensureFlowTable(deps.analytics);
+    const config: InletWorkerConfig = { ...settings, stagingDirectory: deps.analytics.stagingDirectory };
     const worker = new Worker(new URL('./inlet-worker.js', import.meta.url), { workerData: config });
-    const inlet = new FlowInlet(worker, deps, config.insertRows);
+    const inlet = new FlowInlet(worker, deps);
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (m: WorkerToMain) => {
-        if (m.type === 'listening') { inlet.addresses = m.addresses; inlet.recvBufferSize = m.recvBufferSize; resolve(); }
+        if (m.type === 'listening') {
+          inlet.addresses = m.addresses; inlet.recvBufferSize = m.recvBufferSize; inlet.receiver = m.receiver;
+          if (m.receiverNote) deps.logger?.warn({ event: 'flows.receiver', receiver: m.receiver, note: m.receiverNote }, 'flow inlet receives with node:dgram (slower)');
+          resolve();
+        }
         else if (m.type === 'error' && m.fatal) reject(new Error(`flow inlet: ${m.message}`));
         else inlet.handle(m);
       });
@@ -54,44 +57,35 @@ export class FlowInlet {
       throw err;
     });
     inlet.auditTimer = setInterval(() => { void inlet.auditStored(); }, deps.auditIntervalMs ?? 60_000);
-    inlet.pendingTimer = setInterval(() => inlet.insertPending(), config.flushMs);
     return inlet;
   }
 
   private post(m: MainToWorker): void { this.worker.postMessage(m); }
 
-  /** Writes the gathered batches as one insert, then frees their slots in the worker's window. */
-  private insertPending(): void {
-    if (this.pending.length === 0) return;
-    const parts = this.pending;
-    const rows = this.pendingRows;
-    this.pending = [];
-    this.pendingRows = 0;
+  /** Inserts a staging file the worker finished, then frees its records in the worker's bound. */
+  private insertStaged(file: string, records: number): void {
     this.chain = this.chain.then(async () => {
+      let stored = false;
       try {
-        await this.deps.analytics.insert(FLOW_DATASET.table, 'RowBinary', parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-        this.sinceAudit.records += rows;
+        await this.deps.analytics.insertStaged(FLOW_DATASET.table, file);
+        this.sinceAudit.records += records;
         this.sinceAudit.batches += 1;
+        stored = true;
       } catch (err) {
-        this.insertFailures += rows;
-        this.deps.logger?.error({ event: 'flows.insert-failed', records: rows, err: { message: (err as Error).message.split('\n')[0] } }, 'flow batch could not be stored');
+        this.insertFailures += records;
+        this.deps.logger?.error({ event: 'flows.insert-failed', records, err: { message: (err as Error).message.split('\n')[0] } }, 'flow batch could not be stored');
       }
-      this.post({ type: 'ack', batches: parts.length, records: rows });
+      this.post({ type: 'ack', records, stored });
     });
   }
 
   private handle(m: WorkerToMain): void {
     switch (m.type) {
-      case 'batch': {
-        // Small batches keep the receiving thread responsive; large inserts keep ClickHouse's
-        // background merges cheap. So batches are gathered here into inserts of insertRows.
-        this.pending.push(Buffer.from(m.bytes));
-        this.pendingRows += m.records;
-        if (this.pendingRows >= this.insertRows) this.insertPending();
-        break;
-      }
+      // Small batches keep the receiving thread responsive; large inserts (insertRows, gathered
+      // in one staging file) keep ClickHouse's background merges cheap.
+      case 'staged': this.insertStaged(m.file, m.records); break;
       case 'status': { const { type: _t, ...status } = m; this.logNewErrors(status); this.latest = status; break; }
-      case 'flushed': { this.insertPending(); const waiters = this.flushWaiters; this.flushWaiters = []; void this.chain.then(() => waiters.forEach((w) => w())); break; }
+      case 'flushed': { const waiters = this.flushWaiters; this.flushWaiters = []; void this.chain.then(() => waiters.forEach((w) => w())); break; }
       case 'error': this.deps.logger?.warn({ event: 'flows.listener-error', message: m.message }, 'flow listener error'); break;
       case 'stopped': this.onStopped?.(); break;
       case 'listening': break;
@@ -143,9 +137,7 @@ export class FlowInlet {
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       clearInterval(this.auditTimer);
-      clearInterval(this.pendingTimer);
       await new Promise<void>((resolve) => { this.onStopped = resolve; this.post({ type: 'stop' }); });
-      this.insertPending();
       await this.chain;
       await this.worker.terminate();
       await this.auditStored();

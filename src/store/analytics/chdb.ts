@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Session } from 'chdb';
 import { AnalyticsStoreError, SANDBOX_DATABASE, type AnalyticsStore, type InsertFormat } from './store.js';
 
@@ -41,6 +41,29 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
     throw new AnalyticsStoreError(`analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one process can open it: if the mamori server is running, use its API instead.`, { cause: err });
   }
   const wrap = (what: string, err: unknown) => new AnalyticsStoreError(`analytics ${what} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  async function insertStaged(table: string, file: string): Promise<{ rows: number }> {
+    try {
+      // The path goes into SQL as a literal: only plain names in our own directory.
+      if (dirname(file) !== staging || !/^[\w.-]+$/.test(basename(file))) throw new Error(`${basename(file)} is not a file of the staging directory`);
+      let structure = structures.get(table);
+      if (!structure) {
+        const [db, name] = table.split('.') as [string, string];
+        const cols = parseRows<{ name: string; type: string }>((await session.queryBindAsync(
+          'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
+          { db, t: name }, { format: 'JSONEachRow' })).text());
+        if (cols.length === 0) throw new Error(`table ${table} does not exist`);
+        structure = cols.map((c) => `${c.name} ${c.type}`).join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+        structures.set(table, structure);
+      }
+      const r = await session.queryAsync(`INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}')`, { format: 'TSV' });
+      return { rows: r.rowsRead };
+    } catch (err) {
+      throw wrap(`insert into ${table}`, err);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
   return {
     engine: 'chdb',
     location: path,
@@ -58,32 +81,19 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
         return parseRows<T>(r.text());
       } catch (err) { throw wrap('query', err); }
     },
+    stagingDirectory: staging,
     async insert(table: string, format: InsertFormat, payload: Buffer) {
-      try {
-        if (format !== 'RowBinary') {
+      if (format !== 'RowBinary') {
+        try {
           const r = await session.insert({ table, values: payload, format });
           return { rows: r.rowsWritten };
-        }
-        let structure = structures.get(table);
-        if (!structure) {
-          const [db, name] = table.split('.') as [string, string];
-          const cols = parseRows<{ name: string; type: string }>((await session.queryBindAsync(
-            'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
-            { db, t: name }, { format: 'JSONEachRow' })).text());
-          if (cols.length === 0) throw new Error(`table ${table} does not exist`);
-          structure = cols.map((c) => `${c.name} ${c.type}`).join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-          structures.set(table, structure);
-        }
-        const file = join(staging, `batch-${staged++}.rowbinary`);
-        writeFileSync(file, payload, { mode: 0o600 });
-        try {
-          const r = await session.queryAsync(`INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}')`, { format: 'TSV' });
-          return { rows: r.rowsRead };
-        } finally {
-          rmSync(file, { force: true });
-        }
-      } catch (err) { throw wrap(`insert into ${table}`, err); }
+        } catch (err) { throw wrap(`insert into ${table}`, err); }
+      }
+      const file = join(staging, `insert-${staged++}.rowbinary`);
+      writeFileSync(file, payload, { mode: 0o600 });
+      return insertStaged(table, file);
     },
+    insertStaged,
     async explainAst(sql, params) {
       try {
         const explain = `EXPLAIN AST ${sql}`;

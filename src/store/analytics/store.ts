@@ -15,6 +15,13 @@ export interface AnalyticsStore {
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /** Bulk insert of bytes already serialised in `format`. */
   insert(table: string, format: InsertFormat, payload: Buffer): Promise<{ rows: number }>;
+  /**
+   * A private directory (0700) where a writer in another thread may prepare
+   * RowBinary files for insertStaged, so bulk bytes never cross threads.
+   */
+  readonly stagingDirectory: string;
+  /** Inserts a RowBinary file prepared in stagingDirectory, then deletes it (inserted or not). */
+  insertStaged(table: string, file: string): Promise<{ rows: number }>;
   /** The engine's own syntax tree of a statement, for the table-access guard. */
   explainAst(sql: string, params?: Record<string, unknown>): Promise<string>;
   databases(): Promise<string[]>;

@@ -20,8 +20,9 @@ import { promisify } from 'node:util';
 import { AuditLog } from '../src/core/audit/log.js';
 import { openChdbStore } from '../src/store/analytics/chdb.js';
 import { openSqliteStateStore } from '../src/store/state/store.js';
-import { FlowInlet } from '../src/ingest/flow/inlet.js';
+import { FlowInlet, inletSettings } from '../src/ingest/flow/inlet.js';
 import { FLOW_DATASET } from '../src/ingest/flow/dataset.js';
+import { parseConfig } from '../src/core/config.js';
 
 const run = promisify(execFile);
 const seconds = Number(process.argv[2] ?? 4);
@@ -73,11 +74,13 @@ async function nfcapdCase(rate: number, port: number): Promise<{ sent: Sent; sto
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const rates = (process.env.RATES ?? '20000,30000,40000,50000,60000,80000,100000,130000,160000').split(',').map(Number); // datagrams/s; ×22 records
+// The server's defaults, but for the socket buffer (the same request as nfcapd's) and the listener.
+const defaults = parseConfig('', 'defaults').ingest.flows;
 const inlet = await FlowInlet.start({ analytics, audit }, {
-  listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: RECV_BUFFER,
-  batchSize: 8192, insertRows: Number(process.env.INSERT_ROWS ?? 1_048_576), maxInflightBatches: Number(process.env.INFLIGHT ?? 256), flushMs: 1000, statusMs: 500,
+  ...inletSettings(parseConfig('', 'defaults')), listeners: [{ host: '127.0.0.1', port: 0 }], recvBufferSize: RECV_BUFFER, statusMs: 500,
 });
 
+console.log(`inlet defaults: receiver ${defaults.receiver}, ring ${defaults.receiveRingBytes >> 20} MiB, batchSize ${defaults.batchSize}, insertRows ${defaults.insertRows}, maxInflightBatches ${defaults.maxInflightBatches}`);
 console.log(`flow end to end, ${seconds}s per step, IPFIX IPv4 stream (${PER_DATAGRAM} records/datagram), node ${process.version}, nproc 2, Mamori receiver: ${inlet.receiver}`);
 console.log('| offered (records/s) | Mamori stored | Mamori loss | nfcapd stored | nfcapd loss |');
 console.log('|---|---|---|---|---|');

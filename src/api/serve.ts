@@ -13,8 +13,7 @@ import { Metrics } from '../core/metrics.js';
 import { runRetention } from '../core/retention.js';
 import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
-import { FlowInlet } from '../ingest/flow/inlet.js';
-import type { InletSettings } from '../ingest/flow/inlet-protocol.js';
+import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
@@ -40,14 +39,6 @@ export interface ServeOptions {
   analytics?: boolean;
   /** Measure modules (tests substitute implementations). */
   measures?: readonly MeasureModule[];
-}
-
-export function inletConfig(config: Config): InletSettings {
-  const f = config.ingest.flows;
-  return {
-    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize, receiver: f.receiver, receiveRingBytes: f.receiveRingBytes,
-    batchSize: f.batchSize, insertRows: f.insertRows, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
-  };
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
@@ -77,7 +68,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   // M1's inlet runs only while M1 runs: flow data may be collected for no other purpose.
   let inlet: FlowInlet | undefined;
   if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
-    inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletConfig(config));
+    inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
     logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
   }
   registerFlowMetrics(metrics.registry, () => inlet?.status());

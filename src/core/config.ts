@@ -72,14 +72,15 @@ export const configSchema = z.strictObject({
       receiveRingBytes: z.number().int().min(1 << 20).max(2 ** 34).default(64 << 20),
       /** Records the receiving thread serialises at a time. */
       batchSize: z.number().int().min(64).max(1_000_000).default(8192),
-      /** Records per insert into the analytics store. */
-      insertRows: z.number().int().min(64).max(10_000_000).default(1_048_576),
+      /** Records per insert into the analytics store (large inserts: fewer parts to merge). */
+      insertRows: z.number().int().min(64).max(10_000_000).default(2_097_152),
       /**
-       * Batches waiting for storage before new ones are dropped (and counted): bounds memory
-       * at maxInflightBatches × batchSize × 108 bytes (≈ 226 MiB by default). Keep it above
-       * insertRows / batchSize, or batches are dropped while an insert is still being gathered.
+       * Batches waiting for storage before new ones are dropped (and counted): bounds the
+       * staging files (tmpfs, so memory) at maxInflightBatches × batchSize × 95 bytes
+       * (≈ 380 MiB by default). Keep it at least twice insertRows / batchSize, so that one
+       * file is gathered while the previous one is inserted.
        */
-      maxInflightBatches: z.number().int().min(1).max(4096).default(256),
+      maxInflightBatches: z.number().int().min(1).max(4096).default(512),
       flushInterval: duration.default('1s'),
     }).prefault({}),
     /**

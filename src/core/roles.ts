@@ -40,6 +40,13 @@ export const PERMISSIONS = {
   /** M4's suspensions and findings: see and lift. */
   'suspensions:read': ['admin', 'operator', 'analyst', 'auditor'],
   'suspensions:manage': ['admin', 'operator', 'analyst'],
+  /** M3: the C&C names blocked at the resolvers (threat intelligence, not subscriber data), resolver set-up. */
+  'blocklist:read': ['admin', 'operator', 'analyst', 'auditor'],
+  /** Import lists, add and withdraw entries. */
+  'blocklist:manage': ['admin', 'analyst'],
+  /** M3's consent registry: a subscriber's choice and its history (support desk, member site through a token). */
+  'consent:read': ['admin', 'operator', 'auditor'],
+  'consent:manage': ['admin', 'operator'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

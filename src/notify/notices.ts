@@ -87,6 +87,16 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
       body: 'Dear {{name}},\n\nAt {{detectionTime}} (JST) we found signs that your connection ID is being used by someone else. We disconnected it and suspended connections with this ID for now.\n\nChange your connection password on the member page and the suspension ends. Please also enter the new password in your router.\n\nQuestions: {{support}}\n',
     },
   },
+  'cc-blocking': {
+    ja: {
+      subject: '【重要】マルウェア感染の可能性と、不正な通信先の名前解決の遮断について',
+      body: '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の回線の機器が、ボットネットの指令サーバ（C&Cサーバ）として知られたドメイン名の名前解決を当社のDNSサーバに要求しました。お客様のパソコン、スマートフォン、ルータ等がマルウェアに感染している可能性があります。\n\n当社は契約約款に基づき、これらのドメイン名の名前解決を拒否しており、この通信は遮断されました。その他の通信には影響はありません。\n\n対処方法:\n{{deviceAdvice}}\n\n遮断を希望されない場合は、いつでも設定を変更できます（{{optOut}}）。遮断を行わないDNSサーバ（{{unfilteredResolver}}）を利用することもできます。設定の有無にかかわらず、その他の提供条件は同一です。設定はいつでも元に戻せます。\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] A device on your line may be infected: resolution of known C&C domains is blocked',
+      body: 'Dear {{name}},\n\nAt {{detectionTime}} (JST) a device on your line asked our DNS servers to resolve a domain name known to belong to a botnet command-and-control (C&C) server. A computer, phone or router on your line may be infected with malware.\n\nUnder the contract terms our DNS servers refuse to resolve these domain names, so this connection was blocked. Nothing else you do is affected.\n\nWhat to do:\n{{deviceAdvice}}\n\nIf you do not want this blocking, you can change the setting at any time ({{optOut}}), or use our DNS server without blocking ({{unfilteredResolver}}). All other terms of service are the same either way, and you can change back at any time.\nQuestions: {{support}}\n',
+    },
+  },
   'vulnerable-router': {
     ja: {
       subject: '【重要】お客様のルータの設定の見直しをお願いします',
@@ -99,7 +109,7 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
   },
 };
 
-export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support'] as const;
+export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support', 'unfilteredResolver'] as const;
 export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
 
 export class NoticeError extends Error {}

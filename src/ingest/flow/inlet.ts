@@ -6,10 +6,21 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { AuditLog } from '../../core/audit/log.js';
+import type { Config } from '../../core/config.js';
+import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
 import type { AnalyticsStore } from '../../store/analytics/store.js';
 import { FLOW_DATASET, ensureFlowTable } from './dataset.js';
 import type { InletSettings, InletStatus, InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-protocol.js';
+
+/** The inlet's settings from the server configuration (ingest.flows). */
+export function inletSettings(config: Config): InletSettings {
+  const f = config.ingest.flows;
+  return {
+    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize, receiver: f.receiver, receiveRingBytes: f.receiveRingBytes,
+    batchSize: f.batchSize, insertRows: f.insertRows, maxInflightBatches: f.maxInflightBatches, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
+  };
+}
 
 export interface InletDeps {
   analytics: AnalyticsStore;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMamori } from '../../core/app.js';
 import { parseConfig } from '../../core/config.js';
-import { FlowInlet } from '../../ingest/flow/inlet.js';
+import { FlowInlet, inletSettings } from '../../ingest/flow/inlet.js';
 import { sendIpfix } from '../../simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../../simulate/isp.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
@@ -63,11 +63,9 @@ function scored(name: string, scores: number[], labels: number[], threshold: num
 export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-'));
   // M1 enabled on synthetic data only, in this throwaway directory; its hourly job is not started.
-  const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n`, 'evaluation'), { analytics: true });
-  const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, {
-    listeners: [{ host: '127.0.0.1', port: 0 }], allowedExporters: [], recvBufferSize: 8 << 20,
-    batchSize: 8192, insertRows: 1 << 20, maxInflightBatches: 256, flushMs: 1000, statusMs: 1000,
-  });
+  const config = parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n`, 'evaluation');
+  const mamori = await openMamori(config, { analytics: true });
+  const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, { ...inletSettings(config), listeners: [{ host: '127.0.0.1', port: 0 }] });
   try {
     const handle = await mamori.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     // The synthetic ISP's subscribers, as configured above.

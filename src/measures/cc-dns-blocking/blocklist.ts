@@ -23,6 +23,20 @@ const MAX_LINE = 1024;
 /** Names no C&C list may take down with it. */
 const NEVER = new Set(['localhost', 'local', 'arpa', 'in-addr.arpa', 'ip6.arpa', 'example', 'invalid', 'test']);
 
+/** One name as a list or an analyst gives it: its canonical ASCII form, or why it cannot be blocked. */
+export function blockableName(candidate: string): { name: string } | { reason: string } {
+  const ascii = domainToASCII(candidate.replace(/\.$/, ''));
+  if (!ascii) return { reason: `"${candidate}" is not a domain name` };
+  let name: string;
+  try { name = canonicalName(ascii); } catch (err) {
+    if (err instanceof RpzNameError) return { reason: err.message };
+    throw err;
+  }
+  if (name.startsWith('*.')) name = name.slice(2);
+  if (!name.includes('.') || NEVER.has(name)) return { reason: `"${name}" is a top-level or reserved name: blocking it would block far more than a C&C server` };
+  return { name };
+}
+
 export function parseDomainList(text: string, format: ListFormat): ParsedDomains {
   if (text.includes('\u0000')) throw new BlocklistError('not a text file');
   const names = new Set<string>();
@@ -43,15 +57,9 @@ export function parseDomainList(text: string, format: ListFormat): ParsedDomains
       if (fields.length !== 1) { skipped.push({ line: i + 1, reason: 'more than one field: expected one domain name a line' }); return; }
       candidate = fields[0];
     }
-    const ascii = domainToASCII(candidate!.replace(/\.$/, ''));
-    if (!ascii) { skipped.push({ line: i + 1, reason: `"${candidate}" is not a domain name` }); return; }
-    let name: string;
-    try { name = canonicalName(ascii); } catch (err) {
-      if (err instanceof RpzNameError) { skipped.push({ line: i + 1, reason: err.message }); return; }
-      throw err;
-    }
-    if (name.startsWith('*.')) name = name.slice(2);
-    if (!name.includes('.') || NEVER.has(name)) { skipped.push({ line: i + 1, reason: `"${name}" is a top-level or reserved name: blocking it would block far more than a C&C server` }); return; }
+    const checked = blockableName(candidate!);
+    if ('reason' in checked) { skipped.push({ line: i + 1, reason: checked.reason }); return; }
+    const name = checked.name;
     if (names.has(name)) { duplicates++; return; }
     names.add(name);
   });

@@ -54,7 +54,7 @@ describe('mamori CLI', () => {
     }
     assert.match(m3, /DNS問合せのFQDN/);
     assert.match(m3, /いつでも/);
-    assert.match(m3, /未提供/);
+    assert.match(m3, /停止中/);
     assert.match(mamori(['policy', 'render', '--format', 'notice', '--lang', 'en']).out, /M8 Emergency blocking/);
   });
 

@@ -35,6 +35,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
   let bindPort: number;
   let analyst: string;
   let support: string;
+  let aaa: string;
   const KEY = { name: 'mamori-xfr', secret: randomBytes(32).toString('base64') };
   const dir = tempDir();
 
@@ -64,12 +65,14 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
       '    transferTo: [127.0.0.1]',
       `    notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
       `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
+      '    unfilteredResolvers: { ipv4: [192.0.2.21, 192.0.2.22], ipv6: ["2001:db8::21"] }',
       '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
       'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "acct-secret", name: "bras1" }]',
     ].join('\n'));
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     analyst = (await server.mamori.accounts.createToken('module:test', 'soc', 'analyst')).token;
     support = (await server.mamori.accounts.createToken('module:test', 'support-desk', 'operator')).token;
+    aaa = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
     const primaryPort = Number(server.endpoints['cc-dns-blocking']!.rpzPrimary!.split(':').pop());
     named = await startNamed(dir, bindPort, {
       files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nc2.bad IN A 192.0.2.77\n' },
@@ -106,7 +109,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     assert.equal((await call('POST', '/api/v1/m3/entries', support, { name: 'x.example.test', reason: 'r' })).status, 403);
   });
 
-  it('lets an opted-out subscriber through from their address only, and protects them again when they opt back in', async () => {
+  it('lets an opted-out subscriber through from their address only, and protects them again when they opt back in', async (t) => {
     const now = Math.floor(Date.now() / 1000);
     assert.equal(await radclient(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id = "s42"\nFramed-IP-Address = 127.0.0.2\nEvent-Timestamp = ${now}\n`), 0);
     await server.radius!.settled();
@@ -120,9 +123,17 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     assert.equal(out.body.blocked, false);
     const through = await until('evil.example.test', '127.0.0.2', /192\.0\.2\.66/);
     const took = Date.now() - changedAt;
+    t.diagnostic(`opt-out to the real answer at BIND: ${took} ms (min-update-interval 1)`);
     assert.match(through, /192\.0\.2\.66/, 'the opted-out subscriber gets the real answer');
     assert.ok(took < 60_000, `opt-out took ${took} ms`);
     assert.match(await ask('evil.example.test', '127.0.0.1'), /NXDOMAIN/, 'everyone else is still protected');
+    // The AAA alternative: at the next connection the opted-out subscriber gets the unfiltered resolvers.
+    const userName = { 'User-Name': { type: 'string', value: ['sub-42@isp'] } };
+    const assigned = await call('POST', '/aaa/v1/m3/post-auth', aaa, userName);
+    assert.equal(assigned.status, 200);
+    assert.deepEqual(assigned.body, { 'reply:MS-Primary-DNS-Server': '192.0.2.21', 'reply:MS-Secondary-DNS-Server': '192.0.2.22', 'reply:DNS-Server-IPv6-Address': ['2001:db8::21'] });
+    assert.equal((await call('POST', '/aaa/v1/m3/post-auth', aaa, { 'User-Name': 'someone-else@isp' })).status, 204, 'everyone else: the default (filtering) resolvers');
+    assert.equal((await call('POST', '/aaa/v1/m3/post-auth', support, userName)).status, 403, 'only the AAA calls it');
 
     await call('PUT', '/api/v1/m3/consent/sub-42@isp', support, { choice: 'opt-in', channel: 'member-site' });
     assert.match(await until('evil.example.test', '127.0.0.2', /NXDOMAIN/), /NXDOMAIN/);

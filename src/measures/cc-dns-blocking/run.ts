@@ -16,12 +16,26 @@ import { RpzPrimary } from '../../dns/primary.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
 import { principalOf } from '../../api/server.js';
+import { restAttribute } from '../../ingest/radius/rest.js';
 import { CcDnsBlocking, CHANNELS, M3InputError } from './service.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 
 const RESOLVERS = ['bind', 'unbound', 'pdns-recursor', 'knot-resolver'] as const;
 
-function m3Routes(service: CcDnsBlocking, publish: (zone: RpzZone) => Promise<void>, resolverInput: () => ResolverConfigInput): FastifyPluginAsyncZod {
+/**
+ * Reply attributes that give a PPPoE/IPoE session the unfiltered resolvers:
+ * MS-Primary/Secondary-DNS-Server (RFC 2548, what BRASes hand out over IPCP)
+ * and DNS-Server-IPv6-Address (RFC 6911).
+ */
+export function unfilteredResolverReply(r: CcDnsBlockingSettings['unfilteredResolvers']): Record<string, string | string[]> {
+  const reply: Record<string, string | string[]> = {};
+  if (r.ipv4[0]) reply['reply:MS-Primary-DNS-Server'] = r.ipv4[0];
+  if (r.ipv4[1]) reply['reply:MS-Secondary-DNS-Server'] = r.ipv4[1];
+  if (r.ipv6.length > 0) reply['reply:DNS-Server-IPv6-Address'] = r.ipv6;
+  return reply;
+}
+
+function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publish: (zone: RpzZone) => Promise<void>, resolverInput: () => ResolverConfigInput): FastifyPluginAsyncZod {
   const tags = ['cc-dns-blocking'];
   const entry = z.object({ id: z.number(), name: z.string(), source: z.string(), addedBy: z.string(), reason: z.string().nullable(), validFrom: z.string(), validUntil: z.string(), withdrawnAt: z.string().nullable(), active: z.boolean() });
   const consent = z.object({ subscriber: z.string(), blocked: z.boolean(), choice: z.enum(['opt-out', 'opt-in', 'contract-default']), channel: z.enum(CHANNELS).nullable(), at: z.string().nullable() });
@@ -84,6 +98,21 @@ function m3Routes(service: CcDnsBlocking, publish: (zone: RpzZone) => Promise<vo
       return r;
     });
 
+    app.post('/aaa/v1/m3/post-auth', {
+      config: { permission: 'aaa:rest' },
+      schema: {
+        tags, description: 'For FreeRADIUS rlm_rest in post-auth: an opted-out subscriber gets the unfiltered resolvers as reply attributes (200); everyone else 204 (the BRAS default: the filtering resolvers).',
+        body: z.record(z.string(), z.unknown()),
+      },
+    }, async (request, reply) => {
+      const account = restAttribute(request.body, 'User-Name');
+      if (!account) return reply.code(400).send({ error: 'bad-request', message: 'no User-Name in the request' });
+      const attributes = unfilteredResolverReply(settings.unfilteredResolvers);
+      if (Object.keys(attributes).length === 0) return reply.code(204).send();
+      const choice = await service.choiceOf(account);
+      return choice.blocked ? reply.code(204).send() : reply.code(200).send(attributes);
+    });
+
     app.get('/api/v1/m3/resolver-config/:resolver', {
       config: { permission: 'blocklist:read' },
       schema: { tags, description: 'Copy-paste configuration for the resolver, with this installation\'s zones, primary and key name.', params: z.object({ resolver: z.enum(RESOLVERS) }) },
@@ -139,7 +168,7 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   });
   return {
     endpoints: { rpzPrimary: `${s.primary.host.includes(':') ? `[${s.primary.host}]` : s.primary.host}:${primary.port}`, zones: `${service.optOutZone.origin} ${service.cc.origin}` },
-    routes: m3Routes(service, publish, resolverInput),
+    routes: m3Routes(service, s, publish, resolverInput),
     async stop() {
       clearInterval(optOutTimer);
       clearInterval(validityTimer);

@@ -37,6 +37,14 @@ export const ccDnsBlockingSettings = z.object({
     z.strictObject({ kind: z.literal('nxdomain') }),
     z.strictObject({ kind: z.literal('walled-garden'), target: zoneName }),
   ]).default({ kind: 'nxdomain' }),
+  /**
+   * The opt-out alternative through the AAA: resolvers without the policy zones, handed to
+   * opted-out subscribers at connection time (RADIUS reply attributes via rlm_rest).
+   */
+  unfilteredResolvers: z.strictObject({
+    ipv4: z.array(z.string().refine((h) => isIP(h) === 4, 'an IPv4 address')).max(2).default([]),
+    ipv6: z.array(z.string().refine((h) => isIP(h) === 6, 'an IPv6 address')).max(2).default([]),
+  }).prefault({}),
   /** How long an imported or analyst entry blocks unless told otherwise. */
   defaultValidity: z.string().regex(DURATION_PATTERN, 'a duration such as "90d"').default('90d'),
 });

@@ -13,16 +13,8 @@ import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import { principalOf } from '../../api/server.js';
 import { CredentialMisuse } from './service.js';
+import { restAttribute as attribute } from '../../ingest/radius/rest.js';
 import type { CredentialMisuseSettings } from './settings.js';
-
-/** rlm_rest's JSON body gives each attribute as {"type": …, "value": [ … ]}; plain strings are accepted too. */
-const attribute = (body: Record<string, unknown>, name: string): string | undefined => {
-  const v = body[name];
-  if (typeof v === 'string') return v;
-  const values = (v as { value?: unknown } | undefined)?.value;
-  if (Array.isArray(values) && values.length > 0) return String(values[0]);
-  return undefined;
-};
 
 const restBody = z.record(z.string(), z.unknown());
 

@@ -129,6 +129,43 @@ describe('flow decoder fuzzing', () => {
     }), { numRuns: 10000, seed: 1234 });
   });
 
+  it('decodes the same rows with the template-compiled reader as with the general path', () => {
+    // Fields of the declared elements with widths they may have, among fields that are skipped.
+    const declared = fc.constantFrom<[number, number]>([1, 4], [1, 8], [2, 4], [2, 8], [4, 1], [6, 1], [6, 2], [7, 2], [11, 2], [8, 4], [12, 4], [27, 16], [28, 16],
+      [21, 4], [22, 4], [150, 4], [151, 4], [152, 8], [153, 8], [154, 8], [155, 8], [34, 4], [48, 1], [48, 2], [32, 2], [176, 1], [177, 1], [85, 8], [86, 8], [160, 8], [305, 4], [306, 4]);
+    const skipped = fc.tuple(fc.integer({ min: 300, max: 400 }), fc.constantFrom(1, 2, 4, 6, 8));
+    const rows = (compiled: boolean, templates: Buffer, data: Buffer): Record<string, unknown[]> => {
+      const exporters = new ExporterTable();
+      const batch = new FlowBatch(64);
+      const out = new FlowOutput(batch, () => { throw new Error('more than one batch'); });
+      decodeDatagram(templates, '192.0.2.1', exporters, out, 1_700_000_000_000);
+      const domains = [...exporters.get('192.0.2.1')!.domains.values()];
+      assert.ok(domains.every((d) => [...d.templates.values()].every((t) => t.read !== undefined)), 'fixed data templates are compiled');
+      // The general path: the same templates without their compiled readers.
+      if (!compiled) for (const d of domains) for (const [id, t] of d.templates) d.templates.set(id, { ...t, read: undefined });
+      decodeDatagram(data, '192.0.2.1', exporters, out, 1_700_000_000_000);
+      assert.equal(exporters.get('192.0.2.1')!.errors.get('decoder-error') ?? 0, 0);
+      const n = batch.length;
+      return {
+        n: [n], start: [...batch.startMs.subarray(0, n)], end: [...batch.endMs.subarray(0, n)], src: [...batch.src.subarray(0, n * 16)], dst: [...batch.dst.subarray(0, n * 16)],
+        family: [...batch.family.subarray(0, n)], sport: [...batch.srcPort.subarray(0, n)], dport: [...batch.dstPort.subarray(0, n)], proto: [...batch.proto.subarray(0, n)],
+        bytes: [...batch.bytes.subarray(0, n)], packets: [...batch.packets.subarray(0, n)], flags: [...batch.tcpFlags.subarray(0, n)], rate: [...batch.samplingRate.subarray(0, n)],
+      };
+    };
+    fc.assert(fc.property(fc.boolean(), fc.array(fc.oneof(declared, skipped), { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 8 }), fc.uint8Array({ minLength: 2000, maxLength: 2000 }), (isIpfix, fields, count, noise) => {
+      const specs = [[8, 4], ...fields] as Array<[number, number]>; // an address, so that records become rows
+      const length = specs.reduce((a, [, l]) => a + l, 0);
+      const records = Array.from({ length: count }, (_, i) => Buffer.from(noise.subarray(i * length % 1000, i * length % 1000 + length)));
+      if (records.some((r) => r.length !== length)) return;
+      const message = (sets: Buffer[]) => isIpfix ? ipfix({ exportTime: 1_700_000_000, sequence: 0, domain: 0 }, sets) : netflow9({ uptime: 1_000_000, unixSecs: 1_700_000_000, sequence: 0, sourceId: 0 }, sets);
+      const templates = message([templateSet(isIpfix, 300, specs)]);
+      const data = message([dataSet(300, records)]);
+      const compiled = rows(true, templates, data);
+      assert.equal(compiled.n![0], count);
+      assert.deepEqual(compiled, rows(false, templates, data));
+    }), { numRuns: 3000, seed: 4321 });
+  });
+
   it('replays the inputs that once broke a decoder', () => {
     const dir = join(REPO_ROOT, 'test/fixtures/flow-regressions');
     const files = readdirSync(dir).filter((f) => f.endsWith('.hex'));

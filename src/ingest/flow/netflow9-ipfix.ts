@@ -9,9 +9,7 @@
  */
 import { FlowBatch, type FlowOutput } from './batch.js';
 import { LIMITS, type Domain, type Exporter } from './exporters.js';
-import { compileTemplate, readUint, Target, VARIABLE_LENGTH, type Template, type TemplateField } from './templates.js';
-
-const NTP_EPOCH_OFFSET_S = 2208988800;
+import { compileTemplate, ntpMs, readUint, Slot, SLOT_DEFAULTS, Target, VARIABLE_LENGTH, type Template, type TemplateField } from './templates.js';
 
 interface Clock {
   /** Export time of the datagram, ms since the epoch. */
@@ -133,77 +131,55 @@ function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, o
 
 interface DataResult { flows: number; records: number }
 
+const scratch = new Float64Array(SLOT_DEFAULTS.length);
+
 function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domain: Domain, exporter: Exporter, out: FlowOutput, clock: Clock): DataResult {
   let flows = 0;
   let records = 0;
   const n = t.targets.length;
+  const st = scratch;
   while (off + t.minLength <= end) {
-    // Per record: values that decide the row (times, sampling) are gathered first.
-    let startAbs = -1, endAbs = -1, startUp = -1, endUp = -1;
-    let samplerId = -1, samplingInterval = 0, packetInterval = 0, packetSpace = 0, icmp = -1, icmpType = -1, icmpCode = -1;
-    let bytes = -1, packets = -1, bytesTotal = -1, packetsTotal = -1;
+    st.set(SLOT_DEFAULTS);
     let row = -1;
     if (!t.options && t.hasAddresses) row = out.start();
     const b = out.batch;
-    let p = off;
-    let broken = false;
-    for (let i = 0; i < n; i++) {
-      let len = t.lengths[i]!;
-      if (len === VARIABLE_LENGTH) {
-        if (p + 1 > end) { broken = true; break; }
-        len = buf[p++]!;
-        if (len === 255) {
-          if (p + 2 > end) { broken = true; break; }
-          len = buf.readUInt16BE(p);
-          p += 2;
+    if (t.read) {
+      // The compiled reader: the record fits (checked above), every offset is a constant.
+      t.read(buf, off, b, row, st);
+      off += t.minLength;
+    } else {
+      let p = off;
+      let broken = false;
+      for (let i = 0; i < n; i++) {
+        let len = t.lengths[i]!;
+        if (len === VARIABLE_LENGTH) {
+          if (p + 1 > end) { broken = true; break; }
+          len = buf[p++]!;
+          if (len === 255) {
+            if (p + 2 > end) { broken = true; break; }
+            len = buf.readUInt16BE(p);
+            p += 2;
+          }
         }
+        if (p + len > end) { broken = true; break; }
+        const target = t.targets[i]!;
+        if (target !== Target.Skip) readField(buf, p, len, target as Target, b, row, st);
+        p += len;
       }
-      if (p + len > end) { broken = true; break; }
-      const target = t.targets[i]!;
-      if (target !== Target.Skip) {
-        switch (target) {
-          case Target.Bytes: bytes = readUint(buf, p, len); break;
-          case Target.Packets: packets = readUint(buf, p, len); break;
-          case Target.BytesTotal: bytesTotal = readUint(buf, p, len); break;
-          case Target.PacketsTotal: packetsTotal = readUint(buf, p, len); break;
-          case Target.Proto: if (row >= 0) b.proto[row] = buf[p + len - 1]!; break;
-          case Target.TcpFlags: if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!; break;
-          case Target.SrcPort: if (row >= 0) b.srcPort[row] = readUint(buf, p, len); break;
-          case Target.DstPort: if (row >= 0) b.dstPort[row] = readUint(buf, p, len); break;
-          case Target.SrcV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.src, row, 4); } break;
-          case Target.DstV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.dst, row, 4); } break;
-          case Target.SrcV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.src, row, 16); } break;
-          case Target.DstV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.dst, row, 16); } break;
-          case Target.StartUptime: startUp = readUint(buf, p, len); break;
-          case Target.EndUptime: endUp = readUint(buf, p, len); break;
-          case Target.StartSec: startAbs = readUint(buf, p, len) * 1000; break;
-          case Target.EndSec: endAbs = readUint(buf, p, len) * 1000; break;
-          case Target.StartMs: startAbs = readUint(buf, p, len); break;
-          case Target.EndMs: endAbs = readUint(buf, p, len); break;
-          case Target.StartNtpUs: case Target.StartNtpNs: startAbs = ntpMs(buf, p); break;
-          case Target.EndNtpUs: case Target.EndNtpNs: endAbs = ntpMs(buf, p); break;
-          case Target.SamplerId: samplerId = readUint(buf, p, len); break;
-          case Target.SamplingInterval: samplingInterval = readUint(buf, p, len); break;
-          case Target.PacketInterval: packetInterval = readUint(buf, p, len); break;
-          case Target.PacketSpace: packetSpace = readUint(buf, p, len); break;
-          case Target.IcmpTypeCode: icmp = readUint(buf, p, len); break;
-          case Target.IcmpType: icmpType = buf[p + len - 1]!; break;
-          case Target.IcmpCode: icmpCode = buf[p + len - 1]!; break;
-          case Target.SystemInitMs: domain.systemInitMs = readUint(buf, p, len); break;
-        }
+      if (broken) {
+        if (row >= 0) out.batch.discardLast();
+        exporter.error('truncated');
+        break;
       }
-      p += len;
+      off = p;
     }
-    if (broken) {
-      if (row >= 0) out.batch.discardLast();
-      exporter.error('truncated');
-      break;
-    }
-    off = p;
     records += 1;
+    if (st[Slot.SystemInitMs]! >= 0) domain.systemInitMs = st[Slot.SystemInitMs]!;
 
     // A rate learnt from options applies to the data that follows.
-    let rate = packetInterval > 0 ? (packetInterval + packetSpace) / packetInterval : samplingInterval;
+    const samplerId = st[Slot.SamplerId]!;
+    const packetInterval = st[Slot.PacketInterval]!;
+    let rate = packetInterval > 0 ? (packetInterval + st[Slot.PacketSpace]!) / packetInterval : st[Slot.SamplingInterval]!;
     if (t.options) {
       if (rate > 0) {
         if (samplerId >= 0) {
@@ -215,19 +191,22 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
     if (row < 0) continue; // no addresses: nothing M1 can use
     if (rate <= 0) rate = (samplerId >= 0 ? domain.samplerRates.get(samplerId) : undefined) ?? domain.defaultRate;
     if (!(rate >= 1)) rate = 1;
-    const byteCount = bytes >= 0 ? bytes : bytesTotal >= 0 ? bytesTotal : 0;
-    const packetCount = packets >= 0 ? packets : packetsTotal >= 0 ? packetsTotal : 0;
+    const bytes = st[Slot.Bytes]!, packets = st[Slot.Packets]!;
+    const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : 0;
+    const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : 0;
     b.bytes[row] = Math.round(byteCount * rate);
     b.packets[row] = Math.round(packetCount * rate);
     b.samplingRate[row] = Math.round(rate);
     // Templates often carry an ICMP field on every flow (zero for TCP/UDP): it means something only for ICMP.
     const proto = b.proto[row];
     if (proto === 1 || proto === 58) {
+      const icmp = st[Slot.Icmp]!, icmpType = st[Slot.IcmpType]!;
       if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
-      else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(icmpCode, 0);
+      else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(st[Slot.IcmpCode]!, 0);
     }
-    if (startAbs < 0 && startUp >= 0) startAbs = fromUptime(startUp, clock, domain);
-    if (endAbs < 0 && endUp >= 0) endAbs = fromUptime(endUp, clock, domain);
+    let startAbs = st[Slot.StartAbs]!, endAbs = st[Slot.EndAbs]!;
+    if (startAbs < 0 && st[Slot.StartUp]! >= 0) startAbs = fromUptime(st[Slot.StartUp]!, clock, domain);
+    if (endAbs < 0 && st[Slot.EndUp]! >= 0) endAbs = fromUptime(st[Slot.EndUp]!, clock, domain);
     b.startMs[row] = startAbs >= 0 ? startAbs : endAbs >= 0 ? endAbs : clock.exportMs;
     b.endMs[row] = endAbs >= 0 ? endAbs : b.startMs[row]!;
     flows += 1;
@@ -236,11 +215,38 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
   return { flows, records };
 }
 
-/** Milliseconds since the epoch from a 64-bit NTP timestamp. */
-function ntpMs(buf: Buffer, p: number): number {
-  const seconds = buf.readUInt32BE(p) - NTP_EPOCH_OFFSET_S;
-  const fraction = buf.readUInt32BE(p + 4);
-  return seconds * 1000 + Math.floor((fraction / 4294967296) * 1000);
+/** The general path: one field of a record with variable-length fields, or of an options template. */
+function readField(buf: Buffer, p: number, len: number, target: Target, b: FlowBatch, row: number, st: Float64Array): void {
+  switch (target) {
+    case Target.Bytes: st[Slot.Bytes] = readUint(buf, p, len); break;
+    case Target.Packets: st[Slot.Packets] = readUint(buf, p, len); break;
+    case Target.BytesTotal: st[Slot.BytesTotal] = readUint(buf, p, len); break;
+    case Target.PacketsTotal: st[Slot.PacketsTotal] = readUint(buf, p, len); break;
+    case Target.Proto: if (row >= 0) b.proto[row] = buf[p + len - 1]!; break;
+    case Target.TcpFlags: if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!; break;
+    case Target.SrcPort: if (row >= 0) b.srcPort[row] = readUint(buf, p, len); break;
+    case Target.DstPort: if (row >= 0) b.dstPort[row] = readUint(buf, p, len); break;
+    case Target.SrcV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.src, row, 4); } break;
+    case Target.DstV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.dst, row, 4); } break;
+    case Target.SrcV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.src, row, 16); } break;
+    case Target.DstV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.dst, row, 16); } break;
+    case Target.StartUptime: st[Slot.StartUp] = readUint(buf, p, len); break;
+    case Target.EndUptime: st[Slot.EndUp] = readUint(buf, p, len); break;
+    case Target.StartSec: st[Slot.StartAbs] = readUint(buf, p, len) * 1000; break;
+    case Target.EndSec: st[Slot.EndAbs] = readUint(buf, p, len) * 1000; break;
+    case Target.StartMs: st[Slot.StartAbs] = readUint(buf, p, len); break;
+    case Target.EndMs: st[Slot.EndAbs] = readUint(buf, p, len); break;
+    case Target.StartNtpUs: case Target.StartNtpNs: st[Slot.StartAbs] = ntpMs(buf, p); break;
+    case Target.EndNtpUs: case Target.EndNtpNs: st[Slot.EndAbs] = ntpMs(buf, p); break;
+    case Target.SamplerId: st[Slot.SamplerId] = readUint(buf, p, len); break;
+    case Target.SamplingInterval: st[Slot.SamplingInterval] = readUint(buf, p, len); break;
+    case Target.PacketInterval: st[Slot.PacketInterval] = readUint(buf, p, len); break;
+    case Target.PacketSpace: st[Slot.PacketSpace] = readUint(buf, p, len); break;
+    case Target.IcmpTypeCode: st[Slot.Icmp] = readUint(buf, p, len); break;
+    case Target.IcmpType: st[Slot.IcmpType] = buf[p + len - 1]!; break;
+    case Target.IcmpCode: st[Slot.IcmpCode] = buf[p + len - 1]!; break;
+    case Target.SystemInitMs: st[Slot.SystemInitMs] = readUint(buf, p, len); break;
+  }
 }
 
 /** v9: relative to the header's sysUptime; IPFIX: relative to systemInitTimeMilliseconds if announced. */

@@ -29,12 +29,19 @@ ${key}${zones}
 //	response-policy {
 ${c.zones.map((z) => `//		zone "${z}";`).join('\n')}
 //	} min-update-interval 5;	// default 60 s: how long BIND may wait before applying a transfer
+
+// What M3 counts and whom it tells (measures.cc-dns-blocking.resolverLogs, format bind):
+// logging {
+//	channel mamori_rpz { file "/var/log/named/rpz.log" versions 5 size 100m; print-time yes; severity info; };
+//	category rpz { mamori_rpz; };
+// };
 `;
 }
 
 export function unboundConfig(c: ResolverConfigInput): string {
   const tags = (c.optedOut ?? []).map((a) => `\taccess-control: ${a}/32 allow\n\taccess-control-tag: ${a}/32 "mamori-optout"`).join('\n');
-  const rpz = c.zones.map((z) => `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: "/var/lib/unbound/${z}.zone"\n\ttags: "mamori-filtered"`).join('\n');
+  // rpz-log with the zone as its name: what M3 counts (measures.cc-dns-blocking.resolverLogs).
+  const rpz = c.zones.map((z) => `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: "/var/lib/unbound/${z}.zone"\n\trpz-log: yes\n\trpz-log-name: "${z}"\n\ttags: "mamori-filtered"`).join('\n');
   return `# Mamori policy zones — paste into unbound.conf (Unbound 1.17). Unbound's RPZ has no TSIG:
 # allow transfers from this resolver's address on Mamori (dns.transferTo).
 server:

@@ -114,6 +114,11 @@ export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
 
 export class NoticeError extends Error {}
 
+/** A time as notices give it: Japan time, to the minute ("2026-11-24 20:00"), as the templates say (日本時間). */
+export function noticeTime(at: Date): string {
+  return new Intl.DateTimeFormat('sv-SE', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false }).format(at);
+}
+
 export function render(template: { subject: string; body: string }, vars: Variables): { subject: string; body: string } {
   const fill = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (all, name: string) => {
     if (!(VARIABLES as readonly string[]).includes(name)) throw new NoticeError(`unknown variable {{${name}}}: use ${VARIABLES.join(', ')}`);

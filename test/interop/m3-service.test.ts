@@ -9,9 +9,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import type { Kysely } from 'kysely';
 import { serve, type Server } from '../../src/api/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
@@ -66,6 +68,8 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
       `    notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
       `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
       '    unfilteredResolvers: { ipv4: [192.0.2.21, 192.0.2.22], ipv6: ["2001:db8::21"] }',
+      `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(join(dir, 'bind-rpz.log'))}, format: bind }]`,
+      '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
       '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
       'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "acct-secret", name: "bras1" }]',
     ].join('\n'));
@@ -146,6 +150,41 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     const id = body.entries.find((e: { name: string }) => e.name === 'evil.example.test').id;
     assert.equal((await call('POST', `/api/v1/m3/entries/${id}/withdraw`, analyst, { reason: 'taken down' })).body.withdrawn, true);
     assert.match(await until('evil.example.test', '127.0.0.1', /192\.0\.2\.66/), /192\.0\.2\.66/);
+  });
+
+  it('counts what BIND blocked per day and name, and tells the blocked subscriber once, without keeping who asked what', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    assert.equal(await radclient(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address = 127.0.0.3\nEvent-Timestamp = ${now}\n`), 0);
+    await server.radius!.settled();
+    await server.mamori.notices.importContacts('sub-7@isp,sub7@example.net,契約 七子,ja', 'cli:test');
+    for (let i = 0; i < 3; i++) assert.match(await ask('c2.bad.example.test', '127.0.0.3'), /NXDOMAIN/);
+    // named runs with -g (all logging to stderr): its own rpz lines are handed to the log file M3 tails.
+    const rpzLines = () => named!.log().split('\n').filter((l) => l.includes(' rpz ') && l.includes('127.0.0.3#'));
+    for (const deadline = Date.now() + 5000; rpzLines().length < 3 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(rpzLines().length >= 3, `BIND logged no rewrites: ${named!.log().slice(-800)}`);
+    writeFileSync(join(dir, 'bind-rpz.log'), named!.log().split('\n').filter((l) => l.includes(' rpz ')).join('\n') + '\n');
+    const day = new Date().toISOString().slice(0, 10);
+    let counts: Array<{ rule: string; count: number; resolver: string }> = [];
+    for (const deadline = Date.now() + 8000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      counts = (await call('GET', `/api/v1/m3/blocked?from=${day}&to=${day}`, analyst)).body.counts;
+      if (counts.some((c) => c.rule === 'bad.example.test' && c.count >= 3)) break;
+    }
+    const bad = counts.find((c) => c.rule === 'bad.example.test');
+    assert.ok(bad && bad.count >= 3 && bad.resolver === 'bind1', JSON.stringify(counts));
+    assert.ok(!JSON.stringify(counts).includes('127.0.0.3'), 'no client address in the counts');
+    // One case and one notice for the three blocked queries, in Japanese, with the opt-out explained.
+    let open: Array<{ id: string; kind: string; subscriber: string }> = [];
+    for (const deadline = Date.now() + 8000; Date.now() < deadline && open.length === 0; await new Promise((r) => setTimeout(r, 200))) {
+      open = (await call('GET', '/api/v1/cases?kind=cc-blocking', analyst)).body.cases.filter((c: { subscriber: string }) => c.subscriber === 'sub-7@isp');
+    }
+    assert.equal(open.length, 1, 'one case for the subscriber, whatever the number of queries');
+    const notices = await (server.mamori.state.db as unknown as Kysely<any>).selectFrom('notices').select(['subject', 'body']).where('case_id', '=', open[0]!.id).execute() as Array<{ subject: string; body: string }>;
+    assert.equal(notices.length, 1);
+    assert.match(notices[0]!.subject, /マルウェア感染の可能性/);
+    assert.match(notices[0]!.body, /契約 七子 様/);
+    assert.match(notices[0]!.body, /https:\/\/member\.isp\.example\.jp\/dns/);
+    assert.match(notices[0]!.body, /192\.0\.2\.21/);
+    assert.doesNotMatch(notices[0]!.body, /bad\.example\.test/, 'the notice does not repeat the name asked');
   });
 
   it('gives copy-paste resolver configuration naming this installation\'s zones and primary', async () => {

@@ -15,6 +15,7 @@ import { RpzPrimary } from '../../src/dns/primary.js';
 import { RpzZone } from '../../src/dns/rpz.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { tempDir } from '../support/fixtures.js';
+import { parseBlockedLine } from '../../src/measures/cc-dns-blocking/resolver-log.js';
 import { have } from '../support/flow-peers.js';
 import { freePort } from '../support/freeradius.js';
 import { startUnbound, type Unbound } from '../support/unbound.js';
@@ -59,6 +60,21 @@ describe('RPZ primary with Unbound as secondary', { skip: !(have('unbound') && h
     const optedOut = await ask('evil.lab.example', '127.0.0.2');
     assert.match(optedOut, /status: NOERROR/);
     assert.match(optedOut, /192\.0\.2\.66/);
+  });
+
+  it('logs what it blocked in the form M3 counts (rpz-log), naming the client and the rule', async () => {
+    await ask('sub.evil.lab.example', '127.0.0.5');
+    let blocked: ReturnType<typeof parseBlockedLine>[] = [];
+    for (let i = 0; i < 30 && blocked.length === 0; i++) {
+      blocked = unbound!.log().split('\n').map((l) => parseBlockedLine(l, 'unbound', ['rpz.mamori.test'])).filter((q) => q?.client === '127.0.0.5');
+      if (blocked.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(blocked.length, 1, unbound!.log().split('\n').filter((l) => l.includes('rpz')).slice(-5).join('\n'));
+    assert.equal(blocked[0]!.zone, 'rpz.mamori.test');
+    assert.match(blocked[0]!.rule, /^(sub\.)?evil\.lab\.example$/);
+    assert.ok(Math.abs(blocked[0]!.at.getTime() - Date.now()) < 60_000);
+    // A name asked cannot pose as a rule of another zone.
+    assert.equal(parseBlockedLine('info: rpz: applied [evil.example] x. rpz-nxdomain 127.0.0.9@1 x. A IN', 'unbound', ['rpz.mamori.test']), undefined);
   });
 
   it('blocks a newly listed name within 2 s of the change: NOTIFY, transfer', async (t) => {

@@ -32,6 +32,8 @@ rpz:
 	name: "${o.rpzZone}"
 	primary: 127.0.0.1@${o.primaryPort}
 	zonefile: "${dir}/rpz.zone"
+	rpz-log: yes
+	rpz-log-name: "${o.rpzZone}"
 	tags: "filtered"
 forward-zone:
 	name: "."

@@ -10,6 +10,10 @@ import { BlocklistError, buildCcZone, parseDomainList } from '../../src/measures
 import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
+import { parseBlockedLine, readNewLines } from '../../src/measures/cc-dns-blocking/resolver-log.js';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../support/fixtures.js';
 
 describe('M3 domain lists', () => {
   it('reads names, skipping and explaining every bad line', () => {
@@ -86,3 +90,40 @@ describe('M3 opt-out zone, seeded from the sessions open now', () => {
   });
 });
 
+
+describe('resolver logs for M3', () => {
+  const ZONES = ['cc.rpz.isp.test', 'optout.rpz.isp.test'];
+
+  it('reads a BIND rpz line into time, client, zone and the listed rule, and nothing from other lines', () => {
+    const q = parseBlockedLine('24-Nov-2026 11:58:35.123 client @0x7f3c5c012345 198.51.100.7#53211 (x.evil.example): rpz QNAME NXDOMAIN rewrite x.evil.example/A/IN via x.evil.example.cc.rpz.isp.test', 'bind', ZONES);
+    assert.deepEqual(q && { ...q, at: q.at.toISOString() }, { at: '2026-11-24T11:58:35.123Z', client: '198.51.100.7', zone: 'cc.rpz.isp.test', rule: 'x.evil.example', action: 'qname nxdomain' });
+    assert.equal(parseBlockedLine('24-Nov-2026 11:58:35.123 general: info: zone example.test/IN: loaded serial 1', 'bind', ZONES), undefined);
+    // A name asked that ends like our zone does not make the rule ours: the trigger must be in one of M3's zones.
+    assert.equal(parseBlockedLine('client @0x1 192.0.2.1#1 (a.cc.rpz.isp.test.evil): rpz QNAME NXDOMAIN rewrite a/A/IN via a.other.rpz', 'bind', ZONES), undefined);
+  });
+
+  it('never throws on arbitrary lines, and takes rules only from M3\'s zones', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 600 }), fc.constantFrom<'bind' | 'unbound'>('bind', 'unbound'), (line, format) => {
+      const q = parseBlockedLine(line, format, ZONES);
+      if (q) assert.ok(ZONES.includes(q.zone));
+    }), { numRuns: 3000, seed: 7 });
+    fc.assert(fc.property(fc.string({ maxLength: 60 }), (name) => {
+      const q = parseBlockedLine(`info: rpz: applied [cc.rpz.isp.test] ${name || 'x'}. rpz-nxdomain 192.0.2.1@1 x. A IN`, 'unbound', ZONES);
+      if (q) assert.equal(q.zone, 'cc.rpz.isp.test');
+    }), { numRuns: 1000, seed: 8 });
+  });
+
+  it('reads only whole new lines, and a replaced or truncated file from its start', () => {
+    const file = join(tempDir(), 'rpz.log');
+    writeFileSync(file, 'one\ntwo\npart');
+    const first = readNewLines(file, undefined)!;
+    assert.deepEqual(first.lines, ['one', 'two']);
+    appendFileSync(file, 'ial\n');
+    const second = readNewLines(file, first.cursor)!;
+    assert.deepEqual(second.lines, ['partial']);
+    assert.deepEqual(readNewLines(file, second.cursor)!.lines, []);
+    writeFileSync(file, 'new\n'); // truncated and rewritten
+    assert.deepEqual(readNewLines(file, second.cursor)!.lines, ['new']);
+    assert.equal(readNewLines(join(tempDir(), 'missing.log'), undefined), undefined);
+  });
+});

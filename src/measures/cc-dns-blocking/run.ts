@@ -17,6 +17,11 @@ import type { RpzZone } from '../../dns/rpz.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
 import { principalOf } from '../../api/server.js';
 import { restAttribute } from '../../ingest/radius/rest.js';
+import { randomUUID } from 'node:crypto';
+import type { CaseApi } from '../../notify/cases.js';
+import { noticeTime, type Notifier } from '../../notify/notices.js';
+import type { SubscriberLookup } from '../../subscriber/service.js';
+import { parseBlockedLine, readNewLines, type BlockedQuery } from './resolver-log.js';
 import { CcDnsBlocking, CHANNELS, M3InputError } from './service.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 
@@ -113,6 +118,15 @@ function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publi
       return choice.blocked ? reply.code(204).send() : reply.code(200).send(attributes);
     });
 
+    app.get('/api/v1/m3/blocked', {
+      config: { permission: 'blocklist:read' },
+      schema: {
+        tags, description: 'Blocked queries per day, zone, listed name and resolver, from the resolvers\' logs (no client, no subscriber).',
+        querystring: z.object({ from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }),
+        response: { 200: z.object({ counts: z.array(z.object({ day: z.string(), zone: z.string(), rule: z.string(), resolver: z.string(), count: z.number() })) }) },
+      },
+    }, async (request) => ({ counts: await service.blockedCounts(request.query.from, request.query.to) }));
+
     app.get('/api/v1/m3/resolver-config/:resolver', {
       config: { permission: 'blocklist:read' },
       schema: { tags, description: 'Copy-paste configuration for the resolver, with this installation\'s zones, primary and key name.', params: z.object({ resolver: z.enum(RESOLVERS) }) },
@@ -136,6 +150,9 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   const own = await context.capabilities.ownState<CcDnsBlockingSettings>();
   const feed = await context.capabilities.action<{ subscribe(l: (e: SessionEvent) => void): () => void; current(): SessionEvent[] }>('accounting-feed');
   const s = own.settings;
+  const lookup = await context.capabilities.action<SubscriberLookup>('subscriber-lookup');
+  const cases = await context.capabilities.action<CaseApi>('cases');
+  const notifier = await context.capabilities.action<Notifier>('notifier');
   const service = new CcDnsBlocking(own);
   await service.load();
   service.optOut.seed(feed.current());
@@ -161,6 +178,43 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   optOutTimer.unref();
   validityTimer.unref();
 
+  // What the resolvers blocked: counted, and each blocked subscriber told once a day. The client
+  // address and the name asked live only in this pass; a bounded memory of recent lookups keeps a
+  // busy infected device from costing a lookup per query.
+  const told = new Map<string, number>();
+  const tell = async (q: BlockedQuery) => {
+    const now = Date.now();
+    if ((told.get(q.client) ?? 0) > now - 86_400_000) return;
+    if (told.size >= 100_000) for (const [k, t] of told) if (t <= now - 86_400_000 || told.size >= 100_000) told.delete(k);
+    told.set(q.client, now);
+    const reference = `m3-${randomUUID()}`;
+    const answer = await lookup.lookup({ caseId: reference, address: q.client, at: q.at });
+    if (!answer.found) return;
+    const { case: c, created } = await cases.open({ kind: 'cc-blocking', subscriber: answer.subscriber, summary: 'C&Cドメインの名前解決を遮断 / resolution of a C&C domain blocked', at: q.at });
+    await cases.note(c.id, 'lookup', reference);
+    if (!created) return;
+    try {
+      await notifier.notify(c.id, { detectionTime: noticeTime(q.at), ...s.notice });
+    } catch (err) {
+      await cases.note(c.id, 'notice:not-sent', (err as Error).message);
+    }
+  };
+  const zones = [service.cc.origin, service.optOutZone.origin];
+  const readLogs = async () => {
+    for (const log of s.resolverLogs) {
+      const got = readNewLines(log.path, await service.logCursor(log.name));
+      if (!got) continue;
+      const blocked = got.lines.map((l) => parseBlockedLine(l, log.format, zones)).filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
+      // Resolvers name the rule by the name asked (a subdomain matches the entry's wildcard): count by entry.
+      for (const q of blocked) q.rule = service.listedName(q.rule) ?? q.rule;
+      await service.countBlocked(log.name, blocked, got.cursor);
+      for (const q of blocked) await tell(q);
+    }
+  };
+  let reading: Promise<void> | undefined;
+  const logTimer = setInterval(() => { reading ??= readLogs().catch((err: Error) => { context.logger.error({ event: 'm3.resolver-log.failed', err: { type: err.name, message: err.message } }, 'M3 could not read a resolver log'); }).finally(() => { reading = undefined; }); }, 1000);
+  logTimer.unref();
+
   const resolverInput = (): ResolverConfigInput => ({
     zones: [service.optOutZone.origin, service.cc.origin],
     primary: { address: s.primary.host, port: primary.port },
@@ -172,6 +226,8 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     async stop() {
       clearInterval(optOutTimer);
       clearInterval(validityTimer);
+      clearInterval(logTimer);
+      await reading;
       unsubscribe();
       await primary.stop();
     },

@@ -14,13 +14,17 @@ import { RpzZone, type BlockAction } from '../../dns/rpz.js';
 import { tablesOf, type StateDb } from '../../store/state/store.js';
 import { BlocklistError, blockableName, parseDomainList, type ListFormat } from './blocklist.js';
 import { OptOutZone } from './optout-zone.js';
+import type { LogCursor } from './resolver-log.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 
-export const M3_TABLES = ['m3_entries', 'm3_consent'] as const;
+export const M3_TABLES = ['m3_entries', 'm3_consent', 'm3_blocked', 'm3_log_cursors'] as const;
 
 interface M3Tables {
   m3_entries: { id: Generated<number>; name: string; source: string; added_by: string; reason: string | null; valid_from: string; valid_until: string; withdrawn_at: string | null; withdrawn_by: string | null; created_at: string };
   m3_consent: { id: Generated<number>; subscriber_id: string; choice: Choice; channel: Channel; actor: string; at: string };
+  /** Blocked queries per day, zone, listed name and resolver: no client, no subscriber. */
+  m3_blocked: { day: string; zone: string; rule: string; resolver: string; count: number };
+  m3_log_cursors: { resolver: string; inode: string; offset: number };
 }
 
 export const m3Migrations: Record<string, Migration> = {
@@ -48,6 +52,23 @@ export const m3Migrations: Record<string, Migration> = {
         .addColumn('at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('m3_consent_subscriber').on('m3_consent').columns(['subscriber_id', 'id']).execute();
+    },
+  },
+  '0301_cc-dns-blocking-counts': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('m3_blocked')
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('zone', 'text', (c) => c.notNull())
+        .addColumn('rule', 'text', (c) => c.notNull())
+        .addColumn('resolver', 'text', (c) => c.notNull())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('m3_blocked_pk', ['day', 'zone', 'rule', 'resolver'])
+        .execute();
+      await db.schema.createTable('m3_log_cursors')
+        .addColumn('resolver', 'text', (c) => c.primaryKey())
+        .addColumn('inode', 'text', (c) => c.notNull())
+        .addColumn('offset', 'integer', (c) => c.notNull())
+        .execute();
     },
   },
 };
@@ -104,6 +125,16 @@ export class CcDnsBlocking {
     for (const name of [...this.blocked]) if (!want.has(name)) { this.cc.unblock(name); this.blocked.delete(name); changed = true; }
     for (const name of want) if (!this.blocked.has(name)) { this.cc.block(name, this.action); this.blocked.add(name); changed = true; }
     return changed;
+  }
+
+  /** The listed name a blocked name falls under (itself or a parent), as the counts are kept. */
+  listedName(name: string): string | undefined {
+    const labels = name.split('.');
+    for (let i = 0; i < labels.length - 1; i++) {
+      const candidate = labels.slice(i).join('.');
+      if (this.blocked.has(candidate)) return candidate;
+    }
+    return undefined;
   }
 
   private validity(validFor: string | undefined, now: Date): { from: string; until: string } {
@@ -190,6 +221,38 @@ export class CcDnsBlocking {
 
   async history(subscriber: string): Promise<Array<{ choice: Choice; channel: Channel; actor: string; at: string }>> {
     return (await m3(this.own.store.db).selectFrom('m3_consent').select(['choice', 'channel', 'actor', 'at']).where('subscriber_id', '=', subscriber).orderBy('id', 'asc').execute());
+  }
+
+  /** Adds blocked queries to the daily counts (one transaction, one audit entry with the total). */
+  async countBlocked(resolver: string, queries: ReadonlyArray<{ at: Date; zone: string; rule: string }>, cursor: LogCursor): Promise<void> {
+    const counts = new Map<string, { day: string; zone: string; rule: string; count: number }>();
+    for (const q of queries) {
+      const day = q.at.toISOString().slice(0, 10);
+      const key = `${day}|${q.zone}|${q.rule}`;
+      const c = counts.get(key);
+      if (c) c.count++; else counts.set(key, { day, zone: q.zone, rule: q.rule, count: 1 });
+    }
+    const write = async (db: StateDb) => {
+      for (const c of counts.values()) {
+        await m3(db).insertInto('m3_blocked').values({ ...c, resolver })
+          .onConflict((oc) => oc.columns(['day', 'zone', 'rule', 'resolver']).doUpdateSet((eb) => ({ count: eb('m3_blocked.count', '+', c.count) }))).execute();
+      }
+      await m3(db).insertInto('m3_log_cursors').values({ resolver, ...cursor })
+        .onConflict((oc) => oc.column('resolver').doUpdateSet({ inode: cursor.inode, offset: cursor.offset })).execute();
+      return queries.length;
+    };
+    if (queries.length === 0) { await this.own.store.writeTransaction(write); return; }
+    await this.own.audit.withAudit({ actor: 'measure:cc-dns-blocking', measure: MEASURE, action: 'm3.blocked.count', object: `resolver:${resolver}`, counts: { queries: queries.length } }, write);
+  }
+
+  async logCursor(resolver: string): Promise<LogCursor | undefined> {
+    const r = await m3(this.own.store.db).selectFrom('m3_log_cursors').select(['inode', 'offset']).where('resolver', '=', resolver).executeTakeFirst();
+    return r ? { inode: r.inode, offset: Number(r.offset) } : undefined;
+  }
+
+  /** Blocked queries per day and listed name, for the compliance report. */
+  async blockedCounts(from: string, to: string): Promise<Array<{ day: string; zone: string; rule: string; resolver: string; count: number }>> {
+    return m3(this.own.store.db).selectFrom('m3_blocked').selectAll().where('day', '>=', from).where('day', '<=', to).orderBy('day').orderBy('count', 'desc').execute();
   }
 
   async optedOutCount(): Promise<number> {

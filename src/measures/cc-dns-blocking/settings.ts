@@ -45,6 +45,23 @@ export const ccDnsBlockingSettings = z.object({
     ipv4: z.array(z.string().refine((h) => isIP(h) === 4, 'an IPv4 address')).max(2).default([]),
     ipv6: z.array(z.string().refine((h) => isIP(h) === 6, 'an IPv6 address')).max(2).default([]),
   }).prefault({}),
+  /**
+   * The resolvers' logs of what they blocked (BIND: category rpz to a file; Unbound: rpz-log
+   * with log-queries off): counted per day and listed name, and each blocked subscriber told
+   * once a day (case kind cc-blocking).
+   */
+  resolverLogs: z.array(z.strictObject({
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a resolver name: letters, digits, ".", "_" or "-"'),
+    path: z.string().min(1),
+    format: z.enum(['bind', 'unbound']),
+  })).default([]),
+  /** What the individual notice says besides its template: where to opt out, whom to ask, what to do. */
+  notice: z.strictObject({
+    optOut: z.string().default(''),
+    support: z.string().default(''),
+    deviceAdvice: z.string().default(''),
+    unfilteredResolver: z.string().default(''),
+  }).prefault({}),
   /** How long an imported or analyst entry blocks unless told otherwise. */
   defaultValidity: z.string().regex(DURATION_PATTERN, 'a duration such as "90d"').default('90d'),
 });

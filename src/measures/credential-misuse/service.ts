@@ -15,7 +15,7 @@ import type { Logger } from '../../core/logger.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
-import type { Notifier } from '../../notify/notices.js';
+import { noticeTime, type Notifier } from '../../notify/notices.js';
 import { type StateDb, tablesOf } from '../../store/state/store.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
 import { sendDisconnect, type DisconnectResult } from './disconnect.js';
@@ -157,7 +157,7 @@ export class CredentialMisuse {
       });
       await this.cases.note(c.id, 'suspended', `until the password is changed, at the latest ${until}`);
       try {
-        await this.notifier.notify(c.id, { detectionTime: now.toISOString().replace('T', ' ').slice(0, 16), support: '' });
+        await this.notifier.notify(c.id, { detectionTime: noticeTime(now), support: '' });
       } catch (err) {
         await this.cases.note(c.id, 'notice:not-sent', (err as Error).message);
       }

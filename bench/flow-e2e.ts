@@ -101,7 +101,11 @@ for (const rate of rates) {
   const nLoss = n.sent.records - n.stored;
   const mOffered = m.sent.records / seconds;
   const nOffered = n.sent.records / seconds;
-  if (mLoss === 0 && !mamoriLost) { mamoriLossless = Math.max(mamoriLossless, mOffered); mamoriLosslessStep = rate; } else mamoriLost = true;
+  if (mLoss === 0 && !mamoriLost) {
+    mamoriLossless = Math.max(mamoriLossless, mOffered);
+    // The step the overload and recovery runs build on: lossless and offered in full.
+    if (mOffered >= rate * PER_DATAGRAM * 0.98) mamoriLosslessStep = rate;
+  } else mamoriLost = true;
   if (nLoss === 0 && !nfcapdLost) nfcapdLossless = Math.max(nfcapdLossless, nOffered); else nfcapdLost = true;
   console.log(`| ${fmt(rate * PER_DATAGRAM)} | ${fmt(mOffered)} | ${fmt(m.stored)} | ${fmt(mLoss)} (${((100 * mLoss) / m.sent.records).toFixed(2)}%; kernel ${fmt(m.kernel)} + ring ${fmt(m.ring)} datagrams, backlog ${fmt(m.dropped)} records) | ${fmt(nOffered)} | ${fmt(n.stored)} | ${fmt(nLoss)} (${((100 * nLoss) / n.sent.records).toFixed(2)}%) |`);
   if (mamoriLost && nfcapdLost) break;

@@ -7,7 +7,6 @@
  * back in and is protected again. Withdrawing an entry unblocks it for all.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,19 +16,13 @@ import type { Kysely } from 'kysely';
 import { serve, type Server } from '../../src/api/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
-import { freePort } from '../support/freeradius.js';
+import { freePort, radclient } from '../support/freeradius.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 
 const ACCT_SECRET = 'acct-secret';
+const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;
 
-function radclient(port: number, input: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn('radclient', ['-r', '1', '-t', '2', `127.0.0.1:${port}`, 'acct', ACCT_SECRET], { stdio: ['pipe', 'ignore', 'ignore'] });
-    p.on('close', resolve);
-    p.stdin.end(input);
-  });
-}
 
 describe('M3 in the server with BIND as the resolver', { skip: !(have('named') && have('kdig') && have('radclient')) && 'bind9, knot-dnsutils or radclient not installed' }, () => {
   let server: Server;
@@ -115,7 +108,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
 
   it('lets an opted-out subscriber through from their address only, and protects them again when they opt back in', async (t) => {
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await radclient(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id = "s42"\nFramed-IP-Address = 127.0.0.2\nEvent-Timestamp = ${now}\n`), 0);
+    assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id = "s42"\nFramed-IP-Address = 127.0.0.2\nEvent-Timestamp = ${now}\n`), 0);
     await server.radius!.settled();
     const before = await call('GET', '/api/v1/m3/consent/sub-42@isp', support);
     assert.equal(before.body.choice, 'contract-default');
@@ -154,7 +147,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
 
   it('counts what BIND blocked per day and name, and tells the blocked subscriber once, without keeping who asked what', async () => {
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await radclient(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address = 127.0.0.3\nEvent-Timestamp = ${now}\n`), 0);
+    assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address = 127.0.0.3\nEvent-Timestamp = ${now}\n`), 0);
     await server.radius!.settled();
     await server.mamori.notices.importContacts('sub-7@isp,sub7@example.net,契約 七子,ja', 'cli:test');
     for (let i = 0; i < 3; i++) assert.match(await ask('c2.bad.example.test', '127.0.0.3'), /NXDOMAIN/);

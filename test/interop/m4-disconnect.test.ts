@@ -12,14 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { sendDisconnect } from '../../src/measures/credential-misuse/disconnect.js';
 import { NasSimulator, SECRET } from '../support/nas-simulator.js';
 import { have } from '../support/flow-peers.js';
+import { radclient } from '../support/freeradius.js';
 
-function radclient(port: number, input: string, secret: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn('radclient', ['-r', '1', '-t', '1', `127.0.0.1:${port}`, 'disconnect', secret], { stdio: ['pipe', 'ignore', 'ignore'] });
-    p.on('close', resolve);
-    p.stdin.end(input);
-  });
-}
+const disconnect = async (port: number, attributes: string, secret: string) => (await radclient(port, 'disconnect', secret, attributes, { timeoutS: 1 })).status;
+
 
 describe('RFC 5176 Disconnect-Request', () => {
   const nas = new NasSimulator();
@@ -28,9 +24,9 @@ describe('RFC 5176 Disconnect-Request', () => {
 
   it('the simulator agrees with FreeRADIUS on what a signed request is', { skip: !have('radclient') && 'radclient not installed' }, async () => {
     nas.mode = 'ack';
-    assert.equal(await radclient(nas.port, 'User-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nMessage-Authenticator = 0x00\n', SECRET), 0);
+    assert.equal(await disconnect(nas.port, 'User-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nMessage-Authenticator = 0x00\n', SECRET), 0);
     assert.equal(nas.seen.at(-1)!.ok, true, nas.seen.at(-1)!.why);
-    await radclient(nas.port, 'User-Name = "alice@isp"\nMessage-Authenticator = 0x00\n', 'wrong');
+    await disconnect(nas.port, 'User-Name = "alice@isp"\nMessage-Authenticator = 0x00\n', 'wrong');
     assert.equal(nas.seen.at(-1)!.ok, false);
   });
 

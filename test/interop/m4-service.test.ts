@@ -7,7 +7,6 @@
  * NAS reboot that makes many IDs re-authenticate at once disconnecting no one.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -15,17 +14,12 @@ import { serve, type Server } from '../../src/api/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
+import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
 
 const ACCT_SECRET = 'acct-secret';
+const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;
 
-function radclient(port: number, input: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    const p = spawn('radclient', ['-r', '1', '-t', '2', `127.0.0.1:${port}`, 'acct', ACCT_SECRET], { stdio: ['pipe', 'ignore', 'ignore'] });
-    p.on('close', resolve);
-    p.stdin.end(input);
-  });
-}
 
 /** An attribute list as rlm_rest sends it with `body = 'json'`. */
 const rest = (user: string, station: string, nas = '127.0.0.1') => ({
@@ -78,7 +72,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('a NAS reboot: 60 IDs re-authenticate at once from their usual place — the trigger fires, no one is disconnected', async () => {
     const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 60; i++) {
-      assert.equal(await radclient(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id = "r${i}"\nFramed-IP-Address = 100.64.1.${i}\nEvent-Timestamp = ${now}\n`).then((x) => x), 0);
+      assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id = "r${i}"\nFramed-IP-Address = 100.64.1.${i}\nEvent-Timestamp = ${now}\n`), 0);
       await call('/aaa/v1/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
       await call('/aaa/v1/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
     }
@@ -102,8 +96,8 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('finds a stolen ID (two sessions, Tokyo then Fukuoka within minutes, logins from many places), disconnects it, suspends it and asks for a new password', async (t) => {
     const port = server.radius!.addresses[0]!.port;
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await radclient(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v1"\nFramed-IP-Address = 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`), 0);
-    assert.equal(await radclient(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v2"\nFramed-IP-Address = 100.66.9.9\nEvent-Timestamp = ${now}\n`), 0);
+    assert.equal(await acct(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v1"\nFramed-IP-Address = 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`), 0);
+    assert.equal(await acct(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v2"\nFramed-IP-Address = 100.66.9.9\nEvent-Timestamp = ${now}\n`), 0);
     await server.radius!.settled();
     const triggeredAt = Date.now();
     for (let i = 0; i < 6; i++) {

@@ -7,7 +7,6 @@
  * identification, refused to M1 and M2, and each one audited with its case.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -20,6 +19,7 @@ import { RadiusAccountingServer } from '../../src/ingest/radius/server.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { have } from '../support/flow-peers.js';
+import { radclient } from '../support/freeradius.js';
 import { measuresWithM1InletOnly, tempDir, testConfig, identifyingMeasure } from '../support/fixtures.js';
 
 const SECRET = 'testing123';
@@ -28,19 +28,7 @@ const T0 = Math.floor(Date.now() / 1000) - 30 * 86_400;
 
 const identifier = identifyingMeasure();
 
-/** radclient as a child process (asynchronously: the server answering it runs in this process). */
-function radclient(port: number, attributes: string, secret = SECRET): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('radclient', ['-r', '1', '-t', '2', '-x', `127.0.0.1:${port}`, 'acct', secret], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.on('error', reject);
-    p.on('close', (status) => { clearTimeout(timer); resolve({ status, out }); });
-    p.stdin.end(attributes);
-  });
-}
+const acct = (port: number, attributes: string, secret = SECRET) => radclient(port, 'acct', secret, attributes);
 
 describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radclient not installed (freeradius-utils)' }, () => {
   let server: Server;
@@ -65,13 +53,13 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   after(() => server?.close());
 
   it('answers Start, Interim-Update and Stop, and the index follows them', async () => {
-    const start = (await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0}\n`));
+    const start = (await acct(port(), `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0}\n`));
     assert.equal(start.status, 0, start.out);
     assert.match(start.out, /Accounting-Response/);
-    assert.equal((await radclient(port(), `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 3000}\n`)).status, 0);
-    assert.equal((await radclient(port(), `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time = 5000\nAcct-Input-Octets = 12345\n`)).status, 0);
+    assert.equal((await acct(port(), `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 3000}\n`)).status, 0);
+    assert.equal((await acct(port(), `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time = 5000\nAcct-Input-Octets = 12345\n`)).status, 0);
     // The address goes to bob afterwards: reuse.
-    assert.equal((await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id = "s-2"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`)).status, 0);
+    assert.equal((await acct(port(), `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id = "s-2"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`)).status, 0);
     await server.radius!.settled();
     assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 100) }), { found: true, subscriber: 'alice@isp', start: T0, end: T0 + 5000 });
     assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 7000) }), { found: true, subscriber: 'bob@isp', start: T0 + 6000, end: null });
@@ -80,7 +68,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   });
 
   it('indexes delegated IPv6 prefixes: any address inside answers', async () => {
-    assert.equal((await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id = "s-3"\nDelegated-IPv6-Prefix = 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`)).status, 0);
+    assert.equal((await acct(port(), `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id = "s-3"\nDelegated-IPv6-Prefix = 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`)).status, 0);
     await server.radius!.settled();
     const r = await lookup.lookup({ caseId: 'case-2', address: '2001:db8:100:ff::1', at: at(T0 + 60) });
     assert.equal(r.found && r.subscriber, 'carol@isp');
@@ -89,7 +77,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
 
   it('leaves a packet with the wrong secret unanswered, and counts it', async () => {
     const before = server.radius!.status().dropped.authenticator ?? 0;
-    const r = (await radclient(port(), `Acct-Status-Type = Start\nUser-Name = "mallory"\nAcct-Session-Id = "s-9"\nFramed-IP-Address = 100.64.0.99\n`, 'wrong-secret'));
+    const r = (await acct(port(), `Acct-Status-Type = Start\nUser-Name = "mallory"\nAcct-Session-Id = "s-9"\nFramed-IP-Address = 100.64.0.99\n`, 'wrong-secret'));
     assert.notEqual(r.status, 0, 'radclient got an answer to a forged packet');
     await server.radius!.settled();
     assert.ok((server.radius!.status().dropped.authenticator ?? 0) > before);
@@ -132,7 +120,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   });
 
   it('closes every session of a NAS on Accounting-On, and keeps the index across a restart', async () => {
-    assert.equal((await radclient(port(), `Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0 + 8000}\n`)).status, 0);
+    assert.equal((await acct(port(), `Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0 + 8000}\n`)).status, 0);
     await server.radius!.settled();
     assert.equal((await lookup.lookup({ caseId: 'case-4', address: '100.64.0.10', at: at(T0 + 9000) })).found, false, 'bob\'s session ended when the NAS restarted');
     await server.close();

@@ -50,3 +50,20 @@ export async function startFreeRadius(dir: string, opts: { site: string; clients
     },
   };
 }
+
+/**
+ * radclient as a child process, asynchronously (the server answering it may run
+ * in this process): one request of `code` with the attribute lines given.
+ */
+export function radclient(port: number, code: 'acct' | 'auth' | 'disconnect' | 'coa', secret: string, attributes: string, o: { timeoutS?: number } = {}): Promise<{ status: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('radclient', ['-r', '1', '-t', String(o.timeoutS ?? 2), '-x', `127.0.0.1:${port}`, code, secret], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+    p.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    p.on('error', reject);
+    p.on('close', (status) => { clearTimeout(timer); resolve({ status, out }); });
+    p.stdin!.end(attributes);
+  });
+}

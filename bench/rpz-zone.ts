@@ -22,6 +22,9 @@ import { freePort } from '../test/support/freeradius.js';
 import { startUnbound } from '../test/support/unbound.js';
 
 const names = Number(process.argv[2] ?? 1_000_000);
+// BIND's min-update-interval: 1 s (what the docs advise lowering it to), or BIND's default (60 s) with MIN_UPDATE_INTERVAL=default.
+const minUpdate = process.env.MIN_UPDATE_INTERVAL === 'default' ? '' : ` min-update-interval ${Number(process.env.MIN_UPDATE_INTERVAL ?? 1)}`;
+const minUpdateText = minUpdate ? `min-update-interval ${minUpdate.trim().split(' ')[1]}` : "BIND's default min-update-interval (60 s)";
 const dir = mkdtempSync(join(tmpdir(), 'mamori-bench-rpz-'));
 const key = { name: 'mamori-xfr', secret: randomBytes(32) };
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -40,7 +43,7 @@ const primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, tra
 t = performance.now();
 const named = await startNamed(dir, bindPort, {
   files: { 'lab.example.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nevil IN A 192.0.2.66\nlater IN A 192.0.2.77\nfine IN A 192.0.2.88\n' },
-  options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',
+  options: `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no${minUpdate};`,
   zones: `key "mamori-xfr" { algorithm hmac-sha256; secret "${key.secret.toString('base64')}"; };\nzone "lab.example" { type primary; file "lab.example.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
   ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
 });
@@ -62,7 +65,7 @@ t = performance.now();
 await primary.changed(zone);
 let out = '';
 while (!/NXDOMAIN/.test(out) && performance.now() - t < 120_000) out = await kdig(['@127.0.0.1', '-p', String(bindPort), 'later.lab.example', 'A']);
-process.stdout.write(`1,000 changes: ${(performance.now() - t).toFixed(0)} ms from publishing to BIND answering NXDOMAIN (NOTIFY, IXFR, policy rebuild with min-update-interval 1; BIND's default is 60 s)\n`);
+process.stdout.write(`1,000 changes: ${(performance.now() - t).toFixed(0)} ms from publishing to BIND answering NXDOMAIN (NOTIFY, IXFR, policy rebuild with ${minUpdateText})\n`);
 // Where the time went, from BIND's own log of that update.
 for (const line of named.log().split('\n').filter((l) => /notify|Transfer (started|completed)|rpz:.*(reload|update|done)/i.test(l)).slice(-6)) process.stdout.write(`  named: ${line.replace(/^\S+ /, '')}\n`);
 

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface UnboundOptions { port: number; rpzZone: string; primaryPort: number; forwardPort: number; optedOut?: string[] }
+/** rpzZone '' leaves out the policy zone; extra is appended to unbound.conf (e.g. a dnstap: clause). */
+export interface UnboundOptions { port: number; rpzZone: string; primaryPort: number; forwardPort: number; optedOut?: string[]; extra?: string }
 export interface Unbound { log(): string; stop(): Promise<void> }
 
 export async function startUnbound(dir: string, o: UnboundOptions): Promise<Unbound> {
@@ -28,16 +29,17 @@ export async function startUnbound(dir: string, o: UnboundOptions): Promise<Unbo
 	access-control: 127.0.0.0/8 allow
 	access-control-tag: 127.0.0.0/8 "filtered"
 ${(o.optedOut ?? []).map((a) => `\taccess-control: ${a}/32 allow\n\taccess-control-tag: ${a}/32 "optout"`).join('\n')}
-rpz:
+${o.rpzZone ? `rpz:
 	name: "${o.rpzZone}"
 	primary: 127.0.0.1@${o.primaryPort}
 	zonefile: "${dir}/rpz.zone"
 	rpz-log: yes
 	rpz-log-name: "${o.rpzZone}"
-	tags: "filtered"
+	tags: "filtered"` : ''}
 forward-zone:
 	name: "."
 	forward-addr: 127.0.0.1@${o.forwardPort}
+${o.extra ?? ''}
 `);
   const p: ChildProcess = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -4,11 +4,15 @@
  * decoders (only their own errors, never a crash).
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { decodeDnstap, DnstapDecodeError, readQuestion } from '../../src/ingest/dnstap/dnstap.js';
 import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE, FrameStreamError, FrameStreamReader } from '../../src/ingest/dnstap/frame-stream.js';
+import { DnstapReceiver } from '../../src/ingest/dnstap/receiver.js';
 import { dnsMessage, dnstapFrame } from '../support/dnstap.js';
+import { tempDir } from '../support/fixtures.js';
 
 function run(chunks: Buffer[], maxFrame = 256 * 1024) {
   const frames: Buffer[] = [];
@@ -109,5 +113,55 @@ describe('dnstap decoding, minimised', () => {
       for (const [i, v] of edits) if (i < b.length) b[i] = v;
       try { decodeDnstap(b); } catch (err) { assert.ok(err instanceof DnstapDecodeError, String(err)); }
     }), { numRuns: 10000, seed: 13 });
+  });
+});
+
+describe('dnstap receiver', () => {
+  const connect = (path: string, bytes: Buffer, end = true) => new Promise<void>((resolve) => {
+    const s = net.connect(path, () => { s.write(bytes); if (end) s.end(); else setTimeout(() => s.destroy(), 50); });
+    s.resume(); // read the receiver's replies (ACCEPT, FINISH) and its end
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => dataFrame(dnstapFrame({ type: 5, client: '192.0.2.1', qname: `q${i}.example` })));
+
+  it('counts garbage and a writer that leaves mid-frame, and goes on with the others', async () => {
+    const path = join(tempDir(), 'r.sock');
+    const got: string[] = [];
+    const r = await DnstapReceiver.start({ unix: [path] }, (batch) => { got.push(...batch.map((e) => e.qname)); });
+    try {
+      await connect(path, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+      const whole = Buffer.concat([controlFrame(CONTROL.READY, [DNSTAP_CONTENT_TYPE]), controlFrame(CONTROL.START, [DNSTAP_CONTENT_TYPE]), ...frames(3)]);
+      await connect(path, whole.subarray(0, whole.length - 5), false); // cut inside the last frame
+      await connect(path, Buffer.concat([controlFrame(CONTROL.START), ...frames(2), controlFrame(CONTROL.STOP)]));
+      await r.drained();
+      const s = r.status();
+      assert.equal(s.errors['frame-too-large'], 1, JSON.stringify(s)); // "GET " read as a frame length
+      assert.ok((s.errors['closed-without-stop'] ?? 0) >= 2, JSON.stringify(s));
+      assert.deepEqual(got.sort(), ['q0.example', 'q0.example', 'q1.example', 'q1.example'], 'whole frames are kept, the cut one is not');
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('drops and counts when the sink is behind, and never queues more than its bound', async () => {
+    const path = join(tempDir(), 'r.sock');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    let taken = 0;
+    const r = await DnstapReceiver.start({ unix: [path], maxQueuedEvents: 100, batchSize: 10 }, async (batch) => { taken += batch.length; await gate; });
+    try {
+      await connect(path, Buffer.concat([controlFrame(CONTROL.START), ...frames(500), controlFrame(CONTROL.STOP)]));
+      for (let i = 0; i < 50 && r.status().events + r.status().dropped < 500; i++) await new Promise((res) => setTimeout(res, 20));
+      const s = r.status();
+      assert.equal(s.events + s.dropped, 500);
+      assert.ok(s.events <= 100 && s.dropped >= 400, JSON.stringify(s));
+      release();
+      await r.drained();
+      assert.equal(taken, s.events);
+    } finally {
+      release();
+      await r.stop();
+    }
   });
 });

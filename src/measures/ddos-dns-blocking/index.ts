@@ -40,5 +40,9 @@ export const declaration = defineMeasure({
   source: { ja: '研究会 第二次とりまとめ 第2章第4節', en: 'Study group, 2nd summary, ch. 2 §4' },
 });
 
-/** The dnstap receiver and detectors have not landed yet: declared, "not available". */
+/**
+ * Not available yet: the dnstap receiver (src/ingest/dnstap/) and the
+ * random-subdomain detector (random-subdomain.ts) have landed; review queue,
+ * whitelist, RPZ rules and the operator API have not (issue 9).
+ */
 export const measure: MeasureModule = { declaration };

@@ -110,6 +110,31 @@ export class RpzZone {
     return a || b;
   }
 
+  /**
+   * Blocks every name under a domain, but not the domain itself: the rule for
+   * a random-subdomain attack. Exact names passed with `passthruName` win over
+   * this wildcard (RPZ: an exact QNAME match beats a wildcard in the same zone).
+   */
+  blockUnder(domain: string, action: BlockAction = { kind: 'nxdomain' }): string {
+    const name = canonicalName(domain);
+    const data = action.kind === 'nxdomain' ? '.' : action.kind === 'nodata' ? '*.' : canonicalName(action.target);
+    const owner = this.owner(`*.${name}`);
+    this.put({ name: owner, type: 'CNAME', data });
+    return owner;
+  }
+
+  /** Lets one exact name through (an exception to a wildcard rule). */
+  passthruName(fqdn: string): string {
+    const owner = this.owner(canonicalName(fqdn));
+    this.put({ name: owner, type: 'CNAME', data: 'rpz-passthru.' });
+    return owner;
+  }
+
+  /** Removes the rule of one owner name relative to the zone (`*.victim.example`, `www.victim.example`). */
+  removeRule(relative: string): boolean {
+    return this.drop(this.owner(relative.toLowerCase().replace(/\.$/, '')));
+  }
+
   /** Lets an opted-out subscriber's address (IPv4 /32 or an IPv4 prefix) through every policy. */
   passthruClient(address: string, prefixLength = 32): string {
     const o = address.split('.').map(Number);

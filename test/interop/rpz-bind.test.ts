@@ -33,7 +33,7 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     // A long refresh: after the first transfer, only NOTIFY makes BIND come back quickly.
     primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: [], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }], tsig: [KEY] });
     named = await startNamed(dir, bindPort, {
-      files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\n' },
+      files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim IN A 192.0.2.20\nwww.victim IN A 192.0.2.21\n*.victim IN A 192.0.2.22\n' },
       options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',
       zones: `key "mamori-xfr" { algorithm hmac-sha256; secret "${KEY.secret.toString('base64')}"; };\nzone "example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
       ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
@@ -73,6 +73,18 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     assert.match(optedOut, /status: NOERROR/);
     assert.match(optedOut, /192\.0\.2\.66/);
     assert.match(await ask('evil.example.test', '127.0.0.1'), /status: NXDOMAIN/, 'everyone else is still protected');
+  });
+
+  it('applies an M6 rule: the names under an attacked domain blocked, its known names and the domain itself not', async () => {
+    assert.match(await ask('x7k2q9zr1m.victim.example.test'), /192\.0\.2\.22/, 'before the rule, any name resolves');
+    zone.blockUnder('victim.example.test');
+    zone.passthruName('www.victim.example.test');
+    await primary.changed(zone);
+    let random = '';
+    for (let i = 0; i < 50 && !/NXDOMAIN/.test(random); i++) { await new Promise((r) => setTimeout(r, 200)); random = await ask('x7k2q9zr1m.victim.example.test'); }
+    assert.match(random, /status: NXDOMAIN/);
+    assert.match(await ask('www.victim.example.test'), /192\.0\.2\.21/, 'the exact PASSTHRU wins over the wildcard');
+    assert.match(await ask('victim.example.test'), /192\.0\.2\.20/, 'the domain itself is not blocked');
   });
 
   it('transfers only with the TSIG key: unsigned is refused, a wrong key is NOTAUTH, the right one signs every message', async () => {

@@ -21,7 +21,7 @@ const randomLabel = (r: () => number, n: number) => Array.from({ length: n }, ()
 /** Benign resolver traffic: 500 domains, Zipf popularity, each with its own subdomains; one CDN with 5,000 machine-made hostnames. */
 function benign(seed: number) {
   const r = rng(seed);
-  const domains = Array.from({ length: 500 }, (_, i) => `site${i}.example.jp`);
+  const domains = Array.from({ length: 500 }, (_, i) => `site${i}.co.jp`);
   const subs = ['www', 'mail', 'api', 'static', 'img', 'cdn', 'login', 'm', 'shop', 'news'];
   const weights = domains.map((_, i) => 1 / (i + 1));
   const total = weights.reduce((a, b) => a + b, 0);
@@ -112,6 +112,21 @@ describe('M6 random-subdomain detection', () => {
     const found = detect(traffic({ seconds: 45, benignQps: 2000, attackQps: 500, attackFrom: 20, attackAnswered: false, seed: 3 }));
     assert.deepEqual([...new Set(found.map((c) => c.domain))], ['victim.example']);
     assert.ok(found[0]!.failureShare > 0.9);
+  });
+
+  it('remembers the names that resolved in normal times, and none from an attack', () => {
+    const d = new RandomSubdomainDetector();
+    const events = traffic({ seconds: 40, benignQps: 2000, attackQps: 500, attackFrom: 20, seed: 4 });
+    // The victim has normal names too, before the attack.
+    const before = Array.from({ length: 20 }, (_, i) => [
+      { kind: 'query' as const, timeMs: 1_795_520_000_000 + i * 1000, qname: 'www.victim.example', qtype: 1, rcode: 0, size: 0 },
+      { kind: 'response' as const, timeMs: 1_795_520_000_000 + i * 1000 + 1, qname: 'www.victim.example', qtype: 1, rcode: 0, size: 80 },
+    ]).flat();
+    const all = [...events, ...before].sort((a, b) => a.timeMs - b.timeMs);
+    for (let i = 0; i < all.length; i += 4096) d.add(all.slice(i, i + 4096));
+    assert.deepEqual(d.knownNames('victim.example'), ['www.victim.example']);
+    assert.ok(d.knownNames('site0.co.jp').includes('www.site0.co.jp'));
+    assert.ok(d.knownNames('site0.co.jp').length <= 32);
   });
 
   it('keeps memory bounded: at most maxDomains followed, the rest counted', () => {

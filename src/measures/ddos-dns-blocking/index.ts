@@ -41,8 +41,10 @@ export const declaration = defineMeasure({
 });
 
 /**
- * Not available yet: the dnstap receiver (src/ingest/dnstap/) and the
- * random-subdomain detector (random-subdomain.ts) have landed; review queue,
- * whitelist, RPZ rules and the operator API have not (issue 9).
+ * Not available yet (issue 9): the dnstap receiver (src/ingest/dnstap/), the
+ * random-subdomain detector (random-subdomain.ts) and the decisions from
+ * candidates to RPZ rules (decisions.ts) have landed; the amplification
+ * detector, the running measure (its zone, state, audit) and the operator
+ * API have not.
  */
 export const measure: MeasureModule = { declaration };

@@ -9,8 +9,8 @@
  * either mostly failing answers or random-looking labels — a CDN with many
  * real hostnames has the first but answers them, and its labels repeat.
  *
- * Memory is bounded: at most `maxDomains` are followed (256-byte sketch
- * each); beyond that, new domains are counted as untracked until an idle one
+ * Memory is bounded: at most `maxDomains` are followed (a 256-byte sketch and
+ * at most 32 known-good names each); beyond that, new domains are counted as untracked until an idle one
  * is forgotten.
  */
 import { getDomain } from 'tldts';
@@ -59,7 +59,13 @@ interface DomainState {
   baseline: number;
   intervals: number;
   idleIntervals: number;
+  /** Names that resolved in this interval (bounded); kept as known-good if the interval was normal. */
+  resolved: Set<string>;
+  /** Names that resolved in normal intervals: the exceptions a block of this domain lets through. */
+  known: Set<string>;
 }
+
+const KNOWN_NAMES_PER_DOMAIN = 32;
 
 const SAMPLES_PER_INTERVAL = 64;
 const BASELINE_WEIGHT = 0.2;
@@ -113,6 +119,11 @@ export class RandomSubdomainDetector {
 
   get tracked(): number { return this.domains.size; }
 
+  /** Names under a domain that resolved in its normal intervals (most recent last). */
+  knownNames(domain: string): string[] {
+    return [...(this.domains.get(domain)?.known ?? [])];
+  }
+
   /** Takes events in time order (a resolver's batches); returns the candidates of every interval that ended. */
   add(events: readonly DnsEvent[]): Candidate[] {
     const found: Candidate[] = [];
@@ -132,7 +143,7 @@ export class RandomSubdomainDetector {
     let d = this.domains.get(domain);
     if (!d) {
       if (this.domains.size >= this.s.maxDomains) { this.untracked++; return; }
-      d = { sketch: new HyperLogLog(), queries: 0, responses: 0, failures: 0, randomnessSum: 0, randomnessSamples: 0, baseline: 0, intervals: 0, idleIntervals: 0 };
+      d = { sketch: new HyperLogLog(), queries: 0, responses: 0, failures: 0, randomnessSum: 0, randomnessSamples: 0, baseline: 0, intervals: 0, idleIntervals: 0, resolved: new Set(), known: new Set() };
       this.domains.set(domain, d);
     }
     if (e.kind === 'query') {
@@ -145,6 +156,7 @@ export class RandomSubdomainDetector {
     } else {
       d.responses++;
       if (e.rcode === 3 || e.rcode === 2) d.failures++;
+      else if (e.rcode === 0 && d.resolved.size < KNOWN_NAMES_PER_DOMAIN && !e.qname.includes('\\')) d.resolved.add(e.qname);
     }
   }
 
@@ -173,10 +185,16 @@ export class RandomSubdomainDetector {
         const confidence = Math.min(1, 0.4 * Math.min(distinct / (this.s.baselineFactor * reference) / 4, 1) + 0.35 * failureShare + 0.25 * randomness);
         found.push({ domain, at, distinct: Math.round(distinct), baseline: Math.round(d.baseline), queries: d.queries, failureShare, randomness, confidence, explanation: explain(domain, distinct, d.baseline, failureShare, randomness, this.s.intervalMs) });
       } else {
-        // Only normal intervals teach the baseline: an attack must not become normal.
+        // Only normal intervals teach the baseline and the known names: an attack must not become normal.
         d.baseline = d.intervals === 0 ? distinct : d.baseline + BASELINE_WEIGHT * (distinct - d.baseline);
         d.intervals++;
+        for (const n of d.resolved) {
+          if (d.known.size >= KNOWN_NAMES_PER_DOMAIN) d.known.delete(d.known.values().next().value!);
+          d.known.delete(n);
+          d.known.add(n);
+        }
       }
+      d.resolved.clear();
       d.sketch.clear();
       d.queries = d.responses = d.failures = d.randomnessSum = d.randomnessSamples = 0;
     }

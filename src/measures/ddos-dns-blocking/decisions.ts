@@ -1,0 +1,144 @@
+/**
+ * From candidates to RPZ rules, so that normal use is never blocked:
+ *
+ * - a domain on the whitelist (the operator's list, an imported popularity
+ *   list, and the domains most asked at this ISP's own resolvers) is never
+ *   blocked — its candidates are shown, and approval is refused with the reason;
+ * - by default every candidate waits for a person (review queue); automatic
+ *   blocking, if enabled, takes only candidates above a high confidence, for a
+ *   short time that is renewed while the attack goes on;
+ * - a rule blocks the names under the attacked domain (`*.victim`) and lets
+ *   through, as exact-name PASSTHRU rules that win over the wildcard, the names
+ *   that resolved there in normal times; the domain itself is never blocked;
+ * - a rule ends when the attack has been quiet for `quietAfterMs`, at its TTL
+ *   if it was automatic, and never lasts longer than `maxRuleMs`.
+ *
+ * Every decision is returned as an audit record for the caller to write.
+ */
+import type { AuditRecord } from '../../core/audit/log.js';
+import type { RpzZone } from '../../dns/rpz.js';
+import type { Candidate } from './random-subdomain.js';
+
+export interface DecisionSettings {
+  autoBlock: { enabled: boolean; minConfidence: number; ttlMs: number };
+  quietAfterMs: number;
+  maxRuleMs: number;
+  /** A rejected domain is not queued again for this long. */
+  rejectForMs: number;
+}
+
+export type RuleStatus = 'pending' | 'active' | 'rejected' | 'whitelisted' | 'ended';
+
+export interface Decision {
+  domain: string;
+  status: RuleStatus;
+  firstSeen: number;
+  lastSeen: number;
+  confidence: number;
+  explanation: { ja: string; en: string };
+  activeSince?: number;
+  /** Automatic rules end at this time unless renewed. */
+  expiresAt?: number;
+  by?: string;
+  reason?: string;
+  exceptions: string[];
+}
+
+export class DecisionError extends Error {}
+
+const MEASURE = 'ddos-dns-blocking';
+
+export class BlockDecisions {
+  private readonly decisions = new Map<string, Decision>();
+
+  constructor(
+    private readonly zone: RpzZone,
+    private readonly s: DecisionSettings,
+    private readonly isWhitelisted: (domain: string) => boolean,
+    private readonly knownNames: (domain: string) => string[],
+  ) {}
+
+  list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }
+
+  get(domain: string): Decision | undefined { return this.decisions.get(domain); }
+
+  /** New evidence from the detector; returns the audit records of what changed. */
+  onCandidates(candidates: readonly Candidate[], now: number): AuditRecord[] {
+    const audit: AuditRecord[] = [];
+    for (const c of candidates) {
+      let d = this.decisions.get(c.domain);
+      if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) { d.lastSeen = c.at; continue; }
+      if (!d || d.status === 'ended' || d.status === 'rejected') {
+        const whitelisted = this.isWhitelisted(c.domain);
+        d = { domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, explanation: c.explanation, exceptions: [] };
+        this.decisions.set(c.domain, d);
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `domain:${c.domain}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
+      }
+      d.lastSeen = c.at;
+      d.confidence = Math.max(d.confidence, c.confidence);
+      d.explanation = c.explanation;
+      const auto = this.s.autoBlock;
+      if (d.status === 'pending' && auto.enabled && c.confidence >= auto.minConfidence) {
+        this.activate(d, 'measure:ddos-dns-blocking', now, now + auto.ttlMs);
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `domain:${c.domain}`, counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
+      } else if (d.status === 'active' && d.expiresAt !== undefined) {
+        d.expiresAt = Math.min(now + auto.ttlMs, (d.activeSince ?? now) + this.s.maxRuleMs);
+      }
+    }
+    return audit;
+  }
+
+  approve(domain: string, actor: string, now: number): AuditRecord {
+    const d = this.decisions.get(domain);
+    if (!d) throw new DecisionError(`no candidate for ${domain}`);
+    if (d.status === 'whitelisted') throw new DecisionError(`${domain} is on the whitelist (legitimate domains are never blocked); remove it from the operator list first if this is really an attack`);
+    if (d.status !== 'pending') throw new DecisionError(`${domain} is ${d.status}, not waiting for review`);
+    this.activate(d, actor, now, undefined);
+    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `domain:${domain}`, counts: { exceptions: d.exceptions.length } };
+  }
+
+  reject(domain: string, actor: string, reason: string): AuditRecord {
+    const d = this.decisions.get(domain);
+    if (!d) throw new DecisionError(`no candidate for ${domain}`);
+    if (d.status === 'active') this.deactivate(d);
+    d.status = 'rejected';
+    d.by = actor;
+    d.reason = reason;
+    return { actor, measure: MEASURE, action: 'm6.rule.reject', object: `domain:${domain}` };
+  }
+
+  /** Ends rules whose attack has stopped or whose time is up; returns the audit records. */
+  sweep(now: number): AuditRecord[] {
+    const audit: AuditRecord[] = [];
+    for (const d of this.decisions.values()) {
+      if (d.status !== 'active') {
+        if (d.status === 'pending' && now - d.lastSeen > this.s.quietAfterMs) { d.status = 'ended'; d.reason = 'the attack stopped before review'; }
+        continue;
+      }
+      const why = now - d.lastSeen > this.s.quietAfterMs ? 'attack stopped'
+        : d.expiresAt !== undefined && now >= d.expiresAt ? 'automatic rule expired'
+          : now - (d.activeSince ?? now) >= this.s.maxRuleMs ? 'longest allowed duration reached' : undefined;
+      if (!why) continue;
+      this.deactivate(d);
+      d.status = 'ended';
+      d.reason = why;
+      audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.end', object: `domain:${d.domain}` });
+    }
+    return audit;
+  }
+
+  private activate(d: Decision, actor: string, now: number, expiresAt: number | undefined): void {
+    d.exceptions = this.knownNames(d.domain).filter((n) => n !== d.domain);
+    this.zone.blockUnder(d.domain);
+    for (const n of d.exceptions) this.zone.passthruName(n);
+    d.status = 'active';
+    d.activeSince = now;
+    d.by = actor;
+    if (expiresAt !== undefined) d.expiresAt = expiresAt; else delete d.expiresAt;
+  }
+
+  private deactivate(d: Decision): void {
+    this.zone.removeRule(`*.${d.domain}`);
+    for (const n of d.exceptions) this.zone.removeRule(n);
+  }
+}

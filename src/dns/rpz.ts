@@ -123,6 +123,14 @@ export class RpzZone {
     return owner;
   }
 
+  /** Blocks one exact name, not the names under it (a name abused for amplification). */
+  blockExact(fqdn: string, action: BlockAction = { kind: 'nxdomain' }): string {
+    const data = action.kind === 'nxdomain' ? '.' : action.kind === 'nodata' ? '*.' : canonicalName(action.target);
+    const owner = this.owner(canonicalName(fqdn));
+    this.put({ name: owner, type: 'CNAME', data });
+    return owner;
+  }
+
   /** Lets one exact name through (an exception to a wildcard rule). */
   passthruName(fqdn: string): string {
     const owner = this.owner(canonicalName(fqdn));

@@ -10,6 +10,8 @@
  * - a rule blocks the names under the attacked domain (`*.victim`) and lets
  *   through, as exact-name PASSTHRU rules that win over the wildcard, the names
  *   that resolved there in normal times; the domain itself is never blocked;
+ * - an amplification rule blocks the abused name alone (RPZ cannot tell query
+ *   types apart, so nothing around it);
  * - a rule ends when the attack has been quiet for `quietAfterMs`, at its TTL
  *   if it was automatic, and never lasts longer than `maxRuleMs`.
  *
@@ -17,7 +19,7 @@
  */
 import type { AuditRecord } from '../../core/audit/log.js';
 import type { RpzZone } from '../../dns/rpz.js';
-import type { Candidate } from './random-subdomain.js';
+import { registrableDomain, type Candidate } from './random-subdomain.js';
 
 export interface DecisionSettings {
   autoBlock: { enabled: boolean; minConfidence: number; ttlMs: number };
@@ -29,7 +31,11 @@ export interface DecisionSettings {
 
 export type RuleStatus = 'pending' | 'active' | 'rejected' | 'whitelisted' | 'ended';
 
+export type DecisionKind = 'random-subdomain' | 'amplification';
+
 export interface Decision {
+  kind: DecisionKind;
+  /** The attacked domain (random-subdomain) or the abused name (amplification). */
   domain: string;
   status: RuleStatus;
   firstSeen: number;
@@ -60,19 +66,21 @@ export class BlockDecisions {
 
   list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }
 
-  get(domain: string): Decision | undefined { return this.decisions.get(domain); }
+  get(domain: string, kind: DecisionKind = 'random-subdomain'): Decision | undefined { return this.decisions.get(`${kind}|${domain}`); }
 
   /** New evidence from the detector; returns the audit records of what changed. */
   onCandidates(candidates: readonly Candidate[], now: number): AuditRecord[] {
     const audit: AuditRecord[] = [];
     for (const c of candidates) {
-      let d = this.decisions.get(c.domain);
+      const kind = c.kind ?? 'random-subdomain';
+      const key = `${kind}|${c.domain}`;
+      let d = this.decisions.get(key);
       if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) { d.lastSeen = c.at; continue; }
       if (!d || d.status === 'ended' || d.status === 'rejected') {
-        const whitelisted = this.isWhitelisted(c.domain);
-        d = { domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, explanation: c.explanation, exceptions: [] };
-        this.decisions.set(c.domain, d);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `domain:${c.domain}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
+        const whitelisted = this.isWhitelisted(kind === 'amplification' ? registrableDomain(c.domain) : c.domain);
+        d = { kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, explanation: c.explanation, exceptions: [] };
+        this.decisions.set(key, d);
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `${kind}:${c.domain}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
       }
       d.lastSeen = c.at;
       d.confidence = Math.max(d.confidence, c.confidence);
@@ -80,7 +88,7 @@ export class BlockDecisions {
       const auto = this.s.autoBlock;
       if (d.status === 'pending' && auto.enabled && c.confidence >= auto.minConfidence) {
         this.activate(d, 'measure:ddos-dns-blocking', now, now + auto.ttlMs);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `domain:${c.domain}`, counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `${kind}:${c.domain}`, counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
       } else if (d.status === 'active' && d.expiresAt !== undefined) {
         d.expiresAt = Math.min(now + auto.ttlMs, (d.activeSince ?? now) + this.s.maxRuleMs);
       }
@@ -88,23 +96,23 @@ export class BlockDecisions {
     return audit;
   }
 
-  approve(domain: string, actor: string, now: number): AuditRecord {
-    const d = this.decisions.get(domain);
+  approve(domain: string, actor: string, now: number, kind: DecisionKind = 'random-subdomain'): AuditRecord {
+    const d = this.get(domain, kind);
     if (!d) throw new DecisionError(`no candidate for ${domain}`);
     if (d.status === 'whitelisted') throw new DecisionError(`${domain} is on the whitelist (legitimate domains are never blocked); remove it from the operator list first if this is really an attack`);
     if (d.status !== 'pending') throw new DecisionError(`${domain} is ${d.status}, not waiting for review`);
     this.activate(d, actor, now, undefined);
-    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `domain:${domain}`, counts: { exceptions: d.exceptions.length } };
+    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `${kind}:${domain}`, counts: { exceptions: d.exceptions.length } };
   }
 
-  reject(domain: string, actor: string, reason: string): AuditRecord {
-    const d = this.decisions.get(domain);
+  reject(domain: string, actor: string, reason: string, kind: DecisionKind = 'random-subdomain'): AuditRecord {
+    const d = this.get(domain, kind);
     if (!d) throw new DecisionError(`no candidate for ${domain}`);
     if (d.status === 'active') this.deactivate(d);
     d.status = 'rejected';
     d.by = actor;
     d.reason = reason;
-    return { actor, measure: MEASURE, action: 'm6.rule.reject', object: `domain:${domain}` };
+    return { actor, measure: MEASURE, action: 'm6.rule.reject', object: `${kind}:${domain}` };
   }
 
   /** Ends rules whose attack has stopped or whose time is up; returns the audit records. */
@@ -122,15 +130,21 @@ export class BlockDecisions {
       this.deactivate(d);
       d.status = 'ended';
       d.reason = why;
-      audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.end', object: `domain:${d.domain}` });
+      audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.end', object: `${d.kind}:${d.domain}` });
     }
     return audit;
   }
 
   private activate(d: Decision, actor: string, now: number, expiresAt: number | undefined): void {
-    d.exceptions = this.knownNames(d.domain).filter((n) => n !== d.domain);
-    this.zone.blockUnder(d.domain);
-    for (const n of d.exceptions) this.zone.passthruName(n);
+    if (d.kind === 'amplification') {
+      // RPZ cannot tell query types apart: the abused name alone is blocked, nothing around it.
+      d.exceptions = [];
+      this.zone.blockExact(d.domain);
+    } else {
+      d.exceptions = this.knownNames(d.domain).filter((n) => n !== d.domain);
+      this.zone.blockUnder(d.domain);
+      for (const n of d.exceptions) this.zone.passthruName(n);
+    }
     d.status = 'active';
     d.activeSince = now;
     d.by = actor;
@@ -138,7 +152,7 @@ export class BlockDecisions {
   }
 
   private deactivate(d: Decision): void {
-    this.zone.removeRule(`*.${d.domain}`);
+    this.zone.removeRule(d.kind === 'amplification' ? d.domain : `*.${d.domain}`);
     for (const n of d.exceptions) this.zone.removeRule(n);
   }
 }

@@ -42,9 +42,9 @@ export const declaration = defineMeasure({
 
 /**
  * Not available yet (issue 9): the dnstap receiver (src/ingest/dnstap/), the
- * random-subdomain detector (random-subdomain.ts) and the decisions from
- * candidates to RPZ rules (decisions.ts) have landed; the amplification
- * detector, the running measure (its zone, state, audit) and the operator
+ * random-subdomain and amplification detectors and the decisions from
+ * candidates to RPZ rules (decisions.ts) have landed; the running measure
+ * (its zone on a primary, state, audit, whitelist import) and the operator
  * API have not.
  */
 export const measure: MeasureModule = { declaration };

@@ -36,6 +36,8 @@ export const DEFAULT_RANDOM_SUBDOMAIN: RandomSubdomainSettings = {
 };
 
 export interface Candidate {
+  /** random-subdomain (the default): `domain` is the attacked domain; amplification: `domain` is the abused name. */
+  kind?: 'random-subdomain' | 'amplification';
   domain: string;
   /** End of the interval that was judged. */
   at: number;

@@ -47,6 +47,10 @@ export const PERMISSIONS = {
   /** M3's consent registry: a subscriber's choice and its history (support desk, member site through a token). */
   'consent:read': ['admin', 'operator', 'auditor'],
   'consent:manage': ['admin', 'operator'],
+  /** M6: attacks, candidates with their evidence, rules (names under attack: no subscriber data). */
+  'ddos:read': ['admin', 'operator', 'analyst', 'auditor'],
+  /** Approve or reject M6 candidates. */
+  'ddos:decide': ['admin', 'operator', 'analyst'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

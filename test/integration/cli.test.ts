@@ -135,7 +135,7 @@ describe('mamori CLI', () => {
       assert.equal(login.status, 200);
       const { token } = await login.json() as { token: string };
       const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
-      assert.match(await metrics.text(), /mamori_measure_state\{measure="ddos-dns-blocking",code="M6",state="not-available"\} 1/);
+      assert.match(await metrics.text(), /mamori_measure_state\{measure="router-survey",code="M5",state="not-available"\} 1/);
       assert.equal((await fetch(`${url}/metrics`)).status, 401);
     } finally {
       child.kill('SIGTERM');

@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeDnstap, type DnsEvent } from '../../src/ingest/dnstap/dnstap.js';
-import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE, FrameStreamReader } from '../../src/ingest/dnstap/frame-stream.js';
-import { dnstapFrame } from '../support/dnstap.js';
+import { DNSTAP_CONTENT_TYPE, FrameStreamReader } from '../../src/ingest/dnstap/frame-stream.js';
+import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { DnstapReceiver } from '../../src/ingest/dnstap/receiver.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { tempDir } from '../support/fixtures.js';
@@ -92,22 +91,7 @@ describe('Frame Streams beside the reference implementation (fstrm_capture)', { 
     try {
       for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
       const frames = Array.from({ length: 500 }, (_, i) => dnstapFrame({ type: i % 2 ? 6 : 5, client: '198.51.100.1', qname: `n${i}.example.jp`, rcode: i % 3, identity: 'resolver-c' }));
-      // A bidirectional writer, as a resolver is: READY, wait for ACCEPT, START, frames, STOP, wait for FINISH.
-      await new Promise<void>((resolve, reject) => {
-        const s = net.connect(sock);
-        let got = Buffer.alloc(0);
-        let accepted = false;
-        s.on('connect', () => s.write(controlFrame(CONTROL.READY, [DNSTAP_CONTENT_TYPE])));
-        s.on('data', (d: Buffer) => {
-          got = Buffer.concat([got, d]);
-          if (!accepted && got.length >= 12) {
-            accepted = true;
-            got = Buffer.alloc(0);
-            s.write(Buffer.concat([controlFrame(CONTROL.START, [DNSTAP_CONTENT_TYPE]), ...frames.map(dataFrame), controlFrame(CONTROL.STOP)]));
-          } else if (accepted && got.length >= 12) { s.end(); resolve(); }
-        });
-        s.on('error', reject);
-      });
+      await sendDnstap(sock, frames);
     } finally {
       capture.kill('SIGINT');
       await new Promise((r) => capture.once('exit', r));

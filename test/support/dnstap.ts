@@ -3,7 +3,9 @@
  * server addresses and ports included), from the field numbers of
  * dnstap.proto — so that tests can show what Mamori does not keep.
  */
+import net from 'node:net';
 import protobuf from 'protobufjs';
+import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE } from '../../src/ingest/dnstap/frame-stream.js';
 
 const root = protobuf.Root.fromJSON({
   nested: {
@@ -47,4 +49,23 @@ export function dnstapFrame(f: FrameSpec): Buffer {
     ...(response ? { responseTimeSec: f.timeSec ?? 1_795_520_000, responseTimeNsec: 456_000_000, responseMessage: wire } : { queryMessage: wire }),
   };
   return Buffer.from(Dnstap.encode(Dnstap.create({ ...(f.identity ? { identity: Buffer.from(f.identity) } : {}), version: Buffer.from('test'), type: 1, message })).finish());
+}
+
+/** Writes frames to a dnstap reader over a unix socket as a resolver does: READY, ACCEPT, START, frames, STOP, FINISH. */
+export function sendDnstap(path: string, frames: readonly Buffer[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const s = net.connect(path);
+    let got = Buffer.alloc(0);
+    let accepted = false;
+    s.on('connect', () => s.write(controlFrame(CONTROL.READY, [DNSTAP_CONTENT_TYPE])));
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      if (!accepted && got.length >= 12) {
+        accepted = true;
+        got = Buffer.alloc(0);
+        s.write(Buffer.concat([controlFrame(CONTROL.START, [DNSTAP_CONTENT_TYPE]), ...frames.map(dataFrame), controlFrame(CONTROL.STOP)]));
+      } else if (accepted && got.length >= 12) { s.end(); resolve(); }
+    });
+    s.on('error', reject);
+  });
 }

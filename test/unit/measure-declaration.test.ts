@@ -25,7 +25,7 @@ describe('the eight measures of DESIGN.md', () => {
   it('are not available until their implementation lands; M1, M2 and M4 are, and are off until enabled', () => {
     const registry = new MeasureRegistry(ALL_MEASURES);
     const states = Object.fromEntries(registry.list().map((s) => [s.declaration.code, s.state]));
-    assert.deepEqual(states, { M1: 'disabled', M2: 'disabled', M3: 'disabled', M4: 'disabled', M5: 'not-available', M6: 'not-available', M7: 'not-available', M8: 'not-available' });
+    assert.deepEqual(states, { M1: 'disabled', M2: 'disabled', M3: 'disabled', M4: 'disabled', M5: 'not-available', M6: 'disabled', M7: 'not-available', M8: 'not-available' });
   });
 
   it('M1, M2 and M6 may not identify subscribers; M3, M4, M5 and M7 may', () => {
@@ -113,9 +113,9 @@ describe('defineMeasure refuses incomplete and contradictory declarations', () =
 
 describe('the registry', () => {
   it('refuses to enable a measure that is not available', () => {
-    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'ddos-dns-blocking': { enabled: true } }), (err: unknown) => {
+    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'router-survey': { enabled: true } }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /"measures\.ddos-dns-blocking\.enabled".*M6 is not available/);
+      assert.match(err.message, /"measures\.router-survey\.enabled".*M5 is not available/);
       return true;
     });
   });

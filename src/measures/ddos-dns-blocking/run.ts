@@ -1,0 +1,129 @@
+/**
+ * M6's running part: the dnstap receiver feeding both detectors, candidates
+ * into the review queue (or, above the configured confidence, into automatic
+ * rules), the policy zone served by its own RPZ primary and published with
+ * NOTIFY on every change, a sweep that ends rules when attacks stop, and the
+ * operators' routes. Every candidate, decision and rule change is audited;
+ * the names handled are used for nothing but this.
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AuditRecord } from '../../core/audit/log.js';
+import { parseDuration } from '../../core/duration.js';
+import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
+import { RpzPrimary } from '../../dns/primary.js';
+import { RpzZone } from '../../dns/rpz.js';
+import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
+import { principalOf } from '../../api/server.js';
+import { AmplificationDetector, DEFAULT_AMPLIFICATION } from './amplification.js';
+import { BlockDecisions, DecisionError } from './decisions.js';
+import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
+import type { DdosDnsBlockingSettings } from './settings.js';
+
+const MAX_WHITELIST = 2_000_000;
+
+/** The whitelist: the operator's domains and a popularity list file (one a line, or "rank,domain"), as registrable domains. */
+export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<string> {
+  const set = new Set(w.domains.map((d) => registrableDomain(d.toLowerCase().replace(/\.$/, ''))));
+  if (w.file) {
+    for (const line of readFileSync(w.file, 'utf8').split(/\r?\n/)) {
+      if (set.size >= MAX_WHITELIST) break;
+      const name = line.trim().split(',').pop()!.trim().toLowerCase().replace(/\.$/, '');
+      if (name && !name.startsWith('#') && name.includes('.')) set.add(registrableDomain(name));
+    }
+  }
+  return set;
+}
+
+function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors: { tracked: () => number }, apply: (records: AuditRecord[]) => Promise<void>): FastifyPluginAsyncZod {
+  const tags = ['ddos-dns-blocking'];
+  const decision = z.object({
+    kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
+    firstSeen: z.string(), lastSeen: z.string(), confidence: z.number(), explanation: z.object({ ja: z.string(), en: z.string() }),
+    activeSince: z.string().optional(), expiresAt: z.string().optional(), by: z.string().optional(), reason: z.string().optional(), exceptions: z.array(z.string()),
+  });
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return async (app) => {
+    app.setErrorHandler((err, _request, reply) => {
+      if (err instanceof DecisionError) return reply.code(409).send({ error: 'conflict', message: err.message });
+      throw err;
+    });
+
+    app.get('/api/v1/m6/attacks', {
+      config: { permission: 'ddos:read' },
+      schema: { tags, description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.', response: { 200: z.object({ decisions: z.array(decision), receiver: z.object({ connections: z.number(), frames: z.number(), events: z.number(), dropped: z.number(), errors: z.record(z.string(), z.number()) }), trackedDomains: z.number() }) } },
+    }, async () => ({
+      decisions: decisions.list().map((d) => ({ ...d, firstSeen: iso(d.firstSeen)!, lastSeen: iso(d.lastSeen)!, activeSince: iso(d.activeSince), expiresAt: iso(d.expiresAt) })),
+      receiver: (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(receiver.status()),
+      trackedDomains: detectors.tracked(),
+    }));
+
+    app.post('/api/v1/m6/decisions/:action', {
+      config: { permission: 'ddos:decide' },
+      schema: {
+        tags, description: 'Approve a candidate (its rule goes to the resolvers at once) or reject it (with the reason).',
+        params: z.object({ action: z.enum(['approve', 'reject']) }),
+        body: z.object({ kind: z.enum(['random-subdomain', 'amplification']).default('random-subdomain'), domain: z.string().min(1).max(253), reason: z.string().trim().min(1).max(2000).optional() }),
+      },
+    }, async (request, reply) => {
+      const actor = principalOf(request).actor;
+      const { kind, domain, reason } = request.body;
+      if (request.params.action === 'reject' && !reason) return reply.code(400).send({ error: 'bad-request', message: 'a rejection needs its reason' });
+      const record = request.params.action === 'approve' ? decisions.approve(domain, actor, Date.now(), kind) : decisions.reject(domain, actor, reason!, kind);
+      await apply([record]);
+      return { status: decisions.get(domain, kind)!.status };
+    });
+  };
+}
+
+export async function startDdosDnsBlocking(context: MeasureContext): Promise<RunningMeasure> {
+  const own = await context.capabilities.ownState<DdosDnsBlockingSettings>();
+  const s = own.settings;
+  const intervalMs = parseDuration(s.detection.interval) * 1000;
+  const zone = new RpzZone(s.zone, Math.floor(Date.now() / 1000));
+  zone.bump();
+  const tsig = s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') }));
+  const primary = await RpzPrimary.start([zone], { host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, notify: s.notify, tsig, refresh: 300 });
+  const randomSubdomains = new RandomSubdomainDetector({
+    ...DEFAULT_RANDOM_SUBDOMAIN, intervalMs, minDistinct: s.detection.minDistinctNames, baselineFactor: s.detection.baselineFactor,
+    minFailureShare: s.detection.minFailureShare, minRandomness: s.detection.minRandomness,
+  });
+  const amplification = new AmplificationDetector({ ...DEFAULT_AMPLIFICATION, intervalMs, minSize: s.detection.amplificationMinSize, minCount: s.detection.amplificationMinCount });
+  const whitelist = loadWhitelist(s.whitelist);
+  const decisions = new BlockDecisions(zone, {
+    autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
+    quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
+  }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
+
+  let chain = Promise.resolve();
+  /** Audits, then publishes the zone if it changed: one after another, in order. */
+  const apply = (records: AuditRecord[]): Promise<void> => {
+    chain = chain.then(async () => {
+      for (const r of records) await own.audit.append(r);
+      if (zone.dirty) {
+        zone.bump();
+        const unanswered = (await primary.changed(zone)).filter((n) => !n.answered).length;
+        if (unanswered > 0) context.logger.warn({ event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered }, 'secondaries did not answer NOTIFY');
+      }
+    }).catch((err: Error) => { context.logger.error({ event: 'm6.apply.failed', err: { type: err.name, message: err.message } }, 'M6 could not record or publish a decision'); });
+    return chain;
+  };
+  const receiver = await DnstapReceiver.start({ unix: s.dnstap.unix, tcp: s.dnstap.tcp }, async (events) => {
+    const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
+    if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
+  });
+  const sweep = setInterval(() => { void apply(decisions.sweep(Date.now())); }, Math.min(intervalMs, 10_000));
+  sweep.unref();
+  context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
+  return {
+    endpoints: { rpzPrimary: `${s.primary.host.includes(':') ? `[${s.primary.host}]` : s.primary.host}:${primary.port}`, zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
+    routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply),
+    async stop() {
+      clearInterval(sweep);
+      await receiver.stop();
+      await chain;
+      await primary.stop();
+    },
+  };
+}

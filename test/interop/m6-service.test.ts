@@ -113,4 +113,14 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     for await (const e of server.mamori.audit.entries()) if (e.measure === 'ddos-dns-blocking') actions.push(e.action);
     assert.deepEqual(actions.filter((a) => a.startsWith('m6.')), ['m6.candidate', 'm6.rule.auto', 'm6.rule.reject']);
   });
+
+  it('takes a honeypot operator\'s list of amplification names into the queue, whitelisted domains never blocked', async () => {
+    const r = await call('POST', '/api/v1/m6/lists', { source: 'amppot-feed', names: ['amp.abused.example', 'big.popular.example'], confidence: 0.5 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string }> };
+    const status = (d: string) => decisions.find((x) => x.kind === 'amplification' && x.domain === d)?.status;
+    assert.equal(status('amp.abused.example'), 'pending', 'below the automatic confidence: waits for a person');
+    assert.equal(status('big.popular.example'), 'whitelisted');
+    assert.equal((await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'big.popular.example' })).status, 409);
+  });
 });

@@ -16,7 +16,7 @@ import { RpzPrimary } from '../../dns/primary.js';
 import { RpzZone } from '../../dns/rpz.js';
 import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
 import { principalOf } from '../../api/server.js';
-import { AmplificationDetector, DEFAULT_AMPLIFICATION } from './amplification.js';
+import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames } from './amplification.js';
 import { BlockDecisions, DecisionError } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
@@ -58,6 +58,18 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
       receiver: (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(receiver.status()),
       trackedDomains: detectors.tracked(),
     }));
+
+    app.post('/api/v1/m6/lists', {
+      config: { permission: 'ddos:decide' },
+      schema: {
+        tags, description: 'Names a honeypot operator reports as abused for amplification: they become candidates with their source (review, whitelist and automatic rules apply as to detected ones).',
+        body: z.object({ source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), names: z.array(z.string().regex(/^([a-z0-9_-]{1,63}\.)+[a-z0-9-]{1,63}$/i, 'a domain name')).min(1).max(10_000), confidence: z.number().min(0).max(1).default(0.8) }),
+      },
+    }, async (request) => {
+      const candidates = listedAmplificationNames(request.body.names.map((n) => n.toLowerCase()), request.body.source, Date.now(), request.body.confidence);
+      await apply(decisions.onCandidates(candidates, Date.now()));
+      return { candidates: candidates.length };
+    });
 
     app.post('/api/v1/m6/decisions/:action', {
       config: { permission: 'ddos:decide' },

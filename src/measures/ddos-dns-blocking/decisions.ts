@@ -41,6 +41,8 @@ export interface Decision {
   firstSeen: number;
   lastSeen: number;
   confidence: number;
+  /** Intervals in which the detector flagged it (or list entries that named it). */
+  evidence: number;
   explanation: { ja: string; en: string };
   activeSince?: number;
   /** Automatic rules end at this time unless renewed. */
@@ -78,11 +80,12 @@ export class BlockDecisions {
       if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) { d.lastSeen = c.at; continue; }
       if (!d || d.status === 'ended' || d.status === 'rejected') {
         const whitelisted = this.isWhitelisted(kind === 'amplification' ? registrableDomain(c.domain) : c.domain);
-        d = { kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, explanation: c.explanation, exceptions: [] };
+        d = { kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, evidence: 0, explanation: c.explanation, exceptions: [] };
         this.decisions.set(key, d);
         audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `${kind}:${c.domain}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
       }
       d.lastSeen = c.at;
+      d.evidence++;
       d.confidence = Math.max(d.confidence, c.confidence);
       d.explanation = c.explanation;
       const auto = this.s.autoBlock;

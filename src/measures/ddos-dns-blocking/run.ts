@@ -40,7 +40,7 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
     kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
-    firstSeen: z.string(), lastSeen: z.string(), confidence: z.number(), explanation: z.object({ ja: z.string(), en: z.string() }),
+    firstSeen: z.string(), lastSeen: z.string(), confidence: z.number(), evidence: z.number(), explanation: z.object({ ja: z.string(), en: z.string() }),
     activeSince: z.string().optional(), expiresAt: z.string().optional(), by: z.string().optional(), reason: z.string().optional(), exceptions: z.array(z.string()),
   });
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());

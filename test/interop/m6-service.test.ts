@@ -16,6 +16,7 @@ import { kdig, startNamed, type Named } from '../support/bind.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 import { have } from '../support/flow-peers.js';
+import { m6Settings } from '../support/m6-scenario.js';
 import { freePort } from '../support/freeradius.js';
 
 describe('M6 in the server with BIND applying its rules', { skip: !(have('named') && have('kdig')) && 'bind9 or knot-dnsutils not installed' }, () => {
@@ -33,19 +34,7 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
 
   before(async () => {
     bindPort = await freePort();
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  ddos-dns-blocking:',
-      '    enabled: true',
-      `    dnstap: { unix: [${JSON.stringify(socket)}] }`,
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
-      `    notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
-      '    autoBlock: { enabled: true, minConfidence: 0.6, ttl: 10m }',
-      '    whitelist: { domains: [popular.example] }',
-    ].join('\n'));
+    const config = testConfig(join(dir, 'data'), ['server:\n  port: 0', ...m6Settings(socket, bindPort, ['whitelist: { domains: [popular.example] }'])].join('\n'));
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
     const primaryPort = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());

@@ -64,6 +64,22 @@ const dnsperf = (args: string[]) => new Promise<string>((resolve) => {
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** M6 enabled for tests: dnstap on `socket`, its zone ddos.rpz.isp.test on a free port, NOTIFY to `notifyPort`, automatic rules at ≥ 0.6. */
+export function m6Settings(socket: string, notifyPort: number, extra: string[] = []): string[] {
+  return [
+    'measures:',
+    '  ddos-dns-blocking:',
+    '    enabled: true',
+    `    dnstap: { unix: [${JSON.stringify(socket)}] }`,
+    '    primary: { host: 127.0.0.1, port: 0 }',
+    '    zone: ddos.rpz.isp.test',
+    '    transferTo: [127.0.0.1]',
+    `    notify: [{ host: 127.0.0.1, port: ${notifyPort} }]`,
+    '    autoBlock: { enabled: true, minConfidence: 0.6, ttl: 10m }',
+    ...extra.map((l) => `    ${l}`),
+  ];
+}
+
 export interface M6ScenarioResult {
   lines: string[];
   candidates: string[];
@@ -84,19 +100,7 @@ export async function runM6Scenario(o: { seconds: number; benignQps: number; att
   const socket = join(dir, 'dnstap.sock');
   const bindPort = await freePort();
   const unboundPort = await freePort();
-  const config = parseConfig([
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-    'server: { port: 0 }',
-    'measures:',
-    '  ddos-dns-blocking:',
-    '    enabled: true',
-    `    dnstap: { unix: [${JSON.stringify(socket)}] }`,
-    '    primary: { host: 127.0.0.1, port: 0 }',
-    '    zone: ddos.rpz.isp.test',
-    '    transferTo: [127.0.0.1]',
-    `    notify: [{ host: 127.0.0.1, port: ${unboundPort} }]`,
-    '    autoBlock: { enabled: true, minConfidence: 0.6, ttl: 10m }',
-  ].join('\n'), 'm6-eval');
+  const config = parseConfig([`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'server: { port: 0 }', ...m6Settings(socket, unboundPort)].join('\n'), 'm6-eval');
   const server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
   const primaryPort = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
   const named = await startNamed(dir, bindPort, {

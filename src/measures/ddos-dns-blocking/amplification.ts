@@ -8,7 +8,7 @@
  * Only names with large answers of those types are followed (bounded).
  */
 import type { DnsEvent } from '../../ingest/dnstap/dnstap.js';
-import type { Candidate } from './random-subdomain.js';
+import { IntervalDetector, type Candidate } from './random-subdomain.js';
 
 export const AMPLIFYING_TYPES = new Set([255, 16, 48, 46]); // ANY, TXT, DNSKEY, RRSIG
 const TYPE_NAMES: Record<number, string> = { 255: 'ANY', 16: 'TXT', 48: 'DNSKEY', 46: 'RRSIG' };
@@ -29,32 +29,24 @@ export const DEFAULT_AMPLIFICATION: AmplificationSettings = { intervalMs: 5000, 
 
 interface NameState { count: number; bytes: number; qtype: number; baseline: number; intervals: number; idle: number }
 
-export class AmplificationDetector {
+export class AmplificationDetector extends IntervalDetector {
   private readonly names = new Map<string, NameState>();
-  private intervalEnd = 0;
   private closed = 0;
   untracked = 0;
 
-  constructor(private readonly s: AmplificationSettings = DEFAULT_AMPLIFICATION) {}
+  constructor(private readonly s: AmplificationSettings = DEFAULT_AMPLIFICATION) { super(s.intervalMs); }
 
-  add(events: readonly DnsEvent[]): Candidate[] {
-    const found: Candidate[] = [];
-    for (const e of events) {
-      if (this.intervalEnd === 0) this.intervalEnd = Math.ceil(e.timeMs / this.s.intervalMs) * this.s.intervalMs || this.s.intervalMs;
-      for (let k = 0; e.timeMs >= this.intervalEnd && k < 3; k++) found.push(...this.closeInterval());
-      if (e.timeMs >= this.intervalEnd) this.intervalEnd = Math.ceil((e.timeMs + 1) / this.s.intervalMs) * this.s.intervalMs;
-      if (e.kind !== 'response' || e.size < this.s.minSize || !AMPLIFYING_TYPES.has(e.qtype)) continue;
-      let n = this.names.get(e.qname);
-      if (!n) {
-        if (this.names.size >= this.s.maxNames) { this.untracked++; continue; }
-        n = { count: 0, bytes: 0, qtype: e.qtype, baseline: 0, intervals: 0, idle: 0 };
-        this.names.set(e.qname, n);
-      }
-      n.count++;
-      n.bytes += e.size;
-      n.qtype = e.qtype;
+  protected observe(e: DnsEvent): void {
+    if (e.kind !== 'response' || e.size < this.s.minSize || !AMPLIFYING_TYPES.has(e.qtype)) return;
+    let n = this.names.get(e.qname);
+    if (!n) {
+      if (this.names.size >= this.s.maxNames) { this.untracked++; return; }
+      n = { count: 0, bytes: 0, qtype: e.qtype, baseline: 0, intervals: 0, idle: 0 };
+      this.names.set(e.qname, n);
     }
-    return found;
+    n.count++;
+    n.bytes += e.size;
+    n.qtype = e.qtype;
   }
 
   closeInterval(): Candidate[] {

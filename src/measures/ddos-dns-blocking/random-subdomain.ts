@@ -112,12 +112,38 @@ export function registrableDomain(qname: string): string {
   return labels.slice(-2).join('.');
 }
 
-export class RandomSubdomainDetector {
+/**
+ * Steps through time by the events' own timestamps (the resolver's clock):
+ * an interval is judged when the first event after its end arrives.
+ */
+export abstract class IntervalDetector {
+  protected intervalEnd = 0;
+
+  constructor(private readonly stepMs: number) {}
+
+  protected abstract observe(e: DnsEvent): void;
+  /** Judges the interval just ended, then starts the next. */
+  abstract closeInterval(): Candidate[];
+
+  /** Takes events in time order (a resolver's batches); returns the candidates of every interval that ended. */
+  add(events: readonly DnsEvent[]): Candidate[] {
+    const found: Candidate[] = [];
+    for (const e of events) {
+      if (this.intervalEnd === 0) this.intervalEnd = Math.ceil(e.timeMs / this.stepMs) * this.stepMs || this.stepMs;
+      // Bounded: a clock jump forward closes at most a few intervals, not thousands.
+      for (let k = 0; e.timeMs >= this.intervalEnd && k < 3; k++) found.push(...this.closeInterval());
+      if (e.timeMs >= this.intervalEnd) this.intervalEnd = Math.ceil((e.timeMs + 1) / this.stepMs) * this.stepMs;
+      this.observe(e);
+    }
+    return found;
+  }
+}
+
+export class RandomSubdomainDetector extends IntervalDetector {
   private readonly domains = new Map<string, DomainState>();
-  private intervalEnd = 0;
   untracked = 0;
 
-  constructor(private readonly s: RandomSubdomainSettings = DEFAULT_RANDOM_SUBDOMAIN) {}
+  constructor(private readonly s: RandomSubdomainSettings = DEFAULT_RANDOM_SUBDOMAIN) { super(s.intervalMs); }
 
   get tracked(): number { return this.domains.size; }
 
@@ -126,20 +152,7 @@ export class RandomSubdomainDetector {
     return [...(this.domains.get(domain)?.known ?? [])];
   }
 
-  /** Takes events in time order (a resolver's batches); returns the candidates of every interval that ended. */
-  add(events: readonly DnsEvent[]): Candidate[] {
-    const found: Candidate[] = [];
-    for (const e of events) {
-      if (this.intervalEnd === 0) this.intervalEnd = Math.ceil(e.timeMs / this.s.intervalMs) * this.s.intervalMs || this.s.intervalMs;
-      // Bounded: a clock jump forward closes at most a few intervals, not thousands.
-      for (let k = 0; e.timeMs >= this.intervalEnd && k < 3; k++) found.push(...this.closeInterval());
-      if (e.timeMs >= this.intervalEnd) this.intervalEnd = Math.ceil((e.timeMs + 1) / this.s.intervalMs) * this.s.intervalMs;
-      this.observe(e);
-    }
-    return found;
-  }
-
-  private observe(e: DnsEvent): void {
+  protected observe(e: DnsEvent): void {
     const domain = registrableDomain(e.qname);
     if (domain === e.qname) return; // the apex itself says nothing about subdomains
     let d = this.domains.get(domain);
@@ -162,7 +175,6 @@ export class RandomSubdomainDetector {
     }
   }
 
-  /** Judges every domain on the interval just ended, then starts the next. */
   closeInterval(): Candidate[] {
     const at = this.intervalEnd;
     this.intervalEnd += this.s.intervalMs;

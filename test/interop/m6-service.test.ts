@@ -32,10 +32,12 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, any> };
   };
 
+  const configFor = () => testConfig(join(dir, 'data'), ['server:\n  port: 0', ...m6Settings(socket, bindPort, ['whitelist: { domains: [popular.example] }'])].join('\n'));
+
   before(async () => {
     bindPort = await freePort();
     const config = testConfig(join(dir, 'data'), ['server:\n  port: 0', ...m6Settings(socket, bindPort, ['whitelist: { domains: [popular.example] }'])].join('\n'));
-    server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
+    server = await serve(config, { out: new PassThrough(), logger: createLogger(process.env.M6_DEBUG ? 'error' : 'silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
     const primaryPort = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
     named = await startNamed(dir, bindPort, {
@@ -99,7 +101,9 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     for (let i = 0; i < 50 && !/192\.0\.2\.32/.test(answer); i++) { await new Promise((res) => setTimeout(res, 200)); answer = await kdig(['@127.0.0.1', '-p', String(bindPort), 'zz91kq3m7x.victim.example', 'A']); }
     assert.match(answer, /192\.0\.2\.32/, 'the rule left the zone');
     const actions: string[] = [];
-    for await (const e of server.mamori.audit.entries()) if (e.measure === 'ddos-dns-blocking') actions.push(e.action);
+    const entries: unknown[] = [];
+    for await (const e of server.mamori.audit.entries()) if (e.measure === 'ddos-dns-blocking') { actions.push(e.action); entries.push(e); }
+    assert.ok(!JSON.stringify(entries).includes('victim.example'), 'the audit log names decisions by id, never a queried name');
     assert.deepEqual(actions.filter((a) => a.startsWith('m6.')), ['m6.candidate', 'm6.rule.auto', 'm6.rule.reject']);
   });
 
@@ -111,5 +115,20 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     assert.equal(status('amp.abused.example'), 'pending', 'below the automatic confidence: waits for a person');
     assert.equal(status('big.popular.example'), 'whitelisted');
     assert.equal((await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'big.popular.example' })).status, 409);
+  });
+
+  it('keeps the queue, the rules and the history across a restart, active rules back in the zone', async () => {
+    const approved = await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'amp.abused.example' });
+    assert.equal(approved.body.status, 'active', JSON.stringify(approved));
+    await server.close();
+    server = await serve(configFor(), { out: new PassThrough(), logger: createLogger('silent') });
+    noc = (await server.mamori.accounts.createToken('module:test', 'noc2', 'operator')).token;
+    const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string; reason?: string }> };
+    const find = (kind: string, domain: string) => decisions.find((d) => d.kind === kind && d.domain === domain);
+    assert.equal(find('random-subdomain', 'victim.example')?.status, 'rejected');
+    assert.equal(find('random-subdomain', 'victim.example')?.reason, 'test traffic of the victim\'s owner');
+    assert.equal(find('amplification', 'amp.abused.example')?.status, 'active');
+    const port = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
+    assert.match(await kdig(['@127.0.0.1', '-p', String(port), 'ddos.rpz.isp.test', 'AXFR']), /amp\.abused\.example\.ddos\.rpz\.isp\.test\.\s+\d+\s+IN\s+CNAME\s+\./);
   });
 });

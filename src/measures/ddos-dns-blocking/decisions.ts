@@ -15,8 +15,10 @@
  * - a rule ends when the attack has been quiet for `quietAfterMs`, at its TTL
  *   if it was automatic, and never lasts longer than `maxRuleMs`.
  *
- * Every decision is returned as an audit record for the caller to write.
+ * Every decision is returned as an audit record for the caller to write,
+ * naming the decision by its id (the audit log never holds a queried name).
  */
+import { randomBytes } from 'node:crypto';
 import type { AuditRecord } from '../../core/audit/log.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { registrableDomain, type Candidate } from './random-subdomain.js';
@@ -34,6 +36,8 @@ export type RuleStatus = 'pending' | 'active' | 'rejected' | 'whitelisted' | 'en
 export type DecisionKind = 'random-subdomain' | 'amplification';
 
 export interface Decision {
+  /** What the audit log names: never the domain itself (names are what the measure handles). */
+  id: string;
   kind: DecisionKind;
   /** The attacked domain (random-subdomain) or the abused name (amplification). */
   domain: string;
@@ -58,6 +62,8 @@ const MEASURE = 'ddos-dns-blocking';
 
 export class BlockDecisions {
   private readonly decisions = new Map<string, Decision>();
+  /** Decisions changed since `takeChanged()`: what the caller stores. */
+  private readonly changed = new Set<Decision>();
 
   constructor(
     private readonly zone: RpzZone,
@@ -65,6 +71,26 @@ export class BlockDecisions {
     private readonly isWhitelisted: (domain: string) => boolean,
     private readonly knownNames: (domain: string) => string[],
   ) {}
+
+  /** The decisions changed since the last call (to be stored). */
+  takeChanged(): Decision[] {
+    const out = [...this.changed];
+    this.changed.clear();
+    return out;
+  }
+
+  /**
+   * Brings back stored decisions after a restart: active rules go back into the
+   * zone with the exceptions they had; the rest is history and queue.
+   */
+  restore(stored: readonly Decision[]): void {
+    for (const d of stored) {
+      this.decisions.set(`${d.kind}|${d.domain}`, { ...d });
+      if (d.status !== 'active') continue;
+      if (d.kind === 'amplification') this.zone.blockExact(d.domain);
+      else { this.zone.blockUnder(d.domain); for (const n of d.exceptions) this.zone.passthruName(n); }
+    }
+  }
 
   list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }
 
@@ -80,18 +106,19 @@ export class BlockDecisions {
       if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) { d.lastSeen = c.at; continue; }
       if (!d || d.status === 'ended' || d.status === 'rejected') {
         const whitelisted = this.isWhitelisted(kind === 'amplification' ? registrableDomain(c.domain) : c.domain);
-        d = { kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, evidence: 0, explanation: c.explanation, exceptions: [] };
+        d = { id: `m6-${randomBytes(6).toString('hex')}`, kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, evidence: 0, explanation: c.explanation, exceptions: [] };
         this.decisions.set(key, d);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `${kind}:${c.domain}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `m6-decision:${d.id}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
       }
       d.lastSeen = c.at;
       d.evidence++;
+      this.changed.add(d);
       d.confidence = Math.max(d.confidence, c.confidence);
       d.explanation = c.explanation;
       const auto = this.s.autoBlock;
       if (d.status === 'pending' && auto.enabled && c.confidence >= auto.minConfidence) {
         this.activate(d, 'measure:ddos-dns-blocking', now, now + auto.ttlMs);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `${kind}:${c.domain}`, counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
+        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `m6-decision:${d.id}`, counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
       } else if (d.status === 'active' && d.expiresAt !== undefined) {
         d.expiresAt = Math.min(now + auto.ttlMs, (d.activeSince ?? now) + this.s.maxRuleMs);
       }
@@ -105,7 +132,8 @@ export class BlockDecisions {
     if (d.status === 'whitelisted') throw new DecisionError(`${domain} is on the whitelist (legitimate domains are never blocked); remove it from the operator list first if this is really an attack`);
     if (d.status !== 'pending') throw new DecisionError(`${domain} is ${d.status}, not waiting for review`);
     this.activate(d, actor, now, undefined);
-    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `${kind}:${domain}`, counts: { exceptions: d.exceptions.length } };
+    this.changed.add(d);
+    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `m6-decision:${d.id}`, counts: { exceptions: d.exceptions.length } };
   }
 
   reject(domain: string, actor: string, reason: string, kind: DecisionKind = 'random-subdomain'): AuditRecord {
@@ -115,7 +143,8 @@ export class BlockDecisions {
     d.status = 'rejected';
     d.by = actor;
     d.reason = reason;
-    return { actor, measure: MEASURE, action: 'm6.rule.reject', object: `${kind}:${domain}` };
+    this.changed.add(d);
+    return { actor, measure: MEASURE, action: 'm6.rule.reject', object: `m6-decision:${d.id}` };
   }
 
   /** Ends rules whose attack has stopped or whose time is up; returns the audit records. */
@@ -123,7 +152,7 @@ export class BlockDecisions {
     const audit: AuditRecord[] = [];
     for (const d of this.decisions.values()) {
       if (d.status !== 'active') {
-        if (d.status === 'pending' && now - d.lastSeen > this.s.quietAfterMs) { d.status = 'ended'; d.reason = 'the attack stopped before review'; }
+        if (d.status === 'pending' && now - d.lastSeen > this.s.quietAfterMs) { d.status = 'ended'; d.reason = 'the attack stopped before review'; this.changed.add(d); }
         continue;
       }
       const why = now - d.lastSeen > this.s.quietAfterMs ? 'attack stopped'
@@ -133,7 +162,8 @@ export class BlockDecisions {
       this.deactivate(d);
       d.status = 'ended';
       d.reason = why;
-      audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.end', object: `${d.kind}:${d.domain}` });
+      this.changed.add(d);
+      audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.end', object: `m6-decision:${d.id}` });
     }
     return audit;
   }

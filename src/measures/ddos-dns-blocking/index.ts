@@ -8,6 +8,7 @@ import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startDdosDnsBlocking } from './run.js';
 import { ddosDnsBlockingSettings } from './settings.js';
+import { M6_TABLES, m6Migrations } from './store.js';
 
 export const declaration = defineMeasure({
   id: 'ddos-dns-blocking',
@@ -49,6 +50,8 @@ export const declaration = defineMeasure({
  */
 export const measure: MeasureModule = {
   declaration,
+  migrations: m6Migrations,
+  stateTables: M6_TABLES,
   settings: ddosDnsBlockingSettings,
   implementation: { start: startDdosDnsBlocking },
 };

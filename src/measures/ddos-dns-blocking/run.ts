@@ -20,6 +20,7 @@ import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames 
 import { BlockDecisions, DecisionError } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
+import { loadDecisions, storeDecisions } from './store.js';
 
 const MAX_WHITELIST = 2_000_000;
 
@@ -39,7 +40,7 @@ export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<stri
 function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors: { tracked: () => number }, apply: (records: AuditRecord[]) => Promise<void>): FastifyPluginAsyncZod {
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
-    kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
+    id: z.string(), kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
     firstSeen: z.string(), lastSeen: z.string(), confidence: z.number(), evidence: z.number(), explanation: z.object({ ja: z.string(), en: z.string() }),
     activeSince: z.string().optional(), expiresAt: z.string().optional(), by: z.string().optional(), reason: z.string().optional(), exceptions: z.array(z.string()),
   });
@@ -94,9 +95,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const s = own.settings;
   const intervalMs = parseDuration(s.detection.interval) * 1000;
   const zone = new RpzZone(s.zone, Math.floor(Date.now() / 1000));
-  zone.bump();
   const tsig = s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') }));
-  const primary = await RpzPrimary.start([zone], { host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, notify: s.notify, tsig, refresh: 300 });
   const randomSubdomains = new RandomSubdomainDetector({
     ...DEFAULT_RANDOM_SUBDOMAIN, intervalMs, minDistinct: s.detection.minDistinctNames, baselineFactor: s.detection.baselineFactor,
     minFailureShare: s.detection.minFailureShare, minRandomness: s.detection.minRandomness,
@@ -107,12 +106,16 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
     quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
   }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
+  decisions.restore(await loadDecisions(own));
+  zone.bump();
+  const primary = await RpzPrimary.start([zone], { host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, notify: s.notify, tsig, refresh: 300 });
 
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
   const apply = (records: AuditRecord[]): Promise<void> => {
     chain = chain.then(async () => {
       for (const r of records) await own.audit.append(r);
+      await storeDecisions(own, decisions.takeChanged());
       if (zone.dirty) {
         zone.bump();
         const unanswered = (await primary.changed(zone)).filter((n) => !n.answered).length;

@@ -1,0 +1,48 @@
+/**
+ * M6's own state: its decisions (candidates, rules, what ended), so that the
+ * review queue, the active rules and the history survive a restart. Rows are
+ * deleted 7 days after their last evidence (the declared retention of names).
+ */
+import type { Kysely, Migration } from 'kysely';
+import type { MeasureState } from '../../core/measure-state.js';
+import { tablesOf, type StateDb } from '../../store/state/store.js';
+import type { Decision } from './decisions.js';
+
+export const M6_TABLES = ['m6_decisions'] as const;
+
+interface M6Tables { m6_decisions: { kind: string; domain: string; decision: string; last_seen: string } }
+
+export const m6Migrations: Record<string, Migration> = {
+  '0600_ddos-dns-blocking': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('m6_decisions')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('domain', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('last_seen', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('m6_decisions_pk', ['kind', 'domain'])
+        .execute();
+    },
+  },
+};
+
+const m6 = (d: StateDb) => tablesOf<M6Tables>(d);
+const KEEP_MS = 7 * 86_400_000;
+
+export async function storeDecisions(own: MeasureState, decisions: readonly Decision[]): Promise<void> {
+  if (decisions.length === 0) return;
+  await own.store.writeTransaction(async (db) => {
+    for (const d of decisions) {
+      const row = { kind: d.kind, domain: d.domain, decision: JSON.stringify(d), last_seen: new Date(d.lastSeen).toISOString() };
+      await m6(db).insertInto('m6_decisions').values(row).onConflict((oc) => oc.columns(['kind', 'domain']).doUpdateSet({ decision: row.decision, last_seen: row.last_seen })).execute();
+    }
+  });
+}
+
+/** The decisions of the last 7 days; older ones are deleted here. */
+export async function loadDecisions(own: MeasureState, now = Date.now()): Promise<Decision[]> {
+  const cutoff = new Date(now - KEEP_MS).toISOString();
+  await own.store.writeTransaction((db) => m6(db).deleteFrom('m6_decisions').where('last_seen', '<', cutoff).execute());
+  const rows = await m6(own.store.db).selectFrom('m6_decisions').select('decision').execute();
+  return rows.map((r) => JSON.parse(r.decision) as Decision);
+}

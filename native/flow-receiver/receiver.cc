@@ -199,7 +199,11 @@ class Receiver : public Napi::ObjectWrap<Receiver> {
   }
 
  private:
-  static void OnEnvCleanup(void* self) { static_cast<Receiver*>(self)->Stop(); }
+  static void OnEnvCleanup(void* self) {
+    auto* r = static_cast<Receiver*>(self);
+    r->hooked_ = false;  // the hook has run: the destructor must not remove it again
+    r->Stop();
+  }
 
   void Loop() {
     std::vector<uint8_t> buffers(kBatch * kMaxDatagram);

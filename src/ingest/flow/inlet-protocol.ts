@@ -28,6 +28,7 @@ export interface InletStatus {
   exporters: ExporterStatus[];
   /** Datagrams refused before an exporter could be named (unknown exporter, table full). */
   unattributed: Record<string, number>;
+  /** Records dropped in the worker: storage behind (storage-backlog) or staging failed. */
   droppedRecords: number;
   storedRecords: number;
   /** Datagrams the kernel dropped because a socket buffer was full. */

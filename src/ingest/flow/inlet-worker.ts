@@ -1,8 +1,9 @@
 /**
- * The flow inlet's worker thread: owns the UDP sockets, decodes every
- * datagram as it arrives and hands serialised batches to the main thread.
- * It never waits for storage: it has a bounded number of batches in flight,
- * and a batch beyond that is dropped and counted against its exporters.
+ * The flow inlet's worker thread: owns the receivers (the native receiving
+ * thread's ring, or node:dgram), decodes every datagram, and writes the
+ * serialised batches into staging files that the main thread inserts. It
+ * never waits for storage: at most maxInflightBatches × batchSize records
+ * wait, and a batch beyond that is dropped and counted against its exporters.
  */
 import dgram from 'node:dgram';
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
@@ -18,7 +19,7 @@ import type { InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-prot
 
 const config = workerData as InletWorkerConfig;
 const port = parentPort!;
-const send = (m: WorkerToMain, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const send = (m: WorkerToMain) => port.postMessage(m);
 
 const exporters = new ExporterTable(config.allowedExporters.length > 0 ? new Set(config.allowedExporters) : undefined);
 const writer = new FlowRowBinaryWriter(config.batchSize);
@@ -64,7 +65,7 @@ const out = new FlowOutput(new FlowBatch(config.batchSize), (batch) => {
     for (let done = 0; done < bytes.length;) done += writeSync(staging.fd, bytes, done);
   } catch (err) {
     // tmpfs full or gone: the batch cannot be kept. A partly written file would break the insert,
-    // so it goes too (its records are already counted in `inflight` and are released by the ack).
+    // so it goes too, and the records it already held are counted as dropped and released here.
     countDropped(batch, 'staging-failed');
     send({ type: 'error', message: `staging: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     if (staging) { closeSync(staging.fd); rmSync(staging.file, { force: true }); droppedRecords += staging.records; inflight -= staging.records; staging = undefined; }
@@ -147,9 +148,8 @@ function drain(r: NativeFlowReceiver): void {
 }
 
 function receiveNatively(Receiver: Exclude<ReturnType<typeof nativeReceiver>, Error>, l: { host: string; port: number }): Receiving {
-  let r: NativeFlowReceiver | undefined;
-  r = new Receiver(l.host, l.port, config.recvBufferSize, config.receiveRingBytes ?? 64 << 20, () => drain(r!));
-  const receiver = r;
+  // The call-back comes only after arm(), when `receiver` is set.
+  const receiver: NativeFlowReceiver = new Receiver(l.host, l.port, config.recvBufferSize, config.receiveRingBytes ?? 64 << 20, () => drain(receiver));
   if (receiver.arm()) setImmediate(drain, receiver);
   return {
     host: receiver.host, port: receiver.port, recvBufferSize: receiver.recvBufferSize,
@@ -204,7 +204,8 @@ async function listen(): Promise<void> {
   }, config.statusMs);
 
   port.on('message', (m: MainToWorker) => {
-    if (m.type === 'ack') { inflight -= m.records; if (m.stored) storedRecords += m.records; else droppedRecords += m.records; }
+    // A failed insert is counted by the main thread (insertFailedRecords), not as a drop here.
+    if (m.type === 'ack') { inflight -= m.records; if (m.stored) storedRecords += m.records; }
     else if (m.type === 'flush') { for (const r of receivers) r.decodeWaiting(); out.flush(); handOver(); sendStatus(); send({ type: 'flushed' }); }
     else if (m.type === 'stop') {
       clearInterval(flushTimer);

@@ -1,8 +1,8 @@
 /**
- * The flow inlet, main-thread side: starts the receiving worker, writes the
- * batches it sends into the analytics store one after another, acknowledges
- * each (which frees a slot in the worker's bounded window), and records the
- * use of flow data in the audit log as counts per interval.
+ * The flow inlet, main-thread side: starts the receiving worker, inserts the
+ * staging files it finishes into the analytics store one after another,
+ * acknowledges each (which frees its records in the worker's bound), and
+ * records the use of flow data in the audit log as counts per interval.
  */
 import { Worker } from 'node:worker_threads';
 import type { AuditLog } from '../../core/audit/log.js';

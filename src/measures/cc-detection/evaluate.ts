@@ -78,7 +78,7 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       o.onStep?.(`scenario seed ${seed}: sending flows (${families.map((f) => f.name).join(', ')})`);
       await sendIpfix(sim.flows(), '127.0.0.1', inlet.addresses[0]!.port, o.rate);
       await inlet.flush();
-      const lost = inlet.status().kernelDrops + inlet.status().droppedRecords;
+      const lost = inlet.status().kernelDrops + inlet.status().ringDrops + inlet.status().droppedRecords;
       if (lost > 0) throw new Error(`the collector dropped ${lost} datagrams/records: lower --rate`);
       const features = await extractFeatures(handle, scope, start, new Date(start.getTime() + o.hours * 3_600_000));
       return { features, labels: features.map((f) => labelOf(f, sim.truth)), truth: sim.truth };

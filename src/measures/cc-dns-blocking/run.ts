@@ -13,11 +13,12 @@ import { z } from 'zod';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import { RpzPrimary } from '../../dns/primary.js';
+import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
 import { principalOf } from '../../api/server.js';
 import { restAttribute } from '../../ingest/radius/rest.js';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
@@ -54,7 +55,7 @@ function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publi
     app.get('/api/v1/m3/entries', {
       config: { permission: 'blocklist:read' },
       schema: { tags, querystring: z.object({ source: z.string().optional(), active: z.coerce.boolean().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() }), response: { 200: z.object({ entries: z.array(entry), zone: z.object({ origin: z.string(), serial: z.number(), names: z.number() }) }) } },
-    }, async (request) => ({ entries: await service.entries(request.query), zone: { origin: service.cc.origin, serial: service.cc.serial, names: (await service.entries({ active: true, limit: 10_000 })).length } }));
+    }, async (request) => ({ entries: await service.entries(request.query), zone: { origin: service.cc.origin, serial: service.cc.serial, names: service.blockedNames } }));
 
     app.post('/api/v1/m3/entries', {
       config: { permission: 'blocklist:manage' },
@@ -159,12 +160,11 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   service.optOut.flush();
   service.cc.bump();
   service.optOutZone.bump();
-  const tsig = s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') }));
-  const primary = await RpzPrimary.start([service.optOutZone, service.cc], { host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, refresh: s.primary.refresh, notify: s.notify, tsig });
+  const primary = await RpzPrimary.start([service.optOutZone, service.cc], primaryConfig(s));
 
   const publish = async (zone: RpzZone) => {
     if (!zone.dirty) return;
-    zone.bump();
+    // changed() publishes the staged changes as one serial and sends NOTIFY.
     const results = await primary.changed(zone);
     const silent = results.filter((r) => !r.answered).length;
     if (silent > 0) context.logger.warn({ event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent }, 'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh');
@@ -179,14 +179,17 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   validityTimer.unref();
 
   // What the resolvers blocked: counted, and each blocked subscriber told once a day. The client
-  // address and the name asked live only in this pass; a bounded memory of recent lookups keeps a
-  // busy infected device from costing a lookup per query.
+  // address and the name asked live only in this pass. A bounded memory of recent lookups keeps a
+  // busy infected device from costing a lookup per query; it holds keyed hashes (a key that lives
+  // only in this process), not addresses.
   const told = new Map<string, number>();
+  const toldKey = randomBytes(32);
   const tell = async (q: BlockedQuery) => {
     const now = Date.now();
-    if ((told.get(q.client) ?? 0) > now - 86_400_000) return;
+    const who = createHmac('sha256', toldKey).update(q.client).digest('base64');
+    if ((told.get(who) ?? 0) > now - 86_400_000) return;
     if (told.size >= 100_000) for (const [k, t] of told) if (t <= now - 86_400_000 || told.size >= 100_000) told.delete(k);
-    told.set(q.client, now);
+    told.set(who, now);
     const reference = `m3-${randomUUID()}`;
     const answer = await lookup.lookup({ caseId: reference, address: q.client, at: q.at });
     if (!answer.found) return;
@@ -202,8 +205,10 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   const zones = [service.cc.origin, service.optOutZone.origin];
   const readLogs = async () => {
     for (const log of s.resolverLogs) {
-      const got = readNewLines(log.path, await service.logCursor(log.name));
-      if (!got) continue;
+      const cursor = await service.logCursor(log.name);
+      const got = readNewLines(log.path, cursor);
+      // Nothing new (the usual second): no write.
+      if (!got || (got.cursor.inode === cursor?.inode && got.cursor.offset === cursor.offset)) continue;
       const blocked = got.lines.map((l) => parseBlockedLine(l, log.format, zones)).filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
       // Resolvers name the rule by the name asked (a subdomain matches the entry's wildcard): count by entry.
       for (const q of blocked) q.rule = service.listedName(q.rule) ?? q.rule;
@@ -221,7 +226,7 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     ...(s.tsig[0] ? { tsig: { name: s.tsig[0].name, secretBase64: '<the secret configured as measures.cc-dns-blocking.tsig[0].secret>' } } : {}),
   });
   return {
-    endpoints: { rpzPrimary: `${s.primary.host.includes(':') ? `[${s.primary.host}]` : s.primary.host}:${primary.port}`, zones: `${service.optOutZone.origin} ${service.cc.origin}` },
+    endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zones: `${service.optOutZone.origin} ${service.cc.origin}` },
     routes: m3Routes(service, s, publish, resolverInput),
     async stop() {
       clearInterval(optOutTimer);

@@ -127,6 +127,9 @@ export class CcDnsBlocking {
     return changed;
   }
 
+  /** Names in the cc zone now. */
+  get blockedNames(): number { return this.blocked.size; }
+
   /** The listed name a blocked name falls under (itself or a parent), as the counts are kept. */
   listedName(name: string): string | undefined {
     const labels = name.split('.');

@@ -6,28 +6,10 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DURATION_PATTERN } from '../../core/duration.js';
-
-const address = z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address');
-const keyName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a key name such as "mamori-xfr" (lower case)');
-const zoneName = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a zone name such as "cc.rpz.example.jp" (lower case, no trailing dot)');
+import { servingSettings, zoneName } from '../../dns/serving-settings.js';
 
 export const ccDnsBlockingSettings = z.object({
-  primary: z.strictObject({
-    host: address.default('127.0.0.1'),
-    /** 53 needs root or CAP_NET_BIND_SERVICE; resolvers can transfer from any port. */
-    port: z.number().int().min(0).max(65535).default(8053),
-    /** SOA refresh, seconds: how often secondaries check without a NOTIFY. */
-    refresh: z.number().int().min(30).max(86_400).default(3600),
-  }).prefault({}),
-  /** Resolver addresses allowed to transfer the policy zones. */
-  transferTo: z.array(address).default(['127.0.0.1', '::1']),
-  /** Resolvers to NOTIFY on every change (they then ask for IXFR). */
-  notify: z.array(z.strictObject({ host: address, port: z.number().int().min(1).max(65535).default(53) })).default([]),
-  /** TSIG (HMAC-SHA256) keys for transfers: name and base64 secret of at least 32 bytes. */
-  tsig: z.array(z.strictObject({
-    name: keyName,
-    secret: z.string().refine((s) => Buffer.from(s, 'base64').length >= 32, 'a base64 secret of at least 32 bytes (openssl rand -base64 32)'),
-  })).default([]),
+  ...servingSettings(8053, 3600),
   zones: z.strictObject({
     cc: zoneName.default('cc.rpz.mamori'),
     optOut: zoneName.default('optout.rpz.mamori'),

@@ -13,6 +13,7 @@ import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import { RpzPrimary } from '../../dns/primary.js';
+import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import { RpzZone } from '../../dns/rpz.js';
 import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
 import { principalOf } from '../../api/server.js';
@@ -95,7 +96,6 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const s = own.settings;
   const intervalMs = parseDuration(s.detection.interval) * 1000;
   const zone = new RpzZone(s.zone, Math.floor(Date.now() / 1000));
-  const tsig = s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') }));
   const randomSubdomains = new RandomSubdomainDetector({
     ...DEFAULT_RANDOM_SUBDOMAIN, intervalMs, minDistinct: s.detection.minDistinctNames, baselineFactor: s.detection.baselineFactor,
     minFailureShare: s.detection.minFailureShare, minRandomness: s.detection.minRandomness,
@@ -108,7 +108,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
   decisions.restore(await loadDecisions(own));
   zone.bump();
-  const primary = await RpzPrimary.start([zone], { host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, notify: s.notify, tsig, refresh: 300 });
+  const primary = await RpzPrimary.start([zone], primaryConfig(s));
 
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
@@ -117,7 +117,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       for (const r of records) await own.audit.append(r);
       await storeDecisions(own, decisions.takeChanged());
       if (zone.dirty) {
-        zone.bump();
+        // changed() publishes the staged changes as one serial and sends NOTIFY.
         const unanswered = (await primary.changed(zone)).filter((n) => !n.answered).length;
         if (unanswered > 0) context.logger.warn({ event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered }, 'secondaries did not answer NOTIFY');
       }
@@ -132,7 +132,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   sweep.unref();
   context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {
-    endpoints: { rpzPrimary: `${s.primary.host.includes(':') ? `[${s.primary.host}]` : s.primary.host}:${primary.port}`, zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
+    endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
     routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply),
     async stop() {
       clearInterval(sweep);

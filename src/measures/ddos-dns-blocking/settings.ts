@@ -3,11 +3,9 @@
  * receiver listens, the policy zone and its primary, the detectors'
  * thresholds, review and automatic blocking, and the whitelist.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DURATION_PATTERN } from '../../core/duration.js';
-
-const address = z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address');
+import { ipAddress as address, servingSettings, zoneName } from '../../dns/serving-settings.js';
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 
 export const ddosDnsBlockingSettings = z.object({
@@ -16,14 +14,8 @@ export const ddosDnsBlockingSettings = z.object({
     unix: z.array(z.string().min(1)).default([]),
     tcp: z.array(z.strictObject({ host: address, port: z.number().int().min(0).max(65535) })).default([]),
   }).prefault({}),
-  primary: z.strictObject({
-    host: address.default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(8054),
-  }).prefault({}),
-  zone: z.string().regex(/^([a-z0-9-]+\.)+[a-z0-9-]+$/, 'a zone name such as "ddos.rpz.isp.example.jp"').default('ddos.rpz.mamori'),
-  transferTo: z.array(address).default(['127.0.0.1', '::1']),
-  notify: z.array(z.strictObject({ host: address, port: z.number().int().min(1).max(65535).default(53) })).default([]),
-  tsig: z.array(z.strictObject({ name: z.string().min(1), secret: z.string().refine((s) => Buffer.from(s, 'base64').length >= 32, 'a base64 secret of at least 32 bytes') })).default([]),
+  ...servingSettings(8054, 300),
+  zone: zoneName.default('ddos.rpz.mamori'),
   detection: z.strictObject({
     interval: duration('5s').default('5s'),
     minDistinctNames: z.number().int().min(10).default(200),

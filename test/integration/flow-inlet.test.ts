@@ -17,6 +17,7 @@ import { collectDatagrams, have, softflowdExport } from '../support/flow-peers.j
 import { decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 import type { ReferenceRecord } from '../support/flow-peers.js';
+import { dataSet, ipfix, ipfixV4Record, IPFIX_V4_TEMPLATE, templateSet } from '../support/flow-builders.js';
 
 const WITH_M1 = measuresWithM1InletOnly();
 
@@ -146,5 +147,59 @@ describe('flow inlet with node:dgram instead of the native receiver', { skip: !h
     for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
     await server.inlet!.flush();
     assert.deepEqual(diff(await storedRecords(server), expected), { onlyOurs: [], onlyTheirs: [] });
+  });
+});
+
+/**
+ * A router whose datagrams get corrupted on the way (one flipped byte in the
+ * domain id), or a spoofer using its address, must not lock the router out:
+ * before, 256 distinct domain ids filled the exporter's table for good and
+ * every later datagram — valid ones included — was refused until restart.
+ */
+describe('flow inlet under a stream of corrupt datagrams from a valid router', () => {
+  let server: Server;
+  before(async () => {
+    const config = testConfig(join(tempDir(), 'data'), [
+      'server:\n  port: 0',
+      'measures:\n  cc-detection: { enabled: true }',
+      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    flushInterval: 1s',
+    ].join('\n'));
+    server = await serve(config, { measures: WITH_M1, out: new (await import('node:stream')).PassThrough(), logger: createLogger('silent') });
+  });
+  after(() => server?.close());
+
+  it('keeps storing the valid datagrams during and after the corrupt ones', async () => {
+    const valid = { exportTime: 1_764_000_000, domain: 1 };
+    const record = (i: number) => ipfixV4Record({ src: `192.0.2.${1 + (i % 200)}`, dst: '198.51.100.9', sport: 40_000 + i, dport: 443, proto: 6, flags: 0x18, startMs: 1_764_000_000_000, endMs: 1_764_000_001_000, bytes: 1500, packets: 3 });
+    let seq = 0;
+    const data = () => {
+      const records = Array.from({ length: 20 }, (_, k) => record(seq + k));
+      const d = ipfix({ ...valid, sequence: seq }, [dataSet(300, records)]);
+      seq += 20;
+      return d;
+    };
+    const flipped = (domain: number, withTemplate: boolean) =>
+      ipfix({ exportTime: 1_764_000_000, sequence: 0, domain }, withTemplate ? [templateSet(true, 300, IPFIX_V4_TEMPLATE)] : [dataSet(300, [record(0)])]);
+
+    const stream: Buffer[] = [];
+    // Corrupt data first (as from a spoofer before the router comes up), then the router.
+    for (let k = 0; k < 300; k++) stream.push(flipped(1_000 + k, false));
+    stream.push(ipfix({ ...valid, sequence: 0 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)]));
+    for (let k = 0; k < 10; k++) stream.push(data());
+    // Then corrupt datagrams that even carry a template, far more than the domain bound, among the router's data.
+    for (let round = 0; round < 10; round++) {
+      for (let k = 0; k < 50; k++) stream.push(flipped(2_000 + round * 50 + k, true));
+      stream.push(data());
+    }
+    const expected = seq;
+    await send(stream, server.inlet!.addresses[0]!.port);
+    const received = () => server.inlet!.status().exporters.find((x) => x.address === '127.0.0.1')?.datagrams === stream.length;
+    for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+    await server.inlet!.flush();
+    const [row] = await server.mamori.analytics!.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE dst_addr = toIPv6('::ffff:198.51.100.9')`);
+    const e = server.inlet!.status().exporters.find((x) => x.address === '127.0.0.1')!;
+    assert.equal(Number(row!.n), expected, `valid records stored (exporter errors: ${JSON.stringify(e.errors)})`);
+    assert.ok((e.errors['domain-evicted'] ?? 0) > 0, 'the corrupt domains beyond the bound were evicted, and counted');
+    assert.ok(e.domains <= 256);
   });
 });

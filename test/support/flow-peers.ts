@@ -53,8 +53,8 @@ export async function softflowdExport(pcap: string, version: 5 | 9 | 10, workDir
 
 export interface ReferenceRecord { start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number; samplingRate?: number }
 
-/** Sends datagrams to a fresh nfcapd and reads back what nfdump decoded, record by record. */
-export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, port: number): Promise<ReferenceRecord[]> {
+/** Sends datagrams (paced) to a fresh nfcapd on loopback and returns once it has written its file. */
+export async function nfcapdReceive(datagrams: readonly Buffer[], dir: string, port: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const child: ChildProcess = spawn('nfcapd', ['-w', dir, '-p', String(port), '-b', '127.0.0.1', '-t', '3600'], { stdio: 'ignore' });
   try {
@@ -75,9 +75,26 @@ export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, po
   }
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('nfcapd.') && !f.includes('current')) : [];
   if (files.length === 0) throw new Error(`nfcapd wrote no file in ${dir}`);
+}
+
+/** Sends datagrams to a fresh nfcapd and reads back what nfdump decoded, record by record. */
+export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, port: number): Promise<ReferenceRecord[]> {
+  await nfcapdReceive(datagrams, dir, port);
   const records: ReferenceRecord[] = [];
   for await (const r of readNfdump(dir, true)) {
     records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto, packets: r.packets, bytes: r.bytes });
   }
   return records;
+}
+
+/** nfcapd's own counters for what it received (`nfdump -I`): flows and sequence failures. */
+export async function nfcapdCounters(datagrams: readonly Buffer[], dir: string, port: number): Promise<{ flows: number; sequenceFailures: number }> {
+  await nfcapdReceive(datagrams, dir, port);
+  const r = spawnSync('nfdump', ['-R', dir, '-I'], { encoding: 'utf8' });
+  const read = (label: string) => {
+    const m = new RegExp(`^${label}: (\\d+)`, 'm').exec(r.stdout);
+    if (!m) throw new Error(`nfdump -I printed no "${label}": ${r.stdout}${r.stderr}`);
+    return Number(m[1]);
+  };
+  return { flows: read('Flows'), sequenceFailures: read('Sequence failures') };
 }

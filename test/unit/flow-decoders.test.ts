@@ -16,7 +16,7 @@ function run(datagrams: Array<[Buffer, string?]>, receivedMs = 1_700_000_000_000
   const out = new FlowOutput(new FlowBatch(64), (b) => { all.push(...rowsOf(b)); batches.push(b); });
   for (const [d, from] of datagrams) decodeDatagram(d, from ?? '192.0.2.1', exporters, out, receivedMs);
   out.flush();
-  return { rows: all, exporters, exporter: exporters.get('192.0.2.1')! };
+  return { rows: all, exporters, exporter: exporters.find('192.0.2.1')! };
 }
 
 const V4 = { src: '198.51.100.7', dst: '203.0.113.9', sport: 51515, dport: 443, proto: 6, flags: 0x1b, startMs: 1_700_000_001_234, endMs: 1_700_000_002_345, bytes: 1500, packets: 3 };
@@ -94,7 +94,7 @@ describe('NetFlow v9 and IPFIX', () => {
     const datagrams: Array<[Buffer]> = [];
     for (let i = 0; i < LIMITS.heldSetsPerExporter + 10; i++) datagrams.push([ipfix({ exportTime: 1, sequence: i, domain: 1 }, [dataSet(300, [ipfixV4Record(V4)])])]);
     const { exporter } = run(datagrams);
-    const domain = exporter.domain(1)!;
+    const domain = exporter.existing('ipfix', 1)!;
     assert.equal(domain.held.length, LIMITS.heldSetsPerExporter);
     assert.equal(exporter.errors.get('no-template'), 10);
   });
@@ -118,8 +118,8 @@ describe('NetFlow v9 and IPFIX', () => {
       [ipfix({ exportTime: 1, sequence: 0, domain: 1 }, [dataSet(300, [ipfixV4Record(V4)])])],
     ], 5_000_000);
     assert.equal(rows.length, 0);
-    assert.equal(exporter.domain(1)!.templates.size, 0);
-    assert.equal(exporter.domain(1)!.held.length, 1, 'data for a withdrawn template waits like any data without one');
+    assert.equal(exporter.existing('ipfix', 1)!.templates.size, 0);
+    assert.equal(exporter.existing('ipfix', 1)!.held.length, 1, 'data for a withdrawn template waits like any data without one');
   });
 
   it('reads variable-length fields (short and long form) and skips enterprise fields', () => {
@@ -156,9 +156,10 @@ describe('NetFlow v9 and IPFIX', () => {
       [ipfix({ exportTime: 1, sequence: 8, domain: 1 }, [dataSet(300, [rec])])],
     ]);
     assert.equal(exporter.lost(), 5);
+    const v9t = templateSet(false, 300, [[8, 4], [12, 4]]);
     const v9 = run([
-      [netflow9({ uptime: 1, unixSecs: 1, sequence: 10, sourceId: 0 }, [])],
-      [netflow9({ uptime: 1, unixSecs: 1, sequence: 13, sourceId: 0 }, [])],
+      [netflow9({ uptime: 1, unixSecs: 1, sequence: 10, sourceId: 0 }, [v9t])],
+      [netflow9({ uptime: 1, unixSecs: 1, sequence: 13, sourceId: 0 }, [v9t])],
     ]);
     assert.equal(v9.exporter.lost(), 2);
   });
@@ -179,8 +180,12 @@ describe('NetFlow v9 and IPFIX', () => {
     const zeroSet = Buffer.from(good); zeroSet.writeUInt16BE(0, 18);
     const longSet = Buffer.from(good); longSet.writeUInt16BE(65535, 18);
     const longMessage = Buffer.from(good); longMessage.writeUInt16BE(65535, 2);
-    const { exporter } = run([[zeroSet], [longSet], [longMessage]]);
+    const { exporter } = run([[good], [zeroSet], [longSet], [longMessage]]);
     assert.deepEqual(Object.fromEntries(exporter.errors), { 'bad-length': 2, truncated: 1 });
+    // The same datagrams for a domain never seen create no state at all.
+    const fresh = run([[zeroSet], [longSet], [longMessage]]);
+    assert.deepEqual(Object.fromEntries(fresh.exporter.errors), { 'no-valid-set': 2, 'bad-length': 1 });
+    assert.equal(fresh.exporter.allDomains().length, 0);
   });
 });
 
@@ -206,12 +211,14 @@ describe('exporters', () => {
 });
 
 describe('bounded exporter state', () => {
-  it('refuses and counts observation domains beyond the limit per exporter', () => {
+  it('lets the least recently used domain give way beyond the limit, and counts it', () => {
     const datagrams: Array<[Buffer]> = [];
     for (let d = 0; d < LIMITS.domainsPerExporter + 5; d++) datagrams.push([ipfix({ exportTime: 1, sequence: 0, domain: d }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])]);
     const { exporter } = run(datagrams);
     assert.equal(exporter.domains.size, LIMITS.domainsPerExporter);
-    assert.equal(exporter.errors.get('too-many-domains'), 5);
+    assert.equal(exporter.errors.get('domain-evicted'), 5);
+    assert.equal(exporter.existing('ipfix', 0), undefined, 'the oldest domain gave way');
+    assert.ok(exporter.existing('ipfix', LIMITS.domainsPerExporter + 4), 'the newest domain is kept');
   });
 });
 

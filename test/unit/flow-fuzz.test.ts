@@ -139,12 +139,12 @@ describe('flow decoder fuzzing', () => {
       const batch = new FlowBatch(64);
       const out = new FlowOutput(batch, () => { throw new Error('more than one batch'); });
       decodeDatagram(templates, '192.0.2.1', exporters, out, 1_700_000_000_000);
-      const domains = [...exporters.get('192.0.2.1')!.domains.values()];
+      const domains = [...exporters.find('192.0.2.1')!.domains.values()];
       assert.ok(domains.every((d) => [...d.templates.values()].every((t) => t.read !== undefined)), 'fixed data templates are compiled');
       // The general path: the same templates without their compiled readers.
       if (!compiled) for (const d of domains) for (const [id, t] of d.templates) d.templates.set(id, { ...t, read: undefined });
       decodeDatagram(data, '192.0.2.1', exporters, out, 1_700_000_000_000);
-      assert.equal(exporters.get('192.0.2.1')!.errors.get('decoder-error') ?? 0, 0);
+      assert.equal(exporters.find('192.0.2.1')!.errors.get('decoder-error') ?? 0, 0);
       const n = batch.length;
       return {
         n: [n], start: [...batch.startMs.subarray(0, n)], end: [...batch.endMs.subarray(0, n)], src: [...batch.src.subarray(0, n * 16)], dst: [...batch.dst.subarray(0, n * 16)],

@@ -9,6 +9,10 @@ import type { FlowInlet } from '../../ingest/flow/inlet.js';
 const exporterSchema = z.object({
   address: z.string(), lastSeen: z.string().nullable(), versions: z.array(z.string()), datagrams: z.number(), records: z.number(),
   templates: z.number(), estimatedLoss: z.number(), errors: z.record(z.string(), z.number()),
+  /** Observation domains / source ids / sub-agents / engines known now. */
+  domains: z.number(),
+  /** How the sequence numbers read: gaps (the loss above), restarts, stray (corrupt) numbers, late datagrams; what they count. */
+  sequence: z.object({ gaps: z.number(), resets: z.number(), outliers: z.number(), late: z.number(), units: z.array(z.string()) }),
 });
 
 export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): FastifyPluginAsyncZod {

@@ -31,7 +31,7 @@ export function flowCommands(program: Command): void {
       process.stdout.write(`imported ${r.records} flow records from ${r.datagrams} datagrams (${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
       for (const e of r.exporters) {
         const errors = Object.entries(e.errors).map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors';
-        process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ${e.templates} templates, estimated loss ${e.estimatedLoss}; ${errors}\n`);
+        process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ${e.templates} templates, estimated loss ${e.estimatedLoss} (${e.sequence.gaps} gaps, ${e.sequence.resets} resets, ${e.sequence.outliers} stray sequence numbers); ${errors}\n`);
       }
     });
 }

@@ -10,7 +10,7 @@ import { decodeTemplated } from './netflow9-ipfix.js';
 import { decodeSflow } from './sflow.js';
 
 export function decodeDatagram(buf: Buffer, exporterAddress: string, exporters: ExporterTable, out: FlowOutput, receivedMs: number): number {
-  const exporter = exporters.get(exporterAddress);
+  const exporter = exporters.get(exporterAddress, receivedMs);
   if (!exporter) return 0;
   exporter.lastSeen = receivedMs;
   exporter.datagrams += 1;

@@ -37,7 +37,7 @@ let stagedFiles = 0;
 function countDropped(batch: FlowBatch, reason: DropReason): void {
   const perExporter = new Map<number, number>();
   for (let i = 0; i < batch.length; i++) perExporter.set(batch.exporterIdx[i]!, (perExporter.get(batch.exporterIdx[i]!) ?? 0) + 1);
-  for (const [idx, n] of perExporter) exporters.get(batch.exporters[idx]!)?.error(reason, n);
+  for (const [idx, n] of perExporter) exporters.find(batch.exporters[idx]!)?.error(reason, n);
   droppedRecords += batch.length;
 }
 
@@ -199,7 +199,8 @@ async function listen(): Promise<void> {
   });
   const statusTimer = setInterval(() => {
     const now = Date.now();
-    for (const e of exporters.list()) for (const d of e.domains.values()) expireHeld(d, e, now);
+    exporters.expireIdle(now);
+    for (const e of exporters.list()) for (const d of e.allDomains()) expireHeld(d, e, now);
     sendStatus();
   }, config.statusMs);
 

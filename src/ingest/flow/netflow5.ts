@@ -20,9 +20,8 @@ export function decodeNetflow5(buf: Buffer, exporter: Exporter, out: FlowOutput)
   const engine = buf.readUInt16BE(20);
   const interval = buf.readUInt16BE(22) & 0x3fff;
   const rate = interval > 1 ? interval : 1;
-  const domain = exporter.domain(engine);
-  if (!domain) return 0;
-  domain.sequence.observe(sequence, count);
+  // Count and length were checked: the datagram is valid, and may create its engine's state.
+  exporter.domain('netflow5', engine).observeSequence(sequence, count);
 
   const b = out.batch;
   for (let k = 0, p = HEADER; k < count; k++, p += RECORD) {

@@ -34,12 +34,20 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
     ? { exportMs: buf.readUInt32BE(4) * 1000, uptimeMs: -1 }
     : { exportMs: buf.readUInt32BE(8) * 1000, uptimeMs: buf.readUInt32BE(4) };
   const sequence = buf.readUInt32BE(ipfix ? 8 : 12);
-  const domain = exporter.domain(buf.readUInt32BE(ipfix ? 12 : 16));
-  if (!domain) return 0;
+  const protocol = ipfix ? 'ipfix' : 'netflow9';
+  const domainId = buf.readUInt32BE(ipfix ? 12 : 16);
+  let domain = exporter.existing(protocol, domainId);
+  if (!domain) {
+    // New state only for a datagram whose sets frame it exactly; one that brings no template is provisional.
+    const sets = frameSets(buf, headerLength, end, ipfix);
+    if (sets === 'invalid') { exporter.error('no-valid-set'); return 0; }
+    domain = exporter.domain(protocol, domainId, sets === 'data-only');
+  }
   expireHeld(domain, exporter, receivedMs);
 
   let records = 0;
   let dataRecords = 0;
+  let heldSets = 0;
   let off = headerLength;
   while (off + 4 <= end) {
     const setId = buf.readUInt16BE(off);
@@ -59,13 +67,37 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
         dataRecords += r.records;
       } else {
         hold(domain, exporter, setId, buf.subarray(body, setEnd), receivedMs, clock);
+        heldSets += 1;
       }
     }
     // Set ids 4–255 are reserved: skipped.
     off = setEnd;
   }
-  domain.sequence.observe(sequence, ipfix ? dataRecords : 1);
+  if (domain.templates.size > 0) exporter.establish(domain);
+  domain.observeSequence(sequence, heldSets > 0 ? -1 : dataRecords, heldSets > 0 ? -1 : records);
   return records;
+}
+
+/**
+ * Whether the sets of a datagram tile it exactly (each set a known kind, at
+ * least 4 bytes, the last ending at the end, padding aside) and whether any is
+ * a template set. Used only before state is created for an unknown domain.
+ */
+function frameSets(buf: Buffer, off: number, end: number, ipfix: boolean): 'invalid' | 'data-only' | 'templates' {
+  let templates = false;
+  let sets = 0;
+  while (off + 4 <= end) {
+    const setId = buf.readUInt16BE(off);
+    const setLength = buf.readUInt16BE(off + 2);
+    if (setLength < 4 || off + setLength > end) return 'invalid';
+    if (setId === (ipfix ? 2 : 0) || setId === (ipfix ? 3 : 1)) templates = true;
+    else if (setId < 256) return 'invalid';
+    sets += 1;
+    off += setLength;
+  }
+  // NetFlow v9 may pad the datagram after its last set; IPFIX's length covers its sets exactly.
+  if (sets === 0 || (ipfix && off !== end)) return 'invalid';
+  return templates ? 'templates' : 'data-only';
 }
 
 function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, options: boolean, domain: Domain, exporter: Exporter, out: FlowOutput, receivedMs: number): void {

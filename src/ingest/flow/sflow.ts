@@ -24,12 +24,10 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
   const sequence = buf.readUInt32BE(p + 4);
   const samples = buf.readUInt32BE(p + 12);
   p += 16;
-  const domain = exporter.domain(subAgent);
-  if (!domain) return 0;
-  domain.sequence.observe(sequence, 1);
   if (samples > MAX_SAMPLES) { exporter.error('bad-sample'); return 0; }
 
   let flows = 0;
+  let valid = 0;
   for (let s = 0; s < samples; s++) {
     if (p + 8 > buf.length) { exporter.error('truncated'); break; }
     const format = buf.readUInt32BE(p);
@@ -44,7 +42,10 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
     }
     // 2 and 4 (counter samples) and enterprise formats are skipped.
     p = end;
+    valid += 1;
   }
+  // Only a datagram with a sample read in full (the truncation is counted above) creates or advances its sub-agent's state.
+  if (valid > 0 || samples === 0) exporter.domain('sflow5', subAgent).observeSequence(sequence, flows);
   exporter.records += flows;
   return flows;
 }

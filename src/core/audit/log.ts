@@ -223,20 +223,30 @@ export class AuditLog {
     const result = await verifyChain(items(), { genesis: this.genesis, anchors, ...(onProgress ? { onProgress } : {}) });
     if (!opts.publicKey) return { ...result, warnings };
     const problems: ChainProblem[] = [];
-    let lastSigned = 0;
+    const signed: number[] = [];
     let unsigned = 0;
     for (const a of anchors) {
       if (!a.sig) { unsigned += 1; continue; }
-      if (anchorSignatureValid(opts.publicKey, this.chainId, a)) lastSigned = Math.max(lastSigned, a.seq);
+      if (anchorSignatureValid(opts.publicKey, this.chainId, a)) signed.push(a.seq);
       else problems.push({ seq: a.seq, problem: `the anchor for entry ${a.seq} (${a.ts}) is not signed by key ${keyId(opts.publicKey)}: it was forged or altered` });
     }
     if (unsigned > 0) warnings.push(`${unsigned} anchor(s) carry no signature (taken before audit.signingKeyFile was set, or forged): not trusted`);
+    // A rewrite changes every later hash, so it hides only where no signed anchor follows it: signed
+    // anchors that were removed leave a gap wider than the anchoring bound (allowing for entries
+    // appended while an anchor is taken).
     const bound = 2 * (opts.anchorEvery ?? 1000);
     const head = result.lastSeq ?? 0;
-    if (head - lastSigned > bound) {
-      problems.push({ seq: lastSigned + 1, problem: lastSigned === 0
-        ? `no anchor signed by key ${keyId(opts.publicKey)} covers the log's ${head} entries`
-        : `entries ${lastSigned + 1}..${head} lie past the last signed anchor (entry ${lastSigned}), more than twice audit.anchorEvery: signed anchors were removed or the log was rewritten after them` });
+    if (signed.length === 0 && head > bound) {
+      problems.push({ seq: null, problem: `no anchor signed by key ${keyId(opts.publicKey)} covers the log's ${head} entries` });
+    }
+    for (let i = 1; i < signed.length; i++) {
+      if (signed[i]! - signed[i - 1]! > bound) {
+        problems.push({ seq: signed[i - 1]! + 1, problem: `entries ${signed[i - 1]! + 1}..${signed[i]!} lie between signed anchors more than twice audit.anchorEvery apart: signed anchors were removed (the log may have been rewritten there), or anchoring was off` });
+      }
+    }
+    const last = signed[signed.length - 1];
+    if (last !== undefined && head - last > bound) {
+      problems.push({ seq: last + 1, problem: `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: signed anchors were removed or the log was rewritten after them` });
     }
     return { ...result, ok: result.ok && problems.length === 0, problems: [...result.problems, ...problems], warnings };
   }

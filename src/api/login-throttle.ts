@@ -42,10 +42,19 @@ export class LoginThrottle {
   }
 
   /** Whether this attempt must wait, and how long; checked before the password is. */
+  private keys(address: string, username: string) {
+    return [
+      ['address', LoginThrottle.addressKey(address), this.limits.perAddress],
+      ['account', LoginThrottle.accountKey(username), this.limits.perAccount],
+    ] as const;
+  }
+
   check(address: string, username: string, now = Date.now()): ThrottleVerdict | undefined {
-    for (const [kind, key, limit] of [['address', LoginThrottle.addressKey(address), this.limits.perAddress], ['account', LoginThrottle.accountKey(username), this.limits.perAccount]] as const) {
+    for (const [kind, key, limit] of this.keys(address, username)) {
       const list = this.recent(key, now);
-      if (list.length >= limit) return { by: kind, retryAfterSeconds: Math.max(1, Math.ceil((list[list.length - limit]! + this.limits.windowMs - now) / 1000)) };
+      if (list.length < limit) continue;
+      // Free again when the oldest of the last `limit` failures leaves the window.
+      return { by: kind, retryAfterSeconds: Math.max(1, Math.ceil((list[list.length - limit]! + this.limits.windowMs - now) / 1000)) };
     }
     return undefined;
   }
@@ -53,7 +62,7 @@ export class LoginThrottle {
   /** Records a failure; returns which limits it has just reached (for the audit log, once per lock). */
   fail(address: string, username: string, now = Date.now()): ThrottleKind[] {
     const reached: ThrottleKind[] = [];
-    for (const [kind, key, limit] of [['address', LoginThrottle.addressKey(address), this.limits.perAddress], ['account', LoginThrottle.accountKey(username), this.limits.perAccount]] as const) {
+    for (const [kind, key, limit] of this.keys(address, username)) {
       const list = this.recent(key, now);
       list.push(now);
       // Only the newest `limit` failures matter for the verdict: older ones need not be kept.

@@ -46,7 +46,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const logger = options.logger ?? createLogger(config.log.level);
   const mamori = await openMamori(config, {
     analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}),
-    onAnchorError: (err) => logger.error({ event: 'audit.anchor.failed', err: { type: err.name, message: err.message } }, 'audit anchor failed'),
+    onAnchorError: (err) => {
+      logger.error({ event: 'audit.anchor.failed', err: { type: err.name, message: err.message } }, 'audit anchor failed');
+    },
   });
   const metrics = new Metrics(mamori.registry);
   mamori.audit.onAppend((e) => {

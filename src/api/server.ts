@@ -133,7 +133,10 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
     if (error instanceof CapabilityRefusedError) return reply.code(403).send({ error: 'capability-refused', message: error.message });
     const status = error.statusCode;
     if (status && status >= 400 && status < 500) {
-      const name = ({ 404: 'not-found', 405: 'method-not-allowed', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests' } as Record<number, string>)[status] ?? 'bad-request';
+      const names: Record<number, string> = {
+        404: 'not-found', 405: 'method-not-allowed', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests',
+      };
+      const name = names[status] ?? 'bad-request';
       return reply.code(status).send({ error: name, message: error.message });
     }
     request.log.error({ err: { type: error.name, message: error.message } }, 'request failed');

@@ -113,7 +113,8 @@ export class Accounts {
       const user = await db.selectFrom('users').select(['id', 'role', 'disabled']).where('username', '=', username).executeTakeFirst();
       if (!user) throw new AccountError(`user "${username}" does not exist`);
       if (user.role === 'admin' && role !== 'admin' && user.disabled === 0) {
-        const admins = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'admin').where('disabled', '=', 0).executeTakeFirstOrThrow();
+        const admins = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('role', '=', 'admin').where('disabled', '=', 0).executeTakeFirstOrThrow();
         if (Number(admins.n) <= 1) throw new AccountError('the last enabled admin cannot lose the admin role');
       }
       await db.updateTable('users').set({ role }).where('id', '=', user.id).execute();
@@ -124,7 +125,8 @@ export class Accounts {
 
   /** Revokes every live token `username` created, each audited. */
   private async revokeTokensOf(db: StateDb, actor: string, username: string): Promise<void> {
-    const live = await db.selectFrom('api_tokens').select('id').where('created_by', '=', `user:${username}`).where('revoked_at', 'is', null).execute();
+    const live = await db.selectFrom('api_tokens').select('id')
+      .where('created_by', '=', `user:${username}`).where('revoked_at', 'is', null).execute();
     const now = new Date().toISOString();
     for (const t of live) {
       await db.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', t.id).execute();
@@ -220,7 +222,8 @@ export class Accounts {
     // A token made by a user lives only while that user may still make tokens (disabled, demoted or
     // deleted: it stops at once, even if its revocation was missed). CLI-made tokens have no such owner.
     if (row.created_by.startsWith('user:')) {
-      const owner = await this.store.db.selectFrom('users').select(['role', 'disabled']).where('username', '=', row.created_by.slice(5)).executeTakeFirst();
+      const owner = await this.store.db.selectFrom('users').select(['role', 'disabled'])
+        .where('username', '=', row.created_by.slice(5)).executeTakeFirst();
       if (!owner || owner.disabled === 1 || !isRole(owner.role) || !roleMay(owner.role, 'tokens:manage')) return undefined;
     }
     await this.store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();

@@ -13,7 +13,9 @@ export const MIN_PASSWORD_SCORE = 3;
 let configured = false;
 function configure(): void {
   if (configured) return;
-  zxcvbnOptions.setOptions({ dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations });
+  zxcvbnOptions.setOptions({
+    dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations,
+  });
   configured = true;
 }
 

@@ -41,7 +41,10 @@ export function accountRoutes(mamori: Mamori): FastifyPluginAsyncZod {
 
     app.post('/api/v1/users/:username/role', {
       config: { permission: 'users:manage' },
-      schema: { tags: ['accounts'], description: 'A new role; a user who may no longer manage tokens loses the tokens they created.', params: z.object({ username }), body: z.object({ role: z.enum(ROLES) }) },
+      schema: {
+        tags: ['accounts'], description: 'A new role; a user who may no longer manage tokens loses the tokens they created.',
+        params: z.object({ username }), body: z.object({ role: z.enum(ROLES) }),
+      },
     }, async (request, reply) => {
       await mamori.accounts.setRole(principalOf(request).actor, request.params.username, request.body.role);
       return reply.code(204).send();

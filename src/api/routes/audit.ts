@@ -43,7 +43,15 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
 
     app.get('/api/v1/audit/anchors', {
       config: { permission: 'audit:read' },
-      schema: { tags: ['audit'], response: { 200: z.object({ chainId: z.string(), anchors: z.array(z.object({ seq: z.number(), hash: z.string(), ts: z.string(), sig: z.string().optional() })) }) } },
+      schema: {
+        tags: ['audit'],
+        response: {
+          200: z.object({
+            chainId: z.string(),
+            anchors: z.array(z.object({ seq: z.number(), hash: z.string(), ts: z.string(), sig: z.string().optional() })),
+          }),
+        },
+      },
     }, async () => ({ chainId: mamori.audit.chainId, anchors: (await mamori.audit.anchors()).anchors }));
 
     app.post('/api/v1/audit/anchor', {

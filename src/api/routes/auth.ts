@@ -14,7 +14,9 @@ import { principalOf } from '../server.js';
 export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
   const ttl = parseDuration(mamori.config.auth.sessionTtl);
   const a = mamori.config.auth;
-  const throttle = new LoginThrottle({ perAddress: a.loginAttempts, perAccount: a.accountLoginAttempts, windowMs: parseDuration(a.loginWindow) * 1000 });
+  const throttle = new LoginThrottle({
+    perAddress: a.loginAttempts, perAccount: a.accountLoginAttempts, windowMs: parseDuration(a.loginWindow) * 1000,
+  });
   return async (app) => {
     app.post('/api/v1/auth/login', {
       config: { login: true },
@@ -33,14 +35,16 @@ export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsync
         reply.header('retry-after', String(wait.retryAfterSeconds));
         return reply.code(429).send({
           error: 'too-many-attempts',
-          message: `too many failed logins ${wait.by === 'address' ? 'from this address' : 'for this account'}; try again in ${wait.retryAfterSeconds} s`,
+          message: `too many failed logins ${wait.by === 'address' ? 'from this address' : 'for this account'}; `
+            + `try again in ${wait.retryAfterSeconds} s`,
         });
       }
       const r = await mamori.accounts.login(username, password, ttl);
       if (!r) {
         metrics.loginFailures.inc();
         for (const by of throttle.fail(request.ip, username)) {
-          await mamori.audit.append({ actor: 'module:api', action: 'auth.login-throttled', object: by === 'account' ? mamori.accounts.userRef(username) : 'client-address', outcome: 'refused' });
+          const object = by === 'account' ? mamori.accounts.userRef(username) : 'client-address';
+          await mamori.audit.append({ actor: 'module:api', action: 'auth.login-throttled', object, outcome: 'refused' });
         }
         return reply.code(401).send({ error: 'unauthenticated', message: 'wrong user name or password, or the account is disabled' });
       }

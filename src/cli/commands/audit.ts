@@ -30,7 +30,11 @@ export function auditCommands(program: Command): void {
     .action(async (o: { file?: string; publicKey?: string }, cmd: Command) => {
       let result: VerifyResult & { warnings?: string[] };
       let publicKey;
-      try { publicKey = o.publicKey ? loadPublicKey(o.publicKey) : undefined; } catch (err) { throw new UsageError((err as AuditKeyError).message); }
+      try {
+        publicKey = o.publicKey ? loadPublicKey(o.publicKey) : undefined;
+      } catch (err) {
+        throw new UsageError((err as AuditKeyError).message);
+      }
       if (o.file) {
         let items;
         try { items = exportFileItems(o.file); } catch (err) { throw new UsageError(`cannot read ${o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
@@ -72,7 +76,8 @@ export function auditCommands(program: Command): void {
     });
 
   audit.command('keygen')
-    .description('make an Ed25519 key pair to sign anchors: put the private key outside the data directory (audit.signingKeyFile), give the public key to verifiers')
+    .description('make an Ed25519 key pair to sign anchors: put the private key outside the data directory '
+      + '(audit.signingKeyFile), give the public key to verifiers')
     .requiredOption('--private-key <file>', 'where the private key goes (written 0600; never overwritten)')
     .requiredOption('--public-key <file>', 'where the public key goes')
     .action((o: { privateKey: string; publicKey: string }) => {

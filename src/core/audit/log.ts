@@ -9,7 +9,9 @@ import { assertNoSecretData } from '../secret-guard.js';
 import { appendJsonLine, readJsonLines } from '../jsonl.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import type { AuditLogTable } from '../../store/state/schema.js';
-import { auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type ChainProblem, type VerifyResult } from './chain.js';
+import {
+  auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type ChainProblem, type VerifyResult,
+} from './chain.js';
 import { anchorSignatureValid, keyId, signAnchor } from './signing.js';
 
 export interface AuditRecord {
@@ -60,7 +62,9 @@ export class AuditLog {
   private lastAnchorSeq = 0;
   private anchoring: Promise<unknown> | undefined;
 
-  private constructor(private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string, private readonly policy: AnchorPolicy) {}
+  private constructor(
+    private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string, private readonly policy: AnchorPolicy,
+  ) {}
 
   /** Opens the log; a new installation gets a chain id that seeds its genesis hash. */
   static async open(store: StateStore, anchorFile: string, policy: AnchorPolicy = {}): Promise<AuditLog> {
@@ -175,10 +179,12 @@ export class AuditLog {
     if (this.policy.signer) anchor.sig = signAnchor(this.policy.signer, this.chainId, anchor);
     this.lastAnchorSeq = Math.max(this.lastAnchorSeq, anchor.seq);
     await this.store.writeTransaction(async (db) => {
-      await db.insertInto('audit_anchors').values({ ...anchor, sig: anchor.sig ?? null }).onConflict((oc) => oc.column('seq').doNothing()).execute();
+      await db.insertInto('audit_anchors').values({ ...anchor, sig: anchor.sig ?? null })
+        .onConflict((oc) => oc.column('seq').doNothing()).execute();
     });
     const torn = appendJsonLine(this.anchorFile, { chainId: this.chainId, ...anchor });
-    await this.append({ actor, action: 'audit.anchor', object: `audit-seq:${anchor.seq}`, counts: { ...(torn ? { tornLinesMovedAside: 1 } : {}), signed: anchor.sig ? 1 : 0 } });
+    const counts = { ...(torn ? { tornLinesMovedAside: 1 } : {}), signed: anchor.sig ? 1 : 0 };
+    await this.append({ actor, action: 'audit.anchor', object: `audit-seq:${anchor.seq}`, counts });
     for (const l of this.anchorListeners) l(anchor);
     return anchor;
   }
@@ -196,7 +202,8 @@ export class AuditLog {
         const known = bySeq.get(l.value.seq);
         if (known && known.hash !== l.value.hash) warnings.push(`anchor for entry ${l.value.seq} differs between the database and the anchor file`);
         // The file is the independent copy: it wins.
-        bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts, ...(typeof l.value.sig === 'string' ? { sig: l.value.sig } : {}) });
+        const sig = typeof l.value.sig === 'string' ? { sig: l.value.sig } : {};
+        bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts, ...sig });
       }
     }
     return { anchors: [...bySeq.values()].sort((a, b) => a.seq - b.seq), warnings };
@@ -207,7 +214,9 @@ export class AuditLog {
    * signed anchors must keep up with the log: entries beyond twice `anchorEvery` past the last signed
    * anchor mean signed anchors were removed (or the log rewritten past them).
    */
-  async verify(onProgress?: (checked: number) => void, opts: { publicKey?: KeyObject; anchorEvery?: number } = {}): Promise<VerifyResult & { warnings: string[] }> {
+  async verify(
+    onProgress?: (checked: number) => void, opts: { publicKey?: KeyObject; anchorEvery?: number } = {},
+  ): Promise<VerifyResult & { warnings: string[] }> {
     const { anchors, warnings } = await this.anchors();
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     async function* items(): AsyncGenerator<ChainItem> {
@@ -228,9 +237,9 @@ export class AuditLog {
     for (const a of anchors) {
       if (!a.sig) { unsigned += 1; continue; }
       if (anchorSignatureValid(opts.publicKey, this.chainId, a)) signed.push(a.seq);
-      else problems.push({ seq: a.seq, problem: `the anchor for entry ${a.seq} (${a.ts}) is not signed by key ${keyId(opts.publicKey)}: it was forged or altered` });
+      else problems.push({ seq: a.seq, problem: `the anchor for entry ${a.seq} (${a.ts}) is not signed by key ${keyId(opts.publicKey)}` });
     }
-    if (unsigned > 0) warnings.push(`${unsigned} anchor(s) carry no signature (taken before audit.signingKeyFile was set, or forged): not trusted`);
+    if (unsigned > 0) warnings.push(`${unsigned} anchor(s) carry no signature (taken before audit.signingKeyFile was set, or forged)`);
     // A rewrite changes every later hash, so it hides only where no signed anchor follows it: signed
     // anchors that were removed leave a gap wider than the anchoring bound (allowing for entries
     // appended while an anchor is taken).
@@ -241,12 +250,21 @@ export class AuditLog {
     }
     for (let i = 1; i < signed.length; i++) {
       if (signed[i]! - signed[i - 1]! > bound) {
-        problems.push({ seq: signed[i - 1]! + 1, problem: `entries ${signed[i - 1]! + 1}..${signed[i]!} lie between signed anchors more than twice audit.anchorEvery apart: signed anchors were removed (the log may have been rewritten there), or anchoring was off` });
+        const [from, to] = [signed[i - 1]! + 1, signed[i]!];
+        problems.push({
+          seq: from,
+          problem: `entries ${from}..${to} lie between signed anchors more than twice audit.anchorEvery apart: `
+            + 'signed anchors were removed (the log may have been rewritten there), or anchoring was off',
+        });
       }
     }
     const last = signed[signed.length - 1];
     if (last !== undefined && head - last > bound) {
-      problems.push({ seq: last + 1, problem: `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: signed anchors were removed or the log was rewritten after them` });
+      problems.push({
+        seq: last + 1,
+        problem: `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: `
+          + 'signed anchors were removed or the log was rewritten after them',
+      });
     }
     return { ...result, ok: result.ok && problems.length === 0, problems: [...result.problems, ...problems], warnings };
   }

@@ -45,7 +45,8 @@ export function loadSigningKey(file: string, dataDir: string): KeyObject {
   const path = resolve(file);
   const rel = relative(resolve(dataDir), path);
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-    throw new AuditKeyError(`audit.signingKeyFile ${path} lies inside the data directory: whoever can rewrite the database could use it; keep it elsewhere (e.g. /etc/mamori/audit-signing.pem)`);
+    throw new AuditKeyError(`audit.signingKeyFile ${path} lies inside the data directory: whoever can rewrite the database `
+      + 'could use it; keep it elsewhere (e.g. /etc/mamori/audit-signing.pem)');
   }
   let mode: number;
   let pem: string;
@@ -53,12 +54,18 @@ export function loadSigningKey(file: string, dataDir: string): KeyObject {
     mode = statSync(path).mode;
     pem = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new AuditKeyError(`audit.signingKeyFile ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new AuditKeyError(`audit.signingKeyFile ${path} cannot be read: ${why}`);
   }
-  if ((mode & 0o077) !== 0) throw new AuditKeyError(`audit.signingKeyFile ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
+  if ((mode & 0o077) !== 0) {
+    throw new AuditKeyError(`audit.signingKeyFile ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
+  }
   let key: KeyObject;
   try { key = createPrivateKey(pem); } catch { throw new AuditKeyError(`audit.signingKeyFile ${path} is not a PEM private key`); }
-  if (key.asymmetricKeyType !== 'ed25519') throw new AuditKeyError(`audit.signingKeyFile ${path} is a ${key.asymmetricKeyType ?? 'unknown'} key; an Ed25519 key is needed (mamori audit keygen)`);
+  if (key.asymmetricKeyType !== 'ed25519') {
+    const type = key.asymmetricKeyType ?? 'unknown';
+    throw new AuditKeyError(`audit.signingKeyFile ${path} is a ${type} key; an Ed25519 key is needed (mamori audit keygen)`);
+  }
   return key;
 }
 

@@ -56,7 +56,8 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * source holds at most `maxPerSource` indicators; objects past that are refused one by one.
  */
 export async function receiveObjects(own: MeasureState, req: {
-  source: string; kind: string; objects: unknown[]; actor: string; collection?: string; now?: Date; sliceObjects?: number; maxPerSource?: number;
+  source: string; kind: string; objects: unknown[]; actor: string; collection?: string; now?: Date;
+  sliceObjects?: number; maxPerSource?: number;
 }): Promise<ReceiveResult> {
   const now = (req.now ?? new Date()).toISOString();
   const result: ReceiveResult = { successes: [], failures: [] };
@@ -68,17 +69,27 @@ export async function receiveObjects(own: MeasureState, req: {
     const failed: ReceiveResult['failures'] = [];
     req.objects.slice(from, from + slice).forEach((o, k) => {
       const r = reduceIndicator(o);
-      const id = typeof (o as { id?: unknown })?.id === 'string' ? String((o as { id: string }).id).slice(0, 300) : `object #${from + k + 1}`;
+      const given = (o as { id?: unknown })?.id;
+      const id = typeof given === 'string' ? given.slice(0, 300) : `object #${from + k + 1}`;
       if (typeof r === 'string') failed.push({ id, message: r });
       else accepted.push(r);
     });
     const stored: ReceiveResult['successes'] = [];
-    await own.audit.withAudit(() => ({ actor: req.actor, measure: 'cc-sharing', action: 'share.receive', object: 'dataset:inbound-indicators', counts: { accepted: stored.length, refused: failed.length } }), async (tx) => {
+    const record = () => ({
+      actor: req.actor, measure: 'cc-sharing', action: 'share.receive', object: 'dataset:inbound-indicators',
+      counts: { accepted: stored.length, refused: failed.length },
+    });
+    await own.audit.withAudit(record, async (tx) => {
       stored.length = 0;
       const s = shareDb(tx);
       const existing = await s.selectFrom('share_inbound_sources').select('name').where('name', '=', req.source).executeTakeFirst();
-      if (!existing) await s.insertInto('share_inbound_sources').values({ name: req.source, kind: req.kind, received_at: now, received_by: req.actor, entries: 0, skipped: 0, cursor: null }).execute();
-      const count = async () => Number((await s.selectFrom('share_inbound').select((eb) => eb.fn.countAll<number>().as('n')).where('source', '=', req.source).executeTakeFirstOrThrow()).n);
+      if (!existing) {
+        await s.insertInto('share_inbound_sources')
+          .values({ name: req.source, kind: req.kind, received_at: now, received_by: req.actor, entries: 0, skipped: 0, cursor: null })
+          .execute();
+      }
+      const count = async () => Number((await s.selectFrom('share_inbound').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('source', '=', req.source).executeTakeFirstOrThrow()).n);
       let held = await count();
       for (const r of accepted) {
         // What this source says now about this indicator replaces what it said before.
@@ -89,13 +100,18 @@ export async function receiveObjects(own: MeasureState, req: {
           continue;
         }
         for (const row of r.rows) {
-          const ins = await s.insertInto('share_inbound').values({ source: req.source, stix_id: r.id, address: row.address, port: row.port, proto: row.proto, valid_from: r.validFrom, valid_until: r.validUntil, confidence: r.confidence, revoked: r.revoked ? 1 : 0, received_at: now })
+          const ins = await s.insertInto('share_inbound').values({
+            source: req.source, stix_id: r.id, address: row.address, port: row.port, proto: row.proto, valid_from: r.validFrom,
+            valid_until: r.validUntil, confidence: r.confidence, revoked: r.revoked ? 1 : 0, received_at: now,
+          })
             .onConflict((oc) => oc.doNothing()).executeTakeFirst();
           held += Number(ins.numInsertedOrUpdatedRows ?? 0n);
         }
         stored.push({ id: r.id, version: r.version });
       }
-      await s.updateTable('share_inbound_sources').set({ received_at: now, received_by: req.actor, entries: await count(), skipped: failed.length }).where('name', '=', req.source).execute();
+      await s.updateTable('share_inbound_sources')
+        .set({ received_at: now, received_by: req.actor, entries: await count(), skipped: failed.length })
+        .where('name', '=', req.source).execute();
     });
     result.successes.push(...stored);
     result.failures.push(...failed);

@@ -150,7 +150,8 @@ async function pollMispFeed(own: MeasureState, partner: Partner, actor: string, 
   // A source holds a bounded number of indicators: the rest are refused and counted.
   const kept = labels.slice(0, limits.maxPerSource ?? labels.length);
   refused += labels.length - kept.length;
-  await replaceSource(own, { source, kind: 'misp-feed', actor, labels: kept.map((l, i) => ({ ...l, id: `misp:${l.event}:${i + 1}` })), skipped: refused, cursor: version, now });
+  const ids = kept.map((l, i) => ({ ...l, id: `misp:${l.event}:${i + 1}` }));
+  await replaceSource(own, { source, kind: 'misp-feed', actor, labels: ids, skipped: refused, cursor: version, now });
   return { pages: events.length + 1, accepted: kept.length, refused, cursor: version };
 }
 

@@ -167,8 +167,10 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
   const feedRight = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
     const r = request.recipient!;
     if (mayRead(r, COLLECTIONS.cc.alias)) return true;
-    await own.audit.append({ actor: `recipient:${r.id}`, measure: 'cc-sharing', action: 'share.access', object: `collection:${COLLECTIONS.cc.alias}`, outcome: 'refused', counts: null });
-    await reply.code(403).type('application/json').send({ error: `the recipient may not read ${COLLECTIONS.cc.alias}, which the feeds carry` });
+    const [actor, object] = [`recipient:${r.id}`, `collection:${COLLECTIONS.cc.alias}`];
+    await own.audit.append({ actor, measure: 'cc-sharing', action: 'share.access', object, outcome: 'refused', counts: null });
+    const error = `the recipient may not read ${COLLECTIONS.cc.alias}, which the feeds carry`;
+    await reply.code(403).type('application/json').send({ error });
     return false;
   };
 
@@ -200,7 +202,8 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
     // One audit entry a minute per recipient at most: a client that keeps retrying does not flood the log.
     if ((refusedNoted.get(r.id) ?? 0) < now - 60_000) {
       refusedNoted.set(r.id, now);
-      await own.audit.append({ actor: `recipient:${r.id}`, measure: 'cc-sharing', action: 'share.receive', object: 'dataset:inbound-indicators', outcome: 'refused', counts: { bytes } });
+      const [actor, object] = [`recipient:${r.id}`, 'dataset:inbound-indicators'];
+      await own.audit.append({ actor, measure: 'cc-sharing', action: 'share.receive', object, outcome: 'refused', counts: { bytes } });
     }
     reply.header('retry-after', String(Math.max(1, retry)));
     await send(reply, 429, { title: 'Too many requests', description: `push limit reached: ${why}`, http_status: '429' });

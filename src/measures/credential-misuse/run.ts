@@ -52,7 +52,10 @@ export function m4Routes(service: CredentialMisuse): FastifyPluginAsyncZod {
     // read that shows them is audited. Others (the NOC) see what is suspended, when and why, unnamed.
     app.get('/api/v1/m4/suspensions', {
       config: { permission: 'suspensions:read' },
-      schema: { tags: ['credential-misuse'], description: 'Suspensions and findings; account and case_id only for roles that may read cases (each such read audited).' },
+      schema: {
+        tags: ['credential-misuse'],
+        description: 'Suspensions and findings; account and case_id only for roles that may read cases (each such read audited).',
+      },
     }, async (request) => {
       const p = principalOf(request);
       const [suspensions, findings] = await Promise.all([service.suspensions(), service.findings()]);

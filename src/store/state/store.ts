@@ -50,7 +50,8 @@ export function explainSqliteError(path: string, err: unknown): StateStoreError 
     return new StateStoreError(`${base} is not a SQLite database or is corrupt (${code}); restore it from a backup. Mamori did not modify it.`, { cause: err });
   }
   if (code === 'SQLITE_FULL') {
-    return new StateStoreError(`${base}: the disk is full (${code}); free space on its file system, then retry. The change was not written.`, { cause: err });
+    const what = `${base}: the disk is full (${code}); free space on its file system, then retry. The change was not written.`;
+    return new StateStoreError(what, { cause: err });
   }
   if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_')) {
     return new StateStoreError(`${base} cannot be opened for writing (${code}): check the path, its permissions and free disk space.`, { cause: err });

@@ -21,12 +21,14 @@ const STRONG = 'violet-Harbour-tram-1987';
 interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown> }
 
 /** One HTTP request from a chosen loopback source address, optionally through "the proxy" (X-Forwarded-For). */
-function http(url: string, method: string, path: string, o: { from?: string; xff?: string; token?: string; body?: object } = {}): Promise<Reply> {
+function http(url: string, method: string, path: string,
+  o: { from?: string; xff?: string; token?: string; body?: object } = {}): Promise<Reply> {
   const payload = o.body ? JSON.stringify(o.body) : undefined;
   return new Promise((resolve, reject) => {
     const req = request(new URL(path, url), {
       method, localAddress: o.from ?? PROXY, timeout: 20_000,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(o.xff ? { 'x-forwarded-for': o.xff } : {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
+      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(o.xff ? { 'x-forwarded-for': o.xff } : {}),
+        ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -44,7 +46,8 @@ function http(url: string, method: string, path: string, o: { from?: string; xff
 describe('security: logins, passwords and tokens', () => {
   let server: Server;
   let admin: string;
-  const login = (username: string, password: string, o: { from?: string; xff?: string } = {}) => http(server.url, 'POST', '/api/v1/auth/login', { ...o, body: { username, password } });
+  const login = (username: string, password: string, o: { from?: string; xff?: string } = {}) => http(server.url, 'POST',
+    '/api/v1/auth/login', { ...o, body: { username, password } });
 
   before(async () => {
     const config = testConfig(join(tempDir(), 'data'), [
@@ -61,13 +64,15 @@ describe('security: logins, passwords and tokens', () => {
   after(() => server?.close());
 
   it('refuses trustProxy: true (any client could name its own address)', () => {
-    assert.throws(() => parseConfig('server:\n  trustProxy: true\n', 'test'), (err: unknown) => err instanceof ConfigError && /"server\.trustProxy".*reverse proxies/.test(err.message));
+    assert.throws(() => parseConfig('server:\n  trustProxy: true\n', 'test'),
+      (err: unknown) => err instanceof ConfigError && /"server\.trustProxy".*reverse proxies/.test(err.message));
   });
 
   it('throttles a guesser that rotates X-Forwarded-For, by address when it is not a proxy and by account through the proxy', async () => {
     // Not a listed proxy: its X-Forwarded-For is ignored, the peer address is counted.
     const direct: number[] = [];
-    for (let i = 0; i < 7; i++) direct.push((await login('victim', `guess-${i}`, { from: '127.0.0.7', xff: `198.51.100.${i + 1}` })).status);
+    for (let i = 0; i < 7; i++) direct.push((await login('victim', `guess-${i}`, { from: '127.0.0.7',
+      xff: `198.51.100.${i + 1}` })).status);
     assert.deepEqual(direct, [401, 401, 401, 401, 401, 429, 429]);
     // Through the proxy, each guess claims a new client address: the account's own limit stops it.
     const proxied: number[] = [];
@@ -101,10 +106,12 @@ describe('security: logins, passwords and tokens', () => {
     assert.equal(weak.status, 400, JSON.stringify(weak.body));
     assert.match(String(weak.body.message), /too easy to guess.*Repeated characters/);
     assert.match(String(weak.body.message), /推測されやすすぎます/);
-    const created = await http(server.url, 'POST', '/api/v1/users', { token: admin, body: { username: 'intern', role: 'operator', password: 'password1234' } });
+    const created = await http(server.url, 'POST', '/api/v1/users', { token: admin, body: { username: 'intern', role: 'operator',
+      password: 'password1234' } });
     assert.equal(created.status, 400, JSON.stringify(created.body));
     assert.match(String(created.body.message), /commonly used password/);
-    const ok = await http(server.url, 'POST', '/api/v1/me/password', { token: session, body: { current: STRONG, new: 'cobalt-Meadow-kite-2291' } });
+    const ok = await http(server.url, 'POST', '/api/v1/me/password', { token: session, body: { current: STRONG,
+      new: 'cobalt-Meadow-kite-2291' } });
     assert.equal(ok.status, 204, JSON.stringify(ok.body));
   });
 
@@ -125,8 +132,11 @@ describe('security: logins, passwords and tokens', () => {
     const demoted = await http(server.url, 'POST', '/api/v1/users/boss2/role', { token: admin, body: { role: 'auditor' } });
     assert.equal(demoted.status, 204, JSON.stringify(demoted.body));
     assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: t2 })).status, 401, 'the demoted admin\'s token still works');
-    const tokens = (await http(server.url, 'GET', '/api/v1/tokens', { token: admin })).body.tokens as Array<{ createdBy: string; revokedAt: string | null }>;
-    assert.ok(tokens.filter((t) => t.createdBy === 'user:boss' || t.createdBy === 'user:boss2').every((t) => t.revokedAt), 'revoked in the list too');
-    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: admin })).status, 200, 'a token made by the CLI has no such owner');
+    const tokens = (await http(server.url, 'GET', '/api/v1/tokens',
+      { token: admin })).body.tokens as Array<{ createdBy: string; revokedAt: string | null }>;
+    assert.ok(tokens.filter((t) => t.createdBy === 'user:boss' || t.createdBy === 'user:boss2').every((t) => t.revokedAt),
+      'revoked in the list too');
+    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: admin })).status, 200,
+      'a token made by the CLI has no such owner');
   });
 });

@@ -45,7 +45,8 @@ describe('security: roles over every route, subscriber data to case roles only',
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
     for (const role of ROLES) tokens[role] = (await server.mamori.accounts.createToken('module:test', `${role} token`, role)).token;
     await sql`insert into m4_suspensions (account, since, until, case_id, detector, lifted_at, lifted_by, reminded)
-      values ('taro@isp.example', ${new Date().toISOString()}, ${new Date(Date.now() + 86_400_000).toISOString()}, 'case-4242', 'burst', null, null, 0)`.execute(server.mamori.state.db);
+      values ('taro@isp.example', ${new Date().toISOString()}, ${new Date(Date.now() + 86_400_000).toISOString()}, 'case-4242', 'burst',
+        null, null, 0)`.execute(server.mamori.state.db);
   });
   after(() => server?.close());
 
@@ -60,7 +61,8 @@ describe('security: roles over every route, subscriber data to case roles only',
   it('refuses every route without credentials (401)', async () => {
     for (const r of server.app.declaredRoutes.filter((x) => !x.login)) {
       for (const auth of [undefined, 'Bearer nonsense', 'Basic YWRtaW46YWRtaW4=']) {
-        const res = await server.app.inject({ method: r.method as 'GET', url: fill(r.url), ...(auth ? { headers: { authorization: auth } } : {}) });
+        const res = await server.app.inject({ method: r.method as 'GET', url: fill(r.url),
+          ...(auth ? { headers: { authorization: auth } } : {}) });
         assert.equal(res.statusCode, 401, `${r.method} ${r.url} with ${auth ?? 'nothing'}: ${res.body}`);
       }
     }
@@ -116,7 +118,8 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('audits every read of a subscriber\'s consent, and keeps it from auditors', async () => {
-    const put = await server.app.inject({ method: 'PUT', url: '/api/v1/m3/consent/sub-0001', headers: as('operator'), payload: { choice: 'opt-out', channel: 'support-desk' } });
+    const put = await server.app.inject({ method: 'PUT', url: '/api/v1/m3/consent/sub-0001', headers: as('operator'),
+      payload: { choice: 'opt-out', channel: 'support-desk' } });
     assert.equal(put.statusCode, 200, put.body);
     const before = (await server.mamori.audit.head()).seq;
     const got = await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('operator') });

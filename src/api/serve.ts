@@ -44,11 +44,20 @@ export interface ServeOptions {
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
   const out = options.out ?? process.stdout;
   const logger = options.logger ?? createLogger(config.log.level);
-  const mamori = await openMamori(config, { analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}) });
+  const mamori = await openMamori(config, {
+    analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}),
+    onAnchorError: (err) => {
+      logger.error({ event: 'audit.anchor.failed', err: { type: err.name, message: err.message } }, 'audit anchor failed');
+    },
+  });
   const metrics = new Metrics(mamori.registry);
   mamori.audit.onAppend((e) => {
     metrics.auditEntries.inc({ action: e.action, outcome: e.outcome });
     metrics.auditHeadSeq.set(e.seq);
+  });
+  mamori.audit.onAnchor((a) => {
+    metrics.auditAnchorSeq.set(a.seq);
+    logger.info({ event: 'audit.anchor', seq: a.seq, hash: a.hash, signed: a.sig !== undefined }, 'audit chain anchored');
   });
 
   if ((await mamori.accounts.countUsers()) === 0) {
@@ -105,11 +114,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     actor: 'module:server', action: 'server.start',
     counts: { declared: statuses.length, available: statuses.filter((s) => s.available).length, enabled: statuses.filter((s) => s.enabled).length },
   });
-  const anchor = async () => {
-    const a = await mamori.audit.anchor('module:server');
-    metrics.auditAnchorSeq.set(a.seq);
-    logger.info({ event: 'audit.anchor', seq: a.seq, hash: a.hash }, 'audit chain anchored');
-  };
+  const anchor = async () => { await mamori.audit.anchor('module:server'); };
   const retention = async () => {
     const results = await runRetention(mamori, 'module:retention');
     for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);

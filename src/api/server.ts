@@ -6,7 +6,6 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { AccountError, type Principal } from '../core/accounts.js';
@@ -70,7 +69,8 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
     }),
-    trustProxy: mamori.config.server.trustProxy,
+    // Only listed proxies may name the client (X-Forwarded-For); otherwise the peer address is the client.
+    trustProxy: mamori.config.server.trustProxy.length > 0 ? [...mamori.config.server.trustProxy] : false,
     bodyLimit: 1024 * 1024,
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -88,7 +88,6 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   });
 
   await app.register(helmet, { contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
-  await app.register(rateLimit, { global: false });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -133,7 +132,13 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
     if (error instanceof AccountError) return reply.code(400).send({ error: 'bad-request', message: error.message });
     if (error instanceof CapabilityRefusedError) return reply.code(403).send({ error: 'capability-refused', message: error.message });
     const status = error.statusCode;
-    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: 'bad-request', message: error.message });
+    if (status && status >= 400 && status < 500) {
+      const names: Record<number, string> = {
+        404: 'not-found', 405: 'method-not-allowed', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests',
+      };
+      const name = names[status] ?? 'bad-request';
+      return reply.code(status).send({ error: name, message: error.message });
+    }
     request.log.error({ err: { type: error.name, message: error.message } }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
   });

@@ -5,9 +5,10 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import argon2 from 'argon2';
-import type { StateStore } from '../store/state/store.js';
+import type { StateDb, StateStore } from '../store/state/store.js';
 import type { AuditLog } from './audit/log.js';
-import { isRole, type Role } from './roles.js';
+import { passwordWeakness } from './password-strength.js';
+import { isRole, roleMay, type Role } from './roles.js';
 
 export interface Principal {
   /** `user:NAME` or `token:ID`: the actor in audit entries. */
@@ -45,8 +46,10 @@ export class Accounts {
     if (!USERNAME.test(username)) throw new AccountError(`user name "${username}" is not allowed: 2–32 characters, lower-case letters, digits, "-" or "_", starting with a letter`);
   }
 
-  private validatePassword(password: string): void {
+  private validatePassword(password: string, username: string): void {
     if (password.length < MIN_PASSWORD_LENGTH) throw new AccountError(`the password is too short: at least ${MIN_PASSWORD_LENGTH} characters`);
+    const weak = passwordWeakness(password, [username, 'mamori']);
+    if (weak) throw new AccountError(`${weak.en} / ${weak.ja}`);
   }
 
   async countUsers(): Promise<number> {
@@ -57,7 +60,7 @@ export class Accounts {
   async createUser(actor: string, username: string, role: string, password: string): Promise<void> {
     this.validateUsername(username);
     if (!isRole(role)) throw new AccountError(`role "${role}" does not exist; roles: admin, operator, analyst, auditor`);
-    this.validatePassword(password);
+    this.validatePassword(password, username);
     const hash = await argon2.hash(password, { type: argon2.argon2id });
     const now = new Date().toISOString();
     await this.audit.withAudit({ actor, action: 'user.create', object: `user:${username}`, counts: null }, async (db) => {
@@ -73,7 +76,7 @@ export class Accounts {
   }
 
   async setPassword(actor: string, username: string, password: string): Promise<void> {
-    this.validatePassword(password);
+    this.validatePassword(password, username);
     const hash = await argon2.hash(password, { type: argon2.argon2id });
     await this.audit.withAudit({ actor, action: 'user.password', object: `user:${username}` }, async (db) => {
       const r = await db.updateTable('users').set({ password_hash: hash, password_changed_at: new Date().toISOString() }).where('username', '=', username).executeTakeFirst();
@@ -93,8 +96,42 @@ export class Accounts {
         if (Number(admins.n) <= 1) throw new AccountError('the last enabled admin cannot be disabled');
       }
       await db.updateTable('users').set({ disabled: disabled ? 1 : 0 }).where('id', '=', user.id).execute();
-      if (disabled) await db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+      if (disabled) {
+        await db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+        await this.revokeTokensOf(db, actor, username);
+      }
     });
+  }
+
+  /**
+   * A new role for a user. Their sessions end (they carry the old role), and a user who may no
+   * longer manage tokens loses the tokens they created: a token never outlives its creator's right.
+   */
+  async setRole(actor: string, username: string, role: string): Promise<void> {
+    if (!isRole(role)) throw new AccountError(`role "${role}" does not exist; roles: admin, operator, analyst, auditor`);
+    await this.audit.withAudit({ actor, action: 'user.role', object: `user:${username}` }, async (db) => {
+      const user = await db.selectFrom('users').select(['id', 'role', 'disabled']).where('username', '=', username).executeTakeFirst();
+      if (!user) throw new AccountError(`user "${username}" does not exist`);
+      if (user.role === 'admin' && role !== 'admin' && user.disabled === 0) {
+        const admins = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('role', '=', 'admin').where('disabled', '=', 0).executeTakeFirstOrThrow();
+        if (Number(admins.n) <= 1) throw new AccountError('the last enabled admin cannot lose the admin role');
+      }
+      await db.updateTable('users').set({ role }).where('id', '=', user.id).execute();
+      await db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+      if (!roleMay(role, 'tokens:manage')) await this.revokeTokensOf(db, actor, username);
+    });
+  }
+
+  /** Revokes every live token `username` created, each audited. */
+  private async revokeTokensOf(db: StateDb, actor: string, username: string): Promise<void> {
+    const live = await db.selectFrom('api_tokens').select('id')
+      .where('created_by', '=', `user:${username}`).where('revoked_at', 'is', null).execute();
+    const now = new Date().toISOString();
+    for (const t of live) {
+      await db.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', t.id).execute();
+      await this.audit.appendIn(db, { actor, action: 'token.revoke', object: `token:${t.id}`, counts: { creatorLostRight: 1 } });
+    }
   }
 
   /** The user row if the password is right and the account usable; the same time is spent either way. */
@@ -106,6 +143,11 @@ export class Accounts {
     return { ...user, role: user.role as Role };
   }
 
+  /** How an audit entry names a user someone typed: a name that cannot exist is not repeated. */
+  userRef(username: string): string {
+    return USERNAME.test(username) ? `user:${username}` : 'user:(invalid-name)';
+  }
+
   async verifyPassword(username: string, password: string): Promise<boolean> {
     return (await this.check(username, password)) !== undefined;
   }
@@ -114,7 +156,7 @@ export class Accounts {
   async login(username: string, password: string, ttlSeconds: number): Promise<{ token: string; principal: Principal; expiresAt: string } | undefined> {
     const user = await this.check(username, password);
     if (!user) {
-      await this.audit.append({ actor: 'module:api', action: 'auth.login-failed', object: USERNAME.test(username) ? `user:${username}` : 'user:(invalid-name)', outcome: 'refused' });
+      await this.audit.append({ actor: 'module:api', action: 'auth.login-failed', object: this.userRef(username), outcome: 'refused' });
       return undefined;
     }
     const token = `mms_${randomBytes(32).toString('base64url')}`;
@@ -177,6 +219,13 @@ export class Accounts {
     const a = Buffer.from(row.token_hash, 'hex');
     const b = Buffer.from(sha256(bearer), 'hex');
     if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
+    // A token made by a user lives only while that user may still make tokens (disabled, demoted or
+    // deleted: it stops at once, even if its revocation was missed). CLI-made tokens have no such owner.
+    if (row.created_by.startsWith('user:')) {
+      const owner = await this.store.db.selectFrom('users').select(['role', 'disabled'])
+        .where('username', '=', row.created_by.slice(5)).executeTakeFirst();
+      if (!owner || owner.disabled === 1 || !isRole(owner.role) || !roleMay(owner.role, 'tokens:manage')) return undefined;
+    }
     await this.store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     return { actor: `token:${row.id}`, name: row.name, role: row.role, kind: 'token' };
   }

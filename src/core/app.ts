@@ -13,6 +13,7 @@ import type { AnalyticsStore } from '../store/analytics/store.js';
 import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
 import { Accounts } from './accounts.js';
 import { AuditLog } from './audit/log.js';
+import { loadSigningKey } from './audit/signing.js';
 import { CapabilityBroker, type CapabilityProviders } from './capabilities.js';
 import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
 import { DatasetRegistry } from './datasets.js';
@@ -42,6 +43,8 @@ export interface Mamori {
 }
 
 export interface OpenOptions {
+  /** Told when an anchor taken by entry count fails (the server logs it). */
+  onAnchorError?: (err: Error) => void;
   /** Open the analytics engine too (the server does; most CLI commands need not). */
   analytics?: boolean;
   measures?: readonly MeasureModule[];
@@ -52,6 +55,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   // The registry checks the measure settings before any file is touched.
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
+  const signer = config.audit.signingKeyFile ? loadSigningKey(config.audit.signingKeyFile, paths.dataDir) : undefined;
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
   const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations, ...caseMigrations, ...noticeMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
@@ -62,7 +66,9 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     await state.close();
     throw err;
   }
-  const audit = await AuditLog.open(state, paths.anchorFile);
+  const audit = await AuditLog.open(state, paths.anchorFile, {
+    every: config.audit.anchorEvery, ...(signer ? { signer } : {}), ...(options.onAnchorError ? { onError: options.onAnchorError } : {}),
+  });
   const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration);
   // Registered whether or not M1 runs now: data collected earlier must still be deleted on time.
   if (analytics) {
@@ -99,6 +105,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     close() {
       closing ??= (async () => {
         await subscribers.flush();
+        await audit.settled();
         await analytics?.close();
         await state.close();
       })();

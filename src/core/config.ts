@@ -11,6 +11,12 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 
+function isAddressOrPrefix(v: string): boolean {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(v);
+  if (!m || isIP(m[1]!) === 0) return false;
+  return m[2] === undefined || Number(m[2]) <= (isIP(m[1]!) === 4 ? 32 : 128);
+}
+
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
 
 /** `enabled` for every measure; a measure's own keys are checked by the registry against its settings schema. */
@@ -25,8 +31,15 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (the URL is printed at start). */
     port: z.number().int().min(0).max(65535).default(8470),
-    /** Set when behind a reverse proxy that terminates TLS. */
-    trustProxy: z.boolean().default(false),
+    /**
+     * The reverse proxies (addresses or CIDR prefixes) whose X-Forwarded-For names the client. Only a
+     * request from one of them is taken to come from the address it forwards; `true` is refused, as it
+     * would let any client name its own address and so escape the login throttle.
+     */
+    trustProxy: z.preprocess((v) => (v === false ? [] : v), z.array(
+      z.string().refine(isAddressOrPrefix, 'an IPv4 or IPv6 address or prefix (e.g. 10.0.0.0/8) of a reverse proxy'),
+      { error: 'a list of the reverse proxies\' addresses, e.g. [127.0.0.1] (true would trust any client\'s X-Forwarded-For)' },
+    )).default([]),
   }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -46,10 +59,21 @@ export const configSchema = z.strictObject({
     /** Where chain heads are also written; put it on other media in production. Default: <dataDir>/audit-anchors.jsonl */
     anchorFile: z.string().min(1).optional(),
     anchorInterval: duration.default('1h'),
+    /** Also anchor once this many entries were appended since the last anchor (bounds what a crash leaves unanchored). */
+    anchorEvery: z.number().int().min(1).max(1_000_000).default(1000),
+    /**
+     * An Ed25519 private key (PEM, `mamori audit keygen`) that signs each anchor. It must lie outside
+     * the data directory and be readable by its owner only: whoever can rewrite the database then still
+     * cannot make an anchor that the public key accepts.
+     */
+    signingKeyFile: z.string().min(1).optional(),
   }).prefault({}),
   auth: z.strictObject({
     sessionTtl: duration.default('12h'),
+    /** Failed logins from one client address within loginWindow before it must wait (successes do not count). */
     loginAttempts: z.number().int().min(1).max(100).default(5),
+    /** Failed logins for one account, from any address, within loginWindow before it must wait. */
+    accountLoginAttempts: z.number().int().min(1).max(1000).default(20),
     loginWindow: duration.default('15m'),
   }).prefault({}),
   ingest: z.strictObject({

@@ -14,6 +14,10 @@ export class Metrics {
   readonly auditEntries = new Counter({ name: 'mamori_audit_entries_total', help: 'Audit entries appended by this process, by action and outcome', labelNames: ['action', 'outcome'], registers: [this.registry] });
   readonly retentionDeleted = new Counter({ name: 'mamori_retention_deleted_rows_total', help: 'Rows deleted by the retention job', labelNames: ['dataset'], registers: [this.registry] });
   readonly loginFailures = new Counter({ name: 'mamori_login_failures_total', help: 'Failed logins', registers: [this.registry] });
+  readonly loginThrottled = new Counter({
+    name: 'mamori_login_throttled_total', help: 'Logins refused unchecked (429) because of earlier failures, by address or account',
+    labelNames: ['by'], registers: [this.registry],
+  });
   readonly measureState = new Gauge({ name: 'mamori_measure_state', help: '1 for the state each declared measure is in', labelNames: ['measure', 'code', 'state'], registers: [this.registry] });
 
   constructor(measures?: MeasureRegistry) {

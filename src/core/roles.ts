@@ -37,15 +37,21 @@ export const PERMISSIONS = {
   'notices:templates': ['admin'],
   /** M4's REST endpoints for the AAA: authorize, post-auth, password changed. */
   'aaa:rest': ['aaa'],
-  /** M4's suspensions and findings: see and lift. */
+  /**
+   * M4's suspensions and findings: see and lift. The account IDs and case ids in them follow
+   * `cases:read` (the route leaves them out for other roles, and audits the reads that show them).
+   */
   'suspensions:read': ['admin', 'operator', 'analyst', 'auditor'],
   'suspensions:manage': ['admin', 'operator', 'analyst'],
   /** M3: the C&C names blocked at the resolvers (threat intelligence, not subscriber data), resolver set-up. */
   'blocklist:read': ['admin', 'operator', 'analyst', 'auditor'],
   /** Import lists, add and withdraw entries. */
   'blocklist:manage': ['admin', 'analyst'],
-  /** M3's consent registry: a subscriber's choice and its history (support desk, member site through a token). */
-  'consent:read': ['admin', 'operator', 'auditor'],
+  /**
+   * M3's consent registry: one subscriber's choice and its history, looked up by the ID the caller
+   * already holds (support desk, member site through a token); every read is audited. No listing.
+   */
+  'consent:read': ['admin', 'operator'],
   'consent:manage': ['admin', 'operator'],
   /** M6: attacks, candidates with their evidence, rules (names under attack: no subscriber data). */
   'ddos:read': ['admin', 'operator', 'analyst', 'auditor'],

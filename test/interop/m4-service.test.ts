@@ -115,11 +115,21 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     assert.equal(dm.attrs.get(44)![0]!.toString(), 'v2');
     const r = await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'));
     assert.match(String(r.body['reply:Reply-Message']), /suspended/);
-    const view = (await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${operator}` } })).json() as { findings: Array<{ detector: string; case_id: string; detection_to_ack_ms: number | null; ja: string }> };
+    // Case ids name a subscriber's case: the abuse desk (analyst) sees them, the NOC (operator) does not.
+    const desk = (await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token;
+    type Findings = { findings: Array<{ detector: string; case_id?: string; detection_to_ack_ms: number | null; ja: string }> };
+    const suspensions = async (token: string) => (await server.app.inject({
+      method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${token}` },
+    })).json() as Findings;
+    const view = await suspensions(desk);
+    const noc = await suspensions(operator);
+    assert.equal(noc.findings.length, view.findings.length);
+    assert.ok(noc.findings.every((f) => f.case_id === undefined), 'the NOC sees no case ids');
     assert.deepEqual(view.findings.map((f) => f.detector).sort(), ['burst', 'concurrent', 'travel']);
     assert.ok(view.findings.every((f) => typeof f.detection_to_ack_ms === 'number'), 'the time to Disconnect-ACK is recorded');
     t.diagnostic(`trigger to suspension: ${detectedWithin} ms; detection to Disconnect-ACK: ${view.findings[0]!.detection_to_ack_ms} ms`);
-    const c = (await server.app.inject({ method: 'GET', url: `/api/v1/cases/${view.findings[0]!.case_id}`, headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token}` } })).json() as { kind: string; timeline: Array<{ event: string }> };
+    const caseUrl = `/api/v1/cases/${view.findings[0]!.case_id!}`;
+    const c = (await server.app.inject({ method: 'GET', url: caseUrl, headers: { authorization: `Bearer ${desk}` } })).json() as { kind: string; timeline: Array<{ event: string }> };
     assert.equal(c.kind, 'credential-misuse');
     const events = c.timeline.map((e) => e.event);
     for (const e of ['opened', 'disconnect:ack', 'suspended', 'notice.queued']) assert.ok(events.includes(e), `${e} missing from ${events.join(', ')}`);

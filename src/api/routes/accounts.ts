@@ -39,6 +39,17 @@ export function accountRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       return { password };
     });
 
+    app.post('/api/v1/users/:username/role', {
+      config: { permission: 'users:manage' },
+      schema: {
+        tags: ['accounts'], description: 'A new role; a user who may no longer manage tokens loses the tokens they created.',
+        params: z.object({ username }), body: z.object({ role: z.enum(ROLES) }),
+      },
+    }, async (request, reply) => {
+      await mamori.accounts.setRole(principalOf(request).actor, request.params.username, request.body.role);
+      return reply.code(204).send();
+    });
+
     app.post('/api/v1/users/:username/:action', {
       config: { permission: 'users:manage' },
       schema: { tags: ['accounts'], params: z.object({ username, action: z.enum(['disable', 'enable']) }) },

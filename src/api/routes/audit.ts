@@ -34,14 +34,24 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
         response: { 200: z.object({ ok: z.boolean(), checked: z.number(), lastSeq: z.number().nullable(), anchorsChecked: z.number(), problems: z.array(z.object({ seq: z.number().nullable(), problem: z.string() })), warnings: z.array(z.string()) }) },
       },
     }, async (request) => {
-      const r = await mamori.audit.verify();
+      // With a signing key, the anchors' signatures are checked with its public half.
+      const pub = mamori.audit.publicKey;
+      const r = await mamori.audit.verify(undefined, pub ? { publicKey: pub, anchorEvery: mamori.config.audit.anchorEvery } : {});
       await mamori.audit.append({ actor: principalOf(request).actor, action: 'audit.verify', counts: { checked: r.checked, problems: r.problems.length }, outcome: r.ok ? 'ok' : 'error' });
       return { ok: r.ok, checked: r.checked, lastSeq: r.lastSeq, anchorsChecked: r.anchorsChecked, problems: r.problems.map((p) => ({ seq: p.seq, problem: p.problem })), warnings: r.warnings };
     });
 
     app.get('/api/v1/audit/anchors', {
       config: { permission: 'audit:read' },
-      schema: { tags: ['audit'], response: { 200: z.object({ chainId: z.string(), anchors: z.array(z.object({ seq: z.number(), hash: z.string(), ts: z.string() })) }) } },
+      schema: {
+        tags: ['audit'],
+        response: {
+          200: z.object({
+            chainId: z.string(),
+            anchors: z.array(z.object({ seq: z.number(), hash: z.string(), ts: z.string(), sig: z.string().optional() })),
+          }),
+        },
+      },
     }, async () => ({ chainId: mamori.audit.chainId, anchors: (await mamori.audit.anchors()).anchors }));
 
     app.post('/api/v1/audit/anchor', {
@@ -50,7 +60,7 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
     }, async (request) => {
       const a = await mamori.audit.anchor(principalOf(request).actor);
       metrics.auditAnchorSeq.set(a.seq);
-      return a;
+      return { seq: a.seq, hash: a.hash, ts: a.ts };
     });
   };
 }

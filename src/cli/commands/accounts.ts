@@ -36,6 +36,13 @@ export function accountCommands(program: Command): void {
     });
   }
 
+  users.command('role').argument('<name>').addOption(new Option('--role <role>', 'new role').choices([...ROLES]).makeOptionMandatory())
+    .description('give a user another role (ends their sessions; tokens they made are revoked if they may no longer make tokens)')
+    .action(async (name: string, o: { role: string }, cmd: Command) => {
+      await withMamori(cmd, (m) => m.accounts.setRole(actor(), name, o.role));
+      process.stdout.write(`${name}: role ${o.role}\n`);
+    });
+
   const tokens = program.command('tokens').description('API tokens for machines (Prometheus, scripts)');
   tokens.command('create').argument('<name>')
     .addOption(new Option('--role <role>', 'role').choices([...ROLES]).makeOptionMandatory())

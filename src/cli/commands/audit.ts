@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { Command } from 'commander';
 import { exportFileItems } from '../../core/audit/log.js';
+import { AuditKeyError, generateSigningKeys, loadPublicKey } from '../../core/audit/signing.js';
 import { verifyChain, type VerifyResult } from '../../core/audit/chain.js';
 import { progress } from '../progress.js';
 import { UsageError, actor, withMamori, isoTime } from '../context.js';
@@ -25,8 +26,15 @@ export function auditCommands(program: Command): void {
   audit.command('verify')
     .description('check the chain (and the anchors); exits 1 and names the entry if anything was edited, deleted, inserted, reordered or cut off')
     .option('--file <export.jsonl>', 'verify an exported file instead of the live log')
-    .action(async (o: { file?: string }, cmd: Command) => {
+    .option('--public-key <file>', 'also check that the anchors are signed by this key (PEM, from `audit keygen`) and keep up with the log')
+    .action(async (o: { file?: string; publicKey?: string }, cmd: Command) => {
       let result: VerifyResult & { warnings?: string[] };
+      let publicKey;
+      try {
+        publicKey = o.publicKey ? loadPublicKey(o.publicKey) : undefined;
+      } catch (err) {
+        throw new UsageError((err as AuditKeyError).message);
+      }
       if (o.file) {
         let items;
         try { items = exportFileItems(o.file); } catch (err) { throw new UsageError(`cannot read ${o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
@@ -37,7 +45,7 @@ export function auditCommands(program: Command): void {
       } else {
         result = await withMamori(cmd, async (m) => {
           const bar = progress('verify', (await m.audit.head()).seq);
-          const r = await m.audit.verify((n) => bar.update(n));
+          const r = await m.audit.verify((n) => bar.update(n), publicKey ? { publicKey, anchorEvery: m.config.audit.anchorEvery } : {});
           bar.stop();
           await m.audit.append({ actor: actor(), action: 'audit.verify', counts: { checked: r.checked, problems: r.problems.length }, outcome: r.ok ? 'ok' : 'error' });
           return r;
@@ -65,6 +73,20 @@ export function auditCommands(program: Command): void {
         if (o.out) await new Promise((r) => (out as ReturnType<typeof createWriteStream>).end(r));
         await m.audit.append({ actor: actor(), action: 'audit.export', counts: { entries: n } });
       });
+    });
+
+  audit.command('keygen')
+    .description('make an Ed25519 key pair to sign anchors: put the private key outside the data directory '
+      + '(audit.signingKeyFile), give the public key to verifiers')
+    .requiredOption('--private-key <file>', 'where the private key goes (written 0600; never overwritten)')
+    .requiredOption('--public-key <file>', 'where the public key goes')
+    .action((o: { privateKey: string; publicKey: string }) => {
+      try {
+        const { keyId } = generateSigningKeys(o.privateKey, o.publicKey);
+        process.stdout.write(`key ${keyId}: private ${o.privateKey}, public ${o.publicKey}\n`);
+      } catch (err) {
+        throw new UsageError(`cannot write the keys: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
     });
 
   audit.command('anchor')

@@ -23,7 +23,8 @@ export const auditEntrySchema = z.strictObject({
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
-export interface Anchor { seq: number; hash: string; ts: string }
+/** `sig`: the Ed25519 signature of an anchor taken with audit.signingKeyFile (signing.ts). */
+export interface Anchor { seq: number; hash: string; ts: string; sig?: string }
 
 export function genesisHash(chainId: string): string {
   return sha256(`mamori-audit-genesis:${chainId}`);

@@ -3,13 +3,16 @@
  * lookup, notice and refusal is appended here, hash-chained, in the same
  * transaction as the change it records when there is one.
  */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { assertNoSecretData } from '../secret-guard.js';
 import { appendJsonLine, readJsonLines } from '../jsonl.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import type { AuditLogTable } from '../../store/state/schema.js';
-import { auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type VerifyResult } from './chain.js';
+import {
+  auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type ChainProblem, type VerifyResult,
+} from './chain.js';
+import { anchorSignatureValid, keyId, signAnchor } from './signing.js';
 
 export interface AuditRecord {
   /** Who: `user:NAME`, `token:ID`, `module:NAME`, `measure:ID`, `cli:NAME`. */
@@ -44,13 +47,27 @@ export function fromRow(r: AuditLogTable): AuditEntry {
   };
 }
 
+export interface AnchorPolicy {
+  /** Signs every anchor (Ed25519, kept outside the data directory). */
+  signer?: KeyObject;
+  /** Anchor by itself once this many entries were appended since the last anchor. */
+  every?: number;
+  /** Told when an anchor taken by count fails (the next append tries again). */
+  onError?: (err: Error) => void;
+}
+
 export class AuditLog {
   private listeners: AuditListener[] = [];
+  private anchorListeners: Array<(a: Anchor) => void> = [];
+  private lastAnchorSeq = 0;
+  private anchoring: Promise<unknown> | undefined;
 
-  private constructor(private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string) {}
+  private constructor(
+    private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string, private readonly policy: AnchorPolicy,
+  ) {}
 
   /** Opens the log; a new installation gets a chain id that seeds its genesis hash. */
-  static async open(store: StateStore, anchorFile: string): Promise<AuditLog> {
+  static async open(store: StateStore, anchorFile: string, policy: AnchorPolicy = {}): Promise<AuditLog> {
     const chainId = await store.writeTransaction(async (db) => {
       const row = await db.selectFrom('meta').select('value').where('key', '=', 'audit.chain-id').executeTakeFirst();
       if (row) return row.value;
@@ -58,8 +75,19 @@ export class AuditLog {
       await db.insertInto('meta').values({ key: 'audit.chain-id', value: id }).execute();
       return id;
     });
-    return new AuditLog(store, chainId, anchorFile);
+    const log = new AuditLog(store, chainId, anchorFile, policy);
+    const last = await store.db.selectFrom('audit_anchors').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    log.lastAnchorSeq = last ? Number(last.seq) : 0;
+    return log;
   }
+
+  /** The public half of the signing key, when anchors are signed (for verifying in this process). */
+  get publicKey(): KeyObject | undefined { return this.policy.signer ? createPublicKey(this.policy.signer) : undefined; }
+
+  onAnchor(listener: (a: Anchor) => void): void { this.anchorListeners.push(listener); }
+
+  /** Waits for an anchor taken by count that is still being written (before closing the store). */
+  async settled(): Promise<void> { await this.anchoring; }
 
   get genesis(): string { return genesisHash(this.chainId); }
 
@@ -108,6 +136,13 @@ export class AuditLog {
 
   private notify(entry: AuditEntry): void {
     for (const l of this.listeners) l(entry);
+    // A crash loses no more than `every` entries' worth of protection: past that, anchor now.
+    const every = this.policy.every;
+    if (every && !this.anchoring && entry.seq - this.lastAnchorSeq >= every) {
+      this.anchoring = this.anchor('module:audit')
+        .catch((err: Error) => this.policy.onError?.(err))
+        .finally(() => { this.anchoring = undefined; });
+    }
   }
 
   async head(): Promise<{ seq: number; hash: string }> {
@@ -141,11 +176,16 @@ export class AuditLog {
   async anchor(actor = 'module:audit'): Promise<Anchor> {
     const head = await this.head();
     const anchor: Anchor = { seq: head.seq, hash: head.hash, ts: new Date().toISOString() };
+    if (this.policy.signer) anchor.sig = signAnchor(this.policy.signer, this.chainId, anchor);
+    this.lastAnchorSeq = Math.max(this.lastAnchorSeq, anchor.seq);
     await this.store.writeTransaction(async (db) => {
-      await db.insertInto('audit_anchors').values(anchor).onConflict((oc) => oc.column('seq').doNothing()).execute();
+      await db.insertInto('audit_anchors').values({ ...anchor, sig: anchor.sig ?? null })
+        .onConflict((oc) => oc.column('seq').doNothing()).execute();
     });
     const torn = appendJsonLine(this.anchorFile, { chainId: this.chainId, ...anchor });
-    await this.append({ actor, action: 'audit.anchor', object: `audit-seq:${anchor.seq}`, counts: torn ? { tornLinesMovedAside: 1 } : null });
+    const counts = { ...(torn ? { tornLinesMovedAside: 1 } : {}), signed: anchor.sig ? 1 : 0 };
+    await this.append({ actor, action: 'audit.anchor', object: `audit-seq:${anchor.seq}`, counts });
+    for (const l of this.anchorListeners) l(anchor);
     return anchor;
   }
 
@@ -154,7 +194,7 @@ export class AuditLog {
     const warnings: string[] = [];
     const bySeq = new Map<number, Anchor>();
     const rows = await this.store.db.selectFrom('audit_anchors').selectAll().orderBy('seq').execute();
-    for (const r of rows) bySeq.set(Number(r.seq), { seq: Number(r.seq), hash: r.hash, ts: r.ts });
+    for (const r of rows) bySeq.set(Number(r.seq), { seq: Number(r.seq), hash: r.hash, ts: r.ts, ...(r.sig ? { sig: r.sig } : {}) });
     if (existsSync(this.anchorFile)) {
       for (const l of readJsonLines<Anchor & { chainId?: string }>(this.anchorFile)) {
         if (l.error || !l.value) { warnings.push(`anchor file ${this.anchorFile}: ${l.error}`); continue; }
@@ -162,13 +202,21 @@ export class AuditLog {
         const known = bySeq.get(l.value.seq);
         if (known && known.hash !== l.value.hash) warnings.push(`anchor for entry ${l.value.seq} differs between the database and the anchor file`);
         // The file is the independent copy: it wins.
-        bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts });
+        const sig = typeof l.value.sig === 'string' ? { sig: l.value.sig } : {};
+        bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts, ...sig });
       }
     }
     return { anchors: [...bySeq.values()].sort((a, b) => a.seq - b.seq), warnings };
   }
 
-  async verify(onProgress?: (checked: number) => void): Promise<VerifyResult & { warnings: string[] }> {
+  /**
+   * Checks the chain against the anchors. With `publicKey`, each signature is checked too, and the
+   * signed anchors must keep up with the log: entries beyond twice `anchorEvery` past the last signed
+   * anchor mean signed anchors were removed (or the log rewritten past them).
+   */
+  async verify(
+    onProgress?: (checked: number) => void, opts: { publicKey?: KeyObject; anchorEvery?: number } = {},
+  ): Promise<VerifyResult & { warnings: string[] }> {
     const { anchors, warnings } = await this.anchors();
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     async function* items(): AsyncGenerator<ChainItem> {
@@ -182,7 +230,43 @@ export class AuditLog {
       }
     }
     const result = await verifyChain(items(), { genesis: this.genesis, anchors, ...(onProgress ? { onProgress } : {}) });
-    return { ...result, warnings };
+    if (!opts.publicKey) return { ...result, warnings };
+    const problems: ChainProblem[] = [];
+    const signed: number[] = [];
+    let unsigned = 0;
+    for (const a of anchors) {
+      if (!a.sig) { unsigned += 1; continue; }
+      if (anchorSignatureValid(opts.publicKey, this.chainId, a)) signed.push(a.seq);
+      else problems.push({ seq: a.seq, problem: `the anchor for entry ${a.seq} (${a.ts}) is not signed by key ${keyId(opts.publicKey)}` });
+    }
+    if (unsigned > 0) warnings.push(`${unsigned} anchor(s) carry no signature (taken before audit.signingKeyFile was set, or forged)`);
+    // A rewrite changes every later hash, so it hides only where no signed anchor follows it: signed
+    // anchors that were removed leave a gap wider than the anchoring bound (allowing for entries
+    // appended while an anchor is taken).
+    const bound = 2 * (opts.anchorEvery ?? 1000);
+    const head = result.lastSeq ?? 0;
+    if (signed.length === 0 && head > bound) {
+      problems.push({ seq: null, problem: `no anchor signed by key ${keyId(opts.publicKey)} covers the log's ${head} entries` });
+    }
+    for (let i = 1; i < signed.length; i++) {
+      if (signed[i]! - signed[i - 1]! > bound) {
+        const [from, to] = [signed[i - 1]! + 1, signed[i]!];
+        problems.push({
+          seq: from,
+          problem: `entries ${from}..${to} lie between signed anchors more than twice audit.anchorEvery apart: `
+            + 'signed anchors were removed (the log may have been rewritten there), or anchoring was off',
+        });
+      }
+    }
+    const last = signed[signed.length - 1];
+    if (last !== undefined && head - last > bound) {
+      problems.push({
+        seq: last + 1,
+        problem: `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: `
+          + 'signed anchors were removed or the log was rewritten after them',
+      });
+    }
+    return { ...result, ok: result.ok && problems.length === 0, problems: [...result.problems, ...problems], warnings };
   }
 
   /** Counts of entries per measure and action, for the compliance report. */

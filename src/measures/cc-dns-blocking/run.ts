@@ -90,7 +90,10 @@ function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publi
     app.get('/api/v1/m3/consent/:subscriber', {
       config: { permission: 'consent:read' },
       schema: { tags, params: z.object({ subscriber: z.string().min(1).max(253) }), response: { 200: consent.extend({ history: z.array(z.object({ choice: z.enum(['opt-out', 'opt-in']), channel: z.enum(CHANNELS), actor: z.string(), at: z.string() })) }) } },
-    }, async (request) => ({ ...(await service.choiceOf(request.params.subscriber)), history: await service.history(request.params.subscriber) }));
+    }, async (request) => {
+      await service.auditConsentRead(request.params.subscriber, principalOf(request).actor);
+      return { ...(await service.choiceOf(request.params.subscriber)), history: await service.history(request.params.subscriber) };
+    });
 
     app.put('/api/v1/m3/consent/:subscriber', {
       config: { permission: 'consent:manage' },

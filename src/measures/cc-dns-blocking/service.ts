@@ -222,6 +222,17 @@ export class CcDnsBlocking {
     return { subscriber, blocked: r.choice !== 'opt-out', choice: r.choice, channel: r.channel, at: r.at };
   }
 
+  /**
+   * A person's choice read by someone: audited, naming the consent record read (never the subscriber),
+   * so each look at one subscriber's choice is accounted for.
+   */
+  async auditConsentRead(subscriber: string, actor: string): Promise<void> {
+    const r = await m3(this.own.store.db).selectFrom('m3_consent').select('id')
+      .where('subscriber_id', '=', subscriber).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    const object = r ? `m3-consent:${r.id}` : 'm3-consent:none';
+    await this.own.audit.append({ actor, measure: MEASURE, action: 'm3.consent.read', object });
+  }
+
   async history(subscriber: string): Promise<Array<{ choice: Choice; channel: Channel; actor: string; at: string }>> {
     return (await m3(this.own.store.db).selectFrom('m3_consent').select(['choice', 'channel', 'actor', 'at']).where('subscriber_id', '=', subscriber).orderBy('id', 'asc').execute());
   }

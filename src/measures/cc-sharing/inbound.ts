@@ -47,35 +47,74 @@ export function reduceIndicator(o: unknown): Reduced | string {
   return { id: x.id, version: x.modified as string, rows, validFrom: new Date(from).toISOString(), validUntil: new Date(until).toISOString(), confidence: (x.confidence as number | undefined) ?? null, revoked: x.revoked === true };
 }
 
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
- * Stores the acceptable objects of one delivery under `source`, in one
- * transaction with its audit entry; the others are reported one by one.
+ * Stores the acceptable objects of one delivery under `source`, `sliceObjects` at a time: each slice is
+ * checked, reduced and written in one transaction with its audit entry, and the event loop turns
+ * between slices, so a large envelope never stalls the other listeners (API, DNS primary, RADIUS). A
+ * source holds at most `maxPerSource` indicators; objects past that are refused one by one.
  */
-export async function receiveObjects(own: MeasureState, req: { source: string; kind: string; objects: unknown[]; actor: string; collection?: string; now?: Date }): Promise<ReceiveResult> {
+export async function receiveObjects(own: MeasureState, req: {
+  source: string; kind: string; objects: unknown[]; actor: string; collection?: string; now?: Date;
+  sliceObjects?: number; maxPerSource?: number;
+}): Promise<ReceiveResult> {
   const now = (req.now ?? new Date()).toISOString();
   const result: ReceiveResult = { successes: [], failures: [] };
-  const accepted: Reduced[] = [];
-  req.objects.forEach((o, i) => {
-    const r = reduceIndicator(o);
-    const id = typeof (o as { id?: unknown })?.id === 'string' ? String((o as { id: string }).id).slice(0, 300) : `object #${i + 1}`;
-    if (typeof r === 'string') result.failures.push({ id, message: r });
-    else accepted.push(r);
-  });
-  await own.audit.withAudit({ actor: req.actor, measure: 'cc-sharing', action: 'share.receive', object: 'dataset:inbound-indicators', counts: { accepted: accepted.length, refused: result.failures.length } }, async (tx) => {
-    const s = shareDb(tx);
-    const existing = await s.selectFrom('share_inbound_sources').select('name').where('name', '=', req.source).executeTakeFirst();
-    if (!existing) await s.insertInto('share_inbound_sources').values({ name: req.source, kind: req.kind, received_at: now, received_by: req.actor, entries: 0, skipped: 0, cursor: null }).execute();
-    for (const r of accepted) {
-      // What this source says now about this indicator replaces what it said before.
-      await s.deleteFrom('share_inbound').where('source', '=', req.source).where('stix_id', '=', r.id).execute();
-      for (const row of r.rows) {
-        await s.insertInto('share_inbound').values({ source: req.source, stix_id: r.id, address: row.address, port: row.port, proto: row.proto, valid_from: r.validFrom, valid_until: r.validUntil, confidence: r.confidence, revoked: r.revoked ? 1 : 0, received_at: now })
-          .onConflict((oc) => oc.doNothing()).execute();
+  const slice = req.sliceObjects ?? 200;
+  const max = req.maxPerSource ?? Number.MAX_SAFE_INTEGER;
+  for (let from = 0; from === 0 || from < req.objects.length; from += slice) {
+    if (from > 0) await turn();
+    const accepted: Reduced[] = [];
+    const failed: ReceiveResult['failures'] = [];
+    req.objects.slice(from, from + slice).forEach((o, k) => {
+      const r = reduceIndicator(o);
+      const given = (o as { id?: unknown })?.id;
+      const id = typeof given === 'string' ? given.slice(0, 300) : `object #${from + k + 1}`;
+      if (typeof r === 'string') failed.push({ id, message: r });
+      else accepted.push(r);
+    });
+    const stored: ReceiveResult['successes'] = [];
+    const record = () => ({
+      actor: req.actor, measure: 'cc-sharing', action: 'share.receive', object: 'dataset:inbound-indicators',
+      counts: { accepted: stored.length, refused: failed.length },
+    });
+    await own.audit.withAudit(record, async (tx) => {
+      stored.length = 0;
+      const s = shareDb(tx);
+      const existing = await s.selectFrom('share_inbound_sources').select('name').where('name', '=', req.source).executeTakeFirst();
+      if (!existing) {
+        await s.insertInto('share_inbound_sources')
+          .values({ name: req.source, kind: req.kind, received_at: now, received_by: req.actor, entries: 0, skipped: 0, cursor: null })
+          .execute();
       }
-      result.successes.push({ id: r.id, version: r.version });
-    }
-    const count = await s.selectFrom('share_inbound').select((eb) => eb.fn.countAll<number>().as('n')).where('source', '=', req.source).executeTakeFirstOrThrow();
-    await s.updateTable('share_inbound_sources').set({ received_at: now, received_by: req.actor, entries: Number(count.n), skipped: result.failures.length }).where('name', '=', req.source).execute();
-  });
+      const count = async () => Number((await s.selectFrom('share_inbound').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('source', '=', req.source).executeTakeFirstOrThrow()).n);
+      let held = await count();
+      for (const r of accepted) {
+        // What this source says now about this indicator replaces what it said before.
+        const gone = await s.deleteFrom('share_inbound').where('source', '=', req.source).where('stix_id', '=', r.id).executeTakeFirst();
+        held -= Number(gone.numDeletedRows);
+        if (held + r.rows.length > max) {
+          failed.push({ id: r.id, message: `this source holds the most indicators allowed (${max}); withdraw some first` });
+          continue;
+        }
+        for (const row of r.rows) {
+          const ins = await s.insertInto('share_inbound').values({
+            source: req.source, stix_id: r.id, address: row.address, port: row.port, proto: row.proto, valid_from: r.validFrom,
+            valid_until: r.validUntil, confidence: r.confidence, revoked: r.revoked ? 1 : 0, received_at: now,
+          })
+            .onConflict((oc) => oc.doNothing()).executeTakeFirst();
+          held += Number(ins.numInsertedOrUpdatedRows ?? 0n);
+        }
+        stored.push({ id: r.id, version: r.version });
+      }
+      await s.updateTable('share_inbound_sources')
+        .set({ received_at: now, received_by: req.actor, entries: await count(), skipped: failed.length })
+        .where('name', '=', req.source).execute();
+    });
+    result.successes.push(...stored);
+    result.failures.push(...failed);
+  }
   return result;
 }

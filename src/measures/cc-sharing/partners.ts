@@ -70,11 +70,14 @@ function get(url: URL, partner: Partner, ca: string | undefined, accept = TAXII)
 export interface PollSummary { pages: number; accepted: number; refused: number; cursor: string | null }
 
 /** One poll of a partner: its TAXII collection from the cursor of the last poll, or its MISP feed. */
-export async function pollPartner(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
-  return partner.kind === 'misp-feed' ? pollMispFeed(own, partner, actor) : pollTaxii(own, partner, actor);
+/** How much one source may hold, and how many objects are stored between turns of the event loop. */
+export interface InboundLimits { sliceObjects?: number; maxPerSource?: number }
+
+export async function pollPartner(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits = {}): Promise<PollSummary> {
+  return partner.kind === 'misp-feed' ? pollMispFeed(own, partner, actor, limits) : pollTaxii(own, partner, actor, limits);
 }
 
-async function pollTaxii(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
+async function pollTaxii(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
   const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
   const s = shareDb(own.store.db);
@@ -97,7 +100,7 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string): Pr
     try { env = JSON.parse(res.body) as typeof env; } catch { throw new PartnerError(`${partner.name} sent a page that is not JSON`); }
     if (!env || typeof env !== 'object' || (env.objects !== undefined && !Array.isArray(env.objects))) throw new PartnerError(`${partner.name} sent something that is not a TAXII envelope`);
     const objects = (env.objects ?? []) as unknown[];
-    const r = await receiveObjects(own, { source, kind: 'taxii-poll', objects, actor });
+    const r = await receiveObjects(own, { source, kind: 'taxii-poll', objects, actor, ...limits });
     sum.pages += 1;
     sum.accepted += r.successes.length;
     sum.refused += r.failures.length;
@@ -119,7 +122,7 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string): Pr
  * again and the source's entries are replaced whole, in one transaction — an
  * attribute gone from the feed is gone here too.
  */
-async function pollMispFeed(own: MeasureState, partner: Partner, actor: string): Promise<PollSummary> {
+async function pollMispFeed(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
   const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
   const base = partner.url.replace(/\/?$/, '/');
@@ -144,8 +147,12 @@ async function pollMispFeed(own: MeasureState, partner: Partner, actor: string):
     labels.push(...parsed.labels.map((l) => ({ ...l, event: uuid })));
     refused += parsed.skipped.length;
   }
-  await replaceSource(own, { source, kind: 'misp-feed', actor, labels: labels.map((l, i) => ({ ...l, id: `misp:${l.event}:${i + 1}` })), skipped: refused, cursor: version, now });
-  return { pages: events.length + 1, accepted: labels.length, refused, cursor: version };
+  // A source holds a bounded number of indicators: the rest are refused and counted.
+  const kept = labels.slice(0, limits.maxPerSource ?? labels.length);
+  refused += labels.length - kept.length;
+  const ids = kept.map((l, i) => ({ ...l, id: `misp:${l.event}:${i + 1}` }));
+  await replaceSource(own, { source, kind: 'misp-feed', actor, labels: ids, skipped: refused, cursor: version, now });
+  return { pages: events.length + 1, accepted: kept.length, refused, cursor: version };
 }
 
 /** Replaces everything a source said, in one transaction with its audit entry. */

@@ -63,7 +63,8 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
   for (const partner of settings.partners) {
     const poll = () => {
       if (polling.has(partner.name)) return;
-      polling.set(partner.name, pollPartner(own, partner, M2_ACTOR)
+      const limits = { sliceObjects: settings.taxii.push.sliceObjects, maxPerSource: settings.taxii.push.maxIndicatorsPerSource };
+      polling.set(partner.name, pollPartner(own, partner, M2_ACTOR, limits)
         .then((s) => { context.logger.info({ event: 'share.poll', partner: partner.name, pages: s.pages, accepted: s.accepted, refused: s.refused }, 'partner polled'); })
         .catch((err: Error) => { context.logger.warn({ event: 'share.poll.failed', partner: partner.name, err: { type: err.name, message: err.message } }, 'polling a partner failed'); })
         .finally(() => { polling.delete(partner.name); }));

@@ -33,6 +33,22 @@ export const ccSharingSettings = z.object({
     maxPage: z.number().int().min(1).max(10_000).default(1000),
     /** Largest request body accepted, bytes. */
     maxContentLength: z.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+    /**
+     * The URL partners reach this server at (e.g. https://taxii.isp.example:8471), used in the discovery
+     * document. Default: the listener's own address. The request's Host header is never used.
+     */
+    publicUrl: z.url({ protocol: /^https$/, error: 'an https:// URL' }).optional(),
+    /** What one recipient may push (POST to a writable collection). */
+    push: z.strictObject({
+      /** Envelopes per recipient per minute. */
+      perMinute: z.number().int().min(1).max(10_000).default(30),
+      /** Request bytes per recipient per hour. */
+      bytesPerHour: z.number().int().min(1024).max(2 ** 40).default(200 * 1024 * 1024),
+      /** Objects handled between two turns of the event loop (other listeners are served in between). */
+      sliceObjects: z.number().int().min(1).max(100_000).default(200),
+      /** Indicators one source (a recipient's pushes, a polled partner) may hold; more are refused and counted. */
+      maxIndicatorsPerSource: z.number().int().min(1).max(10_000_000).default(100_000),
+    }).prefault({}),
   }).prefault({}),
   /** Partners' TAXII collections to poll (secrets as ${env:NAME}). */
   partners: z.array(partnerSchema).default([]),

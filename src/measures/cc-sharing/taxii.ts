@@ -15,6 +15,9 @@
  *   GET  /mamori/status/{id}/
  *   GET  /feeds/cc.csv  /feeds/cc.json              flat feeds (channel "csv")
  *   GET  /feeds/misp/manifest.json|hashes.csv|{uuid}.json   MISP feed (channel "misp")
+ *
+ * The flat feeds carry the C&C collection: they need the same read right on it as TAXII. Pushes are
+ * limited per recipient (envelopes a minute, bytes an hour) and stored in slices (inbound.ts).
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -159,10 +162,61 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
     request.recipient = auth.recipient;
   });
 
+  // Feeds are the C&C collection in other formats: the same read right as TAXII (a recipient that may
+  // only write partner submissions gets nothing from them).
+  const feedRight = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const r = request.recipient!;
+    if (mayRead(r, COLLECTIONS.cc.alias)) return true;
+    const [actor, object] = [`recipient:${r.id}`, `collection:${COLLECTIONS.cc.alias}`];
+    await own.audit.append({ actor, measure: 'cc-sharing', action: 'share.access', object, outcome: 'refused', counts: null });
+    const error = `the recipient may not read ${COLLECTIONS.cc.alias}, which the feeds carry`;
+    await reply.code(403).type('application/json').send({ error });
+    return false;
+  };
+
+  // Per recipient: the times and sizes of recent pushes (bounded: one entry a request, an hour at most).
+  const pushes = new Map<string, Array<{ t: number; bytes: number }>>();
+  const refusedNoted = new Map<string, number>();
+  const pushAllowed = async (request: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const r = request.recipient!;
+    const now = Date.now();
+    const bytes = Number(request.headers['content-length'] ?? 0) || 0;
+    const recent = (pushes.get(r.id) ?? []).filter((p) => p.t > now - 3_600_000);
+    const lastMinute = recent.filter((p) => p.t > now - 60_000);
+    const limits = settings.taxii.push;
+    const hourBytes = recent.reduce((n, p) => n + p.bytes, 0);
+    let why: string | undefined;
+    let retry = 0;
+    if (lastMinute.length >= limits.perMinute) {
+      why = `at most ${limits.perMinute} envelopes a minute`;
+      retry = Math.ceil((lastMinute[lastMinute.length - limits.perMinute]!.t + 60_000 - now) / 1000);
+    } else if (hourBytes + bytes > limits.bytesPerHour) {
+      why = `at most ${limits.bytesPerHour} bytes an hour (${hourBytes} sent)`;
+      retry = Math.ceil((recent[0]!.t + 3_600_000 - now) / 1000);
+    }
+    pushes.set(r.id, recent);
+    if (!why) {
+      recent.push({ t: now, bytes });
+      return true;
+    }
+    // One audit entry a minute per recipient at most: a client that keeps retrying does not flood the log.
+    if ((refusedNoted.get(r.id) ?? 0) < now - 60_000) {
+      refusedNoted.set(r.id, now);
+      const [actor, object] = [`recipient:${r.id}`, 'dataset:inbound-indicators'];
+      await own.audit.append({ actor, measure: 'cc-sharing', action: 'share.receive', object, outcome: 'refused', counts: { bytes } });
+    }
+    reply.header('retry-after', String(Math.max(1, retry)));
+    await send(reply, 429, { title: 'Too many requests', description: `push limit reached: ${why}`, http_status: '429' });
+    return false;
+  };
+
   const delivered = async (request: FastifyRequest, object: string, n: number) => {
     await own.audit.append({ actor: `recipient:${request.recipient!.id}`, measure: 'cc-sharing', action: 'share.deliver', object, counts: { objects: n } });
   };
-  const base = (request: FastifyRequest) => `https://${request.headers.host ?? `${settings.taxii.host}:${settings.taxii.port}`}`;
+  // The configured public URL, else the listener's own address: never the request's Host header, which
+  // a client (or anyone in the path) chooses, and which would send other recipients elsewhere.
+  let listenerUrl = '';
+  const base = () => (settings.taxii.publicUrl ?? listenerUrl).replace(/\/+$/, '');
   const collectionFor = (request: FastifyRequest, id: string, need: 'read' | 'write'): CollectionKey => {
     const key = collectionById(id);
     const r = request.recipient!;
@@ -181,11 +235,11 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
   };
   const query = (request: FastifyRequest) => request.query as Record<string, string | undefined>;
 
-  app.get('/taxii2/', async (request, reply) => send(reply, 200, {
+  app.get('/taxii2/', async (_request, reply) => send(reply, 200, {
     title: `${settings.organisation.name} — Mamori TAXII`,
     description: 'C&C server indicators (IP address and port only), for cyber defence by attested recipients.',
-    default: `${base(request)}/${API_ROOT}/`,
-    api_roots: [`${base(request)}/${API_ROOT}/`],
+    default: `${base()}/${API_ROOT}/`,
+    api_roots: [`${base()}/${API_ROOT}/`],
   }));
 
   app.get(`/${API_ROOT}/`, async (_request, reply) => send(reply, 200, {
@@ -232,14 +286,20 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
   app.get<{ Params: { cid: string; oid: string } }>(`/${API_ROOT}/collections/:cid/objects/:oid/`, (request, reply) => objectRoute(request, reply, false));
   app.get<{ Params: { cid: string; oid: string } }>(`/${API_ROOT}/collections/:cid/objects/:oid/versions/`, (request, reply) => objectRoute(request, reply, true));
 
-  app.post<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/objects/`, async (request, reply) => {
+  app.post<{ Params: { cid: string } }>(`/${API_ROOT}/collections/:cid/objects/`, {
+    // Checked before the body is read: a recipient over its limits costs no parsing.
+    preParsing: async (request, reply) => { if (!(await pushAllowed(request, reply))) return reply; },
+  }, async (request, reply) => {
     const type = request.headers['content-type'] ?? '';
     if (!/^application\/taxii\+json\s*;\s*version=2\.1\s*$/i.test(type)) throw new TaxiiError(415, 'Unsupported media type', `POST a TAXII envelope as ${TAXII_MEDIA_TYPE}`);
     const key = collectionFor(request, request.params.cid, 'write');
     const body = request.body as { objects?: unknown } | null;
     if (!body || typeof body !== 'object' || !Array.isArray(body.objects)) throw new TaxiiError(400, 'Not an envelope', 'expected {"objects": [...]}');
     const r = request.recipient!;
-    const result = await receiveObjects(own, { source: `taxii:${r.name}`, kind: 'taxii-push', objects: body.objects, actor: `recipient:${r.id}`, collection: COLLECTIONS[key].alias });
+    const result = await receiveObjects(own, {
+      source: `taxii:${r.name}`, kind: 'taxii-push', objects: body.objects, actor: `recipient:${r.id}`, collection: COLLECTIONS[key].alias,
+      sliceObjects: settings.taxii.push.sliceObjects, maxPerSource: settings.taxii.push.maxIndicatorsPerSource,
+    });
     const status: Status = { id: randomUUID(), requestTimestamp: new Date().toISOString(), recipient: r.id, ...result };
     statuses.set(status.id, status);
     // Status resources are kept for the last thousand requests.
@@ -254,16 +314,19 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
   });
 
   app.get('/feeds/cc.csv', async (request, reply) => {
+    if (!(await feedRight(request, reply))) return reply;
     const entries = await currentEntries(store, new Date());
     await delivered(request, 'feed:csv', entries.length);
     return reply.type('text/csv; charset=utf-8').send(csvFeed(entries));
   });
   app.get('/feeds/cc.json', async (request, reply) => {
+    if (!(await feedRight(request, reply))) return reply;
     const entries = await currentEntries(store, new Date());
     await delivered(request, 'feed:json', entries.length);
     return reply.type('application/json').send(jsonFeed(entries));
   });
   app.get<{ Params: { file: string } }>('/feeds/misp/:file', async (request, reply) => {
+    if (!(await feedRight(request, reply))) return reply;
     const entries = await currentEntries(store, new Date());
     const feed = mispFeed(entries, settings.organisation.name, new Date());
     const file = request.params.file;
@@ -277,7 +340,8 @@ export async function startTaxii(ctx: { own: MeasureState; settings: CcSharingSe
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : settings.taxii.port;
   const host = settings.taxii.host.includes(':') ? `[${settings.taxii.host}]` : settings.taxii.host;
-  return { url: `https://${host}:${port}`, close: () => app.close() };
+  listenerUrl = `https://${host}:${port}`;
+  return { url: listenerUrl, close: () => app.close() };
 }
 
 type Status = ReceiveResult & { id: string; requestTimestamp: string; recipient: string };

@@ -12,6 +12,7 @@ import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import { principalOf } from '../../api/server.js';
+import { roleMay } from '../../core/roles.js';
 import { CredentialMisuse } from './service.js';
 import { restAttribute as attribute } from '../../ingest/radius/rest.js';
 import type { CredentialMisuseSettings } from './settings.js';
@@ -47,10 +48,27 @@ export function m4Routes(service: CredentialMisuse): FastifyPluginAsyncZod {
       schema: { tags: ['credential-misuse'], description: 'From the customer system: the subscriber changed the password; a suspension of the ID ends.', body: z.object({ account: z.string().min(1).max(253) }), response: { 200: z.object({ lifted: z.boolean() }) } },
     }, async (request) => ({ lifted: await service.lift(request.body.account, principalOf(request).actor, 'password changed') }));
 
+    // Account IDs and case ids identify subscribers: only roles that may open cases see them, and every
+    // read that shows them is audited. Others (the NOC) see what is suspended, when and why, unnamed.
     app.get('/api/v1/m4/suspensions', {
       config: { permission: 'suspensions:read' },
-      schema: { tags: ['credential-misuse'] },
-    }, async () => ({ suspensions: await service.suspensions(), findings: await service.findings() }));
+      schema: {
+        tags: ['credential-misuse'],
+        description: 'Suspensions and findings; account and case_id only for roles that may read cases (each such read audited).',
+      },
+    }, async (request) => {
+      const p = principalOf(request);
+      const [suspensions, findings] = await Promise.all([service.suspensions(), service.findings()]);
+      if (!roleMay(p.role, 'cases:read')) {
+        return {
+          suspensions: suspensions.map(({ account: _a, case_id: _c, ...rest }) => rest),
+          findings: findings.map(({ account: _a, case_id: _c, ...rest }) => rest),
+          identified: false,
+        };
+      }
+      await service.auditRead(p.actor, { suspensions: suspensions.length, findings: findings.length });
+      return { suspensions, findings, identified: true };
+    });
 
     app.post('/api/v1/m4/suspensions/lift', {
       config: { permission: 'suspensions:manage' },

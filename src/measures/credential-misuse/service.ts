@@ -196,6 +196,12 @@ export class CredentialMisuse {
     }
   }
 
+  /** A read that showed account IDs: who, and how many rows (never which accounts). */
+  async auditRead(actor: string, counts: { suspensions: number; findings: number }): Promise<void> {
+    const object = 'dataset:m4-suspensions';
+    await this.own.audit.append({ actor, measure: 'credential-misuse', action: 'm4.suspensions.read', object, counts });
+  }
+
   async findings(): Promise<Array<M4Tables['m4_findings']>> {
     return mdb(this.own.store.db).selectFrom('m4_findings').selectAll().orderBy('at', 'desc').limit(1000).execute();
   }

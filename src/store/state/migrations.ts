@@ -59,6 +59,11 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_anchor_signature': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('audit_anchors').addColumn('sig', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -49,7 +49,7 @@ export interface AuditLogTable {
   hash: string;
 }
 
-export interface AuditAnchorTable { seq: number; hash: string; ts: string }
+export interface AuditAnchorTable { seq: number; hash: string; ts: string; sig: string | null }
 
 export interface StateSchema {
   meta: MetaTable;

@@ -3,6 +3,7 @@
  * default, one file in the data directory; callers see only Kysely and
  * `writeTransaction`, so a PostgreSQL store can be added without touching them.
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Migration } from 'kysely';
 import { migrationProvider } from './migrations.js';
@@ -48,7 +49,11 @@ export function explainSqliteError(path: string, err: unknown): StateStoreError 
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
     return new StateStoreError(`${base} is not a SQLite database or is corrupt (${code}); restore it from a backup. Mamori did not modify it.`, { cause: err });
   }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_IOERR') {
+  if (code === 'SQLITE_FULL') {
+    const what = `${base}: the disk is full (${code}); free space on its file system, then retry. The change was not written.`;
+    return new StateStoreError(what, { cause: err });
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_')) {
     return new StateStoreError(`${base} cannot be opened for writing (${code}): check the path, its permissions and free disk space.`, { cause: err });
   }
   return new StateStoreError(`${base}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
@@ -61,9 +66,20 @@ export interface SqliteOptions {
   migrations?: Record<string, Migration>;
 }
 
+/**
+ * The database holds users, consent and cases: owner-only (0600). SQLite creates its -wal and -shm
+ * files with the database file's mode, so creating that file 0600 first covers all three; files
+ * left with wider modes by an older version are narrowed.
+ */
+function restrictFileModes(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) if (existsSync(f)) chmodSync(f, 0o600);
+}
+
 export async function openSqliteStateStore(path: string, options: SqliteOptions = {}): Promise<StateStore> {
   let raw: Database.Database;
   try {
+    if (path !== ':memory:') restrictFileModes(path);
     raw = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
     raw.pragma('journal_mode = WAL');
     raw.pragma('synchronous = NORMAL');
@@ -90,7 +106,9 @@ export async function openSqliteStateStore(path: string, options: SqliteOptions 
             await sql`commit`.execute(conn);
             return result;
           } catch (err) {
-            await sql`rollback`.execute(conn);
+            // SQLite ends the transaction itself on some errors (SQLITE_FULL, SQLITE_IOERR …): then the
+            // rollback fails with "no transaction is active", and the error to report is the first one.
+            try { await sql`rollback`.execute(conn); } catch { /* the first error says what went wrong */ }
             throw err;
           }
         });

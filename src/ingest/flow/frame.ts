@@ -102,19 +102,18 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         }
         if (p >= end) return fail(found, FrameStatus.Truncated);
         // What follows the stack is not labelled: explicit null says it, else the first nibble and a plausible header.
+        // (an Ethernet frame carried without a control word starts with a MAC address, whose first nibble is anything:
+        // an IPv4 header must then check out, and an IPv6 one is taken unless the bytes read as Ethernet carrying IP).
         const nibble = buf[p]! >> 4;
         if (label === 0) layer = Layer.Ipv4;
         else if (label === 2) layer = Layer.Ipv6;
-        else if (nibble === 4 && (buf[p]! & 0x0f) >= 5) layer = Layer.Ipv4;
-        else if (nibble === 6) layer = Layer.Ipv6;
-        else if (nibble === 0) {
-          // Pseudowire control word (RFC 4385), then the emulated Ethernet frame.
-          p += 4;
-          layer = Layer.Ethernet;
-          if (!plausibleEthernet(buf, p, end)) return fail(found, p + 14 > end ? FrameStatus.Truncated : FrameStatus.NotIp);
-        } else if (nibble === 1) return fail(found, FrameStatus.NotIp); // PW associated channel: OAM, not traffic
+        else if (nibble === 4 && plausibleIpv4(buf, p, end) && checksumOk(buf, p)) layer = Layer.Ipv4;
+        else if (nibble === 6 && !ethernetCarryingIp(buf, p, end)) layer = Layer.Ipv6;
+        else if (nibble === 0 && plausibleEthernet(buf, p + 4, end)) { p += 4; layer = Layer.Ethernet; } // control word (RFC 4385)
+        else if (nibble === 1) return fail(found, FrameStatus.NotIp); // PW associated channel: OAM, not traffic
         else if (plausibleEthernet(buf, p, end)) layer = Layer.Ethernet; // Ethernet over MPLS without a control word
-        else return fail(found, p + 14 > end ? FrameStatus.Truncated : FrameStatus.NotIp);
+        else if (nibble === 4) layer = Layer.Ipv4; // an IPv4 header cut short: counted as such below
+        else return fail(found, p + 18 > end ? FrameStatus.Truncated : FrameStatus.NotIp);
         break;
       }
       case Layer.Ip: {
@@ -238,6 +237,32 @@ function etherLayer(etherType: number): Layer {
 
 function isExtension(proto: number): boolean {
   return proto === 0 || proto === 43 || proto === 44 || proto === 60 || proto === 51 || proto === 135 || proto === 139 || proto === 140;
+}
+
+/** An IPv4 header at p that is whole and whose lengths agree. */
+function plausibleIpv4(buf: Buffer, p: number, end: number): boolean {
+  const ihl = (buf[p]! & 0x0f) * 4;
+  return ihl >= 20 && p + ihl <= end && ((buf[p + 2]! << 8) | buf[p + 3]!) >= ihl;
+}
+
+/** Whether the IPv4 header at p (whole, see plausibleIpv4) has a valid checksum: decides IPv4 against a MAC address. */
+function checksumOk(buf: Buffer, p: number): boolean {
+  let sum = 0;
+  for (let i = p, e = p + (buf[p]! & 0x0f) * 4; i < e; i += 2) sum += (buf[i]! << 8) | buf[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
+/** An Ethernet header at p followed by the IP header its type announces (checked as above). */
+function ethernetCarryingIp(buf: Buffer, p: number, end: number): boolean {
+  if (!plausibleEthernet(buf, p, end)) return false;
+  let q = p + 12;
+  let etherType = (buf[q]! << 8) | buf[q + 1]!;
+  if (etherType === 0x8100 || etherType === 0x88a8 || etherType === 0x9100) { q += 4; etherType = (buf[q]! << 8) | buf[q + 1]!; }
+  q += 2;
+  if (etherType === 0x0800) return q < end && buf[q]! >> 4 === 4 && plausibleIpv4(buf, q, end) && checksumOk(buf, q);
+  if (etherType === 0x86dd) return q < end && buf[q]! >> 4 === 6;
+  return true;
 }
 
 /** An Ethernet header at p whose type (after any tags) is one this decoder follows. */

@@ -223,19 +223,21 @@ function decodeDataSet(
     // packet fills only what the template does not state (as a router engineer reading the template
     // would expect, and as Akvorado does). Addresses count as stated only when not all zero: templates
     // with both families carry zeros in the family a flow does not use.
-    let fromFrame = 0;
-    if (!placeAddresses(buf, st, b, row)) {
-      if (st[Slot.FrameAt]! < 0) { b.discardLast(); exporter.error('zero-addresses'); continue; }
-      const status = decodeFrame(buf, st[Slot.FrameAt]!, st[Slot.FrameAt]! + st[Slot.FrameLength]!,
-        st[Slot.FrameKind] === Target.IpPacket ? FrameStart.Ip : FrameStart.Ethernet);
-      if (status !== FrameStatus.Ok) { b.discardLast(); exporter.error(frameDropReason(status)); continue; }
-      fromFrame = fillFromFrame(buf, t.given, b, row);
-    }
+    let fromFrame = -1;
+    const placed = placeAddresses(buf, st, b, row);
+    if (st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
+      const at = st[Slot.FrameAt]!;
+      const kind = st[Slot.FrameKind] === Target.IpPacket ? FrameStart.Ip : FrameStart.Ethernet;
+      const status = decodeFrame(buf, at, at + st[Slot.FrameLength]!, kind);
+      const stated = placed ? t.given | Given.Addresses : t.given & ~Given.Addresses;
+      if (status === FrameStatus.Ok) fromFrame = fillFromFrame(buf, stated, b, row);
+      else if (!placed) { b.discardLast(); exporter.error(frameDropReason(status)); continue; }
+    } else if (!placed) { b.discardLast(); exporter.error('zero-addresses'); continue; }
     if (rate <= 0) rate = (samplerId >= 0 ? domain.samplerRates.get(samplerId) : undefined) ?? domain.defaultRate;
     if (!(rate >= 1)) rate = 1;
     const bytes = st[Slot.Bytes]!, packets = st[Slot.Packets]!;
-    const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : fromFrame;
-    const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : fromFrame > 0 ? 1 : 0;
+    const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : Math.max(fromFrame, 0);
+    const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : fromFrame >= 0 ? 1 : 0;
     b.bytes[row] = Math.round(byteCount * rate);
     b.packets[row] = Math.round(packetCount * rate);
     b.samplingRate[row] = Math.round(rate);
@@ -301,13 +303,18 @@ function placeAddresses(buf: Buffer, st: Float64Array, b: FlowBatch, row: number
   return true;
 }
 
-/** Fills the row from the packet just decoded where the template is silent; returns the packet's bytes. */
+/** What a packet section can give a row. */
+const FILLED_BY_FRAME = Given.Addresses | Given.Proto | Given.SrcPort | Given.DstPort | Given.TcpFlags | Given.Bytes | Given.Packets;
+
+/** Fills the row from the packet just decoded where the record is silent; returns the packet's bytes. */
 function fillFromFrame(buf: Buffer, given: number, b: FlowBatch, row: number): number {
   const f = frame;
-  const width = f.family === 4 ? 4 : 16;
-  b.family[row] = f.family;
-  FlowBatch.copyAddress(buf, f.src, b.src, row, width);
-  FlowBatch.copyAddress(buf, f.dst, b.dst, row, width);
+  if (!(given & Given.Addresses)) {
+    const width = f.family === 4 ? 4 : 16;
+    b.family[row] = f.family;
+    FlowBatch.copyAddress(buf, f.src, b.src, row, width);
+    FlowBatch.copyAddress(buf, f.dst, b.dst, row, width);
+  }
   if (!(given & Given.Proto)) b.proto[row] = f.proto;
   if (!(given & Given.SrcPort)) b.srcPort[row] = f.srcPort;
   if (!(given & Given.DstPort)) b.dstPort[row] = f.dstPort;

@@ -1,17 +1,20 @@
 /**
  * Interop: the same export datagrams decoded by Mamori and by nfcapd/nfdump
  * must give the same records: addresses, ports, protocol, packets, bytes,
- * start and end time. Exporters: softflowd (v5, v9, IPFIX) over generated
- * traffic, and captures of real routers from ../shared/data/flow-captures.
+ * TCP flags, start and end time. Exporters: softflowd (v5, v9, IPFIX) over
+ * generated traffic, and captures of real routers from
+ * ../shared/data/flow-captures — every capture there: the NetFlow and IPFIX
+ * ones against nfdump, the sFlow ones (which nfdump cannot read) against an
+ * independent reading of the wire and against pmacct's sfacctd.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapUdp } from '../../src/ingest/pcap.js';
 import { REPO_ROOT, tempDir } from '../support/fixtures.js';
-import { have, nfdumpDecode, softflowdExport, type ReferenceRecord } from '../support/flow-peers.js';
-import { decodeAll, diff } from '../support/flow-records.js';
+import { have, havePythonModule, nfdumpDecode, sfacctdDecode, sflowWire, softflowdExport, type ReferenceRecord } from '../support/flow-peers.js';
+import { canonical, decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 
 const CAPTURES = join(REPO_ROOT, '../shared/data/flow-captures');
@@ -59,6 +62,14 @@ function unsample(expectedRate: number) {
   };
 }
 
+/** Where nfdump applies the announced rate too: ours must be that rate, and the counts equal nfdump's as they are. */
+function checkRate(expectedRate: number) {
+  return (r: ReferenceRecord): ReferenceRecord => {
+    assert.equal(r.samplingRate, expectedRate, 'sampling rate not learnt from the exporter');
+    return r;
+  };
+}
+
 /**
  * nfcapd drops data that arrives before its template; Mamori holds it briefly.
  * The comparison runs Mamori with holding off; holding on must give the same
@@ -66,7 +77,10 @@ function unsample(expectedRate: number) {
  */
 async function compare(datagrams: Buffer[], label: string, bridge: (r: ReferenceRecord) => ReferenceRecord = (r) => r): Promise<number> {
   const ours = decodeAll(datagrams, { holdMs: 0 }).records.map(bridge);
-  const held = decodeAll(datagrams).records.map(bridge);
+  const decoded = decodeAll(datagrams);
+  const held = decoded.records.map(bridge);
+  // Real exporters' datagrams are whole: nothing of them may be refused (no framing error, no record dropped).
+  assert.deepEqual(decoded.exporters.status().map((e) => e.errors), [{}], `${label}: the decoder refused part of it`);
   assert.deepEqual(diff(ours, held).onlyOurs, [], `${label}: holding data for its template lost records`);
   const theirs = await nfdumpDecode(datagrams, tempDir(), port++);
   const d = diff(ours, theirs);
@@ -91,6 +105,9 @@ describe('flow decoding matches nfdump record for record', { skip: !peers && 'nf
   const sets: Array<[string, string[], ((r: ReferenceRecord) => ReferenceRecord)?]> = [
     ['NetFlow v5 router', ['netflow-nfv5.pcap']],
     ['NetFlow v9 templates then data', ['netflow-template.pcap', 'netflow-data.pcap']],
+    // Here nfdump applies the rate: options data with no sampler id, for the whole domain (1:30000).
+    ['NetFlow v9 options for the domain (sampling 1:30000), then templates and data',
+      ['netflow-options-template.pcap', 'netflow-options-data.pcap', 'netflow-template.pcap', 'netflow-data.pcap'], checkRate(30000)],
     ['NetFlow v9 data and templates, sampling 1:100 from options', ['netflow-data+templates.pcap'], unsample(100)],
     ['NetFlow v9 sampling 1:2048 in the records', ['netflow-samplingrate-template.pcap', 'netflow-samplingrate-data.pcap'], unsample(2048)],
     ['NetFlow v9 ICMP and IPv6', ['netflow-icmp-template.pcap', 'netflow-icmp-data.pcap'], bridgeIcmp([1, 58], [...ECHO.v4, ...ECHO.v6])],
@@ -100,6 +117,55 @@ describe('flow decoding matches nfdump record for record', { skip: !peers && 'nf
     it(`capture: ${label}`, { skip: !existsSync(CAPTURES) && `../shared/data/flow-captures is absent: real-router captures not checked` }, async () => {
       const datagrams = files.flatMap((f) => [...readPcapUdp(join(CAPTURES, f))].map((p) => p.payload));
       await compare(datagrams, label, bridge);
+    });
+  }
+});
+
+/**
+ * sFlow: nfdump has no sFlow reader. Two references instead, neither sharing
+ * code with Mamori. The wire: test/support/sflow_wire.py walks the sFlow
+ * structures itself and dissects every raw header with scapy's layers; its
+ * records must equal ours field by field (sFlow carries no times: both take
+ * the arrival time). And pmacct's sfacctd, a collector of its own, counting
+ * per (addresses, ports, protocol, TCP flags), renormalised by the rate.
+ */
+describe('sFlow captures match the wire and sfacctd', { skip: !existsSync(CAPTURES) && '../shared/data/flow-captures is absent: sFlow captures not checked' }, () => {
+  const wireReader = havePythonModule('scapy');
+  const files = existsSync(CAPTURES) ? readdirSync(CAPTURES).filter((f) => f.startsWith('sflow-')).sort() : [];
+  const RECEIVED = 1_700_000_000_000;
+  for (const file of files) {
+    it(`capture: ${file}`, { skip: !wireReader && 'python3-scapy not installed: no independent reading of the wire' }, async () => {
+      const datagrams = [...readPcapUdp(join(CAPTURES, file))].map((p) => Buffer.from(p.payload));
+      const decoded = decodeAll(datagrams, { receivedMs: RECEIVED });
+      assert.deepEqual(decoded.exporters.status().map((e) => e.errors), [{}], `${file}: the decoder refused part of it`);
+      const ours = decoded.records;
+      assert.ok(ours.length > 0, `${file}: no records decoded, the comparison would prove nothing`);
+
+      const wire = sflowWire([join(CAPTURES, file)]);
+      const asReference = wire.map((w): ReferenceRecord => ({ start: RECEIVED, end: RECEIVED, ...w }));
+      assert.deepEqual(diff(ours, asReference), { onlyOurs: [], onlyTheirs: [] }, `${file}: records differ from the wire`);
+      assert.deepEqual(ours.map((r) => r.samplingRate), wire.map((w) => w.samplingRate), `${file}: sampling rates differ from the wire`);
+
+      if (!have('sfacctd')) return;
+      // pmacct counts the sampled frame as the agent sent it (frame length, link headers and FCS included);
+      // Mamori counts the IP packet, as NetFlow's octet counts and sflowtool do: the wire gives both, record
+      // by record (ours equal the wire's IP bytes above). pmacct puts no ICMP type/code in the ports.
+      const perKey = new Map<string, { packets: number; bytes: number }>();
+      const keyOf = (r: { src: string; dst: string; sport: number; dport: number; proto: number; tcpFlags?: number }) =>
+        [canonical(r.src), canonical(r.dst), r.sport, r.proto === 1 || r.proto === 58 ? 0 : r.dport, r.proto, r.tcpFlags].join('|');
+      ours.forEach((r, i) => {
+        const k = keyOf(r);
+        const sum = perKey.get(k) ?? { packets: 0, bytes: 0 };
+        perKey.set(k, { packets: sum.packets + r.packets, bytes: sum.bytes + wire[i]!.frameBytes });
+      });
+      const theirs = await sfacctdDecode(datagrams, tempDir(), port++);
+      const theirsPerKey = new Map<string, { packets: number; bytes: number }>();
+      for (const r of theirs) {
+        const k = keyOf(r);
+        const sum = theirsPerKey.get(k) ?? { packets: 0, bytes: 0 };
+        theirsPerKey.set(k, { packets: sum.packets + r.packets, bytes: sum.bytes + r.bytes });
+      }
+      assert.deepEqual(Object.fromEntries(theirsPerKey), Object.fromEntries(perKey), `${file}: sfacctd counted otherwise`);
     });
   }
 });

@@ -143,3 +143,106 @@ export function ethernetFrame(p: { src: string; dst: string; proto: number; spor
   } else eth.u16(six ? 0x86dd : 0x0800);
   return Buffer.concat([eth.build(), ip.build(), transport]);
 }
+
+// ---- Packets layer by layer: for raw headers (sFlow) and packet sections (IPFIX / v9, IE 315 / 313) ----
+
+/** Locally administered MACs: these frames are only ever bytes in a buffer. */
+const MAC_DST = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x01];
+const MAC_SRC = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x02];
+
+export const ETHERTYPE = { ipv4: 0x0800, ipv6: 0x86dd, arp: 0x0806, mpls: 0x8847, vlan: 0x8100, qinq: 0x88a8, lldp: 0x88cc } as const;
+
+/** Ethernet II with optional tags: the first tag uses `outerTpid` (0x88a8 for QinQ), the others 0x8100. */
+export function ether(etherType: number, payload: Buffer, vlans: number[] = [], outerTpid = 0x8100): Buffer {
+  const b = new Bytes().raw(MAC_DST).raw(MAC_SRC);
+  vlans.forEach((v, i) => b.u16(i === 0 ? outerTpid : 0x8100).u16(v));
+  return b.u16(etherType).raw(payload).build();
+}
+
+/** An MPLS label stack (bottom-of-stack bit on the last label), then the payload. */
+export function mpls(labels: number[], payload: Buffer): Buffer {
+  const b = new Bytes();
+  labels.forEach((label, i) => b.u32(((label << 12) | (i === labels.length - 1 ? 0x100 : 0) | 64) >>> 0));
+  return b.raw(payload).build();
+}
+
+/** The generic pseudowire control word (RFC 4385): first nibble 0, then flags, length and sequence. */
+export function controlWord(sequence = 1): Buffer {
+  return new Bytes().u16(0).u16(sequence).build();
+}
+
+export function ipv4(p: { src: string; dst: string; proto: number; payload: Buffer; fragmentOffset?: number; more?: boolean; ihl?: number }): Buffer {
+  const ihl = p.ihl ?? 5;
+  const options = Buffer.alloc(Math.max(0, ihl - 5) * 4, 1); // NOP options
+  const flags = ((p.more ? 0x2000 : 0) | ((p.fragmentOffset ?? 0) >> 3)) & 0xffff;
+  const header = new Bytes().u8(0x40 | ihl).u8(0).u16(ihl * 4 + p.payload.length).u16(0x1234).u16(flags).u8(64).u8(p.proto).u16(0)
+    .ip4(p.src).ip4(p.dst).raw(options).build();
+  header.writeUInt16BE(ipChecksum(header), 10);
+  return Buffer.concat([header, p.payload]);
+}
+
+/** The IPv4 header checksum (RFC 791): one's complement of the one's complement sum of the header's 16-bit words. */
+export function ipChecksum(header: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i + 1 < header.length; i += 2) sum += header.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+export function ipv6(p: { src: string; dst: string; next: number; payload: Buffer }): Buffer {
+  return new Bytes().u32(0x60012345).u16(p.payload.length).u8(p.next).u8(64).ip6(p.src).ip6(p.dst).raw(p.payload).build();
+}
+
+/** A hop-by-hop / destination options header (8 bytes of padding options). */
+export function options6(next: number, payload: Buffer): Buffer {
+  return new Bytes().u8(next).u8(0).raw([1, 4, 0, 0, 0, 0]).raw(payload).build();
+}
+
+/** An IPv6 fragment header. */
+export function fragment6(next: number, offset: number, payload: Buffer, more = true): Buffer {
+  return new Bytes().u8(next).u8(0).u16((offset & 0xfff8) | (more ? 1 : 0)).u32(0xabcd).raw(payload).build();
+}
+
+/** The SRv6 segment routing header (routing header type 4, RFC 8754) with its segment list. */
+export function srh(next: number, segments: string[], payload: Buffer): Buffer {
+  const b = new Bytes().u8(next).u8(segments.length * 2).u8(4).u8(segments.length - 1).u8(segments.length - 1).u8(0).u16(0);
+  for (const s of segments) b.ip6(s);
+  return b.raw(payload).build();
+}
+
+export function udp(sport: number, dport: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  return new Bytes().u16(sport).u16(dport).u16(8 + payload.length).u16(0).raw(payload).build();
+}
+
+export function tcp(sport: number, dport: number, flags: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  return new Bytes().u16(sport).u16(dport).u32(1).u32(0).u8(0x50).u8(flags).u16(1000).u16(0).u16(0).raw(payload).build();
+}
+
+export function icmp(type: number, code: number, payload: Buffer = Buffer.alloc(8)): Buffer {
+  return new Bytes().u8(type).u8(code).u16(0).raw(payload).build();
+}
+
+/** VXLAN (RFC 7348): I flag, VNI, then an Ethernet frame. Goes in UDP to port 4789. */
+export function vxlan(vni: number, inner: Buffer): Buffer {
+  return new Bytes().u8(0x08).raw([0, 0, 0]).u32((vni << 8) >>> 0).raw(inner).build();
+}
+
+/** GRE (RFC 2784/2890) with an optional key. */
+export function gre(protocol: number, inner: Buffer, key?: number): Buffer {
+  const b = new Bytes().u8(key === undefined ? 0 : 0x20).u8(0).u16(protocol);
+  if (key !== undefined) b.u32(key);
+  return b.raw(inner).build();
+}
+
+/** A raw packet header record with an explicit header protocol (1 Ethernet, 11 IPv4, 12 IPv6, 13 MPLS …) and stripped bytes. */
+export function rawHeaderRecordOf(protocol: number, header: Buffer, frameLength: number, stripped = 4): Buffer {
+  const pad = (4 - (header.length % 4)) % 4;
+  const body = new Bytes().u32(protocol).u32(frameLength).u32(stripped).u32(header.length).raw(header).raw(Array(pad).fill(0)).build();
+  return new Bytes().u32(1).u32(body.length).raw(body).build();
+}
+
+/** An extended switch record (format 1001): describes VLANs, carries no packet. */
+export function extendedSwitchRecord(vlan: number): Buffer {
+  const body = new Bytes().u32(vlan).u32(0).u32(vlan).u32(0).build();
+  return new Bytes().u32(1001).u32(body.length).raw(body).build();
+}

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readNfdump } from '../../src/ingest/flow/nfdump.js';
 import { join } from 'node:path';
 
@@ -51,7 +51,10 @@ export async function softflowdExport(pcap: string, version: 5 | 9 | 10, workDir
   return sink.datagrams;
 }
 
-export interface ReferenceRecord { start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number; samplingRate?: number }
+export interface ReferenceRecord {
+  start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number;
+  tcpFlags?: number; samplingRate?: number;
+}
 
 /** Sends datagrams (paced) to a fresh nfcapd on loopback and returns once it has written its file. */
 export async function nfcapdReceive(datagrams: readonly Buffer[], dir: string, port: number): Promise<void> {
@@ -65,7 +68,7 @@ export async function nfcapdReceive(datagrams: readonly Buffer[], dir: string, p
       await sleep(2); // nfcapd loses datagrams when flooded (DESIGN.md §5): pace the replay
     }
     socket.close();
-    await sleep(300);
+    await sleep(2_500);
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
@@ -82,7 +85,7 @@ export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, po
   await nfcapdReceive(datagrams, dir, port);
   const records: ReferenceRecord[] = [];
   for await (const r of readNfdump(dir, true)) {
-    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto, packets: r.packets, bytes: r.bytes });
+    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto, packets: r.packets, bytes: r.bytes, tcpFlags: r.tcpFlags });
   }
   return records;
 }
@@ -97,4 +100,74 @@ export async function nfcapdCounters(datagrams: readonly Buffer[], dir: string, 
     return Number(m[1]);
   };
   return { flows: read('Flows'), sequenceFailures: read('Sequence failures') };
+}
+
+/** One sampled packet as test/support/sflow_wire.py reads it from the wire (scapy for the packet layers). */
+export interface WireSample {
+  family: 4 | 6; src: string; dst: string; proto: number; sport: number; dport: number; tcpFlags: number;
+  packets: number; bytes: number; frameBytes: number; samplingRate: number;
+}
+
+/** The independent reading of sFlow captures (Python and scapy, nothing shared with the decoders under test). */
+export function sflowWire(pcaps: readonly string[]): WireSample[] {
+  const script = new URL('../../../test/support/sflow_wire.py', import.meta.url).pathname;
+  const r = spawnSync('/usr/bin/python3', [script, ...pcaps], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`sflow_wire.py failed (${r.status}): ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as WireSample);
+}
+
+export interface SfacctdRecord { src: string; dst: string; sport: number; dport: number; proto: number; tcpFlags: number; packets: number; bytes: number }
+
+/**
+ * Sends sFlow datagrams to a fresh sfacctd (pmacct) and reads back what it
+ * counted per (addresses, ports, protocol, TCP flags), renormalised by the
+ * sampling rate. Its core process hands records to the print plugin on a
+ * timer (about a second, measured here: nothing to wait for), and the plugin
+ * writes them when it exits (SIGINT: it purges its cache on the way out). A
+ * record it has not counted makes the caller's comparison fail, not pass.
+ */
+export async function sfacctdDecode(datagrams: readonly Buffer[], dir: string, port: number): Promise<SfacctdRecord[]> {
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, 'sfacctd.csv');
+  const config = join(dir, 'sfacctd.conf');
+  writeFileSync(config, [
+    'daemonize: false', 'sfacctd_ip: 127.0.0.1', `sfacctd_port: ${port}`, 'plugins: print',
+    'aggregate: src_host, dst_host, src_port, dst_port, proto, tcpflags', 'print_output: csv', `print_output_file: ${out}`,
+    'print_output_file_append: true', 'print_refresh_time: 1', 'print_num_protos: true', 'sfacctd_renormalize: true', '',
+  ].join('\n'));
+  const logFile = join(dir, 'sfacctd.log');
+  const log = openSync(logFile, 'w');
+  const child: ChildProcess = spawn('sfacctd', ['-f', config], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  const listening = () => readFileSync(logFile, 'utf8').includes('waiting for sFlow data');
+  const read = (): SfacctdRecord[] => {
+    if (!existsSync(out)) return [];
+    return readFileSync(out, 'utf8').split('\n').filter((l) => l && !l.startsWith('SRC_IP')).map((l) => {
+      const [src, dst, sport, dport, flags, proto, pkts, bytes] = l.split(',') as [string, string, string, string, string, string, string, string];
+      return { src, dst, sport: Number(sport), dport: Number(dport), tcpFlags: Number(flags), proto: Number(proto), packets: Number(pkts), bytes: Number(bytes) };
+    });
+  };
+  try {
+    for (let waited = 0; !listening(); waited += 50) {
+      if (waited > 10_000 || child.exitCode !== null) throw new Error(`sfacctd did not start: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+      await sleep(50);
+    }
+    const socket = dgram.createSocket('udp4');
+    for (const d of datagrams) {
+      await new Promise<void>((r, j) => socket.send(d, port, '127.0.0.1', (e) => (e ? j(e) : r())));
+      await sleep(2);
+    }
+    socket.close();
+    await sleep(2_500);
+  } finally {
+    // sfacctd blocks SIGTERM in its core process; SIGINT is its clean exit (bounded here, then SIGKILL).
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  }
+  return read();
 }

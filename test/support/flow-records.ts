@@ -10,14 +10,15 @@ export function canonical(address: string): string {
   return address.includes(':') ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
 }
 
-export function rowsOf(batch: FlowBatch): ReferenceRecord[] {
+export function rowsOf(batch: FlowBatch, withFlags = false): ReferenceRecord[] {
   const rows: ReferenceRecord[] = [];
   for (let i = 0; i < batch.length; i++) {
     const six = batch.family[i] === 6;
     const addr = (a: Uint8Array) => (six ? formatIPv6(a, i * 16) : Array.from(a.subarray(i * 16, i * 16 + 4)).join('.'));
     rows.push({
       start: batch.startMs[i]!, end: batch.endMs[i]!, src: addr(batch.src), dst: addr(batch.dst),
-      sport: batch.srcPort[i]!, dport: batch.dstPort[i]!, proto: batch.proto[i]!, packets: batch.packets[i]!, bytes: batch.bytes[i]!, samplingRate: batch.samplingRate[i]!,
+      sport: batch.srcPort[i]!, dport: batch.dstPort[i]!, proto: batch.proto[i]!, packets: batch.packets[i]!, bytes: batch.bytes[i]!,
+      samplingRate: batch.samplingRate[i]!, ...(withFlags ? { tcpFlags: batch.tcpFlags[i]! } : {}),
     });
   }
   return rows;
@@ -28,23 +29,25 @@ export function decodeAll(datagrams: readonly Buffer[], options: { exporter?: st
   const receivedMs = options.receivedMs ?? Date.now();
   const exporters = new ExporterTable(undefined, options.holdMs);
   const records: ReferenceRecord[] = [];
-  const out = new FlowOutput(new FlowBatch(4096), (b) => records.push(...rowsOf(b)));
+  const out = new FlowOutput(new FlowBatch(4096), (b) => records.push(...rowsOf(b, true)));
   for (const d of datagrams) decodeDatagram(d, exporter, exporters, out, receivedMs);
   out.flush();
   return { records, exporters };
 }
 
-export function key(r: ReferenceRecord): string {
-  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes].join('|');
+/** Every field of a record; TCP flags when `flags` (both sides have them). */
+export function key(r: ReferenceRecord, flags = false): string {
+  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes, flags ? r.tcpFlags : '-'].join('|');
 }
 
 /** Differences between two multisets of records, for a readable assertion message. */
 export function diff(ours: readonly ReferenceRecord[], theirs: readonly ReferenceRecord[]): { onlyOurs: string[]; onlyTheirs: string[] } {
+  const flags = [...ours, ...theirs].every((r) => r.tcpFlags !== undefined);
   const count = new Map<string, number>();
-  for (const r of ours) count.set(key(r), (count.get(key(r)) ?? 0) + 1);
+  for (const r of ours) count.set(key(r, flags), (count.get(key(r, flags)) ?? 0) + 1);
   const onlyTheirs: string[] = [];
   for (const r of theirs) {
-    const k = key(r);
+    const k = key(r, flags);
     const n = count.get(k) ?? 0;
     if (n > 0) count.set(k, n - 1); else onlyTheirs.push(k);
   }

@@ -229,12 +229,14 @@ describe('sFlow v5', () => {
       ethernetFrame({ src: '2001:db8::10', dst: '2001:db8::20', proto: 17, sport: 5353, dport: 53, mpls: [16, 17] }),
       ethernetFrame({ src: '192.0.2.11', dst: '198.51.100.21', proto: 1, dport: 0x0800 }),
     ];
-    const d = sflowDatagram('192.0.2.1', 1, [flowSample(1000, frames.map((f) => rawHeaderRecord(f, 1514))), counterSample()]);
+    // One flow sample per packet. Bytes are the IP length as sflowtool reports it: the 1514-byte frame less the
+    // 4 bytes stripped (FCS) and the link headers before IP (14 for Ethernet, plus 8 for two tags or two labels).
+    const d = sflowDatagram('192.0.2.1', 1, [...frames.map((f) => flowSample(1000, [rawHeaderRecord(f, 1514)])), counterSample()]);
     const { rows } = run([[d]], 1_700_000_123_000);
     assert.deepEqual(rows, [
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 443, proto: 6, packets: 1000, bytes: 1_514_000, samplingRate: 1000 },
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '2001:db8::10', dst: '2001:db8::20', sport: 5353, dport: 53, proto: 17, packets: 1000, bytes: 1_514_000, samplingRate: 1000 },
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.11', dst: '198.51.100.21', sport: 0, dport: 0x0800, proto: 1, packets: 1000, bytes: 1_514_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 443, proto: 6, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '2001:db8::10', dst: '2001:db8::20', sport: 5353, dport: 53, proto: 17, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.11', dst: '198.51.100.21', sport: 0, dport: 0x0800, proto: 1, packets: 1000, bytes: 1_496_000, samplingRate: 1000 },
     ]);
   });
 

@@ -2,9 +2,11 @@
  * Fuzzing every flow decoder: arbitrary bytes, and valid datagrams of each
  * protocol with mutated bytes, lying lengths and truncations. The decoders
  * must never throw, never fall into the "decoder-error" safety net, never
- * hang, and never let per-exporter state grow past its limits. Inputs that
- * once broke a decoder live in test/fixtures/flow-regressions/ and are
- * replayed here.
+ * hang, and never let per-exporter state grow past its limits. The frame
+ * decoder is fuzzed on its own too: it must never read outside the section
+ * it is given and always answer with an IP header inside it or a reason.
+ * Inputs that once broke a decoder live in test/fixtures/flow-regressions/
+ * and are replayed here.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -16,10 +18,12 @@ import { decodeDatagram } from '../../src/ingest/flow/decode.js';
 import { ExporterTable, LIMITS } from '../../src/ingest/flow/exporters.js';
 import { readPcapUdp } from '../../src/ingest/pcap.js';
 import {
-  Bytes, dataSet, ethernetFrame, flowSample, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, netflow5, netflow9,
-  optionsTemplateSet, rawHeaderRecord, sampledIpv4Record, sflowDatagram, templateSet,
+  Bytes, dataSet, ether, ethernetFrame, flowSample, gre, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, ipv4, ipv6, mpls, netflow5, netflow9,
+  options6, optionsTemplateSet, rawHeaderRecord, sampledIpv4Record, sflowDatagram, srh, templateSet, udp, vxlan,
 } from '../support/flow-builders.js';
 import { REPO_ROOT } from '../support/fixtures.js';
+import { datagramCases, frameCases } from '../support/flow-cases.js';
+import { decodeFrame, frame, FrameStart, FrameStatus } from '../../src/ingest/flow/frame.js';
 
 const V4 = { src: '198.51.100.7', dst: '203.0.113.9', sport: 51515, dport: 443, proto: 6, flags: 0x1b, startMs: 1_700_000_001_234, endMs: 1_700_000_002_345, bytes: 1500, packets: 3 };
 
@@ -42,6 +46,8 @@ function corpus(): Buffer[] {
       sampledIpv4Record({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2, proto: 17, length: 100 }),
     ], true)]),
   ];
+  // Every case of issue 14: frames in sFlow raw headers and IPFIX / v9 packet sections, mixed families, NAT times, framing errors.
+  seeds.push(...datagramCases());
   const captures = join(REPO_ROOT, '../shared/data/flow-captures');
   if (existsSync(captures)) {
     for (const f of readdirSync(captures)) seeds.push(...[...readPcapUdp(join(captures, f))].map((p) => Buffer.from(p.payload)));
@@ -132,7 +138,9 @@ describe('flow decoder fuzzing', () => {
   it('decodes the same rows with the template-compiled reader as with the general path', () => {
     // Fields of the declared elements with widths they may have, among fields that are skipped.
     const declared = fc.constantFrom<[number, number]>([1, 4], [1, 8], [2, 4], [2, 8], [4, 1], [6, 1], [6, 2], [7, 2], [11, 2], [8, 4], [12, 4], [27, 16], [28, 16],
-      [21, 4], [22, 4], [150, 4], [151, 4], [152, 8], [153, 8], [154, 8], [155, 8], [34, 4], [48, 1], [48, 2], [32, 2], [176, 1], [177, 1], [85, 8], [86, 8], [160, 8], [305, 4], [306, 4]);
+      [21, 4], [22, 4], [150, 4], [151, 4], [152, 8], [153, 8], [154, 8], [155, 8], [34, 4], [48, 1], [48, 2], [32, 2], [176, 1], [177, 1], [85, 8], [86, 8], [160, 8], [305, 4], [306, 4],
+      // Issue 14: ipVersion, packet sections, observation times, deltas, durations.
+      [60, 1], [315, 64], [313, 48], [104, 40], [322, 4], [323, 8], [324, 8], [325, 8], [158, 4], [159, 4], [161, 4], [162, 4]);
     const skipped = fc.tuple(fc.integer({ min: 300, max: 400 }), fc.constantFrom(1, 2, 4, 6, 8));
     const rows = (compiled: boolean, templates: Buffer, data: Buffer): Record<string, unknown[]> => {
       const exporters = new ExporterTable();
@@ -164,6 +172,68 @@ describe('flow decoder fuzzing', () => {
       assert.equal(compiled.n![0], count);
       assert.deepEqual(compiled, rows(false, templates, data));
     }), { numRuns: 3000, seed: 4321 });
+  });
+
+  const FRAMES = frameCases();
+  const START = fc.constantFrom(FrameStart.Ethernet, FrameStart.Ip, FrameStart.Mpls, FrameStart.Ipv4, FrameStart.Ipv6);
+
+  /**
+   * Decodes a section placed inside a larger buffer of other bytes, and the
+   * same section copied alone: both must agree (nothing outside was read),
+   * and what is found must lie inside the section.
+   */
+  function frameChecked(section: Buffer, start: FrameStart, noise: number): void {
+    const before = Buffer.alloc(5, noise);
+    const placed = Buffer.concat([before, section, Buffer.alloc(64, noise)]);
+    const status = decodeFrame(placed, 5, 5 + section.length, start);
+    assert.ok(status >= FrameStatus.Ok && status <= FrameStatus.LinkType);
+    const seen = { ...frame };
+    const alone = decodeFrame(Buffer.from(section), 0, section.length, start);
+    assert.equal(alone, status, 'a byte outside the section changed the answer');
+    if (status !== FrameStatus.Ok) return;
+    assert.deepEqual({ ...frame, src: frame.src + 5, dst: frame.dst + 5, ipOffset: frame.ipOffset + 5 }, seen, 'a byte outside the section changed the packet');
+    const width = seen.family === 4 ? 4 : 16;
+    assert.ok(seen.family === 4 || seen.family === 6);
+    for (const at of [seen.src, seen.dst]) assert.ok(at >= 5 && at + width <= 5 + section.length, 'an address outside the section');
+    assert.ok(seen.ipOffset >= 5 && seen.ipOffset < 5 + section.length);
+    for (const v of [seen.srcPort, seen.dstPort]) assert.ok(Number.isInteger(v) && v >= 0 && v <= 0xffff);
+    assert.ok(seen.proto >= 0 && seen.proto <= 255 && seen.tcpFlags >= 0 && seen.tcpFlags <= 255);
+  }
+
+  it(`the frame decoder: every case (${FRAMES.length}) mutated, cut and lying, never reads outside its section`, () => {
+    for (const c of FRAMES) assert.equal(decodeFrame(c.frame, 0, c.frame.length, c.start), c.name === 'arp' || c.name === 'lldp' || c.name === 'pw associated channel' ? FrameStatus.NotIp : FrameStatus.Ok, c.name);
+    fc.assert(fc.property(fc.constantFrom(...FRAMES.keys()), fc.array(mutation, { minLength: 1, maxLength: 6 }), fc.integer({ min: 0, max: 255 }), (i, ms, noise) => {
+      frameChecked(mutate(FRAMES[i]!.frame, ms), FRAMES[i]!.start, noise);
+    }), { numRuns: 20000, seed: 315 });
+  });
+
+  it('the frame decoder: arbitrary bytes from every starting layer', () => {
+    fc.assert(fc.property(START, fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 255 }), (start, bytes, noise) => {
+      frameChecked(Buffer.from(bytes), start, noise);
+    }), { numRuns: 20000, seed: 4789 });
+  });
+
+  it('the frame decoder: stacks of tags, labels, extension headers and tunnels stay bounded', () => {
+    // Built from pieces that each lead to another: the walk must end within its bounds whatever the stacking.
+    const piece = fc.constantFrom('vlan', 'mpls', 'cw', 'v4in', 'v6in', 'gre', 'vxlan', 'ext', 'srh');
+    fc.assert(fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+      let inner = ipv4({ src: '10.0.0.1', dst: '10.0.0.2', proto: 17, payload: udp(1, 2) });
+      let type = 0x0800;
+      for (const p of pieces.reverse()) {
+        if (p === 'vlan') { inner = new Bytes().u16(0).u16(type).raw(inner).build(); type = 0x8100; }
+        else if (p === 'mpls') { inner = mpls([16], inner); type = 0x8847; }
+        else if (p === 'cw') { inner = mpls([16], Buffer.concat([Buffer.alloc(4), ether(type, inner)])); type = 0x8847; }
+        else if (p === 'v4in') { inner = ipv4({ src: '10.1.0.1', dst: '10.1.0.2', proto: type === 0x86dd ? 41 : 4, payload: type === 0x0800 || type === 0x86dd ? inner : ipv4({ src: '10.3.0.1', dst: '10.3.0.2', proto: 17, payload: udp(1, 2) }) }); type = 0x0800; }
+        else if (p === 'v6in') { inner = ipv6({ src: '2001:db8::1', dst: '2001:db8::2', next: type === 0x86dd ? 41 : 4, payload: inner }); type = 0x86dd; }
+        else if (p === 'gre') { inner = ipv4({ src: '10.4.0.1', dst: '10.4.0.2', proto: 47, payload: gre(type, inner, 1) }); type = 0x0800; }
+        else if (p === 'vxlan') { inner = ipv4({ src: '10.5.0.1', dst: '10.5.0.2', proto: 17, payload: udp(1, 4789, vxlan(1, ether(type, inner))) }); type = 0x0800; }
+        else if (p === 'ext') { inner = ipv6({ src: '2001:db8::3', dst: '2001:db8::4', next: 0, payload: options6(type === 0x86dd ? 41 : 4, inner) }); type = 0x86dd; }
+        else { inner = ipv6({ src: '2001:db8::5', dst: '2001:db8::6', next: 43, payload: srh(type === 0x86dd ? 41 : 4, ['fc00::1'], inner) }); type = 0x86dd; }
+      }
+      const f = ether(type, inner);
+      frameChecked(f, FrameStart.Ethernet, 0x45);
+      assert.ok(inner.length < 70_000);
+    }), { numRuns: 3000, seed: 8754 });
   });
 
   it('replays the inputs that once broke a decoder', () => {

@@ -5,12 +5,131 @@
  */
 import type { Template } from './templates.js';
 
-
 export const DROP_REASONS = [
   'truncated', 'bad-version', 'bad-length', 'bad-template', 'too-many-templates', 'no-template',
-  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'domain-evicted', 'no-valid-set', 'storage-backlog', 'staging-failed', 'decoder-error',
+  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'domain-evicted', 'no-valid-set', 'storage-backlog', 'staging-failed',
+  'decoder-error',
+  // Framing and records (issue 14).
+  'trailing-bytes', 'count-mismatch', 'template-mismatch', 'zero-addresses', 'sample-without-packet',
+  // Packets carried as bytes (sFlow raw headers, IPFIX/v9 packet sections) in which no IP header could be reached.
+  'frame-truncated', 'frame-not-ip', 'frame-malformed', 'frame-link-type',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
+
+/**
+ * What each reason means, one sentence for the operator (docs and API are
+ * generated from this). "Counted" is per exporter, except for the reasons
+ * that concern an exporter the collector does not keep (unknown-exporter,
+ * too-many-exporters).
+ */
+export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = {
+  'truncated': {
+    en: 'A datagram, set, record or sample ended before the length it declared (cut in transit, or a lying length): what did ' +
+      'not fit was not read.',
+    ja: 'データグラム、セット、レコードまたは標本が、宣言された長さより前に終わっていました（転送中の切断か偽りの長さ）。収まらない部分は読んでいません。',
+  },
+  'bad-version': {
+    en: 'The datagram was not NetFlow v5, NetFlow v9, IPFIX or sFlow v5.',
+    ja: 'データグラムが NetFlow v5、NetFlow v9、IPFIX、sFlow v5 のいずれでもありませんでした。',
+  },
+  'bad-length': {
+    en: 'A length field was impossible (an IPFIX message length outside the datagram, a set shorter than its own header, a ' +
+      'NetFlow v5 count of 0 or above 30).',
+    ja: '長さの欄があり得ない値でした（データグラムに収まらない IPFIX メッセージ長、自身のヘッダより短いセット、0 または 30 を超える NetFlow v5 のレコード数など）。',
+  },
+  'bad-template': {
+    en: 'A template could not be used (reserved id, no fields or more than 512, a variable length in NetFlow v9, a wrong scope ' +
+      'count), and the rest of its set was skipped.',
+    ja: 'テンプレートが使えませんでした（予約済み ID、項目数 0 または 512 超、NetFlow v9 での可変長、スコープ数の誤りなど）。そのセットの残りは読み飛ばしました。',
+  },
+  'too-many-templates': {
+    en: 'The exporter already had as many templates as allowed (2,048), so a new one was refused.',
+    ja: 'ルータのテンプレート数が上限（2,048）に達していたため、新しいテンプレートを拒否しました。',
+  },
+  'no-template': {
+    en: 'A data set arrived for a template the collector did not have, and its template did not come within the hold time ' +
+      '(10 s) or the hold space was full.',
+    ja: 'テンプレートが未着のデータセットが届き、保留時間（10 秒）内にテンプレートが届かないか、保留領域が満杯でした。',
+  },
+  'bad-sample': {
+    en: 'An sFlow datagram or sample was unusable (unknown agent address type, or more samples or records than allowed).',
+    ja: 'sFlow のデータグラムまたは標本が使えませんでした（未知のエージェントアドレス種別、または上限を超える標本数・レコード数）。',
+  },
+  'unknown-exporter': {
+    en: 'A datagram came from an address that is not in the list of allowed exporters.',
+    ja: '許可されたルータの一覧にないアドレスからデータグラムが届きました。',
+  },
+  'too-many-exporters': {
+    en: 'A datagram came from a new exporter while the collector already tracked as many exporters as allowed (10,000).',
+    ja: '収集部が追跡するルータ数が上限（10,000）に達している状態で、新しいルータからデータグラムが届きました。',
+  },
+  'domain-evicted': {
+    en: 'The exporter had as many observation domains, source ids, sFlow sub-agents or v5 engines as allowed (256, plus 16 that ' +
+      'have sent data but no template yet): the one unused for longest was forgotten to make room (its templates are relearnt ' +
+      'when the router resends them).',
+    ja: 'ルータの観測ドメイン、ソース ID、sFlow サブエージェント、v5 エンジンの数が上限（256、ほかにテンプレート未着のもの 16）に達したため、' +
+      '最も長く使われていないものを忘れて場所を空けました（そのテンプレートはルータの再送時に覚え直します）。',
+  },
+  'no-valid-set': {
+    en: 'A datagram for an observation domain the collector did not know carried no set it could frame (lengths that do not ' +
+      'tile the datagram, reserved set ids): it creates no state, so a stream of corrupt or spoofed datagrams cannot fill the ' +
+      'table.',
+    ja: '収集部が知らない観測ドメインのデータグラムに、正しく区切れるセットがありませんでした（データグラムを埋めない長さ、予約済みのセット ID）。' +
+      '状態を作らないため、壊れた・偽装されたデータグラムが続いても表を埋め尽くせません。',
+  },
+  'storage-backlog': {
+    en: 'Records were decoded but dropped because storage was behind and the bounded queue in front of it was full.',
+    ja: 'レコードは復号しましたが、保存が追いつかず前段の上限付き待ち行列が満杯だったため破棄しました。',
+  },
+  'staging-failed': {
+    en: 'Records were decoded but dropped because the staging file on their way to storage could not be written.',
+    ja: 'レコードは復号しましたが、保存前の一時ファイルに書き込めなかったため破棄しました。',
+  },
+  'decoder-error': {
+    en: 'A decoder failed on this datagram (a bug: it should always stay at zero, please report it).',
+    ja: 'このデータグラムで復号器が失敗しました（不具合です。常に 0 のはずなので報告してください）。',
+  },
+  'trailing-bytes': {
+    en: 'Bytes were left after the last set or sample (or after the IPFIX message length) that no header described: part of the ' +
+      'datagram may be missing.',
+    ja: '最後のセットまたは標本の後（または IPFIX メッセージ長の後）に、どのヘッダにも記述されていないバイトが残っていました。データグラムの一部が欠けている可能性があります。',
+  },
+  'count-mismatch': {
+    en: 'A NetFlow v9 datagram held fewer records than its header counts: sets were cut off or lost on the way.',
+    ja: 'NetFlow v9 のデータグラムに、ヘッダの件数より少ないレコードしかありませんでした。セットが途中で切れたか失われています。',
+  },
+  'template-mismatch': {
+    en: 'A data set was not a whole number of records of its template (beyond the zero padding allowed): the template held does ' +
+      'not describe the exporter\'s data.',
+    ja: 'データセットの長さがテンプレートのレコードの整数倍ではありませんでした（許される 0 の詰め物を除く）。保持しているテンプレートがルータのデータと合っていません。',
+  },
+  'zero-addresses': {
+    en: 'A record\'s source and destination addresses were all zero (and it carried no packet to read them from), so it names ' +
+      'no communication.',
+    ja: 'レコードの送信元・宛先アドレスがすべて 0 で（読み取れるパケットも含まず）、どの通信も示していませんでした。',
+  },
+  'sample-without-packet': {
+    en: 'An sFlow flow sample carried neither a raw packet header nor a sampled IPv4/IPv6 record.',
+    ja: 'sFlow のフロー標本に、生パケットヘッダもサンプル IPv4／IPv6 レコードも含まれていませんでした。',
+  },
+  'frame-truncated': {
+    en: 'A sampled packet (sFlow raw header or IPFIX/NetFlow v9 packet section) was cut off before its IP addresses.',
+    ja: 'サンプルされたパケット（sFlow の生ヘッダ、IPFIX／NetFlow v9 のパケット断片）が IP アドレスより前で切れていました。',
+  },
+  'frame-not-ip': {
+    en: 'A sampled packet carried something other than IP (ARP, LLDP, LACP, IS-IS, MPLS OAM …), which holds no flow.',
+    ja: 'サンプルされたパケットが IP 以外（ARP、LLDP、LACP、IS-IS、MPLS の OAM など）で、フローを含んでいませんでした。',
+  },
+  'frame-malformed': {
+    en: 'A sampled packet had an impossible header (an IP version that contradicts its type, an IPv4 header under 20 bytes, too ' +
+      'many VLAN tags or MPLS labels).',
+    ja: 'サンプルされたパケットのヘッダがあり得ないものでした（種別と矛盾する IP バージョン、20 バイト未満の IPv4 ヘッダ、多すぎる VLAN タグや MPLS ラベルなど）。',
+  },
+  'frame-link-type': {
+    en: 'An sFlow raw header was of a link type the decoder does not read (only Ethernet, IPv4, IPv6 and MPLS are read).',
+    ja: 'sFlow の生ヘッダが、復号器の読まないリンク種別でした（読むのは Ethernet、IPv4、IPv6、MPLS のみ）。',
+  },
+};
 
 export const LIMITS = {
   exporters: 10_000,

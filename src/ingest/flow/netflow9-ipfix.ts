@@ -9,7 +9,10 @@
  */
 import { FlowBatch, type FlowOutput } from './batch.js';
 import { LIMITS, type Domain, type Exporter } from './exporters.js';
-import { compileTemplate, ntpMs, readUint, Slot, SLOT_DEFAULTS, Target, VARIABLE_LENGTH, type Template, type TemplateField } from './templates.js';
+import { decodeFrame, frame, frameDropReason, FrameStart, FrameStatus } from './frame.js';
+import {
+  compileTemplate, Given, ntpMs, readUint, Slot, SLOT_DEFAULTS, Target, VARIABLE_LENGTH, type Template, type TemplateField,
+} from './templates.js';
 
 interface Clock {
   /** Export time of the datagram, ms since the epoch. */
@@ -17,6 +20,9 @@ interface Clock {
   /** v9: sysUptime at export (ms); IPFIX: -1 (relative times use systemInitMs). */
   uptimeMs: number;
 }
+
+/** Templates read by parseTemplates in the current message (v9's header count includes them). */
+let templatesRead = 0;
 
 /** Decodes one v9 (version 9) or IPFIX (version 10) message; returns the records produced. */
 export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput, receivedMs: number): number {
@@ -48,40 +54,50 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
   let records = 0;
   let dataRecords = 0;
   let heldSets = 0;
+  // Whether every record of the message was read: only then can v9's header count be checked.
+  let complete = true;
+  templatesRead = 0;
   let off = headerLength;
-  while (off + 4 <= end) {
+  while (off < end) {
+    if (off + 4 > end) { exporter.error('trailing-bytes'); complete = false; break; }
     const setId = buf.readUInt16BE(off);
     const setLength = buf.readUInt16BE(off + 2);
-    if (setLength < 4 || off + setLength > end) { exporter.error(setLength < 4 ? 'bad-length' : 'truncated'); break; }
+    if (setLength < 4 || off + setLength > end) { exporter.error(setLength < 4 ? 'bad-length' : 'truncated'); complete = false; break; }
     const body = off + 4;
     const setEnd = off + setLength;
     if (setId === (ipfix ? 2 : 0)) {
-      parseTemplates(buf, body, setEnd, ipfix, false, domain, exporter, out, receivedMs);
+      if (!parseTemplates(buf, body, setEnd, ipfix, false, domain, exporter, out, receivedMs)) complete = false;
     } else if (setId === (ipfix ? 3 : 1)) {
-      parseTemplates(buf, body, setEnd, ipfix, true, domain, exporter, out, receivedMs);
+      if (!parseTemplates(buf, body, setEnd, ipfix, true, domain, exporter, out, receivedMs)) complete = false;
     } else if (setId >= 256) {
       const template = domain.templates.get(setId);
       if (template) {
         const r = decodeDataSet(buf, body, setEnd, template, domain, exporter, out, clock);
         records += r.flows;
         dataRecords += r.records;
+        if (!r.complete) complete = false;
       } else {
         hold(domain, exporter, setId, buf.subarray(body, setEnd), receivedMs, clock);
         heldSets += 1;
+        complete = false;
       }
-    }
-    // Set ids 4–255 are reserved: skipped.
+    } else complete = false; // set ids 4–255 are reserved: skipped, their records unknown
     off = setEnd;
   }
+  // IPFIX over UDP is one message a datagram: bytes after the message's length were sent and not described.
+  if (ipfix && end < buf.length) exporter.error('trailing-bytes');
+  // v9's count is of every record of the datagram, templates included (RFC 3954 §5.1): fewer read means sets went missing.
+  if (!ipfix && complete && dataRecords + templatesRead < buf.readUInt16BE(2)) exporter.error('count-mismatch');
   if (domain.templates.size > 0) exporter.establish(domain);
   domain.observeSequence(sequence, heldSets > 0 ? -1 : dataRecords, heldSets > 0 ? -1 : records);
   return records;
 }
 
 /**
- * Whether the sets of a datagram tile it exactly (each set a known kind, at
- * least 4 bytes, the last ending at the end, padding aside) and whether any is
- * a template set. Used only before state is created for an unknown domain.
+ * Whether a datagram for an unknown domain starts with at least one set that
+ * frames (a known kind, at least 4 bytes, inside the message) and whether
+ * those sets bring a template. Used only before state is created: what comes
+ * after the framed sets is counted by the decoder as usual.
  */
 function frameSets(buf: Buffer, off: number, end: number, ipfix: boolean): 'invalid' | 'data-only' | 'templates' {
   let templates = false;
@@ -89,18 +105,20 @@ function frameSets(buf: Buffer, off: number, end: number, ipfix: boolean): 'inva
   while (off + 4 <= end) {
     const setId = buf.readUInt16BE(off);
     const setLength = buf.readUInt16BE(off + 2);
-    if (setLength < 4 || off + setLength > end) return 'invalid';
-    if (setId === (ipfix ? 2 : 0) || setId === (ipfix ? 3 : 1)) templates = true;
-    else if (setId < 256) return 'invalid';
+    if (setLength < 4 || off + setLength > end || (setId < 256 && setId !== (ipfix ? 2 : 0) && setId !== (ipfix ? 3 : 1))) break;
+    if (setId < 256) templates = true;
     sets += 1;
     off += setLength;
   }
-  // NetFlow v9 may pad the datagram after its last set; IPFIX's length covers its sets exactly.
-  if (sets === 0 || (ipfix && off !== end)) return 'invalid';
+  if (sets === 0) return 'invalid';
   return templates ? 'templates' : 'data-only';
 }
 
-function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, options: boolean, domain: Domain, exporter: Exporter, out: FlowOutput, receivedMs: number): void {
+/** Reads a template or options template set; false when part of it could not be read (counted). */
+function parseTemplates(
+  buf: Buffer, off: number, end: number, ipfix: boolean, options: boolean,
+  domain: Domain, exporter: Exporter, out: FlowOutput, receivedMs: number,
+): boolean {
   const minHeader = options ? 6 : 4;
   while (off + minHeader <= end) {
     const id = buf.readUInt16BE(off);
@@ -111,7 +129,7 @@ function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, o
       // v9 options template: lengths in bytes of the scope and option specifiers.
       const scopeBytes = count;
       const optionBytes = buf.readUInt16BE(off + 4);
-      if (scopeBytes % 4 !== 0 || optionBytes % 4 !== 0) { exporter.error('bad-template'); return; }
+      if (scopeBytes % 4 !== 0 || optionBytes % 4 !== 0) { exporter.error('bad-template'); return false; }
       scopeCount = scopeBytes / 4;
       fieldCount = scopeCount + optionBytes / 4;
       off += 6;
@@ -128,30 +146,32 @@ function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, o
       if (id === 2 || id === 3) {
         for (const [tid, t] of domain.templates) if (t.options === (id === 3)) domain.templates.delete(tid);
       } else domain.templates.delete(id);
+      templatesRead += 1;
       continue;
     }
     if (id < 256 || fieldCount === 0 || fieldCount > LIMITS.fieldsPerTemplate || (options && (scopeCount === 0 || scopeCount > fieldCount))) {
       exporter.error('bad-template');
-      return; // the rest of this set cannot be trusted
+      return false; // the rest of this set cannot be trusted
     }
     const fields: TemplateField[] = [];
     for (let i = 0; i < fieldCount; i++) {
-      if (off + 4 > end) { exporter.error('truncated'); return; }
+      if (off + 4 > end) { exporter.error('truncated'); return false; }
       let fid = buf.readUInt16BE(off);
       const length = buf.readUInt16BE(off + 2);
       off += 4;
       let enterprise = 0;
       if (ipfix && fid & 0x8000) {
-        if (off + 4 > end) { exporter.error('truncated'); return; }
+        if (off + 4 > end) { exporter.error('truncated'); return false; }
         enterprise = buf.readUInt32BE(off);
         fid &= 0x7fff;
         off += 4;
       }
-      if (!ipfix && length === VARIABLE_LENGTH) { exporter.error('bad-template'); return; }
+      if (!ipfix && length === VARIABLE_LENGTH) { exporter.error('bad-template'); return false; }
       fields.push({ id: fid, enterprise, length });
     }
+    templatesRead += 1;
     const template = compileTemplate(id, fields, options);
-    if (template.minLength === 0) { exporter.error('bad-template'); return; }
+    if (template.minLength === 0) { exporter.error('bad-template'); return false; }
     if (!domain.templates.has(id) && exporter.templateCount() >= LIMITS.templatesPerExporter) {
       exporter.error('too-many-templates');
       continue;
@@ -159,21 +179,26 @@ function parseTemplates(buf: Buffer, off: number, end: number, ipfix: boolean, o
     domain.templates.set(id, template);
     releaseHeld(domain, exporter, template, out, receivedMs);
   }
+  return true;
 }
 
-interface DataResult { flows: number; records: number }
+/** What decodeDataSet found in one set (one object, reused: read it before the next call). */
+const setResult = { flows: 0, records: 0, complete: true };
 
 const scratch = new Float64Array(SLOT_DEFAULTS.length);
 
-function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domain: Domain, exporter: Exporter, out: FlowOutput, clock: Clock): DataResult {
+function decodeDataSet(
+  buf: Buffer, off: number, end: number, t: Template, domain: Domain, exporter: Exporter, out: FlowOutput, clock: Clock,
+): typeof setResult {
   let flows = 0;
   let records = 0;
+  let complete = true;
   const n = t.targets.length;
   const st = scratch;
   while (off + t.minLength <= end) {
     st.set(SLOT_DEFAULTS);
     let row = -1;
-    if (!t.options && t.hasAddresses) row = out.start();
+    if (t.rows) row = out.start();
     const b = out.batch;
     if (t.read) {
       // The compiled reader: the record fits (checked above), every offset is a constant.
@@ -201,6 +226,8 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
       if (broken) {
         if (row >= 0) out.batch.discardLast();
         exporter.error('truncated');
+        complete = false;
+        off = end;
         break;
       }
       off = p;
@@ -220,12 +247,28 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
       }
       continue;
     }
-    if (row < 0) continue; // no addresses: nothing M1 can use
+    if (row < 0) continue; // no addresses and no packet: nothing M1 can use
+
+    // The template's own fields are the router's statement about the flow (its key, counted over every
+    // packet); a packet section is the first bytes of one sampled packet. So the fields win, and the
+    // packet fills only what the template does not state (as a router engineer reading the template
+    // would expect, and as Akvorado does). Addresses count as stated only when not all zero: templates
+    // with both families carry zeros in the family a flow does not use.
+    let fromFrame = -1;
+    const placed = placeAddresses(buf, st, b, row);
+    if (st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
+      const at = st[Slot.FrameAt]!;
+      const kind = st[Slot.FrameKind] === Target.IpPacket ? FrameStart.Ip : FrameStart.Ethernet;
+      const status = decodeFrame(buf, at, at + st[Slot.FrameLength]!, kind);
+      const stated = placed ? t.given | Given.Addresses : t.given & ~Given.Addresses;
+      if (status === FrameStatus.Ok) fromFrame = fillFromFrame(buf, stated, b, row);
+      else if (!placed) { b.discardLast(); exporter.error(frameDropReason(status)); continue; }
+    } else if (!placed) { b.discardLast(); exporter.error('zero-addresses'); continue; }
     if (rate <= 0) rate = (samplerId >= 0 ? domain.samplerRates.get(samplerId) : undefined) ?? domain.defaultRate;
     if (!(rate >= 1)) rate = 1;
     const bytes = st[Slot.Bytes]!, packets = st[Slot.Packets]!;
-    const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : 0;
-    const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : 0;
+    const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : Math.max(fromFrame, 0);
+    const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : fromFrame >= 0 ? 1 : 0;
     b.bytes[row] = Math.round(byteCount * rate);
     b.packets[row] = Math.round(packetCount * rate);
     b.samplingRate[row] = Math.round(rate);
@@ -236,15 +279,101 @@ function decodeDataSet(buf: Buffer, off: number, end: number, t: Template, domai
       if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
       else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(st[Slot.IcmpCode]!, 0);
     }
-    let startAbs = st[Slot.StartAbs]!, endAbs = st[Slot.EndAbs]!;
-    if (startAbs < 0 && st[Slot.StartUp]! >= 0) startAbs = fromUptime(st[Slot.StartUp]!, clock, domain);
-    if (endAbs < 0 && st[Slot.EndUp]! >= 0) endAbs = fromUptime(st[Slot.EndUp]!, clock, domain);
-    b.startMs[row] = startAbs >= 0 ? startAbs : endAbs >= 0 ? endAbs : clock.exportMs;
-    b.endMs[row] = endAbs >= 0 ? endAbs : b.startMs[row]!;
+    setTimes(st, b, row, clock, domain);
     flows += 1;
   }
+  // What is left is legal only as padding (RFC 7011 §3.3.1, RFC 3954 §5.3): zeros, shorter than a record.
+  // Anything else means the template held here does not describe the exporter's records.
+  if (complete && off < end && !zeros(buf, off, end)) { exporter.error('template-mismatch'); complete = false; }
   exporter.records += flows;
-  return { flows, records };
+  setResult.flows = flows;
+  setResult.records = records;
+  setResult.complete = complete;
+  return setResult;
+}
+
+function zeros(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function nonZero(buf: Buffer, at: number, length: number): boolean {
+  if (at < 0) return false;
+  for (let i = at, e = at + length; i < e; i++) if (buf[i] !== 0) return true;
+  return false;
+}
+
+/**
+ * Puts the record's addresses into the row. A template may carry IPv4 and
+ * IPv6 fields at once (Cisco with physical-interface fields): the family is
+ * ipVersion (IE 60) when given, else the one whose addresses are not zero.
+ * False when the record states no address that is not zero.
+ */
+function placeAddresses(buf: Buffer, st: Float64Array, b: FlowBatch, row: number): boolean {
+  const s4 = st[Slot.SrcV4]!, d4 = st[Slot.DstV4]!, s6 = st[Slot.SrcV6]!, d6 = st[Slot.DstV6]!;
+  const has4 = s4 >= 0 || d4 >= 0;
+  const has6 = s6 >= 0 || d6 >= 0;
+  let six: boolean;
+  if (has4 && has6) {
+    const version = st[Slot.IpVersion]!;
+    // Both families non-zero without ipVersion has not been seen: IPv6, whose fields cannot be zero-filled IPv4.
+    six = version === 6 || (version !== 4 && (nonZero(buf, s6, 16) || nonZero(buf, d6, 16)));
+  } else if (has4 || has6) six = has6;
+  else return false;
+  if (six) {
+    if (!nonZero(buf, s6, 16) && !nonZero(buf, d6, 16)) return false;
+    b.family[row] = 6;
+    if (s6 >= 0) FlowBatch.copyAddress(buf, s6, b.src, row, 16);
+    if (d6 >= 0) FlowBatch.copyAddress(buf, d6, b.dst, row, 16);
+  } else {
+    if (!nonZero(buf, s4, 4) && !nonZero(buf, d4, 4)) return false;
+    b.family[row] = 4;
+    if (s4 >= 0) FlowBatch.copyAddress(buf, s4, b.src, row, 4);
+    if (d4 >= 0) FlowBatch.copyAddress(buf, d4, b.dst, row, 4);
+  }
+  return true;
+}
+
+/** What a packet section can give a row. */
+const FILLED_BY_FRAME = Given.Addresses | Given.Proto | Given.SrcPort | Given.DstPort | Given.TcpFlags | Given.Bytes | Given.Packets;
+
+/** Fills the row from the packet just decoded where the record is silent; returns the packet's bytes. */
+function fillFromFrame(buf: Buffer, given: number, b: FlowBatch, row: number): number {
+  const f = frame;
+  if (!(given & Given.Addresses)) {
+    const width = f.family === 4 ? 4 : 16;
+    b.family[row] = f.family;
+    FlowBatch.copyAddress(buf, f.src, b.src, row, width);
+    FlowBatch.copyAddress(buf, f.dst, b.dst, row, width);
+  }
+  if (!(given & Given.Proto)) b.proto[row] = f.proto;
+  if (!(given & Given.SrcPort)) b.srcPort[row] = f.srcPort;
+  if (!(given & Given.DstPort)) b.dstPort[row] = f.dstPort;
+  if (!(given & Given.TcpFlags)) b.tcpFlags[row] = f.tcpFlags;
+  return f.ipLength;
+}
+
+/**
+ * Start and end, from the most to the least precise statement: absolute
+ * flow times, uptimes (v9 header, IPFIX systemInitTimeMilliseconds), deltas
+ * before the export time (IE 158/159), a duration from the other end
+ * (IE 161/162), the observation time of a single-moment record (IE 322–325:
+ * NAT events), and last the export time.
+ */
+function setTimes(st: Float64Array, b: FlowBatch, row: number, clock: Clock, domain: Domain): void {
+  let start = st[Slot.StartAbs]!, end = st[Slot.EndAbs]!;
+  if (start < 0 && st[Slot.StartUp]! >= 0) start = fromUptime(st[Slot.StartUp]!, clock, domain);
+  if (end < 0 && st[Slot.EndUp]! >= 0) end = fromUptime(st[Slot.EndUp]!, clock, domain);
+  if (start < 0 && st[Slot.StartDelta]! >= 0) start = clock.exportMs - Math.round(st[Slot.StartDelta]! / 1000);
+  if (end < 0 && st[Slot.EndDelta]! >= 0) end = clock.exportMs - Math.round(st[Slot.EndDelta]! / 1000);
+  const duration = st[Slot.Duration]!;
+  if (duration >= 0) {
+    if (start < 0 && end >= 0) start = end - Math.round(duration);
+    else if (end < 0 && start >= 0) end = start + Math.round(duration);
+  }
+  if (start < 0 && end < 0 && st[Slot.Observation]! >= 0) start = st[Slot.Observation]!;
+  b.startMs[row] = start >= 0 ? start : end >= 0 ? end : clock.exportMs;
+  b.endMs[row] = end >= 0 ? end : b.startMs[row]!;
 }
 
 /** The general path: one field of a record with variable-length fields, or of an options template. */
@@ -258,10 +387,10 @@ function readField(buf: Buffer, p: number, len: number, target: Target, b: FlowB
     case Target.TcpFlags: if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!; break;
     case Target.SrcPort: if (row >= 0) b.srcPort[row] = readUint(buf, p, len); break;
     case Target.DstPort: if (row >= 0) b.dstPort[row] = readUint(buf, p, len); break;
-    case Target.SrcV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.src, row, 4); } break;
-    case Target.DstV4: if (row >= 0) { b.family[row] = 4; FlowBatch.copyAddress(buf, p, b.dst, row, 4); } break;
-    case Target.SrcV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.src, row, 16); } break;
-    case Target.DstV6: if (row >= 0) { b.family[row] = 6; FlowBatch.copyAddress(buf, p, b.dst, row, 16); } break;
+    case Target.SrcV4: st[Slot.SrcV4] = p; break;
+    case Target.DstV4: st[Slot.DstV4] = p; break;
+    case Target.SrcV6: st[Slot.SrcV6] = p; break;
+    case Target.DstV6: st[Slot.DstV6] = p; break;
     case Target.StartUptime: st[Slot.StartUp] = readUint(buf, p, len); break;
     case Target.EndUptime: st[Slot.EndUp] = readUint(buf, p, len); break;
     case Target.StartSec: st[Slot.StartAbs] = readUint(buf, p, len) * 1000; break;
@@ -278,6 +407,15 @@ function readField(buf: Buffer, p: number, len: number, target: Target, b: FlowB
     case Target.IcmpType: st[Slot.IcmpType] = buf[p + len - 1]!; break;
     case Target.IcmpCode: st[Slot.IcmpCode] = buf[p + len - 1]!; break;
     case Target.SystemInitMs: st[Slot.SystemInitMs] = readUint(buf, p, len); break;
+    case Target.IpVersion: st[Slot.IpVersion] = buf[p + len - 1]!; break;
+    case Target.EthernetFrame: case Target.IpPacket: st[Slot.FrameAt] = p; st[Slot.FrameLength] = len; st[Slot.FrameKind] = target; break;
+    case Target.ObservationSec: st[Slot.Observation] = readUint(buf, p, len) * 1000; break;
+    case Target.ObservationMs: st[Slot.Observation] = readUint(buf, p, len); break;
+    case Target.ObservationNtp: st[Slot.Observation] = ntpMs(buf, p); break;
+    case Target.StartDeltaUs: st[Slot.StartDelta] = readUint(buf, p, len); break;
+    case Target.EndDeltaUs: st[Slot.EndDelta] = readUint(buf, p, len); break;
+    case Target.DurationMs: st[Slot.Duration] = readUint(buf, p, len); break;
+    case Target.DurationUs: st[Slot.Duration] = readUint(buf, p, len) / 1000; break;
   }
 }
 

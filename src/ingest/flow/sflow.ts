@@ -1,7 +1,7 @@
 /**
  * sFlow v5: flow samples and expanded flow samples, with raw packet header
- * records (Ethernet, 802.1Q/QinQ, MPLS, IPv4, IPv6, TCP, UDP, ICMP/ICMPv6)
- * and sampled IPv4/IPv6 records. Counter samples are skipped.
+ * records (read by the shared frame decoder, frame.ts) and sampled IPv4/IPv6
+ * records. Counter samples are skipped.
  *
  * A raw header carries MAC addresses, VLANs and payload bytes: they are walked
  * over, never copied. Only the declared header fields reach the batch. sFlow
@@ -9,6 +9,7 @@
  */
 import { FlowBatch, type FlowOutput } from './batch.js';
 import type { Exporter } from './exporters.js';
+import { decodeFrame, frame, frameDropReason, FrameStart, FrameStatus } from './frame.js';
 
 const MAX_SAMPLES = 1024;
 const MAX_RECORDS = 256;
@@ -28,7 +29,8 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
 
   let flows = 0;
   let valid = 0;
-  for (let s = 0; s < samples; s++) {
+  let s = 0;
+  for (; s < samples; s++) {
     if (p + 8 > buf.length) { exporter.error('truncated'); break; }
     const format = buf.readUInt32BE(p);
     const length = buf.readUInt32BE(p + 4);
@@ -44,12 +46,20 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
     p = end;
     valid += 1;
   }
+  // Every sample read and bytes left over: what they were is unknown (a cut datagram, a wrong count).
+  if (s === samples && p < buf.length) exporter.error('trailing-bytes');
   // Only a datagram with a sample read in full (the truncation is counted above) creates or advances its sub-agent's state.
   if (valid > 0 || samples === 0) exporter.domain('sflow5', subAgent).observeSequence(sequence, flows);
   exporter.records += flows;
   return flows;
 }
 
+/**
+ * One flow sample is one sampled packet, whatever records describe it: an
+ * agent may send the raw header and a sampled IPv4/IPv6 record of the same
+ * packet. The raw header is read first (it has the ports of tunnelled and
+ * MPLS traffic too); the sampled IP record is the fallback.
+ */
 function decodeFlowSample(buf: Buffer, p: number, end: number, expanded: boolean, exporter: Exporter, out: FlowOutput, receivedMs: number): number {
   const fixed = expanded ? 44 : 32;
   if (p + fixed > end) { exporter.error('truncated'); return -1; }
@@ -57,21 +67,29 @@ function decodeFlowSample(buf: Buffer, p: number, end: number, expanded: boolean
   const records = buf.readUInt32BE(p + fixed - 4);
   if (records > MAX_RECORDS) { exporter.error('bad-sample'); return -1; }
   p += fixed;
-  let flows = 0;
+  let raw = -1, rawEnd = 0, ip = -1, ipEnd = 0, ipFormat = 0;
   for (let r = 0; r < records; r++) {
     if (p + 8 > end) { exporter.error('truncated'); return -1; }
     const format = buf.readUInt32BE(p);
     const length = buf.readUInt32BE(p + 4);
     const body = p + 8;
     if (body + length > end) { exporter.error('truncated'); return -1; }
-    let ok = false;
-    if (format === 1) ok = rawHeader(buf, body, body + length, rate, out, receivedMs);
-    else if (format === 3) ok = sampledIp(buf, body, body + length, 4, rate, out, receivedMs);
-    else if (format === 4) ok = sampledIp(buf, body, body + length, 6, rate, out, receivedMs);
-    if (ok) flows += 1;
+    if (format === 1 && raw < 0) { raw = body; rawEnd = body + length; }
+    else if ((format === 3 || format === 4) && ip < 0) { ip = body; ipEnd = body + length; ipFormat = format; }
+    // Extended records (switch, router, gateway, user …) and enterprise formats are skipped.
     p = body + length;
   }
-  return flows;
+  let status = FrameStatus.Ok;
+  if (raw >= 0) {
+    status = rawHeader(buf, raw, rawEnd, rate, out, receivedMs);
+    if (status === FrameStatus.Ok) return 1;
+  }
+  if (ip >= 0) {
+    if (sampledIp(buf, ip, ipEnd, ipFormat === 3 ? 4 : 6, rate, out, receivedMs)) return 1;
+    if (raw < 0) { exporter.error('truncated'); return 0; }
+  }
+  exporter.error(raw >= 0 ? frameDropReason(status) : 'sample-without-packet');
+  return 0;
 }
 
 /** Sampled IPv4 (format 3) / IPv6 (format 4) record. */
@@ -94,94 +112,54 @@ function sampledIp(buf: Buffer, p: number, end: number, family: 4 | 6, rate: num
   return true;
 }
 
-function fill(b: FlowOutput['batch'], i: number, frameLength: number, rate: number, receivedMs: number): void {
-  b.bytes[i] = frameLength * rate;
+function fill(b: FlowOutput['batch'], i: number, ipLength: number, rate: number, receivedMs: number): void {
+  b.bytes[i] = ipLength * rate;
   b.packets[i] = rate;
   b.samplingRate[i] = rate;
   b.startMs[i] = receivedMs;
   b.endMs[i] = receivedMs;
 }
 
-/** Raw packet header record (format 1): walks the headers down to the transport ports. */
-function rawHeader(buf: Buffer, p: number, end: number, rate: number, out: FlowOutput, receivedMs: number): boolean {
-  if (p + 16 > end) return false;
-  const protocol = buf.readUInt32BE(p);
+/** sFlow header_protocol values the frame decoder reads. */
+function startOf(protocol: number): FrameStart | -1 {
+  switch (protocol) {
+    case 1: return FrameStart.Ethernet;
+    case 11: return FrameStart.Ipv4;
+    case 12: return FrameStart.Ipv6;
+    case 13: return FrameStart.Mpls;
+    default: return -1;
+  }
+}
+
+/**
+ * Raw packet header record (format 1), through the shared frame decoder.
+ * Bytes are the sampled packet's IP length as sflowtool reports it: the
+ * frame length less the bytes the agent stripped (FCS) and those before the
+ * outermost IP header, the same measure as a sampled IPv4/IPv6 record's
+ * length and NetFlow's octet counts.
+ */
+function rawHeader(buf: Buffer, p: number, end: number, rate: number, out: FlowOutput, receivedMs: number): FrameStatus {
+  if (p + 16 > end) return FrameStatus.Truncated;
+  const start = startOf(buf.readUInt32BE(p));
+  if (start === -1) return FrameStatus.LinkType;
   const frameLength = buf.readUInt32BE(p + 4);
+  const stripped = buf.readUInt32BE(p + 8);
   const headerLength = buf.readUInt32BE(p + 12);
   const h = p + 16;
-  const hEnd = Math.min(end, h + headerLength);
-  let q = h;
-  let etherType: number;
-  if (protocol === 1) {
-    // Ethernet: skip both MAC addresses, then VLAN tags and MPLS labels.
-    if (q + 14 > hEnd) return false;
-    etherType = buf.readUInt16BE(q + 12);
-    q += 14;
-    for (let tags = 0; (etherType === 0x8100 || etherType === 0x88a8 || etherType === 0x9100) && tags < 4; tags++) {
-      if (q + 4 > hEnd) return false;
-      etherType = buf.readUInt16BE(q + 2);
-      q += 4;
-    }
-    if (etherType === 0x8847 || etherType === 0x8848) {
-      let bottom = false;
-      for (let labels = 0; !bottom && labels < 16; labels++) {
-        if (q + 4 > hEnd) return false;
-        bottom = (buf[q + 2]! & 1) === 1;
-        q += 4;
-      }
-      if (!bottom || q >= hEnd) return false;
-      const nibble = buf[q]! >> 4;
-      etherType = nibble === 4 ? 0x0800 : nibble === 6 ? 0x86dd : 0;
-    }
-  } else if (protocol === 11) etherType = 0x0800;
-  else if (protocol === 12) etherType = 0x86dd;
-  else return false;
-
-  let proto: number;
-  let l4: number;
-  let family: 4 | 6;
-  let src: number;
-  let dst: number;
-  let fragmentNotFirst = false;
-  if (etherType === 0x0800) {
-    if (q + 20 > hEnd) return false;
-    const ihl = (buf[q]! & 0x0f) * 4;
-    if (buf[q]! >> 4 !== 4 || ihl < 20) return false;
-    proto = buf[q + 9]!;
-    fragmentNotFirst = (buf.readUInt16BE(q + 6) & 0x1fff) !== 0;
-    family = 4; src = q + 12; dst = q + 16;
-    l4 = q + ihl;
-  } else if (etherType === 0x86dd) {
-    if (q + 40 > hEnd) return false;
-    if (buf[q]! >> 4 !== 6) return false;
-    proto = buf[q + 6]!;
-    family = 6; src = q + 8; dst = q + 24;
-    l4 = q + 40;
-    // Hop-by-hop, routing, destination options and fragment headers.
-    for (let ext = 0; ext < 8 && (proto === 0 || proto === 43 || proto === 60 || proto === 44); ext++) {
-      if (l4 + 8 > hEnd) { l4 = hEnd; break; }
-      const nextProto = buf[l4]!;
-      if (proto === 44) { fragmentNotFirst = (buf.readUInt16BE(l4 + 2) & 0xfff8) !== 0; l4 += 8; }
-      else l4 += (buf[l4 + 1]! + 1) * 8;
-      proto = nextProto;
-    }
-  } else return false;
-
+  const status = decodeFrame(buf, h, Math.min(end, h + headerLength), start);
+  if (status !== FrameStatus.Ok) return status;
+  const f = frame;
   const i = out.start();
   const b = out.batch;
-  b.family[i] = family;
-  FlowBatch.copyAddress(buf, src, b.src, i, family === 4 ? 4 : 16);
-  FlowBatch.copyAddress(buf, dst, b.dst, i, family === 4 ? 4 : 16);
-  b.proto[i] = proto;
-  if (!fragmentNotFirst) {
-    if ((proto === 6 || proto === 17 || proto === 132) && l4 + 4 <= hEnd) {
-      b.srcPort[i] = buf.readUInt16BE(l4);
-      b.dstPort[i] = buf.readUInt16BE(l4 + 2);
-      if (proto === 6 && l4 + 14 <= hEnd) b.tcpFlags[i] = buf[l4 + 13]!;
-    } else if ((proto === 1 || proto === 58) && l4 + 2 <= hEnd) {
-      b.dstPort[i] = (buf[l4]! << 8) | buf[l4 + 1]!;
-    }
-  }
-  fill(b, i, frameLength, rate, receivedMs);
-  return true;
+  const width = f.family === 4 ? 4 : 16;
+  b.family[i] = f.family;
+  FlowBatch.copyAddress(buf, f.src, b.src, i, width);
+  FlowBatch.copyAddress(buf, f.dst, b.dst, i, width);
+  b.proto[i] = f.proto;
+  b.srcPort[i] = f.srcPort;
+  b.dstPort[i] = f.dstPort;
+  b.tcpFlags[i] = f.tcpFlags;
+  const ipLength = frameLength - stripped - (f.ipOffset - h);
+  fill(b, i, ipLength > 0 ? ipLength : f.ipLength, rate, receivedMs);
+  return FrameStatus.Ok;
 }

@@ -10,6 +10,8 @@ export const enum Target {
   SrcV4, DstV4, SrcV6, DstV6, StartUptime, EndUptime, StartSec, EndSec, StartMs, EndMs,
   StartNtpUs, EndNtpUs, StartNtpNs, EndNtpNs, SamplerId, SamplingInterval, PacketInterval, PacketSpace,
   IcmpTypeCode, IcmpType, IcmpCode, SystemInitMs,
+  IpVersion, EthernetFrame, IpPacket, ObservationSec, ObservationMs, ObservationNtp,
+  StartDeltaUs, EndDeltaUs, DurationMs, DurationUs,
 }
 
 /** IANA information element ids (which NetFlow v9 shares for ids below 128). */
@@ -26,6 +28,12 @@ const ELEMENTS: Record<number, Target> = {
   32: Target.IcmpTypeCode, 139: Target.IcmpTypeCode,
   176: Target.IcmpType, 177: Target.IcmpCode, 178: Target.IcmpType, 179: Target.IcmpCode,
   160: Target.SystemInitMs,
+  60: Target.IpVersion,
+  // Packet sections: dataLinkFrameSection, layer2packetSectionData (Ethernet), ipHeaderPacketSection.
+  315: Target.EthernetFrame, 104: Target.EthernetFrame, 313: Target.IpPacket,
+  // observationTime* (NAT events and other single-moment records).
+  322: Target.ObservationSec, 323: Target.ObservationMs, 324: Target.ObservationNtp, 325: Target.ObservationNtp,
+  158: Target.StartDeltaUs, 159: Target.EndDeltaUs, 161: Target.DurationMs, 162: Target.DurationUs,
 };
 
 /** Widths a field must have to be read as its target; anything else is skipped, not misread. */
@@ -33,8 +41,9 @@ function widthFits(target: Target, length: number): boolean {
   switch (target) {
     case Target.SrcV4: case Target.DstV4: return length === 4;
     case Target.SrcV6: case Target.DstV6: return length === 16;
-    case Target.StartNtpUs: case Target.EndNtpUs: case Target.StartNtpNs: case Target.EndNtpNs: return length === 8;
-    case Target.Skip: return true;
+    case Target.StartNtpUs: case Target.EndNtpUs: case Target.StartNtpNs: case Target.EndNtpNs: case Target.ObservationNtp:
+      return length === 8;
+    case Target.Skip: case Target.EthernetFrame: case Target.IpPacket: return true;
     default: return length >= 1 && length <= 8;
   }
 }
@@ -57,23 +66,43 @@ export interface Template {
   /** Bytes of a record with fixed fields only, or the minimum (1 byte per variable field). */
   readonly minLength: number;
   readonly fixed: boolean;
-  readonly hasAddresses: boolean;
+  /** Whether a record can become a row: it has address fields or a packet section (data templates only). */
+  readonly rows: boolean;
+  /** Which row fields the template states itself (Given bits): a packet section fills only the others. */
+  readonly given: number;
   /** For fixed-length data templates: the record reader compiled for this layout. */
   readonly read: RecordReader | undefined;
 }
 
+export const enum Given { Addresses = 1, Proto = 2, SrcPort = 4, DstPort = 8, TcpFlags = 16, Bytes = 32, Packets = 64, Frame = 128 }
+
 /**
- * Per-record values that decide the row (times, sampling, counters) before it
- * is finished: slots of one scratch array, reset for every record.
+ * Per-record values that decide the row (times, sampling, counters,
+ * addresses, the packet section) before it is finished: slots of one scratch
+ * array, reset for every record. Address and packet-section slots hold
+ * offsets into the record's buffer.
  */
 export const enum Slot {
   StartAbs, EndAbs, StartUp, EndUp, SamplerId, SamplingInterval, PacketInterval, PacketSpace,
   Icmp, IcmpType, IcmpCode, Bytes, Packets, BytesTotal, PacketsTotal, SystemInitMs,
+  SrcV4, DstV4, SrcV6, DstV6, IpVersion, FrameAt, FrameLength, FrameKind,
+  Observation, StartDelta, EndDelta, Duration,
 }
-export const SLOT_DEFAULTS = Float64Array.from([-1, -1, -1, -1, -1, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1]);
+export const SLOT_DEFAULTS = Float64Array.from([
+  -1, -1, -1, -1, -1, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1,
+  -1, -1, -1, -1, -1, -1, 0, 0,
+  -1, -1, -1, -1,
+]);
 
 /** Reads one record at `p` into the row's columns and the scratch slots. */
 export type RecordReader = (buf: Buffer, p: number, b: FlowBatch, row: number, st: Float64Array) => void;
+
+const GIVEN: Partial<Record<Target, Given>> = {
+  [Target.SrcV4]: Given.Addresses, [Target.DstV4]: Given.Addresses, [Target.SrcV6]: Given.Addresses, [Target.DstV6]: Given.Addresses,
+  [Target.Proto]: Given.Proto, [Target.SrcPort]: Given.SrcPort, [Target.DstPort]: Given.DstPort, [Target.TcpFlags]: Given.TcpFlags,
+  [Target.Bytes]: Given.Bytes, [Target.BytesTotal]: Given.Bytes, [Target.Packets]: Given.Packets, [Target.PacketsTotal]: Given.Packets,
+  [Target.EthernetFrame]: Given.Frame, [Target.IpPacket]: Given.Frame,
+};
 
 export function compileTemplate(id: number, fields: readonly TemplateField[], options: boolean): Template {
   const n = fields.length;
@@ -81,15 +110,17 @@ export function compileTemplate(id: number, fields: readonly TemplateField[], op
   const lengths = new Uint16Array(n);
   let fixed = true;
   let minLength = 0;
-  let hasAddresses = false;
+  let given = 0;
   for (let i = 0; i < n; i++) {
     const f = fields[i]!;
     const wanted = f.enterprise === 0 ? (ELEMENTS[f.id] ?? Target.Skip) : Target.Skip;
-    const target = f.length !== VARIABLE_LENGTH && widthFits(wanted, f.length) ? wanted : Target.Skip;
+    // Only packet sections may have a variable length: every other declared element has a fixed width.
+    const packet = wanted === Target.EthernetFrame || wanted === Target.IpPacket;
+    const target = (f.length !== VARIABLE_LENGTH || packet) && widthFits(wanted, f.length) ? wanted : Target.Skip;
     targets[i] = target;
     lengths[i] = f.length;
     if (f.length === VARIABLE_LENGTH) { fixed = false; minLength += 1; } else minLength += f.length;
-    if (target >= Target.SrcV4 && target <= Target.DstV6) hasAddresses = true;
+    given |= GIVEN[target as Target] ?? 0;
   }
   let offsets: Uint32Array | undefined;
   if (fixed) {
@@ -97,8 +128,9 @@ export function compileTemplate(id: number, fields: readonly TemplateField[], op
     let o = 0;
     for (let i = 0; i < n; i++) { offsets[i] = o; o += lengths[i]!; }
   }
-  const read = offsets && !options && hasAddresses ? compileReader(targets, lengths, offsets) : undefined;
-  return { id, options, fields, targets, lengths, offsets, minLength, fixed, hasAddresses, read };
+  const rows = !options && (given & (Given.Addresses | Given.Frame)) !== 0;
+  const read = offsets && rows ? compileReader(targets, lengths, offsets) : undefined;
+  return { id, options, fields, targets, lengths, offsets, minLength, fixed, rows, given, read };
 }
 
 /** Big-endian unsigned read of a known width at a known offset, as source text. */
@@ -122,10 +154,6 @@ function readExpr(at: string, len: number): string {
 function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint32Array): RecordReader {
   const lines: string[] = [];
   const slot = (s: Slot, expr: string) => lines.push(`st[${s}] = ${expr};`);
-  const address = (column: 'src' | 'dst', at: string, width: 4 | 16, family: 4 | 6) => {
-    lines.push(`b.family[row] = ${family};`);
-    for (let k = 0; k < width; k++) lines.push(`b.${column}[r16 + ${k}] = buf[${at} + ${k}];`);
-  };
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i] as Target;
     const len = lengths[i]!;
@@ -141,10 +169,11 @@ function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint3
       case Target.TcpFlags: lines.push(`b.tcpFlags[row] = ${last};`); break;
       case Target.SrcPort: lines.push(`b.srcPort[row] = ${readExpr(at, len)};`); break;
       case Target.DstPort: lines.push(`b.dstPort[row] = ${readExpr(at, len)};`); break;
-      case Target.SrcV4: address('src', at, 4, 4); break;
-      case Target.DstV4: address('dst', at, 4, 4); break;
-      case Target.SrcV6: address('src', at, 16, 6); break;
-      case Target.DstV6: address('dst', at, 16, 6); break;
+      // Addresses are placed once the record is read (placeAddresses): a template may carry both families.
+      case Target.SrcV4: slot(Slot.SrcV4, at); break;
+      case Target.DstV4: slot(Slot.DstV4, at); break;
+      case Target.SrcV6: slot(Slot.SrcV6, at); break;
+      case Target.DstV6: slot(Slot.DstV6, at); break;
       case Target.StartUptime: slot(Slot.StartUp, readExpr(at, len)); break;
       case Target.EndUptime: slot(Slot.EndUp, readExpr(at, len)); break;
       case Target.StartSec: slot(Slot.StartAbs, `${readExpr(at, len)} * 1000`); break;
@@ -161,10 +190,21 @@ function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint3
       case Target.IcmpType: slot(Slot.IcmpType, last); break;
       case Target.IcmpCode: slot(Slot.IcmpCode, last); break;
       case Target.SystemInitMs: slot(Slot.SystemInitMs, readExpr(at, len)); break;
+      case Target.IpVersion: slot(Slot.IpVersion, last); break;
+      case Target.EthernetFrame: case Target.IpPacket:
+        slot(Slot.FrameAt, at); slot(Slot.FrameLength, String(len)); slot(Slot.FrameKind, String(t)); break;
+      case Target.ObservationSec: slot(Slot.Observation, `${readExpr(at, len)} * 1000`); break;
+      case Target.ObservationMs: slot(Slot.Observation, readExpr(at, len)); break;
+      case Target.ObservationNtp: slot(Slot.Observation, `ntpMs(buf, ${at})`); break;
+      case Target.StartDeltaUs: slot(Slot.StartDelta, readExpr(at, len)); break;
+      case Target.EndDeltaUs: slot(Slot.EndDelta, readExpr(at, len)); break;
+      case Target.DurationMs: slot(Slot.Duration, readExpr(at, len)); break;
+      case Target.DurationUs: slot(Slot.Duration, `${readExpr(at, len)} / 1000`); break;
     }
   }
+  const source = `return function compiledRecord(buf, p, b, row, st) {\n  ${lines.join('\n  ')}\n};`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- numbers and fixed names only (see above)
-  const make = new Function('readUint', 'ntpMs', `return function compiledRecord(buf, p, b, row, st) {\n  const r16 = row * 16;\n  ${lines.join('\n  ')}\n};`) as (r: typeof readUint, n: typeof ntpMs) => RecordReader;
+  const make = new Function('readUint', 'ntpMs', source) as (r: typeof readUint, n: typeof ntpMs) => RecordReader;
   return make(readUint, ntpMs);
 }
 

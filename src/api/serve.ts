@@ -15,6 +15,7 @@ import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
+import { dropAbandonedImports } from '../ingest/flow/import.js';
 import { buildApi, type Api } from './server.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
 import { DetailTailer } from '../ingest/radius/detail.js';
@@ -39,6 +40,21 @@ export interface ServeOptions {
   analytics?: boolean;
   /** Measure modules (tests substitute implementations). */
   measures?: readonly MeasureModule[];
+}
+
+/**
+ * The inlet accepts datagrams from any source unless allowedExporters names the
+ * routers: anyone who can reach its port can then write flow records. Said at
+ * every start, by counts only (the log carries no addresses).
+ */
+export function warnOpenInlet(config: Config, logger: Logger): void {
+  const f = config.ingest.flows;
+  if (f.allowedExporters.length > 0) return;
+  const wildcard = f.listeners.filter((l) => l.host === '::' || l.host === '0.0.0.0').length;
+  // The setting's dotted name would be masked as a host name in the message: it goes in a field.
+  logger.warn({ event: 'flows.any-exporter', setting: 'ingest.flows.allowedExporters', listeners: f.listeners.length, wildcardListeners: wildcard },
+    'flow inlet accepts datagrams from any exporter: list the routers in the setting named here, or let only them reach the listening ports (firewall) ' +
+    '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください');
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
@@ -70,7 +86,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
     inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
     logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
+    warnOpenInlet(config, logger);
   }
+  // Rows of an import that died with an earlier process were never stored: delete them now (audited).
+  if (mamori.analytics) await dropAbandonedImports(mamori, 'module:server');
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 
   // RADIUS accounting runs only while a measure that declares assigned addresses runs: the

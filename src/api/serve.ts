@@ -52,8 +52,13 @@ export function warnOpenInlet(config: Config, logger: Logger): void {
   if (f.allowedExporters.length > 0) return;
   const wildcard = f.listeners.filter((l) => l.host === '::' || l.host === '0.0.0.0').length;
   // The setting's dotted name looks like a host name to the log's masking: it goes in a field, as a path.
-  logger.warn({ event: 'flows.any-exporter', setting: ['ingest', 'flows', 'allowedExporters'], listeners: f.listeners.length, wildcardListeners: wildcard },
-    'flow inlet accepts datagrams from any exporter: list the routers in the setting named here, or let only them reach the listening ports (firewall) ' +
+  const fields = {
+    event: 'flows.any-exporter', setting: ['ingest', 'flows', 'allowedExporters'],
+    listeners: f.listeners.length, wildcardListeners: wildcard,
+  };
+  logger.warn(fields,
+    'flow inlet accepts datagrams from any exporter: list the routers in the setting named here, ' +
+    'or let only them reach the listening ports (firewall) ' +
     '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください');
 }
 

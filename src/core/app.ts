@@ -54,7 +54,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations, ...flowImportMigrations, ...caseMigrations, ...noticeMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const core = { ...subscriberMigrations, ...detailMigrations, ...flowImportMigrations, ...caseMigrations, ...noticeMigrations };
+  const migrations = Object.assign(core, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {

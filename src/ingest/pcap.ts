@@ -51,7 +51,9 @@ function pcapHeader(file: string, buf: Buffer, have: number): PcapHeader {
 function recordProblem(incl: number, available: number, packet: number): string | undefined {
   if (available < 16) return `record ${packet} is cut inside its 16-byte header (file cut short)`;
   if (incl > MAX_RECORD) return `record ${packet} claims ${incl} bytes (more than ${MAX_RECORD}): the file is damaged`;
-  if (available < 16 + incl) return `record ${packet} is truncated: ${16 + incl} bytes announced, ${available} in the file (file cut short)`;
+  if (available < 16 + incl) {
+    return `record ${packet} is truncated: ${16 + incl} bytes announced, ${available} in the file (file cut short)`;
+  }
   return undefined;
 }
 
@@ -60,7 +62,8 @@ function recordProblem(incl: number, available: number, packet: number): string 
  * `end` (a record boundary found by scanPcap) stops reading there: the records
  * after it are not read, so a file cut short can be read up to its last whole record.
  */
-export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }, end?: number): Generator<UdpPacket> {
+export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }, end?: number):
+  Generator<UdpPacket> {
   const fd = openSync(file, 'r');
   try {
     const size = Math.min(fstatSync(fd).size, end ?? Number.POSITIVE_INFINITY);

@@ -30,13 +30,14 @@ const DAY_MS = 86_400_000;
 
 /** An IPFIX stream: a template, then `datagrams` data sets of 20 records; `seed` makes the content (and its hash) differ. */
 function exportStream(datagrams: number, seed = 0, template = true, startMs = 1_764_000_000_000): Buffer[] {
-  const out = template ? [ipfix({ exportTime: Math.floor(startMs / 1000), sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])] : [];
+  const exportTime = Math.floor(startMs / 1000);
+  const out = template ? [ipfix({ exportTime, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])] : [];
   for (let i = 0; i < datagrams; i++) {
     const records = Array.from({ length: 20 }, (_, k) => ipfixV4Record({
       src: `10.${seed & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `198.51.100.${k}`, sport: 1000 + k, dport: 443, proto: 6, flags: 0x18,
       startMs: startMs + i, endMs: startMs + 1000 + i, bytes: 100 + k, packets: 1,
     }));
-    out.push(ipfix({ exportTime: Math.floor(startMs / 1000), sequence: 1 + i * 20, domain: 1 }, [dataSet(300, records)]));
+    out.push(ipfix({ exportTime, sequence: 1 + i * 20, domain: 1 }, [dataSet(300, records)]));
   }
   return out;
 }
@@ -58,7 +59,8 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function storedRecords(m: Mamori): Promise<ReferenceRecord[]> {
   const rows = await m.analytics!.query<Record<string, string | number>>(
-    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e, IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
+    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e,
+            IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
             src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`);
   const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
   return rows.map((r) => ({
@@ -82,7 +84,8 @@ async function importEntries(m: Mamori): Promise<AuditEntry[]> {
 function decodeBySource(file: string): ReferenceRecord[] {
   const bySource = new Map<string, Array<{ payload: Buffer; t: number }>>();
   for (const p of readPcapUdp(file)) bySource.set(p.source, [...(bySource.get(p.source) ?? []), { payload: p.payload, t: p.timestampMs }]);
-  return [...bySource].flatMap(([source, packets]) => decodeAll(packets.map((p) => p.payload), { exporter: source, receivedMs: packets[0]!.t }).records);
+  return [...bySource].flatMap(([source, packets]) =>
+    decodeAll(packets.map((p) => p.payload), { exporter: source, receivedMs: packets[0]!.t }).records);
 }
 
 describe('pcap reader', () => {
@@ -133,7 +136,9 @@ describe('pcap reader', () => {
     const scan = await scanPcap(cut, new Set([offsets[10]!, offsets[10]! + 1]));
     assert.equal(scan.validBytes, offsets[40]);
     assert.equal(scan.packets, 40);
-    assert.deepEqual(scan.truncation, { offset: offsets[40], reason: `record 41 is truncated: ${16 + whole.readUInt32LE(offsets[40]! + 8)} bytes announced, 30 in the file (file cut short)` });
+    const announced = 16 + whole.readUInt32LE(offsets[40]! + 8);
+    const reason = `record 41 is truncated: ${announced} bytes announced, 30 in the file (file cut short)`;
+    assert.deepEqual(scan.truncation, { offset: offsets[40], reason });
     assert.equal(scan.validSha256, sha256(whole.subarray(0, offsets[40])));
     assert.equal(scan.fileSha256, sha256(whole.subarray(0, cutAt)));
     // Prefix hashes only on record boundaries: the second length is inside a record.
@@ -149,7 +154,8 @@ describe('flows import (offline)', () => {
   let m: Mamori;
   before(async () => {
     // insertRows at its minimum: imports of a few thousand records still take several inserts.
-    m = await openTest('measures:\n  cc-detection: { enabled: true }\ningest:\n  flows:\n    insertRows: 64\n', { analytics: true, measures: WITH_M1 });
+    const yaml = 'measures:\n  cc-detection: { enabled: true }\ningest:\n  flows:\n    insertRows: 64\n';
+    m = await openTest(yaml, { analytics: true, measures: WITH_M1 });
   });
   after(() => m.close()); // one embedded analytics store per process
   beforeEach(() => m.analytics!.exec(`TRUNCATE TABLE ${FLOW_DATASET.table}`));
@@ -166,9 +172,13 @@ describe('flows import (offline)', () => {
     assert.deepEqual(diff(await storedRecords(m), expected), { onlyOurs: [], onlyTheirs: [] });
     const audited = (await importEntries(m)).at(-1)!;
     assert.deepEqual([audited.outcome, audited.measure, audited.object], ['ok', 'cc-detection', 'dataset:flows']);
-    assert.deepEqual(audited.counts, { importId: r.importId, datagrams: 201, records: expected.length, stored: expected.length, noTemplateAtEnd: 0, skippedPackets: 0, fragments: 0 });
+    assert.deepEqual(audited.counts, {
+      importId: r.importId, datagrams: 201, records: expected.length, stored: expected.length,
+      noTemplateAtEnd: 0, skippedPackets: 0, fragments: 0,
+    });
     const [entry] = await new ImportRegistry(m.state).find('pcap', [r.sha256]);
-    assert.deepEqual([entry!.id, entry!.actor, entry!.outcome, entry!.records, entry!.sha256], [r.importId, 'cli:test', 'stored', expected.length, sha256(readFileSync(file))]);
+    assert.deepEqual([entry!.id, entry!.actor, entry!.outcome, entry!.records, entry!.sha256],
+      [r.importId, 'cli:test', 'stored', expected.length, sha256(readFileSync(file))]);
   });
 
   it('stores the whole records of a file cut mid-packet, and names and audits where it stops', async () => {
@@ -199,7 +209,10 @@ describe('flows import (offline)', () => {
   it('stores the whole packets of a real capture cut mid-packet', { skip: NO_CAPTURES }, async () => {
     const dir = tempDir();
     // Real exporters' datagrams (templates before their data), the last one (sFlow) cut in the middle.
-    const bytes = concatCaptures(['netflow-icmp-template.pcap', 'netflow-icmp-data.pcap', 'netflow-nfv5.pcap', 'netflow-template.pcap', 'netflow-data.pcap', 'sflow-data-1140.pcap']);
+    const bytes = concatCaptures([
+      'netflow-icmp-template.pcap', 'netflow-icmp-data.pcap', 'netflow-nfv5.pcap',
+      'netflow-template.pcap', 'netflow-data.pcap', 'sflow-data-1140.pcap',
+    ]);
     const offsets = recordOffsets(bytes);
     const complete = join(dir, 'complete.pcap');
     writeFileSync(complete, bytes.subarray(0, offsets[5]));
@@ -268,11 +281,13 @@ describe('flows import (offline)', () => {
     const first = await importFlowPcap(m, cut, { actor: 'cli:test' });
     assert.equal(first.outcome, 'partial');
     await assert.rejects(importFlowPcap(m, full, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportRefusedError && err.reason === 'begins-with-imported' && new RegExp(`first ${offsets[200]} bytes .*import #${first.importId}`).test(err.message));
+      err instanceof FlowImportRefusedError && err.reason === 'begins-with-imported'
+      && new RegExp(`first ${offsets[200]} bytes .*import #${first.importId}`).test(err.message));
     const rest = await importFlowPcap(m, full, { actor: 'cli:test', continueAfterImported: true });
     assert.deepEqual(rest.continuedAfter, { importId: first.importId, bytes: offsets[200], skippedRecords: first.stored });
     // Together the two imports hold every record of the capture exactly once.
-    assert.deepEqual(diff(await storedRecords(m), decodeAll(datagrams, { exporter: '192.0.2.1' }).records), { onlyOurs: [], onlyTheirs: [] });
+    const all = decodeAll(datagrams, { exporter: '192.0.2.1' }).records;
+    assert.deepEqual(diff(await storedRecords(m), all), { onlyOurs: [], onlyTheirs: [] });
   });
 
   it('stores nothing when the engine fails before the end of the file, and audits the failure', async () => {
@@ -305,7 +320,10 @@ describe('flows import (offline)', () => {
     let moves = 0;
     const failing: AnalyticsStore = {
       ...store,
-      async exec(sql, params) { if (/MOVE PARTITION/.test(sql) && ++moves === 2) throw new Error('engine stopped (injected)'); return store.exec(sql, params); },
+      async exec(sql, params) {
+        if (/MOVE PARTITION/.test(sql) && ++moves === 2) throw new Error('engine stopped (injected)');
+        return store.exec(sql, params);
+      },
     };
     await assert.rejects(importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }), (err: unknown) =>
       err instanceof FlowImportError && err.stored === 2000 && /after 2000 of 5000 records were stored/.test(err.message));
@@ -317,7 +335,8 @@ describe('flows import (offline)', () => {
       err instanceof FlowImportRefusedError && /2000 records stored, failed part-way/.test(err.message));
   });
 
-  it('imports a directory of nfcapd files, and on a second run only the files added since', { skip: !have('nfcapd') && 'nfcapd not installed' }, async () => {
+  const noNfcapd = !have('nfcapd') && 'nfcapd not installed';
+  it('imports a directory of nfcapd files, and on a second run only the files added since', { skip: noNfcapd }, async () => {
     const dir = tempDir();
     const port = 39400 + (process.pid % 300);
     const reference = await nfdumpDecode(exportStream(40, 9), join(dir, 'a'), port);
@@ -326,7 +345,8 @@ describe('flows import (offline)', () => {
     assert.deepEqual(r.exporters, ['127.0.0.1']);
     const [row] = await m.analytics!.query<{ n: string; b: string; p: string }>(`SELECT count() AS n, sum(bytes) AS b, sum(dst_port) AS p FROM ${FLOW_DATASET.table}`);
     assert.deepEqual([Number(row!.n), Number(row!.b), Number(row!.p)], [reference.length, reference.reduce((a, x) => a + x.bytes, 0), reference.reduce((a, x) => a + x.dport, 0)]);
-    await assert.rejects(importNfdump(m, dir, true, { actor: 'cli:test' }), (err: unknown) => err instanceof FlowImportRefusedError && /all 1 files under this directory were imported before/.test(err.message));
+    await assert.rejects(importNfdump(m, dir, true, { actor: 'cli:test' }), (err: unknown) =>
+      err instanceof FlowImportRefusedError && /all 1 files under this directory were imported before/.test(err.message));
     const more = await nfdumpDecode(exportStream(10, 10), join(dir, 'b'), port + 1);
     const second = await importNfdump(m, dir, true, { actor: 'cli:test' });
     assert.equal(second.files, 1);
@@ -359,11 +379,14 @@ describe('flows import (the command, offline)', () => {
     // M1 may be enabled only with the ISP's customer prefixes (its readiness check).
     const { dir, config } = setup('measures:\n  cc-detection:\n    enabled: true\n    scope: { subscriberPrefixes: ["10.0.0.0/8"] }\n');
     const full = join(dir, 'export.pcap');
-    writeUdpPcap(full, [...exportStream(20, 11), ...exportStream(2, 12, false).map((d) => { const b = Buffer.from(d); b.writeUInt16BE(301, 16); return b; })]);
+    // Two data sets for template 301, which is never sent.
+    const orphans = exportStream(2, 12, false).map((d) => { const b = Buffer.from(d); b.writeUInt16BE(301, 16); return b; });
+    writeUdpPcap(full, [...exportStream(20, 11), ...orphans]);
     const whole = readFileSync(full);
     const cut = join(dir, 'cut.pcap');
     writeFileSync(cut, whole.subarray(0, whole.length - 5));
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '-c', config, 'flows', 'import', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, MAMORI_TOKEN: '' } });
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '-c', config, 'flows', 'import', ...args],
+      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, MAMORI_TOKEN: '' } });
     const r = run(cut);
     assert.equal(r.status, 3, r.stderr);
     const offset = recordOffsets(whole).at(-1)!;

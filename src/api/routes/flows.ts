@@ -34,13 +34,15 @@ const importEntrySchema = z.object({
 });
 
 const runningSchema = z.object({
-  actor: z.string(), format: z.enum(['pcap', 'nfdump']), startedAt: z.string(), phase: z.enum(['receiving', 'checking', 'storing', 'moving']),
+  actor: z.string(), format: z.enum(['pcap', 'nfdump']), startedAt: z.string(),
+  phase: z.enum(['receiving', 'checking', 'storing', 'moving']),
   bytesRead: z.number(), totalBytes: z.number(), records: z.number(),
 });
 
 const pcapResultSchema = z.object({
   format: z.literal('pcap'), importId: z.number(), outcome: z.enum(['stored', 'partial']), sha256: z.string(), bytes: z.number(),
-  fileSha256: z.string(), fileBytes: z.number(), datagrams: z.number(), records: z.number(), stored: z.number(), noTemplateAtEnd: z.number(),
+  fileSha256: z.string(), fileBytes: z.number(), datagrams: z.number(), records: z.number(), stored: z.number(),
+  noTemplateAtEnd: z.number(),
   truncation: z.object({ offset: z.number(), reason: z.string(), unreadBytes: z.number() }).optional(),
   continuedAfter: z.object({ importId: z.number(), bytes: z.number(), skippedRecords: z.number() }).optional(),
   pcap: z.object({ packets: z.number(), udp: z.number(), skipped: z.number(), fragments: z.number(), bytesRead: z.number() }),
@@ -63,7 +65,8 @@ class UploadTooLarge extends Error {}
  * Streams the request body into `file` (0600), at most `limit` bytes; returns its
  * SHA-256. The body is never destroyed here: the socket must stay up for the answer.
  */
-async function receive(body: Readable, file: string, limit: number): Promise<{ bytes: number; sha256: string }> {
+async function receive(body: Readable, file: string, limit: number, onBytes: (n: number) => void):
+  Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
   let bytes = 0;
@@ -74,6 +77,7 @@ async function receive(body: Readable, file: string, limit: number): Promise<{ b
         bytes += chunk.length;
         if (bytes > limit) { stop(new UploadTooLarge(`the upload is larger than ${limit} bytes (ingest.flows.maxUploadBytes)`)); return; }
         hash.update(chunk);
+        onBytes(bytes);
         if (!out.write(chunk)) { body.pause(); out.once('drain', () => body.resume()); }
       };
       body.on('data', onData);
@@ -145,7 +149,8 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
       config: { permission: 'flows:import' },
       schema: {
         tags: ['flows'],
-        description: 'Back-fill: the body is a pcap of export datagrams (or, with format=nfdump, one file nfcapd wrote), sent as application/octet-stream.',
+        description: 'Back-fill: the body is a pcap of export datagrams (or, with format=nfdump, one file nfcapd wrote), ' +
+          'sent as application/octet-stream.',
         querystring: z.object({
           format: z.enum(['pcap', 'nfdump']).default('pcap'),
           /** Import content imported before (its flows are stored twice). */
@@ -157,7 +162,8 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
         }),
         response: {
           200: z.discriminatedUnion('format', [pcapResultSchema, nfdumpResultSchema]),
-          400: errorSchema, 409: errorSchema.extend({ previous: z.array(importEntrySchema).optional() }), 413: errorSchema, 415: errorSchema,
+          400: errorSchema, 409: errorSchema.extend({ previous: z.array(importEntrySchema).optional() }),
+          413: errorSchema, 415: errorSchema,
           500: errorSchema.extend({ stored: z.number().optional() }), 503: errorSchema,
         },
       },
@@ -170,7 +176,10 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
       if (!(body instanceof Readable)) {
         return reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${UPLOAD_TYPES.join(' or ')}` });
       }
-      if (!mamori.analytics) { discard(); return reply.code(503).send({ error: 'unavailable', message: 'the analytics store is not open in this server' }); }
+      if (!mamori.analytics) {
+        discard();
+        return reply.code(503).send({ error: 'unavailable', message: 'the analytics store is not open in this server' });
+      }
       let claim;
       try {
         claim = claimImport(mamori, actor, q.format, 'receiving');
@@ -186,24 +195,30 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
         mkdirSync(directory, { recursive: true, mode: 0o700 });
         let received;
         try {
-          received = await receive(body, file, mamori.config.ingest.flows.maxUploadBytes);
+          claim.totalBytes = Number(request.headers['content-length'] ?? 0) || 0;
+          received = await receive(body, file, mamori.config.ingest.flows.maxUploadBytes, (n) => { claim.bytesRead = n; });
         } catch (err) {
           if (err instanceof UploadTooLarge) { discard(); return reply.code(413).send({ error: 'too-large', message: err.message }); }
           throw err;
         }
         if (q.sha256 && q.sha256 !== received.sha256) {
-          return reply.code(400).send({ error: 'upload-corrupted', message: `the upload's SHA-256 is ${received.sha256}, not ${q.sha256} as announced: nothing was stored` });
+          const message = `the upload's SHA-256 is ${received.sha256}, not ${q.sha256} as announced: nothing was stored`;
+          return reply.code(400).send({ error: 'upload-corrupted', message });
         }
         const options = { actor, claim, force: q.force, continueAfterImported: q.continue };
         if (q.format === 'nfdump') {
           const r = await importNfdump(mamori, file, false, options);
-          return { format: 'nfdump' as const, importIds: r.importIds, records: r.records, stored: r.stored, files: r.files, exporters: r.exporters };
+          const { importIds, records, stored, files, exporters } = r;
+          return { format: 'nfdump' as const, importIds, records, stored, files, exporters };
         }
         return { format: 'pcap' as const, ...(await importFlowPcap(mamori, file, options)) };
       } catch (err) {
         // The temporary file's name means nothing to the sender: call it the upload.
         const message = (err as Error).message.replaceAll(file, 'the upload');
-        if (err instanceof FlowImportRefusedError) { discard(); return reply.code(409).send({ error: err.reason, message, previous: [...err.previous] }); }
+        if (err instanceof FlowImportRefusedError) {
+          discard();
+          return reply.code(409).send({ error: err.reason, message, previous: [...err.previous] });
+        }
         if (err instanceof PcapError || err instanceof NfdumpError) return reply.code(400).send({ error: 'bad-file', message });
         if (err instanceof FlowImportError) {
           request.log.error({ event: 'flows.import-failed', stored: err.stored }, 'flow import failed');

@@ -10,7 +10,9 @@ import { request as httpsRequest } from 'node:https';
 import { Command, Option } from 'commander';
 import type { Config } from '../../core/config.js';
 import { progress } from '../progress.js';
-import { FlowImportError, FlowImportRefusedError, importFlowPcap, importNfdump, type ImportEntry, type PcapImportResult, type RunningImport } from '../../ingest/flow/import.js';
+import {
+  FlowImportError, FlowImportRefusedError, importFlowPcap, importNfdump, type ImportEntry, type PcapImportResult, type RunningImport,
+} from '../../ingest/flow/import.js';
 import { ImportRegistry } from '../../ingest/flow/import-registry.js';
 import { UsageError, actor, configOf, withMamori } from '../context.js';
 
@@ -29,7 +31,7 @@ export const EXIT_PARTIAL = 3;
 export function flowCommands(program: Command): void {
   const flows = program.command('flows').description('flow records from routers (the inlet of M1)');
   flows.command('import')
-    .argument('<file>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams; with --nfdump, an nfdump file or (offline only) a directory')
+    .argument('<file>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams; with --nfdump, an nfdump file or (offline) a directory')
     .option('--nfdump', 'the file is what nfcapd wrote (read through nfdump; a directory reads every file below it)')
     .option('--force', 'import even if this content was imported before (its flows are then stored twice)')
     .option('--continue', 'the pcap begins with a capture imported before (e.g. a copy that was cut short): store only what follows it')
@@ -43,26 +45,39 @@ export function flowCommands(program: Command): void {
       try { const st = statSync(file); size = st.size; directory = st.isDirectory(); } catch (err) {
         throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
       }
-      if (directory && !o.nfdump) throw new UsageError(`${file} is a directory: give a pcap file, or --nfdump for a directory of nfcapd files`);
+      if (directory && !o.nfdump) {
+        throw new UsageError(`${file} is a directory: give a pcap file, or --nfdump for a directory of nfcapd files`);
+      }
       if (o.continue && o.nfdump) throw new UsageError('--continue applies to pcap files only');
       const target = await importTarget(configOf(cmd), o);
       try {
         if (target) {
-          if (directory) throw new UsageError('through the server, give one nfdump file at a time (or stop the server and import the directory with --offline)');
+          if (directory) {
+            throw new UsageError('through the server, give one nfdump file at a time ' +
+              '(or stop the server and import the directory with --offline)');
+          }
           await importThroughServer(target, file, size, o);
         } else if (o.nfdump) {
           const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, {
-            actor: actor(), force: o.force ?? false, onProgress: (p) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${p.records} records`); },
+            actor: actor(), force: o.force ?? false,
+            onProgress: (p) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${p.records} records`); },
           }), true);
           if (process.stderr.isTTY) process.stderr.write('\n');
-          for (const s of r.skipped) process.stderr.write(`skipped ${s.file}: imported before (import #${s.previous.id} on ${s.previous.finishedAt} by ${s.previous.actor})\n`);
-          process.stdout.write(`imported ${r.stored} flow records from ${r.files} nfdump file${r.files === 1 ? '' : 's'} ${directory ? 'under ' : ''}${file} ` +
+          for (const s of r.skipped) {
+            const p = s.previous;
+            process.stderr.write(`skipped ${s.file}: imported before (import #${p.id} on ${p.finishedAt} by ${p.actor})\n`);
+          }
+          const files = `${r.files} nfdump file${r.files === 1 ? '' : 's'} ${directory ? 'under ' : ''}${file}`;
+          process.stdout.write(`imported ${r.stored} flow records from ${files} ` +
             `(import ${r.importIds.map((i) => `#${i}`).join(', ') || 'none'}; exporters: ${r.exporters.join(', ') || 'none'})\n`);
         } else {
           const r = await withMamori(cmd, async (m) => {
             const bar = progress('import (bytes)', size);
             try {
-              return await importFlowPcap(m, file, { actor: actor(), force: o.force ?? false, continueAfterImported: o.continue ?? false, onProgress: (p) => bar.update(p.bytesRead) });
+              return await importFlowPcap(m, file, {
+                actor: actor(), force: o.force ?? false, continueAfterImported: o.continue ?? false,
+                onProgress: (p) => bar.update(p.bytesRead),
+              });
             } finally { bar.stop(); }
           }, true);
           printPcapResult(file, r);
@@ -85,25 +100,32 @@ export function flowCommands(program: Command): void {
 
 function importLine(e: ImportEntry): string {
   const cut = e.counts.truncatedAtByte !== undefined ? ` cut short at byte ${e.counts.truncatedAtByte}` : '';
-  return `#${e.id}\t${e.finishedAt}\t${e.actor}\t${e.format}\t${e.outcome}${cut}\t${e.records} records\tsha256 ${e.sha256} (${e.bytes} bytes)`;
+  const columns = [`#${e.id}`, e.finishedAt, e.actor, e.format, `${e.outcome}${cut}`, `${e.records} records`];
+  return [...columns, `sha256 ${e.sha256} (${e.bytes} bytes)`].join('\t');
 }
 
 function printPcapResult(file: string, r: PcapImportResult): void {
   process.stdout.write(`imported ${r.stored} flow records from ${r.datagrams} datagrams of ${file} (import #${r.importId}; ` +
     `${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
   if (r.continuedAfter) {
-    process.stdout.write(`  continued after import #${r.continuedAfter.importId}: its first ${r.continuedAfter.bytes} bytes (${r.continuedAfter.skippedRecords} records) were read, not stored again\n`);
+    const c = r.continuedAfter;
+    process.stdout.write(`  continued after import #${c.importId}: its first ${c.bytes} bytes (${c.skippedRecords} records) ` +
+      'were read, not stored again\n');
   }
   for (const e of r.exporters) {
     const errors = Object.entries(e.errors).map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors';
-    process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ${e.templates} templates, estimated loss ${e.estimatedLoss}; ${errors}\n`);
+    process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ` +
+      `${e.templates} templates, estimated loss ${e.estimatedLoss}; ${errors}\n`);
   }
   for (const [reason, n] of Object.entries(r.refused)) process.stdout.write(`  refused before an exporter was known: ${reason}=${n}\n`);
   if (r.noTemplateAtEnd > 0) {
-    process.stderr.write(`mamori: ${file}: ${r.noTemplateAtEnd} data sets were still waiting for their template at the end of the file and were not stored (no-template)\n`);
+    process.stderr.write(`mamori: ${file}: ${r.noTemplateAtEnd} data sets were still waiting for their template at the end of the file ` +
+      'and were not stored (no-template)\n');
   }
   if (r.truncation) {
-    process.stderr.write(`mamori: ${file}: the file is cut short at byte ${r.truncation.offset} (${r.truncation.reason}); ${r.truncation.unreadBytes} bytes from there were not read. ` +
+    const t = r.truncation;
+    process.stderr.write(`mamori: ${file}: the file is cut short at byte ${t.offset} (${t.reason}); ` +
+      `${t.unreadBytes} bytes from there were not read. ` +
       `The ${r.pcap.packets} whole packets before it were imported (import #${r.importId}, audited as cut short).\n`);
     process.exitCode = EXIT_PARTIAL;
   }
@@ -116,7 +138,9 @@ interface ServerTarget { url: URL; token: string }
 function tokenOf(o: ImportFlags): string | undefined {
   if (o.tokenFile) {
     let text: string;
-    try { text = readFileSync(o.tokenFile, 'utf8'); } catch (err) { throw new UsageError(`cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code}`); }
+    try { text = readFileSync(o.tokenFile, 'utf8'); } catch (err) {
+      throw new UsageError(`cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
+    }
     return text.trim() || undefined;
   }
   return process.env.MAMORI_TOKEN?.trim() || undefined;
@@ -141,8 +165,9 @@ async function importTarget(config: Config, o: ImportFlags): Promise<ServerTarge
   }
   const token = tokenOf(o);
   if (!token) {
-    throw new UsageError(`a Mamori server ${o.server ? 'was named' : 'is running'} at ${url.origin}: the import goes through it, so that live collection keeps running. ` +
-      'Give an API token of an admin or operator in $MAMORI_TOKEN or with --token-file FILE (create one with `mamori tokens create NAME --role operator`).');
+    throw new UsageError(`a Mamori server ${o.server ? 'was named' : 'is running'} at ${url.origin}: ` +
+      'the import goes through it, so that live collection keeps running. Give an API token of an admin or operator ' +
+      'in $MAMORI_TOKEN or with --token-file FILE (create one with `mamori tokens create NAME --role operator`).');
   }
   return { url, token };
 }
@@ -150,7 +175,8 @@ async function importTarget(config: Config, o: ImportFlags): Promise<ServerTarge
 /** Whether a Mamori API answers at `url` (any answer to an unauthenticated request; 1.5 s at most). */
 function answers(url: URL): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(new URL('/api/v1/me', url), { method: 'GET', timeout: 1500 }, (res) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(new URL('/api/v1/me', url), { method: 'GET', timeout: 1500 }, (res) => {
       res.resume();
       resolve(res.statusCode === 401 && /Bearer realm="mamori"/.test(String(res.headers['www-authenticate'] ?? '')));
     });
@@ -182,13 +208,17 @@ function readJson(res: IncomingMessage): Promise<ApiAnswer> {
   });
 }
 
-function call(target: ServerTarget, method: string, path: string, upload?: { file: string; onSent: (n: number) => void }): Promise<ApiAnswer> {
+function call(target: ServerTarget, method: string, path: string, upload?: { file: string; onSent: (n: number) => void }):
+  Promise<ApiAnswer> {
   const url = new URL(path, target.url);
   return new Promise((resolve, reject) => {
     // No timeout: a large import answers only when it is done.
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
       method,
-      headers: { authorization: `Bearer ${target.token}`, ...(upload ? { 'content-type': 'application/octet-stream', 'content-length': statSync(upload.file).size } : {}) },
+      headers: {
+        authorization: `Bearer ${target.token}`,
+        ...(upload ? { 'content-type': 'application/octet-stream', 'content-length': statSync(upload.file).size } : {}),
+      },
     }, (res) => { readJson(res).then(resolve, reject); });
     req.on('error', reject);
     if (!upload) { req.end(); return; }
@@ -203,7 +233,9 @@ function call(target: ServerTarget, method: string, path: string, upload?: { fil
 
 async function importThroughServer(target: ServerTarget, file: string, size: number, o: ImportFlags): Promise<void> {
   const sha256 = await sha256Of(file);
-  const q = new URLSearchParams({ format: o.nfdump ? 'nfdump' : 'pcap', sha256, ...(o.force ? { force: 'true' } : {}), ...(o.continue ? { continue: 'true' } : {}) });
+  const q = new URLSearchParams({
+    format: o.nfdump ? 'nfdump' : 'pcap', sha256, ...(o.force ? { force: 'true' } : {}), ...(o.continue ? { continue: 'true' } : {}),
+  });
   const sending = progress('upload (bytes)', size);
   let waiting: NodeJS.Timeout | undefined;
   let server: ReturnType<typeof progress> | undefined;
@@ -227,7 +259,8 @@ async function importThroughServer(target: ServerTarget, file: string, size: num
       },
     });
   } catch (err) {
-    throw new UsageError(`cannot reach the server at ${target.url.origin}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`cannot reach the server at ${target.url.origin}: ${why}`);
   } finally {
     if (waiting) clearInterval(waiting);
     server?.stop();
@@ -236,7 +269,8 @@ async function importThroughServer(target: ServerTarget, file: string, size: num
   const b = answer.body;
   if (answer.status === 200 && b.format === 'pcap') { printPcapResult(file, b as unknown as PcapImportResult); return; }
   if (answer.status === 200) {
-    process.stdout.write(`imported ${String(b.stored)} flow records from nfdump file ${file} (import #${(b.importIds as number[]).join(', #')}; ` +
+    const ids = (b.importIds as number[]).map((i) => `#${i}`).join(', ');
+    process.stdout.write(`imported ${String(b.stored)} flow records from nfdump file ${file} (import ${ids}; ` +
       `exporters: ${(b.exporters as string[]).join(', ') || 'none'})\n`);
     return;
   }

@@ -74,7 +74,8 @@ const tables = (d: StateDb) => tablesOf<ImportTables>(d);
 
 function fromRow(r: ImportTables['flow_imports'] & { id: number }): ImportEntry {
   return {
-    id: Number(r.id), format: r.format as ImportFormat, sha256: r.sha256, bytes: Number(r.bytes), fileSha256: r.file_sha256, fileBytes: Number(r.file_bytes),
+    id: Number(r.id), format: r.format as ImportFormat, sha256: r.sha256, bytes: Number(r.bytes),
+    fileSha256: r.file_sha256, fileBytes: Number(r.file_bytes),
     actor: r.actor, startedAt: r.started_at, finishedAt: r.finished_at, outcome: r.outcome as ImportOutcome, records: Number(r.records),
     counts: JSON.parse(r.counts) as Record<string, number>,
   };

@@ -91,7 +91,11 @@ export interface NfdumpImportResult {
 
 /** An import refused before anything was read into the store: already imported, or another import runs. */
 export class FlowImportRefusedError extends Error {
-  constructor(readonly reason: 'already-imported' | 'begins-with-imported' | 'import-running', message: string, readonly previous: readonly ImportEntry[] = []) {
+  constructor(
+    readonly reason: 'already-imported' | 'begins-with-imported' | 'import-running',
+    message: string,
+    readonly previous: readonly ImportEntry[] = [],
+  ) {
     super(message);
     this.name = 'FlowImportRefusedError';
   }
@@ -110,6 +114,8 @@ const MAX_INSERT_ROWS = 1 << 20;
 /** A long import yields to the event loop this often, so that a server keeps receiving and answering. */
 const SLICE_MS = 20;
 const STAGING_PREFIX = 'flows_import_';
+/** What every import's audit entry names: M1's flows dataset. */
+const ON_FLOWS = { measure: FLOW_DATASET.owner, object: `dataset:${FLOW_DATASET.name}` };
 
 function requireOwner(mamori: Mamori): AnalyticsStore {
   const owner = mamori.registry.status(FLOW_DATASET.owner)!;
@@ -131,11 +137,13 @@ export function runningImport(mamori: Mamori): Readonly<RunningImport> | undefin
 }
 
 /** Takes the store's one import slot, or refuses naming who holds it. */
-export function claimImport(mamori: Mamori, actor: string, format: ImportFormat, phase: RunningImport['phase'] = 'checking'): RunningImport {
+export function claimImport(mamori: Mamori, actor: string, format: ImportFormat, phase: RunningImport['phase'] = 'checking'):
+  RunningImport {
   const store = requireOwner(mamori);
   const busy = running.get(store);
   if (busy) {
-    throw new FlowImportRefusedError('import-running', `another import is running (by ${busy.actor}, since ${busy.startedAt}, ${busy.phase}); wait until it ends`);
+    throw new FlowImportRefusedError('import-running',
+      `another import is running (by ${busy.actor}, since ${busy.startedAt}, ${busy.phase}); wait until it ends`);
   }
   const claim: RunningImport = { actor, format, startedAt: new Date().toISOString(), phase, bytesRead: 0, totalBytes: 0, records: 0 };
   running.set(store, claim);
@@ -146,7 +154,8 @@ export function releaseImport(mamori: Mamori, claim: RunningImport): void {
   if (mamori.analytics && running.get(mamori.analytics) === claim) running.delete(mamori.analytics);
 }
 
-async function withClaim<T>(mamori: Mamori, options: ImportOptions, format: ImportFormat, fn: (claim: RunningImport) => Promise<T>): Promise<T> {
+async function withClaim<T>(mamori: Mamori, options: ImportOptions, format: ImportFormat, fn: (claim: RunningImport) => Promise<T>):
+  Promise<T> {
   const claim = options.claim ?? claimImport(mamori, options.actor, format);
   try {
     return await fn(claim);
@@ -205,7 +214,8 @@ class ImportStaging {
   async partitions(): Promise<Array<{ id: string; rows: number }>> {
     const [db, name] = this.table.split('.') as [string, string];
     const parts = await this.store.query<{ id: string; rows: string }>(
-      'SELECT partition_id AS id, sum(rows) AS rows FROM system.parts WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition_id ORDER BY partition_id',
+      'SELECT partition_id AS id, sum(rows) AS rows FROM system.parts ' +
+      'WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition_id ORDER BY partition_id',
       { db, t: name });
     return parts.map((p) => ({ id: p.id, rows: Number(p.rows) }));
   }
@@ -236,7 +246,8 @@ export async function dropAbandonedImports(mamori: Mamori, actor: string): Promi
   if (!store) return 0;
   const [db] = FLOW_DATASET.table.split('.');
   const tables = await store.query<{ name: string; rows: string | null }>(
-    'SELECT name, total_rows AS rows FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})', { db, p: STAGING_PREFIX });
+    'SELECT name, total_rows AS rows FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
+    { db, p: STAGING_PREFIX });
   let rows = 0;
   for (const t of tables) {
     if (!/^\w+$/.test(t.name)) continue;
@@ -245,7 +256,7 @@ export async function dropAbandonedImports(mamori: Mamori, actor: string): Promi
   }
   if (tables.length > 0) {
     await mamori.audit.append({
-      actor, measure: FLOW_DATASET.owner, action: 'flows.import.abandoned', object: `dataset:${FLOW_DATASET.name}`, counts: { tables: tables.length, deletedRecords: rows },
+      actor, ...ON_FLOWS, action: 'flows.import.abandoned', counts: { tables: tables.length, deletedRecords: rows },
     });
   }
   return rows;
@@ -264,22 +275,23 @@ function describe(e: ImportEntry): string {
  */
 async function recordImport(mamori: Mamori, entry: Omit<ImportEntry, 'id'>): Promise<number> {
   return mamori.audit.withAudit((id: number) => ({
-    actor: entry.actor, measure: FLOW_DATASET.owner, action: 'flows.import', object: `dataset:${FLOW_DATASET.name}`, counts: { importId: id, ...entry.counts },
+    actor: entry.actor, ...ON_FLOWS, action: 'flows.import', counts: { importId: id, ...entry.counts },
   }), (db) => ImportRegistry.recordIn(db, entry));
 }
 
 /** After a move failed part-way: what was stored is audited, and the registry says so (a retry is then refused unless forced). */
 async function recordFailure(mamori: Mamori, actor: string, importIds: readonly number[], stored: number, staged: number): Promise<void> {
   await mamori.audit.withAudit({
-    actor, measure: FLOW_DATASET.owner, action: 'flows.import', object: `dataset:${FLOW_DATASET.name}`, outcome: 'error',
+    actor, ...ON_FLOWS, action: 'flows.import', outcome: 'error',
     counts: { ...(importIds.length > 0 ? { importId: importIds[0]! } : {}), stored, notStored: staged - stored },
   }, (db) => ImportRegistry.markFailedIn(db, importIds, stored));
 }
 
 /** Audits an import refused as a repeat: the refusal itself is worth a line for the auditor. */
-async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedError['reason'], message: string, previous: readonly ImportEntry[]): Promise<never> {
+async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedError['reason'], message: string,
+  previous: readonly ImportEntry[]): Promise<never> {
   await mamori.audit.append({
-    actor, measure: FLOW_DATASET.owner, action: 'flows.import', object: `dataset:${FLOW_DATASET.name}`, outcome: 'refused',
+    actor, ...ON_FLOWS, action: 'flows.import', outcome: 'refused',
     counts: { previousImportId: previous[previous.length - 1]!.id },
   });
   throw new FlowImportRefusedError(reason, message, previous);
@@ -291,7 +303,8 @@ async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedEr
  * table; rows moved before a failure are audited as stored.
  */
 async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string, claim: RunningImport,
-  stage: (staging: ImportStaging) => Promise<void>, record: (staged: number) => Promise<number[]>): Promise<{ ids: number[]; stored: number }> {
+  stage: (staging: ImportStaging) => Promise<void>, record: (staged: number) => Promise<number[]>,
+): Promise<{ ids: number[]; stored: number }> {
   await dropAbandonedImports(mamori, actor);
   const staging = await ImportStaging.open(store, mamori.config.ingest.flows.insertRows);
   const moved = { rows: 0 };
@@ -310,7 +323,7 @@ async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string
     if (ids.length > 0) await recordFailure(mamori, actor, ids, moved.rows, staged).catch(() => undefined);
     else {
       await mamori.audit.append({
-        actor, measure: FLOW_DATASET.owner, action: 'flows.import', object: `dataset:${FLOW_DATASET.name}`, outcome: 'error', counts: { stored: 0 },
+        actor, ...ON_FLOWS, action: 'flows.import', outcome: 'error', counts: { stored: 0 },
       }).catch(() => undefined);
     }
     // A file that is not what it claims to be is bad input, named by its reader, and nothing was stored.
@@ -344,7 +357,7 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
   return withClaim(mamori, options, 'pcap', async (claim) => {
     const { actor } = options;
     const registry = new ImportRegistry(mamori.state);
-    claim.phase = 'checking';
+    claim.phase = 'checking'; claim.bytesRead = 0; claim.records = 0;
     let total = 0;
     try { total = statSync(file).size; } catch { /* scanPcap names the problem */ }
     claim.totalBytes = total;
@@ -415,7 +428,8 @@ function noTemplateCount(exporters: ExporterTable): number {
  * Refuses a repeat unless forced. Returns the earlier import this file begins
  * with when the caller asked to continue after it.
  */
-async function checkRepeat(mamori: Mamori, registry: ImportRegistry, scan: PcapScan, options: ImportOptions): Promise<{ importId: number; bytes: number } | undefined> {
+async function checkRepeat(mamori: Mamori, registry: ImportRegistry, scan: PcapScan, options: ImportOptions):
+  Promise<{ importId: number; bytes: number } | undefined> {
   if (options.force) return undefined;
   const same = await registry.find('pcap', [scan.validSha256, scan.fileSha256]);
   if (same.length > 0) {
@@ -470,7 +484,7 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
   return withClaim(mamori, options, 'nfdump', async (claim) => {
     const { actor } = options;
     const registry = new ImportRegistry(mamori.state);
-    claim.phase = 'checking';
+    claim.phase = 'checking'; claim.bytesRead = 0; claim.records = 0;
     const candidates = nfdumpFiles(path, directory);
     claim.totalBytes = candidates.reduce((n, f) => n + statSync(f).size, 0);
     const files: Array<{ file: string; sha256: string; bytes: number }> = [];
@@ -529,7 +543,8 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
       for (const [k, f] of files.entries()) {
         ids.push(await recordImport(mamori, {
           format: 'nfdump', sha256: f.sha256, bytes: f.bytes, fileSha256: f.sha256, fileBytes: f.bytes, actor, startedAt,
-          finishedAt: new Date().toISOString(), outcome: 'stored', records: perFile[k]!, counts: { records: perFile[k]!, stored: perFile[k]! },
+          finishedAt: new Date().toISOString(), outcome: 'stored', records: perFile[k]!,
+          counts: { records: perFile[k]!, stored: perFile[k]! },
         }));
       }
       return ids;

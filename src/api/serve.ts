@@ -93,8 +93,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
     warnOpenInlet(config, logger);
   }
-  // Rows of an import that died with an earlier process were never stored: delete them now (audited).
-  if (mamori.analytics) await dropAbandonedImports(mamori, 'module:server');
+  // What an import that died with an earlier process left (staging rows, uploads): deleted now, audited.
+  await dropAbandonedImports(mamori, 'module:server', { uploads: true });
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 
   // RADIUS accounting runs only while a measure that declares assigned addresses runs: the

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -93,6 +93,8 @@ describe('back-fill through the running server', () => {
     await before.analytics!.exec('INSERT INTO mamori_m1.flows_import_00112233aabbccdd (start, end, src_port) ' +
       'VALUES (now64(3), now64(3), 1), (now64(3), now64(3), 2), (now64(3), now64(3), 3)');
     await before.close();
+    mkdirSync(join(dir, 'data', 'imports'));
+    writeFileSync(join(dir, 'data', 'imports', 'upload-0011223344556677'), 'an upload that was never imported');
 
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => logLines.push(...c.toString().split('\n').filter(Boolean)));
@@ -126,12 +128,13 @@ describe('back-fill through the running server', () => {
     assert.equal(lines.filter((l) => l.includes('flows.any-exporter')).length, 1);
   });
 
-  it('deletes the rows of an import that died with an earlier process, and audits it', async () => {
+  it('deletes what an import that died with an earlier process left (staging rows, upload), and audits it', async () => {
     const tables = await server.mamori.analytics!.query<{ name: string }>("SELECT name FROM system.tables WHERE database = 'mamori_m1'");
     assert.deepEqual(tables.map((t) => t.name), ['flows']);
     const entries = [];
     for await (const e of server.mamori.audit.entries()) if (e.action === 'flows.import.abandoned') entries.push(e);
-    assert.deepEqual(entries.map((e) => [e.actor, e.counts]), [['module:server', { tables: 1, deletedRecords: 3 }]]);
+    assert.deepEqual(entries.map((e) => [e.actor, e.counts]), [['module:server', { tables: 1, deletedRecords: 3, uploads: 1 }]]);
+    assert.ok(!existsSync(join(dir, 'data', 'imports', 'upload-0011223344556677')));
   });
 
   it('keeps storing live flows while a capture is imported through it by the command', async () => {

@@ -172,9 +172,10 @@ describe('flows import (offline)', () => {
     assert.deepEqual(diff(await storedRecords(m), expected), { onlyOurs: [], onlyTheirs: [] });
     const audited = (await importEntries(m)).at(-1)!;
     assert.deepEqual([audited.outcome, audited.measure, audited.object], ['ok', 'cc-detection', 'dataset:flows']);
+    const old = 1_764_000_001_200 < Date.now() - 7 * DAY_MS; // the stream's times, against M1's 7-day retention
     assert.deepEqual(audited.counts, {
       importId: r.importId, datagrams: 201, records: expected.length, stored: expected.length,
-      noTemplateAtEnd: 0, skippedPackets: 0, fragments: 0,
+      noTemplateAtEnd: 0, olderThanRetention: old ? expected.length : 0, skippedPackets: 0, fragments: 0,
     });
     const [entry] = await new ImportRegistry(m.state).find('pcap', [r.sha256]);
     assert.deepEqual([entry!.id, entry!.actor, entry!.outcome, entry!.records, entry!.sha256],
@@ -227,6 +228,15 @@ describe('flows import (offline)', () => {
     assert.equal(r.pcap.packets, 5);
     assert.deepEqual(diff(await storedRecords(m), expected), { onlyOurs: [], onlyTheirs: [] });
     assert.equal((await importEntries(m)).at(-1)!.counts!.stored, expected.length);
+  });
+
+  it('says how many records are already older than the retention of flow records', async () => {
+    const file = join(tempDir(), 'old-and-new.pcap');
+    const now = Date.now();
+    writeUdpPcap(file, [...exportStream(10, 13, true, now - 30 * DAY_MS), ...exportStream(5, 13, false, now - 3_600_000)]);
+    const r = await importFlowPcap(m, file, { actor: 'cli:test' });
+    assert.deepEqual([r.stored, r.olderThanRetention], [300, 200]);
+    assert.equal((await importEntries(m)).at(-1)!.counts!.olderThanRetention, 200);
   });
 
   it('counts data still waiting for its template at the end of the file as no-template', async () => {

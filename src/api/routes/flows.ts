@@ -13,7 +13,7 @@ import type { Mamori } from '../../core/app.js';
 import { STATE_TEXT } from '../../core/registry.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import {
-  FlowImportError, FlowImportRefusedError, claimImport, importFlowPcap, importNfdump, refuseKnownContent, releaseImport, runningImport,
+  FlowImportError, FlowImportRefusedError, claimImport, importFlowPcap, importNfdump, refuseKnownContent, releaseImport, runningImport, uploadDirectory,
 } from '../../ingest/flow/import.js';
 import { ImportRegistry } from '../../ingest/flow/import-registry.js';
 import { NfdumpError } from '../../ingest/flow/nfdump.js';
@@ -42,7 +42,7 @@ const runningSchema = z.object({
 const pcapResultSchema = z.object({
   format: z.literal('pcap'), importId: z.number(), outcome: z.enum(['stored', 'partial']), sha256: z.string(), bytes: z.number(),
   fileSha256: z.string(), fileBytes: z.number(), datagrams: z.number(), records: z.number(), stored: z.number(),
-  noTemplateAtEnd: z.number(),
+  noTemplateAtEnd: z.number(), olderThanRetention: z.number(),
   truncation: z.object({ offset: z.number(), reason: z.string(), unreadBytes: z.number() }).optional(),
   continuedAfter: z.object({ importId: z.number(), bytes: z.number(), skippedRecords: z.number() }).optional(),
   pcap: z.object({ packets: z.number(), udp: z.number(), skipped: z.number(), fragments: z.number(), bytesRead: z.number() }),
@@ -51,6 +51,7 @@ const pcapResultSchema = z.object({
 
 const nfdumpResultSchema = z.object({
   format: z.literal('nfdump'), importIds: z.array(z.number()), records: z.number(), stored: z.number(), files: z.number(),
+  olderThanRetention: z.number(),
   exporters: z.array(z.string()),
 });
 
@@ -188,7 +189,7 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
         if (err instanceof FlowImportRefusedError) return reply.code(409).send({ error: err.reason, message: err.message });
         throw err;
       }
-      const directory = join(mamori.paths.dataDir, 'imports');
+      const directory = uploadDirectory(mamori);
       const file = join(directory, `upload-${randomBytes(8).toString('hex')}`);
       try {
         if (q.sha256 && !q.force) await refuseKnownContent(mamori, q.format, q.sha256, actor);
@@ -208,8 +209,8 @@ export function flowRoutes(mamori: Mamori, inlet: () => FlowInlet | undefined): 
         const options = { actor, claim, force: q.force, continueAfterImported: q.continue };
         if (q.format === 'nfdump') {
           const r = await importNfdump(mamori, file, false, options);
-          const { importIds, records, stored, files, exporters } = r;
-          return { format: 'nfdump' as const, importIds, records, stored, files, exporters };
+          const { importIds, records, stored, files, olderThanRetention, exporters } = r;
+          return { format: 'nfdump' as const, importIds, records, stored, files, olderThanRetention, exporters };
         }
         return { format: 'pcap' as const, ...(await importFlowPcap(mamori, file, options)) };
       } catch (err) {

@@ -70,6 +70,7 @@ export function flowCommands(program: Command): void {
           const files = `${r.files} nfdump file${r.files === 1 ? '' : 's'} ${directory ? 'under ' : ''}${file}`;
           process.stdout.write(`imported ${r.stored} flow records from ${files} ` +
             `(import ${r.importIds.map((i) => `#${i}`).join(', ') || 'none'}; exporters: ${r.exporters.join(', ') || 'none'})\n`);
+          warnOld(file, r.olderThanRetention);
         } else {
           const r = await withMamori(cmd, async (m) => {
             const bar = progress('import (bytes)', size);
@@ -104,6 +105,13 @@ function importLine(e: ImportEntry): string {
   return [...columns, `sha256 ${e.sha256} (${e.bytes} bytes)`].join('\t');
 }
 
+/** Records past the flows' retention are stored, but the next retention pass deletes them: say so before anyone looks for them. */
+function warnOld(file: string, n: number): void {
+  if (n === 0) return;
+  process.stderr.write(`mamori: ${file}: ${n} of the records are already older than the retention period of flow records: ` +
+    'the next retention pass deletes them\n');
+}
+
 function printPcapResult(file: string, r: PcapImportResult): void {
   process.stdout.write(`imported ${r.stored} flow records from ${r.datagrams} datagrams of ${file} (import #${r.importId}; ` +
     `${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
@@ -118,6 +126,7 @@ function printPcapResult(file: string, r: PcapImportResult): void {
       `${e.templates} templates, estimated loss ${e.estimatedLoss}; ${errors}\n`);
   }
   for (const [reason, n] of Object.entries(r.refused)) process.stdout.write(`  refused before an exporter was known: ${reason}=${n}\n`);
+  warnOld(file, r.olderThanRetention);
   if (r.noTemplateAtEnd > 0) {
     process.stderr.write(`mamori: ${file}: ${r.noTemplateAtEnd} data sets were still waiting for their template at the end of the file ` +
       'and were not stored (no-template)\n');
@@ -272,6 +281,7 @@ async function importThroughServer(target: ServerTarget, file: string, size: num
     const ids = (b.importIds as number[]).map((i) => `#${i}`).join(', ');
     process.stdout.write(`imported ${String(b.stored)} flow records from nfdump file ${file} (import ${ids}; ` +
       `exporters: ${(b.exporters as string[]).join(', ') || 'none'})\n`);
+    warnOld(file, Number(b.olderThanRetention));
     return;
   }
   const message = typeof b.message === 'string' ? b.message : JSON.stringify(b);

@@ -19,7 +19,7 @@
  *   while it was cut short) is refused too, or continued after that part.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Mamori } from '../../core/app.js';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
@@ -71,6 +71,8 @@ export interface PcapImportResult {
   stored: number;
   /** Data sets still waiting for their template at the end of the file (also in the exporters' errors). */
   noTemplateAtEnd: number;
+  /** Records stored that are already older than the flows' retention: the next retention pass deletes them. */
+  olderThanRetention: number;
   truncation?: { offset: number; reason: string; unreadBytes: number };
   continuedAfter?: { importId: number; bytes: number; skippedRecords: number };
   pcap: PcapStats;
@@ -84,6 +86,7 @@ export interface NfdumpImportResult {
   records: number;
   stored: number;
   files: number;
+  olderThanRetention: number;
   /** Files (relative to a directory) skipped because their content was imported before. */
   skipped: Array<{ file: string; previous: ImportEntry }>;
   exporters: string[];
@@ -220,6 +223,13 @@ class ImportStaging {
     return parts.map((p) => ({ id: p.id, rows: Number(p.rows) }));
   }
 
+  /** Rows older than `cutoffMs`: the retention job deletes them at its next pass. */
+  async olderThan(cutoffMs: number): Promise<number> {
+    const [row] = await this.store.query<{ n: string }>(
+      `SELECT count() AS n FROM ${this.table} WHERE start < fromUnixTimestamp64Milli({c:Int64}, 'UTC')`, { c: Math.floor(cutoffMs) });
+    return Number(row?.n ?? 0);
+  }
+
   /** Moves every partition into the flows table; `moved` counts what is stored, so a failure part-way is known exactly. */
   async moveAll(partitions: ReadonlyArray<{ id: string; rows: number }>, moved: { rows: number }): Promise<void> {
     for (const p of partitions) {
@@ -236,27 +246,41 @@ class ImportStaging {
   }
 }
 
+/** Where the server writes an upload while it is read (one file per import, deleted afterwards). */
+export function uploadDirectory(mamori: Mamori): string {
+  return join(mamori.paths.dataDir, 'imports');
+}
+
 /**
- * Staging tables left by an import that died (a crash, a kill): their rows were
- * never moved in and are deleted now, with the count audited. Call only while
- * no import runs (at server start, and by each import before it starts).
+ * What an import that died (a crash, a kill) left behind: staging tables whose
+ * rows were never moved in and, with `uploads`, files received by the server
+ * and not yet imported. Both hold flow data: deleted now, with the counts
+ * audited. Call only while no import runs: at server start (with `uploads`),
+ * and by each import before it starts (not `uploads`: its own may be one).
  */
-export async function dropAbandonedImports(mamori: Mamori, actor: string): Promise<number> {
+export async function dropAbandonedImports(mamori: Mamori, actor: string, options: { uploads?: boolean } = {}): Promise<number> {
   const store = mamori.analytics;
-  if (!store) return 0;
   const [db] = FLOW_DATASET.table.split('.');
-  const tables = await store.query<{ name: string; rows: string | null }>(
+  const tables = store ? await store.query<{ name: string; rows: string | null }>(
     'SELECT name, total_rows AS rows FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
-    { db, p: STAGING_PREFIX });
+    { db, p: STAGING_PREFIX }) : [];
   let rows = 0;
   for (const t of tables) {
     if (!/^\w+$/.test(t.name)) continue;
-    await store.exec(`DROP TABLE IF EXISTS ${db}.${t.name} SYNC`);
+    await store!.exec(`DROP TABLE IF EXISTS ${db}.${t.name} SYNC`);
     rows += Number(t.rows ?? 0);
   }
-  if (tables.length > 0) {
+  let uploads = 0;
+  if (options.uploads && existsSync(uploadDirectory(mamori))) {
+    for (const f of readdirSync(uploadDirectory(mamori))) {
+      if (!f.startsWith('upload-')) continue;
+      rmSync(join(uploadDirectory(mamori), f), { force: true });
+      uploads += 1;
+    }
+  }
+  if (tables.length > 0 || uploads > 0) {
     await mamori.audit.append({
-      actor, ...ON_FLOWS, action: 'flows.import.abandoned', counts: { tables: tables.length, deletedRecords: rows },
+      actor, ...ON_FLOWS, action: 'flows.import.abandoned', counts: { tables: tables.length, deletedRecords: rows, uploads },
     });
   }
   return rows;
@@ -303,8 +327,8 @@ async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedEr
  * table; rows moved before a failure are audited as stored.
  */
 async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string, claim: RunningImport,
-  stage: (staging: ImportStaging) => Promise<void>, record: (staged: number) => Promise<number[]>,
-): Promise<{ ids: number[]; stored: number }> {
+  stage: (staging: ImportStaging) => Promise<void>, record: (staged: number, olderThanRetention: number) => Promise<number[]>,
+): Promise<{ ids: number[]; stored: number; olderThanRetention: number }> {
   await dropAbandonedImports(mamori, actor);
   const staging = await ImportStaging.open(store, mamori.config.ingest.flows.insertRows);
   const moved = { rows: 0 };
@@ -315,10 +339,13 @@ async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string
     await staging.insert();
     const partitions = await staging.partitions();
     staged = partitions.reduce((n, p) => n + p.rows, 0);
-    ids = await record(staged);
+    // Stored all the same (the retention job deletes them within its interval), but said: a capture
+    // older than the retention leaves nothing to analyse an hour later.
+    const olderThanRetention = await staging.olderThan(Date.now() - mamori.datasets.retentionSeconds(FLOW_DATASET) * 1000);
+    ids = await record(staged, olderThanRetention);
     claim.phase = 'moving';
     await staging.moveAll(partitions, moved);
-    return { ids, stored: moved.rows };
+    return { ids, stored: moved.rows, olderThanRetention };
   } catch (err) {
     if (ids.length > 0) await recordFailure(mamori, actor, ids, moved.rows, staged).catch(() => undefined);
     else {
@@ -372,7 +399,7 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
     let skippedRecords = 0;
     let noTemplateAtEnd = 0;
     const startedAt = claim.startedAt;
-    const { ids, stored } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
+    const { ids, stored, olderThanRetention } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
       claim.phase = 'storing';
       let storing = skipUntil === undefined;
       const out = new FlowOutput(new FlowBatch(32768), (b) => { if (storing) staging.add(b); else skippedRecords += b.length; });
@@ -398,11 +425,12 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
       out.flush();
       claim.bytesRead = pcap.bytesRead; claim.records = records;
       options.onProgress?.(claim);
-    }, async (staged) => [await recordImport(mamori, {
+    }, async (staged, old) => [await recordImport(mamori, {
       format: 'pcap', sha256: scan.validSha256, bytes: scan.validBytes, fileSha256: scan.fileSha256, fileBytes: scan.fileBytes, actor,
       startedAt, finishedAt: new Date().toISOString(), outcome: scan.truncation ? 'partial' : 'stored', records: staged,
       counts: {
-        datagrams, records, stored: staged, noTemplateAtEnd, skippedPackets: pcap.skipped, fragments: pcap.fragments,
+        datagrams, records, stored: staged, noTemplateAtEnd, olderThanRetention: old,
+        skippedPackets: pcap.skipped, fragments: pcap.fragments,
         ...(scan.truncation ? { truncatedAtByte: scan.truncation.offset, unreadBytes: scan.fileBytes - scan.truncation.offset } : {}),
         ...(skipUntil ? { continuedAfterImportId: skipUntil.importId, skippedRecords } : {}),
       },
@@ -410,7 +438,7 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
     return {
       importId: ids[0]!, outcome: scan.truncation ? 'partial' : 'stored',
       sha256: scan.validSha256, bytes: scan.validBytes, fileSha256: scan.fileSha256, fileBytes: scan.fileBytes,
-      datagrams, records, stored, noTemplateAtEnd,
+      datagrams, records, stored, noTemplateAtEnd, olderThanRetention,
       ...(scan.truncation ? { truncation: { ...scan.truncation, unreadBytes: scan.fileBytes - scan.truncation.offset } } : {}),
       ...(skipUntil ? { continuedAfter: { ...skipUntil, skippedRecords } } : {}),
       pcap, exporters: exporters.status(), refused: Object.fromEntries(exporters.unattributed),
@@ -505,7 +533,7 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
     const perFile: number[] = [];
     let records = 0;
     const startedAt = claim.startedAt;
-    const { ids, stored } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
+    const { ids, stored, olderThanRetention } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
       claim.phase = 'storing';
       const batch = new FlowBatch(32768);
       for (const f of files) {
@@ -549,6 +577,6 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
       }
       return ids;
     });
-    return { importIds: ids, records, stored, files: files.length, skipped, exporters: [...exporters] };
+    return { importIds: ids, records, stored, files: files.length, olderThanRetention, skipped, exporters: [...exporters] };
   });
 }

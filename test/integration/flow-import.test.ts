@@ -345,6 +345,25 @@ describe('flows import (offline)', () => {
       err instanceof FlowImportRefusedError && /2000 records stored, failed part-way/.test(err.message));
   });
 
+  it('lets a retry through when moving failed before any day was stored', async () => {
+    const file = join(tempDir(), 'first-move-fails.pcap');
+    writeUdpPcap(file, exportStream(20, 14));
+    const store = m.analytics!;
+    const failing: AnalyticsStore = {
+      ...store,
+      async exec(sql, params) {
+        if (/MOVE PARTITION/.test(sql)) throw new Error('engine stopped (injected)');
+        return store.exec(sql, params);
+      },
+    };
+    await assert.rejects(importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }), (err: unknown) =>
+      err instanceof FlowImportError && err.stored === 0 && /stored nothing/.test(err.message));
+    assert.equal(await rowCount(m), 0);
+    const [intent, failure] = (await importEntries(m)).slice(-2);
+    assert.deepEqual(failure!.counts, { importId: intent!.counts!.importId, stored: 0, notStored: 400 });
+    assert.equal((await importFlowPcap(m, file, { actor: 'cli:test' })).stored, 400);
+  });
+
   const noNfcapd = !have('nfcapd') && 'nfcapd not installed';
   it('imports a directory of nfcapd files, and on a second run only the files added since', { skip: noNfcapd }, async () => {
     const dir = tempDir();

@@ -84,11 +84,15 @@ function fromRow(r: ImportTables['flow_imports'] & { id: number }): ImportEntry 
 export class ImportRegistry {
   constructor(private readonly state: StateStore) {}
 
-  /** Earlier imports of this content: by what they imported or by the whole file they were given. */
+  /**
+   * Earlier imports of this content (by what they imported or by the whole file they were given)
+   * that stored something: one that failed before storing a row does not stand in the way of a retry.
+   */
   async find(format: ImportFormat, sha256s: readonly string[]): Promise<ImportEntry[]> {
     if (sha256s.length === 0) return [];
     const rows = await tables(this.state.db).selectFrom('flow_imports').selectAll()
       .where('format', '=', format)
+      .where((eb) => eb.or([eb('outcome', '!=', 'failed'), eb('records', '>', 0)]))
       .where((eb) => eb.or([eb('sha256', 'in', [...sha256s]), eb('file_sha256', 'in', [...sha256s])]))
       .orderBy('id').execute();
     return rows.map((r) => fromRow(r as ImportTables['flow_imports'] & { id: number }));
@@ -97,7 +101,8 @@ export class ImportRegistry {
   /** Lengths of earlier pcap imports shorter than `below`: a new file may begin with one of them. */
   async lengths(format: ImportFormat, below: number): Promise<Set<number>> {
     const rows = await tables(this.state.db).selectFrom('flow_imports').select('bytes').distinct()
-      .where('format', '=', format).where('bytes', '<', below).execute();
+      .where('format', '=', format).where('bytes', '<', below)
+      .where((eb) => eb.or([eb('outcome', '!=', 'failed'), eb('records', '>', 0)])).execute();
     return new Set(rows.map((r) => Number(r.bytes)));
   }
 

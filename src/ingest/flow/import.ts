@@ -322,8 +322,8 @@ async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedEr
 }
 
 /**
- * Stages, then moves. `stage` fills the staging table; what it returns is
- * recorded (audit + registry) before the move. Any failure drops the staging
+ * Stages, then moves. `stage` fills the staging table; `record` writes the
+ * audit entry and registry rows before the move. Any failure drops the staging
  * table; rows moved before a failure are audited as stored.
  */
 async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string, claim: RunningImport,

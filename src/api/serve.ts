@@ -15,6 +15,7 @@ import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
+import { dropAbandonedImports } from '../ingest/flow/import.js';
 import { buildApi, type Api } from './server.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
 import { DetailTailer } from '../ingest/radius/detail.js';
@@ -39,6 +40,26 @@ export interface ServeOptions {
   analytics?: boolean;
   /** Measure modules (tests substitute implementations). */
   measures?: readonly MeasureModule[];
+}
+
+/**
+ * The inlet accepts datagrams from any source unless allowedExporters names the
+ * routers: anyone who can reach its port can then write flow records. Said at
+ * every start, by counts only (the log carries no addresses).
+ */
+export function warnOpenInlet(config: Config, logger: Logger): void {
+  const f = config.ingest.flows;
+  if (f.allowedExporters.length > 0) return;
+  const wildcard = f.listeners.filter((l) => l.host === '::' || l.host === '0.0.0.0').length;
+  // The setting's dotted name looks like a host name to the log's masking: it goes in a field, as a path.
+  const fields = {
+    event: 'flows.any-exporter', setting: ['ingest', 'flows', 'allowedExporters'],
+    listeners: f.listeners.length, wildcardListeners: wildcard,
+  };
+  logger.warn(fields,
+    'flow inlet accepts datagrams from any exporter: list the routers in the setting named here, ' +
+    'or let only them reach the listening ports (firewall) ' +
+    '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください');
 }
 
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
@@ -79,7 +100,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
     inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
     logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
+    warnOpenInlet(config, logger);
   }
+  // What an import that died with an earlier process left (staging rows, uploads): deleted now, audited.
+  await dropAbandonedImports(mamori, 'module:server', { uploads: true });
   registerFlowMetrics(metrics.registry, () => inlet?.status());
 
   // RADIUS accounting runs only while a measure that declares assigned addresses runs: the

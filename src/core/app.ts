@@ -23,6 +23,7 @@ import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } f
 import { detailMigrations } from '../ingest/radius/detail.js';
 import { caseMigrations, casesFor } from '../notify/cases.js';
 import { noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
+import { flowImportMigrations } from '../ingest/flow/import-registry.js';
 
 export interface Mamori {
   readonly config: Config;
@@ -57,7 +58,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const paths = resolvePaths(config);
   const signer = config.audit.signingKeyFile ? loadSigningKey(config.audit.signingKeyFile, paths.dataDir) : undefined;
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
-  const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations, ...caseMigrations, ...noticeMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
+  const core = { ...subscriberMigrations, ...detailMigrations, ...flowImportMigrations, ...caseMigrations, ...noticeMigrations };
+  const migrations = Object.assign(core, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });
   let analytics: AnalyticsStore | undefined;
   try {

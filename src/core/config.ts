@@ -106,6 +106,8 @@ export const configSchema = z.strictObject({
        */
       maxInflightBatches: z.number().int().min(1).max(4096).default(512),
       flushInterval: duration.default('1s'),
+      /** Largest file accepted by the back-fill API (POST /api/v1/flows/imports); it is written to <dataDir>/imports while it is read. */
+      maxUploadBytes: z.number().int().min(1 << 20).max(2 ** 50).default(8 * 2 ** 30),
     }).prefault({}),
     /**
      * RADIUS accounting (IP assignments for subscriber identification). Runs only while a

@@ -19,6 +19,8 @@ export const PERMISSIONS = {
   'metrics:read': ['admin', 'operator'],
   /** Collector status: exporters (routers), counts, errors. No flow contents. */
   'flows:status': ['admin', 'operator', 'analyst'],
+  /** Back-fill flows from a capture through the running server (stores flow data for M1, audited). */
+  'flows:import': ['admin', 'operator'],
   /** M1's candidates (IP, port, scores, explanations: no subscriber data). */
   'cc:read': ['admin', 'operator', 'analyst', 'auditor'],
   'cc:decide': ['admin', 'analyst'],

@@ -4,7 +4,9 @@
  * Link types: Ethernet (with VLAN tags), Linux cooked (SLL, SLL2), raw IP,
  * BSD loopback. IP fragments after the first cannot be read and are counted.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { formatIPv6 } from './address.js';
 
 export interface UdpPacket {
@@ -27,11 +29,44 @@ export class PcapError extends Error {
   }
 }
 
-/** Reads the file in chunks, so a capture of any size needs a few MiB of memory. */
-export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }): Generator<UdpPacket> {
+interface PcapHeader { le: boolean; nano: boolean; linkType: number }
+
+/** The file header (24 bytes): byte order, time resolution, link type; anything else is refused by name. */
+function pcapHeader(file: string, buf: Buffer, have: number): PcapHeader {
+  if (have < 24) throw new PcapError(`${file}: too short for a pcap file`);
+  const magic = buf.readUInt32LE(0);
+  let le: boolean;
+  let nano: boolean;
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
+  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
+  else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
+  else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
+  return { le, nano, linkType: (le ? buf.readUInt32LE(20) : buf.readUInt32BE(20)) & 0xffff };
+}
+
+/**
+ * Why the records stop at `offset` (undefined: they do not). The same rules for
+ * the reader and the scan, so that both agree on where a damaged file ends.
+ */
+function recordProblem(incl: number, available: number, packet: number): string | undefined {
+  if (available < 16) return `record ${packet} is cut inside its 16-byte header (file cut short)`;
+  if (incl > MAX_RECORD) return `record ${packet} claims ${incl} bytes (more than ${MAX_RECORD}): the file is damaged`;
+  if (available < 16 + incl) {
+    return `record ${packet} is truncated: ${16 + incl} bytes announced, ${available} in the file (file cut short)`;
+  }
+  return undefined;
+}
+
+/**
+ * Reads the file in chunks, so a capture of any size needs a few MiB of memory.
+ * `end` (a record boundary found by scanPcap) stops reading there: the records
+ * after it are not read, so a file cut short can be read up to its last whole record.
+ */
+export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }, end?: number):
+  Generator<UdpPacket> {
   const fd = openSync(file, 'r');
   try {
-    const size = fstatSync(fd).size;
+    const size = Math.min(fstatSync(fd).size, end ?? Number.POSITIVE_INFINITY);
     let buf = Buffer.alloc(CHUNK);
     let have = 0; // valid bytes in buf
     let start = 0; // parse position in buf
@@ -42,30 +77,25 @@ export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp:
       if (start > 0) { buf.copy(buf, 0, start, have); have -= start; start = 0; }
       if (need > buf.length) { const bigger = Buffer.alloc(need); buf.copy(bigger, 0, 0, have); buf = bigger; }
       while (have < need && filePos < size) {
-        const n = readSync(fd, buf, have, buf.length - have, filePos);
+        const n = readSync(fd, buf, have, Math.min(buf.length - have, size - filePos), filePos);
         if (n === 0) break;
         have += n; filePos += n;
       }
       return have - start >= need;
     };
-    if (!fill(24)) throw new PcapError(`${file}: too short for a pcap file`);
-    const magic = buf.readUInt32LE(0);
-    let le: boolean;
-    let nano: boolean;
-    if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
-    else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
-    else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
-    else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
-    const linkType = (le ? buf.readUInt32LE(20) : buf.readUInt32BE(20)) & 0xffff;
+    fill(24);
+    const { le, nano, linkType } = pcapHeader(file, buf, have);
     start = 24;
     for (;;) {
-      if (!fill(16)) break;
+      if (!fill(16)) {
+        if (have > start) throw new PcapError(`${file}: ${recordProblem(0, have - start, stats.packets + 1)!}`);
+        break;
+      }
       const u32 = (p: number) => (le ? buf.readUInt32LE(p) : buf.readUInt32BE(p));
       const sec = u32(start);
       const frac = u32(start + 4);
       const incl = u32(start + 8);
-      if (incl > MAX_RECORD) throw new PcapError(`${file}: record ${stats.packets + 1} claims ${incl} bytes: the file is damaged`);
-      if (!fill(16 + incl)) throw new PcapError(`${file}: record ${stats.packets + 1} is truncated (file cut short)`);
+      if (incl > MAX_RECORD || !fill(16 + incl)) throw new PcapError(`${file}: ${recordProblem(incl, have - start, stats.packets + 1)!}`);
       const body = start + 16;
       const end = body + incl;
       stats.packets += 1;
@@ -78,6 +108,94 @@ export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp:
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+export interface PcapScan {
+  /** Size of the file and SHA-256 of all of it. */
+  fileBytes: number;
+  fileSha256: string;
+  /** Bytes up to the end of the last whole record (the whole file unless it is damaged or cut short), and their SHA-256. */
+  validBytes: number;
+  validSha256: string;
+  packets: number;
+  /** Where and why the records stop before the end of the file. */
+  truncation?: { offset: number; reason: string };
+  /** SHA-256 of the first N bytes, for each N asked for that falls on a record boundary. */
+  prefixes: Map<number, string>;
+}
+
+/**
+ * Walks the record headers of a pcap once, without decoding: where the whole
+ * records end, and hashes that identify the file (all of it, its whole records,
+ * and prefixes of given lengths: an earlier import of a copy that was cut short).
+ * Asynchronous reads, so that a server can scan a large file without stalling.
+ */
+export async function scanPcap(file: string, prefixLengths: ReadonlySet<number> = new Set()): Promise<PcapScan> {
+  const fh = await open(file, 'r');
+  try {
+    const fileBytes = (await fh.stat()).size;
+    const whole = createHash('sha256');
+    const valid = createHash('sha256');
+    const prefixes = new Map<number, string>();
+    let buf = Buffer.alloc(CHUNK);
+    let have = 0;
+    let start = 0;
+    let base = 0; // file offset of buf[0]
+    let hashed = 0; // bytes of buf already in `valid` (always a record boundary)
+    let filePos = 0;
+    const fill = async (need: number): Promise<boolean> => {
+      if (have - start >= need) return true;
+      if (start > 0) {
+        valid.update(buf.subarray(hashed, start));
+        buf.copy(buf, 0, start, have); have -= start; base += start; start = 0; hashed = 0;
+      }
+      if (need > buf.length) { const bigger = Buffer.alloc(need); buf.copy(bigger, 0, 0, have); buf = bigger; }
+      while (have < need && filePos < fileBytes) {
+        const { bytesRead } = await fh.read(buf, have, buf.length - have, filePos);
+        if (bytesRead === 0) break;
+        whole.update(buf.subarray(have, have + bytesRead));
+        have += bytesRead; filePos += bytesRead;
+      }
+      return have - start >= need;
+    };
+    await fill(24);
+    const { le } = pcapHeader(file, buf, have);
+    start = 24;
+    let packets = 0;
+    let truncation: PcapScan['truncation'];
+    for (;;) {
+      if (prefixLengths.has(base + start)) {
+        valid.update(buf.subarray(hashed, start)); hashed = start;
+        prefixes.set(base + start, valid.copy().digest('hex'));
+      }
+      if (!(await fill(16))) {
+        if (have > start) truncation = { offset: base + start, reason: recordProblem(0, have - start, packets + 1)! };
+        break;
+      }
+      const incl = le ? buf.readUInt32LE(start + 8) : buf.readUInt32BE(start + 8);
+      if (incl > MAX_RECORD || !(await fill(16 + incl))) {
+        truncation = { offset: base + start, reason: recordProblem(incl, have - start, packets + 1)! };
+        break;
+      }
+      packets += 1;
+      start += 16 + incl;
+    }
+    valid.update(buf.subarray(hashed, start));
+    const validBytes = base + start;
+    // The hash of the whole file needs the bytes after a damaged record too.
+    while (filePos < fileBytes) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, filePos);
+      if (bytesRead === 0) break;
+      whole.update(buf.subarray(0, bytesRead));
+      filePos += bytesRead;
+    }
+    return {
+      fileBytes, fileSha256: whole.digest('hex'), validBytes, validSha256: valid.digest('hex'), packets,
+      ...(truncation ? { truncation } : {}), prefixes,
+    };
+  } finally {
+    await fh.close();
   }
 }
 

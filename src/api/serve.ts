@@ -113,7 +113,6 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const retention = async () => {
     const results = await runRetention(mamori, 'module:retention');
     for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
-    metrics.retentionDeleted.inc({ dataset: 'ip-assignments' }, await mamori.subscribers.retain());
   };
   await anchor();
   const guard = (what: string, job: () => Promise<void>) => () => {

@@ -18,10 +18,10 @@ import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
 import { DatasetRegistry } from './datasets.js';
 import { parseDuration } from './duration.js';
 import { MeasureRegistry, type MeasureModule } from './registry.js';
-import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
+import { assignmentDatasets, assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
 import { detailMigrations } from '../ingest/radius/detail.js';
-import { caseMigrations, casesFor } from '../notify/cases.js';
-import { noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
+import { CASE_DATASETS, caseMigrations, casesFor } from '../notify/cases.js';
+import { NOTICE_DATASETS, noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 
 export interface Mamori {
   readonly config: Config;
@@ -63,13 +63,15 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     throw err;
   }
   const audit = await AuditLog.open(state, paths.anchorFile);
-  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration);
+  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration, () => registry.declarations());
   // Registered whether or not M1 runs now: data collected earlier must still be deleted on time.
   if (analytics) {
     await ensureFlowTable(analytics);
     datasets.register(FLOW_DATASET);
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
+  // The shared services' data, governed by the declarations of the measures that use them.
+  for (const d of [...assignmentDatasets((cutoff) => subscribers.forget(cutoff)), ...CASE_DATASETS, ...NOTICE_DATASETS]) datasets.register(d);
   // What measures publish for each other comes first; explicit providers (tests, later features) add to it.
   const published: CapabilityProviders = {};
   for (const m of options.measures ?? ALL_MEASURES) {

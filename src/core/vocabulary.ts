@@ -65,6 +65,33 @@ export const DATA_ITEMS = {
 export type DataItem = keyof typeof DATA_ITEMS;
 export const DATA_ITEM_IDS = Object.keys(DATA_ITEMS) as DataItem[];
 
+/**
+ * Reasons to keep data past its plain retention. A declaration states them per data item
+ * (`keptWhile`), the disclosures print them beside the retention, and the retention job applies
+ * them (a dataset names the rows each one covers); nothing else keeps a row longer. `maxDays`
+ * bounds a hold that nothing else ends: past it (counted on the dataset's time column) rows go
+ * whatever the condition. A subscriber's choice has no such bound: it stays until they change it.
+ */
+export const HOLDS = {
+  'choice-in-force': {
+    ja: '利用者による設定変更（オプトアウト）が有効な間は、その間も保持します（利用者が設定を戻すまで）',
+    en: 'kept for as long as the subscriber\'s choice (opt-out) is in force, until they change it',
+    maxDays: undefined,
+  },
+  'action-in-force': {
+    ja: '一時停止・遮断が続いている間は、その間も保持します（宣言した最長期間まで）',
+    en: 'kept while the suspension or block is in force (never beyond its declared maximum)',
+    maxDays: 400,
+  },
+  'case-open': {
+    ja: '対応案件が終了するまでは保持します（最後の対応から最長400日）',
+    en: 'kept until the case is closed (at most 400 days after its last activity)',
+    maxDays: 400,
+  },
+} as const satisfies Record<string, Text & { maxDays: number | undefined }>;
+export type Hold = keyof typeof HOLDS;
+export const HOLD_IDS = Object.keys(HOLDS) as Hold[];
+
 /** What a measure may produce. Each output needs a capability from the core. */
 export const OUTPUTS = {
   'cc-candidates': { ja: 'C&Cサーバ候補の一覧', en: 'a list of C&C server candidates' },

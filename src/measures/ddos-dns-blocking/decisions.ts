@@ -92,6 +92,11 @@ export class BlockDecisions {
     }
   }
 
+  /** Forgets decisions last seen before `before` (ms), except rules in force. */
+  forget(before: number): void {
+    for (const [key, d] of this.decisions) if (d.status !== 'active' && d.lastSeen < before) { this.decisions.delete(key); this.changed.delete(d); }
+  }
+
   list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }
 
   get(domain: string, kind: DecisionKind = 'random-subdomain'): Decision | undefined { return this.decisions.get(`${kind}|${domain}`); }

@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
+import { retentionOf } from '../../core/measure.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import { RpzPrimary } from '../../dns/primary.js';
 import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
@@ -106,7 +107,9 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
     quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
   }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
-  decisions.restore(await loadDecisions(own));
+  // Names are kept as long as the declaration says: the store by the retention job, this copy by the sweep.
+  const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
+  decisions.restore(await loadDecisions(own, keepMs / 1000));
   zone.bump();
   const primary = await RpzPrimary.start([zone], primaryConfig(s));
 
@@ -128,7 +131,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
     if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
   });
-  const sweep = setInterval(() => { void apply(decisions.sweep(Date.now())); }, Math.min(intervalMs, 10_000));
+  const sweep = setInterval(() => { decisions.forget(Date.now() - keepMs); void apply(decisions.sweep(Date.now())); }, Math.min(intervalMs, 10_000));
   sweep.unref();
   context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {

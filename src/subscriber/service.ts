@@ -9,7 +9,7 @@
 import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
-import type { MeasureDeclaration } from '../core/measure.js';
+import { retentionOf, type MeasureDeclaration } from '../core/measure.js';
 import type { SessionEvent } from '../ingest/radius/server.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
@@ -216,7 +216,9 @@ export class SubscriberService {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(caseId)) throw new LookupError('a lookup names the case it serves: letters, digits, "-" or "_"');
         const t = Math.floor(at.getTime() / 1000);
         if (Number.isNaN(t)) throw new LookupError('the time of the lookup is not a date');
-        const oldest = Math.floor(Date.now() / 1000) - this.opts.retentionSeconds;
+        // The index is kept for the measure that declares assigned addresses longest; each measure sees only its own retention.
+        const own = Math.min(this.opts.retentionSeconds, retentionOf(measure, 'aaa.assigned-address') ?? 0);
+        const oldest = Math.floor(Date.now() / 1000) - own;
         // Behind CGNAT the public address and port lead to the inside address first.
         const det = this.deterministic.find((d) => d.covers(address));
         const shared = det !== undefined || this.portBlocks.covers(address);

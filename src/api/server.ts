@@ -9,9 +9,9 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { AccountError, type Principal } from '../core/accounts.js';
+import type { Principal } from '../core/accounts.js';
 import type { Mamori } from '../core/app.js';
-import { CapabilityRefusedError } from '../core/capabilities.js';
+import { kindOf, MamoriError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { roleMay, type Permission } from '../core/roles.js';
@@ -130,12 +130,15 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
       const problems = error.validation.map((v) => `${v.instancePath || error.validationContext || 'request'}: ${v.message}`);
       return reply.code(400).send({ error: 'bad-request', message: problems.join('; ') });
     }
-    if (error instanceof AccountError) return reply.code(400).send({ error: 'bad-request', message: error.message });
-    if (error instanceof CapabilityRefusedError) return reply.code(403).send({ error: 'capability-refused', message: error.message });
+    // One mapping for every error Mamori raises on purpose: its status, its stable code, its message.
+    if (error instanceof MamoriError) {
+      if (error.status >= 500) request.log.error({ err: { type: error.name, message: error.message }, code: error.code }, 'request failed');
+      return reply.code(error.status).send(error.toResponse());
+    }
     const status = error.statusCode;
-    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: 'bad-request', message: error.message });
+    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: kindOf(status), message: error.message });
     request.log.error({ err: { type: error.name, message: error.message } }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
+    return reply.code(500).send({ error: 'internal', code: 'internal', message: 'internal error; see the server log' });
   });
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'not-found', message: 'no such route' }));

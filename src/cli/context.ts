@@ -3,9 +3,13 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../core/app.js';
 import { loadConfig, type Config } from '../core/config.js';
+import { MamoriError } from '../core/errors.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-export class UsageError extends Error {}
+export class UsageError extends MamoriError {
+  static override readonly code = 'usage';
+  static override readonly status = 400;
+}
 
 
 export function actor(): string {

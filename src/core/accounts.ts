@@ -8,6 +8,7 @@ import argon2 from 'argon2';
 import type { StateStore } from '../store/state/store.js';
 import type { AuditLog } from './audit/log.js';
 import { isRole, type Role } from './roles.js';
+import { MamoriError } from './errors.js';
 
 export interface Principal {
   /** `user:NAME` or `token:ID`: the actor in audit entries. */
@@ -17,10 +18,11 @@ export interface Principal {
   readonly kind: 'user' | 'token';
 }
 
-export class AccountError extends Error {
+export class AccountError extends MamoriError {
+  static override readonly code = 'account';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'AccountError';
   }
 }
 

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
+import { MamoriError } from './errors.js';
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
 
@@ -147,10 +148,11 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 
-export class ConfigError extends Error {
+export class ConfigError extends MamoriError {
+  static override readonly code = 'config-invalid';
+  static override readonly status = 400;
   constructor(readonly source: string, readonly problems: string[]) {
     super(`configuration ${source} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
   }
 }
 

@@ -11,6 +11,7 @@ import {
   DATA_ITEMS, DATA_ITEM_IDS, HOLD_IDS, LEGAL_BASIS_IDS, OUTPUT_IDS,
   type DataItem, type Hold, type LegalBasis, type Output, type Text,
 } from './vocabulary.js';
+import { MamoriError } from './errors.js';
 
 /** The longest retention any declaration may state; longer needs a new legal review, not a config edit. */
 export const MAX_RETENTION_SECONDS = parseDuration('400d');
@@ -70,10 +71,11 @@ export interface MeasureDeclaration {
   readonly source: Text;
 }
 
-export class MeasureDeclarationError extends Error {
+export class MeasureDeclarationError extends MamoriError {
+  static override readonly code = 'declaration-invalid';
+  static override readonly status = 500;
   constructor(readonly measure: string, readonly problems: string[]) {
     super(`measure declaration "${measure}" is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'MeasureDeclarationError';
   }
 }
 

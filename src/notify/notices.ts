@@ -16,6 +16,7 @@ import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { caseNotClosed, cdb as caseDb, measureOfCase } from './cases.js';
+import { MamoriError } from '../core/errors.js';
 
 type NoticeTables = {
   subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string; updated_at: string };
@@ -141,7 +142,10 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
 export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support', 'unfilteredResolver'] as const;
 export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
 
-export class NoticeError extends Error {}
+export class NoticeError extends MamoriError {
+  static override readonly code = 'notice';
+  static override readonly status = 400;
+}
 
 /** A time as notices give it: Japan time, to the minute ("2026-11-24 20:00"), as the templates say (日本時間). */
 export function noticeTime(at: Date): string {

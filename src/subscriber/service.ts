@@ -14,6 +14,7 @@ import type { SessionEvent } from '../ingest/radius/server.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
 import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
+import { MamoriError } from '../core/errors.js';
 
 type SessionTables = {
   ip_sessions: { key: string; subscriber: string; address: string; start: number; end: number | null; seen: number };
@@ -47,10 +48,11 @@ export const subscriberMigrations: Record<string, Migration> = {
 
 const sdb = (d: StateDb) => tablesOf<SessionTables>(d);
 
-export class LookupError extends Error {
+export class LookupError extends MamoriError {
+  static override readonly code = 'lookup';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'LookupError';
   }
 }
 

@@ -17,6 +17,7 @@ import { BlocklistError, blockableName, parseDomainList, type ListFormat } from 
 import { OptOutZone } from './optout-zone.js';
 import type { LogCursor } from './resolver-log.js';
 import type { CcDnsBlockingSettings } from './settings.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const M3_TABLES = ['m3_entries', 'm3_consent', 'm3_blocked', 'm3_log_cursors'] as const;
 const MEASURE = 'cc-dns-blocking';
@@ -104,7 +105,10 @@ export interface ConsentState { subscriber: string; blocked: boolean; choice: Ch
 export interface Entry { id: number; name: string; source: string; addedBy: string; reason: string | null; validFrom: string; validUntil: string; withdrawnAt: string | null; active: boolean }
 export interface ImportResult { source: string; added: number; alreadyListed: number; skipped: Array<{ line: number; reason: string }>; duplicates: number; validUntil: string }
 
-export class M3InputError extends Error {}
+export class M3InputError extends MamoriError {
+  static override readonly code = 'm3-input';
+  static override readonly status = 400;
+}
 
 const m3 = (d: StateDb) => tablesOf<M3Tables>(d);
 

@@ -16,6 +16,7 @@ import type { StateStore } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../cc-detection/labels.js';
 import { receiveObjects } from './inbound.js';
 import { shareDb } from './tables.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const partnerSchema = z.strictObject({
   /** Provenance name: letters, digits, "-" and "_". */
@@ -34,10 +35,11 @@ export const partnerSchema = z.strictObject({
 });
 export type Partner = z.output<typeof partnerSchema>;
 
-export class PartnerError extends Error {
+export class PartnerError extends MamoriError {
+  static override readonly code = 'share-partner';
+  static override readonly status = 502;
   constructor(message: string) {
     super(message);
-    this.name = 'PartnerError';
   }
 }
 

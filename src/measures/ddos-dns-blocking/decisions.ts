@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditRecord } from '../../core/audit/log.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { registrableDomain, type Candidate } from './random-subdomain.js';
+import { MamoriError } from '../../core/errors.js';
 
 export interface DecisionSettings {
   autoBlock: { enabled: boolean; minConfidence: number; ttlMs: number };
@@ -56,7 +57,10 @@ export interface Decision {
   exceptions: string[];
 }
 
-export class DecisionError extends Error {}
+export class DecisionError extends MamoriError {
+  static override readonly code = 'm6-decision';
+  static override readonly status = 409;
+}
 
 const MEASURE = 'ddos-dns-blocking';
 

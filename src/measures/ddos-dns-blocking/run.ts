@@ -19,7 +19,7 @@ import { RpzZone } from '../../dns/rpz.js';
 import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
 import { principalOf } from '../../api/server.js';
 import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames } from './amplification.js';
-import { BlockDecisions, DecisionError } from './decisions.js';
+import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
 import { loadDecisions, storeDecisions } from './store.js';
@@ -48,11 +48,6 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
   });
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   return async (app) => {
-    app.setErrorHandler((err, _request, reply) => {
-      if (err instanceof DecisionError) return reply.code(409).send({ error: 'conflict', message: err.message });
-      throw err;
-    });
-
     app.get('/api/v1/m6/attacks', {
       config: { permission: 'ddos:read' },
       schema: { tags, description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.', response: { 200: z.object({ decisions: z.array(decision), receiver: z.object({ connections: z.number(), frames: z.number(), events: z.number(), dropped: z.number(), errors: z.record(z.string(), z.number()) }), trackedDomains: z.number() }) } },

@@ -24,6 +24,7 @@ import { flowRoutes } from './routes/flows.js';
 import { ccRoutes } from './routes/cc.js';
 import { shareRoutes } from './routes/share.js';
 import { caseRoutes } from './routes/cases.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
@@ -32,6 +33,8 @@ declare module 'fastify' {
     permission?: Permission;
     /** Only the login route: reachable without credentials (it checks them itself). */
     login?: boolean;
+    /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
+    public?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -39,7 +42,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
-    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean }>;
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
   }
 }
 
@@ -51,6 +54,8 @@ export interface ApiDeps {
   inlet?: FlowInlet;
   /** Routes of running measures (e.g. M4's AAA endpoints). */
   runningRoutes?: readonly FastifyPluginAsyncZod[];
+  /** States of the inputs the enabled measures need, for /readyz (the stores are checked anyway). */
+  readiness?: Readiness;
 }
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
@@ -61,7 +66,7 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [] }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }, {
       serializers: {
@@ -80,10 +85,12 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
   app.decorate('declaredRoutes', declaredRoutes);
   app.addHook('onRoute', (route) => {
-    const cfg = route.config as { permission?: Permission; login?: boolean } | undefined;
-    if (!cfg?.permission && !cfg?.login) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') declaredRoutes.push({ method, url: route.url, ...(cfg.permission ? { permission: cfg.permission } : {}), ...(cfg.login ? { login: true } : {}) });
+      if (method !== 'HEAD') {
+        declaredRoutes.push({ method, url: route.url, ...(cfg.permission ? { permission: cfg.permission } : {}), ...(cfg.login ? { login: true } : {}), ...(cfg.public ? { public: true } : {}) });
+      }
     }
   });
 
@@ -101,7 +108,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
 
   app.addHook('onRequest', async (request, reply) => {
     const cfg = request.routeOptions.config;
-    if (cfg.login) return;
+    if (cfg.login || cfg.public) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
@@ -143,6 +150,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'not-found', message: 'no such route' }));
 
+  await app.register(healthRoutes(mamori, readiness));
   await app.register(authRoutes(mamori, metrics));
   await app.register(measureRoutes(mamori));
   await app.register(auditRoutes(mamori, metrics));

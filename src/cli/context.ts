@@ -23,8 +23,12 @@ export function configOf(cmd: Command): Config {
   return loadConfig(opts.config ?? process.env.MAMORI_CONFIG);
 }
 
-export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>, analytics = false): Promise<T> {
-  const mamori = await openMamori(configOf(cmd), { analytics });
+/**
+ * Opens the instance for one command. Only commands that bring data in (`create`) may start a new
+ * data directory; the others say that none is there and exit 2, rather than check an empty one.
+ */
+export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>, analytics = false, create = false): Promise<T> {
+  const mamori = await openMamori(configOf(cmd), { analytics, create });
   try {
     return await fn(mamori);
   } finally {

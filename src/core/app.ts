@@ -3,7 +3,7 @@
  * datasets and the capability broker, opened in that order and closed in
  * reverse. The server and the CLI both start from here.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Migration } from 'kysely';
 import { ALL_MEASURES } from '../measures/index.js';
@@ -12,6 +12,7 @@ import { openChdbStore } from '../store/analytics/chdb.js';
 import type { AnalyticsStore } from '../store/analytics/store.js';
 import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
 import { Accounts } from './accounts.js';
+import { MamoriError } from './errors.js';
 import { AuditLog } from './audit/log.js';
 import { CapabilityBroker, type CapabilityProviders } from './capabilities.js';
 import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
@@ -46,12 +47,25 @@ export interface OpenOptions {
   analytics?: boolean;
   measures?: readonly MeasureModule[];
   providers?: CapabilityProviders;
+  /** Start a new data directory when there is none (default). Without, a missing state store is a NoStoreError. */
+  create?: boolean;
+}
+
+/** A command that needs an instance found none where the configuration points. */
+export class NoStoreError extends MamoriError {
+  static override readonly code = 'no-store';
+  static override readonly status = 503;
 }
 
 export async function openMamori(config: Config, options: OpenOptions = {}): Promise<Mamori> {
   // The registry checks the measure settings before any file is touched.
-  const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
+  const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures, config.configDir);
   const paths = resolvePaths(config);
+  if (options.create === false && !existsSync(paths.statePath)) {
+    const where = config.configDir ? `dataDir of the configuration in ${config.configDir}` : 'no -c given: embedded defaults, ./data in the current directory';
+    throw new NoStoreError(`no Mamori data at ${paths.dataDir} (${where}): ${paths.statePath} does not exist. `
+      + 'Give -c with the configuration of the instance, or start it once with `mamori serve` to create it.');
+  }
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
   const migrations = Object.assign({ ...subscriberMigrations, ...detailMigrations, ...caseMigrations, ...noticeMigrations }, ...(options.measures ?? ALL_MEASURES).map((m) => m.migrations ?? {})) as Record<string, Migration>;
   const state = await openSqliteStateStore(paths.statePath, { busyTimeoutMs: parseDuration(config.state.busyTimeout) * 1000, migrations });

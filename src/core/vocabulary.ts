@@ -13,24 +13,29 @@ export const LEGAL_BASES = {
   consent: {
     ja: '個別の同意',
     en: 'individual consent',
+    short: { ja: '個別の同意', en: 'individual consent' },
   },
   'comprehensive-consent': {
     ja: '契約約款に基づく事前の包括同意（随時設定変更可能）',
     en: 'comprehensive consent in the contract terms, with opt-out at any time',
+    short: { ja: '契約約款による包括同意', en: 'comprehensive consent' },
   },
   'legitimate-business': {
     ja: '正当業務行為',
     en: 'legitimate business act',
+    short: { ja: '正当業務行為', en: 'legitimate business act' },
   },
   emergency: {
     ja: '正当防衛・緊急避難',
     en: 'self-defence / emergency',
+    short: { ja: '正当防衛・緊急避難', en: 'emergency' },
   },
   'not-secret': {
     ja: '通信の秘密に該当しない情報（自ら送信した通信の応答、個別の通信と切り離された一覧等）',
     en: 'not secret (replies to the ISP\'s own probes, lists detached from individual communications)',
+    short: { ja: '通信の秘密に該当しない', en: 'not secret' },
   },
-} as const satisfies Record<string, Text>;
+} as const satisfies Record<string, Text & { short: Text }>;
 export type LegalBasis = keyof typeof LEGAL_BASES;
 export const LEGAL_BASIS_IDS = Object.keys(LEGAL_BASES) as LegalBasis[];
 

@@ -15,7 +15,7 @@ export function flowCommands(program: Command): void {
       if (o.nfdump) {
         let directory: boolean;
         try { directory = statSync(file).isDirectory(); } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }
-        const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, actor(), (n) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${n} records`); }), true);
+        const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, actor(), (n) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${n} records`); }), true, true);
         if (process.stderr.isTTY) process.stderr.write('\n');
         process.stdout.write(`imported ${r.records} flow records from nfdump ${directory ? 'files under ' : ''}${file} (exporters: ${r.exporters.join(', ') || 'none'})\n`);
         return;
@@ -27,7 +27,7 @@ export function flowCommands(program: Command): void {
         const result = await importFlowPcap(m, file, actor(), (n) => bar.update(n));
         bar.stop();
         return result;
-      }, true);
+      }, true, true);
       process.stdout.write(`imported ${r.records} flow records from ${r.datagrams} datagrams (${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
       for (const e of r.exporters) {
         const errors = Object.entries(e.errors).map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors';

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { z } from 'zod';
+import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
@@ -29,7 +30,7 @@ export const partnerSchema = z.strictObject({
   user: z.string().optional(),
   password: z.string().optional(),
   /** PEM file of the partner's CA or self-signed certificate, when it is not in the system store. */
-  caFile: z.string().optional(),
+  caFile: pathSetting().optional(),
   interval: z.string().regex(DURATION_PATTERN, 'a duration such as "1h"').default('1h'),
   limit: z.number().int().min(1).max(10_000).default(1000),
 });

@@ -34,7 +34,8 @@ fi
 stamp=dist/.build-stamp
 changed=""
 if [ -f "$stamp" ]; then
-  changed=$(find src test bench scripts tsconfig.json -newer "$stamp" \( -name '*.ts' -o -name tsconfig.json \) -print 2>/dev/null | head -n 1)
+  changed=$(find src test bench scripts tsconfig.json -newer "$stamp" \( -name '*.ts' -o -name tsconfig.json \) -print 2>/dev/null \
+    | head -n 1)
 fi
 if [ ! -f "$stamp" ] || [ -n "$changed" ]; then
   say "compiling the TypeScript sources into dist/ (about a minute)..."

@@ -53,8 +53,14 @@ export class ListenError extends MamoriError {
 function listenProblem(err: unknown): ListenError | undefined {
   const e = err as NodeJS.ErrnoException;
   const text = `${e?.code ?? ''} ${e?.message ?? ''}`;
-  if (/EADDRINUSE/.test(text)) return new ListenError(`a port Mamori needs is already in use (${e.message}): stop the process holding it (another mamori serve?) or change the port in the configuration`);
-  if (/EACCES/.test(text)) return new ListenError(`Mamori may not listen on a port it needs (${e.message}): ports below 1024 need privileges; choose another port in the configuration`);
+  if (/EADDRINUSE/.test(text)) {
+    return new ListenError(`a port Mamori needs is already in use (${e.message}): `
+      + 'stop the process holding it (another mamori serve?) or change the port in the configuration');
+  }
+  if (/EACCES/.test(text)) {
+    return new ListenError(`Mamori may not listen on a port it needs (${e.message}): `
+      + 'ports below 1024 need privileges; choose another port in the configuration');
+  }
   return undefined;
 }
 
@@ -97,27 +103,36 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const started = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
       inlet = started;
       stops.push(() => started.stop());
-      logger.info({ event: 'flows.listening', listeners: started.addresses, receiver: started.receiver, recvBufferSize: started.recvBufferSize }, 'flow inlet listening');
+      const { addresses: listeners, receiver, recvBufferSize } = started;
+      logger.info({ event: 'flows.listening', listeners, receiver, recvBufferSize }, 'flow inlet listening');
     }
     registerFlowMetrics(metrics.registry, () => inlet?.status());
 
     // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
     // assignments are collected for those measures' lookups and for nothing else.
-    const needsAssignments = mamori.registry.list().some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
+    const needsAssignments = mamori.registry.list()
+      .some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
     if (needsAssignments) {
       const subscribers = mamori.subscribers;
       const started = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
       radius = started;
       stops.push(() => started.stop());
-      logger.info({ event: 'radius.listening', listeners: started.addresses, clients: config.ingest.radius.clients.length }, 'RADIUS accounting listening');
+      const clients = config.ingest.radius.clients.length;
+      logger.info({ event: 'radius.listening', listeners: started.addresses, clients }, 'RADIUS accounting listening');
       const d = config.ingest.radius.detail;
-      if (d) detail = new DetailTailer({ directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e) });
+      if (d) {
+        detail = new DetailTailer({
+          directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e),
+        });
+      }
     }
 
     for (const status of mamori.registry.list().filter((m) => m.enabled)) {
       const d = status.declaration;
       const impl = mamori.registry.get(d.id)!.implementation!;
-      const measure = await impl.start({ declaration: d, capabilities: mamori.broker.forMeasure(d.id), logger: logger.child({ measure: d.id }), dataDir: mamori.paths.dataDir });
+      const capabilities = mamori.broker.forMeasure(d.id);
+      const child = logger.child({ measure: d.id });
+      const measure = await impl.start({ declaration: d, capabilities, logger: child, dataDir: mamori.paths.dataDir });
       running.push({ code: d.code, measure });
       stops.push(() => measure.stop());
       if (measure.endpoints) endpoints[d.id] = measure.endpoints;
@@ -132,7 +147,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         ...Object.fromEntries(running.map((r) => [r.code, state ?? 'running'])),
       };
     };
-    app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes: running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : [])), readiness });
+    const runningRoutes = running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : []));
+    app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes, readiness });
     stops.push(() => app.close());
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
@@ -174,7 +190,9 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   };
   await anchor();
   const guard = (what: string, job: () => Promise<void>) => (): Promise<void> =>
-    job().catch((err: Error) => { logger.error({ event: `${what}.failed`, err: { type: err.name, message: err.message } }, `${what} failed`); });
+    job().catch((err: Error) => {
+      logger.error({ event: `${what}.failed`, err: { type: err.name, message: err.message } }, `${what} failed`);
+    });
   // A first pass now: data that expired while the server was down goes at once, not an interval later.
   const firstRetention = guard('retention', retention)();
   const timers = [

@@ -89,7 +89,12 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
     if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') {
-        declaredRoutes.push({ method, url: route.url, ...(cfg.permission ? { permission: cfg.permission } : {}), ...(cfg.login ? { login: true } : {}), ...(cfg.public ? { public: true } : {}) });
+        declaredRoutes.push({
+          method, url: route.url,
+          ...(cfg.permission ? { permission: cfg.permission } : {}),
+          ...(cfg.login ? { login: true } : {}),
+          ...(cfg.public ? { public: true } : {}),
+        });
       }
     }
   });

@@ -62,7 +62,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures, config.configDir);
   const paths = resolvePaths(config);
   if (options.create === false && !existsSync(paths.statePath)) {
-    const where = config.configDir ? `dataDir of the configuration in ${config.configDir}` : 'no -c given: embedded defaults, ./data in the current directory';
+    const where = config.configDir ? `dataDir of the configuration in ${config.configDir}`
+      : 'no -c given: embedded defaults, ./data in the current directory';
     throw new NoStoreError(`no Mamori data at ${paths.dataDir} (${where}): ${paths.statePath} does not exist. `
       + 'Give -c with the configuration of the instance, or start it once with `mamori serve` to create it.');
   }
@@ -85,7 +86,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
   // The shared services' data, governed by the declarations of the measures that use them.
-  for (const d of [...assignmentDatasets((cutoff) => subscribers.forget(cutoff)), ...CASE_DATASETS, ...NOTICE_DATASETS]) datasets.register(d);
+  const shared = [...assignmentDatasets((cutoff) => subscribers.forget(cutoff)), ...CASE_DATASETS, ...NOTICE_DATASETS];
+  for (const d of shared) datasets.register(d);
   // What measures publish for each other comes first; explicit providers (tests, later features) add to it.
   const published: CapabilityProviders = {};
   for (const m of options.measures ?? ALL_MEASURES) {

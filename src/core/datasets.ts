@@ -93,7 +93,8 @@ export class DatasetRegistry {
       }
       const unstated = dataset.hold ? dataset.items.filter((i) => !keeps(owner, i, dataset.hold!.condition)) : [];
       if (unstated.length > 0) {
-        throw new Error(`dataset "${dataset.name}" keeps rows while "${dataset.hold!.condition}", which ${owner.code} does not declare for ${unstated.join(', ')}`);
+        const why = `keeps rows while "${dataset.hold!.condition}"`;
+        throw new Error(`dataset "${dataset.name}" ${why}, which ${owner.code} does not declare for ${unstated.join(', ')}`);
       }
     }
     if (dataset.store === 'analytics' && (dataset.hold || dataset.rowOwner || dataset.dependents)) {
@@ -114,15 +115,19 @@ export class DatasetRegistry {
     return Math.min(...dataset.items.map((i) => declaration.dataItems.find((d) => d.item === i)!.retentionSeconds));
   }
 
-  private pass(dataset: Dataset, measure: MeasureDeclaration | undefined, retentionSeconds: number, holdStated: boolean, rows: RetentionPass['rows']): RetentionPass {
+  private pass(
+    dataset: Dataset, measure: MeasureDeclaration | undefined, retentionSeconds: number, holdStated: boolean, rows: RetentionPass['rows'],
+  ): RetentionPass {
     const hold = holdStated ? dataset.hold : undefined;
     const maxDays = hold ? HOLDS[hold.condition].maxDays : undefined;
-    return { dataset, measure: measure?.id, retentionSeconds, hold, holdMaxSeconds: maxDays === undefined ? undefined : maxDays * 86_400, rows };
+    const holdMaxSeconds = maxDays === undefined ? undefined : maxDays * 86_400;
+    return { dataset, measure: measure?.id, retentionSeconds, hold, holdMaxSeconds, rows };
   }
 
   /** What the retention job deletes for `dataset`, one pass per governing declaration. */
   passes(dataset: Dataset): RetentionPass[] {
-    const states = (d: MeasureDeclaration) => dataset.hold !== undefined && dataset.items.every((i) => keeps(d, i, dataset.hold!.condition));
+    const hold = dataset.hold;
+    const states = (d: MeasureDeclaration) => hold !== undefined && dataset.items.every((i) => keeps(d, i, hold.condition));
     if (!SERVICE_OWNER.test(dataset.owner)) {
       const owner = this.declarationOf(dataset.owner)!;
       return [this.pass(dataset, owner, this.strictest(dataset, owner), states(owner), undefined)];
@@ -136,14 +141,18 @@ export class DatasetRegistry {
     }
     // One store for every measure: each item as long as the longest declaration of it (an item no measure
     // declares: not at all), the dataset as long as its shortest item.
-    const longest = (i: DataItem) => Math.max(0, ...this.declarations().flatMap((d) => d.dataItems.filter((x) => x.item === i).map((x) => x.retentionSeconds)));
-    const retention = Math.min(...dataset.items.map(longest));
+    const retention = Math.min(...dataset.items.map((i) => Math.max(0, ...this.retentionsOf(i))));
     return [this.pass(dataset, undefined, retention, declaring.some(states), undefined)];
+  }
+
+  /** Every retention the declarations state for `item`. */
+  private retentionsOf(item: DataItem): number[] {
+    return this.declarations().flatMap((d) => d.dataItems.filter((x) => x.item === item).map((x) => x.retentionSeconds));
   }
 
   /** The shortest retention any declaration states for `item` (none states it: 0, nothing is kept). */
   private shortestFor(item: DataItem): number {
-    const all = this.declarations().flatMap((d) => d.dataItems.filter((x) => x.item === item).map((x) => x.retentionSeconds));
+    const all = this.retentionsOf(item);
     return all.length === 0 ? 0 : Math.min(...all);
   }
 

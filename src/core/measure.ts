@@ -92,7 +92,7 @@ function contradictions(d: z.output<typeof declarationSchema>): string[] {
     if (new Set(keptWhile).size !== keptWhile.length) problems.push(`dataItems.${item}.keptWhile: a condition is listed twice`);
     // A hold must rest on something the measure does: a choice it offers, an action it takes, a case it opens.
     if (keptWhile.includes('choice-in-force') && !d.consentTerms) {
-      problems.push(`dataItems.${item}.keptWhile: "choice-in-force" needs a consent-based measure whose subscribers can change the setting`);
+      problems.push(`dataItems.${item}.keptWhile: "choice-in-force" needs a consent-based measure (a setting subscribers change)`);
     }
     if (keptWhile.includes('action-in-force') && !d.maxActionDuration) {
       problems.push(`dataItems.${item}.keptWhile: "action-in-force" needs maxActionDuration (the action's longest duration)`);

@@ -58,14 +58,17 @@ function expired(p: RetentionPass, now: Date, cutoff: Date): (eb: Eb) => Express
       all.push(p.rows.notOwners.length === 0 ? eb.lit(true) : eb.or([eb(owner, 'is', null), eb(owner, 'not in', [...p.rows.notOwners])]));
     }
     if (p.hold) {
-      const beyond = p.holdMaxSeconds === undefined ? undefined : eb(time, '<', timeValue(ds, new Date(now.getTime() - p.holdMaxSeconds * 1000)));
+      const bound = p.holdMaxSeconds === undefined ? undefined : new Date(now.getTime() - p.holdMaxSeconds * 1000);
+      const beyond = bound === undefined ? undefined : eb(time, '<', timeValue(ds, bound));
       all.push(beyond ? eb.or([eb.not(p.hold.rows(eb, now)), beyond]) : eb.not(p.hold.rows(eb, now)));
     }
     return eb.and(all);
   };
 }
 
-async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date): Promise<{ rows: number; dependents: number; held: number }> {
+interface Purged { rows: number; dependents: number; held: number }
+
+async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date): Promise<Purged> {
   const k = db as unknown as Kysely<any>;
   const ds = p.dataset;
   const where = expired(p, now, cutoff);
@@ -73,12 +76,14 @@ async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date
   if (p.hold) {
     // Past the retention but kept: counted, so the audit log shows what each hold keeps.
     const past = expired({ ...p, hold: undefined }, now, cutoff);
-    const [all, gone] = await Promise.all([past, where].map((w) => k.selectFrom(ds.table).select((eb) => eb.fn.countAll<number>().as('n')).where(w).executeTakeFirstOrThrow()));
-    held = Number(all!.n) - Number(gone!.n);
+    const count = async (w: typeof where) =>
+      Number((await k.selectFrom(ds.table).select((eb) => eb.fn.countAll<number>().as('n')).where(w).executeTakeFirstOrThrow()).n);
+    held = (await count(past)) - (await count(where));
   }
   let dependents = 0;
   for (const d of ds.dependents ?? []) {
-    const r = await k.deleteFrom(d.table).where(d.column, 'in', (eb: Eb) => eb.selectFrom(ds.table).select(`${ds.table}.${d.key}`).where(where)).executeTakeFirst();
+    const going = (eb: Eb) => eb.selectFrom(ds.table).select(`${ds.table}.${d.key}`).where(where);
+    const r = await k.deleteFrom(d.table).where(d.column, 'in', going).executeTakeFirst();
     dependents += Number(r.numDeletedRows);
   }
   const r = await k.deleteFrom(ds.table).where(where).executeTakeFirst();
@@ -100,10 +105,11 @@ export async function runRetention(deps: RetentionDeps, actor: string, now = new
         deleted = await purgeAnalytics(deps.analytics!, ds, cutoff);
         await deps.audit.append({ ...base, counts: { rows: deleted, retentionSeconds: p.retentionSeconds } });
       } else {
-        const r = await deps.audit.withAudit((n: { rows: number; dependents: number; held: number }) => ({
-          ...base,
-          counts: { rows: n.rows, retentionSeconds: p.retentionSeconds, ...(ds.dependents ? { dependentRows: n.dependents } : {}), ...(p.hold ? { held: n.held } : {}) },
-        }), (db) => purgeState(db, p, now, cutoff));
+        const counts = (n: Purged) => ({
+          rows: n.rows, retentionSeconds: p.retentionSeconds,
+          ...(ds.dependents ? { dependentRows: n.dependents } : {}), ...(p.hold ? { held: n.held } : {}),
+        });
+        const r = await deps.audit.withAudit((n: Purged) => ({ ...base, counts: counts(n) }), (db) => purgeState(db, p, now, cutoff));
         deleted = r.rows + r.dependents;
         if (p.hold) held = r.held;
       }
@@ -117,7 +123,10 @@ export async function runRetention(deps: RetentionDeps, actor: string, now = new
   const expiredSessions = await deps.state.db.deleteFrom('sessions').where('expires_at', '<', now.toISOString()).executeTakeFirst();
   await deps.audit.append({
     actor, action: 'retention.run',
-    counts: { datasets: results.length, rowsDeleted: results.reduce((a, r) => a + r.deleted, 0), sessionsExpired: Number(expiredSessions.numDeletedRows) },
+    counts: {
+      datasets: results.length, rowsDeleted: results.reduce((a, r) => a + r.deleted, 0),
+      sessionsExpired: Number(expiredSessions.numDeletedRows),
+    },
   });
   return results;
 }

@@ -55,11 +55,13 @@ export const cdb = (d: StateDb) => tablesOf<CaseTables>(d);
 
 /** The measure a row of a table with `case_id` belongs to: that of its case. */
 export const measureOfCase = (table: string): RowExpression<string | null> =>
-  (eb) => eb.selectFrom('cases').select('cases.measure').whereRef('cases.id', '=', `${table}.case_id`).$asScalar() as Expression<string | null>;
+  (eb) => eb.selectFrom('cases').select('cases.measure').whereRef('cases.id', '=', `${table}.case_id`)
+    .$asScalar() as Expression<string | null>;
 
 /** Rows of a table with `case_id` whose case is not closed. */
 export const caseNotClosed = (table: string): RowExpression<SqlBool> =>
-  (eb) => eb.exists(eb.selectFrom('cases').select('cases.id').whereRef('cases.id', '=', `${table}.case_id`).where('cases.status', '!=', 'closed'));
+  (eb) => eb.exists(eb.selectFrom('cases').select('cases.id')
+    .whereRef('cases.id', '=', `${table}.case_id`).where('cases.status', '!=', 'closed'));
 
 /**
  * Cases and their timelines, for the retention job: each row by the declaration of the measure that

@@ -78,15 +78,18 @@ export const noticeMigrations: Record<string, Migration> = {
  */
 export const NOTICE_DATASETS: readonly Dataset[] = [
   {
-    name: 'notices', store: 'state', table: 'notices', timeColumn: 'created_at', items: ['subscriber.id', 'subscriber.contact'], owner: 'service:notices',
+    name: 'notices', store: 'state', table: 'notices', timeColumn: 'created_at', items: ['subscriber.id', 'subscriber.contact'],
+    owner: 'service:notices',
     rowOwner: measureOfCase('notices'), hold: { condition: 'case-open', rows: caseNotClosed('notices') },
   },
   {
-    name: 'subscriber-contacts', store: 'state', table: 'subscriber_contacts', timeColumn: 'updated_at', items: ['subscriber.id', 'subscriber.contact'],
+    name: 'subscriber-contacts', store: 'state', table: 'subscriber_contacts', timeColumn: 'updated_at',
+    items: ['subscriber.id', 'subscriber.contact'],
     owner: 'service:notices',
     hold: {
       condition: 'case-open',
-      rows: (eb) => eb.exists(eb.selectFrom('cases').select('cases.id').whereRef('cases.subscriber', '=', 'subscriber_contacts.subscriber').where('cases.status', '!=', 'closed')),
+      rows: (eb) => eb.exists(eb.selectFrom('cases').select('cases.id')
+        .whereRef('cases.subscriber', '=', 'subscriber_contacts.subscriber').where('cases.status', '!=', 'closed')),
     },
   },
 ];

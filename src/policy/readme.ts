@@ -11,7 +11,10 @@ export const TABLE_BEGIN = '<!-- measures: generated from the declarations by `n
 export const TABLE_END = '<!-- /measures -->';
 
 const TEXT = {
-  en: { head: '| Measure | | Legal basis | State |', sep: ' + ', available: '**available** (off until enabled)', configure: '**available** (off until configured and enabled)', not: 'not available yet' },
+  en: {
+    head: '| Measure | | Legal basis | State |', sep: ' + ', not: 'not available yet',
+    available: '**available** (off until enabled)', configure: '**available** (off until configured and enabled)',
+  },
   ja: { head: '| 措置 | | 法的根拠 | 状態 |', sep: '＋', available: '**提供中**（有効にするまで停止）', configure: '**提供中**（設定して有効にするまで停止）', not: '未提供' },
 } as const;
 

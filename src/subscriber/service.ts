@@ -79,7 +79,10 @@ export function assignmentRetentionSeconds(declarations: readonly MeasureDeclara
  * yet, so its clock has not started. `forget` is the in-memory index's side of each pass.
  */
 export function assignmentDatasets(forget: (cutoff: Date) => void): Dataset[] {
-  const common = { store: 'state', timeColumn: 'end', timeFormat: 'epoch-seconds', owner: 'service:subscribers', afterPass: forget } as const;
+  const common = {
+    store: 'state', timeColumn: 'end', timeFormat: 'epoch-seconds', owner: 'service:subscribers',
+    afterPass: forget,
+  } as const;
   return [
     { ...common, name: 'ip-assignments', table: 'ip_sessions', items: ['aaa.account-id', 'aaa.assigned-address', 'aaa.times', 'aaa.nas'] },
     { ...common, name: 'cgnat-port-blocks', table: 'cgnat_blocks', items: ['aaa.assigned-address', 'aaa.times'] },

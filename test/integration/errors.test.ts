@@ -34,7 +34,8 @@ describe('one error hierarchy', () => {
     const classes = new Map<string, typeof MamoriError>();
     for (const f of modules) {
       for (const [key, value] of Object.entries(await import(pathToFileURL(f).href) as Record<string, unknown>)) {
-        if (typeof value === 'function' && value !== MamoriError && value.prototype instanceof Error) classes.set(`${relative(REPO_ROOT, f)}:${key}`, value as typeof MamoriError);
+        if (typeof value !== 'function' || value === MamoriError || !(value.prototype instanceof Error)) continue;
+        classes.set(`${relative(REPO_ROOT, f)}:${key}`, value as typeof MamoriError);
       }
     }
     assert.ok(classes.size >= 29, `only ${classes.size} error classes found`);
@@ -48,11 +49,13 @@ describe('one error hierarchy', () => {
       codes.set(E.code, E.name);
     }
     // Classes a module does not export are caught by the source itself.
-    const stray = files(join(REPO_ROOT, 'src'), '.ts').filter((f) => !f.endsWith('core/errors.ts') && /\bextends Error\b/.test(readFileSync(f, 'utf8')));
+    const stray = files(join(REPO_ROOT, 'src'), '.ts')
+      .filter((f) => !f.endsWith('core/errors.ts') && /\bextends Error\b/.test(readFileSync(f, 'utf8')));
     assert.deepEqual(stray.map((f) => relative(REPO_ROOT, f)), [], 'every error class extends MamoriError');
     // An instance says what it is, in a log line and in a stack.
     const e = new StateStoreError('state database x is locked');
-    assert.deepEqual([e.name, e.code, e.status, String(e.stack).split('\n')[0]], ['StateStoreError', 'state-store', 503, 'StateStoreError: state database x is locked']);
+    assert.deepEqual([e.name, e.code, e.status, String(e.stack).split('\n')[0]],
+      ['StateStoreError', 'state-store', 503, 'StateStoreError: state database x is locked']);
   });
 
   it('maps them in the API\'s one error handler: status, stable code, message; a server error hides its message', async () => {
@@ -77,7 +80,8 @@ describe('one error hierarchy', () => {
       return [r.statusCode, r.json()];
     };
     assert.deepEqual(await get('conflict'), [409, { error: 'conflict', code: 'cc-candidate', message: 'candidate c-1 is withdrawn' }]);
-    assert.deepEqual(await get('store'), [503, { error: 'unavailable', code: 'state-store', message: 'internal error; see the server log' }]);
+    const hidden = 'internal error; see the server log';
+    assert.deepEqual(await get('store'), [503, { error: 'unavailable', code: 'state-store', message: hidden }]);
     assert.deepEqual(await get('bug'), [500, { error: 'internal', code: 'internal', message: 'internal error; see the server log' }]);
     const logged = lines.map((l) => JSON.parse(l) as { err?: { type: string }; code?: string }).filter((l) => l.err);
     assert.deepEqual(logged.map((l) => [l.err!.type, l.code]), [['StateStoreError', 'state-store'], ['Error', undefined]]);
@@ -97,7 +101,9 @@ describe('one error hierarchy', () => {
     const m = await openMamori(loadConfig(config));
     const app = await buildApi({ mamori: m, metrics: new Metrics(m.registry), logger: createLogger('silent') });
     const token = (await m.accounts.createToken('module:test', 't', 'admin')).token;
-    const r = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` }, payload: { username: 'carol', role: 'auditor' } });
+    const r = await app.inject({
+      method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` }, payload: { username: 'carol', role: 'auditor' },
+    });
     assert.equal(r.statusCode, 400);
     assert.deepEqual(r.json(), { error: 'bad-request', code: 'account', message: 'user "carol" already exists' });
     await app.close();

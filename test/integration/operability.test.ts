@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { serve } from '../../src/api/serve.js';
@@ -17,7 +18,8 @@ import { Metrics } from '../../src/core/metrics.js';
 import { CLI, measuresWithM1InletOnly, openTest, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 
 function mamori(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, timeout: 60_000, env: { ...process.env, MAMORI_CONFIG: '' } });
+  const env = { ...process.env, MAMORI_CONFIG: '' };
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd, timeout: 60_000, env });
   return { code: r.status, out: r.stdout, err: r.stderr, signal: r.signal };
 }
 
@@ -44,7 +46,8 @@ describe('operability', () => {
     const empty = tempDir();
     const r = mamori(['audit', 'verify'], empty);
     assert.equal(r.code, 2);
-    assert.match(r.err, new RegExp(`^mamori: no Mamori data at ${join(empty, 'data').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} .*embedded defaults`));
+    assert.ok(r.err.startsWith(`mamori: no Mamori data at ${join(empty, 'data')} `), r.err);
+    assert.match(r.err, /embedded defaults/);
     assert.doesNotMatch(r.out, /chain intact/);
     assert.deepEqual(readdirSync(empty), []);
     for (const args of [['retention', 'run'], ['users', 'list'], ['policy', 'render', '--format', 'report']]) {
@@ -61,7 +64,7 @@ describe('operability', () => {
       'server:\n  port: 0',
       'measures:\n  cc-detection: { enabled: true }',
       'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n')), { measures: measuresWithM1InletOnly(), out: new (await import('node:stream')).PassThrough(), logger: createLogger('silent') });
+    ].join('\n')), { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') });
     try {
       const health = await fetch(`${server.url}/healthz`);
       assert.equal(health.status, 200);
@@ -69,7 +72,8 @@ describe('operability', () => {
       const ready = await fetch(`${server.url}/readyz`);
       const body = await ready.text();
       assert.equal(ready.status, 200, body);
-      assert.deepEqual(JSON.parse(body), { ready: true, checks: { 'state-store': 'ok', 'analytics-store': 'ok', 'flow-inlet': 'listening', M1: 'running' } });
+      const checks = { 'state-store': 'ok', 'analytics-store': 'ok', 'flow-inlet': 'listening', M1: 'running' };
+      assert.deepEqual(JSON.parse(body), { ready: true, checks });
       assert.doesNotMatch(body, /\d+\.\d+\.\d+\.\d+|::|:\d{2,5}\b/, 'no address or port');
       // Everything else still needs credentials.
       assert.equal((await fetch(`${server.url}/api/v1/measures`)).status, 401);
@@ -78,7 +82,8 @@ describe('operability', () => {
     }
     // Not ready while an input is down: 503 with the component named.
     const m = await openTest();
-    const app = await buildApi({ mamori: m, metrics: new Metrics(m.registry), logger: createLogger('silent'), readiness: () => ({ 'flow-inlet': 'stopping' }) });
+    const readiness = () => ({ 'flow-inlet': 'stopping' });
+    const app = await buildApi({ mamori: m, metrics: new Metrics(m.registry), logger: createLogger('silent'), readiness });
     const r = await app.inject({ method: 'GET', url: '/readyz' });
     assert.equal(r.statusCode, 503);
     assert.deepEqual(r.json(), { ready: false, checks: { 'state-store': 'ok', 'flow-inlet': 'stopping' } });
@@ -105,7 +110,8 @@ describe('operability', () => {
     const { server, port } = await occupy('127.0.0.1');
     try {
       const home = tempDir();
-      writeFileSync(join(home, 'mamori.yaml'), `dataDir: data\nserver: { port: 0 }\nmeasures:\n  cc-sharing: { enabled: true, taxii: { host: 127.0.0.1, port: ${port} } }\n`);
+      const sharing = `cc-sharing: { enabled: true, taxii: { host: 127.0.0.1, port: ${port} } }`;
+      writeFileSync(join(home, 'mamori.yaml'), `dataDir: data\nserver: { port: 0 }\nmeasures:\n  ${sharing}\n`);
       const r = mamori(['-c', join(home, 'mamori.yaml'), 'serve'], home);
       assert.equal(r.signal, null, 'exits by itself');
       assert.equal(r.code, 2, r.err);
@@ -123,7 +129,9 @@ describe('operability', () => {
     // The real script in a tree of its own, with npm and npx replaced by stubs that record their calls.
     const root = tempDir();
     const bin = join(root, 'bin');
-    for (const d of ['scripts', 'src', 'native/flow-receiver', 'build/Release', 'dist/src/cli', 'node_modules', 'bin']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['scripts', 'src', 'native/flow-receiver', 'build/Release', 'dist/src/cli', 'node_modules', 'bin']) {
+      mkdirSync(join(root, d), { recursive: true });
+    }
     copyFileSync(join(REPO_ROOT, 'scripts/ensure-deps.sh'), join(root, 'scripts/ensure-deps.sh'));
     const past = new Date(Date.now() - 3600_000);
     for (const f of ['native/flow-receiver/receiver.cc', 'binding.gyp', 'node_modules/.package-lock.json', 'tsconfig.json', 'src/a.ts']) {
@@ -138,7 +146,8 @@ describe('operability', () => {
       chmodSync(join(bin, tool), 0o755);
     }
     const run = () => {
-      const r = spawnSync('sh', ['scripts/ensure-deps.sh'], { cwd: root, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, timeout: 30_000 });
+      const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+      const r = spawnSync('sh', ['scripts/ensure-deps.sh'], { cwd: root, encoding: 'utf8', env, timeout: 30_000 });
       assert.equal(r.status, 0, r.stderr);
       const calls = existsSync(join(root, 'calls')) ? readFileSync(join(root, 'calls'), 'utf8') : '';
       writeFileSync(join(root, 'calls'), '');

@@ -23,12 +23,17 @@ const DOCS = [
 const read = (f: string) => readFileSync(join(REPO_ROOT, f), 'utf8');
 
 /** Words that say a measure is not there yet, in either language. */
-const NOT_THERE = /not available|not (?:yet )?(?:landed|implemented)|when (?:it|they) lands?|until (?:it|they) lands?|collects nothing|未提供|実装されていません|提供に備えて|提供後|何も収集しません/i;
+const NOT_THERE = new RegExp([
+  'not available', 'not (?:yet )?(?:landed|implemented)', 'when (?:it|they) lands?', 'until (?:it|they) lands?', 'collects nothing',
+  '未提供', '実装されていません', '提供に備えて', '提供後', '何も収集しません',
+].join('|'), 'i');
 
 /** M1–M8 named in a sentence, ranges ("M1 to M4", "M1〜M4") included. */
 function codesIn(sentence: string): string[] {
   const codes = new Set<string>();
-  for (const m of sentence.matchAll(/\bM([1-8])\s*(?:to|–|-|〜|～)\s*M([1-8])\b/g)) for (let i = Number(m[1]); i <= Number(m[2]); i++) codes.add(`M${i}`);
+  for (const m of sentence.matchAll(/\bM([1-8])\s*(?:to|–|-|〜|～)\s*M([1-8])\b/g)) {
+    for (let i = Number(m[1]); i <= Number(m[2]); i++) codes.add(`M${i}`);
+  }
   for (const m of sentence.matchAll(/(?<![\w-])M([1-8])(?![\w-])/g)) codes.add(`M${m[1]}`);
   return [...codes];
 }
@@ -61,14 +66,18 @@ describe('docs agree with the code', () => {
       const sentences = read(f).split(/\n\s*\n|\n(?=\s*(?:[-*|#]|\d+\.)\s)|(?<=\.)\s+|(?<=。)/).map((s) => s.replace(/\s+/g, ' '));
       for (const s of sentences) {
         if (!NOT_THERE.test(s)) continue;
-        for (const code of codesIn(s)) if (available.get(code)) problems.push(`${f}: says ${code} is not there, but it is available: "${s.slice(0, 160)}"`);
+        for (const code of codesIn(s)) {
+          if (available.get(code)) problems.push(`${f}: says ${code} is not there, but it is available: "${s.slice(0, 160)}"`);
+        }
       }
       // A measure page's status line names its own measure.
       const status = /\*\*(?:Status|状態):\s*([^*]+)\*\*/.exec(read(f));
       const code = /^# (M[1-8])\b/m.exec(read(f))?.[1];
       if (status && code) {
         const saysAvailable = /^(?:available|提供中)/.test(status[1]!.trim());
-        if (saysAvailable !== available.get(code)) problems.push(`${f}: status "${status[1]}" but ${code} is ${available.get(code) ? '' : 'not '}available`);
+        if (saysAvailable !== available.get(code)) {
+          problems.push(`${f}: status "${status[1]}" but ${code} is ${available.get(code) ? '' : 'not '}available`);
+        }
       }
     }
     assert.deepEqual(problems, []);
@@ -78,7 +87,8 @@ describe('docs agree with the code', () => {
     const bare: string[] = [];
     for (const f of DOCS) {
       const text = read(f).replace(/\s+/g, ' ');
-      for (const m of text.matchAll(/(?<!npx )(?<![\w/.-])mamori (serve|config|policy|audit|users|tokens|flows|cc|share|subscribers|simulate|retention|measures|--help|-c)\b/g)) {
+      const commands = 'serve|config|policy|audit|users|tokens|flows|cc|share|subscribers|simulate|retention|measures|--help|-c';
+      for (const m of text.matchAll(new RegExp(`(?<!npx )(?<![\\w/.-])mamori (?:${commands})\\b`, 'g'))) {
         bare.push(`${f}: "${text.slice(Math.max(0, m.index - 20), m.index + 30)}"`);
       }
     }

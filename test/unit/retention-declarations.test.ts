@@ -38,7 +38,9 @@ interface Ctx { measure: string | undefined; held: boolean; insert(table: string
 interface Spec { row?(c: Ctx): Row | Promise<Row>; time?(t: Date): unknown }
 
 const openCase = (c: Ctx, extra: Row = {}) =>
-  c.insert('cases', { measure: c.measure ?? 'retired-measure', status: c.held ? 'open' : 'closed', updated_at: NOW.toISOString(), ...extra });
+  c.insert('cases', {
+    measure: c.measure ?? 'retired-measure', status: c.held ? 'open' : 'closed', updated_at: NOW.toISOString(), ...extra,
+  });
 
 const SPECS: Record<string, Spec> = {
   'cc-labels': { row: async (c) => ({ source: (await c.insert('cc_label_sources')).name }) },
@@ -120,32 +122,40 @@ describe('retention of every declared data item', () => {
         }
         // A declared hold is a promise too (an opt-out must not vanish after 30 days): some dataset keeps it.
         for (const h of i.keptWhile) {
-          if (!found.some((f) => f.pass.hold?.condition === h)) problems.push(`${d.code} keeps ${i.item} while ${h}, but no dataset holding it does`);
+          if (!found.some((f) => f.pass.hold?.condition === h)) {
+            problems.push(`${d.code} keeps ${i.item} while ${h}, but no dataset holding it does`);
+          }
         }
         for (const { ds, pass } of found) {
           // One shared index (the subscriber service) keeps an item as long as the longest declaration of it.
-          const allowed = SERVICE_OWNER.test(ds.owner) && !ds.rowOwner
-            ? Math.max(...m.registry.declarations().flatMap((x) => x.dataItems.filter((y) => y.item === i.item).map((y) => y.retentionSeconds)))
-            : i.retentionSeconds;
-          if (pass.retentionSeconds > allowed) problems.push(`${d.code} ${i.item}: dataset ${ds.name} keeps it ${pass.retentionSeconds} s, more than ${allowed} s`);
+          const declared = m.registry.declarations().flatMap((x) => x.dataItems).filter((y) => y.item === i.item);
+          const shared = SERVICE_OWNER.test(ds.owner) && !ds.rowOwner;
+          const allowed = shared ? Math.max(...declared.map((y) => y.retentionSeconds)) : i.retentionSeconds;
+          if (pass.retentionSeconds > allowed) {
+            problems.push(`${d.code} ${i.item}: dataset ${ds.name} keeps it ${pass.retentionSeconds} s, more than ${allowed} s`);
+          }
           if (pass.hold && ds.owner === d.id && !i.keptWhile.includes(pass.hold.condition)) {
-            problems.push(`${d.code} ${i.item}: dataset ${ds.name} holds rows while ${pass.hold.condition}, which the declaration does not state`);
+            problems.push(`${d.code} ${i.item}: dataset ${ds.name} holds rows while ${pass.hold.condition}, undeclared`);
           }
         }
       }
-      if (!s.available) assert.equal(m.datasets.list().filter((x) => x.owner === d.id).length, 0, `${d.code} is not available yet owns datasets`);
+      const owned = m.datasets.list().filter((x) => x.owner === d.id).length;
+      if (!s.available) assert.equal(owned, 0, `${d.code} is not available, yet owns datasets`);
     }
     assert.deepEqual(problems, []);
     // The shared services' tables are datasets too.
     const tables = new Set(m.datasets.list().map((x) => x.table));
-    for (const t of ['ip_sessions', 'cgnat_blocks', 'cases', 'case_events', 'notices', 'subscriber_contacts']) assert.ok(tables.has(t), `${t} is in no dataset`);
+    for (const t of ['ip_sessions', 'cgnat_blocks', 'cases', 'case_events', 'notices', 'subscriber_contacts']) {
+      assert.ok(tables.has(t), `${t} is in no dataset`);
+    }
   });
 
   it('deletes every dataset\'s rows past the retention, keeps fresh and held ones, and audits each pass', async () => {
     const db = m.state.db as unknown as Kysely<any>;
     const tables = await db.introspection.getTables();
     const insert = inserter(db, new Map(tables.map((t) => [t.name, t.columns])));
-    const expectations: Array<{ ds: Dataset; pass: RetentionPass; row: Row; kind: 'expired' | 'fresh' | 'held' | 'beyond-hold'; gone: boolean }> = [];
+    type Kind = 'expired' | 'fresh' | 'held' | 'beyond-hold';
+    const expectations: Array<{ ds: Dataset; pass: RetentionPass; row: Row; kind: Kind; gone: boolean }> = [];
     let flowRows = 0;
     for (const ds of m.datasets.list()) {
       const passes = m.datasets.passes(ds);
@@ -155,16 +165,19 @@ describe('retention of every declared data item', () => {
         if (ds.store === 'analytics') {
           // Flows: one row just past the retention, one just inside.
           for (const t of [cutoff - HOUR, cutoff + 25 * HOUR]) {
-            await m.analytics!.exec(`INSERT INTO ${ds.table} (${ds.timeColumn}) VALUES (parseDateTime64BestEffort({t:String}, 3, 'UTC'))`, { t: new Date(t).toISOString() });
+            const insert = `INSERT INTO ${ds.table} (${ds.timeColumn}) VALUES (parseDateTime64BestEffort({t:String}, 3, 'UTC'))`;
+            await m.analytics!.exec(insert, { t: new Date(t).toISOString() });
           }
           flowRows++;
           continue;
         }
         // Rows of this pass: of its measure, of a measure that retired (the orphan pass), or of every measure.
         const owner = pass.rows && 'owner' in pass.rows ? pass.rows.owner : undefined;
-        const cases: Array<[typeof expectations[number]['kind'], number, boolean]> = [['expired', cutoff - HOUR, false], ['fresh', cutoff + 25 * HOUR, false]];
+        const cases: Array<[Kind, number, boolean]> = [['expired', cutoff - HOUR, false], ['fresh', cutoff + 25 * HOUR, false]];
         if (ds.hold) cases.push(['held', cutoff - 2 * HOUR, true]);
-        if (pass.hold && pass.holdMaxSeconds !== undefined) cases.push(['beyond-hold', NOW.getTime() - pass.holdMaxSeconds * 1000 - 3 * HOUR, true]);
+        if (pass.hold && pass.holdMaxSeconds !== undefined) {
+          cases.push(['beyond-hold', NOW.getTime() - pass.holdMaxSeconds * 1000 - 3 * HOUR, true]);
+        }
         for (const [kind, t, held] of cases) {
           const ctx: Ctx = { measure: owner, held, insert };
           const row = await insert(ds.table, { ...(await SPECS[ds.name]?.row?.(ctx)), [ds.timeColumn]: timeOf(ds, new Date(t)) });
@@ -182,7 +195,9 @@ describe('retention of every declared data item', () => {
     const problems: string[] = [];
     for (const x of expectations) {
       const still = await present(db, x.ds.table, x.row);
-      if (still === x.gone) problems.push(`${x.ds.name} (${x.pass.measure ?? 'all measures'}): the ${x.kind} row is ${still ? 'still there' : 'gone'}`);
+      if (still === x.gone) {
+        problems.push(`${x.ds.name} (${x.pass.measure ?? 'all measures'}): the ${x.kind} row is ${still ? 'still there' : 'gone'}`);
+      }
     }
     assert.deepEqual(problems, []);
 
@@ -201,7 +216,7 @@ describe('retention of every declared data item', () => {
     assert.equal(audited.length, results.length, 'every pass is audited, none twice');
   });
 
-  it('keeps only the choice in force: a superseded opt-out goes, an opt-out in force stays, an opt-in that ended it goes with it', async () => {
+  it('keeps only the choice in force: a superseded opt-out goes, one in force stays, an opt-in that ended it goes with it', async () => {
     const db = m.state.db as unknown as Kysely<any>;
     const day = (n: number) => new Date(NOW.getTime() - n * 86_400_000).toISOString();
     const add = (subscriber_id: string, choice: string, at: string) =>
@@ -213,13 +228,18 @@ describe('retention of every declared data item', () => {
     await add('carol', 'opt-in', day(60));
     await add('carol', 'opt-out', day(45)); // the latest: stays; her earlier two go
     await runRetention(m, 'module:test', NOW);
-    const left = await db.selectFrom('m3_consent').select(['subscriber_id', 'choice', 'at']).where('subscriber_id', 'in', ['alice', 'bob', 'carol']).orderBy('id').execute();
-    assert.deepEqual(left, [{ subscriber_id: 'alice', choice: 'opt-out', at: day(400) }, { subscriber_id: 'carol', choice: 'opt-out', at: day(45) }]);
+    const left = await db.selectFrom('m3_consent').select(['subscriber_id', 'choice', 'at'])
+      .where('subscriber_id', 'in', ['alice', 'bob', 'carol']).orderBy('id').execute();
+    assert.deepEqual(left, [
+      { subscriber_id: 'alice', choice: 'opt-out', at: day(400) },
+      { subscriber_id: 'carol', choice: 'opt-out', at: day(45) },
+    ]);
   });
 
   it('accounts for every state table: in a dataset, or listed as holding no declared data', async () => {
     const inDatasets = new Set(m.datasets.list().filter((d) => d.store === 'state').map((d) => d.table));
-    const unaccounted = (await m.state.db.introspection.getTables()).map((t) => t.name).filter((t) => !inDatasets.has(t) && !(t in NOT_DATA));
+    const tables = (await m.state.db.introspection.getTables()).map((t) => t.name);
+    const unaccounted = tables.filter((t) => !inDatasets.has(t) && !(t in NOT_DATA));
     assert.deepEqual(unaccounted, []);
   });
 });

@@ -36,7 +36,10 @@ export function healthRoutes(mamori: Mamori, inputs: Readiness = () => ({})): Fa
       config: { public: true },
       schema: {
         tags: ['operations'], security: [],
-        response: { 200: z.object({ ready: z.literal(true), checks: checksSchema }), 503: z.object({ ready: z.literal(false), checks: checksSchema }) },
+        response: {
+          200: z.object({ ready: z.literal(true), checks: checksSchema }),
+          503: z.object({ ready: z.literal(false), checks: checksSchema }),
+        },
       },
     }, async (_request, reply) => {
       const checks = { ...(await storeChecks(mamori)), ...(await inputs()) };

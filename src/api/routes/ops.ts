@@ -18,7 +18,8 @@ export function opsRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZ
       schema: {
         tags: ['operations'],
         response: { 200: z.object({ results: z.array(z.object({
-          dataset: z.string(), owner: z.string(), measure: z.string().optional(), retentionSeconds: z.number(), cutoff: z.string(), deleted: z.number(),
+          dataset: z.string(), owner: z.string(), measure: z.string().optional(), retentionSeconds: z.number(), cutoff: z.string(),
+          deleted: z.number(),
           held: z.number().optional(),
         })) }) },
       },

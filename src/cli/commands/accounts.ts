@@ -42,7 +42,8 @@ export function accountCommands(program: Command): void {
     .option('--ttl <duration>', 'expiry, e.g. 90d', (v) => { if (!DURATION_PATTERN.test(v)) throw new InvalidArgumentError('a duration such as 90d'); return v; })
     .description('create a token; it is printed once')
     .action(async (name: string, o: { role: string; ttl?: string }, cmd: Command) => {
-      const t = await withMamori(cmd, (m) => m.accounts.createToken(actor(), name, o.role, o.ttl ? parseDuration(o.ttl) : undefined), false, true);
+      const ttl = o.ttl ? parseDuration(o.ttl) : undefined;
+      const t = await withMamori(cmd, (m) => m.accounts.createToken(actor(), name, o.role, ttl), false, true);
       process.stdout.write(`token ${t.id} (shown once): ${t.token}\n`);
     });
   tokens.command('list').description('list tokens').action(async (_o, cmd: Command) => {

@@ -88,7 +88,8 @@ export const M3_DATASETS: readonly Dataset[] = [
       condition: 'choice-in-force',
       rows: (eb) => eb.and([
         eb('m3_consent.choice', '=', 'opt-out'),
-        eb('m3_consent.id', '=', eb.selectFrom('m3_consent as later').select((e) => e.fn.max('later.id').as('id')).whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id')),
+        eb('m3_consent.id', '=', eb.selectFrom('m3_consent as later').select((e) => e.fn.max('later.id').as('id'))
+          .whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id')),
       ]),
     },
   },

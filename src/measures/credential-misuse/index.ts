@@ -31,10 +31,16 @@ export const declaration = defineMeasure({
       keptWhile: ['action-in-force'],
     },
     { item: 'aaa.assigned-address', retention: '90d', use: { ja: '割当てIPアドレスの地域の急な移動の検知', en: 'detecting assigned addresses jumping between regions' } },
-    { item: 'aaa.times', retention: '90d', use: { ja: '短時間の大量認証の検知', en: 'detecting bursts of authentication' }, keptWhile: ['action-in-force'] },
+    {
+      item: 'aaa.times', retention: '90d', use: { ja: '短時間の大量認証の検知', en: 'detecting bursts of authentication' },
+      keptWhile: ['action-in-force'],
+    },
     { item: 'aaa.nas', retention: '90d', use: { ja: '切断要求の送信先の特定', en: 'finding where to send the disconnect request' } },
     { item: 'subscriber.id', retention: '180d', use: { ja: '対応案件の管理', en: 'managing the case' }, keptWhile: ['case-open'] },
-    { item: 'subscriber.contact', retention: '180d', use: { ja: 'パスワード変更の依頼', en: 'asking for a password change' }, keptWhile: ['case-open'] },
+    {
+      item: 'subscriber.contact', retention: '180d', use: { ja: 'パスワード変更の依頼', en: 'asking for a password change' },
+      keptWhile: ['case-open'],
+    },
   ],
   outputs: ['cases', 'disconnects', 'auth-suspensions', 'subscriber-notices'],
   identifiesSubscribers: true,

@@ -98,7 +98,9 @@ export class BlockDecisions {
 
   /** Forgets decisions last seen before `before` (ms), except rules in force. */
   forget(before: number): void {
-    for (const [key, d] of this.decisions) if (d.status !== 'active' && d.lastSeen < before) { this.decisions.delete(key); this.changed.delete(d); }
+    for (const [key, d] of this.decisions) {
+      if (d.status !== 'active' && d.lastSeen < before) { this.decisions.delete(key); this.changed.delete(d); }
+    }
   }
 
   list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }

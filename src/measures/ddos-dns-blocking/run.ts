@@ -126,7 +126,10 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
     if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
   });
-  const sweep = setInterval(() => { decisions.forget(Date.now() - keepMs); void apply(decisions.sweep(Date.now())); }, Math.min(intervalMs, 10_000));
+  const sweep = setInterval(() => {
+    decisions.forget(Date.now() - keepMs);
+    void apply(decisions.sweep(Date.now()));
+  }, Math.min(intervalMs, 10_000));
   sweep.unref();
   context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {

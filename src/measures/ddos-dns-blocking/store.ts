@@ -31,7 +31,10 @@ export const m6Migrations: Record<string, Migration> = {
 
 /** A decision holds the name, its query types and answer sizes (the explanation) and when it was seen. */
 export const M6_DATASETS: readonly Dataset[] = [
-  { name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen', items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking' },
+  {
+    name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+  },
 ];
 
 const m6 = (d: StateDb) => tablesOf<M6Tables>(d);

@@ -1,13 +1,16 @@
 /**
- * `mamori serve`: opens the instance, creates the first admin on a fresh data
- * directory (password printed once, stored only as an argon2id hash), serves
- * the API and metrics, anchors the audit chain and runs retention on schedule.
+ * `mamori serve`: opens the instance, starts the inputs and measures, serves
+ * the API, metrics and health; once all of that listens, creates the first
+ * admin on a fresh data directory (password printed once, to the terminal,
+ * stored only as an argon2id hash); anchors the audit chain and runs
+ * retention at start and on schedule.
  */
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { generatePassword } from '../core/accounts.js';
 import { openMamori, type Mamori } from '../core/app.js';
 import type { Config } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
+import { MamoriError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { runRetention } from '../core/retention.js';
@@ -33,7 +36,7 @@ export interface Server {
 }
 
 export interface ServeOptions {
-  /** Where the one-time admin password goes (stdout by default; never the log). */
+  /** Where the one-time admin password goes: the terminal (stderr) by default, never the JSON log on stdout. */
   out?: NodeJS.WritableStream;
   logger?: Logger;
   /** Skip the analytics engine (tests of the API alone). */
@@ -62,9 +65,43 @@ export function warnOpenInlet(config: Config, logger: Logger): void {
     '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください');
 }
 
+/** A port Mamori must listen on is taken (or not allowed). */
+export class ListenError extends MamoriError {
+  static override readonly code = 'cannot-listen';
+  static override readonly status = 503;
+}
+
+function listenProblem(err: unknown): ListenError | undefined {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e?.code ?? ''} ${e?.message ?? ''}`;
+  if (/EADDRINUSE/.test(text)) {
+    return new ListenError(`a port Mamori needs is already in use (${e.message}): `
+      + 'stop the process holding it (another mamori serve?) or change the port in the configuration');
+  }
+  if (/EACCES/.test(text)) {
+    return new ListenError(`Mamori may not listen on a port it needs (${e.message}): `
+      + 'ports below 1024 need privileges; choose another port in the configuration');
+  }
+  return undefined;
+}
+
+/** The API's port, tried before anything is opened: a second instance stops here, having touched nothing. */
+async function checkPort(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err) => reject(listenProblem(err) ?? err));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  }).catch((err: unknown) => {
+    if (err instanceof ListenError) throw new ListenError(`cannot listen on ${host}:${port} (server.port): ${err.message}`);
+    throw err;
+  });
+}
+
 export async function serve(config: Config, options: ServeOptions = {}): Promise<Server> {
-  const out = options.out ?? process.stdout;
+  const out = options.out ?? process.stderr;
   const logger = options.logger ?? createLogger(config.log.level);
+  await checkPort(config.server.host, config.server.port);
   const mamori = await openMamori(config, {
     analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}),
     onAnchorError: (err) => {
@@ -81,6 +118,81 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     logger.info({ event: 'audit.anchor', seq: a.seq, hash: a.hash, signed: a.sig !== undefined }, 'audit chain anchored');
   });
 
+  // What has started, stopped in reverse if a later step fails (a port taken by a measure's listener).
+  const stops: Array<() => Promise<unknown>> = [];
+  let inlet: FlowInlet | undefined;
+  let radius: RadiusAccountingServer | undefined;
+  let detail: DetailTailer | undefined;
+  const running: Array<{ code: string; measure: RunningMeasure }> = [];
+  const endpoints: Record<string, Readonly<Record<string, string>>> = {};
+  let app: Api;
+  let closing: Promise<void> | undefined;
+  try {
+    // M1's inlet runs only while M1 runs: flow data may be collected for no other purpose.
+    if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
+      const started = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
+      inlet = started;
+      stops.push(() => started.stop());
+      const { addresses: listeners, receiver, recvBufferSize } = started;
+      logger.info({ event: 'flows.listening', listeners, receiver, recvBufferSize }, 'flow inlet listening');
+      warnOpenInlet(config, logger);
+    }
+    // What an import that died with an earlier process left (staging rows, uploads): deleted now, audited.
+    await dropAbandonedImports(mamori, 'module:server', { uploads: true });
+    registerFlowMetrics(metrics.registry, () => inlet?.status());
+
+    // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
+    // assignments are collected for those measures' lookups and for nothing else.
+    const needsAssignments = mamori.registry.list()
+      .some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
+    if (needsAssignments) {
+      const subscribers = mamori.subscribers;
+      const started = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
+      radius = started;
+      stops.push(() => started.stop());
+      const clients = config.ingest.radius.clients.length;
+      logger.info({ event: 'radius.listening', listeners: started.addresses, clients }, 'RADIUS accounting listening');
+      const d = config.ingest.radius.detail;
+      if (d) {
+        detail = new DetailTailer({
+          directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e),
+        });
+      }
+    }
+
+    for (const status of mamori.registry.list().filter((m) => m.enabled)) {
+      const d = status.declaration;
+      const impl = mamori.registry.get(d.id)!.implementation!;
+      const capabilities = mamori.broker.forMeasure(d.id);
+      const child = logger.child({ measure: d.id });
+      const measure = await impl.start({ declaration: d, capabilities, logger: child, dataDir: mamori.paths.dataDir });
+      running.push({ code: d.code, measure });
+      stops.push(() => measure.stop());
+      if (measure.endpoints) endpoints[d.id] = measure.endpoints;
+    }
+
+    // Ready when the stores answer and every input started above is up; not while stopping.
+    const readiness = () => {
+      const state = closing ? 'stopping' : undefined;
+      return {
+        ...(inlet ? { 'flow-inlet': state ?? 'listening' } : {}),
+        ...(radius ? { 'radius-accounting': state ?? 'listening' } : {}),
+        ...Object.fromEntries(running.map((r) => [r.code, state ?? 'running'])),
+      };
+    };
+    const runningRoutes = running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : []));
+    app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes, readiness });
+    stops.push(() => app.close());
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await mamori.close();
+    throw listenProblem(err) ?? err;
+  }
+  const addr = app.server.address() as AddressInfo;
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+
+  // Everything listens: only now is the first admin created, so a start that fails creates nobody.
   if ((await mamori.accounts.countUsers()) === 0) {
     const password = generatePassword();
     await mamori.accounts.createUser('module:bootstrap', 'admin', 'admin', password);
@@ -95,44 +207,6 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     ].join('\n') + '\n');
   }
 
-  // M1's inlet runs only while M1 runs: flow data may be collected for no other purpose.
-  let inlet: FlowInlet | undefined;
-  if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
-    inlet = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
-    logger.info({ event: 'flows.listening', listeners: inlet.addresses, receiver: inlet.receiver, recvBufferSize: inlet.recvBufferSize }, 'flow inlet listening');
-    warnOpenInlet(config, logger);
-  }
-  // What an import that died with an earlier process left (staging rows, uploads): deleted now, audited.
-  await dropAbandonedImports(mamori, 'module:server', { uploads: true });
-  registerFlowMetrics(metrics.registry, () => inlet?.status());
-
-  // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
-  // assignments are collected for those measures' lookups and for nothing else.
-  let radius: RadiusAccountingServer | undefined;
-  let detail: DetailTailer | undefined;
-  const needsAssignments = mamori.registry.list().some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
-  if (needsAssignments) {
-    const subscribers = mamori.subscribers;
-    radius = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
-    logger.info({ event: 'radius.listening', listeners: radius.addresses, clients: config.ingest.radius.clients.length }, 'RADIUS accounting listening');
-    const d = config.ingest.radius.detail;
-    if (d) detail = new DetailTailer({ directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e) });
-  }
-
-  const running: RunningMeasure[] = [];
-  const endpoints: Record<string, Readonly<Record<string, string>>> = {};
-  for (const status of mamori.registry.list().filter((m) => m.enabled)) {
-    const impl = mamori.registry.get(status.declaration.id)!.implementation!;
-    running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id), logger: logger.child({ measure: status.declaration.id }), dataDir: mamori.paths.dataDir }));
-    const e = running[running.length - 1]!.endpoints;
-    if (e) endpoints[status.declaration.id] = e;
-  }
-
-  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes: running.flatMap((r) => (r.routes ? [r.routes] : [])) });
-  await app.listen({ host: config.server.host, port: config.server.port });
-  const addr = app.server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
-
   const statuses = mamori.registry.list();
   await mamori.audit.append({
     actor: 'module:server', action: 'server.start',
@@ -142,12 +216,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const retention = async () => {
     const results = await runRetention(mamori, 'module:retention');
     for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
-    metrics.retentionDeleted.inc({ dataset: 'ip-assignments' }, await mamori.subscribers.retain());
   };
   await anchor();
-  const guard = (what: string, job: () => Promise<void>) => () => {
-    job().catch((err: Error) => logger.error({ event: `${what}.failed`, err: { type: err.name, message: err.message } }, `${what} failed`));
-  };
+  const guard = (what: string, job: () => Promise<void>) => (): Promise<void> =>
+    job().catch((err: Error) => {
+      logger.error({ event: `${what}.failed`, err: { type: err.name, message: err.message } }, `${what} failed`);
+    });
+  // A first pass now: data that expired while the server was down goes at once, not an interval later.
+  const firstRetention = guard('retention', retention)();
   const timers = [
     setInterval(guard('audit.anchor', anchor), parseDuration(config.audit.anchorInterval) * 1000),
     setInterval(guard('retention', retention), parseDuration(config.retention.interval) * 1000),
@@ -157,16 +233,16 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   ];
   logger.info({ event: 'server.start', url, measures: statuses.map((s) => `${s.declaration.code}:${s.state}`) }, 'mamori is serving');
 
-  let closing: Promise<void> | undefined;
   return {
     app, mamori, url, inlet, radius, endpoints,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
+        await firstRetention;
         await app.close();
         await inlet?.stop();
         await radius?.stop();
-        for (const r of running.reverse()) await r.stop();
+        for (const r of running.reverse()) await r.measure.stop();
         await mamori.audit.append({ actor: 'module:server', action: 'server.stop' });
         await anchor();
         await mamori.close();

@@ -8,9 +8,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { AccountError, type Principal } from '../core/accounts.js';
+import type { Principal } from '../core/accounts.js';
 import type { Mamori } from '../core/app.js';
-import { CapabilityRefusedError } from '../core/capabilities.js';
+import { kindOf, MamoriError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { roleMay, type Permission } from '../core/roles.js';
@@ -23,6 +23,7 @@ import { flowRoutes } from './routes/flows.js';
 import { ccRoutes } from './routes/cc.js';
 import { shareRoutes } from './routes/share.js';
 import { caseRoutes } from './routes/cases.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
@@ -31,6 +32,8 @@ declare module 'fastify' {
     permission?: Permission;
     /** Only the login route: reachable without credentials (it checks them itself). */
     login?: boolean;
+    /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
+    public?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -38,7 +41,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
-    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean }>;
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
   }
 }
 
@@ -50,6 +53,8 @@ export interface ApiDeps {
   inlet?: FlowInlet;
   /** Routes of running measures (e.g. M4's AAA endpoints). */
   runningRoutes?: readonly FastifyPluginAsyncZod[];
+  /** States of the inputs the enabled measures need, for /readyz (the stores are checked anyway). */
+  readiness?: Readiness;
 }
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
@@ -60,7 +65,7 @@ export function principalOf(request: FastifyRequest): Principal {
   return request.principal;
 }
 
-export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [] }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }, {
       serializers: {
@@ -80,10 +85,17 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
   app.decorate('declaredRoutes', declaredRoutes);
   app.addHook('onRoute', (route) => {
-    const cfg = route.config as { permission?: Permission; login?: boolean } | undefined;
-    if (!cfg?.permission && !cfg?.login) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
-      if (method !== 'HEAD') declaredRoutes.push({ method, url: route.url, ...(cfg.permission ? { permission: cfg.permission } : {}), ...(cfg.login ? { login: true } : {}) });
+      if (method !== 'HEAD') {
+        declaredRoutes.push({
+          method, url: route.url,
+          ...(cfg.permission ? { permission: cfg.permission } : {}),
+          ...(cfg.login ? { login: true } : {}),
+          ...(cfg.public ? { public: true } : {}),
+        });
+      }
     }
   });
 
@@ -100,7 +112,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
 
   app.addHook('onRequest', async (request, reply) => {
     const cfg = request.routeOptions.config;
-    if (cfg.login) return;
+    if (cfg.login || cfg.public) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
@@ -129,22 +141,20 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
       const problems = error.validation.map((v) => `${v.instancePath || error.validationContext || 'request'}: ${v.message}`);
       return reply.code(400).send({ error: 'bad-request', message: problems.join('; ') });
     }
-    if (error instanceof AccountError) return reply.code(400).send({ error: 'bad-request', message: error.message });
-    if (error instanceof CapabilityRefusedError) return reply.code(403).send({ error: 'capability-refused', message: error.message });
-    const status = error.statusCode;
-    if (status && status >= 400 && status < 500) {
-      const names: Record<number, string> = {
-        404: 'not-found', 405: 'method-not-allowed', 413: 'too-large', 415: 'unsupported-media-type', 429: 'too-many-requests',
-      };
-      const name = names[status] ?? 'bad-request';
-      return reply.code(status).send({ error: name, message: error.message });
+    // One mapping for every error Mamori raises on purpose: its status, its stable code, its message.
+    if (error instanceof MamoriError) {
+      if (error.status >= 500) request.log.error({ err: { type: error.name, message: error.message }, code: error.code }, 'request failed');
+      return reply.code(error.status).send(error.toResponse());
     }
+    const status = error.statusCode;
+    if (status && status >= 400 && status < 500) return reply.code(status).send({ error: kindOf(status), message: error.message });
     request.log.error({ err: { type: error.name, message: error.message } }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error; see the server log' });
+    return reply.code(500).send({ error: 'internal', code: 'internal', message: 'internal error; see the server log' });
   });
 
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ error: 'not-found', message: 'no such route' }));
 
+  await app.register(healthRoutes(mamori, readiness));
   await app.register(authRoutes(mamori, metrics));
   await app.register(measureRoutes(mamori));
   await app.register(auditRoutes(mamori, metrics));

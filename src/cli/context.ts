@@ -3,9 +3,13 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../core/app.js';
 import { loadConfig, type Config } from '../core/config.js';
+import { MamoriError } from '../core/errors.js';
 
 /** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-export class UsageError extends Error {}
+export class UsageError extends MamoriError {
+  static override readonly code = 'usage';
+  static override readonly status = 400;
+}
 
 
 export function actor(): string {
@@ -19,8 +23,12 @@ export function configOf(cmd: Command): Config {
   return loadConfig(opts.config ?? process.env.MAMORI_CONFIG);
 }
 
-export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>, analytics = false): Promise<T> {
-  const mamori = await openMamori(configOf(cmd), { analytics });
+/**
+ * Opens the instance for one command. Only commands that bring data in (`create`) may start a new
+ * data directory; the others say that none is there and exit 2, rather than check an empty one.
+ */
+export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>, analytics = false, create = false): Promise<T> {
+  const mamori = await openMamori(configOf(cmd), { analytics, create });
   try {
     return await fn(mamori);
   } finally {

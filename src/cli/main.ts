@@ -6,15 +6,7 @@
  * group of subcommands lives in commands/.
  */
 import { Command } from 'commander';
-import { AccountError } from '../core/accounts.js';
-import { CapabilityRefusedError } from '../core/capabilities.js';
-import { ConfigError } from '../core/config.js';
-import { MeasureDeclarationError } from '../core/measure.js';
-import { NfdumpError } from '../ingest/flow/nfdump.js';
-import { PcapError } from '../ingest/pcap.js';
-import { LabelImportError } from '../measures/cc-detection/labels.js';
-import { AnalyticsStoreError } from '../store/analytics/store.js';
-import { StateStoreError } from '../store/state/store.js';
+import { MamoriError } from '../core/errors.js';
 import { accountCommands } from './commands/accounts.js';
 import { auditCommands } from './commands/audit.js';
 import { ccCommands } from './commands/cc.js';
@@ -26,16 +18,6 @@ import { serveCommands } from './commands/server.js';
 import { simulateCommands } from './commands/simulate.js';
 import { shareCommands } from './commands/share.js';
 import { subscriberCommands } from './commands/subscribers.js';
-import { UsageError } from './context.js';
-import { TrainingError } from '../measures/cc-detection/training.js';
-import { StateScopeError } from '../core/measure-state.js';
-import { RecipientError } from '../measures/cc-sharing/recipients.js';
-import { EntryError } from '../measures/cc-sharing/entries.js';
-import { PartnerError } from '../measures/cc-sharing/partners.js';
-import { LookupError } from '../subscriber/service.js';
-
-/** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-const EXPECTED = [UsageError, PcapError, LabelImportError, NfdumpError, ConfigError, MeasureDeclarationError, StateStoreError, AnalyticsStoreError, AccountError, CapabilityRefusedError, TrainingError, StateScopeError, RecipientError, EntryError, PartnerError, LookupError];
 
 export function buildCli(): Command {
   const program = new Command('mamori')
@@ -51,8 +33,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
-    if (EXPECTED.some((E) => err instanceof E)) {
-      process.stderr.write(`mamori: ${(err as Error).message}\n`);
+    // Every error Mamori raises on purpose (src/core/errors.ts): the message the API would give, exit 2,
+    // no stack trace. Anything else is a bug and keeps its stack.
+    if (err instanceof MamoriError) {
+      process.stderr.write(`mamori: ${err.message}\n`);
       process.exitCode = 2;
       return;
     }

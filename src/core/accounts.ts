@@ -9,6 +9,7 @@ import type { StateDb, StateStore } from '../store/state/store.js';
 import type { AuditLog } from './audit/log.js';
 import { passwordWeakness } from './password-strength.js';
 import { isRole, roleMay, type Role } from './roles.js';
+import { MamoriError } from './errors.js';
 
 export interface Principal {
   /** `user:NAME` or `token:ID`: the actor in audit entries. */
@@ -18,10 +19,11 @@ export interface Principal {
   readonly kind: 'user' | 'token';
 }
 
-export class AccountError extends Error {
+export class AccountError extends MamoriError {
+  static override readonly code = 'account';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'AccountError';
   }
 }
 

@@ -3,7 +3,7 @@
  * datasets and the capability broker, opened in that order and closed in
  * reverse. The server and the CLI both start from here.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Migration } from 'kysely';
 import { ALL_MEASURES } from '../measures/index.js';
@@ -12,6 +12,7 @@ import { openChdbStore } from '../store/analytics/chdb.js';
 import type { AnalyticsStore } from '../store/analytics/store.js';
 import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
 import { Accounts } from './accounts.js';
+import { MamoriError } from './errors.js';
 import { AuditLog } from './audit/log.js';
 import { loadSigningKey } from './audit/signing.js';
 import { CapabilityBroker, type CapabilityProviders } from './capabilities.js';
@@ -19,10 +20,10 @@ import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
 import { DatasetRegistry } from './datasets.js';
 import { parseDuration } from './duration.js';
 import { MeasureRegistry, type MeasureModule } from './registry.js';
-import { assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
+import { assignmentDatasets, assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
 import { detailMigrations } from '../ingest/radius/detail.js';
-import { caseMigrations, casesFor } from '../notify/cases.js';
-import { noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
+import { CASE_DATASETS, caseMigrations, casesFor } from '../notify/cases.js';
+import { NOTICE_DATASETS, noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 import { flowImportMigrations } from '../ingest/flow/import-registry.js';
 
 export interface Mamori {
@@ -50,12 +51,26 @@ export interface OpenOptions {
   analytics?: boolean;
   measures?: readonly MeasureModule[];
   providers?: CapabilityProviders;
+  /** Start a new data directory when there is none (default). Without, a missing state store is a NoStoreError. */
+  create?: boolean;
+}
+
+/** A command that needs an instance found none where the configuration points. */
+export class NoStoreError extends MamoriError {
+  static override readonly code = 'no-store';
+  static override readonly status = 503;
 }
 
 export async function openMamori(config: Config, options: OpenOptions = {}): Promise<Mamori> {
   // The registry checks the measure settings before any file is touched.
-  const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures);
+  const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures, config.configDir);
   const paths = resolvePaths(config);
+  if (options.create === false && !existsSync(paths.statePath)) {
+    const where = config.configDir ? `dataDir of the configuration in ${config.configDir}`
+      : 'no -c given: embedded defaults, ./data in the current directory';
+    throw new NoStoreError(`no Mamori data at ${paths.dataDir} (${where}): ${paths.statePath} does not exist. `
+      + 'Give -c with the configuration of the instance, or start it once with `mamori serve` to create it.');
+  }
   const signer = config.audit.signingKeyFile ? loadSigningKey(config.audit.signingKeyFile, paths.dataDir) : undefined;
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
   const core = { ...subscriberMigrations, ...detailMigrations, ...flowImportMigrations, ...caseMigrations, ...noticeMigrations };
@@ -71,13 +86,16 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const audit = await AuditLog.open(state, paths.anchorFile, {
     every: config.audit.anchorEvery, ...(signer ? { signer } : {}), ...(options.onAnchorError ? { onError: options.onAnchorError } : {}),
   });
-  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration);
+  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration, () => registry.declarations());
   // Registered whether or not M1 runs now: data collected earlier must still be deleted on time.
   if (analytics) {
     await ensureFlowTable(analytics);
     datasets.register(FLOW_DATASET);
   }
   for (const m of options.measures ?? ALL_MEASURES) for (const d of m.datasets ?? []) if (d.store === 'state') datasets.register(d);
+  // The shared services' data, governed by the declarations of the measures that use them.
+  const shared = [...assignmentDatasets((cutoff) => subscribers.forget(cutoff)), ...CASE_DATASETS, ...NOTICE_DATASETS];
+  for (const d of shared) datasets.register(d);
   // What measures publish for each other comes first; explicit providers (tests, later features) add to it.
   const published: CapabilityProviders = {};
   for (const m of options.measures ?? ALL_MEASURES) {

@@ -12,6 +12,7 @@ import type { DatasetRegistry } from './datasets.js';
 import type { MeasureDeclaration } from './measure.js';
 import type { MeasureRegistry } from './registry.js';
 import type { DataItem, Output } from './vocabulary.js';
+import { MamoriError } from './errors.js';
 
 /** Capabilities that act on the world; each needs an output in the declaration. */
 export const ACTION_CAPABILITIES = {
@@ -32,10 +33,11 @@ export const ACTION_CAPABILITIES = {
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 
-export class CapabilityRefusedError extends Error {
+export class CapabilityRefusedError extends MamoriError {
+  static override readonly code = 'capability-refused';
+  static override readonly status = 403;
   constructor(readonly measure: string, readonly capability: string, readonly reason: string) {
     super(`capability "${capability}" refused to measure "${measure}": ${reason}`);
-    this.name = 'CapabilityRefusedError';
   }
 }
 

@@ -6,10 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { deterministicNatSchema } from '../subscriber/cgnat.js';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
+import { MamoriError } from './errors.js';
 
 function isAddressOrPrefix(v: string): boolean {
   const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(v);
@@ -19,13 +20,38 @@ function isAddressOrPrefix(v: string): boolean {
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "90s", "15m", "24h" or "14d"');
 
+const PATHS = new WeakSet<z.ZodType>();
+
+/**
+ * A file or directory named in the configuration. Relative, it is relative to the configuration
+ * file's folder (not to where the command was run); with no file, to the current directory.
+ */
+export function pathSetting(): z.ZodString {
+  const s = z.string().min(1);
+  PATHS.add(s);
+  return s;
+}
+
+/** `value` (valid for `schema`) with every relative path setting made absolute against `base`. */
+export function resolvePathSettings<T>(schema: z.ZodType, value: T, base: string): T {
+  const s = unwrap(schema);
+  if (PATHS.has(s)) return (typeof value === 'string' ? resolve(base, value) : value) as T;
+  if (s instanceof z.ZodObject && value && typeof value === 'object' && !Array.isArray(value)) {
+    const shape = s.shape as Record<string, z.ZodType>;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shape[k] ? resolvePathSettings(shape[k], v, base) : v])) as T;
+  }
+  if (s instanceof z.ZodArray && Array.isArray(value)) return value.map((v) => resolvePathSettings(s.element as z.ZodType, v, base)) as T;
+  return value;
+}
+
 /** `enabled` for every measure; a measure's own keys are checked by the registry against its settings schema. */
 const measureSettings = z.looseObject({
   enabled: z.boolean().default(false),
 });
 
 export const configSchema = z.strictObject({
-  dataDir: z.string().min(1).default('./data'),
+  /** Relative to the configuration file's folder (state.path, analytics.path, audit.anchorFile and notices.outbox are relative to it). */
+  dataDir: pathSetting().default('./data'),
   server: z.strictObject({
     /** Loopback by default; put a TLS-terminating reverse proxy in front before exposing it. */
     host: z.string().min(1).default('127.0.0.1'),
@@ -129,7 +155,7 @@ export const configSchema = z.strictObject({
       interimTimeout: duration.default('3h'),
       /** FreeRADIUS detail files to tail instead of (or besides) receiving packets. */
       detail: z.strictObject({
-        directory: z.string().min(1),
+        directory: pathSetting(),
         /** Files whose name starts with this, read in name order (rotation makes new names). */
         prefix: z.string().default('detail'),
       }).optional(),
@@ -165,18 +191,22 @@ export const configSchema = z.strictObject({
       requireTLS: z.boolean().default(true),
       user: z.string().optional(),
       password: z.string().optional(),
-      dkim: z.strictObject({ domainName: z.string(), keySelector: z.string(), privateKeyFile: z.string() }).optional(),
+      dkim: z.strictObject({ domainName: z.string(), keySelector: z.string(), privateKeyFile: pathSetting() }).optional(),
     }).optional(),
   }).prefault({}),
   measures: z.record(z.string(), measureSettings).default({}),
 });
 
-export type Config = z.output<typeof configSchema>;
+export type Config = z.output<typeof configSchema> & {
+  /** The configuration file's folder, when read from a file: relative paths (measures' too) are resolved against it. */
+  readonly configDir?: string;
+};
 
-export class ConfigError extends Error {
+export class ConfigError extends MamoriError {
+  static override readonly code = 'config-invalid';
+  static override readonly status = 400;
   constructor(readonly source: string, readonly problems: string[]) {
     super(`configuration ${source} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
   }
 }
 
@@ -240,7 +270,8 @@ export function describeIssue(issue: z.core.$ZodIssue, root: z.ZodType = configS
   return [`${keyName([...prefix, ...issue.path])}: value ${shown(input)} is not allowed: ${issue.message}`];
 }
 
-export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
+/** `configDir`: the folder relative paths are resolved against (loadConfig gives the file's). */
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env, configDir?: string): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
@@ -254,7 +285,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   if (problems.length > 0) throw new ConfigError(source, problems);
   const parsed = configSchema.safeParse(substituted, { reportInput: true });
   if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap((i) => describeIssue(i)));
-  return parsed.data;
+  return configDir === undefined ? parsed.data : { ...resolvePathSettings(configSchema, parsed.data, configDir), configDir };
 }
 
 export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
@@ -265,7 +296,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   } catch (err) {
     throw new ConfigError(file, [`cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
-  return parseConfig(text, file, env);
+  return parseConfig(text, file, env, dirname(resolve(file)));
 }
 
 export interface ResolvedPaths { dataDir: string; statePath: string; analyticsPath: string; anchorFile: string }

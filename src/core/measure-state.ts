@@ -9,11 +9,13 @@
 import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import type { StateDb, StateStore } from '../store/state/store.js';
 import type { AuditLog, AuditRecord } from './audit/log.js';
+import { MamoriError } from './errors.js';
 
-export class StateScopeError extends Error {
+export class StateScopeError extends MamoriError {
+  static override readonly code = 'state-scope';
+  static override readonly status = 403;
   constructor(readonly measure: string, readonly reason: string) {
     super(`measure "${measure}" may not ${reason}`);
-    this.name = 'StateScopeError';
   }
 }
 

@@ -8,9 +8,10 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import {
-  DATA_ITEMS, DATA_ITEM_IDS, LEGAL_BASIS_IDS, OUTPUT_IDS,
-  type DataItem, type LegalBasis, type Output, type Text,
+  DATA_ITEMS, DATA_ITEM_IDS, HOLD_IDS, LEGAL_BASIS_IDS, OUTPUT_IDS,
+  type DataItem, type Hold, type LegalBasis, type Output, type Text,
 } from './vocabulary.js';
+import { MamoriError } from './errors.js';
 
 /** The longest retention any declaration may state; longer needs a new legal review, not a config edit. */
 export const MAX_RETENTION_SECONDS = parseDuration('400d');
@@ -32,6 +33,8 @@ const declarationSchema = z.strictObject({
     item: z.enum(DATA_ITEM_IDS),
     retention: duration,
     use: text,
+    /** Why some of the item's rows outlive the retention (src/core/vocabulary.ts HOLDS); the retention job applies it. */
+    keptWhile: z.array(z.enum(HOLD_IDS)).optional(),
   })).min(1, 'at least one data item'),
   outputs: z.array(z.enum(OUTPUT_IDS)),
   identifiesSubscribers: z.boolean(),
@@ -48,6 +51,8 @@ export interface DeclaredDataItem {
   readonly retentionSeconds: number;
   readonly retention: string;
   readonly use: Text;
+  /** Conditions under which rows holding the item are kept past `retention`. */
+  readonly keptWhile: readonly Hold[];
 }
 
 export interface MeasureDeclaration {
@@ -66,10 +71,11 @@ export interface MeasureDeclaration {
   readonly source: Text;
 }
 
-export class MeasureDeclarationError extends Error {
+export class MeasureDeclarationError extends MamoriError {
+  static override readonly code = 'declaration-invalid';
+  static override readonly status = 500;
   constructor(readonly measure: string, readonly problems: string[]) {
     super(`measure declaration "${measure}" is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'MeasureDeclarationError';
   }
 }
 
@@ -81,8 +87,19 @@ function contradictions(d: z.output<typeof declarationSchema>): string[] {
   const onlyNotSecret = bases.size === 1 && bases.has('not-secret');
 
   const seen = new Set<string>();
-  for (const { item, retention } of d.dataItems) {
+  for (const { item, retention, keptWhile = [] } of d.dataItems) {
     if (seen.has(item)) problems.push(`dataItems: "${item}" is declared twice`);
+    if (new Set(keptWhile).size !== keptWhile.length) problems.push(`dataItems.${item}.keptWhile: a condition is listed twice`);
+    // A hold must rest on something the measure does: a choice it offers, an action it takes, a case it opens.
+    if (keptWhile.includes('choice-in-force') && !d.consentTerms) {
+      problems.push(`dataItems.${item}.keptWhile: "choice-in-force" needs a consent-based measure (a setting subscribers change)`);
+    }
+    if (keptWhile.includes('action-in-force') && !d.maxActionDuration) {
+      problems.push(`dataItems.${item}.keptWhile: "action-in-force" needs maxActionDuration (the action's longest duration)`);
+    }
+    if (keptWhile.includes('case-open') && !d.outputs.includes('cases')) {
+      problems.push(`dataItems.${item}.keptWhile: "case-open" needs the output "cases"`);
+    }
     seen.add(item);
     if (parseDuration(retention) > MAX_RETENTION_SECONDS) {
       problems.push(`dataItems.${item}.retention: "${retention}" exceeds the maximum of 400d`);
@@ -135,7 +152,9 @@ export function defineMeasure(input: MeasureDeclarationInput): MeasureDeclaratio
     purpose: d.purpose,
     description: d.description,
     bases: d.bases,
-    dataItems: d.dataItems.map((i) => ({ item: i.item, retention: i.retention, retentionSeconds: parseDuration(i.retention), use: i.use })),
+    dataItems: d.dataItems.map((i) => ({
+      item: i.item, retention: i.retention, retentionSeconds: parseDuration(i.retention), use: i.use, keptWhile: i.keptWhile ?? [],
+    })),
     outputs: d.outputs,
     identifiesSubscribers: d.identifiesSubscribers,
     ...(d.consentTerms ? { consentTerms: d.consentTerms } : {}),
@@ -147,6 +166,11 @@ export function defineMeasure(input: MeasureDeclarationInput): MeasureDeclaratio
 
 export function declares(d: MeasureDeclaration, item: DataItem): boolean {
   return d.dataItems.some((i) => i.item === item);
+}
+
+/** Whether the declaration keeps `item` past its retention while `hold` lasts. */
+export function keeps(d: MeasureDeclaration, item: DataItem, hold: Hold): boolean {
+  return d.dataItems.some((i) => i.item === item && i.keptWhile.includes(hold));
 }
 
 export function retentionOf(d: MeasureDeclaration, item: DataItem): number | undefined {

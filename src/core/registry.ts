@@ -10,7 +10,7 @@ import type { MeasureDeclaration } from './measure.js';
 import type { Dataset } from './datasets.js';
 import type { ActionCapability, MeasureCapabilities } from './capabilities.js';
 import type { StateStore } from '../store/state/store.js';
-import { ConfigError, describeIssue, type Config } from './config.js';
+import { ConfigError, describeIssue, resolvePathSettings, type Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 
@@ -76,7 +76,8 @@ export class MeasureRegistry {
   private readonly byId = new Map<string, MeasureModule>();
   private readonly parsedSettings = new Map<string, Record<string, unknown>>();
 
-  constructor(modules: readonly MeasureModule[], private readonly settings: Config['measures'] = {}) {
+  /** `configDir`: where the configuration file is; the measures' relative path settings are resolved against it. */
+  constructor(modules: readonly MeasureModule[], private readonly settings: Config['measures'] = {}, private readonly configDir?: string) {
     const codes = new Set<string>();
     for (const m of modules) {
       const d = m.declaration;
@@ -105,7 +106,7 @@ export class MeasureRegistry {
       const schema = z.strictObject({ enabled: z.boolean().default(false), ...(m.settings?.shape ?? {}) });
       const parsed = schema.safeParse(this.settings[id] ?? {}, { reportInput: true });
       if (parsed.success) {
-        this.parsedSettings.set(id, parsed.data);
+        this.parsedSettings.set(id, this.configDir === undefined ? parsed.data : resolvePathSettings(schema, parsed.data, this.configDir));
         if (parsed.data.enabled && m.implementation && m.readiness) problems.push(...m.readiness(parsed.data));
       } else problems.push(...parsed.error.issues.flatMap((i) => describeIssue(i, schema, ['measures', id])));
     }

@@ -13,24 +13,29 @@ export const LEGAL_BASES = {
   consent: {
     ja: '個別の同意',
     en: 'individual consent',
+    short: { ja: '個別の同意', en: 'individual consent' },
   },
   'comprehensive-consent': {
     ja: '契約約款に基づく事前の包括同意（随時設定変更可能）',
     en: 'comprehensive consent in the contract terms, with opt-out at any time',
+    short: { ja: '契約約款による包括同意', en: 'comprehensive consent' },
   },
   'legitimate-business': {
     ja: '正当業務行為',
     en: 'legitimate business act',
+    short: { ja: '正当業務行為', en: 'legitimate business act' },
   },
   emergency: {
     ja: '正当防衛・緊急避難',
     en: 'self-defence / emergency',
+    short: { ja: '正当防衛・緊急避難', en: 'emergency' },
   },
   'not-secret': {
     ja: '通信の秘密に該当しない情報（自ら送信した通信の応答、個別の通信と切り離された一覧等）',
     en: 'not secret (replies to the ISP\'s own probes, lists detached from individual communications)',
+    short: { ja: '通信の秘密に該当しない', en: 'not secret' },
   },
-} as const satisfies Record<string, Text>;
+} as const satisfies Record<string, Text & { short: Text }>;
 export type LegalBasis = keyof typeof LEGAL_BASES;
 export const LEGAL_BASIS_IDS = Object.keys(LEGAL_BASES) as LegalBasis[];
 
@@ -64,6 +69,33 @@ export const DATA_ITEMS = {
 } as const satisfies Record<string, Text & { secret: boolean }>;
 export type DataItem = keyof typeof DATA_ITEMS;
 export const DATA_ITEM_IDS = Object.keys(DATA_ITEMS) as DataItem[];
+
+/**
+ * Reasons to keep data past its plain retention. A declaration states them per data item
+ * (`keptWhile`), the disclosures print them beside the retention, and the retention job applies
+ * them (a dataset names the rows each one covers); nothing else keeps a row longer. `maxDays`
+ * bounds a hold that nothing else ends: past it (counted on the dataset's time column) rows go
+ * whatever the condition. A subscriber's choice has no such bound: it stays until they change it.
+ */
+export const HOLDS = {
+  'choice-in-force': {
+    ja: '利用者による設定変更（オプトアウト）が有効な間は、その間も保持します（利用者が設定を戻すまで）',
+    en: 'kept for as long as the subscriber\'s choice (opt-out) is in force, until they change it',
+    maxDays: undefined,
+  },
+  'action-in-force': {
+    ja: '一時停止・遮断が続いている間は、その間も保持します（宣言した最長期間まで）',
+    en: 'kept while the suspension or block is in force (never beyond its declared maximum)',
+    maxDays: 400,
+  },
+  'case-open': {
+    ja: '対応案件が終了するまでは保持します（最後の対応から最長400日）',
+    en: 'kept until the case is closed (at most 400 days after its last activity)',
+    maxDays: 400,
+  },
+} as const satisfies Record<string, Text & { maxDays: number | undefined }>;
+export type Hold = keyof typeof HOLDS;
+export const HOLD_IDS = Object.keys(HOLDS) as Hold[];
 
 /** What a measure may produce. Each output needs a capability from the core. */
 export const OUTPUTS = {

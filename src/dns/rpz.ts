@@ -7,10 +7,14 @@
  * Zones are strict: a name that is not a valid DNS name, or would fall outside
  * the zone, is refused with its reason; one bad entry never breaks a zone.
  */
+import { MamoriError } from '../core/errors.js';
 
 export interface RpzRecord { name: string; type: 'CNAME'; data: string }
 
-export class RpzNameError extends Error {}
+export class RpzNameError extends MamoriError {
+  static override readonly code = 'dns-name';
+  static override readonly status = 400;
+}
 
 const LABEL = /^(?:\*|[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)$/;
 

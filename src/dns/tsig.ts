@@ -6,6 +6,7 @@
  * handle TSIG, so the record is read and written here, on the wire bytes.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { MamoriError } from '../core/errors.js';
 
 export interface TsigKey { name: string; secret: Buffer }
 
@@ -14,10 +15,11 @@ const TYPE_TSIG = 250;
 const CLASS_ANY = 255;
 const FUDGE = 300;
 
-export class TsigError extends Error {
+export class TsigError extends MamoriError {
+  static override readonly code = 'tsig';
+  static override readonly status = 400;
   constructor(readonly rcode: 'BADSIG' | 'BADKEY' | 'BADTIME' | 'FORMERR', message: string) {
     super(message);
-    this.name = 'TsigError';
   }
 }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { formatIPv6 } from './address.js';
+import { MamoriError } from '../core/errors.js';
 
 export interface UdpPacket {
   timestampMs: number;
@@ -22,10 +23,11 @@ export interface PcapStats { packets: number; udp: number; skipped: number; frag
 const CHUNK = 4 << 20;
 const MAX_RECORD = 256 * 1024;
 
-export class PcapError extends Error {
+export class PcapError extends MamoriError {
+  static override readonly code = 'pcap';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'PcapError';
   }
 }
 

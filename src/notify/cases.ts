@@ -9,8 +9,9 @@
  * legitimate-business one for a device that keeps burdening the network).
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Migration } from 'kysely';
+import type { Expression, Kysely, Migration, SqlBool } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
+import type { Dataset, RowExpression } from '../core/datasets.js';
 import type { MeasureDeclaration } from '../core/measure.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 
@@ -51,6 +52,33 @@ export const caseMigrations: Record<string, Migration> = {
 };
 
 export const cdb = (d: StateDb) => tablesOf<CaseTables>(d);
+
+/** The measure a row of a table with `case_id` belongs to: that of its case. */
+export const measureOfCase = (table: string): RowExpression<string | null> =>
+  (eb) => eb.selectFrom('cases').select('cases.measure').whereRef('cases.id', '=', `${table}.case_id`)
+    .$asScalar() as Expression<string | null>;
+
+/** Rows of a table with `case_id` whose case is not closed. */
+export const caseNotClosed = (table: string): RowExpression<SqlBool> =>
+  (eb) => eb.exists(eb.selectFrom('cases').select('cases.id')
+    .whereRef('cases.id', '=', `${table}.case_id`).where('cases.status', '!=', 'closed'));
+
+/**
+ * Cases and their timelines, for the retention job: each row by the declaration of the measure that
+ * opened the case, from its last activity; kept while the case is not closed where that declaration says so.
+ * A case that goes takes the rest of its timeline with it.
+ */
+export const CASE_DATASETS: readonly Dataset[] = [
+  {
+    name: 'case-events', store: 'state', table: 'case_events', timeColumn: 'at', items: ['subscriber.id'], owner: 'service:cases',
+    rowOwner: measureOfCase('case_events'), hold: { condition: 'case-open', rows: caseNotClosed('case_events') },
+  },
+  {
+    name: 'cases', store: 'state', table: 'cases', timeColumn: 'updated_at', items: ['subscriber.id'], owner: 'service:cases',
+    rowOwner: (eb) => eb.ref('cases.measure'), hold: { condition: 'case-open', rows: (eb) => eb('cases.status', '!=', 'closed') },
+    dependents: [{ table: 'case_events', column: 'case_id', key: 'id' }],
+  },
+];
 
 export type CaseStatus = 'open' | 'notified' | 'closed';
 

@@ -13,11 +13,13 @@ import { join } from 'node:path';
 import type { Kysely, Migration } from 'kysely';
 import nodemailer from 'nodemailer';
 import type { AuditLog } from '../core/audit/log.js';
+import type { Dataset } from '../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
-import { cdb as caseDb } from './cases.js';
+import { caseNotClosed, cdb as caseDb, measureOfCase } from './cases.js';
+import { MamoriError } from '../core/errors.js';
 
 type NoticeTables = {
-  subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string };
+  subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string; updated_at: string };
   notices: {
     id: string; case_id: string; subscriber: string; language: string; subject: string; body: string;
     status: string; attempts: number; next_attempt_at: string; last_error: string | null; created_at: string; sent_at: string | null;
@@ -59,7 +61,38 @@ export const noticeMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // The retention clock of a contact runs from its last import (the directory is re-imported from the customer system).
+  '0062_contacts_updated_at': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('subscriber_contacts').addColumn('updated_at', 'text').execute();
+      await db.updateTable('subscriber_contacts').set({ updated_at: new Date().toISOString() }).execute();
+    },
+  },
 };
+
+/**
+ * Notices and the contact directory, for the retention job. A notice follows its case (the declaration
+ * of the measure that opened it; kept while the case is not closed where it says so); a contact is kept
+ * from its last import as long as the longest declaration of contacts, and while its subscriber has a case
+ * that is not closed.
+ */
+export const NOTICE_DATASETS: readonly Dataset[] = [
+  {
+    name: 'notices', store: 'state', table: 'notices', timeColumn: 'created_at', items: ['subscriber.id', 'subscriber.contact'],
+    owner: 'service:notices',
+    rowOwner: measureOfCase('notices'), hold: { condition: 'case-open', rows: caseNotClosed('notices') },
+  },
+  {
+    name: 'subscriber-contacts', store: 'state', table: 'subscriber_contacts', timeColumn: 'updated_at',
+    items: ['subscriber.id', 'subscriber.contact'],
+    owner: 'service:notices',
+    hold: {
+      condition: 'case-open',
+      rows: (eb) => eb.exists(eb.selectFrom('cases').select('cases.id')
+        .whereRef('cases.subscriber', '=', 'subscriber_contacts.subscriber').where('cases.status', '!=', 'closed')),
+    },
+  },
+];
 
 const ndb = (d: StateDb) => tablesOf<NoticeTables>(d);
 
@@ -112,7 +145,10 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
 export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support', 'unfilteredResolver'] as const;
 export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
 
-export class NoticeError extends Error {}
+export class NoticeError extends MamoriError {
+  static override readonly code = 'notice';
+  static override readonly status = 400;
+}
 
 /** A time as notices give it: Japan time, to the minute ("2026-11-24 20:00"), as the templates say (日本時間). */
 export function noticeTime(at: Date): string {
@@ -160,15 +196,16 @@ export class Notices {
   async importContacts(csv: string, actor: string): Promise<{ applied: number; skipped: Array<{ line: number; reason: string }> }> {
     const skipped: Array<{ line: number; reason: string }> = [];
     const rows: NoticeTables['subscriber_contacts'][] = [];
+    const now = new Date().toISOString();
     csv.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
       if (!line || line.startsWith('#') || (i === 0 && /^subscriber,/i.test(line))) return;
       const [subscriber, email, name, language] = line.split(',').map((x) => x.trim());
       if (!subscriber || !email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) { skipped.push({ line: i + 1, reason: 'expected subscriber,email[,name[,language]] with an e-mail address' }); return; }
-      rows.push({ subscriber, email, name: name || null, language: language === 'en' ? 'en' : 'ja' });
+      rows.push({ subscriber, email, name: name || null, language: language === 'en' ? 'en' : 'ja', updated_at: now });
     });
     await this.audit.withAudit({ actor, action: 'contacts.import', object: 'dataset:subscriber-contacts', counts: { applied: rows.length, skipped: skipped.length } }, async (tx) => {
-      for (const r of rows) await ndb(tx).insertInto('subscriber_contacts').values(r).onConflict((oc) => oc.column('subscriber').doUpdateSet({ email: r.email, name: r.name, language: r.language })).execute();
+      for (const r of rows) await ndb(tx).insertInto('subscriber_contacts').values(r).onConflict((oc) => oc.column('subscriber').doUpdateSet({ email: r.email, name: r.name, language: r.language, updated_at: r.updated_at })).execute();
     });
     return { applied: rows.length, skipped };
   }

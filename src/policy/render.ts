@@ -7,7 +7,7 @@
 import { formatDuration } from '../core/duration.js';
 import type { MeasureDeclaration } from '../core/measure.js';
 import { STATE_TEXT, type MeasureStatus } from '../core/registry.js';
-import { DATA_ITEMS, LEGAL_BASES, OUTPUTS, type Text } from '../core/vocabulary.js';
+import { DATA_ITEMS, HOLDS, LEGAL_BASES, OUTPUTS, type Text } from '../core/vocabulary.js';
 
 export type Lang = 'ja' | 'en';
 export type DisclosureFormat = 'terms' | 'notice' | 'report';
@@ -70,12 +70,17 @@ function secretScope(d: MeasureDeclaration, lang: Lang): string {
   return d.dataItems.filter((i) => DATA_ITEMS[i.item].secret).map((i) => DATA_ITEMS[i.item][lang]).join(L[lang].listSep);
 }
 
+/** The retention and, where the declaration keeps rows longer, why and until when. */
+function retentionText(i: MeasureDeclaration['dataItems'][number], lang: Lang): string {
+  return [formatDuration(i.retentionSeconds, lang), ...i.keptWhile.map((h) => HOLDS[h][lang])].join(lang === 'ja' ? '。' : '; ');
+}
+
 function itemTable(d: MeasureDeclaration, lang: Lang): string[] {
   const l = L[lang];
   return [
     `| ${l.item} | ${l.retention} | ${l.use} |`,
     '|---|---|---|',
-    ...d.dataItems.map((i) => `| ${DATA_ITEMS[i.item][lang]} | ${formatDuration(i.retentionSeconds, lang)} | ${t(i.use, lang)} |`),
+    ...d.dataItems.map((i) => `| ${DATA_ITEMS[i.item][lang]} | ${retentionText(i, lang)} | ${t(i.use, lang)} |`),
   ];
 }
 

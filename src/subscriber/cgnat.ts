@@ -12,6 +12,7 @@
  * session index then turns into a subscriber.
  */
 import { z } from 'zod';
+import { MamoriError } from '../core/errors.js';
 
 export const deterministicNatSchema = z.strictObject({
   /** Inside (subscriber-side) prefix, e.g. 100.64.0.0/16. */
@@ -80,7 +81,10 @@ export class DeterministicMap {
 
 export interface PortBlock { outside: string; firstPort: number; lastPort: number; inside: string; start: number; end: number | null }
 
-export class PortBlockError extends Error {}
+export class PortBlockError extends MamoriError {
+  static override readonly code = 'port-block';
+  static override readonly status = 400;
+}
 
 /**
  * One line of the port-block log CSV:

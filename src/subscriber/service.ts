@@ -8,11 +8,13 @@
  */
 import type { Kysely, Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
-import type { MeasureDeclaration } from '../core/measure.js';
+import type { Dataset } from '../core/datasets.js';
+import { retentionOf, type MeasureDeclaration } from '../core/measure.js';
 import type { SessionEvent } from '../ingest/radius/server.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
 import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
+import { MamoriError } from '../core/errors.js';
 
 type SessionTables = {
   ip_sessions: { key: string; subscriber: string; address: string; start: number; end: number | null; seen: number };
@@ -46,10 +48,11 @@ export const subscriberMigrations: Record<string, Migration> = {
 
 const sdb = (d: StateDb) => tablesOf<SessionTables>(d);
 
-export class LookupError extends Error {
+export class LookupError extends MamoriError {
+  static override readonly code = 'lookup';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'LookupError';
   }
 }
 
@@ -65,9 +68,25 @@ export interface SubscriberLookup {
   lookup(req: { caseId: string; address: string; at: Date; port?: number }): Promise<LookupAnswer>;
 }
 
-/** The longest retention any declaration gives assigned addresses: what the index may keep. */
+/** The longest retention any declaration gives assigned addresses: how far back a lookup may answer. */
 export function assignmentRetentionSeconds(declarations: readonly MeasureDeclaration[]): number {
   return Math.max(0, ...declarations.flatMap((d) => d.dataItems.filter((i) => i.item === 'aaa.assigned-address').map((i) => i.retentionSeconds)));
+}
+
+/**
+ * The index in the store, for the retention job: kept for every measure that identifies subscribers, as
+ * long as the longest of their declarations (one index serves them all); a session still open has no end
+ * yet, so its clock has not started. `forget` is the in-memory index's side of each pass.
+ */
+export function assignmentDatasets(forget: (cutoff: Date) => void): Dataset[] {
+  const common = {
+    store: 'state', timeColumn: 'end', timeFormat: 'epoch-seconds', owner: 'service:subscribers',
+    afterPass: forget,
+  } as const;
+  return [
+    { ...common, name: 'ip-assignments', table: 'ip_sessions', items: ['aaa.account-id', 'aaa.assigned-address', 'aaa.times', 'aaa.nas'] },
+    { ...common, name: 'cgnat-port-blocks', table: 'cgnat_blocks', items: ['aaa.assigned-address', 'aaa.times'] },
+  ];
 }
 
 export class SubscriberService {
@@ -188,18 +207,11 @@ export class SubscriberService {
     return { applied, skipped };
   }
 
-  /** Deletes sessions that ended beyond the declared retention, in the store and the index; audited. */
-  async retain(now = new Date()): Promise<number> {
-    const before = Math.floor(now.getTime() / 1000) - this.opts.retentionSeconds;
-    await this.flush();
-    const n = await this.audit.withAudit((count: number) => ({ actor: 'module:retention', action: 'retention.delete', object: 'dataset:ip-assignments', counts: { rows: count, retentionSeconds: this.opts.retentionSeconds } }), async (tx) => {
-      const r = await sdb(tx).deleteFrom('ip_sessions').where('end', 'is not', null).where('end', '<', before).executeTakeFirst();
-      const b = await sdb(tx).deleteFrom('cgnat_blocks').where('end', 'is not', null).where('end', '<', before).executeTakeFirst();
-      return Number(r.numDeletedRows) + Number(b.numDeletedRows);
-    });
+  /** The index forgets what the retention job deleted from the store (sessions and port blocks that ended before `cutoff`). */
+  forget(cutoff: Date): void {
+    const before = Math.floor(cutoff.getTime() / 1000);
     this.index.forget(before);
     this.portBlocks.forget(before);
-    return n;
   }
 
   /** The lookup handed to one measure (by the broker, after checking its declaration). */
@@ -209,7 +221,9 @@ export class SubscriberService {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(caseId)) throw new LookupError('a lookup names the case it serves: letters, digits, "-" or "_"');
         const t = Math.floor(at.getTime() / 1000);
         if (Number.isNaN(t)) throw new LookupError('the time of the lookup is not a date');
-        const oldest = Math.floor(Date.now() / 1000) - this.opts.retentionSeconds;
+        // The index is kept for the measure that declares assigned addresses longest; each measure sees only its own retention.
+        const own = Math.min(this.opts.retentionSeconds, retentionOf(measure, 'aaa.assigned-address') ?? 0);
+        const oldest = Math.floor(Date.now() / 1000) - own;
         // Behind CGNAT the public address and port lead to the inside address first.
         const det = this.deterministic.find((d) => d.covers(address));
         const shared = det !== undefined || this.portBlocks.covers(address);

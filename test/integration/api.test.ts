@@ -38,12 +38,13 @@ describe('HTTP API', () => {
 
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
-    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login, `${r.method} ${r.url}`);
+    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
     assert.deepEqual(app.declaredRoutes.filter((r) => r.login).map((r) => r.url), ['/api/v1/auth/login']);
+    assert.deepEqual(app.declaredRoutes.filter((r) => r.public).map((r) => r.url), ['/healthz', '/readyz']);
   });
 
   it('refuses every route without credentials (401)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
       for (const auth of [undefined, 'Bearer nonsense', `Bearer ${tokens.admin}x`, 'Basic YWRtaW46YWRtaW4=']) {
         const res = await app.inject({ method: r.method as 'GET', url: fillPath(r.url), ...(auth ? { headers: { authorization: auth } } : {}) });
         assert.equal(res.statusCode, 401, `${r.method} ${r.url} with ${auth ?? 'nothing'}: ${res.body}`);
@@ -54,7 +55,7 @@ describe('HTTP API', () => {
 
   it('refuses every route to every role without its permission (403), audited', async () => {
     let checked = 0;
-    for (const r of app.declaredRoutes.filter((x) => !x.login)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await m.audit.head()).seq;
@@ -71,7 +72,7 @@ describe('HTTP API', () => {
   });
 
   it('lets each allowed role through (not 401/403)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login && x.method === 'GET')) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && x.method === 'GET')) {
       for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
         const res = await app.inject({ method: 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
         assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);

@@ -95,7 +95,7 @@ describe('mamori CLI', () => {
   it('explains a corrupt state database and leaves it untouched', () => {
     const { dir, config } = workspace();
     const path = join(dir, 'data', 'state.sqlite');
-    assert.equal(mamori(['-c', config, 'users', 'list']).code, 0);
+    assert.equal(mamori(['-c', config, 'users', 'add', 'carol', '--role', 'auditor']).code, 0);
     const garbage = Buffer.alloc(8192, 0x5a);
     writeFileSync(path, garbage);
     const r = mamori(['-c', config, 'users', 'list']);
@@ -124,12 +124,17 @@ describe('mamori CLI', () => {
     const { dir, config } = workspace();
     const child = spawn(process.execPath, [CLI, '-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
     const deadline = Date.now() + 30_000;
     while (!/serving at (http:\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const url = /serving at (http:\S+)/.exec(out)?.[1];
-    assert.ok(url, `server did not start: ${out}`);
-    const password = /password: (\S+)/.exec(out)![1]!;
+    assert.ok(url, `server did not start: ${out}${err}`);
+    // The password goes to the terminal (stderr); stdout, where the JSON log goes, never holds it.
+    const password = /password: (\S+)/.exec(err)?.[1];
+    assert.ok(password, `no password on stderr: ${err}`);
+    assert.equal(out.includes(password), false, 'the password is not in the log stream');
     try {
       const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }) });
       assert.equal(login.status, 200);
@@ -151,6 +156,7 @@ describe('mamori CLI', () => {
     const again = spawn(process.execPath, [CLI, '-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out2 = '';
     again.stdout.on('data', (c: Buffer) => { out2 += c.toString(); });
+    again.stderr.on('data', (c: Buffer) => { out2 += c.toString(); });
     while (!/serving at/.test(out2) && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 100));
     again.kill('SIGTERM');
     await new Promise((r) => again.once('exit', r));

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseConfig } from '../../src/core/config.js';
+import { ConfigError, loadConfig, parseConfig, resolvePaths } from '../../src/core/config.js';
+import { MeasureRegistry } from '../../src/core/registry.js';
+import { ALL_MEASURES } from '../../src/measures/index.js';
+import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
+import type { DdosDnsBlockingSettings } from '../../src/measures/ddos-dns-blocking/settings.js';
 import { tempDir } from '../support/fixtures.js';
 
 function problems(yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -71,5 +75,30 @@ describe('configuration', () => {
     const file = join(tempDir(), 'm.yaml');
     writeFileSync(file, 'server:\n  port: 9000\nmeasures:\n  cc-detection:\n    enabled: false\n');
     assert.equal(loadConfig(file).server.port, 9000);
+  });
+
+  it('resolves every relative path against the configuration file\'s folder, the measures\' too', () => {
+    const dir = tempDir();
+    const file = join(dir, 'm.yaml');
+    writeFileSync(file, [
+      'dataDir: data',
+      'ingest:\n  radius:\n    detail: { directory: radacct }',
+      'notices:\n  smtp: { host: smtp.example, dkim: { domainName: isp.example, keySelector: s1, privateKeyFile: keys/dkim.pem } }',
+      'measures:',
+      '  ddos-dns-blocking:\n    whitelist: { file: lists/top.csv }\n    dnstap: { unix: [run/dnstap.sock, /abs/dnstap.sock] }',
+      '  cc-sharing:\n    taxii: { certFile: tls/cert.pem, keyFile: tls/key.pem }',
+    ].join('\n'));
+    const c = loadConfig(file);
+    assert.equal(c.dataDir, join(dir, 'data'));
+    assert.equal(resolvePaths(c, '/somewhere/else').statePath, join(dir, 'data', 'state.sqlite'));
+    assert.equal(c.ingest.radius.detail!.directory, join(dir, 'radacct'));
+    assert.equal(c.notices.smtp!.dkim!.privateKeyFile, join(dir, 'keys/dkim.pem'));
+    const registry = new MeasureRegistry(ALL_MEASURES, c.measures, c.configDir);
+    const m6 = registry.settingsOf<DdosDnsBlockingSettings>('ddos-dns-blocking');
+    assert.equal(m6.whitelist.file, join(dir, 'lists/top.csv'));
+    assert.deepEqual(m6.dnstap.unix, [join(dir, 'run/dnstap.sock'), '/abs/dnstap.sock']);
+    assert.equal(registry.settingsOf<CcSharingSettings>('cc-sharing').taxii.certFile, join(dir, 'tls/cert.pem'));
+    // Without a file (embedded defaults, tests) paths stay as written: the current directory's.
+    assert.equal(parseConfig('dataDir: data\n', 't').dataDir, 'data');
   });
 });

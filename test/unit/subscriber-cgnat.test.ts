@@ -9,9 +9,18 @@ import type { Mamori } from '../../src/core/app.js';
 import { DeterministicMap, parsePortBlockLine } from '../../src/subscriber/cgnat.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
-import { openTest, identifyingMeasure } from '../support/fixtures.js';
+import { openTest, identifyingMeasure, runnableMeasure } from '../support/fixtures.js';
 
 const identifier = identifyingMeasure();
+/** Identifies subscribers too, but declares assigned addresses for 30 days only. */
+const shortLived = runnableMeasure({
+  id: 'lookup-short', code: 'M91', identifiesSubscribers: true,
+  dataItems: [
+    { item: 'aaa.assigned-address', retention: '30d', use: { ja: '試験', en: 'testing' } },
+    { item: 'subscriber.id', retention: '30d', use: { ja: '試験', en: 'testing' } },
+  ],
+  outputs: [],
+});
 
 describe('deterministic NAT (RFC 7422)', () => {
   const map = new DeterministicMap({ insidePrefix: '100.64.0.0/22', outsidePrefix: '203.0.113.0/28', portsPerSubscriber: 1000, firstPort: 1024 });
@@ -52,9 +61,9 @@ describe('lookups behind CGNAT and for static assignments', () => {
 
   before(async () => {
     m = await openTest([
-      'measures:\n  lookup-test: { enabled: true }',
+      'measures:\n  lookup-test: { enabled: true }\n  lookup-short: { enabled: true }',
       'ingest:\n  cgnat:\n    deterministic: [{ insidePrefix: "100.65.0.0/24", outsidePrefix: "203.0.113.64/30", portsPerSubscriber: 1000, firstPort: 1024 }]',
-    ].join('\n'), { measures: [...ALL_MEASURES, identifier] });
+    ].join('\n'), { measures: [...ALL_MEASURES, identifier, shortLived] });
     lookup = await m.broker.forMeasure('lookup-test').action<SubscriberLookup>('subscriber-lookup');
     // Inside sessions, as RADIUS would give them.
     m.subscribers.index.begin({ key: 'bras|a', subscriber: 'alice', address: '100.64.1.2', start: T - 3600 });
@@ -100,5 +109,16 @@ describe('lookups behind CGNAT and for static assignments', () => {
     assert.equal((await lookup.lookup({ caseId: 'c3', address: '198.51.101.77', at: at(T) })).found, false);
     const v6 = await lookup.lookup({ caseId: 'c3', address: '2001:db8:aa12::1', at: at(T) });
     assert.ok(v6.found && v6.subscriber === 'corp-18');
+  });
+
+  it('answers each measure only within its own declared retention, though the index is kept for the longest', async () => {
+    const old = T - 60 * 86_400;
+    m.subscribers.index.begin({ key: 'bras|old', subscriber: 'dave', address: '192.0.2.99', start: old - 3600 });
+    m.subscribers.index.finish('bras|old', old + 3600);
+    const short = await m.broker.forMeasure('lookup-short').action<SubscriberLookup>('subscriber-lookup');
+    const answer = await short.lookup({ caseId: 'c4', address: '192.0.2.99', at: at(old) });
+    assert.deepEqual(answer, { found: false, reason: 'outside-retention' });
+    const r = await lookup.lookup({ caseId: 'c4', address: '192.0.2.99', at: at(old) });
+    assert.ok(r.found && r.subscriber === 'dave', JSON.stringify(r));
   });
 });

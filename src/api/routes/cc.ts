@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Mamori } from '../../core/app.js';
-import { CandidateError, decide, getCandidate, listCandidates } from '../../measures/cc-detection/candidates.js';
+import { decide, getCandidate, listCandidates } from '../../measures/cc-detection/candidates.js';
 import { errorSchema } from '../schemas.js';
 import type { FastifyReply } from 'fastify';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
@@ -105,13 +105,9 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
         body: z.object({ action: z.enum(['confirm', 'withdraw']), reason: z.string().min(1).max(2000) }),
         response: { 200: candidateSchema, 409: errorSchema },
       },
-    }, async (request, reply) => {
-      try {
-        return await decide(mamori.state, mamori.audit, request.params.id, request.body.action, request.body.reason, principalOf(request).actor);
-      } catch (err) {
-        if (err instanceof CandidateError) return reply.code(409).send({ error: 'conflict', message: err.message });
-        throw err;
-      }
+    }, async (request) => {
+      // A CandidateError (409) goes to the API's error handler.
+      return decide(mamori.state, mamori.audit, request.params.id, request.body.action, request.body.reason, principalOf(request).actor);
     });
   };
 }

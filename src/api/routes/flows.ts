@@ -3,6 +3,7 @@
  * errors, loss; and back-fill through the running server (a pcap or an nfdump
  * file uploaded, stored while live collection goes on).
  */
+import { MamoriError } from '../../core/errors.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,7 +65,10 @@ const flag = z.enum(['true', 'false', '1', '0']).optional().transform((v) => v =
 /** Upload bodies are streamed to a file as they arrive: a capture can be far larger than memory. */
 const UPLOAD_TYPES = ['application/octet-stream', 'application/vnd.tcpdump.pcap'];
 
-class UploadTooLarge extends Error {}
+class UploadTooLarge extends MamoriError {
+  static override readonly code = 'upload-too-large';
+  static override readonly status = 413;
+}
 
 /**
  * Streams the request body into `file` (0600), at most `limit` bytes; returns its

@@ -18,7 +18,7 @@ const measureSchema = z.object({
   available: z.boolean(),
   enabled: z.boolean(),
   bases: z.array(z.string()),
-  dataItems: z.array(z.object({ item: z.string(), retention: z.string() })),
+  dataItems: z.array(z.object({ item: z.string(), retention: z.string(), keptWhile: z.array(z.string()) })),
   outputs: z.array(z.string()),
   identifiesSubscribers: z.boolean(),
 });
@@ -28,7 +28,7 @@ function view(s: MeasureStatus): z.infer<typeof measureSchema> {
   return {
     id: d.id, code: d.code, title: d.title, purpose: d.purpose, state: s.state, stateText: STATE_TEXT[s.state],
     available: s.available, enabled: s.enabled, bases: d.bases.map((b) => b.basis),
-    dataItems: d.dataItems.map((i) => ({ item: i.item, retention: i.retention })),
+    dataItems: d.dataItems.map((i) => ({ item: i.item, retention: i.retention, keptWhile: [...i.keptWhile] })),
     outputs: [...d.outputs], identifiesSubscribers: d.identifiesSubscribers,
   };
 }

@@ -17,7 +17,11 @@ export function opsRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZ
       config: { permission: 'retention:run' },
       schema: {
         tags: ['operations'],
-        response: { 200: z.object({ results: z.array(z.object({ dataset: z.string(), owner: z.string(), retentionSeconds: z.number(), cutoff: z.string(), deleted: z.number() })) }) },
+        response: { 200: z.object({ results: z.array(z.object({
+          dataset: z.string(), owner: z.string(), measure: z.string().optional(), retentionSeconds: z.number(), cutoff: z.string(),
+          deleted: z.number(),
+          held: z.number().optional(),
+        })) }) },
       },
     }, async (request) => {
       const results = await runRetention(mamori, principalOf(request).actor);

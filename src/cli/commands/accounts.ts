@@ -16,7 +16,7 @@ export function accountCommands(program: Command): void {
     .description('create a user; a generated password is printed once')
     .action(async (name: string, o: { role: string; passwordStdin?: boolean }, cmd: Command) => {
       const password = o.passwordStdin ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : generatePassword();
-      await withMamori(cmd, (m) => m.accounts.createUser(actor(), name, o.role, password));
+      await withMamori(cmd, (m) => m.accounts.createUser(actor(), name, o.role, password), false, true);
       process.stdout.write(o.passwordStdin ? `created ${name} (${o.role})\n` : `created ${name} (${o.role}); password (shown once): ${password}\n`);
     });
   users.command('list').description('list users').action(async (_o, cmd: Command) => {
@@ -49,7 +49,8 @@ export function accountCommands(program: Command): void {
     .option('--ttl <duration>', 'expiry, e.g. 90d', (v) => { if (!DURATION_PATTERN.test(v)) throw new InvalidArgumentError('a duration such as 90d'); return v; })
     .description('create a token; it is printed once')
     .action(async (name: string, o: { role: string; ttl?: string }, cmd: Command) => {
-      const t = await withMamori(cmd, (m) => m.accounts.createToken(actor(), name, o.role, o.ttl ? parseDuration(o.ttl) : undefined));
+      const ttl = o.ttl ? parseDuration(o.ttl) : undefined;
+      const t = await withMamori(cmd, (m) => m.accounts.createToken(actor(), name, o.role, ttl), false, true);
       process.stdout.write(`token ${t.id} (shown once): ${t.token}\n`);
     });
   tokens.command('list').description('list tokens').action(async (_o, cmd: Command) => {

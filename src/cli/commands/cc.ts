@@ -21,7 +21,8 @@ export function ccCommands(program: Command): void {
     }, 30)
     .description('import a reputation list; every skipped line is reported, and a broken file is refused whole')
     .action(async (file: string, o: { format: LabelFormat; source: string; validDays: number }, cmd: Command) => {
-      const r = await withMamori(cmd, (m) => importLabels(m.state, m.audit, { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() }));
+      const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
+      const r = await withMamori(cmd, (m) => importLabels(m.state, m.audit, request), false, true);
       process.stdout.write(`imported ${r.labels.length} labels from ${file} as "${r.source}" (${r.format}); ${r.duplicates} duplicates merged; ${r.skipped.length} lines skipped\n`);
       for (const s of r.skipped.slice(0, 50)) process.stdout.write(`  skipped ${o.format === 'stix' ? 'object' : 'line'} ${s.line}: ${s.reason}\n`);
       if (r.skipped.length > 50) process.stdout.write(`  … and ${r.skipped.length - 50} more\n`);

@@ -12,7 +12,7 @@ export function configCommands(program: Command): void {
     .action((file: string) => {
       const cfg = loadConfig(file);
       try {
-        new MeasureRegistry(ALL_MEASURES, cfg.measures);
+        new MeasureRegistry(ALL_MEASURES, cfg.measures, cfg.configDir);
       } catch (err) {
         if (err instanceof ConfigError) throw new ConfigError(file, err.problems);
         throw err;

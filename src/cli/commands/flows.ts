@@ -61,7 +61,7 @@ export function flowCommands(program: Command): void {
           const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, {
             actor: actor(), force: o.force ?? false,
             onProgress: (p) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${p.records} records`); },
-          }), true);
+          }), true, true);
           if (process.stderr.isTTY) process.stderr.write('\n');
           for (const s of r.skipped) {
             const p = s.previous;
@@ -80,7 +80,7 @@ export function flowCommands(program: Command): void {
                 onProgress: (p) => bar.update(p.bytesRead),
               });
             } finally { bar.stop(); }
-          }, true);
+          }, true, true);
           printPcapResult(file, r);
         }
       } catch (err) {

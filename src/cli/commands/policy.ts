@@ -17,13 +17,14 @@ export function policyCommands(program: Command): void {
       const cfg = configOf(cmd);
       const text = o.format === 'report'
         ? await withMamori(cmd, (m) => renderDisclosure(m.registry, 'report', o.lang, m))
-        : await renderDisclosure(new MeasureRegistry(ALL_MEASURES, cfg.measures), o.format, o.lang);
+        : await renderDisclosure(new MeasureRegistry(ALL_MEASURES, cfg.measures, cfg.configDir), o.format, o.lang);
       if (o.out) createWriteStream(o.out).end(text);
       else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     });
 
   program.command('measures').description('list the declared measures and their state').action((_o, cmd: Command) => {
-    const registry = new MeasureRegistry(ALL_MEASURES, configOf(cmd).measures);
+    const cfg = configOf(cmd);
+    const registry = new MeasureRegistry(ALL_MEASURES, cfg.measures, cfg.configDir);
     for (const s of registry.list()) {
       const d = s.declaration;
       process.stdout.write(`${d.code}\t${d.id}\t${s.state}\t${d.bases.map((b) => b.basis).join('+')}\t${d.title.ja} / ${d.title.en}\t${STATE_TEXT[s.state].ja}\n`);

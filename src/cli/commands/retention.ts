@@ -8,7 +8,10 @@ export function retentionCommands(program: Command): void {
     .description('delete data past its declared retention now (the server does so every retention.interval)')
     .action(async (_o, cmd: Command) => {
       const results = await withMamori(cmd, (m) => runRetention(m, actor()), true);
-      for (const r of results) process.stdout.write(`${r.dataset}\t${r.owner}\tdeleted ${r.deleted} rows older than ${r.cutoff}\n`);
-      process.stdout.write(`retention done: ${results.length} datasets\n`);
+      for (const r of results) {
+        const held = r.held ? `; ${r.held} kept by a declared hold` : '';
+        process.stdout.write(`${r.dataset}\t${r.measure ?? r.owner}\tdeleted ${r.deleted} rows older than ${r.cutoff}${held}\n`);
+      }
+      process.stdout.write(`retention done: ${new Set(results.map((r) => r.dataset)).size} datasets, ${results.length} passes\n`);
     });
 }

@@ -43,7 +43,8 @@ export function shareCommands(program: Command): void {
     .option('--write <collections>', 'collections it may write', collections, [] as string[])
     .action(async (name: string, o: { contact: string; attestedAt: string; until: string; channels: Channel[]; read: string[]; write: string[] }, cmd: Command) => {
       const rights = aliases.filter((a) => o.read.includes(a) || o.write.includes(a)).map((a) => ({ collection: a, read: o.read.includes(a), write: o.write.includes(a) }));
-      const r = await withMamori(cmd, (m) => addRecipient(m.state, m.audit, { name, contact: o.contact, attestedAt: o.attestedAt, attestationUntil: o.until, channels: o.channels, rights }, actor()));
+      const recipient = { name, contact: o.contact, attestedAt: o.attestedAt, attestationUntil: o.until, channels: o.channels, rights };
+      const r = await withMamori(cmd, (m) => addRecipient(m.state, m.audit, recipient, actor()), false, true);
       process.stdout.write(`recipient ${r.id} (${r.name}) added; issue it a credential with: mamori share credentials issue ${r.id}\n`);
     });
   recipients.command('attest')
@@ -92,7 +93,9 @@ export function shareCommands(program: Command): void {
     .option('--valid-days <n>', 'validity when the file gives none', (v) => { if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a number of days (1–9999)'); return Number(v); }, 30)
     .description('import a partner\'s list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed')
     .action(async (file: string, o: { format: FileFormat; source: string; validDays: number }, cmd: Command) => {
-      const r = await withMamori(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() }));
+      const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
+      const r = await withMamori(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request),
+        false, true);
       process.stdout.write(`imported ${r.entries} entries from ${file} as "file:${o.source}"; ${r.skipped.length} skipped\n`);
       for (const x of r.skipped.slice(0, 50)) process.stdout.write(`  skipped ${x.line}: ${x.reason}\n`);
       if (r.skipped.length > 50) process.stdout.write(`  … and ${r.skipped.length - 50} more\n`);

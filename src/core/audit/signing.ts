@@ -9,12 +9,12 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, c
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Anchor } from './chain.js';
+import { MamoriError } from '../errors.js';
 
-export class AuditKeyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AuditKeyError';
-  }
+/** An audit signing or verifying key that cannot be used. */
+export class AuditKeyError extends MamoriError {
+  static override readonly code = 'audit-key';
+  static override readonly status = 500;
 }
 
 /** Exactly what is signed: a version tag, the installation's chain id and the anchor. */

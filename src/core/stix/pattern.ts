@@ -7,6 +7,7 @@
  * index steps; every literal kind. Used to check the patterns Mamori emits and
  * to read the ones partners send. Errors name the position and what was expected.
  */
+import { MamoriError } from '../errors.js';
 
 export type Literal =
   | { kind: 'int' | 'float'; value: number }
@@ -34,10 +35,11 @@ export type Observation =
   | { kind: 'within'; of: Observation; seconds: number }
   | { kind: 'repeats'; of: Observation; times: number };
 
-export class PatternError extends Error {
+export class PatternError extends MamoriError {
+  static override readonly code = 'stix-pattern';
+  static override readonly status = 400;
   constructor(readonly position: number, message: string) {
     super(`STIX pattern, at character ${position + 1}: ${message}`);
-    this.name = 'PatternError';
   }
 }
 

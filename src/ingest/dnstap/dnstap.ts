@@ -12,6 +12,7 @@
  * response_message 14}.
  */
 import protobuf from 'protobufjs';
+import { MamoriError } from '../../core/errors.js';
 
 const root = protobuf.Root.fromJSON({
   nested: {
@@ -69,7 +70,9 @@ export interface DnsEvent {
 
 export type DnstapError = 'bad-protobuf' | 'not-a-message' | 'ignored-type' | 'no-dns-message' | 'bad-dns-message';
 
-export class DnstapDecodeError extends Error {
+export class DnstapDecodeError extends MamoriError {
+  static override readonly code = 'dnstap-decode';
+  static override readonly status = 400;
   constructor(readonly reason: DnstapError) { super(`dnstap: ${reason}`); }
 }
 

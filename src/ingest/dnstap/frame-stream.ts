@@ -14,6 +14,7 @@
  * with a reason (the caller counts it and closes the connection). Memory per
  * connection is bounded by the largest frame allowed.
  */
+import { MamoriError } from '../../core/errors.js';
 
 export const CONTROL = { ACCEPT: 1, START: 2, STOP: 3, READY: 4, FINISH: 5 } as const;
 const FIELD_CONTENT_TYPE = 1;
@@ -22,7 +23,9 @@ const MAX_CONTROL_BYTES = 512;
 
 export type StreamError = 'frame-too-large' | 'control-too-large' | 'bad-control' | 'control-out-of-order' | 'unsupported-content-type' | 'data-before-start';
 
-export class FrameStreamError extends Error {
+export class FrameStreamError extends MamoriError {
+  static override readonly code = 'frame-stream';
+  static override readonly status = 400;
   constructor(readonly reason: StreamError, detail: string) {
     super(`frame stream: ${reason}: ${detail}`);
   }

@@ -19,6 +19,7 @@
  *   while it was cut short) is refused too, or continued after that part.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { MamoriError } from '../../core/errors.js';
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Mamori } from '../../core/app.js';
@@ -93,22 +94,24 @@ export interface NfdumpImportResult {
 }
 
 /** An import refused before anything was read into the store: already imported, or another import runs. */
-export class FlowImportRefusedError extends Error {
+export class FlowImportRefusedError extends MamoriError {
+  static override readonly code = 'flow-import-refused';
+  static override readonly status = 409;
   constructor(
     readonly reason: 'already-imported' | 'begins-with-imported' | 'import-running',
     message: string,
     readonly previous: readonly ImportEntry[] = [],
   ) {
     super(message);
-    this.name = 'FlowImportRefusedError';
   }
 }
 
 /** An import that failed after it started storing: `stored` rows are in the flows dataset (and audited). */
-export class FlowImportError extends Error {
+export class FlowImportError extends MamoriError {
+  static override readonly code = 'flow-import-failed';
+  static override readonly status = 500;
   constructor(message: string, readonly stored: number, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'FlowImportError';
   }
 }
 

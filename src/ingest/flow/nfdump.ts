@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { MamoriError } from '../../core/errors.js';
 
 export interface NfdumpRecord { start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number; tcpFlags: number; exporter: string }
 
@@ -15,10 +16,11 @@ export interface NfdumpRecord { start: number; end: number; src: string; dst: st
  */
 export const NFDUMP_FORMAT = 'fmt:%ts|%te|%sa|%da|%sp|%dp|%pr|%pkt|%byt|%flg|%ra';
 
-export class NfdumpError extends Error {
+export class NfdumpError extends MamoriError {
+  static override readonly code = 'nfdump';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'NfdumpError';
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { formatIPv6 } from '../address.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const CODE = { ACCOUNTING_REQUEST: 4, ACCOUNTING_RESPONSE: 5 } as const;
 export const STATUS = { START: 1, STOP: 2, INTERIM: 3, ACCOUNTING_ON: 7, ACCOUNTING_OFF: 8 } as const;
@@ -16,10 +17,11 @@ const ATTR = {
   ACCT_SESSION_ID: 44, EVENT_TIMESTAMP: 55, NAS_IPV6_ADDRESS: 95, FRAMED_IPV6_PREFIX: 97, DELEGATED_IPV6_PREFIX: 123,
 } as const;
 
-export class RadiusError extends Error {
+export class RadiusError extends MamoriError {
+  static override readonly code = 'radius-packet';
+  static override readonly status = 400;
   constructor(readonly reason: 'short' | 'length' | 'code' | 'attribute' | 'authenticator' | 'missing', message: string) {
     super(message);
-    this.name = 'RadiusError';
   }
 }
 

@@ -10,6 +10,7 @@ import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import type { EndpointFeatures } from './features.js';
+import { MamoriError } from '../../core/errors.js';
 
 export type CandidateStatus = 'new' | 'confirmed' | 'expired' | 'withdrawn';
 
@@ -78,10 +79,11 @@ export interface Candidate {
   statusReason: string | null;
 }
 
-export class CandidateError extends Error {
+export class CandidateError extends MamoriError {
+  static override readonly code = 'cc-candidate';
+  static override readonly status = 409;
   constructor(message: string) {
     super(message);
-    this.name = 'CandidateError';
   }
 }
 

@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { endpointsOfPattern } from '../../core/stix/endpoints.js';
 import { addressBytes, compareAddressBytes, formatIPv6, prefixBounds } from '../../ingest/address.js';
+import { MamoriError } from '../../core/errors.js';
 
 export type LabelFormat = 'feodo-csv' | 'ip-list' | 'stix';
 
@@ -36,10 +37,11 @@ export interface ParseOptions {
   now: Date;
 }
 
-export class LabelImportError extends Error {
+export class LabelImportError extends MamoriError {
+  static override readonly code = 'label-import';
+  static override readonly status = 400;
   constructor(message: string) {
     super(message);
-    this.name = 'LabelImportError';
   }
 }
 

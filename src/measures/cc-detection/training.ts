@@ -15,6 +15,7 @@ import { listCandidates } from './candidates.js';
 import { extractFeatures, type EndpointFeatures, type Scope } from './features.js';
 import { labelsValidAt, labelSources } from './label-store.js';
 import { trainModel, type M1Model } from './model.js';
+import { MamoriError } from '../../core/errors.js';
 
 export type ModelTables = {
   cc_models: {
@@ -58,10 +59,11 @@ function db(d: StateDb): Kysely<ModelTables> {
   return tablesOf<ModelTables>(d);
 }
 
-export class TrainingError extends Error {
+export class TrainingError extends MamoriError {
+  static override readonly code = 'training';
+  static override readonly status = 409;
   constructor(message: string) {
     super(message);
-    this.name = 'TrainingError';
   }
 }
 

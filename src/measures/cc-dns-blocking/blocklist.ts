@@ -8,6 +8,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { canonicalName, RpzNameError, RpzZone, type BlockAction } from '../../dns/rpz.js';
+import { MamoriError } from '../../core/errors.js';
 
 export type ListFormat = 'domains' | 'hosts';
 
@@ -17,7 +18,10 @@ export interface ParsedDomains {
   duplicates: number;
 }
 
-export class BlocklistError extends Error {}
+export class BlocklistError extends MamoriError {
+  static override readonly code = 'blocklist';
+  static override readonly status = 400;
+}
 
 const MAX_LINE = 1024;
 /** Names no C&C list may take down with it. */

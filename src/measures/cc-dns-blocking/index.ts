@@ -7,7 +7,7 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startCcDnsBlocking } from './run.js';
-import { M3_TABLES, m3Migrations } from './service.js';
+import { M3_DATASETS, M3_TABLES, m3Migrations } from './service.js';
 import { ccDnsBlockingSettings } from './settings.js';
 
 export const declaration = defineMeasure({
@@ -29,10 +29,21 @@ export const declaration = defineMeasure({
   dataItems: [
     { item: 'dns.qname', retention: '30d', use: { ja: '遮断対象のFQDNとの照合と、遮断された問合せの記録', en: 'matching against blocked FQDNs and recording blocked queries' } },
     { item: 'dns.times', retention: '30d', use: { ja: '遮断された問合せの記録', en: 'recording blocked queries' } },
-    { item: 'aaa.account-id', retention: '30d', use: { ja: '設定変更（オプトアウト）した利用者の接続の特定', en: 'recognising the sessions of subscribers who opted out' } },
+    {
+      item: 'aaa.account-id', retention: '30d',
+      use: { ja: '設定変更（オプトアウト）した利用者の接続の特定', en: 'recognising the sessions of subscribers who opted out' },
+      keptWhile: ['choice-in-force'],
+    },
     { item: 'aaa.assigned-address', retention: '30d', use: { ja: '設定変更（オプトアウト）した利用者への遮断の解除と、個別の通知先の特定', en: 'exempting subscribers who opted out, and finding whom to notify' } },
-    { item: 'subscriber.id', retention: '180d', use: { ja: '個別の通知と設定変更の管理', en: 'individual notices and the opt-out setting' } },
-    { item: 'subscriber.contact', retention: '180d', use: { ja: 'マルウェア感染の注意喚起と遮断の説明の送付', en: 'sending the malware warning and the explanation of blocking' } },
+    {
+      item: 'subscriber.id', retention: '180d', use: { ja: '個別の通知と設定変更の管理', en: 'individual notices and the opt-out setting' },
+      keptWhile: ['choice-in-force', 'case-open'],
+    },
+    {
+      item: 'subscriber.contact', retention: '180d',
+      use: { ja: 'マルウェア感染の注意喚起と遮断の説明の送付', en: 'sending the malware warning and the explanation of blocking' },
+      keptWhile: ['case-open'],
+    },
   ],
   outputs: ['rpz-rules', 'cases', 'subscriber-notices'],
   identifiesSubscribers: true,
@@ -55,6 +66,7 @@ export const measure: MeasureModule = {
   declaration,
   migrations: m3Migrations,
   stateTables: M3_TABLES,
+  datasets: M3_DATASETS,
   settings: ccDnsBlockingSettings,
   implementation: { start: startCcDnsBlocking },
 };

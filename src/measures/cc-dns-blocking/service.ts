@@ -8,6 +8,7 @@
  * of a subscriber's communications.
  */
 import type { Generated, Kysely, Migration } from 'kysely';
+import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { parseDuration } from '../../core/duration.js';
 import { RpzZone, type BlockAction } from '../../dns/rpz.js';
@@ -16,8 +17,10 @@ import { BlocklistError, blockableName, parseDomainList, type ListFormat } from 
 import { OptOutZone } from './optout-zone.js';
 import type { LogCursor } from './resolver-log.js';
 import type { CcDnsBlockingSettings } from './settings.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const M3_TABLES = ['m3_entries', 'm3_consent', 'm3_blocked', 'm3_log_cursors'] as const;
+const MEASURE = 'cc-dns-blocking';
 
 interface M3Tables {
   m3_entries: { id: Generated<number>; name: string; source: string; added_by: string; reason: string | null; valid_from: string; valid_until: string; withdrawn_at: string | null; withdrawn_by: string | null; created_at: string };
@@ -73,6 +76,26 @@ export const m3Migrations: Record<string, Migration> = {
   },
 };
 
+/**
+ * Retention by the declaration. The consent registry is a history: a choice goes 30 days after it was
+ * made, except the one in force of a subscriber who opted out — kept until they opt back in (then both
+ * age out, and the contract's default applies, as it would anyway). The daily counts go 30 days after their day.
+ */
+export const M3_DATASETS: readonly Dataset[] = [
+  {
+    name: 'm3-consent', store: 'state', table: 'm3_consent', timeColumn: 'at', items: ['aaa.account-id', 'subscriber.id'], owner: MEASURE,
+    hold: {
+      condition: 'choice-in-force',
+      rows: (eb) => eb.and([
+        eb('m3_consent.choice', '=', 'opt-out'),
+        eb('m3_consent.id', '=', eb.selectFrom('m3_consent as later').select((e) => e.fn.max('later.id').as('id'))
+          .whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id')),
+      ]),
+    },
+  },
+  { name: 'm3-blocked-counts', store: 'state', table: 'm3_blocked', timeColumn: 'day', items: ['dns.qname', 'dns.times'], owner: MEASURE },
+];
+
 /** opt-out: the subscriber's queries are never filtered; opt-in: back to the contract's default. */
 export type Choice = 'opt-out' | 'opt-in';
 /** Where the choice was made: the member site, the support desk, a written form, or the AAA's unfiltered-resolver profile. */
@@ -83,10 +106,12 @@ export interface ConsentState { subscriber: string; blocked: boolean; choice: Ch
 export interface Entry { id: number; name: string; source: string; addedBy: string; reason: string | null; validFrom: string; validUntil: string; withdrawnAt: string | null; active: boolean }
 export interface ImportResult { source: string; added: number; alreadyListed: number; skipped: Array<{ line: number; reason: string }>; duplicates: number; validUntil: string }
 
-export class M3InputError extends Error {}
+export class M3InputError extends MamoriError {
+  static override readonly code = 'm3-input';
+  static override readonly status = 400;
+}
 
 const m3 = (d: StateDb) => tablesOf<M3Tables>(d);
-const MEASURE = 'cc-dns-blocking';
 
 export class CcDnsBlocking {
   readonly cc: RpzZone;

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import { servingSettings, zoneName } from '../../dns/serving-settings.js';
 
@@ -34,7 +35,7 @@ export const ccDnsBlockingSettings = z.object({
    */
   resolverLogs: z.array(z.strictObject({
     name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a resolver name: letters, digits, ".", "_" or "-"'),
-    path: z.string().min(1),
+    path: pathSetting(),
     format: z.enum(['bind', 'unbound']),
   })).default([]),
   /** What the individual notice says besides its template: where to opt out, whom to ask, what to do. */

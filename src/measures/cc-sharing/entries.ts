@@ -18,6 +18,7 @@ import type { CandidateFeed } from '../cc-detection/candidates.js';
 import type { CcSharingSettings } from './settings.js';
 import { identityOf, indicatorOf, type ShareableEntry } from './stix.js';
 import { shareDb, type ShareTables } from './tables.js';
+import { MamoriError } from '../../core/errors.js';
 
 /** The collections of M2's TAXII API root. */
 export const COLLECTIONS = {
@@ -39,10 +40,11 @@ export interface Entry extends ShareableEntry {
   stateReason: string | null;
 }
 
-export class EntryError extends Error {
+export class EntryError extends MamoriError {
+  static override readonly code = 'share-entry';
+  static override readonly status = 409;
   constructor(message: string) {
     super(message);
-    this.name = 'EntryError';
   }
 }
 

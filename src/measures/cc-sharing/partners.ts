@@ -10,12 +10,14 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { z } from 'zod';
+import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../cc-detection/labels.js';
 import { receiveObjects } from './inbound.js';
 import { shareDb } from './tables.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const partnerSchema = z.strictObject({
   /** Provenance name: letters, digits, "-" and "_". */
@@ -28,16 +30,17 @@ export const partnerSchema = z.strictObject({
   user: z.string().optional(),
   password: z.string().optional(),
   /** PEM file of the partner's CA or self-signed certificate, when it is not in the system store. */
-  caFile: z.string().optional(),
+  caFile: pathSetting().optional(),
   interval: z.string().regex(DURATION_PATTERN, 'a duration such as "1h"').default('1h'),
   limit: z.number().int().min(1).max(10_000).default(1000),
 });
 export type Partner = z.output<typeof partnerSchema>;
 
-export class PartnerError extends Error {
+export class PartnerError extends MamoriError {
+  static override readonly code = 'share-partner';
+  static override readonly status = 502;
   constructor(message: string) {
     super(message);
-    this.name = 'PartnerError';
   }
 }
 

@@ -10,14 +10,16 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
 import { shareDb, type ShareTables } from './tables.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const CHANNELS = ['taxii', 'misp', 'csv'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export class RecipientError extends Error {
+export class RecipientError extends MamoriError {
+  static override readonly code = 'share-recipient';
+  static override readonly status = 409;
   constructor(message: string) {
     super(message);
-    this.name = 'RecipientError';
   }
 }
 

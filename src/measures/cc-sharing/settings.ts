@@ -4,6 +4,7 @@
  * where the TAXII server and the feeds listen (always over TLS).
  */
 import { z } from 'zod';
+import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import { partnerSchema } from './partners.js';
 
@@ -27,8 +28,8 @@ export const ccSharingSettings = z.object({
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8471),
     /** PEM files; when absent, a self-signed certificate is made once in the data directory. */
-    certFile: z.string().optional(),
-    keyFile: z.string().optional(),
+    certFile: pathSetting().optional(),
+    keyFile: pathSetting().optional(),
     /** Objects per page at most (a client's `limit` may ask for fewer). */
     maxPage: z.number().int().min(1).max(10_000).default(1000),
     /** Largest request body accepted, bytes. */

@@ -30,6 +30,7 @@ import { receiveObjects, type ReceiveResult } from './inbound.js';
 import { authenticate, mayRead, mayWrite, type Channel, type Recipient } from './recipients.js';
 import type { CcSharingSettings } from './settings.js';
 import { shareDb, type ShareTables } from './tables.js';
+import { MamoriError } from '../../core/errors.js';
 
 export const TAXII_MEDIA_TYPE = 'application/taxii+json;version=2.1';
 export const STIX_MEDIA_TYPE = 'application/stix+json;version=2.1';
@@ -39,9 +40,11 @@ declare module 'fastify' {
   interface FastifyRequest { recipient?: Recipient }
 }
 
-class TaxiiError extends Error {
-  constructor(readonly status: number, readonly title: string, description: string) {
-    super(description);
+class TaxiiError extends MamoriError {
+  static override readonly code = 'taxii';
+  static override readonly status = 400;
+  constructor(status: number, readonly title: string, description: string) {
+    super(description, { status });
   }
 }
 

@@ -6,7 +6,7 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startCredentialMisuse } from './run.js';
-import { M4_TABLES, m4Migrations } from './service.js';
+import { M4_DATASETS, M4_TABLES, m4Migrations } from './service.js';
 import { credentialMisuseSettings } from './settings.js';
 
 export const declaration = defineMeasure({
@@ -26,12 +26,21 @@ export const declaration = defineMeasure({
     scope: { ja: '認証サーバで異常を検知した際の認証ログの分析と対処', en: 'analysing authentication logs and acting when the authentication server sees an anomaly' },
   }],
   dataItems: [
-    { item: 'aaa.account-id', retention: '90d', use: { ja: '不正利用の蓋然性の判定と一時停止', en: 'judging likely misuse and suspending the ID' } },
+    {
+      item: 'aaa.account-id', retention: '90d', use: { ja: '不正利用の蓋然性の判定と一時停止', en: 'judging likely misuse and suspending the ID' },
+      keptWhile: ['action-in-force'],
+    },
     { item: 'aaa.assigned-address', retention: '90d', use: { ja: '割当てIPアドレスの地域の急な移動の検知', en: 'detecting assigned addresses jumping between regions' } },
-    { item: 'aaa.times', retention: '90d', use: { ja: '短時間の大量認証の検知', en: 'detecting bursts of authentication' } },
+    {
+      item: 'aaa.times', retention: '90d', use: { ja: '短時間の大量認証の検知', en: 'detecting bursts of authentication' },
+      keptWhile: ['action-in-force'],
+    },
     { item: 'aaa.nas', retention: '90d', use: { ja: '切断要求の送信先の特定', en: 'finding where to send the disconnect request' } },
-    { item: 'subscriber.id', retention: '180d', use: { ja: '対応案件の管理', en: 'managing the case' } },
-    { item: 'subscriber.contact', retention: '180d', use: { ja: 'パスワード変更の依頼', en: 'asking for a password change' } },
+    { item: 'subscriber.id', retention: '180d', use: { ja: '対応案件の管理', en: 'managing the case' }, keptWhile: ['case-open'] },
+    {
+      item: 'subscriber.contact', retention: '180d', use: { ja: 'パスワード変更の依頼', en: 'asking for a password change' },
+      keptWhile: ['case-open'],
+    },
   ],
   outputs: ['cases', 'disconnects', 'auth-suspensions', 'subscriber-notices'],
   identifiesSubscribers: true,
@@ -49,6 +58,7 @@ export const measure: MeasureModule = {
   declaration,
   migrations: m4Migrations,
   stateTables: M4_TABLES,
+  datasets: M4_DATASETS,
   settings: credentialMisuseSettings,
   implementation: { start: startCredentialMisuse },
 };

@@ -10,6 +10,7 @@
  * suspended ID. Everything is audited.
  */
 import type { Kysely, Migration } from 'kysely';
+import type { Dataset } from '../../core/datasets.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
 import type { MeasureState } from '../../core/measure-state.js';
@@ -55,6 +56,21 @@ export const m4Migrations: Record<string, Migration> = {
     },
   },
 };
+
+const MEASURE = 'credential-misuse';
+
+/** Retention by the declaration: findings 90 days after they were made; a suspension 90 days after it began, and while it is in force. */
+export const M4_DATASETS: readonly Dataset[] = [
+  { name: 'm4-findings', store: 'state', table: 'm4_findings', timeColumn: 'at', items: ['aaa.account-id', 'aaa.times'], owner: MEASURE },
+  {
+    name: 'm4-suspensions', store: 'state', table: 'm4_suspensions', timeColumn: 'since', items: ['aaa.account-id', 'aaa.times'],
+    owner: MEASURE,
+    hold: {
+      condition: 'action-in-force',
+      rows: (eb, now) => eb.and([eb('m4_suspensions.lifted_at', 'is', null), eb('m4_suspensions.until', '>', now.toISOString())]),
+    },
+  },
+];
 
 const mdb = (d: StateDb) => tablesOf<M4Tables>(d);
 

@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditRecord } from '../../core/audit/log.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { registrableDomain, type Candidate } from './random-subdomain.js';
+import { MamoriError } from '../../core/errors.js';
 
 export interface DecisionSettings {
   autoBlock: { enabled: boolean; minConfidence: number; ttlMs: number };
@@ -56,7 +57,10 @@ export interface Decision {
   exceptions: string[];
 }
 
-export class DecisionError extends Error {}
+export class DecisionError extends MamoriError {
+  static override readonly code = 'm6-decision';
+  static override readonly status = 409;
+}
 
 const MEASURE = 'ddos-dns-blocking';
 
@@ -89,6 +93,13 @@ export class BlockDecisions {
       if (d.status !== 'active') continue;
       if (d.kind === 'amplification') this.zone.blockExact(d.domain);
       else { this.zone.blockUnder(d.domain); for (const n of d.exceptions) this.zone.passthruName(n); }
+    }
+  }
+
+  /** Forgets decisions last seen before `before` (ms), except rules in force. */
+  forget(before: number): void {
+    for (const [key, d] of this.decisions) {
+      if (d.status !== 'active' && d.lastSeen < before) { this.decisions.delete(key); this.changed.delete(d); }
     }
   }
 

@@ -8,7 +8,7 @@ import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startDdosDnsBlocking } from './run.js';
 import { ddosDnsBlockingSettings } from './settings.js';
-import { M6_TABLES, m6Migrations } from './store.js';
+import { M6_DATASETS, M6_TABLES, m6Migrations } from './store.js';
 
 export const declaration = defineMeasure({
   id: 'ddos-dns-blocking',
@@ -52,6 +52,7 @@ export const measure: MeasureModule = {
   declaration,
   migrations: m6Migrations,
   stateTables: M6_TABLES,
+  datasets: M6_DATASETS,
   settings: ddosDnsBlockingSettings,
   implementation: { start: startDdosDnsBlocking },
 };

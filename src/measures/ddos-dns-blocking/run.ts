@@ -11,6 +11,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
+import { retentionOf } from '../../core/measure.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import { RpzPrimary } from '../../dns/primary.js';
 import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
@@ -18,7 +19,7 @@ import { RpzZone } from '../../dns/rpz.js';
 import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
 import { principalOf } from '../../api/server.js';
 import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames } from './amplification.js';
-import { BlockDecisions, DecisionError } from './decisions.js';
+import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
 import { loadDecisions, storeDecisions } from './store.js';
@@ -47,11 +48,6 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
   });
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   return async (app) => {
-    app.setErrorHandler((err, _request, reply) => {
-      if (err instanceof DecisionError) return reply.code(409).send({ error: 'conflict', message: err.message });
-      throw err;
-    });
-
     app.get('/api/v1/m6/attacks', {
       config: { permission: 'ddos:read' },
       schema: { tags, description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.', response: { 200: z.object({ decisions: z.array(decision), receiver: z.object({ connections: z.number(), frames: z.number(), events: z.number(), dropped: z.number(), errors: z.record(z.string(), z.number()) }), trackedDomains: z.number() }) } },
@@ -106,7 +102,9 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
     quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
   }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
-  decisions.restore(await loadDecisions(own));
+  // Names are kept as long as the declaration says: the store by the retention job, this copy by the sweep.
+  const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
+  decisions.restore(await loadDecisions(own, keepMs / 1000));
   zone.bump();
   const primary = await RpzPrimary.start([zone], primaryConfig(s));
 
@@ -128,7 +126,10 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
     if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
   });
-  const sweep = setInterval(() => { void apply(decisions.sweep(Date.now())); }, Math.min(intervalMs, 10_000));
+  const sweep = setInterval(() => {
+    decisions.forget(Date.now() - keepMs);
+    void apply(decisions.sweep(Date.now()));
+  }, Math.min(intervalMs, 10_000));
   sweep.unref();
   context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {

@@ -4,6 +4,7 @@
  * thresholds, review and automatic blocking, and the whitelist.
  */
 import { z } from 'zod';
+import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import { ipAddress as address, servingSettings, zoneName } from '../../dns/serving-settings.js';
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
@@ -11,7 +12,7 @@ const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a dura
 export const ddosDnsBlockingSettings = z.object({
   dnstap: z.strictObject({
     /** Unix sockets for the resolvers' dnstap (BIND dnstap-output unix, Unbound dnstap-socket-path). */
-    unix: z.array(z.string().min(1)).default([]),
+    unix: z.array(pathSetting()).default([]),
     tcp: z.array(z.strictObject({ host: address, port: z.number().int().min(0).max(65535) })).default([]),
   }).prefault({}),
   ...servingSettings(8054, 300),
@@ -38,7 +39,7 @@ export const ddosDnsBlockingSettings = z.object({
   /** Legitimate domains, never blocked: the operator's list and a popularity list file (one domain a line, or "rank,domain" as Tranco's CSV). */
   whitelist: z.strictObject({
     domains: z.array(z.string().min(1)).default([]),
-    file: z.string().min(1).optional(),
+    file: pathSetting().optional(),
   }).prefault({}),
 });
 

@@ -1,9 +1,12 @@
 /**
  * M6's own state: its decisions (candidates, rules, what ended), so that the
- * review queue, the active rules and the history survive a restart. Rows are
- * deleted 7 days after their last evidence (the declared retention of names).
+ * review queue, the active rules and the history survive a restart. The
+ * retention job deletes a row 7 days after its last evidence (the declared
+ * retention of names); a rule in force always has recent evidence (it ends
+ * when the attack has been quiet for `quietAfter`).
  */
 import type { Kysely, Migration } from 'kysely';
+import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { tablesOf, type StateDb } from '../../store/state/store.js';
 import type { Decision } from './decisions.js';
@@ -26,8 +29,15 @@ export const m6Migrations: Record<string, Migration> = {
   },
 };
 
+/** A decision holds the name, its query types and answer sizes (the explanation) and when it was seen. */
+export const M6_DATASETS: readonly Dataset[] = [
+  {
+    name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+  },
+];
+
 const m6 = (d: StateDb) => tablesOf<M6Tables>(d);
-const KEEP_MS = 7 * 86_400_000;
 
 export async function storeDecisions(own: MeasureState, decisions: readonly Decision[]): Promise<void> {
   if (decisions.length === 0) return;
@@ -39,10 +49,9 @@ export async function storeDecisions(own: MeasureState, decisions: readonly Deci
   });
 }
 
-/** The decisions of the last 7 days; older ones are deleted here. */
-export async function loadDecisions(own: MeasureState, now = Date.now()): Promise<Decision[]> {
-  const cutoff = new Date(now - KEEP_MS).toISOString();
-  await own.store.writeTransaction((db) => m6(db).deleteFrom('m6_decisions').where('last_seen', '<', cutoff).execute());
-  const rows = await m6(own.store.db).selectFrom('m6_decisions').select('decision').execute();
+/** The decisions within the retention (older rows, which the retention job deletes on its next pass, are not loaded). */
+export async function loadDecisions(own: MeasureState, retentionSeconds: number, now = Date.now()): Promise<Decision[]> {
+  const cutoff = new Date(now - retentionSeconds * 1000).toISOString();
+  const rows = await m6(own.store.db).selectFrom('m6_decisions').select('decision').where('last_seen', '>=', cutoff).execute();
   return rows.map((r) => JSON.parse(r.decision) as Decision);
 }

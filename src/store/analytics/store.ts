@@ -3,6 +3,7 @@
  * SQL. Embedded chdb by default; a ClickHouse server implements the same
  * interface with the same SQL when a deployment outgrows one machine.
  */
+import { MamoriError } from '../../core/errors.js';
 /** RowBinary is the fast path for bulk data (fixed-width binary, no text parsing). */
 export type InsertFormat = 'TSV' | 'JSONEachRow' | 'RowBinary';
 
@@ -28,10 +29,11 @@ export interface AnalyticsStore {
   close(): Promise<void>;
 }
 
-export class AnalyticsStoreError extends Error {
+export class AnalyticsStoreError extends MamoriError {
+  static override readonly code = 'analytics-store';
+  static override readonly status = 503;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'AnalyticsStoreError';
   }
 }
 

@@ -5,11 +5,13 @@
  * cannot account for is refused.
  */
 import type { AnalyticsStore } from './store.js';
+import { MamoriError } from '../../core/errors.js';
 
-export class TableAccessError extends Error {
+export class TableAccessError extends MamoriError {
+  static override readonly code = 'table-access';
+  static override readonly status = 403;
   constructor(message: string) {
     super(message);
-    this.name = 'TableAccessError';
   }
 }
 

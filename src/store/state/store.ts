@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Migration } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { StateSchema } from './schema.js';
+import { MamoriError } from '../../core/errors.js';
 
 export type StateDb = Kysely<StateSchema>;
 
@@ -32,10 +33,11 @@ export interface StateStore {
   close(): Promise<void>;
 }
 
-export class StateStoreError extends Error {
+export class StateStoreError extends MamoriError {
+  static override readonly code = 'state-store';
+  static override readonly status = 503;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'StateStoreError';
   }
 }
 

@@ -1,0 +1,37 @@
+/**
+ * The measure table of README.md and README.ja.md, generated from the
+ * declarations and this build (`npm run docs:measures`), so that what the
+ * README says about each measure is what `mamori measures` says.
+ */
+import type { MeasureRegistry } from '../core/registry.js';
+import { LEGAL_BASES } from '../core/vocabulary.js';
+import type { Lang } from './render.js';
+
+export const TABLE_BEGIN = '<!-- measures: generated from the declarations by `npm run docs:measures`; do not edit by hand -->';
+export const TABLE_END = '<!-- /measures -->';
+
+const TEXT = {
+  en: {
+    head: '| Measure | | Legal basis | State |', sep: ' + ', not: 'not available yet',
+    available: '**available** (off until enabled)', configure: '**available** (off until configured and enabled)',
+  },
+  ja: { head: '| 措置 | | 法的根拠 | 状態 |', sep: '＋', available: '**提供中**（有効にするまで停止）', configure: '**提供中**（設定して有効にするまで停止）', not: '未提供' },
+} as const;
+
+export function measureTable(registry: MeasureRegistry, lang: Lang): string {
+  const t = TEXT[lang];
+  const rows = registry.list().map((s) => {
+    const d = s.declaration;
+    const state = !s.available ? t.not : registry.get(d.id)?.readiness ? t.configure : t.available;
+    return `| ${d.code} | ${d.title[lang]} | ${d.bases.map((b) => LEGAL_BASES[b.basis].short[lang]).join(t.sep)} | ${state} |`;
+  });
+  return [t.head, '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** `text` with the table between the markers replaced; throws if the markers are missing. */
+export function withMeasureTable(text: string, table: string): string {
+  const begin = text.indexOf(TABLE_BEGIN);
+  const end = text.indexOf(TABLE_END);
+  if (begin < 0 || end < begin) throw new Error(`the README has no "${TABLE_BEGIN}" … "${TABLE_END}" block`);
+  return `${text.slice(0, begin + TABLE_BEGIN.length)}\n${table}\n${text.slice(end)}`;
+}

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { AnalyticsStoreError, SANDBOX_DATABASE, type AnalyticsStore, type InsertFormat } from './store.js';
 
@@ -29,10 +29,13 @@ function stagingArea(): string {
 export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   let session: Session;
   const staging = stagingArea();
+  // Beside the data directory, not in it: ClickHouse owns what is inside.
+  const spool = `${resolve(path)}-spool`;
   let staged = 0;
   const structures = new Map<string, string>();
   try {
     mkdirSync(path, { recursive: true });
+    mkdirSync(spool, { recursive: true, mode: 0o700 });
     session = new Session(path, { installSignalHandlers: false });
     await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${SANDBOX_DATABASE}`);
     await session.queryAsync(`USE ${SANDBOX_DATABASE}`);
@@ -44,7 +47,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   async function insertStaged(table: string, file: string): Promise<{ rows: number }> {
     try {
       // The path goes into SQL as a literal: only plain names in our own directory.
-      if (dirname(file) !== staging || !/^[\w.-]+$/.test(basename(file))) throw new Error(`${basename(file)} is not a file of the staging directory`);
+      if ((dirname(file) !== staging && dirname(file) !== spool) || !/^[\w.-]+$/.test(basename(file)) || /['\\]/.test(file)) {
+        throw new Error(`${basename(file)} is not a file of the staging or spool directory`);
+      }
       let structure = structures.get(table);
       if (!structure) {
         const [db, name] = table.split('.') as [string, string];
@@ -82,6 +87,7 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
       } catch (err) { throw wrap('query', err); }
     },
     stagingDirectory: staging,
+    spoolDirectory: spool,
     async insert(table: string, format: InsertFormat, payload: Buffer) {
       if (format !== 'RowBinary') {
         try {

@@ -12,11 +12,13 @@ import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import { AuditLog } from '../../src/core/audit/log.js';
 import { createLogger } from '../../src/core/logger.js';
 import { FLOW_ROW_BYTES } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { FlowInlet } from '../../src/ingest/flow/inlet.js';
+import { registerFlowMetrics } from '../../src/ingest/flow/metrics.js';
 import type { InletSettings } from '../../src/ingest/flow/inlet-protocol.js';
 import { openChdbStore } from '../../src/store/analytics/chdb.js';
 import type { AnalyticsStore } from '../../src/store/analytics/store.js';
@@ -98,6 +100,9 @@ describe('flow inlet spool', async () => {
       assert.deepEqual(g.inserts, [10 * BATCH], 'the loader is held at its first insert');
       assert.ok(spoolBytes(analytics.spoolDirectory) <= bound, `spool ${spoolBytes(analytics.spoolDirectory)} bytes > bound ${bound}`);
       assert.equal(inlet.status().spooledBytes, 20 * BATCH * FLOW_ROW_BYTES);
+      const registry = new Registry();
+      registerFlowMetrics(registry, () => inlet.status());
+      assert.match(await registry.metrics(), new RegExp(`^mamori_flow_spool_bytes ${20 * BATCH * FLOW_ROW_BYTES}$`, 'm'));
       // Every full batch beyond the 20 the bound holds was dropped (the last, partial batch waits in the worker).
       const dropped = inlet.status().droppedRecords;
       assert.equal(dropped, (Math.floor(SENT / BATCH) - 20) * BATCH);

@@ -101,8 +101,11 @@ const storedRows = async () => Number((await analytics.query<{ n: string }>(`SEL
 
 interface Step { sent: Sent; stored: number; offered: number; loss: number; detail: string; series: string[]; load: string }
 
+const spoolMax = (config.ingest.flows as { spoolMaxBytes?: number }).spoolMaxBytes;
+
 async function mamoriStep(rate: number, secs: number): Promise<Step> {
   const before = inlet.status();
+  const waiting0 = directoryBytes(waitingDirectory);
   const row0 = await storedRows();
   const s = sampler(() => {
     const st = inlet.status();
@@ -111,6 +114,9 @@ async function mamoriStep(rate: number, secs: number): Promise<Step> {
   const sent = await sendAt(mamoriPort, rate, secs);
   const series = s.stop();
   const atEnd = inlet.status().inflight;
+  // How fast the backlog grew, and how long the spool's bound would hold at that pace.
+  const growth = (directoryBytes(waitingDirectory) - waiting0) / sent.elapsed;
+  const holds = spoolMax && growth > 0 ? `; at this pace the ${mib(spoolMax)} MiB spool fills in ${((spoolMax - waiting0) / growth / 60).toFixed(0)} min` : '';
   const t0 = performance.now();
   await sleep(300);
   await inlet.flush();
@@ -122,7 +128,7 @@ async function mamoriStep(rate: number, secs: number): Promise<Step> {
   return {
     sent, stored, loss, offered: sent.records / sent.elapsed, series, load: uptime().replace(/.*load average: /, ''),
     detail: `kernel ${fmt(d('kernelDrops'))} + ring ${fmt(d('ringDrops'))} datagrams, backlog ${fmt(d('droppedRecords'))} records; ` +
-      `${fmt(atEnd)} waiting at the end, stored ${drain.toFixed(1)} s later`,
+      `${fmt(atEnd)} waiting at the end (grew ${mib(Math.max(0, growth))} MiB/s${holds}), stored ${drain.toFixed(1)} s later`,
   };
 }
 

@@ -8,9 +8,10 @@
  * 1. Burst: a ladder of rates, BURST_SECONDS a step (default 4). Buffers (the
  *    socket, the receiving ring, Mamori's backlog) can absorb a step this short.
  * 2. Sustained: SUSTAINED_SECONDS a step (default 60). Each receiver starts at
- *    its own burst knee and bisects down towards SUSTAINED_LOW × knee with at
- *    most SUSTAINED_PROBES steps (or runs the rates in SUSTAINED_RATES). RSS and
- *    backlog are sampled every SAMPLE_SECONDS and printed as a series per step.
+ *    its own burst knee, halves the rate while it loses (not below SUSTAINED_LOW
+ *    × the start), then bisects, at most SUSTAINED_PROBES steps each (or runs the
+ *    rates in SUSTAINED_RATES). RSS and backlog are sampled every SAMPLE_SECONDS
+ *    and printed as a series per step.
  * 3. Overload (OVERLOAD_SECONDS, 0 skips it): 3× Mamori's lossless burst step,
  *    then recovery at that step.
  *
@@ -38,8 +39,8 @@ const burstSeconds = Number(env('BURST_SECONDS', process.argv[2] ?? '4'));
 const rates = env('RATES', '20000,30000,40000,50000,60000,80000,100000,130000,145000,160000').split(',').map(Number);
 const sustainedSeconds = Number(env('SUSTAINED_SECONDS', '60'));
 const sustainedRates = process.env.SUSTAINED_RATES ? process.env.SUSTAINED_RATES.split(',').map(Number) : undefined;
-const sustainedProbes = Number(env('SUSTAINED_PROBES', '4'));
-const sustainedLow = Number(env('SUSTAINED_LOW', '0.5'));
+const sustainedProbes = Number(env('SUSTAINED_PROBES', '5'));
+const sustainedLow = Number(env('SUSTAINED_LOW', '0.1'));
 const sampleSeconds = Number(env('SAMPLE_SECONDS', '5'));
 const overloadSeconds = Number(env('OVERLOAD_SECONDS', String(burstSeconds * 4)));
 const RECV_BUFFER = 4 << 20;
@@ -160,7 +161,7 @@ const defaults = config.ingest.flows;
 const shown = ['BURST_SECONDS', 'RATES', 'SUSTAINED_SECONDS', 'SUSTAINED_RATES', 'SUSTAINED_PROBES', 'SUSTAINED_LOW', 'SAMPLE_SECONDS', 'OVERLOAD_SECONDS'];
 console.log(`command: ${shown.filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `).join('')}node ${process.argv.slice(1).join(' ')}`);
 console.log(`settings: burst ${burstSeconds}s/step, rates ${rates.join(',')} datagrams/s; sustained ${sustainedSeconds}s/step, ` +
-  `${sustainedRates ? `rates ${sustainedRates.join(',')}` : `${sustainedProbes} probes from the burst knee down to ${sustainedLow} × knee`}; ` +
+  `${sustainedRates ? `rates ${sustainedRates.join(',')}` : `≤ ${sustainedProbes} probes each from the burst knee (halving, then bisecting; floor ${sustainedLow} × knee)`}; ` +
   `samples every ${sampleSeconds}s; overload ${overloadSeconds}s`);
 const { listeners: _l, allowedExporters: _a, ...shownDefaults } = defaults;
 console.log(`inlet defaults: ${JSON.stringify(shownDefaults)}`);
@@ -191,27 +192,32 @@ console.log(`burst lossless (offered): Mamori ${fmt(knee.mamori)} records/s, nfc
   `ratio ${knee.nfcapd ? (knee.mamori / knee.nfcapd).toFixed(2) : 'n/a'}`);
 
 // ---- 2. Sustained ----
-/** Bisects one receiver's sustained lossless rate: from its burst knee down to sustainedLow × knee. */
+/**
+ * One receiver's sustained lossless rate: the first probe is its burst knee (or the lowest
+ * burst step when none was lossless); while probes lose, the rate halves (down to
+ * SUSTAINED_LOW × that start); once one is lossless, the rest bisect between the highest
+ * lossless and the lowest lossy rate.
+ */
 class Search {
   lossless = 0;
-  losslessRate = 0;
-  private hi: number;
-  private lo: number;
+  private lo: number | undefined;
+  private hi: number | undefined;
   private next: number | undefined;
-  private queue: number[] | undefined;
-  constructor(burstKnee: number) {
-    this.hi = burstKnee; this.lo = Math.round(burstKnee * sustainedLow);
-    this.next = burstKnee || undefined;
+  private readonly floor: number;
+  private readonly queue: number[] | undefined;
+  constructor(start: number) {
+    this.next = start;
+    this.floor = start * sustainedLow;
     this.queue = sustainedRates && [...sustainedRates];
   }
   rate(): number | undefined { return this.queue ? this.queue[0] : this.next; }
   record(rate: number, s: Step): void {
-    if (s.loss === 0 && s.offered > this.lossless) { this.lossless = s.offered; this.losslessRate = rate; }
+    if (s.loss === 0 && s.offered > this.lossless) this.lossless = s.offered;
     if (this.queue) { this.queue.shift(); return; }
     if (s.loss === 0) this.lo = rate; else this.hi = rate;
-    // Lossless at the burst knee: nothing above it to find (the next burst step lost already).
-    const mid = Math.round((this.lo + this.hi) / 2);
-    this.next = s.loss === 0 && rate === this.hi ? undefined : mid === rate || this.hi - this.lo < 500 ? undefined : mid;
+    if (this.hi === undefined) this.next = undefined; // lossless where the burst knee was: nothing above it to find
+    else if (this.lo === undefined) this.next = rate / 2 >= this.floor ? Math.round(rate / 2) : undefined;
+    else this.next = this.hi - this.lo > this.hi * 0.03 ? Math.round((this.lo + this.hi) / 2) : undefined;
   }
 }
 
@@ -222,8 +228,8 @@ if (sustainedSeconds > 0) {
     'nfcapd: RSS / socket queue. The flows table is emptied after each Mamori step (disk).');
   console.log('| receiver | target (records/s) | offered | stored | loss | load (1/5/15 min) | series |');
   console.log('|---|---|---|---|---|---|---|');
-  const ms = new Search(knee.mamoriRate);
-  const ns = new Search(knee.nfcapdRate);
+  const ms = new Search(knee.mamoriRate || rates[0]!);
+  const ns = new Search(knee.nfcapdRate || rates[0]!);
   for (let i = 0; i < (sustainedRates?.length ?? sustainedProbes); i++) {
     const mr = ms.rate();
     if (mr !== undefined) {
@@ -246,8 +252,8 @@ if (sustainedSeconds > 0) {
 }
 
 // ---- 3. Overload and recovery ----
-if (overloadSeconds > 0) {
-  const base = Math.max(1, knee.mamoriFull);
+if (overloadSeconds > 0 && knee.mamoriFull > 0) {
+  const base = knee.mamoriFull;
   const rss: number[] = [];
   const t = setInterval(() => rss.push(rssOf('self')), 250);
   const o = await mamoriStep(base * 3, overloadSeconds);

@@ -9,18 +9,18 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { copyFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { FLOW_ROW_BYTES, FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { AuditLog } from '../../src/core/audit/log.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FLOW_ROW_BYTES } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { FlowInlet } from '../../src/ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../../src/ingest/flow/metrics.js';
 import type { InletSettings } from '../../src/ingest/flow/inlet-protocol.js';
-import { openChdbStore } from '../../src/store/analytics/chdb.js';
+import { BACKGROUND_NICE, hasCapSysNice, openChdbStore } from '../../src/store/analytics/chdb.js';
 import type { AnalyticsStore } from '../../src/store/analytics/store.js';
 import { openSqliteStateStore } from '../../src/store/state/store.js';
 import { dataSet, ipfix, IPFIX_V4_TEMPLATE, ipfixV4Record, templateSet } from '../support/flow-builders.js';
@@ -177,5 +177,35 @@ describe('flow inlet spool', async () => {
     } finally {
       await inlet.stop();
     }
+  });
+
+  it('loads and merges at a lower CPU priority than receiving and decoding, where the process may set it', async (t) => {
+    assert.equal(hasCapSysNice('CapEff:\t0000000000800000\n'), true);
+    assert.equal(hasCapSysNice('CapEff:\t000001ffff7fffff\n'), false, 'every capability but CAP_SYS_NICE');
+    assert.equal(hasCapSysNice(''), false);
+    const [merge] = await analytics.query<{ value: string }>(`SELECT value FROM system.server_settings WHERE name = 'os_threads_nice_value_merge_mutate'`);
+    assert.equal(Number(merge!.value), BACKGROUND_NICE);
+    if (!hasCapSysNice()) { t.skip('no CAP_SYS_NICE here: ClickHouse leaves priorities alone (the inlet warns at start)'); return; }
+    // A large insert, and the nice values of this process's threads sampled while it runs.
+    const rows = 400_000;
+    const batch = new FlowBatch(rows);
+    for (let i = 0; i < rows; i++) { const r = batch.next(batch.exporterId('192.0.2.1')); batch.startMs[r] = 1_764_000_000_000 + i; }
+    const file = join(analytics.stagingDirectory, 'priority-test.rowbinary');
+    writeFileSync(file, new FlowRowBinaryWriter(rows).write(batch));
+    await analytics.exec(`CREATE DATABASE IF NOT EXISTS priority_test`);
+    await analytics.exec(`CREATE TABLE IF NOT EXISTS priority_test.flows AS ${FLOW_DATASET.table}`);
+    const seen = new Set<number>();
+    let done = false;
+    const inserting = analytics.insertStaged('priority_test.flows', file).finally(() => { done = true; });
+    while (!done) {
+      for (const task of readdirSync('/proc/self/task')) {
+        try { seen.add(Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])); } catch { /* thread ended */ }
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await inserting;
+    assert.equal(Number((await analytics.query<{ n: string }>('SELECT count() AS n FROM priority_test.flows'))[0]!.n), rows);
+    assert.ok(seen.has(BACKGROUND_NICE), `nice values seen during the insert: ${[...seen].join(', ')}`);
+    await analytics.exec('DROP DATABASE priority_test');
   });
 });

@@ -16,6 +16,7 @@ import type { AuditLog } from '../../core/audit/log.js';
 import type { Config } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
+import { hasCapSysNice } from '../../store/analytics/chdb.js';
 import type { AnalyticsStore } from '../../store/analytics/store.js';
 import { FLOW_ROW_BYTES } from './batch.js';
 import { FLOW_DATASET, ensureFlowTable } from './dataset.js';
@@ -111,6 +112,10 @@ export class FlowInlet {
     }
     for (const s of leftover.segments) inlet.enqueue(s.file, s.records, s.bytes);
     inlet.warnIfSpoolExceedsDisk(spool, settings.spoolMaxBytes - spooledBytes);
+    if (deps.analytics.engine === 'chdb' && process.platform === 'linux' && !hasCapSysNice()) {
+      deps.logger?.warn({ event: 'flows.loader-priority' },
+        'without CAP_SYS_NICE, loading and merges run at the same CPU priority as receiving: on a busy machine, grant it (systemd AmbientCapabilities)');
+    }
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (m: WorkerToMain) => {
         if (m.type === 'listening') {

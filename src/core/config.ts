@@ -125,12 +125,13 @@ export const configSchema = z.strictObject({
       /** Records per insert into the analytics store (large inserts: fewer parts to merge). */
       insertRows: z.number().int().min(64).max(10_000_000).default(2_097_152),
       /**
-       * Batches waiting for storage before new ones are dropped (and counted): bounds the
-       * staging files (tmpfs, so memory) at maxInflightBatches × batchSize × 95 bytes
-       * (≈ 380 MiB by default). Keep it at least twice insertRows / batchSize, so that one
-       * file is gathered while the previous one is inserted.
+       * The spool: decoded records (RowBinary, 90 bytes each) wait in segment files beside the
+       * analytics store (<analytics path>-spool) until they are loaded, so that receiving never
+       * waits for storage. Beyond this many bytes new batches are dropped and counted
+       * (storage-backlog). 8 GiB ≈ 95 M records: at 1 M records/s more than storage loads, 95 s.
+       * What is left at stop or after a crash is loaded at the next start.
        */
-      maxInflightBatches: z.number().int().min(1).max(4096).default(512),
+      spoolMaxBytes: z.number().int().min(1 << 20).max(2 ** 50).default(8 * 2 ** 30),
       flushInterval: duration.default('1s'),
       /** Largest file accepted by the back-fill API (POST /api/v1/flows/imports); it is written to <dataDir>/imports while it is read. */
       maxUploadBytes: z.number().int().min(1 << 20).max(2 ** 50).default(8 * 2 ** 30),

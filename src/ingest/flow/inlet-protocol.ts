@@ -1,7 +1,8 @@
 /** Messages between the flow inlet (main thread) and its worker. */
 import type { ExporterStatus } from './exporters.js';
 
-export interface InletWorkerConfig {
+/** What the inlet is configured with. */
+export interface InletSettings {
   listeners: Array<{ host: string; port: number }>;
   recvBufferSize: number;
   /** "auto" (default): the native receiver where it loads, else node:dgram. */
@@ -12,17 +13,22 @@ export interface InletWorkerConfig {
   batchSize: number;
   /** Records per insert into the store (large: fewer parts for ClickHouse to merge). */
   insertRows: number;
-  /** Bounds the records waiting for storage at maxInflightBatches × batchSize. */
-  maxInflightBatches: number;
-  /** The analytics store's staging directory, where the worker writes RowBinary files. */
-  stagingDirectory: string;
+  /** Bounds the spool: bytes of RowBinary written and not yet stored (beyond it, batches are dropped and counted). */
+  spoolMaxBytes: number;
   flushMs: number;
   statusMs: number;
   allowedExporters: string[];
 }
 
-/** What the inlet is configured with; the store adds its staging directory. */
-export type InletSettings = Omit<InletWorkerConfig, 'stagingDirectory'>;
+/** What the worker gets besides the settings: where to spool and what an earlier run left there. */
+export interface InletWorkerConfig extends InletSettings {
+  /** The analytics store's spool directory, where the worker writes RowBinary segments. */
+  spoolDirectory: string;
+  /** Bytes already in the spool at start (segments an earlier run left; the main thread loads them first). */
+  spooledBytes: number;
+  /** Names this run's segments, so that they sort after an earlier run's. */
+  runId: string;
+}
 
 export interface InletStatus {
   exporters: ExporterStatus[];
@@ -35,16 +41,18 @@ export interface InletStatus {
   kernelDrops: number;
   /** Datagrams the native receiver dropped because its ring was full (decoding fell that far behind). */
   ringDrops: number;
-  /** Records written to staging files and not yet stored. */
+  /** Records written to the spool and not yet stored. */
   inflight: number;
+  /** Bytes of those records in the spool (bounded by spoolMaxBytes). */
+  spooledBytes: number;
 }
 
 export type WorkerToMain =
   | { type: 'listening'; addresses: Array<{ host: string; port: number }>; recvBufferSize: number; receiver: 'native' | 'dgram'; receiverNote?: string }
-  | { type: 'staged'; file: string; records: number }
+  | { type: 'staged'; file: string; records: number; bytes: number }
   | ({ type: 'status' } & InletStatus)
   | { type: 'error'; message: string; fatal?: boolean }
   | { type: 'flushed' }
   | { type: 'stopped' };
 
-export type MainToWorker = { type: 'ack'; records: number; stored: boolean } | { type: 'flush' } | { type: 'stop' };
+export type MainToWorker = { type: 'ack'; records: number; bytes: number; stored: boolean } | { type: 'flush' } | { type: 'stop' };

@@ -1,15 +1,16 @@
 /**
  * The flow inlet's worker thread: owns the receivers (the native receiving
- * thread's ring, or node:dgram), decodes every datagram, and writes the
- * serialised batches into staging files that the main thread inserts. It
- * never waits for storage: at most maxInflightBatches × batchSize records
- * wait, and a batch beyond that is dropped and counted against its exporters.
+ * thread's ring, or node:dgram), decodes every datagram, and appends the
+ * serialised batches to segment files of the spool that the main thread loads
+ * into the store at its own pace. It never waits for storage: at most
+ * spoolMaxBytes wait, and a batch beyond that is dropped and counted against
+ * its exporters (storage-backlog).
  */
 import dgram from 'node:dgram';
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { FLOW_ROW_BYTES, FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
 import { decodeDatagram } from './decode.js';
 import { ExporterTable, type DropReason } from './exporters.js';
 import { expireHeld } from './netflow9-ipfix.js';
@@ -23,16 +24,22 @@ const send = (m: WorkerToMain) => port.postMessage(m);
 
 const exporters = new ExporterTable(config.allowedExporters.length > 0 ? new Set(config.allowedExporters) : undefined);
 const writer = new FlowRowBinaryWriter(config.batchSize);
-/** Records written to staging files and not yet stored (the bound on what waits for storage). */
-let inflight = 0;
-const maxInflight = config.maxInflightBatches * config.batchSize;
+/** Bytes in the spool not yet stored, an earlier run's segments included: the bound is on this. */
+let spooledBytes = config.spooledBytes;
+/** Records in the spool not yet stored (an earlier run's segments hold whole rows only). */
+let inflight = config.spooledBytes / FLOW_ROW_BYTES;
 let droppedRecords = 0;
 let storedRecords = 0;
+// A segment is handed over at insertRows, or earlier when the spool is small, so that one
+// segment can be loaded while the next one fills.
+const segmentRows = Math.max(1, Math.min(config.insertRows, Math.floor(config.spoolMaxBytes / 2 / FLOW_ROW_BYTES)));
 
-// Batches go straight into a staging file of the store (RowBinary, on tmpfs); the main
-// thread is told only the file name, so bulk bytes never cross threads.
-let staging: { fd: number; file: string; records: number } | undefined;
-let stagedFiles = 0;
+// Batches go straight into a segment file of the spool (RowBinary, on the store's disk): the
+// main thread is told only the file name, so bulk bytes never cross threads, and it loads the
+// segments at its own pace. A segment is written as .part and renamed when complete, so that
+// a later start knows what a crash cut short.
+let segment: { fd: number; file: string; records: number; bytes: number } | undefined;
+let segments = 0;
 
 function countDropped(batch: FlowBatch, reason: DropReason): void {
   const perExporter = new Map<number, number>();
@@ -41,39 +48,58 @@ function countDropped(batch: FlowBatch, reason: DropReason): void {
   droppedRecords += batch.length;
 }
 
-/** Hands the staging file to the main thread for one insert. */
+/** Gives up the segment being written (it cannot be completed): its records count as dropped. */
+function abandonSegment(): void {
+  if (!segment) return;
+  try { closeSync(segment.fd); } catch { /* already unusable */ }
+  rmSync(segment.file, { force: true });
+  droppedRecords += segment.records; inflight -= segment.records; spooledBytes -= segment.bytes;
+  segment = undefined;
+}
+
+/** Completes the segment and hands it to the main thread for one insert. */
 function handOver(): void {
-  if (!staging) return;
-  const { fd, file, records } = staging;
-  staging = undefined;
-  closeSync(fd);
-  send({ type: 'staged', file, records });
+  if (!segment) return;
+  const { fd, file, records, bytes } = segment;
+  const done = file.replace(/\.part$/, '.rowbinary');
+  try {
+    closeSync(fd);
+    renameSync(file, done);
+  } catch (err) {
+    send({ type: 'error', message: `spool: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    abandonSegment();
+    return;
+  }
+  segment = undefined;
+  send({ type: 'staged', file: done, records, bytes });
 }
 
 const out = new FlowOutput(new FlowBatch(config.batchSize), (batch) => {
-  if (inflight + batch.length > maxInflight) {
-    // Storage is behind: drop this batch rather than grow, and say whose records they were.
+  if (spooledBytes + batch.length * FLOW_ROW_BYTES > config.spoolMaxBytes) {
+    // Storage is that far behind: drop this batch rather than grow, and say whose records they were.
     countDropped(batch, 'storage-backlog');
     return;
   }
   const bytes = writer.write(batch);
   try {
-    if (!staging) {
-      const file = join(config.stagingDirectory, `flows-${threadId}-${stagedFiles++}.rowbinary`);
-      staging = { fd: openSync(file, 'wx', 0o600), file, records: 0 };
+    if (!segment) {
+      const file = join(config.spoolDirectory, `flows-${config.runId}-${String(segments++).padStart(8, '0')}.part`);
+      segment = { fd: openSync(file, 'wx', 0o600), file, records: 0, bytes: 0 };
     }
-    for (let done = 0; done < bytes.length;) done += writeSync(staging.fd, bytes, done);
+    for (let done = 0; done < bytes.length;) done += writeSync(segment.fd, bytes, done);
   } catch (err) {
-    // tmpfs full or gone: the batch cannot be kept. A partly written file would break the insert,
+    // Disk full or gone: the batch cannot be kept. A partly written segment would break the insert,
     // so it goes too, and the records it already held are counted as dropped and released here.
     countDropped(batch, 'staging-failed');
-    send({ type: 'error', message: `staging: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-    if (staging) { closeSync(staging.fd); rmSync(staging.file, { force: true }); droppedRecords += staging.records; inflight -= staging.records; staging = undefined; }
+    send({ type: 'error', message: `spool: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+    abandonSegment();
     return;
   }
-  staging.records += batch.length;
+  segment.records += batch.length;
+  segment.bytes += bytes.length;
   inflight += batch.length;
-  if (staging.records >= config.insertRows) handOver();
+  spooledBytes += bytes.length;
+  if (segment.records >= segmentRows) handOver();
 });
 
 /** A listening socket, whichever way it receives. */
@@ -194,7 +220,7 @@ async function listen(): Promise<void> {
   const flushTimer = setInterval(() => { out.flush(); handOver(); }, config.flushMs);
   const sendStatus = () => send({
     type: 'status', exporters: exporters.status(), unattributed: Object.fromEntries(exporters.unattributed),
-    droppedRecords, storedRecords, kernelDrops: kernelDrops(ports) - baseline, inflight,
+    droppedRecords, storedRecords, kernelDrops: kernelDrops(ports) - baseline, inflight, spooledBytes,
     ringDrops: receivers.reduce((n, r) => n + r.ringDrops(), 0),
   });
   const statusTimer = setInterval(() => {
@@ -206,7 +232,7 @@ async function listen(): Promise<void> {
 
   port.on('message', (m: MainToWorker) => {
     // A failed insert is counted by the main thread (insertFailedRecords), not as a drop here.
-    if (m.type === 'ack') { inflight -= m.records; if (m.stored) storedRecords += m.records; }
+    if (m.type === 'ack') { inflight -= m.records; spooledBytes -= m.bytes; if (m.stored) storedRecords += m.records; }
     else if (m.type === 'flush') { for (const r of receivers) r.decodeWaiting(); out.flush(); handOver(); sendStatus(); send({ type: 'flushed' }); }
     else if (m.type === 'stop') {
       clearInterval(flushTimer);

@@ -25,6 +25,7 @@ export function registerFlowMetrics(registry: Registry, status: () => InletStatu
   g('mamori_flow_refused_total', 'Datagrams refused before an exporter could be named', ['reason'], (m, s) => Object.entries(s.unattributed).forEach(([reason, n]) => m.set({ reason }, n)));
   g('mamori_flow_stored_records_total', 'Flow records written to the analytics store', [], (m, s) => m.set(s.storedRecords));
   g('mamori_flow_backlog_dropped_records_total', 'Flow records dropped because storage was behind', [], (m, s) => m.set(s.droppedRecords));
+  g('mamori_flow_spool_bytes', 'Bytes of decoded flow records in the spool, waiting to be loaded into the store', [], (m, s) => m.set(s.spooledBytes));
   g('mamori_flow_kernel_drops_total', 'Datagrams the kernel dropped because a socket buffer was full', [], (m, s) => m.set(s.kernelDrops));
   g('mamori_flow_ring_drops_total', 'Datagrams the native receiver dropped because its ring was full (decoding behind)', [], (m, s) => m.set(s.ringDrops));
 }

@@ -3,9 +3,9 @@
  * run off the event loop (queryAsync); inserts hand bytes to the engine's own
  * parser, so no object trees are built for bulk data.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Session } from 'chdb';
 import { AnalyticsStoreError, SANDBOX_DATABASE, type AnalyticsStore, type InsertFormat } from './store.js';
 
@@ -26,14 +26,35 @@ function stagingArea(): string {
   return mkdtempSync(join(base, 'mamori-staging-'));
 }
 
+/**
+ * Bulk loading and background merges run at nice 10: on a busy machine the threads
+ * that receive and decode (nice 0) come first, and what waits meanwhile waits in the
+ * writer's spool. ClickHouse applies nice values only with CAP_SYS_NICE (it must be able
+ * to restore them), else it ignores them: see hasCapSysNice.
+ */
+export const BACKGROUND_NICE = 10;
+
+/** Whether this process may change thread priorities (CAP_SYS_NICE, bit 23 of CapEff in /proc/self/status). */
+export function hasCapSysNice(status = readProcStatus()): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m !== null && (BigInt(`0x${m[1]}`) & (1n << 23n)) !== 0n;
+}
+
+function readProcStatus(): string {
+  try { return readFileSync('/proc/self/status', 'utf8'); } catch { return ''; }
+}
+
 export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   let session: Session;
   const staging = stagingArea();
+  // Beside the data directory, not in it: ClickHouse owns what is inside.
+  const spool = `${resolve(path)}-spool`;
   let staged = 0;
   const structures = new Map<string, string>();
   try {
     mkdirSync(path, { recursive: true });
-    session = new Session(path, { installSignalHandlers: false });
+    mkdirSync(spool, { recursive: true, mode: 0o700 });
+    session = new Session(path, { installSignalHandlers: false, connectionArgs: [`--os_threads_nice_value_merge_mutate=${BACKGROUND_NICE}`] });
     await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${SANDBOX_DATABASE}`);
     await session.queryAsync(`USE ${SANDBOX_DATABASE}`);
   } catch (err) {
@@ -44,7 +65,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   async function insertStaged(table: string, file: string): Promise<{ rows: number }> {
     try {
       // The path goes into SQL as a literal: only plain names in our own directory.
-      if (dirname(file) !== staging || !/^[\w.-]+$/.test(basename(file))) throw new Error(`${basename(file)} is not a file of the staging directory`);
+      if ((dirname(file) !== staging && dirname(file) !== spool) || !/^[\w.-]+$/.test(basename(file)) || /['\\]/.test(file)) {
+        throw new Error(`${basename(file)} is not a file of the staging or spool directory`);
+      }
       let structure = structures.get(table);
       if (!structure) {
         const [db, name] = table.split('.') as [string, string];
@@ -55,7 +78,8 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
         structure = cols.map((c) => `${c.name} ${c.type}`).join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
         structures.set(table, structure);
       }
-      const r = await session.queryAsync(`INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}')`, { format: 'TSV' });
+      const r = await session.queryAsync(
+        `INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}') SETTINGS os_threads_nice_value_query = ${BACKGROUND_NICE}`, { format: 'TSV' });
       return { rows: r.rowsRead };
     } catch (err) {
       throw wrap(`insert into ${table}`, err);
@@ -82,6 +106,7 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
       } catch (err) { throw wrap('query', err); }
     },
     stagingDirectory: staging,
+    spoolDirectory: spool,
     async insert(table: string, format: InsertFormat, payload: Buffer) {
       if (format !== 'RowBinary') {
         try {

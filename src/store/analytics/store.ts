@@ -21,7 +21,13 @@ export interface AnalyticsStore {
    * RowBinary files for insertStaged, so bulk bytes never cross threads.
    */
   readonly stagingDirectory: string;
-  /** Inserts a RowBinary file prepared in stagingDirectory, then deletes it (inserted or not). */
+  /**
+   * A directory (0700) on the store's own disk where a writer keeps RowBinary files that wait
+   * longer than staging allows (the flow inlet's spool). It survives restarts: what is left
+   * there at stop is the writer's to load at its next start.
+   */
+  readonly spoolDirectory: string;
+  /** Inserts a RowBinary file prepared in stagingDirectory or spoolDirectory, then deletes it (inserted or not). */
   insertStaged(table: string, file: string): Promise<{ rows: number }>;
   /** The engine's own syntax tree of a statement, for the table-access guard. */
   explainAst(sql: string, params?: Record<string, unknown>): Promise<string>;

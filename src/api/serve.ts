@@ -80,7 +80,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const needsAssignments = mamori.registry.list().some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
   if (needsAssignments) {
     const subscribers = mamori.subscribers;
-    radius = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
+    // Answered only once stored: an acknowledged Start survives a crash (RFC 2866 §4.2).
+    radius = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e), () => subscribers.flush());
     logger.info({ event: 'radius.listening', listeners: radius.addresses, clients: config.ingest.radius.clients.length }, 'RADIUS accounting listening');
     const d = config.ingest.radius.detail;
     if (d) detail = new DetailTailer({ directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e) });

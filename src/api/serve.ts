@@ -16,6 +16,8 @@ import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { buildApi, type Api } from './server.js';
+import { listenerRoutes } from './routes/listeners.js';
+import { registerListenerMetrics, type OwnedListenerStatus } from '../core/listeners.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
 import { DetailTailer } from '../ingest/radius/detail.js';
 
@@ -88,15 +90,24 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   }
 
   const running: RunningMeasure[] = [];
+  const runningIds: string[] = [];
   const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   for (const status of mamori.registry.list().filter((m) => m.enabled)) {
     const impl = mamori.registry.get(status.declaration.id)!.implementation!;
+    runningIds.push(status.declaration.id);
     running.push(await impl.start({ declaration: status.declaration, capabilities: mamori.broker.forMeasure(status.declaration.id), logger: logger.child({ measure: status.declaration.id }), dataDir: mamori.paths.dataDir }));
     const e = running[running.length - 1]!.endpoints;
     if (e) endpoints[status.declaration.id] = e;
   }
 
-  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes: running.flatMap((r) => (r.routes ? [r.routes] : [])) });
+  // Every listener's counts and refusals, on /metrics and /api/v1/listeners.
+  const listeners = (): OwnedListenerStatus[] => [
+    ...(radius ? [{ owner: 'server', listener: 'radius', ...radius.listener() }] : []),
+    ...running.flatMap((r, i) => Object.entries(r.listeners?.() ?? {}).map(([listener, s]) => ({ owner: runningIds[i]!, listener, ...s }))),
+  ];
+  registerListenerMetrics(metrics.registry, listeners);
+  const runningRoutes = [...running.flatMap((r) => (r.routes ? [r.routes] : [])), listenerRoutes(listeners)];
+  const app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes });
   await app.listen({ host: config.server.host, port: config.server.port });
   const addr = app.server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -138,7 +149,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         await app.close();
         await inlet?.stop();
         await radius?.stop();
-        for (const r of running.reverse()) await r.stop();
+        for (const r of [...running].reverse()) await r.stop();
         await mamori.audit.append({ actor: 'module:server', action: 'server.stop' });
         await anchor();
         await mamori.close();

@@ -21,6 +21,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
+import type { ListenerStatus } from '../core/listeners.js';
 import type { RpzZone } from './rpz.js';
 import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
 
@@ -84,6 +85,15 @@ export class RpzPrimary {
   get port(): number { return this.udp.address().port; }
 
   status(): PrimaryStatus { return { ...this.counters, refused: { ...this.counters.refused } }; }
+
+  /** The status as every listener reports it: answers given, requests refused or dropped by reason. */
+  listener(): ListenerStatus {
+    const c = this.counters;
+    return {
+      counts: { queries: c.queries, transfers: c.transfers, incremental: c.incremental, connections: this.sockets.size },
+      refused: { ...c.refused, 'bad-tsig': c.badTsig, malformed: c.malformed },
+    };
+  }
 
   private soa(z: RpzZone): Answer {
     const r = this.config.refresh ?? 60;

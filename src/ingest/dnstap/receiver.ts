@@ -17,6 +17,7 @@
 import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ListenerStatus } from '../../core/listeners.js';
 import { decodeDnstap, DnstapDecodeError, dnstapIdentity, type DnsEvent } from './dnstap.js';
 import { FrameStreamError, FrameStreamReader } from './frame-stream.js';
 
@@ -261,6 +262,12 @@ export class DnstapReceiver {
 
   status(): DnstapStatus {
     return { connections: this.sockets.size, ...this.counters, errors: Object.fromEntries(this.errors) };
+  }
+
+  /** The status as every listener reports it; events dropped because the sink was behind count as "backlog". */
+  listener(): ListenerStatus {
+    const { connections, accepted, frames, events, dropped, errors } = this.status();
+    return { counts: { connections, accepted, frames, events }, refused: { ...errors, backlog: dropped } };
   }
 
   async stop(): Promise<void> {

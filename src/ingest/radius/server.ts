@@ -10,6 +10,7 @@
  * Batches that arrive while a commit runs share the next one (group commit).
  */
 import { Worker } from 'node:worker_threads';
+import type { ListenerStatus } from '../../core/listeners.js';
 import type { SessionIndex } from '../../subscriber/sessions.js';
 import { applyAccounting, type SessionEvent } from './apply.js';
 import type { ControlMessage, ReceiverConfig, ReceiverCounters, ReceiverMessage } from './receiver-worker.js';
@@ -86,6 +87,12 @@ export class RadiusAccountingServer {
     const dropped = { ...this.counters.dropped };
     if (this.notApplied > 0) dropped['no-address'] = this.notApplied;
     return { packets: this.counters.packets, answered: this.counters.answered, applied: this.applied, duplicates: this.counters.duplicates, dropped };
+  }
+
+  /** The status as every listener reports it. */
+  listener(): ListenerStatus {
+    const s = this.status();
+    return { counts: { packets: s.packets, answered: s.answered, applied: s.applied, duplicates: s.duplicates }, refused: s.dropped };
   }
 
   /** Resolves once every packet received so far has been applied, stored and answered (tests, orderly shutdown). */

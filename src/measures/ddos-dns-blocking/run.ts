@@ -144,6 +144,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   return {
     endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
     routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply),
+    listeners: () => ({ 'rpz-primary': primary.listener(), dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
       await receiver.stop();

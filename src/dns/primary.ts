@@ -40,8 +40,8 @@ export interface PrimaryConfig {
 
 export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
 
-/** Why a request was REFUSED: an address not in `transferTo`, unsigned while keys are set, a name outside the zones, AXFR over UDP. */
-export type RefusalReason = 'address' | 'unsigned' | 'zone' | 'udp-transfer';
+/** Why a request was REFUSED: an address not in `transferTo`, unsigned while keys are set, a name outside the zones, AXFR over UDP, too many connections. */
+export type RefusalReason = 'address' | 'unsigned' | 'zone' | 'udp-transfer' | 'connection-cap';
 
 export interface PrimaryStatus {
   queries: number; transfers: number; incremental: number; malformed: number; badTsig: number;
@@ -57,7 +57,7 @@ const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 export class RpzPrimary {
   private readonly counters: PrimaryStatus = {
-    queries: 0, transfers: 0, incremental: 0, malformed: 0, badTsig: 0, refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0 },
+    queries: 0, transfers: 0, incremental: 0, malformed: 0, badTsig: 0, refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0, 'connection-cap': 0 },
   };
   private readonly allowed: Set<string>;
   private udp!: dgram.Socket;
@@ -78,6 +78,7 @@ export class RpzPrimary {
     await new Promise<void>((resolve, reject) => { p.udp.once('error', reject); p.udp.bind(config.port, config.host, () => resolve()); });
     p.tcp = net.createServer((s) => p.serveTcp(s));
     p.tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    p.tcp.on('drop', () => { p.counters.refused['connection-cap']++; });
     await new Promise<void>((resolve, reject) => { p.tcp.once('error', reject); p.tcp.listen(p.udp.address().port, config.host, () => resolve()); });
     return p;
   }

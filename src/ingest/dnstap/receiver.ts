@@ -37,7 +37,7 @@ export interface DnstapReceiverOptions {
   maxConnections?: number;
   /** Connections open at once from one address (unix sockets: all together). */
   maxConnectionsPerSource?: number;
-  /** From connect to the first data frame allowed (TLS and Frame Streams handshakes). */
+  /** From connect to START allowed (TLS and Frame Streams handshakes). */
   handshakeTimeoutMs?: number;
   /** A connection with nothing received for this long is closed. */
   idleTimeoutMs?: number;
@@ -196,7 +196,6 @@ export class DnstapReceiver {
     const reader = new FrameStreamReader({
       data: (frame) => {
         this.counters.frames++;
-        started();
         if (!named) { resolver = dnstapIdentity(frame) ?? label; named = true; }
         let event: DnsEvent;
         try { event = decodeDnstap(frame); } catch (err) {
@@ -218,6 +217,8 @@ export class DnstapReceiver {
       now = Date.now();
       try {
         reader.feed(chunk);
+        // A resolver may hold its frames a while after START (BIND buffers): the handshake ends at START.
+        if (reader.started) started();
       } catch (err) {
         if (!(err instanceof FrameStreamError)) throw err;
         this.count(err.reason);

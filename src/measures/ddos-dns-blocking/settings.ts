@@ -26,7 +26,7 @@ export const ddosDnsBlockingSettings = z.object({
     /** TLS on the TCP listeners (PEM files): resolvers must present a client certificate signed by `ca` (Unbound's dnstap-tls). */
     tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1) }).optional(),
     maxConnectionsPerSource: z.number().int().min(1).max(64).default(4),
-    /** From connect to the first data frame (TLS and Frame Streams handshakes). */
+    /** From connect to START (TLS and Frame Streams handshakes). */
     handshakeTimeout: duration('10s').default('10s'),
     /** A connection with nothing received for this long is closed (resolvers reconnect by themselves). */
     idleTimeout: duration('5m').default('5m'),

@@ -6,7 +6,7 @@
  * says the batch is stored (RFC 2866 §4.2: a response only once the record
  * is kept) — a NAS whose packet was lost with the process sends it again.
  * A retransmission of a packet already answered is answered again; one of a
- * packet still waiting for its store is left to that answer.
+ * packet still waiting for its store is answered with it, once stored.
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';

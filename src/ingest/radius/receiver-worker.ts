@@ -36,8 +36,11 @@ const DUPLICATE_WINDOW_MS = 30_000;
 const DUPLICATE_CACHE = 65_536;
 const BATCH = 1024;
 const FLUSH_MS = 5;
-/** Batches handed over and not yet stored by the main thread: beyond this, packets are left unanswered and counted. */
-const MAX_INFLIGHT = 256;
+/**
+ * Records handed over and not yet stored by the main thread: beyond this, packets are left unanswered and counted.
+ * Counted in records, not batches: at low rates batches are small, and a pause of the main thread must not fill the bound.
+ */
+const MAX_WAITING_RECORDS = 256 * BATCH;
 
 interface Held { socket: dgram.Socket; response: Buffer; port: number; address: string; dupKey: string; retransmission: boolean }
 
@@ -53,12 +56,13 @@ async function main(config: ReceiverConfig): Promise<void> {
   let held: Held[] = [];
   /** Answers waiting for their batch to be stored, by batch id. */
   const waiting = new Map<number, Held[]>();
+  let waitingRecords = 0;
   let nextBatch = 0;
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
     if (timer) { clearTimeout(timer); timer = undefined; }
     const id = nextBatch++;
-    if (batch.length > 0) waiting.set(id, held);
+    if (batch.length > 0) { waiting.set(id, held); waitingRecords += batch.length; }
     port.postMessage({ type: 'batch', id, records: batch, counters } satisfies ReceiverMessage);
     batch = [];
     held = [];
@@ -86,7 +90,7 @@ async function main(config: ReceiverConfig): Promise<void> {
       }
       // The main thread is not keeping up: leave the packet unanswered, so the NAS sends it again later,
       // rather than queue without end.
-      if (waiting.size >= MAX_INFLIGHT) { drop('backlog'); return; }
+      if (waitingRecords + batch.length >= MAX_WAITING_RECORDS) { drop('backlog'); return; }
       const a = decodeAccounting(msg, client.secret);
       const response = accountingResponse(a.identifier, a.authenticator, client.secret);
       recent.delete(dupKey); // re-inserted last: the map stays in arrival order for eviction
@@ -118,6 +122,7 @@ async function main(config: ReceiverConfig): Promise<void> {
     if (m.type === 'stored' || m.type === 'store-failed') {
       const answers = waiting.get(m.id) ?? [];
       waiting.delete(m.id);
+      waitingRecords -= answers.filter((h) => !h.retransmission).length;
       for (const h of answers) {
         const r = recent.get(h.dupKey);
         if (m.type === 'stored') {

@@ -11,11 +11,12 @@ import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE } from '../src/in
 import { dnstapFrame } from '../test/support/dnstap.js';
 
 const [path, count] = [process.argv[2]!, Number(process.argv[3] ?? 1_000_000)];
-// A realistic mix: popular names, their subdomains, random labels under a victim, queries and responses.
+// A realistic mix: popular names, their subdomains, random labels under a victim, queries and responses — dated now
+// (the receiver drops events dated far from their arrival).
 const pool: Buffer[] = [];
 for (let i = 0; i < 4096; i++) {
   const qname = i % 4 === 0 ? `${Math.random().toString(36).slice(2, 12)}.victim.example` : `www${i % 50}.site${i % 300}.example.jp`;
-  pool.push(dataFrame(dnstapFrame({ type: i % 2 === 0 ? 5 : 6, client: `10.${i % 200}.${i % 250}.${i % 253}`, qname, qtype: i % 7 === 0 ? 28 : 1, rcode: i % 4 === 0 ? 3 : 0, identity: 'bench' })));
+  pool.push(dataFrame(dnstapFrame({ type: i % 2 === 0 ? 5 : 6, client: `10.${i % 200}.${i % 250}.${i % 253}`, qname, qtype: i % 7 === 0 ? 28 : 1, rcode: i % 4 === 0 ? 3 : 0, identity: 'bench', timeSec: Math.floor(Date.now() / 1000) })));
 }
 const chunk = Buffer.concat(Array.from({ length: 256 }, (_, i) => pool[i % pool.length]!));
 const framesPerChunk = 256;

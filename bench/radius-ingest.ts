@@ -1,11 +1,13 @@
 /**
  * RADIUS accounting ingest over loopback: a sender in a worker thread sends
  * pre-signed Accounting-Requests (Start, then Stop, for distinct sessions) at
- * rising rates for a few seconds each; the server in this thread checks each
- * authenticator and answers; the main thread applies it to the index. A rate counts as held
- * when every packet sent was answered and applied. Receiving, checking and
- * answering run in the server's receiving thread, applying in the main one. The sender waits for no answer (as a
- * busy BRAS pipelines its accounting), so loss shows as unanswered packets.
+ * rising rates for a few seconds each. The server is set up as `mamori serve`
+ * sets it up: its receiving thread checks each authenticator, the main thread
+ * applies the record to the index and commits it to the state store (SQLite,
+ * in a temporary data directory), and only then is it answered. A rate counts
+ * as held when every packet sent was applied (and so stored and answered).
+ * The sender waits for no answer (as a busy BRAS pipelines its accounting),
+ * so loss shows as unanswered packets.
  *
  * With FreeRADIUS installed (Debian's freeradius), the same sender then runs
  * against FreeRADIUS as the accounting server — a minimal virtual server that
@@ -15,12 +17,14 @@
  *   node dist/bench/radius-ingest.js [seconds-per-rate=3] [rates=20000,40000,60000,80000,100000]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { sql } from 'kysely';
+import { openMamori } from '../src/core/app.js';
+import { parseConfig } from '../src/core/config.js';
 import { RadiusAccountingServer } from '../src/ingest/radius/server.js';
-import { SessionIndex } from '../src/subscriber/sessions.js';
 import { freePort, startFreeRadius } from '../test/support/freeradius.js';
 
 const seconds = Number(process.argv[2] ?? 3);
@@ -75,8 +79,12 @@ const line = (who: string, rate: number, sent: number, applied: number, answered
   `${who}: ${rate.toLocaleString('en')} packets/s for ${seconds} s: sent ${sent.toLocaleString('en')}, applied ${applied.toLocaleString('en')}, answered ${answered.toLocaleString('en')}${applied === sent ? ' — no loss' : ` — lost ${(sent - applied).toLocaleString('en')}`}\n`;
 
 const results = new Map<number, { mamori: number; freeradius?: number; sent: number }>();
-const index = new SessionIndex({ interimTimeoutSeconds: 3600 });
-const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.1', secret: SECRET }] }, index);
+const dataDir = mkdtempSync(join(tmpdir(), 'mamori-bench-radius-'));
+const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dataDir)}`, 'bench'), { analytics: false });
+const subscribers = mamori.subscribers;
+const index = subscribers.index;
+const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.1', secret: SECRET }] }, index,
+  (e) => subscribers.record(e), () => subscribers.flush());
 const port = server.addresses[0]!.port;
 let offset = 0;
 for (const rate of rates) {
@@ -84,12 +92,17 @@ for (const rate of rates) {
   const result = await send(port, rate, offset);
   offset += result.sent;
   await server.settled();
-  const applied = server.status().applied - before.applied;
+  const after = server.status();
+  const applied = after.applied - before.applied;
   results.set(rate, { mamori: applied, sent: result.sent });
-  process.stdout.write(line('mamori', rate, result.sent, applied, result.answered));
+  const drops = Object.entries(after.dropped).map(([k, n]) => [k, n - (before.dropped[k] ?? 0)] as const).filter(([, n]) => n > 0);
+  process.stdout.write(line('mamori', rate, result.sent, applied, result.answered).replace(/\n$/, drops.length ? ` (left unanswered: ${drops.map(([k, n]) => `${k} ${n.toLocaleString('en')}`).join(', ')})\n` : '\n'));
 }
-process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions\n`);
+const stored = (await sql<{ n: number }>`select count(*) as n from ip_sessions`.execute(mamori.state.db)).rows[0]!.n;
+process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions; state store ${Number(stored).toLocaleString('en')}\n`);
 await server.stop();
+await mamori.close();
+rmSync(dataDir, { recursive: true, force: true });
 
 /** FreeRADIUS with one virtual server: accounting on a loopback port, each request to a detail file. */
 async function freeradius(): Promise<{ port: number; records(): number; stop(): Promise<void> } | undefined> {

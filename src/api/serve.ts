@@ -20,6 +20,8 @@ import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { dropAbandonedImports } from '../ingest/flow/import.js';
 import { buildApi, type Api } from './server.js';
+import { listenerRoutes } from './routes/listeners.js';
+import { registerListenerMetrics, type OwnedListenerStatus } from '../core/listeners.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
 import { DetailTailer } from '../ingest/radius/detail.js';
 
@@ -123,7 +125,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let inlet: FlowInlet | undefined;
   let radius: RadiusAccountingServer | undefined;
   let detail: DetailTailer | undefined;
-  const running: Array<{ code: string; measure: RunningMeasure }> = [];
+  const running: Array<{ id: string; code: string; measure: RunningMeasure }> = [];
   const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   let app: Api;
   let closing: Promise<void> | undefined;
@@ -147,7 +149,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       .some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
     if (needsAssignments) {
       const subscribers = mamori.subscribers;
-      const started = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e));
+      // Answered only once stored: an acknowledged Start survives a crash (RFC 2866 §4.2).
+      const started = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e), () => subscribers.flush());
       radius = started;
       stops.push(() => started.stop());
       const clients = config.ingest.radius.clients.length;
@@ -166,7 +169,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const capabilities = mamori.broker.forMeasure(d.id);
       const child = logger.child({ measure: d.id });
       const measure = await impl.start({ declaration: d, capabilities, logger: child, dataDir: mamori.paths.dataDir });
-      running.push({ code: d.code, measure });
+      running.push({ id: d.id, code: d.code, measure });
       stops.push(() => measure.stop());
       if (measure.endpoints) endpoints[d.id] = measure.endpoints;
     }
@@ -180,7 +183,13 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
         ...Object.fromEntries(running.map((r) => [r.code, state ?? 'running'])),
       };
     };
-    const runningRoutes = running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : []));
+    // Every listener's counts and refusals, on /metrics and /api/v1/listeners.
+    const listeners = (): OwnedListenerStatus[] => [
+      ...(radius ? [{ owner: 'server', listener: 'radius', ...radius.listener() }] : []),
+      ...running.flatMap((r) => Object.entries(r.measure.listeners?.() ?? {}).map(([listener, st]) => ({ owner: r.id, listener, ...st }))),
+    ];
+    registerListenerMetrics(metrics.registry, listeners);
+    const runningRoutes = [...running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : [])), listenerRoutes(listeners)];
     app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes, readiness });
     stops.push(() => app.close());
     await app.listen({ host: config.server.host, port: config.server.port });

@@ -11,6 +11,7 @@ import type { Dataset } from './datasets.js';
 import type { ActionCapability, MeasureCapabilities } from './capabilities.js';
 import type { StateStore } from '../store/state/store.js';
 import { ConfigError, describeIssue, resolvePathSettings, type Config } from './config.js';
+import type { ListenerStatus } from './listeners.js';
 import type { Logger } from './logger.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 
@@ -29,6 +30,8 @@ export interface RunningMeasure {
   readonly endpoints?: Readonly<Record<string, string>>;
   /** Routes the measure adds to the HTTP API while it runs; each declares its permission like any other. */
   readonly routes?: FastifyPluginAsyncZod;
+  /** Its network listeners' counts and refusals, by listener name (for /metrics and the API). */
+  readonly listeners?: () => Record<string, ListenerStatus>;
   stop(): Promise<void>;
 }
 

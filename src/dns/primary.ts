@@ -8,9 +8,12 @@
  * After a change, NOTIFY (RFC 1996) tells each configured secondary at once,
  * retried until it answers, so the resolvers need not wait for their SOA poll.
  *
- * With TSIG keys configured (HMAC-SHA256, RFC 8945), transfers must be signed
- * with one of them, whatever the address, and every message of the answer is
- * signed; NOTIFYs are signed too.
+ * It answers only its secondaries — every query, not only transfers: the
+ * opt-out zone's records name opted-out subscribers' addresses, so a lookup
+ * of one name is as telling as the whole zone. A secondary is an address in
+ * `transferTo` and, when TSIG keys are configured (HMAC-SHA256, RFC 8945), a
+ * request signed with one of them; anything else is REFUSED and counted by
+ * reason. Answers to signed requests are signed in every message; NOTIFYs too.
  *
  * IXFR (RFC 1995) answers from the zone's journal of diffs; a secondary whose
  * serial is older than the journal gets the whole zone instead.
@@ -18,38 +21,52 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
+import type { ListenerStatus } from '../core/listeners.js';
 import type { RpzZone } from './rpz.js';
 import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
 
 export interface PrimaryConfig {
   host: string;
   port: number;
-  /** Addresses allowed to transfer the zones. */
+  /** The secondaries' addresses: the only ones answered (queries and transfers). */
   transferTo: string[];
   /** SOA timers, seconds. */
   refresh?: number;
   /** Secondaries to NOTIFY when a zone changes. */
   notify?: Array<{ host: string; port: number }>;
-  /** TSIG keys: when set, a transfer needs a valid signature with one of them. */
+  /** TSIG keys: when set, every request needs a valid signature with one of them as well as an allowed address. */
   tsig?: TsigKey[];
 }
 
 export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
 
-export interface PrimaryStatus { queries: number; transfers: number; incremental: number; refused: number; malformed: number; badTsig: number }
+/** Why a request was REFUSED: an address not in `transferTo`, unsigned while keys are set, a name outside the zones, AXFR over UDP, too many connections. */
+export type RefusalReason = 'address' | 'unsigned' | 'zone' | 'udp-transfer' | 'connection-cap';
+
+export interface PrimaryStatus {
+  queries: number; transfers: number; incremental: number; malformed: number; badTsig: number;
+  refused: Record<RefusalReason, number>;
+}
 
 const MAX_ANSWERS_PER_MESSAGE = 500;
 const MAX_TCP_MESSAGE = 65_535;
+/** Open transfer connections at once, all secondaries together. */
+const MAX_TCP_CONNECTIONS = 64;
 
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 export class RpzPrimary {
-  private readonly counters: PrimaryStatus = { queries: 0, transfers: 0, incremental: 0, refused: 0, malformed: 0, badTsig: 0 };
+  private readonly counters: PrimaryStatus = {
+    queries: 0, transfers: 0, incremental: 0, malformed: 0, badTsig: 0, refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0, 'connection-cap': 0 },
+  };
+  private readonly allowed: Set<string>;
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  private constructor(private readonly zones: Map<string, RpzZone>, private readonly config: PrimaryConfig) {}
+  private constructor(private readonly zones: Map<string, RpzZone>, private readonly config: PrimaryConfig) {
+    this.allowed = new Set(config.transferTo.map(unmap));
+  }
 
   static async start(zones: readonly RpzZone[], config: PrimaryConfig): Promise<RpzPrimary> {
     const p = new RpzPrimary(new Map(zones.map((z) => [z.origin, z])), config);
@@ -60,13 +77,24 @@ export class RpzPrimary {
     });
     await new Promise<void>((resolve, reject) => { p.udp.once('error', reject); p.udp.bind(config.port, config.host, () => resolve()); });
     p.tcp = net.createServer((s) => p.serveTcp(s));
+    p.tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    p.tcp.on('drop', () => { p.counters.refused['connection-cap']++; });
     await new Promise<void>((resolve, reject) => { p.tcp.once('error', reject); p.tcp.listen(p.udp.address().port, config.host, () => resolve()); });
     return p;
   }
 
   get port(): number { return this.udp.address().port; }
 
-  status(): PrimaryStatus { return { ...this.counters }; }
+  status(): PrimaryStatus { return { ...this.counters, refused: { ...this.counters.refused } }; }
+
+  /** The status as every listener reports it: answers given, requests refused or dropped by reason. */
+  listener(): ListenerStatus {
+    const c = this.counters;
+    return {
+      counts: { queries: c.queries, transfers: c.transfers, incremental: c.incremental, connections: this.sockets.size },
+      refused: { ...c.refused, 'bad-tsig': c.badTsig, malformed: c.malformed },
+    };
+  }
 
   private soa(z: RpzZone): Answer {
     const r = this.config.refresh ?? 60;
@@ -83,6 +111,13 @@ export class RpzPrimary {
   answer(msg: Buffer, from: string, transport: 'udp' | 'tcp'): Buffer[] {
     let q: Packet;
     try { q = dnsPacket.decode(msg); } catch { this.counters.malformed++; return []; }
+    if (q.type !== 'query' || !q.questions || q.questions.length !== 1) { this.counters.malformed++; return []; }
+    const refuse = (reason: RefusalReason) => {
+      this.counters.refused[reason]++;
+      return dnsPacket.encode({ type: 'response', id: q.id, flags: 5, questions: q.questions ?? [] });
+    };
+    // Not a secondary's address: refused before anything else is looked at (a signature included).
+    if (!this.allowed.has(unmap(from))) return [refuse('address')];
     let signer: { key: TsigKey; mac: Buffer } | undefined;
     try {
       signer = this.config.tsig?.length ? verifyRequest(msg, this.config.tsig) : undefined;
@@ -90,28 +125,25 @@ export class RpzPrimary {
       if (!(err instanceof TsigError)) throw err;
       // A bad signature is answered NOTAUTH, unsigned (RFC 8945 §5.2), and counted.
       this.counters.badTsig++;
-      return [dnsPacket.encode({ type: 'response', id: q.id, flags: 9, questions: q.questions ?? [] })];
+      return [dnsPacket.encode({ type: 'response', id: q.id, flags: 9, questions: q.questions })];
     }
+    if (this.config.tsig?.length && !signer) return [refuse('unsigned')];
     const sign = (messages: Buffer[]) => (signer ? signAnswer(messages, signer.key, signer.mac) : messages);
-    if (q.type !== 'query' || !q.questions || q.questions.length !== 1) { this.counters.malformed++; return []; }
     this.counters.queries++;
     const question = q.questions[0]!;
-    const reply = (rcode: 'NOERROR' | 'NXDOMAIN' | 'REFUSED' | 'NOTIMP', answers: Answer[] = [], authorities: Answer[] = []) => dnsPacket.encode({
-      type: 'response', id: q.id, flags: (rcode === 'REFUSED' || rcode === 'NOTIMP' ? 0 : dnsPacket.AUTHORITATIVE_ANSWER) | ({ NOERROR: 0, NXDOMAIN: 3, REFUSED: 5, NOTIMP: 4 }[rcode]),
+    const reply = (rcode: 'NOERROR' | 'NXDOMAIN', answers: Answer[] = [], authorities: Answer[] = []) => dnsPacket.encode({
+      type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER | (rcode === 'NXDOMAIN' ? 3 : 0),
       questions: q.questions, answers, authorities,
     });
     const zone = this.zoneOf(question.name);
-    if (!zone) { this.counters.refused++; return sign([reply('REFUSED')]); }
+    // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it.
+    if (!zone) return sign([refuse('zone')]);
     if (question.type === 'AXFR') {
-      const allowed = this.config.tsig?.length ? signer !== undefined : this.config.transferTo.includes(from);
-      if (transport !== 'tcp' || !allowed) { this.counters.refused++; return sign([reply('REFUSED')]); }
+      if (transport !== 'tcp') return sign([refuse('udp-transfer')]);
       this.counters.transfers++;
       return sign(this.axfr(q, zone));
     }
     if (question.type === 'IXFR') {
-      const allowed = this.config.tsig?.length ? signer !== undefined : this.config.transferTo.includes(from);
-      // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it.
-      if (!allowed) { this.counters.refused++; return sign([reply('REFUSED')]); }
       this.counters.transfers++;
       const theirs = (q.authorities?.find((a) => a.type === 'SOA')?.data as { serial?: number } | undefined)?.serial;
       const diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
@@ -161,6 +193,8 @@ export class RpzPrimary {
   }
 
   private serveTcp(socket: net.Socket): void {
+    // Only secondaries may hold a connection: anyone else is closed at once, counted.
+    if (!this.allowed.has(unmap(socket.remoteAddress ?? ''))) { this.counters.refused.address++; socket.destroy(); return; }
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.setTimeout(30_000, () => socket.destroy());

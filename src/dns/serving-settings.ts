@@ -22,11 +22,11 @@ export function servingSettings(defaultPort: number, defaultRefresh: number) {
       /** SOA refresh, seconds: how often secondaries check without a NOTIFY. */
       refresh: z.number().int().min(30).max(86_400).default(defaultRefresh),
     }).prefault({}),
-    /** Resolver addresses allowed to transfer the policy zones. */
+    /** The resolvers (secondaries) answered: queries and transfers from any other address are refused. */
     transferTo: z.array(ipAddress).default(['127.0.0.1', '::1']),
     /** Resolvers to NOTIFY on every change (they then ask for IXFR). */
     notify: z.array(z.strictObject({ host: ipAddress, port: z.number().int().min(1).max(65535).default(53) })).default([]),
-    /** TSIG (HMAC-SHA256) keys for transfers: name and base64 secret of at least 32 bytes. */
+    /** TSIG (HMAC-SHA256) keys: when set, every request must also be signed with one. Name and base64 secret of at least 32 bytes. */
     tsig: z.array(z.strictObject({
       name: keyName,
       secret: z.string().refine((s) => Buffer.from(s, 'base64').length >= 32, 'a base64 secret of at least 32 bytes (openssl rand -base64 32)'),

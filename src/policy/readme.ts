@@ -30,8 +30,22 @@ export function measureTable(registry: MeasureRegistry, lang: Lang): string {
 
 /** `text` with the table between the markers replaced; throws if the markers are missing. */
 export function withMeasureTable(text: string, table: string): string {
-  const begin = text.indexOf(TABLE_BEGIN);
-  const end = text.indexOf(TABLE_END);
-  if (begin < 0 || end < begin) throw new Error(`the README has no "${TABLE_BEGIN}" … "${TABLE_END}" block`);
-  return `${text.slice(0, begin + TABLE_BEGIN.length)}\n${table}\n${text.slice(end)}`;
+  return withGeneratedBlock(text, TABLE_BEGIN, TABLE_END, table);
+}
+
+/** `text` with what stands between two marker lines replaced by `body`; throws if the markers are missing. */
+export function withGeneratedBlock(text: string, beginMarker: string, endMarker: string, body: string): string {
+  const begin = text.indexOf(beginMarker);
+  const end = text.indexOf(endMarker);
+  if (begin < 0 || end < begin) throw new Error(`no "${beginMarker}" … "${endMarker}" block`);
+  return `${text.slice(0, begin + beginMarker.length)}\n${body}\n${text.slice(end)}`;
+}
+
+export const DROP_REASONS_BEGIN = '<!-- drop-reasons: generated from src/ingest/flow/exporters.ts by `npm run docs:measures`; do not edit by hand -->';
+export const DROP_REASONS_END = '<!-- /drop-reasons -->';
+
+/** The flow collector's drop reasons, one row each, as the API and /metrics name them. */
+export function dropReasonTable(reasons: ReadonlyArray<{ reason: string; text: string }>, lang: Lang): string {
+  const head = lang === 'ja' ? '| 理由 | 意味 |' : '| Reason | What it means |';
+  return [head, '|---|---|', ...reasons.map((r) => `| \`${r.reason}\` | ${r.text} |`)].join('\n');
 }

@@ -6,7 +6,7 @@
  * Every lookup names its case and is audited (measure, case, found or not;
  * never the address).
  */
-import type { Kysely, Migration } from 'kysely';
+import { sql, type Kysely, type Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { retentionOf, type MeasureDeclaration } from '../core/measure.js';
@@ -47,6 +47,58 @@ export const subscriberMigrations: Record<string, Migration> = {
 };
 
 const sdb = (d: StateDb) => tablesOf<SessionTables>(d);
+
+type SessionRow = SessionTables['ip_sessions'];
+const CHUNK = 500;
+
+/** Accounting events to the store, in order, folded per key; Accounting-On/Off (finish-all) is a barrier. */
+async function writeEvents(tx: StateDb, events: readonly SessionEvent[]): Promise<void> {
+  const s = sdb(tx);
+  let ops = new Map<string, { row?: SessionRow; seen?: number; end?: number }>();
+  const write = async () => {
+    const rows: SessionRow[] = [];
+    const seen: Array<[string, number]> = [];
+    const ends: Array<[string, number]> = [];
+    for (const [key, op] of ops) {
+      if (op.row) rows.push(op.row);
+      else {
+        if (op.seen !== undefined) seen.push([key, op.seen]);
+        if (op.end !== undefined) ends.push([key, op.end]);
+      }
+    }
+    ops = new Map();
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      await s.insertInto('ip_sessions').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
+        subscriber: eb.ref('excluded.subscriber'), address: eb.ref('excluded.address'), start: eb.ref('excluded.start'), end: eb.ref('excluded.end'), seen: eb.ref('excluded.seen'),
+      }))).execute();
+    }
+    const values = (chunk: Array<[string, number]>) => sql.join(chunk.map(([k, v]) => sql`(${k}, ${v})`));
+    for (let i = 0; i < seen.length; i += CHUNK) {
+      await sql`update ip_sessions set seen = v.column2 from (values ${values(seen.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(tx);
+    }
+    for (let i = 0; i < ends.length; i += CHUNK) {
+      await sql`update ip_sessions set "end" = v.column2 from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(tx);
+    }
+  };
+  for (const e of events) {
+    if (e.kind === 'finish-all') {
+      await write();
+      await s.updateTable('ip_sessions').set({ end: e.at }).where('key', 'like', `${e.nas.replace(/[%_]/g, '')}|%`).where('end', 'is', null).execute();
+      continue;
+    }
+    const op = ops.get(e.key) ?? {};
+    ops.set(e.key, op);
+    if (e.kind === 'begin') {
+      // A Start replaces the whole row (as the upsert does): what came before it for this key no longer matters.
+      op.row = { key: e.key, subscriber: e.subscriber, address: e.address, start: e.at, end: null, seen: e.at };
+      delete op.seen; delete op.end;
+    } else if (e.kind === 'touch') {
+      if (op.row) op.row.seen = Math.max(op.row.seen, e.at); else op.seen = Math.max(op.seen ?? e.at, e.at);
+    } else if (op.row) op.row.end = e.at;
+    else op.end = e.at;
+  }
+  await write();
+}
 
 export class LookupError extends MamoriError {
   static override readonly code = 'lookup';
@@ -135,21 +187,26 @@ export class SubscriberService {
     };
   }
 
+  /**
+   * Writes every event recorded so far in one transaction and resolves when it is committed (what
+   * the RADIUS server waits for before it answers). Calls made while a commit runs share the next
+   * one (group commit). A batch becomes one statement per 500 sessions: the events of a key are
+   * folded into its final state first (a Start and its Stop in the same batch are one row). If the
+   * commit fails, the events stay queued for the next one and the promise rejects.
+   */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
+    const run = this.flushing.catch(() => {}).then(async () => {
       const batch = this.pending.splice(0);
       if (batch.length === 0) return;
-      await this.state.writeTransaction(async (tx) => {
-        const s = sdb(tx);
-        for (const e of batch) {
-          if (e.kind === 'begin') await s.insertInto('ip_sessions').values({ key: e.key, subscriber: e.subscriber, address: e.address, start: e.at, end: null, seen: e.at }).onConflict((oc) => oc.column('key').doUpdateSet({ subscriber: e.subscriber, address: e.address, start: e.at, end: null, seen: e.at })).execute();
-          else if (e.kind === 'touch') await s.updateTable('ip_sessions').set({ seen: e.at }).where('key', '=', e.key).where('seen', '<', e.at).execute();
-          else if (e.kind === 'finish') await s.updateTable('ip_sessions').set({ end: e.at }).where('key', '=', e.key).execute();
-          else if (e.kind === 'finish-all') await s.updateTable('ip_sessions').set({ end: e.at }).where('key', 'like', `${e.nas.replace(/[%_]/g, '')}|%`).where('end', 'is', null).execute();
-        }
-      });
+      try {
+        await this.state.writeTransaction((tx) => writeEvents(tx, batch));
+      } catch (err) {
+        this.pending.unshift(...batch);
+        throw err;
+      }
     });
-    return this.flushing;
+    this.flushing = run;
+    return run;
   }
 
   /**

@@ -31,7 +31,7 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     zone.bump();
     bindPort = await freePort();
     // A long refresh: after the first transfer, only NOTIFY makes BIND come back quickly.
-    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: [], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }], tsig: [KEY] });
+    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }], tsig: [KEY] });
     named = await startNamed(dir, bindPort, {
       files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim IN A 192.0.2.20\nwww.victim IN A 192.0.2.21\n*.victim IN A 192.0.2.22\n' },
       options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',

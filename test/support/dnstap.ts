@@ -51,21 +51,28 @@ export function dnstapFrame(f: FrameSpec): Buffer {
   return Buffer.from(Dnstap.encode(Dnstap.create({ ...(f.identity ? { identity: Buffer.from(f.identity) } : {}), version: Buffer.from('test'), type: 1, message })).finish());
 }
 
-/** Writes frames to a dnstap reader over a unix socket as a resolver does: READY, ACCEPT, START, frames, STOP, FINISH. */
-export function sendDnstap(path: string, frames: readonly Buffer[]): Promise<void> {
+/**
+ * Writes frames to a dnstap reader as a resolver does: READY, ACCEPT, START, frames, STOP, FINISH —
+ * over a unix socket (a path), TCP (connect options, e.g. with a localAddress) or a socket already made
+ * (TLS). Rejects when the reader closes the connection before FINISH.
+ */
+export function sendDnstap(to: string | net.NetConnectOpts | (() => net.Socket), frames: readonly Buffer[]): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const s = net.connect(path);
+    const s = typeof to === 'function' ? to() : typeof to === 'string' ? net.connect(to) : net.connect(to);
     let got = Buffer.alloc(0);
     let accepted = false;
-    s.on('connect', () => s.write(controlFrame(CONTROL.READY, [DNSTAP_CONTENT_TYPE])));
+    let finished = false;
+    const ready = () => s.write(controlFrame(CONTROL.READY, [DNSTAP_CONTENT_TYPE]));
+    if (typeof to === 'function') s.once('secureConnect', ready); else s.once('connect', ready);
     s.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
       if (!accepted && got.length >= 12) {
         accepted = true;
         got = Buffer.alloc(0);
         s.write(Buffer.concat([controlFrame(CONTROL.START, [DNSTAP_CONTENT_TYPE]), ...frames.map(dataFrame), controlFrame(CONTROL.STOP)]));
-      } else if (accepted && got.length >= 12) { s.end(); resolve(); }
+      } else if (accepted && got.length >= 12) { finished = true; s.end(); resolve(); }
     });
     s.on('error', reject);
+    s.on('close', () => { if (!finished) reject(new Error(accepted ? 'closed before FINISH' : 'closed before ACCEPT')); });
   });
 }

@@ -123,7 +123,7 @@ describe('dnstap receiver', () => {
     s.on('close', () => resolve());
     s.on('error', () => resolve());
   });
-  const frames = (n: number) => Array.from({ length: n }, (_, i) => dataFrame(dnstapFrame({ type: 5, client: '192.0.2.1', qname: `q${i}.example` })));
+  const frames = (n: number) => Array.from({ length: n }, (_, i) => dataFrame(dnstapFrame({ type: 5, client: '192.0.2.1', qname: `q${i}.example`, timeSec: Math.floor(Date.now() / 1000) })));
 
   it('counts garbage and a writer that leaves mid-frame, and goes on with the others', async () => {
     const path = join(tempDir(), 'r.sock');

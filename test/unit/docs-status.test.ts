@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MeasureRegistry } from '../../src/core/registry.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
-import { measureTable, withMeasureTable } from '../../src/policy/readme.js';
+import { DROP_REASONS_BEGIN, DROP_REASONS_END, dropReasonTable, measureTable, withGeneratedBlock, withMeasureTable } from '../../src/policy/readme.js';
+import { DROP_REASON_TEXT, DROP_REASONS } from '../../src/ingest/flow/exporters.js';
 import { CLI, REPO_ROOT } from '../support/fixtures.js';
 
 const registry = new MeasureRegistry(ALL_MEASURES);
@@ -43,6 +44,15 @@ describe('docs agree with the code', () => {
     for (const [file, lang] of [['README.md', 'en'], ['README.ja.md', 'ja']] as const) {
       const text = read(file);
       assert.equal(withMeasureTable(text, measureTable(registry, lang)), text, `${file}: run npm run docs:measures`);
+    }
+  });
+
+  it('lists in docs/{en,ja}/flows.md every drop reason the collector counts, as the code explains it', () => {
+    for (const lang of ['en', 'ja'] as const) {
+      const text = read(`docs/${lang}/flows.md`);
+      const table = dropReasonTable(DROP_REASONS.map((reason) => ({ reason, text: DROP_REASON_TEXT[reason][lang] })), lang);
+      assert.equal(withGeneratedBlock(text, DROP_REASONS_BEGIN, DROP_REASONS_END, table), text, `docs/${lang}/flows.md: run npm run docs:measures`);
+      for (const reason of DROP_REASONS) assert.ok(text.includes(`| \`${reason}\` |`), `docs/${lang}/flows.md lacks ${reason}`);
     }
   });
 

@@ -78,4 +78,17 @@ describe('M6 decisions', () => {
     d.onCandidates([cand('victim.example', T0 + 4_000_000)], T0 + 4_000_000);
     assert.equal(d.get('victim.example')!.status, 'pending');
   });
+  it('never dates evidence after now: a candidate from a resolver clock in year 3005, or one stored so, still ends when quiet', () => {
+    const y3005 = Date.UTC(3005, 0, 1);
+    const { d } = setup();
+    d.onCandidates([cand('victim.example', y3005)], T0);
+    assert.equal(d.get('victim.example')!.lastSeen, T0);
+    d.sweep(T0 + S.quietAfterMs + 1);
+    assert.equal(d.get('victim.example')!.status, 'ended');
+    const { d: restored } = setup();
+    restored.restore([{ ...d.get('victim.example')!, status: 'pending', firstSeen: y3005, lastSeen: y3005 }], T0);
+    assert.equal(restored.get('victim.example')!.lastSeen, T0);
+    restored.sweep(T0 + S.quietAfterMs + 1);
+    assert.equal(restored.get('victim.example')!.status, 'ended');
+  });
 });

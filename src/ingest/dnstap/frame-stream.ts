@@ -92,6 +92,9 @@ export class FrameStreamReader {
 
   get stopped(): boolean { return this.state === 'stopped'; }
 
+  /** START has been read: the handshake is over, data frames may follow. */
+  get started(): boolean { return this.state === 'data' || this.state === 'stopped'; }
+
   /** Takes the next bytes of the connection; throws FrameStreamError when the stream cannot go on. */
   feed(chunk: Buffer): void {
     if (this.state === 'stopped') return;

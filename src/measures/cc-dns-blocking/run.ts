@@ -17,7 +17,7 @@ import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
 import { principalOf } from '../../api/server.js';
-import { restAttribute } from '../../ingest/radius/rest.js';
+import { REST_BODY_LIMIT, restAttribute, restBody } from '../../ingest/radius/rest.js';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
@@ -108,10 +108,10 @@ function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publi
     });
 
     app.post('/aaa/v1/m3/post-auth', {
-      config: { permission: 'aaa:rest' },
+      config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
       schema: {
         tags, description: 'For FreeRADIUS rlm_rest in post-auth: an opted-out subscriber gets the unfiltered resolvers as reply attributes (200); everyone else 204 (the BRAS default: the filtering resolvers).',
-        body: z.record(z.string(), z.unknown()),
+        body: restBody,
       },
     }, async (request, reply) => {
       const account = restAttribute(request.body, 'User-Name');
@@ -231,6 +231,7 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   return {
     endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zones: `${service.optOutZone.origin} ${service.cc.origin}` },
     routes: m3Routes(service, s, publish, resolverInput),
+    listeners: () => ({ 'rpz-primary': primary.listener() }),
     async stop() {
       clearInterval(optOutTimer);
       clearInterval(validityTimer);

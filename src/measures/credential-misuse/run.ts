@@ -14,15 +14,13 @@ import type { Notifier } from '../../notify/notices.js';
 import { principalOf } from '../../api/server.js';
 import { roleMay } from '../../core/roles.js';
 import { CredentialMisuse } from './service.js';
-import { restAttribute as attribute } from '../../ingest/radius/rest.js';
+import { restAttribute as attribute, REST_BODY_LIMIT, restBody } from '../../ingest/radius/rest.js';
 import type { CredentialMisuseSettings } from './settings.js';
-
-const restBody = z.record(z.string(), z.unknown());
 
 export function m4Routes(service: CredentialMisuse): FastifyPluginAsyncZod {
   return async (app) => {
     app.post('/aaa/v1/authorize', {
-      config: { permission: 'aaa:rest' },
+      config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
       schema: { tags: ['credential-misuse'], description: 'For FreeRADIUS rlm_rest in authorize: 204 to go on, 401 to reject a suspended ID.', body: restBody },
     }, async (request, reply) => {
       const account = attribute(request.body, 'User-Name');
@@ -34,7 +32,7 @@ export function m4Routes(service: CredentialMisuse): FastifyPluginAsyncZod {
     });
 
     app.post('/aaa/v1/post-auth/:result', {
-      config: { permission: 'aaa:rest' },
+      config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
       schema: { tags: ['credential-misuse'], params: z.object({ result: z.enum(['accept', 'reject']) }), body: restBody },
     }, async (request, reply) => {
       const account = attribute(request.body, 'User-Name');
@@ -44,7 +42,7 @@ export function m4Routes(service: CredentialMisuse): FastifyPluginAsyncZod {
     });
 
     app.post('/aaa/v1/password-changed', {
-      config: { permission: 'aaa:rest' },
+      config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
       schema: { tags: ['credential-misuse'], description: 'From the customer system: the subscriber changed the password; a suspension of the ID ends.', body: z.object({ account: z.string().min(1).max(253) }), response: { 200: z.object({ lifted: z.boolean() }) } },
     }, async (request) => ({ lifted: await service.lift(request.body.account, principalOf(request).actor, 'password changed') }));
 
@@ -93,6 +91,11 @@ export async function startCredentialMisuse(context: MeasureContext): Promise<Ru
   timer.unref();
   return {
     routes: m4Routes(service),
+    // The AAA's REST calls: what is held of them, and what the memory bound made it forget (refusals of bad requests are HTTP 400/413).
+    listeners: () => {
+      const h = service.heldAuth();
+      return { 'aaa-rest': { counts: { heldEvents: h.events, heldBytes: h.bytes }, refused: { 'memory-bound': h.dropped } } };
+    },
     async stop() {
       clearInterval(timer);
       unsubscribe();

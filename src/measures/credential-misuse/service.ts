@@ -77,11 +77,16 @@ const mdb = (d: StateDb) => tablesOf<M4Tables>(d);
 const AUTH_KEEP_S = 15 * 60;
 const SESSIONS_KEEP_S = 3 * 86_400;
 const MAX_EVENTS = 1_000_000;
+const authCost = (e: AuthEvent) => 96 + 2 * (e.account.length + e.nas.length + (e.station?.length ?? 0));
 
 export interface Suspension { account: string; since: string; until: string; caseId: string; detector: string }
 
 export class CredentialMisuse {
   private auth: AuthEvent[] = [];
+  /** Estimated bytes held by `auth` (strings at two bytes a character, plus the object): bounded by maxHeldAuthMiB. */
+  private authBytes = 0;
+  /** Authentications forgotten early because memory was at its bound. */
+  private authDropped = 0;
   private starts: SessionStart[] = [];
   private stops: SessionStop[] = [];
   private readonly accountOf = new Map<string, string>();
@@ -93,7 +98,22 @@ export class CredentialMisuse {
 
   onAuth(e: AuthEvent): void {
     this.auth.push(e);
-    if (this.auth.length > MAX_EVENTS) this.auth.splice(0, this.auth.length - MAX_EVENTS);
+    this.authBytes += authCost(e);
+    const maxBytes = (this.s.maxHeldAuthMiB ?? 256) * 1024 * 1024;
+    if (this.auth.length > MAX_EVENTS || this.authBytes > maxBytes) {
+      let n = Math.max(0, this.auth.length - MAX_EVENTS);
+      let bytes = this.authBytes;
+      for (let i = 0; i < n; i++) bytes -= authCost(this.auth[i]!);
+      while (bytes > maxBytes && n < this.auth.length) bytes -= authCost(this.auth[n++]!);
+      this.auth.splice(0, n);
+      this.authBytes = bytes;
+      this.authDropped += n;
+    }
+  }
+
+  /** What the AAA's authentications hold in memory now, and how many were forgotten early (the listener status). */
+  heldAuth(): { events: number; bytes: number; dropped: number } {
+    return { events: this.auth.length, bytes: this.authBytes, dropped: this.authDropped };
   }
 
   onSession(e: SessionEvent): void {
@@ -113,6 +133,7 @@ export class CredentialMisuse {
   /** Forgets what is older than the detectors look at: memory stays bounded by time and by count. */
   private prune(now: number): void {
     this.auth = this.auth.filter((e) => e.at > now - AUTH_KEEP_S);
+    this.authBytes = this.auth.reduce((sum, e) => sum + authCost(e), 0);
     this.starts = this.starts.filter((e) => e.at > now - SESSIONS_KEEP_S);
     this.stops = this.stops.filter((e) => e.at > now - SESSIONS_KEEP_S);
     const live = new Set(this.starts.map((e) => e.session));

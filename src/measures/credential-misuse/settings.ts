@@ -37,6 +37,8 @@ export const credentialMisuseSettings = z.object({
   /** A suspension lifts by this time at the latest (the declaration allows at most 30 days). */
   maxSuspension: z.string().regex(DURATION_PATTERN, 'a duration such as "7d"').default('7d'),
   analysisInterval: z.string().regex(DURATION_PATTERN, 'a duration such as "10s"').default('10s'),
+  /** Memory for the last 15 minutes of authentications from the AAA: beyond it, the oldest are forgotten and counted. */
+  maxHeldAuthMiB: z.number().int().min(1).max(4096).default(256),
 });
 
 export type CredentialMisuseSettings = z.output<typeof credentialMisuseSettings> & { enabled: boolean };

@@ -87,9 +87,10 @@ export class BlockDecisions {
    * Brings back stored decisions after a restart: active rules go back into the
    * zone with the exceptions they had; the rest is history and queue.
    */
-  restore(stored: readonly Decision[]): void {
+  restore(stored: readonly Decision[], now = Date.now()): void {
     for (const d of stored) {
-      this.decisions.set(`${d.kind}|${d.domain}`, { ...d });
+      // A time ahead of the clock (a resolver's clock, before the receiver bounded it) would hold the decision open for ever.
+      this.decisions.set(`${d.kind}|${d.domain}`, { ...d, firstSeen: Math.min(d.firstSeen, now), lastSeen: Math.min(d.lastSeen, now) });
       if (d.status !== 'active') continue;
       if (d.kind === 'amplification') this.zone.blockExact(d.domain);
       else { this.zone.blockUnder(d.domain); for (const n of d.exceptions) this.zone.passthruName(n); }
@@ -110,7 +111,9 @@ export class BlockDecisions {
   /** New evidence from the detector; returns the audit records of what changed. */
   onCandidates(candidates: readonly Candidate[], now: number): AuditRecord[] {
     const audit: AuditRecord[] = [];
-    for (const c of candidates) {
+    for (const candidate of candidates) {
+      // Evidence is never dated after now, whatever a resolver's clock said.
+      const c = candidate.at > now ? { ...candidate, at: now } : candidate;
       const kind = c.kind ?? 'random-subdomain';
       const key = `${kind}|${c.domain}`;
       let d = this.decisions.get(key);

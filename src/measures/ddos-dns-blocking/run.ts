@@ -122,7 +122,17 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     }).catch((err: Error) => { context.logger.error({ event: 'm6.apply.failed', err: { type: err.name, message: err.message } }, 'M6 could not record or publish a decision'); });
     return chain;
   };
-  const receiver = await DnstapReceiver.start({ unix: s.dnstap.unix, tcp: s.dnstap.tcp }, async (events) => {
+  const d = s.dnstap;
+  const pem = (what: string, path: string) => {
+    try { return readFileSync(path); } catch (err) { throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`); }
+  };
+  const receiver = await DnstapReceiver.start({
+    unix: d.unix, tcp: d.tcp, allow: d.allow, maxConnectionsPerSource: d.maxConnectionsPerSource,
+    handshakeTimeoutMs: parseDuration(d.handshakeTimeout) * 1000, idleTimeoutMs: parseDuration(d.idleTimeout) * 1000,
+    maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000, maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
+    ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
+    ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
+  }, async (events) => {
     const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
     if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
   });
@@ -135,6 +145,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   return {
     endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
     routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply),
+    listeners: () => ({ 'rpz-primary': primary.listener(), dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
       await receiver.stop();

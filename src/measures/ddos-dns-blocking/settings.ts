@@ -6,14 +6,33 @@
 import { z } from 'zod';
 import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
+import { isIP } from 'node:net';
 import { ipAddress as address, servingSettings, zoneName } from '../../dns/serving-settings.js';
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
+const addressOrPrefix = z.string().refine((v) => {
+  const [a, len, extra] = v.split('/');
+  if (extra !== undefined || isIP(a!) === 0) return false;
+  return len === undefined || (/^\d{1,3}$/.test(len) && Number(len) <= (isIP(a!) === 4 ? 32 : 128));
+}, 'an IPv4 or IPv6 address, or a prefix such as "192.0.2.0/28"');
 
 export const ddosDnsBlockingSettings = z.object({
   dnstap: z.strictObject({
     /** Unix sockets for the resolvers' dnstap (BIND dnstap-output unix, Unbound dnstap-socket-path). */
     unix: z.array(pathSetting()).default([]),
+    /** The resolvers' group (bind, unbound): besides Mamori's own user, only it may connect to the unix sockets (mode 0660). */
+    unixGroup: z.union([z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'a group name such as "bind"'), z.number().int().min(0)]).optional(),
     tcp: z.array(z.strictObject({ host: address, port: z.number().int().min(0).max(65535) })).default([]),
+    /** Resolver addresses or prefixes that may connect over TCP; every other connection is closed at once and counted. */
+    allow: z.array(addressOrPrefix).default(['127.0.0.1', '::1']),
+    /** TLS on the TCP listeners (PEM files): resolvers must present a client certificate signed by `ca` (Unbound's dnstap-tls). */
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1) }).optional(),
+    maxConnectionsPerSource: z.number().int().min(1).max(64).default(4),
+    /** From connect to START (TLS and Frame Streams handshakes). */
+    handshakeTimeout: duration('10s').default('10s'),
+    /** A connection with nothing received for this long is closed (resolvers reconnect by themselves). */
+    idleTimeout: duration('5m').default('5m'),
+    /** How far an event's time may be ahead of or behind its arrival: outside, it is dropped and counted (clock-skew). */
+    maxClockSkew: z.strictObject({ ahead: duration('1m').default('1m'), behind: duration('10m').default('10m') }).prefault({}),
   }).prefault({}),
   ...servingSettings(8054, 300),
   zone: zoneName.default('ddos.rpz.mamori'),

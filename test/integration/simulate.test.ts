@@ -14,6 +14,7 @@ import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
 import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
+import type { ProfileModel } from '../../src/measures/cc-detection/profile.js';
 import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 
@@ -61,9 +62,15 @@ describe('synthetic ISP through the collector', () => {
     const first = await trainOnWindow(req);
     const second = await trainOnWindow(req);
     assert.deepEqual([first.version, second.version], [1, 2]);
-    assert.deepEqual(JSON.stringify(first.model.forest), JSON.stringify(second.model.forest), 'same data and seed, same model');
+    assert.deepEqual(JSON.stringify(first.model), JSON.stringify(second.model), 'same data, same model');
     assert.equal((await latestModel(m.state))!.version, 2);
-    assert.ok(first.model.positives >= 3);
+    const profile = first.model as ProfileModel;
+    assert.ok(profile.labelled.positives >= 3);
+    // Four labels are too few to calibrate on: the model says so, and keeps the default calibration.
+    assert.equal(profile.calibration, null);
+    assert.ok(first.notes.some((n) => /too few to calibrate/.test(n)), first.notes.join('; '));
+    // …and far too few for a forest, which is refused rather than stored with a threshold of 1.
+    await assert.rejects(trainOnWindow({ ...req, kind: 'forest' }), /a forest needs at least 20/);
   });
 
   it('gives M1 features in which the botnets and the benign timers both look periodic', async () => {

@@ -86,7 +86,7 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       schema: {
         tags: ['cc-detection'],
         description: 'Runs one detection now over the window ending now (or at `to`), with the active model (the server also does this every runInterval).',
-        body: z.object({ to: z.iso.datetime({ offset: true }).optional() }).prefault({}),
+        body: z.object({ to: z.iso.datetime({ offset: true }).optional() }).nullish(),
         response: {
           200: z.object({
             ran: z.boolean(), reason: z.string().optional(), modelVersion: z.number().optional(),
@@ -98,7 +98,7 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
         },
       },
     }, async (request, reply) => withM1(mamori, reply, async ({ own, flows }) => {
-      const now = request.body.to ? new Date(request.body.to) : new Date();
+      const now = request.body?.to ? new Date(request.body.to) : new Date();
       const o = await runDetection({ flows, own, settings: own.settings, now, actor: principalOf(request).actor });
       if (!o.ran) return { ran: false, reason: o.reason };
       const r = o.result;

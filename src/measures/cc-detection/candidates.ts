@@ -174,7 +174,7 @@ export async function listCandidates(store: StateStore, status?: CandidateStatus
   if (status) q = q.where('status', '=', status);
   // Ranked: score, then the strength of the evidence (profile models), then the id for a stable order.
   return (await q.orderBy('score', 'desc').orderBy('id').execute()).map(fromRow)
-    .sort((a, b) => b.score - a.score || (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) || a.id.localeCompare(b.id));
+    .sort((a, b) => b.score - a.score || (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) || (a.evidence.rank ?? Infinity) - (b.evidence.rank ?? Infinity) || a.id.localeCompare(b.id));
 }
 
 export async function getCandidate(store: StateStore, id: string): Promise<Candidate | undefined> {

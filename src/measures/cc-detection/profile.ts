@@ -240,8 +240,11 @@ export function scoreWindow(model: ProfileModel, features: readonly EndpointFeat
 
 // ---- learning from labels (positive-unlabelled) ----
 
-/** Logistic regression of y on one variable, by Newton's method (bounded iterations). */
-function logistic1d(x: number[], y: number[], weights: number[]): { a: number; b: number } {
+/**
+ * Logistic regression of y on one variable, by Newton's method (bounded iterations), with a ridge on
+ * the slope: a handful of labels that separate perfectly must not make the scores a step function.
+ */
+function logistic1d(x: number[], y: number[], weights: number[], ridge = 1): { a: number; b: number } {
   let a = 0;
   let b = 0;
   for (let it = 0; it < 50; it++) {
@@ -254,7 +257,7 @@ function logistic1d(x: number[], y: number[], weights: number[]): { a: number; b
       ga += r * x[i]!; gb += r;
       haa += h * x[i]! * x[i]!; hab += h * x[i]!; hbb += h;
     }
-    haa += 1e-6; hbb += 1e-6; // a little ridge: separable data must not diverge
+    ga -= ridge * a; haa += ridge; hbb += 1e-6;
     const det = haa * hbb - hab * hab;
     if (Math.abs(det) < 1e-12) break;
     const da = (hbb * ga - hab * gb) / det;
@@ -285,10 +288,9 @@ export function learnProfile(base: ProfileModel, windows: readonly LabelledWindo
   let positives = 0;
   let benign = 0;
   const evidence: Array<{ e: number; y: 0 | 1 | null }> = [];
-  const scoredWindows = windows.map((w) => {
-    const isC2 = new Set(w.features.filter((_, i) => w.labels[i] === 1));
-    return { w, population: populationOf(w.features, base, (f) => isC2.has(f)) };
-  });
+  // The population stays whole, labelled endpoints included, as detection will see it: calibration is
+  // fitted on the evidence detection will compute.
+  const scoredWindows = windows.map((w) => ({ w, population: populationOf(w.features, base) }));
   for (const { w } of scoredWindows) {
     w.features.forEach((f, i) => {
       if (!eligible(base, f)) return;

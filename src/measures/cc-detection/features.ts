@@ -145,7 +145,7 @@ WITH
          + least(1, n / 10)) / 3,
         0) AS beacon,
       client IN scanners AS scanning,
-      uniqExact(toStartOfHour(start)) AS client_hours,
+      length(arrayDistinct(arrayMap(t -> intDiv(t, 3600000), ts))) AS client_hours,
       min(start) < toDateTime64({mid:String}, 3, 'UTC') AS in_first_half,
       max(start) >= toDateTime64({mid:String}, 3, 'UTC') AS in_second_half
     FROM fwd

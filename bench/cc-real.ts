@@ -25,7 +25,8 @@ const runs: Array<{ name: string; benignDays?: string[]; families?: string[]; se
 ];
 
 console.log(`M1 on real traffic: ${subscribers} subscribers, ${DIR}\n`);
-console.log('| run | seed | endpoints | method | PR-AUC (all C&C) | PR-AUC per family | C&C ranks | TP | FP | false per 1,000 subscribers |');
+console.log('| run | seed | endpoints | method | PR-AUC (all C&C) | PR-AUC per family | C&C ranks | TP | FP '
+  + '| false per 1,000 subscribers |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const tops: Array<{ name: string; seed: number; r: RealEvalReport }> = [];
 for (const run of runs) {
@@ -36,7 +37,10 @@ for (const run of runs) {
       ...(run.benignDays ? { benignDays: run.benignDays } : {}), ...(run.families ? { families: run.families } : {}),
     });
     for (const m of r.methods) {
-      console.log(`| ${run.name} | ${seed} | ${r.endpoints} | ${m.name} | ${fmt(m.prAuc)} | ${m.perFamily.map((f) => `${f.family.replace(/-ctu.*$/, '')} ${fmt(f.prAuc)}`).join(', ')} | ${m.ranks.map((x) => `${x.endpoint.replace(/\/tcp$/, '')} ${x.rank}`).join(', ')} | ${m.tp} | ${m.fp} | ${m.falsePer1000Subscribers.toFixed(2)} |`);
+      const families = m.perFamily.map((f) => `${f.family.replace(/-ctu.*$/, '')} ${fmt(f.prAuc)}`).join(', ');
+      const ranks = m.ranks.map((x) => `${x.endpoint.replace(/\/tcp$/, '')} ${x.rank}`).join(', ');
+      console.log(`| ${run.name} | ${seed} | ${r.endpoints} | ${m.name} | ${fmt(m.prAuc)} | ${families} | ${ranks} | ${m.tp} | ${m.fp} `
+        + `| ${m.falsePer1000Subscribers.toFixed(2)} |`);
     }
     process.stderr.write(`${run.name}, seed ${seed}: ${r.records} records, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
     if (seed === seeds[0] && !run.benignDays && !run.families) tops.push({ name: run.name, seed, r });
@@ -45,7 +49,8 @@ for (const run of runs) {
 for (const { name, seed, r } of tops) {
   console.log(`\nTop 5 of "${name}", seed ${seed} (no label given):`);
   for (const t of r.top.slice(0, 5)) {
-    console.log(`${t.rank}. ${t.endpoint} [${t.truth}${t.family ? ` ${t.family}` : ''}] score ${fmt(t.score)} (evidence ${t.evidence?.toFixed(1)}): ${t.summary}`);
+    const truth = `${t.truth}${t.family ? ` ${t.family}` : ''}`;
+    console.log(`${t.rank}. ${t.endpoint} [${truth}] score ${fmt(t.score)} (evidence ${t.evidence?.toFixed(1)}): ${t.summary}`);
     for (const e of t.explanation) console.log(`   - ${e}`);
   }
 }

@@ -54,7 +54,8 @@ export interface PurposeBoundAnalytics {
    * match one of `keep.rows` (e.g. the evidence of current candidates), and only those at or after
    * `after` when given (rows never analysed stay). Audited with the count.
    */
-  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }, after?: Date): Promise<number>;
+  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> },
+    after?: Date): Promise<number>;
 }
 
 /** What the broker hands out from. */
@@ -163,7 +164,8 @@ export class MeasureCapabilities {
         if (!keep.columns.every((c) => /^[a-z_][a-z0-9_]*$/.test(c))) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
         const params: Record<string, unknown> = { before: before.toISOString().replace('Z', '') };
         let where = `${timeColumn} < toDateTime64({before:String}, 3, 'UTC')`;
-        if (after) { params.after = after.toISOString().replace('Z', ''); where += ` AND ${timeColumn} >= toDateTime64({after:String}, 3, 'UTC')`; }
+        if (after) { params.after = after.toISOString().replace('Z',
+          ''); where += ` AND ${timeColumn} >= toDateTime64({after:String}, 3, 'UTC')`; }
         if (keep.rows.length > 0) {
           // The kept tuples go as one array parameter: no values are spliced into the SQL.
           params.keep = keep.rows.map((r) => r.map(String));

@@ -261,20 +261,24 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
     const icmp = c.proto === 1 || c.proto === 58;
     const dport = icmp ? ((c.origP & 255) << 8) | (c.respP & 255) : c.respP;
     const sp = icmp ? 0 : sport;
-    const mk = (from: string, to: string, fromMine: boolean, s: number, d: number, packets: number, bytes: number, flags: number): SimFlow => {
+    const mk = (from: string, to: string, fromMine: boolean, s: number, d: number, packets: number, bytes: number, flags: number) => {
       const a = addr(from, fromMine);
       const b = addr(to, !fromMine);
-      const f: SimFlow = { startMs: at, endMs: end, src: 0, dst: 0, sport: s, dport: d, proto: c.proto, bytes, packets, tcpFlags: c.proto === 6 ? flags : 0 };
+      const f: SimFlow = {
+        startMs: at, endMs: end, src: 0, dst: 0, sport: s, dport: d, proto: c.proto, bytes, packets, tcpFlags: c.proto === 6 ? flags : 0,
+      };
       if (v6) f.v6 = { src: a as Uint8Array, dst: b as Uint8Array }; else { f.src = a as number; f.dst = b as number; }
       return f;
     };
     const outbound = src === 'me';
     const [osrc, odst] = outbound ? ['me', dst] : [src, 'me'];
     if (c.origPkts > 0) {
-      yield mk(osrc, odst, outbound, sp, dport, c.origPkts, Math.max(c.origPkts * 28, scale(c.origIpBytes, c.origPkts)), historyFlags(c.history, 'orig', c.origPkts));
+      const bytes = Math.max(c.origPkts * 28, scale(c.origIpBytes, c.origPkts));
+      yield mk(osrc, odst, outbound, sp, dport, c.origPkts, bytes, historyFlags(c.history, 'orig', c.origPkts));
     }
     if (c.respPkts > 0) {
-      yield mk(odst, osrc, !outbound, icmp ? 0 : dport, sp, c.respPkts, Math.max(c.respPkts * 28, scale(c.respIpBytes, c.respPkts)), historyFlags(c.history, 'resp', c.respPkts));
+      const bytes = Math.max(c.respPkts * 28, scale(c.respIpBytes, c.respPkts));
+      yield mk(odst, osrc, !outbound, icmp ? 0 : dport, sp, c.respPkts, bytes, historyFlags(c.history, 'resp', c.respPkts));
     }
   }
 

@@ -109,16 +109,22 @@ export function parseZeekConn(text: string, file = 'conn.log'): ZeekLog {
     if (typeof c === 'string') skipped.push({ line: i + 1, reason: c }); else conns.push(c);
   }
   if (fields && !REQUIRED.every((f) => fields!.includes(f))) {
-    throw new ZeekLogError(`${file}: the "#fields" header lacks ${REQUIRED.filter((f) => !fields!.includes(f)).join(', ')}: this is not a conn.log`);
+    const missing = REQUIRED.filter((f) => !fields!.includes(f)).join(', ');
+    throw new ZeekLogError(`${file}: the "#fields" header lacks ${missing}: this is not a conn.log`);
   }
   if (!fields && !sawJson) throw new ZeekLogError(`${file}: no "#fields" header and no JSON lines: this is not a Zeek conn.log`);
-  if (conns.length === 0) throw new ZeekLogError(`${file}: no usable connection (${skipped.length} lines skipped${skipped[0] ? `; first: line ${skipped[0].line}: ${skipped[0].reason}` : ''})`);
+  if (conns.length === 0) {
+    const first = skipped[0] ? `; first: line ${skipped[0].line}: ${skipped[0].reason}` : '';
+    throw new ZeekLogError(`${file}: no usable connection (${skipped.length} lines skipped${first})`);
+  }
   return { file, conns, skipped, labelled: conns.some((c) => c.label !== undefined) };
 }
 
 export function readZeekConn(path: string): ZeekLog {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) { throw new ZeekLogError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+  try { text = readFileSync(path, 'utf8'); } catch (err) {
+    throw new ZeekLogError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   return parseZeekConn(text, path);
 }
 
@@ -154,7 +160,8 @@ export function historyFlags(history: string, side: 'orig' | 'resp', packets: nu
 export function isLocalOnly(address: string): boolean {
   if (isIP(address) === 4) {
     const [a, b] = address.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168) || (a === 169 && b === 254) || a >= 224;
+    return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168)
+      || (a === 169 && b === 254) || a >= 224;
   }
   const first = parseInt(address.split(':')[0] || '0', 16);
   return address === '::1' || address === '::' || (first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00;

@@ -17,14 +17,16 @@ import { REPO_ROOT } from '../support/fixtures.js';
 const REAL = join(REPO_ROOT, '../shared/data/c2-real');
 const SIMDA_C2 = [{ address: '23.253.126.58', port: 80, proto: 6 }, { address: '104.239.157.210', port: 80, proto: 6 }];
 
-describe('M1 on real traffic (../shared/data/c2-real)', { skip: !existsSync(REAL) && '../shared/data/c2-real is absent: M1\'s evaluation on real traffic is not run' }, () => {
+describe('M1 on real traffic (../shared/data/c2-real)', { skip: !existsSync(REAL)
+  && '../shared/data/c2-real is absent: M1\'s evaluation on real traffic is not run' }, () => {
   let r: RealEvalReport;
 
   it('goes through the collector whole, and scores every endpoint of the window', async () => {
     r = await evaluateReal({ dir: REAL, c2: SIMDA_C2, subscribers: 150, infectedPerFamily: 3, seed: 3, rate: 40_000 });
     assert.equal(r.dropped, 0);
     assert.equal(r.positives, 3);
-    assert.deepEqual(r.infections.map((i) => [i.family, i.source]), [['remcosrat-ctu-sme-11', 'labels'], ['simda-ctu-botnet-355-1', 'given']]);
+    assert.deepEqual(r.infections.map((i) => [i.family, i.source]), [['remcosrat-ctu-sme-11', 'labels'], ['simda-ctu-botnet-355-1',
+      'given']]);
     assert.ok(r.endpoints > 5000, `${r.endpoints} endpoints`);
     assert.deepEqual(r.methods.map((m) => m.name), ['Mamori', 'beacon score (RITA-style)', 'fan-in']);
   });
@@ -44,7 +46,8 @@ describe('M1 on real traffic (../shared/data/c2-real)', { skip: !existsSync(REAL
     const [mamori, beacon, fanIn] = r.methods;
     for (const base of [beacon!, fanIn!]) {
       assert.ok(mamori!.prAuc > base.prAuc, `${base.name}: ${base.prAuc} vs ${mamori!.prAuc}`);
-      for (const x of mamori!.ranks) assert.ok(x.rank < base.ranks.find((b) => b.endpoint === x.endpoint)!.rank, `${x.endpoint} under ${base.name}`);
+      for (const x of mamori!.ranks) assert.ok(x.rank < base.ranks.find((b) => b.endpoint === x.endpoint)!.rank,
+        `${x.endpoint} under ${base.name}`);
     }
     // Simda's live HTTP C&C is the harder family (port 80, answers, no refusals): it must still rank in the top 1 %.
     for (const x of mamori!.ranks) assert.ok(x.rank <= r.endpoints / 100, `${x.endpoint} at rank ${x.rank} of ${r.endpoints}`);

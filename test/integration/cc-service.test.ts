@@ -32,7 +32,8 @@ describe('M1 in the server', () => {
   let analyst: string;
   let auditor: string;
   // Enough botnets for a forest (it needs 20 labelled C&C endpoints).
-  const sim = simulateIsp({ seed: 5, subscribers: 400, hours: 23, start: START, families: [...DEFAULT_FAMILIES, ...randomFamilies(5, 16)] });
+  const sim = simulateIsp({ seed: 5, subscribers: 400, hours: 23, start: START, families: [...DEFAULT_FAMILIES, ...randomFamilies(5,
+    16)] });
   const cc = sim.truth.filter((t) => t.truth === 'cc');
 
   const api = async (method: 'GET' | 'POST', url: string, token: string, payload?: object) => {
@@ -96,7 +97,8 @@ describe('M1 in the server', () => {
     assert.deepEqual(models.map((x) => [x.version, x.labelSources.map((s) => s.name)]), [[2, ['partial']], [1, ['partial']], [0, []]]);
   });
 
-  it('runs a detection with the promoted version: ranked candidates explained in Japanese and English, and no subscriber address', async () => {
+  it('runs a detection with the promoted version: ranked candidates explained in Japanese and English, and no subscriber address',
+    async () => {
     assert.equal((await api('POST', '/api/v1/cc/models/2/promote', auditor)).status, 403, 'an auditor may not promote');
     const promoted = await api('POST', '/api/v1/cc/models/2/promote', analyst);
     assert.equal(promoted.status, 200, JSON.stringify(promoted.body));
@@ -107,14 +109,18 @@ describe('M1 in the server', () => {
     assert.equal(run.body.modelVersion, 2);
     assert.ok(Number(run.body.detected) >= 1, JSON.stringify(run.body));
     const res = await server.app.inject({ method: 'GET', url: '/api/v1/cc/candidates', headers: { authorization: `Bearer ${auditor}` } });
-    type C = { id: string; address: string; port: number; score: number; evidence: { rank: number; summary: { ja: string; en: string }; explanation: Array<{ ja: string; en: string; direction: string }> } };
+    type C = {
+      id: string; address: string; port: number; score: number;
+      evidence: { rank: number; summary: { ja: string; en: string }; explanation: Array<{ ja: string; en: string; direction: string }> };
+    };
     const candidates = (res.json() as { candidates: C[] }).candidates;
     assert.ok(candidates.length >= 1);
     const truthOf = (c: { address: string; port: number }) => sim.truth.find((t) => t.address === c.address && t.port === c.port)?.truth;
     // Accuracy is `mamori cc eval`'s business; here, the forest trained on this window's labels must be
     // mostly right (a one-subscriber UDP keep-alive every 20 s is the simulator's hardest benign timer).
     const wrong = candidates.filter((c) => truthOf(c) !== 'cc');
-    assert.ok(wrong.length <= candidates.length / 10, `candidates that are not C&C: ${JSON.stringify(wrong.map((c) => [truthOf(c), c.port]))}`);
+    assert.ok(wrong.length <= candidates.length / 10,
+      `candidates that are not C&C: ${JSON.stringify(wrong.map((c) => [truthOf(c), c.port]))}`);
     for (let i = 1; i < candidates.length; i++) assert.ok(candidates[i - 1]!.score >= candidates[i]!.score, 'ranked by score');
     for (const c of candidates) {
       assert.ok(c.evidence.explanation.length > 0 && c.evidence.rank >= 1);
@@ -127,7 +133,8 @@ describe('M1 in the server', () => {
 
   it('lists, shows and decides candidates from the command line, against the running server', async () => {
     const env = { ...process.env, MAMORI_TOKEN: analyst };
-    const cli = async (...args: string[]) => (await execFileAsync(process.execPath, [CLI, 'cc', 'candidates', ...args, '--server', server.url], { env, encoding: 'utf8' })).stdout;
+    const cli = async (...args: string[]) => (await execFileAsync(process.execPath, [CLI, 'cc', 'candidates', ...args, '--server',
+      server.url], { env, encoding: 'utf8' })).stdout;
     const listed = (await cli('list')).trim().split('\n');
     const first = listed[0]!.split('\t');
     assert.equal(first[0], '1');
@@ -138,7 +145,8 @@ describe('M1 in the server', () => {
     assert.match(await cli('show', first[1]!, '--ja'), /加入者/);
     assert.match(await cli('decide', first[1]!, '--confirm', '--reason', 'seen in the sandbox too'), /: confirmed/);
     await assert.rejects(cli('decide', first[1]!, '--confirm', '--reason', 'again'), /a confirmed candidate cannot be confirmed/);
-    await assert.rejects(execFileAsync(process.execPath, [CLI, 'cc', 'candidates', 'list', '--server', server.url], { env: { ...process.env, MAMORI_TOKEN: '' }, encoding: 'utf8' }), /no API token/);
+    await assert.rejects(execFileAsync(process.execPath, [CLI, 'cc', 'candidates', 'list', '--server', server.url],
+      { env: { ...process.env, MAMORI_TOKEN: '' }, encoding: 'utf8' }), /no API token/);
   });
 
   it('runs by itself every runInterval, as M1, audited with counts', async () => {

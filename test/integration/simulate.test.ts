@@ -54,17 +54,21 @@ describe('synthetic ISP through the collector', () => {
   it('exports IPv6 flows too, in their own template, read back whole by the collector', async () => {
     const v6 = (last: number) => Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, last]);
     const t = START.getTime() + 3_600_000;
-    const flows = [0, 1, 2].map((k) => ({ startMs: t + k, endMs: t + k + 10, src: 0, dst: 0, sport: 50000 + k, dport: 4433, proto: 6, bytes: 500 + k, packets: 4, tcpFlags: 0x02, v6: { src: v6(1), dst: v6(0x99) } }));
+    const flows = [0, 1, 2].map((k) => ({ startMs: t + k, endMs: t + k + 10, src: 0, dst: 0, sport: 50000 + k, dport: 4433, proto: 6,
+      bytes: 500 + k, packets: 4, tcpFlags: 0x02, v6: { src: v6(1), dst: v6(0x99) } }));
     // A mixed message: one IPv4 set and one IPv6 set.
-    const v4 = { startMs: t, endMs: t + 10, src: ((10 << 24) + 5) >>> 0, dst: ((198 << 24) | (18 << 16) | 77) >>> 0, sport: 1, dport: 4433, proto: 6, bytes: 60, packets: 1, tcpFlags: 0x02 };
+    const v4 = { startMs: t, endMs: t + 10, src: ((10 << 24) + 5) >>> 0, dst: ((198 << 24) | (18 << 16) | 77) >>> 0, sport: 1, dport: 4433,
+      proto: 6, bytes: 60, packets: 1, tcpFlags: 0x02 };
     const sent = await sendIpfix([...flows, v4], '127.0.0.1', server.inlet!.addresses[0]!.port, 1000);
     await server.inlet!.flush();
     assert.equal(sent.records, 4);
     const rows = await server.mamori.analytics!.query<{ src: string; dst: string; bytes: string }>(
-      `SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS bytes FROM ${FLOW_DATASET.table} WHERE dst_port = 4433 ORDER BY bytes`);
+      'SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS bytes '
+      + `FROM ${FLOW_DATASET.table} WHERE dst_port = 4433 ORDER BY bytes`);
     assert.deepEqual(rows.map((r) => [r.src, r.dst, r.bytes]), [
       ['::ffff:10.0.0.5', '::ffff:198.18.0.77', '60'],
-      ['2001:db8:0:7::1', '2001:db8:0:7::99', '500'], ['2001:db8:0:7::1', '2001:db8:0:7::99', '501'], ['2001:db8:0:7::1', '2001:db8:0:7::99', '502'],
+      ['2001:db8:0:7::1', '2001:db8:0:7::99', '500'], ['2001:db8:0:7::1', '2001:db8:0:7::99', '501'], ['2001:db8:0:7::1',
+        '2001:db8:0:7::99', '502'],
     ]);
   });
 

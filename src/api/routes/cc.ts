@@ -20,14 +20,17 @@ const candidateSchema = z.object({
   firstDetected: z.string(), lastDetected: z.string(), detections: z.number(),
   evidence: z.object({
     features: z.record(z.string(), z.number()),
-    explanation: z.array(z.object({ feature: z.string(), ja: z.string(), en: z.string(), direction: z.enum(['raised', 'lowered']).optional() })),
-    summary: textJaEn.optional(), evidence: z.number().optional(), rank: z.number().optional(), scored: z.number().optional(), modelVersion: z.number().optional(),
+    explanation: z.array(z.object({ feature: z.string(), ja: z.string(), en: z.string(), direction: z.enum(['raised',
+      'lowered']).optional() })),
+    summary: textJaEn.optional(), evidence: z.number().optional(), rank: z.number().optional(), scored: z.number().optional(),
+      modelVersion: z.number().optional(),
   }),
   statusChangedAt: z.string(), statusChangedBy: z.string(), statusReason: z.string().nullable(),
 });
 
 const modelSchema = z.object({
-  version: z.number(), kind: z.enum(['profile', 'forest']), source: z.string(), trainedAt: z.string(), trainedBy: z.string(), seed: z.number(),
+  version: z.number(), kind: z.enum(['profile', 'forest']), source: z.string(), trainedAt: z.string(), trainedBy: z.string(),
+    seed: z.number(),
   samples: z.number(), positives: z.number(), threshold: z.number(), windowFrom: z.string(), windowTo: z.string(),
   labelSources: z.array(z.object({ name: z.string(), sha256: z.string(), importedAt: z.string() })),
   notes: z.array(z.string()), promotedAt: z.string().nullable(), promotedBy: z.string().nullable(), active: z.boolean(),
@@ -54,7 +57,8 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       config: { permission: 'cc:run' },
       schema: {
         tags: ['cc-detection'],
-        description: 'Makes a new model version from the current window (labels: imported lists valid at its end, and analysts\' decisions); not used until promoted.',
+        description: 'Makes a new model version from the current window (labels: imported lists valid at its end, '
+          + 'and analysts\' decisions); not used until promoted.',
         body: z.object({
           kind: z.enum(['profile', 'forest']).default('profile'), seed: z.number().int().min(0).max(2 ** 31).default(42),
           trees: z.number().int().min(1).max(2000).default(100), targetPrecision: z.number().gt(0).max(1).default(0.95),
@@ -85,13 +89,15 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       config: { permission: 'cc:run' },
       schema: {
         tags: ['cc-detection'],
-        description: 'Runs one detection now over the window ending now (or at `to`), with the active model (the server also does this every runInterval).',
+        description: 'Runs one detection now over the window ending now (or at `to`), with the active model '
+          + '(the server also does this every runInterval).',
         body: z.object({ to: z.iso.datetime({ offset: true }).optional() }).nullish(),
         response: {
           200: z.object({
             ran: z.boolean(), reason: z.string().optional(), modelVersion: z.number().optional(),
             endpoints: z.number().optional(), detected: z.number().optional(), created: z.number().optional(), redetected: z.number().optional(),
-            expired: z.number().optional(), allowListed: z.number().optional(), flowsDeleted: z.number().optional(), unanalysedKept: z.number().optional(),
+            expired: z.number().optional(), allowListed: z.number().optional(), flowsDeleted: z.number().optional(),
+              unanalysedKept: z.number().optional(),
             problems: z.array(z.string()).optional(),
           }),
           409: errorSchema,
@@ -103,7 +109,8 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       if (!o.ran) return { ran: false, reason: o.reason };
       const r = o.result;
       return {
-        ran: true, modelVersion: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created, redetected: r.redetected, expired: r.expired,
+        ran: true, modelVersion: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created,
+          redetected: r.redetected, expired: r.expired,
         allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, unanalysedKept: r.unanalysedKept, problems: r.health.problems,
       };
     }));

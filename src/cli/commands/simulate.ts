@@ -34,7 +34,8 @@ export function simulateCommands(program: Command): void {
       // Ending now (to the minute): a fixed date would put the flows outside M1's rolling window.
       const start = o.start ? new Date(o.start) : simulatedStartEndingNow(o.hours);
       const sim = simulateIsp({ seed: o.seed, subscribers: o.subscribers, hours: o.hours, start, families: DEFAULT_FAMILIES });
-      if (o.truth) createWriteStream(o.truth).end(JSON.stringify({ seed: o.seed, subscribers: o.subscribers, hours: o.hours, start: start.toISOString(), endpoints: sim.truth }, null, 1));
+      if (o.truth) createWriteStream(o.truth).end(JSON.stringify({ seed: o.seed, subscribers: o.subscribers, hours: o.hours,
+        start: start.toISOString(), endpoints: sim.truth }, null, 1));
       const bar = progress('records sent', 0);
       const r = await sendIpfix(sim.flows(), host, Number(m[3]), o.rate, (n) => bar.update(n));
       bar.stop();

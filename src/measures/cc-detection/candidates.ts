@@ -143,7 +143,8 @@ export async function applyDetections(store: StateStore, audit: AuditWriter, det
       const { address, port, proto, ...features } = d.features;
       const id = candidateId(address, port, proto);
       const extra = { summary: d.summary, evidence: d.evidence, rank: d.rank, scored: d.scored, modelVersion: d.modelVersion };
-      const evidence = JSON.stringify({ features, explanation: d.explanation, ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)) });
+      const evidence = JSON.stringify({ features, explanation: d.explanation, ...Object.fromEntries(Object.entries(extra).filter(([,
+        v]) => v !== undefined)) });
       const existing = await c.selectFrom('cc_candidates').selectAll().where('id', '=', id).executeTakeFirst();
       if (!existing) {
         await c.insertInto('cc_candidates').values({
@@ -174,7 +175,8 @@ export async function listCandidates(store: StateStore, status?: CandidateStatus
   if (status) q = q.where('status', '=', status);
   // Ranked: score, then the strength of the evidence (profile models), then the id for a stable order.
   return (await q.orderBy('score', 'desc').orderBy('id').execute()).map(fromRow)
-    .sort((a, b) => b.score - a.score || (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) || (a.evidence.rank ?? Infinity) - (b.evidence.rank ?? Infinity) || a.id.localeCompare(b.id));
+    .sort((a, b) => b.score - a.score || (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) || (a.evidence.rank
+      ?? Infinity) - (b.evidence.rank ?? Infinity) || a.id.localeCompare(b.id));
 }
 
 export async function getCandidate(store: StateStore, id: string): Promise<Candidate | undefined> {

@@ -65,7 +65,8 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
   return { flows: total, exporters, silentExporters, futureFlows, problems };
 }
 
-export interface ScoredEndpoint { features: EndpointFeatures; score: number; evidence?: number; detection: Omit<Detection, 'rank' | 'scored'> }
+export interface ScoredEndpoint { features: EndpointFeatures; score: number; evidence?: number; detection: Omit<Detection,
+  'rank' | 'scored'> }
 
 /**
  * Scores every endpoint of a window with a model, ranked (most suspicious first); endpoints a model
@@ -86,10 +87,12 @@ export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatur
     const m = model as M1Model;
     out = features.map((f) => {
       const sc = score(m, f);
-      return { features: f, score: sc, detection: { features: f, score: sc, summary: summary(f), explanation: explain(m, f).map(({ feature, ja, en }) => ({ feature, ja, en, direction: 'raised' as const })), ...(modelVersion !== undefined ? { modelVersion } : {}) } };
+      return { features: f, score: sc, detection: { features: f, score: sc, summary: summary(f), explanation: explain(m, f).map(({ feature,
+        ja, en }) => ({ feature, ja, en, direction: 'raised' as const })), ...(modelVersion !== undefined ? { modelVersion } : {}) } };
     });
   }
-  return out.sort((a, b) => b.score - a.score || (b.evidence ?? 0) - (a.evidence ?? 0) || a.features.address.localeCompare(b.features.address) || a.features.port - b.features.port);
+  return out.sort((a, b) => b.score - a.score || (b.evidence ?? 0) - (a.evidence ?? 0)
+    || a.features.address.localeCompare(b.features.address) || a.features.port - b.features.port);
 }
 
 export interface DetectionResult extends RunSummary {
@@ -107,13 +110,15 @@ export interface DetectionResult extends RunSummary {
  * 7-day retention.
  */
 export async function detectOnce(ctx: {
-  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditWriter; settings: CcDetectionSettings; model: AnyModel; modelVersion?: number; now: Date; actor: string;
+  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditWriter; settings: CcDetectionSettings;
+  model: AnyModel; modelVersion?: number; now: Date; actor: string;
 }): Promise<DetectionResult> {
   const windowMs = parseDuration(ctx.settings.window) * 1000;
   const from = new Date(ctx.now.getTime() - windowMs);
   const window = { from: from.toISOString(), to: ctx.now.toISOString() };
   const health = await windowHealth(ctx.flows, from, ctx.now);
-  const empty = { detected: 0, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0, endpoints: 0, allowListed: 0, threshold: ctx.model.threshold, flowsDeleted: 0, unanalysedKept: 0, health, window };
+  const empty = { detected: 0, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0, endpoints: 0, allowListed: 0,
+    threshold: ctx.model.threshold, flowsDeleted: 0, unanalysedKept: 0, health, window };
   if (health.flows === 0) {
     // No data is not "not detected": nothing expires, nothing is deleted, and the run says so.
     await ctx.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', outcome: 'error', counts: { flows: 0 } });
@@ -139,7 +144,8 @@ export async function detectOnce(ctx: {
   });
   // Only where runs have analysed, and only what has left the rolling window ending now.
   const current = [...await listCandidates(ctx.state, 'new'), ...await listCandidates(ctx.state, 'confirmed')];
-  const keep = { columns: ['dst_addr', 'dst_port', 'proto'], rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]) };
+  const keep = { columns: ['dst_addr', 'dst_port', 'proto'],
+    rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]) };
   const rolling = new Date(Math.min(from.getTime(), Date.now() - windowMs));
   let flowsDeleted = 0;
   const analysed = await analysedWindows(ctx.state);
@@ -151,5 +157,6 @@ export async function detectOnce(ctx: {
   const [old] = await ctx.flows.query<{ n: string }>(
     `SELECT count() AS n FROM ${ctx.flows.table(FLOW_DATASET.name)} WHERE start < toDateTime64({first:String}, 3, 'UTC')`,
     { first: firstAnalysed.toISOString().replace('Z', '') });
-  return { ...summaryCounts, endpoints: features.length, allowListed, threshold: ctx.model.threshold, flowsDeleted, unanalysedKept: Number(old?.n ?? 0), health, window };
+  return { ...summaryCounts, endpoints: features.length, allowListed, threshold: ctx.model.threshold, flowsDeleted,
+    unanalysedKept: Number(old?.n ?? 0), health, window };
 }

@@ -72,7 +72,10 @@ export interface RealEvalReport {
   positives: number;
   methods: MethodResult[];
   /** The model's top of the list, for the report. */
-  top: Array<{ rank: number; endpoint: string; truth: RealTruth; family?: string; score: number; evidence?: number; clients: number; summary: string; explanation: string[] }>;
+  top: Array<{
+    rank: number; endpoint: string; truth: RealTruth; family?: string; score: number; evidence?: number; clients: number;
+    summary: string; explanation: string[];
+  }>;
   /** A profile learnt from this run's labels (positive-unlabelled), for `--save-model`. */
   learnt: ProfileModel;
 }
@@ -120,15 +123,20 @@ export function readRealDir(dir: string, c2: EndpointKey[], benignNames?: string
       leftOut.push(`${f}: ${log.labelled ? 'no C&C among its labels' : 'no labels'} and no --c2 endpoint it contacts: left out`);
       continue;
     }
-    infections.push({ name: f.replace(/\.conn.*$/, '').replace(/\.log.*$/, ''), log, c2: endpoints, source: named.size > 0 ? 'given' : 'labels' });
+    const name = f.replace(/\.conn.*$/, '').replace(/\.log.*$/, '');
+    infections.push({ name, log, c2: endpoints, source: named.size > 0 ? 'given' : 'labels' });
   }
   if (benign.length === 0) throw new Error(`${dir}: no benign day (a conn log whose name contains "benign" or "normal")`);
-  if (infections.length === 0) throw new Error(`${dir}: no infection with known C&C endpoints${leftOut.length ? ` (${leftOut.join('; ')})` : ''}`);
+  if (infections.length === 0) {
+    throw new Error(`${dir}: no infection with known C&C endpoints${leftOut.length ? ` (${leftOut.join('; ')})` : ''}`);
+  }
   return { benign, infections, leftOut };
 }
 
 /** Metrics of one ranking: ties count against the C&C endpoint; excluded endpoints are not in the list. */
-function measure(name: string, rows: Array<{ key: string; family?: string; y: number; score: number; tie: number }>, threshold: number, subscribers: number): MethodResult {
+type Row = { key: string; family?: string | undefined; y: number; score: number; tie: number };
+
+function measure(name: string, rows: Row[], threshold: number, subscribers: number): MethodResult {
   const sorted = [...rows].sort((a, b) => b.score - a.score || b.tie - a.tie || a.y - b.y);
   const ranks = rows.filter((r) => r.y === 1).map((r) => ({
     family: r.family ?? '', endpoint: r.key, score: r.score,
@@ -140,7 +148,8 @@ function measure(name: string, rows: Array<{ key: string; family?: string; y: nu
   const ap = (rs: typeof sorted) => prAuc(rs.map((_, i) => rs.length - i), rs.map((r) => r.y));
   const families = [...new Set(rows.filter((r) => r.y === 1).map((r) => r.family ?? ''))].sort();
   return {
-    name, prAuc: ap(sorted), perFamily: families.map((fam) => ({ family: fam, prAuc: ap(sorted.filter((r) => r.y === 0 || r.family === fam)) })), ranks, threshold, tp, fp,
+    name, prAuc: ap(sorted), ranks, threshold, tp, fp,
+    perFamily: families.map((fam) => ({ family: fam, prAuc: ap(sorted.filter((r) => r.y === 0 || r.family === fam)) })),
     fn: rows.filter((r) => r.y === 1).length - tp, falsePer1000Subscribers: (fp * 1000) / subscribers,
   };
 }
@@ -160,15 +169,20 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
   const { benign, infections, leftOut } = readRealDir(o.dir, o.c2, o.benignDays, o.families);
   for (const l of leftOut) o.onStep?.(l);
   const start = new Date(Date.UTC(2026, 0, 1));
-  const isp = buildRealIsp({ seed: o.seed, subscribers: o.subscribers, start, benignDays: benign, infections, infectedPerFamily: o.infectedPerFamily });
+  const isp = buildRealIsp({
+    seed: o.seed, subscribers: o.subscribers, start, benignDays: benign, infections, infectedPerFamily: o.infectedPerFamily,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-real-'));
   // M1 enabled on this replicated traffic only, in a throwaway directory; its hourly job is not started.
   const scopeYaml = JSON.stringify(isp.subscriberPrefixes);
-  const config = parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ${scopeYaml} } }\n`, 'evaluation');
+  const yaml = `dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ${scopeYaml} } }`;
+  const config = parseConfig(yaml, 'evaluation');
   const mamori = await openMamori(config, { analytics: true });
-  const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, { ...inletSettings(config), listeners: [{ host: '127.0.0.1', port: 0 }] });
+  const listeners = [{ host: '127.0.0.1', port: 0 }];
+  const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, { ...inletSettings(config), listeners });
   try {
-    o.onStep?.(`sending ${o.subscribers} subscribers' day (${benign.length} benign days, ${infections.length} infections × ${o.infectedPerFamily}) as IPFIX`);
+    const what = `${benign.length} benign days, ${infections.length} infections × ${o.infectedPerFamily}`;
+    o.onStep?.(`sending ${o.subscribers} subscribers' day (${what}) as IPFIX`);
     const sent = await sendIpfix(isp.flows(), '127.0.0.1', inlet.addresses[0]!.port, o.rate);
     await inlet.flush();
     const st = inlet.status();
@@ -176,7 +190,8 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
     if (dropped > 0) throw new Error(`the collector dropped ${dropped} datagrams/records: lower --rate`);
     const handle = await mamori.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     o.onStep?.('features');
-    const features = await extractFeatures(handle, { subscriberPrefixes: isp.subscriberPrefixes, infrastructurePrefixes: [] }, start, new Date(start.getTime() + 86_400_000));
+    const scope = { subscriberPrefixes: isp.subscriberPrefixes, infrastructurePrefixes: [] };
+    const features = await extractFeatures(handle, scope, start, new Date(start.getTime() + 86_400_000));
     const truth = features.map((f) => isp.truthOf(f));
     const keep = features.map((_, i) => truth[i]!.truth !== 'infection-other');
     const kept = features.filter((_, i) => keep[i]);
@@ -211,12 +226,15 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
     const learnt = learnProfile(defaultProfile(), [{ features, labels: truth.map((t) => (t.truth === 'cc' ? 1 : null)) }]);
     return {
       subscribers: o.subscribers,
-      benignDays: isp.hosts.filter((h) => benign.some((b) => b.file === h.file)).map((h) => ({ file: basename(h.file), host: h.host, outbound: h.outbound, inbound: h.inbound })),
+      benignDays: isp.hosts.filter((h) => benign.some((b) => b.file === h.file))
+        .map((h) => ({ file: basename(h.file), host: h.host, outbound: h.outbound, inbound: h.inbound })),
       infections: infections.map((inf) => ({
         file: basename(inf.log.file), family: inf.name, host: isp.hosts.find((h) => h.file === inf.log.file)!.host,
-        c2: inf.c2.map((e) => `${e.address}:${e.port}/${e.proto === 17 ? 'udp' : 'tcp'}`), infectedSubscribers: isp.infected.get(inf.name)!.length, source: inf.source,
+        c2: inf.c2.map((e) => `${e.address}:${e.port}/${e.proto === 17 ? 'udp' : 'tcp'}`),
+        infectedSubscribers: isp.infected.get(inf.name)!.length, source: inf.source,
       })),
-      leftOut, records: sent.records, dropped, endpoints: kept.length, excluded: features.length - kept.length, positives: y.filter(Boolean).length,
+      leftOut, records: sent.records, dropped, endpoints: kept.length, excluded: features.length - kept.length,
+      positives: y.filter(Boolean).length,
       methods, top, learnt,
     };
   } finally {

@@ -100,7 +100,8 @@ export function featureQuery(table: string, scope: Scope, from: Date, to: Date):
   if (scope.subscriberPrefixes.length === 0) throw new Error('scope.subscriberPrefixes is empty: M1 cannot tell subscribers from the rest of the Internet');
   const iso = (d: Date) => d.toISOString().replace('Z', '');
   const params: Record<string, string | number> = {
-    from: iso(from), to: iso(to), mid: iso(new Date((from.getTime() + to.getTime()) / 2)), hours: (to.getTime() - from.getTime()) / 3_600_000,
+    from: iso(from), to: iso(to), mid: iso(new Date((from.getTime() + to.getTime()) / 2)),
+      hours: (to.getTime() - from.getTime()) / 3_600_000,
   };
   const subs = scope.subscriberPrefixes.map(prefixRange);
   const internal = [...subs, ...scope.infrastructurePrefixes.map(prefixRange)];

@@ -56,7 +56,7 @@ const perHour = (f: EndpointFeatures) => f.flowsPerClient / Math.max(1, f.client
 export const C2_PROFILE: readonly FeatureSpec[] = [
   {
     name: 'contacts_per_day', value: perDay, edges: [2, 6, 24, 100, 1000, Infinity], c2: [0.02, 0.08, 0.2, 0.3, 0.3, 0.1],
-    say: (f, v) => ({ ja: `加入者 1 人あたり 1 日 ${num(v)} 回の接続`, en: `${num(v)} contacts a day per subscriber` }),
+    say: (_f, v) => ({ ja: `加入者 1 人あたり 1 日 ${num(v)} 回の接続`, en: `${num(v)} contacts a day per subscriber` }),
   },
   {
     name: 'contacts_per_hour', value: perHour, edges: [2, 10, 60, 600, Infinity], c2: [0.25, 0.25, 0.25, 0.2, 0.05],
@@ -65,39 +65,69 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
   {
     // UDP without an answer is common and says little (P2P probes, NTP or STUN through filters): TCP only.
     name: 'syn_only', value: (f) => (f.proto === 6 ? f.failedShare : null), edges: [0.5, 0.9, Infinity], c2: [0.7, 0.1, 0.2],
-    say: (_f, v) => ({ ja: `TCP 接続の ${pct(v)} % がハンドシェイクを完了していない（拒否または無応答）`, en: `${pct(v)} % of TCP attempts never completed a handshake (refused or unanswered)` }),
+    say: (_f, v) => ({
+      ja: `TCP 接続の ${pct(v)} % がハンドシェイクを完了していない（拒否または無応答）`,
+      en: `${pct(v)} % of TCP attempts never completed a handshake (refused or unanswered)`,
+    }),
   },
   {
-    name: 'port_reach', value: (f) => share(f.portOtherClients + f.clients, f), edges: [0.005, 0.02, 0.1, Infinity], c2: [0.3, 0.1, 0.1, 0.5],
-    say: (f) => (f.portOtherClients === 0
-      ? { ja: `ポート ${f.port}/${proto(f.proto)} はこの宛先の接続元以外の加入者が使っていない`, en: `port ${f.port}/${proto(f.proto)} seen from no other subscriber` }
-      : { ja: `ポート ${f.port}/${proto(f.proto)} を使う加入者は全体の ${pct(share(f.portOtherClients + f.clients, f))} %`, en: `port ${f.port}/${proto(f.proto)} used by ${pct(share(f.portOtherClients + f.clients, f))} % of subscribers` }),
+    name: 'port_reach', value: (f) => share(f.portOtherClients + f.clients, f),
+    edges: [0.005, 0.02, 0.1, Infinity], c2: [0.3, 0.1, 0.1, 0.5],
+    say: (f) => {
+      const port = `${f.port}/${proto(f.proto)}`;
+      const used = pct(share(f.portOtherClients + f.clients, f));
+      return f.portOtherClients === 0
+        ? { ja: `ポート ${port} はこの宛先の接続元以外の加入者が使っていない`, en: `port ${port} seen from no other subscriber` }
+        : { ja: `ポート ${port} を使う加入者は全体の ${used} %`, en: `port ${port} used by ${used} % of subscribers` };
+    },
   },
   {
-    name: 'net_others', value: (f) => share(f.netOtherClients, f), edges: [1e-9, 0.005, 0.02, 0.1, Infinity], c2: [0.6, 0.15, 0.1, 0.1, 0.05],
+    name: 'net_others', value: (f) => share(f.netOtherClients, f),
+    edges: [1e-9, 0.005, 0.02, 0.1, Infinity], c2: [0.6, 0.15, 0.1, 0.1, 0.05],
     say: (f, v) => (f.netOtherClients === 0
-      ? { ja: '同じネットワーク（/24、IPv6 は /48）の同じポートの他のサーバに接続する加入者はいない', en: 'no subscriber reaches another server of its network (/24, IPv6 /48) on this port' }
-      : { ja: `同じネットワークの同じポートの他の ${f.netOtherEndpoints} 台のサーバに加入者の ${pct(v)} % が接続している`, en: `${pct(v)} % of subscribers reach ${f.netOtherEndpoints} other servers of its network on this port` }),
+      ? {
+        ja: '同じネットワーク（/24、IPv6 は /48）の同じポートの他のサーバに接続する加入者はいない',
+        en: 'no subscriber reaches another server of its network (/24, IPv6 /48) on this port',
+      }
+      : {
+        ja: `同じネットワークの同じポートの他の ${f.netOtherEndpoints} 台のサーバに加入者の ${pct(v)} % が接続している`,
+        en: `${pct(v)} % of subscribers reach ${f.netOtherEndpoints} other servers of its network on this port`,
+      }),
   },
   {
     name: 'popularity', value: (f) => share(f.clients, f), edges: [0.005, 0.02, 0.1, Infinity], c2: [0.8, 0.15, 0.045, 0.005],
-    say: (f, v) => ({ ja: `加入者 ${f.subscribers.toLocaleString('en')} 人中 ${f.clients.toLocaleString('en')} 人（${pct(v)} %）が接続`, en: `reached by ${f.clients.toLocaleString('en')} of ${f.subscribers.toLocaleString('en')} subscribers (${pct(v)} %)` }),
+    say: (f, v) => {
+      const [n, of] = [f.clients.toLocaleString('en'), f.subscribers.toLocaleString('en')];
+      return { ja: `加入者 ${of} 人中 ${n} 人（${pct(v)} %）が接続`, en: `reached by ${n} of ${of} subscribers (${pct(v)} %)` };
+    },
   },
   {
     name: 'beacon', value: (f) => f.beaconScore, edges: [0.3, 0.6, 0.8, Infinity], c2: [0.2, 0.3, 0.25, 0.25],
-    say: (_f, v) => ({ ja: `接続間隔の規則性（RITA 型ビーコンスコア ${v.toFixed(2)}）`, en: `regularity of the contacts (RITA-style beacon score ${v.toFixed(2)})` }),
+    say: (_f, v) => ({
+      ja: `接続間隔の規則性（RITA 型ビーコンスコア ${v.toFixed(2)}）`, en: `regularity of the contacts (RITA-style beacon score ${v.toFixed(2)})`,
+    }),
   },
   {
-    name: 'return_ratio', value: (f) => (f.proto === 6 && f.failedShare >= 0.9 ? null : f.returnRatio), edges: [0.5, 2, 10, Infinity], c2: [0.3, 0.45, 0.17, 0.08],
-    say: (_f, v) => ({ ja: `送った 1 バイトに対して ${v < 10 ? v.toFixed(2) : num(v)} バイトの応答`, en: `${v < 10 ? v.toFixed(2) : num(v)} bytes back for each byte sent` }),
+    name: 'return_ratio', value: (f) => (f.proto === 6 && f.failedShare >= 0.9 ? null : f.returnRatio),
+    edges: [0.5, 2, 10, Infinity], c2: [0.3, 0.45, 0.17, 0.08],
+    say: (_f, v) => {
+      const r = v < 10 ? v.toFixed(2) : num(v);
+      return { ja: `送った 1 バイトに対して ${r} バイトの応答`, en: `${r} bytes back for each byte sent` };
+    },
   },
   {
     name: 'bytes_cv', value: (f) => f.bytesCv, edges: [0.1, 0.5, 1, Infinity], c2: [0.35, 0.35, 0.2, 0.1],
-    say: (f, v) => ({ ja: `1 回あたりの送信量 ${num(f.meanBytesPerFlow)} バイト、ばらつき ${pct(v)} %（変動係数）`, en: `${num(f.meanBytesPerFlow)} bytes sent per contact, varying by ${pct(v)} % (coefficient of variation)` }),
+    say: (f, v) => ({
+      ja: `1 回あたりの送信量 ${num(f.meanBytesPerFlow)} バイト、ばらつき ${pct(v)} %（変動係数）`,
+      en: `${num(f.meanBytesPerFlow)} bytes sent per contact, varying by ${pct(v)} % (coefficient of variation)`,
+    }),
   },
   {
     name: 'scanning_clients', value: (f) => f.scanningClients / Math.max(1, f.clients), edges: [1e-9, Infinity], c2: [0.85, 0.15],
-    say: (f) => ({ ja: `接続元 ${f.clients} 人中 ${f.scanningClients} 人がスキャンをしている（応答のない宛先 32 以上）`, en: `${f.scanningClients} of its ${f.clients} clients are scanning (32 or more unanswered addresses)` }),
+    say: (f) => ({
+      ja: `接続元 ${f.clients} 人中 ${f.scanningClients} 人がスキャンをしている（応答のない宛先 32 以上）`,
+      en: `${f.scanningClients} of its ${f.clients} clients are scanning (32 or more unanswered addresses)`,
+    }),
   },
 ];
 
@@ -147,7 +177,9 @@ export function eligible(model: ProfileModel, f: EndpointFeatures): boolean {
 /** Share of the population in each bin (Laplace-smoothed), leaving out endpoints known to be C&C. */
 export type Population = Record<string, number[]>;
 
-export function populationOf(features: readonly EndpointFeatures[], model: ProfileModel, knownC2?: (f: EndpointFeatures) => boolean): Population {
+export function populationOf(
+  features: readonly EndpointFeatures[], model: ProfileModel, knownC2?: (f: EndpointFeatures) => boolean,
+): Population {
   const out: Population = {};
   for (const s of C2_PROFILE) {
     const counts = s.edges.map(() => 1);
@@ -199,8 +231,14 @@ export function explainTerms(f: EndpointFeatures, ts: readonly Term[], up = 4, d
     const factor = Math.pow(10, Math.abs(t.log10Ratio));
     const times = factor >= 100 ? Math.round(factor).toLocaleString('en') : factor.toFixed(factor >= 10 ? 0 : 1);
     return t.log10Ratio > 0
-      ? { feature: t.feature, direction: 'raised', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 倍多い（スコアを押し上げた）`, en: `${s.en}: ${times}× more common among C&C servers than in this ISP's traffic (raised the score)` }
-      : { feature: t.feature, direction: 'lowered', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 分の 1（スコアを押し下げた）`, en: `${s.en}: ${times}× less common among C&C servers than in this ISP's traffic (lowered the score)` };
+      ? {
+        feature: t.feature, direction: 'raised', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 倍多い（スコアを押し上げた）`,
+        en: `${s.en}: ${times}× more common among C&C servers than in this ISP's traffic (raised the score)`,
+      }
+      : {
+        feature: t.feature, direction: 'lowered', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 分の 1（スコアを押し下げた）`,
+        en: `${s.en}: ${times}× less common among C&C servers than in this ISP's traffic (lowered the score)`,
+      };
   };
   const raised = strong.filter((t) => t.log10Ratio > 0).sort((a, b) => b.log10Ratio - a.log10Ratio).slice(0, up);
   const lowered = strong.filter((t) => t.log10Ratio < 0).sort((a, b) => a.log10Ratio - b.log10Ratio).slice(0, down);
@@ -214,7 +252,10 @@ export function summary(f: EndpointFeatures): { ja: string; en: string } {
   if (f.proto === 6 && f.failedShare >= 0.5) { en.push(`${pct(f.failedShare)} % SYN-only`); ja.push(`${pct(f.failedShare)} % が SYN のみ`); }
   if (f.portOtherClients === 0) { en.push(`port ${f.port} seen nowhere else`); ja.push(`ポート ${f.port} は他で使われていない`); }
   else { en.push(`port ${f.port}/${proto(f.proto)}`); ja.push(`ポート ${f.port}/${proto(f.proto)}`); }
-  if (f.beaconScore >= 0.8) { en.push(`regular (beacon score ${f.beaconScore.toFixed(2)})`); ja.push(`規則的（ビーコンスコア ${f.beaconScore.toFixed(2)}）`); }
+  if (f.beaconScore >= 0.8) {
+    en.push(`regular (beacon score ${f.beaconScore.toFixed(2)})`);
+    ja.push(`規則的（ビーコンスコア ${f.beaconScore.toFixed(2)}）`);
+  }
   if (f.scanningClients > 0) { en.push(`${f.scanningClients} clients scanning`); ja.push(`接続元 ${f.scanningClients} 人がスキャン中`); }
   return { ja: ja.join('、'), en: en.join(', ') };
 }
@@ -228,7 +269,9 @@ export interface Scored {
 }
 
 /** Scores every endpoint of a window against that window's own population; ineligible ones score 0. */
-export function scoreWindow(model: ProfileModel, features: readonly EndpointFeatures[], knownC2?: (f: EndpointFeatures) => boolean): Scored[] {
+export function scoreWindow(
+  model: ProfileModel, features: readonly EndpointFeatures[], knownC2?: (f: EndpointFeatures) => boolean,
+): Scored[] {
   const population = populationOf(features, model, knownC2);
   return features.map((f) => {
     if (!eligible(model, f)) return { features: f, eligible: false, evidence: 0, score: 0, terms: [] };
@@ -296,7 +339,10 @@ export function learnProfile(base: ProfileModel, windows: readonly LabelledWindo
       if (!eligible(base, f)) return;
       if (w.labels[i] === 1) {
         positives += 1;
-        for (const s of C2_PROFILE) { const v = s.value(f); if (v !== null && Number.isFinite(v)) posCounts[s.name]![binOf(v, s.edges)]! += 1; }
+        for (const s of C2_PROFILE) {
+          const v = s.value(f);
+          if (v !== null && Number.isFinite(v)) posCounts[s.name]![binOf(v, s.edges)]! += 1;
+        }
       } else if (w.labels[i] === 0) benign += 1;
     });
   }
@@ -309,13 +355,16 @@ export function learnProfile(base: ProfileModel, windows: readonly LabelledWindo
   model.labelled = { positives, benign };
   if (positives === 0) {
     model.calibration = null;
-    model.notes.push('no labelled C&C endpoint with enough contacts in the window(s): the written profile and the default calibration are used');
+    model.notes.push('no labelled C&C endpoint with enough contacts in the window(s): '
+      + 'the written profile and the default calibration are used');
     return model;
   }
-  model.notes.push(`C&C profile updated by ${positives} labelled endpoint${positives === 1 ? '' : 's'} (the written profile counts as ${base.profileWeight})`);
+  const endpoints = `${positives} labelled C&C endpoint${positives === 1 ? '' : 's'}`;
+  model.notes.push(`C&C profile updated by ${endpoints} (the written profile counts as ${base.profileWeight})`);
   if (positives < MIN_CALIBRATION_POSITIVES) {
     model.calibration = null;
-    model.notes.push(`only ${positives} labelled C&C endpoint${positives === 1 ? '' : 's'} (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate scores; the default calibration (prior ${base.prior}, evidence × ${base.temper}) stays`);
+    model.notes.push(`only ${endpoints} (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate scores; `
+      + `the default calibration (prior ${base.prior}, evidence × ${base.temper}) stays`);
     return model;
   }
   for (const { w, population } of scoredWindows) {

@@ -27,7 +27,8 @@ export type RunOutcome =
 export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: MeasureState; settings: CcDetectionSettings; now: Date; actor: string }): Promise<RunOutcome> {
   // There is always a model: the built-in profile (version 0) until an operator promotes another.
   const model = await activeModel(ctx.own.store);
-  const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings, model: model.model, modelVersion: model.version, now: ctx.now, actor: ctx.actor });
+  const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings,
+    model: model.model, modelVersion: model.version, now: ctx.now, actor: ctx.actor });
   return { ran: true, modelVersion: model.version, result };
 }
 
@@ -50,7 +51,8 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
   // Counts only: no endpoint, no address.
   logger.info({
     event: 'cc.detect', model: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created, redetected: r.redetected,
-    expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, unanalysedKept: r.unanalysedKept, problems: r.health.problems.length,
+    expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, unanalysedKept: r.unanalysedKept,
+      problems: r.health.problems.length,
   }, 'detection run finished');
   for (const p of r.health.problems) logger.warn({ event: 'cc.detect.window' }, p.replace(/: .*$/, ''));
 }

@@ -164,8 +164,11 @@ function decodeDataSet(
   let complete = true;
   const n = t.targets.length;
   const st = scratch;
+  // The general path always uses the extra slots (address offsets), whatever the template was compiled with.
+  const extras = t.extras || !t.read;
+  const defaults = t.read ? t.defaults : SLOT_DEFAULTS;
   while (off + t.minLength <= end) {
-    st.set(t.defaults);
+    st.set(defaults);
     let row = -1;
     if (t.rows) row = out.start();
     const b = out.batch;
@@ -226,7 +229,7 @@ function decodeDataSet(
     // with both families carry zeros in the family a flow does not use.
     let fromFrame = -1;
     if (placed < 0) placed = placeAddresses(buf, st, b, row) ? 1 : 0;
-    if (t.extras && st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
+    if (extras && st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
       const at = st[Slot.FrameAt]!;
       const kind = st[Slot.FrameKind] === Target.IpPacket ? FrameStart.Ip : FrameStart.Ethernet;
       const status = decodeFrame(buf, at, at + st[Slot.FrameLength]!, kind);
@@ -249,7 +252,7 @@ function decodeDataSet(
       if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
       else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(st[Slot.IcmpCode]!, 0);
     }
-    setTimes(st, t.extras, b, row, clock, domain);
+    setTimes(st, extras, b, row, clock, domain);
     flows += 1;
   }
   // What is left is legal only as padding (RFC 7011 §3.3.1, RFC 3954 §5.3): zeros, shorter than a record.

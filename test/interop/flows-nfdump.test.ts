@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { readPcapUdp } from '../../src/ingest/pcap.js';
 import { REPO_ROOT, tempDir } from '../support/fixtures.js';
-import { have, havePythonModule, nfdumpDecode, sfacctdDecode, sflowWire, softflowdExport, type ReferenceRecord } from '../support/flow-peers.js';
+import { have, havePythonModule, nfdumpDecode, sfacctdDecode, sflowWire, softflowdExport,
+  type ReferenceRecord } from '../support/flow-peers.js';
 import { canonical, decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 
@@ -129,7 +130,8 @@ describe('flow decoding matches nfdump record for record', { skip: !peers && 'nf
  * the arrival time). And pmacct's sfacctd, a collector of its own, counting
  * per (addresses, ports, protocol, TCP flags), renormalised by the rate.
  */
-describe('sFlow captures match the wire and sfacctd', { skip: !existsSync(CAPTURES) && '../shared/data/flow-captures is absent: sFlow captures not checked' }, () => {
+describe('sFlow captures match the wire and sfacctd',
+  { skip: !existsSync(CAPTURES) && '../shared/data/flow-captures is absent: sFlow captures not checked' }, () => {
   const wireReader = havePythonModule('scapy');
   const files = existsSync(CAPTURES) ? readdirSync(CAPTURES).filter((f) => f.startsWith('sflow-')).sort() : [];
   const RECEIVED = 1_700_000_000_000;

@@ -171,7 +171,9 @@ export function controlWord(sequence = 1): Buffer {
   return new Bytes().u16(0).u16(sequence).build();
 }
 
-export function ipv4(p: { src: string; dst: string; proto: number; payload: Buffer; fragmentOffset?: number; more?: boolean; ihl?: number }): Buffer {
+export function ipv4(p: {
+  src: string; dst: string; proto: number; payload: Buffer; fragmentOffset?: number; more?: boolean; ihl?: number;
+}): Buffer {
   const ihl = p.ihl ?? 5;
   const options = Buffer.alloc(Math.max(0, ihl - 5) * 4, 1); // NOP options
   const flags = ((p.more ? 0x2000 : 0) | ((p.fragmentOffset ?? 0) >> 3)) & 0xffff;

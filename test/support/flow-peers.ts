@@ -85,7 +85,8 @@ export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, po
   await nfcapdReceive(datagrams, dir, port);
   const records: ReferenceRecord[] = [];
   for await (const r of readNfdump(dir, true)) {
-    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto, packets: r.packets, bytes: r.bytes, tcpFlags: r.tcpFlags });
+    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto,
+      packets: r.packets, bytes: r.bytes, tcpFlags: r.tcpFlags });
   }
   return records;
 }
@@ -116,7 +117,9 @@ export function sflowWire(pcaps: readonly string[]): WireSample[] {
   return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as WireSample);
 }
 
-export interface SfacctdRecord { src: string; dst: string; sport: number; dport: number; proto: number; tcpFlags: number; packets: number; bytes: number }
+export interface SfacctdRecord {
+  src: string; dst: string; sport: number; dport: number; proto: number; tcpFlags: number; packets: number; bytes: number;
+}
 
 /**
  * Sends sFlow datagrams to a fresh sfacctd (pmacct) and reads back what it
@@ -143,13 +146,17 @@ export async function sfacctdDecode(datagrams: readonly Buffer[], dir: string, p
   const read = (): SfacctdRecord[] => {
     if (!existsSync(out)) return [];
     return readFileSync(out, 'utf8').split('\n').filter((l) => l && !l.startsWith('SRC_IP')).map((l) => {
-      const [src, dst, sport, dport, flags, proto, pkts, bytes] = l.split(',') as [string, string, string, string, string, string, string, string];
-      return { src, dst, sport: Number(sport), dport: Number(dport), tcpFlags: Number(flags), proto: Number(proto), packets: Number(pkts), bytes: Number(bytes) };
+      const [src, dst, sport, dport, flags, proto, pkts, bytes] = l.split(',') as [string, string, string, string, string,
+        string, string, string];
+      return { src, dst, sport: Number(sport), dport: Number(dport), tcpFlags: Number(flags), proto: Number(proto),
+        packets: Number(pkts), bytes: Number(bytes) };
     });
   };
   try {
     for (let waited = 0; !listening(); waited += 50) {
-      if (waited > 10_000 || child.exitCode !== null) throw new Error(`sfacctd did not start: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+      if (waited > 10_000 || child.exitCode !== null) {
+        throw new Error(`sfacctd did not start: ${readFileSync(logFile, 'utf8').slice(-500)}`);
+      }
       await sleep(50);
     }
     const socket = dgram.createSocket('udp4');

@@ -37,7 +37,8 @@ export function decodeAll(datagrams: readonly Buffer[], options: { exporter?: st
 
 /** Every field of a record; TCP flags when `flags` (both sides have them). */
 export function key(r: ReferenceRecord, flags = false): string {
-  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes, flags ? r.tcpFlags : '-'].join('|');
+  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes,
+    flags ? r.tcpFlags : '-'].join('|');
 }
 
 /** Differences between two multisets of records, for a readable assertion message. */

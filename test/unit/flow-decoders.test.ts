@@ -234,9 +234,12 @@ describe('sFlow v5', () => {
     const d = sflowDatagram('192.0.2.1', 1, [...frames.map((f) => flowSample(1000, [rawHeaderRecord(f, 1514)])), counterSample()]);
     const { rows } = run([[d]], 1_700_000_123_000);
     assert.deepEqual(rows, [
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 443, proto: 6, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '2001:db8::10', dst: '2001:db8::20', sport: 5353, dport: 53, proto: 17, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
-      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.11', dst: '198.51.100.21', sport: 0, dport: 0x0800, proto: 1, packets: 1000, bytes: 1_496_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.10', dst: '198.51.100.20', sport: 40000, dport: 443,
+        proto: 6, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '2001:db8::10', dst: '2001:db8::20', sport: 5353, dport: 53,
+        proto: 17, packets: 1000, bytes: 1_488_000, samplingRate: 1000 },
+      { start: 1_700_000_123_000, end: 1_700_000_123_000, src: '192.0.2.11', dst: '198.51.100.21', sport: 0, dport: 0x0800,
+        proto: 1, packets: 1000, bytes: 1_496_000, samplingRate: 1000 },
     ]);
   });
 

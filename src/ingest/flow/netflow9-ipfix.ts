@@ -195,14 +195,18 @@ function decodeDataSet(
   let complete = true;
   const n = t.targets.length;
   const st = scratch;
+  // The general path always uses the extra slots (address offsets), whatever the template was compiled with.
+  const extras = t.extras || !t.read;
+  const defaults = t.read ? t.defaults : SLOT_DEFAULTS;
   while (off + t.minLength <= end) {
-    st.set(SLOT_DEFAULTS);
+    st.set(defaults);
     let row = -1;
     if (t.rows) row = out.start();
     const b = out.batch;
+    let placed = -1;
     if (t.read) {
       // The compiled reader: the record fits (checked above), every offset is a constant.
-      t.read(buf, off, b, row, st);
+      placed = t.read(buf, off, b, row, st);
       off += t.minLength;
     } else {
       let p = off;
@@ -255,12 +259,12 @@ function decodeDataSet(
     // would expect, and as Akvorado does). Addresses count as stated only when not all zero: templates
     // with both families carry zeros in the family a flow does not use.
     let fromFrame = -1;
-    const placed = placeAddresses(buf, st, b, row);
-    if (st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
+    if (placed < 0) placed = placeAddresses(buf, st, b, row) ? 1 : 0;
+    if (extras && st[Slot.FrameAt]! >= 0 && (!placed || (t.given & FILLED_BY_FRAME) !== FILLED_BY_FRAME)) {
       const at = st[Slot.FrameAt]!;
       const kind = st[Slot.FrameKind] === Target.IpPacket ? FrameStart.Ip : FrameStart.Ethernet;
       const status = decodeFrame(buf, at, at + st[Slot.FrameLength]!, kind);
-      const stated = placed ? t.given | Given.Addresses : t.given & ~Given.Addresses;
+      const stated = placed === 1 ? t.given | Given.Addresses : t.given & ~Given.Addresses;
       if (status === FrameStatus.Ok) fromFrame = fillFromFrame(buf, stated, b, row);
       else if (!placed) { b.discardLast(); exporter.error(frameDropReason(status)); continue; }
     } else if (!placed) { b.discardLast(); exporter.error('zero-addresses'); continue; }
@@ -279,7 +283,7 @@ function decodeDataSet(
       if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
       else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(st[Slot.IcmpCode]!, 0);
     }
-    setTimes(st, b, row, clock, domain);
+    setTimes(st, extras, b, row, clock, domain);
     flows += 1;
   }
   // What is left is legal only as padding (RFC 7011 §3.3.1, RFC 3954 §5.3): zeros, shorter than a record.
@@ -360,18 +364,20 @@ function fillFromFrame(buf: Buffer, given: number, b: FlowBatch, row: number): n
  * (IE 161/162), the observation time of a single-moment record (IE 322–325:
  * NAT events), and last the export time.
  */
-function setTimes(st: Float64Array, b: FlowBatch, row: number, clock: Clock, domain: Domain): void {
+function setTimes(st: Float64Array, extras: boolean, b: FlowBatch, row: number, clock: Clock, domain: Domain): void {
   let start = st[Slot.StartAbs]!, end = st[Slot.EndAbs]!;
   if (start < 0 && st[Slot.StartUp]! >= 0) start = fromUptime(st[Slot.StartUp]!, clock, domain);
   if (end < 0 && st[Slot.EndUp]! >= 0) end = fromUptime(st[Slot.EndUp]!, clock, domain);
-  if (start < 0 && st[Slot.StartDelta]! >= 0) start = clock.exportMs - Math.round(st[Slot.StartDelta]! / 1000);
-  if (end < 0 && st[Slot.EndDelta]! >= 0) end = clock.exportMs - Math.round(st[Slot.EndDelta]! / 1000);
-  const duration = st[Slot.Duration]!;
-  if (duration >= 0) {
-    if (start < 0 && end >= 0) start = end - Math.round(duration);
-    else if (end < 0 && start >= 0) end = start + Math.round(duration);
+  if (extras) {
+    if (start < 0 && st[Slot.StartDelta]! >= 0) start = clock.exportMs - Math.round(st[Slot.StartDelta]! / 1000);
+    if (end < 0 && st[Slot.EndDelta]! >= 0) end = clock.exportMs - Math.round(st[Slot.EndDelta]! / 1000);
+    const duration = st[Slot.Duration]!;
+    if (duration >= 0) {
+      if (start < 0 && end >= 0) start = end - Math.round(duration);
+      else if (end < 0 && start >= 0) end = start + Math.round(duration);
+    }
+    if (start < 0 && end < 0 && st[Slot.Observation]! >= 0) start = st[Slot.Observation]!;
   }
-  if (start < 0 && end < 0 && st[Slot.Observation]! >= 0) start = st[Slot.Observation]!;
   b.startMs[row] = start >= 0 ? start : end >= 0 ? end : clock.exportMs;
   b.endMs[row] = end >= 0 ? end : b.startMs[row]!;
 }

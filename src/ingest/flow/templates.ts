@@ -70,6 +70,14 @@ export interface Template {
   readonly rows: boolean;
   /** Which row fields the template states itself (Given bits): a packet section fills only the others. */
   readonly given: number;
+  /**
+   * Whether records use the slots after the first sixteen (address offsets, ipVersion, packet section,
+   * observation times, deltas, durations). When not, only the first sixteen are reset for each record,
+   * and the others must not be read: the common templates pay nothing for elements they do not have.
+   */
+  readonly extras: boolean;
+  /** The slot values each record starts from (SLOT_DEFAULTS, or its first sixteen when !extras). */
+  readonly defaults: Float64Array;
   /** For fixed-length data templates: the record reader compiled for this layout. */
   readonly read: RecordReader | undefined;
 }
@@ -88,14 +96,21 @@ export const enum Slot {
   SrcV4, DstV4, SrcV6, DstV6, IpVersion, FrameAt, FrameLength, FrameKind,
   Observation, StartDelta, EndDelta, Duration,
 }
+/** Slots before this one are the ones every template may use (see Template.extras). */
+export const FIRST_EXTRA_SLOT = Slot.SrcV4;
 export const SLOT_DEFAULTS = Float64Array.from([
   -1, -1, -1, -1, -1, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1,
   -1, -1, -1, -1, -1, -1, 0, 0,
   -1, -1, -1, -1,
 ]);
 
-/** Reads one record at `p` into the row's columns and the scratch slots. */
-export type RecordReader = (buf: Buffer, p: number, b: FlowBatch, row: number, st: Float64Array) => void;
+/**
+ * Reads one record at `p` into the row's columns and the scratch slots.
+ * Returns 1 when it placed addresses that are not all zero, 0 when it has
+ * none to place (absent or all zero), -1 when the caller must choose between
+ * IPv4 and IPv6 fields (placeAddresses, from the address slots).
+ */
+export type RecordReader = (buf: Buffer, p: number, b: FlowBatch, row: number, st: Float64Array) => number;
 
 const GIVEN: Partial<Record<Target, Given>> = {
   [Target.SrcV4]: Given.Addresses, [Target.DstV4]: Given.Addresses, [Target.SrcV6]: Given.Addresses, [Target.DstV6]: Given.Addresses,
@@ -130,7 +145,20 @@ export function compileTemplate(id: number, fields: readonly TemplateField[], op
   }
   const rows = !options && (given & (Given.Addresses | Given.Frame)) !== 0;
   const read = offsets && rows ? compileReader(targets, lengths, offsets) : undefined;
-  return { id, options, fields, targets, lengths, offsets, minLength, fixed, rows, given, read };
+  // Extra slots: read by the general path and for mixed families (address offsets), and by the elements of issue 14.
+  const extras = !read || bothFamilies(targets) || targets.some((t) => t >= Target.IpVersion);
+  const defaults = extras ? SLOT_DEFAULTS : SLOT_DEFAULTS.subarray(0, FIRST_EXTRA_SLOT);
+  return { id, options, fields, targets, lengths, offsets, minLength, fixed, rows, given, extras, defaults, read };
+}
+
+/** Whether a template has IPv4 and IPv6 address fields (a record then says which it uses). */
+function bothFamilies(targets: Uint8Array): boolean {
+  let v4 = false, v6 = false;
+  for (const t of targets) {
+    if (t === Target.SrcV4 || t === Target.DstV4) v4 = true;
+    else if (t === Target.SrcV6 || t === Target.DstV6) v6 = true;
+  }
+  return v4 && v6;
 }
 
 /** Big-endian unsigned read of a known width at a known offset, as source text. */
@@ -154,6 +182,18 @@ function readExpr(at: string, len: number): string {
 function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint32Array): RecordReader {
   const lines: string[] = [];
   const slot = (s: Slot, expr: string) => lines.push(`st[${s}] = ${expr};`);
+  // One family only (the common case): addresses go straight into the row, and one test says whether any is not zero.
+  // Both families: their offsets go to slots, and the caller decides (placeAddresses).
+  const mixed = bothFamilies(targets);
+  // The words of the source and destination last written (a field repeated in a template: the last one counts).
+  const nonZero: Record<'src' | 'dst', string[]> = { src: [], dst: [] };
+  const address = (column: 'src' | 'dst', at: string, width: 4 | 16, family: 4 | 6, s: Slot) => {
+    if (mixed) { slot(s, at); return; }
+    lines.push(`b.family[row] = ${family};`);
+    for (let k = 0; k < width; k++) lines.push(`b.${column}[r16 + ${k}] = buf[${at} + ${k}];`);
+    nonZero[column] = [];
+    for (let k = 0; k < width; k += 4) nonZero[column].push(`buf.readUInt32BE(${at} + ${k})`);
+  };
   for (let i = 0; i < targets.length; i++) {
     const t = targets[i] as Target;
     const len = lengths[i]!;
@@ -170,10 +210,10 @@ function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint3
       case Target.SrcPort: lines.push(`b.srcPort[row] = ${readExpr(at, len)};`); break;
       case Target.DstPort: lines.push(`b.dstPort[row] = ${readExpr(at, len)};`); break;
       // Addresses are placed once the record is read (placeAddresses): a template may carry both families.
-      case Target.SrcV4: slot(Slot.SrcV4, at); break;
-      case Target.DstV4: slot(Slot.DstV4, at); break;
-      case Target.SrcV6: slot(Slot.SrcV6, at); break;
-      case Target.DstV6: slot(Slot.DstV6, at); break;
+      case Target.SrcV4: address('src', at, 4, 4, Slot.SrcV4); break;
+      case Target.DstV4: address('dst', at, 4, 4, Slot.DstV4); break;
+      case Target.SrcV6: address('src', at, 16, 6, Slot.SrcV6); break;
+      case Target.DstV6: address('dst', at, 16, 6, Slot.DstV6); break;
       case Target.StartUptime: slot(Slot.StartUp, readExpr(at, len)); break;
       case Target.EndUptime: slot(Slot.EndUp, readExpr(at, len)); break;
       case Target.StartSec: slot(Slot.StartAbs, `${readExpr(at, len)} * 1000`); break;
@@ -202,7 +242,10 @@ function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint3
       case Target.DurationUs: slot(Slot.Duration, `${readExpr(at, len)} / 1000`); break;
     }
   }
-  const source = `return function compiledRecord(buf, p, b, row, st) {\n  ${lines.join('\n  ')}\n};`;
+  const words = [...nonZero.src, ...nonZero.dst];
+  // Short-circuit: an address that is not zero usually shows it in its first word.
+  const placed = mixed ? 'return -1;' : words.length ? `return ${words.map((w) => `${w} !== 0`).join(' || ')} ? 1 : 0;` : 'return 0;';
+  const source = `return function compiledRecord(buf, p, b, row, st) {\n  const r16 = row * 16;\n  ${lines.join('\n  ')}\n  ${placed}\n};`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- numbers and fixed names only (see above)
   const make = new Function('readUint', 'ntpMs', source) as (r: typeof readUint, n: typeof ntpMs) => RecordReader;
   return make(readUint, ntpMs);

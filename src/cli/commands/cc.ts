@@ -196,12 +196,13 @@ export function ccCommands(program: Command): void {
     .description('store a model made by an evaluation run as a new version (not used until promoted)')
     .action(async (file: string, _o, cmd: Command) => {
       let text: string;
-      try { text = readFileSync(file, 'utf8'); } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }
+      try { text = readFileSync(file,
+        'utf8'); } catch (err) { throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`); }
       const mf = parseModelFile(text, file);
       const r = await withMamori(cmd, (m) => storeModel(m.state, m.audit, mf.model, {
         actor: actor(), seed: 0, from: new Date(0), to: new Date(0), source: 'eval',
         notes: [`made by: ${mf.origin.command} (${mf.createdAt})`, ...mf.origin.figures, ...('notes' in mf.model ? mf.model.notes : [])],
-      }), false, true); // an import brings data in: it may create the store
+      }));
       process.stdout.write(`model version ${r.version} (${kindOf(r.model)}) imported from ${file}; `
         + `not used until promoted (mamori cc models promote ${r.version})\n`);
       for (const n of r.notes) process.stdout.write(`  ${n}\n`);

@@ -19,7 +19,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { FlowInlet } from '../../src/ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../../src/ingest/flow/metrics.js';
-import type { InletSettings } from '../../src/ingest/flow/inlet-protocol.js';
+import { DECODER_NICE, type InletSettings } from '../../src/ingest/flow/inlet-protocol.js';
 import { BACKGROUND_NICE, hasCapSysNice, openChdbStore } from '../../src/store/analytics/chdb.js';
 import type { AnalyticsStore } from '../../src/store/analytics/store.js';
 import { openSqliteStateStore } from '../../src/store/state/store.js';
@@ -207,5 +207,21 @@ describe('flow inlet spool', async () => {
     assert.equal(Number((await analytics.query<{ n: string }>('SELECT count() AS n FROM priority_test.flows'))[0]!.n), rows);
     assert.ok(seen.has(BACKGROUND_NICE), `nice values seen during the insert: ${[...seen].join(', ')}`);
     await analytics.exec('DROP DATABASE priority_test');
+  });
+
+  it('decodes below the receiving threads and above loading; with node:dgram, where one thread does both, at the same priority', async () => {
+    const nices = () => readdirSync('/proc/self/task').flatMap((task) => {
+      try { return [Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16])]; } catch { return []; }
+    });
+    for (const receiver of ['native', 'dgram'] as const) {
+      const inlet = await FlowInlet.start({ analytics, audit }, settings({ receiver }));
+      try {
+        assert.equal(inlet.receiver, receiver);
+        // One listener: one decoding thread lowered, and its receiving thread (started before) not.
+        assert.equal(nices().filter((n) => n === DECODER_NICE).length, receiver === 'native' ? 1 : 0, `${receiver}: ${nices().join(' ')}`);
+      } finally {
+        await inlet.stop();
+      }
+    }
   });
 });

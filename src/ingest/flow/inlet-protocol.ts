@@ -1,6 +1,9 @@
 /** Messages between the flow inlet (main thread) and its worker. */
 import type { ExporterStatus } from './exporters.js';
 
+/** The decoding thread's nice value: after the receiving threads (0), before loading (10). */
+export const DECODER_NICE = 5;
+
 /** What the inlet is configured with. */
 export interface InletSettings {
   listeners: Array<{ host: string; port: number }>;

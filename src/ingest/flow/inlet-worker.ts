@@ -8,6 +8,7 @@
  */
 import dgram from 'node:dgram';
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { FLOW_ROW_BYTES, FlowBatch, FlowOutput, FlowRowBinaryWriter } from './batch.js';
@@ -16,7 +17,7 @@ import { ExporterTable, type DropReason } from './exporters.js';
 import { expireHeld } from './netflow9-ipfix.js';
 import { MIN_READ_BYTES, RECORD_HEADER_BYTES, nativeReceiver, type NativeFlowReceiver } from './native-receiver.js';
 import { formatIPv6 } from '../address.js';
-import type { InletWorkerConfig, MainToWorker, WorkerToMain } from './inlet-protocol.js';
+import { DECODER_NICE, type InletWorkerConfig, type MainToWorker, type WorkerToMain } from './inlet-protocol.js';
 
 const config = workerData as InletWorkerConfig;
 const port = parentPort!;
@@ -208,6 +209,13 @@ async function listen(): Promise<void> {
   if (Native instanceof Error && wanted === 'native') throw Native;
   for (const l of config.listeners) {
     receivers.push(Native instanceof Error ? await receiveWithDgram(l) : receiveNatively(Native, l));
+  }
+  // Receiving threads (nice 0) come before decoding, decoding before loading (nice 10, see the
+  // store): when CPU is short the ring waits, not the kernel's socket buffer. Only this thread
+  // changes (Linux nice values are per thread), after it started the receiving threads, which
+  // would inherit it. With node:dgram this thread receives, so it stays.
+  if (!(Native instanceof Error)) {
+    try { setPriority(DECODER_NICE); } catch { /* not permitted here: every thread stays equal */ }
   }
   const addresses = receivers.map((r) => ({ host: r.host, port: r.port }));
   const ports = new Set(addresses.map((a) => a.port));

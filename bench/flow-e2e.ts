@@ -36,7 +36,7 @@ import { parseConfig } from '../src/core/config.js';
 const run = promisify(execFile);
 const env = (name: string, fallback: string) => process.env[name] ?? fallback;
 const burstSeconds = Number(env('BURST_SECONDS', process.argv[2] ?? '4'));
-const rates = env('RATES', '20000,30000,40000,50000,60000,80000,100000,130000,145000,160000').split(',').map(Number);
+const rates = env('RATES', '5000,10000,20000,30000,40000,50000,60000,80000,100000,130000,145000,160000').split(',').map(Number);
 const sustainedSeconds = Number(env('SUSTAINED_SECONDS', '60'));
 const sustainedRates = process.env.SUSTAINED_RATES ? process.env.SUSTAINED_RATES.split(',').map(Number) : undefined;
 const sustainedProbes = Number(env('SUSTAINED_PROBES', '5'));

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { sql } from 'kysely';
-import { openMamori } from '../src/core/app.js';
+import { openMamori } from '../src/app/mamori.js';
 import { parseConfig } from '../src/core/config.js';
 import { RadiusAccountingServer } from '../src/ingest/radius/server.js';
 import { freePort, startFreeRadius } from '../test/support/freeradius.js';

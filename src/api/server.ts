@@ -8,8 +8,8 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Principal } from '../core/accounts.js';
-import type { Mamori } from '../core/app.js';
+import '../core/http.js';
+import type { Mamori } from '../app/mamori.js';
 import { kindOf, MamoriError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -27,18 +27,6 @@ import { healthRoutes, type Readiness } from './routes/health.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The permission this route needs. */
-    permission?: Permission;
-    /** Only the login route: reachable without credentials (it checks them itself). */
-    login?: boolean;
-    /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
-    public?: boolean;
-  }
-  interface FastifyRequest {
-    principal?: Principal;
-    bearer?: string;
-  }
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
     declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
@@ -58,12 +46,6 @@ export interface ApiDeps {
 }
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
-
-/** The principal of an authenticated request (routes run only after the auth hook). */
-export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new Error('route reached without authentication');
-  return request.principal;
-}
 
 export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({

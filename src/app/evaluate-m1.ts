@@ -9,14 +9,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMamori } from '../../core/app.js';
-import { parseConfig } from '../../core/config.js';
-import { FlowInlet, inletSettings } from '../../ingest/flow/inlet.js';
-import { sendIpfix } from '../../simulate/ipfix-exporter.js';
-import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../../simulate/isp.js';
-import { extractFeatures, type EndpointFeatures } from './features.js';
-import type { CcDetectionSettings } from './settings.js';
-import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion } from './model.js';
+import { openMamori } from './mamori.js';
+import { parseConfig } from '../core/config.js';
+import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
+import { sendIpfix } from '../simulate/ipfix-exporter.js';
+import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../simulate/isp.js';
+import { extractFeatures, type EndpointFeatures } from '../measures/cc-detection/features.js';
+import type { CcDetectionSettings } from '../measures/cc-detection/settings.js';
+import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion } from '../measures/cc-detection/model.js';
 
 export interface EvalOptions {
   subscribers: number;

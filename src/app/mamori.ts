@@ -11,32 +11,23 @@ import { FLOW_DATASET, ensureFlowTable } from '../ingest/flow/dataset.js';
 import { openChdbStore } from '../store/analytics/chdb.js';
 import type { AnalyticsStore } from '../store/analytics/store.js';
 import { openSqliteStateStore, type StateStore } from '../store/state/store.js';
-import { Accounts } from './accounts.js';
-import { MamoriError } from './errors.js';
-import { AuditLog } from './audit/log.js';
-import { loadSigningKey } from './audit/signing.js';
-import { CapabilityBroker, type CapabilityProviders } from './capabilities.js';
-import { resolvePaths, type Config, type ResolvedPaths } from './config.js';
-import { DatasetRegistry } from './datasets.js';
-import { parseDuration } from './duration.js';
-import { MeasureRegistry, type MeasureModule } from './registry.js';
+import { Accounts } from '../core/accounts.js';
+import { MamoriError } from '../core/errors.js';
+import { AuditLog } from '../core/audit/log.js';
+import { loadSigningKey } from '../core/audit/signing.js';
+import { CapabilityBroker, type CapabilityProviders } from '../core/capabilities.js';
+import { resolvePaths, type Config, type ResolvedPaths } from '../core/config.js';
+import { DatasetRegistry } from '../core/datasets.js';
+import { parseDuration } from '../core/duration.js';
+import { MeasureRegistry, type MeasureModule } from '../core/registry.js';
+import type { CoreInstance } from '../core/instance.js';
 import { assignmentDatasets, assignmentRetentionSeconds, SubscriberService, subscriberMigrations } from '../subscriber/service.js';
 import { detailMigrations } from '../ingest/radius/detail.js';
 import { CASE_DATASETS, caseMigrations, casesFor } from '../notify/cases.js';
 import { NOTICE_DATASETS, noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 import { flowImportMigrations } from '../ingest/flow/import-registry.js';
 
-export interface Mamori {
-  readonly config: Config;
-  readonly paths: ResolvedPaths;
-  readonly state: StateStore;
-  /** Absent when opened without it (CLI commands that only need state). */
-  readonly analytics: AnalyticsStore | undefined;
-  readonly audit: AuditLog;
-  readonly accounts: Accounts;
-  readonly registry: MeasureRegistry;
-  readonly datasets: DatasetRegistry;
-  readonly broker: CapabilityBroker;
+export interface Mamori extends CoreInstance {
   /** The IP-assignment index and its audited lookup. */
   readonly subscribers: SubscriberService;
   /** Contacts, templates and the delivery queue of notices. */

@@ -7,7 +7,7 @@
  */
 import { createServer, type AddressInfo } from 'node:net';
 import { generatePassword } from '../core/accounts.js';
-import { openMamori, type Mamori } from '../core/app.js';
+import { openMamori, type Mamori } from './mamori.js';
 import type { Config } from '../core/config.js';
 import { parseDuration } from '../core/duration.js';
 import { MamoriError } from '../core/errors.js';
@@ -19,8 +19,8 @@ import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { dropAbandonedImports } from '../ingest/flow/import.js';
-import { buildApi, type Api } from './server.js';
-import { listenerRoutes } from './routes/listeners.js';
+import { buildApi, type Api } from '../api/server.js';
+import { listenerRoutes } from '../api/routes/listeners.js';
 import { registerListenerMetrics, type OwnedListenerStatus } from '../core/listeners.js';
 import { RadiusAccountingServer } from '../ingest/radius/server.js';
 import { DetailTailer } from '../ingest/radius/detail.js';

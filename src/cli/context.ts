@@ -1,7 +1,7 @@
 /** What every `mamori` subcommand shares: configuration, the instance, the acting user, expected errors. */
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { openMamori, type Mamori } from '../core/app.js';
+import { openMamori, type Mamori } from '../app/mamori.js';
 import { loadConfig, type Config } from '../core/config.js';
 import { MamoriError } from '../core/errors.js';
 

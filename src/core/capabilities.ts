@@ -10,7 +10,6 @@ import type { StateStore } from '../store/state/store.js';
 import { measureState, type MeasureState } from './measure-state.js';
 import type { DatasetRegistry } from './datasets.js';
 import type { MeasureDeclaration } from './measure.js';
-import type { MeasureRegistry } from './registry.js';
 import type { DataItem, Output } from './vocabulary.js';
 import { MamoriError } from './errors.js';
 
@@ -58,9 +57,19 @@ export interface PurposeBoundAnalytics {
   deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }): Promise<number>;
 }
 
+/**
+ * What the broker reads of the measure registry (src/core/registry.ts implements it): an interface
+ * here, so that the registry, which names the capabilities a measure gets, and the broker do not import each other.
+ */
+export interface DeclaredMeasures {
+  status(id: string): { readonly declaration: MeasureDeclaration; readonly state: string } | undefined;
+  get(id: string): { readonly stateTables?: readonly string[] } | undefined;
+  settingsOf<T>(id: string): T;
+}
+
 /** What the broker hands out from. */
 export interface BrokerDeps {
-  readonly registry: MeasureRegistry;
+  readonly registry: DeclaredMeasures;
   readonly datasets: DatasetRegistry;
   readonly audit: AuditLog;
   readonly state: StateStore;
@@ -77,7 +86,7 @@ export class CapabilityBroker {
 }
 
 export class MeasureCapabilities {
-  private readonly registry: MeasureRegistry;
+  private readonly registry: DeclaredMeasures;
   private readonly datasets: DatasetRegistry;
   private readonly audit: AuditLog;
   private readonly analytics: AnalyticsStore | undefined;

@@ -5,12 +5,31 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { deterministicNatSchema } from '../subscriber/cgnat.js';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 import { MamoriError } from './errors.js';
+
+/** Deterministic NAT (RFC 7422) for the subscriber index (src/subscriber/cgnat.ts): a setting, so it lives with the others. */
+export const deterministicNatSchema = z.strictObject({
+  /** Inside (subscriber-side) prefix, e.g. 100.64.0.0/16. */
+  insidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+  /** Outside (public) prefix, e.g. 203.0.113.0/24. */
+  outsidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+  /** Ports each inside address owns on its outside address. */
+  portsPerSubscriber: z.number().int().min(1).max(64_512),
+  /** First port handed out (below it: reserved). */
+  firstPort: z.number().int().min(0).max(65_535).default(1024),
+});
+
+/**
+ * 4, 6, or 0 when `text` is no IP address (node:net's isIP). Settings of measures use this one: the
+ * dependency rule keeps node:net, a network module, out of src/measures.
+ */
+export function ipVersion(text: string): 0 | 4 | 6 {
+  return isIP(text) as 0 | 4 | 6;
+}
 
 function isAddressOrPrefix(v: string): boolean {
   const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(v);

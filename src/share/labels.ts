@@ -7,9 +7,9 @@
  * silent import.
  */
 import { isIP } from 'node:net';
-import { endpointsOfPattern } from '../../core/stix/endpoints.js';
-import { addressBytes, compareAddressBytes, formatIPv6, prefixBounds } from '../../ingest/address.js';
-import { MamoriError } from '../../core/errors.js';
+import { endpointsOfPattern } from '../core/stix/endpoints.js';
+import { addressBytes, compareAddressBytes, formatIPv6, prefixBounds } from '../ingest/address.js';
+import { MamoriError } from '../core/errors.js';
 
 export type LabelFormat = 'feodo-csv' | 'ip-list' | 'stix';
 

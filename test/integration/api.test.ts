@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { before, describe, it } from 'node:test';
 import { buildApi, type Api } from '../../src/api/server.js';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { createLogger } from '../../src/core/logger.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';

@@ -15,7 +15,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { parsePattern } from '../../src/core/stix/pattern.js';
 import { applyDetections, decide, listCandidates } from '../../src/measures/cc-detection/candidates.js';

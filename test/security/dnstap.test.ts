@@ -14,7 +14,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE } from '../../src/ingest/dnstap/frame-stream.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { openMamori, type Mamori, type OpenOptions } from '../../src/core/app.js';
+import { openMamori, type Mamori, type OpenOptions } from '../../src/app/mamori.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { defineMeasure, type MeasureDeclarationInput } from '../../src/core/measure.js';
 import type { MeasureModule } from '../../src/core/registry.js';

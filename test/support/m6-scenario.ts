@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { serve } from '../../src/api/serve.js';
+import { serve } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { parseConfig } from '../../src/core/config.js';
 import { kdig, startNamed } from './bind.js';

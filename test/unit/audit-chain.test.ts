@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { verifyChain } from '../../src/core/audit/chain.js';
 import { exportFileItems } from '../../src/core/audit/log.js';
 import { openTest, tempDir } from '../support/fixtures.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { CapabilityRefusedError, type PurposeBoundAnalytics } from '../../src/core/capabilities.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { openTest, runnableMeasure } from '../support/fixtures.js';

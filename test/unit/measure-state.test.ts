@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { CapabilityRefusedError } from '../../src/core/capabilities.js';
 import { StateScopeError, type MeasureState } from '../../src/core/measure-state.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Kysely } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { SERVICE_OWNER, type Dataset, type RetentionPass } from '../../src/core/datasets.js';
 import { runRetention } from '../../src/core/retention.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { reduceIndicator } from '../../src/measures/cc-sharing/inbound.js';
 import { parseMispEvent } from '../../src/measures/cc-sharing/partners.js';
-import { LabelImportError } from '../../src/measures/cc-detection/labels.js';
+import { LabelImportError } from '../../src/share/labels.js';
 
 const GOOD = {
   type: 'indicator', spec_version: '2.1', id: 'indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f',

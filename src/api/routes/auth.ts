@@ -4,12 +4,12 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Metrics } from '../../core/metrics.js';
 import { LoginThrottle } from '../login-throttle.js';
-import { errorSchema } from '../schemas.js';
-import { principalOf } from '../server.js';
+import { errorSchema } from '../../core/http.js';
+import { principalOf } from '../../core/http.js';
 
 export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
   const ttl = parseDuration(mamori.config.auth.sessionTtl);

@@ -1,16 +1,16 @@
 /** M1's candidates for analysts: list, evidence with its explanation, decisions. Never which subscriber. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { decide, getCandidate, listCandidates } from '../../measures/cc-detection/candidates.js';
-import { errorSchema } from '../schemas.js';
+import { errorSchema } from '../../core/http.js';
 import type { FastifyReply } from 'fastify';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
 import { ConfigError } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
 import { m1Handles, runDetection } from '../../measures/cc-detection/run.js';
 import { listModels, TrainingError, trainOnWindow } from '../../measures/cc-detection/training.js';
-import { principalOf } from '../server.js';
+import { principalOf } from '../../core/http.js';
 
 const candidateSchema = z.object({
   id: z.string(), address: z.string(), port: z.number(), proto: z.number(),

@@ -5,13 +5,13 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { decideEntry, EntryError, listEntries } from '../../measures/cc-sharing/entries.js';
 import { addRecipient, CHANNELS, issueCredential, listRecipients, RecipientError, renewAttestation, revokeCredential, setRecipientDisabled } from '../../measures/cc-sharing/recipients.js';
 import type { CcSharingSettings } from '../../measures/cc-sharing/settings.js';
 import { COLLECTIONS } from '../../measures/cc-sharing/entries.js';
-import { errorSchema } from '../schemas.js';
-import { principalOf } from '../server.js';
+import { errorSchema } from '../../core/http.js';
+import { principalOf } from '../../core/http.js';
 
 const recipientSchema = z.object({
   id: z.string(), name: z.string(), contact: z.string(), attestedAt: z.string(), attestationUntil: z.string(),

@@ -1,7 +1,7 @@
 /** `mamori` commands: M1: C&C server detection. */
-import { evaluateM1 } from '../../measures/cc-detection/evaluate.js';
+import { evaluateM1 } from '../../app/evaluate-m1.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { type LabelFormat } from '../../measures/cc-detection/labels.js';
+import { type LabelFormat } from '../../share/labels.js';
 import { importLabels, labelSources } from '../../measures/cc-detection/label-store.js';
 import { actor, isoTime, UsageError, withMamori } from '../context.js';
 import { parseDuration } from '../../core/duration.js';

@@ -8,11 +8,13 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
+import type { StateStore } from '../../store/state/store.js';
 import type { EndpointFeatures } from './features.js';
 import { MamoriError } from '../../core/errors.js';
+import type { CandidateFeed, PublishedCandidate } from '../../core/feeds.js';
 
-export type CandidateStatus = 'new' | 'confirmed' | 'expired' | 'withdrawn';
+export type CandidateStatus = PublishedCandidate['status'];
 
 export type CandidateTables = {
   cc_candidates: {
@@ -181,12 +183,7 @@ export async function decide(store: StateStore, audit: AuditWriter, id: string, 
   return (await getCandidate(store, id))!;
 }
 
-/** What M1 publishes to other measures: the endpoint, its dates, status and score — no evidence, no features. */
-export type PublishedCandidate = Pick<Candidate, 'id' | 'address' | 'port' | 'proto' | 'status' | 'score' | 'firstDetected' | 'lastDetected' | 'statusChangedAt'>;
-
-export interface CandidateFeed {
-  list(): Promise<PublishedCandidate[]>;
-}
+export type { CandidateFeed, PublishedCandidate };
 
 export function candidateFeed(store: StateStore): CandidateFeed {
   return {

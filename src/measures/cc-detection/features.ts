@@ -10,7 +10,7 @@
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { prefixBounds } from '../../ingest/address.js';
-import { parsePrefix } from './labels.js';
+import { parsePrefix } from '../../share/labels.js';
 
 export interface EndpointFeatures {
   address: string;

@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
-import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from './labels.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
+import type { StateStore } from '../../store/state/store.js';
+import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from '../../share/labels.js';
 
 export type LabelTables = {
   cc_label_sources: {

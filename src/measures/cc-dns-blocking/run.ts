@@ -16,7 +16,7 @@ import { RpzPrimary } from '../../dns/primary.js';
 import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
-import { principalOf } from '../../api/server.js';
+import { principalOf } from '../../core/http.js';
 import { REST_BODY_LIMIT, restAttribute, restBody } from '../../ingest/radius/rest.js';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { CaseApi } from '../../notify/cases.js';

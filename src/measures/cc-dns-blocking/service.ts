@@ -12,7 +12,7 @@ import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { parseDuration } from '../../core/duration.js';
 import { RpzZone, type BlockAction } from '../../dns/rpz.js';
-import { tablesOf, type StateDb } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import { BlocklistError, blockableName, parseDomainList, type ListFormat } from './blocklist.js';
 import { OptOutZone } from './optout-zone.js';
 import type { LogCursor } from './resolver-log.js';

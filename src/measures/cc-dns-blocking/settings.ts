@@ -3,9 +3,8 @@
  * listens, who may transfer and gets NOTIFY, the TSIG keys, the zone names,
  * what a blocked name answers, and how long an imported entry stays valid.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { pathSetting } from '../../core/config.js';
+import { ipVersion as isIP, pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import { servingSettings, zoneName } from '../../dns/serving-settings.js';
 

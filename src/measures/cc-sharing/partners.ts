@@ -14,7 +14,7 @@ import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
-import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../cc-detection/labels.js';
+import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../../share/labels.js';
 import { receiveObjects } from './inbound.js';
 import { shareDb } from './tables.js';
 import { MamoriError } from '../../core/errors.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { parseDuration } from '../../core/duration.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
-import type { CandidateFeed } from '../cc-detection/candidates.js';
+import type { CandidateFeed } from '../../core/feeds.js';
 import { syncEntries } from './entries.js';
 import type { CcSharingSettings } from './settings.js';
 import { pollPartner } from './partners.js';

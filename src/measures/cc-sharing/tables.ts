@@ -7,7 +7,7 @@
  */
 import type { Generated, Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
 
 export type ShareTables = {
   share_recipients: {

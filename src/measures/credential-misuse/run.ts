@@ -11,7 +11,7 @@ import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
-import { principalOf } from '../../api/server.js';
+import { principalOf } from '../../core/http.js';
 import { roleMay } from '../../core/roles.js';
 import { CredentialMisuse } from './service.js';
 import { restAttribute as attribute, REST_BODY_LIMIT, restBody } from '../../ingest/radius/rest.js';

@@ -17,7 +17,7 @@ import type { MeasureState } from '../../core/measure-state.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
-import { type StateDb, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
 import { sendDisconnect, type DisconnectResult } from './disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';

@@ -17,7 +17,7 @@ import { RpzPrimary } from '../../dns/primary.js';
 import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import { RpzZone } from '../../dns/rpz.js';
 import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
-import { principalOf } from '../../api/server.js';
+import { principalOf } from '../../core/http.js';
 import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames } from './amplification.js';
 import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';

@@ -4,9 +4,8 @@
  * thresholds, review and automatic blocking, and the whitelist.
  */
 import { z } from 'zod';
-import { pathSetting } from '../../core/config.js';
+import { ipVersion as isIP, pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
-import { isIP } from 'node:net';
 import { ipAddress as address, servingSettings, zoneName } from '../../dns/serving-settings.js';
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 const addressOrPrefix = z.string().refine((v) => {

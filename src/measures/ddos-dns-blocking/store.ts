@@ -8,7 +8,7 @@
 import type { Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
-import { tablesOf, type StateDb } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import type { Decision } from './decisions.js';
 
 export const M6_TABLES = ['m6_decisions'] as const;

@@ -20,11 +20,10 @@ import { authRoutes } from './routes/auth.js';
 import { measureRoutes } from './routes/measures.js';
 import { opsRoutes } from './routes/ops.js';
 import { flowRoutes } from './routes/flows.js';
-import { ccRoutes } from './routes/cc.js';
-import { shareRoutes } from './routes/share.js';
 import { caseRoutes } from './routes/cases.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
+import { measureRoutes, type RoutedMeasure } from '../core/measure-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,7 +38,9 @@ export interface ApiDeps {
   logger: Logger;
   /** The flow inlet, when M1 runs. */
   inlet?: FlowInlet;
-  /** Routes of running measures (e.g. M4's AAA endpoints). */
+  /** The running measures: the core registers each one's routes under /api/v1/measures/<id>. */
+  measures?: readonly RoutedMeasure[];
+  /** Routes of the server's own running parts (e.g. the listeners' status). */
   runningRoutes?: readonly FastifyPluginAsyncZod[];
   /** States of the inputs the enabled measures need, for /readyz (the stores are checked anyway). */
   readiness?: Readiness;
@@ -47,7 +48,7 @@ export interface ApiDeps {
 
 export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
 
-export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet, measures = [], runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'api' }, {
       serializers: {
@@ -143,9 +144,8 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   await app.register(accountRoutes(mamori));
   await app.register(opsRoutes(mamori, metrics));
   await app.register(flowRoutes(mamori, () => inlet));
-  await app.register(ccRoutes(mamori));
-  await app.register(shareRoutes(mamori));
   await app.register(caseRoutes(mamori));
+  await app.register(measureRoutes(measures));
   for (const routes of runningRoutes) await app.register(routes);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());

@@ -14,6 +14,7 @@ import { MamoriError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { runRetention } from '../core/retention.js';
+import type { MeasureCapabilities } from '../core/capabilities.js';
 import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
@@ -125,7 +126,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   let inlet: FlowInlet | undefined;
   let radius: RadiusAccountingServer | undefined;
   let detail: DetailTailer | undefined;
-  const running: Array<{ id: string; code: string; measure: RunningMeasure }> = [];
+  const running: Array<{ id: string; code: string; measure: RunningMeasure; module: MeasureModule; capabilities: MeasureCapabilities }> = [];
   const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   let app: Api;
   let closing: Promise<void> | undefined;
@@ -169,7 +170,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const capabilities = mamori.broker.forMeasure(d.id);
       const child = logger.child({ measure: d.id });
       const measure = await impl.start({ declaration: d, capabilities, logger: child, dataDir: mamori.paths.dataDir });
-      running.push({ id: d.id, code: d.code, measure });
+      running.push({ id: d.id, code: d.code, measure, module: mamori.registry.get(d.id)!, capabilities });
       stops.push(() => measure.stop());
       if (measure.endpoints) endpoints[d.id] = measure.endpoints;
     }
@@ -189,8 +190,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       ...running.flatMap((r) => Object.entries(r.measure.listeners?.() ?? {}).map(([listener, st]) => ({ owner: r.id, listener, ...st }))),
     ];
     registerListenerMetrics(metrics.registry, listeners);
-    const runningRoutes = [...running.flatMap((r) => (r.measure.routes ? [r.measure.routes] : [])), listenerRoutes(listeners)];
-    app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), runningRoutes, readiness });
+    const measures = running.map((r) => ({ module: r.module, capabilities: r.capabilities, running: r.measure }));
+    app = await buildApi({ mamori, metrics, logger, ...(inlet ? { inlet } : {}), measures, runningRoutes: [listenerRoutes(listeners)], readiness });
     stops.push(() => app.close());
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {

@@ -3,14 +3,11 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../app/mamori.js';
 import { loadConfig, type Config } from '../core/config.js';
-import { MamoriError } from '../core/errors.js';
+import type { MeasureCliContext } from '../core/cli.js';
+import { MamoriError, UsageError } from '../core/errors.js';
+import { measureRoutePrefix } from '../core/measure-routes.js';
 
-/** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-export class UsageError extends MamoriError {
-  static override readonly code = 'usage';
-  static override readonly status = 400;
-}
-
+export { UsageError };
 
 export function actor(): string {
   let name = 'unknown';
@@ -42,3 +39,51 @@ export function isoTime(value: string): string {
   return d.toISOString();
 }
 
+/** The running server did not answer, or answered with an error (its message is passed on). */
+export class ServerRequestError extends MamoriError {
+  static override readonly code = 'server-request';
+  static override readonly status = 502;
+}
+
+/** The running server's address: MAMORI_URL, else the configuration's server.host and server.port (a wildcard host: loopback). */
+function serverUrl(config: Config): string {
+  if (process.env.MAMORI_URL) return process.env.MAMORI_URL.replace(/\/+$/, '');
+  const h = config.server.host;
+  const host = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h;
+  return `http://${host}:${config.server.port}`;
+}
+
+/** One call to a measure's routes on the running server, with the API token in MAMORI_TOKEN. */
+export async function serverRequest<T>(cmd: Command, measure: string, method: string, path: string, body?: unknown): Promise<T> {
+  const token = process.env.MAMORI_TOKEN;
+  if (!token) throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
+  const base = serverUrl(configOf(cmd));
+  let res: Response;
+  try {
+    res = await fetch(`${base}${measureRoutePrefix(measure)}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (err) {
+    const why = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    throw new ServerRequestError(`cannot reach the Mamori server at ${base} (${why}): is \`mamori serve\` running? `
+      + 'Set MAMORI_URL, or -c with the configuration of the instance');
+  }
+  const text = await res.text();
+  const json = (res.headers.get('content-type') ?? '').includes('application/json') && text ? JSON.parse(text) as Record<string, unknown> : undefined;
+  if (!res.ok) {
+    const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500);
+    throw new ServerRequestError(`the server answered ${res.status}: ${message}`, { status: res.status });
+  }
+  return (json ?? text) as T;
+}
+
+/** What a measure's cli.ts gets (src/core/cli.ts). */
+export const measureCliContext: MeasureCliContext = {
+  withInstance: (cmd, fn, options = {}) => withMamori(cmd, fn, options.analytics ?? false, options.create ?? false),
+  request: serverRequest,
+  actor,
+  isoTime,
+};

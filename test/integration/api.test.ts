@@ -18,7 +18,7 @@ import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
 const logLines: string[] = [];
 
 function fillPath(url: string): string {
-  const id = url.startsWith('/api/v1/cc/') ? 'c-0123456789abcdef' : 'cc-detection';
+  const id = url.startsWith('/api/v1/measures/cc-detection/') ? 'c-0123456789abcdef' : 'cc-detection';
   return url.replace(':username', 'nobody').replace(':action', 'disable').replace(':id', id).replace(':format', 'terms');
 }
 
@@ -153,21 +153,6 @@ describe('HTTP API', () => {
     assert.ok(reads >= 2);
   });
 
-  it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {
-    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5, farmSiblings: 0 };
-    await applyDetections(m.state, m.audit, [{ features, score: 0.97, explanation: [{ feature: 'periodic_share', ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた', en: 'share of clients contacting it periodically (1.00) raised the score by 41 points' }] }], new Date(), new Date(0), 'measure:cc-detection');
-    const list = (await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
-    assert.equal(list.candidates.length, 1);
-    assert.equal(list.candidates[0]!.address, '198.18.9.9');
-    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
-    const id = list.candidates[0]!.id;
-    const decided = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' } });
-    assert.equal(decided.statusCode, 200, decided.body);
-    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
-    const twice = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'again' } });
-    assert.equal(twice.statusCode, 409);
-  });
-
   it('shows cases to the abuse desk only, audits each read, and lets them assign and close; templates are edited and previewed', async () => {
     const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
     const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({ kind: 'infection-alert', subscriber: 'sub-0042', summary: 'contacts to a C&C server' });
@@ -219,4 +204,46 @@ describe('HTTP API', () => {
     }
     assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429]);
   });
+});
+
+describe('HTTP API: a measure\'s routes, registered by the core under /api/v1/measures/<id> while it runs', () => {
+  let m1: Mamori;
+  let m1App: Api;
+  const m1Tokens = {} as Record<Role, string>;
+
+  before(async () => {
+    m1 = await openTest('measures:\n  cc-detection:\n    enabled: true\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]\n');
+    const module = ALL_MEASURES.find((x) => x.declaration.id === 'cc-detection')!;
+    const capabilities = m1.broker.forMeasure('cc-detection');
+    // M1's own handles, as its start() hands them to its routes (flows are only for training and runs, not tried here).
+    const running = { api: { own: await capabilities.ownState(), flows: undefined }, stop: async () => undefined };
+    m1App = await buildApi({ mamori: m1, metrics: new Metrics(m1.registry), logger: createLogger('silent'), measures: [{ module, capabilities, running }] });
+    for (const role of ROLES) m1Tokens[role] = (await m1.accounts.createToken('module:test', `${role} token`, role)).token;
+  });
+
+  it('serves M1\'s routes only under its prefix, each with a permission', () => {
+    const own = m1App.declaredRoutes.filter((r) => r.url.startsWith('/api/v1/measures/cc-detection/'));
+    assert.deepEqual(own.map((r) => `${r.method} ${r.url}`).sort(), [
+      'GET /api/v1/measures/cc-detection/candidates', 'GET /api/v1/measures/cc-detection/candidates/:id', 'GET /api/v1/measures/cc-detection/models',
+      'POST /api/v1/measures/cc-detection/candidates/:id/decision', 'POST /api/v1/measures/cc-detection/models', 'POST /api/v1/measures/cc-detection/runs',
+    ]);
+    for (const r of own) assert.ok(r.permission, `${r.method} ${r.url}`);
+    assert.equal(m1App.declaredRoutes.some((r) => r.url.startsWith('/api/v1/cc/')), false);
+  });
+
+  it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {
+    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5, farmSiblings: 0 };
+    await applyDetections(m1.state, m1.audit, [{ features, score: 0.97, explanation: [{ feature: 'periodic_share', ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた', en: 'share of clients contacting it periodically (1.00) raised the score by 41 points' }] }], new Date(), new Date(0), 'measure:cc-detection');
+    const list = (await m1App.inject({ method: 'GET', url: '/api/v1/measures/cc-detection/candidates?status=new', headers: { authorization: `Bearer ${m1Tokens.auditor}` } })).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
+    assert.equal(list.candidates.length, 1);
+    assert.equal(list.candidates[0]!.address, '198.18.9.9');
+    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
+    const id = list.candidates[0]!.id;
+    const decided = await m1App.inject({ method: 'POST', url: `/api/v1/measures/cc-detection/candidates/${id}/decision`, headers: { authorization: `Bearer ${m1Tokens.analyst}` }, payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' } });
+    assert.equal(decided.statusCode, 200, decided.body);
+    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
+    const twice = await m1App.inject({ method: 'POST', url: `/api/v1/measures/cc-detection/candidates/${id}/decision`, headers: { authorization: `Bearer ${m1Tokens.analyst}` }, payload: { action: 'confirm', reason: 'again' } });
+    assert.equal(twice.statusCode, 409);
+  });
+
 });

@@ -56,7 +56,7 @@ describe('M1 in the server', () => {
   it('is enabled, and says a run without a model cannot score anything', async () => {
     const measures = (await api('GET', '/api/v1/measures', auditor)).body.measures as Array<{ code: string; state: string }>;
     assert.equal(measures.find((x) => x.code === 'M1')!.state, 'enabled');
-    const run = await api('POST', '/api/v1/cc/runs', analyst);
+    const run = await api('POST', '/api/v1/measures/cc-detection/runs', analyst);
     assert.equal(run.status, 200);
     assert.equal(run.body.ran, false);
     assert.match(String(run.body.reason), /no trained model/);
@@ -72,22 +72,22 @@ describe('M1 in the server', () => {
     writeFileSync(list, `# reputation list\n${cc.map((t) => t.address).join('\n')}\n`);
     const m = server.mamori;
     await importLabels(m.state, m.audit, { file: list, format: 'ip-list', source: 'partial', validityDays: 30, actor: 'cli:test', now: START });
-    assert.equal((await api('POST', '/api/v1/cc/models', auditor, {})).status, 403, 'an auditor may read, not train');
-    const trained = await api('POST', '/api/v1/cc/models', analyst, { seed: 3, trees: 60 });
+    assert.equal((await api('POST', '/api/v1/measures/cc-detection/models', auditor, {})).status, 403, 'an auditor may read, not train');
+    const trained = await api('POST', '/api/v1/measures/cc-detection/models', analyst, { seed: 3, trees: 60 });
     assert.equal(trained.status, 201, JSON.stringify(trained.body));
     assert.equal(trained.body.version, 1);
     assert.equal(trained.body.positives, cc.length);
-    const models = (await api('GET', '/api/v1/cc/models', auditor)).body.models as Array<{ version: number; labelSources: Array<{ name: string }> }>;
+    const models = (await api('GET', '/api/v1/measures/cc-detection/models', auditor)).body.models as Array<{ version: number; labelSources: Array<{ name: string }> }>;
     assert.deepEqual(models.map((x) => [x.version, x.labelSources.map((s) => s.name)]), [[1, ['partial']]]);
   });
 
   it('runs a detection: candidates with their explanation in Japanese and English, and no subscriber address', async () => {
-    const run = await api('POST', '/api/v1/cc/runs', analyst);
+    const run = await api('POST', '/api/v1/measures/cc-detection/runs', analyst);
     assert.equal(run.status, 200, JSON.stringify(run.body));
     assert.equal(run.body.ran, true);
     assert.equal(run.body.modelVersion, 1);
     assert.ok(Number(run.body.detected) >= 1, JSON.stringify(run.body));
-    const res = await server.app.inject({ method: 'GET', url: '/api/v1/cc/candidates', headers: { authorization: `Bearer ${auditor}` } });
+    const res = await server.app.inject({ method: 'GET', url: '/api/v1/measures/cc-detection/candidates', headers: { authorization: `Bearer ${auditor}` } });
     const candidates = (res.json() as { candidates: Array<{ id: string; address: string; port: number; evidence: { explanation: Array<{ ja: string; en: string }> } }> }).candidates;
     assert.ok(candidates.length >= 1);
     const truthOf = (c: { address: string; port: number }) => sim.truth.find((t) => t.address === c.address && t.port === c.port)?.truth;

@@ -93,31 +93,31 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     const s = await sync();
     assert.equal(s.created, 3);
     assert.equal(s.shared, 0, 'manual approval is the default');
-    const pending = (await api('GET', '/api/v1/share/entries?state=pending', analyst)).body.entries as Array<{ id: string; address: string }>;
+    const pending = (await api('GET', '/api/v1/measures/cc-sharing/entries?state=pending', analyst)).body.entries as Array<{ id: string; address: string }>;
     assert.equal(pending.length, 3);
     for (const e of pending) {
-      const r = await api('POST', `/api/v1/share/entries/${e.id}/decision`, analyst, { action: 'approve', reason: 'checked against the evidence' });
+      const r = await api('POST', `/api/v1/measures/cc-sharing/entries/${e.id}/decision`, analyst, { action: 'approve', reason: 'checked against the evidence' });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
-    const again = await api('POST', `/api/v1/share/entries/${pending[0]!.id}/decision`, analyst, { action: 'approve', reason: 'twice' });
+    const again = await api('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, analyst, { action: 'approve', reason: 'twice' });
     assert.equal(again.status, 409);
-    assert.equal((await api('POST', `/api/v1/share/entries/${pending[0]!.id}/decision`, admin.replace(/./, 'x'), { action: 'approve', reason: 'x' })).status, 401);
+    assert.equal((await api('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, admin.replace(/./, 'x'), { action: 'approve', reason: 'x' })).status, 401);
   });
 
   it('registers an attested recipient and issues a token and a Basic credential', async () => {
     const now = Date.now();
-    const r = await api('POST', '/api/v1/share/recipients', admin, {
+    const r = await api('POST', '/api/v1/measures/cc-sharing/recipients', admin, {
       name: 'Partner ISP', contact: 'soc@partner.example', attestedAt: new Date(now - 86_400_000).toISOString(), attestationUntil: new Date(now + 365 * 86_400_000).toISOString(),
       channels: ['taxii', 'misp', 'csv'], rights: [{ collection: 'cc-indicators', read: true, write: false }, { collection: 'partner-submissions', read: false, write: true }],
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     recipientId = String(r.body.id);
-    assert.equal((await api('POST', '/api/v1/share/recipients', analyst, { name: 'x', contact: 'x', attestedAt: '2026-01-01T00:00:00Z', attestationUntil: '2027-01-01T00:00:00Z', channels: ['taxii'] })).status, 403, 'only admins register recipients');
-    const t = await api('POST', `/api/v1/share/recipients/${recipientId}/credentials`, admin, { kind: 'token' });
+    assert.equal((await api('POST', '/api/v1/measures/cc-sharing/recipients', analyst, { name: 'x', contact: 'x', attestedAt: '2026-01-01T00:00:00Z', attestationUntil: '2027-01-01T00:00:00Z', channels: ['taxii'] })).status, 403, 'only admins register recipients');
+    const t = await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, admin, { kind: 'token' });
     token = String(t.body.secret);
-    const b = await api('POST', `/api/v1/share/recipients/${recipientId}/credentials`, admin, { kind: 'basic' });
+    const b = await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, admin, { kind: 'basic' });
     basic = { user: String(b.body.username), password: String(b.body.secret) };
-    const listed = JSON.stringify((await api('GET', '/api/v1/share/recipients', analyst)).body);
+    const listed = JSON.stringify((await api('GET', '/api/v1/measures/cc-sharing/recipients', analyst)).body);
     assert.ok(!listed.includes(token) && !listed.includes(basic.password), 'secrets are shown once, never listed');
   });
 
@@ -270,16 +270,16 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
   it('refuses a lapsed attestation (403), a disabled recipient and a revoked credential, and audits each', async () => {
     const c = client({ token });
     const past = Date.now() - 10 * 86_400_000;
-    assert.equal((await api('POST', `/api/v1/share/recipients/${recipientId}/attestation`, admin, { attestedAt: new Date(past - 86_400_000).toISOString(), attestationUntil: new Date(past).toISOString() })).status, 200);
+    assert.equal((await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/attestation`, admin, { attestedAt: new Date(past - 86_400_000).toISOString(), attestationUntil: new Date(past).toISOString() })).status, 200);
     const lapsed = await c.get('/mamori/');
     assert.equal(lapsed.status, 403);
     assert.match(String((lapsed.body as { description: string }).description), /attestation has lapsed/);
     assert.equal((await client({ user: basic.user, password: basic.password }).raw('GET', '/feeds/misp/manifest.json')).status, 403);
-    await api('POST', `/api/v1/share/recipients/${recipientId}/attestation`, admin, { attestedAt: new Date().toISOString(), attestationUntil: new Date(Date.now() + 86_400_000).toISOString() });
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/attestation`, admin, { attestedAt: new Date().toISOString(), attestationUntil: new Date(Date.now() + 86_400_000).toISOString() });
     assert.equal((await c.get('/mamori/')).status, 200, 'renewed');
-    await api('POST', `/api/v1/share/recipients/${recipientId}/disabled`, admin, { disabled: true });
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/disabled`, admin, { disabled: true });
     assert.equal((await c.get('/mamori/')).status, 403);
-    await api('POST', `/api/v1/share/recipients/${recipientId}/disabled`, admin, { disabled: false });
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/disabled`, admin, { disabled: false });
     assert.equal((await client({ token: 'mmr_wrong' }).get('/mamori/')).status, 401);
     const nobody = await client({}).get('/mamori/');
     assert.equal(nobody.status, 401);

@@ -88,9 +88,9 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
   });
 
   it('blocks an analyst\'s entry and an imported list at BIND, and leaves the rest alone', async () => {
-    const added = await call('POST', '/api/v1/m3/entries', analyst, { name: 'evil.example.test', reason: 'C&C of a botnet seen by M1', validFor: '30d' });
+    const added = await call('POST', '/api/v1/measures/cc-dns-blocking/entries', analyst, { name: 'evil.example.test', reason: 'C&C of a botnet seen by M1', validFor: '30d' });
     assert.equal(added.status, 201, JSON.stringify(added.body));
-    const list = await call('POST', '/api/v1/m3/lists', analyst, { source: 'partner-feed', format: 'domains', text: '# C&C\nbad.example.test\nnot a name\nlocalhost\n' });
+    const list = await call('POST', '/api/v1/measures/cc-dns-blocking/lists', analyst, { source: 'partner-feed', format: 'domains', text: '# C&C\nbad.example.test\nnot a name\nlocalhost\n' });
     assert.equal(list.status, 200, JSON.stringify(list.body));
     assert.equal(list.body.added, 1);
     assert.deepEqual(list.body.skipped.map((s: { line: number }) => s.line), [3, 4], 'bad lines are reported with their number');
@@ -100,22 +100,22 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
   });
 
   it('refuses a bad entry with the reason, and entries only to analysts', async () => {
-    const bad = await call('POST', '/api/v1/m3/entries', analyst, { name: 'com', reason: 'oops' });
+    const bad = await call('POST', '/api/v1/measures/cc-dns-blocking/entries', analyst, { name: 'com', reason: 'oops' });
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /top-level or reserved/);
-    assert.equal((await call('POST', '/api/v1/m3/entries', support, { name: 'x.example.test', reason: 'r' })).status, 403);
+    assert.equal((await call('POST', '/api/v1/measures/cc-dns-blocking/entries', support, { name: 'x.example.test', reason: 'r' })).status, 403);
   });
 
   it('lets an opted-out subscriber through from their address only, and protects them again when they opt back in', async (t) => {
     const now = Math.floor(Date.now() / 1000);
     assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id = "s42"\nFramed-IP-Address = 127.0.0.2\nEvent-Timestamp = ${now}\n`), 0);
     await server.radius!.settled();
-    const before = await call('GET', '/api/v1/m3/consent/sub-42@isp', support);
+    const before = await call('GET', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support);
     assert.equal(before.body.choice, 'contract-default');
     assert.equal(before.body.blocked, true, 'comprehensive consent in the contract: blocked unless opted out');
 
     const changedAt = Date.now();
-    const out = await call('PUT', '/api/v1/m3/consent/sub-42@isp', support, { choice: 'opt-out', channel: 'support-desk' });
+    const out = await call('PUT', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support, { choice: 'opt-out', channel: 'support-desk' });
     assert.equal(out.status, 200);
     assert.equal(out.body.blocked, false);
     const through = await until('evil.example.test', '127.0.0.2', /192\.0\.2\.66/);
@@ -126,22 +126,22 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     assert.match(await ask('evil.example.test', '127.0.0.1'), /NXDOMAIN/, 'everyone else is still protected');
     // The AAA alternative: at the next connection the opted-out subscriber gets the unfiltered resolvers.
     const userName = { 'User-Name': { type: 'string', value: ['sub-42@isp'] } };
-    const assigned = await call('POST', '/aaa/v1/m3/post-auth', aaa, userName);
+    const assigned = await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', aaa, userName);
     assert.equal(assigned.status, 200);
     assert.deepEqual(assigned.body, { 'reply:MS-Primary-DNS-Server': '192.0.2.21', 'reply:MS-Secondary-DNS-Server': '192.0.2.22', 'reply:DNS-Server-IPv6-Address': ['2001:db8::21'] });
-    assert.equal((await call('POST', '/aaa/v1/m3/post-auth', aaa, { 'User-Name': 'someone-else@isp' })).status, 204, 'everyone else: the default (filtering) resolvers');
-    assert.equal((await call('POST', '/aaa/v1/m3/post-auth', support, userName)).status, 403, 'only the AAA calls it');
+    assert.equal((await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', aaa, { 'User-Name': 'someone-else@isp' })).status, 204, 'everyone else: the default (filtering) resolvers');
+    assert.equal((await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', support, userName)).status, 403, 'only the AAA calls it');
 
-    await call('PUT', '/api/v1/m3/consent/sub-42@isp', support, { choice: 'opt-in', channel: 'member-site' });
+    await call('PUT', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support, { choice: 'opt-in', channel: 'member-site' });
     assert.match(await until('evil.example.test', '127.0.0.2', /NXDOMAIN/), /NXDOMAIN/);
-    const history = await call('GET', '/api/v1/m3/consent/sub-42@isp', support);
+    const history = await call('GET', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support);
     assert.deepEqual(history.body.history.map((h: { choice: string; channel: string }) => [h.choice, h.channel]), [['opt-out', 'support-desk'], ['opt-in', 'member-site']]);
   });
 
   it('unblocks a withdrawn entry for everyone', async () => {
-    const { body } = await call('GET', '/api/v1/m3/entries?source=analyst', analyst);
+    const { body } = await call('GET', '/api/v1/measures/cc-dns-blocking/entries?source=analyst', analyst);
     const id = body.entries.find((e: { name: string }) => e.name === 'evil.example.test').id;
-    assert.equal((await call('POST', `/api/v1/m3/entries/${id}/withdraw`, analyst, { reason: 'taken down' })).body.withdrawn, true);
+    assert.equal((await call('POST', `/api/v1/measures/cc-dns-blocking/entries/${id}/withdraw`, analyst, { reason: 'taken down' })).body.withdrawn, true);
     assert.match(await until('evil.example.test', '127.0.0.1', /192\.0\.2\.66/), /192\.0\.2\.66/);
   });
 
@@ -159,7 +159,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     const day = new Date().toISOString().slice(0, 10);
     let counts: Array<{ rule: string; count: number; resolver: string }> = [];
     for (const deadline = Date.now() + 8000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-      counts = (await call('GET', `/api/v1/m3/blocked?from=${day}&to=${day}`, analyst)).body.counts;
+      counts = (await call('GET', `/api/v1/measures/cc-dns-blocking/blocked?from=${day}&to=${day}`, analyst)).body.counts;
       if (counts.some((c) => c.rule === 'bad.example.test' && c.count >= 3)) break;
     }
     const bad = counts.find((c) => c.rule === 'bad.example.test');
@@ -181,7 +181,7 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
   });
 
   it('gives copy-paste resolver configuration naming this installation\'s zones and primary', async () => {
-    const bind = await call('GET', '/api/v1/m3/resolver-config/bind', support);
+    const bind = await call('GET', '/api/v1/measures/cc-dns-blocking/resolver-config/bind', support);
     assert.equal(bind.status, 200);
     assert.match(String(bind.body), /zone "optout\.rpz\.isp\.test"[\s\S]*zone "cc\.rpz\.isp\.test"/);
     assert.doesNotMatch(String(bind.body), new RegExp(KEY.secret.replace(/[+/=]/g, '.')), 'the key secret is not handed out by the API');

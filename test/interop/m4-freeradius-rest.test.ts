@@ -53,12 +53,12 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
       mods: { mamori: `rest mamori {
 	connect_uri = "${server.url}"
 	authorize {
-		uri = "\${..connect_uri}/aaa/v1/authorize"
+		uri = "\${..connect_uri}/api/v1/measures/credential-misuse/aaa/authorize"
 		method = 'post'
 		body = 'json'
 	}
 	post-auth {
-		uri = "\${..connect_uri}/aaa/v1/post-auth/accept"
+		uri = "\${..connect_uri}/api/v1/measures/credential-misuse/aaa/post-auth/accept"
 		method = 'post'
 		body = 'json'
 	}
@@ -118,7 +118,7 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
     const rejected = await radclientAuth(authPort, 'alice@isp', 'correct-horse');
     assert.match(rejected, /Access-Reject/);
     assert.match(rejected, /suspended/, 'the Reply-Message explains why');
-    const lifted = await server.app.inject({ method: 'POST', url: '/aaa/v1/password-changed', headers: { authorization: `Bearer ${aaa}` }, payload: { account: 'alice@isp' } });
+    const lifted = await server.app.inject({ method: 'POST', url: '/api/v1/measures/credential-misuse/aaa/password-changed', headers: { authorization: `Bearer ${aaa}` }, payload: { account: 'alice@isp' } });
     assert.deepEqual(lifted.json(), { lifted: true });
     assert.match(await radclientAuth(authPort, 'alice@isp', 'correct-horse'), /Access-Accept/);
   });

@@ -74,7 +74,7 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     for (let i = 0; i < frames.length; i += 5000) await sendDnstap(socket, frames.slice(i, i + 5000));
     let attacks: Record<string, any> = {};
     for (let i = 0; i < 50; i++) {
-      attacks = (await call('GET', '/api/v1/m6/attacks')).body;
+      attacks = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body;
       if (attacks.decisions?.some((d: { domain: string; status: string }) => d.domain === 'victim.example' && d.status === 'active')) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -94,8 +94,8 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
   });
 
   it('lets an operator end a rule by rejecting it, with the reason, and audits every step', async () => {
-    assert.equal((await call('POST', '/api/v1/m6/decisions/reject', { domain: 'victim.example' })).status, 400, 'a rejection needs its reason');
-    const r = await call('POST', '/api/v1/m6/decisions/reject', { domain: 'victim.example', reason: 'test traffic of the victim\'s owner' });
+    assert.equal((await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/reject', { domain: 'victim.example' })).status, 400, 'a rejection needs its reason');
+    const r = await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/reject', { domain: 'victim.example', reason: 'test traffic of the victim\'s owner' });
     assert.equal(r.body.status, 'rejected');
     let answer = '';
     for (let i = 0; i < 50 && !/192\.0\.2\.32/.test(answer); i++) { await new Promise((res) => setTimeout(res, 200)); answer = await kdig(['@127.0.0.1', '-p', String(bindPort), 'zz91kq3m7x.victim.example', 'A']); }
@@ -108,22 +108,22 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
   });
 
   it('takes a honeypot operator\'s list of amplification names into the queue, whitelisted domains never blocked', async () => {
-    const r = await call('POST', '/api/v1/m6/lists', { source: 'amppot-feed', names: ['amp.abused.example', 'big.popular.example'], confidence: 0.5 });
+    const r = await call('POST', '/api/v1/measures/ddos-dns-blocking/lists', { source: 'amppot-feed', names: ['amp.abused.example', 'big.popular.example'], confidence: 0.5 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string }> };
+    const { decisions } = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string }> };
     const status = (d: string) => decisions.find((x) => x.kind === 'amplification' && x.domain === d)?.status;
     assert.equal(status('amp.abused.example'), 'pending', 'below the automatic confidence: waits for a person');
     assert.equal(status('big.popular.example'), 'whitelisted');
-    assert.equal((await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'big.popular.example' })).status, 409);
+    assert.equal((await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/approve', { kind: 'amplification', domain: 'big.popular.example' })).status, 409);
   });
 
   it('keeps the queue, the rules and the history across a restart, active rules back in the zone', async () => {
-    const approved = await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'amp.abused.example' });
+    const approved = await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/approve', { kind: 'amplification', domain: 'amp.abused.example' });
     assert.equal(approved.body.status, 'active', JSON.stringify(approved));
     await server.close();
     server = await serve(configFor(), { out: new PassThrough(), logger: createLogger('silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc2', 'operator')).token;
-    const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string; reason?: string }> };
+    const { decisions } = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body as { decisions: Array<{ kind: string; domain: string; status: string; reason?: string }> };
     const find = (kind: string, domain: string) => decisions.find((d) => d.kind === kind && d.domain === domain);
     assert.equal(find('random-subdomain', 'victim.example')?.status, 'rejected');
     assert.equal(find('random-subdomain', 'victim.example')?.reason, 'test traffic of the victim\'s owner');

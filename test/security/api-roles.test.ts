@@ -52,7 +52,7 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('serves the routes of M3, M4 and M6, and of the AAA, each with a permission', () => {
     const urls = server.app.declaredRoutes.map((r) => r.url);
-    for (const prefix of ['/api/v1/m3/', '/api/v1/m4/', '/api/v1/m6/', '/aaa/v1/', '/api/v1/share/', '/api/v1/cases']) {
+    for (const prefix of ['/api/v1/measures/cc-dns-blocking/', '/api/v1/measures/credential-misuse/', '/api/v1/measures/ddos-dns-blocking/', '/api/v1/measures/credential-misuse/aaa/', '/api/v1/measures/cc-sharing/', '/api/v1/cases']) {
       assert.ok(urls.some((u) => u.startsWith(prefix)), `no route under ${prefix}`);
     }
     for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
@@ -99,7 +99,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   it('shows M4 account IDs and case ids only to roles that may open the case, and audits each such read', async () => {
     const read = async (role: Role) => {
       const before = (await server.mamori.audit.head()).seq;
-      const res = await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: as(role) });
+      const res = await server.app.inject({ method: 'GET', url: '/api/v1/measures/credential-misuse/suspensions', headers: as(role) });
       assert.equal(res.statusCode, 200, res.body);
       const audited = [];
       for await (const e of server.mamori.audit.entries({ afterSeq: before })) if (e.action === 'm4.suspensions.read') audited.push(e);
@@ -120,17 +120,17 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('audits every read of a subscriber\'s consent, and keeps it from auditors', async () => {
-    const put = await server.app.inject({ method: 'PUT', url: '/api/v1/m3/consent/sub-0001', headers: as('operator'),
+    const put = await server.app.inject({ method: 'PUT', url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001', headers: as('operator'),
       payload: { choice: 'opt-out', channel: 'support-desk' } });
     assert.equal(put.statusCode, 200, put.body);
     const before = (await server.mamori.audit.head()).seq;
-    const got = await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('operator') });
+    const got = await server.app.inject({ method: 'GET', url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001', headers: as('operator') });
     assert.equal(got.statusCode, 200, got.body);
     assert.equal((got.json() as { choice: string }).choice, 'opt-out');
     const reads = [];
     for await (const e of server.mamori.audit.entries({ afterSeq: before })) if (e.action === 'm3.consent.read') reads.push(e);
     assert.equal(reads.length, 1);
     assert.match(reads[0]!.object ?? '', /^m3-consent:\d+$/);
-    assert.equal((await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('auditor') })).statusCode, 403);
+    assert.equal((await server.app.inject({ method: 'GET', url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001', headers: as('auditor') })).statusCode, 403);
   });
 });

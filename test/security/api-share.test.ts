@@ -59,14 +59,14 @@ describe('security: M2 TAXII server and feeds', () => {
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   };
   const recipient = async (name: string, rights: Array<{ collection: string; read: boolean; write: boolean }>) => {
-    const r = await api('POST', '/api/v1/share/recipients', {
+    const r = await api('POST', '/api/v1/measures/cc-sharing/recipients', {
       name, contact: 'soc@partner.example',
       attestedAt: new Date(Date.now() - 86_400_000).toISOString(), attestationUntil: new Date(Date.now() + 86_400_000).toISOString(),
       channels: ['taxii', 'misp', 'csv'], rights,
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const id = (r.body as { id: string }).id;
-    const t = await api('POST', `/api/v1/share/recipients/${id}/credentials`, { kind: 'token' });
+    const t = await api('POST', `/api/v1/measures/cc-sharing/recipients/${id}/credentials`, { kind: 'token' });
     const token = (t.body as { secret: string }).secret;
     return { id, token, client: new TaxiiClient(base, ca, { token }) };
   };
@@ -96,14 +96,14 @@ describe('security: M2 TAXII server and feeds', () => {
     const own = await caps.ownState<CcSharingSettings>();
     await syncEntries({ audit: own.audit, feed: await caps.action<CandidateFeed>('candidate-feed'), settings: own.settings,
       now: new Date(), actor: 'measure:cc-sharing' });
-    for (const e of (await api('GET', '/api/v1/share/entries?state=pending')).body.entries as Array<{ id: string }>) {
-      assert.equal((await api('POST', `/api/v1/share/entries/${e.id}/decision`, { action: 'approve', reason: 'checked' })).status, 200);
+    for (const e of (await api('GET', '/api/v1/measures/cc-sharing/entries?state=pending')).body.entries as Array<{ id: string }>) {
+      assert.equal((await api('POST', `/api/v1/measures/cc-sharing/entries/${e.id}/decision`, { action: 'approve', reason: 'checked' })).status, 200);
     }
   });
   after(() => server?.close());
 
   it('refuses the flat feeds to a recipient that may only write partner submissions (403, audited)', async () => {
-    const sharedList = await api('GET', '/api/v1/share/entries?state=shared');
+    const sharedList = await api('GET', '/api/v1/measures/cc-sharing/entries?state=shared');
     assert.ok((sharedList.body.entries as unknown[]).length >= 1,
       `nothing is shared, so the test would prove nothing: ${JSON.stringify(sharedList.body)}`);
     const writer = await recipient('write-only partner', [{ collection: 'partner-submissions', read: false, write: true }]);

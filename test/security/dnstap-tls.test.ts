@@ -34,7 +34,7 @@ describe('security: dnstap over TLS with client certificates, Unbound as the res
   let noc: string;
 
   const receiver = async (): Promise<ReceiverView> => {
-    const r = await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${noc}` } });
+    const r = await server.app.inject({ method: 'GET', url: '/api/v1/measures/ddos-dns-blocking/attacks', headers: { authorization: `Bearer ${noc}` } });
     return (JSON.parse(r.body) as { receiver: ReceiverView }).receiver;
   };
   const frames = () => Array.from({ length: 10 }, (_, i) => dnstapFrame({ type: 5, client: '198.51.100.9', qname: `n${i}.victim.example`, timeSec: Math.floor(Date.now() / 1000) }));

@@ -37,7 +37,7 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
   const group = process.getuid?.() === 0 ? 'daemon' : String(process.getgid?.() ?? 0);
 
   const receiver = async (): Promise<ReceiverView> => {
-    const r = await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${noc}` } });
+    const r = await server.app.inject({ method: 'GET', url: '/api/v1/measures/ddos-dns-blocking/attacks', headers: { authorization: `Bearer ${noc}` } });
     assert.equal(r.statusCode, 200, r.body);
     return (JSON.parse(r.body) as { receiver: ReceiverView }).receiver;
   };

@@ -43,7 +43,7 @@ describe('security: the RPZ primary answers only its secondaries', { skip: !(hav
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     port = Number(server.endpoints['cc-dns-blocking']!.rpzPrimary!.split(':').pop());
     const support = (await server.mamori.accounts.createToken('module:test', 'support-desk', 'operator')).token;
-    const r = await server.app.inject({ method: 'PUT', url: '/api/v1/m3/consent/sub-7@isp', headers: { authorization: `Bearer ${support}` }, payload: { choice: 'opt-out', channel: 'support-desk' } });
+    const r = await server.app.inject({ method: 'PUT', url: '/api/v1/measures/cc-dns-blocking/consent/sub-7@isp', headers: { authorization: `Bearer ${support}` }, payload: { choice: 'opt-out', channel: 'support-desk' } });
     assert.equal(r.statusCode, 200, r.body);
     const start = `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address = 100.64.1.2\nEvent-Timestamp = ${Math.floor(Date.now() / 1000)}\n`;
     assert.equal((await radclient(server.radius!.addresses[0]!.port, 'acct', 'acct-secret', start)).status, 0);

@@ -72,7 +72,9 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  * inlet need it enabled without a model or subscriber prefixes.
  */
 export function measuresWithM1InletOnly(): MeasureModule[] {
-  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
+  // Without its job M1 has no handles for its routes: it serves none.
+  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection'
+    ? { ...m, routes: undefined, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
 }
 
 /**

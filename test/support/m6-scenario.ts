@@ -140,7 +140,7 @@ export async function runM6Scenario(o: { seconds: number; benignQps: number; att
   const benignOut = await benign;
   const attackOut = attack ? await attack : '';
   const token = (await server.mamori.accounts.createToken('module:bench', 'bench', 'analyst')).token;
-  const attacks = (await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${token}` } })).json() as { decisions: Array<{ kind: string; domain: string; status: string; activeSince?: string; firstSeen: string; confidence: number; evidence: number; explanation: { en: string } }>; receiver: { events: number; dropped: number; errors: Record<string, number> } };
+  const attacks = (await server.app.inject({ method: 'GET', url: '/api/v1/measures/ddos-dns-blocking/attacks', headers: { authorization: `Bearer ${token}` } })).json() as { decisions: Array<{ kind: string; domain: string; status: string; activeSince?: string; firstSeen: string; confidence: number; evidence: number; explanation: { en: string } }>; receiver: { events: number; dropped: number; errors: Record<string, number> } };
   // Every name Unbound's policy answered, from its rpz-log: the attack's random names are expected; any other is a benign name blocked.
   const applied = unbound.log().split('\n').filter((l) => l.includes('rpz: applied [ddos.rpz.isp.test]'));
   const passed = applied.filter((l) => l.includes(' rpz-passthru '));

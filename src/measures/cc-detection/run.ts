@@ -28,7 +28,7 @@ export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: Mea
   if (!model) {
     // Without a model there is nothing to score with; the run says so rather than inventing a rule.
     await ctx.own.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'model:none', outcome: 'error' });
-    return { ran: false, reason: 'no trained model yet: import reputation lists (mamori cc labels import) and train one (mamori cc train, or POST /api/v1/cc/models)' };
+    return { ran: false, reason: 'no trained model yet: import reputation lists (mamori cc labels import) and train one (mamori cc train, or POST /api/v1/measures/cc-detection/models)' };
   }
   const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings, model: model.model, now: ctx.now, actor: ctx.actor });
   return { ran: true, modelVersion: model.version, result };
@@ -58,14 +58,17 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
   for (const p of r.health.problems) logger.warn({ event: 'cc.detect.window' }, p.replace(/: .*$/, ''));
 }
 
+/** M1's two handles: its confined state (with its settings) and its purpose-bound flows. */
+export interface M1Handles { own: MeasureState & { settings: CcDetectionSettings }; flows: PurposeBoundAnalytics }
+
 /** M1's two handles, from the broker: both audited grants, both refused unless M1 is enabled. */
-export async function m1Handles(capabilities: MeasureCapabilities): Promise<{ own: MeasureState & { settings: CcDetectionSettings }; flows: PurposeBoundAnalytics }> {
+export async function m1Handles(capabilities: MeasureCapabilities): Promise<M1Handles> {
   const own = await capabilities.ownState<CcDetectionSettings>();
   assertRunnable(own.settings);
   return { own, flows: await capabilities.analyticsRead([FLOW_DATASET.name]) };
 }
 
-export async function startDetection(context: MeasureContext): Promise<RunningMeasure> {
+export async function startDetection(context: MeasureContext): Promise<RunningMeasure<M1Handles>> {
   const { own, flows } = await m1Handles(context.capabilities);
   const every = parseDuration(own.settings.runInterval) * 1000;
   let running: Promise<void> | undefined;
@@ -80,6 +83,7 @@ export async function startDetection(context: MeasureContext): Promise<RunningMe
   timer.unref();
   context.logger.info({ event: 'cc.detect.scheduled', everySeconds: every / 1000 }, 'C&C detection scheduled');
   return {
+    api: { own, flows },
     async stop() {
       clearInterval(timer);
       await running;

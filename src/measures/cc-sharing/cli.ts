@@ -1,11 +1,12 @@
-/** `mamori share` commands: M2's recipients, their credentials, and the shared list. */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { COLLECTIONS, decideEntry, listEntries, type EntryState } from '../../measures/cc-sharing/entries.js';
-import { addRecipient, CHANNELS, issueCredential, listRecipients, renewAttestation, revokeCredential, setRecipientDisabled, type Channel } from '../../measures/cc-sharing/recipients.js';
-import type { CcSharingSettings } from '../../measures/cc-sharing/settings.js';
-import { actor, isoTime, UsageError, withMamori } from '../context.js';
-import { importPartnerFile, pollPartner, type FileFormat } from '../../measures/cc-sharing/partners.js';
-import { shareDb } from '../../measures/cc-sharing/tables.js';
+/** `mamori share …`: M2's recipients, their credentials, the shared list, partners' lists. */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { MeasureCli } from '../../core/cli.js';
+import { UsageError } from '../../core/errors.js';
+import { COLLECTIONS, decideEntry, listEntries, type EntryState } from './entries.js';
+import { importPartnerFile, pollPartner, type FileFormat } from './partners.js';
+import { addRecipient, CHANNELS, issueCredential, listRecipients, renewAttestation, revokeCredential, setRecipientDisabled, type Channel } from './recipients.js';
+import type { CcSharingSettings } from './settings.js';
+import { shareDb } from './tables.js';
 
 const aliases: string[] = Object.values(COLLECTIONS).map((c) => c.alias);
 
@@ -23,12 +24,12 @@ function collections(v: string): string[] {
   return out;
 }
 
-export function shareCommands(program: Command): void {
+export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime }) => {
   const share = program.command('share').description('M2: sharing C&C servers (IP and port only) with attested recipients');
 
   const recipients = share.command('recipients').description('organisations that receive the list');
   recipients.command('list').action(async (_o, cmd: Command) => {
-    for (const r of await withMamori(cmd, (m) => listRecipients(m.state))) {
+    for (const r of await withInstance(cmd, (m) => listRecipients(m.state))) {
       const rights = r.rights.map((x) => `${x.collection}:${x.read ? 'r' : ''}${x.write ? 'w' : ''}`).join(' ');
       process.stdout.write(`${r.id}\t${r.name}\t${r.disabled ? 'disabled' : 'enabled'}\tattested ${r.attestedAt} – ${r.attestationUntil}\t${r.channels.join(',')}\t${rights}\t${r.contact}\n`);
     }
@@ -44,7 +45,7 @@ export function shareCommands(program: Command): void {
     .action(async (name: string, o: { contact: string; attestedAt: string; until: string; channels: Channel[]; read: string[]; write: string[] }, cmd: Command) => {
       const rights = aliases.filter((a) => o.read.includes(a) || o.write.includes(a)).map((a) => ({ collection: a, read: o.read.includes(a), write: o.write.includes(a) }));
       const recipient = { name, contact: o.contact, attestedAt: o.attestedAt, attestationUntil: o.until, channels: o.channels, rights };
-      const r = await withMamori(cmd, (m) => addRecipient(m.state, m.audit, recipient, actor()), false, true);
+      const r = await withInstance(cmd, (m) => addRecipient(m.state, m.audit, recipient, actor()), { create: true });
       process.stdout.write(`recipient ${r.id} (${r.name}) added; issue it a credential with: mamori share credentials issue ${r.id}\n`);
     });
   recipients.command('attest')
@@ -52,12 +53,12 @@ export function shareCommands(program: Command): void {
     .requiredOption('--attested-at <time>', 'when its information management was checked again', isoTime)
     .requiredOption('--until <time>', 'until when that check holds', isoTime)
     .action(async (who: string, o: { attestedAt: string; until: string }, cmd: Command) => {
-      const r = await withMamori(cmd, (m) => renewAttestation(m.state, m.audit, who, o.attestedAt, o.until, actor()));
+      const r = await withInstance(cmd, (m) => renewAttestation(m.state, m.audit, who, o.attestedAt, o.until, actor()));
       process.stdout.write(`${r.name}: attested ${r.attestedAt} – ${r.attestationUntil}\n`);
     });
   for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
     recipients.command(verb).argument('<recipient>', 'id or name').action(async (who: string, _o, cmd: Command) => {
-      await withMamori(cmd, (m) => setRecipientDisabled(m.state, m.audit, who, disabled, actor()));
+      await withInstance(cmd, (m) => setRecipientDisabled(m.state, m.audit, who, disabled, actor()));
       process.stdout.write(`${who}: ${disabled ? 'disabled' : 'enabled'}\n`);
     });
   }
@@ -67,11 +68,11 @@ export function shareCommands(program: Command): void {
     .argument('<recipient>', 'id or name')
     .addOption(new Option('--kind <kind>', 'bearer token or HTTP Basic').choices(['token', 'basic']).default('token'))
     .action(async (who: string, o: { kind: 'token' | 'basic' }, cmd: Command) => {
-      const c = await withMamori(cmd, (m) => issueCredential(m.state, m.audit, who, o.kind, actor()));
+      const c = await withInstance(cmd, (m) => issueCredential(m.state, m.audit, who, o.kind, actor()));
       process.stdout.write(`credential ${c.id}${c.username ? `\n  user: ${c.username}` : ''}\n  ${o.kind === 'token' ? 'token' : 'password'}: ${c.secret}\nThis secret is shown only once. / この値は一度だけ表示されます。\n`);
     });
   credentials.command('revoke').argument('<credential>', 'credential id (k-…)').action(async (id: string, _o, cmd: Command) => {
-    await withMamori(cmd, (m) => revokeCredential(m.state, m.audit, id, actor()));
+    await withInstance(cmd, (m) => revokeCredential(m.state, m.audit, id, actor()));
     process.stdout.write(`credential ${id} revoked\n`);
   });
 
@@ -79,7 +80,7 @@ export function shareCommands(program: Command): void {
     .description('the shared list')
     .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'shared', 'rejected', 'revoked', 'expired']))
     .action(async (o: { state?: EntryState }, cmd: Command) => {
-      const entries = await withMamori(cmd, async (m) => {
+      const entries = await withInstance(cmd, async (m) => {
         const e = await listEntries(m.state, o.state);
         await m.audit.append({ actor: actor(), measure: 'cc-sharing', action: 'share.entries.read', counts: { entries: e.length } });
         return e;
@@ -94,8 +95,8 @@ export function shareCommands(program: Command): void {
     .description('import a partner\'s list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed')
     .action(async (file: string, o: { format: FileFormat; source: string; validDays: number }, cmd: Command) => {
       const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
-      const r = await withMamori(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request),
-        false, true);
+      const r = await withInstance(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request),
+        { create: true });
       process.stdout.write(`imported ${r.entries} entries from ${file} as "file:${o.source}"; ${r.skipped.length} skipped\n`);
       for (const x of r.skipped.slice(0, 50)) process.stdout.write(`  skipped ${x.line}: ${x.reason}\n`);
       if (r.skipped.length > 50) process.stdout.write(`  … and ${r.skipped.length - 50} more\n`);
@@ -104,7 +105,7 @@ export function shareCommands(program: Command): void {
     .argument('[partner]', 'one partner by name (default: all configured)')
     .description('poll partners\' TAXII collections now, resuming where the last poll stopped (M2 must be enabled)')
     .action(async (name: string | undefined, _o, cmd: Command) => {
-      await withMamori(cmd, async (m) => {
+      await withInstance(cmd, async (m) => {
         const own = await m.broker.forMeasure('cc-sharing').ownState<CcSharingSettings>();
         const partners = own.settings.partners.filter((p) => name === undefined || p.name === name);
         if (partners.length === 0) throw new UsageError(name ? `no partner "${name}" in measures.cc-sharing.partners` : 'no partners in measures.cc-sharing.partners');
@@ -115,7 +116,7 @@ export function shareCommands(program: Command): void {
       });
     });
   share.command('inbound').description('what partners sent: sources and counts').action(async (_o, cmd: Command) => {
-    const rows = await withMamori(cmd, (m) => shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute());
+    const rows = await withInstance(cmd, (m) => shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute());
     for (const r of rows) process.stdout.write(`${r.name}\t${r.kind}\t${r.entries} entries\t${r.skipped} skipped last time\t${r.received_at}\t${r.received_by}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`);
   });
 
@@ -125,8 +126,9 @@ export function shareCommands(program: Command): void {
       .requiredOption('--reason <text>', 'why (kept in the audit log with the entry)')
       .description(`${action} an entry of the shared list`)
       .action(async (id: string, o: { reason: string }, cmd: Command) => {
-        const e = await withMamori(cmd, (m) => decideEntry(m.state, m.audit, m.registry.settingsOf<CcSharingSettings>('cc-sharing'), id, action, o.reason, actor()));
+        const e = await withInstance(cmd, (m) => decideEntry(m.state, m.audit, m.registry.settingsOf<CcSharingSettings>('cc-sharing'), id, action, o.reason, actor()));
         process.stdout.write(`${e.id}: ${e.state}\n`);
       });
   }
-}
+  return share;
+};

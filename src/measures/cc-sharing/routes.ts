@@ -1,17 +1,15 @@
 /**
- * M2 for the ISP's staff: recipients and their credentials (admin), the
- * shared list with its approvals (analysts), what partners sent. Partners
- * themselves never come here: they use the TAXII server and the feeds.
+ * M2's routes for the ISP's staff, under /api/v1/measures/cc-sharing/ while M2 runs: recipients and their
+ * credentials (admin), the shared list with its approvals (analysts). Partners never come here: they use
+ * the TAXII server and the feeds, at the paths TAXII 2.1 gives them. Only through M2's confined state.
  */
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../app/mamori.js';
-import { decideEntry, EntryError, listEntries } from '../../measures/cc-sharing/entries.js';
-import { addRecipient, CHANNELS, issueCredential, listRecipients, RecipientError, renewAttestation, revokeCredential, setRecipientDisabled } from '../../measures/cc-sharing/recipients.js';
-import type { CcSharingSettings } from '../../measures/cc-sharing/settings.js';
-import { COLLECTIONS } from '../../measures/cc-sharing/entries.js';
-import { errorSchema } from '../../core/http.js';
-import { principalOf } from '../../core/http.js';
+import { errorSchema, principalOf } from '../../core/http.js';
+import type { MeasureState } from '../../core/measure-state.js';
+import type { MeasureRoutes } from '../../core/registry.js';
+import { COLLECTIONS, decideEntry, EntryError, listEntries } from './entries.js';
+import { addRecipient, CHANNELS, issueCredential, listRecipients, RecipientError, renewAttestation, revokeCredential, setRecipientDisabled } from './recipients.js';
+import type { CcSharingSettings } from './settings.js';
 
 const recipientSchema = z.object({
   id: z.string(), name: z.string(), contact: z.string(), attestedAt: z.string(), attestationUntil: z.string(),
@@ -26,18 +24,18 @@ const entrySchema = z.object({
 const timestamp = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'a date/time such as 2026-11-24T00:00:00Z').transform((v) => new Date(v).toISOString());
 const aliases = Object.values(COLLECTIONS).map((c) => c.alias) as [string, ...string[]];
 
-export function shareRoutes(mamori: Mamori): FastifyPluginAsyncZod {
+export const ccSharingRoutes: MeasureRoutes<{ own: MeasureState & { settings: CcSharingSettings } }> = ({ running: { own } }) => {
   const conflict = (err: unknown) => {
     if (err instanceof RecipientError || err instanceof EntryError) return { error: 'conflict', message: err.message };
     throw err;
   };
   return async (app) => {
-    app.get('/api/v1/share/recipients', {
+    app.get('/recipients', {
       config: { permission: 'share:read' },
       schema: { tags: ['cc-sharing'], response: { 200: z.object({ recipients: z.array(recipientSchema) }) } },
-    }, async () => ({ recipients: await listRecipients(mamori.state) }));
+    }, async () => ({ recipients: await listRecipients(own.store) }));
 
-    app.post('/api/v1/share/recipients', {
+    app.post('/recipients', {
       config: { permission: 'share:recipients' },
       schema: {
         tags: ['cc-sharing'],
@@ -50,24 +48,24 @@ export function shareRoutes(mamori: Mamori): FastifyPluginAsyncZod {
         response: { 201: recipientSchema, 409: errorSchema },
       },
     }, async (request, reply) => {
-      try { return reply.code(201).send(await addRecipient(mamori.state, mamori.audit, request.body, principalOf(request).actor)); } catch (err) { return reply.code(409).send(conflict(err)); }
+      try { return reply.code(201).send(await addRecipient(own.store, own.audit, request.body, principalOf(request).actor)); } catch (err) { return reply.code(409).send(conflict(err)); }
     });
 
-    app.post('/api/v1/share/recipients/:id/attestation', {
+    app.post('/recipients/:id/attestation', {
       config: { permission: 'share:recipients' },
       schema: { tags: ['cc-sharing'], params: z.object({ id: z.string() }), body: z.object({ attestedAt: timestamp, attestationUntil: timestamp }), response: { 200: recipientSchema, 409: errorSchema } },
     }, async (request, reply) => {
-      try { return await renewAttestation(mamori.state, mamori.audit, request.params.id, request.body.attestedAt, request.body.attestationUntil, principalOf(request).actor); } catch (err) { return reply.code(409).send(conflict(err)); }
+      try { return await renewAttestation(own.store, own.audit, request.params.id, request.body.attestedAt, request.body.attestationUntil, principalOf(request).actor); } catch (err) { return reply.code(409).send(conflict(err)); }
     });
 
-    app.post('/api/v1/share/recipients/:id/disabled', {
+    app.post('/recipients/:id/disabled', {
       config: { permission: 'share:recipients' },
       schema: { tags: ['cc-sharing'], params: z.object({ id: z.string() }), body: z.object({ disabled: z.boolean() }), response: { 204: z.null(), 409: errorSchema } },
     }, async (request, reply) => {
-      try { await setRecipientDisabled(mamori.state, mamori.audit, request.params.id, request.body.disabled, principalOf(request).actor); return reply.code(204).send(null); } catch (err) { return reply.code(409).send(conflict(err)); }
+      try { await setRecipientDisabled(own.store, own.audit, request.params.id, request.body.disabled, principalOf(request).actor); return reply.code(204).send(null); } catch (err) { return reply.code(409).send(conflict(err)); }
     });
 
-    app.post('/api/v1/share/recipients/:id/credentials', {
+    app.post('/recipients/:id/credentials', {
       config: { permission: 'share:recipients' },
       schema: {
         tags: ['cc-sharing'], description: 'Issues a credential; the secret is in this answer only.',
@@ -75,26 +73,26 @@ export function shareRoutes(mamori: Mamori): FastifyPluginAsyncZod {
         response: { 201: z.object({ id: z.string(), username: z.string().optional(), secret: z.string() }), 409: errorSchema },
       },
     }, async (request, reply) => {
-      try { return reply.code(201).send(await issueCredential(mamori.state, mamori.audit, request.params.id, request.body.kind, principalOf(request).actor)); } catch (err) { return reply.code(409).send(conflict(err)); }
+      try { return reply.code(201).send(await issueCredential(own.store, own.audit, request.params.id, request.body.kind, principalOf(request).actor)); } catch (err) { return reply.code(409).send(conflict(err)); }
     });
 
-    app.delete('/api/v1/share/credentials/:id', {
+    app.delete('/credentials/:id', {
       config: { permission: 'share:recipients' },
       schema: { tags: ['cc-sharing'], params: z.object({ id: z.string() }), response: { 204: z.null(), 409: errorSchema } },
     }, async (request, reply) => {
-      try { await revokeCredential(mamori.state, mamori.audit, request.params.id, principalOf(request).actor); return reply.code(204).send(null); } catch (err) { return reply.code(409).send(conflict(err)); }
+      try { await revokeCredential(own.store, own.audit, request.params.id, principalOf(request).actor); return reply.code(204).send(null); } catch (err) { return reply.code(409).send(conflict(err)); }
     });
 
-    app.get('/api/v1/share/entries', {
+    app.get('/entries', {
       config: { permission: 'share:read' },
       schema: { tags: ['cc-sharing'], querystring: z.object({ state: z.enum(['pending', 'shared', 'rejected', 'revoked', 'expired']).optional() }), response: { 200: z.object({ entries: z.array(entrySchema) }) } },
     }, async (request) => {
-      const entries = await listEntries(mamori.state, request.query.state);
-      await mamori.audit.append({ actor: principalOf(request).actor, measure: 'cc-sharing', action: 'share.entries.read', counts: { entries: entries.length } });
+      const entries = await listEntries(own.store, request.query.state);
+      await own.audit.append({ actor: principalOf(request).actor, measure: 'cc-sharing', action: 'share.entries.read', counts: { entries: entries.length } });
       return { entries };
     });
 
-    app.post('/api/v1/share/entries/:id/decision', {
+    app.post('/entries/:id/decision', {
       config: { permission: 'share:decide' },
       schema: {
         tags: ['cc-sharing'],
@@ -104,8 +102,8 @@ export function shareRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       },
     }, async (request, reply) => {
       try {
-        return await decideEntry(mamori.state, mamori.audit, mamori.registry.settingsOf<CcSharingSettings>('cc-sharing'), request.params.id, request.body.action, request.body.reason, principalOf(request).actor);
+        return await decideEntry(own.store, own.audit, own.settings, request.params.id, request.body.action, request.body.reason, principalOf(request).actor);
       } catch (err) { return reply.code(409).send(conflict(err)); }
     });
   };
-}
+};

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { parseDuration } from '../../core/duration.js';
+import type { MeasureState } from '../../core/measure-state.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import type { CandidateFeed } from '../../core/feeds.js';
 import { syncEntries } from './entries.js';
@@ -40,7 +41,7 @@ export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Pr
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), generated: true };
 }
 
-export async function startSharing(context: MeasureContext): Promise<RunningMeasure> {
+export async function startSharing(context: MeasureContext): Promise<RunningMeasure<{ own: MeasureState & { settings: CcSharingSettings } }>> {
   const own = await context.capabilities.ownState<CcSharingSettings>();
   const feed = await context.capabilities.action<CandidateFeed>('candidate-feed');
   const settings = own.settings;
@@ -74,6 +75,7 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
   }
   for (const t of timers) t.unref();
   return {
+    api: { own },
     endpoints: { taxii: `${taxii.url}/taxii2/`, feeds: `${taxii.url}/feeds/` },
     async stop() {
       for (const t of timers) clearInterval(t);

@@ -7,8 +7,10 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startDdosDnsBlocking } from './run.js';
+import { ddosDnsBlockingCli } from './cli.js';
+import { ddosDnsBlockingRoutes } from './routes.js';
 import { ddosDnsBlockingSettings } from './settings.js';
-import { M6_DATASETS, M6_TABLES, m6Migrations } from './store.js';
+import { M6_DATASETS, M6_TABLES, m6Migrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'ddos-dns-blocking',
@@ -55,4 +57,6 @@ export const measure: MeasureModule = {
   datasets: M6_DATASETS,
   settings: ddosDnsBlockingSettings,
   implementation: { start: startDdosDnsBlocking },
+  routes: ddosDnsBlockingRoutes,
+  cli: ddosDnsBlockingCli,
 };

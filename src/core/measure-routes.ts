@@ -1,0 +1,33 @@
+/**
+ * The core registers every running measure's routes, each as an encapsulated Fastify plugin under
+ * its own prefix (as CoreDNS plugins register their zones): the API lists no measure route by hand,
+ * and a measure cannot place a route outside /api/v1/measures/<id>/ nor change another's handlers.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { MeasureCapabilities } from './capabilities.js';
+import type { MeasureModule, RunningMeasure } from './registry.js';
+
+export const MEASURE_API_PREFIX = '/api/v1/measures';
+
+/** Where a measure's routes live. */
+export function measureRoutePrefix(measureId: string): string {
+  return `${MEASURE_API_PREFIX}/${measureId}`;
+}
+
+/** A running measure as the API needs it: its module, its broker handle, what its start() returned. */
+export interface RoutedMeasure {
+  readonly module: MeasureModule;
+  readonly capabilities: MeasureCapabilities;
+  readonly running: RunningMeasure;
+}
+
+export function measureRoutes(measures: readonly RoutedMeasure[]): FastifyPluginAsyncZod {
+  return async (app) => {
+    for (const m of measures) {
+      if (!m.module.routes) continue;
+      const d = m.module.declaration;
+      if (m.running.api === undefined) throw new Error(`measure ${d.id} has routes but its start() returned nothing for them (api)`);
+      await app.register(m.module.routes({ declaration: d, capabilities: m.capabilities, running: m.running.api }), { prefix: measureRoutePrefix(d.id) });
+    }
+  };
+}

@@ -64,11 +64,13 @@ module.exports = {
     {
       name: 'measure-no-listener',
       severity: 'error',
-      comment: 'The core owns the listeners (one RPZ primary, one dnstap receiver, one flow inlet, one RADIUS server): a measure '
-        + 'registers zones and takes inputs through the broker (policy-zone-writer, dnstap-input …), it never starts one.',
+      comment: 'The core owns the listeners and senders (one RPZ primary, one dnstap receiver, one flow inlet, one RADIUS server, '
+        + 'the RFC 5176 sender, the AAA gate, the sharing listener and client): a measure gets them from the broker '
+        + '(policy-zone-writer, dnstap-input, disconnector, auth-suspender, auth-feed, sharer) and may import their types only.',
       from: { path: '^src/measures/' },
       to: {
-        path: '^src/(dns/primary|ingest/dnstap/receiver|ingest/radius/server|ingest/flow/(inlet|inlet-worker|native-receiver))\\.ts$',
+        path: '^src/(dns/(primary|policy-zones)|ingest/dnstap/receiver|ingest/radius/(server|disconnect|auth-gate)|ingest/flow/(inlet|inlet-worker|native-receiver)'
+          + '|share/sharer)\\.ts$',
         dependencyTypesNot: ['type-only'],
       },
     },

@@ -21,9 +21,10 @@ import { measureRoutes } from './routes/measures.js';
 import { opsRoutes } from './routes/ops.js';
 import { flowRoutes } from './routes/flows.js';
 import { caseRoutes } from './routes/cases.js';
+import { aaaRoutes } from './routes/aaa.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
-import { measureRoutes, type RoutedMeasure } from '../core/measure-routes.js';
+import { runningMeasureRoutes, type RoutedMeasure } from '../core/measure-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -145,7 +146,8 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
   await app.register(opsRoutes(mamori, metrics));
   await app.register(flowRoutes(mamori, () => inlet));
   await app.register(caseRoutes(mamori));
-  await app.register(measureRoutes(measures));
+  await app.register(aaaRoutes(mamori.authGate));
+  await app.register(runningMeasureRoutes(measures));
   for (const routes of runningRoutes) await app.register(routes);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());

@@ -26,12 +26,21 @@ import { detailMigrations } from '../ingest/radius/detail.js';
 import { CASE_DATASETS, caseMigrations, casesFor } from '../notify/cases.js';
 import { NOTICE_DATASETS, noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 import { flowImportMigrations } from '../ingest/flow/import-registry.js';
+import { PolicyZones } from '../dns/policy-zones.js';
+import { SHARER } from '../share/sharer.js';
+import { AuthGate } from '../ingest/radius/auth-gate.js';
+import { sendDisconnect, type Disconnector } from '../ingest/radius/disconnect.js';
+import { DnstapReceiver, type DnstapInput } from '../ingest/dnstap/receiver.js';
 
 export interface Mamori extends CoreInstance {
   /** The IP-assignment index and its audited lookup. */
   readonly subscribers: SubscriberService;
   /** Contacts, templates and the delivery queue of notices. */
   readonly notices: Notices;
+  /** The one RPZ primary and the policy zones measures serve from it. */
+  readonly policyZones: PolicyZones;
+  /** The AAA's authorize and post-auth calls: events to the auth-feed, suspensions from the auth-suspender. */
+  readonly authGate: AuthGate;
   close(): Promise<void>;
 }
 
@@ -108,13 +117,23 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     smtp: n.smtp ? { ...n.smtp, from: n.from } : undefined, outbox: resolve(paths.dataDir, n.outbox), from: n.from, perMinute: n.perMinute, maxAttempts: n.maxAttempts,
   }, n.smtp?.dkim ? readFileSync(n.smtp.dkim.privateKeyFile, 'utf8') : undefined);
   published.notifier = (declaration) => notifierFor(state, notices, declaration);
+  // Actions on the world: one listener or sender each, owned here, granted by the broker.
+  const policyZones = new PolicyZones(config.rpz);
+  published['policy-zone-writer'] = (declaration) => policyZones.writerFor(declaration);
+  published.disconnector = (): Disconnector => ({ disconnect: sendDisconnect });
+  published.sharer = () => SHARER;
+  const authGate = new AuthGate();
+  published['auth-suspender'] = (declaration) => authGate.suspenderFor(declaration);
+  published['auth-feed'] = () => authGate.feed();
+  published['dnstap-input'] = (): DnstapInput => ({ start: (options, sink) => DnstapReceiver.start(options, sink) });
   const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
   let closing: Promise<void> | undefined;
   return {
-    config, paths, state, analytics, audit, registry, datasets, broker, subscribers, notices,
+    config, paths, state, analytics, audit, registry, datasets, broker, subscribers, notices, policyZones, authGate,
     accounts: new Accounts(state, audit),
     close() {
       closing ??= (async () => {
+        await policyZones.stop();
         await subscribers.flush();
         await audit.settled();
         await analytics?.close();

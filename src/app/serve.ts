@@ -181,12 +181,14 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       return {
         ...(inlet ? { 'flow-inlet': state ?? 'listening' } : {}),
         ...(radius ? { 'radius-accounting': state ?? 'listening' } : {}),
+        ...(mamori.policyZones.listener() ? { 'rpz-primary': state ?? 'listening' } : {}),
         ...Object.fromEntries(running.map((r) => [r.code, state ?? 'running'])),
       };
     };
     // Every listener's counts and refusals, on /metrics and /api/v1/listeners.
     const listeners = (): OwnedListenerStatus[] => [
       ...(radius ? [{ owner: 'server', listener: 'radius', ...radius.listener() }] : []),
+      ...((rpz) => (rpz ? [{ owner: 'server', listener: 'rpz-primary', ...rpz }] : []))(mamori.policyZones.listener()),
       ...running.flatMap((r) => Object.entries(r.measure.listeners?.() ?? {}).map(([listener, st]) => ({ owner: r.id, listener, ...st }))),
     ];
     registerListenerMetrics(metrics.registry, listeners);

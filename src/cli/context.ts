@@ -67,7 +67,8 @@ export async function serverRequest<T>(cmd: Command, measure: string, method: st
       signal: AbortSignal.timeout(60_000),
     });
   } catch (err) {
-    const why = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
     throw new ServerRequestError(`cannot reach the Mamori server at ${base} (${why}): is \`mamori serve\` running? `
       + 'Set MAMORI_URL, or -c with the configuration of the instance');
   }

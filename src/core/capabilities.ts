@@ -13,7 +13,11 @@ import type { MeasureDeclaration } from './measure.js';
 import type { DataItem, Output } from './vocabulary.js';
 import { MamoriError } from './errors.js';
 
-/** Capabilities that act on the world; each needs an output in the declaration. */
+/**
+ * Capabilities that act on the world (each needs an output in the declaration) or bring data in from it
+ * (each needs the data item it carries). A measure has no other way to either: the dependency rules
+ * (.dependency-cruiser.cjs) keep network modules and the core's listeners out of src/measures.
+ */
 export const ACTION_CAPABILITIES = {
   'subscriber-lookup': { needs: 'identifiesSubscribers' },
   notifier: { needs: 'subscriber-notices' },
@@ -29,6 +33,10 @@ export const ACTION_CAPABILITIES = {
   'indicator-feed': { needs: 'item:threat.indicator' },
   /** Accounting as it arrives (session starts and stops with account IDs): for measures that declare account IDs. */
   'accounting-feed': { needs: 'item:aaa.account-id' },
+  /** The AAA's authentication events (authorize, post-auth) as they arrive: for measures that declare account IDs. */
+  'auth-feed': { needs: 'item:aaa.account-id' },
+  /** The core's dnstap receiver (resolvers' queries and answers): for measures that declare the names queried. */
+  'dnstap-input': { needs: 'item:dns.qname' },
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 

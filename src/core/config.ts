@@ -185,6 +185,30 @@ export const configSchema = z.strictObject({
       deterministic: z.array(deterministicNatSchema).default([]),
     }).prefault({}),
   }).prefault({}),
+  /**
+   * The one RPZ primary every measure's policy zones are served from (M3, M6 register theirs through the
+   * broker's policy-zone-writer): where it listens, the resolvers (secondaries) that may query and
+   * transfer, whom to NOTIFY on a change, and the TSIG keys. It listens only while a zone is registered.
+   */
+  rpz: z.strictObject({
+    primary: z.strictObject({
+      host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address').default('127.0.0.1'),
+      /** 53 needs root or CAP_NET_BIND_SERVICE; resolvers can transfer from any port. 0 picks a free one. */
+      port: z.number().int().min(0).max(65535).default(8053),
+    }).prefault({}),
+    /** The resolvers (secondaries) answered: queries and transfers from any other address are refused. */
+    transferTo: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default(['127.0.0.1', '::1']),
+    /** Resolvers to NOTIFY on every change (they then ask for IXFR). */
+    notify: z.array(z.strictObject({
+      host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
+      port: z.number().int().min(1).max(65535).default(53),
+    })).default([]),
+    /** TSIG (HMAC-SHA256) keys: when set, every request must also be signed with one. Name and base64 secret of at least 32 bytes. */
+    tsig: z.array(z.strictObject({
+      name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'a key name such as "mamori-xfr" (lower case)'),
+      secret: z.string().refine((v) => Buffer.from(v, 'base64').length >= 32, 'a base64 secret of at least 32 bytes (openssl rand -base64 32)'),
+    })).default([]),
+  }).prefault({}),
   retention: z.strictObject({
     interval: duration.default('1h'),
   }).prefault({}),

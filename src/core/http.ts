@@ -6,7 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 
 /** The Fastify types a measure's routes use (a measure imports no server package itself: .dependency-cruiser.cjs). */
-export type { FastifyReply, FastifyRequest } from 'fastify';
+export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Principal } from './accounts.js';
 import type { Permission } from './roles.js';

@@ -21,7 +21,7 @@ export interface RoutedMeasure {
   readonly running: RunningMeasure;
 }
 
-export function measureRoutes(measures: readonly RoutedMeasure[]): FastifyPluginAsyncZod {
+export function runningMeasureRoutes(measures: readonly RoutedMeasure[]): FastifyPluginAsyncZod {
   return async (app) => {
     for (const m of measures) {
       if (!m.module.routes) continue;

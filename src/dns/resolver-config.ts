@@ -43,7 +43,7 @@ export function unboundConfig(c: ResolverConfigInput): string {
   // rpz-log with the zone as its name: what M3 counts (measures.cc-dns-blocking.resolverLogs).
   const rpz = c.zones.map((z) => `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: "/var/lib/unbound/${z}.zone"\n\trpz-log: yes\n\trpz-log-name: "${z}"\n\ttags: "mamori-filtered"`).join('\n');
   return `# Mamori policy zones — paste into unbound.conf (Unbound 1.17). Unbound's RPZ has no TSIG:
-# put this resolver's address in Mamori's transferTo, and set no tsig keys (with keys, every request must be signed).
+# put this resolver's address in Mamori's rpz.transferTo, and set no rpz.tsig keys (with keys, every request must be signed).
 server:
 \tmodule-config: "respip validator iterator"
 \tdefine-tag: "mamori-filtered mamori-optout"

@@ -25,6 +25,7 @@ import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.j
 import { FIELDS } from '../../src/measures/cc-sharing/stix.js';
 import { importPartnerFile, indicatorFeed, pollPartner } from '../../src/measures/cc-sharing/partners.js';
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
+import type { Sharer } from '../../src/share/sharer.js';
 import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
@@ -301,21 +302,22 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     // The partner here is this very server, seen from outside: a real TAXII 2.1 peer over TLS.
     const partner = { name: 'self', kind: 'taxii' as const, url: `${taxiiBase}mamori/collections/${CC_COLLECTION}/`, token, caFile, interval: '1h', limit: 1 };
     const own = await m.broker.forMeasure('cc-sharing').ownState();
-    const first = await pollPartner(own, partner, 'measure:cc-sharing');
+    const sharer = await m.broker.forMeasure('cc-sharing').action<Sharer>('sharer');
+    const first = await pollPartner(own, sharer, partner, 'measure:cc-sharing');
     assert.equal(first.pages, 4, 'the identity and three indicators, one per page');
     assert.equal(first.accepted, 3);
     assert.equal(first.refused, 1, 'the identity is not an indicator');
-    const again = await pollPartner(own, partner, 'measure:cc-sharing');
+    const again = await pollPartner(own, sharer, partner, 'measure:cc-sharing');
     assert.deepEqual([again.pages, again.accepted], [1, 0], 'nothing new since the cursor');
     const rows = await shareDb(m.state.db).selectFrom('share_inbound').selectAll().where('source', '=', 'partner:self').orderBy('address').execute();
     assert.deepEqual(rows.map((r) => [r.address, r.port, r.proto, r.revoked]), [['198.51.100.7', 443, 6, 0], ['198.51.100.99', 4444, 6, 1], ['2001:db8:c2::1', 8080, 6, 0]]);
-    await assert.rejects(pollPartner(own, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
-    await assert.rejects(pollPartner(own, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
+    await assert.rejects(pollPartner(own, sharer, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
+    await assert.rejects(pollPartner(own, sharer, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
     // The same server's MISP feed, as a partner's: a snapshot, replaced whole when its manifest changes.
     const feed = { name: 'self-misp', kind: 'misp-feed' as const, url: `${taxiiBase}feeds/misp/`, user: basic.user, password: basic.password, caFile, interval: '1h', limit: 1000 };
-    const f1 = await pollPartner(own, feed, 'measure:cc-sharing');
+    const f1 = await pollPartner(own, sharer, feed, 'measure:cc-sharing');
     assert.equal(f1.accepted, 2, 'the two entries shared now');
-    assert.equal((await pollPartner(own, feed, 'measure:cc-sharing')).accepted, 0, 'unchanged manifest: nothing fetched again');
+    assert.equal((await pollPartner(own, sharer, feed, 'measure:cc-sharing')).accepted, 0, 'unchanged manifest: nothing fetched again');
     const mispRows = await shareDb(m.state.db).selectFrom('share_inbound').select(['address', 'port']).where('source', '=', 'partner:self-misp').orderBy('address').execute();
     assert.deepEqual(mispRows.map((r) => [r.address, r.port]), [['198.51.100.7', 443], ['2001:db8:c2::1', 8080]]);
   });

@@ -53,13 +53,14 @@ describe('M3 in the server with BIND as the resolver', { skip: !(have('named') &
     bindPort = await freePort();
     const config = testConfig(join(dir, 'data'), [
       'server:\n  port: 0',
+      'rpz:',
+      '  primary: { host: 127.0.0.1, port: 0 }',
+      '  transferTo: [127.0.0.1]',
+      `  notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
+      `  tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
       'measures:',
       '  cc-dns-blocking:',
       '    enabled: true',
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    transferTo: [127.0.0.1]',
-      `    notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
-      `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
       '    unfilteredResolvers: { ipv4: [192.0.2.21, 192.0.2.22], ipv6: ["2001:db8::21"] }',
       `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(join(dir, 'bind-rpz.log'))}, format: bind }]`,
       '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',

@@ -53,12 +53,12 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
       mods: { mamori: `rest mamori {
 	connect_uri = "${server.url}"
 	authorize {
-		uri = "\${..connect_uri}/api/v1/measures/credential-misuse/aaa/authorize"
+		uri = "\${..connect_uri}/api/v1/aaa/authorize"
 		method = 'post'
 		body = 'json'
 	}
 	post-auth {
-		uri = "\${..connect_uri}/api/v1/measures/credential-misuse/aaa/post-auth/accept"
+		uri = "\${..connect_uri}/api/v1/aaa/post-auth/accept"
 		method = 'post'
 		body = 'json'
 	}

@@ -65,16 +65,16 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   after(async () => { await server?.close(); nas.stop(); });
 
   it('lets the AAA endpoints be called only with an AAA token', async () => {
-    assert.equal((await call('/api/v1/measures/credential-misuse/aaa/authorize', operator, rest('x', 'y'))).status, 403);
-    assert.equal((await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('nobody@isp', 'cpe'))).status, 204);
+    assert.equal((await call('/api/v1/aaa/authorize', operator, rest('x', 'y'))).status, 403);
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('nobody@isp', 'cpe'))).status, 204);
   });
 
   it('a NAS reboot: 60 IDs re-authenticate at once from their usual place — the trigger fires, no one is disconnected', async () => {
     const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 60; i++) {
       assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id = "r${i}"\nFramed-IP-Address = 100.64.1.${i}\nEvent-Timestamp = ${now}\n`), 0);
-      await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
-      await call('/api/v1/measures/credential-misuse/aaa/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
+      await call('/api/v1/aaa/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
+      await call('/api/v1/aaa/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
     }
     await new Promise((r) => setTimeout(r, 2500)); // two analysis passes
     const view = (await server.app.inject({ method: 'GET', url: '/api/v1/measures/credential-misuse/suspensions', headers: { authorization: `Bearer ${operator}` } })).json() as { suspensions: unknown[]; findings: unknown[] };
@@ -85,11 +85,11 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('a router retrying a wrong password: a burst of rejects from one place disconnects no one', async () => {
     const before = nas.seen.length;
     for (let i = 0; i < 15; i++) {
-      await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'));
-      await call('/api/v1/measures/credential-misuse/aaa/post-auth/reject', aaa, rest('retry@isp', 'cpe-r'));
+      await call('/api/v1/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'));
+      await call('/api/v1/aaa/post-auth/reject', aaa, rest('retry@isp', 'cpe-r'));
     }
     await new Promise((r) => setTimeout(r, 2500));
-    assert.equal((await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'))).status, 204, 'not suspended');
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'))).status, 204, 'not suspended');
     assert.equal(nas.seen.length, before);
   });
 
@@ -101,10 +101,10 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     await server.radius!.settled();
     const triggeredAt = Date.now();
     for (let i = 0; i < 6; i++) {
-      await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
-      await call('/api/v1/measures/credential-misuse/aaa/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
+      await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
+      await call('/api/v1/aaa/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
     }
-    const suspended = await waitFor(async () => (await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
+    const suspended = await waitFor(async () => (await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
     assert.ok(suspended, 'not suspended within 15 s');
     const detectedWithin = Date.now() - triggeredAt;
     assert.ok(detectedWithin < 60_000, `detection took ${detectedWithin} ms`);
@@ -113,7 +113,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     assert.equal(dm.ok, true, dm.why);
     assert.equal(dm.attrs.get(1)![0]!.toString(), 'victim@isp');
     assert.equal(dm.attrs.get(44)![0]!.toString(), 'v2');
-    const r = await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'));
+    const r = await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'));
     assert.match(String(r.body['reply:Reply-Message']), /suspended/);
     // Case ids name a subscriber's case: the abuse desk (analyst) sees them, the NOC (operator) does not.
     const desk = (await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token;
@@ -138,7 +138,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('lifts the suspension when the customer system reports the password change', async () => {
     const lifted = await call('/api/v1/measures/credential-misuse/aaa/password-changed', aaa, { account: 'victim@isp' });
     assert.deepEqual(lifted.body, { lifted: true });
-    assert.equal((await call('/api/v1/measures/credential-misuse/aaa/authorize', aaa, rest('victim@isp', 'cpe-home'))).status, 204);
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-home'))).status, 204);
     const actions = [];
     for await (const e of server.mamori.audit.entries()) if (e.measure === 'credential-misuse') actions.push(e.action);
     for (const a of ['case.open', 'm4.disconnect', 'm4.suspend', 'm4.finding', 'm4.lift']) assert.ok(actions.includes(a), `${a} not audited`);
@@ -156,7 +156,7 @@ describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed
     try {
       const token = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
       for (let i = 0; i < 6; i++) {
-        for (const url of ['/api/v1/measures/credential-misuse/aaa/authorize', '/api/v1/measures/credential-misuse/aaa/post-auth/accept']) {
+        for (const url of ['/api/v1/aaa/authorize', '/api/v1/aaa/post-auth/accept']) {
           await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, payload: rest('dry@isp', `cpe-${i}`, `192.0.2.${i}`) });
         }
       }

@@ -1,7 +1,7 @@
 /**
  * Issue 16: the role matrix over every route of a server with the measures
  * that add routes running (M2, M3, M4, M6 besides the core), so the sweep
- * covers /api/v1/m3, /m4, /m6 and /aaa too; and subscriber-identifying fields
+ * covers the routes of M2, M3, M4 and M6 (and their AAA calls) too; and subscriber-identifying fields
  * (M4's account IDs and case ids, M3's consent) shown only to the roles that
  * may open a case, every read of them audited.
  */
@@ -30,16 +30,15 @@ describe('security: roles over every route, subscriber data to case roles only',
     const dir = tempDir();
     const config = testConfig(join(dir, 'data'), [
       'server:\n  port: 0',
+      'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
       'measures:',
       '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
-      '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
+      '  cc-dns-blocking:\n    enabled: true',
       '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
       '  ddos-dns-blocking:',
       '    enabled: true',
       `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
-      '    primary: { host: 127.0.0.1, port: 0 }',
       '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
       'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
     ].join('\n'));
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
@@ -52,7 +51,7 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('serves the routes of M3, M4 and M6, and of the AAA, each with a permission', () => {
     const urls = server.app.declaredRoutes.map((r) => r.url);
-    for (const prefix of ['/api/v1/measures/cc-dns-blocking/', '/api/v1/measures/credential-misuse/', '/api/v1/measures/ddos-dns-blocking/', '/api/v1/measures/credential-misuse/aaa/', '/api/v1/measures/cc-sharing/', '/api/v1/cases']) {
+    for (const prefix of ['/api/v1/measures/cc-dns-blocking/', '/api/v1/measures/credential-misuse/', '/api/v1/measures/ddos-dns-blocking/', '/api/v1/aaa/', '/api/v1/measures/cc-dns-blocking/aaa/', '/api/v1/measures/cc-sharing/', '/api/v1/cases']) {
       assert.ok(urls.some((u) => u.startsWith(prefix)), `no route under ${prefix}`);
     }
     for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);

@@ -44,13 +44,14 @@ describe('security: dnstap over TLS with client certificates, Unbound as the res
     pki = makePki(join(dir, 'pki'), 'mamori.test');
     const config = testConfig(join(dir, 'data'), [
       'server:\n  port: 0',
+      'rpz:',
+      '  primary: { host: 127.0.0.1, port: 0 }',
+      '  transferTo: [127.0.0.1]',
       'measures:',
       '  ddos-dns-blocking:',
       '    enabled: true',
       `    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1], tls: { cert: ${JSON.stringify(pki.serverCert)}, key: ${JSON.stringify(pki.serverKey)}, ca: ${JSON.stringify(pki.ca)} } }`,
-      '    primary: { host: 127.0.0.1, port: 0 }',
       '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
     ].join('\n'));
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;

@@ -52,14 +52,15 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
   before(async () => {
     const config = testConfig(join(dir, 'data'), [
       'server:\n  port: 0',
+      'rpz:',
+      '  primary: { host: 127.0.0.1, port: 0 }',
+      '  transferTo: [127.0.0.1]',
       'measures:',
       '  ddos-dns-blocking:',
       '    enabled: true',
       `    dnstap: { unix: [${JSON.stringify(socket)}], unixGroup: ${group}, tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1],`,
       '              maxConnectionsPerSource: 4, handshakeTimeout: 1s, idleTimeout: 2s }',
-      '    primary: { host: 127.0.0.1, port: 0 }',
       '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
     ].join('\n'));
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;

@@ -30,12 +30,13 @@ describe('security: the RPZ primary answers only its secondaries', { skip: !(hav
   before(async () => {
     const config = testConfig(join(dir, 'data'), [
       'server:\n  port: 0',
+      'rpz:',
+      '  primary: { host: 127.0.0.1, port: 0 }',
+      '  transferTo: [127.0.0.1]',
+      `  tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
       'measures:',
       '  cc-dns-blocking:',
       '    enabled: true',
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    transferTo: [127.0.0.1]',
-      `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
       '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
       '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
       'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "acct-secret", name: "bras1" }]',

@@ -67,14 +67,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** M6 enabled for tests: dnstap on `socket`, its zone ddos.rpz.isp.test on a free port, NOTIFY to `notifyPort`, automatic rules at ≥ 0.6. */
 export function m6Settings(socket: string, notifyPort: number, extra: string[] = []): string[] {
   return [
+    'rpz:',
+    '  primary: { host: 127.0.0.1, port: 0 }',
+    '  transferTo: [127.0.0.1]',
+    `  notify: [{ host: 127.0.0.1, port: ${notifyPort} }]`,
     'measures:',
     '  ddos-dns-blocking:',
     '    enabled: true',
     `    dnstap: { unix: [${JSON.stringify(socket)}] }`,
-    '    primary: { host: 127.0.0.1, port: 0 }',
     '    zone: ddos.rpz.isp.test',
-    '    transferTo: [127.0.0.1]',
-    `    notify: [{ host: 127.0.0.1, port: ${notifyPort} }]`,
     '    autoBlock: { enabled: true, minConfidence: 0.6, ttl: 10m }',
     ...extra.map((l) => `    ${l}`),
   ];

@@ -30,6 +30,11 @@ export interface DisconnectRequest {
   now?: number;
 }
 
+/** The `disconnector` capability: what a measure that declares the output "disconnects" gets from the broker. */
+export interface Disconnector {
+  disconnect(request: DisconnectRequest): Promise<DisconnectResult>;
+}
+
 export type DisconnectResult =
   | { result: 'ack'; attempts: number; ms: number }
   | { result: 'nak'; attempts: number; ms: number; errorCause?: number; errorText?: string }

@@ -1,5 +1,5 @@
 /**
- * M3's running part: the RPZ primary serving the opt-out zone and the `cc`
+ * M3's running part: the opt-out zone and the `cc` zone served from the core's RPZ primary
  * zone (opt-out first: the first zone that matches decides), the accounting
  * feed moving opted-out subscribers' addresses into the opt-out zone, and what
  * its routes (routes.ts) work on.
@@ -9,8 +9,7 @@
  */
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
-import { RpzPrimary } from '../../dns/primary.js';
-import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
+import type { PolicyZoneWriter, ServedZone } from '../../dns/policy-zones.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import type { ResolverConfigInput } from '../../dns/resolver-config.js';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -43,12 +42,16 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
   service.optOut.flush();
   service.cc.bump();
   service.optOutZone.bump();
-  const primary = await RpzPrimary.start([service.optOutZone, service.cc], primaryConfig(s));
+  // Both zones on the core's one primary (opt-out first: the first zone that matches decides, in the resolvers' order).
+  const writer = await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer');
+  const served = new Map<RpzZone, ServedZone>();
+  for (const z of [service.optOutZone, service.cc]) served.set(z, await writer.serve(z, { refresh: s.refresh }));
+  const primary = served.get(service.cc)!;
 
   const publish = async (zone: RpzZone) => {
     if (!zone.dirty) return;
     // changed() publishes the staged changes as one serial and sends NOTIFY.
-    const results = await primary.changed(zone);
+    const results = await served.get(zone)!.changed();
     const silent = results.filter((r) => !r.answered).length;
     if (silent > 0) context.logger.warn({ event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent }, 'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh');
   };
@@ -105,20 +108,19 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
 
   const resolverInput = (): ResolverConfigInput => ({
     zones: [service.optOutZone.origin, service.cc.origin],
-    primary: { address: s.primary.host, port: primary.port },
-    ...(s.tsig[0] ? { tsig: { name: s.tsig[0].name, secretBase64: '<the secret configured as measures.cc-dns-blocking.tsig[0].secret>' } } : {}),
+    primary: { address: primary.host, port: primary.port },
+    ...(primary.tsigKeyName ? { tsig: { name: primary.tsigKeyName, secretBase64: '<the secret configured as rpz.tsig[0].secret>' } } : {}),
   });
   return {
-    endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zones: `${service.optOutZone.origin} ${service.cc.origin}` },
+    endpoints: { rpzPrimary: primary.endpoint, zones: `${service.optOutZone.origin} ${service.cc.origin}` },
     api: { service, settings: s, publish, resolverInput },
-    listeners: () => ({ 'rpz-primary': primary.listener() }),
     async stop() {
       clearInterval(optOutTimer);
       clearInterval(validityTimer);
       clearInterval(logTimer);
       await reading;
       unsubscribe();
-      await primary.stop();
+      for (const z of served.values()) z.withdraw();
     },
   };
 }

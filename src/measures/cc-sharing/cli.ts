@@ -7,6 +7,7 @@ import { importPartnerFile, pollPartner, type FileFormat } from './partners.js';
 import { addRecipient, CHANNELS, issueCredential, listRecipients, renewAttestation, revokeCredential, setRecipientDisabled, type Channel } from './recipients.js';
 import type { CcSharingSettings } from './settings.js';
 import { shareDb } from './tables.js';
+import type { Sharer } from '../../share/sharer.js';
 
 const aliases: string[] = Object.values(COLLECTIONS).map((c) => c.alias);
 
@@ -106,11 +107,13 @@ export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime
     .description('poll partners\' TAXII collections now, resuming where the last poll stopped (M2 must be enabled)')
     .action(async (name: string | undefined, _o, cmd: Command) => {
       await withInstance(cmd, async (m) => {
-        const own = await m.broker.forMeasure('cc-sharing').ownState<CcSharingSettings>();
+        const capabilities = m.broker.forMeasure('cc-sharing');
+        const own = await capabilities.ownState<CcSharingSettings>();
+        const sharer = await capabilities.action<Sharer>('sharer');
         const partners = own.settings.partners.filter((p) => name === undefined || p.name === name);
         if (partners.length === 0) throw new UsageError(name ? `no partner "${name}" in measures.cc-sharing.partners` : 'no partners in measures.cc-sharing.partners');
         for (const p of partners) {
-          const r = await pollPartner(own, p, actor());
+          const r = await pollPartner(own, sharer, p, actor());
           process.stdout.write(`${p.name}: ${r.pages} page(s), ${r.accepted} indicators accepted, ${r.refused} refused; resumes after ${r.cursor ?? 'the beginning'}\n`);
         }
       });

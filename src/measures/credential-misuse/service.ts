@@ -17,7 +17,7 @@ import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
 import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
-import { sendDisconnect, type DisconnectResult } from './disconnect.js';
+import type { DisconnectResult, Disconnector } from '../../ingest/radius/disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';
 import type { M4Tables } from './tables.js';
 
@@ -44,7 +44,10 @@ export class CredentialMisuse {
   private readonly accountOf = new Map<string, string>();
   private readonly actor = 'measure:credential-misuse';
 
-  constructor(private readonly own: MeasureState & { settings: CredentialMisuseSettings }, private readonly cases: CaseApi, private readonly notifier: Notifier, private readonly logger: Logger) {}
+  constructor(
+    private readonly own: MeasureState & { settings: CredentialMisuseSettings }, private readonly cases: CaseApi, private readonly notifier: Notifier,
+    private readonly logger: Logger, private readonly disconnector: Disconnector,
+  ) {}
 
   private get s(): CredentialMisuseSettings { return this.own.settings; }
 
@@ -133,7 +136,7 @@ export class CredentialMisuse {
       let dm: DisconnectResult | undefined;
       const nas = f.target ? this.s.nas.find((n) => n.name === f.target!.nas) : undefined;
       if (f.target && nas) {
-        dm = await sendDisconnect({ nas, userName: f.account, sessionId: f.target.session.slice(f.target.nas.length + 1), framedIp: f.target.address.includes('.') ? f.target.address : undefined });
+        dm = await this.disconnector.disconnect({ nas, userName: f.account, sessionId: f.target.session.slice(f.target.nas.length + 1), framedIp: f.target.address.includes('.') ? f.target.address : undefined });
         if (dm.result === 'ack') ackMs = dm.ms;
         await this.cases.note(c.id, `disconnect:${dm.result}`, dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`);
         await this.own.audit.append({ actor: this.actor, measure: 'credential-misuse', action: 'm4.disconnect', object: `case:${c.id}`, caseId: c.id, outcome: dm.result === 'ack' ? 'ok' : 'error', counts: { attempts: dm.attempts, ms: dm.ms } });

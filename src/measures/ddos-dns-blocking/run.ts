@@ -1,7 +1,7 @@
 /**
  * M6's running part: the dnstap receiver feeding both detectors, candidates
  * into the review queue (or, above the configured confidence, into automatic
- * rules), the policy zone served by its own RPZ primary and published with
+ * rules), the policy zone served by the core's RPZ primary and published with
  * NOTIFY on every change, a sweep that ends rules when attacks stop, and what
  * the operators' routes (routes.ts) work on. Every candidate, decision and rule change is audited;
  * the names handled are used for nothing but this.
@@ -11,10 +11,9 @@ import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
 import { retentionOf } from '../../core/measure.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
-import { RpzPrimary } from '../../dns/primary.js';
-import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
+import type { PolicyZoneWriter } from '../../dns/policy-zones.js';
 import { RpzZone } from '../../dns/rpz.js';
-import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
+import type { DnstapInput, DnstapReceiver } from '../../ingest/dnstap/receiver.js';
 import { AmplificationDetector, DEFAULT_AMPLIFICATION } from './amplification.js';
 import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
@@ -64,7 +63,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
   decisions.restore(await loadDecisions(own, keepMs / 1000));
   zone.bump();
-  const primary = await RpzPrimary.start([zone], primaryConfig(s));
+  const served = await (await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer')).serve(zone, { refresh: s.refresh });
 
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
@@ -74,7 +73,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       await storeDecisions(own, decisions.takeChanged());
       if (zone.dirty) {
         // changed() publishes the staged changes as one serial and sends NOTIFY.
-        const unanswered = (await primary.changed(zone)).filter((n) => !n.answered).length;
+        const unanswered = (await served.changed()).filter((n) => !n.answered).length;
         if (unanswered > 0) context.logger.warn({ event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered }, 'secondaries did not answer NOTIFY');
       }
     }).catch((err: Error) => { context.logger.error({ event: 'm6.apply.failed', err: { type: err.name, message: err.message } }, 'M6 could not record or publish a decision'); });
@@ -84,7 +83,9 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const pem = (what: string, path: string) => {
     try { return readFileSync(path); } catch (err) { throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`); }
   };
-  const receiver = await DnstapReceiver.start({
+  // The core's dnstap receiver, granted because M6 declares the names queried; M6's settings say where it listens.
+  const dnstap = await context.capabilities.action<DnstapInput>('dnstap-input');
+  const receiver = await dnstap.start({
     unix: d.unix, tcp: d.tcp, allow: d.allow, maxConnectionsPerSource: d.maxConnectionsPerSource,
     handshakeTimeoutMs: parseDuration(d.handshakeTimeout) * 1000, idleTimeoutMs: parseDuration(d.idleTimeout) * 1000,
     maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000, maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
@@ -99,16 +100,16 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     void apply(decisions.sweep(Date.now()));
   }, Math.min(intervalMs, 10_000));
   sweep.unref();
-  context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
+  context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: served.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {
-    endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
+    endpoints: { rpzPrimary: served.endpoint, zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
     api: { decisions, receiver, tracked: () => randomSubdomains.tracked, apply },
-    listeners: () => ({ 'rpz-primary': primary.listener(), dnstap: receiver.listener() }),
+    listeners: () => ({ dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
       await receiver.stop();
       await chain;
-      await primary.stop();
+      served.withdraw();
     },
   };
 }

@@ -4,7 +4,7 @@
  * tables their measure declared. Conservative by design: a query the guard
  * cannot account for is refused.
  */
-import type { AnalyticsStore } from './tables.js';
+import type { AnalyticsStore } from './store.js';
 import { MamoriError } from '../../core/errors.js';
 
 export class TableAccessError extends MamoriError {

@@ -24,9 +24,9 @@ export interface RoutedMeasure {
 export function runningMeasureRoutes(measures: readonly RoutedMeasure[]): FastifyPluginAsyncZod {
   return async (app) => {
     for (const m of measures) {
-      if (!m.module.routes) continue;
+      // Routes work on what start() returned; an implementation that returns nothing for them (a stand-in in tests) serves none.
+      if (!m.module.routes || m.running.api === undefined) continue;
       const d = m.module.declaration;
-      if (m.running.api === undefined) throw new Error(`measure ${d.id} has routes but its start() returned nothing for them (api)`);
       await app.register(m.module.routes({ declaration: d, capabilities: m.capabilities, running: m.running.api }), { prefix: measureRoutePrefix(d.id) });
     }
   };

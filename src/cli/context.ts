@@ -1,4 +1,5 @@
 /** What every `mamori` subcommand shares: configuration, the instance, the acting user, expected errors. */
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../app/mamori.js';
@@ -45,19 +46,31 @@ export class ServerRequestError extends MamoriError {
   static override readonly status = 502;
 }
 
-/** The running server's address: MAMORI_URL, else the configuration's server.host and server.port (a wildcard host: loopback). */
-function serverUrl(config: Config): string {
-  if (process.env.MAMORI_URL) return process.env.MAMORI_URL.replace(/\/+$/, '');
+/** The configured server's address (a wildcard host: loopback), as commands that ask the running server use it. */
+export function configuredServerUrl(config: Config): string {
   const h = config.server.host;
   const host = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h;
   return `http://${host}:${config.server.port}`;
 }
 
+/** An API token for the running server: from `tokenFile` when given, else $MAMORI_TOKEN. */
+export function apiToken(tokenFile?: string): string | undefined {
+  if (tokenFile) {
+    let text: string;
+    try { text = readFileSync(tokenFile, 'utf8'); } catch (err) {
+      throw new UsageError(`cannot read the token file ${tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    return text.trim() || undefined;
+  }
+  return process.env.MAMORI_TOKEN?.trim() || undefined;
+}
+
 /** One call to a measure's routes on the running server, with the API token in MAMORI_TOKEN. */
 export async function serverRequest<T>(cmd: Command, measure: string, method: string, path: string, body?: unknown): Promise<T> {
-  const token = process.env.MAMORI_TOKEN;
+  const token = apiToken();
   if (!token) throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
-  const base = serverUrl(configOf(cmd));
+  // MAMORI_URL names another server than the configuration's (as `flows import --server` does for imports).
+  const base = process.env.MAMORI_URL?.replace(/\/+$/, '') || configuredServerUrl(configOf(cmd));
   let res: Response;
   try {
     res = await fetch(`${base}${measureRoutePrefix(measure)}${path}`, {

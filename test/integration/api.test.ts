@@ -228,7 +228,14 @@ describe('HTTP API: a measure\'s routes, registered by the core under /api/v1/me
       'POST /api/v1/measures/cc-detection/candidates/:id/decision', 'POST /api/v1/measures/cc-detection/models', 'POST /api/v1/measures/cc-detection/runs',
     ]);
     for (const r of own) assert.ok(r.permission, `${r.method} ${r.url}`);
-    assert.equal(m1App.declaredRoutes.some((r) => r.url.startsWith('/api/v1/cc/')), false);
+    assert.equal(m1App.declaredRoutes.some((r) => !r.url.startsWith('/api/v1/measures/cc-detection/') && r.permission?.startsWith('cc:')), false);
+  });
+
+  it('lists M1\'s routes in the OpenAPI document', async () => {
+    const doc = (await m1App.inject({ method: 'GET', url: '/api/v1/openapi.json', headers: { authorization: `Bearer ${m1Tokens.admin}` } })).json() as { paths: Record<string, unknown> };
+    for (const path of ['/api/v1/measures/cc-detection/candidates', '/api/v1/measures/cc-detection/candidates/{id}/decision', '/api/v1/measures/cc-detection/models']) {
+      assert.ok(doc.paths[path], `${path} in ${Object.keys(doc.paths).join(' ')}`);
+    }
   });
 
   it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {

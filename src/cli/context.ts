@@ -68,7 +68,9 @@ export function apiToken(tokenFile?: string): string | undefined {
 /** One call to a measure's routes on the running server, with the API token in MAMORI_TOKEN. */
 export async function serverRequest<T>(cmd: Command, measure: string, method: string, path: string, body?: unknown): Promise<T> {
   const token = apiToken();
-  if (!token) throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
+  if (!token) {
+    throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
+  }
   // MAMORI_URL names another server than the configuration's (as `flows import --server` does for imports).
   const base = process.env.MAMORI_URL?.replace(/\/+$/, '') || configuredServerUrl(configOf(cmd));
   let res: Response;
@@ -86,7 +88,8 @@ export async function serverRequest<T>(cmd: Command, measure: string, method: st
       + 'Set MAMORI_URL, or -c with the configuration of the instance');
   }
   const text = await res.text();
-  const json = (res.headers.get('content-type') ?? '').includes('application/json') && text ? JSON.parse(text) as Record<string, unknown> : undefined;
+  const isJson = (res.headers.get('content-type') ?? '').includes('application/json');
+  const json = isJson && text ? JSON.parse(text) as Record<string, unknown> : undefined;
   if (!res.ok) {
     const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500);
     throw new ServerRequestError(`the server answered ${res.status}: ${message}`, { status: res.status });

@@ -27,7 +27,8 @@ export function runningMeasureRoutes(measures: readonly RoutedMeasure[]): Fastif
       // Routes work on what start() returned; an implementation that returns nothing for them (a stand-in in tests) serves none.
       if (!m.module.routes || m.running.api === undefined) continue;
       const d = m.module.declaration;
-      await app.register(m.module.routes({ declaration: d, capabilities: m.capabilities, running: m.running.api }), { prefix: measureRoutePrefix(d.id) });
+      const plugin = m.module.routes({ declaration: d, capabilities: m.capabilities, running: m.running.api });
+      await app.register(plugin, { prefix: measureRoutePrefix(d.id) });
     }
   };
 }

@@ -16,7 +16,9 @@ export function aaaRoutes(gate: AuthGate): FastifyPluginAsyncZod {
   return async (app) => {
     app.post('/api/v1/aaa/authorize', {
       config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
-      schema: { tags: ['aaa'], description: 'For FreeRADIUS rlm_rest in authorize: 204 to go on, 401 to reject a suspended ID.', body: restBody },
+      schema: {
+        tags: ['aaa'], description: 'For FreeRADIUS rlm_rest in authorize: 204 to go on, 401 to reject a suspended ID.', body: restBody,
+      },
     }, async (request, reply) => {
       const account = attribute(request.body, 'User-Name');
       if (!account) return reply.code(400).send({ error: 'bad-request', message: 'no User-Name in the request' });
@@ -28,7 +30,10 @@ export function aaaRoutes(gate: AuthGate): FastifyPluginAsyncZod {
 
     app.post('/api/v1/aaa/post-auth/:result', {
       config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
-      schema: { tags: ['aaa'], description: 'For FreeRADIUS rlm_rest in post-auth: the outcome of an authentication.', params: z.object({ result: z.enum(['accept', 'reject']) }), body: restBody },
+      schema: {
+        tags: ['aaa'], description: 'For FreeRADIUS rlm_rest in post-auth: the outcome of an authentication.',
+        params: z.object({ result: z.enum(['accept', 'reject']) }), body: restBody,
+      },
     }, async (request, reply) => {
       const account = attribute(request.body, 'User-Name');
       if (!account) return reply.code(400).send({ error: 'bad-request', message: 'no User-Name in the request' });

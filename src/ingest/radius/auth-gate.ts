@@ -6,7 +6,9 @@
  */
 import type { MeasureDeclaration } from '../../core/measure.js';
 
-export interface AuthEvent { account: string; at: number; nas: string; station?: string | undefined; result: 'request' | 'accept' | 'reject' }
+export interface AuthEvent {
+  account: string; at: number; nas: string; station?: string | undefined; result: 'request' | 'accept' | 'reject';
+}
 
 /** The `auth-feed` capability. */
 export interface AuthFeed {

@@ -14,8 +14,13 @@ const day = (v: string) => {
   return v;
 };
 
-interface Entry { id: number; name: string; source: string; addedBy: string; validUntil: string; withdrawnAt: string | null; active: boolean }
-interface Consent { subscriber: string; blocked: boolean; choice: string; channel: string | null; at: string | null; history?: Array<{ choice: string; channel: string; actor: string; at: string }> }
+interface Entry {
+  id: number; name: string; source: string; addedBy: string; validUntil: string; withdrawnAt: string | null; active: boolean;
+}
+interface Consent {
+  subscriber: string; blocked: boolean; choice: string; channel: string | null; at: string | null;
+  history?: Array<{ choice: string; channel: string; actor: string; at: string }>;
+}
 
 export const ccDnsBlockingCli: MeasureCli = (program, { request }) => {
   const m3 = program.command('dns-blocking').description('M3: blocking resolution of C&C names (asks the running server; MAMORI_TOKEN)');
@@ -27,9 +32,15 @@ export const ccDnsBlockingCli: MeasureCli = (program, { request }) => {
     .option('--active', 'only entries valid now')
     .option('--limit <n>', 'at most this many', (v) => Number(v), 1000)
     .action(async (o: { source?: string; active?: boolean; limit: number }, cmd) => {
-      const q = new URLSearchParams({ limit: String(o.limit), ...(o.source ? { source: o.source } : {}), ...(o.active ? { active: 'true' } : {}) });
-      const r = await request<{ entries: Entry[]; zone: { origin: string; serial: number; names: number } }>(cmd, ID, 'GET', `/entries?${q}`);
-      for (const e of r.entries) out(`${e.id}\t${e.name}\t${e.source}\t${e.active ? 'active' : e.withdrawnAt ? 'withdrawn' : 'expired'}\tuntil ${e.validUntil}\tby ${e.addedBy}`);
+      const q = new URLSearchParams({
+        limit: String(o.limit), ...(o.source ? { source: o.source } : {}), ...(o.active ? { active: 'true' } : {}),
+      });
+      type Listed = { entries: Entry[]; zone: { origin: string; serial: number; names: number } };
+      const r = await request<Listed>(cmd, ID, 'GET', `/entries?${q}`);
+      for (const e of r.entries) {
+        const state = e.active ? 'active' : e.withdrawnAt ? 'withdrawn' : 'expired';
+        out(`${e.id}\t${e.name}\t${e.source}\t${state}\tuntil ${e.validUntil}\tby ${e.addedBy}`);
+      }
       out(`zone ${r.zone.origin}: serial ${r.zone.serial}, ${r.zone.names} names blocked`);
     });
   m3.command('add')
@@ -38,7 +49,8 @@ export const ccDnsBlockingCli: MeasureCli = (program, { request }) => {
     .option('--valid-for <duration>', 'how long the entry holds (e.g. 30d; default: the measure\'s setting)')
     .description('list a C&C name; the resolvers get it at once (NOTIFY, IXFR)')
     .action(async (name: string, o: { reason: string; validFor?: string }, cmd) => {
-      const e = await request<Entry>(cmd, ID, 'POST', '/entries', { name, reason: o.reason, ...(o.validFor ? { validFor: o.validFor } : {}) });
+      const body = { name, reason: o.reason, ...(o.validFor ? { validFor: o.validFor } : {}) };
+      const e = await request<Entry>(cmd, ID, 'POST', '/entries', body);
       out(`entry ${e.id}: ${e.name} blocked until ${e.validUntil}`);
     });
   m3.command('withdraw')

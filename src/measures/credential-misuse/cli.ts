@@ -19,9 +19,13 @@ export const credentialMisuseCli: MeasureCli = (program, { request }) => {
       const r = await request<{ suspensions: Row[]; findings: Row[]; identified: boolean }>(cmd, ID, 'GET', '/suspensions');
       for (const s of r.suspensions) {
         const state = s.lifted_at ? `lifted ${String(s.lifted_at)} by ${String(s.lifted_by)}` : `until ${String(s.until)}`;
-        out(`suspension\t${s.account ?? '(hidden)'}\t${s.detector}\tsince ${String(s.since)}\t${state}${s.case_id ? `\t${s.case_id}` : ''}`);
+        const caseId = s.case_id ? `\t${s.case_id}` : '';
+        out(`suspension\t${s.account ?? '(hidden)'}\t${s.detector}\tsince ${String(s.since)}\t${state}${caseId}`);
       }
-      for (const f of r.findings) out(`finding\t${f.account ?? '(hidden)'}\t${f.detector}\t${String(f.at)}\t${String(f.action)}${f.case_id ? `\t${f.case_id}` : ''}`);
+      for (const f of r.findings) {
+        const caseId = f.case_id ? `\t${f.case_id}` : '';
+        out(`finding\t${f.account ?? '(hidden)'}\t${f.detector}\t${String(f.at)}\t${String(f.action)}${caseId}`);
+      }
       if (!r.identified) out('(account IDs and cases are shown only to roles that may read cases)');
     });
   m4.command('lift')

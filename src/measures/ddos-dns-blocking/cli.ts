@@ -16,21 +16,25 @@ interface Decision {
 }
 
 export const ddosDnsBlockingCli: MeasureCli = (program, { request }) => {
-  const m6 = program.command('ddos').description('M6: blocking names used in DNS amplification and random-subdomain attacks (asks the running server; MAMORI_TOKEN)');
+  const m6 = program.command('ddos')
+    .description('M6: blocking names used in DNS amplification and random-subdomain attacks (asks the running server; MAMORI_TOKEN)');
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const kind = () => new Option('--kind <kind>', 'which detector\'s candidate').choices(['random-subdomain', 'amplification']).default('random-subdomain');
+  const kind = () => new Option('--kind <kind>', 'which detector\'s candidate')
+    .choices(['random-subdomain', 'amplification']).default('random-subdomain');
 
   m6.command('attacks')
     .description('active rules, candidates waiting for review and what ended, newest first, with their evidence')
     .action(async (_o, cmd) => {
-      const r = await request<{ decisions: Decision[]; receiver: { connections: number; events: number; dropped: number }; trackedDomains: number }>(
-        cmd, ID, 'GET', '/attacks');
+      type Attacks = { decisions: Decision[]; receiver: { connections: number; events: number; dropped: number }; trackedDomains: number };
+      const r = await request<Attacks>(cmd, ID, 'GET', '/attacks');
       for (const d of r.decisions) {
-        out(`${d.status}\t${d.kind}\t${d.domain}\tconfidence ${d.confidence.toFixed(2)}\t${d.firstSeen} – ${d.lastSeen}${d.expiresAt ? `\tuntil ${d.expiresAt}` : ''}`
+        const until = d.expiresAt ? `\tuntil ${d.expiresAt}` : '';
+        out(`${d.status}\t${d.kind}\t${d.domain}\tconfidence ${d.confidence.toFixed(2)}\t${d.firstSeen} – ${d.lastSeen}${until}`
           + `${d.by ? `\tby ${d.by}` : ''}${d.reason ? `\t${d.reason}` : ''}`);
         out(`  ${d.explanation.en}`);
       }
-      out(`dnstap: ${r.receiver.connections} connections, ${r.receiver.events} events, ${r.receiver.dropped} dropped; ${r.trackedDomains} domains tracked`);
+      const { connections, events, dropped } = r.receiver;
+      out(`dnstap: ${connections} connections, ${events} events, ${dropped} dropped; ${r.trackedDomains} domains tracked`);
     });
   m6.command('approve')
     .argument('<domain>', 'the candidate\'s domain')

@@ -12,7 +12,11 @@ export { UsageError };
 
 export function actor(): string {
   let name = 'unknown';
-  try { name = userInfo().username; } catch { /* no passwd entry in some containers */ }
+  try {
+    name = userInfo().username;
+  } catch {
+    /* no passwd entry in some containers */
+  }
   return `cli:${name.replace(/[^\w-]/g, '_') || 'unknown'}`;
 }
 
@@ -36,7 +40,8 @@ export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>,
 
 export function isoTime(value: string): string {
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(`"${value}" is not a date/time; write e.g. 2026-11-24 or 2026-11-24T09:00:00+09:00`);
+  if (Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError(`"${value}" is not a date/time; write e.g. 2026-11-24 or 2026-11-24T09:00:00+09:00`);
   return d.toISOString();
 }
 
@@ -57,7 +62,9 @@ export function configuredServerUrl(config: Config): string {
 export function apiToken(tokenFile?: string): string | undefined {
   if (tokenFile) {
     let text: string;
-    try { text = readFileSync(tokenFile, 'utf8'); } catch (err) {
+    try {
+      text = readFileSync(tokenFile, 'utf8');
+    } catch (err) {
       throw new UsageError(`cannot read the token file ${tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
     }
     return text.trim() || undefined;
@@ -84,12 +91,14 @@ export async function serverRequest<T>(cmd: Command, measure: string, method: st
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new ServerRequestError(`cannot reach the Mamori server at ${base} (${why}): is \`mamori serve\` running? `
-      + 'Set MAMORI_URL, or -c with the configuration of the instance');
+    throw new ServerRequestError(
+      `cannot reach the Mamori server at ${base} (${why}): is \`mamori serve\` running? ` +
+        'Set MAMORI_URL, or -c with the configuration of the instance',
+    );
   }
   const text = await res.text();
   const isJson = (res.headers.get('content-type') ?? '').includes('application/json');
-  const json = isJson && text ? JSON.parse(text) as Record<string, unknown> : undefined;
+  const json = isJson && text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
   if (!res.ok) {
     const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500);
     throw new ServerRequestError(`the server answered ${res.status}: ${message}`, { status: res.status });

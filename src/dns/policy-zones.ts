@@ -37,10 +37,16 @@ export class PolicyZones {
   constructor(private readonly settings: ServingSettings) {}
 
   private ensure(): Promise<RpzPrimary> {
-    this.primary ??= RpzPrimary.start([], primaryConfig(this.settings)).then((p) => { this.started = p; return p; }, (err: unknown) => {
-      this.primary = undefined;
-      throw err;
-    });
+    this.primary ??= RpzPrimary.start([], primaryConfig(this.settings)).then(
+      (p) => {
+        this.started = p;
+        return p;
+      },
+      (err: unknown) => {
+        this.primary = undefined;
+        throw err;
+      },
+    );
     return this.primary;
   }
 
@@ -52,7 +58,10 @@ export class PolicyZones {
         p.serve(zone, options.refresh);
         const host = this.settings.primary.host;
         return {
-          endpoint: primaryEndpoint(host, p.port), host, port: p.port, tsigKeyName: this.settings.tsig[0]?.name,
+          endpoint: primaryEndpoint(host, p.port),
+          host,
+          port: p.port,
+          tsigKeyName: this.settings.tsig[0]?.name,
           changed: () => p.changed(zone),
           withdraw: () => p.withdraw(zone.origin),
         };
@@ -66,7 +75,9 @@ export class PolicyZones {
   }
 
   /** The zones served now. */
-  get origins(): string[] { return this.started?.origins ?? []; }
+  get origins(): string[] {
+    return this.started?.origins ?? [];
+  }
 
   async stop(): Promise<void> {
     const p = await this.primary?.catch(() => undefined);

@@ -8,7 +8,12 @@ import type { Config } from '../core/config.js';
 import type { PrimaryConfig } from './primary.js';
 
 export const ipAddress = z.string().refine((h) => ipVersion(h) !== 0, 'an IPv4 or IPv6 address');
-export const zoneName = z.string().regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a zone name such as "cc.rpz.example.jp" (lower case, no trailing dot)');
+export const zoneName = z
+  .string()
+  .regex(
+    /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'a zone name such as "cc.rpz.example.jp" (lower case, no trailing dot)',
+  );
 
 /** A zone's SOA refresh, seconds: how often secondaries check it without a NOTIFY (a setting of the measure serving it). */
 export function zoneRefresh(defaultSeconds: number) {
@@ -19,7 +24,10 @@ export type ServingSettings = Config['rpz'];
 
 export function primaryConfig(s: ServingSettings): PrimaryConfig {
   return {
-    host: s.primary.host, port: s.primary.port, transferTo: s.transferTo, notify: s.notify,
+    host: s.primary.host,
+    port: s.primary.port,
+    transferTo: s.transferTo,
+    notify: s.notify,
     tsig: s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') })),
   };
 }

@@ -33,7 +33,11 @@ export interface FetchOptions {
   who: string;
 }
 
-export interface FetchResult { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+export interface FetchResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 export { PartnerError };
 
@@ -66,7 +70,10 @@ function fetchOnce(url: URL, o: FetchOptions): Promise<FetchResult> {
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > o.maxBytes) { req.destroy(new PartnerError(`a page from ${o.who} is larger than ${o.maxBytes} bytes`)); return; }
+        if (size > o.maxBytes) {
+          req.destroy(new PartnerError(`a page from ${o.who} is larger than ${o.maxBytes} bytes`));
+          return;
+        }
         chunks.push(c);
       });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

@@ -18,11 +18,18 @@ import { freePort } from '../support/freeradius.js';
 /** The CLI in its own process (the server answers on this one's event loop, so never spawnSync). */
 function mamori(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, MAMORI_URL: '', MAMORI_TOKEN: '', ...env }, timeout: 60_000 });
+    const p = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, MAMORI_URL: '', MAMORI_TOKEN: '', ...env },
+      timeout: 60_000,
+    });
     let out = '';
     let err = '';
-    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    p.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, out, err }));
   });
@@ -36,20 +43,24 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
 
   before(async () => {
     const dir = tempDir();
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
-      'measures:',
-      '  cc-dns-blocking:\n    enabled: true',
-      '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
-      '  ddos-dns-blocking:',
-      '    enabled: true',
-      `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
-      '    zone: ddos.rpz.isp.test',
-      'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(dir, 'data'),
+      [
+        'server:\n  port: 0',
+        'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
+        'measures:',
+        '  cc-dns-blocking:\n    enabled: true',
+        '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
+        '  ddos-dns-blocking:',
+        '    enabled: true',
+        `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
+        '    zone: ddos.rpz.isp.test',
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+      ].join('\n'),
+    );
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
-    for (const role of ['admin', 'operator', 'analyst'] as const) tokens[role] = (await server.mamori.accounts.createToken('module:test', `${role} cli`, role)).token;
+    for (const role of ['admin', 'operator', 'analyst'] as const)
+      tokens[role] = (await server.mamori.accounts.createToken('module:test', `${role} cli`, role)).token;
     // A suspension as M4 makes one: its case first (the audit log refers to it), then the row.
     const cases = await server.mamori.broker.forMeasure('credential-misuse').action<CaseApi>('cases');
     caseId = (await cases.open({ kind: 'credential-misuse', subscriber: 'taro@isp.example', summary: 'test' })).case.id;
@@ -76,7 +87,7 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
     assert.ok(audited, 'the lift is audited under the token');
   });
 
-  it('M3: lists an entry an analyst adds; an operator may not add one (the server\'s permission)', async () => {
+  it("M3: lists an entry an analyst adds; an operator may not add one (the server's permission)", async () => {
     const add = await mamori(['dns-blocking', 'add', 'bad.example.net', '--reason', 'ticket 4711'], as('analyst'));
     assert.equal(add.code, 0, add.err);
     assert.match(add.out, /^entry \d+: bad\.example\.net blocked until /);
@@ -103,8 +114,14 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
     assert.equal(noToken.code, 2);
     assert.match(noToken.err, /set MAMORI_TOKEN to an API token/);
     const port = await freePort();
-    const nobody = await mamori(['credential-misuse', 'suspensions'], { MAMORI_URL: `http://127.0.0.1:${port}`, MAMORI_TOKEN: tokens.admin! });
+    const nobody = await mamori(['credential-misuse', 'suspensions'], {
+      MAMORI_URL: `http://127.0.0.1:${port}`,
+      MAMORI_TOKEN: tokens.admin!,
+    });
     assert.equal(nobody.code, 2);
-    assert.match(nobody.err, new RegExp(`cannot reach the Mamori server at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): is \`mamori serve\` running\\?`));
+    assert.match(
+      nobody.err,
+      new RegExp(`cannot reach the Mamori server at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\): is \`mamori serve\` running\\?`),
+    );
   });
 });

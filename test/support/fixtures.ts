@@ -62,7 +62,11 @@ export function validDeclaration(overrides: Partial<MeasureDeclarationInput> = {
 export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}): MeasureModule {
   return {
     declaration: defineMeasure(validDeclaration(overrides)),
-    implementation: { async start() { return { async stop() {} }; } },
+    implementation: {
+      async start() {
+        return { async stop() {} };
+      },
+    },
   };
 }
 
@@ -73,8 +77,20 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  */
 export function measuresWithM1InletOnly(): MeasureModule[] {
   // Without its job M1 has no handles for its routes: it serves none.
-  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection'
-    ? { ...m, routes: undefined, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
+  return ALL_MEASURES.map((m) =>
+    m.declaration.id === 'cc-detection'
+      ? {
+          ...m,
+          routes: undefined,
+          readiness: () => [],
+          implementation: {
+            async start() {
+              return { async stop() {} };
+            },
+          },
+        }
+      : m,
+  );
 }
 
 /**
@@ -83,7 +99,10 @@ export function measuresWithM1InletOnly(): MeasureModule[] {
  */
 export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] = ['cases', 'subscriber-notices']): MeasureModule {
   return runnableMeasure({
-    id: 'lookup-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
+    id: 'lookup-test',
+    code: 'M90',
+    identifiesSubscribers: true,
+    bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
     dataItems: [
       { item: 'aaa.assigned-address', retention: '365d', use: { ja: '試験', en: 'testing' } },
       { item: 'subscriber.id', retention: '365d', use: { ja: '試験', en: 'testing' } },

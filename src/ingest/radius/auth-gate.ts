@@ -7,7 +7,11 @@
 import type { MeasureDeclaration } from '../../core/measure.js';
 
 export interface AuthEvent {
-  account: string; at: number; nas: string; station?: string | undefined; result: 'request' | 'accept' | 'reject';
+  account: string;
+  at: number;
+  nas: string;
+  station?: string | undefined;
+  result: 'request' | 'accept' | 'reject';
 }
 
 /** The `auth-feed` capability. */
@@ -16,7 +20,9 @@ export interface AuthFeed {
 }
 
 /** Why an ID is refused, in the words the AAA passes on (Reply-Message). */
-export interface Suspended { message: string }
+export interface Suspended {
+  message: string;
+}
 
 /** The `auth-suspender` capability: the measure answers, for each authorize call, whether the ID is suspended. */
 export interface AuthSuspender {
@@ -31,7 +37,9 @@ export class AuthGate {
     return {
       subscribe: (listener) => {
         this.listeners.add(listener);
-        return () => { this.listeners.delete(listener); };
+        return () => {
+          this.listeners.delete(listener);
+        };
       },
     };
   }
@@ -41,7 +49,9 @@ export class AuthGate {
     return {
       answer: (check) => {
         this.checks.set(measure.id, check);
-        return () => { if (this.checks.get(measure.id) === check) this.checks.delete(measure.id); };
+        return () => {
+          if (this.checks.get(measure.id) === check) this.checks.delete(measure.id);
+        };
       },
     };
   }

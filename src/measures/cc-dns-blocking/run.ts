@@ -31,7 +31,9 @@ export interface M3Api {
 
 export async function startCcDnsBlocking(context: MeasureContext): Promise<RunningMeasure<M3Api>> {
   const own = await context.capabilities.ownState<CcDnsBlockingSettings>();
-  const feed = await context.capabilities.action<{ subscribe(l: (e: SessionEvent) => void): () => void; current(): SessionEvent[] }>('accounting-feed');
+  const feed = await context.capabilities.action<{ subscribe(l: (e: SessionEvent) => void): () => void; current(): SessionEvent[] }>(
+    'accounting-feed',
+  );
   const s = own.settings;
   const lookup = await context.capabilities.action<SubscriberLookup>('subscriber-lookup');
   const cases = await context.capabilities.action<CaseApi>('cases');
@@ -53,14 +55,32 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     // changed() publishes the staged changes as one serial and sends NOTIFY.
     const results = await served.get(zone)!.changed();
     const silent = results.filter((r) => !r.answered).length;
-    if (silent > 0) context.logger.warn({ event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent }, 'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh');
+    if (silent > 0)
+      context.logger.warn(
+        { event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent },
+        'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh',
+      );
   };
-  const guard = (what: string, fn: () => Promise<void>) => () => { fn().catch((err: Error) => context.logger.error({ event: `m3.${what}.failed`, err: { type: err.name, message: err.message } }, `M3 ${what} failed`)); };
+  const guard = (what: string, fn: () => Promise<void>) => () => {
+    fn().catch((err: Error) =>
+      context.logger.error({ event: `m3.${what}.failed`, err: { type: err.name, message: err.message } }, `M3 ${what} failed`),
+    );
+  };
   const unsubscribe = feed.subscribe((e) => service.optOut.onSession(e));
   // Sessions come and go all the time: their changes are gathered and published twice a second.
-  const optOutTimer = setInterval(guard('opt-out', async () => { if (service.optOut.flush()) await publish(service.optOutZone); }), 500);
+  const optOutTimer = setInterval(
+    guard('opt-out', async () => {
+      if (service.optOut.flush()) await publish(service.optOutZone);
+    }),
+    500,
+  );
   // Entries expire by time: the cc zone follows their validity every minute.
-  const validityTimer = setInterval(guard('validity', async () => { if (await service.refreshCc()) await publish(service.cc); }), 60_000);
+  const validityTimer = setInterval(
+    guard('validity', async () => {
+      if (await service.refreshCc()) await publish(service.cc);
+    }),
+    60_000,
+  );
   optOutTimer.unref();
   validityTimer.unref();
 
@@ -79,7 +99,12 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     const reference = `m3-${randomUUID()}`;
     const answer = await lookup.lookup({ caseId: reference, address: q.client, at: q.at });
     if (!answer.found) return;
-    const { case: c, created } = await cases.open({ kind: 'cc-blocking', subscriber: answer.subscriber, summary: 'C&Cドメインの名前解決を遮断 / resolution of a C&C domain blocked', at: q.at });
+    const { case: c, created } = await cases.open({
+      kind: 'cc-blocking',
+      subscriber: answer.subscriber,
+      summary: 'C&Cドメインの名前解決を遮断 / resolution of a C&C domain blocked',
+      at: q.at,
+    });
     await cases.note(c.id, 'lookup', reference);
     if (!created) return;
     try {
@@ -95,7 +120,9 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
       const got = readNewLines(log.path, cursor);
       // Nothing new (the usual second): no write.
       if (!got || (got.cursor.inode === cursor?.inode && got.cursor.offset === cursor.offset)) continue;
-      const blocked = got.lines.map((l) => parseBlockedLine(l, log.format, zones)).filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
+      const blocked = got.lines
+        .map((l) => parseBlockedLine(l, log.format, zones))
+        .filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
       // Resolvers name the rule by the name asked (a subdomain matches the entry's wildcard): count by entry.
       for (const q of blocked) q.rule = service.listedName(q.rule) ?? q.rule;
       await service.countBlocked(log.name, blocked, got.cursor);
@@ -103,7 +130,18 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     }
   };
   let reading: Promise<void> | undefined;
-  const logTimer = setInterval(() => { reading ??= readLogs().catch((err: Error) => { context.logger.error({ event: 'm3.resolver-log.failed', err: { type: err.name, message: err.message } }, 'M3 could not read a resolver log'); }).finally(() => { reading = undefined; }); }, 1000);
+  const logTimer = setInterval(() => {
+    reading ??= readLogs()
+      .catch((err: Error) => {
+        context.logger.error(
+          { event: 'm3.resolver-log.failed', err: { type: err.name, message: err.message } },
+          'M3 could not read a resolver log',
+        );
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+  }, 1000);
   logTimer.unref();
 
   const resolverInput = (): ResolverConfigInput => ({

@@ -15,7 +15,18 @@ export const M3_TABLES = ['m3_entries', 'm3_consent', 'm3_blocked', 'm3_log_curs
 const MEASURE = 'cc-dns-blocking';
 
 export interface M3Tables {
-  m3_entries: { id: Generated<number>; name: string; source: string; added_by: string; reason: string | null; valid_from: string; valid_until: string; withdrawn_at: string | null; withdrawn_by: string | null; created_at: string };
+  m3_entries: {
+    id: Generated<number>;
+    name: string;
+    source: string;
+    added_by: string;
+    reason: string | null;
+    valid_from: string;
+    valid_until: string;
+    withdrawn_at: string | null;
+    withdrawn_by: string | null;
+    created_at: string;
+  };
   m3_consent: { id: Generated<number>; subscriber_id: string; choice: Choice; channel: Channel; actor: string; at: string };
   /** Blocked queries per day, zone, listed name and resolver: no client, no subscriber. */
   m3_blocked: { day: string; zone: string; rule: string; resolver: string; count: number };
@@ -25,7 +36,8 @@ export interface M3Tables {
 export const m3Migrations: Record<string, Migration> = {
   '0300_cc-dns-blocking': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m3_entries')
+      await db.schema
+        .createTable('m3_entries')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('source', 'text', (c) => c.notNull())
@@ -38,7 +50,8 @@ export const m3Migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('m3_entries_name').on('m3_entries').columns(['name']).execute();
-      await db.schema.createTable('m3_consent')
+      await db.schema
+        .createTable('m3_consent')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
         .addColumn('subscriber_id', 'text', (c) => c.notNull())
         .addColumn('choice', 'text', (c) => c.notNull())
@@ -51,7 +64,8 @@ export const m3Migrations: Record<string, Migration> = {
   },
   '0301_cc-dns-blocking-counts': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m3_blocked')
+      await db.schema
+        .createTable('m3_blocked')
         .addColumn('day', 'text', (c) => c.notNull())
         .addColumn('zone', 'text', (c) => c.notNull())
         .addColumn('rule', 'text', (c) => c.notNull())
@@ -59,7 +73,8 @@ export const m3Migrations: Record<string, Migration> = {
         .addColumn('count', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('m3_blocked_pk', ['day', 'zone', 'rule', 'resolver'])
         .execute();
-      await db.schema.createTable('m3_log_cursors')
+      await db.schema
+        .createTable('m3_log_cursors')
         .addColumn('resolver', 'text', (c) => c.primaryKey())
         .addColumn('inode', 'text', (c) => c.notNull())
         .addColumn('offset', 'integer', (c) => c.notNull())
@@ -75,16 +90,27 @@ export const m3Migrations: Record<string, Migration> = {
  */
 export const M3_DATASETS: readonly Dataset[] = [
   {
-    name: 'm3-consent', store: 'state', table: 'm3_consent', timeColumn: 'at', items: ['aaa.account-id', 'subscriber.id'], owner: MEASURE,
+    name: 'm3-consent',
+    store: 'state',
+    table: 'm3_consent',
+    timeColumn: 'at',
+    items: ['aaa.account-id', 'subscriber.id'],
+    owner: MEASURE,
     hold: {
       condition: 'choice-in-force',
-      rows: (eb) => eb.and([
-        eb('m3_consent.choice', '=', 'opt-out'),
-        eb('m3_consent.id', '=', eb.selectFrom('m3_consent as later').select((e) => e.fn.max('later.id').as('id'))
-          .whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id')),
-      ]),
+      rows: (eb) =>
+        eb.and([
+          eb('m3_consent.choice', '=', 'opt-out'),
+          eb(
+            'm3_consent.id',
+            '=',
+            eb
+              .selectFrom('m3_consent as later')
+              .select((e) => e.fn.max('later.id').as('id'))
+              .whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id'),
+          ),
+        ]),
     },
   },
   { name: 'm3-blocked-counts', store: 'state', table: 'm3_blocked', timeColumn: 'day', items: ['dns.qname', 'dns.times'], owner: MEASURE },
 ];
-

@@ -7,7 +7,12 @@ import type { MeasureCli } from '../../core/cli.js';
 
 const ID = 'credential-misuse';
 
-interface Row { account?: string; case_id?: string; detector: string; [k: string]: unknown }
+interface Row {
+  account?: string;
+  case_id?: string;
+  detector: string;
+  [k: string]: unknown;
+}
 
 export const credentialMisuseCli: MeasureCli = (program, { request }) => {
   const m4 = program.command('credential-misuse').description('M4: suspending misused IDs (asks the running server; MAMORI_TOKEN)');

@@ -24,14 +24,28 @@ export async function startCredentialMisuse(context: MeasureContext): Promise<Ru
   const unsubscribe = feed.subscribe((e) => service.onSession(e));
   // The AAA's authentication events, and its question whether an ID is suspended: both through the core's gate.
   const stopHearing = (await context.capabilities.action<AuthFeed>('auth-feed')).subscribe((e) => service.onAuth(e));
-  const stopAnswering = (await context.capabilities.action<AuthSuspender>('auth-suspender')).answer(async (account) => (
-    (await service.suspension(account)) ? { message: 'This ID is suspended: please change your password (パスワードの変更をお願いします)' } : undefined));
+  const stopAnswering = (await context.capabilities.action<AuthSuspender>('auth-suspender')).answer(async (account) =>
+    (await service.suspension(account))
+      ? { message: 'This ID is suspended: please change your password (パスワードの変更をお願いします)' }
+      : undefined,
+  );
   let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    running ??= service.analyze()
-      .catch((err: Error) => { context.logger.error({ event: 'm4.analysis.failed', err: { type: err.name, message: err.message } }, 'credential-misuse analysis failed'); })
-      .finally(() => { running = undefined; });
-  }, parseDuration(own.settings.analysisInterval) * 1000);
+  const timer = setInterval(
+    () => {
+      running ??= service
+        .analyze()
+        .catch((err: Error) => {
+          context.logger.error(
+            { event: 'm4.analysis.failed', err: { type: err.name, message: err.message } },
+            'credential-misuse analysis failed',
+          );
+        })
+        .finally(() => {
+          running = undefined;
+        });
+    },
+    parseDuration(own.settings.analysisInterval) * 1000,
+  );
   timer.unref();
   return {
     api: { service },

@@ -31,7 +31,13 @@ const SESSIONS_KEEP_S = 3 * 86_400;
 const MAX_EVENTS = 1_000_000;
 const authCost = (e: AuthEvent) => 96 + 2 * (e.account.length + e.nas.length + (e.station?.length ?? 0));
 
-export interface Suspension { account: string; since: string; until: string; caseId: string; detector: string }
+export interface Suspension {
+  account: string;
+  since: string;
+  until: string;
+  caseId: string;
+  detector: string;
+}
 
 export class CredentialMisuse {
   private auth: AuthEvent[] = [];
@@ -45,11 +51,16 @@ export class CredentialMisuse {
   private readonly actor = 'measure:credential-misuse';
 
   constructor(
-    private readonly own: MeasureState & { settings: CredentialMisuseSettings }, private readonly cases: CaseApi, private readonly notifier: Notifier,
-    private readonly logger: Logger, private readonly disconnector: Disconnector,
+    private readonly own: MeasureState & { settings: CredentialMisuseSettings },
+    private readonly cases: CaseApi,
+    private readonly notifier: Notifier,
+    private readonly logger: Logger,
+    private readonly disconnector: Disconnector,
   ) {}
 
-  private get s(): CredentialMisuseSettings { return this.own.settings; }
+  private get s(): CredentialMisuseSettings {
+    return this.own.settings;
+  }
 
   onAuth(e: AuthEvent): void {
     this.auth.push(e);
@@ -96,7 +107,13 @@ export class CredentialMisuse {
   }
 
   async suspension(account: string, now = new Date()): Promise<Suspension | undefined> {
-    const r = await mdb(this.own.store.db).selectFrom('m4_suspensions').selectAll().where('account', '=', account).where('lifted_at', 'is', null).where('until', '>', now.toISOString()).executeTakeFirst();
+    const r = await mdb(this.own.store.db)
+      .selectFrom('m4_suspensions')
+      .selectAll()
+      .where('account', '=', account)
+      .where('lifted_at', 'is', null)
+      .where('until', '>', now.toISOString())
+      .executeTakeFirst();
     return r ? { account: r.account, since: r.since, until: r.until, caseId: r.case_id, detector: r.detector } : undefined;
   }
 
@@ -110,18 +127,30 @@ export class CredentialMisuse {
     // Index the events by account once: a NAS reboot puts thousands of accounts in one pass.
     const byAccount = <T extends { account: string }>(events: readonly T[]) => {
       const m = new Map<string, T[]>();
-      for (const e of events) { const l = m.get(e.account); if (l) l.push(e); else m.set(e.account, [e]); }
+      for (const e of events) {
+        const l = m.get(e.account);
+        if (l) l.push(e);
+        else m.set(e.account, [e]);
+      }
       return m;
     };
-    const auth = byAccount(this.auth), starts = byAccount(this.starts), stops = byAccount(this.stops);
+    const auth = byAccount(this.auth),
+      starts = byAccount(this.starts),
+      stops = byAccount(this.stops);
     const acted: Finding[] = [];
     for (const account of fired.accounts) {
-      const findings = detect(account, { auth: auth.get(account) ?? [], starts: starts.get(account) ?? [], stops: stops.get(account) ?? [] }, t, this.s);
+      const findings = detect(
+        account,
+        { auth: auth.get(account) ?? [], starts: starts.get(account) ?? [], stops: stops.get(account) ?? [] },
+        t,
+        this.s,
+      );
       if (findings.length === 0 || (await this.suspension(account, now))) continue;
       await this.act(findings, now);
       acted.push(...findings);
     }
-    if (acted.length > 0) this.logger.info({ event: 'm4.analysis', trigger: fired.reason, findings: acted.length }, 'credential misuse found');
+    if (acted.length > 0)
+      this.logger.info({ event: 'm4.analysis', trigger: fired.reason, findings: acted.length }, 'credential misuse found');
     return acted;
   }
 
@@ -136,17 +165,49 @@ export class CredentialMisuse {
       let dm: DisconnectResult | undefined;
       const nas = f.target ? this.s.nas.find((n) => n.name === f.target!.nas) : undefined;
       if (f.target && nas) {
-        dm = await this.disconnector.disconnect({ nas, userName: f.account, sessionId: f.target.session.slice(f.target.nas.length + 1), framedIp: f.target.address.includes('.') ? f.target.address : undefined });
+        dm = await this.disconnector.disconnect({
+          nas,
+          userName: f.account,
+          sessionId: f.target.session.slice(f.target.nas.length + 1),
+          framedIp: f.target.address.includes('.') ? f.target.address : undefined,
+        });
         if (dm.result === 'ack') ackMs = dm.ms;
-        await this.cases.note(c.id, `disconnect:${dm.result}`, dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`);
-        await this.own.audit.append({ actor: this.actor, measure: 'credential-misuse', action: 'm4.disconnect', object: `case:${c.id}`, caseId: c.id, outcome: dm.result === 'ack' ? 'ok' : 'error', counts: { attempts: dm.attempts, ms: dm.ms } });
+        await this.cases.note(
+          c.id,
+          `disconnect:${dm.result}`,
+          dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`,
+        );
+        await this.own.audit.append({
+          actor: this.actor,
+          measure: 'credential-misuse',
+          action: 'm4.disconnect',
+          object: `case:${c.id}`,
+          caseId: c.id,
+          outcome: dm.result === 'ack' ? 'ok' : 'error',
+          counts: { attempts: dm.attempts, ms: dm.ms },
+        });
       } else if (f.target) {
         await this.cases.note(c.id, 'disconnect:not-configured', `no Dynamic Authorization settings for NAS ${f.target.nas}`);
       }
       const until = new Date(now.getTime() + parseDuration(this.s.maxSuspension) * 1000).toISOString();
-      await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.suspend', object: `case:${c.id}`, caseId: c.id }, async (tx) => {
-        await mdb(tx).insertInto('m4_suspensions').values({ account: f.account, since: now.toISOString(), until, case_id: c.id, detector: f.detector, lifted_at: null, lifted_by: null, reminded: 0 }).execute();
-      });
+      await this.own.audit.withAudit(
+        { actor: this.actor, measure: 'credential-misuse', action: 'm4.suspend', object: `case:${c.id}`, caseId: c.id },
+        async (tx) => {
+          await mdb(tx)
+            .insertInto('m4_suspensions')
+            .values({
+              account: f.account,
+              since: now.toISOString(),
+              until,
+              case_id: c.id,
+              detector: f.detector,
+              lifted_at: null,
+              lifted_by: null,
+              reminded: 0,
+            })
+            .execute();
+        },
+      );
       await this.cases.note(c.id, 'suspended', `until the password is changed, at the latest ${until}`);
       try {
         await this.notifier.notify(c.id, { detectionTime: noticeTime(now), support: '' });
@@ -155,18 +216,49 @@ export class CredentialMisuse {
       }
       action = `disconnect ${dm?.result ?? 'not sent'}; suspended until ${until}`;
     }
-    await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.finding', object: `case:${c.id}`, caseId: c.id, counts: { findings: findings.length, dryRun: this.s.dryRun ? 1 : 0 } }, async (tx) => {
-      for (const x of findings) await mdb(tx).insertInto('m4_findings').values({ account: x.account, detector: x.detector, at: now.toISOString(), case_id: c.id, ja: x.ja, en: x.en, action, detection_to_ack_ms: ackMs }).execute();
-    });
+    await this.own.audit.withAudit(
+      {
+        actor: this.actor,
+        measure: 'credential-misuse',
+        action: 'm4.finding',
+        object: `case:${c.id}`,
+        caseId: c.id,
+        counts: { findings: findings.length, dryRun: this.s.dryRun ? 1 : 0 },
+      },
+      async (tx) => {
+        for (const x of findings)
+          await mdb(tx)
+            .insertInto('m4_findings')
+            .values({
+              account: x.account,
+              detector: x.detector,
+              at: now.toISOString(),
+              case_id: c.id,
+              ja: x.ja,
+              en: x.en,
+              action,
+              detection_to_ack_ms: ackMs,
+            })
+            .execute();
+      },
+    );
   }
 
   /** The password was changed (the customer system says so) or an operator decided: the suspension ends now. */
   async lift(account: string, by: string, why: string, now = new Date()): Promise<boolean> {
     const s = await this.suspension(account, now);
     if (!s) return false;
-    await this.own.audit.withAudit({ actor: by, measure: 'credential-misuse', action: 'm4.lift', object: `case:${s.caseId}`, caseId: s.caseId }, async (tx) => {
-      await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: now.toISOString(), lifted_by: by }).where('account', '=', account).where('lifted_at', 'is', null).execute();
-    });
+    await this.own.audit.withAudit(
+      { actor: by, measure: 'credential-misuse', action: 'm4.lift', object: `case:${s.caseId}`, caseId: s.caseId },
+      async (tx) => {
+        await mdb(tx)
+          .updateTable('m4_suspensions')
+          .set({ lifted_at: now.toISOString(), lifted_by: by })
+          .where('account', '=', account)
+          .where('lifted_at', 'is', null)
+          .execute();
+      },
+    );
     await this.cases.note(s.caseId, 'lifted', why);
     return true;
   }
@@ -177,12 +269,25 @@ export class CredentialMisuse {
     const s = mdb(this.own.store.db);
     for (const r of await s.selectFrom('m4_suspensions').selectAll().where('lifted_at', 'is', null).execute()) {
       if (r.until <= t) {
-        await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.expire', object: `case:${r.case_id}`, caseId: r.case_id }, async (tx) => {
-          await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: t, lifted_by: 'expiry' }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
-        });
+        await this.own.audit.withAudit(
+          { actor: this.actor, measure: 'credential-misuse', action: 'm4.expire', object: `case:${r.case_id}`, caseId: r.case_id },
+          async (tx) => {
+            await mdb(tx)
+              .updateTable('m4_suspensions')
+              .set({ lifted_at: t, lifted_by: 'expiry' })
+              .where('account', '=', r.account)
+              .where('case_id', '=', r.case_id)
+              .execute();
+          },
+        );
         await this.cases.note(r.case_id, 'lifted', 'maximum suspension reached');
       } else if (!r.reminded && Date.parse(r.until) - now.getTime() < 86_400_000) {
-        await mdb(this.own.store.db).updateTable('m4_suspensions').set({ reminded: 1 }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
+        await mdb(this.own.store.db)
+          .updateTable('m4_suspensions')
+          .set({ reminded: 1 })
+          .where('account', '=', r.account)
+          .where('case_id', '=', r.case_id)
+          .execute();
         await this.cases.note(r.case_id, 'reminder', `suspension ends at ${r.until}: check whether the password was changed`);
       }
     }

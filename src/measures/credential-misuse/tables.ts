@@ -6,8 +6,26 @@ import type { Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 
 export type M4Tables = {
-  m4_suspensions: { account: string; since: string; until: string; case_id: string; detector: string; lifted_at: string | null; lifted_by: string | null; reminded: number };
-  m4_findings: { account: string; detector: string; at: string; case_id: string; ja: string; en: string; action: string; detection_to_ack_ms: number | null };
+  m4_suspensions: {
+    account: string;
+    since: string;
+    until: string;
+    case_id: string;
+    detector: string;
+    lifted_at: string | null;
+    lifted_by: string | null;
+    reminded: number;
+  };
+  m4_findings: {
+    account: string;
+    detector: string;
+    at: string;
+    case_id: string;
+    ja: string;
+    en: string;
+    action: string;
+    detection_to_ack_ms: number | null;
+  };
 };
 
 export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
@@ -15,7 +33,8 @@ export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
 export const m4Migrations: Record<string, Migration> = {
   '0400_credential-misuse': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m4_suspensions')
+      await db.schema
+        .createTable('m4_suspensions')
         .addColumn('account', 'text', (c) => c.notNull())
         .addColumn('since', 'text', (c) => c.notNull())
         .addColumn('until', 'text', (c) => c.notNull())
@@ -26,7 +45,8 @@ export const m4Migrations: Record<string, Migration> = {
         .addColumn('reminded', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema.createIndex('m4_suspensions_account').on('m4_suspensions').columns(['account', 'lifted_at']).execute();
-      await db.schema.createTable('m4_findings')
+      await db.schema
+        .createTable('m4_findings')
         .addColumn('account', 'text', (c) => c.notNull())
         .addColumn('detector', 'text', (c) => c.notNull())
         .addColumn('at', 'text', (c) => c.notNull())
@@ -46,7 +66,11 @@ const MEASURE = 'credential-misuse';
 export const M4_DATASETS: readonly Dataset[] = [
   { name: 'm4-findings', store: 'state', table: 'm4_findings', timeColumn: 'at', items: ['aaa.account-id', 'aaa.times'], owner: MEASURE },
   {
-    name: 'm4-suspensions', store: 'state', table: 'm4_suspensions', timeColumn: 'since', items: ['aaa.account-id', 'aaa.times'],
+    name: 'm4-suspensions',
+    store: 'state',
+    table: 'm4_suspensions',
+    timeColumn: 'since',
+    items: ['aaa.account-id', 'aaa.times'],
     owner: MEASURE,
     hold: {
       condition: 'action-in-force',
@@ -54,4 +78,3 @@ export const M4_DATASETS: readonly Dataset[] = [
     },
   },
 ];
-

@@ -50,15 +50,31 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const intervalMs = parseDuration(s.detection.interval) * 1000;
   const zone = new RpzZone(s.zone, Math.floor(Date.now() / 1000));
   const randomSubdomains = new RandomSubdomainDetector({
-    ...DEFAULT_RANDOM_SUBDOMAIN, intervalMs, minDistinct: s.detection.minDistinctNames, baselineFactor: s.detection.baselineFactor,
-    minFailureShare: s.detection.minFailureShare, minRandomness: s.detection.minRandomness,
+    ...DEFAULT_RANDOM_SUBDOMAIN,
+    intervalMs,
+    minDistinct: s.detection.minDistinctNames,
+    baselineFactor: s.detection.baselineFactor,
+    minFailureShare: s.detection.minFailureShare,
+    minRandomness: s.detection.minRandomness,
   });
-  const amplification = new AmplificationDetector({ ...DEFAULT_AMPLIFICATION, intervalMs, minSize: s.detection.amplificationMinSize, minCount: s.detection.amplificationMinCount });
+  const amplification = new AmplificationDetector({
+    ...DEFAULT_AMPLIFICATION,
+    intervalMs,
+    minSize: s.detection.amplificationMinSize,
+    minCount: s.detection.amplificationMinCount,
+  });
   const whitelist = loadWhitelist(s.whitelist);
-  const decisions = new BlockDecisions(zone, {
-    autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
-    quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
-  }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
+  const decisions = new BlockDecisions(
+    zone,
+    {
+      autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
+      quietAfterMs: parseDuration(s.quietAfter) * 1000,
+      maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000,
+      rejectForMs: parseDuration(s.rejectFor) * 1000,
+    },
+    (d) => whitelist.has(d),
+    (d) => randomSubdomains.knownNames(d),
+  );
   // Names are kept as long as the declaration says: the store by the retention job, this copy by the sweep.
   const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
   decisions.restore(await loadDecisions(own, keepMs / 1000));
@@ -68,41 +84,74 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
   const apply = (records: AuditRecord[]): Promise<void> => {
-    chain = chain.then(async () => {
-      for (const r of records) await own.audit.append(r);
-      await storeDecisions(own, decisions.takeChanged());
-      if (zone.dirty) {
-        // changed() publishes the staged changes as one serial and sends NOTIFY.
-        const unanswered = (await served.changed()).filter((n) => !n.answered).length;
-        if (unanswered > 0) context.logger.warn({ event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered }, 'secondaries did not answer NOTIFY');
-      }
-    }).catch((err: Error) => { context.logger.error({ event: 'm6.apply.failed', err: { type: err.name, message: err.message } }, 'M6 could not record or publish a decision'); });
+    chain = chain
+      .then(async () => {
+        for (const r of records) await own.audit.append(r);
+        await storeDecisions(own, decisions.takeChanged());
+        if (zone.dirty) {
+          // changed() publishes the staged changes as one serial and sends NOTIFY.
+          const unanswered = (await served.changed()).filter((n) => !n.answered).length;
+          if (unanswered > 0)
+            context.logger.warn(
+              { event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered },
+              'secondaries did not answer NOTIFY',
+            );
+        }
+      })
+      .catch((err: Error) => {
+        context.logger.error(
+          { event: 'm6.apply.failed', err: { type: err.name, message: err.message } },
+          'M6 could not record or publish a decision',
+        );
+      });
     return chain;
   };
   const d = s.dnstap;
   const pem = (what: string, path: string) => {
-    try { return readFileSync(path); } catch (err) { throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`); }
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`);
+    }
   };
   // The core's dnstap receiver, granted because M6 declares the names queried; M6's settings say where it listens.
   const dnstap = await context.capabilities.action<DnstapInput>('dnstap-input');
-  const receiver = await dnstap.start({
-    unix: d.unix, tcp: d.tcp, allow: d.allow, maxConnectionsPerSource: d.maxConnectionsPerSource,
-    handshakeTimeoutMs: parseDuration(d.handshakeTimeout) * 1000, idleTimeoutMs: parseDuration(d.idleTimeout) * 1000,
-    maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000, maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
-    ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
-    ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
-  }, async (events) => {
-    const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
-    if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
-  });
-  const sweep = setInterval(() => {
-    decisions.forget(Date.now() - keepMs);
-    void apply(decisions.sweep(Date.now()));
-  }, Math.min(intervalMs, 10_000));
+  const receiver = await dnstap.start(
+    {
+      unix: d.unix,
+      tcp: d.tcp,
+      allow: d.allow,
+      maxConnectionsPerSource: d.maxConnectionsPerSource,
+      handshakeTimeoutMs: parseDuration(d.handshakeTimeout) * 1000,
+      idleTimeoutMs: parseDuration(d.idleTimeout) * 1000,
+      maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000,
+      maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
+      ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
+      ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
+    },
+    async (events) => {
+      const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
+      if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
+    },
+  );
+  const sweep = setInterval(
+    () => {
+      decisions.forget(Date.now() - keepMs);
+      void apply(decisions.sweep(Date.now()));
+    },
+    Math.min(intervalMs, 10_000),
+  );
   sweep.unref();
-  context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: served.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
+  context.logger.info(
+    { event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: served.port, whitelist: whitelist.size },
+    'M6 receiving dnstap',
+  );
   return {
-    endpoints: { rpzPrimary: served.endpoint, zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
+    endpoints: {
+      rpzPrimary: served.endpoint,
+      zone: zone.origin,
+      dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' '),
+    },
     api: { decisions, receiver, tracked: () => randomSubdomains.tracked, apply },
     listeners: () => ({ dnstap: receiver.listener() }),
     async stop() {

@@ -4,7 +4,13 @@
  * nothing is ever open by accident. Requests carry `Authorization: Bearer`
  * with a login session or an API token.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import {
@@ -30,13 +36,16 @@ import { flowRoutes } from './routes/flows.js';
 import { caseRoutes } from './routes/cases.js';
 import { aaaRoutes } from './routes/aaa.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { configRoutes } from './routes/config.js';
+import { vocabularyRoutes } from './routes/vocabulary.js';
+import { registerConsole } from './console.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 import { runningMeasureRoutes, type RoutedMeasure } from '../core/measure-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
-    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean; console?: boolean }>;
   }
 }
 
@@ -54,7 +63,7 @@ export interface ApiDeps {
   readiness?: Readiness;
 }
 
-export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, ZodTypeProvider>;
 
 export async function buildApi({ mamori, metrics, logger, inlet, measures = [], runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
@@ -79,8 +88,9 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
   const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
   app.decorate('declaredRoutes', declaredRoutes);
   app.addHook('onRoute', (route) => {
-    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean } | undefined;
-    if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean; console?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login && !cfg?.public && !cfg?.console)
+      throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') {
         declaredRoutes.push({
@@ -89,6 +99,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
           ...(cfg.permission ? { permission: cfg.permission } : {}),
           ...(cfg.login ? { login: true } : {}),
           ...(cfg.public ? { public: true } : {}),
+          ...(cfg.console ? { console: true } : {}),
         });
       }
     }
@@ -111,7 +122,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
 
   app.addHook('onRequest', async (request, reply) => {
     const cfg = request.routeOptions.config;
-    if (cfg.login || cfg.public) return;
+    if (cfg.login || cfg.public || cfg.console) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
@@ -164,11 +175,14 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
   await app.register(auditRoutes(mamori, metrics));
   await app.register(accountRoutes(mamori));
   await app.register(opsRoutes(mamori, metrics));
+  await app.register(configRoutes(mamori));
+  await app.register(vocabularyRoutes());
   await app.register(flowRoutes(mamori, () => inlet));
   await app.register(caseRoutes(mamori));
   await app.register(aaaRoutes(mamori.authGate));
   await app.register(runningMeasureRoutes(measures));
   for (const routes of runningRoutes) await app.register(routes);
+  await registerConsole(app);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

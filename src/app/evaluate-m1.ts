@@ -42,6 +42,8 @@ export interface ScoredSet {
 }
 
 export interface EvalReport {
+  /** The forest trained on the simulator's truth (for `--save-model`). */
+  model: M1Model;
   trainSamples: number;
   trainPositives: number;
   scenarios: Array<{
@@ -119,7 +121,7 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       targetPrecision: o.targetPrecision,
     });
 
-    const report: EvalReport = { trainSamples: model.samples, trainPositives: model.positives, scenarios: [] };
+    const report: EvalReport = { model, trainSamples: model.samples, trainPositives: model.positives, scenarios: [] };
     for (const seed of o.testSeeds) {
       const s = await scenario(seed, HELD_OUT_FAMILIES);
       const keep = s.features.map((f, i) => [f, s.labels[i]!] as const).filter(([f]) => f.clients >= o.minClients);

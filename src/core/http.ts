@@ -19,6 +19,8 @@ declare module 'fastify' {
     login?: boolean;
     /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
     public?: boolean;
+    /** Only the console's page and assets (api/console.ts): no credentials, no data. */
+    console?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;

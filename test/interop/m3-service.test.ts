@@ -19,6 +19,7 @@ import { have } from '../support/flow-peers.js';
 import { freePort, radclient } from '../support/freeradius.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 
 const ACCT_SECRET = 'acct-secret';
 const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;

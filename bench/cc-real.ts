@@ -8,7 +8,7 @@
  *   node dist/bench/cc-real.js [subscribers=1000] [seeds=1,2,3] [rate=40000]
  */
 import { join } from 'node:path';
-import { evaluateReal, type RealEvalReport } from '../src/measures/cc-detection/evaluate-real.js';
+import { evaluateReal, type RealEvalReport } from '../src/app/evaluate-real.js';
 
 const subscribers = Number(process.argv[2] ?? 1000);
 const seeds = (process.argv[3] ?? '1,2,3').split(',').map(Number);

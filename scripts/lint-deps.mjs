@@ -20,7 +20,8 @@ const knownFile = new URL('../.dependency-cruiser-known-violations.json', import
 const known = existsSync(knownFile) ? JSON.parse(readFileSync(knownFile, 'utf8')) : [];
 const key = (v) => `${v.rule.name} ${v.from} ${v.to}`;
 const knownKeys = new Set(known.map(key));
-for (const v of summary.violations.filter((x) => knownKeys.has(key(x)))) process.stderr.write(`known ${v.rule.name}: ${v.from} → ${v.to}\n`);
+for (const v of summary.violations.filter((x) => knownKeys.has(key(x))))
+  process.stderr.write(`known ${v.rule.name}: ${v.from} → ${v.to}\n`);
 const violations = summary.violations.filter((x) => !knownKeys.has(key(x)));
 for (const v of violations) {
   const rule = config.forbidden.find((r) => r.name === v.rule.name);
@@ -28,6 +29,8 @@ for (const v of violations) {
   process.stderr.write(`${v.rule.severity} ${v.rule.name}: ${path}\n  ${rule?.comment ?? ''}\n`);
 }
 const errors = violations.filter((v) => v.rule.severity === 'error').length;
-process.stderr.write(`dependency rules: ${summary.totalCruised} modules, ${summary.totalDependenciesCruised} dependencies, `
-  + `${errors} violation${errors === 1 ? '' : 's'}${known.length ? `, ${known.length} known` : ''}\n`);
+process.stderr.write(
+  `dependency rules: ${summary.totalCruised} modules, ${summary.totalDependenciesCruised} dependencies, ` +
+    `${errors} violation${errors === 1 ? '' : 's'}${known.length ? `, ${known.length} known` : ''}\n`,
+);
 process.exitCode = errors > 0 ? 1 : 0;

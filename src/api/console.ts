@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyReply } from 'fastify';
-import type { Api } from './server.js';
+import type { Api } from './instance.js';
 
 /** dist/console beside dist/src: this file compiles to dist/src/api/console.js. */
 export const CONSOLE_ROOT = fileURLToPath(new URL('../../console/', import.meta.url));

@@ -4,13 +4,7 @@
  * nothing is ever open by accident. Requests carry `Authorization: Bearer`
  * with a login session or an API token.
  */
-import Fastify, {
-  type FastifyInstance,
-  type FastifyRequest,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerDefault,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import {
@@ -63,7 +57,8 @@ export interface ApiDeps {
   readiness?: Readiness;
 }
 
-export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, ZodTypeProvider>;
+export type { Api } from './instance.js';
+import type { Api } from './instance.js';
 
 export async function buildApi({ mamori, metrics, logger, inlet, measures = [], runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({

@@ -16,7 +16,16 @@ import { sendIpfix } from '../simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../simulate/isp.js';
 import { extractFeatures, type EndpointFeatures } from '../measures/cc-detection/features.js';
 import type { CcDetectionSettings } from '../measures/cc-detection/settings.js';
-import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion } from '../measures/cc-detection/model.js';
+import {
+  confusion,
+  precisionOf,
+  prAuc,
+  recallOf,
+  score,
+  trainModel,
+  type Confusion,
+  type M1Model,
+} from '../measures/cc-detection/model.js';
 
 export interface EvalOptions {
   subscribers: number;

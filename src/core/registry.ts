@@ -47,6 +47,7 @@ export interface MeasureRouteContext<A = unknown> {
  * A measure's routes.ts: a Fastify plugin the core registers under /api/v1/measures/<id> while the measure
  * runs (src/core/measure-routes.ts), each route declaring its permission like any other.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each measure's handles differ; its declaration pairs them with its run()
 export type MeasureRoutes<A = any> = (context: MeasureRouteContext<A>) => FastifyPluginAsyncZod;
 
 export interface MeasureImplementation {

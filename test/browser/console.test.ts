@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import dgram from 'node:dgram';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CONSOLE_CSP, CONSOLE_ROOT } from '../../src/api/console.js';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { netflow5 } from '../support/flow-builders.js';

@@ -38,11 +38,7 @@ describe('HTTP API', () => {
 
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
-<<<<<<< HEAD
-    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
-=======
     for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
->>>>>>> main
     assert.deepEqual(
       app.declaredRoutes.filter((r) => r.login).map((r) => r.url),
       ['/api/v1/auth/login'],
@@ -51,8 +47,6 @@ describe('HTTP API', () => {
       app.declaredRoutes.filter((r) => r.public).map((r) => r.url),
       ['/healthz', '/readyz'],
     );
-<<<<<<< HEAD
-=======
     // The console's page and assets only (src/api/console.ts): nothing under /api.
     assert.deepEqual(
       app.declaredRoutes
@@ -61,7 +55,6 @@ describe('HTTP API', () => {
         .sort(),
       ['/', '/assets/:file', '/console', '/console/*', '/favicon.svg'],
     );
->>>>>>> main
   });
 
   it('refuses every route without credentials (401)', async () => {
@@ -213,82 +206,8 @@ describe('HTTP API', () => {
     assert.ok(reads >= 2);
   });
 
-<<<<<<< HEAD
   it(
     'shows cases to the abuse desk only, audits each read, ' + 'and lets them assign and close; templates ' + 'are edited and previewed',
-=======
-  it("shows C&C candidates with their explanation, and records an analyst's decision", async () => {
-    const features = {
-      address: '198.18.9.9',
-      port: 8080,
-      proto: 6,
-      clients: 40,
-      flows: 4000,
-      flowsPerClient: 100,
-      periodicShare: 1,
-      periodSeconds: 60,
-      gapDispersion: 0.02,
-      beaconScore: 0.9,
-      bytesCv: 0.01,
-      packetsCv: 0,
-      meanBytesPerFlow: 300,
-      medianDurationSeconds: 0.2,
-      p90DurationSeconds: 0.4,
-      hoursActive: 24,
-      firstSeenHours: 0,
-      clientGrowth: 0,
-      failedShare: 0,
-      portRarity: 0.8,
-      returnRatio: 0.5,
-      farmSiblings: 0,
-    };
-    await applyDetections(
-      m.state,
-      m.audit,
-      [
-        {
-          features,
-          score: 0.97,
-          explanation: [
-            {
-              feature: 'periodic_share',
-              ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた',
-              en: 'share of clients contacting it periodically (1.00) raised the score by 41 points',
-            },
-          ],
-        },
-      ],
-      new Date(),
-      new Date(0),
-      'measure:cc-detection',
-    );
-    const list = (
-      await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })
-    ).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
-    assert.equal(list.candidates.length, 1);
-    assert.equal(list.candidates[0]!.address, '198.18.9.9');
-    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
-    const id = list.candidates[0]!.id;
-    const decided = await app.inject({
-      method: 'POST',
-      url: `/api/v1/cc/candidates/${id}/decision`,
-      headers: { authorization: `Bearer ${tokens.analyst}` },
-      payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' },
-    });
-    assert.equal(decided.statusCode, 200, decided.body);
-    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
-    const twice = await app.inject({
-      method: 'POST',
-      url: `/api/v1/cc/candidates/${id}/decision`,
-      headers: { authorization: `Bearer ${tokens.analyst}` },
-      payload: { action: 'confirm', reason: 'again' },
-    });
-    assert.equal(twice.statusCode, 409);
-  });
-
-  it(
-    'shows cases to the abuse desk only, audits each read, and lets them assign and close; templates ' + 'are edited and previewed',
->>>>>>> main
     async () => {
       const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
       const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({

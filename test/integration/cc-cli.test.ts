@@ -9,7 +9,7 @@ import dgram from 'node:dgram';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openMamori } from '../../src/core/app.js';
+import { openMamori } from '../../src/app/mamori.js';
 import { loadConfig } from '../../src/core/config.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { detectOnce } from '../../src/measures/cc-detection/detect.js';

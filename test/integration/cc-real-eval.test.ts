@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { evaluateReal, type RealEvalReport } from '../../src/measures/cc-detection/evaluate-real.js';
+import { evaluateReal, type RealEvalReport } from '../../src/app/evaluate-real.js';
 import { REPO_ROOT } from '../support/fixtures.js';
 
 const REAL = join(REPO_ROOT, '../shared/data/c2-real');

@@ -11,7 +11,7 @@ import Fastify from 'fastify';
 import { CONSOLE_CSP, CONSOLE_ROOT, registerConsole } from '../../src/api/console.js';
 import { configChecks } from '../../src/api/routes/config.js';
 import { buildApi, type Api } from '../../src/api/server.js';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { generateSigningKeys } from '../../src/core/audit/signing.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';

@@ -12,7 +12,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
@@ -264,7 +263,7 @@ describe(
         );
       }
       assert.equal(open.length, 1, 'one case for the subscriber, whatever the number of queries');
-      const notices = (await (server.mamori.state.db as unknown as Kysely<any>)
+      const notices = (await (server.mamori.state.db as unknown as UntypedDb)
         .selectFrom('notices')
         .select(['subject', 'body'])
         .where('case_id', '=', open[0]!.id)

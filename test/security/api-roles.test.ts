@@ -41,27 +41,15 @@ describe('security: roles over every route, subscriber data to case roles only',
       join(dir, 'data'),
       [
         'server:\n  port: 0',
-<<<<<<< HEAD
         'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
         'measures:',
         '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
         '  cc-dns-blocking:\n    enabled: true',
-=======
-        'measures:',
-        '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
-        '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
->>>>>>> main
         '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
         '  ddos-dns-blocking:',
         '    enabled: true',
         `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
-<<<<<<< HEAD
         '    zone: ddos.rpz.isp.test',
-=======
-        '    primary: { host: 127.0.0.1, port: 0 }',
-        '    zone: ddos.rpz.isp.test',
-        '    transferTo: [127.0.0.1]',
->>>>>>> main
         'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
       ].join('\n'),
     );
@@ -75,7 +63,6 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('serves the routes of M3, M4 and M6, and of the AAA, each with a permission', () => {
     const urls = server.app.declaredRoutes.map((r) => r.url);
-<<<<<<< HEAD
     for (const prefix of [
       '/api/v1/measures/cc-dns-blocking/',
       '/api/v1/measures/credential-misuse/',
@@ -85,9 +72,6 @@ describe('security: roles over every route, subscriber data to case roles only',
       '/api/v1/measures/cc-sharing/',
       '/api/v1/cases',
     ]) {
-=======
-    for (const prefix of ['/api/v1/m3/', '/api/v1/m4/', '/api/v1/m6/', '/aaa/v1/', '/api/v1/share/', '/api/v1/cases']) {
->>>>>>> main
       assert.ok(
         urls.some((u) => u.startsWith(prefix)),
         `no route under ${prefix}`,
@@ -169,11 +153,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   it("audits every read of a subscriber's consent, and keeps it from auditors", async () => {
     const put = await server.app.inject({
       method: 'PUT',
-<<<<<<< HEAD
       url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001',
-=======
-      url: '/api/v1/m3/consent/sub-0001',
->>>>>>> main
       headers: as('operator'),
       payload: { choice: 'opt-out', channel: 'support-desk' },
     });

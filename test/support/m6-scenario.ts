@@ -248,7 +248,8 @@ export async function runM6Scenario(o: {
   const lines = [
     `${withAttack ? 'with attack' : 'benign only'}: ${seconds} ` +
       `s, benign dnsperf ${qps(benignOut)} ` +
-      `qps achieved (target ${benignQps}, lost ${lost(benignOut)})${withAttack ? `, attack dnsperf ${qps(attackOut)} qps (target ${attackQps}, from ${onsetS} s)` : ''}`,
+      `qps achieved (target ${benignQps}, lost ${lost(benignOut)})` +
+      (withAttack ? `, attack dnsperf ${qps(attackOut)} qps (target ${attackQps}, from ${onsetS} s)` : ''),
     `  dnstap events at Mamori: ${attacks.receiver.events.toLocaleString('en')}, ` +
       `dropped ${attacks.receiver.dropped}, ` +
       `errors ${JSON.stringify(attacks.receiver.errors)}`,

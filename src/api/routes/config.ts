@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 
 const text = z.object({ ja: z.string(), en: z.string() });

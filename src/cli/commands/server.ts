@@ -1,6 +1,5 @@
 /** `mamori` commands: the server. */
 import { Command } from 'commander';
-import { type Mamori } from '../../app/mamori.js';
 import { serve } from '../../app/serve.js';
 import { configOf } from '../context.js';
 

@@ -10,6 +10,7 @@ import type { Dataset } from '../../core/datasets.js';
 import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import type { StateStore } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from '../../share/labels.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type LabelTables = {
   cc_label_sources: {
@@ -38,7 +39,7 @@ export const LABEL_TABLES = ['cc_label_sources', 'cc_labels'] as const;
 
 export const labelMigrations: Record<string, Migration> = {
   '0100_cc-detection_labels': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_label_sources')
         .addColumn('name', 'text', (c) => c.primaryKey())

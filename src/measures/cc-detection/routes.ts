@@ -10,7 +10,9 @@ import { errorSchema, principalOf, type FastifyReply } from '../../core/http.js'
 import type { MeasureRoutes } from '../../core/registry.js';
 import { decide, getCandidate, listCandidates } from './candidates.js';
 import { runDetection, type M1Handles } from './run.js';
-import { listModels, TrainingError, trainOnWindow } from './training.js';
+import { listModels, promoteModel, TrainingError, trainOnWindow } from './training.js';
+
+const textJaEn = z.object({ ja: z.string(), en: z.string() });
 
 const candidateSchema = z.object({
   id: z.string(),
@@ -24,7 +26,14 @@ const candidateSchema = z.object({
   detections: z.number(),
   evidence: z.object({
     features: z.record(z.string(), z.number()),
-    explanation: z.array(z.object({ feature: z.string(), ja: z.string(), en: z.string() })),
+    explanation: z.array(
+      z.object({ feature: z.string(), ja: z.string(), en: z.string(), direction: z.enum(['raised', 'lowered']).optional() }),
+    ),
+    summary: textJaEn.optional(),
+    evidence: z.number().optional(),
+    rank: z.number().optional(),
+    scored: z.number().optional(),
+    modelVersion: z.number().optional(),
   }),
   statusChangedAt: z.string(),
   statusChangedBy: z.string(),
@@ -33,6 +42,8 @@ const candidateSchema = z.object({
 
 const modelSchema = z.object({
   version: z.number(),
+  kind: z.enum(['profile', 'forest']),
+  source: z.string(),
   trainedAt: z.string(),
   trainedBy: z.string(),
   seed: z.number(),
@@ -42,6 +53,10 @@ const modelSchema = z.object({
   windowFrom: z.string(),
   windowTo: z.string(),
   labelSources: z.array(z.object({ name: z.string(), sha256: z.string(), importedAt: z.string() })),
+  notes: z.array(z.string()),
+  promotedAt: z.string().nullable(),
+  promotedBy: z.string().nullable(),
+  active: z.boolean(),
 });
 
 /** Training and runs refuse what cannot be done now (no labels, a bad window …) with 409. */
@@ -74,9 +89,11 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
         schema: {
           tags: ['cc-detection'],
           description:
-            "Trains a new model version on the current window (labels: imported lists valid at its end, and analysts' decisions).",
+            'Makes a new model version from the current window (labels: imported lists valid at its end, ' +
+            "and analysts' decisions); not used until promoted.",
           body: z
             .object({
+              kind: z.enum(['profile', 'forest']).default('profile'),
               seed: z
                 .number()
                 .int()
@@ -109,13 +126,33 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
     );
 
     app.post(
+      '/models/:version/promote',
+      {
+        config: { permission: 'cc:run' },
+        schema: {
+          tags: ['cc-detection'],
+          description: 'Makes a version the one detection uses (0: the built-in profile). A version that says it is unfit is refused.',
+          params: z.object({ version: z.coerce.number().int().min(0) }),
+          response: { 200: modelSchema, 409: errorSchema },
+        },
+      },
+      async (request, reply) =>
+        conflictOr(reply, async () => {
+          await promoteModel(own.store, own.audit, request.params.version, principalOf(request).actor);
+          return (await listModels(own.store)).find((m) => m.version === request.params.version)!;
+        }),
+    );
+
+    app.post(
       '/runs',
       {
         config: { permission: 'cc:run' },
         schema: {
           tags: ['cc-detection'],
           description:
-            'Runs one detection now over the window ending now, with the latest model (the server also does this every runInterval).',
+            'Runs one detection now over the window ending now (or at `to`), with the active model ' +
+            '(the server also does this every runInterval).',
+          body: z.object({ to: z.iso.datetime({ offset: true }).optional() }).nullish(),
           response: {
             200: z.object({
               ran: z.boolean(),
@@ -128,6 +165,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
               expired: z.number().optional(),
               allowListed: z.number().optional(),
               flowsDeleted: z.number().optional(),
+              unanalysedKept: z.number().optional(),
               problems: z.array(z.string()).optional(),
             }),
             409: errorSchema,
@@ -136,7 +174,8 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
       },
       async (request, reply) =>
         conflictOr(reply, async () => {
-          const o = await runDetection({ flows, own, settings: own.settings, now: new Date(), actor: principalOf(request).actor });
+          const now = request.body?.to ? new Date(request.body.to) : new Date();
+          const o = await runDetection({ flows, own, settings: own.settings, now, actor: principalOf(request).actor });
           if (!o.ran) return { ran: false, reason: o.reason };
           const r = o.result;
           return {
@@ -149,6 +188,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
             expired: r.expired,
             allowListed: r.allowListed,
             flowsDeleted: r.flowsDeleted,
+            unanalysedKept: r.unanalysedKept,
             problems: r.health.problems,
           };
         }),

@@ -2,8 +2,9 @@
  * M3's state tables and the datasets the retention job deletes them by: C&C entries, the consent
  * registry (a history of choices), blocked-query counts per day, and where each resolver log was read to.
  */
-import type { Generated, Kysely, Migration } from 'kysely';
+import type { Generated, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 /** opt-out: the subscriber's queries are never filtered; opt-in: back to the contract's default. */
 export type Choice = 'opt-out' | 'opt-in';
@@ -35,7 +36,7 @@ export interface M3Tables {
 
 export const m3Migrations: Record<string, Migration> = {
   '0300_cc-dns-blocking': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m3_entries')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
@@ -63,7 +64,7 @@ export const m3Migrations: Record<string, Migration> = {
     },
   },
   '0301_cc-dns-blocking-counts': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m3_blocked')
         .addColumn('day', 'text', (c) => c.notNull())

@@ -23,7 +23,6 @@ import type { M4Tables } from './tables.js';
 
 export { M4_DATASETS, M4_TABLES, m4Migrations } from './tables.js';
 
-const MEASURE = 'credential-misuse';
 const mdb = (d: StateDb) => tablesOf<M4Tables>(d);
 
 const AUTH_KEEP_S = 15 * 60;

@@ -2,8 +2,9 @@
  * M4's state tables and the datasets the retention job deletes them by: findings, and suspensions
  * (kept while in force, as the declaration states).
  */
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type M4Tables = {
   m4_suspensions: {
@@ -32,7 +33,7 @@ export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
 
 export const m4Migrations: Record<string, Migration> = {
   '0400_credential-misuse': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m4_suspensions')
         .addColumn('account', 'text', (c) => c.notNull())

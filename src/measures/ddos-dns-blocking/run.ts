@@ -111,7 +111,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`);
+      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`, { cause: err });
     }
   };
   // The core's dnstap receiver, granted because M6 declares the names queried; M6's settings say where it listens.

@@ -16,17 +16,17 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { openMamori } from '../../core/app.js';
-import { parseConfig } from '../../core/config.js';
-import { FlowInlet, inletSettings } from '../../ingest/flow/inlet.js';
-import { sendIpfix } from '../../simulate/ipfix-exporter.js';
-import { buildRealIsp, endpointKey, labelledC2, type EndpointKey, type Infection, type RealTruth } from '../../simulate/real-isp.js';
-import { readZeekConn, type ZeekLog } from '../../simulate/zeek-conn.js';
-import { rankEndpoints } from './detect.js';
-import { extractFeatures, MAX_GROUP, type EndpointFeatures } from './features.js';
-import { prAuc } from './model.js';
-import { defaultProfile, learnProfile, type ProfileModel } from './profile.js';
-import { kindOf, type AnyModel } from './training.js';
+import { openMamori } from './mamori.js';
+import { parseConfig } from '../core/config.js';
+import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
+import { sendIpfix } from '../simulate/ipfix-exporter.js';
+import { buildRealIsp, endpointKey, labelledC2, type EndpointKey, type Infection, type RealTruth } from '../simulate/real-isp.js';
+import { readZeekConn, type ZeekLog } from '../simulate/zeek-conn.js';
+import { rankEndpoints } from '../measures/cc-detection/detect.js';
+import { extractFeatures, MAX_GROUP, type EndpointFeatures } from '../measures/cc-detection/features.js';
+import { prAuc } from '../measures/cc-detection/model.js';
+import { defaultProfile, learnProfile, type ProfileModel } from '../measures/cc-detection/profile.js';
+import { kindOf, type AnyModel } from '../measures/cc-detection/training.js';
 
 export interface RealEvalOptions {
   dir: string;

@@ -53,9 +53,11 @@ export interface PurposeBoundAnalytics {
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /**
    * Deletes the dataset's rows older than `before`, except those whose `keep.columns`
-   * match one of `keep.rows` (e.g. the evidence of current candidates). Audited with the count.
+   * match one of `keep.rows` (e.g. the evidence of current candidates), and only those at or after
+   * `after` when given (rows never analysed stay). Audited with the count.
    */
-  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }): Promise<number>;
+  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> },
+    after?: Date): Promise<number>;
 }
 
 /** What the broker hands out from. */
@@ -157,13 +159,15 @@ export class MeasureCapabilities {
         await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.read', object, counts: { rows: rows.length } });
         return rows;
       },
-      deleteBefore: async (dataset, before, keep) => {
+      deleteBefore: async (dataset, before, keep, after) => {
         const table = tables.get(dataset);
         const timeColumn = timeColumns.get(dataset);
         if (!table || !timeColumn) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'dataset not granted to this handle');
         if (!keep.columns.every((c) => /^[a-z_][a-z0-9_]*$/.test(c))) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
         const params: Record<string, unknown> = { before: before.toISOString().replace('Z', '') };
         let where = `${timeColumn} < toDateTime64({before:String}, 3, 'UTC')`;
+        if (after) { params.after = after.toISOString().replace('Z',
+          ''); where += ` AND ${timeColumn} >= toDateTime64({after:String}, 3, 'UTC')`; }
         if (keep.rows.length > 0) {
           // The kept tuples go as one array parameter: no values are spliced into the SQL.
           params.keep = keep.rows.map((r) => r.map(String));

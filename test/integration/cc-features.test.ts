@@ -251,7 +251,9 @@ describe('M1 features', () => {
     await decide(m.state, m.audit, c.id, 'withdraw', 'false positive after all', 'user:analyst1');
     labels = await labelEndpoints(m.state, rows, TO);
     assert.deepEqual(rows.filter((_, i) => labels[i]).map((r) => `${r.address}:${r.port}`).sort(), ['203.0.113.99:4444']);
-    await assert.rejects(trainOnWindow({ flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: [] }, from: FROM, to: TO, seed: 1, trees: 5, targetPrecision: 0.95, actor: 'cli:test' }), /only \d endpoints in the window are labelled C&C/);
+    await assert.rejects(trainOnWindow({ flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/16'],
+      infrastructurePrefixes: [] }, from: FROM, to: TO, seed: 1, trees: 5, targetPrecision: 0.95, actor: 'cli:test' }),
+        /no endpoint in the window is labelled C&C/);
     assert.equal(await latestModel(m.state), undefined);
   });
 

@@ -14,6 +14,7 @@ import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
 import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
+import type { ProfileModel } from '../../src/measures/cc-detection/profile.js';
 import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 
@@ -50,6 +51,27 @@ describe('synthetic ISP through the collector', () => {
     assert.ok(sent.records > 50_000, `only ${sent.records} records`);
   });
 
+  it('exports IPv6 flows too, in their own template, read back whole by the collector', async () => {
+    const v6 = (last: number) => Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, last]);
+    const t = START.getTime() + 3_600_000;
+    const flows = [0, 1, 2].map((k) => ({ startMs: t + k, endMs: t + k + 10, src: 0, dst: 0, sport: 50000 + k, dport: 4433, proto: 6,
+      bytes: 500 + k, packets: 4, tcpFlags: 0x02, v6: { src: v6(1), dst: v6(0x99) } }));
+    // A mixed message: one IPv4 set and one IPv6 set.
+    const v4 = { startMs: t, endMs: t + 10, src: ((10 << 24) + 5) >>> 0, dst: ((198 << 24) | (18 << 16) | 77) >>> 0, sport: 1, dport: 4433,
+      proto: 6, bytes: 60, packets: 1, tcpFlags: 0x02 };
+    const sent = await sendIpfix([...flows, v4], '127.0.0.1', server.inlet!.addresses[0]!.port, 1000);
+    await server.inlet!.flush();
+    assert.equal(sent.records, 4);
+    const rows = await server.mamori.analytics!.query<{ src: string; dst: string; bytes: string }>(
+      'SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS bytes '
+      + `FROM ${FLOW_DATASET.table} WHERE dst_port = 4433 ORDER BY bytes`);
+    assert.deepEqual(rows.map((r) => [r.src, r.dst, r.bytes]), [
+      ['::ffff:10.0.0.5', '::ffff:198.18.0.77', '60'],
+      ['2001:db8:0:7::1', '2001:db8:0:7::99', '500'], ['2001:db8:0:7::1', '2001:db8:0:7::99', '501'], ['2001:db8:0:7::1',
+        '2001:db8:0:7::99', '502'],
+    ]);
+  });
+
   it('trains M1 on the window with a reputation list, storing numbered model versions', async () => {
     const list = join(tempDir(), 'cc.txt');
     // A reputation list that knows only some of the botnets, as real lists do.
@@ -61,9 +83,15 @@ describe('synthetic ISP through the collector', () => {
     const first = await trainOnWindow(req);
     const second = await trainOnWindow(req);
     assert.deepEqual([first.version, second.version], [1, 2]);
-    assert.deepEqual(JSON.stringify(first.model.forest), JSON.stringify(second.model.forest), 'same data and seed, same model');
+    assert.deepEqual(JSON.stringify(first.model), JSON.stringify(second.model), 'same data, same model');
     assert.equal((await latestModel(m.state))!.version, 2);
-    assert.ok(first.model.positives >= 3);
+    const profile = first.model as ProfileModel;
+    assert.ok(profile.labelled.positives >= 3);
+    // Four labels are too few to calibrate on: the model says so, and keeps the default calibration.
+    assert.equal(profile.calibration, null);
+    assert.ok(first.notes.some((n) => /too few to calibrate/.test(n)), first.notes.join('; '));
+    // …and far too few for a forest, which is refused rather than stored with a threshold of 1.
+    await assert.rejects(trainOnWindow({ ...req, kind: 'forest' }), /a forest needs at least 20/);
   });
 
   it('gives M1 features in which the botnets and the benign timers both look periodic', async () => {

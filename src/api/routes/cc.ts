@@ -9,20 +9,31 @@ import { CapabilityRefusedError } from '../../core/capabilities.js';
 import { ConfigError } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
 import { m1Handles, runDetection } from '../../measures/cc-detection/run.js';
-import { listModels, TrainingError, trainOnWindow } from '../../measures/cc-detection/training.js';
+import { listModels, promoteModel, TrainingError, trainOnWindow } from '../../measures/cc-detection/training.js';
 import { principalOf } from '../server.js';
+
+const textJaEn = z.object({ ja: z.string(), en: z.string() });
 
 const candidateSchema = z.object({
   id: z.string(), address: z.string(), port: z.number(), proto: z.number(),
   status: z.enum(['new', 'confirmed', 'expired', 'withdrawn']), score: z.number(),
   firstDetected: z.string(), lastDetected: z.string(), detections: z.number(),
-  evidence: z.object({ features: z.record(z.string(), z.number()), explanation: z.array(z.object({ feature: z.string(), ja: z.string(), en: z.string() })) }),
+  evidence: z.object({
+    features: z.record(z.string(), z.number()),
+    explanation: z.array(z.object({ feature: z.string(), ja: z.string(), en: z.string(), direction: z.enum(['raised',
+      'lowered']).optional() })),
+    summary: textJaEn.optional(), evidence: z.number().optional(), rank: z.number().optional(), scored: z.number().optional(),
+      modelVersion: z.number().optional(),
+  }),
   statusChangedAt: z.string(), statusChangedBy: z.string(), statusReason: z.string().nullable(),
 });
 
 const modelSchema = z.object({
-  version: z.number(), trainedAt: z.string(), trainedBy: z.string(), seed: z.number(), samples: z.number(), positives: z.number(),
-  threshold: z.number(), windowFrom: z.string(), windowTo: z.string(), labelSources: z.array(z.object({ name: z.string(), sha256: z.string(), importedAt: z.string() })),
+  version: z.number(), kind: z.enum(['profile', 'forest']), source: z.string(), trainedAt: z.string(), trainedBy: z.string(),
+    seed: z.number(),
+  samples: z.number(), positives: z.number(), threshold: z.number(), windowFrom: z.string(), windowTo: z.string(),
+  labelSources: z.array(z.object({ name: z.string(), sha256: z.string(), importedAt: z.string() })),
+  notes: z.array(z.string()), promotedAt: z.string().nullable(), promotedBy: z.string().nullable(), active: z.boolean(),
 });
 
 /** M1 must be enabled for training and runs: the broker refuses its handles otherwise (409, audited). */
@@ -46,8 +57,12 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       config: { permission: 'cc:run' },
       schema: {
         tags: ['cc-detection'],
-        description: 'Trains a new model version on the current window (labels: imported lists valid at its end, and analysts\' decisions).',
-        body: z.object({ seed: z.number().int().min(0).max(2 ** 31).default(42), trees: z.number().int().min(1).max(2000).default(100), targetPrecision: z.number().gt(0).max(1).default(0.95) }).prefault({}),
+        description: 'Makes a new model version from the current window (labels: imported lists valid at its end, '
+          + 'and analysts\' decisions); not used until promoted.',
+        body: z.object({
+          kind: z.enum(['profile', 'forest']).default('profile'), seed: z.number().int().min(0).max(2 ** 31).default(42),
+          trees: z.number().int().min(1).max(2000).default(100), targetPrecision: z.number().gt(0).max(1).default(0.95),
+        }).prefault({}),
         response: { 201: modelSchema, 409: errorSchema },
       },
     }, async (request, reply) => withM1(mamori, reply, async ({ own, flows }) => {
@@ -57,25 +72,47 @@ export function ccRoutes(mamori: Mamori): FastifyPluginAsyncZod {
       return reply.code(201).send((await listModels(mamori.state)).find((m) => m.version === version)!);
     }));
 
+    app.post('/api/v1/cc/models/:version/promote', {
+      config: { permission: 'cc:run' },
+      schema: {
+        tags: ['cc-detection'],
+        description: 'Makes a version the one detection uses (0: the built-in profile). A version that says it is unfit is refused.',
+        params: z.object({ version: z.coerce.number().int().min(0) }),
+        response: { 200: modelSchema, 409: errorSchema },
+      },
+    }, async (request, reply) => withM1(mamori, reply, async ({ own }) => {
+      await promoteModel(own.store, own.audit, request.params.version, principalOf(request).actor);
+      return (await listModels(mamori.state)).find((m) => m.version === request.params.version)!;
+    }));
+
     app.post('/api/v1/cc/runs', {
       config: { permission: 'cc:run' },
       schema: {
         tags: ['cc-detection'],
-        description: 'Runs one detection now over the window ending now, with the latest model (the server also does this every runInterval).',
+        description: 'Runs one detection now over the window ending now (or at `to`), with the active model '
+          + '(the server also does this every runInterval).',
+        body: z.object({ to: z.iso.datetime({ offset: true }).optional() }).nullish(),
         response: {
           200: z.object({
             ran: z.boolean(), reason: z.string().optional(), modelVersion: z.number().optional(),
             endpoints: z.number().optional(), detected: z.number().optional(), created: z.number().optional(), redetected: z.number().optional(),
-            expired: z.number().optional(), allowListed: z.number().optional(), flowsDeleted: z.number().optional(), problems: z.array(z.string()).optional(),
+            expired: z.number().optional(), allowListed: z.number().optional(), flowsDeleted: z.number().optional(),
+              unanalysedKept: z.number().optional(),
+            problems: z.array(z.string()).optional(),
           }),
           409: errorSchema,
         },
       },
     }, async (request, reply) => withM1(mamori, reply, async ({ own, flows }) => {
-      const o = await runDetection({ flows, own, settings: own.settings, now: new Date(), actor: principalOf(request).actor });
+      const now = request.body?.to ? new Date(request.body.to) : new Date();
+      const o = await runDetection({ flows, own, settings: own.settings, now, actor: principalOf(request).actor });
       if (!o.ran) return { ran: false, reason: o.reason };
       const r = o.result;
-      return { ran: true, modelVersion: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created, redetected: r.redetected, expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, problems: r.health.problems };
+      return {
+        ran: true, modelVersion: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created,
+          redetected: r.redetected, expired: r.expired,
+        allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, unanalysedKept: r.unanalysedKept, problems: r.health.problems,
+      };
     }));
 
     app.get('/api/v1/cc/candidates', {

@@ -73,10 +73,24 @@ export interface Candidate {
   firstDetected: string;
   lastDetected: string;
   detections: number;
-  evidence: { features: Omit<EndpointFeatures, 'address' | 'port' | 'proto'>; explanation: Array<{ feature: string; ja: string; en: string }> };
+  evidence: CandidateEvidence;
   statusChangedAt: string;
   statusChangedBy: string;
   statusReason: string | null;
+}
+
+/** Aggregates only: never a subscriber address, never a flow. */
+export interface CandidateEvidence {
+  features: Partial<Omit<EndpointFeatures, 'address' | 'port' | 'proto'>>;
+  explanation: Array<{ feature: string; ja: string; en: string; direction?: 'raised' | 'lowered' }>;
+  /** One line an analyst can repeat to a partner, in raw units. */
+  summary?: { ja: string; en: string };
+  /** log10 of the likelihood ratio (profile models): how much more C&C-like than this ISP's traffic. */
+  evidence?: number;
+  /** Rank of the endpoint among all scored endpoints of the run (1 = most suspicious), and how many were scored. */
+  rank?: number;
+  scored?: number;
+  modelVersion?: number;
 }
 
 export class CandidateError extends MamoriError {
@@ -105,9 +119,14 @@ function fromRow(r: CandidateTables['cc_candidates']): Candidate {
 }
 
 export interface Detection {
-  features: EndpointFeatures;
+  features: Pick<EndpointFeatures, 'address' | 'port' | 'proto'> & Partial<EndpointFeatures>;
   score: number;
-  explanation: Array<{ feature: string; ja: string; en: string }>;
+  explanation: CandidateEvidence['explanation'];
+  summary?: CandidateEvidence['summary'];
+  evidence?: number;
+  rank?: number;
+  scored?: number;
+  modelVersion?: number;
 }
 
 export interface RunSummary { detected: number; created: number; redetected: number; stillWithdrawn: number; expired: number }
@@ -125,7 +144,9 @@ export async function applyDetections(store: StateStore, audit: AuditWriter, det
     for (const d of detections) {
       const { address, port, proto, ...features } = d.features;
       const id = candidateId(address, port, proto);
-      const evidence = JSON.stringify({ features, explanation: d.explanation });
+      const extra = { summary: d.summary, evidence: d.evidence, rank: d.rank, scored: d.scored, modelVersion: d.modelVersion };
+      const evidence = JSON.stringify({ features, explanation: d.explanation, ...Object.fromEntries(Object.entries(extra).filter(([,
+        v]) => v !== undefined)) });
       const existing = await c.selectFrom('cc_candidates').selectAll().where('id', '=', id).executeTakeFirst();
       if (!existing) {
         await c.insertInto('cc_candidates').values({
@@ -154,7 +175,10 @@ export async function applyDetections(store: StateStore, audit: AuditWriter, det
 export async function listCandidates(store: StateStore, status?: CandidateStatus): Promise<Candidate[]> {
   let q = db(store.db).selectFrom('cc_candidates').selectAll();
   if (status) q = q.where('status', '=', status);
-  return (await q.orderBy('score', 'desc').orderBy('id').execute()).map(fromRow);
+  // Ranked: score, then the strength of the evidence (profile models), then the id for a stable order.
+  return (await q.orderBy('score', 'desc').orderBy('id').execute()).map(fromRow)
+    .sort((a, b) => b.score - a.score || (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) || (a.evidence.rank
+      ?? Infinity) - (b.evidence.rank ?? Infinity) || a.id.localeCompare(b.id));
 }
 
 export async function getCandidate(store: StateStore, id: string): Promise<Candidate | undefined> {

@@ -16,7 +16,7 @@ import { sendIpfix } from '../../simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, HELD_OUT_FAMILIES, randomFamilies, simulateIsp, type Family, type TruthEntry } from '../../simulate/isp.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
 import type { CcDetectionSettings } from './settings.js';
-import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion } from './model.js';
+import { confusion, precisionOf, prAuc, recallOf, score, trainModel, type Confusion, type M1Model } from './model.js';
 
 export interface EvalOptions {
   subscribers: number;
@@ -35,6 +35,8 @@ export interface EvalOptions {
 export interface ScoredSet { name: string; prAuc: number; threshold: number; confusion: Confusion; precision: number; recall: number }
 
 export interface EvalReport {
+  /** The forest trained on the simulator's truth (for `--save-model`). */
+  model: M1Model;
   trainSamples: number;
   trainPositives: number;
   scenarios: Array<{
@@ -94,7 +96,7 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
     o.onStep?.(`training on ${trainF.length} endpoints (${trainY.filter(Boolean).length} C&C)`);
     const model = trainModel(trainF, trainY, { trees: o.trees, maxDepth: 12, minLeaf: 3, seed: o.seed, targetPrecision: o.targetPrecision });
 
-    const report: EvalReport = { trainSamples: model.samples, trainPositives: model.positives, scenarios: [] };
+    const report: EvalReport = { model, trainSamples: model.samples, trainPositives: model.positives, scenarios: [] };
     for (const seed of o.testSeeds) {
       const s = await scenario(seed, HELD_OUT_FAMILIES);
       const keep = s.features.map((f, i) => [f, s.labels[i]!] as const).filter(([f]) => f.clients >= o.minClients);

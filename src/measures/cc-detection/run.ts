@@ -1,6 +1,7 @@
 /**
  * M1 at work: every `runInterval` (default hourly) a detection over the last
- * `window` (default 24 h) with the latest trained model, through M1's own
+ * `window` (default 24 h) with the active model (the promoted version, or the
+ * built-in profile that needs no labels), through M1's own
  * handles only — flows through its purpose-bound analytics handle, its
  * candidate and model tables through its confined state handle. A run never
  * overlaps the previous one; stopping waits for the run in progress.
@@ -14,7 +15,7 @@ import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { detectOnce, type DetectionResult } from './detect.js';
 import type { CcDetectionSettings } from './settings.js';
-import { latestModel } from './training.js';
+import { activeModel } from './training.js';
 
 export const M1_ACTOR = 'measure:cc-detection';
 
@@ -24,13 +25,10 @@ export type RunOutcome =
 
 /** One run now: the scheduled job, the CLI's `cc detect` and the API's "run now" share it. */
 export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: MeasureState; settings: CcDetectionSettings; now: Date; actor: string }): Promise<RunOutcome> {
-  const model = await latestModel(ctx.own.store);
-  if (!model) {
-    // Without a model there is nothing to score with; the run says so rather than inventing a rule.
-    await ctx.own.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'model:none', outcome: 'error' });
-    return { ran: false, reason: 'no trained model yet: import reputation lists (mamori cc labels import) and train one (mamori cc train, or POST /api/v1/cc/models)' };
-  }
-  const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings, model: model.model, now: ctx.now, actor: ctx.actor });
+  // There is always a model: the built-in profile (version 0) until an operator promotes another.
+  const model = await activeModel(ctx.own.store);
+  const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings,
+    model: model.model, modelVersion: model.version, now: ctx.now, actor: ctx.actor });
   return { ran: true, modelVersion: model.version, result };
 }
 
@@ -53,7 +51,8 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
   // Counts only: no endpoint, no address.
   logger.info({
     event: 'cc.detect', model: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created, redetected: r.redetected,
-    expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, problems: r.health.problems.length,
+    expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, unanalysedKept: r.unanalysedKept,
+      problems: r.health.problems.length,
   }, 'detection run finished');
   for (const p of r.health.problems) logger.warn({ event: 'cc.detect.window' }, p.replace(/: .*$/, ''));
 }

@@ -22,7 +22,7 @@ describe('M1 on real traffic (../shared/data/c2-real)', { skip: !existsSync(REAL
   let r: RealEvalReport;
 
   it('goes through the collector whole, and scores every endpoint of the window', async () => {
-    r = await evaluateReal({ dir: REAL, c2: SIMDA_C2, subscribers: 150, infectedPerFamily: 3, seed: 3, rate: 40_000 });
+    r = await evaluateReal({ dir: REAL, c2: SIMDA_C2, subscribers: 150, infectedPerFamily: 3, seed: 3, rate: 25_000 });
     assert.equal(r.dropped, 0);
     assert.equal(r.positives, 3);
     assert.deepEqual(r.infections.map((i) => [i.family, i.source]), [['remcosrat-ctu-sme-11', 'labels'], ['simda-ctu-botnet-355-1',

@@ -60,12 +60,17 @@ describe('synthetic ISP through the collector', () => {
     const v4 = { startMs: t, endMs: t + 10, src: ((10 << 24) + 5) >>> 0, dst: ((198 << 24) | (18 << 16) | 77) >>> 0, sport: 1, dport: 4433,
       proto: 6, bytes: 60, packets: 1, tcpFlags: 0x02 };
     const sent = await sendIpfix([...flows, v4], '127.0.0.1', server.inlet!.addresses[0]!.port, 1000);
-    await server.inlet!.flush();
     assert.equal(sent.records, 4);
-    const rows = await server.mamori.analytics!.query<{ src: string; dst: string; bytes: string }>(
-      'SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS bytes '
+    // Two datagrams: wait until the receiver has stored them (flush writes only what it has received), 10 s at most.
+    const query = () => server.mamori.analytics!.query<{ src: string; dst: string; size: string }>(
+      'SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS size '
       + `FROM ${FLOW_DATASET.table} WHERE dst_port = 4433 ORDER BY bytes`);
-    assert.deepEqual(rows.map((r) => [r.src, r.dst, r.bytes]), [
+    let rows = await query();
+    for (const deadline = Date.now() + 10_000; rows.length < 4 && Date.now() < deadline; rows = await query()) {
+      await server.inlet!.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(rows.map((r) => [r.src, r.dst, r.size]), [
       ['::ffff:10.0.0.5', '::ffff:198.18.0.77', '60'],
       ['2001:db8:0:7::1', '2001:db8:0:7::99', '500'], ['2001:db8:0:7::1', '2001:db8:0:7::99', '501'], ['2001:db8:0:7::1',
         '2001:db8:0:7::99', '502'],

@@ -13,7 +13,7 @@ import { applyDetections, listCandidates, type Detection, type RunSummary } from
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
-import { explainTerms, scoreWindow, summary, type ProfileModel } from './profile.js';
+import { defaultProfile, eligible, explainTerms, scoreWindow, summary, type ProfileModel } from './profile.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
 import { analysedWindows, kindOf, recordRun, type AnyModel } from './training.js';
 
@@ -85,8 +85,10 @@ export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatur
     }));
   } else {
     const m = model as M1Model;
+    // Too few contacts is too little to defend as a C&C, whatever the model: the same gate as the profile's.
+    const gate = defaultProfile();
     out = features.map((f) => {
-      const sc = score(m, f);
+      const sc = eligible(gate, f) ? score(m, f) : 0;
       return { features: f, score: sc, detection: { features: f, score: sc, summary: summary(f), explanation: explain(m, f).map(({ feature,
         ja, en }) => ({ feature, ja, en, direction: 'raised' as const })), ...(modelVersion !== undefined ? { modelVersion } : {}) } };
     });

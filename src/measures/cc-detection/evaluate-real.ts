@@ -26,7 +26,7 @@ import { rankEndpoints } from './detect.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
 import { prAuc } from './model.js';
 import { defaultProfile, learnProfile, type ProfileModel } from './profile.js';
-import type { AnyModel } from './training.js';
+import { kindOf, type AnyModel } from './training.js';
 
 export interface RealEvalOptions {
   dir: string;
@@ -210,7 +210,7 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
     const beaconRows = rows((f) => ({ score: f.beaconScore, tie: 0 }));
     const fanRows = rows((f) => ({ score: f.clients, tie: 0 }));
     const methods = [
-      measure('Mamori', mamoriRows, model.threshold, o.subscribers),
+      measure(o.model ? `Mamori, ${kindOf(model)} model from a file` : 'Mamori', mamoriRows, model.threshold, o.subscribers),
       measure('beacon score (RITA-style)', beaconRows, bestThreshold(beaconRows.map((r) => r.score), y), o.subscribers),
       measure('fan-in', fanRows, bestThreshold(fanRows.map((r) => r.score), y), o.subscribers),
     ];

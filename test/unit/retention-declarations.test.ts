@@ -27,6 +27,7 @@ const NOT_DATA: Record<string, string> = {
   audit_log: 'the audit chain (references and counts only)', audit_anchors: 'the audit chain',
   radius_detail_cursors: 'file offsets', m3_log_cursors: 'file offsets', notice_templates: 'template texts',
   cc_label_sources: 'names and hashes of imported lists', cc_models: 'trained models (aggregates)',
+  cc_runs: 'detection runs: window bounds, model version, counts (no endpoint, no flow data)',
   flow_imports: 'flow back-fills: content hash, when, who, counts (no file name, no flow data)',
   m3_entries: 'C&C names from published lists, not from subscribers\' queries',
   share_recipients: 'partner organisations', share_credentials: 'partner credentials (hashes)', share_rights: 'partner rights',

@@ -257,6 +257,34 @@ describe('M1 features', () => {
     assert.equal(await latestModel(m.state), undefined);
   });
 
+  it('counts the other networks reached by exactly the same 2–64 subscribers, and nothing for one subscriber', async () => {
+    // Its own day and its own subscribers (10.1.0.0/16), in the same store (one engine per process).
+    const day = TO.getTime() + 30 * 24 * HOUR;
+    const flows: Flow[] = [];
+    const reach = (dst: string, dport: number, clients: number[]) => {
+      for (const c of clients) {
+        for (let k = 0; k < 5; k++) {
+          flows.push({ t: day + c * HOUR + k * 60_000, src: `10.1.0.${c}`, dst, sport: 40000 + k, dport, proto: 6, bytes: 300, packets: 4,
+            flags: 0x1b });
+        }
+      }
+    };
+    reach('203.0.113.7', 443, [1, 2, 3]);
+    reach('203.0.113.8', 443, [1, 2, 3]); // the same network as .7: not a second network
+    reach('198.18.5.9', 8443, [1, 2, 3]);
+    reach('192.0.2.77', 80, [1, 2, 3, 4]); // one more subscriber: another group
+    reach('198.51.100.5', 80, [1]); // one subscriber is no group
+    reach('198.51.100.6', 80, [1]);
+    await store(m, flows);
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const got = await extractFeatures(handle, { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] }, new Date(day),
+      new Date(day + 24 * HOUR));
+    const at = (a: string, p: number) => got.find((x) => x.address === a && x.port === p)!;
+    assert.deepEqual([at('203.0.113.7', 443), at('203.0.113.8', 443), at('198.18.5.9', 8443), at('192.0.2.77', 80),
+      at('198.51.100.5', 80), at('198.51.100.6', 80)].map((f) => f.sharedClientNetworks), [1, 1, 1, 0, 0, 0]);
+    assert.ok(!JSON.stringify(got).includes('10.1.'), 'no subscriber address, and no set of them, comes back');
+  });
+
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {
     assert.deepEqual(prefixRange('10.0.0.0/16'), ['0:0:0:0:0:ffff:a00:0', '0:0:0:0:0:ffff:a00:ffff']);
     assert.deepEqual(prefixRange('2001:db8::/32'), ['2001:db8:0:0:0:0:0:0', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff']);

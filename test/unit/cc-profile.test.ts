@@ -17,7 +17,8 @@ const BASE: EndpointFeatures = {
     gapDispersion: 1.2,
   beaconScore: 0.2, bytesCv: 0.8, packetsCv: 0.6, meanBytesPerFlow: 2400, medianDurationSeconds: 3, p90DurationSeconds: 30, hoursActive: 4,
   clientHours: 4, firstSeenHours: 2, clientGrowth: 0, failedShare: 0, portRarity: 0, returnRatio: 6, farmSiblings: 0, portOtherClients: 900,
-  netOtherClients: 200, netOtherEndpoints: 12, scanningClients: 0, sentBytesPerClient: 28_800, subscribers: 1000, windowHours: 24,
+  sharedClientNetworks: 0, netOtherClients: 200, netOtherEndpoints: 12, scanningClients: 0, sentBytesPerClient: 28_800, subscribers: 1000,
+  windowHours: 24,
 };
 
 /** A population of ordinary endpoints: web sites and services of varied reach, mostly on 443. */
@@ -93,6 +94,22 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
         else { assert.ok(term.log10Ratio < 0); assert.match(e.en, /lowered the score/); }
       }
     }
+  });
+
+  it('takes a group of subscribers shared with another network as evidence, and one subscriber as no group', () => {
+    const polled = { ...REFUSING, failedShare: 0, port: 80, portOtherClients: 900, returnRatio: 0.8, clientHours: 2 };
+    const group = { ...polled, sharedClientNetworks: 1 };
+    const alone = { ...polled, clients: 1, flows: 719, sharedClientNetworks: 0 };
+    const [g, p, a] = scoreWindow(defaultProfile(), [...pop, group, polled, alone]).slice(-3);
+    const term = (s: typeof g) => s!.terms.find((t) => t.feature === 'shared_clients')!;
+    assert.ok(term(g).log10Ratio > 1, `shared group: ${term(g).log10Ratio}`);
+    assert.ok(term(p).log10Ratio < 0, 'a group of 3 found nowhere else points (slightly) to benign');
+    assert.deepEqual([term(a).value, term(a).log10Ratio], [null, 0]);
+    assert.ok(g!.evidence > p!.evidence);
+    const said = explainTerms(g!.features, g!.terms, 10).find((e) => e.feature === 'shared_clients')!;
+    assert.equal(said.direction, 'raised');
+    assert.match(said.en, /^exactly the same 3 subscribers, and no other, also reach servers in 1 other network: /);
+    assert.match(summary(g!.features).en, /the same 3 subscribers alone also reach 1 other network$/);
   });
 
   it('judges against this ISP: a port nobody uses here is evidence, a port everybody uses is not', () => {

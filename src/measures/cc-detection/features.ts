@@ -67,6 +67,11 @@ export interface EndpointFeatures {
    * clients contact them periodically at a similar period (within ±25%): a server farm.
    */
   farmSiblings: number;
+  /**
+   * Other networks (/24, IPv6 /48) with an endpoint reached by exactly the same subscribers as this one, when it has
+   * 2 to 64 clients: bots of one botnet share their C&C servers, fallbacks and DGA look-ups (BotMiner's premise).
+   */
+  sharedClientNetworks: number;
 }
 
 export interface Scope {
@@ -76,6 +81,9 @@ export interface Scope {
 
 /** Distinct addresses a subscriber tries without ever completing a handshake before it counts as scanning. */
 export const SCAN_ADDRESSES = 32;
+
+/** Largest group of clients compared as a set (a botnet inside one ISP's window is usually far smaller). */
+export const MAX_GROUP = 64;
 
 /** [low, high] of a prefix as IPv6 text (IPv4 mapped), for range tests in the engine. */
 export function prefixRange(text: string): [string, string] {
@@ -162,7 +170,9 @@ WITH
       median(beacon) AS beacon_score,
       countIf(in_second_half AND NOT in_first_half) / count() AS client_growth,
       countIf(scanning) AS scanning_clients,
-      avg(client_hours) AS client_hours_avg
+      avg(client_hours) AS client_hours_avg,
+      -- The exact set of clients, hashed (never returned): equal sets across networks are a shared group of victims.
+      if(count() BETWEEN 2 AND ${MAX_GROUP}, cityHash64(arraySort(groupArray(${MAX_GROUP})(client))), 0) AS client_set
     FROM per_client
     GROUP BY ip, port, proto
   ),
@@ -187,11 +197,12 @@ WITH
 -- Benign services at scale answer from farms (NTP pools, push and update servers): several
 -- addresses of one network with the same port and rhythm. Windows over the result count them,
 -- and what else uses the port and the network, so the per-client aggregation above is computed once.
-SELECT * EXCEPT (farm_periods, net_clients, net_endpoints, port_clients),
+SELECT * EXCEPT (farm_periods, net_clients, net_endpoints, port_clients, client_set, set_networks),
   if(period_s > 0, arrayCount(p -> p >= period_s * 0.8 AND p <= period_s * 1.25, farm_periods) - 1, 0) AS farm_siblings,
   port_clients - clients AS port_other_clients,
   net_clients - clients AS net_other_clients,
-  net_endpoints - 1 AS net_other_endpoints
+  net_endpoints - 1 AS net_other_endpoints,
+  if(client_set != 0, set_networks - 1, 0) AS shared_client_networks
 FROM (
 SELECT
   IPv6NumToString(c.ip) AS address, c.port AS port, c.proto AS proto,
@@ -209,7 +220,9 @@ SELECT
   groupArray(c.period_s) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS farm_periods,
   sum(c.clients) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS net_clients,
   count() OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS net_endpoints,
-  sum(c.clients) OVER (PARTITION BY c.port, c.proto) AS port_clients
+  sum(c.clients) OVER (PARTITION BY c.port, c.proto) AS port_clients,
+  c.client_set AS client_set,
+  uniqExact(cutIPv6(c.ip, 10, 1)) OVER (PARTITION BY c.client_set) AS set_networks
 FROM by_client AS c
 INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
 INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
@@ -239,6 +252,6 @@ export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope
     portRarity: num(r.port_rarity), returnRatio: num(r.return_ratio), farmSiblings: num(r.farm_siblings),
     portOtherClients: num(r.port_other_clients), netOtherClients: num(r.net_other_clients), netOtherEndpoints: num(r.net_other_endpoints),
     scanningClients: num(r.scanning_clients), sentBytesPerClient: num(r.sent_bytes_per_client), subscribers: num(r.subscribers),
-    windowHours: num(r.window_hours), clientHours: num(r.client_hours),
+    windowHours: num(r.window_hours), clientHours: num(r.client_hours), sharedClientNetworks: num(r.shared_client_networks),
   }));
 }

@@ -20,7 +20,7 @@
  * Each term is a sentence with the raw value; a term is said to raise the
  * score only when its ratio is above 1, to lower it when below.
  */
-import type { EndpointFeatures } from './features.js';
+import { MAX_GROUP, type EndpointFeatures } from './features.js';
 
 export interface Term {
   feature: string;
@@ -123,6 +123,20 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
     }),
   },
   {
+    // Only for 2–64 clients (a single client's own habits are no group; big sets are never compared).
+    name: 'shared_clients', value: (f) => (f.clients >= 2 && f.clients <= MAX_GROUP ? f.sharedClientNetworks : null),
+    edges: [1, Infinity], c2: [0.7, 0.3],
+    say: (f, v) => (v === 0
+      ? {
+        ja: `この宛先に接続する加入者 ${f.clients} 人と同じ顔ぶれが接続する、他のネットワークのサーバはない`,
+        en: `no server of another network is reached by exactly the same ${f.clients} subscribers`,
+      }
+      : {
+        ja: `この宛先に接続する加入者 ${f.clients} 人と全く同じ顔ぶれ（他の加入者はいない）が、他の ${v} つのネットワークのサーバにも接続している`,
+        en: `exactly the same ${f.clients} subscribers, and no other, also reach servers in ${v} other network${v === 1 ? '' : 's'}`,
+      }),
+  },
+  {
     name: 'scanning_clients', value: (f) => f.scanningClients / Math.max(1, f.clients), edges: [1e-9, Infinity], c2: [0.85, 0.15],
     say: (f) => ({
       ja: `接続元 ${f.clients} 人中 ${f.scanningClients} 人がスキャンをしている（応答のない宛先 32 以上）`,
@@ -194,12 +208,18 @@ export function populationOf(
   return out;
 }
 
+/** P(bin | C&C) of a feature; a model saved before the feature existed uses the written profile for it. */
+function c2Of(model: ProfileModel, s: FeatureSpec): readonly number[] {
+  const p = model.c2[s.name];
+  return p && p.length === s.c2.length ? p : s.c2;
+}
+
 export function terms(model: ProfileModel, population: Population, f: EndpointFeatures): Term[] {
   return C2_PROFILE.map((s) => {
     const v = s.value(f);
     if (v === null || !Number.isFinite(v)) return { feature: s.name, value: null, bin: -1, log10Ratio: 0 };
     const bin = binOf(v, s.edges);
-    return { feature: s.name, value: v, bin, log10Ratio: Math.log10(model.c2[s.name]![bin]! / population[s.name]![bin]!) };
+    return { feature: s.name, value: v, bin, log10Ratio: Math.log10(c2Of(model, s)[bin]! / population[s.name]![bin]!) };
   });
 }
 
@@ -255,6 +275,11 @@ export function summary(f: EndpointFeatures): { ja: string; en: string } {
   if (f.beaconScore >= 0.8) {
     en.push(`regular (beacon score ${f.beaconScore.toFixed(2)})`);
     ja.push(`規則的（ビーコンスコア ${f.beaconScore.toFixed(2)}）`);
+  }
+  if (f.clients >= 2 && f.clients <= MAX_GROUP && f.sharedClientNetworks > 0) {
+    const n = f.sharedClientNetworks;
+    en.push(`the same ${f.clients} subscribers alone also reach ${n} other network${n === 1 ? '' : 's'}`);
+    ja.push(`同じ加入者 ${f.clients} 人だけが他の ${n} つのネットワークにも接続`);
   }
   if (f.scanningClients > 0) { en.push(`${f.scanningClients} clients scanning`); ja.push(`接続元 ${f.scanningClients} 人がスキャン中`); }
   return { ja: ja.join('、'), en: en.join(', ') };
@@ -347,7 +372,7 @@ export function learnProfile(base: ProfileModel, windows: readonly LabelledWindo
     });
   }
   for (const s of C2_PROFILE) {
-    const prior = base.c2[s.name]!;
+    const prior = c2Of(base, s);
     const counts = posCounts[s.name]!;
     const n = counts.reduce((a, b) => a + b, 0);
     model.c2[s.name] = prior.map((p, b) => (p * base.profileWeight + counts[b]!) / (base.profileWeight + n));

@@ -340,6 +340,8 @@ export function parseModelFile(text: string, file: string): ModelFile {
     const base = defaultProfile();
     for (const [name, p] of Object.entries(base.c2)) {
       const got = m.c2?.[name];
+      // A file written before a feature existed: the written profile stands in for it.
+      if (got === undefined && m.c2 !== undefined) continue;
       if (!Array.isArray(got) || got.length !== p.length || got.some((x: unknown) => typeof x !== 'number' || !(x > 0 && x < 1))) {
         throw new TrainingError(`${file}: the profile's "${name}" must be ${p.length} probabilities in (0, 1)`);
       }

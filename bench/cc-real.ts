@@ -46,7 +46,9 @@ for (const run of runs) {
       console.log(`| ${run.name} | ${seed} | ${r.endpoints} | ${m.name} | ${fmt(m.prAuc)} | ${families} | ${ranks} | ${m.tp} | ${m.fp} `
         + `| ${m.falsePer1000Subscribers.toFixed(2)} |`);
     }
-    process.stderr.write(`${run.name}, seed ${seed}: ${r.records} records, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+    const g = r.sharedGroup;
+    process.stderr.write(`${run.name}, seed ${seed}: ${r.records} records, ${((performance.now() - t0) / 1000).toFixed(0)} s; `
+      + `shared group: ${g.cc} of ${r.positives} C&C, ${g.benign} of ${g.eligibleBenign} benign endpoints with 10+ contacts\n`);
     if (seed === seeds[0] && !run.benignDays && !run.families) tops.push({ name: run.name, seed, r });
   }
 }

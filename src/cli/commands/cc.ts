@@ -84,6 +84,9 @@ function printRealReport(r: RealEvalReport, out: (s: string) => void): void {
     const per1000 = m.falsePer1000Subscribers.toFixed(2);
     out(`| ${m.name} | ${fmt(m.prAuc)} | ${fam} | ${ranks} | ${threshold} | ${m.tp} | ${m.fp} | ${m.fn} | ${per1000} |\n`);
   }
+  const g = r.sharedGroup;
+  out(`\nshared group of subscribers (another network reached by exactly the same 2–64): ${g.cc} of ${r.positives} C&C endpoints, `
+    + `${g.benign} of ${g.eligibleBenign} benign endpoints with 10+ contacts\n`);
   out('\nMamori\'s top 10:\n');
   for (const t of r.top) {
     const evidence = t.evidence !== undefined ? ` (evidence ${t.evidence.toFixed(1)})` : '';
@@ -202,7 +205,7 @@ export function ccCommands(program: Command): void {
       const r = await withMamori(cmd, (m) => storeModel(m.state, m.audit, mf.model, {
         actor: actor(), seed: 0, from: new Date(0), to: new Date(0), source: 'eval',
         notes: [`made by: ${mf.origin.command} (${mf.createdAt})`, ...mf.origin.figures, ...('notes' in mf.model ? mf.model.notes : [])],
-      }));
+      }), false, true); // an import brings data in, as labels import does: it may create the store
       process.stdout.write(`model version ${r.version} (${kindOf(r.model)}) imported from ${file}; `
         + `not used until promoted (mamori cc models promote ${r.version})\n`);
       for (const n of r.notes) process.stdout.write(`  ${n}\n`);

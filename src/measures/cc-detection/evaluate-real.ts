@@ -23,7 +23,7 @@ import { sendIpfix } from '../../simulate/ipfix-exporter.js';
 import { buildRealIsp, endpointKey, labelledC2, type EndpointKey, type Infection, type RealTruth } from '../../simulate/real-isp.js';
 import { readZeekConn, type ZeekLog } from '../../simulate/zeek-conn.js';
 import { rankEndpoints } from './detect.js';
-import { extractFeatures, type EndpointFeatures } from './features.js';
+import { extractFeatures, MAX_GROUP, type EndpointFeatures } from './features.js';
 import { prAuc } from './model.js';
 import { defaultProfile, learnProfile, type ProfileModel } from './profile.js';
 import { kindOf, type AnyModel } from './training.js';
@@ -76,6 +76,11 @@ export interface RealEvalReport {
     rank: number; endpoint: string; truth: RealTruth; family?: string; score: number; evidence?: number; clients: number;
     summary: string; explanation: string[];
   }>;
+  /**
+   * Scored endpoints (10+ contacts) whose 2–64 subscribers reach, all of them and no other, another network too
+   * (the shared-group term): how often a benign endpoint gets it here, beside the C&C endpoints.
+   */
+  sharedGroup: { benign: number; cc: number; eligibleBenign: number };
   /** A profile learnt from this run's labels (positive-unlabelled), for `--save-model`. */
   learnt: ProfileModel;
 }
@@ -222,6 +227,11 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
         explanation: r.detection.explanation.map((e) => e.en),
       };
     });
+    const grouped = (f: EndpointFeatures) => f.flows >= 10 && f.clients >= 2 && f.clients <= MAX_GROUP && f.sharedClientNetworks > 0;
+    const sharedGroup = {
+      benign: kept.filter((f, i) => y[i] === 0 && grouped(f)).length, cc: kept.filter((f, i) => y[i] === 1 && grouped(f)).length,
+      eligibleBenign: kept.filter((f, i) => y[i] === 0 && f.flows >= 10).length,
+    };
     // What labels from this run would teach the profile (positive-unlabelled): for `--save-model`.
     const learnt = learnProfile(defaultProfile(), [{ features, labels: truth.map((t) => (t.truth === 'cc' ? 1 : null)) }]);
     return {
@@ -235,7 +245,7 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
       })),
       leftOut, records: sent.records, dropped, endpoints: kept.length, excluded: features.length - kept.length,
       positives: y.filter(Boolean).length,
-      methods, top, learnt,
+      methods, top, learnt, sharedGroup,
     };
   } finally {
     await inlet.stop();

@@ -52,4 +52,11 @@ describe('M1 on real traffic (../shared/data/c2-real)', { skip: !existsSync(REAL
     // Simda's live HTTP C&C is the harder family (port 80, answers, no refusals): it must still rank in the top 1 %.
     for (const x of mamori!.ranks) assert.ok(x.rank <= r.endpoints / 100, `${x.endpoint} at rank ${x.rank} of ${r.endpoints}`);
   });
+
+  it('ranks all three C&C endpoints first (PR-AUC ≥ 0.9): three subscribers per family form a shared group', () => {
+    const [mamori] = r.methods;
+    assert.ok(mamori!.prAuc >= 0.9, `PR-AUC ${mamori!.prAuc}: ${mamori!.ranks.map((x) => `${x.endpoint} ${x.rank}`).join(', ')}`);
+    assert.equal(r.sharedGroup.cc, 3);
+    assert.ok(r.sharedGroup.benign <= r.sharedGroup.eligibleBenign / 100, JSON.stringify(r.sharedGroup));
+  });
 });

@@ -109,6 +109,7 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
     const said = explainTerms(g!.features, g!.terms, 10).find((e) => e.feature === 'shared_clients')!;
     assert.equal(said.direction, 'raised');
     assert.match(said.en, /^exactly the same 3 subscribers, and no other, also reach servers in 1 other network: /);
+    assert.match(said.ja, /^この宛先に接続する加入者 3 人と全く同じ顔ぶれ（他の加入者はいない）が、他の 1 のネットワークのサーバにも接続している：/);
     assert.match(summary(g!.features).en, /the same 3 subscribers alone also reach 1 other network$/);
   });
 

@@ -132,7 +132,7 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
         en: `no server of another network is reached by exactly the same ${f.clients} subscribers`,
       }
       : {
-        ja: `この宛先に接続する加入者 ${f.clients} 人と全く同じ顔ぶれ（他の加入者はいない）が、他の ${v} つのネットワークのサーバにも接続している`,
+        ja: `この宛先に接続する加入者 ${f.clients} 人と全く同じ顔ぶれ（他の加入者はいない）が、他の ${v} のネットワークのサーバにも接続している`,
         en: `exactly the same ${f.clients} subscribers, and no other, also reach servers in ${v} other network${v === 1 ? '' : 's'}`,
       }),
   },
@@ -279,7 +279,7 @@ export function summary(f: EndpointFeatures): { ja: string; en: string } {
   if (f.clients >= 2 && f.clients <= MAX_GROUP && f.sharedClientNetworks > 0) {
     const n = f.sharedClientNetworks;
     en.push(`the same ${f.clients} subscribers alone also reach ${n} other network${n === 1 ? '' : 's'}`);
-    ja.push(`同じ加入者 ${f.clients} 人だけが他の ${n} つのネットワークにも接続`);
+    ja.push(`同じ加入者 ${f.clients} 人だけが他の ${n} のネットワークにも接続`);
   }
   if (f.scanningClients > 0) { en.push(`${f.scanningClients} clients scanning`); ja.push(`接続元 ${f.scanningClients} 人がスキャン中`); }
   return { ja: ja.join('、'), en: en.join(', ') };

@@ -11,6 +11,7 @@ import {
   defaultProfile, explainTerms, learnProfile, MIN_CALIBRATION_POSITIVES, probability, scoreWindow, summary,
 } from '../../src/measures/cc-detection/profile.js';
 import { rng } from '../../src/core/random.js';
+import { modelFile, parseModelFile } from '../../src/measures/cc-detection/training.js';
 
 const BASE: EndpointFeatures = {
   address: '198.51.100.1', port: 443, proto: 6, clients: 1, flows: 12, flowsPerClient: 12, periodicShare: 0, periodSeconds: 0,
@@ -111,6 +112,16 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
     assert.match(said.en, /^exactly the same 3 subscribers, and no other, also reach servers in 1 other network: /);
     assert.match(said.ja, /^この宛先に接続する加入者 3 人と全く同じ顔ぶれ（他の加入者はいない）が、他の 1 のネットワークのサーバにも接続している：/);
     assert.match(summary(g!.features).en, /the same 3 subscribers alone also reach 1 other network$/);
+  });
+
+  it('reads a profile saved before the shared-group term: the written profile stands in for it', () => {
+    const old = defaultProfile();
+    delete old.c2.shared_clients;
+    const file = parseModelFile(JSON.stringify(modelFile(old, { command: 'mamori cc eval --real DIR', figures: [] })), 'old.json');
+    const group = { ...REFUSING, sharedClientNetworks: 2 };
+    const [a, b] = [file.model as typeof old, defaultProfile()].map((m) => scoreWindow(m, [...pop, group]).at(-1)!);
+    assert.deepEqual(a!.terms, b!.terms);
+    assert.equal(learnProfile(old, [{ features: [...pop, group], labels: [...pop.map(() => null), 1] }]).c2.shared_clients!.length, 2);
   });
 
   it('judges against this ISP: a port nobody uses here is evidence, a port everybody uses is not', () => {

@@ -12,7 +12,16 @@ const TEMPLATE_V4 = 256;
 const TEMPLATE_V6 = 257;
 // source/destination address (IPv4: 8, 12; IPv6: 27, 28), sourceTransportPort, destinationTransportPort,
 // protocolIdentifier, tcpControlBits, flowStartMilliseconds, flowEndMilliseconds, octetDeltaCount, packetDeltaCount
-const REST: Array<[number, number]> = [[7, 2], [11, 2], [4, 1], [6, 1], [152, 8], [153, 8], [1, 8], [2, 8]];
+const REST: Array<[number, number]> = [
+  [7, 2],
+  [11, 2],
+  [4, 1],
+  [6, 1],
+  [152, 8],
+  [153, 8],
+  [1, 8],
+  [2, 8],
+];
 const FIELDS_V4: Array<[number, number]> = [[8, 4], [12, 4], ...REST];
 const FIELDS_V6: Array<[number, number]> = [[27, 16], [28, 16], ...REST];
 const size = (fields: Array<[number, number]>) => fields.reduce((n, [, l]) => n + l, 0);
@@ -41,7 +50,10 @@ export class IpfixEncoder {
   }
 
   template(exportSeconds: number): Buffer {
-    const sets = [[TEMPLATE_V4, FIELDS_V4], [TEMPLATE_V6, FIELDS_V6]] as const;
+    const sets = [
+      [TEMPLATE_V4, FIELDS_V4],
+      [TEMPLATE_V6, FIELDS_V6],
+    ] as const;
     const setLength = 4 + sets.reduce((n, [, f]) => n + 4 + f.length * 4, 0);
     const buf = Buffer.alloc(16 + setLength);
     this.header(buf, buf.length, exportSeconds);
@@ -52,7 +64,11 @@ export class IpfixEncoder {
       buf.writeUInt16BE(id, p);
       buf.writeUInt16BE(fields.length, p + 2);
       p += 4;
-      for (const [ie, len] of fields) { buf.writeUInt16BE(ie, p); buf.writeUInt16BE(len, p + 2); p += 4; }
+      for (const [ie, len] of fields) {
+        buf.writeUInt16BE(ie, p);
+        buf.writeUInt16BE(len, p + 2);
+        p += 4;
+      }
     }
     return buf;
   }
@@ -69,18 +85,37 @@ export class IpfixEncoder {
     this.header(buf, buf.length, exportSeconds);
     let p = 16;
     const rest = (f: SimFlow) => {
-      buf.writeUInt16BE(f.sport, p); buf.writeUInt16BE(f.dport, p + 2);
-      buf[p + 4] = f.proto; buf[p + 5] = f.tcpFlags;
-      u64(buf, p + 6, f.startMs); u64(buf, p + 14, f.endMs); u64(buf, p + 22, f.bytes); u64(buf, p + 30, f.packets);
+      buf.writeUInt16BE(f.sport, p);
+      buf.writeUInt16BE(f.dport, p + 2);
+      buf[p + 4] = f.proto;
+      buf[p + 5] = f.tcpFlags;
+      u64(buf, p + 6, f.startMs);
+      u64(buf, p + 14, f.endMs);
+      u64(buf, p + 22, f.bytes);
+      u64(buf, p + 30, f.packets);
       p += 38;
     };
     if (v4.length) {
-      buf.writeUInt16BE(TEMPLATE_V4, p); buf.writeUInt16BE(4 + v4.length * RECORD_V4, p + 2); p += 4;
-      for (const f of v4) { buf.writeUInt32BE(f.src >>> 0, p); buf.writeUInt32BE(f.dst >>> 0, p + 4); p += 8; rest(f); }
+      buf.writeUInt16BE(TEMPLATE_V4, p);
+      buf.writeUInt16BE(4 + v4.length * RECORD_V4, p + 2);
+      p += 4;
+      for (const f of v4) {
+        buf.writeUInt32BE(f.src >>> 0, p);
+        buf.writeUInt32BE(f.dst >>> 0, p + 4);
+        p += 8;
+        rest(f);
+      }
     }
     if (v6.length) {
-      buf.writeUInt16BE(TEMPLATE_V6, p); buf.writeUInt16BE(4 + v6.length * RECORD_V6, p + 2); p += 4;
-      for (const f of v6) { buf.set(f.v6!.src, p); buf.set(f.v6!.dst, p + 16); p += 32; rest(f); }
+      buf.writeUInt16BE(TEMPLATE_V6, p);
+      buf.writeUInt16BE(4 + v6.length * RECORD_V6, p + 2);
+      p += 4;
+      for (const f of v6) {
+        buf.set(f.v6!.src, p);
+        buf.set(f.v6!.dst, p + 16);
+        p += 32;
+        rest(f);
+      }
     }
     this.sequence = (this.sequence + flows.length) >>> 0;
     this.messages += 1;
@@ -89,12 +124,28 @@ export class IpfixEncoder {
   }
 }
 
-export interface SendResult { records: number; datagrams: number; seconds: number }
+export interface SendResult {
+  records: number;
+  datagrams: number;
+  seconds: number;
+}
 
 /** Sends the flows to host:port at `rate` records/s (paced in 10 ms slices). */
-export async function sendIpfix(flows: Iterable<SimFlow>, host: string, port: number, rate: number, onProgress?: (records: number) => void): Promise<SendResult> {
+export async function sendIpfix(
+  flows: Iterable<SimFlow>,
+  host: string,
+  port: number,
+  rate: number,
+  onProgress?: (records: number) => void,
+): Promise<SendResult> {
   const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', sendBufferSize: 4 << 20 });
-  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.connect(port, host, () => { socket.off('error', reject); resolve(); }); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
   const encoder = new IpfixEncoder();
   const start = performance.now();
   let records = 0;

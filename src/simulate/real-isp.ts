@@ -30,7 +30,11 @@ import { historyFlags, isLocalOnly, type ZeekConn, type ZeekLog } from './zeek-c
 
 const DAY = 86_400_000;
 
-export interface EndpointKey { address: string; port: number; proto: number }
+export interface EndpointKey {
+  address: string;
+  port: number;
+  proto: number;
+}
 
 export const endpointKey = (e: EndpointKey) => `${e.address}|${e.port}|${e.proto}`;
 
@@ -80,7 +84,11 @@ export function captureHost(log: ZeekLog, c2?: EndpointKey[]): string {
   }
   let best = '';
   let most = -1;
-  for (const [a, k] of n) if (k > most || (k === most && a < best)) { best = a; most = k; }
+  for (const [a, k] of n)
+    if (k > most || (k === most && a < best)) {
+      best = a;
+      most = k;
+    }
   if (!best) throw new Error(`${log.file}: no host found${c2 ? ' that reaches the C&C endpoints' : ''}`);
   return best;
 }
@@ -98,7 +106,10 @@ export function labelledC2(log: ZeekLog): EndpointKey[] {
   const named = bad.filter((c) => CC_LIKE.test(c.detailedLabel ?? ''));
   const use = named.length > 0 ? named : bad;
   const seen = new Map<string, EndpointKey>();
-  for (const c of use) { const e = { address: c.respH, port: c.respP, proto: c.proto }; seen.set(endpointKey(e), e); }
+  for (const c of use) {
+    const e = { address: c.respH, port: c.respP, proto: c.proto };
+    seen.set(endpointKey(e), e);
+  }
   return [...seen.values()];
 }
 
@@ -114,11 +125,15 @@ function v4text(n: number): string {
 
 function v6bytes(a: string): Uint8Array {
   const out = new Uint8Array(16);
-  const [head, tail] = a.includes('::') ? a.split('::') as [string, string] : [a, undefined];
+  const [head, tail] = a.includes('::') ? (a.split('::') as [string, string]) : [a, undefined];
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 255; });
+  groups.forEach((g, i) => {
+    const v = parseInt(g || '0', 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 255;
+  });
   return out;
 }
 
@@ -130,7 +145,10 @@ function v6text(b: Uint8Array): string {
 /** FNV-1a, for stable per-key choices independent of iteration order. */
 function hash(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
   return h >>> 0;
 }
 
@@ -148,7 +166,7 @@ function sibling(address: string, bits: 8 | 16, key: string, avoid: Set<string>)
     } else {
       const b = v6bytes(address);
       const from = bits === 16 ? 6 : 8;
-      for (let i = from; i < 16; i++) b[i] = (hash(`${key}#${k}#${i}`) & 255);
+      for (let i = from; i < 16; i++) b[i] = hash(`${key}#${k}#${i}`) & 255;
       out = v6text(b);
     }
     if (!avoid.has(out) && !isLocalOnly(out)) return out;
@@ -174,8 +192,16 @@ const serviceOf = (c: ZeekConn) => `${c.respH}|${c.respP}|${c.proto}`;
 function flipped(c: ZeekConn): ZeekConn {
   const swap = [...c.history].map((ch) => (ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase())).join('');
   return {
-    ...c, origH: c.respH, origP: c.respP, respH: c.origH, respP: c.origP, origPkts: c.respPkts, origIpBytes: c.respIpBytes,
-    respPkts: c.origPkts, respIpBytes: c.origIpBytes, history: swap,
+    ...c,
+    origH: c.respH,
+    origP: c.respP,
+    respH: c.origH,
+    respP: c.origP,
+    origPkts: c.respPkts,
+    origIpBytes: c.respIpBytes,
+    respPkts: c.origPkts,
+    respIpBytes: c.origIpBytes,
+    history: swap,
   };
 }
 
@@ -187,7 +213,8 @@ function prepare(log: ZeekLog, host: string): Prepared {
     if (c.respH !== host || isLocalOnly(c.origH) || c.origH === host) continue;
     // A service's packets seen first (mid-stream): the host's own connection, not one to it.
     const back = flipped(c);
-    if (services.has(serviceOf(back))) outbound.push(back); else inbound.push(c);
+    if (services.has(serviceOf(back))) outbound.push(back);
+    else inbound.push(c);
   }
   const perService = new Map<string, number>();
   for (const c of outbound) perService.set(serviceOf(c), (perService.get(serviceOf(c)) ?? 0) + 1);
@@ -227,8 +254,17 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
   const want = Math.min(config.infectedPerFamily, Math.floor(config.subscribers / Math.max(1, infections.length)));
   for (const { inf } of infections) {
     const list: number[] = [];
-    while (list.length < want) { const i = Math.floor(r() * config.subscribers); if (!taken.has(i)) { taken.add(i); list.push(i); } }
-    infected.set(inf.name, list.sort((a, b) => a - b));
+    while (list.length < want) {
+      const i = Math.floor(r() * config.subscribers);
+      if (!taken.has(i)) {
+        taken.add(i);
+        list.push(i);
+      }
+    }
+    infected.set(
+      inf.name,
+      list.sort((a, b) => a - b),
+    );
   }
 
   // Other traffic of infected hosts (DGA look-ups, parked domains…): neither C&C nor the benign background.
@@ -251,7 +287,7 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
 
   function* flowsOf(c: ZeekConn, at: number, src: string, dst: string, sport: number, volume: number, i: number): Generator<SimFlow> {
     const v6 = isIP(src) === 6 || isIP(dst) === 6;
-    const addr = (a: string, mine: boolean) => (mine ? (v6 ? subscriberV6(i) : subscriberV4(i)) : (v6 ? v6bytes(a) : v4num(a)));
+    const addr = (a: string, mine: boolean) => (mine ? (v6 ? subscriberV6(i) : subscriberV4(i)) : v6 ? v6bytes(a) : v4num(a));
     const scale = (bytes: number, packets: number) => {
       // Headers stay headers: only what is above ~40 bytes a packet scales.
       const payload = Math.max(0, bytes - packets * 40);
@@ -265,9 +301,22 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
       const a = addr(from, fromMine);
       const b = addr(to, !fromMine);
       const f: SimFlow = {
-        startMs: at, endMs: end, src: 0, dst: 0, sport: s, dport: d, proto: c.proto, bytes, packets, tcpFlags: c.proto === 6 ? flags : 0,
+        startMs: at,
+        endMs: end,
+        src: 0,
+        dst: 0,
+        sport: s,
+        dport: d,
+        proto: c.proto,
+        bytes,
+        packets,
+        tcpFlags: c.proto === 6 ? flags : 0,
       };
-      if (v6) f.v6 = { src: a as Uint8Array, dst: b as Uint8Array }; else { f.src = a as number; f.dst = b as number; }
+      if (v6) f.v6 = { src: a as Uint8Array, dst: b as Uint8Array };
+      else {
+        f.src = a as number;
+        f.dst = b as number;
+      }
       return f;
     };
     const outbound = src === 'me';
@@ -295,7 +344,7 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
       const keepService = d === primary ? keepPrimary : keepOther;
       const shift = rs() * DAY;
       const services = new Map<string, { keep: boolean; dst: (a: string) => string; volume: number }>();
-      const place = (ts: number) => start + ((((ts - day.t0) * 1000 + shift) % DAY) + DAY) % DAY;
+      const place = (ts: number) => start + (((((ts - day.t0) * 1000 + shift) % DAY) + DAY) % DAY);
       for (const c of day.outbound) {
         const k = serviceOf(c);
         let s = services.get(k);
@@ -307,8 +356,11 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
           // its farm, a few their own (their cloud machine, their NAS).
           const fresh = n <= 2 ? u < 0.7 : u < 0.05;
           const farm = n > 2 && u >= 0.05 && u < 0.3;
-          const dst = fresh ? (a: string) => sibling(a, 16, `${config.seed}|${i}|${k}`, c2Addresses)
-            : farm ? (a: string) => sibling(a, 8, `${config.seed}|${k}|${Math.floor(rs() * 8)}`, c2Addresses) : (a: string) => a;
+          const dst = fresh
+            ? (a: string) => sibling(a, 16, `${config.seed}|${i}|${k}`, c2Addresses)
+            : farm
+              ? (a: string) => sibling(a, 8, `${config.seed}|${k}|${Math.floor(rs() * 8)}`, c2Addresses)
+              : (a: string) => a;
           const fixed = fresh || farm ? dst(c.respH) : c.respH;
           s = { keep, dst: () => fixed, volume: volume * Math.exp(normal(rs) * 0.3) };
           services.set(k, s);
@@ -347,7 +399,9 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
   }
 
   return {
-    flows: function* () { for (let i = 0; i < config.subscribers; i++) yield* subscriber(i); },
+    flows: function* () {
+      for (let i = 0; i < config.subscribers; i++) yield* subscriber(i);
+    },
     truthOf(e) {
       const k = endpointKey(e);
       const cc = c2Keys.get(k);
@@ -359,7 +413,11 @@ export function buildRealIsp(config: RealIspConfig): RealIsp {
     infected,
     subscriberPrefixes: ['10.0.0.0/8', '2001:db8::/32'],
     hosts: [...days, ...infections.map((x) => x.p)].map((p) => ({
-      file: p.file, host: p.host, connections: p.outbound.length + p.inbound.length, outbound: p.outbound.length, inbound: p.inbound.length,
+      file: p.file,
+      host: p.host,
+      connections: p.outbound.length + p.inbound.length,
+      outbound: p.outbound.length,
+      inbound: p.inbound.length,
     })),
   };
 }

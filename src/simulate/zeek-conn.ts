@@ -31,7 +31,12 @@ export interface ZeekConn {
   detailedLabel?: string;
 }
 
-export interface ZeekLog { file: string; conns: ZeekConn[]; skipped: Array<{ line: number; reason: string }>; labelled: boolean }
+export interface ZeekLog {
+  file: string;
+  conns: ZeekConn[];
+  skipped: Array<{ line: number; reason: string }>;
+  labelled: boolean;
+}
 
 /** A Zeek conn log that cannot be read (missing columns, not a conn log). */
 export class ZeekLogError extends MamoriError {
@@ -64,7 +69,12 @@ function conn(get: (k: string) => unknown): ZeekConn | string {
   const label = get('label');
   const detailed = get('detailedlabel');
   return {
-    ts, origH, origP, respH, respP, proto,
+    ts,
+    origH,
+    origP,
+    respH,
+    respP,
+    proto,
     duration: count(get('duration')),
     // A connection Zeek logged at all had at least one packet from somewhere; unset counts mean one.
     origPkts: origPktsRaw === undefined || origPktsRaw === '-' ? 1 : count(origPktsRaw),
@@ -91,14 +101,22 @@ export function parseZeekConn(text: string, file = 'conn.log'): ZeekLog {
     const line = lines[i]!;
     if (line.trim() === '') continue;
     if (line.startsWith('#')) {
-      if (line.startsWith('#fields')) fields = split(line).slice(1).map((f) => f.trim());
+      if (line.startsWith('#fields'))
+        fields = split(line)
+          .slice(1)
+          .map((f) => f.trim());
       continue;
     }
     let c: ZeekConn | string;
     if (line.startsWith('{')) {
       sawJson = true;
       let o: Record<string, unknown>;
-      try { o = JSON.parse(line) as Record<string, unknown>; } catch { skipped.push({ line: i + 1, reason: 'not JSON' }); continue; }
+      try {
+        o = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        skipped.push({ line: i + 1, reason: 'not JSON' });
+        continue;
+      }
       c = conn((k) => o[k]);
     } else {
       if (!fields) throw new ZeekLogError(`${file} line ${i + 1}: data before the "#fields" header: this is not a Zeek conn.log`);
@@ -106,7 +124,8 @@ export function parseZeekConn(text: string, file = 'conn.log'): ZeekLog {
       const at = new Map(fields.map((f, k) => [f, v[k]]));
       c = conn((k) => at.get(k));
     }
-    if (typeof c === 'string') skipped.push({ line: i + 1, reason: c }); else conns.push(c);
+    if (typeof c === 'string') skipped.push({ line: i + 1, reason: c });
+    else conns.push(c);
   }
   if (fields && !REQUIRED.every((f) => fields!.includes(f))) {
     const missing = REQUIRED.filter((f) => !fields!.includes(f)).join(', ');
@@ -122,7 +141,9 @@ export function parseZeekConn(text: string, file = 'conn.log'): ZeekLog {
 
 export function readZeekConn(path: string): ZeekLog {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) {
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
     throw new ZeekLogError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return parseZeekConn(text, path);
@@ -141,17 +162,30 @@ export function historyFlags(history: string, side: 'orig' | 'resp', packets: nu
     const mine = side === 'orig' ? ch >= 'A' && ch <= 'Z' : ch >= 'a' && ch <= 'z';
     if (!mine) continue;
     switch (ch.toUpperCase()) {
-      case 'S': f |= 0x02; break;
-      case 'H': f |= 0x12; break;
-      case 'A': f |= 0x10; break;
-      case 'D': f |= 0x18; break;
-      case 'F': f |= 0x11; break;
-      case 'R': f |= 0x04; break;
-      default: break;
+      case 'S':
+        f |= 0x02;
+        break;
+      case 'H':
+        f |= 0x12;
+        break;
+      case 'A':
+        f |= 0x10;
+        break;
+      case 'D':
+        f |= 0x18;
+        break;
+      case 'F':
+        f |= 0x11;
+        break;
+      case 'R':
+        f |= 0x04;
+        break;
+      default:
+        break;
     }
   }
   // Packets after the handshake carry ACK even when Zeek's history did not name them.
-  if ((f & 0x02) && packets > 1 && (f & ~0x02)) f |= 0x10;
+  if (f & 0x02 && packets > 1 && f & ~0x02) f |= 0x10;
   if (f === 0 && packets > 0) f = 0x10;
   return f;
 }
@@ -160,8 +194,15 @@ export function historyFlags(history: string, side: 'orig' | 'resp', packets: nu
 export function isLocalOnly(address: string): boolean {
   if (isIP(address) === 4) {
     const [a, b] = address.split('.').map(Number) as [number, number];
-    return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b < 32) || (a === 192 && b === 168)
-      || (a === 169 && b === 254) || a >= 224;
+    return (
+      a === 10 ||
+      a === 127 ||
+      a === 0 ||
+      (a === 172 && b >= 16 && b < 32) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254) ||
+      a >= 224
+    );
   }
   const first = parseInt(address.split(':')[0] || '0', 16);
   return address === '::1' || address === '::' || (first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfe80 || (first & 0xff00) === 0xff00;

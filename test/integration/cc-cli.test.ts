@@ -25,23 +25,42 @@ function mamori(args: string[]) {
 function workspace(): string {
   const dir = tempDir();
   const config = join(dir, 'mamori.yaml');
-  writeFileSync(config,
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nserver:\n  port: 0\n`
-    + 'measures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n');
+  writeFileSync(
+    config,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nserver:\n  port: 0\n` +
+      'measures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n',
+  );
   return config;
 }
 
 describe('M1 from the command line', () => {
-  it('simulate flows: by default the simulated period ends now, inside M1\'s window', async () => {
+  it("simulate flows: by default the simulated period ends now, inside M1's window", async () => {
     const socket = dgram.createSocket('udp4');
     let datagrams = 0;
-    socket.on('message', () => { datagrams += 1; });
+    socket.on('message', () => {
+      datagrams += 1;
+    });
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
     const truth = join(tempDir(), 'truth.json');
-    const child = spawn(process.execPath, [CLI, 'simulate', 'flows', '--subscribers', '20', '--hours', '2', '--to',
-      `127.0.0.1:${socket.address().port}`, '--rate', '20000', '--truth', truth]);
+    const child = spawn(process.execPath, [
+      CLI,
+      'simulate',
+      'flows',
+      '--subscribers',
+      '20',
+      '--hours',
+      '2',
+      '--to',
+      `127.0.0.1:${socket.address().port}`,
+      '--rate',
+      '20000',
+      '--truth',
+      truth,
+    ]);
     let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     socket.close();
     assert.equal(code, 0, out);
@@ -64,10 +83,16 @@ describe('M1 from the command line', () => {
     for (let k = 0; k < n; k++) {
       const i = batch.next(exporter);
       const t = day + k * 60_000;
-      batch.startMs[i] = t; batch.endMs[i] = t + 100;
-      batch.src.set([10, 0, 0, 1 + (k % 5)], i * 16); batch.dst.set([198, 51, 100, 1 + (k % 3)], i * 16);
-      batch.srcPort[i] = 40000 + k; batch.dstPort[i] = 443; batch.proto[i] = 6;
-      batch.bytes[i] = 800; batch.packets[i] = 6; batch.tcpFlags[i] = 0x1b;
+      batch.startMs[i] = t;
+      batch.endMs[i] = t + 100;
+      batch.src.set([10, 0, 0, 1 + (k % 5)], i * 16);
+      batch.dst.set([198, 51, 100, 1 + (k % 3)], i * 16);
+      batch.srcPort[i] = 40000 + k;
+      batch.dstPort[i] = 443;
+      batch.proto[i] = 6;
+      batch.bytes[i] = 800;
+      batch.packets[i] = 6;
+      batch.tcpFlags[i] = 0x1b;
     }
     await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(n).write(batch)));
     await m.close();
@@ -81,8 +106,12 @@ describe('M1 from the command line', () => {
     const config = workspace();
     const file = join(tempDir(), 'model.json');
     const learnt = learnProfile(defaultProfile(), [{ features: [], labels: [] }]);
-    writeFileSync(file, JSON.stringify(modelFile(learnt, { command: 'mamori cc eval --real DIR',
-      figures: ['real traffic, 1000 subscribers: PR-AUC 1.000'] })));
+    writeFileSync(
+      file,
+      JSON.stringify(
+        modelFile(learnt, { command: 'mamori cc eval --real DIR', figures: ['real traffic, 1000 subscribers: PR-AUC 1.000'] }),
+      ),
+    );
     const imported = mamori(['-c', config, 'cc', 'models', 'import', file]);
     assert.equal(imported.code, 0, imported.err);
     assert.match(imported.out, /model version 1 \(profile\) imported .*not used until promoted/);
@@ -92,8 +121,13 @@ describe('M1 from the command line', () => {
     assert.match(listed, /^\* 1\tprofile from eval/m);
     assert.match(listed, /made by: mamori cc eval --real DIR/);
     const broken = join(tempDir(), 'broken.json');
-    writeFileSync(broken, JSON.stringify({ ...modelFile(learnt, { command: 'x', figures: [] }), model: { ...learnt, c2: { ...learnt.c2,
-      beacon: [0.5, 0.5] } } }));
+    writeFileSync(
+      broken,
+      JSON.stringify({
+        ...modelFile(learnt, { command: 'x', figures: [] }),
+        model: { ...learnt, c2: { ...learnt.c2, beacon: [0.5, 0.5] } },
+      }),
+    );
     const refused = mamori(['-c', config, 'cc', 'models', 'import', broken]);
     assert.equal(refused.code, 2);
     assert.match(refused.err, /the profile's "beacon" must be 4 probabilities in \(0, 1\)/);

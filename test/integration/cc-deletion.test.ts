@@ -27,18 +27,25 @@ async function store(m: Mamori, from: number, n: number): Promise<void> {
   for (let k = 0; k < n; k++) {
     const i = batch.next(exporter);
     const t = from + Math.floor((k * 23 * HOUR) / n);
-    batch.startMs[i] = t; batch.endMs[i] = t + 500;
-    batch.src.set([10, 0, 0, 1 + (k % 20)], i * 16); batch.dst.set([198, 51, 100, 1 + (k % 7)], i * 16);
-    batch.srcPort[i] = 40000 + k; batch.dstPort[i] = 443; batch.proto[i] = 6;
-    batch.bytes[i] = 900; batch.packets[i] = 8; batch.tcpFlags[i] = 0x1b;
+    batch.startMs[i] = t;
+    batch.endMs[i] = t + 500;
+    batch.src.set([10, 0, 0, 1 + (k % 20)], i * 16);
+    batch.dst.set([198, 51, 100, 1 + (k % 7)], i * 16);
+    batch.srcPort[i] = 40000 + k;
+    batch.dstPort[i] = 443;
+    batch.proto[i] = 6;
+    batch.bytes[i] = 900;
+    batch.packets[i] = 8;
+    batch.tcpFlags[i] = 0x1b;
   }
   await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(n).write(batch)));
 }
 
 async function count(m: Mamori, from: number, to: number): Promise<number> {
   const [r] = await m.analytics!.query<{ n: string }>(
-    `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE start >= fromUnixTimestamp64Milli(toInt64(${from}), 'UTC') `
-    + `AND start < fromUnixTimestamp64Milli(toInt64(${to}), 'UTC')`);
+    `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE start >= fromUnixTimestamp64Milli(toInt64(${from}), 'UTC') ` +
+      `AND start < fromUnixTimestamp64Milli(toInt64(${to}), 'UTC')`,
+  );
   return Number(r!.n);
 }
 
@@ -54,8 +61,16 @@ describe('M1: the window and deletion after analysis', () => {
 
   const run = async (now: number) => {
     const flows = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    return detectOnce({ flows, state: m.state, audit: m.audit, settings, model: defaultProfile(), modelVersion: 0, now: new Date(now),
-      actor: 'measure:cc-detection' });
+    return detectOnce({
+      flows,
+      state: m.state,
+      audit: m.audit,
+      settings,
+      model: defaultProfile(),
+      modelVersion: 0,
+      now: new Date(now),
+      actor: 'measure:cc-detection',
+    });
   };
 
   it('the first run deletes nothing it has not analysed, and says how many older flows it kept', async () => {

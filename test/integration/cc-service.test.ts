@@ -32,8 +32,13 @@ describe('M1 in the server', () => {
   let analyst: string;
   let auditor: string;
   // Enough botnets for a forest (it needs 20 labelled C&C endpoints).
-  const sim = simulateIsp({ seed: 5, subscribers: 400, hours: 23, start: START, families: [...DEFAULT_FAMILIES, ...randomFamilies(5,
-    16)] });
+  const sim = simulateIsp({
+    seed: 5,
+    subscribers: 400,
+    hours: 23,
+    start: START,
+    families: [...DEFAULT_FAMILIES, ...randomFamilies(5, 16)],
+  });
   const cc = sim.truth.filter((t) => t.truth === 'cc');
 
   const api = async (method: 'GET' | 'POST', url: string, token: string, payload?: object) => {
@@ -48,11 +53,14 @@ describe('M1 in the server', () => {
   }
 
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection:\n    enabled: true\n    runInterval: 2s\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:\n  cc-detection:\n    enabled: true\n    runInterval: 2s\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+      ].join('\n'),
+    );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     analyst = (await server.mamori.accounts.createToken('module:test', 'analyst', 'analyst')).token;
     auditor = (await server.mamori.accounts.createToken('module:test', 'auditor', 'auditor')).token;
@@ -73,13 +81,24 @@ describe('M1 in the server', () => {
     const sent = await sendIpfix(sim.flows(), '127.0.0.1', server.inlet!.addresses[0]!.port, 40_000);
     await server.inlet!.flush();
     const status = server.inlet!.status();
-    assert.equal(status.kernelDrops + status.ringDrops + status.droppedRecords, 0, 'datagrams were dropped: the machine was too busy for this pace');
+    assert.equal(
+      status.kernelDrops + status.ringDrops + status.droppedRecords,
+      0,
+      'datagrams were dropped: the machine was too busy for this pace',
+    );
     assert.ok(sent.records > 50_000);
     const list = join(tempDir(), 'list.txt');
     writeFileSync(list, `# reputation list\n${cc.map((t) => t.address).join('\n')}\n`);
     assert.ok(cc.length >= 20, `${cc.length} C&C endpoints`);
     const m = server.mamori;
-    await importLabels(m.state, m.audit, { file: list, format: 'ip-list', source: 'partial', validityDays: 30, actor: 'cli:test', now: START });
+    await importLabels(m.state, m.audit, {
+      file: list,
+      format: 'ip-list',
+      source: 'partial',
+      validityDays: 30,
+      actor: 'cli:test',
+      now: START,
+    });
     assert.equal((await api('POST', '/api/v1/cc/models', auditor, {})).status, 403, 'an auditor may read, not train');
     // Only part of the botnets on the list, as with real lists: the profile learns from them, and says
     // whether they are enough to calibrate its scores.
@@ -93,48 +112,65 @@ describe('M1 in the server', () => {
     const forest = await api('POST', '/api/v1/cc/models', analyst, { kind: 'forest', seed: 3, trees: 40 });
     assert.equal(forest.status, 201, JSON.stringify(forest.body));
     assert.equal(forest.body.version, 2);
-    const models = (await api('GET', '/api/v1/cc/models', auditor)).body.models as Array<{ version: number; labelSources: Array<{ name: string }> }>;
-    assert.deepEqual(models.map((x) => [x.version, x.labelSources.map((s) => s.name)]), [[2, ['partial']], [1, ['partial']], [0, []]]);
+    const models = (await api('GET', '/api/v1/cc/models', auditor)).body.models as Array<{
+      version: number;
+      labelSources: Array<{ name: string }>;
+    }>;
+    assert.deepEqual(
+      models.map((x) => [x.version, x.labelSources.map((s) => s.name)]),
+      [
+        [2, ['partial']],
+        [1, ['partial']],
+        [0, []],
+      ],
+    );
   });
 
-  it('runs a detection with the promoted version: ranked candidates explained in Japanese and English, and no subscriber address',
+  it(
+    'runs a detection with the promoted version: ranked ' + 'candidates explained in Japanese and English, ' + 'and no subscriber address',
     async () => {
-    assert.equal((await api('POST', '/api/v1/cc/models/2/promote', auditor)).status, 403, 'an auditor may not promote');
-    const promoted = await api('POST', '/api/v1/cc/models/2/promote', analyst);
-    assert.equal(promoted.status, 200, JSON.stringify(promoted.body));
-    assert.equal(promoted.body.active, true);
-    const run = await api('POST', '/api/v1/cc/runs', analyst);
-    assert.equal(run.status, 200, JSON.stringify(run.body));
-    assert.equal(run.body.ran, true);
-    assert.equal(run.body.modelVersion, 2);
-    assert.ok(Number(run.body.detected) >= 1, JSON.stringify(run.body));
-    const res = await server.app.inject({ method: 'GET', url: '/api/v1/cc/candidates', headers: { authorization: `Bearer ${auditor}` } });
-    type C = {
-      id: string; address: string; port: number; score: number;
-      evidence: { rank: number; summary: { ja: string; en: string }; explanation: Array<{ ja: string; en: string; direction: string }> };
-    };
-    const candidates = (res.json() as { candidates: C[] }).candidates;
-    assert.ok(candidates.length >= 1);
-    const truthOf = (c: { address: string; port: number }) => sim.truth.find((t) => t.address === c.address && t.port === c.port)?.truth;
-    // Accuracy is `mamori cc eval`'s business; here, the forest trained on this window's labels must be
-    // mostly right (a one-subscriber UDP keep-alive every 20 s is the simulator's hardest benign timer).
-    const wrong = candidates.filter((c) => truthOf(c) !== 'cc');
-    assert.ok(wrong.length <= candidates.length / 10,
-      `candidates that are not C&C: ${JSON.stringify(wrong.map((c) => [truthOf(c), c.port]))}`);
-    for (let i = 1; i < candidates.length; i++) assert.ok(candidates[i - 1]!.score >= candidates[i]!.score, 'ranked by score');
-    for (const c of candidates) {
-      assert.ok(c.evidence.explanation.length > 0 && c.evidence.rank >= 1);
-      assert.match(c.evidence.summary.en, /contacts a day from \d+ subscribers?/);
-      assert.ok(c.evidence.explanation.every((e) => /[ぁ-んァ-ヶ一-龠]/.test(e.ja) && /raised the score/.test(e.en)));
-    }
-    // No answer of M1's API names a subscriber (10.0.0.0/8 here).
-    assert.doesNotMatch(res.body, /"10\.\d+\.\d+\.\d+"/);
-  });
+      assert.equal((await api('POST', '/api/v1/cc/models/2/promote', auditor)).status, 403, 'an auditor may not promote');
+      const promoted = await api('POST', '/api/v1/cc/models/2/promote', analyst);
+      assert.equal(promoted.status, 200, JSON.stringify(promoted.body));
+      assert.equal(promoted.body.active, true);
+      const run = await api('POST', '/api/v1/cc/runs', analyst);
+      assert.equal(run.status, 200, JSON.stringify(run.body));
+      assert.equal(run.body.ran, true);
+      assert.equal(run.body.modelVersion, 2);
+      assert.ok(Number(run.body.detected) >= 1, JSON.stringify(run.body));
+      const res = await server.app.inject({ method: 'GET', url: '/api/v1/cc/candidates', headers: { authorization: `Bearer ${auditor}` } });
+      type C = {
+        id: string;
+        address: string;
+        port: number;
+        score: number;
+        evidence: { rank: number; summary: { ja: string; en: string }; explanation: Array<{ ja: string; en: string; direction: string }> };
+      };
+      const candidates = (res.json() as { candidates: C[] }).candidates;
+      assert.ok(candidates.length >= 1);
+      const truthOf = (c: { address: string; port: number }) => sim.truth.find((t) => t.address === c.address && t.port === c.port)?.truth;
+      // Accuracy is `mamori cc eval`'s business; here, the forest trained on this window's labels must be
+      // mostly right (a one-subscriber UDP keep-alive every 20 s is the simulator's hardest benign timer).
+      const wrong = candidates.filter((c) => truthOf(c) !== 'cc');
+      assert.ok(
+        wrong.length <= candidates.length / 10,
+        `candidates that are not C&C: ${JSON.stringify(wrong.map((c) => [truthOf(c), c.port]))}`,
+      );
+      for (let i = 1; i < candidates.length; i++) assert.ok(candidates[i - 1]!.score >= candidates[i]!.score, 'ranked by score');
+      for (const c of candidates) {
+        assert.ok(c.evidence.explanation.length > 0 && c.evidence.rank >= 1);
+        assert.match(c.evidence.summary.en, /contacts a day from \d+ subscribers?/);
+        assert.ok(c.evidence.explanation.every((e) => /[ぁ-んァ-ヶ一-龠]/.test(e.ja) && /raised the score/.test(e.en)));
+      }
+      // No answer of M1's API names a subscriber (10.0.0.0/8 here).
+      assert.doesNotMatch(res.body, /"10\.\d+\.\d+\.\d+"/);
+    },
+  );
 
   it('lists, shows and decides candidates from the command line, against the running server', async () => {
     const env = { ...process.env, MAMORI_TOKEN: analyst };
-    const cli = async (...args: string[]) => (await execFileAsync(process.execPath, [CLI, 'cc', 'candidates', ...args, '--server',
-      server.url], { env, encoding: 'utf8' })).stdout;
+    const cli = async (...args: string[]) =>
+      (await execFileAsync(process.execPath, [CLI, 'cc', 'candidates', ...args, '--server', server.url], { env, encoding: 'utf8' })).stdout;
     const listed = (await cli('list')).trim().split('\n');
     const first = listed[0]!.split('\t');
     assert.equal(first[0], '1');
@@ -145,8 +181,13 @@ describe('M1 in the server', () => {
     assert.match(await cli('show', first[1]!, '--ja'), /加入者/);
     assert.match(await cli('decide', first[1]!, '--confirm', '--reason', 'seen in the sandbox too'), /: confirmed/);
     await assert.rejects(cli('decide', first[1]!, '--confirm', '--reason', 'again'), /a confirmed candidate cannot be confirmed/);
-    await assert.rejects(execFileAsync(process.execPath, [CLI, 'cc', 'candidates', 'list', '--server', server.url],
-      { env: { ...process.env, MAMORI_TOKEN: '' }, encoding: 'utf8' }), /no API token/);
+    await assert.rejects(
+      execFileAsync(process.execPath, [CLI, 'cc', 'candidates', 'list', '--server', server.url], {
+        env: { ...process.env, MAMORI_TOKEN: '' },
+        encoding: 'utf8',
+      }),
+      /no API token/,
+    );
   });
 
   it('runs by itself every runInterval, as M1, audited with counts', async () => {
@@ -157,7 +198,9 @@ describe('M1 in the server', () => {
       if (!own) await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(own, 'no scheduled run within 20 s');
-    const grants = (await auditActions()).filter((e) => e.action === 'capability.grant' && e.measure === 'cc-detection').map((e) => e.object);
+    const grants = (await auditActions())
+      .filter((e) => e.action === 'capability.grant' && e.measure === 'cc-detection')
+      .map((e) => e.object);
     assert.ok(grants.includes('capability:state') && grants.includes('capability:analytics-read:flows'), grants.join(', '));
   });
 });

@@ -8,17 +8,48 @@ import { describe, it } from 'node:test';
 import type { EndpointFeatures } from '../../src/measures/cc-detection/features.js';
 import { explain, trainModel } from '../../src/measures/cc-detection/model.js';
 import {
-  defaultProfile, explainTerms, learnProfile, MIN_CALIBRATION_POSITIVES, probability, scoreWindow, summary,
+  defaultProfile,
+  explainTerms,
+  learnProfile,
+  MIN_CALIBRATION_POSITIVES,
+  probability,
+  scoreWindow,
+  summary,
 } from '../../src/measures/cc-detection/profile.js';
 import { rng } from '../../src/core/random.js';
 import { modelFile, parseModelFile } from '../../src/measures/cc-detection/training.js';
 
 const BASE: EndpointFeatures = {
-  address: '198.51.100.1', port: 443, proto: 6, clients: 1, flows: 12, flowsPerClient: 12, periodicShare: 0, periodSeconds: 0,
-    gapDispersion: 1.2,
-  beaconScore: 0.2, bytesCv: 0.8, packetsCv: 0.6, meanBytesPerFlow: 2400, medianDurationSeconds: 3, p90DurationSeconds: 30, hoursActive: 4,
-  clientHours: 4, firstSeenHours: 2, clientGrowth: 0, failedShare: 0, portRarity: 0, returnRatio: 6, farmSiblings: 0, portOtherClients: 900,
-  sharedClientNetworks: 0, netOtherClients: 200, netOtherEndpoints: 12, scanningClients: 0, sentBytesPerClient: 28_800, subscribers: 1000,
+  address: '198.51.100.1',
+  port: 443,
+  proto: 6,
+  clients: 1,
+  flows: 12,
+  flowsPerClient: 12,
+  periodicShare: 0,
+  periodSeconds: 0,
+  gapDispersion: 1.2,
+  beaconScore: 0.2,
+  bytesCv: 0.8,
+  packetsCv: 0.6,
+  meanBytesPerFlow: 2400,
+  medianDurationSeconds: 3,
+  p90DurationSeconds: 30,
+  hoursActive: 4,
+  clientHours: 4,
+  firstSeenHours: 2,
+  clientGrowth: 0,
+  failedShare: 0,
+  portRarity: 0,
+  returnRatio: 6,
+  farmSiblings: 0,
+  portOtherClients: 900,
+  sharedClientNetworks: 0,
+  netOtherClients: 200,
+  netOtherEndpoints: 12,
+  scanningClients: 0,
+  sentBytesPerClient: 28_800,
+  subscribers: 1000,
   windowHours: 24,
 };
 
@@ -29,22 +60,43 @@ function population(n: number, seed: number): EndpointFeatures[] {
     const clients = Math.max(1, Math.floor(Math.exp(r() * 5)));
     const perClient = 10 + Math.floor(r() * 60);
     return {
-      ...BASE, address: `198.51.${100 + (i >> 8)}.${i & 255}`, port: r() < 0.85 ? 443 : 80, clients, flows: clients * perClient,
-        flowsPerClient: perClient,
-      beaconScore: r() * 0.8, bytesCv: 0.2 + r() * 1.5, returnRatio: 0.5 + r() * 30, clientHours: 1 + Math.floor(r() * 12),
-      netOtherClients: Math.floor(r() * 400), portOtherClients: 800 + Math.floor(r() * 200), meanBytesPerFlow: 500 + r() * 5000,
+      ...BASE,
+      address: `198.51.${100 + (i >> 8)}.${i & 255}`,
+      port: r() < 0.85 ? 443 : 80,
+      clients,
+      flows: clients * perClient,
+      flowsPerClient: perClient,
+      beaconScore: r() * 0.8,
+      bytesCv: 0.2 + r() * 1.5,
+      returnRatio: 0.5 + r() * 30,
+      clientHours: 1 + Math.floor(r() * 12),
+      netOtherClients: Math.floor(r() * 400),
+      portOtherClients: 800 + Math.floor(r() * 200),
+      meanBytesPerFlow: 500 + r() * 5000,
     };
   });
 }
 
 // A RAT whose server refuses: 3 subscribers, 719 attempts each in one hour, SYN only, a port nobody else uses.
 const REFUSING: EndpointFeatures = {
-  ...BASE, address: '203.0.113.35', port: 5888, clients: 3, flows: 2157, flowsPerClient: 719, clientHours: 1, failedShare: 1,
-    beaconScore: 0.67,
-  bytesCv: 0.04, meanBytesPerFlow: 101, returnRatio: 0.8, portOtherClients: 0, netOtherClients: 0, netOtherEndpoints: 0,
+  ...BASE,
+  address: '203.0.113.35',
+  port: 5888,
+  clients: 3,
+  flows: 2157,
+  flowsPerClient: 719,
+  clientHours: 1,
+  failedShare: 1,
+  beaconScore: 0.67,
+  bytesCv: 0.04,
+  meanBytesPerFlow: 101,
+  returnRatio: 0.8,
+  portOtherClients: 0,
+  netOtherClients: 0,
+  netOtherEndpoints: 0,
 };
 
-describe('M1 profile: judged against the ISP\'s own population', () => {
+describe("M1 profile: judged against the ISP's own population", () => {
   const pop = population(2000, 1);
   const scored = scoreWindow(defaultProfile(), [...pop, REFUSING]);
   const rat = scored[scored.length - 1]!;
@@ -53,8 +105,11 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
     const above = scored.filter((s) => s.evidence >= rat.evidence).length;
     assert.equal(above, 1);
     assert.ok(rat.score >= defaultProfile().threshold, `score ${rat.score}`);
-    assert.equal(scored.filter((s) => s !== rat && s.score >= defaultProfile().threshold).length, 0,
-      'no ordinary endpoint reaches the threshold');
+    assert.equal(
+      scored.filter((s) => s !== rat && s.score >= defaultProfile().threshold).length,
+      0,
+      'no ordinary endpoint reaches the threshold',
+    );
   });
 
   it('gives scores with spread: probabilities that rise with the evidence and are not all 1', () => {
@@ -68,9 +123,18 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
   });
 
   it('does not score endpoints with too few contacts, or that are neither TCP nor UDP', () => {
-    const few = scoreWindow(defaultProfile(), [...pop, { ...REFUSING, flows: 9, flowsPerClient: 3 }, { ...REFUSING, proto: 1,
-      address: '203.0.113.9' }]);
-    assert.deepEqual(few.slice(-2).map((s) => [s.eligible, s.score]), [[false, 0], [false, 0]]);
+    const few = scoreWindow(defaultProfile(), [
+      ...pop,
+      { ...REFUSING, flows: 9, flowsPerClient: 3 },
+      { ...REFUSING, proto: 1, address: '203.0.113.9' },
+    ]);
+    assert.deepEqual(
+      few.slice(-2).map((s) => [s.eligible, s.score]),
+      [
+        [false, 0],
+        [false, 0],
+      ],
+    );
   });
 
   it('explains in raw units, Japanese and English', () => {
@@ -91,8 +155,13 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
     for (const s of scored.filter((x) => x.eligible)) {
       for (const e of explainTerms(s.features, s.terms, 10, 10)) {
         const term = s.terms.find((t) => t.feature === e.feature)!;
-        if (e.direction === 'raised') { assert.ok(term.log10Ratio > 0); assert.match(e.en, /raised the score/); }
-        else { assert.ok(term.log10Ratio < 0); assert.match(e.en, /lowered the score/); }
+        if (e.direction === 'raised') {
+          assert.ok(term.log10Ratio > 0);
+          assert.match(e.en, /raised the score/);
+        } else {
+          assert.ok(term.log10Ratio < 0);
+          assert.match(e.en, /lowered the score/);
+        }
       }
     }
   });
@@ -110,7 +179,10 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
     const said = explainTerms(g!.features, g!.terms, 10).find((e) => e.feature === 'shared_clients')!;
     assert.equal(said.direction, 'raised');
     assert.match(said.en, /^exactly the same 3 subscribers, and no other, also reach servers in 1 other network: /);
-    assert.match(said.ja, /^この宛先に接続する加入者 3 人と全く同じ顔ぶれ（他の加入者はいない）が、他の 1 のネットワークのサーバにも接続している：/);
+    assert.match(
+      said.ja,
+      /^この宛先に接続する加入者 3 人と全く同じ顔ぶれ（他の加入者はいない）が、他の 1 のネットワークのサーバにも接続している：/,
+    );
     assert.match(summary(g!.features).en, /the same 3 subscribers alone also reach 1 other network$/);
   });
 
@@ -135,9 +207,20 @@ describe('M1 profile: judged against the ISP\'s own population', () => {
 describe('M1 profile: labels, positive-unlabelled', () => {
   const pop = population(1500, 2);
   const c2 = (i: number): EndpointFeatures => ({
-    ...BASE, address: `203.0.113.${i}`, port: 8000 + i, clients: 2, flows: 400, flowsPerClient: 200, clientHours: 20, beaconScore: 0.85,
-      bytesCv: 0.05,
-    returnRatio: 1, portOtherClients: 0, netOtherClients: 0, netOtherEndpoints: 0, meanBytesPerFlow: 300,
+    ...BASE,
+    address: `203.0.113.${i}`,
+    port: 8000 + i,
+    clients: 2,
+    flows: 400,
+    flowsPerClient: 200,
+    clientHours: 20,
+    beaconScore: 0.85,
+    bytesCv: 0.05,
+    returnRatio: 1,
+    portOtherClients: 0,
+    netOtherClients: 0,
+    netOtherEndpoints: 0,
+    meanBytesPerFlow: 300,
   });
 
   it('with few labels: updates the profile a little, keeps the default calibration, and says so', () => {
@@ -145,8 +228,10 @@ describe('M1 profile: labels, positive-unlabelled', () => {
     const m = learnProfile(defaultProfile(), [{ features: [...pop, ...labelled], labels: [...pop.map(() => null), 1, 1, 1] }]);
     assert.equal(m.calibration, null);
     assert.equal(m.labelled.positives, 3);
-    assert.ok(m.notes.some((n) => n.includes(`only 3 labelled C&C endpoints (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate`)),
-      m.notes.join('; '));
+    assert.ok(
+      m.notes.some((n) => n.includes(`only 3 labelled C&C endpoints (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate`)),
+      m.notes.join('; '),
+    );
     // 3 labels against a written profile worth 20: the profile moves, not jumps.
     const before = defaultProfile().c2.contacts_per_day!;
     const after = m.c2.contacts_per_day!;
@@ -172,10 +257,19 @@ describe('M1 profile: labels, positive-unlabelled', () => {
 describe('M1 forest explanations', () => {
   it('show raw values, never a log-scale number, and never a benign-pointing value as raising the score', () => {
     const pop = population(400, 3);
-    const pos = Array.from({ length: 30 }, (_, i) => ({ ...REFUSING, address: `203.0.113.${i}`, flowsPerClient: 500 + i * 10,
-      beaconScore: 0.9 }));
-    const model = trainModel([...pop, ...pos], [...pop.map(() => 0), ...pos.map(() => 1)], { trees: 20, maxDepth: 6, minLeaf: 2, seed: 1,
-      targetPrecision: 0.9 });
+    const pos = Array.from({ length: 30 }, (_, i) => ({
+      ...REFUSING,
+      address: `203.0.113.${i}`,
+      flowsPerClient: 500 + i * 10,
+      beaconScore: 0.9,
+    }));
+    const model = trainModel([...pop, ...pos], [...pop.map(() => 0), ...pos.map(() => 1)], {
+      trees: 20,
+      maxDepth: 6,
+      minLeaf: 2,
+      seed: 1,
+      targetPrecision: 0.9,
+    });
     const irregular = { ...REFUSING, gapDispersion: 3, beaconScore: 0.1, flowsPerClient: 711 };
     const text = explain(model, irregular, 10);
     assert.ok(text.length > 0);
@@ -183,6 +277,9 @@ describe('M1 forest explanations', () => {
       assert.doesNotMatch(t.en, /contacts per client \(2\.\d+\)/, 'no log value');
       assert.ok(!/dispersion of the gaps|beacon score/.test(t.en), `a benign-pointing value said to raise the score: ${t.en}`);
     }
-    assert.ok(text.some((t) => /contacts per client \(711\)/.test(t.en)), JSON.stringify(text));
+    assert.ok(
+      text.some((t) => /contacts per client \(711\)/.test(t.en)),
+      JSON.stringify(text),
+    );
   });
 });

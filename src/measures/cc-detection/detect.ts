@@ -27,7 +27,9 @@ export function allowListMatcher(entries: CcDetectionSettings['scope']['allowLis
   });
   return (f) => {
     const a = addressBytes(f.address);
-    return rules.some((r) => (r.port === null || r.port === f.port) && compareAddressBytes(a, r.lo) >= 0 && compareAddressBytes(a, r.hi) <= 0);
+    return rules.some(
+      (r) => (r.port === null || r.port === f.port) && compareAddressBytes(a, r.lo) >= 0 && compareAddressBytes(a, r.hi) <= 0,
+    );
   };
 }
 
@@ -53,7 +55,8 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
      FROM ${flows.table(FLOW_DATASET.name)}
      WHERE start >= toDateTime64({from:String}, 3, 'UTC') AND start < toDateTime64({to:String}, 3, 'UTC') + INTERVAL 1 DAY
      GROUP BY exporter ORDER BY exporter`,
-    { from: iso(from), to: iso(to), q: iso(lastQuarter) });
+    { from: iso(from), to: iso(to), q: iso(lastQuarter) },
+  );
   const exporters = rows.map((r) => ({ exporter: r.exporter.replace(/^::ffff:/, ''), flows: Number(r.n), lastFlow: r.last }));
   const silentExporters = rows.filter((r) => Number(r.n) > 0 && Number(r.recent) === 0).map((r) => r.exporter.replace(/^::ffff:/, ''));
   const futureFlows = rows.reduce((a, r) => a + Number(r.future), 0);
@@ -65,8 +68,12 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
   return { flows: total, exporters, silentExporters, futureFlows, problems };
 }
 
-export interface ScoredEndpoint { features: EndpointFeatures; score: number; evidence?: number; detection: Omit<Detection,
-  'rank' | 'scored'> }
+export interface ScoredEndpoint {
+  features: EndpointFeatures;
+  score: number;
+  evidence?: number;
+  detection: Omit<Detection, 'rank' | 'scored'>;
+}
 
 /**
  * Scores every endpoint of a window with a model, ranked (most suspicious first); endpoints a model
@@ -77,10 +84,16 @@ export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatur
   let out: ScoredEndpoint[];
   if (kindOf(model) === 'profile') {
     out = scoreWindow(model as ProfileModel, features).map((s) => ({
-      features: s.features, score: s.score, evidence: s.evidence,
+      features: s.features,
+      score: s.score,
+      evidence: s.evidence,
       detection: {
-        features: s.features, score: s.score, evidence: s.evidence, summary: summary(s.features),
-        explanation: explainTerms(s.features, s.terms), ...(modelVersion !== undefined ? { modelVersion } : {}),
+        features: s.features,
+        score: s.score,
+        evidence: s.evidence,
+        summary: summary(s.features),
+        explanation: explainTerms(s.features, s.terms),
+        ...(modelVersion !== undefined ? { modelVersion } : {}),
       },
     }));
   } else {
@@ -89,16 +102,34 @@ export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatur
     const gate = defaultProfile();
     out = features.map((f) => {
       const sc = eligible(gate, f) ? score(m, f) : 0;
-      return { features: f, score: sc, detection: { features: f, score: sc, summary: summary(f), explanation: explain(m, f).map(({ feature,
-        ja, en }) => ({ feature, ja, en, direction: 'raised' as const })), ...(modelVersion !== undefined ? { modelVersion } : {}) } };
+      return {
+        features: f,
+        score: sc,
+        detection: {
+          features: f,
+          score: sc,
+          summary: summary(f),
+          explanation: explain(m, f).map(({ feature, ja, en }) => ({ feature, ja, en, direction: 'raised' as const })),
+          ...(modelVersion !== undefined ? { modelVersion } : {}),
+        },
+      };
     });
   }
-  return out.sort((a, b) => b.score - a.score || (b.evidence ?? 0) - (a.evidence ?? 0)
-    || a.features.address.localeCompare(b.features.address) || a.features.port - b.features.port);
+  return out.sort(
+    (a, b) =>
+      b.score - a.score ||
+      (b.evidence ?? 0) - (a.evidence ?? 0) ||
+      a.features.address.localeCompare(b.features.address) ||
+      a.features.port - b.features.port,
+  );
 }
 
 export interface DetectionResult extends RunSummary {
-  endpoints: number; allowListed: number; threshold: number; flowsDeleted: number; health: WindowHealth;
+  endpoints: number;
+  allowListed: number;
+  threshold: number;
+  flowsDeleted: number;
+  health: WindowHealth;
   /** Flows older than the window that no run has analysed (back-filled, simulated): kept until retention. */
   unanalysedKept: number;
   window: { from: string; to: string };
@@ -112,18 +143,43 @@ export interface DetectionResult extends RunSummary {
  * 7-day retention.
  */
 export async function detectOnce(ctx: {
-  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditWriter; settings: CcDetectionSettings;
-  model: AnyModel; modelVersion?: number; now: Date; actor: string;
+  flows: PurposeBoundAnalytics;
+  state: StateStore;
+  audit: AuditWriter;
+  settings: CcDetectionSettings;
+  model: AnyModel;
+  modelVersion?: number;
+  now: Date;
+  actor: string;
 }): Promise<DetectionResult> {
   const windowMs = parseDuration(ctx.settings.window) * 1000;
   const from = new Date(ctx.now.getTime() - windowMs);
   const window = { from: from.toISOString(), to: ctx.now.toISOString() };
   const health = await windowHealth(ctx.flows, from, ctx.now);
-  const empty = { detected: 0, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0, endpoints: 0, allowListed: 0,
-    threshold: ctx.model.threshold, flowsDeleted: 0, unanalysedKept: 0, health, window };
+  const empty = {
+    detected: 0,
+    created: 0,
+    redetected: 0,
+    stillWithdrawn: 0,
+    expired: 0,
+    endpoints: 0,
+    allowListed: 0,
+    threshold: ctx.model.threshold,
+    flowsDeleted: 0,
+    unanalysedKept: 0,
+    health,
+    window,
+  };
   if (health.flows === 0) {
     // No data is not "not detected": nothing expires, nothing is deleted, and the run says so.
-    await ctx.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', outcome: 'error', counts: { flows: 0 } });
+    await ctx.audit.append({
+      actor: ctx.actor,
+      measure: 'cc-detection',
+      action: 'cc.detect',
+      object: 'dataset:cc-candidates',
+      outcome: 'error',
+      counts: { flows: 0 },
+    });
     return empty;
   }
   const features = await extractFeatures(ctx.flows, ctx.settings.scope, from, ctx.now);
@@ -134,20 +190,32 @@ export async function detectOnce(ctx: {
   const detections: Detection[] = [];
   ranked.forEach((r, i) => {
     if (r.score <= 0 || r.score < ctx.model.threshold) return;
-    if (allowed(r.features)) { allowListed += 1; return; }
+    if (allowed(r.features)) {
+      allowListed += 1;
+      return;
+    }
     detections.push({ ...r.detection, rank: i + 1, scored });
   });
   // With an exporter silent, an endpoint may be missing for want of data: expire nothing this run.
-  const expireBefore = health.silentExporters.length > 0 ? new Date(0) : new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
+  const expireBefore =
+    health.silentExporters.length > 0 ? new Date(0) : new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
   const summaryCounts = await applyDetections(ctx.state, ctx.audit, detections, ctx.now, expireBefore, ctx.actor);
   await recordRun(ctx.state.db, {
-    at: new Date().toISOString(), actor: ctx.actor, window_from: window.from, window_to: window.to, model_version: ctx.modelVersion ?? -1,
-    endpoints: features.length, detected: detections.length, flows_deleted: 0,
+    at: new Date().toISOString(),
+    actor: ctx.actor,
+    window_from: window.from,
+    window_to: window.to,
+    model_version: ctx.modelVersion ?? -1,
+    endpoints: features.length,
+    detected: detections.length,
+    flows_deleted: 0,
   });
   // Only where runs have analysed, and only what has left the rolling window ending now.
-  const current = [...await listCandidates(ctx.state, 'new'), ...await listCandidates(ctx.state, 'confirmed')];
-  const keep = { columns: ['dst_addr', 'dst_port', 'proto'],
-    rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]) };
+  const current = [...(await listCandidates(ctx.state, 'new')), ...(await listCandidates(ctx.state, 'confirmed'))];
+  const keep = {
+    columns: ['dst_addr', 'dst_port', 'proto'],
+    rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]),
+  };
   const rolling = new Date(Math.min(from.getTime(), Date.now() - windowMs));
   let flowsDeleted = 0;
   const analysed = await analysedWindows(ctx.state);
@@ -158,7 +226,16 @@ export async function detectOnce(ctx: {
   const firstAnalysed = analysed[0]?.from ?? from;
   const [old] = await ctx.flows.query<{ n: string }>(
     `SELECT count() AS n FROM ${ctx.flows.table(FLOW_DATASET.name)} WHERE start < toDateTime64({first:String}, 3, 'UTC')`,
-    { first: firstAnalysed.toISOString().replace('Z', '') });
-  return { ...summaryCounts, endpoints: features.length, allowListed, threshold: ctx.model.threshold, flowsDeleted,
-    unanalysedKept: Number(old?.n ?? 0), health, window };
+    { first: firstAnalysed.toISOString().replace('Z', '') },
+  );
+  return {
+    ...summaryCounts,
+    endpoints: features.length,
+    allowListed,
+    threshold: ctx.model.threshold,
+    flowsDeleted,
+    unanalysedKept: Number(old?.n ?? 0),
+    health,
+    window,
+  };
 }

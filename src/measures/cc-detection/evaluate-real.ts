@@ -73,8 +73,15 @@ export interface RealEvalReport {
   methods: MethodResult[];
   /** The model's top of the list, for the report. */
   top: Array<{
-    rank: number; endpoint: string; truth: RealTruth; family?: string; score: number; evidence?: number; clients: number;
-    summary: string; explanation: string[];
+    rank: number;
+    endpoint: string;
+    truth: RealTruth;
+    family?: string;
+    score: number;
+    evidence?: number;
+    clients: number;
+    summary: string;
+    explanation: string[];
   }>;
   /**
    * Scored endpoints (10+ contacts) whose 2–64 subscribers reach, all of them and no other, another network too
@@ -101,11 +108,22 @@ function wanted(file: string, names: string[] | undefined): boolean {
 }
 
 /** Reads DIR: benign days and infections with their C&C endpoints. */
-export function readRealDir(dir: string, c2: EndpointKey[], benignNames?: string[], familyNames?: string[]): {
-  benign: ZeekLog[]; infections: Array<Infection & { source: 'labels' | 'given' }>; leftOut: string[];
+export function readRealDir(
+  dir: string,
+  c2: EndpointKey[],
+  benignNames?: string[],
+  familyNames?: string[],
+): {
+  benign: ZeekLog[];
+  infections: Array<Infection & { source: 'labels' | 'given' }>;
+  leftOut: string[];
 } {
   let files: string[];
-  try { files = readdirSync(dir).filter((f) => /conn.*\.log/.test(f) && statSync(join(dir, f)).isFile()).sort(); } catch (err) {
+  try {
+    files = readdirSync(dir)
+      .filter((f) => /conn.*\.log/.test(f) && statSync(join(dir, f)).isFile())
+      .sort();
+  } catch (err) {
     throw new Error(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const benign: ZeekLog[] = [];
@@ -114,7 +132,10 @@ export function readRealDir(dir: string, c2: EndpointKey[], benignNames?: string
   const given = new Set(c2.map(endpointKey));
   for (const f of files) {
     const path = join(dir, f);
-    if (BENIGN.test(f)) { if (wanted(f, benignNames)) benign.push(readZeekConn(path)); continue; }
+    if (BENIGN.test(f)) {
+      if (wanted(f, benignNames)) benign.push(readZeekConn(path));
+      continue;
+    }
     if (!wanted(f, familyNames)) continue;
     const log = readZeekConn(path);
     const named = new Map<string, EndpointKey>();
@@ -143,19 +164,34 @@ type Row = { key: string; family?: string | undefined; y: number; score: number;
 
 function measure(name: string, rows: Row[], threshold: number, subscribers: number): MethodResult {
   const sorted = [...rows].sort((a, b) => b.score - a.score || b.tie - a.tie || a.y - b.y);
-  const ranks = rows.filter((r) => r.y === 1).map((r) => ({
-    family: r.family ?? '', endpoint: r.key, score: r.score,
-    rank: 1 + rows.filter((o) => o !== r && (o.score > r.score || (o.score === r.score && o.tie >= r.tie))).length,
-  })).sort((a, b) => a.rank - b.rank);
+  const ranks = rows
+    .filter((r) => r.y === 1)
+    .map((r) => ({
+      family: r.family ?? '',
+      endpoint: r.key,
+      score: r.score,
+      rank: 1 + rows.filter((o) => o !== r && (o.score > r.score || (o.score === r.score && o.tie >= r.tie))).length,
+    }))
+    .sort((a, b) => a.rank - b.rank);
   const flagged = rows.filter((r) => r.score >= threshold);
   const tp = flagged.filter((r) => r.y === 1).length;
   const fp = flagged.length - tp;
-  const ap = (rs: typeof sorted) => prAuc(rs.map((_, i) => rs.length - i), rs.map((r) => r.y));
+  const ap = (rs: typeof sorted) =>
+    prAuc(
+      rs.map((_, i) => rs.length - i),
+      rs.map((r) => r.y),
+    );
   const families = [...new Set(rows.filter((r) => r.y === 1).map((r) => r.family ?? ''))].sort();
   return {
-    name, prAuc: ap(sorted), ranks, threshold, tp, fp,
+    name,
+    prAuc: ap(sorted),
+    ranks,
+    threshold,
+    tp,
+    fp,
     perFamily: families.map((fam) => ({ family: fam, prAuc: ap(sorted.filter((r) => r.y === 0 || r.family === fam)) })),
-    fn: rows.filter((r) => r.y === 1).length - tp, falsePer1000Subscribers: (fp * 1000) / subscribers,
+    fn: rows.filter((r) => r.y === 1).length - tp,
+    falsePer1000Subscribers: (fp * 1000) / subscribers,
   };
 }
 
@@ -175,7 +211,12 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
   for (const l of leftOut) o.onStep?.(l);
   const start = new Date(Date.UTC(2026, 0, 1));
   const isp = buildRealIsp({
-    seed: o.seed, subscribers: o.subscribers, start, benignDays: benign, infections, infectedPerFamily: o.infectedPerFamily,
+    seed: o.seed,
+    subscribers: o.subscribers,
+    start,
+    benignDays: benign,
+    infections,
+    infectedPerFamily: o.infectedPerFamily,
   });
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-real-'));
   // M1 enabled on this replicated traffic only, in a throwaway directory; its hourly job is not started.
@@ -208,44 +249,88 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
     // The model scores the whole window (its population includes the excluded endpoints, as in production).
     const ranked = rankEndpoints(model, features);
     const byKey = new Map(ranked.map((r, i) => [key(r.features), { r, i }]));
-    const rows = (scores: (f: EndpointFeatures, i: number) => { score: number; tie: number }) => kept.map((f, i) => ({
-      key: key(f), family: keptTruth[i]!.family, y: y[i]!, ...scores(f, i),
-    }));
-    const mamoriRows = rows((f) => { const r = byKey.get(key(f))!.r; return { score: r.score, tie: r.evidence ?? 0 }; });
+    const rows = (scores: (f: EndpointFeatures, i: number) => { score: number; tie: number }) =>
+      kept.map((f, i) => ({
+        key: key(f),
+        family: keptTruth[i]!.family,
+        y: y[i]!,
+        ...scores(f, i),
+      }));
+    const mamoriRows = rows((f) => {
+      const r = byKey.get(key(f))!.r;
+      return { score: r.score, tie: r.evidence ?? 0 };
+    });
     const beaconRows = rows((f) => ({ score: f.beaconScore, tie: 0 }));
     const fanRows = rows((f) => ({ score: f.clients, tie: 0 }));
     const methods = [
       measure(o.model ? `Mamori, ${kindOf(model)} model from a file` : 'Mamori', mamoriRows, model.threshold, o.subscribers),
-      measure('beacon score (RITA-style)', beaconRows, bestThreshold(beaconRows.map((r) => r.score), y), o.subscribers),
-      measure('fan-in', fanRows, bestThreshold(fanRows.map((r) => r.score), y), o.subscribers),
+      measure(
+        'beacon score (RITA-style)',
+        beaconRows,
+        bestThreshold(
+          beaconRows.map((r) => r.score),
+          y,
+        ),
+        o.subscribers,
+      ),
+      measure(
+        'fan-in',
+        fanRows,
+        bestThreshold(
+          fanRows.map((r) => r.score),
+          y,
+        ),
+        o.subscribers,
+      ),
     ];
-    const top = ranked.filter((r) => isp.truthOf(r.features).truth !== 'infection-other').slice(0, 10).map((r, i) => {
-      const t = isp.truthOf(r.features);
-      return {
-        rank: i + 1, endpoint: key(r.features), truth: t.truth, ...(t.family ? { family: t.family } : {}), score: r.score,
-        ...(r.evidence !== undefined ? { evidence: r.evidence } : {}), clients: r.features.clients, summary: r.detection.summary?.en ?? '',
-        explanation: r.detection.explanation.map((e) => e.en),
-      };
-    });
+    const top = ranked
+      .filter((r) => isp.truthOf(r.features).truth !== 'infection-other')
+      .slice(0, 10)
+      .map((r, i) => {
+        const t = isp.truthOf(r.features);
+        return {
+          rank: i + 1,
+          endpoint: key(r.features),
+          truth: t.truth,
+          ...(t.family ? { family: t.family } : {}),
+          score: r.score,
+          ...(r.evidence !== undefined ? { evidence: r.evidence } : {}),
+          clients: r.features.clients,
+          summary: r.detection.summary?.en ?? '',
+          explanation: r.detection.explanation.map((e) => e.en),
+        };
+      });
     const grouped = (f: EndpointFeatures) => f.flows >= 10 && f.clients >= 2 && f.clients <= MAX_GROUP && f.sharedClientNetworks > 0;
     const sharedGroup = {
-      benign: kept.filter((f, i) => y[i] === 0 && grouped(f)).length, cc: kept.filter((f, i) => y[i] === 1 && grouped(f)).length,
+      benign: kept.filter((f, i) => y[i] === 0 && grouped(f)).length,
+      cc: kept.filter((f, i) => y[i] === 1 && grouped(f)).length,
       eligibleBenign: kept.filter((f, i) => y[i] === 0 && f.flows >= 10).length,
     };
     // What labels from this run would teach the profile (positive-unlabelled): for `--save-model`.
     const learnt = learnProfile(defaultProfile(), [{ features, labels: truth.map((t) => (t.truth === 'cc' ? 1 : null)) }]);
     return {
       subscribers: o.subscribers,
-      benignDays: isp.hosts.filter((h) => benign.some((b) => b.file === h.file))
+      benignDays: isp.hosts
+        .filter((h) => benign.some((b) => b.file === h.file))
         .map((h) => ({ file: basename(h.file), host: h.host, outbound: h.outbound, inbound: h.inbound })),
       infections: infections.map((inf) => ({
-        file: basename(inf.log.file), family: inf.name, host: isp.hosts.find((h) => h.file === inf.log.file)!.host,
+        file: basename(inf.log.file),
+        family: inf.name,
+        host: isp.hosts.find((h) => h.file === inf.log.file)!.host,
         c2: inf.c2.map((e) => `${e.address}:${e.port}/${e.proto === 17 ? 'udp' : 'tcp'}`),
-        infectedSubscribers: isp.infected.get(inf.name)!.length, source: inf.source,
+        infectedSubscribers: isp.infected.get(inf.name)!.length,
+        source: inf.source,
       })),
-      leftOut, records: sent.records, dropped, endpoints: kept.length, excluded: features.length - kept.length,
+      leftOut,
+      records: sent.records,
+      dropped,
+      endpoints: kept.length,
+      excluded: features.length - kept.length,
       positives: y.filter(Boolean).length,
-      methods, top, learnt, sharedGroup,
+      methods,
+      top,
+      learnt,
+      sharedGroup,
     };
   } finally {
     await inlet.stop();

@@ -55,24 +55,35 @@ const perHour = (f: EndpointFeatures) => f.flowsPerClient / Math.max(1, f.client
  */
 export const C2_PROFILE: readonly FeatureSpec[] = [
   {
-    name: 'contacts_per_day', value: perDay, edges: [2, 6, 24, 100, 1000, Infinity], c2: [0.02, 0.08, 0.2, 0.3, 0.3, 0.1],
+    name: 'contacts_per_day',
+    value: perDay,
+    edges: [2, 6, 24, 100, 1000, Infinity],
+    c2: [0.02, 0.08, 0.2, 0.3, 0.3, 0.1],
     say: (_f, v) => ({ ja: `加入者 1 人あたり 1 日 ${num(v)} 回の接続`, en: `${num(v)} contacts a day per subscriber` }),
   },
   {
-    name: 'contacts_per_hour', value: perHour, edges: [2, 10, 60, 600, Infinity], c2: [0.25, 0.25, 0.25, 0.2, 0.05],
+    name: 'contacts_per_hour',
+    value: perHour,
+    edges: [2, 10, 60, 600, Infinity],
+    c2: [0.25, 0.25, 0.25, 0.2, 0.05],
     say: (_f, v) => ({ ja: `接続した時間帯 1 時間あたり ${num(v)} 回`, en: `${num(v)} contacts in each hour a subscriber was active` }),
   },
   {
     // UDP without an answer is common and says little (P2P probes, NTP or STUN through filters): TCP only.
-    name: 'syn_only', value: (f) => (f.proto === 6 ? f.failedShare : null), edges: [0.5, 0.9, Infinity], c2: [0.7, 0.1, 0.2],
+    name: 'syn_only',
+    value: (f) => (f.proto === 6 ? f.failedShare : null),
+    edges: [0.5, 0.9, Infinity],
+    c2: [0.7, 0.1, 0.2],
     say: (_f, v) => ({
       ja: `TCP 接続の ${pct(v)} % がハンドシェイクを完了していない（拒否または無応答）`,
       en: `${pct(v)} % of TCP attempts never completed a handshake (refused or unanswered)`,
     }),
   },
   {
-    name: 'port_reach', value: (f) => share(f.portOtherClients + f.clients, f),
-    edges: [0.005, 0.02, 0.1, Infinity], c2: [0.3, 0.1, 0.1, 0.5],
+    name: 'port_reach',
+    value: (f) => share(f.portOtherClients + f.clients, f),
+    edges: [0.005, 0.02, 0.1, Infinity],
+    c2: [0.3, 0.1, 0.1, 0.5],
     say: (f) => {
       const port = `${f.port}/${proto(f.proto)}`;
       const used = pct(share(f.portOtherClients + f.clients, f));
@@ -82,41 +93,56 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
     },
   },
   {
-    name: 'net_others', value: (f) => share(f.netOtherClients, f),
-    edges: [1e-9, 0.005, 0.02, 0.1, Infinity], c2: [0.6, 0.15, 0.1, 0.1, 0.05],
-    say: (f, v) => (f.netOtherClients === 0
-      ? {
-        ja: '同じネットワーク（/24、IPv6 は /48）の同じポートの他のサーバに接続する加入者はいない',
-        en: 'no subscriber reaches another server of its network (/24, IPv6 /48) on this port',
-      }
-      : {
-        ja: `同じネットワークの同じポートの他の ${f.netOtherEndpoints} 台のサーバに加入者の ${pct(v)} % が接続している`,
-        en: `${pct(v)} % of subscribers reach ${f.netOtherEndpoints} other servers of its network on this port`,
-      }),
+    name: 'net_others',
+    value: (f) => share(f.netOtherClients, f),
+    edges: [1e-9, 0.005, 0.02, 0.1, Infinity],
+    c2: [0.6, 0.15, 0.1, 0.1, 0.05],
+    say: (f, v) =>
+      f.netOtherClients === 0
+        ? {
+            ja: '同じネットワーク（/24、IPv6 は /48）の同じポートの他のサーバに接続する加入者はいない',
+            en: 'no subscriber reaches another server of its network (/24, IPv6 /48) on this port',
+          }
+        : {
+            ja: `同じネットワークの同じポートの他の ${f.netOtherEndpoints} 台のサーバに加入者の ${pct(v)} % が接続している`,
+            en: `${pct(v)} % of subscribers reach ${f.netOtherEndpoints} other servers of its network on this port`,
+          },
   },
   {
-    name: 'popularity', value: (f) => share(f.clients, f), edges: [0.005, 0.02, 0.1, Infinity], c2: [0.8, 0.15, 0.045, 0.005],
+    name: 'popularity',
+    value: (f) => share(f.clients, f),
+    edges: [0.005, 0.02, 0.1, Infinity],
+    c2: [0.8, 0.15, 0.045, 0.005],
     say: (f, v) => {
       const [n, of] = [f.clients.toLocaleString('en'), f.subscribers.toLocaleString('en')];
       return { ja: `加入者 ${of} 人中 ${n} 人（${pct(v)} %）が接続`, en: `reached by ${n} of ${of} subscribers (${pct(v)} %)` };
     },
   },
   {
-    name: 'beacon', value: (f) => f.beaconScore, edges: [0.3, 0.6, 0.8, Infinity], c2: [0.2, 0.3, 0.25, 0.25],
+    name: 'beacon',
+    value: (f) => f.beaconScore,
+    edges: [0.3, 0.6, 0.8, Infinity],
+    c2: [0.2, 0.3, 0.25, 0.25],
     say: (_f, v) => ({
-      ja: `接続間隔の規則性（RITA 型ビーコンスコア ${v.toFixed(2)}）`, en: `regularity of the contacts (RITA-style beacon score ${v.toFixed(2)})`,
+      ja: `接続間隔の規則性（RITA 型ビーコンスコア ${v.toFixed(2)}）`,
+      en: `regularity of the contacts (RITA-style beacon score ${v.toFixed(2)})`,
     }),
   },
   {
-    name: 'return_ratio', value: (f) => (f.proto === 6 && f.failedShare >= 0.9 ? null : f.returnRatio),
-    edges: [0.5, 2, 10, Infinity], c2: [0.3, 0.45, 0.17, 0.08],
+    name: 'return_ratio',
+    value: (f) => (f.proto === 6 && f.failedShare >= 0.9 ? null : f.returnRatio),
+    edges: [0.5, 2, 10, Infinity],
+    c2: [0.3, 0.45, 0.17, 0.08],
     say: (_f, v) => {
       const r = v < 10 ? v.toFixed(2) : num(v);
       return { ja: `送った 1 バイトに対して ${r} バイトの応答`, en: `${r} bytes back for each byte sent` };
     },
   },
   {
-    name: 'bytes_cv', value: (f) => f.bytesCv, edges: [0.1, 0.5, 1, Infinity], c2: [0.35, 0.35, 0.2, 0.1],
+    name: 'bytes_cv',
+    value: (f) => f.bytesCv,
+    edges: [0.1, 0.5, 1, Infinity],
+    c2: [0.35, 0.35, 0.2, 0.1],
     say: (f, v) => ({
       ja: `1 回あたりの送信量 ${num(f.meanBytesPerFlow)} バイト、ばらつき ${pct(v)} %（変動係数）`,
       en: `${num(f.meanBytesPerFlow)} bytes sent per contact, varying by ${pct(v)} % (coefficient of variation)`,
@@ -124,20 +150,26 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
   },
   {
     // Only for 2–64 clients (a single client's own habits are no group; big sets are never compared).
-    name: 'shared_clients', value: (f) => (f.clients >= 2 && f.clients <= MAX_GROUP ? f.sharedClientNetworks : null),
-    edges: [1, Infinity], c2: [0.7, 0.3],
-    say: (f, v) => (v === 0
-      ? {
-        ja: `この宛先に接続する加入者 ${f.clients} 人と同じ顔ぶれが接続する、他のネットワークのサーバはない`,
-        en: `no server of another network is reached by exactly the same ${f.clients} subscribers`,
-      }
-      : {
-        ja: `この宛先に接続する加入者 ${f.clients} 人と全く同じ顔ぶれ（他の加入者はいない）が、他の ${v} のネットワークのサーバにも接続している`,
-        en: `exactly the same ${f.clients} subscribers, and no other, also reach servers in ${v} other network${v === 1 ? '' : 's'}`,
-      }),
+    name: 'shared_clients',
+    value: (f) => (f.clients >= 2 && f.clients <= MAX_GROUP ? f.sharedClientNetworks : null),
+    edges: [1, Infinity],
+    c2: [0.7, 0.3],
+    say: (f, v) =>
+      v === 0
+        ? {
+            ja: `この宛先に接続する加入者 ${f.clients} 人と同じ顔ぶれが接続する、他のネットワークのサーバはない`,
+            en: `no server of another network is reached by exactly the same ${f.clients} subscribers`,
+          }
+        : {
+            ja: `この宛先に接続する加入者 ${f.clients} 人と全く同じ顔ぶれ（他の加入者はいない）が、他の ${v} のネットワークのサーバにも接続している`,
+            en: `exactly the same ${f.clients} subscribers, and no other, also reach servers in ${v} other network${v === 1 ? '' : 's'}`,
+          },
   },
   {
-    name: 'scanning_clients', value: (f) => f.scanningClients / Math.max(1, f.clients), edges: [1e-9, Infinity], c2: [0.85, 0.15],
+    name: 'scanning_clients',
+    value: (f) => f.scanningClients / Math.max(1, f.clients),
+    edges: [1e-9, Infinity],
+    c2: [0.85, 0.15],
     say: (f) => ({
       ja: `接続元 ${f.clients} 人中 ${f.scanningClients} 人がスキャンをしている（応答のない宛先 32 以上）`,
       en: `${f.scanningClients} of its ${f.clients} clients are scanning (32 or more unanswered addresses)`,
@@ -171,10 +203,17 @@ export const MIN_CALIBRATION_POSITIVES = 10;
 
 export function defaultProfile(): ProfileModel {
   return {
-    kind: 'profile', version: 1, minContacts: 10, prior: 0.001, temper: 0.5,
-    c2: Object.fromEntries(C2_PROFILE.map((s) => [s.name, [...s.c2]])), profileWeight: 20,
-    labelled: { positives: 0, benign: 0 }, calibration: null, threshold: 0.5,
-    notes: ['built-in profile: no labels used; benign behaviour learnt from each window\'s own traffic'],
+    kind: 'profile',
+    version: 1,
+    minContacts: 10,
+    prior: 0.001,
+    temper: 0.5,
+    c2: Object.fromEntries(C2_PROFILE.map((s) => [s.name, [...s.c2]])),
+    profileWeight: 20,
+    labelled: { positives: 0, benign: 0 },
+    calibration: null,
+    threshold: 0.5,
+    notes: ["built-in profile: no labels used; benign behaviour learnt from each window's own traffic"],
   };
 }
 
@@ -192,7 +231,9 @@ export function eligible(model: ProfileModel, f: EndpointFeatures): boolean {
 export type Population = Record<string, number[]>;
 
 export function populationOf(
-  features: readonly EndpointFeatures[], model: ProfileModel, knownC2?: (f: EndpointFeatures) => boolean,
+  features: readonly EndpointFeatures[],
+  model: ProfileModel,
+  knownC2?: (f: EndpointFeatures) => boolean,
 ): Population {
   const out: Population = {};
   for (const s of C2_PROFILE) {
@@ -237,7 +278,12 @@ export function probability(model: ProfileModel, evidence: number): number {
   return sigmoid(logit);
 }
 
-export interface Explanation { feature: string; direction: 'raised' | 'lowered'; ja: string; en: string }
+export interface Explanation {
+  feature: string;
+  direction: 'raised' | 'lowered';
+  ja: string;
+  en: string;
+}
 
 /**
  * The terms that moved the score by at least a factor of 2, strongest first, as
@@ -252,16 +298,26 @@ export function explainTerms(f: EndpointFeatures, ts: readonly Term[], up = 4, d
     const times = factor >= 100 ? Math.round(factor).toLocaleString('en') : factor.toFixed(factor >= 10 ? 0 : 1);
     return t.log10Ratio > 0
       ? {
-        feature: t.feature, direction: 'raised', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 倍多い（スコアを押し上げた）`,
-        en: `${s.en}: ${times}× more common among C&C servers than in this ISP's traffic (raised the score)`,
-      }
+          feature: t.feature,
+          direction: 'raised',
+          ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 倍多い（スコアを押し上げた）`,
+          en: `${s.en}: ${times}× more common among C&C servers than in this ISP's traffic (raised the score)`,
+        }
       : {
-        feature: t.feature, direction: 'lowered', ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 分の 1（スコアを押し下げた）`,
-        en: `${s.en}: ${times}× less common among C&C servers than in this ISP's traffic (lowered the score)`,
-      };
+          feature: t.feature,
+          direction: 'lowered',
+          ja: `${s.ja}：C&C ではこの ISP の通信より ${times} 分の 1（スコアを押し下げた）`,
+          en: `${s.en}: ${times}× less common among C&C servers than in this ISP's traffic (lowered the score)`,
+        };
   };
-  const raised = strong.filter((t) => t.log10Ratio > 0).sort((a, b) => b.log10Ratio - a.log10Ratio).slice(0, up);
-  const lowered = strong.filter((t) => t.log10Ratio < 0).sort((a, b) => a.log10Ratio - b.log10Ratio).slice(0, down);
+  const raised = strong
+    .filter((t) => t.log10Ratio > 0)
+    .sort((a, b) => b.log10Ratio - a.log10Ratio)
+    .slice(0, up);
+  const lowered = strong
+    .filter((t) => t.log10Ratio < 0)
+    .sort((a, b) => a.log10Ratio - b.log10Ratio)
+    .slice(0, down);
   return [...raised, ...lowered].map(line);
 }
 
@@ -269,9 +325,17 @@ export function explainTerms(f: EndpointFeatures, ts: readonly Term[], up = 4, d
 export function summary(f: EndpointFeatures): { ja: string; en: string } {
   const en: string[] = [`${num(perDay(f) * f.clients)} contacts a day from ${f.clients} subscriber${f.clients === 1 ? '' : 's'}`];
   const ja: string[] = [`加入者 ${f.clients} 人から 1 日 ${num(perDay(f) * f.clients)} 回の接続`];
-  if (f.proto === 6 && f.failedShare >= 0.5) { en.push(`${pct(f.failedShare)} % SYN-only`); ja.push(`${pct(f.failedShare)} % が SYN のみ`); }
-  if (f.portOtherClients === 0) { en.push(`port ${f.port} seen nowhere else`); ja.push(`ポート ${f.port} は他で使われていない`); }
-  else { en.push(`port ${f.port}/${proto(f.proto)}`); ja.push(`ポート ${f.port}/${proto(f.proto)}`); }
+  if (f.proto === 6 && f.failedShare >= 0.5) {
+    en.push(`${pct(f.failedShare)} % SYN-only`);
+    ja.push(`${pct(f.failedShare)} % が SYN のみ`);
+  }
+  if (f.portOtherClients === 0) {
+    en.push(`port ${f.port} seen nowhere else`);
+    ja.push(`ポート ${f.port} は他で使われていない`);
+  } else {
+    en.push(`port ${f.port}/${proto(f.proto)}`);
+    ja.push(`ポート ${f.port}/${proto(f.proto)}`);
+  }
   if (f.beaconScore >= 0.8) {
     en.push(`regular (beacon score ${f.beaconScore.toFixed(2)})`);
     ja.push(`規則的（ビーコンスコア ${f.beaconScore.toFixed(2)}）`);
@@ -281,7 +345,10 @@ export function summary(f: EndpointFeatures): { ja: string; en: string } {
     en.push(`the same ${f.clients} subscribers alone also reach ${n} other network${n === 1 ? '' : 's'}`);
     ja.push(`同じ加入者 ${f.clients} 人だけが他の ${n} のネットワークにも接続`);
   }
-  if (f.scanningClients > 0) { en.push(`${f.scanningClients} clients scanning`); ja.push(`接続元 ${f.scanningClients} 人がスキャン中`); }
+  if (f.scanningClients > 0) {
+    en.push(`${f.scanningClients} clients scanning`);
+    ja.push(`接続元 ${f.scanningClients} 人がスキャン中`);
+  }
   return { ja: ja.join('、'), en: en.join(', ') };
 }
 
@@ -295,7 +362,9 @@ export interface Scored {
 
 /** Scores every endpoint of a window against that window's own population; ineligible ones score 0. */
 export function scoreWindow(
-  model: ProfileModel, features: readonly EndpointFeatures[], knownC2?: (f: EndpointFeatures) => boolean,
+  model: ProfileModel,
+  features: readonly EndpointFeatures[],
+  knownC2?: (f: EndpointFeatures) => boolean,
 ): Scored[] {
   const population = populationOf(features, model, knownC2);
   return features.map((f) => {
@@ -316,21 +385,31 @@ function logistic1d(x: number[], y: number[], weights: number[], ridge = 1): { a
   let a = 0;
   let b = 0;
   for (let it = 0; it < 50; it++) {
-    let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    let ga = 0,
+      gb = 0,
+      haa = 0,
+      hab = 0,
+      hbb = 0;
     for (let i = 0; i < x.length; i++) {
       const p = sigmoid(a * x[i]! + b);
       const w = weights[i]!;
       const r = (y[i]! - p) * w;
       const h = p * (1 - p) * w;
-      ga += r * x[i]!; gb += r;
-      haa += h * x[i]! * x[i]!; hab += h * x[i]!; hbb += h;
+      ga += r * x[i]!;
+      gb += r;
+      haa += h * x[i]! * x[i]!;
+      hab += h * x[i]!;
+      hbb += h;
     }
-    ga -= ridge * a; haa += ridge; hbb += 1e-6;
+    ga -= ridge * a;
+    haa += ridge;
+    hbb += 1e-6;
     const det = haa * hbb - hab * hab;
     if (Math.abs(det) < 1e-12) break;
     const da = (hbb * ga - hab * gb) / det;
     const db = (haa * gb - hab * ga) / det;
-    a += da; b += db;
+    a += da;
+    b += db;
     if (Math.abs(da) + Math.abs(db) < 1e-9) break;
   }
   return { a, b };
@@ -380,16 +459,19 @@ export function learnProfile(base: ProfileModel, windows: readonly LabelledWindo
   model.labelled = { positives, benign };
   if (positives === 0) {
     model.calibration = null;
-    model.notes.push('no labelled C&C endpoint with enough contacts in the window(s): '
-      + 'the written profile and the default calibration are used');
+    model.notes.push(
+      'no labelled C&C endpoint with enough contacts in the window(s): ' + 'the written profile and the default calibration are used',
+    );
     return model;
   }
   const endpoints = `${positives} labelled C&C endpoint${positives === 1 ? '' : 's'}`;
   model.notes.push(`C&C profile updated by ${endpoints} (the written profile counts as ${base.profileWeight})`);
   if (positives < MIN_CALIBRATION_POSITIVES) {
     model.calibration = null;
-    model.notes.push(`only ${endpoints} (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate scores; `
-      + `the default calibration (prior ${base.prior}, evidence × ${base.temper}) stays`);
+    model.notes.push(
+      `only ${endpoints} (< ${MIN_CALIBRATION_POSITIVES}): too few to calibrate scores; ` +
+        `the default calibration (prior ${base.prior}, evidence × ${base.temper}) stays`,
+    );
     return model;
   }
   for (const { w, population } of scoredWindows) {

@@ -81,7 +81,8 @@ export const MODEL_TABLES = ['cc_models', 'cc_runs'] as const;
 export const modelMigrations: Record<string, Migration> = {
   '0102_cc-detection_models': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('cc_models')
+      await db.schema
+        .createTable('cc_models')
         .addColumn('version', 'integer', (c) => c.primaryKey())
         .addColumn('trained_at', 'text', (c) => c.notNull())
         .addColumn('trained_by', 'text', (c) => c.notNull())
@@ -98,13 +99,23 @@ export const modelMigrations: Record<string, Migration> = {
   },
   '0103_cc-detection_model-kinds': {
     async up(db: Kysely<any>) {
-      await db.schema.alterTable('cc_models').addColumn('kind', 'text', (c) => c.notNull().defaultTo('forest')).execute();
-      await db.schema.alterTable('cc_models').addColumn('source', 'text', (c) => c.notNull().defaultTo('train')).execute();
-      await db.schema.alterTable('cc_models').addColumn('notes', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+      await db.schema
+        .alterTable('cc_models')
+        .addColumn('kind', 'text', (c) => c.notNull().defaultTo('forest'))
+        .execute();
+      await db.schema
+        .alterTable('cc_models')
+        .addColumn('source', 'text', (c) => c.notNull().defaultTo('train'))
+        .execute();
+      await db.schema
+        .alterTable('cc_models')
+        .addColumn('notes', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute();
       await db.schema.alterTable('cc_models').addColumn('promoted_at', 'text').execute();
       await db.schema.alterTable('cc_models').addColumn('promoted_by', 'text').execute();
       // Each detection run's window: flows are deleted after analysis only where a run analysed them.
-      await db.schema.createTable('cc_runs')
+      await db.schema
+        .createTable('cc_runs')
         .addColumn('at', 'text', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('window_from', 'text', (c) => c.notNull())
@@ -140,13 +151,20 @@ export async function labelEndpoints(state: StateStore, features: EndpointFeatur
     const [lo, hi] = prefixBounds(l.address, l.prefixLength);
     return { lo, hi, port: l.port };
   });
-  const decided = new Map((await listCandidates(state)).filter((c) => c.status === 'confirmed' || c.status === 'withdrawn').map((c) => [`${c.address}|${c.port}|${c.proto}`, c.status]));
+  const decided = new Map(
+    (await listCandidates(state))
+      .filter((c) => c.status === 'confirmed' || c.status === 'withdrawn')
+      .map((c) => [`${c.address}|${c.port}|${c.proto}`, c.status]),
+  );
   return features.map((f) => {
     const d = decided.get(`${f.address}|${f.port}|${f.proto}`);
     if (d) return d === 'confirmed' ? 1 : 0;
     const a = addressBytes(f.address);
-    return labels.some((l) => (l.port === null || l.port === f.port) && compareAddressBytes(a, l.lo) >= 0 && compareAddressBytes(a,
-      l.hi) <= 0) ? 1 : null;
+    return labels.some(
+      (l) => (l.port === null || l.port === f.port) && compareAddressBytes(a, l.lo) >= 0 && compareAddressBytes(a, l.hi) <= 0,
+    )
+      ? 1
+      : null;
   });
 }
 
@@ -165,32 +183,62 @@ export interface TrainRequest {
   actor: string;
 }
 
-export interface StoredModel { version: number; model: AnyModel; notes: string[] }
+export interface StoredModel {
+  version: number;
+  model: AnyModel;
+  notes: string[];
+}
 
 /** Stores a new version (not promoted), audited. */
-export async function storeModel(state: StateStore, audit: AuditWriter, model: AnyModel, meta: {
-  actor: string; seed: number; from: Date; to: Date; source: 'train' | 'eval' | 'import'; notes: string[];
-  labelSources?: Array<{ name: string; sha256: string; importedAt: string }>;
-}): Promise<StoredModel> {
+export async function storeModel(
+  state: StateStore,
+  audit: AuditWriter,
+  model: AnyModel,
+  meta: {
+    actor: string;
+    seed: number;
+    from: Date;
+    to: Date;
+    source: 'train' | 'eval' | 'import';
+    notes: string[];
+    labelSources?: Array<{ name: string; sha256: string; importedAt: string }>;
+  },
+): Promise<StoredModel> {
   const kind = kindOf(model);
   const samples = kind === 'forest' ? (model as M1Model).samples : 0;
   const positives = kind === 'forest' ? (model as M1Model).positives : (model as ProfileModel).labelled.positives;
   const notes = [...meta.notes, ...unfit(model).map((u) => `unfit for use: ${u}`)];
   const action = meta.source === 'train' ? 'cc.model.train' : 'cc.model.import';
-  const version = await audit.withAudit((v: number) => ({ actor: meta.actor, measure: 'cc-detection', action, object: `model:${v}`,
-    counts: { samples, positives } }), async (tx) => {
-    const m = db(tx);
-    const last = await m.selectFrom('cc_models').select('version').orderBy('version', 'desc').limit(1).executeTakeFirst();
-    const v = (last?.version ?? 0) + 1;
-    await m.insertInto('cc_models').values({
-      version: v, trained_at: new Date().toISOString(), trained_by: meta.actor, seed: meta.seed, samples, positives,
-      threshold: model.threshold, window_from: meta.from.toISOString(), window_to: meta.to.toISOString(),
-      label_sources: JSON.stringify(meta.labelSources ?? []), model: JSON.stringify(model), kind, source: meta.source,
-        notes: JSON.stringify(notes),
-      promoted_at: null, promoted_by: null,
-    }).execute();
-    return v;
-  });
+  const version = await audit.withAudit(
+    (v: number) => ({ actor: meta.actor, measure: 'cc-detection', action, object: `model:${v}`, counts: { samples, positives } }),
+    async (tx) => {
+      const m = db(tx);
+      const last = await m.selectFrom('cc_models').select('version').orderBy('version', 'desc').limit(1).executeTakeFirst();
+      const v = (last?.version ?? 0) + 1;
+      await m
+        .insertInto('cc_models')
+        .values({
+          version: v,
+          trained_at: new Date().toISOString(),
+          trained_by: meta.actor,
+          seed: meta.seed,
+          samples,
+          positives,
+          threshold: model.threshold,
+          window_from: meta.from.toISOString(),
+          window_to: meta.to.toISOString(),
+          label_sources: JSON.stringify(meta.labelSources ?? []),
+          model: JSON.stringify(model),
+          kind,
+          source: meta.source,
+          notes: JSON.stringify(notes),
+          promoted_at: null,
+          promoted_by: null,
+        })
+        .execute();
+      return v;
+    },
+  );
   return { version, model, notes };
 }
 
@@ -204,30 +252,52 @@ export async function trainOnWindow(req: TrainRequest): Promise<StoredModel> {
   if (kind === 'forest') {
     if (positives < MIN_FOREST_POSITIVES) {
       const need = `a forest needs at least ${MIN_FOREST_POSITIVES}`;
-      throw new TrainingError(`only ${positives} endpoints in the window are labelled C&C: ${need}; `
-        + 'train a profile model (the default) instead, or import more labels');
+      throw new TrainingError(
+        `only ${positives} endpoints in the window are labelled C&C: ${need}; ` +
+          'train a profile model (the default) instead, or import more labels',
+      );
     }
     // The forest is fitted to labelled versus the rest; its calibration is corrected positive-unlabelled (model.ts).
-    model = trainModel(features, labels.map((l) => (l === 1 ? 1 : 0)), { trees: req.trees, maxDepth: 12, minLeaf: 3, seed: req.seed,
-      targetPrecision: req.targetPrecision, positiveUnlabelled: true });
+    model = trainModel(
+      features,
+      labels.map((l) => (l === 1 ? 1 : 0)),
+      { trees: req.trees, maxDepth: 12, minLeaf: 3, seed: req.seed, targetPrecision: req.targetPrecision, positiveUnlabelled: true },
+    );
   } else {
     if (positives === 0) {
-      throw new TrainingError('no endpoint in the window is labelled C&C: nothing to learn (the built-in profile needs no training); '
-        + 'import reputation lists or confirm candidates first');
+      throw new TrainingError(
+        'no endpoint in the window is labelled C&C: nothing to learn (the built-in profile needs no training); ' +
+          'import reputation lists or confirm candidates first',
+      );
     }
     model = learnProfile(defaultProfile(), [{ features, labels }]);
   }
   const sources = (await labelSources(req.state)).map((s) => ({ name: s.name, sha256: s.file_sha256, importedAt: s.imported_at }));
-  const notes = kind === 'profile' ? (model as ProfileModel).notes
-    : [`forest of ${req.trees} trees on ${features.length} endpoints, ${positives} labelled C&C`];
-  return storeModel(req.state, req.audit, model, { actor: req.actor, seed: req.seed, from: req.from, to: req.to, source: 'train', notes,
-    labelSources: sources });
+  const notes =
+    kind === 'profile'
+      ? (model as ProfileModel).notes
+      : [`forest of ${req.trees} trees on ${features.length} endpoints, ${positives} labelled C&C`];
+  return storeModel(req.state, req.audit, model, {
+    actor: req.actor,
+    seed: req.seed,
+    from: req.from,
+    to: req.to,
+    source: 'train',
+    notes,
+    labelSources: sources,
+  });
 }
 
 /** The model detection uses: the most recently promoted version, else the built-in profile (version 0). */
 export async function activeModel(state: StateStore): Promise<{ version: number; model: AnyModel }> {
-  const r = await db(state.db).selectFrom('cc_models').select(['version', 'model']).where('promoted_at', 'is not', null)
-    .orderBy('promoted_at', 'desc').orderBy('version', 'desc').limit(1).executeTakeFirst();
+  const r = await db(state.db)
+    .selectFrom('cc_models')
+    .select(['version', 'model'])
+    .where('promoted_at', 'is not', null)
+    .orderBy('promoted_at', 'desc')
+    .orderBy('version', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return r ? { version: r.version, model: JSON.parse(r.model) as AnyModel } : { version: 0, model: defaultProfile() };
 }
 
@@ -239,7 +309,7 @@ export async function latestModel(state: StateStore): Promise<{ version: number;
 export async function getModel(state: StateStore, version: number): Promise<AnyModel | undefined> {
   if (version === 0) return defaultProfile();
   const r = await db(state.db).selectFrom('cc_models').select('model').where('version', '=', version).executeTakeFirst();
-  return r ? JSON.parse(r.model) as AnyModel : undefined;
+  return r ? (JSON.parse(r.model) as AnyModel) : undefined;
 }
 
 /** Makes a version the one detection uses (0: back to the built-in profile). Refuses a version that says it is unfit. */
@@ -254,38 +324,94 @@ export async function promoteModel(state: StateStore, audit: AuditWriter, versio
     if (!r) throw new TrainingError(`no model version ${version}`);
     const why = unfit(JSON.parse(r.model) as AnyModel);
     if (why.length > 0) throw new TrainingError(`model version ${version} is unfit for use: ${why.join('; ')}`);
-    await m.updateTable('cc_models').set({ promoted_at: new Date().toISOString(), promoted_by: actor }).where('version', '=',
-      version).execute();
+    await m
+      .updateTable('cc_models')
+      .set({ promoted_at: new Date().toISOString(), promoted_by: actor })
+      .where('version', '=', version)
+      .execute();
   });
 }
 
 export interface ModelVersion {
-  version: number; kind: 'profile' | 'forest'; source: string; trainedAt: string; trainedBy: string; seed: number;
-  samples: number; positives: number;
-  threshold: number; windowFrom: string; windowTo: string; labelSources: Array<{ name: string; sha256: string; importedAt: string }>;
-  notes: string[]; promotedAt: string | null; promotedBy: string | null; active: boolean;
+  version: number;
+  kind: 'profile' | 'forest';
+  source: string;
+  trainedAt: string;
+  trainedBy: string;
+  seed: number;
+  samples: number;
+  positives: number;
+  threshold: number;
+  windowFrom: string;
+  windowTo: string;
+  labelSources: Array<{ name: string; sha256: string; importedAt: string }>;
+  notes: string[];
+  promotedAt: string | null;
+  promotedBy: string | null;
+  active: boolean;
 }
 
 /** The versions, newest first, without the models themselves; version 0 (built-in) last. */
 export async function listModels(state: StateStore): Promise<ModelVersion[]> {
-  const rows = await db(state.db).selectFrom('cc_models')
-    .select(['version', 'kind', 'source', 'trained_at', 'trained_by', 'seed', 'samples', 'positives', 'threshold', 'window_from',
-      'window_to', 'label_sources', 'notes', 'promoted_at', 'promoted_by'])
-    .orderBy('version', 'desc').execute();
+  const rows = await db(state.db)
+    .selectFrom('cc_models')
+    .select([
+      'version',
+      'kind',
+      'source',
+      'trained_at',
+      'trained_by',
+      'seed',
+      'samples',
+      'positives',
+      'threshold',
+      'window_from',
+      'window_to',
+      'label_sources',
+      'notes',
+      'promoted_at',
+      'promoted_by',
+    ])
+    .orderBy('version', 'desc')
+    .execute();
   const active = (await activeModel(state)).version;
   const builtIn = defaultProfile();
   return [
     ...rows.map((r) => ({
-      version: r.version, kind: r.kind as 'profile' | 'forest', source: r.source, trainedAt: r.trained_at, trainedBy: r.trained_by,
-        seed: r.seed,
-      samples: r.samples, positives: r.positives, threshold: r.threshold, windowFrom: r.window_from, windowTo: r.window_to,
-      labelSources: JSON.parse(r.label_sources) as ModelVersion['labelSources'], notes: JSON.parse(r.notes) as string[],
-      promotedAt: r.promoted_at, promotedBy: r.promoted_by, active: r.version === active,
+      version: r.version,
+      kind: r.kind as 'profile' | 'forest',
+      source: r.source,
+      trainedAt: r.trained_at,
+      trainedBy: r.trained_by,
+      seed: r.seed,
+      samples: r.samples,
+      positives: r.positives,
+      threshold: r.threshold,
+      windowFrom: r.window_from,
+      windowTo: r.window_to,
+      labelSources: JSON.parse(r.label_sources) as ModelVersion['labelSources'],
+      notes: JSON.parse(r.notes) as string[],
+      promotedAt: r.promoted_at,
+      promotedBy: r.promoted_by,
+      active: r.version === active,
     })),
     {
-      version: 0, kind: 'profile', source: 'built-in', trainedAt: '', trainedBy: '', seed: 0, samples: 0, positives: 0,
-        threshold: builtIn.threshold,
-      windowFrom: '', windowTo: '', labelSources: [], notes: builtIn.notes, promotedAt: null, promotedBy: null, active: active === 0,
+      version: 0,
+      kind: 'profile',
+      source: 'built-in',
+      trainedAt: '',
+      trainedBy: '',
+      seed: 0,
+      samples: 0,
+      positives: 0,
+      threshold: builtIn.threshold,
+      windowFrom: '',
+      windowTo: '',
+      labelSources: [],
+      notes: builtIn.notes,
+      promotedAt: null,
+      promotedBy: null,
+      active: active === 0,
     },
   ];
 }
@@ -303,7 +429,9 @@ export async function analysedWindows(state: StateStore): Promise<Array<{ from: 
     const from = new Date(r.window_from);
     const to = new Date(r.window_to);
     const last = out[out.length - 1];
-    if (last && from <= last.to) { if (to > last.to) last.to = to; } else out.push({ from, to });
+    if (last && from <= last.to) {
+      if (to > last.to) last.to = to;
+    } else out.push({ from, to });
   }
   return out;
 }
@@ -326,16 +454,27 @@ export function modelFile(model: AnyModel, origin: ModelFile['origin']): ModelFi
 /** Checks a model file enough that a broken or foreign file is refused whole, with the reason. */
 export function parseModelFile(text: string, file: string): ModelFile {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { throw new TrainingError(`${file} is not JSON: ${(err as Error).message}`); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new TrainingError(`${file} is not JSON: ${(err as Error).message}`);
+  }
   const d = doc as Partial<ModelFile>;
-  if (d?.format !== 'mamori-cc-model'
-    || d.version !== 1) throw new TrainingError(`${file} is not a Mamori M1 model file (format "mamori-cc-model", version 1)`);
-  const m = d.model as {
-    kind?: string; threshold?: unknown; c2?: Record<string, unknown>; prior?: unknown; temper?: unknown;
-    forest?: { trees?: unknown }; calibration?: unknown;
-  } | undefined;
-  if (!m || typeof m.threshold !== 'number' || !(m.threshold > 0
-    && m.threshold <= 1)) throw new TrainingError(`${file}: the model has no threshold in (0, 1]`);
+  if (d?.format !== 'mamori-cc-model' || d.version !== 1)
+    throw new TrainingError(`${file} is not a Mamori M1 model file (format "mamori-cc-model", version 1)`);
+  const m = d.model as
+    | {
+        kind?: string;
+        threshold?: unknown;
+        c2?: Record<string, unknown>;
+        prior?: unknown;
+        temper?: unknown;
+        forest?: { trees?: unknown };
+        calibration?: unknown;
+      }
+    | undefined;
+  if (!m || typeof m.threshold !== 'number' || !(m.threshold > 0 && m.threshold <= 1))
+    throw new TrainingError(`${file}: the model has no threshold in (0, 1]`);
   if (m.kind === 'profile') {
     const base = defaultProfile();
     for (const [name, p] of Object.entries(base.c2)) {
@@ -353,7 +492,7 @@ export function parseModelFile(text: string, file: string): ModelFile {
   } else if (!m.forest || !Array.isArray(m.forest.trees) || !m.calibration) {
     throw new TrainingError(`${file}: neither a profile nor a forest model`);
   }
-  if (!d.origin || typeof d.origin.command !== 'string'
-    || !Array.isArray(d.origin.figures)) throw new TrainingError(`${file}: no origin (the command and figures that made it)`);
+  if (!d.origin || typeof d.origin.command !== 'string' || !Array.isArray(d.origin.figures))
+    throw new TrainingError(`${file}: no origin (the command and figures that made it)`);
   return d as ModelFile;
 }

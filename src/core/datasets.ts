@@ -7,15 +7,16 @@
  * retention only under a hold its declaration states (vocabulary HOLDS),
  * which the dataset maps to the rows it covers.
  */
-import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
+import type { Expression, SqlBool } from 'kysely';
 import { keeps, type MeasureDeclaration } from './measure.js';
 import { HOLDS, type DataItem, type Hold } from './vocabulary.js';
+import type { UntypedExpressionBuilder } from '../store/state/untyped.js';
 
 /** Owner of a dataset kept by a shared service: `service:<name>`; its rows are governed by the measures' declarations. */
 export const SERVICE_OWNER = /^service:[a-z][a-z0-9-]*$/;
 
 /** Expressions over a dataset's own table (state store). Table-qualify columns: holds may use subqueries. */
-export type RowExpression<T> = (eb: ExpressionBuilder<any, any>, now: Date) => Expression<T>;
+export type RowExpression<T> = (eb: UntypedExpressionBuilder, now: Date) => Expression<T>;
 
 export interface DatasetHold {
   /** The declared reason (HOLDS); it applies only to rows whose governing declaration states it for every item held. */
@@ -103,12 +104,18 @@ export class DatasetRegistry {
     this.byName.set(dataset.name, dataset);
   }
 
-  get(name: string): Dataset | undefined { return this.byName.get(name); }
+  get(name: string): Dataset | undefined {
+    return this.byName.get(name);
+  }
 
-  list(): Dataset[] { return [...this.byName.values()]; }
+  list(): Dataset[] {
+    return [...this.byName.values()];
+  }
 
   /** Datasets holding `item`. */
-  holding(item: DataItem): Dataset[] { return this.list().filter((d) => d.items.includes(item)); }
+  holding(item: DataItem): Dataset[] {
+    return this.list().filter((d) => d.items.includes(item));
+  }
 
   /** The strictest (shortest) retention `declaration` states among the items the dataset holds. */
   private strictest(dataset: Dataset, declaration: MeasureDeclaration): number {
@@ -116,7 +123,11 @@ export class DatasetRegistry {
   }
 
   private pass(
-    dataset: Dataset, measure: MeasureDeclaration | undefined, retentionSeconds: number, holdStated: boolean, rows: RetentionPass['rows'],
+    dataset: Dataset,
+    measure: MeasureDeclaration | undefined,
+    retentionSeconds: number,
+    holdStated: boolean,
+    rows: RetentionPass['rows'],
   ): RetentionPass {
     const hold = holdStated ? dataset.hold : undefined;
     const maxDays = hold ? HOLDS[hold.condition].maxDays : undefined;

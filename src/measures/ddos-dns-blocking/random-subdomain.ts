@@ -32,7 +32,12 @@ export interface RandomSubdomainSettings {
 }
 
 export const DEFAULT_RANDOM_SUBDOMAIN: RandomSubdomainSettings = {
-  intervalMs: 5000, minDistinct: 200, baselineFactor: 10, minFailureShare: 0.5, minRandomness: 0.55, maxDomains: 100_000,
+  intervalMs: 5000,
+  minDistinct: 200,
+  baselineFactor: 10,
+  minFailureShare: 0.5,
+  minRandomness: 0.55,
+  maxDomains: 100_000,
 };
 
 export interface Candidate {
@@ -92,11 +97,18 @@ export function labelRandomness(label: string): number {
     counts.set(c, (counts.get(c) ?? 0) + 1);
     const vowel = 'aeiouy'.includes(c);
     if (c >= '0' && c <= '9') digits++;
-    else if (c >= 'a' && c <= 'z') { letters++; if (vowel) vowels++; }
-    if (vowel || !(c >= 'a' && c <= 'z')) run = 0; else longestRun = Math.max(longestRun, ++run);
+    else if (c >= 'a' && c <= 'z') {
+      letters++;
+      if (vowel) vowels++;
+    }
+    if (vowel || !(c >= 'a' && c <= 'z')) run = 0;
+    else longestRun = Math.max(longestRun, ++run);
   }
   let entropy = 0;
-  for (const k of counts.values()) { const p = k / n; entropy -= p * Math.log2(p); }
+  for (const k of counts.values()) {
+    const p = k / n;
+    entropy -= p * Math.log2(p);
+  }
   const entropyShare = (entropy / Math.log2(Math.min(n, 36))) * Math.min(1, n / 12);
   const mixed = digits > 0 && letters > 0 ? (Math.min(digits, letters) / n) * 2 : 0;
   const fewVowels = letters > 0 ? 1 - Math.min(vowels / letters / 0.3, 1) : 0;
@@ -143,9 +155,13 @@ export class RandomSubdomainDetector extends IntervalDetector {
   private readonly domains = new Map<string, DomainState>();
   untracked = 0;
 
-  constructor(private readonly s: RandomSubdomainSettings = DEFAULT_RANDOM_SUBDOMAIN) { super(s.intervalMs); }
+  constructor(private readonly s: RandomSubdomainSettings = DEFAULT_RANDOM_SUBDOMAIN) {
+    super(s.intervalMs);
+  }
 
-  get tracked(): number { return this.domains.size; }
+  get tracked(): number {
+    return this.domains.size;
+  }
 
   /** Names under a domain that resolved in its normal intervals (most recent last). */
   knownNames(domain: string): string[] {
@@ -157,8 +173,23 @@ export class RandomSubdomainDetector extends IntervalDetector {
     if (domain === e.qname) return; // the apex itself says nothing about subdomains
     let d = this.domains.get(domain);
     if (!d) {
-      if (this.domains.size >= this.s.maxDomains) { this.untracked++; return; }
-      d = { sketch: new HyperLogLog(), queries: 0, responses: 0, failures: 0, randomnessSum: 0, randomnessSamples: 0, baseline: 0, intervals: 0, idleIntervals: 0, resolved: new Set(), known: new Set() };
+      if (this.domains.size >= this.s.maxDomains) {
+        this.untracked++;
+        return;
+      }
+      d = {
+        sketch: new HyperLogLog(),
+        queries: 0,
+        responses: 0,
+        failures: 0,
+        randomnessSum: 0,
+        randomnessSamples: 0,
+        baseline: 0,
+        intervals: 0,
+        idleIntervals: 0,
+        resolved: new Set(),
+        known: new Set(),
+      };
       this.domains.set(domain, d);
     }
     if (e.kind === 'query') {
@@ -196,8 +227,21 @@ export class RandomSubdomainDetector extends IntervalDetector {
       // machine-made hostnames on the first intervals would look the same, but they resolve.
       const attackLike = failureShare >= this.s.minFailureShare || (d.intervals >= 3 && randomness >= this.s.minRandomness);
       if (surge && attackLike) {
-        const confidence = Math.min(1, 0.4 * Math.min(distinct / (this.s.baselineFactor * reference) / 4, 1) + 0.35 * failureShare + 0.25 * randomness);
-        found.push({ domain, at, distinct: Math.round(distinct), baseline: Math.round(d.baseline), queries: d.queries, failureShare, randomness, confidence, explanation: explain(domain, distinct, d.baseline, failureShare, randomness, this.s.intervalMs) });
+        const confidence = Math.min(
+          1,
+          0.4 * Math.min(distinct / (this.s.baselineFactor * reference) / 4, 1) + 0.35 * failureShare + 0.25 * randomness,
+        );
+        found.push({
+          domain,
+          at,
+          distinct: Math.round(distinct),
+          baseline: Math.round(d.baseline),
+          queries: d.queries,
+          failureShare,
+          randomness,
+          confidence,
+          explanation: explain(domain, distinct, d.baseline, failureShare, randomness, this.s.intervalMs),
+        });
       } else {
         // Only normal intervals teach the baseline and the known names: an attack must not become normal.
         d.baseline = d.intervals === 0 ? distinct : d.baseline + BASELINE_WEIGHT * (distinct - d.baseline);
@@ -216,12 +260,24 @@ export class RandomSubdomainDetector extends IntervalDetector {
   }
 }
 
-function explain(domain: string, distinct: number, baseline: number, failureShare: number, randomness: number, intervalMs: number): { ja: string; en: string } {
+function explain(
+  domain: string,
+  distinct: number,
+  baseline: number,
+  failureShare: number,
+  randomness: number,
+  intervalMs: number,
+): { ja: string; en: string } {
   const s = intervalMs / 1000;
   const pct = Math.round(failureShare * 100);
   const r = randomness.toFixed(2);
   return {
-    ja: `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ${Math.round(baseline)} 種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ${r} です。ランダムサブドメイン攻撃の特徴に一致します。`,
-    en: `About ${Math.round(distinct)} different names under ${domain} were asked in ${s} s (normally about ${Math.round(baseline)}). ${pct}% of the answers were NXDOMAIN or SERVFAIL, and the first labels look random (${r}). This matches a random-subdomain attack.`,
+    ja:
+      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ${Math.round(baseline)} ` +
+      `種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ${r} です。ランダムサブドメイン攻撃の特徴に一致します。`,
+    en:
+      `About ${Math.round(distinct)} different names under ${domain} were asked in ${s} s (normally ` +
+      `about ${Math.round(baseline)}). ${pct}% of the answers were NXDOMAIN or SERVFAIL, and the ` +
+      `first labels look random (${r}). This matches a random-subdomain attack.`,
   };
 }

@@ -5,20 +5,24 @@
  * retention of names); a rule in force always has recent evidence (it ends
  * when the attack has been quiet for `quietAfter`).
  */
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { tablesOf, type StateDb } from '../../store/state/store.js';
 import type { Decision } from './decisions.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export const M6_TABLES = ['m6_decisions'] as const;
 
-interface M6Tables { m6_decisions: { kind: string; domain: string; decision: string; last_seen: string } }
+interface M6Tables {
+  m6_decisions: { kind: string; domain: string; decision: string; last_seen: string };
+}
 
 export const m6Migrations: Record<string, Migration> = {
   '0600_ddos-dns-blocking': {
-    async up(db: Kysely<any>) {
-      await db.schema.createTable('m6_decisions')
+    async up(db: UntypedDb) {
+      await db.schema
+        .createTable('m6_decisions')
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('domain', 'text', (c) => c.notNull())
         .addColumn('decision', 'text', (c) => c.notNull())
@@ -32,8 +36,12 @@ export const m6Migrations: Record<string, Migration> = {
 /** A decision holds the name, its query types and answer sizes (the explanation) and when it was seen. */
 export const M6_DATASETS: readonly Dataset[] = [
   {
-    name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen',
-    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+    name: 'm6-decisions',
+    store: 'state',
+    table: 'm6_decisions',
+    timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'],
+    owner: 'ddos-dns-blocking',
   },
 ];
 
@@ -44,7 +52,11 @@ export async function storeDecisions(own: MeasureState, decisions: readonly Deci
   await own.store.writeTransaction(async (db) => {
     for (const d of decisions) {
       const row = { kind: d.kind, domain: d.domain, decision: JSON.stringify(d), last_seen: new Date(d.lastSeen).toISOString() };
-      await m6(db).insertInto('m6_decisions').values(row).onConflict((oc) => oc.columns(['kind', 'domain']).doUpdateSet({ decision: row.decision, last_seen: row.last_seen })).execute();
+      await m6(db)
+        .insertInto('m6_decisions')
+        .values(row)
+        .onConflict((oc) => oc.columns(['kind', 'domain']).doUpdateSet({ decision: row.decision, last_seen: row.last_seen }))
+        .execute();
     }
   });
 }

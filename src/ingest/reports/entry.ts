@@ -23,7 +23,7 @@ export interface ReportEntry {
   timeMs: number;
   /** Malware family, or for a blocklist the list's name; normalised (lower case, at most 64 characters); "unknown" if none. */
   family: string;
-  /** What the row says happened, IntelMQ's classification type (e.g. infected-system, brute-force, blacklist). */
+  /** What the row says happened, IntelMQ's classification type (e.g. infected-system, brute-force, blocklist). */
   classification: string;
   purpose: ReportPurpose;
   /** The registered source (feed id) the report was imported under. */

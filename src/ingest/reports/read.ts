@@ -11,6 +11,7 @@
  *   reader.summary  // rows = entries + Σ dropped
  */
 import { createReadStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { parse } from 'csv-parse';
@@ -215,12 +216,7 @@ export class ReportReader implements AsyncIterable<ReportEntry[]> {
         for await (const chunk of input) {
           if (parser.destroyed) return;
           this.summary.bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-          if (!parser.write(chunk)) {
-            await new Promise<void>((resolve) => {
-              parser.once('drain', resolve);
-              parser.once('close', resolve);
-            });
-          }
+          if (!parser.write(chunk)) await drained(parser);
         }
         parser.end();
       } catch (err) {
@@ -426,7 +422,10 @@ export async function* openReportFile(path: string): AsyncGenerator<Buffer> {
     const gunzip = createGunzip();
     const feed = (async () => {
       try {
-        for await (const c of rest) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r));
+        for await (const c of rest) {
+          if (gunzip.destroyed) return;
+          if (!gunzip.write(c)) await drained(gunzip);
+        }
         gunzip.end();
       } catch (err) {
         gunzip.destroy(err as Error);
@@ -442,6 +441,19 @@ export async function* openReportFile(path: string): AsyncGenerator<Buffer> {
 }
 
 // ---- helpers ----
+
+/** Waits until a writable drains or closes (a destroyed one never drains), leaving no listener behind. */
+function drained(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off('drain', done);
+      w.off('close', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+  });
+}
 
 const OVERLONG = Symbol('overlong');
 

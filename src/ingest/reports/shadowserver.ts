@@ -213,7 +213,7 @@ export const SHADOWSERVER_REPORTS: readonly ShadowserverReportType[] = [
     // The list that names the address (e.g. a DNSBL) is the "family" of a blocklist entry; `reason` is free text and not kept.
     family: ['source'],
     fallback: 'unknown',
-    classification: 'blacklist',
+    classification: 'blocklist',
     columns: BLOCKLIST,
   },
 ];

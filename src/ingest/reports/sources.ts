@@ -87,7 +87,8 @@ export const REPORT_SOURCES: readonly ReportSource[] = [
       ja: 'この時刻にこのアドレスがブロックリストに掲載されていました。',
       en: 'At this time this address was on a blocklist.',
     },
-    accepts: ['blacklist', 'spam'],
+    // IntelMQ's documentation says blacklist; Shadowserver's schema (and newer IntelMQ) blocklist.
+    accepts: ['blocklist', 'blacklist', 'spam'],
     naiveTimesAreUtc: false,
   },
   {
@@ -117,7 +118,7 @@ export const REPORT_SOURCES: readonly ReportSource[] = [
       ja: 'この時刻にこのアドレスが、迷惑メールの送信元として DNSBL に掲載されていました。',
       en: 'At this time this address was listed by the DNSBL as a source of spam.',
     },
-    accepts: ['blacklist'],
+    accepts: ['blocklist'],
     naiveTimesAreUtc: false,
   },
 ];

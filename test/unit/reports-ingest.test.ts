@@ -562,6 +562,15 @@ describe('sources and schema', () => {
   );
 });
 
+describe('docs', () => {
+  it('explain in docs/{en,ja}/infection-reports.md every reason as the code does', () => {
+    for (const lang of ['en', 'ja'] as const) {
+      const text = readFileSync(join(REPO_ROOT, `docs/${lang}/infection-reports.md`), 'utf8');
+      for (const r of DROP_REASONS) assert.ok(text.includes(`| \`${r}\` | ${DROP_REASON_TEXT[r][lang]} |`), `docs/${lang}: ${r}`);
+    }
+  });
+});
+
 describe('files', () => {
   it('opens plain and gzip files alike', async () => {
     const dir = tempDir();

@@ -260,7 +260,11 @@ describe('Shadowserver reports, by header', () => {
       read(csv, { source: 'shadowserver', fileName: '2026-11-28-scan_http_vulnerable-asn.csv' }),
       /exposed or vulnerable/,
     );
-    await assert.rejects(read(csv, { source: 'shadowserver', fileName: 'report.csv' }), /could not be told from the file name/);
+    await assert.rejects(
+      read(csv, { source: 'shadowserver', fileName: 'report.csv' }),
+      /"report" \(from the file name\) is not a Shadowserver/,
+    );
+    await assert.rejects(read(csv, { source: 'shadowserver', fileName: '-.csv' }), /could not be told from the file name/);
     await assert.rejects(read(csv, { source: 'shadowserver', reportType: 'population_bgp' }), /not a Shadowserver report type M7 reads/);
     await assert.rejects(read(csv, { source: 'nobody' }), /not a registered report source/);
     assert.equal(reportTypeFromFileName('2026-11-28-event4_sinkhole_http_referer-asn.csv'), 'event4_sinkhole_http_referer');
@@ -542,7 +546,7 @@ describe('sources and schema', () => {
   it(
     'matches the published Shadowserver schema (../shared/data)',
     { skip: !existsSync(SCHEMA) && '../shared/data/shadowserver-report-schema is absent: schema conformance not checked' },
-    () => {
+    async () => {
       const schema = JSON.parse(readFileSync(SCHEMA, 'utf8')) as Record<string, { fields: string[]; 'classification.type'?: string }>;
       for (const t of SHADOWSERVER_REPORTS) {
         const published = schema[t.type];
@@ -554,6 +558,32 @@ describe('sources and schema', () => {
         if (published['classification.type']) assert.equal(t.classification, published['classification.type'], t.type);
       }
       for (const name of Object.keys(SHADOWSERVER_REFUSED)) assert.ok(schema[name], `${name} is published`);
+      // All 170 published report types, each with its published header and one row from the ISP: read into one
+      // entry, or refused before any row with a clear reason; never a crash.
+      let read = 0;
+      let refused = 0;
+      for (const [name, def] of Object.entries(schema)) {
+        const cells: Record<string, string> = Object.fromEntries(def.fields.map((f) => [f, 'x, "y"']));
+        Object.assign(cells, { timestamp: '2026-11-28 00:00:00', src_ip: '198.51.100.9', ip: '198.51.100.9', src_port: '1', port: '1' });
+        const text = shadowserverCsv(def.fields, [cells]);
+        const accepted = shadowserverReport(name);
+        const source = accepted?.purpose === 'blocklist' ? 'shadowserver-blocklist' : 'shadowserver';
+        try {
+          const reader = readReport(chunked(text), { source, fileName: `2026-11-28-${name}-asn.csv`, prefixes, nowMs: NOW });
+          let n = 0;
+          for await (const b of reader) n += b.length;
+          assert.ok(accepted, `${name} was read`);
+          assert.equal(n, 1, name);
+          read += 1;
+        } catch (err) {
+          assert.ok(err instanceof ReportFormatError, `${name}: ${String(err)}`);
+          assert.ok(!accepted, `${name} is accepted but was refused: ${err.message}`);
+          assert.match(err.message, /not read by M7|not a Shadowserver report type M7 reads/, name);
+          refused += 1;
+        }
+      }
+      assert.equal(read, SHADOWSERVER_REPORTS.length);
+      assert.equal(read + refused, Object.keys(schema).length);
       // Every event4_honeypot_* report is either read or refused with a reason.
       for (const name of Object.keys(schema).filter((n) => n.startsWith('event4_honeypot_'))) {
         assert.ok(shadowserverReport(name) || refusalOf(name), name);

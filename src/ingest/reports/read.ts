@@ -96,7 +96,8 @@ export class ReportReader implements AsyncIterable<ReportEntry[]> {
         throw new ReportFormatError(
           other
             ? `the report "${reportType}" belongs to the source "${other.id}" (${other.purpose}), not "${source.id}"`
-            : `"${reportType}" is not a Shadowserver report type M7 reads; accepted for "${source.id}": ${source.accepts.join(', ')}`,
+            : `"${reportType}"${options.reportType ? '' : ' (from the file name)'} is not a Shadowserver report type M7 reads; ` +
+                `accepted for "${source.id}": ${source.accepts.join(', ')}`,
         );
       }
       this.format = 'shadowserver-csv';

@@ -270,13 +270,10 @@ export function refusalOf(type: string): { en: string; ja: string } | undefined 
 
 /**
  * The report type from a Shadowserver file name such as
- * "2026-11-29-event4_sinkhole-asn-jp.csv" (date, type, then the filter): the
- * longest accepted or refused type that follows the date and ends at "-" or ".".
+ * "2026-11-29-event4_sinkhole-asn-jp.csv": what follows the date, up to the
+ * first "-" or "." (report type names have neither).
  */
 export function reportTypeFromFileName(name: string): string | undefined {
   const base = name.replace(/^.*[\\/]/, '').replace(/^\d{4}-\d{2}-\d{2}-/, '');
-  const names = [...BY_TYPE.keys(), ...Object.keys(SHADOWSERVER_REFUSED)].sort((a, b) => b.length - a.length);
-  for (const t of names) if (base.startsWith(t) && (base.length === t.length || base[t.length] === '-' || base[t.length] === '.')) return t;
-  const scan = /^(scan6?_[a-z0-9_]+?)(?=[-.]|$)/.exec(base);
-  return scan?.[1];
+  return /^([a-z0-9_]+)(?=[-.]|$)/.exec(base)?.[1];
 }

@@ -389,6 +389,7 @@ describe('IntelMQ events (JSON lines, harmonised keys)', () => {
       intelmqEvent({ 'source.port': 70000, 'source.ip': '198.51.100.24' }),
       intelmqEvent({ 'source.ip': 3325256812 }),
       intelmqEvent({ 'malware.name': undefined, 'classification.identifier': undefined, 'source.ip': '198.51.100.25' }),
+      intelmqEvent({ 'extra.http_referer_ip': '192.0.2.80', 'source.ip': '198.51.100.26' }), // a referer report: a web visitor
     ];
     const text = lines.map((l) => JSON.stringify(l)).join('\n') + '\n\n[1,2]\n{"source.ip": \n';
     const { entries, summary } = await read(text, { source: 'intelmq' }, 17);
@@ -401,14 +402,14 @@ describe('IntelMQ events (JSON lines, harmonised keys)', () => {
       ],
     );
     assertMinimised(entries);
-    assert.equal(summary.rows, 11, 'the blank line is not a row');
+    assert.equal(summary.rows, 12, 'the blank line is not a row');
     assert.deepEqual(summary.examples, {
-      'unknown-report-type': [3, 4],
+      'unknown-report-type': [3, 4, 10],
       'time-without-zone': [5],
       'missing-field': [6],
       'bad-port': [7],
       'bad-address': [8],
-      'malformed-row': [10, 11],
+      'malformed-row': [11, 12],
     });
   });
 

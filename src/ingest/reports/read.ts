@@ -326,6 +326,9 @@ export class ReportReader implements AsyncIterable<ReportEntry[]> {
   private intelmqRow(o: Record<string, unknown>): void {
     const type = field(o, 'classification', 'type');
     if (typeof type !== 'string' || !this.source.accepts.includes(type)) return this.drop('unknown-report-type');
+    // Shadowserver's referer reports (web visitors, not infected devices) are classified infected-system too; IntelMQ keeps
+    // their http_referer_ip column under extra., which no other report has.
+    if (field(o, 'extra', 'http_referer_ip') !== undefined) return this.drop('unknown-report-type');
     const family =
       normaliseLabel(field(o, 'malware', 'name')) ??
       normaliseLabel(field(o, 'classification', 'identifier')) ??

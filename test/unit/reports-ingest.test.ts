@@ -542,6 +542,11 @@ describe('sources and schema', () => {
     }
     for (const r of DROP_REASONS) assert.ok(DROP_REASON_TEXT[r].en && DROP_REASON_TEXT[r].ja, r);
     assert.match(checkSources([...REPORT_SOURCES, REPORT_SOURCES[0]!]).join(), /registered twice/);
+    const wrong = { ...REPORT_SOURCES[0]!, id: 'mixed', accepts: ['blocklist', 'event4_honeypot_ddos_amp'] };
+    assert.deepEqual(checkSources([wrong]), [
+      'source "mixed" (infection) cannot take "blocklist", a blocklist report',
+      'source "mixed": "event4_honeypot_ddos_amp" is not a Shadowserver report type M7 reads',
+    ]);
   });
 
   it(

@@ -137,6 +137,14 @@ export function checkSources(sources: readonly ReportSource[]): string[] {
     if (s.parser === 'plain' && s.accepts.length !== 1)
       problems.push(`source "${s.id}": a plain list gives one classification to every row`);
     if (!s.supplier.ja || !s.supplier.en || !s.meaning.ja || !s.meaning.en) problems.push(`source "${s.id}" needs ja and en texts`);
+    if (s.parser === 'shadowserver-csv') {
+      for (const t of s.accepts) {
+        const report = SHADOWSERVER_REPORTS.find((r) => r.type === t);
+        if (!report) problems.push(`source "${s.id}": "${t}" is not a Shadowserver report type M7 reads`);
+        else if (report.purpose !== s.purpose)
+          problems.push(`source "${s.id}" (${s.purpose}) cannot take "${t}", a ${report.purpose} report`);
+      }
+    }
   }
   return problems;
 }

@@ -28,6 +28,8 @@ export default defineConfig({
     cssCodeSplit: false,
     reportCompressedSize: false,
     chunkSizeWarningLimit: 1024,
+    // The build's timing advice is for plugin authors, not for someone starting Mamori.
+    rolldownOptions: { checks: { pluginTimings: false } },
   },
   logLevel: 'warn',
 });

@@ -243,7 +243,7 @@ describe(
       await page.waitForSelector('[data-testid=document] h1');
       assert.match((await page.textContent('[data-testid=document] h1'))!, /契約約款/);
       await page.click('[data-format=report]');
-      await page.click('button[lang=en]');
+      await page.click('.toolbar button[lang=en]');
       await page.waitForFunction(() => /Compliance report/.test(document.querySelector('[data-testid=document] h1')?.textContent ?? ''));
       assert.equal(await page.getAttribute('[data-testid=document]', 'lang'), 'en');
       await page.emulateMedia({ media: 'print' });

@@ -321,5 +321,25 @@ describe(
       }
       assert.deepEqual(problems, []);
     });
+
+    // Last: the throttle then holds this client address for the rest of the window.
+    it('says how long to wait once failed logins are throttled', async () => {
+      const { context, page } = await newPage('en');
+      await page.goto(`${server.url}/console/login`);
+      let text = '';
+      for (let i = 0; i < 10 && !/wait/.test(text); i++) {
+        await page.fill('#username', 'nobody');
+        await page.fill('#password', `guess ${i}`);
+        await page.click('button[type=submit]');
+        await page.waitForFunction(
+          (n) => document.querySelector('[data-testid=login-error]')?.getAttribute('data-attempt') === String(n),
+          i + 1,
+        );
+        text = (await page.textContent('[data-testid=login-error]')) ?? '';
+      }
+      assert.match(text, /Too many failed logins: please wait \(too many failed logins from this address; try again in \d+ s\)/);
+      problems.length = 0; // the refused logins' 401 and 429 are the browser's own console lines
+      await context.close();
+    });
   },
 );

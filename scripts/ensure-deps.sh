@@ -54,7 +54,8 @@ if [ -f "$cstamp" ]; then
   cchanged=$(find console package-lock.json -newer "$cstamp" -type f -print 2>/dev/null | head -n 1)
 fi
 if [ ! -f "$cstamp" ] || [ ! -f dist/console/index.html ] || [ -n "$cchanged" ]; then
-  say "building the operator console (Vite) into dist/console..."
+  say "type-checking (vue-tsc) and building (Vite) the operator console into dist/console..."
+  npx --no-install vue-tsc --noEmit -p console/tsconfig.json
   npx --no-install vite build --config console/vite.config.mjs >&2
   mkdir -p dist
   touch "$cstamp"

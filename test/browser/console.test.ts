@@ -68,6 +68,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     adminPassword = /password: (\S+)/.exec(printed)?.[1] ?? '';
     assert.ok(adminPassword, 'the first admin password was printed');
     await server.mamori.accounts.createUser('module:test', 'analyst1', 'analyst', analystPassword);
+    await server.mamori.accounts.createUser('module:test', 'auditor1', 'auditor', analystPassword);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: 60_000 });
     mkdirSync(SHOTS, { recursive: true });
   });
@@ -200,7 +201,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await context.close();
   });
 
-  it('offers an analyst neither Administration nor the audit log, and refuses their URLs', async () => {
+  it('offers an analyst neither Administration nor the audit log, an auditor no Administration, and refuses their URLs', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'analyst1', analystPassword);
     assert.deepEqual(await navLabels(page), ['overview', 'disclosure']);
@@ -208,6 +209,10 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await page.waitForSelector('[data-testid=measures]');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.equal(await page.$('[data-testid=listeners]'), null, 'listeners need metrics:read');
+    const auditor = await newPage();
+    await logIn(auditor.page, 'auditor1', analystPassword);
+    assert.deepEqual(await navLabels(auditor.page), ['overview', 'audit', 'disclosure']);
+    await auditor.context.close();
     const admin = await newPage();
     await logIn(admin.page, 'admin', adminPassword);
     assert.deepEqual(await navLabels(admin.page), ['overview', 'audit', 'disclosure', 'admin']);

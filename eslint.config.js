@@ -23,6 +23,11 @@ export default defineConfig(
     },
   },
   {
+    // The operator console runs in the browser (its .vue files are checked by the Vite build).
+    files: ['console/src/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     // Tests read JSON bodies whose shape is what they assert.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

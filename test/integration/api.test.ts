@@ -38,7 +38,7 @@ describe('HTTP API', () => {
 
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
-    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
+    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
     assert.deepEqual(
       app.declaredRoutes.filter((r) => r.login).map((r) => r.url),
       ['/api/v1/auth/login'],
@@ -47,10 +47,18 @@ describe('HTTP API', () => {
       app.declaredRoutes.filter((r) => r.public).map((r) => r.url),
       ['/healthz', '/readyz'],
     );
+    // The console's page and assets only (src/api/console.ts): nothing under /api.
+    assert.deepEqual(
+      app.declaredRoutes
+        .filter((r) => r.console)
+        .map((r) => r.url)
+        .sort(),
+      ['/', '/assets/:file', '/console', '/console/*', '/favicon.svg'],
+    );
   });
 
   it('refuses every route without credentials (401)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       for (const auth of [undefined, 'Bearer nonsense', `Bearer ${tokens.admin}x`, 'Basic YWRtaW46YWRtaW4=']) {
         const res = await app.inject({
           method: r.method as 'GET',
@@ -65,7 +73,7 @@ describe('HTTP API', () => {
 
   it('refuses every route to every role without its permission (403), audited', async () => {
     let checked = 0;
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await m.audit.head()).seq;
@@ -86,7 +94,7 @@ describe('HTTP API', () => {
   });
 
   it('lets each allowed role through (not 401/403)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && x.method === 'GET')) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console && x.method === 'GET')) {
       for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
         const res = await app.inject({ method: 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
         assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);
@@ -131,7 +139,10 @@ describe('HTTP API', () => {
     const { token, role } = login.json() as { token: string; role: string };
     assert.equal(role, 'analyst');
     const me = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
-    assert.deepEqual(me.json(), { name: 'alice', role: 'analyst', kind: 'user' });
+    const { permissions, ...who } = me.json() as { permissions: string[] };
+    assert.deepEqual(who, { name: 'alice', role: 'analyst', kind: 'user' });
+    // What the console offers follows these: an analyst decides on candidates but manages no user.
+    assert.ok(permissions.includes('cc:decide') && !permissions.includes('users:manage') && !permissions.includes('audit:read'));
     const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${token}` } });
     assert.equal(out.statusCode, 204);
     const again = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });

@@ -112,8 +112,15 @@ for (const rate of rates) {
     ),
   );
 }
+// Packets still in the kernel's buffer when the last rate ended may be read now: settle until none come, then count both.
+for (let seen = -1, i = 0; i < 50 && server.status().packets !== seen; i++) {
+  seen = server.status().packets;
+  await new Promise((r) => setTimeout(r, 200));
+  await server.settled();
+}
+const held = index.size;
 const stored = (await sql<{ n: number }>`select count(*) as n from ip_sessions`.execute(mamori.state.db)).rows[0]!.n;
-process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions; state store ${Number(stored).toLocaleString('en')}\n`);
+process.stdout.write(`index holds ${held.toLocaleString('en')} sessions; state store ${Number(stored).toLocaleString('en')}\n`);
 await server.stop();
 await mamori.close();
 rmSync(dataDir, { recursive: true, force: true });

@@ -5,6 +5,11 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/ensure-deps.sh
 
+# Lint and format first (eslint.config.js, .prettierrc.json: line width 140): a finding fails the run.
+echo "mamori: lint (ESLint, typescript-eslint) and format check (Prettier)" >&2
+npx --no-install eslint --max-warnings 0 .
+npx --no-install prettier --check --log-level warn .
+
 # Real peers (softflowd, nfdump …) from Debian, installed when missing.
 missing=""
 for pkg in $(grep -v '^#' test/debian-packages.txt); do

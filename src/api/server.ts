@@ -4,7 +4,13 @@
  * nothing is ever open by accident. Requests carry `Authorization: Bearer`
  * with a login session or an API token.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import {
@@ -31,6 +37,9 @@ import { ccRoutes } from './routes/cc.js';
 import { shareRoutes } from './routes/share.js';
 import { caseRoutes } from './routes/cases.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { configRoutes } from './routes/config.js';
+import { vocabularyRoutes } from './routes/vocabulary.js';
+import { registerConsole } from './console.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
 
 declare module 'fastify' {
@@ -41,6 +50,8 @@ declare module 'fastify' {
     login?: boolean;
     /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
     public?: boolean;
+    /** Only the console's page and assets (api/console.ts): no credentials, no data. */
+    console?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -48,7 +59,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
-    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean; console?: boolean }>;
   }
 }
 
@@ -64,7 +75,7 @@ export interface ApiDeps {
   readiness?: Readiness;
 }
 
-export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
+export type Api = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger, ZodTypeProvider>;
 
 /** The principal of an authenticated request (routes run only after the auth hook). */
 export function principalOf(request: FastifyRequest): Principal {
@@ -95,8 +106,9 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
   app.decorate('declaredRoutes', declaredRoutes);
   app.addHook('onRoute', (route) => {
-    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean } | undefined;
-    if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean; console?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login && !cfg?.public && !cfg?.console)
+      throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') {
         declaredRoutes.push({
@@ -105,6 +117,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
           ...(cfg.permission ? { permission: cfg.permission } : {}),
           ...(cfg.login ? { login: true } : {}),
           ...(cfg.public ? { public: true } : {}),
+          ...(cfg.console ? { console: true } : {}),
         });
       }
     }
@@ -127,7 +140,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
 
   app.addHook('onRequest', async (request, reply) => {
     const cfg = request.routeOptions.config;
-    if (cfg.login || cfg.public) return;
+    if (cfg.login || cfg.public || cfg.console) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
@@ -180,11 +193,14 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   await app.register(auditRoutes(mamori, metrics));
   await app.register(accountRoutes(mamori));
   await app.register(opsRoutes(mamori, metrics));
+  await app.register(configRoutes(mamori));
+  await app.register(vocabularyRoutes());
   await app.register(flowRoutes(mamori, () => inlet));
   await app.register(ccRoutes(mamori));
   await app.register(shareRoutes(mamori));
   await app.register(caseRoutes(mamori));
   for (const routes of runningRoutes) await app.register(routes);
+  await registerConsole(app);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -10,13 +10,14 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import nodemailer from 'nodemailer';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { caseNotClosed, cdb as caseDb, measureOfCase } from './cases.js';
 import { MamoriError } from '../core/errors.js';
+import type { UntypedDb } from '../store/state/untyped.js';
 
 type NoticeTables = {
   subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string; updated_at: string };
@@ -76,7 +77,7 @@ export const noticeMigrations: Record<string, Migration> = {
   },
   // The retention clock of a contact runs from its last import (the directory is re-imported from the customer system).
   '0062_contacts_updated_at': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema.alterTable('subscriber_contacts').addColumn('updated_at', 'text').execute();
       await db.updateTable('subscriber_contacts').set({ updated_at: new Date().toISOString() }).execute();
     },

@@ -6,7 +6,7 @@
  * Every lookup names its case and is audited (measure, case, found or not;
  * never the address).
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { retentionOf, type MeasureDeclaration } from '../core/measure.js';
@@ -15,6 +15,7 @@ import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
 import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
 import { MamoriError } from '../core/errors.js';
+import type { UntypedDb } from '../store/state/untyped.js';
 
 type SessionTables = {
   ip_sessions: { key: string; subscriber: string; address: string; start: number; end: number | null; seen: number };

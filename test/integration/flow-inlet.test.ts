@@ -13,7 +13,7 @@ import { FLOW_COLUMNS } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { createLogger } from '../../src/core/logger.js';
 import { tempDir, testConfig, measuresWithM1InletOnly } from '../support/fixtures.js';
-import { collectDatagrams, have, softflowdExport } from '../support/flow-peers.js';
+import { have, softflowdExport } from '../support/flow-peers.js';
 import { decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 import type { ReferenceRecord } from '../support/flow-peers.js';

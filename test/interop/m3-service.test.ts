@@ -12,13 +12,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
 import { serve, type Server } from '../../src/api/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
 import { freePort, radclient } from '../support/freeradius.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 
 const ACCT_SECRET = 'acct-secret';
 const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;

@@ -7,7 +7,6 @@
  * silence (retries) and forged answers are handled.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { sendDisconnect } from '../../src/measures/credential-misuse/disconnect.js';
 import { NasSimulator, SECRET } from '../support/nas-simulator.js';

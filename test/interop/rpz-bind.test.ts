@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpzPrimary } from '../../src/dns/primary.js';
 import { RpzZone } from '../../src/dns/rpz.js';

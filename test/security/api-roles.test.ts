@@ -70,7 +70,7 @@ describe('security: roles over every route, subscriber data to case roles only',
         `no route under ${prefix}`,
       );
     }
-    for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
+    for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
     // Only the health routes go without credentials, and they carry no data (test/integration/operability.test.ts).
     assert.deepEqual(
       server.app.declaredRoutes
@@ -82,7 +82,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('refuses every route without credentials (401)', async () => {
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       for (const auth of [undefined, 'Bearer nonsense', 'Basic YWRtaW46YWRtaW4=']) {
         const res = await server.app.inject({
           method: r.method as 'GET',
@@ -96,7 +96,7 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('refuses every route to every role without its permission (403), audited', async () => {
     let checked = 0;
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await server.mamori.audit.head()).seq;
@@ -112,7 +112,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('lets each allowed role through the GET routes (not 401/403)', async () => {
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && x.method === 'GET')) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console && x.method === 'GET')) {
       for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
         const res = await server.app.inject({ method: 'GET', url: fill(r.url), headers: as(role) });
         assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);

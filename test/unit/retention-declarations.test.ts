@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
 import type { Mamori } from '../../src/core/app.js';
 import { SERVICE_OWNER, type Dataset, type RetentionPass } from '../../src/core/datasets.js';
 import { runRetention } from '../../src/core/retention.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { openTest } from '../support/fixtures.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 
 const NOW = new Date('2027-06-01T12:00:00Z');
 const HOUR = 3_600_000;
@@ -88,7 +88,7 @@ const SPECS: Record<string, Spec> = {
 };
 
 /** Inserts a row, filling every column not given (nullable ones too: SQLite keys may be) with a distinct value of its type. */
-function inserter(db: Kysely<any>, columns: Map<string, Array<{ name: string; dataType: string; isAutoIncrementing: boolean }>>) {
+function inserter(db: UntypedDb, columns: Map<string, Array<{ name: string; dataType: string; isAutoIncrementing: boolean }>>) {
   let n = 0;
   return async (table: string, values: Row = {}): Promise<Row> => {
     const cols = columns.get(table);
@@ -107,7 +107,7 @@ function inserter(db: Kysely<any>, columns: Map<string, Array<{ name: string; da
   };
 }
 
-async function present(db: Kysely<any>, table: string, row: Row): Promise<boolean> {
+async function present(db: UntypedDb, table: string, row: Row): Promise<boolean> {
   let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'));
   for (const [k, v] of Object.entries(row)) q = v === null ? q.where(k, 'is', null) : q.where(k, '=', v);
   return Number((await q.executeTakeFirstOrThrow()).n) > 0;
@@ -251,7 +251,7 @@ describe('retention of every declared data item', () => {
   });
 
   it('keeps only the choice in force: a superseded opt-out goes, one in force stays, an opt-in that ended it goes with it', async () => {
-    const db = m.state.db as unknown as Kysely<any>;
+    const db = m.state.db as unknown as UntypedDb;
     const day = (n: number) => new Date(NOW.getTime() - n * 86_400_000).toISOString();
     const add = (subscriber_id: string, choice: string, at: string) =>
       db.insertInto('m3_consent').values({ subscriber_id, choice, channel: 'member-site', actor: 'test', at }).execute();

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Mamori } from '../../core/app.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Metrics } from '../../core/metrics.js';
+import { PERMISSIONS, roleMay, type Permission } from '../../core/roles.js';
 import { LoginThrottle } from '../login-throttle.js';
 import { errorSchema } from '../schemas.js';
 import { principalOf } from '../server.js';

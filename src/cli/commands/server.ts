@@ -1,6 +1,5 @@
 /** `mamori` commands: the server. */
 import { Command } from 'commander';
-import { type Mamori } from '../../core/app.js';
 import { serve } from '../../api/serve.js';
 import { configOf } from '../context.js';
 

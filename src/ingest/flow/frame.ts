@@ -124,7 +124,7 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         break;
       }
       case Layer.Mpls: {
-        let label = 0;
+        let label: number;
         for (let labels = 0; ; labels++) {
           if (labels === MAX_LABELS) return fail(found, FrameStatus.Malformed);
           if (p + 4 > end) return fail(found, FrameStatus.Truncated);

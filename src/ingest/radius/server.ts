@@ -17,6 +17,8 @@ import type { ControlMessage, ReceiverConfig, ReceiverCounters, ReceiverMessage 
 
 export type { SessionEvent } from './apply.js';
 
+const COMMIT_EVERY_MS = 10;
+
 export interface RadiusServerConfig {
   listeners: Array<{ host: string; port: number }>;
   clients: Array<{ address: string; secret: string; name?: string | undefined }>;
@@ -44,6 +46,9 @@ export class RadiusAccountingServer {
   private nextSettle = 0;
   /** The latest store call: settled() waits for it. */
   private storing: Promise<unknown> = Promise.resolve();
+  /** The commit batches join until it starts; at most one every COMMIT_EVERY_MS. */
+  private nextCommit: Promise<void> | undefined;
+  private lastCommitAt = 0;
 
   private constructor(
     private readonly worker: Worker,

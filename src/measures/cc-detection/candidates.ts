@@ -11,6 +11,7 @@ import type { Dataset } from '../../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import type { EndpointFeatures } from './features.js';
 import { MamoriError } from '../../core/errors.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type CandidateStatus = 'new' | 'confirmed' | 'expired' | 'withdrawn';
 

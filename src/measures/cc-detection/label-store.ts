@@ -9,6 +9,7 @@ import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from './labels.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type LabelTables = {
   cc_label_sources: {

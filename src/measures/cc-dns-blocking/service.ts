@@ -7,7 +7,7 @@
  * applies (blocked). Every change is audited by reference, never by content
  * of a subscriber's communications.
  */
-import type { Generated, Kysely, Migration } from 'kysely';
+import type { Generated, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { parseDuration } from '../../core/duration.js';
@@ -18,6 +18,7 @@ import { OptOutZone } from './optout-zone.js';
 import type { LogCursor } from './resolver-log.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 import { MamoriError } from '../../core/errors.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export const M3_TABLES = ['m3_entries', 'm3_consent', 'm3_blocked', 'm3_log_cursors'] as const;
 const MEASURE = 'cc-dns-blocking';

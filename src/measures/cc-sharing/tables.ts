@@ -8,6 +8,7 @@
 import type { Generated, Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import { type StateDb, tablesOf } from '../../store/state/store.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type ShareTables = {
   share_recipients: {

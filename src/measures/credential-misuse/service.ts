@@ -9,7 +9,7 @@
  * dry-run, a case and nothing else. The authorize endpoint rejects a
  * suspended ID. Everything is audited.
  */
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
@@ -21,6 +21,7 @@ import { type StateDb, tablesOf } from '../../store/state/store.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
 import { sendDisconnect, type DisconnectResult } from './disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 type M4Tables = {
   m4_suspensions: {

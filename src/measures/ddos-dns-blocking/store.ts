@@ -5,11 +5,12 @@
  * retention of names); a rule in force always has recent evidence (it ends
  * when the attack has been quiet for `quietAfter`).
  */
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { tablesOf, type StateDb } from '../../store/state/store.js';
 import type { Decision } from './decisions.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export const M6_TABLES = ['m6_decisions'] as const;
 

@@ -94,8 +94,7 @@ console.log(
     `s (RowBinary, ${Math.round(total / loaded).toLocaleString('en')} rows/s)`,
 );
 console.log(
-  `feature extraction over ${total.toLocaleString('en')} ` +
-    `flows: ${extract.toFixed(1)} s, ${features.length.toLocaleString('en')} ` +
+  `feature extraction over ${total.toLocaleString('en')} flows: ${extract.toFixed(1)} s, ${features.length.toLocaleString('en')} ` +
     `endpoints (target ≤ 300 s)`,
 );
 

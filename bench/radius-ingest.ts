@@ -76,8 +76,7 @@ function send(port: number, rate: number, offset: number): Promise<{ sent: numbe
 }
 
 const line = (who: string, rate: number, sent: number, applied: number, answered: number) =>
-  `${who}: ${rate.toLocaleString('en')} packets/s for ` +
-  `${seconds} s: sent ${sent.toLocaleString('en')}, ` +
+  `${who}: ${rate.toLocaleString('en')} packets/s for ${seconds} s: sent ${sent.toLocaleString('en')}, ` +
   (`applied ${applied.toLocaleString('en')}, answered ` +
     `${answered.toLocaleString('en')}${applied === sent ? ' — no loss' : ` — lost ${(sent - applied).toLocaleString('en')}`}\n`);
 
@@ -131,8 +130,7 @@ async function freeradius(): Promise<{ port: number; records(): number; stop(): 
   const port = await freePort();
   const fr = await startFreeRadius(join(tmpdir(), `mamori-bench-freeradius-${process.pid}`), {
     site:
-      `server bench {\n listen {\n  type = acct\n  ipaddr ` +
-      `= 127.0.0.1\n  port = ${port}\n }\n preacct ` +
+      `server bench {\n listen {\n  type = acct\n  ipaddr = 127.0.0.1\n  port = ${port}\n }\n preacct ` +
       `{\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`,
     clients: `client localhost {\n ipaddr = 127.0.0.1\n secret = ${SECRET}\n}\n`,
   });
@@ -166,8 +164,7 @@ if (peer) {
   process.stdout.write('\n| packets/s | sent | Mamori applied | FreeRADIUS written | ratio |\n|---|---|---|---|---|\n');
   for (const [rate, r] of results)
     process.stdout.write(
-      `| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} ` +
-        `| ${r.mamori.toLocaleString('en')} ` +
+      `| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.mamori.toLocaleString('en')} ` +
         `| ${r.freeradius!.toLocaleString('en')} | ${(r.mamori / Math.max(1, r.freeradius!)).toFixed(2)} |\n`,
     );
 } else {

@@ -87,9 +87,8 @@ try {
     if (all.objects.length !== total + 1) throw new Error(`got ${all.objects.length} objects, expected ${total + 1}`);
     lastAdded = all.lastAdded!;
     process.stdout.write(
-      `full pull, limit ${limit}: ${all.objects.length.toLocaleString('en')} ` +
-        `objects in ${all.pages.toLocaleString('en')} ` +
-        (`pages, ${s.toFixed(2)} s, ${Math.round(all.objects.length / s).toLocaleString('en')} ` + `objects/s\n`),
+      `full pull, limit ${limit}: ${all.objects.length.toLocaleString('en')} objects in ${all.pages.toLocaleString('en')} ` +
+        `pages, ${s.toFixed(2)} s, ${Math.round(all.objects.length / s).toLocaleString('en')} objects/s\n`,
     );
   }
   // A resumed poll: the newest 1% by date_added.
@@ -104,9 +103,8 @@ try {
   const resumed = await client.allObjects('/mamori/', COLLECTIONS.cc.id, { added_after: cut });
   const s = Number(process.hrtime.bigint() - start) / 1e9;
   process.stdout.write(
-    `resumed poll (added_after): ${resumed.objects.length.toLocaleString('en')} ` +
-      `objects in ${resumed.pages} ` +
-      (`page(s), ${(s * 1000).toFixed(0)} ms; last date_added ` + `seen ${lastAdded}\n`),
+    `resumed poll (added_after): ${resumed.objects.length.toLocaleString('en')} objects in ${resumed.pages} ` +
+      `page(s), ${(s * 1000).toFixed(0)} ms; last date_added seen ${lastAdded}\n`,
   );
 } finally {
   await server.close();

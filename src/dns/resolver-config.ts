@@ -51,8 +51,7 @@ export function unboundConfig(c: ResolverConfigInput): string {
   const rpz = c.zones
     .map(
       (z) =>
-        `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: ` +
-        `"/var/lib/unbound/${z}.zone"\n\trpz-log: ` +
+        `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: "/var/lib/unbound/${z}.zone"\n\trpz-log: ` +
         `yes\n\trpz-log-name: "${z}"\n\ttags: "mamori-filtered"`,
     )
     .join('\n');

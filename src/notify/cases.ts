@@ -35,7 +35,7 @@ type CaseTables = {
 
 export const caseMigrations: Record<string, Migration> = {
   '0060_cases': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cases')
         .addColumn('id', 'text', (c) => c.primaryKey())

@@ -53,9 +53,8 @@ export class DeterministicMap {
     if (this.perOutside < 1) throw new Error('portsPerSubscriber leaves no room above firstPort');
     if (this.outside.size * this.perOutside < this.inside.size) {
       throw new Error(
-        `${c.outsidePrefix} with ${c.portsPerSubscriber} ports ` +
-          `each serves ${this.outside.size * this.perOutside} ` +
-          (`inside addresses, fewer than the ${this.inside.size} ` + `of ${c.insidePrefix}`),
+        `${c.outsidePrefix} with ${c.portsPerSubscriber} ports each serves ${this.outside.size * this.perOutside} ` +
+          `inside addresses, fewer than the ${this.inside.size} of ${c.insidePrefix}`,
       );
     }
   }

@@ -24,7 +24,7 @@ type SessionTables = {
 
 export const subscriberMigrations: Record<string, Migration> = {
   '0050_subscriber_sessions': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('ip_sessions')
         .addColumn('key', 'text', (c) => c.primaryKey())
@@ -87,14 +87,13 @@ async function writeEvents(tx: StateDb, events: readonly SessionEvent[]): Promis
     }
     const values = (chunk: Array<[string, number]>) => sql.join(chunk.map(([k, v]) => sql`(${k}, ${v})`));
     for (let i = 0; i < seen.length; i += CHUNK) {
-      await sql`update ip_sessions set seen = v.column2 from (values ${values(seen.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(
-        tx,
-      );
+      await sql`update ip_sessions set seen = v.column2
+        from (values ${values(seen.slice(i, i + CHUNK))}) as v
+        where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(tx);
     }
     for (let i = 0; i < ends.length; i += CHUNK) {
-      await sql`update ip_sessions set "end" = v.column2 from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(
-        tx,
-      );
+      await sql`update ip_sessions set "end" = v.column2
+        from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(tx);
     }
   };
   for (const e of events) {

@@ -38,7 +38,7 @@ describe('HTTP API', () => {
 
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
-    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
+    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
     assert.deepEqual(
       app.declaredRoutes.filter((r) => r.login).map((r) => r.url),
       ['/api/v1/auth/login'],
@@ -46,6 +46,14 @@ describe('HTTP API', () => {
     assert.deepEqual(
       app.declaredRoutes.filter((r) => r.public).map((r) => r.url),
       ['/healthz', '/readyz'],
+    );
+    // The console's page and assets only (src/api/console.ts): nothing under /api.
+    assert.deepEqual(
+      app.declaredRoutes
+        .filter((r) => r.console)
+        .map((r) => r.url)
+        .sort(),
+      ['/', '/assets/:file', '/console', '/console/*', '/favicon.svg'],
     );
   });
 
@@ -268,7 +276,7 @@ describe('HTTP API', () => {
   });
 
   it(
-    'shows cases to the abuse desk only, audits each read, ' + 'and lets them assign and close; templates ' + 'are edited and previewed',
+    'shows cases to the abuse desk only, audits each read, and lets them assign and close; templates ' + 'are edited and previewed',
     async () => {
       const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
       const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({

@@ -29,7 +29,8 @@ async function send(datagrams: Buffer[], port: number, host = '127.0.0.1'): Prom
 
 async function storedRecords(server: Server): Promise<ReferenceRecord[]> {
   const rows = await server.mamori.analytics!.query<Record<string, string | number>>(
-    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e, IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
+    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e,
+      IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
             src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`,
   );
   const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
@@ -58,8 +59,7 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
       [
         'server:\n  port: 0',
         'measures:\n  cc-detection: { enabled: true }',
-        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", ' +
-          'port: 0 }, { host: "::1", port: 0 ' +
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }, { host: "::1", port: 0 ' +
           '}]\n    batchSize: 500\n    flushInterval: 1s',
       ].join('\n'),
     );

@@ -111,9 +111,8 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
         'server:\n  port: 0',
         'measures:',
         '  cc-detection: { enabled: true }',
-        '  cc-sharing:\n    enabled: true\n    organisation: ' +
-          '{ name: "Example Broadband" }\n    maintenanceInterval: ' +
-          ('1h\n    taxii: { host: "127.0.0.1", port: 0, maxPage: ' + '500, maxContentLength: 65536 }'),
+        '  cc-sharing:\n    enabled: true\n    organisation: { name: "Example Broadband" }\n    maintenanceInterval: ' +
+          '1h\n    taxii: { host: "127.0.0.1", port: 0, maxPage: 500, maxContentLength: 65536 }',
         'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
       ].join('\n'),
     );
@@ -404,8 +403,7 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       created: '2026-11-20T00:00:00.000Z',
       modified: '2026-11-20T00:00:00.000Z',
       pattern:
-        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value " +
-        "= '203.0.113.50' " +
+        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '203.0.113.50' " +
         'AND network-traffic:dst_port = 8443]',
       pattern_type: 'stix',
       valid_from: '2026-11-20T00:00:00Z',

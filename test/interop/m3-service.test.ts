@@ -73,8 +73,7 @@ describe(
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(join(dir, 'bind-rpz.log'))}, format: bind }]`,
           '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
           '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
-          'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
-            'port: 0 }]\n    clients: [{ address: ' +
+          'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: ' +
             '"127.0.0.1", secret: "acct-secret", name: "bras1" }]',
         ].join('\n'),
       );
@@ -86,13 +85,11 @@ describe(
       named = await startNamed(dir, bindPort, {
         files: {
           'example.test.db':
-            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-            '30 600 60\n@ IN NS localhost.\ngood IN A ' +
+            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A ' +
             '192.0.2.10\nevil IN A 192.0.2.66\nc2.bad IN A 192.0.2.77\n',
         },
         options:
-          '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ' +
-          '};\n\tresponse-policy { zone "optout.rpz.isp.test"; ' +
+          '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "optout.rpz.isp.test"; ' +
           'zone "cc.rpz.isp.test"; } recursive-only no min-update-interval 1;',
         zones: [
           `key "${KEY.name}" { algorithm hmac-sha256; secret "${KEY.secret}"; };`,
@@ -145,8 +142,7 @@ describe(
       assert.equal(
         await acct(
           server.radius!.addresses[0]!.port,
-          `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id ` +
-            `= "s42"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "sub-42@isp"\nAcct-Session-Id = "s42"\nFramed-IP-Address ` +
             `= 127.0.0.2\nEvent-Timestamp = ${now}\n`,
         ),
         0,
@@ -206,8 +202,7 @@ describe(
       assert.equal(
         await acct(
           server.radius!.addresses[0]!.port,
-          `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id ` +
-            `= "s7"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address ` +
             `= 127.0.0.3\nEvent-Timestamp = ${now}\n`,
         ),
         0,
@@ -249,7 +244,7 @@ describe(
         );
       }
       assert.equal(open.length, 1, 'one case for the subscriber, whatever the number of queries');
-      const notices = (await (server.mamori.state.db as unknown as Kysely<any>)
+      const notices = (await (server.mamori.state.db as unknown as UntypedDb)
         .selectFrom('notices')
         .select(['subject', 'body'])
         .where('case_id', '=', open[0]!.id)

@@ -61,8 +61,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
         '    regions: [{ name: Tokyo, lat: 35.68, lon: 139.69 }, { name: Fukuoka, lat: 33.59, lon: 130.4 }]',
         '    pools: [{ prefix: 100.64.0.0/16, regions: [Tokyo] }, { prefix: 100.66.0.0/16, regions: [Fukuoka] }]',
         `    nas: [{ name: bras1, address: 127.0.0.1, port: ${nas.port}, secret: ${DM_SECRET} }]`,
-        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
-          'port: 0 }]\n    clients: [{ address: ' +
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: ' +
           '"127.0.0.1", secret: "acct-secret", name: "bras1" }]',
       ].join('\n'),
     );
@@ -87,8 +86,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
       assert.equal(
         await acct(
           server.radius!.addresses[0]!.port,
-          `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id ` +
-            `= "r${i}"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id = "r${i}"\nFramed-IP-Address ` +
             `= 100.64.1.${i}\nEvent-Timestamp = ${now}\n`,
         ),
         0,
@@ -116,8 +114,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   });
 
   it(
-    'finds a stolen ID (two sessions, Tokyo then Fukuoka ' +
-      'within minutes, logins from many places), ' +
+    'finds a stolen ID (two sessions, Tokyo then Fukuoka within minutes, logins from many places), ' +
       'disconnects it, suspends it and asks for a new password',
     async (t) => {
       const port = server.radius!.addresses[0]!.port;
@@ -125,8 +122,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
       assert.equal(
         await acct(
           port,
-          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id ` +
-            `= "v1"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v1"\nFramed-IP-Address ` +
             `= 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`,
         ),
         0,
@@ -134,8 +130,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
       assert.equal(
         await acct(
           port,
-          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id ` +
-            `= "v2"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v2"\nFramed-IP-Address ` +
             `= 100.66.9.9\nEvent-Timestamp = ${now}\n`,
         ),
         0,
@@ -213,9 +208,8 @@ describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed
         join(tempDir(), 'data'),
         [
           'server:\n  port: 0',
-          `measures:\n  credential-misuse:\n    enabled: true\n ` +
-            `   dryRun: true\n    analysisInterval: ` +
-            (`1s\n    trigger: { accountRequestsPerMinute: 5 }\n ` + `   nas: [{ name: bras1, address: 127.0.0.1, `) +
+          `measures:\n  credential-misuse:\n    enabled: true\n    dryRun: true\n    analysisInterval: ` +
+            `1s\n    trigger: { accountRequestsPerMinute: 5 }\n    nas: [{ name: bras1, address: 127.0.0.1, ` +
             `port: ${nas.port}, secret: ${DM_SECRET} }]`,
         ].join('\n'),
       ),

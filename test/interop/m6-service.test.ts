@@ -53,18 +53,15 @@ describe(
       named = await startNamed(dir, bindPort, {
         files: {
           'victim.db':
-            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-            '30 600 60\n@ IN NS localhost.\n@ IN A 192.0.2.30\nwww ' +
+            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n@ IN A 192.0.2.30\nwww ' +
             'IN A 192.0.2.31\n* IN A 192.0.2.32\n',
         },
         options:
-          '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ' +
-          '};\n\tresponse-policy { zone "ddos.rpz.isp.test"; ' +
+          '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "ddos.rpz.isp.test"; ' +
           '} recursive-only no min-update-interval 1;',
         zones:
-          `zone "victim.example" { type primary; file "victim.db"; ` +
-          `};\nzone "ddos.rpz.isp.test" { type ` +
-          (`secondary; primaries { 127.0.0.1 port ${primaryPort}; ` + `}; file "ddos.db"; };`),
+          `zone "victim.example" { type primary; file "victim.db"; };\nzone "ddos.rpz.isp.test" { type ` +
+          `secondary; primaries { 127.0.0.1 port ${primaryPort}; }; file "ddos.db"; };`,
         ready: /transfer of 'ddos\.rpz\.isp\.test\/IN' from .*Transfer completed/,
       });
     });

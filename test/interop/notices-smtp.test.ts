@@ -94,8 +94,7 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
       [
         'measures:\n  lookup-test: { enabled: true }',
         'cases: { dedupeWindow: 7d, escalateAfterRepeats: 2 }',
-        `notices:\n  from: "abuse@isp.example"\n  perMinute: ` +
-          `100\n  maxAttempts: 5\n  smtp: { host: ` +
+        `notices:\n  from: "abuse@isp.example"\n  perMinute: 100\n  maxAttempts: 5\n  smtp: { host: ` +
           `"127.0.0.1", port: ${port}, requireTLS: false }`,
       ].join('\n'),
       { measures: [...ALL_MEASURES, alerting] },

@@ -51,12 +51,10 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
       dir,
       [
         'server:\n  port: 0',
-        'measures:\n  lookup-test: { enabled: true }\n  cc-detection: ' +
-          '{ enabled: true }\n  cc-sharing: ' +
+        'measures:\n  lookup-test: { enabled: true }\n  cc-detection: { enabled: true }\n  cc-sharing: ' +
           '{ enabled: true }\n  ddos-dns-blocking: { enabled: true }',
-        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", ' +
-          'port: 0 }]\n  radius:\n    listeners: ' +
-          ('[{ host: "127.0.0.1", port: 0 }]\n    clients: [{ ' + 'address: "127.0.0.1", secret: "testing123", ') +
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n  radius:\n    listeners: ' +
+          '[{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "testing123", ' +
           'name: "bras1" }]\n    interimTimeout: 1h',
       ].join('\n'),
     );
@@ -73,8 +71,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   it('answers Start, Interim-Update and Stop, and the index follows them', async () => {
     const start = await acct(
       port(),
-      `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
-        `= "s-1"\nFramed-IP-Address ` +
+      `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address ` +
         `= 100.64.0.10\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0}\n`,
     );
     assert.equal(start.status, 0, start.out);
@@ -83,8 +80,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
       (
         await acct(
           port(),
-          `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
-            `= "s-1"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address ` +
             `= 100.64.0.10\nEvent-Timestamp = ${T0 + 3000}\n`,
         )
       ).status,
@@ -94,9 +90,8 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
       (
         await acct(
           port(),
-          `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
-            `= "s-1"\nFramed-IP-Address ` +
-            (`= 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time ` + `= 5000\nAcct-Input-Octets = 12345\n`),
+          `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address ` +
+            `= 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time = 5000\nAcct-Input-Octets = 12345\n`,
         )
       ).status,
       0,
@@ -106,8 +101,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
       (
         await acct(
           port(),
-          `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id ` +
-            `= "s-2"\nFramed-IP-Address ` +
+          `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id = "s-2"\nFramed-IP-Address ` +
             `= 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`,
         )
       ).status,
@@ -141,8 +135,7 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
       (
         await acct(
           port(),
-          `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id ` +
-            `= "s-3"\nDelegated-IPv6-Prefix ` +
+          `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id = "s-3"\nDelegated-IPv6-Prefix ` +
             `= 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`,
         )
       ).status,

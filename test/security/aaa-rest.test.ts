@@ -34,8 +34,7 @@ describe("security: the AAA's REST endpoints bound every field and the memory th
         '    primary: { host: 127.0.0.1, port: 0 }',
         '    unfilteredResolvers: { ipv4: [192.0.2.21] }',
         '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
-        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
-          'port: 0 }]\n    clients: [{ address: ' +
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: ' +
           '"127.0.0.1", secret: "s", name: "bras1" }]',
       ].join('\n'),
     );

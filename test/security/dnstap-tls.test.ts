@@ -59,8 +59,7 @@ describe(
           'measures:',
           '  ddos-dns-blocking:',
           '    enabled: true',
-          `    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], ` +
-            `allow: [127.0.0.1], tls: { cert: ${JSON.stringify(pki.serverCert)}, ` +
+          `    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1], tls: { cert: ${JSON.stringify(pki.serverCert)}, ` +
             `key: ${JSON.stringify(pki.serverKey)}, ca: ${JSON.stringify(pki.ca)} } }`,
           '    primary: { host: 127.0.0.1, port: 0 }',
           '    zone: ddos.rpz.isp.test',

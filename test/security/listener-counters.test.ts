@@ -68,8 +68,7 @@ describe("security: every listener's refusals on /metrics and the API", () => {
         '    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1] }',
         '    primary: { host: 127.0.0.1, port: 0 }',
         '    transferTo: [127.0.0.1]',
-        `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ` +
-          `port: 0 }]\n    clients: [{ address: ` +
+        `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: ` +
           `"127.0.0.1", secret: "${SECRET}", name: "bras1" }]`,
       ].join('\n'),
     );

@@ -43,8 +43,7 @@ describe(
           `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
           '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
           '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
-          'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
-            'port: 0 }]\n    clients: [{ address: ' +
+          'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: ' +
             '"127.0.0.1", secret: "acct-secret", name: "bras1" }]',
         ].join('\n'),
       );
@@ -59,8 +58,7 @@ describe(
       });
       assert.equal(r.statusCode, 200, r.body);
       const start =
-        `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id ` +
-        `= "s7"\nFramed-IP-Address ` +
+        `Acct-Status-Type = Start\nUser-Name = "sub-7@isp"\nAcct-Session-Id = "s7"\nFramed-IP-Address ` +
         `= 100.64.1.2\nEvent-Timestamp = ${Math.floor(Date.now() / 1000)}\n`;
       assert.equal((await radclient(server.radius!.addresses[0]!.port, 'acct', 'acct-secret', start)).status, 0);
       // The opt-out zone follows sessions twice a second: wait until the secondary sees the record.

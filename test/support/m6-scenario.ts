@@ -154,9 +154,8 @@ export async function runM6Scenario(o: {
     primaryPort,
     forwardPort: bindPort,
     extra:
-      `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: ` +
-      `yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: ` +
-      (`yes\n\tdnstap-identity: "resolver1"\n\tdnstap-log-client-query-messages: ` + `yes\n\tdnstap-log-client-response-messages: yes`),
+      `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: ` +
+      `yes\n\tdnstap-identity: "resolver1"\n\tdnstap-log-client-query-messages: yes\n\tdnstap-log-client-response-messages: yes`,
   });
   writeFileSync(join(dir, 'benign.txt'), benignNames(200_000));
   writeFileSync(join(dir, 'attack.txt'), attackNames(attackQps * seconds));
@@ -241,19 +240,17 @@ export async function runM6Scenario(o: {
   const lost = (out: string) => /Queries lost:\s+(\d+)/.exec(out)?.[1] ?? '?';
   const victim = attacks.decisions.find((d) => d.domain === 'victim.example');
   const lines = [
-    `${withAttack ? 'with attack' : 'benign only'}: ${seconds} ` +
-      `s, benign dnsperf ${qps(benignOut)} ` +
-      `qps achieved (target ${benignQps}, lost ${lost(benignOut)})${withAttack ? `, attack dnsperf ${qps(attackOut)} qps (target ${attackQps}, from ${onsetS} s)` : ''}`,
-    `  dnstap events at Mamori: ${attacks.receiver.events.toLocaleString('en')}, ` +
-      `dropped ${attacks.receiver.dropped}, ` +
+    `${withAttack ? 'with attack' : 'benign only'}: ${seconds} s, benign dnsperf ${qps(benignOut)} ` +
+      `qps achieved (target ${benignQps}, lost ${lost(benignOut)})` +
+      (withAttack ? `, attack dnsperf ${qps(attackOut)} qps (target ${attackQps}, from ${onsetS} s)` : ''),
+    `  dnstap events at Mamori: ${attacks.receiver.events.toLocaleString('en')}, dropped ${attacks.receiver.dropped}, ` +
       `errors ${JSON.stringify(attacks.receiver.errors)}`,
     `  candidates: ${JSON.stringify(attacks.decisions.map((d) => `${d.kind}:${d.domain}:${d.status}`))}`,
   ];
   if (withAttack) {
     if (victim)
       lines.push(
-        `  victim.example: confidence ${victim.confidence.toFixed(2)}, ` +
-          `flagged in ${victim.evidence} ` +
+        `  victim.example: confidence ${victim.confidence.toFixed(2)}, flagged in ${victim.evidence} ` +
           `intervals, first seen ${((Date.parse(victim.firstSeen) - onset) / 1000).toFixed(1)} s after ` +
           `the onset: ${victim.explanation.en}`,
       );
@@ -276,7 +273,7 @@ export async function runM6Scenario(o: {
   };
   lines.push(
     `  answers by the policy: ${(applied.length - passed.length).toLocaleString('en')} blocked, ` +
-      (`${passed.length.toLocaleString('en')} let through ` + `by an exception (www.victim.example); benign `) +
+      `${passed.length.toLocaleString('en')} let through by an exception (www.victim.example); benign ` +
       `names blocked: ${benignBlocked.length}${benignBlocked.length ? ` e.g. ${benignBlocked[0]}` : ''}`,
   );
   void started;

@@ -116,8 +116,7 @@ describe('STIX 2.1 bundles', () => {
         indicator('a', "[ipv4-addr:value = '198.51.100.7']", { valid_until: '2026-12-01T00:00:00Z', name: 'Dridex C2' }),
         indicator(
           'b',
-          "[network-traffic:dst_ref.type = 'ipv6-addr' AND network-traffic:dst_ref.value " +
-            "= '2001:db8::1' " +
+          "[network-traffic:dst_ref.type = 'ipv6-addr' AND network-traffic:dst_ref.value = '2001:db8::1' " +
             'AND network-traffic:dst_port = 8080]',
         ),
         indicator('c', "[ipv4-addr:value = '203.0.113.1' OR ipv4-addr:value = '203.0.113.2']"),

@@ -14,9 +14,8 @@ import { openTest, tempDir } from '../support/fixtures.js';
 
 const T = Math.floor(Date.now() / 1000) - 3600;
 const block = (status: string, user: string, session: string, ip: string, t: number) =>
-  `${new Date(t * 1000).toUTCString()}\n\tAcct-Status-Type ` +
-  `= ${status}\n\tUser-Name = "${user}"\n\tAcct-Session-Id ` +
-  (`= "${session}"\n\tFramed-IP-Address = ${ip}\n\tNAS-IP-Address ` + `= 192.0.2.1\n\tAcct-Input-Octets `) +
+  `${new Date(t * 1000).toUTCString()}\n\tAcct-Status-Type = ${status}\n\tUser-Name = "${user}"\n\tAcct-Session-Id ` +
+  `= "${session}"\n\tFramed-IP-Address = ${ip}\n\tNAS-IP-Address = 192.0.2.1\n\tAcct-Input-Octets ` +
   `= 1234\n\tEvent-Timestamp = "${new Date(t * 1000).toUTCString().slice(5).replace(/ GMT$/, ' UTC')}"\n\tTimestamp ` +
   `= ${t}\n\n`;
 

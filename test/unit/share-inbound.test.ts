@@ -18,8 +18,7 @@ const GOOD = {
   modified: '2026-11-21T00:00:00.000Z',
   valid_from: '2026-11-20T00:00:00Z',
   pattern:
-    "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value " +
-    "= '203.0.113.50' " +
+    "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '203.0.113.50' " +
     "AND network-traffic:dst_port = 8443 AND network-traffic:protocols[*] = 'tcp']",
   pattern_type: 'stix',
   confidence: 80,

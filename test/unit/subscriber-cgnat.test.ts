@@ -84,8 +84,7 @@ describe('lookups behind CGNAT and for static assignments', () => {
     m = await openTest(
       [
         'measures:\n  lookup-test: { enabled: true }\n  lookup-short: { enabled: true }',
-        'ingest:\n  cgnat:\n    deterministic: [{ insidePrefix: ' +
-          '"100.65.0.0/24", outsidePrefix: "203.0.113.64/30", ' +
+        'ingest:\n  cgnat:\n    deterministic: [{ insidePrefix: "100.65.0.0/24", outsidePrefix: "203.0.113.64/30", ' +
           'portsPerSubscriber: 1000, firstPort: 1024 }]',
       ].join('\n'),
       { measures: [...ALL_MEASURES, identifier, shortLived] },

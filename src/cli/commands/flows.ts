@@ -170,9 +170,8 @@ function printPcapResult(file: string, r: PcapImportResult): void {
         .join(' ') || 'no errors';
     process.stdout.write(
       `  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ` +
-        (`${e.templates} templates, estimated loss ${e.estimatedLoss} ` +
-          `(${e.sequence.gaps} gaps, ${e.sequence.resets} ` +
-          (`resets, ${e.sequence.outliers} stray sequence numbers); ` + `${errors}\n`)),
+        (`${e.templates} templates, estimated loss ${e.estimatedLoss} (${e.sequence.gaps} gaps, ${e.sequence.resets} ` +
+          `resets, ${e.sequence.outliers} stray sequence numbers); ${errors}\n`),
     );
   }
   for (const [reason, n] of Object.entries(r.refused)) process.stdout.write(`  refused before an exporter was known: ${reason}=${n}\n`);

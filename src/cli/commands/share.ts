@@ -101,8 +101,7 @@ export function shareCommands(program: Command): void {
     .action(async (who: string, o: { kind: 'token' | 'basic' }, cmd: Command) => {
       const c = await withMamori(cmd, (m) => issueCredential(m.state, m.audit, who, o.kind, actor()));
       process.stdout.write(
-        `credential ${c.id}${c.username ? `\n  user: ${c.username}` : ''}\n ` +
-          ` ${o.kind === 'token' ? 'token' : 'password'}: ` +
+        `credential ${c.id}${c.username ? `\n  user: ${c.username}` : ''}\n  ${o.kind === 'token' ? 'token' : 'password'}: ` +
           `${c.secret}\nThis secret is shown only once. / この値は一度だけ表示されます。\n`,
       );
     });
@@ -171,8 +170,7 @@ export function shareCommands(program: Command): void {
         for (const p of partners) {
           const r = await pollPartner(own, p, actor());
           process.stdout.write(
-            `${p.name}: ${r.pages} page(s), ${r.accepted} indicators ` +
-              `accepted, ${r.refused} refused; resumes ` +
+            `${p.name}: ${r.pages} page(s), ${r.accepted} indicators accepted, ${r.refused} refused; resumes ` +
               `after ${r.cursor ?? 'the beginning'}\n`,
           );
         }

@@ -35,7 +35,7 @@ interface ImportTables {
 
 export const flowImportMigrations: Record<string, Migration> = {
   '0070_flow_imports': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('flow_imports')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())

@@ -29,7 +29,7 @@ type CursorTables = { radius_detail_cursors: { file: string; inode: string; offs
 
 export const detailMigrations: Record<string, Migration> = {
   '0051_radius_detail_cursors': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('radius_detail_cursors')
         .addColumn('file', 'text', (c) => c.primaryKey())

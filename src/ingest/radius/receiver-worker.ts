@@ -193,6 +193,8 @@ async function main(config: ReceiverConfig): Promise<void> {
       }
       return;
     }
+    // Settling and stopping send what is waiting at once: "settled" means answered.
+    for (const h of outbox.splice(0)) h.socket.send(h.response, h.port, h.address);
     if (m.type === 'settle') {
       flush();
       port.postMessage({ type: 'settled', id: m.id, counters } satisfies ReceiverMessage);

@@ -22,10 +22,9 @@ export const declaration = defineMeasure({
   description: {
     ja: 'ルータが出力するフロー情報（IPアドレス、ポート番号、プロトコル、時刻、通信量）を機械的に分析し、多数の端末が周期的に通信する等、C&Cサーバに特有の傾向を示す通信先を抽出します。契約者の特定には用いません。',
     en:
-      'Flow records exported by our routers (addresses, ports, ' +
-      'protocol, times, volumes) are analysed ' +
-      ('mechanically to find destinations that behave like ' + 'C&C servers, such as many devices contacting ') +
-      ('them periodically. They are never used to identify ' + 'subscribers.'),
+      'Flow records exported by our routers (addresses, ports, protocol, times, volumes) are analysed ' +
+      'mechanically to find destinations that behave like C&C servers, such as many devices contacting ' +
+      'them periodically. They are never used to identify subscribers.',
   },
   bases: [
     {

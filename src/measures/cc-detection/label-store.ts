@@ -38,7 +38,7 @@ export const LABEL_TABLES = ['cc_label_sources', 'cc_labels'] as const;
 
 export const labelMigrations: Record<string, Migration> = {
   '0100_cc-detection_labels': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_label_sources')
         .addColumn('name', 'text', (c) => c.primaryKey())

@@ -229,8 +229,7 @@ export function parseIpList(text: string, opts: ParseOptions): ParsedLabels {
   });
   if (sawData && labels.length === 0)
     throw new LabelImportError(
-      `no line holds an IP address or prefix (${skipped.length} ` +
-        `lines skipped; first: line ${skipped[0]?.line}: ` +
+      `no line holds an IP address or prefix (${skipped.length} lines skipped; first: line ${skipped[0]?.line}: ` +
         `${skipped[0]?.reason}): this is not an IP list`,
     );
   return { format: 'ip-list', ...dedupe(labels), skipped };

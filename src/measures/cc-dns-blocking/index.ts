@@ -17,16 +17,14 @@ export const declaration = defineMeasure({
   purpose: {
     ja: '利用者がC&Cサーバ等へアクセスしようとする場合に、そのアクセスを遮断し、マルウェア感染による被害の拡大を防ぐため',
     en:
-      "to block access when a subscriber's device tries to " +
-      'reach a C&C server, and so stop the damage ' +
+      "to block access when a subscriber's device tries to reach a C&C server, and so stop the damage " +
       'of a malware infection from spreading',
   },
   description: {
     ja: '当社のDNSサーバで、C&Cサーバとして知られたドメイン名（FQDN）の名前解決を機械的に拒否します。遮断を希望しない方は、いつでも設定を変更できます（遮断を行わないDNSサーバの利用）。設定にかかわらず、その他の提供条件は同一です。',
     en:
-      'Our DNS resolvers mechanically refuse to resolve domain ' +
-      'names (FQDNs) known to belong to C&C ' +
-      ('servers. Subscribers who do not want this can change ' + 'the setting at any time (use of a resolver ') +
+      'Our DNS resolvers mechanically refuse to resolve domain names (FQDNs) known to belong to C&C ' +
+      'servers. Subscribers who do not want this can change the setting at any time (use of a resolver ' +
       'without blocking); all other terms of service stay the same.',
   },
   bases: [
@@ -86,9 +84,8 @@ export const declaration = defineMeasure({
     optOut: {
       ja: '利用者は、いつでも設定を変更し検知及び遮断を中止することができます（会員サイトでの設定変更、又は遮断を行わないDNSサーバの利用）。設定の有無にかかわらず、その他の提供条件は同一です。',
       en:
-        'The subscriber may change the setting at any time ' +
-        'and stop the detection and blocking (in ' +
-        ('the member site, or by using a resolver without blocking). ' + 'All other terms of service are ') +
+        'The subscriber may change the setting at any time and stop the detection and blocking (in ' +
+        'the member site, or by using a resolver without blocking). All other terms of service are ' +
         'the same either way.',
     },
   },

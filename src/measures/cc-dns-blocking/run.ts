@@ -212,9 +212,8 @@ function m3Routes(
         schema: {
           tags,
           description:
-            'For FreeRADIUS rlm_rest in post-auth: an opted-out ' +
-            'subscriber gets the unfiltered resolvers ' +
-            ('as reply attributes (200); everyone else 204 (the ' + 'BRAS default: the filtering resolvers).'),
+            'For FreeRADIUS rlm_rest in post-auth: an opted-out subscriber gets the unfiltered resolvers ' +
+            'as reply attributes (200); everyone else 204 (the BRAS default: the filtering resolvers).',
           body: restBody,
         },
       },

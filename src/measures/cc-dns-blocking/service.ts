@@ -44,7 +44,7 @@ interface M3Tables {
 
 export const m3Migrations: Record<string, Migration> = {
   '0300_cc-dns-blocking': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m3_entries')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
@@ -72,7 +72,7 @@ export const m3Migrations: Record<string, Migration> = {
     },
   },
   '0301_cc-dns-blocking-counts': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m3_blocked')
         .addColumn('day', 'text', (c) => c.notNull())

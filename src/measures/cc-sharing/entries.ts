@@ -28,8 +28,7 @@ export const COLLECTIONS = {
     alias: 'cc-indicators',
     title: 'C&C servers (IP address and port)',
     description:
-      'C&C server candidates detected by this ISP: IP address, ' +
-      'port, protocol, detection dates, validity, ' +
+      'C&C server candidates detected by this ISP: IP address, port, protocol, detection dates, validity, ' +
       'confidence. For cyber defence only.',
   },
   /** Where partners may POST their own indicators (if granted write). */

@@ -21,9 +21,8 @@ export const declaration = defineMeasure({
   description: {
     ja: '検知したC&Cサーバ候補のIPアドレスとポート番号のみを、適切な情報管理を確認した事業者・団体に提供します。個々の通信に関する情報は含みません。',
     en:
-      'Only the IP address and port of detected C&C candidates ' +
-      'are given to organisations whose information ' +
-      ('management we have checked. Nothing about individual ' + 'communications is included.'),
+      'Only the IP address and port of detected C&C candidates are given to organisations whose information ' +
+      'management we have checked. Nothing about individual communications is included.',
   },
   bases: [
     {

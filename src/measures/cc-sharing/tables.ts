@@ -96,7 +96,7 @@ export const SHARE_TABLES = [
 
 export const shareMigrations: Record<string, Migration> = {
   '0200_cc-sharing_tables': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('share_recipients')
         .addColumn('id', 'text', (c) => c.primaryKey())

@@ -16,17 +16,15 @@ export const declaration = defineMeasure({
   purpose: {
     ja: '不正に利用されている認証IDの接続を切断・一時停止し、正規の利用者にパスワードの変更を依頼するため',
     en:
-      'to disconnect and temporarily suspend an authentication ' +
-      'ID that is being misused, and ask ' +
+      'to disconnect and temporarily suspend an authentication ID that is being misused, and ask ' +
       'the real subscriber to change the password',
   },
   description: {
     ja: '認証サーバで短時間の大量認証等の異常を検知した場合に限り、認証ログ（認証ID、割り当てたIPアドレス、時刻）を分析し、不正利用の蓋然性が高いIDの接続を切断し、パスワードが変更されるまで認証を一時停止し、利用者にご連絡します。',
     en:
-      'Only when our authentication servers see an anomaly ' +
-      'such as a burst of logins, the authentication ' +
-      ('log (ID, assigned address, times) is analysed; an ' + 'ID that is very likely misused is disconnected, ') +
-      ('its authentication is suspended until the password ' + 'is changed, and the subscriber is contacted.'),
+      'Only when our authentication servers see an anomaly such as a burst of logins, the authentication ' +
+      'log (ID, assigned address, times) is analysed; an ID that is very likely misused is disconnected, ' +
+      'its authentication is suspended until the password is changed, and the subscriber is contacted.',
   },
   bases: [
     {

@@ -50,7 +50,7 @@ export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
 
 export const m4Migrations: Record<string, Migration> = {
   '0400_credential-misuse': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m4_suspensions')
         .addColumn('account', 'text', (c) => c.notNull())

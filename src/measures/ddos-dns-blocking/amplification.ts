@@ -97,13 +97,11 @@ export class AmplificationDetector extends IntervalDetector {
           confidence: Math.min(1, 0.5 + 0.5 * Math.min(n.count / (this.s.baselineFactor * reference) / 4, 1) * Math.min(size / 3000, 1)),
           explanation: {
             ja:
-              `${name} の ${type} 問合せに対する平均 ${size} バイトの大きな応答が ${s} ` +
-              `秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} ` +
+              `${name} の ${type} 問合せに対する平均 ${size} バイトの大きな応答が ${s} 秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} ` +
               `件）。増幅攻撃（リフレクション）に悪用されている特徴に一致します。`,
             en:
-              `${n.count} large answers (${size} bytes on average) ` +
-              `to ${type} queries for ${name} in ${s} ` +
-              (`s (normally about ${Math.round(n.baseline)}). This ` + `matches a name abused for amplification `) +
+              `${n.count} large answers (${size} bytes on average) to ${type} queries for ${name} in ${s} ` +
+              `s (normally about ${Math.round(n.baseline)}). This matches a name abused for amplification ` +
               `(reflection).`,
           },
         });

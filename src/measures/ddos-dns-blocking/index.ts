@@ -21,10 +21,9 @@ export const declaration = defineMeasure({
   description: {
     ja: '当社のDNSサーバへの全ての問合せのFQDNを機械的に確認し、攻撃に用いられている名前（ランダムなサブドメイン、増幅に悪用される名前）への問合せを遮断します。正当な名前が遮断されないよう、ホワイトリストと担当者の確認を経た一覧のみを用います。',
     en:
-      'The FQDN of every query to our resolvers is checked ' +
-      'mechanically, and queries for names used ' +
-      ('in attacks (random subdomains, names abused for amplification) ' + 'are refused. Only lists checked ') +
-      ('against legitimate domains and reviewed by staff are ' + 'used, so normal use is not blocked.'),
+      'The FQDN of every query to our resolvers is checked mechanically, and queries for names used ' +
+      'in attacks (random subdomains, names abused for amplification) are refused. Only lists checked ' +
+      'against legitimate domains and reviewed by staff are used, so normal use is not blocked.',
   },
   bases: [
     {

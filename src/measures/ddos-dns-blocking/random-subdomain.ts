@@ -273,14 +273,11 @@ function explain(
   const r = randomness.toFixed(2);
   return {
     ja:
-      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ` +
-      `${Math.round(baseline)} ` +
-      (`種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ` +
-        `${r} です。ランダムサブドメイン攻撃の特徴に一致します。`),
+      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ${Math.round(baseline)} ` +
+      `種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ${r} です。ランダムサブドメイン攻撃の特徴に一致します。`,
     en:
-      `About ${Math.round(distinct)} different names under ` +
-      `${domain} were asked in ${s} s (normally ` +
-      (`about ${Math.round(baseline)}). ${pct}% of the answers ` + `were NXDOMAIN or SERVFAIL, and the `) +
+      `About ${Math.round(distinct)} different names under ${domain} were asked in ${s} s (normally ` +
+      `about ${Math.round(baseline)}). ${pct}% of the answers were NXDOMAIN or SERVFAIL, and the ` +
       `first labels look random (${r}). This matches a random-subdomain attack.`,
   };
 }

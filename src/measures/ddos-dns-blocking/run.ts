@@ -108,9 +108,8 @@ function m6Routes(
         schema: {
           tags,
           description:
-            'Names a honeypot operator reports as abused for amplification: ' +
-            'they become candidates with ' +
-            ('their source (review, whitelist and automatic rules ' + 'apply as to detected ones).'),
+            'Names a honeypot operator reports as abused for amplification: they become candidates with ' +
+            'their source (review, whitelist and automatic rules apply as to detected ones).',
           body: z.object({
             source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
             names: z
@@ -231,7 +230,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`);
+      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`, { cause: err });
     }
   };
   const receiver = await DnstapReceiver.start(

@@ -20,7 +20,7 @@ interface M6Tables {
 
 export const m6Migrations: Record<string, Migration> = {
   '0600_ddos-dns-blocking': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('m6_decisions')
         .addColumn('kind', 'text', (c) => c.notNull())

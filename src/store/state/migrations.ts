@@ -7,7 +7,7 @@ import type { UntypedDb } from './untyped.js';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('meta')
         .addColumn('key', 'text', (c) => c.primaryKey())

@@ -102,7 +102,7 @@ function inserter(db: UntypedDb, columns: Map<string, Array<{ name: string; data
     try {
       return (await db.insertInto(table).values(row).returningAll().executeTakeFirstOrThrow()) as Row;
     } catch (err) {
-      throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`);
+      throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`, { cause: err });
     }
   };
 }
@@ -182,7 +182,7 @@ describe('retention of every declared data item', () => {
   });
 
   it("deletes every dataset's rows past the retention, keeps fresh and held ones, and audits each pass", async () => {
-    const db = m.state.db as unknown as Kysely<any>;
+    const db = m.state.db as unknown as UntypedDb;
     const tables = await db.introspection.getTables();
     const insert = inserter(db, new Map(tables.map((t) => [t.name, t.columns])));
     type Kind = 'expired' | 'fresh' | 'held' | 'beyond-hold';

@@ -38,7 +38,7 @@ export const CANDIDATE_TABLES = ['cc_candidates'] as const;
 
 export const candidateMigrations: Record<string, Migration> = {
   '0101_cc-detection_candidates': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_candidates')
         .addColumn('id', 'text', (c) => c.primaryKey())

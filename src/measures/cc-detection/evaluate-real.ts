@@ -124,7 +124,7 @@ export function readRealDir(
       .filter((f) => /conn.*\.log/.test(f) && statSync(join(dir, f)).isFile())
       .sort();
   } catch (err) {
-    throw new Error(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`cannot read ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const benign: ZeekLog[] = [];
   const infections: Array<Infection & { source: 'labels' | 'given' }> = [];

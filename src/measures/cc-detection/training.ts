@@ -22,6 +22,7 @@ import { labelsValidAt, labelSources } from './label-store.js';
 import { trainModel, type M1Model } from './model.js';
 import { MamoriError } from '../../core/errors.js';
 import { defaultProfile, learnProfile, type ProfileModel } from './profile.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 /** A forest learns interactions, and needs many labels for that; below this it is refused. */
 export const MIN_FOREST_POSITIVES = 20;
@@ -80,7 +81,7 @@ export const MODEL_TABLES = ['cc_models', 'cc_runs'] as const;
 
 export const modelMigrations: Record<string, Migration> = {
   '0102_cc-detection_models': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_models')
         .addColumn('version', 'integer', (c) => c.primaryKey())
@@ -98,7 +99,7 @@ export const modelMigrations: Record<string, Migration> = {
     },
   },
   '0103_cc-detection_model-kinds': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .alterTable('cc_models')
         .addColumn('kind', 'text', (c) => c.notNull().defaultTo('forest'))

@@ -362,6 +362,7 @@ describe("HTTP API: a measure's routes, registered by the core under /api/v1/mea
       'GET /api/v1/measures/cc-detection/models',
       'POST /api/v1/measures/cc-detection/candidates/:id/decision',
       'POST /api/v1/measures/cc-detection/models',
+      'POST /api/v1/measures/cc-detection/models/:version/promote',
       'POST /api/v1/measures/cc-detection/runs',
     ]);
     for (const r of own) assert.ok(r.permission, `${r.method} ${r.url}`);

@@ -120,7 +120,8 @@ describe('console served by the API server', () => {
         'server:\n  host: 0.0.0.0',
         'measures:',
         '  cc-detection:\n    enabled: true\n    scope: { subscriberPrefixes: [198.51.100.0/24] }',
-        '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
+        '  cc-dns-blocking:\n    enabled: true',
+        'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
         `audit:\n  signingKeyFile: ${JSON.stringify(join(dir, 'key.pem'))}`,
       ].join('\n'),
       { analytics: false },
@@ -134,7 +135,8 @@ describe('console served by the API server', () => {
     const closed = await openTest(
       [
         'measures:',
-        '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
+        '  cc-dns-blocking:\n    enabled: true',
+        'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
         'ingest:\n  radius:\n    clients: [{ address: 127.0.0.1, secret: testing123 }]',
       ].join('\n'),
       { analytics: false },

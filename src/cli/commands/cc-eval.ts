@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from 'commander';
 import { evaluateM1 } from '../../app/evaluate-m1.js';
 import { evaluateReal, parseC2Endpoint, type RealEvalReport } from '../../app/evaluate-real.js';
+import { precision, whole } from '../../measures/cc-detection/cli.js';
 import { modelFile, parseModelFile, TrainingError, type AnyModel } from '../../measures/cc-detection/training.js';
 import type { EndpointKey } from '../../simulate/real-isp.js';
 import { UsageError } from '../context.js';
@@ -61,16 +62,6 @@ export function ccEvalCommand(cc: Command): void {
       .split(',')
       .map((x) => x.trim())
       .filter(Boolean);
-  const whole = (min: number, max: number) => (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
-    return n;
-  };
-  const precision = (v: string) => {
-    const p = Number(v);
-    if (!(p > 0 && p <= 1)) throw new InvalidArgumentError('a number in (0, 1]');
-    return p;
-  };
   cc.command('eval')
     .description(
       'evaluate M1 beside two baselines: on the synthetic ISP (train on some seeds, score held-out ones), ' +

@@ -38,6 +38,18 @@ interface ApiCandidate {
 
 const protoName = (p: number) => (p === 6 ? 'tcp' : p === 17 ? 'udp' : String(p));
 
+/** Argument parsers of M1's commands (and of `cc eval`): a whole number in a range, a precision in (0, 1]. */
+export const whole = (min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
+  return n;
+};
+export const precision = (v: string) => {
+  const p = Number(v);
+  if (!(p > 0 && p <= 1)) throw new InvalidArgumentError('a number in (0, 1]');
+  return p;
+};
+
 export const ccDetectionCli: MeasureCli = (program, { withInstance, request, actor, isoTime }) => {
   const cc = program.command('cc').description('M1: C&C server detection');
   const labels = cc.command('labels').description('reputation lists used as teacher data (labels)');
@@ -81,16 +93,6 @@ export const ccDetectionCli: MeasureCli = (program, { withInstance, request, act
       }
     });
 
-  const whole = (min: number, max: number) => (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`a whole number from ${min} to ${max}`);
-    return n;
-  };
-  const precision = (v: string) => {
-    const p = Number(v);
-    if (!(p > 0 && p <= 1)) throw new InvalidArgumentError('a number in (0, 1]');
-    return p;
-  };
   const windowEnd = (v: string) => new Date(isoTime(v));
   cc.command('train')
     .description(

@@ -10,7 +10,7 @@ import type { Mamori } from '../../src/app/mamori.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
-import { openTest } from '../support/fixtures.js';
+import { ccLikeFeatures, openTest } from '../support/fixtures.js';
 import { casesFor } from '../../src/notify/cases.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
@@ -386,30 +386,7 @@ describe("HTTP API: a measure's routes, registered by the core under /api/v1/mea
   });
 
   it("shows C&C candidates with their explanation, and records an analyst's decision", async () => {
-    const features = {
-      address: '198.18.9.9',
-      port: 8080,
-      proto: 6,
-      clients: 40,
-      flows: 4000,
-      flowsPerClient: 100,
-      periodicShare: 1,
-      periodSeconds: 60,
-      gapDispersion: 0.02,
-      beaconScore: 0.9,
-      bytesCv: 0.01,
-      packetsCv: 0,
-      meanBytesPerFlow: 300,
-      medianDurationSeconds: 0.2,
-      p90DurationSeconds: 0.4,
-      hoursActive: 24,
-      firstSeenHours: 0,
-      clientGrowth: 0,
-      failedShare: 0,
-      portRarity: 0.8,
-      returnRatio: 0.5,
-      farmSiblings: 0,
-    };
+    const features = ccLikeFeatures('198.18.9.9', 8080);
     await applyDetections(
       m1.state,
       m1.audit,

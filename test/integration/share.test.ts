@@ -26,39 +26,12 @@ import { FIELDS } from '../../src/measures/cc-sharing/stix.js';
 import { importPartnerFile, indicatorFeed, pollPartner } from '../../src/measures/cc-sharing/partners.js';
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
 import type { Sharer } from '../../src/share/sharer.js';
-import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import { ccLikeFeatures, measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
 const SCHEMAS = join(REPO_ROOT, '..', 'shared', 'data', 'stix2-json-schemas', 'schemas');
 const CC_COLLECTION = '4c2f6a33-5e0b-5d1f-9a51-6d616d6f7269';
 const SUBMISSIONS = '7b1e0d52-2f4a-5c3e-8d44-6d616d6f7269';
-
-function features(address: string, port: number) {
-  return {
-    address,
-    port,
-    proto: 6,
-    clients: 40,
-    flows: 4000,
-    flowsPerClient: 100,
-    periodicShare: 1,
-    periodSeconds: 60,
-    gapDispersion: 0.02,
-    beaconScore: 0.9,
-    bytesCv: 0.01,
-    packetsCv: 0,
-    meanBytesPerFlow: 300,
-    medianDurationSeconds: 0.2,
-    p90DurationSeconds: 0.4,
-    hoursActive: 24,
-    firstSeenHours: 0,
-    clientGrowth: 0,
-    failedShare: 0,
-    portRarity: 0.8,
-    returnRatio: 0.5,
-    farmSiblings: 0,
-  };
-}
 
 /** Every key at every depth, and every string value. */
 function walk(v: unknown, keys: Set<string>, strings: string[]): void {
@@ -133,9 +106,9 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       m.state,
       m.audit,
       [
-        { features: features(SHARED[0]!, 443), score: 0.97, explanation: [] },
-        { features: features(SHARED[1]!, 8080), score: 0.91, explanation: [] },
-        { features: features('198.51.100.99', 4444), score: 0.88, explanation: [] },
+        { features: ccLikeFeatures(SHARED[0]!, 443), score: 0.97, explanation: [] },
+        { features: ccLikeFeatures(SHARED[1]!, 8080), score: 0.91, explanation: [] },
+        { features: ccLikeFeatures('198.51.100.99', 4444), score: 0.88, explanation: [] },
       ],
       new Date(),
       new Date(0),

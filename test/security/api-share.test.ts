@@ -19,7 +19,7 @@ import { applyDetections, type CandidateFeed } from '../../src/measures/cc-detec
 import { syncEntries } from '../../src/measures/cc-sharing/entries.js';
 import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
-import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
+import { ccLikeFeatures, measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
 const CC_COLLECTION = '4c2f6a33-5e0b-5d1f-9a51-6d616d6f7269';
@@ -32,33 +32,6 @@ interface PushStatus {
   failures?: Array<{ message: string }>;
   title?: string;
   description?: string;
-}
-
-function features(address: string, port: number) {
-  return {
-    address,
-    port,
-    proto: 6,
-    clients: 40,
-    flows: 4000,
-    flowsPerClient: 100,
-    periodicShare: 1,
-    periodSeconds: 60,
-    gapDispersion: 0.02,
-    beaconScore: 0.9,
-    bytesCv: 0.01,
-    packetsCv: 0,
-    meanBytesPerFlow: 300,
-    medianDurationSeconds: 0.2,
-    p90DurationSeconds: 0.4,
-    hoursActive: 24,
-    firstSeenHours: 0,
-    clientGrowth: 0,
-    failedShare: 0,
-    portRarity: 0.8,
-    returnRatio: 0.5,
-    farmSiblings: 0,
-  };
 }
 
 /** A partner's indicator for 10.x.y.z:port, padded with a description as real feeds carry. */
@@ -129,7 +102,7 @@ describe('security: M2 TAXII server and feeds', () => {
     await applyDetections(
       server.mamori.state,
       server.mamori.audit,
-      [{ features: features('198.51.100.7', 443), score: 0.97, explanation: [] }],
+      [{ features: ccLikeFeatures('198.51.100.7', 443), score: 0.97, explanation: [] }],
       new Date(),
       new Date(0),
       'measure:cc-detection',

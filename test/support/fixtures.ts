@@ -111,3 +111,31 @@ export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] =
     outputs,
   });
 }
+
+/** The features of a beacon-like C&C endpoint (40 clients polling every 60 s), for tests that need a candidate. */
+export function ccLikeFeatures(address: string, port: number) {
+  return {
+    address,
+    port,
+    proto: 6,
+    clients: 40,
+    flows: 4000,
+    flowsPerClient: 100,
+    periodicShare: 1,
+    periodSeconds: 60,
+    gapDispersion: 0.02,
+    beaconScore: 0.9,
+    bytesCv: 0.01,
+    packetsCv: 0,
+    meanBytesPerFlow: 300,
+    medianDurationSeconds: 0.2,
+    p90DurationSeconds: 0.4,
+    hoursActive: 24,
+    firstSeenHours: 0,
+    clientGrowth: 0,
+    failedShare: 0,
+    portRarity: 0.8,
+    returnRatio: 0.5,
+    farmSiblings: 0,
+  };
+}

@@ -19,7 +19,8 @@ import type { ProfileModel } from '../../src/measures/cc-detection/profile.js';
 import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 
-const START = new Date('2026-11-23T00:00:00Z');
+// Two days before today (midnight UTC): inside M1's 7-day retention, which the running server enforces as the flows arrive.
+const START = new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000 - 2 * 86_400_000);
 
 describe('synthetic ISP through the collector', () => {
   let server: Server;

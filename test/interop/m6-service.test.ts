@@ -54,18 +54,18 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
 
   it('finds the attack, blocks the machine-made names at BIND, and lets the known name and everything else through', async () => {
     assert.match(await kdig(['@127.0.0.1', '-p', String(bindPort), 'q8x2k7zp1v.victim.example', 'A']), /192\.0\.2\.32/, 'before: any name resolves');
-    // 40 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among
-    // them; from 20 s on, 300 random names a second under victim.example that fail (SERVFAIL).
-    const t0 = Math.floor(Date.now() / 1000) - 60;
+    // 55 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among
+    // them; from 35 s on (after the 30 s warm-up), 300 random names a second under victim.example that fail (SERVFAIL).
+    const t0 = Math.floor(Date.now() / 1000) - 70;
     const frames: Buffer[] = [];
     let seed = 7;
     const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };
     const label = () => Array.from({ length: 12 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(rand() * 36)]).join('');
-    for (let sec = 0; sec < 40; sec++) {
+    for (let sec = 0; sec < 55; sec++) {
       const names: Array<[string, number]> = [];
       for (let k = 0; k < 200; k++) names.push([k % 10 === 0 ? 'www.victim.example' : `www.site${k % 40}.co.jp`, 0]);
       for (let k = 0; k < 30; k++) names.push([`cdn${k}.popular.example`, 0]);
-      if (sec >= 20) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
+      if (sec >= 35) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
       for (const [qname, rcode] of names) {
         frames.push(dnstapFrame({ type: 5, client: '198.51.100.9', qname, timeSec: t0 + sec, identity: 'resolver-a' }));
         frames.push(dnstapFrame({ type: 6, client: '198.51.100.9', qname, rcode, timeSec: t0 + sec, identity: 'resolver-a' }));

@@ -22,9 +22,11 @@ import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames 
 import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
-import { loadDecisions, storeDecisions } from './store.js';
+import { countByResolver, type ResolverCounts } from './resolver-counters.js';
+import { loadBaselines, loadDecisions, storeBaselines, storeDecisions } from './store.js';
 
 const MAX_WHITELIST = 2_000_000;
+const BASELINE_SAVE_MS = 60_000;
 
 /** The whitelist: the operator's domains and a popularity list file (one a line, or "rank,domain"), as registrable domains. */
 export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<string> {
@@ -39,7 +41,8 @@ export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<stri
   return set;
 }
 
-function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors: { tracked: () => number }, apply: (records: AuditRecord[]) => Promise<void>): FastifyPluginAsyncZod {
+function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors: { tracked: () => number }, apply: (records: AuditRecord[]) => Promise<void>,
+  byResolver: ResolverCounts): FastifyPluginAsyncZod {
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
     id: z.string(), kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
@@ -50,10 +53,17 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
   return async (app) => {
     app.get('/api/v1/m6/attacks', {
       config: { permission: 'ddos:read' },
-      schema: { tags, description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.', response: { 200: z.object({ decisions: z.array(decision), receiver: z.object({ connections: z.number(), frames: z.number(), events: z.number(), dropped: z.number(), errors: z.record(z.string(), z.number()) }), trackedDomains: z.number() }) } },
+      schema: { tags, description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.', response: { 200: z.object({
+        decisions: z.array(decision),
+        receiver: z.object({ connections: z.number(), frames: z.number(), events: z.number(), dropped: z.number(), errors: z.record(z.string(), z.number()) }),
+        /** Client queries and responses received per resolver identity: set beside the resolver's own counters, the difference is what it dropped. */
+        resolvers: z.record(z.string(), z.object({ queries: z.number(), responses: z.number() })),
+        trackedDomains: z.number(),
+      }) } },
     }, async () => ({
       decisions: decisions.list().map((d) => ({ ...d, firstSeen: iso(d.firstSeen)!, lastSeen: iso(d.lastSeen)!, activeSince: iso(d.activeSince), expiresAt: iso(d.expiresAt) })),
       receiver: (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(receiver.status()),
+      resolvers: Object.fromEntries(byResolver),
       trackedDomains: detectors.tracked(),
     }));
 
@@ -95,19 +105,25 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const randomSubdomains = new RandomSubdomainDetector({
     ...DEFAULT_RANDOM_SUBDOMAIN, intervalMs, minDistinct: s.detection.minDistinctNames, baselineFactor: s.detection.baselineFactor,
     minFailureShare: s.detection.minFailureShare, minRandomness: s.detection.minRandomness,
+    warmUpIntervals: Math.ceil((parseDuration(s.detection.warmUp) * 1000) / intervalMs),
   });
-  const amplification = new AmplificationDetector({ ...DEFAULT_AMPLIFICATION, intervalMs, minSize: s.detection.amplificationMinSize, minCount: s.detection.amplificationMinCount });
+  const amplification = new AmplificationDetector({
+    ...DEFAULT_AMPLIFICATION, intervalMs, minFactor: s.detection.amplificationMinFactor, minSize: s.detection.amplificationMinSize, minCount: s.detection.amplificationMinCount,
+  });
   const whitelist = loadWhitelist(s.whitelist);
   const decisions = new BlockDecisions(zone, {
     autoBlock: { enabled: s.autoBlock.enabled, minConfidence: s.autoBlock.minConfidence, ttlMs: parseDuration(s.autoBlock.ttl) * 1000 },
     quietAfterMs: parseDuration(s.quietAfter) * 1000, maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000, rejectForMs: parseDuration(s.rejectFor) * 1000,
+    maxExceptions: s.maxExceptions,
   }, (d) => whitelist.has(d), (d) => randomSubdomains.knownNames(d));
   // Names are kept as long as the declaration says: the store by the retention job, this copy by the sweep.
   const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
   decisions.restore(await loadDecisions(own, keepMs / 1000));
+  randomSubdomains.restore(await loadBaselines(own, keepMs / 1000));
   zone.bump();
   const primary = await RpzPrimary.start([zone], primaryConfig(s));
 
+  const byResolver: ResolverCounts = new Map();
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
   const apply = (records: AuditRecord[]): Promise<void> => {
@@ -132,7 +148,8 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000, maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
     ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
     ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
-  }, async (events) => {
+  }, async (events, resolver) => {
+    countByResolver(byResolver, events, resolver);
     const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
     if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
   });
@@ -141,15 +158,25 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     void apply(decisions.sweep(Date.now()));
   }, Math.min(intervalMs, 10_000));
   sweep.unref();
+  // Baselines survive a restart: a restart must not be a cold start (store.ts).
+  const saveBaselines = () => {
+    chain = chain.then(() => storeBaselines(own, randomSubdomains.snapshot())).catch((err: Error) => {
+      context.logger.error({ event: 'm6.baselines.failed', err: { type: err.name, message: err.message } }, 'M6 could not store its baselines');
+    });
+    return chain;
+  };
+  const baselineTimer = setInterval(() => void saveBaselines(), BASELINE_SAVE_MS);
+  baselineTimer.unref();
   context.logger.info({ event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size }, 'M6 receiving dnstap');
   return {
     endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zone: zone.origin, dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' ') },
-    routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply),
+    routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply, byResolver),
     listeners: () => ({ 'rpz-primary': primary.listener(), dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
+      clearInterval(baselineTimer);
       await receiver.stop();
-      await chain;
+      await saveBaselines();
       await primary.stop();
     },
   };

@@ -1,6 +1,10 @@
 /**
  * M6's own state: its decisions (candidates, rules, what ended), so that the
- * review queue, the active rules and the history survive a restart. The
+ * review queue, the active rules and the history survive a restart; and the
+ * baselines (per zone: distinct names per interval in normal times, the shape
+ * of a legitimate high-cardinality zone) and the popular names that resolved
+ * in normal times (a rule's exceptions), so that a restart is no cold start.
+ * The
  * retention job deletes a row 7 days after its last evidence (the declared
  * retention of names); a rule in force always has recent evidence (it ends
  * when the attack has been quiet for `quietAfter`).
@@ -10,10 +14,15 @@ import type { Dataset } from '../../core/datasets.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import { tablesOf, type StateDb } from '../../store/state/store.js';
 import type { Decision } from './decisions.js';
+import type { ZoneBaseline } from './random-subdomain.js';
 
-export const M6_TABLES = ['m6_decisions'] as const;
+export const M6_TABLES = ['m6_decisions', 'm6_baselines'] as const;
 
-interface M6Tables { m6_decisions: { kind: string; domain: string; decision: string; last_seen: string } }
+interface M6Tables {
+  m6_decisions: { kind: string; domain: string; decision: string; last_seen: string };
+  /** kind 'zone': value is a ZoneBaseline; kind 'name': value is the count of normal answers. */
+  m6_baselines: { kind: string; key: string; value: string; last_seen: string };
+}
 
 export const m6Migrations: Record<string, Migration> = {
   '0600_ddos-dns-blocking': {
@@ -27,6 +36,17 @@ export const m6Migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0601_ddos-dns-blocking-baselines': {
+    async up(db: Kysely<any>) {
+      await db.schema.createTable('m6_baselines')
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('last_seen', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('m6_baselines_pk', ['kind', 'key'])
+        .execute();
+    },
+  },
 };
 
 /** A decision holds the name, its query types and answer sizes (the explanation) and when it was seen. */
@@ -34,6 +54,11 @@ export const M6_DATASETS: readonly Dataset[] = [
   {
     name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen',
     items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+  },
+  /** Zone names and popular names with counts per interval in normal times; a row lives 7 days after it was last seen in use. */
+  {
+    name: 'm6-baselines', store: 'state', table: 'm6_baselines', timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
   },
 ];
 
@@ -54,4 +79,34 @@ export async function loadDecisions(own: MeasureState, retentionSeconds: number,
   const cutoff = new Date(now - retentionSeconds * 1000).toISOString();
   const rows = await m6(own.store.db).selectFrom('m6_decisions').select('decision').where('last_seen', '>=', cutoff).execute();
   return rows.map((r) => JSON.parse(r.decision) as Decision);
+}
+
+export interface Baselines { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> }
+
+/** The detector's snapshot, upserted (a zone or name no longer in it keeps its row until the retention job deletes it). */
+export async function storeBaselines(own: MeasureState, b: Baselines, now = Date.now()): Promise<void> {
+  const seen = new Date(now).toISOString();
+  const rows = [
+    ...b.zones.map((z) => ({ kind: 'zone', key: z.zone, value: JSON.stringify(z), last_seen: seen })),
+    ...b.names.map((n) => ({ kind: 'name', key: n.name, value: String(n.count), last_seen: seen })),
+  ];
+  if (rows.length === 0) return;
+  await own.store.writeTransaction(async (db) => {
+    for (let i = 0; i < rows.length; i += 200) {
+      await m6(db).insertInto('m6_baselines').values(rows.slice(i, i + 200))
+        .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), last_seen: eb.ref('excluded.last_seen') }))).execute();
+    }
+  });
+}
+
+/** The baselines within the retention. */
+export async function loadBaselines(own: MeasureState, retentionSeconds: number, now = Date.now()): Promise<Baselines> {
+  const cutoff = new Date(now - retentionSeconds * 1000).toISOString();
+  const rows = await m6(own.store.db).selectFrom('m6_baselines').select(['kind', 'key', 'value']).where('last_seen', '>=', cutoff).execute();
+  const b: Baselines = { zones: [], names: [] };
+  for (const r of rows) {
+    if (r.kind === 'zone') b.zones.push(JSON.parse(r.value) as ZoneBaseline);
+    else b.names.push({ name: r.key, count: Number(r.value) || 0 });
+  }
+  return b;
 }

@@ -28,6 +28,8 @@ export interface AmplificationSettings {
   minCount: number;
   baselineFactor: number;
   maxNames: number;
+  /** Intervals that only learn after a start (detection.warmUp). */
+  warmUpIntervals?: number;
 }
 
 const WARM_UP_INTERVALS = 6;
@@ -64,7 +66,7 @@ export class AmplificationDetector extends IntervalDetector {
     this.intervalEnd += this.s.intervalMs;
     // The first intervals only learn: at start-up every busy name is new, and a
     // signed zone's steady DNSKEY answers must become baseline, not candidates.
-    const learning = this.closed++ < WARM_UP_INTERVALS;
+    const learning = this.closed++ < (this.s.warmUpIntervals ?? WARM_UP_INTERVALS);
     const found: Candidate[] = [];
     for (const [name, n] of this.names) {
       if (n.count === 0) { if (++n.idle > 120) this.names.delete(name); continue; }

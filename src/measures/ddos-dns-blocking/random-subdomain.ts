@@ -219,17 +219,17 @@ export class RandomSubdomainDetector extends IntervalDetector {
   /** Whether a shape counts as that of a legitimate high-cardinality zone (seeded or learnt). */
   legitimateShape(shape: string): boolean { return SEEDED_LEGITIMATE_SHAPES.includes(shape) || this.learntShapes.has(shape); }
 
-  /** The warmed-up zones' baselines and the most popular normal names, for the state store. */
+  /** The warmed-up zones' baselines (the busiest first, where a cold start would hurt most) and the most popular normal names, for the state store. */
   snapshot(maxZones = 20_000, maxNames = 20_000): { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> } {
-    const zones: ZoneBaseline[] = [];
+    let zones: ZoneBaseline[] = [];
     const walk = (n: Node) => {
-      if (zones.length >= maxZones) return;
       if (this.warmed(n) && n.intervals > 0) {
         zones.push({ zone: n.name, baseline: n.baseline, intervals: n.intervals, queries: n.baseQueries, failures: n.baseFailures, ...(n.legitShape ? { legitShape: n.legitShape } : {}) });
       }
       for (const c of n.children.values()) walk(c);
     };
     for (const r of this.roots.values()) walk(r);
+    if (zones.length > maxZones) zones = zones.sort((a, b) => b.baseline - a.baseline).slice(0, maxZones);
     const names = [...this.known].sort((a, b) => b[1] - a[1]).slice(0, maxNames).map(([name, count]) => ({ name, count }));
     return { zones, names };
   }

@@ -109,6 +109,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   });
   const amplification = new AmplificationDetector({
     ...DEFAULT_AMPLIFICATION, intervalMs, minFactor: s.detection.amplificationMinFactor, minSize: s.detection.amplificationMinSize, minCount: s.detection.amplificationMinCount,
+    warmUpIntervals: Math.ceil((parseDuration(s.detection.warmUp) * 1000) / intervalMs),
   });
   const whitelist = loadWhitelist(s.whitelist);
   const decisions = new BlockDecisions(zone, {

@@ -11,7 +11,7 @@
  *   deepest common suffix of the random names, not the registrable domain) and
  *   lets through the names that resolved there in normal times, most popular
  *   first, at most `maxExceptions` of them (rules.ts: records that mean the
- *   same on Unbound and BIND); the zone itself is never blocked;
+ *   same on Unbound and BIND, checked with both); the zone itself is never blocked;
  * - an amplification rule blocks the abused name alone (RPZ cannot tell query
  *   types apart, so nothing around it);
  * - a rule ends when the attack has been quiet for `quietAfterMs`, at its TTL

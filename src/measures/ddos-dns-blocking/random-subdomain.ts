@@ -425,10 +425,10 @@ export class RandomSubdomainDetector extends IntervalDetector {
       const reference = Math.max(node.baseline, this.s.minDistinct / this.s.baselineFactor);
       const ratio = node.distinct / (this.s.baselineFactor * reference);
       // At least 0.55 once flagged; a surge 8× beyond the factor, failing answers and names asked once each (of the
-      // excess over the zone's usual traffic) and random labels add to it. No one measure is needed: short,
-      // dictionary or mixed labels that fail reach 0.9.
-      const confidence = Math.min(1, 0.55 + 0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 3) + 0.15 * failureShare
-        + 0.1 * Math.min(1, uniqueness) + 0.05 * Math.min(1, randomness / this.s.minRandomness));
+      // excess over the zone's usual traffic) and random labels add to it. No label measure is needed: short,
+      // dictionary or mixed labels that fail reach 0.9; names that all resolve stay below it (a person decides).
+      const confidence = Math.min(1, 0.55 + 0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 3) + 0.2 * failureShare
+        + 0.05 * Math.min(1, uniqueness) + 0.05 * Math.min(1, randomness / this.s.minRandomness));
       found.push({
         domain: zone.name, at, distinct: Math.round(node.distinct), baseline: Math.round(node.baseline), queries, failureShare, randomness, confidence,
         explanation: explain(zone.name, node.distinct, node.baseline, failureShare, randomness, this.s.intervalMs),

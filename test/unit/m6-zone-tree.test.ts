@@ -117,6 +117,13 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
     });
   }
 
+  it('finds a new zone attacked from the last second of an interval: that partial interval does not become its baseline', () => {
+    // Seen through Unbound: 1 s of the attack (under 200 names) in the first interval, then 5 s intervals of ~750.
+    const d = new RandomSubdomainDetector();
+    const found = run(d, traffic({ seconds: 70, benignQps: 2500, seed: 41, attack: { qps: 150, from: 49, name: (r) => `${SHAPES.short!(r)}.x.co.jp` } }));
+    assert.deepEqual(zones(found), ['x.co.jp']);
+  });
+
   for (const shape of Object.keys(SHAPES)) {
     it(`${shape} labels at 200 qps reach the default automatic-blocking confidence (0.9) within 10 s`, () => {
       const d = new RandomSubdomainDetector();

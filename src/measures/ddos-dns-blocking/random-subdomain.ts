@@ -386,8 +386,11 @@ export class RandomSubdomainDetector extends IntervalDetector {
       n.flagged = true;
       return { failureShare, randomness, queries, uniqueness };
     }
-    // Only normal intervals teach the baseline: an attack must not become normal.
-    const learn = (old: number, now: number) => (!warmed ? Math.max(old, now) : old + BASELINE_WEIGHT * (now - old));
+    // Only normal intervals teach the baseline: an attack must not become normal. In its warm-up a zone keeps the
+    // largest interval seen; a zone judged from its first interval starts from 0 like a warmed-up one (else the
+    // first, partial interval of an attack on a new zone would become its baseline and hide the rest).
+    const fresh = !warmed && !judged;
+    const learn = (old: number, now: number) => (fresh ? Math.max(old, now) : old + BASELINE_WEIGHT * (now - old));
     n.baseline = learn(n.baseline, distinct);
     n.baseQueries = learn(n.baseQueries, queries);
     n.baseFailures = learn(n.baseFailures, failures);
@@ -424,10 +427,10 @@ export class RandomSubdomainDetector extends IntervalDetector {
       seen.add(zone.name);
       const reference = Math.max(node.baseline, this.s.minDistinct / this.s.baselineFactor);
       const ratio = node.distinct / (this.s.baselineFactor * reference);
-      // At least 0.55 once flagged; a surge 8× beyond the factor, failing answers and names asked once each (of the
+      // At least 0.55 once flagged; a surge 4× beyond the factor, failing answers and names asked once each (of the
       // excess over the zone's usual traffic) and random labels add to it. No label measure is needed: short,
       // dictionary or mixed labels that fail reach 0.9; names that all resolve stay below it (a person decides).
-      const confidence = Math.min(1, 0.55 + 0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 3) + 0.2 * failureShare
+      const confidence = Math.min(1, 0.55 + 0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 2) + 0.2 * failureShare
         + 0.05 * Math.min(1, uniqueness) + 0.05 * Math.min(1, randomness / this.s.minRandomness));
       found.push({
         domain: zone.name, at, distinct: Math.round(node.distinct), baseline: Math.round(node.baseline), queries, failureShare, randomness, confidence,

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import type { Kysely } from 'kysely';
 import { serve, type Server } from '../../src/api/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
@@ -128,6 +129,10 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     assert.equal(find('random-subdomain', 'victim.example')?.status, 'rejected');
     assert.equal(find('random-subdomain', 'victim.example')?.reason, 'test traffic of the victim\'s owner');
     assert.equal(find('amplification', 'amp.abused.example')?.status, 'active');
+    // The baselines were stored at stop and came back (issue 18: a restart is no cold start).
+    const rows = await (server.mamori.state.db as unknown as Kysely<any>).selectFrom('m6_baselines').select(['kind', 'key', 'value']).execute() as Array<{ kind: string; key: string; value: string }>;
+    assert.ok(rows.some((r) => r.kind === 'zone' && r.key === 'site1.co.jp' && (JSON.parse(r.value) as { intervals: number }).intervals >= 6), 'a zone\'s baseline');
+    assert.ok(rows.some((r) => r.kind === 'name' && r.key === 'www.victim.example'), 'a name that resolved in normal times');
     const port = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
     assert.match(await kdig(['@127.0.0.1', '-p', String(port), 'ddos.rpz.isp.test', 'AXFR']), /amp\.abused\.example\.ddos\.rpz\.isp\.test\.\s+\d+\s+IN\s+CNAME\s+\./);
   });

@@ -83,7 +83,7 @@ export async function loadDecisions(own: MeasureState, retentionSeconds: number,
 
 export interface Baselines { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> }
 
-/** The detector's snapshot, upserted (a zone or name no longer in it keeps its row until the retention job deletes it). */
+/** The detector's snapshot replaces the stored one (the detector's state is bounded; what it forgot is not kept). */
 export async function storeBaselines(own: MeasureState, b: Baselines, now = Date.now()): Promise<void> {
   const seen = new Date(now).toISOString();
   const rows = [
@@ -92,10 +92,8 @@ export async function storeBaselines(own: MeasureState, b: Baselines, now = Date
   ];
   if (rows.length === 0) return;
   await own.store.writeTransaction(async (db) => {
-    for (let i = 0; i < rows.length; i += 200) {
-      await m6(db).insertInto('m6_baselines').values(rows.slice(i, i + 200))
-        .onConflict((oc) => oc.columns(['kind', 'key']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), last_seen: eb.ref('excluded.last_seen') }))).execute();
-    }
+    await m6(db).deleteFrom('m6_baselines').execute();
+    for (let i = 0; i < rows.length; i += 200) await m6(db).insertInto('m6_baselines').values(rows.slice(i, i + 200)).execute();
   });
 }
 

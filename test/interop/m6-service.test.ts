@@ -82,6 +82,7 @@ describe('M6 in the server with BIND applying its rules', { skip: !(have('named'
     const victim = attacks.decisions.find((d: { domain: string }) => d.domain === 'victim.example');
     assert.equal(victim?.status, 'active', JSON.stringify(attacks));
     assert.deepEqual(victim.exceptions, ['www.victim.example'], 'the name that resolved in normal times is let through');
+    assert.equal(victim.exceptionsLeftOut, 0, 'the API says how many normal names were beyond the bound');
     assert.match(victim.explanation.ja, /ランダムサブドメイン攻撃/);
     assert.deepEqual(attacks.decisions.map((d: { domain: string }) => d.domain), ['victim.example'], 'no benign domain is a candidate');
     assert.equal(attacks.receiver.dropped, 0);

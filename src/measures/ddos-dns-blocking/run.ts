@@ -48,6 +48,8 @@ function m6Routes(decisions: BlockDecisions, receiver: DnstapReceiver, detectors
     id: z.string(), kind: z.enum(['random-subdomain', 'amplification']), domain: z.string(), status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
     firstSeen: z.string(), lastSeen: z.string(), confidence: z.number(), evidence: z.number(), explanation: z.object({ ja: z.string(), en: z.string() }),
     activeSince: z.string().optional(), expiresAt: z.string().optional(), by: z.string().optional(), reason: z.string().optional(), exceptions: z.array(z.string()),
+    /** Names that resolved in normal times beyond maxExceptions: blocked with the attack while the rule is active. */
+    exceptionsLeftOut: z.number().optional(),
   });
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   return async (app) => {

@@ -103,6 +103,23 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
     assert.deepEqual(zones(run(restarted, traffic({ seconds: 60, benignQps: 2500, seed: 12 }).map((e) => ({ ...e, timeMs: e.timeMs + 3_600_000 })))), []);
   });
 
+  it('a DNSBL and a hash lookup first asked after the warm-up, under domains never seen, wait for their own warm-up', () => {
+    const d = new RandomSubdomainDetector();
+    const r = rng(51);
+    const octet = () => String(Math.floor(r() * 256));
+    const events = traffic({ seconds: 80, benignQps: 2000, seed: 13 });
+    // From 45 s, 150 lookups a second each, 90 % NXDOMAIN, under registrable domains nobody asked before.
+    for (let sec = 45; sec < 80; sec++) {
+      for (let k = 0; k < 300; k++) {
+        const t = T0 + sec * 1000 + Math.floor((k / 300) * 1000);
+        const qname = k % 2 === 0 ? `${octet()}.${octet()}.${octet()}.${octet()}.bl.spamlist.example` : `${chars(r, '0123456789abcdef', 40)}.sha1.hashcheck.example`;
+        events.push({ kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 }, { kind: 'response', timeMs: t + 2, qname, qtype: 1, rcode: r() < 0.9 ? 3 : 0, size: 90 });
+      }
+    }
+    events.sort((a, b) => a.timeMs - b.timeMs);
+    assert.deepEqual(zones(run(d, events)), []);
+  });
+
   for (const [title, victimZone, name] of [
     ['a customer\'s zone under a provider\'s domain', 'victim-shop.example.jp', (r: () => number) => `${SHAPES.long!(r)}.victim-shop.example.jp`],
     ['a zone never seen before, directly under co.jp', 'x.co.jp', (r: () => number) => `${SHAPES.hex!(r)}.x.co.jp`],

@@ -216,8 +216,14 @@ export class RandomSubdomainDetector extends IntervalDetector {
     return [...this.known].filter(([n]) => n.endsWith(tail)).sort((a, b) => b[1] - a[1]).map(([n]) => n);
   }
 
-  /** Whether a shape counts as that of a legitimate high-cardinality zone (seeded or learnt). */
-  legitimateShape(shape: string): boolean { return SEEDED_LEGITIMATE_SHAPES.includes(shape) || this.learntShapes.has(shape); }
+  /**
+   * Whether a shape counts as that of a legitimate high-cardinality zone (seeded or learnt), also seen from a
+   * parent: below `spamcop.net` a DNSBL's names are `d.d.d.d+1` (the octets, then `bl`).
+   */
+  legitimateShape(shape: string): boolean {
+    const known = (k: string) => shape === k || shape.startsWith(`${k}.`) || shape.startsWith(`${k}+`);
+    return SEEDED_LEGITIMATE_SHAPES.some(known) || [...this.learntShapes.keys()].some(known);
+  }
 
   /** The warmed-up zones' baselines (the busiest first, where a cold start would hurt most) and the most popular normal names, for the state store. */
   snapshot(maxZones = 20_000, maxNames = 20_000): { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> } {

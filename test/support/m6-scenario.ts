@@ -261,13 +261,13 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
     // Probe each victim with fresh names of its shape until the resolver's own log says its policy answered one.
     const r = rng(99);
     while (Date.now() - onset < left * 1000 && blockedAt.size < VICTIMS.length) {
-      for (const v of VICTIMS) {
-        if (blockedAt.has(v.zone)) continue;
+      // One probe per victim at once (in turn, a loaded resolver's slow answers delayed the later victims' probes).
+      await Promise.all(VICTIMS.filter((v) => !blockedAt.has(v.zone)).map(async (v) => {
         const probe = `${LABEL_SHAPES[v.shape]!(r)}p${probes++}.${v.zone}`;
         await kdig(['@127.0.0.1', '-p', String(resolverPort), probe, 'A']);
         const lines = log().split('\n').filter((l) => l.includes(probe)).join('\n');
         if (policyAnswers(lines, resolver).some((a) => a.qname === probe && !a.passthru)) blockedAt.set(v.zone, Date.now());
-      }
+      }));
       await sleep(300);
     }
   }

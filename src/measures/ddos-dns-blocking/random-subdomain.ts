@@ -301,7 +301,9 @@ export class RandomSubdomainDetector extends IntervalDetector {
     const domainLabels = domain.split('.').length;
     // Suffixes strictly above the name, down to LEVELS_BELOW_DOMAIN below the registrable domain.
     const deepest = Math.min(labels.length - 1, domainLabels + LEVELS_BELOW_DOMAIN);
-    const hash = e.kind === 'query' ? hashName(qname) : 0;
+    // Responses name the same names: counted in the sketch too, distinct names survive a resolver that drops
+    // some of its dnstap messages (BIND dropped a third of them under load, queries and responses alike).
+    const hash = hashName(qname);
     let map = this.roots;
     let parent: Node | undefined;
     for (let depth = 1; depth <= deepest; depth++) {
@@ -326,6 +328,7 @@ export class RandomSubdomainDetector extends IntervalDetector {
         }
       } else {
         node.responses++;
+        node.sketch.add(hash);
         if (e.rcode === 3 || e.rcode === 2) node.failures++;
       }
       parent = node;
@@ -359,7 +362,8 @@ export class RandomSubdomainDetector extends IntervalDetector {
 
   /** One suffix at the end of an interval: flagged (with its measures) or learnt from. Resets its counters. */
   private judge(n: Node): Verdict | undefined {
-    const queries = n.queries;
+    // A lost query message with its response received still was a query.
+    const queries = Math.max(n.queries, n.responses);
     const distinct = queries > 0 ? Math.min(n.sketch.estimate(), queries) : 0;
     // Queries left unanswered in the interval count as failing: a resolver waiting on an
     // overwhelmed authoritative server answers late or not at all.

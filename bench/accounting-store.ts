@@ -26,9 +26,19 @@ const phase = async (what: string, make: (i: number) => Parameters<typeof s.reco
     await s.flush();
   }
   const ms = performance.now() - started;
-  process.stdout.write(`${what}: ${n.toLocaleString('en')} events in batches of ${b} in ${ms.toFixed(0)} ms: ${Math.round(n / ms * 1000).toLocaleString('en')} events/s\n`);
+  process.stdout.write(
+    `${what}: ${n.toLocaleString('en')} events in batches ` +
+      `of ${b} in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000).toLocaleString('en')} ` +
+      `events/s\n`,
+  );
 };
-await phase('Start', (i) => ({ kind: 'begin', key: `bras1|s${i}`, subscriber: `user${i}@isp`, address: `100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, at: t0 + i }));
+await phase('Start', (i) => ({
+  kind: 'begin',
+  key: `bras1|s${i}`,
+  subscriber: `user${i}@isp`,
+  address: `100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+  at: t0 + i,
+}));
 await phase('Stop', (i) => ({ kind: 'finish', key: `bras1|s${i}`, at: t0 + 3600 + i }));
 await mamori.close();
 rmSync(dir, { recursive: true, force: true });

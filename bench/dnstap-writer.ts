@@ -16,7 +16,19 @@ const [path, count] = [process.argv[2]!, Number(process.argv[3] ?? 1_000_000)];
 const pool: Buffer[] = [];
 for (let i = 0; i < 4096; i++) {
   const qname = i % 4 === 0 ? `${Math.random().toString(36).slice(2, 12)}.victim.example` : `www${i % 50}.site${i % 300}.example.jp`;
-  pool.push(dataFrame(dnstapFrame({ type: i % 2 === 0 ? 5 : 6, client: `10.${i % 200}.${i % 250}.${i % 253}`, qname, qtype: i % 7 === 0 ? 28 : 1, rcode: i % 4 === 0 ? 3 : 0, identity: 'bench', timeSec: Math.floor(Date.now() / 1000) })));
+  pool.push(
+    dataFrame(
+      dnstapFrame({
+        type: i % 2 === 0 ? 5 : 6,
+        client: `10.${i % 200}.${i % 250}.${i % 253}`,
+        qname,
+        qtype: i % 7 === 0 ? 28 : 1,
+        rcode: i % 4 === 0 ? 3 : 0,
+        identity: 'bench',
+        timeSec: Math.floor(Date.now() / 1000),
+      }),
+    ),
+  );
 }
 const chunk = Buffer.concat(Array.from({ length: 256 }, (_, i) => pool[i % pool.length]!));
 const framesPerChunk = 256;
@@ -37,7 +49,10 @@ socket.on('data', (d: Buffer) => {
     const pump = () => {
       while (sent < count) {
         sent += framesPerChunk;
-        if (!socket.write(chunk)) { socket.once('drain', pump); return; }
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
       }
       socket.write(controlFrame(CONTROL.STOP));
     };
@@ -49,4 +64,7 @@ socket.on('data', (d: Buffer) => {
     socket.end();
   }
 });
-socket.on('error', (e) => { process.stderr.write(`writer: ${e.message}\n`); process.exit(1); });
+socket.on('error', (e) => {
+  process.stderr.write(`writer: ${e.message}\n`);
+  process.exit(1);
+});

@@ -17,7 +17,9 @@ function measure(stream: Stream, serialise: boolean): number {
   const exporters = new ExporterTable();
   const writer = new FlowRowBinaryWriter(32768);
   let sink = 0;
-  const out = new FlowOutput(new FlowBatch(32768), (b) => { if (serialise) sink += writer.write(b).length; });
+  const out = new FlowOutput(new FlowBatch(32768), (b) => {
+    if (serialise) sink += writer.write(b).length;
+  });
   for (const t of stream.templates) decodeDatagram(t, '192.0.2.1', exporters, out, 1);
   let records = 0;
   // Warm up, then time whole passes over the data.

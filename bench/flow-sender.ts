@@ -17,14 +17,17 @@ const [port, rate, seconds] = process.argv.slice(2).map(Number) as [number, numb
 const stream = ipfixV4Stream(4096);
 const socket = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
 // Nobody listening yet (ICMP port unreachable): those sends count as failed, not as a crash.
-socket.on('error', () => { failed += 1; });
+socket.on('error', () => {
+  failed += 1;
+});
 let queued = 0;
 let done = 0;
 let failed = 0;
 let lastDone = 0;
 const completed = (err: Error | null) => {
   queued -= 1;
-  if (err) failed += 1; else done += 1;
+  if (err) failed += 1;
+  else done += 1;
   lastDone = performance.now();
 };
 socket.connect(port, '127.0.0.1', async () => {
@@ -48,6 +51,9 @@ socket.connect(port, '127.0.0.1', async () => {
   // Wait (bounded) for the sends still queued, then report.
   for (const deadline = performance.now() + 5000; queued > 0 && performance.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
   const elapsed = (Math.max(lastDone, end) - start) / 1000;
-  process.stdout.write(JSON.stringify({ datagrams: done, records: done * stream.recordsPerDatagram, elapsed, failed, templates: stream.templates.length }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ datagrams: done, records: done * stream.recordsPerDatagram, elapsed, failed, templates: stream.templates.length }) +
+      '\n',
+  );
   socket.close();
 });

@@ -76,15 +76,22 @@ function send(port: number, rate: number, offset: number): Promise<{ sent: numbe
 }
 
 const line = (who: string, rate: number, sent: number, applied: number, answered: number) =>
-  `${who}: ${rate.toLocaleString('en')} packets/s for ${seconds} s: sent ${sent.toLocaleString('en')}, applied ${applied.toLocaleString('en')}, answered ${answered.toLocaleString('en')}${applied === sent ? ' — no loss' : ` — lost ${(sent - applied).toLocaleString('en')}`}\n`;
+  `${who}: ${rate.toLocaleString('en')} packets/s for ` +
+  `${seconds} s: sent ${sent.toLocaleString('en')}, ` +
+  (`applied ${applied.toLocaleString('en')}, answered ` +
+    `${answered.toLocaleString('en')}${applied === sent ? ' — no loss' : ` — lost ${(sent - applied).toLocaleString('en')}`}\n`);
 
 const results = new Map<number, { mamori: number; freeradius?: number; sent: number }>();
 const dataDir = mkdtempSync(join(tmpdir(), 'mamori-bench-radius-'));
 const mamori = await openMamori(parseConfig(`dataDir: ${JSON.stringify(dataDir)}`, 'bench'), { analytics: false });
 const subscribers = mamori.subscribers;
 const index = subscribers.index;
-const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.1', secret: SECRET }] }, index,
-  (e) => subscribers.record(e), () => subscribers.flush());
+const server = await RadiusAccountingServer.start(
+  { listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.1', secret: SECRET }] },
+  index,
+  (e) => subscribers.record(e),
+  () => subscribers.flush(),
+);
 const port = server.addresses[0]!.port;
 let offset = 0;
 for (const rate of rates) {
@@ -95,8 +102,15 @@ for (const rate of rates) {
   const after = server.status();
   const applied = after.applied - before.applied;
   results.set(rate, { mamori: applied, sent: result.sent });
-  const drops = Object.entries(after.dropped).map(([k, n]) => [k, n - (before.dropped[k] ?? 0)] as const).filter(([, n]) => n > 0);
-  process.stdout.write(line('mamori', rate, result.sent, applied, result.answered).replace(/\n$/, drops.length ? ` (left unanswered: ${drops.map(([k, n]) => `${k} ${n.toLocaleString('en')}`).join(', ')})\n` : '\n'));
+  const drops = Object.entries(after.dropped)
+    .map(([k, n]) => [k, n - (before.dropped[k] ?? 0)] as const)
+    .filter(([, n]) => n > 0);
+  process.stdout.write(
+    line('mamori', rate, result.sent, applied, result.answered).replace(
+      /\n$/,
+      drops.length ? ` (left unanswered: ${drops.map(([k, n]) => `${k} ${n.toLocaleString('en')}`).join(', ')})\n` : '\n',
+    ),
+  );
 }
 const stored = (await sql<{ n: number }>`select count(*) as n from ip_sessions`.execute(mamori.state.db)).rows[0]!.n;
 process.stdout.write(`index holds ${index.size.toLocaleString('en')} sessions; state store ${Number(stored).toLocaleString('en')}\n`);
@@ -109,13 +123,21 @@ async function freeradius(): Promise<{ port: number; records(): number; stop(): 
   if (spawnSync('sh', ['-c', 'command -v freeradius']).status !== 0 || !existsSync('/etc/freeradius/3.0/radiusd.conf')) return undefined;
   const port = await freePort();
   const fr = await startFreeRadius(join(tmpdir(), `mamori-bench-freeradius-${process.pid}`), {
-    site: `server bench {\n listen {\n  type = acct\n  ipaddr = 127.0.0.1\n  port = ${port}\n }\n preacct {\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`,
+    site:
+      `server bench {\n listen {\n  type = acct\n  ipaddr ` +
+      `= 127.0.0.1\n  port = ${port}\n }\n preacct ` +
+      `{\n  acct_unique\n }\n accounting {\n  detail\n }\n}\n`,
     clients: `client localhost {\n ipaddr = 127.0.0.1\n secret = ${SECRET}\n}\n`,
   });
   const acct = join(fr.dir, 'log', 'radacct');
   const records = () => {
     let n = 0;
-    const walk = (d: string) => { for (const e of readdirSync(d, { withFileTypes: true })) { if (e.isDirectory()) walk(join(d, e.name)); else n += (readFileSync(join(d, e.name), 'utf8').match(/\n\tAcct-Status-Type = /g) ?? []).length; } };
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(d, e.name));
+        else n += (readFileSync(join(d, e.name), 'utf8').match(/\n\tAcct-Status-Type = /g) ?? []).length;
+      }
+    };
     walk(acct);
     return n;
   };
@@ -135,7 +157,12 @@ if (peer) {
   }
   await peer.stop();
   process.stdout.write('\n| packets/s | sent | Mamori applied | FreeRADIUS written | ratio |\n|---|---|---|---|---|\n');
-  for (const [rate, r] of results) process.stdout.write(`| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} | ${r.mamori.toLocaleString('en')} | ${r.freeradius!.toLocaleString('en')} | ${(r.mamori / Math.max(1, r.freeradius!)).toFixed(2)} |\n`);
+  for (const [rate, r] of results)
+    process.stdout.write(
+      `| ${rate.toLocaleString('en')} | ${r.sent.toLocaleString('en')} ` +
+        `| ${r.mamori.toLocaleString('en')} ` +
+        `| ${r.freeradius!.toLocaleString('en')} | ${(r.mamori / Math.max(1, r.freeradius!)).toFixed(2)} |\n`,
+    );
 } else {
   process.stdout.write('FreeRADIUS is not installed (apt-get install freeradius): no side-by-side run\n');
 }

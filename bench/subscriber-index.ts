@@ -17,9 +17,12 @@ const ADDRESSES = 4_000_000;
 const SUBSCRIBERS = 5_000_000;
 const T0 = 1_764_000_000;
 const SPAN = 180 * 86_400; // the retention period the sessions spread over
-const BASE = (100 << 24 | 64 << 16) >>> 0; // 100.64.0.0/10
+const BASE = ((100 << 24) | (64 << 16)) >>> 0; // 100.64.0.0/10
 
-const ip = (n: number) => { const a = (BASE + n) >>> 0; return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`; };
+const ip = (n: number) => {
+  const a = (BASE + n) >>> 0;
+  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+};
 const names = Array.from({ length: SUBSCRIBERS }, (_, i) => `u${i}`);
 const addresses = Array.from({ length: ADDRESSES }, (_, i) => ip(i));
 
@@ -42,7 +45,12 @@ for (let k = 0; k < perAddress && made < sessions; k++) {
 index.merge();
 const built = Number(process.hrtime.bigint() - t) / 1e9;
 const mem1 = process.memoryUsage();
-process.stdout.write(`index of ${index.size.toLocaleString('en')} sessions built in ${built.toFixed(1)} s; typed arrays ${(index.typedBytes() / 2 ** 20).toFixed(0)} MiB; RSS ${(mem1.rss / 2 ** 20).toFixed(0)} MiB (was ${(mem0.rss / 2 ** 20).toFixed(0)} MiB), heap ${(mem1.heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+process.stdout.write(
+  `index of ${index.size.toLocaleString('en')} sessions ` +
+    `built in ${built.toFixed(1)} s; typed ` +
+    (`arrays ${(index.typedBytes() / 2 ** 20).toFixed(0)} ` + `MiB; RSS ${(mem1.rss / 2 ** 20).toFixed(0)} `) +
+    (`MiB (was ${(mem0.rss / 2 ** 20).toFixed(0)} MiB), ` + `heap ${(mem1.heapUsed / 2 ** 20).toFixed(0)} MiB\n`),
+);
 
 // Queries: random addresses at random times (about half fall inside a session).
 const qa = Array.from({ length: 1 << 16 }, () => addresses[Math.floor(r() * ADDRESSES)]!);
@@ -53,4 +61,8 @@ found = 0;
 t = process.hrtime.bigint();
 for (let i = 0; i < lookups; i++) if (index.lookup(qa[i & 0xffff]!, qt[(i * 7) & 0xffff]!).found) found++;
 const s = Number(process.hrtime.bigint() - t) / 1e9;
-process.stdout.write(`${lookups.toLocaleString('en')} lookups in ${s.toFixed(2)} s: ${Math.round(lookups / s).toLocaleString('en')} lookups/s (target ≥ 500,000/s); ${(100 * found / lookups).toFixed(1)}% found a subscriber\n`);
+process.stdout.write(
+  `${lookups.toLocaleString('en')} lookups in ${s.toFixed(2)} ` +
+    `s: ${Math.round(lookups / s).toLocaleString('en')} ` +
+    (`lookups/s (target ≥ 500,000/s); ${((100 * found) / lookups).toFixed(1)}% ` + `found a subscriber\n`),
+);

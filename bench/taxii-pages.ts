@@ -24,12 +24,15 @@ import { TaxiiClient } from '../test/support/taxii-client.js';
 
 const total = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'mamori-bench-taxii-'));
-const config = parseConfig([
-  `dataDir: ${JSON.stringify(dir)}`,
-  'server: { port: 0 }',
-  'measures:',
-  '  cc-sharing: { enabled: true, organisation: { name: "Bench ISP" }, taxii: { host: "127.0.0.1", port: 0, maxPage: 1000 } }',
-].join('\n'), 'bench');
+const config = parseConfig(
+  [
+    `dataDir: ${JSON.stringify(dir)}`,
+    'server: { port: 0 }',
+    'measures:',
+    '  cc-sharing: { enabled: true, organisation: { name: "Bench ISP" }, taxii: { host: "127.0.0.1", port: 0, maxPage: 1000 } }',
+  ].join('\n'),
+  'bench',
+);
 const server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
 try {
   const m = server.mamori;
@@ -43,14 +46,39 @@ try {
     for (let i = 0; i < total; i++) {
       const address = `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
       const at = new Date(base + i * 1000).toISOString();
-      const e = { id: `indicator--${(i + 1).toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`, address, port: 443 + (i % 7), proto: 6, firstDetected: at, lastDetected: at, validUntil: new Date(base + i * 1000 + 14 * 86_400_000).toISOString(), confidence: 90 };
+      const e = {
+        id: `indicator--${(i + 1).toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`,
+        address,
+        port: 443 + (i % 7),
+        proto: 6,
+        firstDetected: at,
+        lastDetected: at,
+        validUntil: new Date(base + i * 1000 + 14 * 86_400_000).toISOString(),
+        confidence: 90,
+      };
       await addVersion(s, 'cc', indicatorOf(e, identity.id, at, at, false), new Date(base + i * 1000));
     }
   });
   process.stdout.write(`stored ${total.toLocaleString('en')} indicator versions in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  const r = await addRecipient(m.state, m.audit, { name: 'Bench Partner', contact: 'bench', attestedAt: '2026-01-01T00:00:00Z', attestationUntil: '2099-01-01T00:00:00Z', channels: ['taxii'], rights: [{ collection: COLLECTIONS.cc.alias, read: true, write: false }] }, 'cli:bench');
+  const r = await addRecipient(
+    m.state,
+    m.audit,
+    {
+      name: 'Bench Partner',
+      contact: 'bench',
+      attestedAt: '2026-01-01T00:00:00Z',
+      attestationUntil: '2099-01-01T00:00:00Z',
+      channels: ['taxii'],
+      rights: [{ collection: COLLECTIONS.cc.alias, read: true, write: false }],
+    },
+    'cli:bench',
+  );
   const { secret } = await issueCredential(m.state, m.audit, r.id, 'token', 'cli:bench');
-  const client = new TaxiiClient(server.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, ''), readFileSync(join(dir, 'taxii-tls', 'cert.pem'), 'utf8'), { token: secret });
+  const client = new TaxiiClient(
+    server.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, ''),
+    readFileSync(join(dir, 'taxii-tls', 'cert.pem'), 'utf8'),
+    { token: secret },
+  );
   let lastAdded = '';
   for (const limit of [1000, 100]) {
     const start = process.hrtime.bigint();
@@ -58,14 +86,28 @@ try {
     const s = Number(process.hrtime.bigint() - start) / 1e9;
     if (all.objects.length !== total + 1) throw new Error(`got ${all.objects.length} objects, expected ${total + 1}`);
     lastAdded = all.lastAdded!;
-    process.stdout.write(`full pull, limit ${limit}: ${all.objects.length.toLocaleString('en')} objects in ${all.pages.toLocaleString('en')} pages, ${s.toFixed(2)} s, ${Math.round(all.objects.length / s).toLocaleString('en')} objects/s\n`);
+    process.stdout.write(
+      `full pull, limit ${limit}: ${all.objects.length.toLocaleString('en')} ` +
+        `objects in ${all.pages.toLocaleString('en')} ` +
+        (`pages, ${s.toFixed(2)} s, ${Math.round(all.objects.length / s).toLocaleString('en')} ` + `objects/s\n`),
+    );
   }
   // A resumed poll: the newest 1% by date_added.
-  const { date_added: cut } = await shareDb(m.state.db).selectFrom('share_versions').select('date_added').orderBy('seq', 'desc').offset(Math.floor(total / 100)).limit(1).executeTakeFirstOrThrow();
+  const { date_added: cut } = await shareDb(m.state.db)
+    .selectFrom('share_versions')
+    .select('date_added')
+    .orderBy('seq', 'desc')
+    .offset(Math.floor(total / 100))
+    .limit(1)
+    .executeTakeFirstOrThrow();
   const start = process.hrtime.bigint();
   const resumed = await client.allObjects('/mamori/', COLLECTIONS.cc.id, { added_after: cut });
   const s = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(`resumed poll (added_after): ${resumed.objects.length.toLocaleString('en')} objects in ${resumed.pages} page(s), ${(s * 1000).toFixed(0)} ms; last date_added seen ${lastAdded}\n`);
+  process.stdout.write(
+    `resumed poll (added_after): ${resumed.objects.length.toLocaleString('en')} ` +
+      `objects in ${resumed.pages} ` +
+      (`page(s), ${(s * 1000).toFixed(0)} ms; last date_added ` + `seen ${lastAdded}\n`),
+  );
 } finally {
   await server.close();
   rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,10 @@ import { isIP } from 'node:net';
 
 export type ThrottleKind = 'address' | 'account';
 
-export interface ThrottleVerdict { by: ThrottleKind; retryAfterSeconds: number }
+export interface ThrottleVerdict {
+  by: ThrottleKind;
+  retryAfterSeconds: number;
+}
 
 export class LoginThrottle {
   private readonly failures = new Map<string, number[]>();
@@ -25,7 +28,10 @@ export class LoginThrottle {
     const h = head ? head.split(':') : [];
     const t = tail ? tail.split(':') : [];
     const groups = a.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-    return `a6:${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+    return `a6:${groups
+      .slice(0, 4)
+      .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+      .join(':')}::/64`;
   }
 
   private static accountKey(username: string): string {
@@ -79,5 +85,7 @@ export class LoginThrottle {
     return reached;
   }
 
-  get size(): number { return this.failures.size; }
+  get size(): number {
+    return this.failures.size;
+  }
 }

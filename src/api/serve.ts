@@ -58,13 +58,17 @@ export function warnOpenInlet(config: Config, logger: Logger): void {
   const wildcard = f.listeners.filter((l) => l.host === '::' || l.host === '0.0.0.0').length;
   // The setting's dotted name looks like a host name to the log's masking: it goes in a field, as a path.
   const fields = {
-    event: 'flows.any-exporter', setting: ['ingest', 'flows', 'allowedExporters'],
-    listeners: f.listeners.length, wildcardListeners: wildcard,
+    event: 'flows.any-exporter',
+    setting: ['ingest', 'flows', 'allowedExporters'],
+    listeners: f.listeners.length,
+    wildcardListeners: wildcard,
   };
-  logger.warn(fields,
+  logger.warn(
+    fields,
     'flow inlet accepts datagrams from any exporter: list the routers in the setting named here, ' +
-    'or let only them reach the listening ports (firewall) ' +
-    '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください');
+      'or let only them reach the listening ports (firewall) ' +
+      '/ フロー収集はすべての送信元を受け付けています: ここに示す設定にルータを列挙するか、ファイアウォールで受信ポートをルータだけに制限してください',
+  );
 }
 
 /** A port Mamori must listen on is taken (or not allowed). */
@@ -77,12 +81,16 @@ function listenProblem(err: unknown): ListenError | undefined {
   const e = err as NodeJS.ErrnoException;
   const text = `${e?.code ?? ''} ${e?.message ?? ''}`;
   if (/EADDRINUSE/.test(text)) {
-    return new ListenError(`a port Mamori needs is already in use (${e.message}): `
-      + 'stop the process holding it (another mamori serve?) or change the port in the configuration');
+    return new ListenError(
+      `a port Mamori needs is already in use (${e.message}): ` +
+        'stop the process holding it (another mamori serve?) or change the port in the configuration',
+    );
   }
   if (/EACCES/.test(text)) {
-    return new ListenError(`Mamori may not listen on a port it needs (${e.message}): `
-      + 'ports below 1024 need privileges; choose another port in the configuration');
+    return new ListenError(
+      `Mamori may not listen on a port it needs (${e.message}): ` +
+        'ports below 1024 need privileges; choose another port in the configuration',
+    );
   }
   return undefined;
 }
@@ -105,7 +113,8 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const logger = options.logger ?? createLogger(config.log.level);
   await checkPort(config.server.host, config.server.port);
   const mamori = await openMamori(config, {
-    analytics: options.analytics ?? true, ...(options.measures ? { measures: options.measures } : {}),
+    analytics: options.analytics ?? true,
+    ...(options.measures ? { measures: options.measures } : {}),
     onAnchorError: (err) => {
       logger.error({ event: 'audit.anchor.failed', err: { type: err.name, message: err.message } }, 'audit anchor failed');
     },
@@ -145,12 +154,18 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 
     // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
     // assignments are collected for those measures' lookups and for nothing else.
-    const needsAssignments = mamori.registry.list()
+    const needsAssignments = mamori.registry
+      .list()
       .some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
     if (needsAssignments) {
       const subscribers = mamori.subscribers;
       // Answered only once stored: an acknowledged Start survives a crash (RFC 2866 §4.2).
-      const started = await RadiusAccountingServer.start(config.ingest.radius, subscribers.index, (e) => subscribers.record(e), () => subscribers.flush());
+      const started = await RadiusAccountingServer.start(
+        config.ingest.radius,
+        subscribers.index,
+        (e) => subscribers.record(e),
+        () => subscribers.flush(),
+      );
       radius = started;
       stops.push(() => started.stop());
       const clients = config.ingest.radius.clients.length;
@@ -158,7 +173,11 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const d = config.ingest.radius.detail;
       if (d) {
         detail = new DetailTailer({
-          directory: d.directory, prefix: d.prefix, state: mamori.state, index: subscribers.index, emit: (e) => subscribers.record(e),
+          directory: d.directory,
+          prefix: d.prefix,
+          state: mamori.state,
+          index: subscribers.index,
+          emit: (e) => subscribers.record(e),
         });
       }
     }
@@ -205,23 +224,32 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   if ((await mamori.accounts.countUsers()) === 0) {
     const password = generatePassword();
     await mamori.accounts.createUser('module:bootstrap', 'admin', 'admin', password);
-    out.write([
-      '',
-      '初回起動: 管理者アカウントを作成しました / First start: an admin account was created',
-      `  user: admin`,
-      `  password: ${password}`,
-      'このパスワードは一度だけ表示されます。ログイン後に変更してください。',
-      'This password is shown only once. Change it after logging in.',
-      '',
-    ].join('\n') + '\n');
+    out.write(
+      [
+        '',
+        '初回起動: 管理者アカウントを作成しました / First start: an admin account was created',
+        `  user: admin`,
+        `  password: ${password}`,
+        'このパスワードは一度だけ表示されます。ログイン後に変更してください。',
+        'This password is shown only once. Change it after logging in.',
+        '',
+      ].join('\n') + '\n',
+    );
   }
 
   const statuses = mamori.registry.list();
   await mamori.audit.append({
-    actor: 'module:server', action: 'server.start',
-    counts: { declared: statuses.length, available: statuses.filter((s) => s.available).length, enabled: statuses.filter((s) => s.enabled).length },
+    actor: 'module:server',
+    action: 'server.start',
+    counts: {
+      declared: statuses.length,
+      available: statuses.filter((s) => s.available).length,
+      enabled: statuses.filter((s) => s.enabled).length,
+    },
   });
-  const anchor = async () => { await mamori.audit.anchor('module:server'); };
+  const anchor = async () => {
+    await mamori.audit.anchor('module:server');
+  };
   const retention = async () => {
     const results = await runRetention(mamori, 'module:retention');
     for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
@@ -236,14 +264,32 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const timers = [
     setInterval(guard('audit.anchor', anchor), parseDuration(config.audit.anchorInterval) * 1000),
     setInterval(guard('retention', retention), parseDuration(config.retention.interval) * 1000),
-    setInterval(guard('radius.store', () => mamori.subscribers.flush()), 250),
-    setInterval(guard('radius.detail', async () => { await detail?.poll(); }), 1000),
-    setInterval(guard('notices.deliver', async () => { await mamori.notices.deliver(); }), parseDuration(config.notices.deliveryInterval) * 1000),
+    setInterval(
+      guard('radius.store', () => mamori.subscribers.flush()),
+      250,
+    ),
+    setInterval(
+      guard('radius.detail', async () => {
+        await detail?.poll();
+      }),
+      1000,
+    ),
+    setInterval(
+      guard('notices.deliver', async () => {
+        await mamori.notices.deliver();
+      }),
+      parseDuration(config.notices.deliveryInterval) * 1000,
+    ),
   ];
   logger.info({ event: 'server.start', url, measures: statuses.map((s) => `${s.declaration.code}:${s.state}`) }, 'mamori is serving');
 
   return {
-    app, mamori, url, inlet, radius, endpoints,
+    app,
+    mamori,
+    url,
+    inlet,
+    radius,
+    endpoints,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);

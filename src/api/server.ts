@@ -7,7 +7,14 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  hasZodFastifySchemaValidationErrors,
+  type FastifyPluginAsyncZod,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Principal } from '../core/accounts.js';
 import type { Mamori } from '../core/app.js';
 import { kindOf, MamoriError } from '../core/errors.js';
@@ -67,13 +74,16 @@ export function principalOf(request: FastifyRequest): Principal {
 
 export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'api' }, {
-      serializers: {
-        // The route pattern, never the URL: a URL can carry an address or a name.
-        req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url ?? '(unmatched)', id: req.id }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    loggerInstance: logger.child(
+      { component: 'api' },
+      {
+        serializers: {
+          // The route pattern, never the URL: a URL can carry an address or a name.
+          req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url ?? '(unmatched)', id: req.id }),
+          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        },
       },
-    }),
+    ),
     // Only listed proxies may name the client (X-Forwarded-For); otherwise the peer address is the client.
     trustProxy: mamori.config.server.trustProxy.length > 0 ? [...mamori.config.server.trustProxy] : false,
     bodyLimit: 1024 * 1024,
@@ -90,7 +100,8 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') {
         declaredRoutes.push({
-          method, url: route.url,
+          method,
+          url: route.url,
           ...(cfg.permission ? { permission: cfg.permission } : {}),
           ...(cfg.login ? { login: true } : {}),
           ...(cfg.public ? { public: true } : {}),
@@ -103,7 +114,11 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Mamori API', version: '0.1.0', description: 'ISP-side cyber-defence platform: measures, disclosure, audit, accounts.' },
+      info: {
+        title: 'Mamori API',
+        version: '0.1.0',
+        description: 'ISP-side cyber-defence platform: measures, disclosure, audit, accounts.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -125,7 +140,12 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
     if (request.is404) return; // the not-found handler answers
     const permission = cfg.permission;
     if (!permission || !roleMay(principal.role, permission)) {
-      await mamori.audit.append({ actor: principal.actor, action: 'api.forbidden', object: `route:${request.method} ${request.routeOptions.url}`, outcome: 'refused' });
+      await mamori.audit.append({
+        actor: principal.actor,
+        action: 'api.forbidden',
+        object: `route:${request.method} ${request.routeOptions.url}`,
+        outcome: 'refused',
+      });
       return reply.code(403).send({ error: 'forbidden', message: `role ${principal.role} may not ${permission ?? 'use this route'}` });
     }
   });

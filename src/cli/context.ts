@@ -11,10 +11,13 @@ export class UsageError extends MamoriError {
   static override readonly status = 400;
 }
 
-
 export function actor(): string {
   let name = 'unknown';
-  try { name = userInfo().username; } catch { /* no passwd entry in some containers */ }
+  try {
+    name = userInfo().username;
+  } catch {
+    /* no passwd entry in some containers */
+  }
   return `cli:${name.replace(/[^\w-]/g, '_') || 'unknown'}`;
 }
 
@@ -38,7 +41,7 @@ export async function withMamori<T>(cmd: Command, fn: (m: Mamori) => Promise<T>,
 
 export function isoTime(value: string): string {
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError(`"${value}" is not a date/time; write e.g. 2026-11-24 or 2026-11-24T09:00:00+09:00`);
+  if (Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError(`"${value}" is not a date/time; write e.g. 2026-11-24 or 2026-11-24T09:00:00+09:00`);
   return d.toISOString();
 }
-

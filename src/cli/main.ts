@@ -25,7 +25,20 @@ export function buildCli(): Command {
     .option('-c, --config <file>', 'YAML configuration (default: $MAMORI_CONFIG, else embedded defaults)')
     .showHelpAfterError()
     .configureHelp({ showGlobalOptions: true });
-  for (const add of [serveCommands, configCommands, policyCommands, auditCommands, accountCommands, flowCommands, ccCommands, shareCommands, subscriberCommands, simulateCommands, retentionCommands]) add(program);
+  for (const add of [
+    serveCommands,
+    configCommands,
+    policyCommands,
+    auditCommands,
+    accountCommands,
+    flowCommands,
+    ccCommands,
+    shareCommands,
+    subscriberCommands,
+    simulateCommands,
+    retentionCommands,
+  ])
+    add(program);
   return program;
 }
 

@@ -42,20 +42,30 @@ export function generatePassword(): string {
 }
 
 export class Accounts {
-  constructor(private readonly store: StateStore, private readonly audit: AuditLog) {}
+  constructor(
+    private readonly store: StateStore,
+    private readonly audit: AuditLog,
+  ) {}
 
   private validateUsername(username: string): void {
-    if (!USERNAME.test(username)) throw new AccountError(`user name "${username}" is not allowed: 2–32 characters, lower-case letters, digits, "-" or "_", starting with a letter`);
+    if (!USERNAME.test(username))
+      throw new AccountError(
+        `user name "${username}" is not allowed: 2–32 characters, lower-case letters, digits, "-" or "_", starting with a letter`,
+      );
   }
 
   private validatePassword(password: string, username: string): void {
-    if (password.length < MIN_PASSWORD_LENGTH) throw new AccountError(`the password is too short: at least ${MIN_PASSWORD_LENGTH} characters`);
+    if (password.length < MIN_PASSWORD_LENGTH)
+      throw new AccountError(`the password is too short: at least ${MIN_PASSWORD_LENGTH} characters`);
     const weak = passwordWeakness(password, [username, 'mamori']);
     if (weak) throw new AccountError(`${weak.en} / ${weak.ja}`);
   }
 
   async countUsers(): Promise<number> {
-    const r = await this.store.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const r = await this.store.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -68,12 +78,19 @@ export class Accounts {
     await this.audit.withAudit({ actor, action: 'user.create', object: `user:${username}`, counts: null }, async (db) => {
       const existing = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirst();
       if (existing) throw new AccountError(`user "${username}" already exists`);
-      await db.insertInto('users').values({ username, role, password_hash: hash, disabled: 0, created_at: now, password_changed_at: now }).execute();
+      await db
+        .insertInto('users')
+        .values({ username, role, password_hash: hash, disabled: 0, created_at: now, password_changed_at: now })
+        .execute();
     });
   }
 
   async listUsers(): Promise<Array<{ username: string; role: string; disabled: boolean; createdAt: string }>> {
-    const rows = await this.store.db.selectFrom('users').select(['username', 'role', 'disabled', 'created_at']).orderBy('username').execute();
+    const rows = await this.store.db
+      .selectFrom('users')
+      .select(['username', 'role', 'disabled', 'created_at'])
+      .orderBy('username')
+      .execute();
     return rows.map((r) => ({ username: r.username, role: r.role, disabled: r.disabled === 1, createdAt: r.created_at }));
   }
 
@@ -81,7 +98,11 @@ export class Accounts {
     this.validatePassword(password, username);
     const hash = await argon2.hash(password, { type: argon2.argon2id });
     await this.audit.withAudit({ actor, action: 'user.password', object: `user:${username}` }, async (db) => {
-      const r = await db.updateTable('users').set({ password_hash: hash, password_changed_at: new Date().toISOString() }).where('username', '=', username).executeTakeFirst();
+      const r = await db
+        .updateTable('users')
+        .set({ password_hash: hash, password_changed_at: new Date().toISOString() })
+        .where('username', '=', username)
+        .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) throw new AccountError(`user "${username}" does not exist`);
       // A new password ends every session of that user.
       const user = await db.selectFrom('users').select('id').where('username', '=', username).executeTakeFirstOrThrow();
@@ -94,10 +115,19 @@ export class Accounts {
       const user = await db.selectFrom('users').select(['id', 'role']).where('username', '=', username).executeTakeFirst();
       if (!user) throw new AccountError(`user "${username}" does not exist`);
       if (disabled && user.role === 'admin') {
-        const admins = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'admin').where('disabled', '=', 0).executeTakeFirstOrThrow();
+        const admins = await db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('role', '=', 'admin')
+          .where('disabled', '=', 0)
+          .executeTakeFirstOrThrow();
         if (Number(admins.n) <= 1) throw new AccountError('the last enabled admin cannot be disabled');
       }
-      await db.updateTable('users').set({ disabled: disabled ? 1 : 0 }).where('id', '=', user.id).execute();
+      await db
+        .updateTable('users')
+        .set({ disabled: disabled ? 1 : 0 })
+        .where('id', '=', user.id)
+        .execute();
       if (disabled) {
         await db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
         await this.revokeTokensOf(db, actor, username);
@@ -115,8 +145,12 @@ export class Accounts {
       const user = await db.selectFrom('users').select(['id', 'role', 'disabled']).where('username', '=', username).executeTakeFirst();
       if (!user) throw new AccountError(`user "${username}" does not exist`);
       if (user.role === 'admin' && role !== 'admin' && user.disabled === 0) {
-        const admins = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('role', '=', 'admin').where('disabled', '=', 0).executeTakeFirstOrThrow();
+        const admins = await db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('role', '=', 'admin')
+          .where('disabled', '=', 0)
+          .executeTakeFirstOrThrow();
         if (Number(admins.n) <= 1) throw new AccountError('the last enabled admin cannot lose the admin role');
       }
       await db.updateTable('users').set({ role }).where('id', '=', user.id).execute();
@@ -127,8 +161,12 @@ export class Accounts {
 
   /** Revokes every live token `username` created, each audited. */
   private async revokeTokensOf(db: StateDb, actor: string, username: string): Promise<void> {
-    const live = await db.selectFrom('api_tokens').select('id')
-      .where('created_by', '=', `user:${username}`).where('revoked_at', 'is', null).execute();
+    const live = await db
+      .selectFrom('api_tokens')
+      .select('id')
+      .where('created_by', '=', `user:${username}`)
+      .where('revoked_at', 'is', null)
+      .execute();
     const now = new Date().toISOString();
     for (const t of live) {
       await db.updateTable('api_tokens').set({ revoked_at: now }).where('id', '=', t.id).execute();
@@ -155,7 +193,11 @@ export class Accounts {
   }
 
   /** Checks a password; returns a session token on success. Failures are audited (name only, never the password). */
-  async login(username: string, password: string, ttlSeconds: number): Promise<{ token: string; principal: Principal; expiresAt: string } | undefined> {
+  async login(
+    username: string,
+    password: string,
+    ttlSeconds: number,
+  ): Promise<{ token: string; principal: Principal; expiresAt: string } | undefined> {
     const user = await this.check(username, password);
     if (!user) {
       await this.audit.append({ actor: 'module:api', action: 'auth.login-failed', object: this.userRef(username), outcome: 'refused' });
@@ -165,7 +207,10 @@ export class Accounts {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     await this.audit.withAudit({ actor: `user:${username}`, action: 'auth.login', object: `user:${username}` }, async (db) => {
-      await db.insertInto('sessions').values({ token_hash: sha256(token), user_id: user.id, created_at: now.toISOString(), expires_at: expiresAt }).execute();
+      await db
+        .insertInto('sessions')
+        .values({ token_hash: sha256(token), user_id: user.id, created_at: now.toISOString(), expires_at: expiresAt })
+        .execute();
     });
     return { token, expiresAt, principal: { actor: `user:${username}`, name: username, role: user.role, kind: 'user' } };
   }
@@ -183,22 +228,57 @@ export class Accounts {
     const token = `mmt_${id}_${randomBytes(32).toString('base64url')}`;
     const now = new Date();
     await this.audit.withAudit({ actor, action: 'token.create', object: `token:${id}` }, async (db) => {
-      await db.insertInto('api_tokens').values({
-        id, name, role, token_hash: sha256(token), created_by: actor, created_at: now.toISOString(),
-        expires_at: ttlSeconds ? new Date(now.getTime() + ttlSeconds * 1000).toISOString() : null, revoked_at: null, last_used_at: null,
-      }).execute();
+      await db
+        .insertInto('api_tokens')
+        .values({
+          id,
+          name,
+          role,
+          token_hash: sha256(token),
+          created_by: actor,
+          created_at: now.toISOString(),
+          expires_at: ttlSeconds ? new Date(now.getTime() + ttlSeconds * 1000).toISOString() : null,
+          revoked_at: null,
+          last_used_at: null,
+        })
+        .execute();
     });
     return { id, token };
   }
 
-  async listTokens(): Promise<Array<{ id: string; name: string; role: string; createdBy: string; createdAt: string; expiresAt: string | null; revokedAt: string | null; lastUsedAt: string | null }>> {
+  async listTokens(): Promise<
+    Array<{
+      id: string;
+      name: string;
+      role: string;
+      createdBy: string;
+      createdAt: string;
+      expiresAt: string | null;
+      revokedAt: string | null;
+      lastUsedAt: string | null;
+    }>
+  > {
     const rows = await this.store.db.selectFrom('api_tokens').selectAll().orderBy('created_at').execute();
-    return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdBy: r.created_by, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      role: r.role,
+      createdBy: r.created_by,
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+      revokedAt: r.revoked_at,
+      lastUsedAt: r.last_used_at,
+    }));
   }
 
   async revokeToken(actor: string, id: string): Promise<void> {
     await this.audit.withAudit({ actor, action: 'token.revoke', object: `token:${id}` }, async (db) => {
-      const r = await db.updateTable('api_tokens').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      const r = await db
+        .updateTable('api_tokens')
+        .set({ revoked_at: new Date().toISOString() })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) throw new AccountError(`token "${id}" does not exist or is already revoked`);
     });
   }
@@ -207,10 +287,12 @@ export class Accounts {
   async authenticate(bearer: string): Promise<Principal | undefined> {
     const now = new Date().toISOString();
     if (bearer.startsWith('mms_')) {
-      const row = await this.store.db.selectFrom('sessions')
+      const row = await this.store.db
+        .selectFrom('sessions')
         .innerJoin('users', 'users.id', 'sessions.user_id')
         .select(['users.username', 'users.role', 'users.disabled', 'sessions.expires_at'])
-        .where('sessions.token_hash', '=', sha256(bearer)).executeTakeFirst();
+        .where('sessions.token_hash', '=', sha256(bearer))
+        .executeTakeFirst();
       if (!row || row.expires_at <= now || row.disabled === 1 || !isRole(row.role)) return undefined;
       return { actor: `user:${row.username}`, name: row.username, role: row.role, kind: 'user' };
     }
@@ -224,8 +306,11 @@ export class Accounts {
     // A token made by a user lives only while that user may still make tokens (disabled, demoted or
     // deleted: it stops at once, even if its revocation was missed). CLI-made tokens have no such owner.
     if (row.created_by.startsWith('user:')) {
-      const owner = await this.store.db.selectFrom('users').select(['role', 'disabled'])
-        .where('username', '=', row.created_by.slice(5)).executeTakeFirst();
+      const owner = await this.store.db
+        .selectFrom('users')
+        .select(['role', 'disabled'])
+        .where('username', '=', row.created_by.slice(5))
+        .executeTakeFirst();
       if (!owner || owner.disabled === 1 || !isRole(owner.role) || !roleMay(owner.role, 'tokens:manage')) return undefined;
     }
     await this.store.db.updateTable('api_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();

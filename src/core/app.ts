@@ -66,10 +66,13 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const registry = new MeasureRegistry(options.measures ?? ALL_MEASURES, config.measures, config.configDir);
   const paths = resolvePaths(config);
   if (options.create === false && !existsSync(paths.statePath)) {
-    const where = config.configDir ? `dataDir of the configuration in ${config.configDir}`
+    const where = config.configDir
+      ? `dataDir of the configuration in ${config.configDir}`
       : 'no -c given: embedded defaults, ./data in the current directory';
-    throw new NoStoreError(`no Mamori data at ${paths.dataDir} (${where}): ${paths.statePath} does not exist. `
-      + 'Give -c with the configuration of the instance, or start it once with `mamori serve` to create it.');
+    throw new NoStoreError(
+      `no Mamori data at ${paths.dataDir} (${where}): ${paths.statePath} does not exist. ` +
+        'Give -c with the configuration of the instance, or start it once with `mamori serve` to create it.',
+    );
   }
   const signer = config.audit.signingKeyFile ? loadSigningKey(config.audit.signingKeyFile, paths.dataDir) : undefined;
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o750 });
@@ -84,9 +87,14 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
     throw err;
   }
   const audit = await AuditLog.open(state, paths.anchorFile, {
-    every: config.audit.anchorEvery, ...(signer ? { signer } : {}), ...(options.onAnchorError ? { onError: options.onAnchorError } : {}),
+    every: config.audit.anchorEvery,
+    ...(signer ? { signer } : {}),
+    ...(options.onAnchorError ? { onError: options.onAnchorError } : {}),
   });
-  const datasets = new DatasetRegistry((id) => registry.get(id)?.declaration, () => registry.declarations());
+  const datasets = new DatasetRegistry(
+    (id) => registry.get(id)?.declaration,
+    () => registry.declarations(),
+  );
   // Registered whether or not M1 runs now: data collected earlier must still be deleted on time.
   if (analytics) {
     await ensureFlowTable(analytics);
@@ -99,7 +107,8 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   // What measures publish for each other comes first; explicit providers (tests, later features) add to it.
   const published: CapabilityProviders = {};
   for (const m of options.measures ?? ALL_MEASURES) {
-    for (const [capability, make] of Object.entries(m.publishes ?? {})) published[capability as keyof CapabilityProviders] = () => make!(state);
+    for (const [capability, make] of Object.entries(m.publishes ?? {}))
+      published[capability as keyof CapabilityProviders] = () => make!(state);
   }
   // Subscriber identification: one index for every measure that may identify, each lookup audited.
   const subscribers = new SubscriberService(state, audit, {
@@ -113,14 +122,32 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const caseRules = { dedupeSeconds: parseDuration(config.cases.dedupeWindow), escalateAfterRepeats: config.cases.escalateAfterRepeats };
   published.cases = (declaration) => casesFor(state, audit, declaration, caseRules);
   const n = config.notices;
-  const notices = new Notices(state, audit, {
-    smtp: n.smtp ? { ...n.smtp, from: n.from } : undefined, outbox: resolve(paths.dataDir, n.outbox), from: n.from, perMinute: n.perMinute, maxAttempts: n.maxAttempts,
-  }, n.smtp?.dkim ? readFileSync(n.smtp.dkim.privateKeyFile, 'utf8') : undefined);
+  const notices = new Notices(
+    state,
+    audit,
+    {
+      smtp: n.smtp ? { ...n.smtp, from: n.from } : undefined,
+      outbox: resolve(paths.dataDir, n.outbox),
+      from: n.from,
+      perMinute: n.perMinute,
+      maxAttempts: n.maxAttempts,
+    },
+    n.smtp?.dkim ? readFileSync(n.smtp.dkim.privateKeyFile, 'utf8') : undefined,
+  );
   published.notifier = (declaration) => notifierFor(state, notices, declaration);
   const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
   let closing: Promise<void> | undefined;
   return {
-    config, paths, state, analytics, audit, registry, datasets, broker, subscribers, notices,
+    config,
+    paths,
+    state,
+    analytics,
+    audit,
+    registry,
+    datasets,
+    broker,
+    subscribers,
+    notices,
     accounts: new Accounts(state, audit),
     close() {
       closing ??= (async () => {

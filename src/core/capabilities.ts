@@ -36,7 +36,11 @@ export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 export class CapabilityRefusedError extends MamoriError {
   static override readonly code = 'capability-refused';
   static override readonly status = 403;
-  constructor(readonly measure: string, readonly capability: string, readonly reason: string) {
+  constructor(
+    readonly measure: string,
+    readonly capability: string,
+    readonly reason: string,
+  ) {
     super(`capability "${capability}" refused to measure "${measure}": ${reason}`);
   }
 }
@@ -83,21 +87,30 @@ export class MeasureCapabilities {
   private readonly analytics: AnalyticsStore | undefined;
   private readonly providers: CapabilityProviders;
 
-  constructor(readonly measureId: string, private readonly deps: BrokerDeps) {
+  constructor(
+    readonly measureId: string,
+    private readonly deps: BrokerDeps,
+  ) {
     ({ registry: this.registry, datasets: this.datasets, audit: this.audit, analytics: this.analytics, providers: this.providers } = deps);
   }
 
   private async refuse(capability: string, reason: string): Promise<never> {
     await this.audit.append({
-      actor: `measure:${this.measureId}`, measure: this.measureId, action: 'capability.refused',
-      object: `capability:${capability}`, outcome: 'refused',
+      actor: `measure:${this.measureId}`,
+      measure: this.measureId,
+      action: 'capability.refused',
+      object: `capability:${capability}`,
+      outcome: 'refused',
     });
     throw new CapabilityRefusedError(this.measureId, capability, reason);
   }
 
   private async granted(capability: string): Promise<void> {
     await this.audit.append({
-      actor: `measure:${this.measureId}`, measure: this.measureId, action: 'capability.grant', object: `capability:${capability}`,
+      actor: `measure:${this.measureId}`,
+      measure: this.measureId,
+      action: 'capability.grant',
+      object: `capability:${capability}`,
     });
   }
 
@@ -123,7 +136,8 @@ export class MeasureCapabilities {
       if (undeclared.length > 0) {
         return this.refuse(capability, `dataset "${name}" holds ${undeclared.join(', ')}, which ${declaration.code} does not declare`);
       }
-      if (ds.owner !== this.measureId) return this.refuse(capability, `dataset "${name}" was collected for ${ds.owner} and may not be used for another purpose`);
+      if (ds.owner !== this.measureId)
+        return this.refuse(capability, `dataset "${name}" was collected for ${ds.owner} and may not be used for another purpose`);
       tables.set(name, ds.table);
       timeColumns.set(name, ds.timeColumn);
     }
@@ -133,7 +147,12 @@ export class MeasureCapabilities {
     return this.boundAnalytics(store, declaration, tables, timeColumns);
   }
 
-  private boundAnalytics(store: AnalyticsStore, declaration: MeasureDeclaration, tables: Map<string, string>, timeColumns: Map<string, string>): PurposeBoundAnalytics {
+  private boundAnalytics(
+    store: AnalyticsStore,
+    declaration: MeasureDeclaration,
+    tables: Map<string, string>,
+    timeColumns: Map<string, string>,
+  ): PurposeBoundAnalytics {
     const allowed = new Set(tables.values());
     const object = `dataset:${[...tables.keys()].join('+')}`;
     const measure = this.measureId;
@@ -153,15 +172,20 @@ export class MeasureCapabilities {
           throw err;
         }
         // The tag travels with the query into the engine's own query log.
-        const rows = await store.query<T>(`/* mamori measure=${measure} basis=${declaration.bases.map((b) => b.basis).join(',')} */ ${sql}`, params);
+        const rows = await store.query<T>(
+          `/* mamori measure=${measure} basis=${declaration.bases.map((b) => b.basis).join(',')} */ ${sql}`,
+          params,
+        );
         await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.read', object, counts: { rows: rows.length } });
         return rows;
       },
       deleteBefore: async (dataset, before, keep) => {
         const table = tables.get(dataset);
         const timeColumn = timeColumns.get(dataset);
-        if (!table || !timeColumn) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'dataset not granted to this handle');
-        if (!keep.columns.every((c) => /^[a-z_][a-z0-9_]*$/.test(c))) throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
+        if (!table || !timeColumn)
+          throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'dataset not granted to this handle');
+        if (!keep.columns.every((c) => /^[a-z_][a-z0-9_]*$/.test(c)))
+          throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
         const params: Record<string, unknown> = { before: before.toISOString().replace('Z', '') };
         let where = `${timeColumn} < toDateTime64({before:String}, 3, 'UTC')`;
         if (keep.rows.length > 0) {
@@ -172,7 +196,13 @@ export class MeasureCapabilities {
           where += ` AND (${tuple}) NOT IN (SELECT ${fromParam} FROM (SELECT arrayJoin({keep:Array(Array(String))}) AS k))`;
         }
         const n = await countAndDelete(store, table, where, params);
-        await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.delete', object: `dataset:${dataset}`, counts: { rows: n, kept: keep.rows.length } });
+        await this.audit.append({
+          actor: `measure:${measure}`,
+          measure,
+          action: 'analytics.delete',
+          object: `dataset:${dataset}`,
+          counts: { rows: n, kept: keep.rows.length },
+        });
         return n;
       },
     };
@@ -195,14 +225,21 @@ export class MeasureCapabilities {
     const needs = ACTION_CAPABILITIES[capability]?.needs;
     if (!needs) return this.refuse(capability, 'no such capability');
     const item = needs.startsWith('item:') ? needs.slice(5) : undefined;
-    const allowed = needs === 'identifiesSubscribers' ? declaration.identifiesSubscribers
-      : item ? declaration.dataItems.some((d) => d.item === item)
-        : declaration.outputs.includes(needs as Output);
+    const allowed =
+      needs === 'identifiesSubscribers'
+        ? declaration.identifiesSubscribers
+        : item
+          ? declaration.dataItems.some((d) => d.item === item)
+          : declaration.outputs.includes(needs as Output);
     if (!allowed) {
-      return this.refuse(capability, needs === 'identifiesSubscribers'
-        ? `${declaration.code} may not identify subscribers`
-        : item ? `${declaration.code} does not declare the data item "${item}"`
-          : `${declaration.code} does not declare the output "${needs}"`);
+      return this.refuse(
+        capability,
+        needs === 'identifiesSubscribers'
+          ? `${declaration.code} may not identify subscribers`
+          : item
+            ? `${declaration.code} does not declare the data item "${item}"`
+            : `${declaration.code} does not declare the output "${needs}"`,
+      );
     }
     const provider = this.providers[capability];
     if (!provider) return this.refuse(capability, 'not available in this build');

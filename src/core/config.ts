@@ -52,149 +52,232 @@ const measureSettings = z.looseObject({
 export const configSchema = z.strictObject({
   /** Relative to the configuration file's folder (state.path, analytics.path, audit.anchorFile and notices.outbox are relative to it). */
   dataDir: pathSetting().default('./data'),
-  server: z.strictObject({
-    /** Loopback by default; put a TLS-terminating reverse proxy in front before exposing it. */
-    host: z.string().min(1).default('127.0.0.1'),
-    /** 0 picks a free port (the URL is printed at start). */
-    port: z.number().int().min(0).max(65535).default(8470),
-    /**
-     * The reverse proxies (addresses or CIDR prefixes) whose X-Forwarded-For names the client. Only a
-     * request from one of them is taken to come from the address it forwards; `true` is refused, as it
-     * would let any client name its own address and so escape the login throttle.
-     */
-    trustProxy: z.preprocess((v) => (v === false ? [] : v), z.array(
-      z.string().refine(isAddressOrPrefix, 'an IPv4 or IPv6 address or prefix (e.g. 10.0.0.0/8) of a reverse proxy'),
-      { error: 'a list of the reverse proxies\' addresses, e.g. [127.0.0.1] (true would trust any client\'s X-Forwarded-For)' },
-    )).default([]),
-  }).prefault({}),
-  log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).prefault({}),
-  state: z.strictObject({
-    driver: z.enum(['sqlite']).default('sqlite'),
-    /** Default: <dataDir>/state.sqlite */
-    path: z.string().min(1).optional(),
-    busyTimeout: duration.default('5s'),
-  }).prefault({}),
-  analytics: z.strictObject({
-    driver: z.enum(['chdb']).default('chdb'),
-    /** Default: <dataDir>/analytics */
-    path: z.string().min(1).optional(),
-  }).prefault({}),
-  audit: z.strictObject({
-    /** Where chain heads are also written; put it on other media in production. Default: <dataDir>/audit-anchors.jsonl */
-    anchorFile: z.string().min(1).optional(),
-    anchorInterval: duration.default('1h'),
-    /** Also anchor once this many entries were appended since the last anchor (bounds what a crash leaves unanchored). */
-    anchorEvery: z.number().int().min(1).max(1_000_000).default(1000),
-    /**
-     * An Ed25519 private key (PEM, `mamori audit keygen`) that signs each anchor. It must lie outside
-     * the data directory and be readable by its owner only: whoever can rewrite the database then still
-     * cannot make an anchor that the public key accepts.
-     */
-    signingKeyFile: z.string().min(1).optional(),
-  }).prefault({}),
-  auth: z.strictObject({
-    sessionTtl: duration.default('12h'),
-    /** Failed logins from one client address within loginWindow before it must wait (successes do not count). */
-    loginAttempts: z.number().int().min(1).max(100).default(5),
-    /** Failed logins for one account, from any address, within loginWindow before it must wait. */
-    accountLoginAttempts: z.number().int().min(1).max(1000).default(20),
-    loginWindow: duration.default('15m'),
-  }).prefault({}),
-  ingest: z.strictObject({
-    /** Flow export from routers (M1's inlet). Runs only while M1 (cc-detection) is enabled. */
-    flows: z.strictObject({
-      listeners: z.array(z.strictObject({
-        host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address ("::" listens on both)').default('::'),
-        port: z.number().int().min(0).max(65535),
-      })).min(1).default([{ host: '::', port: 2055 }, { host: '::', port: 4739 }, { host: '::', port: 6343 }]),
-      /** Routers allowed to export; empty accepts any (then restrict with a firewall). */
-      allowedExporters: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
-      /** Socket receive buffer; the kernel caps it at net.core.rmem_max. */
-      recvBufferSize: z.number().int().min(65536).max(1 << 30).default(32 << 20),
+  server: z
+    .strictObject({
+      /** Loopback by default; put a TLS-terminating reverse proxy in front before exposing it. */
+      host: z.string().min(1).default('127.0.0.1'),
+      /** 0 picks a free port (the URL is printed at start). */
+      port: z.number().int().min(0).max(65535).default(8470),
       /**
-       * How datagrams are received: "native" (an OS thread per socket, recvmmsg into a ring of
-       * receiveRingBytes, built at install), "dgram" (node:dgram), "auto" (native where it loads).
+       * The reverse proxies (addresses or CIDR prefixes) whose X-Forwarded-For names the client. Only a
+       * request from one of them is taken to come from the address it forwards; `true` is refused, as it
+       * would let any client name its own address and so escape the login throttle.
        */
-      receiver: z.enum(['auto', 'native', 'dgram']).default('auto'),
-      /** The native receiver's ring: datagrams waiting for decoding (absorbs pauses of the decoder). */
-      receiveRingBytes: z.number().int().min(1 << 20).max(2 ** 34).default(64 << 20),
-      /** Records the receiving thread serialises at a time. */
-      batchSize: z.number().int().min(64).max(1_000_000).default(8192),
-      /** Records per insert into the analytics store (large inserts: fewer parts to merge). */
-      insertRows: z.number().int().min(64).max(10_000_000).default(2_097_152),
+      trustProxy: z
+        .preprocess(
+          (v) => (v === false ? [] : v),
+          z.array(z.string().refine(isAddressOrPrefix, 'an IPv4 or IPv6 address or prefix (e.g. 10.0.0.0/8) of a reverse proxy'), {
+            error: "a list of the reverse proxies' addresses, e.g. [127.0.0.1] (true would trust any client's X-Forwarded-For)",
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  state: z
+    .strictObject({
+      driver: z.enum(['sqlite']).default('sqlite'),
+      /** Default: <dataDir>/state.sqlite */
+      path: z.string().min(1).optional(),
+      busyTimeout: duration.default('5s'),
+    })
+    .prefault({}),
+  analytics: z
+    .strictObject({
+      driver: z.enum(['chdb']).default('chdb'),
+      /** Default: <dataDir>/analytics */
+      path: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** Where chain heads are also written; put it on other media in production. Default: <dataDir>/audit-anchors.jsonl */
+      anchorFile: z.string().min(1).optional(),
+      anchorInterval: duration.default('1h'),
+      /** Also anchor once this many entries were appended since the last anchor (bounds what a crash leaves unanchored). */
+      anchorEvery: z.number().int().min(1).max(1_000_000).default(1000),
       /**
-       * The spool: decoded records (RowBinary, 90 bytes each) wait in segment files beside the
-       * analytics store (<analytics path>-spool) until they are loaded, so that receiving never
-       * waits for storage. Beyond this many bytes new batches are dropped and counted
-       * (storage-backlog). 8 GiB ≈ 95 M records: at 1 M records/s more than storage loads, 95 s.
-       * What is left at stop or after a crash is loaded at the next start.
+       * An Ed25519 private key (PEM, `mamori audit keygen`) that signs each anchor. It must lie outside
+       * the data directory and be readable by its owner only: whoever can rewrite the database then still
+       * cannot make an anchor that the public key accepts.
        */
-      spoolMaxBytes: z.number().int().min(1 << 20).max(2 ** 50).default(8 * 2 ** 30),
-      flushInterval: duration.default('1s'),
-      /** Largest file accepted by the back-fill API (POST /api/v1/flows/imports); it is written to <dataDir>/imports while it is read. */
-      maxUploadBytes: z.number().int().min(1 << 20).max(2 ** 50).default(8 * 2 ** 30),
-    }).prefault({}),
-    /**
-     * RADIUS accounting (IP assignments for subscriber identification). Runs only while a
-     * measure that declares assigned addresses is enabled.
-     */
-    radius: z.strictObject({
-      listeners: z.array(z.strictObject({
-        host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address').default('::'),
-        port: z.number().int().min(0).max(65535),
-      })).min(1).default([{ host: '::', port: 1813 }]),
-      /** Each NAS (or the accounting server that copies to us) with its shared secret. */
-      clients: z.array(z.strictObject({
-        address: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
-        secret: z.string().min(1),
-        /** Names the NAS in session keys; defaults to its address. */
-        name: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/).optional(),
-      })).default([]),
-      /** A session with no Stop ends this long after its last Start or Interim-Update. */
-      interimTimeout: duration.default('3h'),
-      /** FreeRADIUS detail files to tail instead of (or besides) receiving packets. */
-      detail: z.strictObject({
-        directory: pathSetting(),
-        /** Files whose name starts with this, read in name order (rotation makes new names). */
-        prefix: z.string().default('detail'),
-      }).optional(),
-    }).prefault({}),
-    /** CGNAT: deterministic mappings (RFC 7422); port-block logs are imported (mamori subscribers import-port-blocks). */
-    cgnat: z.strictObject({
-      deterministic: z.array(deterministicNatSchema).default([]),
-    }).prefault({}),
-  }).prefault({}),
-  retention: z.strictObject({
-    interval: duration.default('1h'),
-  }).prefault({}),
+      signingKeyFile: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      sessionTtl: duration.default('12h'),
+      /** Failed logins from one client address within loginWindow before it must wait (successes do not count). */
+      loginAttempts: z.number().int().min(1).max(100).default(5),
+      /** Failed logins for one account, from any address, within loginWindow before it must wait. */
+      accountLoginAttempts: z.number().int().min(1).max(1000).default(20),
+      loginWindow: duration.default('15m'),
+    })
+    .prefault({}),
+  ingest: z
+    .strictObject({
+      /** Flow export from routers (M1's inlet). Runs only while M1 (cc-detection) is enabled. */
+      flows: z
+        .strictObject({
+          listeners: z
+            .array(
+              z.strictObject({
+                host: z
+                  .string()
+                  .refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address ("::" listens on both)')
+                  .default('::'),
+                port: z.number().int().min(0).max(65535),
+              }),
+            )
+            .min(1)
+            .default([
+              { host: '::', port: 2055 },
+              { host: '::', port: 4739 },
+              { host: '::', port: 6343 },
+            ]),
+          /** Routers allowed to export; empty accepts any (then restrict with a firewall). */
+          allowedExporters: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
+          /** Socket receive buffer; the kernel caps it at net.core.rmem_max. */
+          recvBufferSize: z
+            .number()
+            .int()
+            .min(65536)
+            .max(1 << 30)
+            .default(32 << 20),
+          /**
+           * How datagrams are received: "native" (an OS thread per socket, recvmmsg into a ring of
+           * receiveRingBytes, built at install), "dgram" (node:dgram), "auto" (native where it loads).
+           */
+          receiver: z.enum(['auto', 'native', 'dgram']).default('auto'),
+          /** The native receiver's ring: datagrams waiting for decoding (absorbs pauses of the decoder). */
+          receiveRingBytes: z
+            .number()
+            .int()
+            .min(1 << 20)
+            .max(2 ** 34)
+            .default(64 << 20),
+          /** Records the receiving thread serialises at a time. */
+          batchSize: z.number().int().min(64).max(1_000_000).default(8192),
+          /** Records per insert into the analytics store (large inserts: fewer parts to merge). */
+          insertRows: z.number().int().min(64).max(10_000_000).default(2_097_152),
+          /**
+           * The spool: decoded records (RowBinary, 90 bytes each) wait in segment files beside the
+           * analytics store (<analytics path>-spool) until they are loaded, so that receiving never
+           * waits for storage. Beyond this many bytes new batches are dropped and counted
+           * (storage-backlog). 8 GiB ≈ 95 M records: at 1 M records/s more than storage loads, 95 s.
+           * What is left at stop or after a crash is loaded at the next start.
+           */
+          spoolMaxBytes: z
+            .number()
+            .int()
+            .min(1 << 20)
+            .max(2 ** 50)
+            .default(8 * 2 ** 30),
+          flushInterval: duration.default('1s'),
+          /**
+           * Largest file accepted by the back-fill API (POST /api/v1/flows/imports); it is written to <dataDir>/imports while it is read.
+           */
+          maxUploadBytes: z
+            .number()
+            .int()
+            .min(1 << 20)
+            .max(2 ** 50)
+            .default(8 * 2 ** 30),
+        })
+        .prefault({}),
+      /**
+       * RADIUS accounting (IP assignments for subscriber identification). Runs only while a
+       * measure that declares assigned addresses is enabled.
+       */
+      radius: z
+        .strictObject({
+          listeners: z
+            .array(
+              z.strictObject({
+                host: z
+                  .string()
+                  .refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')
+                  .default('::'),
+                port: z.number().int().min(0).max(65535),
+              }),
+            )
+            .min(1)
+            .default([{ host: '::', port: 1813 }]),
+          /** Each NAS (or the accounting server that copies to us) with its shared secret. */
+          clients: z
+            .array(
+              z.strictObject({
+                address: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
+                secret: z.string().min(1),
+                /** Names the NAS in session keys; defaults to its address. */
+                name: z
+                  .string()
+                  .regex(/^[A-Za-z0-9_.:-]{1,64}$/)
+                  .optional(),
+              }),
+            )
+            .default([]),
+          /** A session with no Stop ends this long after its last Start or Interim-Update. */
+          interimTimeout: duration.default('3h'),
+          /** FreeRADIUS detail files to tail instead of (or besides) receiving packets. */
+          detail: z
+            .strictObject({
+              directory: pathSetting(),
+              /** Files whose name starts with this, read in name order (rotation makes new names). */
+              prefix: z.string().default('detail'),
+            })
+            .optional(),
+        })
+        .prefault({}),
+      /** CGNAT: deterministic mappings (RFC 7422); port-block logs are imported (mamori subscribers import-port-blocks). */
+      cgnat: z
+        .strictObject({
+          deterministic: z.array(deterministicNatSchema).default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      interval: duration.default('1h'),
+    })
+    .prefault({}),
   /** Cases opened by measures that act on one subscriber. */
-  cases: z.strictObject({
-    /** The same subscriber and kind within this window is the same case. */
-    dedupeWindow: duration.default('7d'),
-    /** Repeats after which a case moves to stage 2 (0: never). */
-    escalateAfterRepeats: z.number().int().min(0).max(1000).default(3),
-  }).prefault({}),
+  cases: z
+    .strictObject({
+      /** The same subscriber and kind within this window is the same case. */
+      dedupeWindow: duration.default('7d'),
+      /** Repeats after which a case moves to stage 2 (0: never). */
+      escalateAfterRepeats: z.number().int().min(0).max(1000).default(3),
+    })
+    .prefault({}),
   /** Notices to subscribers: SMTP if configured, else .eml files in the outbox directory. */
-  notices: z.strictObject({
-    from: z.string().min(3).default('abuse-desk@isp.example'),
-    outbox: z.string().default('outbox'),
-    perMinute: z.number().int().min(1).max(100_000).default(60),
-    maxAttempts: z.number().int().min(1).max(100).default(8),
-    deliveryInterval: duration.default('10s'),
-    smtp: z.strictObject({
-      host: z.string().min(1),
-      port: z.number().int().min(1).max(65535).default(587),
-      /** TLS from the first byte (port 465). */
-      secure: z.boolean().default(false),
-      /** Refuse to send unless STARTTLS succeeds. */
-      requireTLS: z.boolean().default(true),
-      user: z.string().optional(),
-      password: z.string().optional(),
-      dkim: z.strictObject({ domainName: z.string(), keySelector: z.string(), privateKeyFile: pathSetting() }).optional(),
-    }).optional(),
-  }).prefault({}),
+  notices: z
+    .strictObject({
+      from: z.string().min(3).default('abuse-desk@isp.example'),
+      outbox: z.string().default('outbox'),
+      perMinute: z.number().int().min(1).max(100_000).default(60),
+      maxAttempts: z.number().int().min(1).max(100).default(8),
+      deliveryInterval: duration.default('10s'),
+      smtp: z
+        .strictObject({
+          host: z.string().min(1),
+          port: z.number().int().min(1).max(65535).default(587),
+          /** TLS from the first byte (port 465). */
+          secure: z.boolean().default(false),
+          /** Refuse to send unless STARTTLS succeeds. */
+          requireTLS: z.boolean().default(true),
+          user: z.string().optional(),
+          password: z.string().optional(),
+          dkim: z.strictObject({ domainName: z.string(), keySelector: z.string(), privateKeyFile: pathSetting() }).optional(),
+        })
+        .optional(),
+    })
+    .prefault({}),
   measures: z.record(z.string(), measureSettings).default({}),
 });
 
@@ -206,7 +289,10 @@ export type Config = z.output<typeof configSchema> & {
 export class ConfigError extends MamoriError {
   static override readonly code = 'config-invalid';
   static override readonly status = 400;
-  constructor(readonly source: string, readonly problems: string[]) {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
     super(`configuration ${source} is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -275,7 +361,10 @@ export function describeIssue(issue: z.core.$ZodIssue, root: z.ZodType = configS
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env, configDir?: string): Config {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`),
+    );
   }
   const raw: unknown = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
@@ -285,7 +374,11 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   const substituted = substituteEnv(raw, [], env, problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
   const parsed = configSchema.safeParse(substituted, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(source, parsed.error.issues.flatMap((i) => describeIssue(i)));
+  if (!parsed.success)
+    throw new ConfigError(
+      source,
+      parsed.error.issues.flatMap((i) => describeIssue(i)),
+    );
   return configDir === undefined ? parsed.data : { ...resolvePathSettings(configSchema, parsed.data, configDir), configDir };
 }
 
@@ -300,7 +393,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   return parseConfig(text, file, env, dirname(resolve(file)));
 }
 
-export interface ResolvedPaths { dataDir: string; statePath: string; analyticsPath: string; anchorFile: string }
+export interface ResolvedPaths {
+  dataDir: string;
+  statePath: string;
+  analyticsPath: string;
+  anchorFile: string;
+}
 
 export function resolvePaths(config: Config, cwd = process.cwd()): ResolvedPaths {
   const dataDir = resolve(cwd, config.dataDir);

@@ -103,12 +103,18 @@ export class DatasetRegistry {
     this.byName.set(dataset.name, dataset);
   }
 
-  get(name: string): Dataset | undefined { return this.byName.get(name); }
+  get(name: string): Dataset | undefined {
+    return this.byName.get(name);
+  }
 
-  list(): Dataset[] { return [...this.byName.values()]; }
+  list(): Dataset[] {
+    return [...this.byName.values()];
+  }
 
   /** Datasets holding `item`. */
-  holding(item: DataItem): Dataset[] { return this.list().filter((d) => d.items.includes(item)); }
+  holding(item: DataItem): Dataset[] {
+    return this.list().filter((d) => d.items.includes(item));
+  }
 
   /** The strictest (shortest) retention `declaration` states among the items the dataset holds. */
   private strictest(dataset: Dataset, declaration: MeasureDeclaration): number {
@@ -116,7 +122,11 @@ export class DatasetRegistry {
   }
 
   private pass(
-    dataset: Dataset, measure: MeasureDeclaration | undefined, retentionSeconds: number, holdStated: boolean, rows: RetentionPass['rows'],
+    dataset: Dataset,
+    measure: MeasureDeclaration | undefined,
+    retentionSeconds: number,
+    holdStated: boolean,
+    rows: RetentionPass['rows'],
   ): RetentionPass {
     const hold = holdStated ? dataset.hold : undefined;
     const maxDays = hold ? HOLDS[hold.condition].maxDays : undefined;

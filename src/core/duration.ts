@@ -15,7 +15,10 @@ export function parseDuration(text: string): number {
 
 export function formatDuration(seconds: number, lang: 'ja' | 'en'): string {
   const units: Array<[number, string, string]> = [
-    [86400, '日', ' days'], [3600, '時間', ' hours'], [60, '分', ' minutes'], [1, '秒', ' seconds'],
+    [86400, '日', ' days'],
+    [3600, '時間', ' hours'],
+    [60, '分', ' minutes'],
+    [1, '秒', ' seconds'],
   ];
   for (const [size, ja, en] of units) {
     if (seconds % size === 0) {

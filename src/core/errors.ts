@@ -19,9 +19,13 @@ export class MamoriError extends Error {
     this.#status = options?.status;
   }
 
-  get code(): string { return (this.constructor as typeof MamoriError).code; }
+  get code(): string {
+    return (this.constructor as typeof MamoriError).code;
+  }
 
-  get status(): number { return this.#status ?? (this.constructor as typeof MamoriError).status; }
+  get status(): number {
+    return this.#status ?? (this.constructor as typeof MamoriError).status;
+  }
 
   /** What the API sends: the status's kind, the stable code and the message (a server error hides its message). */
   toResponse(): { error: string; code: string; message: string } {
@@ -32,14 +36,25 @@ export class MamoriError extends Error {
 
 // The class name, on the prototype: set once for every subclass, so none can forget it.
 Object.defineProperty(MamoriError.prototype, 'name', {
-  get(this: MamoriError) { return this.constructor.name; },
+  get(this: MamoriError) {
+    return this.constructor.name;
+  },
   configurable: true,
 });
 
 const KINDS: Record<number, string> = {
-  400: 'bad-request', 401: 'unauthenticated', 403: 'forbidden', 404: 'not-found', 409: 'conflict',
-  405: 'method-not-allowed', 413: 'too-large', 415: 'unsupported-media-type', 422: 'unprocessable',
-  429: 'too-many-requests', 502: 'bad-gateway', 503: 'unavailable',
+  400: 'bad-request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not-found',
+  409: 'conflict',
+  405: 'method-not-allowed',
+  413: 'too-large',
+  415: 'unsupported-media-type',
+  422: 'unprocessable',
+  429: 'too-many-requests',
+  502: 'bad-gateway',
+  503: 'unavailable',
 };
 
 export function kindOf(status: number): string {

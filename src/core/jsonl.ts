@@ -2,9 +2,24 @@
  * Append-only JSON-lines files (audit anchors, exports). A crash can leave a
  * torn last line; it is moved aside, never silently glued to the next record.
  */
-import { appendFileSync, closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, ftruncateSync, writeFileSync, fsyncSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  ftruncateSync,
+  writeFileSync,
+  fsyncSync,
+} from 'node:fs';
 
-export interface JsonLine<T> { line: number; value?: T; error?: string }
+export interface JsonLine<T> {
+  line: number;
+  value?: T;
+  error?: string;
+}
 
 /** Reads every line; a line that is not JSON, or a last line without its newline, is reported, not thrown. */
 export function readJsonLines<T>(path: string): JsonLine<T>[] {
@@ -51,6 +66,10 @@ export function appendJsonLine(path: string, value: unknown): string | undefined
   }
   appendFileSync(path, JSON.stringify(value) + '\n');
   const fd = openSync(path, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   return tornPath;
 }

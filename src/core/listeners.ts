@@ -14,16 +14,29 @@ export interface ListenerStatus {
 }
 
 /** One listener's status with its owner: a measure id, or "server" for the core's own (RADIUS). */
-export interface OwnedListenerStatus extends ListenerStatus { owner: string; listener: string }
+export interface OwnedListenerStatus extends ListenerStatus {
+  owner: string;
+  listener: string;
+}
 
 export function registerListenerMetrics(registry: Registry, all: () => OwnedListenerStatus[]): void {
-  const gauge = (name: string, help: string, label: 'kind' | 'reason', pick: (s: ListenerStatus) => Record<string, number>) => new Gauge({
-    name, help, labelNames: ['owner', 'listener', label], registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of all()) for (const [k, n] of Object.entries(pick(s))) this.set({ owner: s.owner, listener: s.listener, [label]: k }, n);
-    },
-  });
-  gauge('mamori_listener_count', 'What each listener took, by kind (counters since start; "connections" is the number open now)', 'kind', (s) => s.counts);
+  const gauge = (name: string, help: string, label: 'kind' | 'reason', pick: (s: ListenerStatus) => Record<string, number>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['owner', 'listener', label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of all())
+          for (const [k, n] of Object.entries(pick(s))) this.set({ owner: s.owner, listener: s.listener, [label]: k }, n);
+      },
+    });
+  gauge(
+    'mamori_listener_count',
+    'What each listener took, by kind (counters since start; "connections" is the number open now)',
+    'kind',
+    (s) => s.counts,
+  );
   gauge('mamori_listener_refused_total', 'What each listener refused or dropped, by reason', 'reason', (s) => s.refused);
 }

@@ -6,7 +6,15 @@
  * refused, and the refusal is audited. Raw SQL that could name a table is
  * refused too, since its text cannot be checked.
  */
-import type { KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import type {
+  KyselyPlugin,
+  OperationNode,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from 'kysely';
 import type { StateDb, StateStore } from '../store/state/store.js';
 import type { AuditLog, AuditRecord } from './audit/log.js';
 import { MamoriError } from './errors.js';
@@ -14,7 +22,10 @@ import { MamoriError } from './errors.js';
 export class StateScopeError extends MamoriError {
   static override readonly code = 'state-scope';
   static override readonly status = 403;
-  constructor(readonly measure: string, readonly reason: string) {
+  constructor(
+    readonly measure: string,
+    readonly reason: string,
+  ) {
     super(`measure "${measure}" may not ${reason}`);
   }
 }
@@ -29,7 +40,10 @@ const HARMLESS_RAW = /^[\s,]*(?:(?:asc|desc|nulls\s+first|nulls\s+last|distinct|
  */
 function inspect(node: unknown, tables: Set<string>, aliases: Set<string>, raw: string[]): void {
   if (node === null || typeof node !== 'object') return;
-  if (Array.isArray(node)) { for (const n of node) inspect(n, tables, aliases, raw); return; }
+  if (Array.isArray(node)) {
+    for (const n of node) inspect(n, tables, aliases, raw);
+    return;
+  }
   const n = node as OperationNode & Record<string, unknown>;
   if (n.kind === 'AliasNode' && (n.node as OperationNode | undefined)?.kind === 'TableNode') {
     aliases.add((n.alias as { name: string }).name);
@@ -44,7 +58,11 @@ function inspect(node: unknown, tables: Set<string>, aliases: Set<string>, raw: 
 }
 
 class OwnTablesOnly implements KyselyPlugin {
-  constructor(private readonly measure: string, private readonly owned: ReadonlySet<string>, private readonly refused: (object: string) => void) {}
+  constructor(
+    private readonly measure: string,
+    private readonly owned: ReadonlySet<string>,
+    private readonly refused: (object: string) => void,
+  ) {}
 
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     const tables = new Set<string>();
@@ -52,7 +70,11 @@ class OwnTablesOnly implements KyselyPlugin {
     const raw: string[] = [];
     inspect(args.node, tables, aliases, raw);
     const foreign = [...tables].filter((t) => !this.owned.has(t) && !aliases.has(t));
-    if (foreign.length > 0) this.fail(`state-table:${foreign.join('+')}`, `use table ${foreign.join(', ')}: it is not one of its own (${[...this.owned].join(', ') || 'none'})`);
+    if (foreign.length > 0)
+      this.fail(
+        `state-table:${foreign.join('+')}`,
+        `use table ${foreign.join(', ')}: it is not one of its own (${[...this.owned].join(', ') || 'none'})`,
+      );
     if (raw.length > 0) this.fail('state:raw-sql', 'run raw SQL on the state store (its tables cannot be checked)');
     return args.node;
   }
@@ -83,9 +105,13 @@ export function measureState(measure: string, owned: readonly string[], store: S
   // entry is written as a task of its own, which waits for the write lock instead of nesting in it.
   let pending = Promise.resolve();
   const plugin = new OwnTablesOnly(measure, new Set(owned), (object) => {
-    pending = pending.then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+    pending = pending
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
       .then(() => audit.append({ actor: `measure:${measure}`, measure, action: 'capability.refused', object, outcome: 'refused' }))
-      .then(() => undefined, () => undefined);
+      .then(
+        () => undefined,
+        () => undefined,
+      );
   });
   const confine = (db: StateDb): StateDb => db.withPlugin(plugin) as StateDb;
   return {
@@ -94,7 +120,9 @@ export function measureState(measure: string, owned: readonly string[], store: S
       location: store.location,
       db: confine(store.db),
       writeTransaction: (fn) => store.writeTransaction((db) => fn(confine(db))),
-      close: async () => { throw new StateScopeError(measure, 'close the state store'); },
+      close: async () => {
+        throw new StateScopeError(measure, 'close the state store');
+      },
     },
     audit: {
       append: (record: AuditRecord) => audit.append(record),

@@ -8,8 +8,16 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import {
-  DATA_ITEMS, DATA_ITEM_IDS, HOLD_IDS, LEGAL_BASIS_IDS, OUTPUT_IDS,
-  type DataItem, type Hold, type LegalBasis, type Output, type Text,
+  DATA_ITEMS,
+  DATA_ITEM_IDS,
+  HOLD_IDS,
+  LEGAL_BASIS_IDS,
+  OUTPUT_IDS,
+  type DataItem,
+  type Hold,
+  type LegalBasis,
+  type Output,
+  type Text,
 } from './vocabulary.js';
 import { MamoriError } from './errors.js';
 
@@ -29,13 +37,17 @@ const declarationSchema = z.strictObject({
   purpose: text,
   description: text,
   bases: z.array(z.strictObject({ basis: z.enum(LEGAL_BASIS_IDS), scope: text })).min(1, 'at least one legal basis'),
-  dataItems: z.array(z.strictObject({
-    item: z.enum(DATA_ITEM_IDS),
-    retention: duration,
-    use: text,
-    /** Why some of the item's rows outlive the retention (src/core/vocabulary.ts HOLDS); the retention job applies it. */
-    keptWhile: z.array(z.enum(HOLD_IDS)).optional(),
-  })).min(1, 'at least one data item'),
+  dataItems: z
+    .array(
+      z.strictObject({
+        item: z.enum(DATA_ITEM_IDS),
+        retention: duration,
+        use: text,
+        /** Why some of the item's rows outlive the retention (src/core/vocabulary.ts HOLDS); the retention job applies it. */
+        keptWhile: z.array(z.enum(HOLD_IDS)).optional(),
+      }),
+    )
+    .min(1, 'at least one data item'),
   outputs: z.array(z.enum(OUTPUT_IDS)),
   identifiesSubscribers: z.boolean(),
   consentTerms: z.strictObject({ detection: text, timing: text, optOut: text }).optional(),
@@ -74,7 +86,10 @@ export interface MeasureDeclaration {
 export class MeasureDeclarationError extends MamoriError {
   static override readonly code = 'declaration-invalid';
   static override readonly status = 500;
-  constructor(readonly measure: string, readonly problems: string[]) {
+  constructor(
+    readonly measure: string,
+    readonly problems: string[],
+  ) {
     super(`measure declaration "${measure}" is not valid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
@@ -140,7 +155,10 @@ export function defineMeasure(input: MeasureDeclarationInput): MeasureDeclaratio
   const id = typeof (input as { id?: unknown })?.id === 'string' ? (input as { id: string }).id : '(no id)';
   const parsed = declarationSchema.safeParse(input);
   if (!parsed.success) {
-    throw new MeasureDeclarationError(id, parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    throw new MeasureDeclarationError(
+      id,
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
   }
   const d = parsed.data;
   const problems = contradictions(d);
@@ -153,7 +171,11 @@ export function defineMeasure(input: MeasureDeclarationInput): MeasureDeclaratio
     description: d.description,
     bases: d.bases,
     dataItems: d.dataItems.map((i) => ({
-      item: i.item, retention: i.retention, retentionSeconds: parseDuration(i.retention), use: i.use, keptWhile: i.keptWhile ?? [],
+      item: i.item,
+      retention: i.retention,
+      retentionSeconds: parseDuration(i.retention),
+      use: i.use,
+      keptWhile: i.keptWhile ?? [],
     })),
     outputs: d.outputs,
     identifiesSubscribers: d.identifiesSubscribers,

@@ -14,7 +14,9 @@ let configured = false;
 function configure(): void {
   if (configured) return;
   zxcvbnOptions.setOptions({
-    dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations,
+    dictionary: { ...common.dictionary, ...en.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: en.translations,
   });
   configured = true;
 }

@@ -80,7 +80,11 @@ export class MeasureRegistry {
   private readonly parsedSettings = new Map<string, Record<string, unknown>>();
 
   /** `configDir`: where the configuration file is; the measures' relative path settings are resolved against it. */
-  constructor(modules: readonly MeasureModule[], private readonly settings: Config['measures'] = {}, private readonly configDir?: string) {
+  constructor(
+    modules: readonly MeasureModule[],
+    private readonly settings: Config['measures'] = {},
+    private readonly configDir?: string,
+  ) {
     const codes = new Set<string>();
     for (const m of modules) {
       const d = m.declaration;
@@ -116,7 +120,9 @@ export class MeasureRegistry {
     return problems;
   }
 
-  get(id: string): MeasureModule | undefined { return this.byId.get(id); }
+  get(id: string): MeasureModule | undefined {
+    return this.byId.get(id);
+  }
 
   /** A measure's validated settings, defaults filled in. */
   settingsOf<T>(id: string): T {

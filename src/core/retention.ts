@@ -37,7 +37,9 @@ function clickhouseTime(d: Date): string {
 }
 
 async function purgeAnalytics(store: AnalyticsStore, ds: Dataset, cutoff: Date): Promise<number> {
-  return countAndDelete(store, ds.table, `${ds.timeColumn} < parseDateTime64BestEffort({cutoff:String}, 3, 'UTC')`, { cutoff: clickhouseTime(cutoff) });
+  return countAndDelete(store, ds.table, `${ds.timeColumn} < parseDateTime64BestEffort({cutoff:String}, 3, 'UTC')`, {
+    cutoff: clickhouseTime(cutoff),
+  });
 }
 
 type Eb = ExpressionBuilder<any, any>;
@@ -66,7 +68,11 @@ function expired(p: RetentionPass, now: Date, cutoff: Date): (eb: Eb) => Express
   };
 }
 
-interface Purged { rows: number; dependents: number; held: number }
+interface Purged {
+  rows: number;
+  dependents: number;
+  held: number;
+}
 
 async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date): Promise<Purged> {
   const k = db as unknown as Kysely<any>;
@@ -77,7 +83,15 @@ async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date
     // Past the retention but kept: counted, so the audit log shows what each hold keeps.
     const past = expired({ ...p, hold: undefined }, now, cutoff);
     const count = async (w: typeof where) =>
-      Number((await k.selectFrom(ds.table).select((eb) => eb.fn.countAll<number>().as('n')).where(w).executeTakeFirstOrThrow()).n);
+      Number(
+        (
+          await k
+            .selectFrom(ds.table)
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .where(w)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     held = (await count(past)) - (await count(where));
   }
   let dependents = 0;
@@ -106,28 +120,39 @@ export async function runRetention(deps: RetentionDeps, actor: string, now = new
         await deps.audit.append({ ...base, counts: { rows: deleted, retentionSeconds: p.retentionSeconds } });
       } else {
         const counts = (n: Purged) => ({
-          rows: n.rows, retentionSeconds: p.retentionSeconds,
-          ...(ds.dependents ? { dependentRows: n.dependents } : {}), ...(p.hold ? { held: n.held } : {}),
+          rows: n.rows,
+          retentionSeconds: p.retentionSeconds,
+          ...(ds.dependents ? { dependentRows: n.dependents } : {}),
+          ...(p.hold ? { held: n.held } : {}),
         });
-        const r = await deps.audit.withAudit((n: Purged) => ({ ...base, counts: counts(n) }), (db) => purgeState(db, p, now, cutoff));
+        const r = await deps.audit.withAudit(
+          (n: Purged) => ({ ...base, counts: counts(n) }),
+          (db) => purgeState(db, p, now, cutoff),
+        );
         deleted = r.rows + r.dependents;
         if (p.hold) held = r.held;
       }
       results.push({
-        dataset: ds.name, owner: ds.owner, ...(p.measure ? { measure: p.measure } : {}), retentionSeconds: p.retentionSeconds,
-        cutoff: cutoff.toISOString(), deleted, ...(held !== undefined ? { held } : {}),
+        dataset: ds.name,
+        owner: ds.owner,
+        ...(p.measure ? { measure: p.measure } : {}),
+        retentionSeconds: p.retentionSeconds,
+        cutoff: cutoff.toISOString(),
+        deleted,
+        ...(held !== undefined ? { held } : {}),
       });
     }
     if (oldest) ds.afterPass?.(oldest);
   }
   const expiredSessions = await deps.state.db.deleteFrom('sessions').where('expires_at', '<', now.toISOString()).executeTakeFirst();
   await deps.audit.append({
-    actor, action: 'retention.run',
+    actor,
+    action: 'retention.run',
     counts: {
-      datasets: results.length, rowsDeleted: results.reduce((a, r) => a + r.deleted, 0),
+      datasets: results.length,
+      rowsDeleted: results.reduce((a, r) => a + r.deleted, 0),
       sessionsExpired: Number(expiredSessions.numDeletedRows),
     },
   });
   return results;
 }
-

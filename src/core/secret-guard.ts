@@ -24,5 +24,8 @@ const FQDN_G = /(?<![a-z0-9-])(?:[a-z0-9-]{1,63}\.){2,}[a-z]{2,63}\.?(?![a-z0-9-
 
 /** Free text (an error's message) with anything that looks like an address or a host name replaced. */
 export function maskSecretData(text: string): string {
-  return text.replace(IPV4_G, '[address]').replace(IPV6_G, (m) => (m.includes('::') || m.split(':').length > 3 ? '[address]' : m)).replace(FQDN_G, '[name]');
+  return text
+    .replace(IPV4_G, '[address]')
+    .replace(IPV6_G, (m) => (m.includes('::') || m.split(':').length > 3 ? '[address]' : m))
+    .replace(FQDN_G, '[name]');
 }

@@ -32,7 +32,7 @@ export const LEGAL_BASES = {
   },
   'not-secret': {
     ja: '通信の秘密に該当しない情報（自ら送信した通信の応答、個別の通信と切り離された一覧等）',
-    en: 'not secret (replies to the ISP\'s own probes, lists detached from individual communications)',
+    en: "not secret (replies to the ISP's own probes, lists detached from individual communications)",
     short: { ja: '通信の秘密に該当しない', en: 'not secret' },
   },
 } as const satisfies Record<string, Text & { short: Text }>;
@@ -50,20 +50,48 @@ export const DATA_ITEMS = {
   'flow.protocol': { secret: true, ja: 'フロー記録のプロトコル番号', en: 'transport protocol in flow records' },
   'flow.times': { secret: true, ja: 'ルータが記録したフローの開始・終了時刻', en: 'flow start and end times recorded by routers' },
   'flow.counters': { secret: true, ja: 'フローのバイト数・パケット数・TCPフラグ', en: 'byte and packet counts and TCP flags of flows' },
-  'flow.exporter': { secret: false, ja: 'フローを送出したルータとサンプリング率', en: 'the router that exported a flow and its sampling rate' },
-  'cc.candidate': { secret: false, ja: 'C&Cサーバ候補のIPアドレスとポート番号（個別の通信と切り離した一覧）', en: 'IP address and port of C&C candidates (a list detached from individual communications)' },
-  'threat.indicator': { secret: false, ja: '公開・提供されたC&Cサーバ等の評判情報（IPアドレス・ポート番号・有効期間）', en: 'published or supplied reputation data on C&C servers (IP address, port, validity)' },
+  'flow.exporter': {
+    secret: false,
+    ja: 'フローを送出したルータとサンプリング率',
+    en: 'the router that exported a flow and its sampling rate',
+  },
+  'cc.candidate': {
+    secret: false,
+    ja: 'C&Cサーバ候補のIPアドレスとポート番号（個別の通信と切り離した一覧）',
+    en: 'IP address and port of C&C candidates (a list detached from individual communications)',
+  },
+  'threat.indicator': {
+    secret: false,
+    ja: '公開・提供されたC&Cサーバ等の評判情報（IPアドレス・ポート番号・有効期間）',
+    en: 'published or supplied reputation data on C&C servers (IP address, port, validity)',
+  },
   'dns.qname': { secret: true, ja: 'DNS問合せのFQDN', en: 'the FQDN of DNS queries' },
   'dns.qtype': { secret: true, ja: 'DNS問合せのタイプ', en: 'the type of DNS queries' },
   'dns.response': { secret: true, ja: 'DNS応答コードと応答サイズ', en: 'DNS response code and response size' },
   'dns.times': { secret: true, ja: 'DNS問合せの時刻', en: 'the time of DNS queries' },
   'aaa.account-id': { secret: true, ja: '認証ID（PPPoEのユーザ名）', en: 'authentication ID (PPPoE user name)' },
-  'aaa.assigned-address': { secret: true, ja: '利用者に割り当てたIPアドレス・プレフィックス', en: 'IP addresses and prefixes assigned to subscribers' },
+  'aaa.assigned-address': {
+    secret: true,
+    ja: '利用者に割り当てたIPアドレス・プレフィックス',
+    en: 'IP addresses and prefixes assigned to subscribers',
+  },
   'aaa.times': { secret: true, ja: '認証・アカウンティングの時刻', en: 'authentication and accounting timestamps' },
   'aaa.nas': { secret: false, ja: '接続を収容した装置（NAS）の識別子', en: 'identity of the access server (NAS) that carried the session' },
-  'probe.reply': { secret: false, ja: 'ISP自らが送信した調査に対する応答（送信元IPアドレス・時刻）', en: 'replies to probes the ISP itself sent (source IP address, time)' },
-  'report.host': { secret: true, ja: '第三者から提供された感染端末のIPアドレス・時刻・ポート番号', en: 'IP address, time and port of infected hosts reported by third parties' },
-  'attack.headers': { secret: true, ja: '攻撃通信のヘッダ情報（IPアドレス・ポート番号・プロトコル）', en: 'header fields of attack traffic (addresses, ports, protocol)' },
+  'probe.reply': {
+    secret: false,
+    ja: 'ISP自らが送信した調査に対する応答（送信元IPアドレス・時刻）',
+    en: 'replies to probes the ISP itself sent (source IP address, time)',
+  },
+  'report.host': {
+    secret: true,
+    ja: '第三者から提供された感染端末のIPアドレス・時刻・ポート番号',
+    en: 'IP address, time and port of infected hosts reported by third parties',
+  },
+  'attack.headers': {
+    secret: true,
+    ja: '攻撃通信のヘッダ情報（IPアドレス・ポート番号・プロトコル）',
+    en: 'header fields of attack traffic (addresses, ports, protocol)',
+  },
   'subscriber.id': { secret: true, ja: '契約者識別子', en: 'subscriber identifier' },
   'subscriber.contact': { secret: false, ja: '契約者の連絡先（メールアドレス等）', en: 'subscriber contact details (e-mail address etc.)' },
 } as const satisfies Record<string, Text & { secret: boolean }>;
@@ -80,7 +108,7 @@ export const DATA_ITEM_IDS = Object.keys(DATA_ITEMS) as DataItem[];
 export const HOLDS = {
   'choice-in-force': {
     ja: '利用者による設定変更（オプトアウト）が有効な間は、その間も保持します（利用者が設定を戻すまで）',
-    en: 'kept for as long as the subscriber\'s choice (opt-out) is in force, until they change it',
+    en: "kept for as long as the subscriber's choice (opt-out) is in force, until they change it",
     maxDays: undefined,
   },
   'action-in-force': {
@@ -101,7 +129,7 @@ export const HOLD_IDS = Object.keys(HOLDS) as Hold[];
 export const OUTPUTS = {
   'cc-candidates': { ja: 'C&Cサーバ候補の一覧', en: 'a list of C&C server candidates' },
   'shared-indicators': { ja: '信頼できる他事業者への共有', en: 'indicators shared with trusted recipients' },
-  'rpz-rules': { ja: 'DNSリゾルバでの名前解決の遮断ルール', en: 'resolution-blocking rules for the ISP\'s resolvers' },
+  'rpz-rules': { ja: 'DNSリゾルバでの名前解決の遮断ルール', en: "resolution-blocking rules for the ISP's resolvers" },
   cases: { ja: '対応案件', en: 'cases for the abuse desk' },
   'subscriber-notices': { ja: '契約者への個別の通知', en: 'individual notices to subscribers' },
   disconnects: { ja: '接続の切断', en: 'disconnection of sessions' },

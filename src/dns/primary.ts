@@ -38,13 +38,26 @@ export interface PrimaryConfig {
   tsig?: TsigKey[];
 }
 
-export interface NotifyResult { host: string; port: number; answered: boolean; attempts: number; ms: number }
+export interface NotifyResult {
+  host: string;
+  port: number;
+  answered: boolean;
+  attempts: number;
+  ms: number;
+}
 
-/** Why a request was REFUSED: an address not in `transferTo`, unsigned while keys are set, a name outside the zones, AXFR over UDP, too many connections. */
+/**
+ * Why a request was REFUSED: an address not in `transferTo`, unsigned while keys are set, a name outside the zones, AXFR over UDP, too many
+ * connections.
+ */
 export type RefusalReason = 'address' | 'unsigned' | 'zone' | 'udp-transfer' | 'connection-cap';
 
 export interface PrimaryStatus {
-  queries: number; transfers: number; incremental: number; malformed: number; badTsig: number;
+  queries: number;
+  transfers: number;
+  incremental: number;
+  malformed: number;
+  badTsig: number;
   refused: Record<RefusalReason, number>;
 }
 
@@ -57,14 +70,22 @@ const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 export class RpzPrimary {
   private readonly counters: PrimaryStatus = {
-    queries: 0, transfers: 0, incremental: 0, malformed: 0, badTsig: 0, refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0, 'connection-cap': 0 },
+    queries: 0,
+    transfers: 0,
+    incremental: 0,
+    malformed: 0,
+    badTsig: 0,
+    refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0, 'connection-cap': 0 },
   };
   private readonly allowed: Set<string>;
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  private constructor(private readonly zones: Map<string, RpzZone>, private readonly config: PrimaryConfig) {
+  private constructor(
+    private readonly zones: Map<string, RpzZone>,
+    private readonly config: PrimaryConfig,
+  ) {
     this.allowed = new Set(config.transferTo.map(unmap));
   }
 
@@ -75,17 +96,29 @@ export class RpzPrimary {
       const answer = p.answer(msg, unmap(rinfo.address), 'udp');
       for (const a of answer) p.udp.send(a, rinfo.port, rinfo.address);
     });
-    await new Promise<void>((resolve, reject) => { p.udp.once('error', reject); p.udp.bind(config.port, config.host, () => resolve()); });
+    await new Promise<void>((resolve, reject) => {
+      p.udp.once('error', reject);
+      p.udp.bind(config.port, config.host, () => resolve());
+    });
     p.tcp = net.createServer((s) => p.serveTcp(s));
     p.tcp.maxConnections = MAX_TCP_CONNECTIONS;
-    p.tcp.on('drop', () => { p.counters.refused['connection-cap']++; });
-    await new Promise<void>((resolve, reject) => { p.tcp.once('error', reject); p.tcp.listen(p.udp.address().port, config.host, () => resolve()); });
+    p.tcp.on('drop', () => {
+      p.counters.refused['connection-cap']++;
+    });
+    await new Promise<void>((resolve, reject) => {
+      p.tcp.once('error', reject);
+      p.tcp.listen(p.udp.address().port, config.host, () => resolve());
+    });
     return p;
   }
 
-  get port(): number { return this.udp.address().port; }
+  get port(): number {
+    return this.udp.address().port;
+  }
 
-  status(): PrimaryStatus { return { ...this.counters, refused: { ...this.counters.refused } }; }
+  status(): PrimaryStatus {
+    return { ...this.counters, refused: { ...this.counters.refused } };
+  }
 
   /** The status as every listener reports it: answers given, requests refused or dropped by reason. */
   listener(): ListenerStatus {
@@ -98,7 +131,21 @@ export class RpzPrimary {
 
   private soa(z: RpzZone): Answer {
     const r = this.config.refresh ?? 60;
-    return { name: z.origin, type: 'SOA', ttl: 60, class: 'IN', data: { mname: 'localhost', rname: `hostmaster.${z.origin}`, serial: z.serial, refresh: r, retry: Math.max(10, Math.floor(r / 2)), expire: 604_800, minimum: 60 } };
+    return {
+      name: z.origin,
+      type: 'SOA',
+      ttl: 60,
+      class: 'IN',
+      data: {
+        mname: 'localhost',
+        rname: `hostmaster.${z.origin}`,
+        serial: z.serial,
+        refresh: r,
+        retry: Math.max(10, Math.floor(r / 2)),
+        expire: 604_800,
+        minimum: 60,
+      },
+    };
   }
 
   private zoneOf(name: string): RpzZone | undefined {
@@ -110,8 +157,16 @@ export class RpzPrimary {
   /** The answer(s) to one query: several messages for an AXFR. */
   answer(msg: Buffer, from: string, transport: 'udp' | 'tcp'): Buffer[] {
     let q: Packet;
-    try { q = dnsPacket.decode(msg); } catch { this.counters.malformed++; return []; }
-    if (q.type !== 'query' || !q.questions || q.questions.length !== 1) { this.counters.malformed++; return []; }
+    try {
+      q = dnsPacket.decode(msg);
+    } catch {
+      this.counters.malformed++;
+      return [];
+    }
+    if (q.type !== 'query' || !q.questions || q.questions.length !== 1) {
+      this.counters.malformed++;
+      return [];
+    }
     const refuse = (reason: RefusalReason) => {
       this.counters.refused[reason]++;
       return dnsPacket.encode({ type: 'response', id: q.id, flags: 5, questions: q.questions ?? [] });
@@ -131,10 +186,15 @@ export class RpzPrimary {
     const sign = (messages: Buffer[]) => (signer ? signAnswer(messages, signer.key, signer.mac) : messages);
     this.counters.queries++;
     const question = q.questions[0]!;
-    const reply = (rcode: 'NOERROR' | 'NXDOMAIN', answers: Answer[] = [], authorities: Answer[] = []) => dnsPacket.encode({
-      type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER | (rcode === 'NXDOMAIN' ? 3 : 0),
-      questions: q.questions, answers, authorities,
-    });
+    const reply = (rcode: 'NOERROR' | 'NXDOMAIN', answers: Answer[] = [], authorities: Answer[] = []) =>
+      dnsPacket.encode({
+        type: 'response',
+        id: q.id,
+        flags: dnsPacket.AUTHORITATIVE_ANSWER | (rcode === 'NXDOMAIN' ? 3 : 0),
+        questions: q.questions,
+        answers,
+        authorities,
+      });
     const zone = this.zoneOf(question.name);
     // A signed request gets a signed answer, even a refusal: else the secondary cannot trust it.
     if (!zone) return sign([refuse('zone')]);
@@ -155,7 +215,8 @@ export class RpzPrimary {
     const name = question.name.toLowerCase().replace(/\.$/, '');
     if (name === zone.origin) {
       if (question.type === 'SOA') return sign([reply('NOERROR', [this.soa(zone)])]);
-      if (question.type === 'NS') return sign([reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])]);
+      if (question.type === 'NS')
+        return sign([reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])]);
       return sign([reply('NOERROR', [], [this.soa(zone)])]);
     }
     const rr = zone.lookup(name);
@@ -166,11 +227,23 @@ export class RpzPrimary {
   /** AXFR (RFC 5936): SOA, every record, SOA, in as many messages as needed. */
   private axfr(q: Packet, zone: RpzZone): Buffer[] {
     const soa = this.soa(zone);
-    const all: Answer[] = [soa, { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' },
-      ...zone.list().map((r): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' })), soa];
+    const all: Answer[] = [
+      soa,
+      { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' },
+      ...zone.list().map((r): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' })),
+      soa,
+    ];
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
-      out.push(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: i === 0 ? q.questions : [], answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE) }));
+      out.push(
+        dnsPacket.encode({
+          type: 'response',
+          id: q.id,
+          flags: dnsPacket.AUTHORITATIVE_ANSWER,
+          questions: i === 0 ? q.questions : [],
+          answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE),
+        }),
+      );
     }
     return out;
   }
@@ -181,27 +254,49 @@ export class RpzPrimary {
       const s = this.soa(zone) as Answer & { data: object };
       return { ...s, data: { ...s.data, serial } } as Answer;
     };
-    const cname = (r: { name: string; data: string }): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' });
+    const cname = (r: { name: string; data: string }): Answer => ({
+      name: r.name,
+      type: 'CNAME',
+      ttl: 60,
+      class: 'IN',
+      data: r.data.replace(/\.$/, '') || '.',
+    });
     const all: Answer[] = [this.soa(zone)];
     for (const d of diffs) all.push(soaAt(d.from), ...d.removed.map(cname), soaAt(d.to), ...d.added.map(cname));
     all.push(this.soa(zone));
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
-      out.push(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.AUTHORITATIVE_ANSWER, questions: i === 0 ? q.questions : [], answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE) }));
+      out.push(
+        dnsPacket.encode({
+          type: 'response',
+          id: q.id,
+          flags: dnsPacket.AUTHORITATIVE_ANSWER,
+          questions: i === 0 ? q.questions : [],
+          answers: all.slice(i, i + MAX_ANSWERS_PER_MESSAGE),
+        }),
+      );
     }
     return out;
   }
 
   private serveTcp(socket: net.Socket): void {
     // Only secondaries may hold a connection: anyone else is closed at once, counted.
-    if (!this.allowed.has(unmap(socket.remoteAddress ?? ''))) { this.counters.refused.address++; socket.destroy(); return; }
+    if (!this.allowed.has(unmap(socket.remoteAddress ?? ''))) {
+      this.counters.refused.address++;
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.setTimeout(30_000, () => socket.destroy());
     let buffered = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length > MAX_TCP_MESSAGE + 2) { this.counters.malformed++; socket.destroy(); return; }
+      if (buffered.length > MAX_TCP_MESSAGE + 2) {
+        this.counters.malformed++;
+        socket.destroy();
+        return;
+      }
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const len = buffered.readUInt16BE(0);
         const msg = buffered.subarray(2, 2 + len);
@@ -214,19 +309,35 @@ export class RpzPrimary {
         }
       }
     });
-    socket.on('error', () => { /* the peer went away: nothing to answer */ });
+    socket.on('error', () => {
+      /* the peer went away: nothing to answer */
+    });
   }
 
-  /** A zone changed: its staged changes are published as a new serial and every secondary is told (NOTIFY, RFC 1996 §3.6: retried on silence). */
+  /**
+   * A zone changed: its staged changes are published as a new serial and every secondary is told (NOTIFY, RFC 1996 §3.6: retried on
+   * silence).
+   */
   async changed(zone: RpzZone, opts: { timeoutMs?: number; retries?: number } = {}): Promise<NotifyResult[]> {
     zone.bump();
     return Promise.all((this.config.notify ?? []).map((t) => this.notifyOne(zone, t, opts.timeoutMs ?? 1000, opts.retries ?? 5)));
   }
 
-  private async notifyOne(zone: RpzZone, target: { host: string; port: number }, timeoutMs: number, retries: number): Promise<NotifyResult> {
+  private async notifyOne(
+    zone: RpzZone,
+    target: { host: string; port: number },
+    timeoutMs: number,
+    retries: number,
+  ): Promise<NotifyResult> {
     const id = Math.floor(Math.random() * 65_536);
     // Opcode NOTIFY (4) with AA set; the SOA in the answer section tells the secondary the new serial.
-    const unsigned = dnsPacket.encode({ type: 'query', id, flags: (4 << 11) | dnsPacket.AUTHORITATIVE_ANSWER, questions: [{ name: zone.origin, type: 'SOA', class: 'IN' }], answers: [this.soa(zone)] });
+    const unsigned = dnsPacket.encode({
+      type: 'query',
+      id,
+      flags: (4 << 11) | dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: [{ name: zone.origin, type: 'SOA', class: 'IN' }],
+      answers: [this.soa(zone)],
+    });
     const key = this.config.tsig?.[0];
     const msg = key ? signRequest(unsigned, key) : unsigned;
     const socket = dgram.createSocket(target.host.includes(':') ? 'udp6' : 'udp4');
@@ -236,7 +347,10 @@ export class RpzPrimary {
       for (let attempt = 1; attempt <= retries; attempt++) {
         socket.send(msg, target.port, target.host);
         const ok = await new Promise<boolean>((resolve) => {
-          const timer = setTimeout(() => { socket.off('message', on); resolve(false); }, timeoutMs);
+          const timer = setTimeout(() => {
+            socket.off('message', on);
+            resolve(false);
+          }, timeoutMs);
           const on = (answer: Buffer) => {
             if (answer.length < 12 || answer.readUInt16BE(0) !== id || (answer[2]! & 0x80) === 0) return;
             clearTimeout(timer);

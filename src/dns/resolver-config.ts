@@ -21,7 +21,14 @@ export interface ResolverConfigInput {
 
 export function bindConfig(c: ResolverConfigInput): string {
   const key = c.tsig ? `key "${c.tsig.name}" {\n\talgorithm hmac-sha256;\n\tsecret "${c.tsig.secretBase64}";\n};\n\n` : '';
-  const zones = c.zones.map((z) => `zone "${z}" {\n\ttype secondary;\n\tprimaries { ${c.primary.address} port ${c.primary.port}${c.tsig ? ` key "${c.tsig.name}"` : ''}; };\n\tfile "${z}.db";\n\tallow-query { localhost; };\n};`).join('\n\n');
+  const zones = c.zones
+    .map(
+      (z) =>
+        `zone "${z}" {\n\ttype secondary;\n\tprimaries { ${c.primary.address} ` +
+        `port ${c.primary.port}${c.tsig ? ` key "${c.tsig.name}"` : ''}; ` +
+        `};\n\tfile "${z}.db";\n\tallow-query { localhost; };\n};`,
+    )
+    .join('\n\n');
   return `// Mamori policy zones — paste into named.conf (BIND 9.18).
 ${key}${zones}
 
@@ -41,7 +48,14 @@ ${c.zones.map((z) => `//		zone "${z}";`).join('\n')}
 export function unboundConfig(c: ResolverConfigInput): string {
   const tags = (c.optedOut ?? []).map((a) => `\taccess-control: ${a}/32 allow\n\taccess-control-tag: ${a}/32 "mamori-optout"`).join('\n');
   // rpz-log with the zone as its name: what M3 counts (measures.cc-dns-blocking.resolverLogs).
-  const rpz = c.zones.map((z) => `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: "/var/lib/unbound/${z}.zone"\n\trpz-log: yes\n\trpz-log-name: "${z}"\n\ttags: "mamori-filtered"`).join('\n');
+  const rpz = c.zones
+    .map(
+      (z) =>
+        `rpz:\n\tname: "${z}"\n\tprimary: ${c.primary.address}@${c.primary.port}\n\tzonefile: ` +
+        `"/var/lib/unbound/${z}.zone"\n\trpz-log: ` +
+        `yes\n\trpz-log-name: "${z}"\n\ttags: "mamori-filtered"`,
+    )
+    .join('\n');
   return `# Mamori policy zones — paste into unbound.conf (Unbound 1.17). Unbound's RPZ has no TSIG:
 # put this resolver's address in Mamori's transferTo, and set no tsig keys (with keys, every request must be signed).
 server:

@@ -9,7 +9,11 @@
  */
 import { MamoriError } from '../core/errors.js';
 
-export interface RpzRecord { name: string; type: 'CNAME'; data: string }
+export interface RpzRecord {
+  name: string;
+  type: 'CNAME';
+  data: string;
+}
 
 export class RpzNameError extends MamoriError {
   static override readonly code = 'dns-name';
@@ -24,7 +28,8 @@ export function canonicalName(text: string): string {
   if (name.length === 0) throw new RpzNameError('empty name');
   if (name.length > 253) throw new RpzNameError(`"${name.slice(0, 40)}…" is longer than 253 characters`);
   for (const label of name.split('.')) {
-    if (!LABEL.test(label)) throw new RpzNameError(`"${name}": label "${label}" is not a DNS label (letters, digits, "-", "_", 1–63 characters)`);
+    if (!LABEL.test(label))
+      throw new RpzNameError(`"${name}": label "${label}" is not a DNS label (letters, digits, "-", "_", 1–63 characters)`);
   }
   if (name.split('.').slice(1).includes('*')) throw new RpzNameError(`"${name}": a wildcard may only be the first label`);
   return name;
@@ -33,7 +38,12 @@ export function canonicalName(text: string): string {
 export type BlockAction = { kind: 'nxdomain' } | { kind: 'nodata' } | { kind: 'walled-garden'; target: string };
 
 /** What one serial changed: the records removed and added (for IXFR, RFC 1995). */
-export interface ZoneDiff { from: number; to: number; removed: RpzRecord[]; added: RpzRecord[] }
+export interface ZoneDiff {
+  from: number;
+  to: number;
+  removed: RpzRecord[];
+  added: RpzRecord[];
+}
 
 const JOURNAL_VERSIONS = 1000;
 
@@ -49,14 +59,21 @@ export class RpzZone {
   private staged = new Map<string, RpzRecord | null>();
   private readonly journal: ZoneDiff[] = [];
 
-  constructor(origin: string, private serialValue = 1) {
+  constructor(
+    origin: string,
+    private serialValue = 1,
+  ) {
     this.origin = canonicalName(origin);
   }
 
-  get serial(): number { return this.serialValue; }
+  get serial(): number {
+    return this.serialValue;
+  }
 
   /** Whether changes wait for the next `bump()`. */
-  get dirty(): boolean { return this.staged.size > 0; }
+  get dirty(): boolean {
+    return this.staged.size > 0;
+  }
 
   /** Publishes the staged changes as one version: the serial goes up and the journal keeps the diff. */
   bump(): number {
@@ -65,8 +82,14 @@ export class RpzZone {
     for (const [owner, next] of this.staged) {
       const old = this.records.get(owner);
       if (next && old && old.data === next.data) continue;
-      if (old) { removed.push(old); this.records.delete(owner); }
-      if (next) { added.push(next); this.records.set(owner, next); }
+      if (old) {
+        removed.push(old);
+        this.records.delete(owner);
+      }
+      if (next) {
+        added.push(next);
+        this.records.set(owner, next);
+      }
     }
     this.staged = new Map();
     const from = this.serialValue;
@@ -83,7 +106,9 @@ export class RpzZone {
     return i < 0 ? undefined : this.journal.slice(i);
   }
 
-  private put(r: RpzRecord): void { this.staged.set(r.name, r); }
+  private put(r: RpzRecord): void {
+    this.staged.set(r.name, r);
+  }
 
   private drop(owner: string): boolean {
     const present = this.staged.has(owner) ? this.staged.get(owner) !== null : this.records.has(owner);
@@ -150,7 +175,8 @@ export class RpzZone {
   /** Lets an opted-out subscriber's address (IPv4 /32 or an IPv4 prefix) through every policy. */
   passthruClient(address: string, prefixLength = 32): string {
     const o = address.split('.').map(Number);
-    if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255) || !(prefixLength >= 1 && prefixLength <= 32)) throw new RpzNameError(`"${address}/${prefixLength}" is not an IPv4 address or prefix`);
+    if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255) || !(prefixLength >= 1 && prefixLength <= 32))
+      throw new RpzNameError(`"${address}/${prefixLength}" is not an IPv4 address or prefix`);
     const owner = this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`);
     this.put({ name: owner, type: 'CNAME', data: 'rpz-passthru.' });
     return owner;
@@ -166,7 +192,9 @@ export class RpzZone {
     return [...this.records.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  get size(): number { return this.records.size; }
+  get size(): number {
+    return this.records.size;
+  }
 
   lookup(name: string): RpzRecord | undefined {
     return this.records.get(name.toLowerCase().replace(/\.$/, ''));

@@ -8,7 +8,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { MamoriError } from '../core/errors.js';
 
-export interface TsigKey { name: string; secret: Buffer }
+export interface TsigKey {
+  name: string;
+  secret: Buffer;
+}
 
 const ALGORITHM = 'hmac-sha256';
 const TYPE_TSIG = 250;
@@ -18,7 +21,10 @@ const FUDGE = 300;
 export class TsigError extends MamoriError {
   static override readonly code = 'tsig';
   static override readonly status = 400;
-  constructor(readonly rcode: 'BADSIG' | 'BADKEY' | 'BADTIME' | 'FORMERR', message: string) {
+  constructor(
+    readonly rcode: 'BADSIG' | 'BADKEY' | 'BADTIME' | 'FORMERR',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -47,14 +53,25 @@ function readName(msg: Buffer, o: number): string {
   for (let guard = 0; guard < 128; guard++) {
     const len = msg[o]!;
     if (len === 0) return labels.join('.');
-    if ((len & 0xc0) === 0xc0) { o = ((len & 0x3f) << 8) | msg[o + 1]!; continue; }
+    if ((len & 0xc0) === 0xc0) {
+      o = ((len & 0x3f) << 8) | msg[o + 1]!;
+      continue;
+    }
     labels.push(msg.toString('ascii', o + 1, o + 1 + len).toLowerCase());
     o += 1 + len;
   }
   throw new TsigError('FORMERR', 'name too long');
 }
 
-export interface FoundTsig { start: number; keyName: string; algorithm: string; timeSigned: number; fudge: number; mac: Buffer; originalId: number }
+export interface FoundTsig {
+  start: number;
+  keyName: string;
+  algorithm: string;
+  timeSigned: number;
+  fudge: number;
+  mac: Buffer;
+  originalId: number;
+}
 
 /** Finds a TSIG record as the last additional record, if any; a message cut short is a FORMERR. */
 export function findTsig(msg: Buffer): FoundTsig | undefined {
@@ -68,11 +85,17 @@ export function findTsig(msg: Buffer): FoundTsig | undefined {
 
 function readTsig(msg: Buffer): FoundTsig | undefined {
   if (msg.length < 12) throw new TsigError('FORMERR', 'shorter than a DNS header');
-  const qd = msg.readUInt16BE(4), an = msg.readUInt16BE(6), ns = msg.readUInt16BE(8), ar = msg.readUInt16BE(10);
+  const qd = msg.readUInt16BE(4),
+    an = msg.readUInt16BE(6),
+    ns = msg.readUInt16BE(8),
+    ar = msg.readUInt16BE(10);
   if (ar === 0) return undefined;
   let o = 12;
   for (let i = 0; i < qd; i++) o = skipName(msg, o) + 4;
-  for (let i = 0; i < an + ns + ar - 1; i++) { o = skipName(msg, o); o += 10 + msg.readUInt16BE(o + 8); }
+  for (let i = 0; i < an + ns + ar - 1; i++) {
+    o = skipName(msg, o);
+    o += 10 + msg.readUInt16BE(o + 8);
+  }
   const start = o;
   const keyName = readName(msg, o);
   o = skipName(msg, o);
@@ -105,7 +128,11 @@ function variables(key: TsigKey, timeSigned: number, timersOnly: boolean, error 
 }
 
 /** Verifies a signed request with one of `keys`; returns the key and the request's MAC (needed to sign the answer). */
-export function verifyRequest(msg: Buffer, keys: readonly TsigKey[], now = Math.floor(Date.now() / 1000)): { key: TsigKey; mac: Buffer } | undefined {
+export function verifyRequest(
+  msg: Buffer,
+  keys: readonly TsigKey[],
+  now = Math.floor(Date.now() / 1000),
+): { key: TsigKey; mac: Buffer } | undefined {
   const t = findTsig(msg);
   if (!t) return undefined;
   const key = keys.find((k) => k.name.toLowerCase().replace(/\.$/, '') === t.keyName);
@@ -114,7 +141,10 @@ export function verifyRequest(msg: Buffer, keys: readonly TsigKey[], now = Math.
   const body = Buffer.from(msg.subarray(0, t.start));
   body.writeUInt16BE(t.originalId, 0);
   body.writeUInt16BE(body.readUInt16BE(10) - 1, 10);
-  const expected = createHmac('sha256', key.secret).update(body).update(variables(key, t.timeSigned, false)).digest();
+  const expected = createHmac('sha256', key.secret)
+    .update(body)
+    .update(variables(key, t.timeSigned, false))
+    .digest();
   if (expected.length !== t.mac.length || !timingSafeEqual(expected, t.mac)) throw new TsigError('BADSIG', 'the TSIG MAC does not match');
   if (Math.abs(now - t.timeSigned) > t.fudge) throw new TsigError('BADTIME', 'the TSIG time is outside the fudge');
   return { key, mac: t.mac };
@@ -125,12 +155,20 @@ function tsigRecord(key: TsigKey, mac: Buffer, originalId: number, timeSigned: n
   const rd = Buffer.alloc(alg.length + 10 + mac.length + 6);
   alg.copy(rd, 0);
   let o = alg.length;
-  rd.writeUInt16BE(Math.floor(timeSigned / 2 ** 32), o); rd.writeUInt32BE(timeSigned % 2 ** 32, o + 2); rd.writeUInt16BE(FUDGE, o + 6); rd.writeUInt16BE(mac.length, o + 8);
+  rd.writeUInt16BE(Math.floor(timeSigned / 2 ** 32), o);
+  rd.writeUInt32BE(timeSigned % 2 ** 32, o + 2);
+  rd.writeUInt16BE(FUDGE, o + 6);
+  rd.writeUInt16BE(mac.length, o + 8);
   mac.copy(rd, o + 10);
   o += 10 + mac.length;
-  rd.writeUInt16BE(originalId, o); rd.writeUInt16BE(0, o + 2); rd.writeUInt16BE(0, o + 4);
+  rd.writeUInt16BE(originalId, o);
+  rd.writeUInt16BE(0, o + 2);
+  rd.writeUInt16BE(0, o + 4);
   const head = Buffer.alloc(10);
-  head.writeUInt16BE(TYPE_TSIG, 0); head.writeUInt16BE(CLASS_ANY, 2); head.writeUInt32BE(0, 4); head.writeUInt16BE(rd.length, 8);
+  head.writeUInt16BE(TYPE_TSIG, 0);
+  head.writeUInt16BE(CLASS_ANY, 2);
+  head.writeUInt32BE(0, 4);
+  head.writeUInt16BE(rd.length, 8);
   return Buffer.concat([wireName(key.name), head, rd]);
 }
 
@@ -149,7 +187,12 @@ export function signAnswer(messages: readonly Buffer[], key: TsigKey, requestMac
   return messages.map((m, i) => {
     const len = Buffer.alloc(2);
     len.writeUInt16BE(prior.length);
-    const mac = createHmac('sha256', key.secret).update(len).update(prior).update(m).update(variables(key, now, i > 0)).digest();
+    const mac = createHmac('sha256', key.secret)
+      .update(len)
+      .update(prior)
+      .update(m)
+      .update(variables(key, now, i > 0))
+      .digest();
     prior = mac;
     return appendTsig(m, tsigRecord(key, mac, m.readUInt16BE(0), now));
   });
@@ -157,6 +200,9 @@ export function signAnswer(messages: readonly Buffer[], key: TsigKey, requestMac
 
 /** Signs a request (a NOTIFY). */
 export function signRequest(msg: Buffer, key: TsigKey, now = Math.floor(Date.now() / 1000)): Buffer {
-  const mac = createHmac('sha256', key.secret).update(msg).update(variables(key, now, false)).digest();
+  const mac = createHmac('sha256', key.secret)
+    .update(msg)
+    .update(variables(key, now, false))
+    .digest();
   return appendTsig(msg, tsigRecord(key, mac, msg.readUInt16BE(0), now));
 }

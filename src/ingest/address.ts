@@ -9,12 +9,19 @@ export function formatIPv6(buf: Uint8Array, p: number): string {
   const groups: number[] = [];
   for (let k = 0; k < 16; k += 2) groups.push((buf[p + k]! << 8) | buf[p + k + 1]!);
   // The longest run of two or more zero groups becomes "::" (the first such run on a tie).
-  let bestStart = -1, bestLen = 0;
+  let bestStart = -1,
+    bestLen = 0;
   for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) { i++; continue; }
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = groups.map((g) => g.toString(16));
@@ -32,8 +39,11 @@ export function compareAddressBytes(a: Uint8Array, b: Uint8Array): number {
 export function addressBytes(text: string): Uint8Array {
   const out = new Uint8Array(16);
   if (!text.includes(':')) {
-    out[10] = 0xff; out[11] = 0xff;
-    text.split('.').forEach((o, i) => { out[12 + i] = Number(o); });
+    out[10] = 0xff;
+    out[11] = 0xff;
+    text.split('.').forEach((o, i) => {
+      out[12 + i] = Number(o);
+    });
     return out;
   }
   const [head, tail] = text.split('::') as [string, string | undefined];
@@ -44,8 +54,15 @@ export function addressBytes(text: string): Uint8Array {
   const v4tail = last.includes('.') ? last.split('.').map(Number) : undefined;
   if (v4tail) (t.length ? t : h).pop();
   const groups = [...h, ...Array(8 - h.length - t.length - (v4tail ? 2 : 0)).fill('0'), ...t];
-  groups.forEach((g, i) => { const v = parseInt(g || '0', 16); out[i * 2] = v >> 8; out[i * 2 + 1] = v & 255; });
-  if (v4tail) v4tail.forEach((o, i) => { out[12 + i] = o; });
+  groups.forEach((g, i) => {
+    const v = parseInt(g || '0', 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 255;
+  });
+  if (v4tail)
+    v4tail.forEach((o, i) => {
+      out[12 + i] = o;
+    });
   return out;
 }
 

@@ -18,7 +18,13 @@ export interface UdpPacket {
   payload: Buffer;
 }
 
-export interface PcapStats { packets: number; udp: number; skipped: number; fragments: number; bytesRead: number }
+export interface PcapStats {
+  packets: number;
+  udp: number;
+  skipped: number;
+  fragments: number;
+  bytesRead: number;
+}
 
 const CHUNK = 4 << 20;
 const MAX_RECORD = 256 * 1024;
@@ -31,7 +37,11 @@ export class PcapError extends MamoriError {
   }
 }
 
-interface PcapHeader { le: boolean; nano: boolean; linkType: number }
+interface PcapHeader {
+  le: boolean;
+  nano: boolean;
+  linkType: number;
+}
 
 /** The file header (24 bytes): byte order, time resolution, link type; anything else is refused by name. */
 function pcapHeader(file: string, buf: Buffer, have: number): PcapHeader {
@@ -39,9 +49,13 @@ function pcapHeader(file: string, buf: Buffer, have: number): PcapHeader {
   const magic = buf.readUInt32LE(0);
   let le: boolean;
   let nano: boolean;
-  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) { le = true; nano = magic === 0xa1b23c4d; }
-  else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) { le = false; nano = magic === 0x4d3cb2a1; }
-  else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
+  if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) {
+    le = true;
+    nano = magic === 0xa1b23c4d;
+  } else if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) {
+    le = false;
+    nano = magic === 0x4d3cb2a1;
+  } else if (magic === 0x0a0d0d0a) throw new PcapError(`${file}: pcapng is not supported; convert it with \`editcap -F pcap\``);
   else throw new PcapError(`${file}: not a pcap file (magic ${magic.toString(16)})`);
   return { le, nano, linkType: (le ? buf.readUInt32LE(20) : buf.readUInt32BE(20)) & 0xffff };
 }
@@ -64,8 +78,11 @@ function recordProblem(incl: number, available: number, packet: number): string 
  * `end` (a record boundary found by scanPcap) stops reading there: the records
  * after it are not read, so a file cut short can be read up to its last whole record.
  */
-export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 }, end?: number):
-  Generator<UdpPacket> {
+export function* readPcapUdp(
+  file: string,
+  stats: PcapStats = { packets: 0, udp: 0, skipped: 0, fragments: 0, bytesRead: 0 },
+  end?: number,
+): Generator<UdpPacket> {
   const fd = openSync(file, 'r');
   try {
     const size = Math.min(fstatSync(fd).size, end ?? Number.POSITIVE_INFINITY);
@@ -76,12 +93,21 @@ export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp:
     const fill = (need: number): boolean => {
       if (have - start >= need) return true;
       // Keep the unparsed tail, then read more after it.
-      if (start > 0) { buf.copy(buf, 0, start, have); have -= start; start = 0; }
-      if (need > buf.length) { const bigger = Buffer.alloc(need); buf.copy(bigger, 0, 0, have); buf = bigger; }
+      if (start > 0) {
+        buf.copy(buf, 0, start, have);
+        have -= start;
+        start = 0;
+      }
+      if (need > buf.length) {
+        const bigger = Buffer.alloc(need);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
       while (have < need && filePos < size) {
         const n = readSync(fd, buf, have, Math.min(buf.length - have, size - filePos), filePos);
         if (n === 0) break;
-        have += n; filePos += n;
+        have += n;
+        filePos += n;
       }
       return have - start >= need;
     };
@@ -105,7 +131,10 @@ export function* readPcapUdp(file: string, stats: PcapStats = { packets: 0, udp:
       const timestampMs = sec * 1000 + Math.floor(nano ? frac / 1e6 : frac / 1e3);
       const pkt = udpOf(buf, body, end, linkType, stats);
       // The payload is copied: the chunk buffer is reused for the next reads.
-      if (pkt) { stats.udp += 1; yield { timestampMs, ...pkt, payload: Buffer.from(pkt.payload) }; } else stats.skipped += 1;
+      if (pkt) {
+        stats.udp += 1;
+        yield { timestampMs, ...pkt, payload: Buffer.from(pkt.payload) };
+      } else stats.skipped += 1;
       start = end;
     }
   } finally {
@@ -150,14 +179,23 @@ export async function scanPcap(file: string, prefixLengths: ReadonlySet<number> 
       if (have - start >= need) return true;
       if (start > 0) {
         valid.update(buf.subarray(hashed, start));
-        buf.copy(buf, 0, start, have); have -= start; base += start; start = 0; hashed = 0;
+        buf.copy(buf, 0, start, have);
+        have -= start;
+        base += start;
+        start = 0;
+        hashed = 0;
       }
-      if (need > buf.length) { const bigger = Buffer.alloc(need); buf.copy(bigger, 0, 0, have); buf = bigger; }
+      if (need > buf.length) {
+        const bigger = Buffer.alloc(need);
+        buf.copy(bigger, 0, 0, have);
+        buf = bigger;
+      }
       while (have < need && filePos < fileBytes) {
         const { bytesRead } = await fh.read(buf, have, buf.length - have, filePos);
         if (bytesRead === 0) break;
         whole.update(buf.subarray(have, have + bytesRead));
-        have += bytesRead; filePos += bytesRead;
+        have += bytesRead;
+        filePos += bytesRead;
       }
       return have - start >= need;
     };
@@ -168,7 +206,8 @@ export async function scanPcap(file: string, prefixLengths: ReadonlySet<number> 
     let truncation: PcapScan['truncation'];
     for (;;) {
       if (prefixLengths.has(base + start)) {
-        valid.update(buf.subarray(hashed, start)); hashed = start;
+        valid.update(buf.subarray(hashed, start));
+        hashed = start;
         prefixes.set(base + start, valid.copy().digest('hex'));
       }
       if (!(await fill(16))) {
@@ -193,8 +232,13 @@ export async function scanPcap(file: string, prefixLengths: ReadonlySet<number> 
       filePos += bytesRead;
     }
     return {
-      fileBytes, fileSha256: whole.digest('hex'), validBytes, validSha256: valid.digest('hex'), packets,
-      ...(truncation ? { truncation } : {}), prefixes,
+      fileBytes,
+      fileSha256: whole.digest('hex'),
+      validBytes,
+      validSha256: valid.digest('hex'),
+      packets,
+      ...(truncation ? { truncation } : {}),
+      prefixes,
     };
   } finally {
     await fh.close();
@@ -207,13 +251,18 @@ function udpOf(buf: Buffer, q: number, end: number, linkType: number, stats: Pca
     if (q + 14 > end) return undefined;
     etherType = buf.readUInt16BE(q + 12);
     q += 14;
-    while ((etherType === 0x8100 || etherType === 0x88a8) && q + 4 <= end) { etherType = buf.readUInt16BE(q + 2); q += 4; }
+    while ((etherType === 0x8100 || etherType === 0x88a8) && q + 4 <= end) {
+      etherType = buf.readUInt16BE(q + 2);
+      q += 4;
+    }
   } else if (linkType === 113) {
     if (q + 16 > end) return undefined;
-    etherType = buf.readUInt16BE(q + 14); q += 16;
+    etherType = buf.readUInt16BE(q + 14);
+    q += 16;
   } else if (linkType === 276) {
     if (q + 20 > end) return undefined;
-    etherType = buf.readUInt16BE(q); q += 20;
+    etherType = buf.readUInt16BE(q);
+    q += 20;
   } else if (linkType === 101 || linkType === 12 || linkType === 14) {
     etherType = q < end && buf[q]! >> 4 === 6 ? 0x86dd : 0x0800;
   } else if (linkType === 0) {
@@ -227,7 +276,10 @@ function udpOf(buf: Buffer, q: number, end: number, linkType: number, stats: Pca
   if (etherType === 0x0800) {
     if (q + 20 > end || buf[q + 9] !== 17) return undefined;
     const flagsFrag = buf.readUInt16BE(q + 6);
-    if ((flagsFrag & 0x1fff) !== 0 || (flagsFrag & 0x2000) !== 0) { stats.fragments += 1; return undefined; }
+    if ((flagsFrag & 0x1fff) !== 0 || (flagsFrag & 0x2000) !== 0) {
+      stats.fragments += 1;
+      return undefined;
+    }
     source = `${buf[q + 12]}.${buf[q + 13]}.${buf[q + 14]}.${buf[q + 15]}`;
     l4 = q + (buf[q]! & 0x0f) * 4;
   } else if (etherType === 0x86dd) {

@@ -10,6 +10,12 @@ import { measure as infectedHostAlert } from './infected-host-alert/index.js';
 import { measure as emergencyBlocking } from './emergency-blocking/index.js';
 
 export const ALL_MEASURES: readonly MeasureModule[] = [
-  ccDetection, ccSharing, ccDnsBlocking, credentialMisuse,
-  routerSurvey, ddosDnsBlocking, infectedHostAlert, emergencyBlocking,
+  ccDetection,
+  ccSharing,
+  ccDnsBlocking,
+  credentialMisuse,
+  routerSurvey,
+  ddosDnsBlocking,
+  infectedHostAlert,
+  emergencyBlocking,
 ];

@@ -8,7 +8,11 @@ export async function gatherReportFacts(mamori: Mamori): Promise<ReportFacts> {
   return {
     generatedAt: new Date().toISOString(),
     auditHead: await mamori.audit.head(),
-    auditVerified: { ok: verified.ok, checked: verified.checked, ...(verified.problems[0] ? { firstProblem: verified.problems[0].problem } : {}) },
+    auditVerified: {
+      ok: verified.ok,
+      checked: verified.checked,
+      ...(verified.problems[0] ? { firstProblem: verified.problems[0].problem } : {}),
+    },
     counts: await mamori.audit.countsByMeasure(),
   };
 }

@@ -12,10 +12,19 @@ export const TABLE_END = '<!-- /measures -->';
 
 const TEXT = {
   en: {
-    head: '| Measure | | Legal basis | State |', sep: ' + ', not: 'not available yet',
-    available: '**available** (off until enabled)', configure: '**available** (off until configured and enabled)',
+    head: '| Measure | | Legal basis | State |',
+    sep: ' + ',
+    not: 'not available yet',
+    available: '**available** (off until enabled)',
+    configure: '**available** (off until configured and enabled)',
   },
-  ja: { head: '| 措置 | | 法的根拠 | 状態 |', sep: '＋', available: '**提供中**（有効にするまで停止）', configure: '**提供中**（設定して有効にするまで停止）', not: '未提供' },
+  ja: {
+    head: '| 措置 | | 法的根拠 | 状態 |',
+    sep: '＋',
+    available: '**提供中**（有効にするまで停止）',
+    configure: '**提供中**（設定して有効にするまで停止）',
+    not: '未提供',
+  },
 } as const;
 
 export function measureTable(registry: MeasureRegistry, lang: Lang): string {
@@ -41,7 +50,8 @@ export function withGeneratedBlock(text: string, beginMarker: string, endMarker:
   return `${text.slice(0, begin + beginMarker.length)}\n${body}\n${text.slice(end)}`;
 }
 
-export const DROP_REASONS_BEGIN = '<!-- drop-reasons: generated from src/ingest/flow/exporters.ts by `npm run docs:measures`; do not edit by hand -->';
+export const DROP_REASONS_BEGIN =
+  '<!-- drop-reasons: generated from src/ingest/flow/exporters.ts by `npm run docs:measures`; do not edit by hand -->';
 export const DROP_REASONS_END = '<!-- /drop-reasons -->';
 
 /** The flow collector's drop reasons, one row each, as the API and /metrics name them. */

@@ -32,13 +32,29 @@ const L = {
     purposeLead: (p: string) => `${p}に検知を行います。`,
     scopeLead: (list: string) => `${list}を対象とします。`,
     handled: '取り扱う情報と保存期間',
-    item: '情報', retention: '保存期間', use: '利用目的',
+    item: '情報',
+    retention: '保存期間',
+    use: '利用目的',
     noOtherUse: '取得した情報は、本措置の目的以外には利用しません。',
-    basis: '法的根拠', purpose: '目的', conditions: '条件', optOut: '設定の変更（オプトアウト）',
-    outputs: '措置の内容', identifies: '契約者の特定', yes: 'あり（事案ごとに記録）', no: 'なし（特定は拒否されます）',
-    counts: '実施件数（監査ログより）', noCounts: '記録はありません。', action: '操作', outcome: '結果', n: '件数',
-    auditHead: '監査ログの先頭', verified: '監査ログの検証', verifiedOk: (n: number) => `成功（${n}件を検証）`, verifiedNg: (p: string) => `失敗：${p}`,
-    source: '出典', listSep: '、',
+    basis: '法的根拠',
+    purpose: '目的',
+    conditions: '条件',
+    optOut: '設定の変更（オプトアウト）',
+    outputs: '措置の内容',
+    identifies: '契約者の特定',
+    yes: 'あり（事案ごとに記録）',
+    no: 'なし（特定は拒否されます）',
+    counts: '実施件数（監査ログより）',
+    noCounts: '記録はありません。',
+    action: '操作',
+    outcome: '結果',
+    n: '件数',
+    auditHead: '監査ログの先頭',
+    verified: '監査ログの検証',
+    verifiedOk: (n: number) => `成功（${n}件を検証）`,
+    verifiedNg: (p: string) => `失敗：${p}`,
+    source: '出典',
+    listSep: '、',
     clause: (n: number, title: string) => `第${n}条（${title}）`,
   },
   en: {
@@ -49,25 +65,52 @@ const L = {
     state: 'Status',
     notRunningTerms: 'This measure is not in operation yet. Put this clause in the contract terms and tell subscribers before starting it.',
     noConsentMeasures: 'No measure based on comprehensive consent in the contract terms is declared.',
-    items: ['That detection takes place', 'Purpose of detection', 'When detection takes place', 'Information subject to detection', 'Changing the setting (opt-out)'],
+    items: [
+      'That detection takes place',
+      'Purpose of detection',
+      'When detection takes place',
+      'Information subject to detection',
+      'Changing the setting (opt-out)',
+    ],
     purposeLead: (p: string) => `Detection takes place ${p}.`,
     scopeLead: (list: string) => `It covers ${list}.`,
     handled: 'Information handled and retention',
-    item: 'Information', retention: 'Retention', use: 'Use',
+    item: 'Information',
+    retention: 'Retention',
+    use: 'Use',
     noOtherUse: 'The information obtained is used for no purpose other than this measure.',
-    basis: 'Legal basis', purpose: 'Purpose', conditions: 'Conditions', optOut: 'Changing the setting (opt-out)',
-    outputs: 'What the measure does', identifies: 'Identifies subscribers', yes: 'yes (recorded per case)', no: 'no (identification is refused)',
-    counts: 'Activity (from the audit log)', noCounts: 'Nothing recorded.', action: 'Action', outcome: 'Outcome', n: 'Count',
-    auditHead: 'Audit log head', verified: 'Audit log verification', verifiedOk: (n: number) => `passed (${n} entries checked)`, verifiedNg: (p: string) => `FAILED: ${p}`,
-    source: 'Source', listSep: ', ',
+    basis: 'Legal basis',
+    purpose: 'Purpose',
+    conditions: 'Conditions',
+    optOut: 'Changing the setting (opt-out)',
+    outputs: 'What the measure does',
+    identifies: 'Identifies subscribers',
+    yes: 'yes (recorded per case)',
+    no: 'no (identification is refused)',
+    counts: 'Activity (from the audit log)',
+    noCounts: 'Nothing recorded.',
+    action: 'Action',
+    outcome: 'Outcome',
+    n: 'Count',
+    auditHead: 'Audit log head',
+    verified: 'Audit log verification',
+    verifiedOk: (n: number) => `passed (${n} entries checked)`,
+    verifiedNg: (p: string) => `FAILED: ${p}`,
+    source: 'Source',
+    listSep: ', ',
     clause: (n: number, title: string) => `Article ${n} (${title})`,
   },
 } as const;
 
-function t(text: Text, lang: Lang): string { return text[lang]; }
+function t(text: Text, lang: Lang): string {
+  return text[lang];
+}
 
 function secretScope(d: MeasureDeclaration, lang: Lang): string {
-  return d.dataItems.filter((i) => DATA_ITEMS[i.item].secret).map((i) => DATA_ITEMS[i.item][lang]).join(L[lang].listSep);
+  return d.dataItems
+    .filter((i) => DATA_ITEMS[i.item].secret)
+    .map((i) => DATA_ITEMS[i.item][lang])
+    .join(L[lang].listSep);
 }
 
 /** The retention and, where the declaration keeps rows longer, why and until when. */
@@ -92,7 +135,9 @@ function purposeClause(d: MeasureDeclaration, lang: Lang): string {
 export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, generatedAt: string): string {
   const l = L[lang];
   const out = [`# ${l.termsTitle}`, '', l.generated(generatedAt), ''];
-  const consentBased = statuses.filter((s) => s.declaration.consentTerms && s.declaration.bases.some((b) => b.basis === 'comprehensive-consent'));
+  const consentBased = statuses.filter(
+    (s) => s.declaration.consentTerms && s.declaration.bases.some((b) => b.basis === 'comprehensive-consent'),
+  );
   if (consentBased.length === 0) out.push(l.noConsentMeasures, '');
   consentBased.forEach((s, idx) => {
     const d = s.declaration;
@@ -101,7 +146,13 @@ export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, gene
     out.push(`${l.state}: ${STATE_TEXT[s.state][lang]}`);
     if (s.state !== 'enabled') out.push('', `> ${l.notRunningTerms}`);
     out.push('');
-    const items = [t(terms.detection, lang), purposeClause(d, lang), t(terms.timing, lang), l.scopeLead(secretScope(d, lang)), t(terms.optOut, lang)];
+    const items = [
+      t(terms.detection, lang),
+      purposeClause(d, lang),
+      t(terms.timing, lang),
+      l.scopeLead(secretScope(d, lang)),
+      t(terms.optOut, lang),
+    ];
     items.forEach((body, i) => out.push(`${i + 1}. **${l.items[i]}**: ${body}`));
     out.push('', `### ${l.handled}`, '', ...itemTable(d, lang), '', l.noOtherUse, '');
   });
@@ -113,14 +164,22 @@ function measureSection(s: MeasureStatus, lang: Lang, level: string): string[] {
   const d = s.declaration;
   const out = [`${level} ${d.code} ${t(d.title, lang)}`, '', `${l.state}: ${STATE_TEXT[s.state][lang]}`, '', t(d.description, lang), ''];
   out.push(`- ${l.purpose}: ${t(d.purpose, lang)}`);
-  const basis = (b: MeasureDeclaration['bases'][number]) => lang === 'ja'
-    ? `${LEGAL_BASES[b.basis].ja}（${b.scope.ja}）`
-    : `${LEGAL_BASES[b.basis].en} (${b.scope.en})`;
+  const basis = (b: MeasureDeclaration['bases'][number]) =>
+    lang === 'ja' ? `${LEGAL_BASES[b.basis].ja}（${b.scope.ja}）` : `${LEGAL_BASES[b.basis].en} (${b.scope.en})`;
   out.push(`- ${l.basis}: ${d.bases.map(basis).join(l.listSep)}`);
   out.push(`- ${l.outputs}: ${d.outputs.map((o) => OUTPUTS[o][lang]).join(l.listSep) || '—'}`);
   out.push(`- ${l.identifies}: ${d.identifiesSubscribers ? l.yes : l.no}`);
   if (d.consentTerms) out.push(`- ${l.optOut}: ${t(d.consentTerms.optOut, lang)}`);
-  out.push('', ...itemTable(d, lang), '', `${l.conditions}:`, ...d.conditions.map((c) => `- ${t(c, lang)}`), '', `${l.source}: ${t(d.source, lang)}`, '');
+  out.push(
+    '',
+    ...itemTable(d, lang),
+    '',
+    `${l.conditions}:`,
+    ...d.conditions.map((c) => `- ${t(c, lang)}`),
+    '',
+    `${l.source}: ${t(d.source, lang)}`,
+    '',
+  );
   return out;
 }
 
@@ -133,13 +192,22 @@ export function renderReport(statuses: readonly MeasureStatus[], lang: Lang, fac
   const l = L[lang];
   const out = [`# ${l.reportTitle}`, '', l.generated(facts.generatedAt), ''];
   out.push(`- ${l.auditHead}: seq ${facts.auditHead.seq}, sha256 ${facts.auditHead.hash}`);
-  out.push(`- ${l.verified}: ${facts.auditVerified.ok ? l.verifiedOk(facts.auditVerified.checked) : l.verifiedNg(facts.auditVerified.firstProblem ?? '?')}`, '');
+  out.push(
+    `- ${l.verified}: ${facts.auditVerified.ok ? l.verifiedOk(facts.auditVerified.checked) : l.verifiedNg(facts.auditVerified.firstProblem ?? '?')}`,
+    '',
+  );
   for (const s of statuses) {
     out.push(...measureSection(s, lang, '##'));
     const rows = facts.counts.filter((c) => c.measure === s.declaration.id);
     out.push(`### ${l.counts}`, '');
     if (rows.length === 0) out.push(l.noCounts, '');
-    else out.push(`| ${l.action} | ${l.outcome} | ${l.n} |`, '|---|---|---|', ...rows.map((r) => `| ${r.action} | ${r.outcome} | ${r.n} |`), '');
+    else
+      out.push(
+        `| ${l.action} | ${l.outcome} | ${l.n} |`,
+        '|---|---|---|',
+        ...rows.map((r) => `| ${r.action} | ${r.outcome} | ${r.n} |`),
+        '',
+      );
   }
   return out.join('\n');
 }

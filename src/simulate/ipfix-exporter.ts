@@ -10,7 +10,18 @@ import type { SimFlow } from './isp.js';
 const TEMPLATE_ID = 256;
 // sourceIPv4Address, destinationIPv4Address, sourceTransportPort, destinationTransportPort,
 // protocolIdentifier, tcpControlBits, flowStartMilliseconds, flowEndMilliseconds, octetDeltaCount, packetDeltaCount
-const FIELDS: Array<[number, number]> = [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [152, 8], [153, 8], [1, 8], [2, 8]];
+const FIELDS: Array<[number, number]> = [
+  [8, 4],
+  [12, 4],
+  [7, 2],
+  [11, 2],
+  [4, 1],
+  [6, 1],
+  [152, 8],
+  [153, 8],
+  [1, 8],
+  [2, 8],
+];
 const RECORD = FIELDS.reduce((n, [, l]) => n + l, 0);
 const PER_MESSAGE = 30;
 
@@ -42,7 +53,10 @@ export class IpfixEncoder {
     buf.writeUInt16BE(setLength, 18);
     buf.writeUInt16BE(TEMPLATE_ID, 20);
     buf.writeUInt16BE(FIELDS.length, 22);
-    FIELDS.forEach(([id, len], i) => { buf.writeUInt16BE(id, 24 + i * 4); buf.writeUInt16BE(len, 26 + i * 4); });
+    FIELDS.forEach(([id, len], i) => {
+      buf.writeUInt16BE(id, 24 + i * 4);
+      buf.writeUInt16BE(len, 26 + i * 4);
+    });
     return buf;
   }
 
@@ -57,10 +71,16 @@ export class IpfixEncoder {
     buf.writeUInt16BE(4 + flows.length * RECORD, 18);
     let p = 20;
     for (const f of flows) {
-      buf.writeUInt32BE(f.src >>> 0, p); buf.writeUInt32BE(f.dst >>> 0, p + 4);
-      buf.writeUInt16BE(f.sport, p + 8); buf.writeUInt16BE(f.dport, p + 10);
-      buf[p + 12] = f.proto; buf[p + 13] = f.tcpFlags;
-      u64(buf, p + 14, f.startMs); u64(buf, p + 22, f.endMs); u64(buf, p + 30, f.bytes); u64(buf, p + 38, f.packets);
+      buf.writeUInt32BE(f.src >>> 0, p);
+      buf.writeUInt32BE(f.dst >>> 0, p + 4);
+      buf.writeUInt16BE(f.sport, p + 8);
+      buf.writeUInt16BE(f.dport, p + 10);
+      buf[p + 12] = f.proto;
+      buf[p + 13] = f.tcpFlags;
+      u64(buf, p + 14, f.startMs);
+      u64(buf, p + 22, f.endMs);
+      u64(buf, p + 30, f.bytes);
+      u64(buf, p + 38, f.packets);
       p += RECORD;
     }
     this.sequence = (this.sequence + flows.length) >>> 0;
@@ -70,12 +90,28 @@ export class IpfixEncoder {
   }
 }
 
-export interface SendResult { records: number; datagrams: number; seconds: number }
+export interface SendResult {
+  records: number;
+  datagrams: number;
+  seconds: number;
+}
 
 /** Sends the flows to host:port at `rate` records/s (paced in 10 ms slices). */
-export async function sendIpfix(flows: Iterable<SimFlow>, host: string, port: number, rate: number, onProgress?: (records: number) => void): Promise<SendResult> {
+export async function sendIpfix(
+  flows: Iterable<SimFlow>,
+  host: string,
+  port: number,
+  rate: number,
+  onProgress?: (records: number) => void,
+): Promise<SendResult> {
   const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', sendBufferSize: 4 << 20 });
-  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.connect(port, host, () => { socket.off('error', reject); resolve(); }); });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(port, host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
   const encoder = new IpfixEncoder();
   const start = performance.now();
   let records = 0;

@@ -52,7 +52,11 @@ export class DeterministicMap {
     this.perOutside = Math.floor((65_536 - c.firstPort) / c.portsPerSubscriber);
     if (this.perOutside < 1) throw new Error('portsPerSubscriber leaves no room above firstPort');
     if (this.outside.size * this.perOutside < this.inside.size) {
-      throw new Error(`${c.outsidePrefix} with ${c.portsPerSubscriber} ports each serves ${this.outside.size * this.perOutside} inside addresses, fewer than the ${this.inside.size} of ${c.insidePrefix}`);
+      throw new Error(
+        `${c.outsidePrefix} with ${c.portsPerSubscriber} ports ` +
+          `each serves ${this.outside.size * this.perOutside} ` +
+          (`inside addresses, fewer than the ${this.inside.size} ` + `of ${c.insidePrefix}`),
+      );
     }
   }
 
@@ -75,11 +79,22 @@ export class DeterministicMap {
     const i = ipv4(inside) - this.inside.base;
     if (i < 0 || i >= this.inside.size) throw new Error(`${inside} is not inside ${this.c.insidePrefix}`);
     const first = this.c.firstPort + (i % this.perOutside) * this.c.portsPerSubscriber;
-    return { address: text(this.outside.base + Math.floor(i / this.perOutside)), firstPort: first, lastPort: first + this.c.portsPerSubscriber - 1 };
+    return {
+      address: text(this.outside.base + Math.floor(i / this.perOutside)),
+      firstPort: first,
+      lastPort: first + this.c.portsPerSubscriber - 1,
+    };
   }
 }
 
-export interface PortBlock { outside: string; firstPort: number; lastPort: number; inside: string; start: number; end: number | null }
+export interface PortBlock {
+  outside: string;
+  firstPort: number;
+  lastPort: number;
+  inside: string;
+  start: number;
+  end: number | null;
+}
 
 export class PortBlockError extends MamoriError {
   static override readonly code = 'port-block';
@@ -91,15 +106,23 @@ export class PortBlockError extends MamoriError {
  * `time,event,inside,outside,first_port,last_port` with event allocate|release
  * and time in RFC 3339 or epoch seconds.
  */
-export function parsePortBlockLine(line: string): { at: number; event: 'allocate' | 'release'; inside: string; outside: string; firstPort: number; lastPort: number } | string {
+export function parsePortBlockLine(
+  line: string,
+): { at: number; event: 'allocate' | 'release'; inside: string; outside: string; firstPort: number; lastPort: number } | string {
   const f = line.split(',').map((x) => x.trim());
   if (f.length !== 6) return `expected 6 fields (time,event,inside,outside,first_port,last_port), found ${f.length}`;
   const [time, event, inside, outside, first, last] = f as [string, string, string, string, string, string];
   const at = /^\d{9,11}$/.test(time) ? Number(time) : Date.parse(time) / 1000;
   if (!Number.isFinite(at)) return `"${time}" is not a time`;
   if (event !== 'allocate' && event !== 'release') return `event "${event}" is not allocate or release`;
-  try { ipv4(inside); ipv4(outside); } catch (err) { return (err as Error).message; }
-  const a = Number(first), b = Number(last);
+  try {
+    ipv4(inside);
+    ipv4(outside);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const a = Number(first),
+    b = Number(last);
   if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b > 65_535 || a > b) return `ports ${first}–${last} are not a port range`;
   return { at: Math.floor(at), event, inside, outside, firstPort: a, lastPort: b };
 }
@@ -110,7 +133,8 @@ export class PortBlocks {
 
   add(b: PortBlock): void {
     const list = this.byOutside.get(b.outside);
-    if (list) list.push(b); else this.byOutside.set(b.outside, [b]);
+    if (list) list.push(b);
+    else this.byOutside.set(b.outside, [b]);
   }
 
   /** A release closes the open block of that inside address and port range. */
@@ -121,12 +145,15 @@ export class PortBlocks {
     return true;
   }
 
-  covers(outside: string): boolean { return this.byOutside.has(outside); }
+  covers(outside: string): boolean {
+    return this.byOutside.has(outside);
+  }
 
   toInside(outside: string, port: number, t: number): string | undefined {
     let best: PortBlock | undefined;
     for (const b of this.byOutside.get(outside) ?? []) {
-      if (port >= b.firstPort && port <= b.lastPort && b.start <= t && (b.end === null || t <= b.end) && (!best || b.start > best.start)) best = b;
+      if (port >= b.firstPort && port <= b.lastPort && b.start <= t && (b.end === null || t <= b.end) && (!best || b.start > best.start))
+        best = b;
     }
     return best?.inside;
   }
@@ -136,7 +163,8 @@ export class PortBlocks {
     for (const [o, list] of this.byOutside) {
       const keep = list.filter((b) => b.end === null || b.end >= before);
       n += list.length - keep.length;
-      if (keep.length === 0) this.byOutside.delete(o); else this.byOutside.set(o, keep);
+      if (keep.length === 0) this.byOutside.delete(o);
+      else this.byOutside.set(o, keep);
     }
     return n;
   }

@@ -24,7 +24,8 @@ type SessionTables = {
 export const subscriberMigrations: Record<string, Migration> = {
   '0050_subscriber_sessions': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('ip_sessions')
+      await db.schema
+        .createTable('ip_sessions')
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('subscriber', 'text', (c) => c.notNull())
         .addColumn('address', 'text', (c) => c.notNull())
@@ -33,7 +34,8 @@ export const subscriberMigrations: Record<string, Migration> = {
         .addColumn('seen', 'integer', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('ip_sessions_end').on('ip_sessions').column('end').execute();
-      await db.schema.createTable('cgnat_blocks')
+      await db.schema
+        .createTable('cgnat_blocks')
         .addColumn('outside', 'text', (c) => c.notNull())
         .addColumn('first_port', 'integer', (c) => c.notNull())
         .addColumn('last_port', 'integer', (c) => c.notNull())
@@ -68,22 +70,41 @@ async function writeEvents(tx: StateDb, events: readonly SessionEvent[]): Promis
     }
     ops = new Map();
     for (let i = 0; i < rows.length; i += CHUNK) {
-      await s.insertInto('ip_sessions').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({
-        subscriber: eb.ref('excluded.subscriber'), address: eb.ref('excluded.address'), start: eb.ref('excluded.start'), end: eb.ref('excluded.end'), seen: eb.ref('excluded.seen'),
-      }))).execute();
+      await s
+        .insertInto('ip_sessions')
+        .values(rows.slice(i, i + CHUNK))
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet((eb) => ({
+            subscriber: eb.ref('excluded.subscriber'),
+            address: eb.ref('excluded.address'),
+            start: eb.ref('excluded.start'),
+            end: eb.ref('excluded.end'),
+            seen: eb.ref('excluded.seen'),
+          })),
+        )
+        .execute();
     }
     const values = (chunk: Array<[string, number]>) => sql.join(chunk.map(([k, v]) => sql`(${k}, ${v})`));
     for (let i = 0; i < seen.length; i += CHUNK) {
-      await sql`update ip_sessions set seen = v.column2 from (values ${values(seen.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(tx);
+      await sql`update ip_sessions set seen = v.column2 from (values ${values(seen.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(
+        tx,
+      );
     }
     for (let i = 0; i < ends.length; i += CHUNK) {
-      await sql`update ip_sessions set "end" = v.column2 from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(tx);
+      await sql`update ip_sessions set "end" = v.column2 from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(
+        tx,
+      );
     }
   };
   for (const e of events) {
     if (e.kind === 'finish-all') {
       await write();
-      await s.updateTable('ip_sessions').set({ end: e.at }).where('key', 'like', `${e.nas.replace(/[%_]/g, '')}|%`).where('end', 'is', null).execute();
+      await s
+        .updateTable('ip_sessions')
+        .set({ end: e.at })
+        .where('key', 'like', `${e.nas.replace(/[%_]/g, '')}|%`)
+        .where('end', 'is', null)
+        .execute();
       continue;
     }
     const op = ops.get(e.key) ?? {};
@@ -91,9 +112,11 @@ async function writeEvents(tx: StateDb, events: readonly SessionEvent[]): Promis
     if (e.kind === 'begin') {
       // A Start replaces the whole row (as the upsert does): what came before it for this key no longer matters.
       op.row = { key: e.key, subscriber: e.subscriber, address: e.address, start: e.at, end: null, seen: e.at };
-      delete op.seen; delete op.end;
+      delete op.seen;
+      delete op.end;
     } else if (e.kind === 'touch') {
-      if (op.row) op.row.seen = Math.max(op.row.seen, e.at); else op.seen = Math.max(op.seen ?? e.at, e.at);
+      if (op.row) op.row.seen = Math.max(op.row.seen, e.at);
+      else op.seen = Math.max(op.seen ?? e.at, e.at);
     } else if (op.row) op.row.end = e.at;
     else op.end = e.at;
   }
@@ -108,7 +131,10 @@ export class LookupError extends MamoriError {
   }
 }
 
-export interface ImportReport { applied: number; skipped: Array<{ line: number; reason: string }> }
+export interface ImportReport {
+  applied: number;
+  skipped: Array<{ line: number; reason: string }>;
+}
 
 export interface AccountingFeed {
   subscribe(listener: (e: SessionEvent) => void): () => void;
@@ -122,7 +148,10 @@ export interface SubscriberLookup {
 
 /** The longest retention any declaration gives assigned addresses: how far back a lookup may answer. */
 export function assignmentRetentionSeconds(declarations: readonly MeasureDeclaration[]): number {
-  return Math.max(0, ...declarations.flatMap((d) => d.dataItems.filter((i) => i.item === 'aaa.assigned-address').map((i) => i.retentionSeconds)));
+  return Math.max(
+    0,
+    ...declarations.flatMap((d) => d.dataItems.filter((i) => i.item === 'aaa.assigned-address').map((i) => i.retentionSeconds)),
+  );
 }
 
 /**
@@ -132,7 +161,10 @@ export function assignmentRetentionSeconds(declarations: readonly MeasureDeclara
  */
 export function assignmentDatasets(forget: (cutoff: Date) => void): Dataset[] {
   const common = {
-    store: 'state', timeColumn: 'end', timeFormat: 'epoch-seconds', owner: 'service:subscribers',
+    store: 'state',
+    timeColumn: 'end',
+    timeFormat: 'epoch-seconds',
+    owner: 'service:subscribers',
     afterPass: forget,
   } as const;
   return [
@@ -148,7 +180,11 @@ export class SubscriberService {
   private pending: SessionEvent[] = [];
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly state: StateStore, private readonly audit: AuditLog, private readonly opts: { interimTimeoutSeconds: number; retentionSeconds: number; deterministicNat?: readonly DeterministicNat[] }) {
+  constructor(
+    private readonly state: StateStore,
+    private readonly audit: AuditLog,
+    private readonly opts: { interimTimeoutSeconds: number; retentionSeconds: number; deterministicNat?: readonly DeterministicNat[] },
+  ) {
     this.index = new SessionIndex({ interimTimeoutSeconds: opts.interimTimeoutSeconds });
     this.deterministic = (opts.deterministicNat ?? []).map((c) => new DeterministicMap(c));
   }
@@ -157,7 +193,14 @@ export class SubscriberService {
   async load(): Promise<number> {
     let n = 0;
     for (const b of await sdb(this.state.db).selectFrom('cgnat_blocks').selectAll().orderBy('start').execute()) {
-      this.portBlocks.add({ outside: b.outside, firstPort: b.first_port, lastPort: b.last_port, inside: b.inside, start: b.start, end: b.end });
+      this.portBlocks.add({
+        outside: b.outside,
+        firstPort: b.first_port,
+        lastPort: b.last_port,
+        inside: b.inside,
+        start: b.start,
+        end: b.end,
+      });
     }
     const rows = await sdb(this.state.db).selectFrom('ip_sessions').selectAll().orderBy('start').execute();
     for (const r of rows) {
@@ -181,9 +224,15 @@ export class SubscriberService {
   /** The accounting feed the broker hands to a measure that declares account IDs (M4) or assigned addresses (M3). */
   accountingFeed(): AccountingFeed {
     return {
-      subscribe: (listener) => { this.listeners.add(listener); return () => { this.listeners.delete(listener); }; },
+      subscribe: (listener) => {
+        this.listeners.add(listener);
+        return () => {
+          this.listeners.delete(listener);
+        };
+      },
       // The IPv4 sessions open now, as "begin" events: to start from the present, then follow the feed.
-      current: () => this.index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
+      current: () =>
+        this.index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
     };
   }
 
@@ -195,16 +244,18 @@ export class SubscriberService {
    * commit fails, the events stay queued for the next one and the promise rejects.
    */
   flush(): Promise<void> {
-    const run = this.flushing.catch(() => {}).then(async () => {
-      const batch = this.pending.splice(0);
-      if (batch.length === 0) return;
-      try {
-        await this.state.writeTransaction((tx) => writeEvents(tx, batch));
-      } catch (err) {
-        this.pending.unshift(...batch);
-        throw err;
-      }
-    });
+    const run = this.flushing
+      .catch(() => {})
+      .then(async () => {
+        const batch = this.pending.splice(0);
+        if (batch.length === 0) return;
+        try {
+          await this.state.writeTransaction((tx) => writeEvents(tx, batch));
+        } catch (err) {
+          this.pending.unshift(...batch);
+          throw err;
+        }
+      });
     this.flushing = run;
     return run;
   }
@@ -216,16 +267,23 @@ export class SubscriberService {
   async importStatic(csv: string, actor: string): Promise<ImportReport> {
     const skipped: ImportReport['skipped'] = [];
     let applied = 0;
-    const time = (v: string | undefined) => (v === undefined || v === '' ? null : /^\d{9,11}$/.test(v) ? Number(v) : Math.floor(Date.parse(v) / 1000));
+    const time = (v: string | undefined) =>
+      v === undefined || v === '' ? null : /^\d{9,11}$/.test(v) ? Number(v) : Math.floor(Date.parse(v) / 1000);
     csv.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
       if (!line || line.startsWith('#') || (i === 0 && /^subscriber,/i.test(line))) return;
       const [subscriber, address, from, until] = line.split(',').map((x) => x.trim());
       const start = time(from);
       const end = time(until);
-      if (!subscriber || !address || start === null || Number.isNaN(start) || (end !== null && (Number.isNaN(end) || end <= start))) { skipped.push({ line: i + 1, reason: 'expected subscriber,address,valid_from[,valid_until] with valid_until after valid_from' }); return; }
+      if (!subscriber || !address || start === null || Number.isNaN(start) || (end !== null && (Number.isNaN(end) || end <= start))) {
+        skipped.push({ line: i + 1, reason: 'expected subscriber,address,valid_from[,valid_until] with valid_until after valid_from' });
+        return;
+      }
       const key = `static|${subscriber}|${address}|${start}`;
-      if (!this.index.begin({ key, subscriber, address, start })) { skipped.push({ line: i + 1, reason: 'not an IPv4 address or IPv6 prefix' }); return; }
+      if (!this.index.begin({ key, subscriber, address, start })) {
+        skipped.push({ line: i + 1, reason: 'not an IPv4 address or IPv6 prefix' });
+        return;
+      }
       this.record({ kind: 'begin', key, subscriber, address, at: start });
       // Without a valid_until the line holds until further notice: no interim timeout applies.
       const validUntil = end ?? UNTIL_FURTHER_NOTICE;
@@ -234,7 +292,12 @@ export class SubscriberService {
       applied++;
     });
     await this.flush();
-    await this.audit.append({ actor, action: 'subscribers.import-static', object: 'dataset:ip-assignments', counts: { applied, skipped: skipped.length } });
+    await this.audit.append({
+      actor,
+      action: 'subscribers.import-static',
+      object: 'dataset:ip-assignments',
+      counts: { applied, skipped: skipped.length },
+    });
     return { applied, skipped };
   }
 
@@ -249,18 +312,45 @@ export class SubscriberService {
         const line = lines[i]!.trim();
         if (!line || line.startsWith('#') || (i === 0 && /^time,/i.test(line))) continue;
         const r = parsePortBlockLine(line);
-        if (typeof r === 'string') { skipped.push({ line: i + 1, reason: r }); continue; }
+        if (typeof r === 'string') {
+          skipped.push({ line: i + 1, reason: r });
+          continue;
+        }
         if (r.event === 'allocate') {
-          const ins = await s.insertInto('cgnat_blocks').values({ outside: r.outside, first_port: r.firstPort, last_port: r.lastPort, inside: r.inside, start: r.at, end: null }).onConflict((oc) => oc.doNothing()).executeTakeFirst();
-          if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0) this.portBlocks.add({ outside: r.outside, firstPort: r.firstPort, lastPort: r.lastPort, inside: r.inside, start: r.at, end: null });
+          const ins = await s
+            .insertInto('cgnat_blocks')
+            .values({ outside: r.outside, first_port: r.firstPort, last_port: r.lastPort, inside: r.inside, start: r.at, end: null })
+            .onConflict((oc) => oc.doNothing())
+            .executeTakeFirst();
+          if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0)
+            this.portBlocks.add({
+              outside: r.outside,
+              firstPort: r.firstPort,
+              lastPort: r.lastPort,
+              inside: r.inside,
+              start: r.at,
+              end: null,
+            });
         } else {
           this.portBlocks.release(r.outside, r.inside, r.firstPort, r.at);
-          await s.updateTable('cgnat_blocks').set({ end: r.at }).where('outside', '=', r.outside).where('first_port', '=', r.firstPort).where('inside', '=', r.inside).where('end', 'is', null).execute();
+          await s
+            .updateTable('cgnat_blocks')
+            .set({ end: r.at })
+            .where('outside', '=', r.outside)
+            .where('first_port', '=', r.firstPort)
+            .where('inside', '=', r.inside)
+            .where('end', 'is', null)
+            .execute();
         }
         applied++;
       }
     });
-    await this.audit.append({ actor, action: 'subscribers.import-port-blocks', object: 'dataset:ip-assignments', counts: { applied, skipped: skipped.length } });
+    await this.audit.append({
+      actor,
+      action: 'subscribers.import-port-blocks',
+      object: 'dataset:ip-assignments',
+      counts: { applied, skipped: skipped.length },
+    });
     return { applied, skipped };
   }
 
@@ -292,7 +382,11 @@ export class SubscriberService {
           answer = inside === undefined ? { found: false, reason: 'no-session' } : this.index.lookup(inside, t);
         }
         await this.audit.append({
-          actor: `measure:${measure.id}`, measure: measure.id, action: 'subscriber.lookup', object: `case:${caseId}`, caseId,
+          actor: `measure:${measure.id}`,
+          measure: measure.id,
+          action: 'subscriber.lookup',
+          object: `case:${caseId}`,
+          caseId,
           counts: { found: answer.found ? 1 : 0, cgnat: shared ? 1 : 0 },
         });
         return answer;

@@ -28,14 +28,20 @@ export const UNTIL_FURTHER_NOTICE = 0xfffffffe;
 
 /** Dotted-quad IPv4 to a number, by hand: it runs on every lookup. */
 function v4(text: string): number | undefined {
-  let value = 0, octet = 0, digits = 0, dots = 0;
+  let value = 0,
+    octet = 0,
+    digits = 0,
+    dots = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 48 && c <= 57) {
       octet = octet * 10 + (c - 48);
       if (++digits > 3 || octet > 255) return undefined;
     } else if (c === 46 && digits > 0 && dots < 3) {
-      value = value * 256 + octet; octet = 0; digits = 0; dots++;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
     } else return undefined;
   }
   if (dots !== 3 || digits === 0) return undefined;
@@ -69,29 +75,46 @@ export class SessionIndex {
   // IPv6 prefixes by prefix length, then by masked network.
   private v6 = new Map<number, Map<bigint, Array<{ start: number; end: number; seen: number; sub: number }>>>();
   /** Open sessions by key: where their end is to be written. */
-  private open = new Map<string, { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } }>();
+  private open = new Map<
+    string,
+    { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } }
+  >();
   private subscribers: string[] = [];
   private subscriberIds = new Map<string, number>();
 
   constructor(private readonly opts: { interimTimeoutSeconds: number; mergeAt?: number } = { interimTimeoutSeconds: 3 * 3600 }) {}
 
-  get size(): number { return this.baseSize + this.deltaRows.length + [...this.v6.values()].reduce((a, m) => a + [...m.values()].reduce((b, r) => b + r.length, 0), 0); }
+  get size(): number {
+    return (
+      this.baseSize +
+      this.deltaRows.length +
+      [...this.v6.values()].reduce((a, m) => a + [...m.values()].reduce((b, r) => b + r.length, 0), 0)
+    );
+  }
 
   private subscriberId(s: string): number {
     let id = this.subscriberIds.get(s);
-    if (id === undefined) { id = this.subscribers.length; this.subscribers.push(s); this.subscriberIds.set(s, id); }
+    if (id === undefined) {
+      id = this.subscribers.length;
+      this.subscribers.push(s);
+      this.subscriberIds.set(s, id);
+    }
     return id;
   }
 
   /** A Start (or an Interim for a session not seen before). Returns false for an address it cannot read. */
   begin(s: SessionInput): boolean {
-    if (this.open.has(s.key)) { this.touch(s.key, s.start); return true; }
+    if (this.open.has(s.key)) {
+      this.touch(s.key, s.start);
+      return true;
+    }
     const sub = this.subscriberId(s.subscriber);
     const a = v4(s.address);
     if (a !== undefined) {
       const i = this.deltaRows.push({ addr: a, start: s.start, end: OPEN, seen: s.start, sub }) - 1;
       const list = this.delta.get(a);
-      if (list) list.push(i); else this.delta.set(a, [i]);
+      if (list) list.push(i);
+      else this.delta.set(a, [i]);
       this.open.set(s.key, { kind: 'delta', i });
       if (this.deltaRows.length >= (this.opts.mergeAt ?? 1_000_000)) this.merge();
       return true;
@@ -107,7 +130,8 @@ export class SessionIndex {
     const key = n & mask(len);
     const row = { start: s.start, end: OPEN, seen: s.start, sub };
     const rows = byNet.get(key);
-    if (rows) rows.push(row); else byNet.set(key, [row]);
+    if (rows) rows.push(row);
+    else byNet.set(key, [row]);
     this.open.set(s.key, { kind: 'v6', row });
     return true;
   }
@@ -122,13 +146,19 @@ export class SessionIndex {
     return true;
   }
 
-  /** Every open IPv4 session: key, subscriber and address (IPv6 prefixes are not listed: the opt-out zone's client-IP records take IPv4 addresses). */
+  /**
+   * Every open IPv4 session: key, subscriber and address (IPv6 prefixes are not listed: the opt-out zone's client-IP records take IPv4
+   * addresses).
+   */
   openSessions(): Array<{ key: string; subscriber: string; address: string }> {
     const out: Array<{ key: string; subscriber: string; address: string }> = [];
     const text = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
     for (const [key, o] of this.open) {
       if (o.kind === 'base') out.push({ key, subscriber: this.subscribers[this.sub[o.i]!]!, address: text(this.addr[o.i]!) });
-      else if (o.kind === 'delta') { const r = this.deltaRows[o.i]!; out.push({ key, subscriber: this.subscribers[r.sub]!, address: text(r.addr) }); }
+      else if (o.kind === 'delta') {
+        const r = this.deltaRows[o.i]!;
+        out.push({ key, subscriber: this.subscribers[r.sub]!, address: text(r.addr) });
+      }
     }
     return out;
   }
@@ -158,29 +188,50 @@ export class SessionIndex {
   /** Who had `address` at `t` (seconds)? IPv4 addresses or IPv6 addresses inside an assigned prefix. */
   lookup(address: string, t: number): LookupAnswer {
     // The best candidate so far, kept in locals: overlaps go to the session that started last.
-    let bStart = -1, bEnd = 0, bSub = -1;
+    let bStart = -1,
+      bEnd = 0,
+      bSub = -1;
     const consider = (start: number, end: number, seen: number, sub: number) => {
-      if (start <= t && t <= this.effectiveEnd(end, seen) && start > bStart) { bStart = start; bEnd = end; bSub = sub; }
+      if (start <= t && t <= this.effectiveEnd(end, seen) && start > bStart) {
+        bStart = start;
+        bEnd = end;
+        bSub = sub;
+      }
     };
     const a = v4(address);
     if (a !== undefined) {
       // First base row with this address (inside its /24 when the directory is built), then its sessions.
-      let lo = 0, hi = this.baseSize;
-      if (this.directory.length > 0) { lo = this.directory[a >>> 8]!; hi = this.directory[(a >>> 8) + 1]!; }
-      while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.addr[mid]! < a) lo = mid + 1; else hi = mid; }
+      let lo = 0,
+        hi = this.baseSize;
+      if (this.directory.length > 0) {
+        lo = this.directory[a >>> 8]!;
+        hi = this.directory[(a >>> 8) + 1]!;
+      }
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.addr[mid]! < a) lo = mid + 1;
+        else hi = mid;
+      }
       for (let i = lo; i < this.baseSize && this.addr[i] === a; i++) consider(this.start[i]!, this.end[i]!, this.seen[i]!, this.sub[i]!);
       const recent = this.delta.get(a);
-      if (recent) for (const i of recent) { const r = this.deltaRows[i]!; consider(r.start, r.end, r.seen, r.sub); }
+      if (recent)
+        for (const i of recent) {
+          const r = this.deltaRows[i]!;
+          consider(r.start, r.end, r.seen, r.sub);
+        }
       if (this.v6.size > 0) {
         const m = (0xffffn << 32n) | BigInt(a);
-        for (const [len, byNet] of this.v6) if (len >= 96) for (const r of byNet.get(m & mask(len)) ?? []) consider(r.start, r.end, r.seen, r.sub);
+        for (const [len, byNet] of this.v6)
+          if (len >= 96) for (const r of byNet.get(m & mask(len)) ?? []) consider(r.start, r.end, r.seen, r.sub);
       }
     } else {
       const n = v6(address);
       if (n === undefined) return { found: false, reason: 'no-session' };
       for (const [len, byNet] of this.v6) for (const r of byNet.get(n & mask(len)) ?? []) consider(r.start, r.end, r.seen, r.sub);
     }
-    return bSub >= 0 ? { found: true, subscriber: this.subscribers[bSub]!, start: bStart, end: bEnd === OPEN ? null : bEnd } : { found: false, reason: 'no-session' };
+    return bSub >= 0
+      ? { found: true, subscriber: this.subscribers[bSub]!, start: bStart, end: bEnd === OPEN ? null : bEnd }
+      : { found: false, reason: 'no-session' };
   }
 
   /**
@@ -195,8 +246,16 @@ export class SessionIndex {
     const n = this.baseSize + order.length;
     if (n > this.addr.length) {
       const cap = Math.max(n, Math.ceil(this.addr.length * 1.5), 1024);
-      const grow = (a: Uint32Array) => { const b = new Uint32Array(cap); b.set(a.subarray(0, this.baseSize)); return b; };
-      this.addr = grow(this.addr); this.start = grow(this.start); this.end = grow(this.end); this.seen = grow(this.seen); this.sub = grow(this.sub);
+      const grow = (a: Uint32Array) => {
+        const b = new Uint32Array(cap);
+        b.set(a.subarray(0, this.baseSize));
+        return b;
+      };
+      this.addr = grow(this.addr);
+      this.start = grow(this.start);
+      this.end = grow(this.end);
+      this.seen = grow(this.seen);
+      this.sub = grow(this.sub);
     }
     // Only open sessions need their new position (for their Stop): keyed by old position.
     const openBase = new Map<number, string>();
@@ -206,16 +265,26 @@ export class SessionIndex {
       else if (o.kind === 'delta') openDelta.set(o.i, key);
     }
     const { addr, start, end, seen, sub } = this;
-    let i = this.baseSize - 1, j = order.length - 1, k = n - 1;
+    let i = this.baseSize - 1,
+      j = order.length - 1,
+      k = n - 1;
     while (j >= 0) {
       const d = rows[order[j]!]!;
       if (i >= 0 && (addr[i]! > d.addr || (addr[i] === d.addr && start[i]! > d.start))) {
-        addr[k] = addr[i]!; start[k] = start[i]!; end[k] = end[i]!; seen[k] = seen[i]!; sub[k] = sub[i]!;
+        addr[k] = addr[i]!;
+        start[k] = start[i]!;
+        end[k] = end[i]!;
+        seen[k] = seen[i]!;
+        sub[k] = sub[i]!;
         const key = openBase.get(i);
         if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
         i--;
       } else {
-        addr[k] = d.addr; start[k] = d.start; end[k] = d.end; seen[k] = d.seen; sub[k] = d.sub;
+        addr[k] = d.addr;
+        start[k] = d.start;
+        end[k] = d.end;
+        seen[k] = d.seen;
+        sub[k] = d.sub;
         const key = openDelta.get(order[j]!);
         if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
         j--;
@@ -233,7 +302,10 @@ export class SessionIndex {
   private directory = new Uint32Array(0);
 
   private buildDirectory(): void {
-    if (this.baseSize < 65_536) { this.directory = new Uint32Array(0); return; }
+    if (this.baseSize < 65_536) {
+      this.directory = new Uint32Array(0);
+      return;
+    }
     const dir = this.directory.length === (1 << 24) + 1 ? this.directory : new Uint32Array((1 << 24) + 1);
     let row = 0;
     for (let bucket = 0; bucket <= 1 << 24; bucket++) {
@@ -251,7 +323,11 @@ export class SessionIndex {
     for (const [key, o] of this.open) if (o.kind === 'base') openBase.set(o.i, key);
     for (let i = 0; i < this.baseSize; i++) {
       if (this.effectiveEnd(this.end[i]!, this.seen[i]!) < before && this.end[i] !== OPEN) continue;
-      this.addr[k] = this.addr[i]!; this.start[k] = this.start[i]!; this.end[k] = this.end[i]!; this.seen[k] = this.seen[i]!; this.sub[k] = this.sub[i]!;
+      this.addr[k] = this.addr[i]!;
+      this.start[k] = this.start[i]!;
+      this.end[k] = this.end[i]!;
+      this.seen[k] = this.seen[i]!;
+      this.sub[k] = this.sub[i]!;
       const key = openBase.get(i);
       if (key !== undefined) this.open.set(key, { kind: 'base', i: k });
       k++;
@@ -263,7 +339,8 @@ export class SessionIndex {
       for (const [net, rows] of byNet) {
         const keep = rows.filter((r) => r.end === OPEN || r.end >= before);
         dropped += rows.length - keep.length;
-        if (keep.length === 0) byNet.delete(net); else byNet.set(net, keep);
+        if (keep.length === 0) byNet.delete(net);
+        else byNet.set(net, keep);
       }
     }
     return dropped;

@@ -39,14 +39,24 @@ describe('HTTP API', () => {
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
     for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
-    assert.deepEqual(app.declaredRoutes.filter((r) => r.login).map((r) => r.url), ['/api/v1/auth/login']);
-    assert.deepEqual(app.declaredRoutes.filter((r) => r.public).map((r) => r.url), ['/healthz', '/readyz']);
+    assert.deepEqual(
+      app.declaredRoutes.filter((r) => r.login).map((r) => r.url),
+      ['/api/v1/auth/login'],
+    );
+    assert.deepEqual(
+      app.declaredRoutes.filter((r) => r.public).map((r) => r.url),
+      ['/healthz', '/readyz'],
+    );
   });
 
   it('refuses every route without credentials (401)', async () => {
     for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
       for (const auth of [undefined, 'Bearer nonsense', `Bearer ${tokens.admin}x`, 'Basic YWRtaW46YWRtaW4=']) {
-        const res = await app.inject({ method: r.method as 'GET', url: fillPath(r.url), ...(auth ? { headers: { authorization: auth } } : {}) });
+        const res = await app.inject({
+          method: r.method as 'GET',
+          url: fillPath(r.url),
+          ...(auth ? { headers: { authorization: auth } } : {}),
+        });
         assert.equal(res.statusCode, 401, `${r.method} ${r.url} with ${auth ?? 'nothing'}: ${res.body}`);
         assert.equal(res.headers['www-authenticate'], 'Bearer realm="mamori"');
       }
@@ -59,7 +69,11 @@ describe('HTTP API', () => {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await m.audit.head()).seq;
-        const res = await app.inject({ method: r.method as 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
+        const res = await app.inject({
+          method: r.method as 'GET',
+          url: fillPath(r.url),
+          headers: { authorization: `Bearer ${tokens[role]}` },
+        });
         assert.equal(res.statusCode, 403, `${role} on ${r.method} ${r.url}: ${res.body}`);
         let last;
         for await (const e of m.audit.entries()) if (e.seq > before) last = e;
@@ -96,7 +110,11 @@ describe('HTTP API', () => {
   });
 
   it('says flow collection is off, and why, while M1 is disabled', async () => {
-    const res = await app.inject({ method: 'GET', url: '/api/v1/flows/exporters', headers: { authorization: `Bearer ${tokens.operator}` } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/flows/exporters',
+      headers: { authorization: `Bearer ${tokens.operator}` },
+    });
     const body = res.json() as { running: boolean; reason: { ja: string; en: string } };
     assert.equal(body.running, false);
     assert.match(body.reason.en, /M1 \(C&C detection\) is disabled/);
@@ -104,7 +122,11 @@ describe('HTTP API', () => {
   });
 
   it('logs in a user, serves their session, and ends it on logout', async () => {
-    const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'alice', password: 'correct horse battery' } });
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      payload: { username: 'alice', password: 'correct horse battery' },
+    });
     assert.equal(login.statusCode, 200, login.body);
     const { token, role } = login.json() as { token: string; role: string };
     assert.equal(role, 'analyst');
@@ -126,13 +148,22 @@ describe('HTTP API', () => {
   });
 
   it('answers bad input with a message naming the field', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${tokens.admin}` }, payload: { username: 'bob', role: 'root' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${tokens.admin}` },
+      payload: { username: 'bob', role: 'root' },
+    });
     assert.equal(res.statusCode, 400);
     assert.match((res.json() as { message: string }).message, /role/);
   });
 
   it('serves the disclosure and the OpenAPI document', async () => {
-    const terms = await app.inject({ method: 'GET', url: '/api/v1/policy/terms?lang=ja', headers: { authorization: `Bearer ${tokens.auditor}` } });
+    const terms = await app.inject({
+      method: 'GET',
+      url: '/api/v1/policy/terms?lang=ja',
+      headers: { authorization: `Bearer ${tokens.auditor}` },
+    });
     assert.match(terms.body, /検知の対象となる情報の範囲/);
     const doc = await app.inject({ method: 'GET', url: '/api/v1/openapi.json', headers: { authorization: `Bearer ${tokens.analyst}` } });
     const paths = Object.keys((doc.json() as { paths: object }).paths);
@@ -141,11 +172,22 @@ describe('HTTP API', () => {
 
   it('pages through the audit log for auditors, and audits the reading', async () => {
     const auth = { authorization: `Bearer ${tokens.auditor}` };
-    const first = (await app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=2', headers: auth })).json() as { entries: Array<{ seq: number }>; nextAfterSeq: number };
-    assert.deepEqual(first.entries.map((e) => e.seq), [1, 2]);
+    const first = (await app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=2', headers: auth })).json() as {
+      entries: Array<{ seq: number }>;
+      nextAfterSeq: number;
+    };
+    assert.deepEqual(
+      first.entries.map((e) => e.seq),
+      [1, 2],
+    );
     assert.equal(first.nextAfterSeq, 2);
-    const second = (await app.inject({ method: 'GET', url: `/api/v1/audit/entries?limit=2&afterSeq=${first.nextAfterSeq}`, headers: auth })).json() as { entries: Array<{ seq: number }> };
-    assert.deepEqual(second.entries.map((e) => e.seq), [3, 4]);
+    const second = (
+      await app.inject({ method: 'GET', url: `/api/v1/audit/entries?limit=2&afterSeq=${first.nextAfterSeq}`, headers: auth })
+    ).json() as { entries: Array<{ seq: number }> };
+    assert.deepEqual(
+      second.entries.map((e) => e.seq),
+      [3, 4],
+    );
     const verify = (await app.inject({ method: 'GET', url: '/api/v1/audit/verify', headers: auth })).json() as { ok: boolean };
     assert.equal(verify.ok, true);
     let reads = 0;
@@ -153,46 +195,161 @@ describe('HTTP API', () => {
     assert.ok(reads >= 2);
   });
 
-  it('shows C&C candidates with their explanation, and records an analyst\'s decision', async () => {
-    const features = { address: '198.18.9.9', port: 8080, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60, gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2, p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5, farmSiblings: 0 };
-    await applyDetections(m.state, m.audit, [{ features, score: 0.97, explanation: [{ feature: 'periodic_share', ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた', en: 'share of clients contacting it periodically (1.00) raised the score by 41 points' }] }], new Date(), new Date(0), 'measure:cc-detection');
-    const list = (await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
+  it("shows C&C candidates with their explanation, and records an analyst's decision", async () => {
+    const features = {
+      address: '198.18.9.9',
+      port: 8080,
+      proto: 6,
+      clients: 40,
+      flows: 4000,
+      flowsPerClient: 100,
+      periodicShare: 1,
+      periodSeconds: 60,
+      gapDispersion: 0.02,
+      beaconScore: 0.9,
+      bytesCv: 0.01,
+      packetsCv: 0,
+      meanBytesPerFlow: 300,
+      medianDurationSeconds: 0.2,
+      p90DurationSeconds: 0.4,
+      hoursActive: 24,
+      firstSeenHours: 0,
+      clientGrowth: 0,
+      failedShare: 0,
+      portRarity: 0.8,
+      returnRatio: 0.5,
+      farmSiblings: 0,
+    };
+    await applyDetections(
+      m.state,
+      m.audit,
+      [
+        {
+          features,
+          score: 0.97,
+          explanation: [
+            {
+              feature: 'periodic_share',
+              ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた',
+              en: 'share of clients contacting it periodically (1.00) raised the score by 41 points',
+            },
+          ],
+        },
+      ],
+      new Date(),
+      new Date(0),
+      'measure:cc-detection',
+    );
+    const list = (
+      await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })
+    ).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
     assert.equal(list.candidates.length, 1);
     assert.equal(list.candidates[0]!.address, '198.18.9.9');
     assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
     const id = list.candidates[0]!.id;
-    const decided = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' } });
+    const decided = await app.inject({
+      method: 'POST',
+      url: `/api/v1/cc/candidates/${id}/decision`,
+      headers: { authorization: `Bearer ${tokens.analyst}` },
+      payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' },
+    });
     assert.equal(decided.statusCode, 200, decided.body);
     assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
-    const twice = await app.inject({ method: 'POST', url: `/api/v1/cc/candidates/${id}/decision`, headers: { authorization: `Bearer ${tokens.analyst}` }, payload: { action: 'confirm', reason: 'again' } });
+    const twice = await app.inject({
+      method: 'POST',
+      url: `/api/v1/cc/candidates/${id}/decision`,
+      headers: { authorization: `Bearer ${tokens.analyst}` },
+      payload: { action: 'confirm', reason: 'again' },
+    });
     assert.equal(twice.statusCode, 409);
   });
 
-  it('shows cases to the abuse desk only, audits each read, and lets them assign and close; templates are edited and previewed', async () => {
-    const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
-    const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({ kind: 'infection-alert', subscriber: 'sub-0042', summary: 'contacts to a C&C server' });
-    const id = opened.case.id;
-    const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
-    assert.equal((await app.inject({ method: 'GET', url: '/api/v1/cases', headers: as('auditor') })).statusCode, 403, 'an auditor sees the audit log, not the subscribers');
-    const list = (await app.inject({ method: 'GET', url: '/api/v1/cases?status=open', headers: as('analyst') })).json() as { cases: Array<{ id: string; subscriber: string }> };
-    assert.deepEqual(list.cases.map((c) => [c.id, c.subscriber]), [[id, 'sub-0042']]);
-    const updated = await app.inject({ method: 'POST', url: `/api/v1/cases/${id}`, headers: as('analyst'), payload: { assignee: 'tanaka', status: 'closed', note: 'customer called back' } });
-    assert.equal(updated.statusCode, 200, updated.body);
-    const c = updated.json() as { status: string; assignee: string; timeline: Array<{ event: string }> };
-    assert.deepEqual([c.status, c.assignee, c.timeline.map((e) => e.event)], ['closed', 'tanaka', ['opened', 'assigned', 'status', 'note']]);
-    let reads = 0;
-    for await (const e of m.audit.entries()) if (e.action === 'case.update' && e.caseId === id) reads++;
-    assert.equal(reads, 1);
-    const t = (await app.inject({ method: 'GET', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('analyst') })).json() as { subject: string; variables: string[] };
-    assert.match(t.subject, /マルウェア/);
-    const bad = await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('admin'), payload: { subject: 'x', body: '{{password}}' } });
-    assert.equal(bad.statusCode, 400);
-    assert.match((bad.json() as { message: string }).message, /unknown variable \{\{password\}\}/);
-    assert.equal((await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('analyst'), payload: { subject: 'x', body: 'y' } })).statusCode, 403);
-    assert.equal((await app.inject({ method: 'PUT', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('admin'), payload: { subject: '【重要】{{name}} 様へ', body: '{{detectionTime}} に検知しました。' } })).statusCode, 204);
-    const preview = (await app.inject({ method: 'POST', url: '/api/v1/notices/templates/preview', headers: as('analyst'), payload: { kind: 'infection-alert', language: 'ja', variables: { name: '山田', detectionTime: '2026-11-24 09:00' } } })).json() as { subject: string; body: string };
-    assert.deepEqual(preview, { subject: '【重要】山田 様へ', body: '2026-11-24 09:00 に検知しました。' });
-  });
+  it(
+    'shows cases to the abuse desk only, audits each read, ' + 'and lets them assign and close; templates ' + 'are edited and previewed',
+    async () => {
+      const m7 = ALL_MEASURES.find((x) => x.declaration.code === 'M7')!.declaration;
+      const opened = await casesFor(m.state, m.audit, m7, { dedupeSeconds: 86_400, escalateAfterRepeats: 3 }).open({
+        kind: 'infection-alert',
+        subscriber: 'sub-0042',
+        summary: 'contacts to a C&C server',
+      });
+      const id = opened.case.id;
+      const as = (role: Role) => ({ authorization: `Bearer ${tokens[role]}` });
+      assert.equal(
+        (await app.inject({ method: 'GET', url: '/api/v1/cases', headers: as('auditor') })).statusCode,
+        403,
+        'an auditor sees the audit log, not the subscribers',
+      );
+      const list = (await app.inject({ method: 'GET', url: '/api/v1/cases?status=open', headers: as('analyst') })).json() as {
+        cases: Array<{ id: string; subscriber: string }>;
+      };
+      assert.deepEqual(
+        list.cases.map((c) => [c.id, c.subscriber]),
+        [[id, 'sub-0042']],
+      );
+      const updated = await app.inject({
+        method: 'POST',
+        url: `/api/v1/cases/${id}`,
+        headers: as('analyst'),
+        payload: { assignee: 'tanaka', status: 'closed', note: 'customer called back' },
+      });
+      assert.equal(updated.statusCode, 200, updated.body);
+      const c = updated.json() as { status: string; assignee: string; timeline: Array<{ event: string }> };
+      assert.deepEqual(
+        [c.status, c.assignee, c.timeline.map((e) => e.event)],
+        ['closed', 'tanaka', ['opened', 'assigned', 'status', 'note']],
+      );
+      let reads = 0;
+      for await (const e of m.audit.entries()) if (e.action === 'case.update' && e.caseId === id) reads++;
+      assert.equal(reads, 1);
+      const t = (
+        await app.inject({ method: 'GET', url: '/api/v1/notices/templates/infection-alert/ja', headers: as('analyst') })
+      ).json() as {
+        subject: string;
+        variables: string[];
+      };
+      assert.match(t.subject, /マルウェア/);
+      const bad = await app.inject({
+        method: 'PUT',
+        url: '/api/v1/notices/templates/infection-alert/ja',
+        headers: as('admin'),
+        payload: { subject: 'x', body: '{{password}}' },
+      });
+      assert.equal(bad.statusCode, 400);
+      assert.match((bad.json() as { message: string }).message, /unknown variable \{\{password\}\}/);
+      assert.equal(
+        (
+          await app.inject({
+            method: 'PUT',
+            url: '/api/v1/notices/templates/infection-alert/ja',
+            headers: as('analyst'),
+            payload: { subject: 'x', body: 'y' },
+          })
+        ).statusCode,
+        403,
+      );
+      assert.equal(
+        (
+          await app.inject({
+            method: 'PUT',
+            url: '/api/v1/notices/templates/infection-alert/ja',
+            headers: as('admin'),
+            payload: { subject: '【重要】{{name}} 様へ', body: '{{detectionTime}} に検知しました。' },
+          })
+        ).statusCode,
+        204,
+      );
+      const preview = (
+        await app.inject({
+          method: 'POST',
+          url: '/api/v1/notices/templates/preview',
+          headers: as('analyst'),
+          payload: { kind: 'infection-alert', language: 'ja', variables: { name: '山田', detectionTime: '2026-11-24 09:00' } },
+        })
+      ).json() as { subject: string; body: string };
+      assert.deepEqual(preview, { subject: '【重要】山田 様へ', body: '2026-11-24 09:00 に検知しました。' });
+    },
+  );
 
   it('sets secure headers', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${tokens.admin}` } });
@@ -201,9 +358,18 @@ describe('HTTP API', () => {
   });
 
   it('never writes addresses or host names into the application log', async () => {
-    await app.inject({ method: 'GET', url: '/api/v1/measures/192.0.2.77?q=c2.evil.example.com', headers: { authorization: `Bearer ${tokens.analyst}` } });
+    await app.inject({
+      method: 'GET',
+      url: '/api/v1/measures/192.0.2.77?q=c2.evil.example.com',
+      headers: { authorization: `Bearer ${tokens.analyst}` },
+    });
     await app.inject({ method: 'GET', url: '/api/v1/nothing/2001:db8::77', headers: { authorization: `Bearer ${tokens.analyst}` } });
-    await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '198.51.100.77', payload: { username: '203.0.113.77', password: 'x' } });
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      remoteAddress: '198.51.100.77',
+      payload: { username: '203.0.113.77', password: 'x' },
+    });
     const log = logLines.join('\n');
     assert.ok(logLines.length > 10, 'the logger wrote nothing: the test would prove nothing');
     for (const secret of ['192.0.2.77', 'c2.evil.example.com', '2001:db8::77', '198.51.100.77', '203.0.113.77']) {
@@ -214,7 +380,12 @@ describe('HTTP API', () => {
   it('rate-limits login attempts', async () => {
     const codes: number[] = [];
     for (let i = 0; i < 7; i++) {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: '127.0.0.9', payload: { username: 'alice', password: 'wrong password' } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        remoteAddress: '127.0.0.9',
+        payload: { username: 'alice', password: 'wrong password' },
+      });
       codes.push(res.statusCode);
     }
     assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429]);

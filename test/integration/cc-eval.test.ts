@@ -8,7 +8,17 @@ import { evaluateM1 } from '../../src/measures/cc-detection/evaluate.js';
 
 describe('M1 evaluation', () => {
   it('scores held-out botnets above both baselines, with the threshold chosen for the target precision', async () => {
-    const r = await evaluateM1({ subscribers: 150, hours: 8, trainSeeds: [1, 2], testSeeds: [101], targetPrecision: 0.95, minClients: 10, trees: 30, seed: 42, rate: 60_000 });
+    const r = await evaluateM1({
+      subscribers: 150,
+      hours: 8,
+      trainSeeds: [1, 2],
+      testSeeds: [101],
+      targetPrecision: 0.95,
+      minClients: 10,
+      trees: 30,
+      seed: 42,
+      rate: 60_000,
+    });
     assert.ok(r.trainPositives >= 10, `only ${r.trainPositives} positives to learn from`);
     const s = r.scenarios[0]!;
     assert.ok(s.positives >= 3, `only ${s.positives} held-out C&C endpoints`);

@@ -25,13 +25,25 @@ const HOUR = 3_600_000;
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
 }
 
-interface Flow { t: number; src: string; dst: string; sport: number; dport: number; proto: number; bytes: number; packets: number; flags: number }
+interface Flow {
+  t: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  bytes: number;
+  packets: number;
+  flags: number;
+}
 
 function ip4(text: string, into: Uint8Array, row: number): void {
-  text.split('.').forEach((o, i) => { into[row * 16 + i] = Number(o); });
+  text.split('.').forEach((o, i) => {
+    into[row * 16 + i] = Number(o);
+  });
 }
 
 async function store(m: Mamori, flows: Flow[]): Promise<void> {
@@ -39,10 +51,16 @@ async function store(m: Mamori, flows: Flow[]): Promise<void> {
   const exporter = batch.exporterId('192.0.2.1');
   for (const f of flows) {
     const i = batch.next(exporter);
-    batch.startMs[i] = f.t; batch.endMs[i] = f.t + 1500;
-    ip4(f.src, batch.src, i); ip4(f.dst, batch.dst, i);
-    batch.srcPort[i] = f.sport; batch.dstPort[i] = f.dport; batch.proto[i] = f.proto;
-    batch.bytes[i] = f.bytes; batch.packets[i] = f.packets; batch.tcpFlags[i] = f.flags;
+    batch.startMs[i] = f.t;
+    batch.endMs[i] = f.t + 1500;
+    ip4(f.src, batch.src, i);
+    ip4(f.dst, batch.dst, i);
+    batch.srcPort[i] = f.sport;
+    batch.dstPort[i] = f.dport;
+    batch.proto[i] = f.proto;
+    batch.bytes[i] = f.bytes;
+    batch.packets[i] = f.packets;
+    batch.tcpFlags[i] = f.flags;
   }
   await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(flows.length).write(batch)));
 }
@@ -54,7 +72,17 @@ function scenario(): Flow[] {
   // C&C: 20 infected clients, a contact every 300 s ± 2 s, ~300-byte messages.
   for (let c = 0; c < 20; c++) {
     for (let t = FROM.getTime() + r() * 300_000; t < TO.getTime(); t += 300_000 + (r() - 0.5) * 4000) {
-      flows.push({ t, src: client(c), dst: '203.0.113.50', sport: 40000 + c, dport: 8080, proto: 6, bytes: 300 + Math.floor(r() * 10), packets: 5, flags: 0x1b });
+      flows.push({
+        t,
+        src: client(c),
+        dst: '203.0.113.50',
+        sport: 40000 + c,
+        dport: 8080,
+        proto: 6,
+        bytes: 300 + Math.floor(r() * 10),
+        packets: 5,
+        flags: 0x1b,
+      });
     }
   }
   // CDN: 500 clients, random visits, heavy-tailed sizes, with return traffic.
@@ -75,14 +103,47 @@ function scenario(): Flow[] {
   }
   // A few ordinary web servers, so that 443 is the busiest port.
   for (let w = 0; w < 5; w++) {
-    for (let c = 0; c < 3; c++) flows.push({ t: FROM.getTime() + (w * 3 + c) * HOUR, src: client(c), dst: `198.51.100.${20 + w}`, sport: 51000, dport: 443, proto: 6, bytes: 900, packets: 8, flags: 0x1b });
+    for (let c = 0; c < 3; c++)
+      flows.push({
+        t: FROM.getTime() + (w * 3 + c) * HOUR,
+        src: client(c),
+        dst: `198.51.100.${20 + w}`,
+        sport: 51000,
+        dport: 443,
+        proto: 6,
+        bytes: 900,
+        packets: 8,
+        flags: 0x1b,
+      });
   }
   // A dead C&C: SYNs that never get an answer.
   for (let c = 0; c < 10; c++) {
-    for (let k = 0; k < 6; k++) flows.push({ t: FROM.getTime() + c * HOUR + k * 60_000, src: client(c), dst: '203.0.113.99', sport: 45000, dport: 4444, proto: 6, bytes: 60, packets: 1, flags: 0x02 });
+    for (let k = 0; k < 6; k++)
+      flows.push({
+        t: FROM.getTime() + c * HOUR + k * 60_000,
+        src: client(c),
+        dst: '203.0.113.99',
+        sport: 45000,
+        dport: 4444,
+        proto: 6,
+        bytes: 60,
+        packets: 1,
+        flags: 0x02,
+      });
   }
   // The ISP's own resolver and subscriber-to-subscriber traffic: out of scope.
-  for (let c = 0; c < 50; c++) flows.push({ t: FROM.getTime() + c * 1000, src: client(c), dst: '10.255.0.53', sport: 5353, dport: 53, proto: 17, bytes: 80, packets: 1, flags: 0 });
+  for (let c = 0; c < 50; c++)
+    flows.push({
+      t: FROM.getTime() + c * 1000,
+      src: client(c),
+      dst: '10.255.0.53',
+      sport: 5353,
+      dport: 53,
+      proto: 17,
+      bytes: 80,
+      packets: 1,
+      flags: 0,
+    });
   // Outside the window: ignored.
   flows.push({ t: TO.getTime() + HOUR, src: client(1), dst: '203.0.113.77', sport: 1, dport: 1, proto: 6, bytes: 1, packets: 1, flags: 0 });
   return flows;
@@ -102,8 +163,15 @@ describe('M1 features', () => {
 
   it('gives one row per external endpoint, none for internal or out-of-window traffic', () => {
     assert.deepEqual(rows.map((r) => `${r.address}:${r.port}`).sort(), [
-      '192.0.2.123:123', '198.51.100.10:443', '198.51.100.20:443', '198.51.100.21:443', '198.51.100.22:443', '198.51.100.23:443', '198.51.100.24:443',
-      '203.0.113.50:8080', '203.0.113.99:4444',
+      '192.0.2.123:123',
+      '198.51.100.10:443',
+      '198.51.100.20:443',
+      '198.51.100.21:443',
+      '198.51.100.22:443',
+      '198.51.100.23:443',
+      '198.51.100.24:443',
+      '203.0.113.50:8080',
+      '203.0.113.99:4444',
     ]);
   });
 
@@ -124,7 +192,9 @@ describe('M1 features', () => {
     assert.ok(cdn.periodicShare < 0.05, String(cdn.periodicShare));
     assert.ok(cdn.beaconScore < cc().beaconScore);
     assert.ok(cdn.returnRatio > 1, String(cdn.returnRatio));
-    function cc() { return byEndpoint('203.0.113.50', 8080); }
+    function cc() {
+      return byEndpoint('203.0.113.50', 8080);
+    }
   });
 
   it('sees NTP as periodic too: the hard false positive the model must learn from other features', () => {
@@ -142,7 +212,7 @@ describe('M1 features', () => {
     assert.ok(!JSON.stringify(rows).includes('10.0.'));
   });
 
-  it('went through M1\'s purpose-bound handle, audited with the row count', async () => {
+  it("went through M1's purpose-bound handle, audited with the row count", async () => {
     let read;
     for await (const e of m.audit.entries()) if (e.action === 'analytics.read') read = e;
     assert.deepEqual([read?.measure, read?.object, read?.counts], ['cc-detection', 'dataset:flows', { rows: 9 }]);
@@ -151,11 +221,31 @@ describe('M1 features', () => {
   it('runs a detection: candidates with explanations, the allow-list honoured, no subscriber data', async () => {
     // A functional check of the pipeline, not of accuracy (that is `mamori cc eval`): the model learns this scenario.
     const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
-    const model = trainModel([...rows, ...rows, ...rows], [...labels, ...labels, ...labels], { trees: 15, maxDepth: 4, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    const model = trainModel([...rows, ...rows, ...rows], [...labels, ...labels, ...labels], {
+      trees: 15,
+      maxDepth: 4,
+      minLeaf: 1,
+      seed: 5,
+      targetPrecision: 0.95,
+    });
     model.threshold = 0.5; // three copies of nine endpoints leave little out-of-bag data to choose it from
-    const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: ['10.255.0.0/16'], allowList: [{ endpoint: '203.0.113.99:4444', reason: 'sinkhole run by our CSIRT' }] } });
+    const settings = ccDetectionSettings.parse({
+      scope: {
+        subscriberPrefixes: ['10.0.0.0/16'],
+        infrastructurePrefixes: ['10.255.0.0/16'],
+        allowList: [{ endpoint: '203.0.113.99:4444', reason: 'sinkhole run by our CSIRT' }],
+      },
+    });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: TO, actor: 'measure:cc-detection' });
+    const run = await detectOnce({
+      flows: handle,
+      state: m.state,
+      audit: m.audit,
+      settings: { ...settings, enabled: true },
+      model,
+      now: TO,
+      actor: 'measure:cc-detection',
+    });
     assert.equal(run.allowListed, 1);
     assert.equal(run.created, 1);
     const [c] = await listCandidates(m.state);
@@ -165,7 +255,15 @@ describe('M1 features', () => {
 
     // An analyst withdraws it as a false positive: detection does not raise it again.
     await decide(m.state, m.audit, c!.id, 'withdraw', 'vendor update server, checked with the vendor', 'user:analyst1');
-    const again = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: TO, actor: 'measure:cc-detection' });
+    const again = await detectOnce({
+      flows: handle,
+      state: m.state,
+      audit: m.audit,
+      settings: { ...settings, enabled: true },
+      model,
+      now: TO,
+      actor: 'measure:cc-detection',
+    });
     assert.deepEqual([again.created, again.stillWithdrawn], [0, 1]);
     assert.equal((await listCandidates(m.state))[0]!.status, 'withdrawn');
     await assert.rejects(decide(m.state, m.audit, c!.id, 'confirm', 'x', 'user:analyst1'), /a withdrawn candidate cannot be confirmed/);
@@ -180,22 +278,52 @@ describe('M1 features', () => {
     // A detection a day later: the first day's flows are out of the window. Only the
     // confirmed candidate's flows may stay; everything else from that day goes, audited.
     const id = (await listCandidates(m.state))[0]!.id;
-    await m.state.db.withTables<{ cc_candidates: { id: string; status: string } }>().updateTable('cc_candidates').set({ status: 'confirmed' }).where('id', '=', id).execute();
+    await m.state.db
+      .withTables<{ cc_candidates: { id: string; status: string } }>()
+      .updateTable('cc_candidates')
+      .set({ status: 'confirmed' })
+      .where('id', '=', id)
+      .execute();
     const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
-    const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
-    const before = await m.analytics!.query<{ n: string; kept: string }>(`SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') AND dst_port = 8080) AS kept FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 00:00:00', 3, 'UTC')`);
-    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: new Date(TO.getTime() + 24 * HOUR), actor: 'measure:cc-detection' });
-    const after = await m.analytics!.query<{ n: string; kept: string }>(`SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') AND dst_port = 8080) AS kept FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 00:00:00', 3, 'UTC')`);
+    const model = trainModel([...rows, ...rows], [...labels, ...labels], {
+      trees: 5,
+      maxDepth: 3,
+      minLeaf: 1,
+      seed: 5,
+      targetPrecision: 0.95,
+    });
+    const before = await m.analytics!.query<{ n: string; kept: string }>(
+      `SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') ` +
+        `AND dst_port = 8080) AS kept ` +
+        (`FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 ` + `00:00:00', 3, 'UTC')`),
+    );
+    const run = await detectOnce({
+      flows: handle,
+      state: m.state,
+      audit: m.audit,
+      settings: { ...settings, enabled: true },
+      model,
+      now: new Date(TO.getTime() + 24 * HOUR),
+      actor: 'measure:cc-detection',
+    });
+    const after = await m.analytics!.query<{ n: string; kept: string }>(
+      `SELECT count() AS n, countIf(dst_addr = toIPv6('203.0.113.50') ` +
+        `AND dst_port = 8080) AS kept ` +
+        (`FROM ${FLOW_DATASET.table} WHERE start < toDateTime64('2026-11-24 ` + `00:00:00', 3, 'UTC')`),
+    );
     assert.ok(Number(before[0]!.kept) > 5000);
-    assert.equal(Number(after[0]!.kept), Number(before[0]!.kept), 'the candidate\'s evidence stays');
+    assert.equal(Number(after[0]!.kept), Number(before[0]!.kept), "the candidate's evidence stays");
     assert.equal(Number(after[0]!.n), Number(after[0]!.kept), 'nothing else of that day stays');
     assert.equal(run.flowsDeleted, Number(before[0]!.n) - Number(before[0]!.kept));
     let audited;
     for await (const e of m.audit.entries()) if (e.action === 'analytics.delete') audited = e;
     const current = (await listCandidates(m.state)).filter((c) => c.status === 'new' || c.status === 'confirmed');
-    assert.deepEqual([audited?.measure, audited?.object, audited?.counts], ['cc-detection', 'dataset:flows', { rows: run.flowsDeleted, kept: current.length }]);
+    assert.deepEqual(
+      [audited?.measure, audited?.object, audited?.counts],
+      ['cc-detection', 'dataset:flows', { rows: run.flowsDeleted, kept: current.length }],
+    );
   });
 
   it('refuses M1 any subscriber identification, and audits the refusal', async () => {
@@ -211,9 +339,23 @@ describe('M1 features', () => {
     const settings = ccDetectionSettings.parse({ scope: { subscriberPrefixes: ['10.0.0.0/16'] } });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     const labels = rows.map((r) => (r.address.startsWith('203.0.113.') ? 1 : 0));
-    const model = trainModel([...rows, ...rows], [...labels, ...labels], { trees: 5, maxDepth: 3, minLeaf: 1, seed: 5, targetPrecision: 0.95 });
+    const model = trainModel([...rows, ...rows], [...labels, ...labels], {
+      trees: 5,
+      maxDepth: 3,
+      minLeaf: 1,
+      seed: 5,
+      targetPrecision: 0.95,
+    });
     const later = new Date(TO.getTime() + 16 * 24 * HOUR); // an empty window, past the 14-day expiry
-    const run = await detectOnce({ flows: handle, state: m.state, audit: m.audit, settings: { ...settings, enabled: true }, model, now: later, actor: 'measure:cc-detection' });
+    const run = await detectOnce({
+      flows: handle,
+      state: m.state,
+      audit: m.audit,
+      settings: { ...settings, enabled: true },
+      model,
+      now: later,
+      actor: 'measure:cc-detection',
+    });
     assert.deepEqual(run.health.problems, ['no flows in the window: nothing was analysed']);
     assert.equal(run.expired, 0);
     for (const c of active) assert.notEqual((await getCandidate(m.state, c.id))!.status, 'expired');
@@ -225,10 +367,19 @@ describe('M1 features', () => {
     const silent = batch.exporterId('192.0.2.2');
     const ahead = batch.exporterId('192.0.2.3');
     const day2 = TO.getTime() + 24 * HOUR;
-    for (const [exp, t] of [[silent, day2 + 6 * HOUR], [ahead, day2 + 26 * HOUR]] as const) {
+    for (const [exp, t] of [
+      [silent, day2 + 6 * HOUR],
+      [ahead, day2 + 26 * HOUR],
+    ] as const) {
       const i = batch.next(exp);
-      batch.startMs[i] = t; batch.endMs[i] = t; batch.dst.set([203, 0, 113, 50], i * 16); batch.src.set([10, 0, 0, 1], i * 16);
-      batch.dstPort[i] = 8080; batch.proto[i] = 6; batch.bytes[i] = 300; batch.packets[i] = 1;
+      batch.startMs[i] = t;
+      batch.endMs[i] = t;
+      batch.dst.set([203, 0, 113, 50], i * 16);
+      batch.src.set([10, 0, 0, 1], i * 16);
+      batch.dstPort[i] = 8080;
+      batch.proto[i] = 6;
+      batch.bytes[i] = 300;
+      batch.packets[i] = 1;
     }
     await m.analytics!.insert(FLOW_DATASET.table, 'RowBinary', Buffer.from(new FlowRowBinaryWriter(4).write(batch)));
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
@@ -238,20 +389,46 @@ describe('M1 features', () => {
     assert.equal(health.problems.length, 2);
   });
 
-  it('trains on the window with reputation labels and analysts\' decisions, and keeps model versions', async () => {
+  it("trains on the window with reputation labels and analysts' decisions, and keeps model versions", async () => {
     const file = join(tempDir(), 'list.txt');
     writeFileSync(file, '203.0.113.0/24\n');
     await importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'test-list', validityDays: 30, actor: 'cli:test', now: FROM });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     // 203.0.113.50:8080 is a confirmed candidate by now, and the list names 203.0.113.0/24.
     let labels = await labelEndpoints(m.state, rows, TO);
-    assert.deepEqual(rows.filter((_, i) => labels[i]).map((r) => `${r.address}:${r.port}`).sort(), ['203.0.113.50:8080', '203.0.113.99:4444']);
+    assert.deepEqual(
+      rows
+        .filter((_, i) => labels[i])
+        .map((r) => `${r.address}:${r.port}`)
+        .sort(),
+      ['203.0.113.50:8080', '203.0.113.99:4444'],
+    );
     // An analyst withdraws it: their word beats the list.
     const c = (await listCandidates(m.state)).find((x) => x.address === '203.0.113.50')!;
     await decide(m.state, m.audit, c.id, 'withdraw', 'false positive after all', 'user:analyst1');
     labels = await labelEndpoints(m.state, rows, TO);
-    assert.deepEqual(rows.filter((_, i) => labels[i]).map((r) => `${r.address}:${r.port}`).sort(), ['203.0.113.99:4444']);
-    await assert.rejects(trainOnWindow({ flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: [] }, from: FROM, to: TO, seed: 1, trees: 5, targetPrecision: 0.95, actor: 'cli:test' }), /only \d endpoints in the window are labelled C&C/);
+    assert.deepEqual(
+      rows
+        .filter((_, i) => labels[i])
+        .map((r) => `${r.address}:${r.port}`)
+        .sort(),
+      ['203.0.113.99:4444'],
+    );
+    await assert.rejects(
+      trainOnWindow({
+        flows: handle,
+        state: m.state,
+        audit: m.audit,
+        scope: { subscriberPrefixes: ['10.0.0.0/16'], infrastructurePrefixes: [] },
+        from: FROM,
+        to: TO,
+        seed: 1,
+        trees: 5,
+        targetPrecision: 0.95,
+        actor: 'cli:test',
+      }),
+      /only \d endpoints in the window are labelled C&C/,
+    );
     assert.equal(await latestModel(m.state), undefined);
   });
 

@@ -42,11 +42,14 @@ describe('M1 in the server', () => {
   }
 
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection:\n    enabled: true\n    runInterval: 2s\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:\n  cc-detection:\n    enabled: true\n    runInterval: 2s\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+      ].join('\n'),
+    );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     analyst = (await server.mamori.accounts.createToken('module:test', 'analyst', 'analyst')).token;
     auditor = (await server.mamori.accounts.createToken('module:test', 'auditor', 'auditor')).token;
@@ -66,19 +69,36 @@ describe('M1 in the server', () => {
     const sent = await sendIpfix(sim.flows(), '127.0.0.1', server.inlet!.addresses[0]!.port, 40_000);
     await server.inlet!.flush();
     const status = server.inlet!.status();
-    assert.equal(status.kernelDrops + status.ringDrops + status.droppedRecords, 0, 'datagrams were dropped: the machine was too busy for this pace');
+    assert.equal(
+      status.kernelDrops + status.ringDrops + status.droppedRecords,
+      0,
+      'datagrams were dropped: the machine was too busy for this pace',
+    );
     assert.ok(sent.records > 50_000);
     const list = join(tempDir(), 'list.txt');
     writeFileSync(list, `# reputation list\n${cc.map((t) => t.address).join('\n')}\n`);
     const m = server.mamori;
-    await importLabels(m.state, m.audit, { file: list, format: 'ip-list', source: 'partial', validityDays: 30, actor: 'cli:test', now: START });
+    await importLabels(m.state, m.audit, {
+      file: list,
+      format: 'ip-list',
+      source: 'partial',
+      validityDays: 30,
+      actor: 'cli:test',
+      now: START,
+    });
     assert.equal((await api('POST', '/api/v1/cc/models', auditor, {})).status, 403, 'an auditor may read, not train');
     const trained = await api('POST', '/api/v1/cc/models', analyst, { seed: 3, trees: 60 });
     assert.equal(trained.status, 201, JSON.stringify(trained.body));
     assert.equal(trained.body.version, 1);
     assert.equal(trained.body.positives, cc.length);
-    const models = (await api('GET', '/api/v1/cc/models', auditor)).body.models as Array<{ version: number; labelSources: Array<{ name: string }> }>;
-    assert.deepEqual(models.map((x) => [x.version, x.labelSources.map((s) => s.name)]), [[1, ['partial']]]);
+    const models = (await api('GET', '/api/v1/cc/models', auditor)).body.models as Array<{
+      version: number;
+      labelSources: Array<{ name: string }>;
+    }>;
+    assert.deepEqual(
+      models.map((x) => [x.version, x.labelSources.map((s) => s.name)]),
+      [[1, ['partial']]],
+    );
   });
 
   it('runs a detection: candidates with their explanation in Japanese and English, and no subscriber address', async () => {
@@ -88,10 +108,17 @@ describe('M1 in the server', () => {
     assert.equal(run.body.modelVersion, 1);
     assert.ok(Number(run.body.detected) >= 1, JSON.stringify(run.body));
     const res = await server.app.inject({ method: 'GET', url: '/api/v1/cc/candidates', headers: { authorization: `Bearer ${auditor}` } });
-    const candidates = (res.json() as { candidates: Array<{ id: string; address: string; port: number; evidence: { explanation: Array<{ ja: string; en: string }> } }> }).candidates;
+    const candidates = (
+      res.json() as {
+        candidates: Array<{ id: string; address: string; port: number; evidence: { explanation: Array<{ ja: string; en: string }> } }>;
+      }
+    ).candidates;
     assert.ok(candidates.length >= 1);
     const truthOf = (c: { address: string; port: number }) => sim.truth.find((t) => t.address === c.address && t.port === c.port)?.truth;
-    assert.ok(candidates.every((c) => truthOf(c) === 'cc'), `a candidate that is not a C&C: ${JSON.stringify(candidates.map((c) => [truthOf(c), c.port]))}`);
+    assert.ok(
+      candidates.every((c) => truthOf(c) === 'cc'),
+      `a candidate that is not a C&C: ${JSON.stringify(candidates.map((c) => [truthOf(c), c.port]))}`,
+    );
     for (const c of candidates) {
       assert.ok(c.evidence.explanation.length > 0);
       assert.ok(c.evidence.explanation.every((e) => /[ぁ-んァ-ヶ一-龠]/.test(e.ja) && /score/.test(e.en)));
@@ -108,7 +135,9 @@ describe('M1 in the server', () => {
       if (!own) await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(own, 'no scheduled run within 20 s');
-    const grants = (await auditActions()).filter((e) => e.action === 'capability.grant' && e.measure === 'cc-detection').map((e) => e.object);
+    const grants = (await auditActions())
+      .filter((e) => e.action === 'capability.grant' && e.measure === 'cc-detection')
+      .map((e) => e.object);
     assert.ok(grants.includes('capability:state') && grants.includes('capability:analytics-read:flows'), grants.join(', '));
   });
 });

@@ -10,7 +10,13 @@ import Database from 'better-sqlite3';
 import { CLI, tempDir } from '../support/fixtures.js';
 
 function mamori(args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: opts.cwd, input: opts.input, env: { ...process.env, ...opts.env }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    input: opts.input,
+    env: { ...process.env, ...opts.env },
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -25,7 +31,8 @@ describe('mamori CLI', () => {
   it('has help for every command', () => {
     const r = mamori(['--help']);
     assert.equal(r.code, 0);
-    for (const c of ['serve', 'config', 'policy', 'audit', 'users', 'tokens', 'measures', 'retention']) assert.match(r.out, new RegExp(`\\b${c}\\b`));
+    for (const c of ['serve', 'config', 'policy', 'audit', 'users', 'tokens', 'measures', 'retention'])
+      assert.match(r.out, new RegExp(`\\b${c}\\b`));
     assert.match(mamori(['audit', 'verify', '--help']).out, /--file/);
   });
 
@@ -125,8 +132,12 @@ describe('mamori CLI', () => {
     const child = spawn(process.execPath, [CLI, '-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+    });
     const deadline = Date.now() + 30_000;
     while (!/serving at (http:\S+)/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const url = /serving at (http:\S+)/.exec(out)?.[1];
@@ -136,9 +147,13 @@ describe('mamori CLI', () => {
     assert.ok(password, `no password on stderr: ${err}`);
     assert.equal(out.includes(password), false, 'the password is not in the log stream');
     try {
-      const login = await fetch(`${url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }) });
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password }),
+      });
       assert.equal(login.status, 200);
-      const { token } = await login.json() as { token: string };
+      const { token } = (await login.json()) as { token: string };
       const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
       assert.match(await metrics.text(), /mamori_measure_state\{measure="router-survey",code="M5",state="not-available"\} 1/);
       assert.equal((await fetch(`${url}/metrics`)).status, 401);
@@ -155,8 +170,12 @@ describe('mamori CLI', () => {
     // A second start finds the admin and prints no password.
     const again = spawn(process.execPath, [CLI, '-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out2 = '';
-    again.stdout.on('data', (c: Buffer) => { out2 += c.toString(); });
-    again.stderr.on('data', (c: Buffer) => { out2 += c.toString(); });
+    again.stdout.on('data', (c: Buffer) => {
+      out2 += c.toString();
+    });
+    again.stderr.on('data', (c: Buffer) => {
+      out2 += c.toString();
+    });
     while (!/serving at/.test(out2) && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 100));
     again.kill('SIGTERM');
     await new Promise((r) => again.once('exit', r));

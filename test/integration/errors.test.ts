@@ -33,7 +33,7 @@ describe('one error hierarchy', () => {
     const modules = files(join(REPO_ROOT, 'dist/src'), '.js').filter((f) => !/cli\/main\.js$|-worker\.js$/.test(f));
     const classes = new Map<string, typeof MamoriError>();
     for (const f of modules) {
-      for (const [key, value] of Object.entries(await import(pathToFileURL(f).href) as Record<string, unknown>)) {
+      for (const [key, value] of Object.entries((await import(pathToFileURL(f).href)) as Record<string, unknown>)) {
         if (typeof value !== 'function' || value === MamoriError || !(value.prototype instanceof Error)) continue;
         classes.set(`${relative(REPO_ROOT, f)}:${key}`, value as typeof MamoriError);
       }
@@ -49,30 +49,41 @@ describe('one error hierarchy', () => {
       codes.set(E.code, E.name);
     }
     // Classes a module does not export are caught by the source itself.
-    const stray = files(join(REPO_ROOT, 'src'), '.ts')
-      .filter((f) => !f.endsWith('core/errors.ts') && /\bextends Error\b/.test(readFileSync(f, 'utf8')));
-    assert.deepEqual(stray.map((f) => relative(REPO_ROOT, f)), [], 'every error class extends MamoriError');
+    const stray = files(join(REPO_ROOT, 'src'), '.ts').filter(
+      (f) => !f.endsWith('core/errors.ts') && /\bextends Error\b/.test(readFileSync(f, 'utf8')),
+    );
+    assert.deepEqual(
+      stray.map((f) => relative(REPO_ROOT, f)),
+      [],
+      'every error class extends MamoriError',
+    );
     // An instance says what it is, in a log line and in a stack.
     const e = new StateStoreError('state database x is locked');
-    assert.deepEqual([e.name, e.code, e.status, String(e.stack).split('\n')[0]],
-      ['StateStoreError', 'state-store', 503, 'StateStoreError: state database x is locked']);
+    assert.deepEqual(
+      [e.name, e.code, e.status, String(e.stack).split('\n')[0]],
+      ['StateStoreError', 'state-store', 503, 'StateStoreError: state database x is locked'],
+    );
   });
 
-  it('maps them in the API\'s one error handler: status, stable code, message; a server error hides its message', async () => {
+  it("maps them in the API's one error handler: status, stable code, message; a server error hides its message", async () => {
     const m = await openTest();
     const lines: string[] = [];
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => lines.push(...c.toString().split('\n').filter(Boolean)));
     const app = await buildApi({
-      mamori: m, metrics: new Metrics(m.registry), logger: createLogger('info', sink),
-      runningRoutes: [async (a) => {
-        a.get('/api/v1/test/throw/:what', { config: { permission: 'measures:read' } }, async (request) => {
-          const what = (request.params as { what: string }).what;
-          if (what === 'conflict') throw new CandidateError('candidate c-1 is withdrawn');
-          if (what === 'store') throw new StateStoreError('state database /secret/path is locked');
-          throw new Error('a bug');
-        });
-      }],
+      mamori: m,
+      metrics: new Metrics(m.registry),
+      logger: createLogger('info', sink),
+      runningRoutes: [
+        async (a) => {
+          a.get('/api/v1/test/throw/:what', { config: { permission: 'measures:read' } }, async (request) => {
+            const what = (request.params as { what: string }).what;
+            if (what === 'conflict') throw new CandidateError('candidate c-1 is withdrawn');
+            if (what === 'store') throw new StateStoreError('state database /secret/path is locked');
+            throw new Error('a bug');
+          });
+        },
+      ],
     });
     const token = (await m.accounts.createToken('module:test', 't', 'admin')).token;
     const get = async (what: string) => {
@@ -84,7 +95,13 @@ describe('one error hierarchy', () => {
     assert.deepEqual(await get('store'), [503, { error: 'unavailable', code: 'state-store', message: hidden }]);
     assert.deepEqual(await get('bug'), [500, { error: 'internal', code: 'internal', message: 'internal error; see the server log' }]);
     const logged = lines.map((l) => JSON.parse(l) as { err?: { type: string }; code?: string }).filter((l) => l.err);
-    assert.deepEqual(logged.map((l) => [l.err!.type, l.code]), [['StateStoreError', 'state-store'], ['Error', undefined]]);
+    assert.deepEqual(
+      logged.map((l) => [l.err!.type, l.code]),
+      [
+        ['StateStoreError', 'state-store'],
+        ['Error', undefined],
+      ],
+    );
     await app.close();
   });
 
@@ -102,7 +119,10 @@ describe('one error hierarchy', () => {
     const app = await buildApi({ mamori: m, metrics: new Metrics(m.registry), logger: createLogger('silent') });
     const token = (await m.accounts.createToken('module:test', 't', 'admin')).token;
     const r = await app.inject({
-      method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${token}` }, payload: { username: 'carol', role: 'auditor' },
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { username: 'carol', role: 'auditor' },
     });
     assert.equal(r.statusCode, 400);
     assert.deepEqual(r.json(), { error: 'bad-request', code: 'account', message: 'user "carol" already exists' });

@@ -30,45 +30,77 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function exportStream(datagrams: number, seed: number, from = 0): Buffer[] {
   const out = from === 0 ? [ipfix({ exportTime: 1_764_000_000, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])] : [];
   for (let i = from; i < from + datagrams; i++) {
-    const records = Array.from({ length: 20 }, (_, k) => ipfixV4Record({
-      src: `10.${seed}.${(i >> 8) & 255}.${i & 255}`, dst: `198.51.100.${k}`, sport: 1000 + k, dport: 443, proto: 6, flags: 0x18,
-      startMs: 1_764_000_000_000 + i, endMs: 1_764_000_001_000 + i, bytes: 100 + k, packets: 1,
-    }));
+    const records = Array.from({ length: 20 }, (_, k) =>
+      ipfixV4Record({
+        src: `10.${seed}.${(i >> 8) & 255}.${i & 255}`,
+        dst: `198.51.100.${k}`,
+        sport: 1000 + k,
+        dport: 443,
+        proto: 6,
+        flags: 0x18,
+        startMs: 1_764_000_000_000 + i,
+        endMs: 1_764_000_001_000 + i,
+        bytes: 100 + k,
+        packets: 1,
+      }),
+    );
     out.push(ipfix({ exportTime: 1_764_000_000, sequence: 1 + i * 20, domain: 1 }, [dataSet(300, records)]));
   }
   return out;
 }
 
-interface Answer { status: number; body: Record<string, unknown> }
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
 
 /** A request to the API whose body can be held back: `send` writes a part, `end` finishes it. */
-interface Upload { send(b: Buffer): void; end(b?: Buffer): void; answer: Promise<Answer> }
+interface Upload {
+  send(b: Buffer): void;
+  end(b?: Buffer): void;
+  answer: Promise<Answer>;
+}
 
 function upload(url: string, token: string, query: string, length: number): Upload {
   let req!: ReturnType<typeof request>;
   const answer = new Promise<Answer>((resolve, reject) => {
-    req = request(`${url}/api/v1/flows/imports?${query}`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': length },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) as Answer['body'] }));
-    });
+    req = request(
+      `${url}/api/v1/flows/imports?${query}`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString()) as Answer['body'] }));
+      },
+    );
     // The server may answer and close before the whole body is sent (refusals): that is not a failure here.
-    req.on('error', (err: NodeJS.ErrnoException) => { if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err); });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+    });
   });
   return { send: (b) => req.write(b), end: (b) => req.end(b), answer };
 }
 
-interface CliRun { status: number | null; stdout: string; stderr: string }
+interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** The `mamori` command in a child process: `done` when it exits, `running()` until then. */
 function runCli(args: string[], env: Record<string, string>): { done: Promise<CliRun>; running: () => boolean } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
   const done = new Promise<CliRun>((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
   return { done, running: () => child.exitCode === null && child.signalCode === null };
 }
@@ -90,8 +122,10 @@ describe('back-fill through the running server', () => {
     // A staging table left by an import that died with an earlier process.
     const before = await openMamori(testConfig(join(dir, 'data'), yaml), { analytics: true, measures: WITH_M1 });
     await before.analytics!.exec(`CREATE TABLE mamori_m1.flows_import_00112233aabbccdd AS ${FLOW_DATASET.table}`);
-    await before.analytics!.exec('INSERT INTO mamori_m1.flows_import_00112233aabbccdd (start, end, src_port) ' +
-      'VALUES (now64(3), now64(3), 1), (now64(3), now64(3), 2), (now64(3), now64(3), 3)');
+    await before.analytics!.exec(
+      'INSERT INTO mamori_m1.flows_import_00112233aabbccdd (start, end, src_port) ' +
+        'VALUES (now64(3), now64(3), 1), (now64(3), now64(3), 2), (now64(3), now64(3), 3)',
+    );
     await before.close();
     mkdirSync(join(dir, 'data', 'imports'));
     writeFileSync(join(dir, 'data', 'imports', 'upload-0011223344556677'), 'an upload that was never imported');
@@ -130,10 +164,16 @@ describe('back-fill through the running server', () => {
 
   it('deletes what an import that died with an earlier process left (staging rows, upload), and audits it', async () => {
     const tables = await server.mamori.analytics!.query<{ name: string }>("SELECT name FROM system.tables WHERE database = 'mamori_m1'");
-    assert.deepEqual(tables.map((t) => t.name), ['flows']);
+    assert.deepEqual(
+      tables.map((t) => t.name),
+      ['flows'],
+    );
     const entries = [];
     for await (const e of server.mamori.audit.entries()) if (e.action === 'flows.import.abandoned') entries.push(e);
-    assert.deepEqual(entries.map((e) => [e.actor, e.counts]), [['module:server', { tables: 1, deletedRecords: 3, uploads: 1 }]]);
+    assert.deepEqual(
+      entries.map((e) => [e.actor, e.counts]),
+      [['module:server', { tables: 1, deletedRecords: 3, uploads: 1 }]],
+    );
     assert.ok(!existsSync(join(dir, 'data', 'imports', 'upload-0011223344556677')));
   });
 
@@ -146,8 +186,15 @@ describe('back-fill through the running server', () => {
     const socket = dgram.createSocket('udp4');
     const port = inlet.addresses[0]!.port;
     const sendLive = (d: Buffer) => new Promise<void>((r, j) => socket.send(d, port, '127.0.0.1', (e) => (e ? j(e) : r())));
-    const rowsFrom = async (exporter: string) => Number((await server.mamori.analytics!.query<{ n: string }>(
-      `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE exporter = toIPv6({e:String})`, { e: `::ffff:${exporter}` }))[0]!.n);
+    const rowsFrom = async (exporter: string) =>
+      Number(
+        (
+          await server.mamori.analytics!.query<{ n: string }>(
+            `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE exporter = toIPv6({e:String})`,
+            { e: `::ffff:${exporter}` },
+          )
+        )[0]!.n,
+      );
     const liveRows = () => rowsFrom('127.0.0.1');
     const importedRows = () => rowsFrom('192.0.2.1');
     await sendLive(exportStream(0, 2)[0]!); // the live exporter's template
@@ -175,9 +222,17 @@ describe('back-fill through the running server', () => {
     for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await sleep(100);
     await inlet.flush();
     const live = inlet.status();
-    assert.equal(await liveRows(), sent * 20, JSON.stringify({
-      sent, exporters: live.exporters, failed: live.insertFailedRecords, dropped: live.droppedRecords,
-      log: logLines.filter((l) => /insert-failed|flows\.refused|import/.test(l)) }));
+    assert.equal(
+      await liveRows(),
+      sent * 20,
+      JSON.stringify({
+        sent,
+        exporters: live.exporters,
+        failed: live.insertFailedRecords,
+        dropped: live.droppedRecords,
+        log: logLines.filter((l) => /insert-failed|flows\.refused|import/.test(l)),
+      }),
+    );
     assert.equal(await importedRows(), imported);
     const audited = [];
     for await (const e of server.mamori.audit.entries()) if (e.action === 'flows.import') audited.push(e);
@@ -204,7 +259,7 @@ describe('back-fill through the running server', () => {
     assert.match(r.stderr, /cut short at byte \d+ \(record 31 is truncated/);
     const list = await fetch(`${server.url}/api/v1/flows/imports`, { headers: { authorization: `Bearer ${tokens.analyst}` } });
     type Listed = { outcome: string; records: number; counts: Record<string, number> };
-    const body = await list.json() as { running: unknown; imports: Listed[] };
+    const body = (await list.json()) as { running: unknown; imports: Listed[] };
     assert.equal(body.running, null);
     assert.deepEqual([body.imports[0]!.outcome, body.imports[0]!.records, body.imports[1]!.records], ['partial', 580, 600_000]);
     assert.ok(body.imports[0]!.counts.truncatedAtByte! > 0);
@@ -214,8 +269,11 @@ describe('back-fill through the running server', () => {
     const file = join(tempDir(), 'small.pcap');
     writeUdpPcap(file, exportStream(2, 4));
     const bytes = readFileSync(file);
-    const none = await fetch(`${server.url}/api/v1/flows/imports`,
-      { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    const none = await fetch(`${server.url}/api/v1/flows/imports`, {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(none.status, 401);
     const analyst = upload(server.url, tokens.analyst!, 'format=pcap', bytes.length);
     analyst.end(bytes);
@@ -251,7 +309,8 @@ describe('back-fill through the running server', () => {
     const chunk = Buffer.alloc(1 << 20);
     for (let sentBytes = 0; sentBytes < big;) {
       const n = Math.min(chunk.length, big - sentBytes);
-      if (sentBytes + n >= big) tooBig.end(chunk.subarray(0, n)); else tooBig.send(chunk.subarray(0, n));
+      if (sentBytes + n >= big) tooBig.end(chunk.subarray(0, n));
+      else tooBig.send(chunk.subarray(0, n));
       sentBytes += n;
     }
     const t = await tooBig.answer;

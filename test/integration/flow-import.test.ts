@@ -33,10 +33,20 @@ function exportStream(datagrams: number, seed = 0, template = true, startMs = 1_
   const exportTime = Math.floor(startMs / 1000);
   const out = template ? [ipfix({ exportTime, sequence: 0, domain: 1 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)])] : [];
   for (let i = 0; i < datagrams; i++) {
-    const records = Array.from({ length: 20 }, (_, k) => ipfixV4Record({
-      src: `10.${seed & 255}.${(i >> 8) & 255}.${i & 255}`, dst: `198.51.100.${k}`, sport: 1000 + k, dport: 443, proto: 6, flags: 0x18,
-      startMs: startMs + i, endMs: startMs + 1000 + i, bytes: 100 + k, packets: 1,
-    }));
+    const records = Array.from({ length: 20 }, (_, k) =>
+      ipfixV4Record({
+        src: `10.${seed & 255}.${(i >> 8) & 255}.${i & 255}`,
+        dst: `198.51.100.${k}`,
+        sport: 1000 + k,
+        dport: 443,
+        proto: 6,
+        flags: 0x18,
+        startMs: startMs + i,
+        endMs: startMs + 1000 + i,
+        bytes: 100 + k,
+        packets: 1,
+      }),
+    );
     out.push(ipfix({ exportTime, sequence: 1 + i * 20, domain: 1 }, [dataSet(300, records)]));
   }
   return out;
@@ -61,11 +71,19 @@ async function storedRecords(m: Mamori): Promise<ReferenceRecord[]> {
   const rows = await m.analytics!.query<Record<string, string | number>>(
     `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e,
             IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
-            src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`);
+            src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`,
+  );
   const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
   return rows.map((r) => ({
-    start: Number(r.s), end: Number(r.e), src: unmap(String(r.sa)), dst: unmap(String(r.da)),
-    sport: Number(r.src_port), dport: Number(r.dst_port), proto: Number(r.proto), packets: Number(r.packets), bytes: Number(r.bytes),
+    start: Number(r.s),
+    end: Number(r.e),
+    src: unmap(String(r.sa)),
+    dst: unmap(String(r.da)),
+    sport: Number(r.src_port),
+    dport: Number(r.dst_port),
+    proto: Number(r.proto),
+    packets: Number(r.packets),
+    bytes: Number(r.bytes),
   }));
 }
 
@@ -84,8 +102,13 @@ async function importEntries(m: Mamori): Promise<AuditEntry[]> {
 function decodeBySource(file: string): ReferenceRecord[] {
   const bySource = new Map<string, Array<{ payload: Buffer; t: number }>>();
   for (const p of readPcapUdp(file)) bySource.set(p.source, [...(bySource.get(p.source) ?? []), { payload: p.payload, t: p.timestampMs }]);
-  return [...bySource].flatMap(([source, packets]) =>
-    decodeAll(packets.map((p) => p.payload), { exporter: source, receivedMs: packets[0]!.t }).records);
+  return [...bySource].flatMap(
+    ([source, packets]) =>
+      decodeAll(
+        packets.map((p) => p.payload),
+        { exporter: source, receivedMs: packets[0]!.t },
+      ).records,
+  );
 }
 
 describe('pcap reader', () => {
@@ -120,7 +143,11 @@ describe('pcap reader', () => {
     for (const [name, bytes, pattern] of cases) {
       const f = join(dir, `${name}.pcap`);
       writeFileSync(f, bytes);
-      assert.throws(() => [...readPcapUdp(f)], (err: unknown) => err instanceof PcapError && pattern.test(err.message), name);
+      assert.throws(
+        () => [...readPcapUdp(f)],
+        (err: unknown) => err instanceof PcapError && pattern.test(err.message),
+        name,
+      );
     }
   });
 
@@ -174,12 +201,20 @@ describe('flows import (offline)', () => {
     assert.deepEqual([audited.outcome, audited.measure, audited.object], ['ok', 'cc-detection', 'dataset:flows']);
     const old = 1_764_000_001_200 < Date.now() - 7 * DAY_MS; // the stream's times, against M1's 7-day retention
     assert.deepEqual(audited.counts, {
-      importId: r.importId, datagrams: 201, records: expected.length, stored: expected.length,
-      noTemplateAtEnd: 0, olderThanRetention: old ? expected.length : 0, skippedPackets: 0, fragments: 0,
+      importId: r.importId,
+      datagrams: 201,
+      records: expected.length,
+      stored: expected.length,
+      noTemplateAtEnd: 0,
+      olderThanRetention: old ? expected.length : 0,
+      skippedPackets: 0,
+      fragments: 0,
     });
     const [entry] = await new ImportRegistry(m.state).find('pcap', [r.sha256]);
-    assert.deepEqual([entry!.id, entry!.actor, entry!.outcome, entry!.records, entry!.sha256],
-      [r.importId, 'cli:test', 'stored', expected.length, sha256(readFileSync(file))]);
+    assert.deepEqual(
+      [entry!.id, entry!.actor, entry!.outcome, entry!.records, entry!.sha256],
+      [r.importId, 'cli:test', 'stored', expected.length, sha256(readFileSync(file))],
+    );
   });
 
   it('stores the whole records of a file cut mid-packet, and names and audits where it stops', async () => {
@@ -211,8 +246,12 @@ describe('flows import (offline)', () => {
     const dir = tempDir();
     // Real exporters' datagrams (templates before their data), the last one (sFlow) cut in the middle.
     const bytes = concatCaptures([
-      'netflow-icmp-template.pcap', 'netflow-icmp-data.pcap', 'netflow-nfv5.pcap',
-      'netflow-template.pcap', 'netflow-data.pcap', 'sflow-data-1140.pcap',
+      'netflow-icmp-template.pcap',
+      'netflow-icmp-data.pcap',
+      'netflow-nfv5.pcap',
+      'netflow-template.pcap',
+      'netflow-data.pcap',
+      'sflow-data-1140.pcap',
     ]);
     const offsets = recordOffsets(bytes);
     const complete = join(dir, 'complete.pcap');
@@ -250,7 +289,7 @@ describe('flows import (offline)', () => {
     assert.equal((await importEntries(m)).at(-1)!.counts!.noTemplateAtEnd, 3);
   });
 
-  it('counts a real router\'s data without its template at the end of the file as no-template', { skip: NO_CAPTURES }, async () => {
+  it("counts a real router's data without its template at the end of the file as no-template", { skip: NO_CAPTURES }, async () => {
     const r = await importFlowPcap(m, join(CAPTURES, 'netflow-data.pcap'), { actor: 'cli:test', force: true });
     assert.equal(r.records, 0);
     assert.ok(r.noTemplateAtEnd >= 1);
@@ -276,7 +315,10 @@ describe('flows import (offline)', () => {
     assert.deepEqual([refused.outcome, refused.actor, refused.counts], ['refused', 'cli:bob', { previousImportId: first.importId }]);
     const again = await importFlowPcap(m, copy, { actor: 'cli:bob', force: true });
     assert.equal(await rowCount(m), 2 * first.stored);
-    assert.deepEqual((await new ImportRegistry(m.state).find('pcap', [first.sha256])).map((e) => e.id), [first.importId, again.importId]);
+    assert.deepEqual(
+      (await new ImportRegistry(m.state).find('pcap', [first.sha256])).map((e) => e.id),
+      [first.importId, again.importId],
+    );
   });
 
   it('refuses a capture that begins with one imported while cut short, or stores only what follows it', async () => {
@@ -290,9 +332,13 @@ describe('flows import (offline)', () => {
     writeFileSync(cut, whole.subarray(0, offsets[200]! + 50));
     const first = await importFlowPcap(m, cut, { actor: 'cli:test' });
     assert.equal(first.outcome, 'partial');
-    await assert.rejects(importFlowPcap(m, full, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportRefusedError && err.reason === 'begins-with-imported'
-      && new RegExp(`first ${offsets[200]} bytes .*import #${first.importId}`).test(err.message));
+    await assert.rejects(
+      importFlowPcap(m, full, { actor: 'cli:test' }),
+      (err: unknown) =>
+        err instanceof FlowImportRefusedError &&
+        err.reason === 'begins-with-imported' &&
+        new RegExp(`first ${offsets[200]} bytes .*import #${first.importId}`).test(err.message),
+    );
     const rest = await importFlowPcap(m, full, { actor: 'cli:test', continueAfterImported: true });
     assert.deepEqual(rest.continuedAfter, { importId: first.importId, bytes: offsets[200], skippedRecords: first.stored });
     // Together the two imports hold every record of the capture exactly once.
@@ -308,15 +354,24 @@ describe('flows import (offline)', () => {
     let inserts = 0;
     const failing: AnalyticsStore = {
       ...store,
-      async insertStaged(table, f) { if (++inserts === 2) throw new Error('disk full (injected)'); return store.insertStaged(table, f); },
+      async insertStaged(table, f) {
+        if (++inserts === 2) throw new Error('disk full (injected)');
+        return store.insertStaged(table, f);
+      },
     };
-    await assert.rejects(importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportError && err.stored === 0 && /stored nothing: .*disk full/.test(err.message));
+    await assert.rejects(
+      importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }),
+      (err: unknown) => err instanceof FlowImportError && err.stored === 0 && /stored nothing: .*disk full/.test(err.message),
+    );
     assert.equal(await rowCount(m), 0);
     const audited = (await importEntries(m)).at(-1)!;
     assert.deepEqual([audited.outcome, audited.counts], ['error', { stored: 0 }]);
     const tables = await store.query<{ name: string }>("SELECT name FROM system.tables WHERE database = 'mamori_m1'");
-    assert.deepEqual(tables.map((t) => t.name), ['flows'], 'the staging table is dropped');
+    assert.deepEqual(
+      tables.map((t) => t.name),
+      ['flows'],
+      'the staging table is dropped',
+    );
     // Nothing was stored, so nothing blocks a retry.
     assert.equal((await importFlowPcap(m, file, { actor: 'cli:test' })).stored, 40_000);
   });
@@ -335,14 +390,18 @@ describe('flows import (offline)', () => {
         return store.exec(sql, params);
       },
     };
-    await assert.rejects(importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportError && err.stored === 2000 && /after 2000 of 5000 records were stored/.test(err.message));
+    await assert.rejects(
+      importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }),
+      (err: unknown) => err instanceof FlowImportError && err.stored === 2000 && /after 2000 of 5000 records were stored/.test(err.message),
+    );
     assert.equal(await rowCount(m), 2000);
     const [intent, failure] = (await importEntries(m)).slice(-2);
     assert.deepEqual([intent!.outcome, intent!.counts!.stored], ['ok', 5000]);
     assert.deepEqual([failure!.outcome, failure!.counts], ['error', { importId: intent!.counts!.importId, stored: 2000, notStored: 3000 }]);
-    await assert.rejects(importFlowPcap(m, file, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportRefusedError && /2000 records stored, failed part-way/.test(err.message));
+    await assert.rejects(
+      importFlowPcap(m, file, { actor: 'cli:test' }),
+      (err: unknown) => err instanceof FlowImportRefusedError && /2000 records stored, failed part-way/.test(err.message),
+    );
   });
 
   it('lets a retry through when moving failed before any day was stored', async () => {
@@ -356,8 +415,10 @@ describe('flows import (offline)', () => {
         return store.exec(sql, params);
       },
     };
-    await assert.rejects(importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportError && err.stored === 0 && /stored nothing/.test(err.message));
+    await assert.rejects(
+      importFlowPcap({ ...m, analytics: failing }, file, { actor: 'cli:test' }),
+      (err: unknown) => err instanceof FlowImportError && err.stored === 0 && /stored nothing/.test(err.message),
+    );
     assert.equal(await rowCount(m), 0);
     const [intent, failure] = (await importEntries(m)).slice(-2);
     assert.deepEqual(failure!.counts, { importId: intent!.counts!.importId, stored: 0, notStored: 400 });
@@ -372,10 +433,17 @@ describe('flows import (offline)', () => {
     const r = await importNfdump(m, dir, true, { actor: 'cli:test' });
     assert.equal(r.stored, reference.length);
     assert.deepEqual(r.exporters, ['127.0.0.1']);
-    const [row] = await m.analytics!.query<{ n: string; b: string; p: string }>(`SELECT count() AS n, sum(bytes) AS b, sum(dst_port) AS p FROM ${FLOW_DATASET.table}`);
-    assert.deepEqual([Number(row!.n), Number(row!.b), Number(row!.p)], [reference.length, reference.reduce((a, x) => a + x.bytes, 0), reference.reduce((a, x) => a + x.dport, 0)]);
-    await assert.rejects(importNfdump(m, dir, true, { actor: 'cli:test' }), (err: unknown) =>
-      err instanceof FlowImportRefusedError && /all 1 files under this directory were imported before/.test(err.message));
+    const [row] = await m.analytics!.query<{ n: string; b: string; p: string }>(
+      `SELECT count() AS n, sum(bytes) AS b, sum(dst_port) AS p FROM ${FLOW_DATASET.table}`,
+    );
+    assert.deepEqual(
+      [Number(row!.n), Number(row!.b), Number(row!.p)],
+      [reference.length, reference.reduce((a, x) => a + x.bytes, 0), reference.reduce((a, x) => a + x.dport, 0)],
+    );
+    await assert.rejects(
+      importNfdump(m, dir, true, { actor: 'cli:test' }),
+      (err: unknown) => err instanceof FlowImportRefusedError && /all 1 files under this directory were imported before/.test(err.message),
+    );
     const more = await nfdumpDecode(exportStream(10, 10), join(dir, 'b'), port + 1);
     const second = await importNfdump(m, dir, true, { actor: 'cli:test' });
     assert.equal(second.files, 1);
@@ -409,13 +477,21 @@ describe('flows import (the command, offline)', () => {
     const { dir, config } = setup('measures:\n  cc-detection:\n    enabled: true\n    scope: { subscriberPrefixes: ["10.0.0.0/8"] }\n');
     const full = join(dir, 'export.pcap');
     // Two data sets for template 301, which is never sent.
-    const orphans = exportStream(2, 12, false).map((d) => { const b = Buffer.from(d); b.writeUInt16BE(301, 16); return b; });
+    const orphans = exportStream(2, 12, false).map((d) => {
+      const b = Buffer.from(d);
+      b.writeUInt16BE(301, 16);
+      return b;
+    });
     writeUdpPcap(full, [...exportStream(20, 11), ...orphans]);
     const whole = readFileSync(full);
     const cut = join(dir, 'cut.pcap');
     writeFileSync(cut, whole.subarray(0, whole.length - 5));
-    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, '-c', config, 'flows', 'import', ...args],
-      { encoding: 'utf8', timeout: 120_000, env: { ...process.env, MAMORI_TOKEN: '' } });
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, '-c', config, 'flows', 'import', ...args], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, MAMORI_TOKEN: '' },
+      });
     const r = run(cut);
     assert.equal(r.status, 3, r.stderr);
     const offset = recordOffsets(whole).at(-1)!;

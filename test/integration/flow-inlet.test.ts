@@ -30,11 +30,19 @@ async function send(datagrams: Buffer[], port: number, host = '127.0.0.1'): Prom
 async function storedRecords(server: Server): Promise<ReferenceRecord[]> {
   const rows = await server.mamori.analytics!.query<Record<string, string | number>>(
     `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e, IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
-            src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`);
+            src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`,
+  );
   const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
   return rows.map((r) => ({
-    start: Number(r.s), end: Number(r.e), src: unmap(String(r.sa)), dst: unmap(String(r.da)),
-    sport: Number(r.src_port), dport: Number(r.dst_port), proto: Number(r.proto), packets: Number(r.packets), bytes: Number(r.bytes),
+    start: Number(r.s),
+    end: Number(r.e),
+    src: unmap(String(r.sa)),
+    dst: unmap(String(r.da)),
+    sport: Number(r.src_port),
+    dport: Number(r.dst_port),
+    proto: Number(r.proto),
+    packets: Number(r.packets),
+    bytes: Number(r.bytes),
   }));
 }
 
@@ -45,14 +53,23 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
 
   before(async () => {
     const dir = tempDir();
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection: { enabled: true }',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }, { host: "::1", port: 0 }]\n    batchSize: 500\n    flushInterval: 1s',
-    ].join('\n'));
+    const config = testConfig(
+      join(dir, 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:\n  cc-detection: { enabled: true }',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", ' +
+          'port: 0 }, { host: "::1", port: 0 ' +
+          '}]\n    batchSize: 500\n    flushInterval: 1s',
+      ].join('\n'),
+    );
     const sink = new (await import('node:stream')).PassThrough();
     sink.on('data', (c: Buffer) => logLines.push(c.toString()));
-    server = await serve(config, { measures: WITH_M1, out: new (await import('node:stream')).PassThrough(), logger: createLogger('info', sink) });
+    server = await serve(config, {
+      measures: WITH_M1,
+      out: new (await import('node:stream')).PassThrough(),
+      logger: createLogger('info', sink),
+    });
     token = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
   });
   after(() => server?.close());
@@ -76,7 +93,8 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
     await send(datagrams, v6!.port, '::1');
     // Under a loaded suite the receiving worker may still be reading its socket: wait (bounded)
     // until it has counted every datagram of both exporters, then flush what it decoded.
-    const received = () => ['127.0.0.1', '::1'].every((a) => server.inlet!.status().exporters.find((x) => x.address === a)?.datagrams === datagrams.length);
+    const received = () =>
+      ['127.0.0.1', '::1'].every((a) => server.inlet!.status().exporters.find((x) => x.address === a)?.datagrams === datagrams.length);
     for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
     await server.inlet!.flush();
     const stored = await storedRecords(server);
@@ -90,15 +108,23 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
   });
 
   it('stores only the declared columns', async () => {
-    const cols = await server.mamori.analytics!.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = 'mamori_m1' AND table = 'flows' ORDER BY position`);
-    assert.deepEqual(cols.map((c) => c.name), [...FLOW_COLUMNS]);
+    const cols = await server.mamori.analytics!.query<{ name: string }>(
+      `SELECT name FROM system.columns WHERE database = 'mamori_m1' AND table = 'flows' ORDER BY position`,
+    );
+    assert.deepEqual(
+      cols.map((c) => c.name),
+      [...FLOW_COLUMNS],
+    );
   });
 
   it('reports exporters, templates and errors through the API and metrics', async () => {
     await send([Buffer.from([0, 7, 1, 2, 3, 4])], server.inlet!.addresses[0]!.port); // unknown version
     await new Promise((r) => setTimeout(r, 1300)); // one status tick
     const res = await fetch(`${server.url}/api/v1/flows/exporters`, { headers: { authorization: `Bearer ${token}` } });
-    const body = await res.json() as { running: boolean; exporters: Array<{ address: string; templates: number; records: number; versions: string[]; errors: Record<string, number> }> };
+    const body = (await res.json()) as {
+      running: boolean;
+      exporters: Array<{ address: string; templates: number; records: number; versions: string[]; errors: Record<string, number> }>;
+    };
     assert.equal(body.running, true);
     const e = body.exporters.find((x) => x.address === '127.0.0.1')!;
     assert.ok(e.templates >= 1 && e.records >= 500, JSON.stringify(e));
@@ -107,8 +133,15 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
     const metrics = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
     assert.match(metrics, /mamori_flow_records_total\{exporter="127\.0\.0\.1"\} \d{3,}/);
     assert.match(metrics, /mamori_flow_errors_total\{exporter="127\.0\.0\.1",reason="bad-version"\} 1/);
-    const refused = logLines.join('').split('\n').filter((l) => l.includes('"flows.refused"')).map((l) => JSON.parse(l) as { exporter: string; reason: string; count: number });
-    assert.deepEqual(refused.map((r) => [r.exporter, r.reason, r.count]), [['127.0.0.1', 'bad-version', 1]]);
+    const refused = logLines
+      .join('')
+      .split('\n')
+      .filter((l) => l.includes('"flows.refused"'))
+      .map((l) => JSON.parse(l) as { exporter: string; reason: string; count: number });
+    assert.deepEqual(
+      refused.map((r) => [r.exporter, r.reason, r.count]),
+      [['127.0.0.1', 'bad-version', 1]],
+    );
   });
 
   it('audits the storing of flow data with counts, and logs no flow addresses', async () => {
@@ -126,12 +159,19 @@ describe('flow inlet end to end', { skip: !have('softflowd') && 'softflowd not i
 describe('flow inlet with node:dgram instead of the native receiver', { skip: !have('softflowd') && 'softflowd not installed' }, () => {
   let server: Server;
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection: { enabled: true }',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    receiver: dgram',
-    ].join('\n'));
-    server = await serve(config, { measures: WITH_M1, out: new (await import('node:stream')).PassThrough(), logger: createLogger('silent') });
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:\n  cc-detection: { enabled: true }',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    receiver: dgram',
+      ].join('\n'),
+    );
+    server = await serve(config, {
+      measures: WITH_M1,
+      out: new (await import('node:stream')).PassThrough(),
+      logger: createLogger('silent'),
+    });
   });
   after(() => server?.close());
 
@@ -159,18 +199,37 @@ describe('flow inlet with node:dgram instead of the native receiver', { skip: !h
 describe('flow inlet under a stream of corrupt datagrams from a valid router', () => {
   let server: Server;
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection: { enabled: true }',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    flushInterval: 1s',
-    ].join('\n'));
-    server = await serve(config, { measures: WITH_M1, out: new (await import('node:stream')).PassThrough(), logger: createLogger('silent') });
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:\n  cc-detection: { enabled: true }',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    flushInterval: 1s',
+      ].join('\n'),
+    );
+    server = await serve(config, {
+      measures: WITH_M1,
+      out: new (await import('node:stream')).PassThrough(),
+      logger: createLogger('silent'),
+    });
   });
   after(() => server?.close());
 
   it('keeps storing the valid datagrams during and after the corrupt ones', async () => {
     const valid = { exportTime: 1_764_000_000, domain: 1 };
-    const record = (i: number) => ipfixV4Record({ src: `192.0.2.${1 + (i % 200)}`, dst: '198.51.100.9', sport: 40_000 + i, dport: 443, proto: 6, flags: 0x18, startMs: 1_764_000_000_000, endMs: 1_764_000_001_000, bytes: 1500, packets: 3 });
+    const record = (i: number) =>
+      ipfixV4Record({
+        src: `192.0.2.${1 + (i % 200)}`,
+        dst: '198.51.100.9',
+        sport: 40_000 + i,
+        dport: 443,
+        proto: 6,
+        flags: 0x18,
+        startMs: 1_764_000_000_000,
+        endMs: 1_764_000_001_000,
+        bytes: 1500,
+        packets: 3,
+      });
     let seq = 0;
     const data = () => {
       const records = Array.from({ length: 20 }, (_, k) => record(seq + k));
@@ -179,7 +238,10 @@ describe('flow inlet under a stream of corrupt datagrams from a valid router', (
       return d;
     };
     const flipped = (domain: number, withTemplate: boolean) =>
-      ipfix({ exportTime: 1_764_000_000, sequence: 0, domain }, withTemplate ? [templateSet(true, 300, IPFIX_V4_TEMPLATE)] : [dataSet(300, [record(0)])]);
+      ipfix(
+        { exportTime: 1_764_000_000, sequence: 0, domain },
+        withTemplate ? [templateSet(true, 300, IPFIX_V4_TEMPLATE)] : [dataSet(300, [record(0)])],
+      );
 
     const stream: Buffer[] = [];
     // Corrupt data first (as from a spoofer before the router comes up), then the router.
@@ -196,7 +258,9 @@ describe('flow inlet under a stream of corrupt datagrams from a valid router', (
     const received = () => server.inlet!.status().exporters.find((x) => x.address === '127.0.0.1')?.datagrams === stream.length;
     for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
     await server.inlet!.flush();
-    const [row] = await server.mamori.analytics!.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE dst_addr = toIPv6('::ffff:198.51.100.9')`);
+    const [row] = await server.mamori.analytics!.query<{ n: string }>(
+      `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE dst_addr = toIPv6('::ffff:198.51.100.9')`,
+    );
     const e = server.inlet!.status().exporters.find((x) => x.address === '127.0.0.1')!;
     assert.equal(Number(row!.n), expected, `valid records stored (exporter errors: ${JSON.stringify(e.errors)})`);
     assert.ok((e.errors['domain-evicted'] ?? 0) > 0, 'the corrupt domains beyond the bound were evicted, and counted');

@@ -30,7 +30,7 @@ async function occupy(host: string): Promise<{ server: NetServer; port: number }
 }
 
 describe('operability', () => {
-  it('resolves dataDir and other relative paths against the configuration file\'s folder, not the current directory', () => {
+  it("resolves dataDir and other relative paths against the configuration file's folder, not the current directory", () => {
     const home = tempDir();
     const elsewhere = tempDir();
     writeFileSync(join(home, 'mamori.yaml'), 'dataDir: data\n');
@@ -50,7 +50,11 @@ describe('operability', () => {
     assert.match(r.err, /embedded defaults/);
     assert.doesNotMatch(r.out, /chain intact/);
     assert.deepEqual(readdirSync(empty), []);
-    for (const args of [['retention', 'run'], ['users', 'list'], ['policy', 'render', '--format', 'report']]) {
+    for (const args of [
+      ['retention', 'run'],
+      ['users', 'list'],
+      ['policy', 'render', '--format', 'report'],
+    ]) {
       const x = mamori(args, empty);
       assert.equal(x.code, 2, args.join(' '));
       assert.match(x.err, /no Mamori data at/);
@@ -60,11 +64,17 @@ describe('operability', () => {
 
   it('answers /healthz and /readyz without credentials, with component states and no data', async () => {
     const dir = tempDir();
-    const server = await serve(testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:\n  cc-detection: { enabled: true }',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n')), { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') });
+    const server = await serve(
+      testConfig(
+        join(dir, 'data'),
+        [
+          'server:\n  port: 0',
+          'measures:\n  cc-detection: { enabled: true }',
+          'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+        ].join('\n'),
+      ),
+      { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') },
+    );
     try {
       const health = await fetch(`${server.url}/healthz`);
       assert.equal(health.status, 200);

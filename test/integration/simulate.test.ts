@@ -24,7 +24,12 @@ describe('synthetic ISP through the collector', () => {
   const sim = simulateIsp({ seed: 3, subscribers: 300, hours: 12, start: START, families: DEFAULT_FAMILIES });
 
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), 'server:\n  port: 0\nmeasures:\n  cc-detection: { enabled: true }\ningest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]');
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      'server:\n  port: 0\nmeasures:\n  cc-detection: { enabled: ' +
+        'true }\ningest:\n  flows:\n    listeners: ' +
+        '[{ host: "127.0.0.1", port: 0 }]',
+    );
     server = await serve(config, { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') });
   });
   after(() => server?.close());
@@ -32,7 +37,8 @@ describe('synthetic ISP through the collector', () => {
   it('is reproducible from its seed', () => {
     const again = simulateIsp({ seed: 3, subscribers: 300, hours: 12, start: START, families: DEFAULT_FAMILIES });
     assert.deepEqual(again.truth, sim.truth);
-    let a = 0, b = 0;
+    let a = 0,
+      b = 0;
     for (const f of sim.flows()) a = (a * 31 + f.startMs + f.dst + f.bytes) % 1e12;
     for (const f of again.flows()) b = (b * 31 + f.startMs + f.dst + f.bytes) % 1e12;
     assert.equal(a, b);
@@ -45,7 +51,11 @@ describe('synthetic ISP through the collector', () => {
     await server.inlet!.flush();
     const [row] = await server.mamori.analytics!.query<{ n: string }>(`SELECT count() AS n FROM ${FLOW_DATASET.table}`);
     const status = server.inlet!.status();
-    assert.equal(status.kernelDrops + status.ringDrops + status.droppedRecords, 0, 'datagrams were dropped: the machine was too busy for this pace');
+    assert.equal(
+      status.kernelDrops + status.ringDrops + status.droppedRecords,
+      0,
+      'datagrams were dropped: the machine was too busy for this pace',
+    );
     assert.equal(Number(row!.n), sent.records);
     assert.ok(sent.records > 50_000, `only ${sent.records} records`);
   });
@@ -53,11 +63,36 @@ describe('synthetic ISP through the collector', () => {
   it('trains M1 on the window with a reputation list, storing numbered model versions', async () => {
     const list = join(tempDir(), 'cc.txt');
     // A reputation list that knows only some of the botnets, as real lists do.
-    writeFileSync(list, sim.truth.filter((t) => t.truth === 'cc').slice(0, 4).map((t) => t.address).join('\n') + '\n');
+    writeFileSync(
+      list,
+      sim.truth
+        .filter((t) => t.truth === 'cc')
+        .slice(0, 4)
+        .map((t) => t.address)
+        .join('\n') + '\n',
+    );
     const m = server.mamori;
-    await importLabels(m.state, m.audit, { file: list, format: 'ip-list', source: 'partial-list', validityDays: 30, actor: 'cli:test', now: START });
+    await importLabels(m.state, m.audit, {
+      file: list,
+      format: 'ip-list',
+      source: 'partial-list',
+      validityDays: 30,
+      actor: 'cli:test',
+      now: START,
+    });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const req = { flows: handle, state: m.state, audit: m.audit, scope: { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] }, from: START, to: new Date(START.getTime() + 12 * 3_600_000), seed: 7, trees: 20, targetPrecision: 0.95, actor: 'cli:test' };
+    const req = {
+      flows: handle,
+      state: m.state,
+      audit: m.audit,
+      scope: { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] },
+      from: START,
+      to: new Date(START.getTime() + 12 * 3_600_000),
+      seed: 7,
+      trees: 20,
+      targetPrecision: 0.95,
+      actor: 'cli:test',
+    };
     const first = await trainOnWindow(req);
     const second = await trainOnWindow(req);
     assert.deepEqual([first.version, second.version], [1, 2]);
@@ -68,7 +103,12 @@ describe('synthetic ISP through the collector', () => {
 
   it('gives M1 features in which the botnets and the benign timers both look periodic', async () => {
     const handle = await server.mamori.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const rows = await extractFeatures(handle, { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] }, START, new Date(START.getTime() + 12 * 3_600_000));
+    const rows = await extractFeatures(
+      handle,
+      { subscriberPrefixes: ['10.0.0.0/8'], infrastructurePrefixes: [] },
+      START,
+      new Date(START.getTime() + 12 * 3_600_000),
+    );
     const find = (a: string, p: number) => rows.find((r) => r.address === a && r.port === p);
     for (const t of sim.truth.filter((x) => x.truth === 'cc' && x.family !== 'office-hours')) {
       const f = find(t.address, t.port);
@@ -76,9 +116,13 @@ describe('synthetic ISP through the collector', () => {
       // Uniform jitter of ±j gives a MAD of about j/2 of the period: families up to ±15% count as periodic;
       // the more jittered ones must be caught by the other features (and the model).
       const family = DEFAULT_FAMILIES.find((x) => x.name === t.family)!;
-      if (family.jitter <= 0.15 && family.periodSeconds * 4 < 12 * 3600) assert.ok(f.periodicShare > 0.5, `${t.family}: periodic share ${f.periodicShare}`);
+      if (family.jitter <= 0.15 && family.periodSeconds * 4 < 12 * 3600)
+        assert.ok(f.periodicShare > 0.5, `${t.family}: periodic share ${f.periodicShare}`);
     }
-    const ntp = sim.truth.filter((x) => x.family === 'ntp').map((t) => find(t.address, t.port)).filter(Boolean);
+    const ntp = sim.truth
+      .filter((x) => x.family === 'ntp')
+      .map((t) => find(t.address, t.port))
+      .filter(Boolean);
     assert.ok(ntp.length > 0 && ntp.every((f) => f!.periodicShare > 0.9), 'NTP is a benign timer');
     // The CDN-hosted top sites: big fan-in, not periodic.
     const busiest = [...rows].sort((a, b) => b.clients - a.clients)[0]!;

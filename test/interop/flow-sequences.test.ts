@@ -61,7 +61,10 @@ describe('sequence accounting beside nfcapd (softflowd streams)', { skip: !peers
       assert.equal(partial.sequenceStatus().gaps, 2);
       if (version === 10) {
         assert.deepEqual(partial.sequenceStatus().units, ['ipfix:flows-including'], 'softflowd counts flows, options data aside');
-        assert.ok(theirsWhole.sequenceFailures > datagrams.length / 2, `nfcapd reads softflowd's IPFIX numbers as failures (${theirsWhole.sequenceFailures})`);
+        assert.ok(
+          theirsWhole.sequenceFailures > datagrams.length / 2,
+          `nfcapd reads softflowd's IPFIX numbers as failures (${theirsWhole.sequenceFailures})`,
+        );
       } else {
         assert.equal(theirsWhole.sequenceFailures, 0);
         assert.equal(theirs.sequenceFailures, 2, 'nfcapd sees the same two gaps');

@@ -20,10 +20,11 @@ import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
 const ACCT_SECRET = 'acct-secret';
 const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;
 
-
 /** An attribute list as rlm_rest sends it with `body = 'json'`. */
 const rest = (user: string, station: string, nas = '127.0.0.1') => ({
-  'User-Name': { type: 'string', value: [user] }, 'NAS-IP-Address': { type: 'ipaddr', value: [nas] }, 'Calling-Station-Id': { type: 'string', value: [station] },
+  'User-Name': { type: 'string', value: [user] },
+  'NAS-IP-Address': { type: 'ipaddr', value: [nas] },
+  'Calling-Station-Id': { type: 'string', value: [station] },
 });
 
 describe('M4 in the server', { skip: !have('radclient') && 'radclient not installed' }, () => {
@@ -34,35 +35,46 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
 
   const call = async (url: string, token: string, payload: object) => {
     const r = await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, payload });
-    return { status: r.statusCode, body: r.body ? JSON.parse(r.body) as Record<string, unknown> : {} };
+    return { status: r.statusCode, body: r.body ? (JSON.parse(r.body) as Record<string, unknown>) : {} };
   };
   const waitFor = async (what: () => Promise<boolean>, ms = 15_000) => {
     const deadline = Date.now() + ms;
-    while (Date.now() < deadline) { if (await what()) return true; await new Promise((r) => setTimeout(r, 200)); }
+    while (Date.now() < deadline) {
+      if (await what()) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     return false;
   };
 
   before(async () => {
     await nas.start();
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  credential-misuse:',
-      '    enabled: true',
-      '    analysisInterval: 1s',
-      '    trigger: { serverRequestsPerMinute: 50, accountRequestsPerMinute: 5 }',
-      '    burst: { accepts: 5, withinSeconds: 300, distinctPlaces: 3 }',
-      '    regions: [{ name: Tokyo, lat: 35.68, lon: 139.69 }, { name: Fukuoka, lat: 33.59, lon: 130.4 }]',
-      '    pools: [{ prefix: 100.64.0.0/16, regions: [Tokyo] }, { prefix: 100.66.0.0/16, regions: [Fukuoka] }]',
-      `    nas: [{ name: bras1, address: 127.0.0.1, port: ${nas.port}, secret: ${DM_SECRET} }]`,
-      'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "acct-secret", name: "bras1" }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:',
+        '  credential-misuse:',
+        '    enabled: true',
+        '    analysisInterval: 1s',
+        '    trigger: { serverRequestsPerMinute: 50, accountRequestsPerMinute: 5 }',
+        '    burst: { accepts: 5, withinSeconds: 300, distinctPlaces: 3 }',
+        '    regions: [{ name: Tokyo, lat: 35.68, lon: 139.69 }, { name: Fukuoka, lat: 33.59, lon: 130.4 }]',
+        '    pools: [{ prefix: 100.64.0.0/16, regions: [Tokyo] }, { prefix: 100.66.0.0/16, regions: [Fukuoka] }]',
+        `    nas: [{ name: bras1, address: 127.0.0.1, port: ${nas.port}, secret: ${DM_SECRET} }]`,
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
+          'port: 0 }]\n    clients: [{ address: ' +
+          '"127.0.0.1", secret: "acct-secret", name: "bras1" }]',
+      ].join('\n'),
+    );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     aaa = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
     operator = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
     await server.mamori.notices.importContacts('victim@isp,victim@example.net,被害 太郎,ja', 'cli:test');
   });
-  after(async () => { await server?.close(); nas.stop(); });
+  after(async () => {
+    await server?.close();
+    nas.stop();
+  });
 
   it('lets the AAA endpoints be called only with an AAA token', async () => {
     assert.equal((await call('/aaa/v1/authorize', operator, rest('x', 'y'))).status, 403);
@@ -72,12 +84,22 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('a NAS reboot: 60 IDs re-authenticate at once from their usual place — the trigger fires, no one is disconnected', async () => {
     const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 60; i++) {
-      assert.equal(await acct(server.radius!.addresses[0]!.port, `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id = "r${i}"\nFramed-IP-Address = 100.64.1.${i}\nEvent-Timestamp = ${now}\n`), 0);
+      assert.equal(
+        await acct(
+          server.radius!.addresses[0]!.port,
+          `Acct-Status-Type = Start\nUser-Name = "u${i}@isp"\nAcct-Session-Id ` +
+            `= "r${i}"\nFramed-IP-Address ` +
+            `= 100.64.1.${i}\nEvent-Timestamp = ${now}\n`,
+        ),
+        0,
+      );
       await call('/aaa/v1/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
       await call('/aaa/v1/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
     }
     await new Promise((r) => setTimeout(r, 2500)); // two analysis passes
-    const view = (await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${operator}` } })).json() as { suspensions: unknown[]; findings: unknown[] };
+    const view = (
+      await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${operator}` } })
+    ).json() as { suspensions: unknown[]; findings: unknown[] };
     assert.deepEqual([view.suspensions.length, view.findings.length], [0, 0]);
     assert.equal(nas.seen.length, 0, 'no Disconnect-Request was sent');
   });
@@ -93,47 +115,83 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     assert.equal(nas.seen.length, before);
   });
 
-  it('finds a stolen ID (two sessions, Tokyo then Fukuoka within minutes, logins from many places), disconnects it, suspends it and asks for a new password', async (t) => {
-    const port = server.radius!.addresses[0]!.port;
-    const now = Math.floor(Date.now() / 1000);
-    assert.equal(await acct(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v1"\nFramed-IP-Address = 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`), 0);
-    assert.equal(await acct(port, `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id = "v2"\nFramed-IP-Address = 100.66.9.9\nEvent-Timestamp = ${now}\n`), 0);
-    await server.radius!.settled();
-    const triggeredAt = Date.now();
-    for (let i = 0; i < 6; i++) {
-      await call('/aaa/v1/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
-      await call('/aaa/v1/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
-    }
-    const suspended = await waitFor(async () => (await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
-    assert.ok(suspended, 'not suspended within 15 s');
-    const detectedWithin = Date.now() - triggeredAt;
-    assert.ok(detectedWithin < 60_000, `detection took ${detectedWithin} ms`);
-    // The newest session was disconnected at the NAS, with the attributes it needs.
-    const dm = nas.seen.at(-1)!;
-    assert.equal(dm.ok, true, dm.why);
-    assert.equal(dm.attrs.get(1)![0]!.toString(), 'victim@isp');
-    assert.equal(dm.attrs.get(44)![0]!.toString(), 'v2');
-    const r = await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'));
-    assert.match(String(r.body['reply:Reply-Message']), /suspended/);
-    // Case ids name a subscriber's case: the abuse desk (analyst) sees them, the NOC (operator) does not.
-    const desk = (await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token;
-    type Findings = { findings: Array<{ detector: string; case_id?: string; detection_to_ack_ms: number | null; ja: string }> };
-    const suspensions = async (token: string) => (await server.app.inject({
-      method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${token}` },
-    })).json() as Findings;
-    const view = await suspensions(desk);
-    const noc = await suspensions(operator);
-    assert.equal(noc.findings.length, view.findings.length);
-    assert.ok(noc.findings.every((f) => f.case_id === undefined), 'the NOC sees no case ids');
-    assert.deepEqual(view.findings.map((f) => f.detector).sort(), ['burst', 'concurrent', 'travel']);
-    assert.ok(view.findings.every((f) => typeof f.detection_to_ack_ms === 'number'), 'the time to Disconnect-ACK is recorded');
-    t.diagnostic(`trigger to suspension: ${detectedWithin} ms; detection to Disconnect-ACK: ${view.findings[0]!.detection_to_ack_ms} ms`);
-    const caseUrl = `/api/v1/cases/${view.findings[0]!.case_id!}`;
-    const c = (await server.app.inject({ method: 'GET', url: caseUrl, headers: { authorization: `Bearer ${desk}` } })).json() as { kind: string; timeline: Array<{ event: string }> };
-    assert.equal(c.kind, 'credential-misuse');
-    const events = c.timeline.map((e) => e.event);
-    for (const e of ['opened', 'disconnect:ack', 'suspended', 'notice.queued']) assert.ok(events.includes(e), `${e} missing from ${events.join(', ')}`);
-  });
+  it(
+    'finds a stolen ID (two sessions, Tokyo then Fukuoka ' +
+      'within minutes, logins from many places), ' +
+      'disconnects it, suspends it and asks for a new password',
+    async (t) => {
+      const port = server.radius!.addresses[0]!.port;
+      const now = Math.floor(Date.now() / 1000);
+      assert.equal(
+        await acct(
+          port,
+          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id ` +
+            `= "v1"\nFramed-IP-Address ` +
+            `= 100.64.7.7\nEvent-Timestamp = ${now - 300}\n`,
+        ),
+        0,
+      );
+      assert.equal(
+        await acct(
+          port,
+          `Acct-Status-Type = Start\nUser-Name = "victim@isp"\nAcct-Session-Id ` +
+            `= "v2"\nFramed-IP-Address ` +
+            `= 100.66.9.9\nEvent-Timestamp = ${now}\n`,
+        ),
+        0,
+      );
+      await server.radius!.settled();
+      const triggeredAt = Date.now();
+      for (let i = 0; i < 6; i++) {
+        await call('/aaa/v1/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
+        await call('/aaa/v1/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
+      }
+      const suspended = await waitFor(async () => (await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
+      assert.ok(suspended, 'not suspended within 15 s');
+      const detectedWithin = Date.now() - triggeredAt;
+      assert.ok(detectedWithin < 60_000, `detection took ${detectedWithin} ms`);
+      // The newest session was disconnected at the NAS, with the attributes it needs.
+      const dm = nas.seen.at(-1)!;
+      assert.equal(dm.ok, true, dm.why);
+      assert.equal(dm.attrs.get(1)![0]!.toString(), 'victim@isp');
+      assert.equal(dm.attrs.get(44)![0]!.toString(), 'v2');
+      const r = await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'));
+      assert.match(String(r.body['reply:Reply-Message']), /suspended/);
+      // Case ids name a subscriber's case: the abuse desk (analyst) sees them, the NOC (operator) does not.
+      const desk = (await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token;
+      type Findings = { findings: Array<{ detector: string; case_id?: string; detection_to_ack_ms: number | null; ja: string }> };
+      const suspensions = async (token: string) =>
+        (
+          await server.app.inject({
+            method: 'GET',
+            url: '/api/v1/m4/suspensions',
+            headers: { authorization: `Bearer ${token}` },
+          })
+        ).json() as Findings;
+      const view = await suspensions(desk);
+      const noc = await suspensions(operator);
+      assert.equal(noc.findings.length, view.findings.length);
+      assert.ok(
+        noc.findings.every((f) => f.case_id === undefined),
+        'the NOC sees no case ids',
+      );
+      assert.deepEqual(view.findings.map((f) => f.detector).sort(), ['burst', 'concurrent', 'travel']);
+      assert.ok(
+        view.findings.every((f) => typeof f.detection_to_ack_ms === 'number'),
+        'the time to Disconnect-ACK is recorded',
+      );
+      t.diagnostic(`trigger to suspension: ${detectedWithin} ms; detection to Disconnect-ACK: ${view.findings[0]!.detection_to_ack_ms} ms`);
+      const caseUrl = `/api/v1/cases/${view.findings[0]!.case_id!}`;
+      const c = (await server.app.inject({ method: 'GET', url: caseUrl, headers: { authorization: `Bearer ${desk}` } })).json() as {
+        kind: string;
+        timeline: Array<{ event: string }>;
+      };
+      assert.equal(c.kind, 'credential-misuse');
+      const events = c.timeline.map((e) => e.event);
+      for (const e of ['opened', 'disconnect:ack', 'suspended', 'notice.queued'])
+        assert.ok(events.includes(e), `${e} missing from ${events.join(', ')}`);
+    },
+  );
 
   it('lifts the suspension when the customer system reports the password change', async () => {
     const lifted = await call('/aaa/v1/password-changed', aaa, { account: 'victim@isp' });
@@ -141,7 +199,8 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
     assert.equal((await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-home'))).status, 204);
     const actions = [];
     for await (const e of server.mamori.audit.entries()) if (e.measure === 'credential-misuse') actions.push(e.action);
-    for (const a of ['case.open', 'm4.disconnect', 'm4.suspend', 'm4.finding', 'm4.lift']) assert.ok(actions.includes(a), `${a} not audited`);
+    for (const a of ['case.open', 'm4.disconnect', 'm4.suspend', 'm4.finding', 'm4.lift'])
+      assert.ok(actions.includes(a), `${a} not audited`);
   });
 });
 
@@ -149,18 +208,39 @@ describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed
   it('opens a case for a finding and does nothing else: no disconnect, no suspension', async () => {
     const nas = new NasSimulator();
     await nas.start();
-    const server = await serve(testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      `measures:\n  credential-misuse:\n    enabled: true\n    dryRun: true\n    analysisInterval: 1s\n    trigger: { accountRequestsPerMinute: 5 }\n    nas: [{ name: bras1, address: 127.0.0.1, port: ${nas.port}, secret: ${DM_SECRET} }]`,
-    ].join('\n')), { out: new PassThrough(), logger: createLogger('silent') });
+    const server = await serve(
+      testConfig(
+        join(tempDir(), 'data'),
+        [
+          'server:\n  port: 0',
+          `measures:\n  credential-misuse:\n    enabled: true\n ` +
+            `   dryRun: true\n    analysisInterval: ` +
+            (`1s\n    trigger: { accountRequestsPerMinute: 5 }\n ` + `   nas: [{ name: bras1, address: 127.0.0.1, `) +
+            `port: ${nas.port}, secret: ${DM_SECRET} }]`,
+        ].join('\n'),
+      ),
+      { out: new PassThrough(), logger: createLogger('silent') },
+    );
     try {
       const token = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
       for (let i = 0; i < 6; i++) {
         for (const url of ['/aaa/v1/authorize', '/aaa/v1/post-auth/accept']) {
-          await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, payload: rest('dry@isp', `cpe-${i}`, `192.0.2.${i}`) });
+          await server.app.inject({
+            method: 'POST',
+            url,
+            headers: { authorization: `Bearer ${token}` },
+            payload: rest('dry@isp', `cpe-${i}`, `192.0.2.${i}`),
+          });
         }
       }
-      const view = async () => (await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token}` } })).json() as { suspensions: unknown[]; findings: Array<{ action: string }> };
+      const view = async () =>
+        (
+          await server.app.inject({
+            method: 'GET',
+            url: '/api/v1/m4/suspensions',
+            headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token}` },
+          })
+        ).json() as { suspensions: unknown[]; findings: Array<{ action: string }> };
       const deadline = Date.now() + 15_000;
       while ((await view()).findings.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       const v = await view();

@@ -19,24 +19,55 @@ import { runM6Scenario, VICTIMS } from '../support/m6-scenario.js';
 const peers = have('unbound') && have('named') && have('dnsperf') && have('kdig');
 
 for (const resolver of ['unbound', 'bind'] as const) {
-  describe(`M6 with ${resolver === 'unbound' ? 'Unbound' : 'BIND'} as dnstap source and RPZ secondary, under dnsperf load`, { skip: !peers && 'unbound, bind9, dnsperf or knot-dnsutils not installed' }, () => {
-    it('blocks every attacked zone at the resolver (each label shape, at any depth, under any suffix), finds the amplification, blocks no benign name', async (t) => {
-      const r = await runM6Scenario({ resolver, seconds: 50, benignQps: 1000, attackQps: 200, ampQps: 500, withAttack: true, onsetS: 25, warmUp: '15s' });
-      t.diagnostic(r.lines.join(' | '));
-      const zones = r.candidates.filter((c) => c.startsWith('random-subdomain:')).sort();
-      assert.deepEqual(zones, VICTIMS.map((v) => `random-subdomain:${v.zone}:active`).sort());
-      assert.deepEqual(r.candidates.filter((c) => c.startsWith('amplification:')), ['amplification:amp.abused.example:active']);
-      for (const v of r.victims) assert.ok(v.blockedAfterS !== undefined, `${v.zone}: the resolver never refused a probe by the policy`);
-      assert.equal(r.benignBlocked, 0);
-      assert.ok(r.passedByException > 0, 'the victims\' usual names were let through');
-      assert.equal(r.dnstapDropped, 0);
-    });
+  describe(
+    `M6 with ${resolver === 'unbound' ? 'Unbound' : 'BIND'} as dnstap source and RPZ secondary, under dnsperf load`,
+    { skip: !peers && 'unbound, bind9, dnsperf or knot-dnsutils not installed' },
+    () => {
+      it(
+        'blocks every attacked zone at the resolver (each label ' +
+          'shape, at any depth, under any suffix), ' +
+          'finds the amplification, blocks no benign name',
+        async (t) => {
+          const r = await runM6Scenario({
+            resolver,
+            seconds: 50,
+            benignQps: 1000,
+            attackQps: 200,
+            ampQps: 500,
+            withAttack: true,
+            onsetS: 25,
+            warmUp: '15s',
+          });
+          t.diagnostic(r.lines.join(' | '));
+          const zones = r.candidates.filter((c) => c.startsWith('random-subdomain:')).sort();
+          assert.deepEqual(zones, VICTIMS.map((v) => `random-subdomain:${v.zone}:active`).sort());
+          assert.deepEqual(
+            r.candidates.filter((c) => c.startsWith('amplification:')),
+            ['amplification:amp.abused.example:active'],
+          );
+          for (const v of r.victims)
+            assert.ok(v.blockedAfterS !== undefined, `${v.zone}: the resolver never refused a probe by the policy`);
+          assert.equal(r.benignBlocked, 0);
+          assert.ok(r.passedByException > 0, "the victims' usual names were let through");
+          assert.equal(r.dnstapDropped, 0);
+        },
+      );
 
-    it('makes no candidate without an attack, from a cold start with DNSBL, hash-lookup and CDN zones', async (t) => {
-      const r = await runM6Scenario({ resolver, seconds: 30, benignQps: 1000, attackQps: 0, ampQps: 0, withAttack: false, onsetS: 0, warmUp: '15s' });
-      t.diagnostic(r.lines.join(' | '));
-      assert.deepEqual(r.candidates, []);
-      assert.equal(r.blocked, 0);
-    });
-  });
+      it('makes no candidate without an attack, from a cold start with DNSBL, hash-lookup and CDN zones', async (t) => {
+        const r = await runM6Scenario({
+          resolver,
+          seconds: 30,
+          benignQps: 1000,
+          attackQps: 0,
+          ampQps: 0,
+          withAttack: false,
+          onsetS: 0,
+          warmUp: '15s',
+        });
+        t.diagnostic(r.lines.join(' | '));
+        assert.deepEqual(r.candidates, []);
+        assert.equal(r.blocked, 0);
+      });
+    },
+  );
 }

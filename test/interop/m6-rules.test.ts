@@ -43,63 +43,112 @@ const MATRIX: Array<[string, 'blocked' | 'resolves']> = [
   ['www.other.lab.example', 'resolves'],
 ];
 
-describe('M6 rules on Unbound 1.17 and BIND 9.18 as the resolver', { skip: !(have('unbound') && have('named') && have('kdig')) && 'unbound, bind9 or knot-dnsutils not installed' }, () => {
-  const dir = tempDir();
-  const zone = new RpzZone(POLICY);
-  let primary: RpzPrimary;
-  let upstream: Named | undefined;
-  let bindResolver: Named | undefined;
-  let unbound: Unbound | undefined;
-  let unboundPort: number;
-  let bindPort: number;
+describe(
+  'M6 rules on Unbound 1.17 and BIND 9.18 as the resolver',
+  { skip: !(have('unbound') && have('named') && have('kdig')) && 'unbound, bind9 or knot-dnsutils not installed' },
+  () => {
+    const dir = tempDir();
+    const zone = new RpzZone(POLICY);
+    let primary: RpzPrimary;
+    let upstream: Named | undefined;
+    let bindResolver: Named | undefined;
+    let unbound: Unbound | undefined;
+    let unboundPort: number;
+    let bindPort: number;
 
-  before(async () => {
-    const decisions = new BlockDecisions(zone, { autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 }, quietAfterMs: 600_000, maxRuleMs: 86_400_000, rejectForMs: 0 },
-      () => false, () => [`www.${ZONE}`, `login.${ZONE}`, `a.b.${ZONE}`]);
-    decisions.onCandidates([{ domain: ZONE, at: Date.now(), distinct: 3000, baseline: 5, queries: 3000, failureShare: 1, randomness: 0.7, confidence: 0.95, explanation: { ja: '', en: '' } }], Date.now());
-    decisions.approve(ZONE, 'user:test', Date.now());
-    zone.bump();
-    const upstreamPort = await freePort();
-    unboundPort = await freePort();
-    bindPort = await freePort();
-    mkdirSync(join(dir, 'up'));
-    mkdirSync(join(dir, 'bind'));
-    mkdirSync(join(dir, 'u'));
-    const lab = '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n@ IN A 192.0.2.1\n* IN A 192.0.2.2\nvictim-bank IN A 192.0.2.4\n*.victim-bank IN A 192.0.2.5\n';
-    upstream = await startNamed(join(dir, 'up'), upstreamPort, {
-      files: { 'lab.db': lab }, options: '\trecursion no;', zones: 'zone "lab.example" { type primary; file "lab.db"; };', ready: /running/,
+    before(async () => {
+      const decisions = new BlockDecisions(
+        zone,
+        { autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 }, quietAfterMs: 600_000, maxRuleMs: 86_400_000, rejectForMs: 0 },
+        () => false,
+        () => [`www.${ZONE}`, `login.${ZONE}`, `a.b.${ZONE}`],
+      );
+      decisions.onCandidates(
+        [
+          {
+            domain: ZONE,
+            at: Date.now(),
+            distinct: 3000,
+            baseline: 5,
+            queries: 3000,
+            failureShare: 1,
+            randomness: 0.7,
+            confidence: 0.95,
+            explanation: { ja: '', en: '' },
+          },
+        ],
+        Date.now(),
+      );
+      decisions.approve(ZONE, 'user:test', Date.now());
+      zone.bump();
+      const upstreamPort = await freePort();
+      unboundPort = await freePort();
+      bindPort = await freePort();
+      mkdirSync(join(dir, 'up'));
+      mkdirSync(join(dir, 'bind'));
+      mkdirSync(join(dir, 'u'));
+      const lab =
+        '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
+        '30 600 60\n@ IN NS localhost.\n@ IN A 192.0.2.1\n* ' +
+        ('IN A 192.0.2.2\nvictim-bank IN A 192.0.2.4\n*.victim-bank ' + 'IN A 192.0.2.5\n');
+      upstream = await startNamed(join(dir, 'up'), upstreamPort, {
+        files: { 'lab.db': lab },
+        options: '\trecursion no;',
+        zones: 'zone "lab.example" { type primary; file "lab.db"; };',
+        ready: /running/,
+      });
+      primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600 });
+      // BIND as the resolver holds the same data itself (its own root zone leaves no way to forward below it);
+      // `recursive-only no` applies the policy to those answers as to recursive ones.
+      bindResolver = await startNamed(join(dir, 'bind'), bindPort, {
+        files: { 'lab.db': lab },
+        options: `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "${POLICY}"; } recursive-only no;`,
+        zones:
+          `zone "lab.example" { type primary; file "lab.db"; ` +
+          `};\nzone "${POLICY}" { type secondary; primaries ` +
+          `{ 127.0.0.1 port ${primary.port}; }; file "policy.db"; };`,
+        ready: /Transfer completed/,
+      });
+      unbound = await startUnbound(join(dir, 'u'), {
+        port: unboundPort,
+        rpzZone: POLICY,
+        primaryPort: primary.port,
+        forwardPort: upstreamPort,
+      });
+      for (let i = 0; i < 100 && !/NXDOMAIN/.test(await kdig(['@127.0.0.1', '-p', String(unboundPort), `zz.${ZONE}`, 'A'])); i++)
+        await new Promise((r) => setTimeout(r, 100));
     });
-    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600 });
-    // BIND as the resolver holds the same data itself (its own root zone leaves no way to forward below it);
-    // `recursive-only no` applies the policy to those answers as to recursive ones.
-    bindResolver = await startNamed(join(dir, 'bind'), bindPort, {
-      files: { 'lab.db': lab },
-      options: `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "${POLICY}"; } recursive-only no;`,
-      zones: `zone "lab.example" { type primary; file "lab.db"; };\nzone "${POLICY}" { type secondary; primaries { 127.0.0.1 port ${primary.port}; }; file "policy.db"; };`,
-      ready: /Transfer completed/,
+    after(async () => {
+      await unbound?.stop();
+      await bindResolver?.stop();
+      await upstream?.stop();
+      await primary?.stop();
     });
-    unbound = await startUnbound(join(dir, 'u'), { port: unboundPort, rpzZone: POLICY, primaryPort: primary.port, forwardPort: upstreamPort });
-    for (let i = 0; i < 100 && !/NXDOMAIN/.test(await kdig(['@127.0.0.1', '-p', String(unboundPort), `zz.${ZONE}`, 'A'])); i++) await new Promise((r) => setTimeout(r, 100));
-  });
-  after(async () => {
-    await unbound?.stop();
-    await bindResolver?.stop();
-    await upstream?.stop();
-    await primary?.stop();
-  });
 
-  const outcome = async (port: number, name: string) => {
-    const answer = await kdig(['@127.0.0.1', '-p', String(port), name, 'A']);
-    if (/status: NXDOMAIN/.test(answer)) return 'blocked';
-    if (/status: NOERROR/.test(answer) && /192\.0\.2\.\d/.test(answer)) return 'resolves';
-    return `unexpected: ${answer.slice(0, 300)}`;
-  };
+    const outcome = async (port: number, name: string) => {
+      const answer = await kdig(['@127.0.0.1', '-p', String(port), name, 'A']);
+      if (/status: NXDOMAIN/.test(answer)) return 'blocked';
+      if (/status: NOERROR/.test(answer) && /192\.0\.2\.\d/.test(answer)) return 'resolves';
+      return `unexpected: ${answer.slice(0, 300)}`;
+    };
 
-  for (const [resolver, port] of [['Unbound', () => unboundPort], ['BIND', () => bindPort]] as const) {
-    it(`${resolver}: random labels at every depth below the zone and below its exceptions are blocked; the zone and the exceptions resolve`, async () => {
-      const got: string[] = [];
-      for (const [name] of MATRIX) got.push(`${name} ${await outcome(port(), name)}`);
-      assert.deepEqual(got, MATRIX.map(([name, want]) => `${name} ${want}`));
-    });
-  }
-});
+    for (const [resolver, port] of [
+      ['Unbound', () => unboundPort],
+      ['BIND', () => bindPort],
+    ] as const) {
+      it(
+        `${resolver}: random labels at every depth below the ` +
+          `zone and below its exceptions are blocked; ` +
+          `the zone and the exceptions resolve`,
+        async () => {
+          const got: string[] = [];
+          for (const [name] of MATRIX) got.push(`${name} ${await outcome(port(), name)}`);
+          assert.deepEqual(
+            got,
+            MATRIX.map(([name, want]) => `${name} ${want}`),
+          );
+        },
+      );
+    }
+  },
+);

@@ -24,12 +24,17 @@ const PYTHON = '/usr/bin/python3';
 const alerting = identifyingMeasure();
 
 async function startSink(port: number, maildir: string): Promise<ChildProcess> {
-  const p = spawn(PYTHON, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], { stdio: 'ignore' });
+  const p = spawn(PYTHON, ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`, '-c', 'aiosmtpd.handlers.Mailbox', maildir], {
+    stdio: 'ignore',
+  });
   // Ready when it accepts connections (bounded wait).
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((r) => {
       const c = connect(port, '127.0.0.1');
-      c.once('connect', () => { c.destroy(); r(true); });
+      c.once('connect', () => {
+        c.destroy();
+        r(true);
+      });
       c.once('error', () => r(false));
     });
     if (ok) return p;
@@ -47,10 +52,17 @@ function delivered(maildir: string): Array<{ raw: string; subject: string; text:
     const raw = readFileSync(join(dir, f), 'utf8');
     const [head, ...rest] = raw.split(/\r?\n\r?\n/);
     const subjectLine = /^Subject: (.*(?:\r?\n[ \t].*)*)/m.exec(head!)?.[1] ?? '';
-    const subject = subjectLine.replace(/\r?\n[ \t]/g, ' ').replace(/=\?UTF-8\?([BQ])\?([^?]*)\?=\s?/gi, (_, enc: string, data: string) =>
-      enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : decodeQp(data.replace(/_/g, ' ')));
+    const subject = subjectLine
+      .replace(/\r?\n[ \t]/g, ' ')
+      .replace(/=\?UTF-8\?([BQ])\?([^?]*)\?=\s?/gi, (_, enc: string, data: string) =>
+        enc.toUpperCase() === 'B' ? Buffer.from(data, 'base64').toString('utf8') : decodeQp(data.replace(/_/g, ' ')),
+      );
     const body = rest.join('\n\n');
-    const text = /Content-Transfer-Encoding: base64/i.test(head!) ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8') : /quoted-printable/i.test(head!) ? decodeQp(body) : body;
+    const text = /Content-Transfer-Encoding: base64/i.test(head!)
+      ? Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('utf8')
+      : /quoted-printable/i.test(head!)
+        ? decodeQp(body)
+        : body;
     return { raw, subject, text };
   });
 }
@@ -59,8 +71,10 @@ function decodeQp(s: string): string {
   const bytes: number[] = [];
   const src = s.replace(/=\r?\n/g, '');
   for (let i = 0; i < src.length; i++) {
-    if (src[i] === '=' && /^[0-9A-F]{2}$/i.test(src.slice(i + 1, i + 3))) { bytes.push(parseInt(src.slice(i + 1, i + 3), 16)); i += 2; }
-    else bytes.push(...Buffer.from(src[i]!));
+    if (src[i] === '=' && /^[0-9A-F]{2}$/i.test(src.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(src.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...Buffer.from(src[i]!));
   }
   return Buffer.from(bytes).toString('utf8');
 }
@@ -76,18 +90,29 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
   before(async () => {
     port = await freePort();
     sink = await startSink(port, maildir);
-    m = await openTest([
-      'measures:\n  lookup-test: { enabled: true }',
-      'cases: { dedupeWindow: 7d, escalateAfterRepeats: 2 }',
-      `notices:\n  from: "abuse@isp.example"\n  perMinute: 100\n  maxAttempts: 5\n  smtp: { host: "127.0.0.1", port: ${port}, requireTLS: false }`,
-    ].join('\n'), { measures: [...ALL_MEASURES, alerting] });
+    m = await openTest(
+      [
+        'measures:\n  lookup-test: { enabled: true }',
+        'cases: { dedupeWindow: 7d, escalateAfterRepeats: 2 }',
+        `notices:\n  from: "abuse@isp.example"\n  perMinute: ` +
+          `100\n  maxAttempts: 5\n  smtp: { host: ` +
+          `"127.0.0.1", port: ${port}, requireTLS: false }`,
+      ].join('\n'),
+      { measures: [...ALL_MEASURES, alerting] },
+    );
     const caps = m.broker.forMeasure('lookup-test');
     cases = await caps.action<CaseApi>('cases');
     notifier = await caps.action<Notifier>('notifier');
-    const r = await m.notices.importContacts('subscriber,email,name,language\nalice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\nbroken-line\n', 'cli:test');
+    const r = await m.notices.importContacts(
+      'subscriber,email,name,language\nalice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\nbroken-line\n',
+      'cli:test',
+    );
     assert.deepEqual([r.applied, r.skipped.map((s) => s.line)], [2, [4]]);
   });
-  after(async () => { sink?.kill(); await m?.close(); });
+  after(async () => {
+    sink?.kill();
+    await m?.close();
+  });
 
   it('opens one case per subscriber and kind within the window, and escalates a recurring one', async () => {
     const first = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'contacts to a C&C server' });
@@ -98,12 +123,20 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
     const third = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'and again' });
     assert.equal(third.escalated, true);
     assert.equal(third.case.stage, 2);
-    assert.deepEqual(third.case.timeline.map((e) => e.event), ['opened', 'repeat', 'repeat', 'escalated']);
+    assert.deepEqual(
+      third.case.timeline.map((e) => e.event),
+      ['opened', 'repeat', 'repeat', 'escalated'],
+    );
   });
 
-  it('sends the notice in the subscriber\'s language through the real SMTP server, and records it on the case', async () => {
+  it("sends the notice in the subscriber's language through the real SMTP server, and records it on the case", async () => {
     const c = await cases.open({ kind: 'infection-alert', subscriber: 'alice@isp', summary: 'contacts to a C&C server' });
-    const id = await notifier.notify(c.case.id, { detectionTime: '2026-11-24 09:00', deviceAdvice: 'ウイルス対策ソフトで検査してください。', optOut: 'https://isp.example/optout', support: '0120-000-000' });
+    const id = await notifier.notify(c.case.id, {
+      detectionTime: '2026-11-24 09:00',
+      deviceAdvice: 'ウイルス対策ソフトで検査してください。',
+      optOut: 'https://isp.example/optout',
+      support: '0120-000-000',
+    });
     const d = await m.notices.deliver();
     assert.deepEqual(d, { sent: 1, failed: 0, deferred: 0 });
     const mails = delivered(maildir);
@@ -122,7 +155,11 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
     sink!.kill();
     await new Promise((r) => setTimeout(r, 300));
     const c = await cases.open({ kind: 'vulnerable-router', subscriber: 'bob@isp', summary: 'admin login exposed to the WAN' });
-    const id = await notifier.notify(c.case.id, { detectionTime: '2026-11-24 10:00', deviceAdvice: 'Turn off remote administration.', support: 'support@isp.example' });
+    const id = await notifier.notify(c.case.id, {
+      detectionTime: '2026-11-24 10:00',
+      deviceAdvice: 'Turn off remote administration.',
+      support: 'support@isp.example',
+    });
     assert.deepEqual(await m.notices.deliver(), { sent: 0, failed: 0, deferred: 1 });
     const waiting = await m.notices.status(id);
     assert.equal(waiting!.status, 'queued');
@@ -141,18 +178,24 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
     try {
       await assert.rejects(m1.broker.forMeasure('cc-detection').action('cases'), CapabilityRefusedError);
       await assert.rejects(m1.broker.forMeasure('cc-detection').action('notifier'), CapabilityRefusedError);
-    } finally { await m1.close(); }
+    } finally {
+      await m1.close();
+    }
   });
 
   it('writes .eml files to the outbox when no SMTP server is configured', async () => {
     const o = await openTest('measures:\n  lookup-test: { enabled: true }\n', { measures: [...ALL_MEASURES, alerting] });
     try {
       await o.notices.importContacts('carol@isp,carol@example.net,Carol,en', 'cli:test');
-      const c = await (await o.broker.forMeasure('lookup-test').action<CaseApi>('cases')).open({ kind: 'infection-alert', subscriber: 'carol@isp', summary: 'x' });
+      const c = await (
+        await o.broker.forMeasure('lookup-test').action<CaseApi>('cases')
+      ).open({ kind: 'infection-alert', subscriber: 'carol@isp', summary: 'x' });
       const id = await (await o.broker.forMeasure('lookup-test').action<Notifier>('notifier')).notify(c.case.id, {});
       assert.equal((await o.notices.deliver()).sent, 1);
       const eml = readFileSync(join(o.paths.dataDir, 'outbox', `${id}.eml`), 'utf8');
       assert.match(eml, /^To: carol@example\.net/m);
-    } finally { await o.close(); }
+    } finally {
+      await o.close();
+    }
   });
 });

@@ -35,13 +35,31 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   let dataDir: string;
   let lookup: SubscriberLookup;
   // M2 and M6 with do-nothing implementations, so that they can be enabled and ask the broker: it must refuse them.
-  const idle = { async start() { return { async stop() {} }; } };
-  const measures = [...measuresWithM1InletOnly().map((m) => (m.declaration.id === 'cc-sharing' || m.declaration.id === 'ddos-dns-blocking' ? { ...m, implementation: idle } : m)), identifier];
-  const config = (dir: string) => testConfig(dir, [
-    'server:\n  port: 0',
-    'measures:\n  lookup-test: { enabled: true }\n  cc-detection: { enabled: true }\n  cc-sharing: { enabled: true }\n  ddos-dns-blocking: { enabled: true }',
-    'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "testing123", name: "bras1" }]\n    interimTimeout: 1h',
-  ].join('\n'));
+  const idle = {
+    async start() {
+      return { async stop() {} };
+    },
+  };
+  const measures = [
+    ...measuresWithM1InletOnly().map((m) =>
+      m.declaration.id === 'cc-sharing' || m.declaration.id === 'ddos-dns-blocking' ? { ...m, implementation: idle } : m,
+    ),
+    identifier,
+  ];
+  const config = (dir: string) =>
+    testConfig(
+      dir,
+      [
+        'server:\n  port: 0',
+        'measures:\n  lookup-test: { enabled: true }\n  cc-detection: ' +
+          '{ enabled: true }\n  cc-sharing: ' +
+          '{ enabled: true }\n  ddos-dns-blocking: { enabled: true }',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", ' +
+          'port: 0 }]\n  radius:\n    listeners: ' +
+          ('[{ host: "127.0.0.1", port: 0 }]\n    clients: [{ ' + 'address: "127.0.0.1", secret: "testing123", ') +
+          'name: "bras1" }]\n    interimTimeout: 1h',
+      ].join('\n'),
+    );
   const port = () => server.radius!.addresses[0]!.port;
   const at = (s: number) => new Date(s * 1000);
 
@@ -53,22 +71,83 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
   after(() => server?.close());
 
   it('answers Start, Interim-Update and Stop, and the index follows them', async () => {
-    const start = (await acct(port(), `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0}\n`));
+    const start = await acct(
+      port(),
+      `Acct-Status-Type = Start\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
+        `= "s-1"\nFramed-IP-Address ` +
+        `= 100.64.0.10\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0}\n`,
+    );
     assert.equal(start.status, 0, start.out);
     assert.match(start.out, /Accounting-Response/);
-    assert.equal((await acct(port(), `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 3000}\n`)).status, 0);
-    assert.equal((await acct(port(), `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id = "s-1"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time = 5000\nAcct-Input-Octets = 12345\n`)).status, 0);
+    assert.equal(
+      (
+        await acct(
+          port(),
+          `Acct-Status-Type = Interim-Update\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
+            `= "s-1"\nFramed-IP-Address ` +
+            `= 100.64.0.10\nEvent-Timestamp = ${T0 + 3000}\n`,
+        )
+      ).status,
+      0,
+    );
+    assert.equal(
+      (
+        await acct(
+          port(),
+          `Acct-Status-Type = Stop\nUser-Name = "alice@isp"\nAcct-Session-Id ` +
+            `= "s-1"\nFramed-IP-Address ` +
+            (`= 100.64.0.10\nEvent-Timestamp = ${T0 + 5000}\nAcct-Session-Time ` + `= 5000\nAcct-Input-Octets = 12345\n`),
+        )
+      ).status,
+      0,
+    );
     // The address goes to bob afterwards: reuse.
-    assert.equal((await acct(port(), `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id = "s-2"\nFramed-IP-Address = 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`)).status, 0);
+    assert.equal(
+      (
+        await acct(
+          port(),
+          `Acct-Status-Type = Start\nUser-Name = "bob@isp"\nAcct-Session-Id ` +
+            `= "s-2"\nFramed-IP-Address ` +
+            `= 100.64.0.10\nEvent-Timestamp = ${T0 + 6000}\n`,
+        )
+      ).status,
+      0,
+    );
     await server.radius!.settled();
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 100) }), { found: true, subscriber: 'alice@isp', start: T0, end: T0 + 5000 });
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 7000) }), { found: true, subscriber: 'bob@isp', start: T0 + 6000, end: null });
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 5500) }), { found: false, reason: 'no-session' });
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.11', at: at(T0 + 100) }), { found: false, reason: 'no-session' });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 100) }), {
+      found: true,
+      subscriber: 'alice@isp',
+      start: T0,
+      end: T0 + 5000,
+    });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 7000) }), {
+      found: true,
+      subscriber: 'bob@isp',
+      start: T0 + 6000,
+      end: null,
+    });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.10', at: at(T0 + 5500) }), {
+      found: false,
+      reason: 'no-session',
+    });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-1', address: '100.64.0.11', at: at(T0 + 100) }), {
+      found: false,
+      reason: 'no-session',
+    });
   });
 
   it('indexes delegated IPv6 prefixes: any address inside answers', async () => {
-    assert.equal((await acct(port(), `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id = "s-3"\nDelegated-IPv6-Prefix = 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`)).status, 0);
+    assert.equal(
+      (
+        await acct(
+          port(),
+          `Acct-Status-Type = Start\nUser-Name = "carol@isp"\nAcct-Session-Id ` +
+            `= "s-3"\nDelegated-IPv6-Prefix ` +
+            `= 2001:db8:100::/56\nEvent-Timestamp = ${T0}\n`,
+        )
+      ).status,
+      0,
+    );
     await server.radius!.settled();
     const r = await lookup.lookup({ caseId: 'case-2', address: '2001:db8:100:ff::1', at: at(T0 + 60) });
     assert.equal(r.found && r.subscriber, 'carol@isp');
@@ -77,14 +156,21 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
 
   it('leaves a packet with the wrong secret unanswered, and counts it', async () => {
     const before = server.radius!.status().dropped.authenticator ?? 0;
-    const r = (await acct(port(), `Acct-Status-Type = Start\nUser-Name = "mallory"\nAcct-Session-Id = "s-9"\nFramed-IP-Address = 100.64.0.99\n`, 'wrong-secret'));
+    const r = await acct(
+      port(),
+      `Acct-Status-Type = Start\nUser-Name = "mallory"\nAcct-Session-Id = "s-9"\nFramed-IP-Address = 100.64.0.99\n`,
+      'wrong-secret',
+    );
     assert.notEqual(r.status, 0, 'radclient got an answer to a forged packet');
     await server.radius!.settled();
     assert.ok((server.radius!.status().dropped.authenticator ?? 0) > before);
   });
 
   it('answers a retransmission again but applies it once; counts garbage without crashing', async () => {
-    const pkt = encodeAccounting({ identifier: 77, statusType: STATUS.START, userName: 'dave@isp', sessionId: 's-4', framedIp: '100.64.0.20', eventTimestamp: T0 }, Buffer.from(SECRET));
+    const pkt = encodeAccounting(
+      { identifier: 77, statusType: STATUS.START, userName: 'dave@isp', sessionId: 's-4', framedIp: '100.64.0.20', eventTimestamp: T0 },
+      Buffer.from(SECRET),
+    );
     const sock = dgram.createSocket('udp4');
     const answers: Buffer[] = [];
     sock.on('message', (m) => answers.push(m));
@@ -93,7 +179,12 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
     const s0 = server.radius!.status();
     await send(pkt);
     await send(pkt);
-    for (const junk of [Buffer.alloc(3), Buffer.from([4, 1, 0, 200, ...Array(16).fill(0)]), Buffer.concat([pkt.subarray(0, 20), Buffer.from([1, 40])])]) await send(junk);
+    for (const junk of [
+      Buffer.alloc(3),
+      Buffer.from([4, 1, 0, 200, ...Array(16).fill(0)]),
+      Buffer.concat([pkt.subarray(0, 20), Buffer.from([1, 40])]),
+    ])
+      await send(junk);
     for (let i = 0; i < 50 && answers.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
     sock.close();
     await server.radius!.settled();
@@ -107,40 +198,73 @@ describe('RADIUS accounting from radclient', { skip: !have('radclient') && 'radc
 
   it('refuses the lookup to M1, M2 and M6, which may not identify subscribers, and audits every lookup with its case only', async () => {
     for (const id of ['cc-detection', 'cc-sharing', 'ddos-dns-blocking']) {
-      await assert.rejects(server.mamori.broker.forMeasure(id).action('subscriber-lookup'), (err: unknown) => err instanceof CapabilityRefusedError && /may not identify subscribers/.test(err.message));
+      await assert.rejects(
+        server.mamori.broker.forMeasure(id).action('subscriber-lookup'),
+        (err: unknown) => err instanceof CapabilityRefusedError && /may not identify subscribers/.test(err.message),
+      );
     }
     const entries = [];
     for await (const e of server.mamori.audit.entries()) entries.push(e);
     const lookups = entries.filter((e) => e.action === 'subscriber.lookup');
     assert.ok(lookups.length >= 6);
-    assert.ok(lookups.every((e) => e.measure === 'lookup-test' && e.caseId?.startsWith('case-') && !/\d+\.\d+\.\d+\.\d+|alice|bob/.test(JSON.stringify(e))));
+    assert.ok(
+      lookups.every(
+        (e) => e.measure === 'lookup-test' && e.caseId?.startsWith('case-') && !/\d+\.\d+\.\d+\.\d+|alice|bob/.test(JSON.stringify(e)),
+      ),
+    );
     assert.equal(entries.filter((e) => e.action === 'capability.refused' && e.object === 'capability:subscriber-lookup').length, 3);
     await assert.rejects(lookup.lookup({ caseId: 'no spaces allowed', address: '100.64.0.10', at: at(T0) }), /names the case/);
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-3', address: '100.64.0.10', at: new Date('2000-01-01T00:00:00Z') }), { found: false, reason: 'outside-retention' });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-3', address: '100.64.0.10', at: new Date('2000-01-01T00:00:00Z') }), {
+      found: false,
+      reason: 'outside-retention',
+    });
   });
 
   it('closes every session of a NAS on Accounting-On, and keeps the index across a restart', async () => {
-    assert.equal((await acct(port(), `Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0 + 8000}\n`)).status, 0);
+    assert.equal(
+      (await acct(port(), `Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${T0 + 8000}\n`)).status,
+      0,
+    );
     await server.radius!.settled();
-    assert.equal((await lookup.lookup({ caseId: 'case-4', address: '100.64.0.10', at: at(T0 + 9000) })).found, false, 'bob\'s session ended when the NAS restarted');
+    assert.equal(
+      (await lookup.lookup({ caseId: 'case-4', address: '100.64.0.10', at: at(T0 + 9000) })).found,
+      false,
+      "bob's session ended when the NAS restarted",
+    );
     await server.close();
     server = await serve(config(dataDir), { measures, out: new PassThrough(), logger: createLogger('silent') });
     lookup = await server.mamori.broker.forMeasure('lookup-test').action<SubscriberLookup>('subscriber-lookup');
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 100) }), { found: true, subscriber: 'alice@isp', start: T0, end: T0 + 5000 });
-    assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 7000) }), { found: true, subscriber: 'bob@isp', start: T0 + 6000, end: T0 + 8000 });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 100) }), {
+      found: true,
+      subscriber: 'alice@isp',
+      start: T0,
+      end: T0 + 5000,
+    });
+    assert.deepEqual(await lookup.lookup({ caseId: 'case-5', address: '100.64.0.10', at: at(T0 + 7000) }), {
+      found: true,
+      subscriber: 'bob@isp',
+      start: T0 + 6000,
+      end: T0 + 8000,
+    });
   });
 });
 
 describe('RADIUS accounting from a NAS it does not know', () => {
   it('neither answers nor applies, and counts the packet', async () => {
     const index = new SessionIndex({ interimTimeoutSeconds: 3600 });
-    const server = await RadiusAccountingServer.start({ listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.2', secret: SECRET }] }, index);
+    const server = await RadiusAccountingServer.start(
+      { listeners: [{ host: '127.0.0.1', port: 0 }], clients: [{ address: '127.0.0.2', secret: SECRET }] },
+      index,
+    );
     try {
       const sock = dgram.createSocket('udp4');
       const answers: Buffer[] = [];
       sock.on('message', (m) => answers.push(m));
       await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-      const pkt = encodeAccounting({ identifier: 1, statusType: STATUS.START, userName: 'eve', sessionId: 'x', framedIp: '100.64.9.9' }, Buffer.from(SECRET));
+      const pkt = encodeAccounting(
+        { identifier: 1, statusType: STATUS.START, userName: 'eve', sessionId: 'x', framedIp: '100.64.9.9' },
+        Buffer.from(SECRET),
+      );
       await new Promise<void>((r, j) => sock.send(pkt, server.addresses[0]!.port, '127.0.0.1', (e) => (e ? j(e) : r())));
       await new Promise((r) => setTimeout(r, 200));
       await server.settled();

@@ -31,11 +31,30 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     zone.bump();
     bindPort = await freePort();
     // A long refresh: after the first transfer, only NOTIFY makes BIND come back quickly.
-    primary = await RpzPrimary.start([zone], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'], refresh: 3600, notify: [{ host: '127.0.0.1', port: bindPort }], tsig: [KEY] });
+    primary = await RpzPrimary.start([zone], {
+      host: '127.0.0.1',
+      port: 0,
+      transferTo: ['127.0.0.1'],
+      refresh: 3600,
+      notify: [{ host: '127.0.0.1', port: bindPort }],
+      tsig: [KEY],
+    });
     named = await startNamed(dir, bindPort, {
-      files: { 'example.test.db': '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A 192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim IN A 192.0.2.20\nwww.victim IN A 192.0.2.21\n*.victim IN A 192.0.2.22\n' },
-      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; } recursive-only no min-update-interval 1;',
-      zones: `key "mamori-xfr" { algorithm hmac-sha256; secret "${KEY.secret.toString('base64')}"; };\nzone "example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
+      files: {
+        'example.test.db':
+          '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
+          '30 600 60\n@ IN NS localhost.\ngood IN A ' +
+          ('192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim ' + 'IN A 192.0.2.20\nwww.victim ') +
+          'IN A 192.0.2.21\n*.victim IN A 192.0.2.22\n',
+      },
+      options:
+        '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ' +
+        '};\n\tresponse-policy { zone "rpz.mamori.test"; ' +
+        '} recursive-only no min-update-interval 1;',
+      zones:
+        `key "mamori-xfr" { algorithm hmac-sha256; secret "${KEY.secret.toString('base64')}"; };\nzone ` +
+        (`"example.test" { type primary; file "example.test.db"; ` + `};\nzone "rpz.mamori.test" { type secondary; `) +
+        (`primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; ` + `}; file "rpz.db"; };`),
       ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
     });
   });
@@ -54,7 +73,7 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     assert.match(good, /192\.0\.2\.10/);
   });
 
-  it('lets an opted-out subscriber\'s address through within 2 s of the change: NOTIFY, IXFR, policy rebuilt', async (t) => {
+  it("lets an opted-out subscriber's address through within 2 s of the change: NOTIFY, IXFR, policy rebuilt", async (t) => {
     zone.passthruClient('127.0.0.2');
     const changedAt = Date.now();
     const [notified] = await primary.changed(zone);
@@ -81,7 +100,10 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     zone.passthruName('www.victim.example.test');
     await primary.changed(zone);
     let random = '';
-    for (let i = 0; i < 50 && !/NXDOMAIN/.test(random); i++) { await new Promise((r) => setTimeout(r, 200)); random = await ask('x7k2q9zr1m.victim.example.test'); }
+    for (let i = 0; i < 50 && !/NXDOMAIN/.test(random); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      random = await ask('x7k2q9zr1m.victim.example.test');
+    }
     assert.match(random, /status: NXDOMAIN/);
     assert.match(await ask('www.victim.example.test'), /192\.0\.2\.21/, 'the exact PASSTHRU wins over the wildcard');
     assert.match(await ask('victim.example.test'), /192\.0\.2\.20/, 'the domain itself is not blocked');
@@ -89,9 +111,25 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
 
   it('transfers only with the TSIG key: unsigned is refused, a wrong key is NOTAUTH, the right one signs every message', async () => {
     assert.match(await kdig([`@127.0.0.1`, '-p', String(primary.port), 'rpz.mamori.test', 'AXFR']), /REFUSED/);
-    const wrong = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-y', `hmac-sha256:mamori-xfr:${randomBytes(32).toString('base64')}`, 'rpz.mamori.test', 'AXFR']);
+    const wrong = await kdig([
+      `@127.0.0.1`,
+      '-p',
+      String(primary.port),
+      '-y',
+      `hmac-sha256:mamori-xfr:${randomBytes(32).toString('base64')}`,
+      'rpz.mamori.test',
+      'AXFR',
+    ]);
     assert.match(wrong, /NOTAUTH|BADSIG|TSIG/);
-    const right = await kdig([`@127.0.0.1`, '-p', String(primary.port), '-y', `hmac-sha256:mamori-xfr:${KEY.secret.toString('base64')}`, 'rpz.mamori.test', 'AXFR']);
+    const right = await kdig([
+      `@127.0.0.1`,
+      '-p',
+      String(primary.port),
+      '-y',
+      `hmac-sha256:mamori-xfr:${KEY.secret.toString('base64')}`,
+      'rpz.mamori.test',
+      'AXFR',
+    ]);
     assert.match(right, /evil\.example\.test\.rpz\.mamori\.test\.\s+60\s+IN\s+CNAME\s+\./);
     assert.doesNotMatch(right, /BADSIG|failed/i);
     assert.ok(primary.status().badTsig >= 1);

@@ -17,28 +17,35 @@ import { tempDir, testConfig } from '../support/fixtures.js';
 
 const attr = (v: string) => ({ type: 'string', value: [v] });
 
-describe('security: the AAA\'s REST endpoints bound every field and the memory they hold', () => {
+describe("security: the AAA's REST endpoints bound every field and the memory they hold", () => {
   let server: Server;
   let aaa: string;
   let admin: string;
 
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  credential-misuse: { enabled: true, maxHeldAuthMiB: 1 }',
-      '  cc-dns-blocking:',
-      '    enabled: true',
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    unfilteredResolvers: { ipv4: [192.0.2.21] }',
-      '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
-      'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]\n    clients: [{ address: "127.0.0.1", secret: "s", name: "bras1" }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:',
+        '  credential-misuse: { enabled: true, maxHeldAuthMiB: 1 }',
+        '  cc-dns-blocking:',
+        '    enabled: true',
+        '    primary: { host: 127.0.0.1, port: 0 }',
+        '    unfilteredResolvers: { ipv4: [192.0.2.21] }',
+        '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
+          'port: 0 }]\n    clients: [{ address: ' +
+          '"127.0.0.1", secret: "s", name: "bras1" }]',
+      ].join('\n'),
+    );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     aaa = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
     admin = (await server.mamori.accounts.createToken('module:test', 'noc', 'admin')).token;
   });
-  after(async () => { await server?.close(); });
+  after(async () => {
+    await server?.close();
+  });
 
   const post = async (url: string, payload: object) => {
     const r = await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${aaa}` }, payload });
@@ -69,7 +76,7 @@ describe('security: the AAA\'s REST endpoints bound every field and the memory t
       ['NAS-Identifier of 300 bytes', { ...ok, 'NAS-Identifier': attr('n'.repeat(300)) }],
       ['Calling-Station-Id of 300 bytes', { ...ok, 'Calling-Station-Id': 'c'.repeat(300) }],
       ['65 attributes', { ...ok, ...Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`Attr-${i}`, attr('x')])) }],
-      ['9 values of one attribute', { ...ok, 'Class': { type: 'octets', value: Array.from({ length: 9 }, () => 'x') } }],
+      ['9 values of one attribute', { ...ok, Class: { type: 'octets', value: Array.from({ length: 9 }, () => 'x') } }],
       ['an attribute name of 100 characters', { ...ok, [`A${'b'.repeat(99)}`]: attr('x') }],
       ['a nested object', { ...ok, 'Reply-Message': { type: 'string', value: [{ deep: 'x'.repeat(1000) }] } }],
     ];
@@ -79,16 +86,26 @@ describe('security: the AAA\'s REST endpoints bound every field and the memory t
   });
 
   it('holds at most its memory bound of authentications, forgetting and counting the oldest', async () => {
-    const big = { 'User-Name': attr('u'.repeat(253)), 'NAS-Identifier': attr('n'.repeat(253)), 'Calling-Station-Id': attr('c'.repeat(253)) };
+    const big = {
+      'User-Name': attr('u'.repeat(253)),
+      'NAS-Identifier': attr('n'.repeat(253)),
+      'Calling-Station-Id': attr('c'.repeat(253)),
+    };
     // About 1.6 kB each as held: 1 MiB holds some 650 of them.
     for (let i = 0; i < 1200; i++) {
-      const r = await post(i % 10 ? '/aaa/v1/post-auth/reject' : '/aaa/v1/authorize', { ...big, 'User-Name': attr(`${i}`.padEnd(253, 'u')) });
+      const r = await post(i % 10 ? '/aaa/v1/post-auth/reject' : '/aaa/v1/authorize', {
+        ...big,
+        'User-Name': attr(`${i}`.padEnd(253, 'u')),
+      });
       assert.equal(r.status, 204);
     }
     const r = await server.app.inject({ method: 'GET', url: '/api/v1/listeners', headers: { authorization: `Bearer ${admin}` } });
     assert.equal(r.statusCode, 200, r.body);
-    const m4 = (JSON.parse(r.body) as { listeners: Array<{ owner: string; listener: string; counts: Record<string, number>; refused: Record<string, number> }> })
-      .listeners.find((l) => l.owner === 'credential-misuse' && l.listener === 'aaa-rest')!;
+    const m4 = (
+      JSON.parse(r.body) as {
+        listeners: Array<{ owner: string; listener: string; counts: Record<string, number>; refused: Record<string, number> }>;
+      }
+    ).listeners.find((l) => l.owner === 'credential-misuse' && l.listener === 'aaa-rest')!;
     assert.ok(m4, r.body);
     assert.ok(m4.counts.heldBytes! <= 1024 * 1024, `held ${m4.counts.heldBytes} bytes`);
     assert.ok(m4.refused['memory-bound']! >= 400, JSON.stringify(m4));

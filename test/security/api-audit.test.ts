@@ -30,8 +30,8 @@ describe('security: the audit chain', () => {
     try {
       const token = (await server.mamori.accounts.createToken('module:test', 'auditor', 'auditor')).token;
       const start = (await server.mamori.audit.anchors()).anchors.map((a) => a.seq);
-      for (let i = 0; i < 50; i++) await server.app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=1',
-        headers: { authorization: `Bearer ${token}` } });
+      for (let i = 0; i < 50; i++)
+        await server.app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=1', headers: { authorization: `Bearer ${token}` } });
       let seqs: number[] = [];
       for (let i = 0; i < 50; i++) {
         seqs = (await server.mamori.audit.anchors()).anchors.map((a) => a.seq);
@@ -40,8 +40,10 @@ describe('security: the audit chain', () => {
       }
       assert.ok(seqs.length >= start.length + 2, `anchors at ${seqs.join(', ')} after 50 reads (at start: ${start.join(', ')})`);
       const head = (await server.mamori.audit.head()).seq;
-      assert.ok(head - seqs[seqs.length - 1]! <= 21,
-        `the head ${head} is more than 20 entries past the last anchor ${seqs[seqs.length - 1]}`);
+      assert.ok(
+        head - seqs[seqs.length - 1]! <= 21,
+        `the head ${head} is more than 20 entries past the last anchor ${seqs[seqs.length - 1]}`,
+      );
     } finally {
       await server.close();
     }
@@ -53,8 +55,10 @@ describe('security: the audit chain', () => {
     assert.equal(r.status, 0, r.stderr);
     const key = JSON.stringify(join(dir, 'inside.pem'));
     const config = parseConfig(`dataDir: ${JSON.stringify(dir)}\nserver: { port: 0 }\naudit: { signingKeyFile: ${key} }\n`, 'test');
-    await assert.rejects(serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') }),
-      /lies inside the data directory/);
+    await assert.rejects(
+      serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') }),
+      /lies inside the data directory/,
+    );
   });
 
   it('finds a rewrite (hashes recomputed, anchors rewritten) with the public key of the signed anchors', async () => {
@@ -66,9 +70,11 @@ describe('security: the audit chain', () => {
     assert.equal(kg.status, 0, kg.stderr);
     assert.equal((statSync(join(keys, 'audit.pem')).mode & 0o777).toString(8), '600');
     const configFile = join(dir, 'mamori.yaml');
-    writeFileSync(configFile,
-      `dataDir: ${JSON.stringify(dataDir)}\nserver: { port: 0 }\n`
-      + `audit: { anchorEvery: 20, signingKeyFile: ${JSON.stringify(join(keys, 'audit.pem'))} }\n`);
+    writeFileSync(
+      configFile,
+      `dataDir: ${JSON.stringify(dataDir)}\nserver: { port: 0 }\n` +
+        `audit: { anchorEvery: 20, signingKeyFile: ${JSON.stringify(join(keys, 'audit.pem'))} }\n`,
+    );
     const config = parseConfig(readFileSync(configFile, 'utf8'), configFile);
     const start = () => serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
 
@@ -76,8 +82,8 @@ describe('security: the audit chain', () => {
     let server = await start();
     const token = (await server.mamori.accounts.createToken('module:test', 'auditor', 'auditor')).token;
     await server.mamori.accounts.createUser('module:test', 'mallory', 'analyst', 'violet-Harbour-tram-1987');
-    for (let i = 0; i < 120; i++) await server.app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=1',
-      headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 120; i++)
+      await server.app.inject({ method: 'GET', url: '/api/v1/audit/entries?limit=1', headers: { authorization: `Bearer ${token}` } });
     await server.close();
 
     // The attack: mallory's creation is rewritten as made by someone else, every later hash
@@ -102,10 +108,14 @@ describe('security: the audit chain', () => {
     for (const seq of rewritten.keys()) anchorUpdate.run(rewritten.get(seq), seq);
     db.close();
     const anchorFile = join(dataDir, 'audit-anchors.jsonl');
-    const lines = readFileSync(anchorFile,
-      'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string; sig?: string });
-    writeFileSync(anchorFile, lines.map((a) => JSON.stringify(rewritten.has(a.seq) ? { ...a, hash: rewritten.get(a.seq),
-      sig: undefined } : a)).join('\n') + '\n');
+    const lines = readFileSync(anchorFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; hash: string; sig?: string });
+    writeFileSync(
+      anchorFile,
+      lines.map((a) => JSON.stringify(rewritten.has(a.seq) ? { ...a, hash: rewritten.get(a.seq), sig: undefined } : a)).join('\n') + '\n',
+    );
     chmodSync(anchorFile, 0o600);
 
     const plain = cli('-c', configFile, 'audit', 'verify');

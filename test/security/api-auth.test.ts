@@ -18,25 +18,42 @@ import { tempDir, testConfig } from '../support/fixtures.js';
 const PROXY = '127.0.0.1';
 const STRONG = 'violet-Harbour-tram-1987';
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Record<string, unknown> }
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
+}
 
 /** One HTTP request from a chosen loopback source address, optionally through "the proxy" (X-Forwarded-For). */
-function http(url: string, method: string, path: string,
-  o: { from?: string; xff?: string; token?: string; body?: object } = {}): Promise<Reply> {
+function http(
+  url: string,
+  method: string,
+  path: string,
+  o: { from?: string; xff?: string; token?: string; body?: object } = {},
+): Promise<Reply> {
   const payload = o.body ? JSON.stringify(o.body) : undefined;
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, url), {
-      method, localAddress: o.from ?? PROXY, timeout: 20_000,
-      headers: { ...(payload ? { 'content-type': 'application/json' } : {}), ...(o.xff ? { 'x-forwarded-for': o.xff } : {}),
-        ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) as Record<string, unknown> : {} });
-      });
-    });
+    const req = request(
+      new URL(path, url),
+      {
+        method,
+        localAddress: o.from ?? PROXY,
+        timeout: 20_000,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(o.xff ? { 'x-forwarded-for': o.xff } : {}),
+          ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
     req.end(payload);
@@ -46,33 +63,42 @@ function http(url: string, method: string, path: string,
 describe('security: logins, passwords and tokens', () => {
   let server: Server;
   let admin: string;
-  const login = (username: string, password: string, o: { from?: string; xff?: string } = {}) => http(server.url, 'POST',
-    '/api/v1/auth/login', { ...o, body: { username, password } });
+  const login = (username: string, password: string, o: { from?: string; xff?: string } = {}) =>
+    http(server.url, 'POST', '/api/v1/auth/login', { ...o, body: { username, password } });
 
   before(async () => {
-    const config = testConfig(join(tempDir(), 'data'), [
-      'server:\n  host: 127.0.0.1\n  port: 0',
-      `  trustProxy: [${PROXY}]`,
-      'auth:\n  loginAttempts: 5\n  accountLoginAttempts: 8\n  loginWindow: 10m',
-    ].join('\n'));
+    const config = testConfig(
+      join(tempDir(), 'data'),
+      [
+        'server:\n  host: 127.0.0.1\n  port: 0',
+        `  trustProxy: [${PROXY}]`,
+        'auth:\n  loginAttempts: 5\n  accountLoginAttempts: 8\n  loginWindow: 10m',
+      ].join('\n'),
+    );
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
     admin = (await server.mamori.accounts.createToken('module:test', 'admin', 'admin')).token;
-    for (const [name, role] of [['victim', 'analyst'], ['office1', 'operator'], ['office2', 'operator']] as const) {
+    for (const [name, role] of [
+      ['victim', 'analyst'],
+      ['office1', 'operator'],
+      ['office2', 'operator'],
+    ] as const) {
       await server.mamori.accounts.createUser('module:test', name, role, STRONG);
     }
   });
   after(() => server?.close());
 
   it('refuses trustProxy: true (any client could name its own address)', () => {
-    assert.throws(() => parseConfig('server:\n  trustProxy: true\n', 'test'),
-      (err: unknown) => err instanceof ConfigError && /"server\.trustProxy".*reverse proxies/.test(err.message));
+    assert.throws(
+      () => parseConfig('server:\n  trustProxy: true\n', 'test'),
+      (err: unknown) => err instanceof ConfigError && /"server\.trustProxy".*reverse proxies/.test(err.message),
+    );
   });
 
   it('throttles a guesser that rotates X-Forwarded-For, by address when it is not a proxy and by account through the proxy', async () => {
     // Not a listed proxy: its X-Forwarded-For is ignored, the peer address is counted.
     const direct: number[] = [];
-    for (let i = 0; i < 7; i++) direct.push((await login('victim', `guess-${i}`, { from: '127.0.0.7',
-      xff: `198.51.100.${i + 1}` })).status);
+    for (let i = 0; i < 7; i++)
+      direct.push((await login('victim', `guess-${i}`, { from: '127.0.0.7', xff: `198.51.100.${i + 1}` })).status);
     assert.deepEqual(direct, [401, 401, 401, 401, 401, 429, 429]);
     // Through the proxy, each guess claims a new client address: the account's own limit stops it.
     const proxied: number[] = [];
@@ -106,12 +132,16 @@ describe('security: logins, passwords and tokens', () => {
     assert.equal(weak.status, 400, JSON.stringify(weak.body));
     assert.match(String(weak.body.message), /too easy to guess.*Repeated characters/);
     assert.match(String(weak.body.message), /推測されやすすぎます/);
-    const created = await http(server.url, 'POST', '/api/v1/users', { token: admin, body: { username: 'intern', role: 'operator',
-      password: 'password1234' } });
+    const created = await http(server.url, 'POST', '/api/v1/users', {
+      token: admin,
+      body: { username: 'intern', role: 'operator', password: 'password1234' },
+    });
     assert.equal(created.status, 400, JSON.stringify(created.body));
     assert.match(String(created.body.message), /commonly used password/);
-    const ok = await http(server.url, 'POST', '/api/v1/me/password', { token: session, body: { current: STRONG,
-      new: 'cobalt-Meadow-kite-2291' } });
+    const ok = await http(server.url, 'POST', '/api/v1/me/password', {
+      token: session,
+      body: { current: STRONG, new: 'cobalt-Meadow-kite-2291' },
+    });
     assert.equal(ok.status, 204, JSON.stringify(ok.body));
   });
 
@@ -128,15 +158,22 @@ describe('security: logins, passwords and tokens', () => {
     const t1 = await tokenOf('boss');
     const t2 = await tokenOf('boss2');
     assert.equal((await http(server.url, 'POST', '/api/v1/users/boss/disable', { token: admin })).status, 204);
-    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: t1 })).status, 401, 'the disabled admin\'s token still works');
+    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: t1 })).status, 401, "the disabled admin's token still works");
     const demoted = await http(server.url, 'POST', '/api/v1/users/boss2/role', { token: admin, body: { role: 'auditor' } });
     assert.equal(demoted.status, 204, JSON.stringify(demoted.body));
-    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: t2 })).status, 401, 'the demoted admin\'s token still works');
-    const tokens = (await http(server.url, 'GET', '/api/v1/tokens',
-      { token: admin })).body.tokens as Array<{ createdBy: string; revokedAt: string | null }>;
-    assert.ok(tokens.filter((t) => t.createdBy === 'user:boss' || t.createdBy === 'user:boss2').every((t) => t.revokedAt),
-      'revoked in the list too');
-    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: admin })).status, 200,
-      'a token made by the CLI has no such owner');
+    assert.equal((await http(server.url, 'GET', '/api/v1/users', { token: t2 })).status, 401, "the demoted admin's token still works");
+    const tokens = (await http(server.url, 'GET', '/api/v1/tokens', { token: admin })).body.tokens as Array<{
+      createdBy: string;
+      revokedAt: string | null;
+    }>;
+    assert.ok(
+      tokens.filter((t) => t.createdBy === 'user:boss' || t.createdBy === 'user:boss2').every((t) => t.revokedAt),
+      'revoked in the list too',
+    );
+    assert.equal(
+      (await http(server.url, 'GET', '/api/v1/users', { token: admin })).status,
+      200,
+      'a token made by the CLI has no such owner',
+    );
   });
 });

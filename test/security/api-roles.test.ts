@@ -16,8 +16,17 @@ import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 
 const PARAMS: Record<string, string> = {
-  username: 'nobody', action: 'disable', id: 'x-0123456789abcdef', format: 'terms', kind: 'infection-alert', language: 'ja',
-  subscriber: 'sub-0001', resolver: 'bind', zone: 'cc', result: 'accept', file: 'manifest.json',
+  username: 'nobody',
+  action: 'disable',
+  id: 'x-0123456789abcdef',
+  format: 'terms',
+  kind: 'infection-alert',
+  language: 'ja',
+  subscriber: 'sub-0001',
+  resolver: 'bind',
+  zone: 'cc',
+  result: 'accept',
+  file: 'manifest.json',
 };
 const fill = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => PARAMS[name] ?? 'x');
 
@@ -28,20 +37,23 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   before(async () => {
     const dir = tempDir();
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
-      '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
-      '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
-      '  ddos-dns-blocking:',
-      '    enabled: true',
-      `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
-      'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(dir, 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:',
+        '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
+        '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
+        '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
+        '  ddos-dns-blocking:',
+        '    enabled: true',
+        `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
+        '    primary: { host: 127.0.0.1, port: 0 }',
+        '    zone: ddos.rpz.isp.test',
+        '    transferTo: [127.0.0.1]',
+        'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+      ].join('\n'),
+    );
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
     for (const role of ROLES) tokens[role] = (await server.mamori.accounts.createToken('module:test', `${role} token`, role)).token;
     await sql`insert into m4_suspensions (account, since, until, case_id, detector, lifted_at, lifted_by, reminded)
@@ -53,18 +65,30 @@ describe('security: roles over every route, subscriber data to case roles only',
   it('serves the routes of M3, M4 and M6, and of the AAA, each with a permission', () => {
     const urls = server.app.declaredRoutes.map((r) => r.url);
     for (const prefix of ['/api/v1/m3/', '/api/v1/m4/', '/api/v1/m6/', '/aaa/v1/', '/api/v1/share/', '/api/v1/cases']) {
-      assert.ok(urls.some((u) => u.startsWith(prefix)), `no route under ${prefix}`);
+      assert.ok(
+        urls.some((u) => u.startsWith(prefix)),
+        `no route under ${prefix}`,
+      );
     }
     for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
     // Only the health routes go without credentials, and they carry no data (test/integration/operability.test.ts).
-    assert.deepEqual(server.app.declaredRoutes.filter((r) => r.public).map((r) => r.url).sort(), ['/healthz', '/readyz']);
+    assert.deepEqual(
+      server.app.declaredRoutes
+        .filter((r) => r.public)
+        .map((r) => r.url)
+        .sort(),
+      ['/healthz', '/readyz'],
+    );
   });
 
   it('refuses every route without credentials (401)', async () => {
     for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public)) {
       for (const auth of [undefined, 'Bearer nonsense', 'Basic YWRtaW46YWRtaW4=']) {
-        const res = await server.app.inject({ method: r.method as 'GET', url: fill(r.url),
-          ...(auth ? { headers: { authorization: auth } } : {}) });
+        const res = await server.app.inject({
+          method: r.method as 'GET',
+          url: fill(r.url),
+          ...(auth ? { headers: { authorization: auth } } : {}),
+        });
         assert.equal(res.statusCode, 401, `${r.method} ${r.url} with ${auth ?? 'nothing'}: ${res.body}`);
       }
     }
@@ -119,9 +143,13 @@ describe('security: roles over every route, subscriber data to case roles only',
     }
   });
 
-  it('audits every read of a subscriber\'s consent, and keeps it from auditors', async () => {
-    const put = await server.app.inject({ method: 'PUT', url: '/api/v1/m3/consent/sub-0001', headers: as('operator'),
-      payload: { choice: 'opt-out', channel: 'support-desk' } });
+  it("audits every read of a subscriber's consent, and keeps it from auditors", async () => {
+    const put = await server.app.inject({
+      method: 'PUT',
+      url: '/api/v1/m3/consent/sub-0001',
+      headers: as('operator'),
+      payload: { choice: 'opt-out', channel: 'support-desk' },
+    });
     assert.equal(put.statusCode, 200, put.body);
     const before = (await server.mamori.audit.head()).seq;
     const got = await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('operator') });

@@ -27,24 +27,55 @@ const SUBMISSIONS = '7b1e0d52-2f4a-5c3e-8d44-6d616d6f7269';
 const PUBLIC_URL = 'https://taxii.isp.example:8471';
 
 interface PushStatus {
-  success_count: number; failure_count: number; failures?: Array<{ message: string }>; title?: string; description?: string;
+  success_count: number;
+  failure_count: number;
+  failures?: Array<{ message: string }>;
+  title?: string;
+  description?: string;
 }
 
 function features(address: string, port: number) {
-  return { address, port, proto: 6, clients: 40, flows: 4000, flowsPerClient: 100, periodicShare: 1, periodSeconds: 60,
-    gapDispersion: 0.02, beaconScore: 0.9, bytesCv: 0.01, packetsCv: 0, meanBytesPerFlow: 300, medianDurationSeconds: 0.2,
-    p90DurationSeconds: 0.4, hoursActive: 24, firstSeenHours: 0, clientGrowth: 0, failedShare: 0, portRarity: 0.8, returnRatio: 0.5,
-    farmSiblings: 0 };
+  return {
+    address,
+    port,
+    proto: 6,
+    clients: 40,
+    flows: 4000,
+    flowsPerClient: 100,
+    periodicShare: 1,
+    periodSeconds: 60,
+    gapDispersion: 0.02,
+    beaconScore: 0.9,
+    bytesCv: 0.01,
+    packetsCv: 0,
+    meanBytesPerFlow: 300,
+    medianDurationSeconds: 0.2,
+    p90DurationSeconds: 0.4,
+    hoursActive: 24,
+    firstSeenHours: 0,
+    clientGrowth: 0,
+    failedShare: 0,
+    portRarity: 0.8,
+    returnRatio: 0.5,
+    farmSiblings: 0,
+  };
 }
 
 /** A partner's indicator for 10.x.y.z:port, padded with a description as real feeds carry. */
 function indicator(i: number) {
   return {
-    type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`,
-    created: '2026-11-20T00:00:00.000Z', modified: '2026-11-20T00:00:00.000Z',
-    pattern: "[network-traffic:dst_ref.type = 'ipv4-addr' AND "
-      + `network-traffic:dst_ref.value = '10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}' AND network-traffic:dst_port = 443]`,
-    pattern_type: 'stix', valid_from: '2026-11-20T00:00:00Z', name: `C2 ${i}`, description: 'x'.repeat(120),
+    type: 'indicator',
+    spec_version: '2.1',
+    id: `indicator--${randomUUID()}`,
+    created: '2026-11-20T00:00:00.000Z',
+    modified: '2026-11-20T00:00:00.000Z',
+    pattern:
+      "[network-traffic:dst_ref.type = 'ipv4-addr' AND " +
+      `network-traffic:dst_ref.value = '10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}' AND network-traffic:dst_port = 443]`,
+    pattern_type: 'stix',
+    valid_from: '2026-11-20T00:00:00Z',
+    name: `C2 ${i}`,
+    description: 'x'.repeat(120),
   };
 }
 
@@ -60,9 +91,12 @@ describe('security: M2 TAXII server and feeds', () => {
   };
   const recipient = async (name: string, rights: Array<{ collection: string; read: boolean; write: boolean }>) => {
     const r = await api('POST', '/api/v1/share/recipients', {
-      name, contact: 'soc@partner.example',
-      attestedAt: new Date(Date.now() - 86_400_000).toISOString(), attestationUntil: new Date(Date.now() + 86_400_000).toISOString(),
-      channels: ['taxii', 'misp', 'csv'], rights,
+      name,
+      contact: 'soc@partner.example',
+      attestedAt: new Date(Date.now() - 86_400_000).toISOString(),
+      attestationUntil: new Date(Date.now() + 86_400_000).toISOString(),
+      channels: ['taxii', 'misp', 'csv'],
+      rights,
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const id = (r.body as { id: string }).id;
@@ -70,32 +104,45 @@ describe('security: M2 TAXII server and feeds', () => {
     const token = (t.body as { secret: string }).secret;
     return { id, token, client: new TaxiiClient(base, ca, { token }) };
   };
-  const push = (c: TaxiiClient,
-    body: string) => c.raw<PushStatus>(
-    'POST', `/mamori/collections/${SUBMISSIONS}/objects/`, { headers: { 'content-type': TAXII }, body });
+  const push = (c: TaxiiClient, body: string) =>
+    c.raw<PushStatus>('POST', `/mamori/collections/${SUBMISSIONS}/objects/`, { headers: { 'content-type': TAXII }, body });
 
   before(async () => {
     const dir = tempDir();
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  cc-detection: { enabled: true }',
-      '  cc-sharing:',
-      '    enabled: true',
-      `    taxii: { host: "127.0.0.1", port: 0, maxContentLength: 16777216, publicUrl: "${PUBLIC_URL}",`,
-      '      push: { perMinute: 3, maxIndicatorsPerSource: 25000 } }',
-      'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
-    ].join('\n'));
+    const config = testConfig(
+      join(dir, 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:',
+        '  cc-detection: { enabled: true }',
+        '  cc-sharing:',
+        '    enabled: true',
+        `    taxii: { host: "127.0.0.1", port: 0, maxContentLength: 16777216, publicUrl: "${PUBLIC_URL}",`,
+        '      push: { perMinute: 3, maxIndicatorsPerSource: 25000 } }',
+        'ingest:\n  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
+      ].join('\n'),
+    );
     server = await serve(config, { measures: measuresWithM1InletOnly(), out: new PassThrough(), logger: createLogger('silent') });
     admin = (await server.mamori.accounts.createToken('module:test', 'admin', 'admin')).token;
     base = server.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '');
     ca = readFileSync(join(dir, 'data', 'taxii-tls', 'cert.pem'), 'utf8');
-    await applyDetections(server.mamori.state, server.mamori.audit, [{ features: features('198.51.100.7', 443), score: 0.97,
-      explanation: [] }], new Date(), new Date(0), 'measure:cc-detection');
+    await applyDetections(
+      server.mamori.state,
+      server.mamori.audit,
+      [{ features: features('198.51.100.7', 443), score: 0.97, explanation: [] }],
+      new Date(),
+      new Date(0),
+      'measure:cc-detection',
+    );
     const caps = server.mamori.broker.forMeasure('cc-sharing');
     const own = await caps.ownState<CcSharingSettings>();
-    await syncEntries({ audit: own.audit, feed: await caps.action<CandidateFeed>('candidate-feed'), settings: own.settings,
-      now: new Date(), actor: 'measure:cc-sharing' });
+    await syncEntries({
+      audit: own.audit,
+      feed: await caps.action<CandidateFeed>('candidate-feed'),
+      settings: own.settings,
+      now: new Date(),
+      actor: 'measure:cc-sharing',
+    });
     for (const e of (await api('GET', '/api/v1/share/entries?state=pending')).body.entries as Array<{ id: string }>) {
       assert.equal((await api('POST', `/api/v1/share/entries/${e.id}/decision`, { action: 'approve', reason: 'checked' })).status, 200);
     }
@@ -104,12 +151,17 @@ describe('security: M2 TAXII server and feeds', () => {
 
   it('refuses the flat feeds to a recipient that may only write partner submissions (403, audited)', async () => {
     const sharedList = await api('GET', '/api/v1/share/entries?state=shared');
-    assert.ok((sharedList.body.entries as unknown[]).length >= 1,
-      `nothing is shared, so the test would prove nothing: ${JSON.stringify(sharedList.body)}`);
+    assert.ok(
+      (sharedList.body.entries as unknown[]).length >= 1,
+      `nothing is shared, so the test would prove nothing: ${JSON.stringify(sharedList.body)}`,
+    );
     const writer = await recipient('write-only partner', [{ collection: 'partner-submissions', read: false, write: true }]);
     const reader = await recipient('reading partner', [{ collection: 'cc-indicators', read: true, write: false }]);
-    assert.match((await reader.client.raw('GET', '/feeds/cc.csv', { headers: { accept: 'text/csv' } })).text, /198\.51\.100\.7/,
-      'a reader gets the list');
+    assert.match(
+      (await reader.client.raw('GET', '/feeds/cc.csv', { headers: { accept: 'text/csv' } })).text,
+      /198\.51\.100\.7/,
+      'a reader gets the list',
+    );
     assert.equal((await writer.client.get(`/mamori/collections/${CC_COLLECTION}/objects/`)).status, 404, 'TAXII hides the collection');
     const before = (await server.mamori.audit.head()).seq;
     for (const path of ['/feeds/cc.csv', '/feeds/cc.json', '/feeds/misp/manifest.json', '/feeds/misp/hashes.csv']) {
@@ -128,14 +180,22 @@ describe('security: M2 TAXII server and feeds', () => {
     const reader = await recipient('discovering partner', [{ collection: 'cc-indicators', read: true, write: false }]);
     // TLS to the real server (its name checked as usual); the HTTP Host header says something else.
     const text = await new Promise<string>((resolve, reject) => {
-      const req = httpsRequest(new URL('/taxii2/', base), {
-        ca, servername: 'localhost', headers: { host: 'attacker.example:443', accept: TAXII,
-          authorization: `Bearer ${reader.token}` }, timeout: 20_000,
-      }, (res) => {
-        let t = '';
-        res.on('data', (c: Buffer) => { t += c.toString(); });
-        res.on('end', () => (res.statusCode === 200 ? resolve(t) : reject(new Error(`HTTP ${res.statusCode}: ${t}`))));
-      });
+      const req = httpsRequest(
+        new URL('/taxii2/', base),
+        {
+          ca,
+          servername: 'localhost',
+          headers: { host: 'attacker.example:443', accept: TAXII, authorization: `Bearer ${reader.token}` },
+          timeout: 20_000,
+        },
+        (res) => {
+          let t = '';
+          res.on('data', (c: Buffer) => {
+            t += c.toString();
+          });
+          res.on('end', () => (res.statusCode === 200 ? resolve(t) : reject(new Error(`HTTP ${res.statusCode}: ${t}`))));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -165,9 +225,11 @@ describe('security: M2 TAXII server and feeds', () => {
     assert.equal(r.body.success_count, objects.length, JSON.stringify(r.body.failures?.slice(0, 3)));
     // Relative to the whole request, so that a loaded machine (slower everything) does not decide:
     // stored in one go, the longest stall is most of the request; in slices, a small part of it.
-    assert.ok(stallMs < 0.3 * tookMs,
-      `the event loop stalled ${stallMs.toFixed(0)} ms of the ${tookMs} ms taken to store ${objects.length} objects `
-      + `(${(body.length / 1e6).toFixed(1)} MB)`);
+    assert.ok(
+      stallMs < 0.3 * tookMs,
+      `the event loop stalled ${stallMs.toFixed(0)} ms of the ${tookMs} ms taken to store ${objects.length} objects ` +
+        `(${(body.length / 1e6).toFixed(1)} MB)`,
+    );
   });
 
   it('holds at most maxIndicatorsPerSource indicators from one source; the rest are refused one by one', async () => {
@@ -180,8 +242,11 @@ describe('security: M2 TAXII server and feeds', () => {
     assert.equal(second.body.success_count, 5000);
     assert.equal(second.body.failure_count, 3000);
     assert.match(second.body.failures![0]!.message, /holds the most indicators allowed \(25000\)/);
-    const held = await s.selectFrom('share_inbound').select((eb) => eb.fn.countAll<number>().as('n')).where('source', '=',
-      'taxii:flooding partner').executeTakeFirstOrThrow();
+    const held = await s
+      .selectFrom('share_inbound')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('source', '=', 'taxii:flooding partner')
+      .executeTakeFirstOrThrow();
     assert.equal(Number(held.n), 25_000);
   });
 

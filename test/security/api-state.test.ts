@@ -22,8 +22,11 @@ describe('security: the state database', () => {
     dataDir = join(tempDir(), 'data');
     const sink = new PassThrough();
     sink.on('data', (c: Buffer) => log.push(...c.toString().split('\n').filter(Boolean)));
-    server = await serve(testConfig(dataDir, 'server:\n  port: 0\n'), { analytics: false, out: new PassThrough(),
-      logger: createLogger('info', sink) });
+    server = await serve(testConfig(dataDir, 'server:\n  port: 0\n'), {
+      analytics: false,
+      out: new PassThrough(),
+      logger: createLogger('info', sink),
+    });
   });
   after(() => server?.close());
 

@@ -23,10 +23,24 @@ import { tempDir, testConfig } from '../support/fixtures.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowSec = () => Math.floor(Date.now() / 1000);
 /** Machine-made names under one domain, as a water-torture attack (what M6 would turn into a candidate). */
-const attackFrames = (n: number, timeSec = nowSec()) => Array.from({ length: n }, (_, i) =>
-  dnstapFrame({ type: i % 2 ? 6 : 5, client: '198.51.100.9', qname: `x${(i * 7919).toString(36)}q.victim.example`, rcode: 2, timeSec, identity: 'resolver-x' }));
+const attackFrames = (n: number, timeSec = nowSec()) =>
+  Array.from({ length: n }, (_, i) =>
+    dnstapFrame({
+      type: i % 2 ? 6 : 5,
+      client: '198.51.100.9',
+      qname: `x${(i * 7919).toString(36)}q.victim.example`,
+      rcode: 2,
+      timeSec,
+      identity: 'resolver-x',
+    }),
+  );
 
-interface ReceiverView { connections: number; events: number; frames: number; errors: Record<string, number> }
+interface ReceiverView {
+  connections: number;
+  events: number;
+  frames: number;
+  errors: Record<string, number>;
+}
 
 describe('security: dnstap hears only resolvers, times out idle connections, bounds event time', () => {
   const dir = tempDir();
@@ -50,22 +64,31 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
   };
 
   before(async () => {
-    const config = testConfig(join(dir, 'data'), [
-      'server:\n  port: 0',
-      'measures:',
-      '  ddos-dns-blocking:',
-      '    enabled: true',
-      `    dnstap: { unix: [${JSON.stringify(socket)}], unixGroup: ${group}, tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1],`,
-      '              maxConnectionsPerSource: 4, handshakeTimeout: 1s, idleTimeout: 2s }',
-      '    primary: { host: 127.0.0.1, port: 0 }',
-      '    zone: ddos.rpz.isp.test',
-      '    transferTo: [127.0.0.1]',
-    ].join('\n'));
+    const config = testConfig(
+      join(dir, 'data'),
+      [
+        'server:\n  port: 0',
+        'measures:',
+        '  ddos-dns-blocking:',
+        '    enabled: true',
+        `    dnstap: { unix: [${JSON.stringify(socket)}], unixGroup: ${group}, tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1],`,
+        '              maxConnectionsPerSource: 4, handshakeTimeout: 1s, idleTimeout: 2s }',
+        '    primary: { host: 127.0.0.1, port: 0 }',
+        '    zone: ddos.rpz.isp.test',
+        '    transferTo: [127.0.0.1]',
+      ].join('\n'),
+    );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
-    port = Number(server.endpoints['ddos-dns-blocking']!.dnstap!.split(' ').find((e) => e.startsWith('127.0.0.1:'))!.split(':')[1]);
+    port = Number(
+      server.endpoints['ddos-dns-blocking']!.dnstap!.split(' ')
+        .find((e) => e.startsWith('127.0.0.1:'))!
+        .split(':')[1],
+    );
   });
-  after(async () => { await server?.close(); });
+  after(async () => {
+    await server?.close();
+  });
 
   it('takes nothing from an address that is not a resolver', async () => {
     const before = await receiver();
@@ -82,8 +105,11 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
       const before = await receiver();
       await sendDnstap(from('127.0.0.1'), attackFrames(20));
       let now = before;
-      for (let i = 0; i < 50 && now.events < before.events + 20; i++) { await sleep(20); now = await receiver(); }
-      assert.equal(now.events, before.events + 20, 'the resolver\'s frames arrived');
+      for (let i = 0; i < 50 && now.events < before.events + 20; i++) {
+        await sleep(20);
+        now = await receiver();
+      }
+      assert.equal(now.events, before.events + 20, "the resolver's frames arrived");
     } finally {
       for (const h of held) h.socket.destroy();
     }
@@ -94,7 +120,11 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
     const held = Array.from({ length: 6 }, () => idle('127.0.0.1'));
     // Every one is closed by the server: two at once (cap of 4), four after the 1 s handshake timeout.
     const deadline = sleep(6000).then(() => 'timeout');
-    assert.notEqual(await Promise.race([Promise.all(held.map((h) => h.closed)).then(() => 'closed'), deadline]), 'timeout', 'idle connections were closed');
+    assert.notEqual(
+      await Promise.race([Promise.all(held.map((h) => h.closed)).then(() => 'closed'), deadline]),
+      'timeout',
+      'idle connections were closed',
+    );
     const after = await receiver();
     assert.equal((after.errors['refused-source-cap'] ?? 0) - (before.errors['refused-source-cap'] ?? 0), 2, JSON.stringify(after.errors));
     assert.equal((after.errors['handshake-timeout'] ?? 0) - (before.errors['handshake-timeout'] ?? 0), 4, JSON.stringify(after.errors));
@@ -120,7 +150,10 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
     const y3005 = Math.floor(Date.UTC(3005, 0, 1) / 1000);
     await sendDnstap(from('127.0.0.1'), [...attackFrames(50, y3005), ...attackFrames(10, nowSec() - 7200)]);
     let after = before;
-    for (let i = 0; i < 50 && after.frames < before.frames + 60; i++) { await sleep(20); after = await receiver(); }
+    for (let i = 0; i < 50 && after.frames < before.frames + 60; i++) {
+      await sleep(20);
+      after = await receiver();
+    }
     assert.equal(after.frames, before.frames + 60);
     assert.equal(after.events, before.events, 'none of them reached the detectors');
     assert.equal((after.errors['clock-skew'] ?? 0) - (before.errors['clock-skew'] ?? 0), 60, JSON.stringify(after.errors));

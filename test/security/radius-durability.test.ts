@@ -26,7 +26,11 @@ const PER_SOCKET = 256; // one identifier per packet on each socket: an answer n
 function startPacket(identifier: number, n: number, eventTime: number): Buffer {
   const attrs: Buffer[] = [];
   const add = (type: number, value: Buffer) => attrs.push(Buffer.concat([Buffer.from([type, value.length + 2]), value]));
-  const u32 = (x: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(x >>> 0); return b; };
+  const u32 = (x: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(x >>> 0);
+    return b;
+  };
   add(40, u32(1)); // Acct-Status-Type = Start
   add(1, Buffer.from(`user${n}@isp`));
   add(44, Buffer.from(`s${n}`));
@@ -34,7 +38,10 @@ function startPacket(identifier: number, n: number, eventTime: number): Buffer {
   add(55, u32(eventTime));
   const body = Buffer.concat(attrs);
   const p = Buffer.alloc(20 + body.length);
-  p[0] = 4; p[1] = identifier; p.writeUInt16BE(p.length, 2); body.copy(p, 20);
+  p[0] = 4;
+  p[1] = identifier;
+  p.writeUInt16BE(p.length, 2);
+  body.copy(p, 20);
   createHash('md5').update(p.subarray(0, 4)).update(Buffer.alloc(16)).update(p.subarray(20)).update(SECRET).digest().copy(p, 4);
   return p;
 }
@@ -44,18 +51,28 @@ describe('security: RADIUS answers a Start only once it is stored', () => {
     const dir = tempDir();
     const port = await freePort();
     const config = join(dir, 'mamori.yaml');
-    writeFileSync(config, [
-      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-      'server: { host: 127.0.0.1, port: 0 }',
-      'measures:\n  credential-misuse: { enabled: true }',
-      `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: ${port} }]\n    clients: [{ address: "127.0.0.1", secret: "${SECRET}", name: "bras1" }]`,
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+        'server: { host: 127.0.0.1, port: 0 }',
+        'measures:\n  credential-misuse: { enabled: true }',
+        `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ` +
+          `port: ${port} }]\n    clients: [{ ` +
+          `address: "127.0.0.1", secret: "${SECRET}", name: "bras1" }]`,
+      ].join('\n'),
+    );
     const child = spawn(process.execPath, [CLI, '-c', config, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    for (const deadline = Date.now() + 60_000; !/serving at/.test(out) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+    for (const deadline = Date.now() + 60_000; !/serving at/.test(out) && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 100));
     assert.match(out, /serving at/, `server did not start: ${out.slice(-2000)}`);
 
     const acked = new Set<number>();
@@ -70,14 +87,19 @@ describe('security: RADIUS answers a Start only once it is stored', () => {
           if (sent % PER_SOCKET === 0) {
             const s = dgram.createSocket('udp4');
             const base = sent;
-            s.on('message', (m) => { if (m[0] === 5) acked.add(base + m[1]!); });
+            s.on('message', (m) => {
+              if (m[0] === 5) acked.add(base + m[1]!);
+            });
             await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
             sockets.push(s);
           }
           sockets.at(-1)!.send(startPacket(sent % PER_SOCKET, sent, eventTime), port, '127.0.0.1');
         }
         await new Promise((r) => setTimeout(r, 10));
-        if (acked.size >= 1500) { child.kill('SIGKILL'); killed = true; }
+        if (acked.size >= 1500) {
+          child.kill('SIGKILL');
+          killed = true;
+        }
       }
       assert.ok(killed, `only ${acked.size} of ${sent} Starts were acknowledged within 30 s`);
       await exited;
@@ -93,6 +115,10 @@ describe('security: RADIUS answers a Start only once it is stored', () => {
     const lost = [...acked].filter((n) => !stored.has(`bras1|s${n}`));
     t.diagnostic(`${count} of ${sent} Starts acknowledged before SIGKILL, ${lost.length} of them missing from the store`);
     assert.ok(count >= 1500, `${count} acknowledged`);
-    assert.deepEqual(lost.length, 0, `${lost.length} of ${count} acknowledged Starts (of ${sent} sent) were not in the store after SIGKILL`);
+    assert.deepEqual(
+      lost.length,
+      0,
+      `${lost.length} of ${count} acknowledged Starts (of ${sent} sent) were not in the store after SIGKILL`,
+    );
   });
 });

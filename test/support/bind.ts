@@ -9,12 +9,22 @@ import { join } from 'node:path';
 
 export const ROOT_ZONE = '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nlocalhost. IN A 127.0.0.1\n';
 
-export interface Named { port: number; log(): string; stop(): Promise<void> }
+export interface Named {
+  port: number;
+  log(): string;
+  stop(): Promise<void>;
+}
 
 /** `options` and `zones` are named.conf text; `files` are written into `dir` first. */
-export async function startNamed(dir: string, port: number, opts: { options: string; zones: string; files: Record<string, string>; ready: RegExp }): Promise<Named> {
+export async function startNamed(
+  dir: string,
+  port: number,
+  opts: { options: string; zones: string; files: Record<string, string>; ready: RegExp },
+): Promise<Named> {
   for (const [name, text] of Object.entries({ 'root.db': ROOT_ZONE, ...opts.files })) writeFileSync(join(dir, name), text);
-  writeFileSync(join(dir, 'named.conf'), `options {
+  writeFileSync(
+    join(dir, 'named.conf'),
+    `options {
 	directory "${dir}";
 	pid-file "${dir}/named.pid";
 	listen-on port ${port} { 127.0.0.1; };
@@ -27,19 +37,33 @@ ${opts.options}
 controls { };
 zone "." { type primary; file "root.db"; };
 ${opts.zones}
-`);
+`,
+  );
   const check = spawnSync('named-checkconf', [join(dir, 'named.conf')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`named.conf: ${check.stderr}${check.stdout}`);
   const p: ChildProcess = spawn('named', ['-g', '-u', 'root', '-c', join(dir, 'named.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
-  p.stdout!.on('data', (c: Buffer) => { log += c.toString(); });
+  p.stderr!.on('data', (c: Buffer) => {
+    log += c.toString();
+  });
+  p.stdout!.on('data', (c: Buffer) => {
+    log += c.toString();
+  });
   for (let i = 0; i < 100 && !opts.ready.test(log); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!opts.ready.test(log)) { p.kill(); throw new Error(`named did not become ready: ${log.slice(-3000)}`); }
+  if (!opts.ready.test(log)) {
+    p.kill();
+    throw new Error(`named did not become ready: ${log.slice(-3000)}`);
+  }
   return {
     port,
     log: () => log,
-    stop: async () => { if (p.exitCode === null && p.signalCode === null) await new Promise((r) => { p.once('exit', r); p.kill(); }); },
+    stop: async () => {
+      if (p.exitCode === null && p.signalCode === null)
+        await new Promise((r) => {
+          p.once('exit', r);
+          p.kill();
+        });
+    },
   };
 }
 
@@ -48,8 +72,12 @@ export function kdig(args: string[]): Promise<string> {
   return new Promise((resolve) => {
     const p = spawn('kdig', [...args, '+time=2', '+retry=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    p.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     p.on('close', () => resolve(out));
   });
 }

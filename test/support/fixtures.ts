@@ -62,7 +62,11 @@ export function validDeclaration(overrides: Partial<MeasureDeclarationInput> = {
 export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}): MeasureModule {
   return {
     declaration: defineMeasure(validDeclaration(overrides)),
-    implementation: { async start() { return { async stop() {} }; } },
+    implementation: {
+      async start() {
+        return { async stop() {} };
+      },
+    },
   };
 }
 
@@ -72,7 +76,19 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  * inlet need it enabled without a model or subscriber prefixes.
  */
 export function measuresWithM1InletOnly(): MeasureModule[] {
-  return ALL_MEASURES.map((m) => (m.declaration.id === 'cc-detection' ? { ...m, readiness: () => [], implementation: { async start() { return { async stop() {} }; } } } : m));
+  return ALL_MEASURES.map((m) =>
+    m.declaration.id === 'cc-detection'
+      ? {
+          ...m,
+          readiness: () => [],
+          implementation: {
+            async start() {
+              return { async stop() {} };
+            },
+          },
+        }
+      : m,
+  );
 }
 
 /**
@@ -81,7 +97,10 @@ export function measuresWithM1InletOnly(): MeasureModule[] {
  */
 export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] = ['cases', 'subscriber-notices']): MeasureModule {
   return runnableMeasure({
-    id: 'lookup-test', code: 'M90', identifiesSubscribers: true, bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
+    id: 'lookup-test',
+    code: 'M90',
+    identifiesSubscribers: true,
+    bases: [{ basis: 'legitimate-business', scope: { ja: '試験', en: 'testing' } }],
     dataItems: [
       { item: 'aaa.assigned-address', retention: '365d', use: { ja: '試験', en: 'testing' } },
       { item: 'subscriber.id', retention: '365d', use: { ja: '試験', en: 'testing' } },

@@ -15,14 +15,16 @@ import { join } from 'node:path';
  */
 export function have(command: string): boolean {
   const found = spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-  if (!found && process.env.CI === 'true') throw new Error(`${command} is not installed, and CI must run the interop tests (see test/debian-packages.txt)`);
+  if (!found && process.env.CI === 'true')
+    throw new Error(`${command} is not installed, and CI must run the interop tests (see test/debian-packages.txt)`);
   return found;
 }
 
 /** Whether Debian's Python has a module (e.g. aiosmtpd from python3-aiosmtpd); in CI a missing one is an error. */
 export function havePythonModule(module: string): boolean {
   const found = spawnSync('/usr/bin/python3', ['-c', `import ${module}`]).status === 0;
-  if (!found && process.env.CI === 'true') throw new Error(`python module ${module} is not installed, and CI must run the interop tests (see test/debian-packages.txt)`);
+  if (!found && process.env.CI === 'true')
+    throw new Error(`python module ${module} is not installed, and CI must run the interop tests (see test/debian-packages.txt)`);
   return found;
 }
 
@@ -40,7 +42,21 @@ export async function collectDatagrams(): Promise<{ port: number; datagrams: Buf
 /** Runs softflowd over a traffic pcap and returns the export datagrams it sent. */
 export async function softflowdExport(pcap: string, version: 5 | 9 | 10, workDir: string): Promise<Buffer[]> {
   const sink = await collectDatagrams();
-  const args = ['-r', pcap, '-n', `127.0.0.1:${sink.port}`, '-v', String(version), '-c', 'none', '-a', '-d', '-p', join(workDir, `softflowd-${version}.pid`), '-6'];
+  const args = [
+    '-r',
+    pcap,
+    '-n',
+    `127.0.0.1:${sink.port}`,
+    '-v',
+    String(version),
+    '-c',
+    'none',
+    '-a',
+    '-d',
+    '-p',
+    join(workDir, `softflowd-${version}.pid`),
+    '-6',
+  ];
   if (version === 10) args.push('-A', 'milli');
   const r = spawnSync('softflowd', args, { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`softflowd failed (${r.status}): ${r.stderr}`);
@@ -52,8 +68,17 @@ export async function softflowdExport(pcap: string, version: 5 | 9 | 10, workDir
 }
 
 export interface ReferenceRecord {
-  start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number;
-  tcpFlags?: number; samplingRate?: number;
+  start: number;
+  end: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  packets: number;
+  bytes: number;
+  tcpFlags?: number;
+  samplingRate?: number;
 }
 
 /** Sends datagrams (paced) to a fresh nfcapd on loopback and returns once it has written its file. */
@@ -85,14 +110,28 @@ export async function nfdumpDecode(datagrams: readonly Buffer[], dir: string, po
   await nfcapdReceive(datagrams, dir, port);
   const records: ReferenceRecord[] = [];
   for await (const r of readNfdump(dir, true)) {
-    records.push({ start: r.start, end: r.end, src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, proto: r.proto,
-      packets: r.packets, bytes: r.bytes, tcpFlags: r.tcpFlags });
+    records.push({
+      start: r.start,
+      end: r.end,
+      src: r.src,
+      dst: r.dst,
+      sport: r.sport,
+      dport: r.dport,
+      proto: r.proto,
+      packets: r.packets,
+      bytes: r.bytes,
+      tcpFlags: r.tcpFlags,
+    });
   }
   return records;
 }
 
 /** nfcapd's own counters for what it received (`nfdump -I`): flows and sequence failures. */
-export async function nfcapdCounters(datagrams: readonly Buffer[], dir: string, port: number): Promise<{ flows: number; sequenceFailures: number }> {
+export async function nfcapdCounters(
+  datagrams: readonly Buffer[],
+  dir: string,
+  port: number,
+): Promise<{ flows: number; sequenceFailures: number }> {
   await nfcapdReceive(datagrams, dir, port);
   const r = spawnSync('nfdump', ['-R', dir, '-I'], { encoding: 'utf8' });
   const read = (label: string) => {
@@ -105,8 +144,17 @@ export async function nfcapdCounters(datagrams: readonly Buffer[], dir: string, 
 
 /** One sampled packet as test/support/sflow_wire.py reads it from the wire (scapy for the packet layers). */
 export interface WireSample {
-  family: 4 | 6; src: string; dst: string; proto: number; sport: number; dport: number; tcpFlags: number;
-  packets: number; bytes: number; frameBytes: number; samplingRate: number;
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  proto: number;
+  sport: number;
+  dport: number;
+  tcpFlags: number;
+  packets: number;
+  bytes: number;
+  frameBytes: number;
+  samplingRate: number;
 }
 
 /** The independent reading of sFlow captures (Python and scapy, nothing shared with the decoders under test). */
@@ -114,11 +162,21 @@ export function sflowWire(pcaps: readonly string[]): WireSample[] {
   const script = new URL('../../../test/support/sflow_wire.py', import.meta.url).pathname;
   const r = spawnSync('/usr/bin/python3', [script, ...pcaps], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`sflow_wire.py failed (${r.status}): ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as WireSample);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as WireSample);
 }
 
 export interface SfacctdRecord {
-  src: string; dst: string; sport: number; dport: number; proto: number; tcpFlags: number; packets: number; bytes: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  tcpFlags: number;
+  packets: number;
+  bytes: number;
 }
 
 /**
@@ -133,11 +191,23 @@ export async function sfacctdDecode(datagrams: readonly Buffer[], dir: string, p
   mkdirSync(dir, { recursive: true });
   const out = join(dir, 'sfacctd.csv');
   const config = join(dir, 'sfacctd.conf');
-  writeFileSync(config, [
-    'daemonize: false', 'sfacctd_ip: 127.0.0.1', `sfacctd_port: ${port}`, 'plugins: print',
-    'aggregate: src_host, dst_host, src_port, dst_port, proto, tcpflags', 'print_output: csv', `print_output_file: ${out}`,
-    'print_output_file_append: true', 'print_refresh_time: 1', 'print_num_protos: true', 'sfacctd_renormalize: true', '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'daemonize: false',
+      'sfacctd_ip: 127.0.0.1',
+      `sfacctd_port: ${port}`,
+      'plugins: print',
+      'aggregate: src_host, dst_host, src_port, dst_port, proto, tcpflags',
+      'print_output: csv',
+      `print_output_file: ${out}`,
+      'print_output_file_append: true',
+      'print_refresh_time: 1',
+      'print_num_protos: true',
+      'sfacctd_renormalize: true',
+      '',
+    ].join('\n'),
+  );
   const logFile = join(dir, 'sfacctd.log');
   const log = openSync(logFile, 'w');
   const child: ChildProcess = spawn('sfacctd', ['-f', config], { stdio: ['ignore', log, log] });
@@ -145,12 +215,31 @@ export async function sfacctdDecode(datagrams: readonly Buffer[], dir: string, p
   const listening = () => readFileSync(logFile, 'utf8').includes('waiting for sFlow data');
   const read = (): SfacctdRecord[] => {
     if (!existsSync(out)) return [];
-    return readFileSync(out, 'utf8').split('\n').filter((l) => l && !l.startsWith('SRC_IP')).map((l) => {
-      const [src, dst, sport, dport, flags, proto, pkts, bytes] = l.split(',') as [string, string, string, string, string,
-        string, string, string];
-      return { src, dst, sport: Number(sport), dport: Number(dport), tcpFlags: Number(flags), proto: Number(proto),
-        packets: Number(pkts), bytes: Number(bytes) };
-    });
+    return readFileSync(out, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('SRC_IP'))
+      .map((l) => {
+        const [src, dst, sport, dport, flags, proto, pkts, bytes] = l.split(',') as [
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+          string,
+        ];
+        return {
+          src,
+          dst,
+          sport: Number(sport),
+          dport: Number(dport),
+          tcpFlags: Number(flags),
+          proto: Number(proto),
+          packets: Number(pkts),
+          bytes: Number(bytes),
+        };
+      });
   };
   try {
     for (let waited = 0; !listening(); waited += 50) {

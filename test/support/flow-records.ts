@@ -16,15 +16,26 @@ export function rowsOf(batch: FlowBatch, withFlags = false): ReferenceRecord[] {
     const six = batch.family[i] === 6;
     const addr = (a: Uint8Array) => (six ? formatIPv6(a, i * 16) : Array.from(a.subarray(i * 16, i * 16 + 4)).join('.'));
     rows.push({
-      start: batch.startMs[i]!, end: batch.endMs[i]!, src: addr(batch.src), dst: addr(batch.dst),
-      sport: batch.srcPort[i]!, dport: batch.dstPort[i]!, proto: batch.proto[i]!, packets: batch.packets[i]!, bytes: batch.bytes[i]!,
-      samplingRate: batch.samplingRate[i]!, ...(withFlags ? { tcpFlags: batch.tcpFlags[i]! } : {}),
+      start: batch.startMs[i]!,
+      end: batch.endMs[i]!,
+      src: addr(batch.src),
+      dst: addr(batch.dst),
+      sport: batch.srcPort[i]!,
+      dport: batch.dstPort[i]!,
+      proto: batch.proto[i]!,
+      packets: batch.packets[i]!,
+      bytes: batch.bytes[i]!,
+      samplingRate: batch.samplingRate[i]!,
+      ...(withFlags ? { tcpFlags: batch.tcpFlags[i]! } : {}),
     });
   }
   return rows;
 }
 
-export function decodeAll(datagrams: readonly Buffer[], options: { exporter?: string; receivedMs?: number; holdMs?: number } = {}): { records: ReferenceRecord[]; exporters: ExporterTable } {
+export function decodeAll(
+  datagrams: readonly Buffer[],
+  options: { exporter?: string; receivedMs?: number; holdMs?: number } = {},
+): { records: ReferenceRecord[]; exporters: ExporterTable } {
   const exporter = options.exporter ?? '127.0.0.1';
   const receivedMs = options.receivedMs ?? Date.now();
   const exporters = new ExporterTable(undefined, options.holdMs);
@@ -37,8 +48,9 @@ export function decodeAll(datagrams: readonly Buffer[], options: { exporter?: st
 
 /** Every field of a record; TCP flags when `flags` (both sides have them). */
 export function key(r: ReferenceRecord, flags = false): string {
-  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes,
-    flags ? r.tcpFlags : '-'].join('|');
+  return [r.start, r.end, canonical(r.src), canonical(r.dst), r.sport, r.dport, r.proto, r.packets, r.bytes, flags ? r.tcpFlags : '-'].join(
+    '|',
+  );
 }
 
 /** Differences between two multisets of records, for a readable assertion message. */
@@ -50,7 +62,8 @@ export function diff(ours: readonly ReferenceRecord[], theirs: readonly Referenc
   for (const r of theirs) {
     const k = key(r, flags);
     const n = count.get(k) ?? 0;
-    if (n > 0) count.set(k, n - 1); else onlyTheirs.push(k);
+    if (n > 0) count.set(k, n - 1);
+    else onlyTheirs.push(k);
   }
   const onlyOurs = [...count].flatMap(([k, n]) => Array(n).fill(k) as string[]);
   return { onlyOurs, onlyTheirs };

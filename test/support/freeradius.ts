@@ -18,9 +18,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export interface FreeRadius { dir: string; process: ChildProcess; stop(): Promise<void> }
+export interface FreeRadius {
+  dir: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
 
-export async function startFreeRadius(dir: string, opts: { site: string; clients: string; mods?: Record<string, string>; files?: Record<string, string> }): Promise<FreeRadius> {
+export async function startFreeRadius(
+  dir: string,
+  opts: { site: string; clients: string; mods?: Record<string, string>; files?: Record<string, string> },
+): Promise<FreeRadius> {
   rmSync(dir, { recursive: true, force: true });
   cpSync('/etc/freeradius/3.0', dir, { recursive: true, dereference: true });
   for (const f of readdirSync(join(dir, 'sites-enabled'))) rmSync(join(dir, 'sites-enabled', f));
@@ -32,20 +39,36 @@ export async function startFreeRadius(dir: string, opts: { site: string; clients
   for (const [path, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, path), text);
   mkdirSync(join(dir, 'log', 'radacct'), { recursive: true });
   mkdirSync(join(dir, 'run'), { recursive: true });
-  writeFileSync(join(dir, 'radiusd.conf'), readFileSync(join(dir, 'radiusd.conf'), 'utf8')
-    .replace(/^logdir = .*$/m, `logdir = ${join(dir, 'log')}`).replace(/^run_dir = .*$/m, `run_dir = ${join(dir, 'run')}`)
-    .replace(/^(\s*)(user|group) = freerad$/gm, '$1#$2 = freerad'));
+  writeFileSync(
+    join(dir, 'radiusd.conf'),
+    readFileSync(join(dir, 'radiusd.conf'), 'utf8')
+      .replace(/^logdir = .*$/m, `logdir = ${join(dir, 'log')}`)
+      .replace(/^run_dir = .*$/m, `run_dir = ${join(dir, 'run')}`)
+      .replace(/^(\s*)(user|group) = freerad$/gm, '$1#$2 = freerad'),
+  );
   const p = spawn('freeradius', ['-f', '-d', dir, '-l', 'stdout'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  p.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-  p.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+  p.stdout!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
+  p.stderr!.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
   for (let i = 0; i < 100 && !out.includes('Ready to process requests'); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('Ready to process requests')) { p.kill(); throw new Error(`freeradius did not start: ${out.slice(-2000)}`); }
+  if (!out.includes('Ready to process requests')) {
+    p.kill();
+    throw new Error(`freeradius did not start: ${out.slice(-2000)}`);
+  }
   return {
-    dir, process: p,
+    dir,
+    process: p,
     // Waits for the exit before removing the directory: it may still be writing its logs.
     stop: async () => {
-      if (p.exitCode === null && p.signalCode === null) await new Promise((r) => { p.once('exit', r); p.kill(); });
+      if (p.exitCode === null && p.signalCode === null)
+        await new Promise((r) => {
+          p.once('exit', r);
+          p.kill();
+        });
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -55,15 +78,30 @@ export async function startFreeRadius(dir: string, opts: { site: string; clients
  * radclient as a child process, asynchronously (the server answering it may run
  * in this process): one request of `code` with the attribute lines given.
  */
-export function radclient(port: number, code: 'acct' | 'auth' | 'disconnect' | 'coa', secret: string, attributes: string, o: { timeoutS?: number } = {}): Promise<{ status: number | null; out: string }> {
+export function radclient(
+  port: number,
+  code: 'acct' | 'auth' | 'disconnect' | 'coa',
+  secret: string,
+  attributes: string,
+  o: { timeoutS?: number } = {},
+): Promise<{ status: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn('radclient', ['-r', '1', '-t', String(o.timeoutS ?? 2), '-x', `127.0.0.1:${port}`, code, secret], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn('radclient', ['-r', '1', '-t', String(o.timeoutS ?? 2), '-x', `127.0.0.1:${port}`, code, secret], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
-    p.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
-    p.stderr!.on('data', (c: Buffer) => { out += c.toString(); });
+    p.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    p.stderr!.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
     const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
     p.on('error', reject);
-    p.on('close', (status) => { clearTimeout(timer); resolve({ status, out }); });
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, out });
+    });
     p.stdin!.end(attributes);
   });
 }

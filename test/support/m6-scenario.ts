@@ -32,16 +32,25 @@ import { bindDnstapCounters, lossShare, parseUnboundStats } from '../../src/meas
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const HEX = '0123456789abcdef';
-const chars = (r: () => number, alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
+const chars = (r: () => number, alphabet: string, n: number) =>
+  Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-const WORDS = ('account alpha beacon border bright cactus carbon center chorus circle coral crystal delta ember falls fiber flame frost galaxy'
-  + ' granite harvest horizon indigo iron jasmine journal kernel lantern legend lotus lunar maple matrix meteor nebula noble north oasis'
-  + ' onyx orbit pepper phoenix pillar pixel plaza polar prism pulse radar raven region river royal sapphire scarlet sierra signal solar'
-  + ' sonic spark spiral storm studio sunset tango terra titan topaz tower trail union vector vertex vista voyage willow zenith').split(' ');
+const WORDS = (
+  'account alpha beacon border bright cactus carbon center chorus circle coral crystal delta ember falls fiber flame frost galaxy' +
+  ' granite harvest horizon indigo iron jasmine journal kernel lantern legend lotus lunar maple matrix meteor nebula noble north oasis' +
+  ' onyx orbit pepper phoenix pillar pixel plaza polar prism pulse radar raven region river royal sapphire scarlet sierra signal solar' +
+  ' sonic spark spiral storm studio sunset tango terra titan topaz tower trail union vector vertex vista voyage willow zenith'
+).split(' ');
 
 export const LABEL_SHAPES: Record<string, (r: () => number) => string> = {
   hex: (r) => chars(r, HEX, 16),
@@ -54,7 +63,7 @@ export const LABEL_SHAPES: Record<string, (r: () => number) => string> = {
 /** The attacks: where the random names go (the zone a rule must cover), with which label shape. */
 export const VICTIMS = [
   { zone: 'victim-corp.jp', shape: 'hex', where: 'directly under a public suffix (jp)' },
-  { zone: 'victim-shop.example.jp', shape: 'long', where: 'a customer\'s zone under a provider\'s domain' },
+  { zone: 'victim-shop.example.jp', shape: 'long', where: "a customer's zone under a provider's domain" },
   { zone: 'x.co.jp', shape: 'short', where: 'a zone under co.jp never asked before' },
   { zone: 'www.victim-bank.co.jp', shape: 'dictionary', where: 'one level below www (depth 2)' },
   { zone: 'victim-mix.ne.jp', shape: 'mixed', where: 'directly under a public suffix (ne.jp)' },
@@ -84,7 +93,9 @@ export function benignNames(n: number): string[] {
   const sites = Array.from({ length: 500 }, (_, i) => `site${i}.co.jp`);
   const customers = Array.from({ length: 80 }, (_, i) => `shop${i}.example.jp`);
   const usual: Array<[string, string[]]> = [
-    ['victim-bank.co.jp', ['www', 'login', 'ib', 'mail']], ['victim-corp.jp', ['www', 'mail']], ['victim-shop.example.jp', ['www', 'login', 'mail']],
+    ['victim-bank.co.jp', ['www', 'login', 'ib', 'mail']],
+    ['victim-corp.jp', ['www', 'mail']],
+    ['victim-shop.example.jp', ['www', 'login', 'mail']],
     ['victim-mix.ne.jp', ['www']],
   ];
   const octet = () => String(Math.floor(r() * 256));
@@ -95,10 +106,16 @@ export function benignNames(n: number): string[] {
     if (x < 0.05) lines.push(`${octet()}.${octet()}.${octet()}.${octet()}.zen.dnsbl.example A`);
     else if (x < 0.08) lines.push(`${chars(r, HEX, 32)}.hash.malware-check.example A`);
     else if (x < 0.15) lines.push(`${cdn[Math.floor(r() ** 2 * cdn.length)]} A`);
-    else if (x < 0.17) { const [zone, subs] = pick(r, usual); lines.push(`${subs[Math.floor(r() ** 2 * subs.length)]}.${zone} A`); }
-    else if (x < 0.1705) lines.push(`${AMP_NAME} TXT`);
+    else if (x < 0.17) {
+      const [zone, subs] = pick(r, usual);
+      lines.push(`${subs[Math.floor(r() ** 2 * subs.length)]}.${zone} A`);
+    } else if (x < 0.1705) lines.push(`${AMP_NAME} TXT`);
     else if (x < 0.3) lines.push(`${pick(r, ['www', 'www', 'mail', 'login'])}.${customers[Math.floor(r() ** 2 * customers.length)]} A`);
-    else lines.push(`${pick(r, ['www', 'mail', 'api', 'static', 'img', 'cdn', 'login', 'm', 'shop', 'news'])}.${sites[Math.floor(r() ** 2.5 * sites.length)]} ${r() < 0.1 ? 'AAAA' : 'A'}`);
+    else
+      lines.push(
+        `${pick(r, ['www', 'mail', 'api', 'static', 'img', 'cdn', 'login', 'm', 'shop', 'news'])}.${sites[Math.floor(r() ** 2.5 * sites.length)]} ` +
+          `${r() < 0.1 ? 'AAAA' : 'A'}`,
+      );
   }
   return lines;
 }
@@ -108,16 +125,23 @@ export function attackNames(zone: string, shape: string, n: number, seed: number
   return Array.from({ length: n }, () => `${LABEL_SHAPES[shape]!(r)}.${zone} A`).join('\n') + '\n';
 }
 
-const dnsperf = (args: string[]) => new Promise<string>((resolve) => {
-  const p = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-  p.stderr.on('data', (c: Buffer) => { out += c.toString(); });
-  p.on('close', () => resolve(out));
-});
+const dnsperf = (args: string[]) =>
+  new Promise<string>((resolve) => {
+    const p = spawn('dnsperf', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    p.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    p.on('close', () => resolve(out));
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** M6 enabled for tests: dnstap on `socket`, its zone ddos.rpz.isp.test on a free port, NOTIFY to `notifyPort`, automatic rules at ≥ 0.6. */
+/**
+ * M6 enabled for tests: dnstap on `socket`, its zone ddos.rpz.isp.test on a free port, NOTIFY to `notifyPort`, automatic rules at ≥ 0.6.
+ */
 export function m6Settings(socket: string, notifyPort: number, extra: string[] = [], minConfidence = 0.6): string[] {
   return [
     'measures:',
@@ -134,7 +158,10 @@ export function m6Settings(socket: string, notifyPort: number, extra: string[] =
 }
 
 /** One policy answer as the resolver logged it. */
-interface PolicyAnswer { qname: string; passthru: boolean }
+interface PolicyAnswer {
+  qname: string;
+  passthru: boolean;
+}
 
 /** The policy answers in a resolver's log: Unbound's rpz-log lines, BIND's rpz category. */
 export function policyAnswers(log: string, resolver: 'unbound' | 'bind'): PolicyAnswer[] {
@@ -152,26 +179,48 @@ export function policyAnswers(log: string, resolver: 'unbound' | 'bind'): Policy
 }
 
 /** The resolver's own counters: client queries, and (BIND) its dnstap messages written and dropped. */
-async function resolverCounters(resolver: 'unbound' | 'bind', dir: string, statsPort: number): Promise<{ queries: number; source: string; dnstap?: string }> {
+async function resolverCounters(
+  resolver: 'unbound' | 'bind',
+  dir: string,
+  statsPort: number,
+): Promise<{ queries: number; source: string; dnstap?: string }> {
   if (resolver === 'unbound') {
     const out = await new Promise<string>((resolve) => {
       const p = spawn('unbound-control', ['-c', join(dir, 'u', 'unbound.conf'), 'stats_noreset'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let text = '';
-      p.stdout.on('data', (c: Buffer) => { text += c.toString(); });
+      p.stdout.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
       p.on('close', () => resolve(text));
     });
-    return { queries: parseUnboundStats(out).get('total.num.queries') ?? 0, source: 'unbound-control stats_noreset total.num.queries; Unbound has no dnstap counter' };
+    return {
+      queries: parseUnboundStats(out).get('total.num.queries') ?? 0,
+      source: 'unbound-control stats_noreset total.num.queries; Unbound has no dnstap counter',
+    };
   }
   try {
-    const json = await (await fetch(`http://127.0.0.1:${statsPort}/json/v1/server`)).json() as { nsstats?: Record<string, number> };
+    const json = (await (await fetch(`http://127.0.0.1:${statsPort}/json/v1/server`)).json()) as { nsstats?: Record<string, number> };
     const d = bindDnstapCounters(json);
-    return { queries: json.nsstats?.Requestv4 ?? 0, source: 'BIND statistics channel nsstats.Requestv4', dnstap: `DNSTAPsuccess ${d.success ?? 'absent'}, DNSTAPdropped ${d.dropped ?? 'absent'}` };
+    return {
+      queries: json.nsstats?.Requestv4 ?? 0,
+      source: 'BIND statistics channel nsstats.Requestv4',
+      dnstap: `DNSTAPsuccess ${d.success ?? 'absent'}, DNSTAPdropped ${d.dropped ?? 'absent'}`,
+    };
   } catch (err) {
     return { queries: 0, source: `BIND statistics channel unreadable: ${(err as Error).message}` };
   }
 }
 
-export interface VictimResult { zone: string; shape: string; where: string; status?: string; confidence?: number; candidateAfterS?: number; ruleAfterS?: number; blockedAfterS?: number }
+export interface VictimResult {
+  zone: string;
+  shape: string;
+  where: string;
+  status?: string;
+  confidence?: number;
+  candidateAfterS?: number;
+  ruleAfterS?: number;
+  blockedAfterS?: number;
+}
 
 export interface M6ScenarioResult {
   lines: string[];
@@ -207,23 +256,43 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
   const resolverPort = await freePort();
   const statsPort = await freePort();
   const extra = [`detection: { warmUp: ${o.warmUp ?? '30s'} }`];
-  const config = parseConfig([`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'server: { port: 0 }', ...m6Settings(socket, resolverPort, extra, o.minConfidence ?? 0.9)].join('\n'), 'm6-eval');
+  const config = parseConfig(
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'server: { port: 0 }',
+      ...m6Settings(socket, resolverPort, extra, o.minConfidence ?? 0.9),
+    ].join('\n'),
+    'm6-eval',
+  );
   const server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
   const primaryPort = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
   const zoneFiles = Object.fromEntries(Object.entries(ZONES).map(([z, text]) => [`${z}.db`, text]));
-  const zoneConf = Object.keys(ZONES).map((z) => `zone "${z}" { type primary; file "${z}.db"; };`).join('\n');
+  const zoneConf = Object.keys(ZONES)
+    .map((z) => `zone "${z}" { type primary; file "${z}.db"; };`)
+    .join('\n');
   let auth: Named | undefined;
   let bindResolver: Named | undefined;
   let unbound: Unbound | undefined;
   if (resolver === 'unbound') {
     mkdirSync(join(dir, 'auth'));
-    auth = await startNamed(join(dir, 'auth'), authPort, { files: zoneFiles, options: '\trecursion no;', zones: zoneConf, ready: /running/ });
+    auth = await startNamed(join(dir, 'auth'), authPort, {
+      files: zoneFiles,
+      options: '\trecursion no;',
+      zones: zoneConf,
+      ready: /running/,
+    });
     mkdirSync(join(dir, 'u'));
     unbound = await startUnbound(join(dir, 'u'), {
-      port: resolverPort, rpzZone: 'ddos.rpz.isp.test', primaryPort, forwardPort: authPort,
-      extra: `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: yes\n\tdnstap-identity: "resolver-a"\n`
-        + '\tdnstap-log-client-query-messages: yes\n\tdnstap-log-client-response-messages: yes\n'
-        + `remote-control:\n\tcontrol-enable: yes\n\tcontrol-interface: "${join(dir, 'u', 'ctl.sock')}"\n\tcontrol-use-cert: no`,
+      port: resolverPort,
+      rpzZone: 'ddos.rpz.isp.test',
+      primaryPort,
+      forwardPort: authPort,
+      extra:
+        `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: ` +
+        `yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: ` +
+        `yes\n\tdnstap-identity: "resolver-a"\n` +
+        '\tdnstap-log-client-query-messages: yes\n\tdnstap-log-client-response-messages: yes\n' +
+        `remote-control:\n\tcontrol-enable: yes\n\tcontrol-interface: "${join(dir, 'u', 'ctl.sock')}"\n\tcontrol-use-cert: no`,
     });
   } else {
     // BIND as the resolver holds the zones itself (its own root zone leaves no way to forward below it); the policy
@@ -231,12 +300,14 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
     mkdirSync(join(dir, 'b'));
     bindResolver = await startNamed(join(dir, 'b'), resolverPort, {
       files: zoneFiles,
-      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n'
-        + '\tresponse-policy { zone "ddos.rpz.isp.test"; } recursive-only no min-update-interval 1;\n'
-        + `\tdnstap { client; };\n\tdnstap-output unix "${socket}";\n\tdnstap-identity "resolver-b";\n\tfstrm-set-flush-timeout 1;`,
-      zones: `${zoneConf}\nzone "ddos.rpz.isp.test" { type secondary; primaries { 127.0.0.1 port ${primaryPort}; }; file "ddos.db"; };\n`
-        + 'logging { channel rpzlog { stderr; severity info; }; category rpz { rpzlog; }; };\n'
-        + `statistics-channels { inet 127.0.0.1 port ${statsPort} allow { 127.0.0.1; }; };`,
+      options:
+        '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n' +
+        '\tresponse-policy { zone "ddos.rpz.isp.test"; } recursive-only no min-update-interval 1;\n' +
+        `\tdnstap { client; };\n\tdnstap-output unix "${socket}";\n\tdnstap-identity "resolver-b";\n\tfstrm-set-flush-timeout 1;`,
+      zones:
+        `${zoneConf}\nzone "ddos.rpz.isp.test" { type secondary; primaries { 127.0.0.1 port ${primaryPort}; }; file "ddos.db"; };\n` +
+        'logging { channel rpzlog { stderr; severity info; }; category rpz { rpzlog; }; };\n' +
+        `statistics-channels { inet 127.0.0.1 port ${statsPort} allow { 127.0.0.1; }; };`,
       ready: /transfer of 'ddos\.rpz\.isp\.test\/IN' from .*Transfer completed/,
     });
   }
@@ -262,22 +333,41 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
     const r = rng(99);
     while (Date.now() - onset < left * 1000 && blockedAt.size < VICTIMS.length) {
       // One probe per victim at once (in turn, a loaded resolver's slow answers delayed the later victims' probes).
-      await Promise.all(VICTIMS.filter((v) => !blockedAt.has(v.zone)).map(async (v) => {
-        const probe = `${LABEL_SHAPES[v.shape]!(r)}p${probes++}.${v.zone}`;
-        await kdig(['@127.0.0.1', '-p', String(resolverPort), probe, 'A']);
-        const lines = log().split('\n').filter((l) => l.includes(probe)).join('\n');
-        if (policyAnswers(lines, resolver).some((a) => a.qname === probe && !a.passthru)) blockedAt.set(v.zone, Date.now());
-      }));
+      await Promise.all(
+        VICTIMS.filter((v) => !blockedAt.has(v.zone)).map(async (v) => {
+          const probe = `${LABEL_SHAPES[v.shape]!(r)}p${probes++}.${v.zone}`;
+          await kdig(['@127.0.0.1', '-p', String(resolverPort), probe, 'A']);
+          const lines = log()
+            .split('\n')
+            .filter((l) => l.includes(probe))
+            .join('\n');
+          if (policyAnswers(lines, resolver).some((a) => a.qname === probe && !a.passthru)) blockedAt.set(v.zone, Date.now());
+        }),
+      );
       await sleep(300);
     }
   }
   const benignOut = await benignRun;
   const attackOut = await Promise.all(attacks);
   const token = (await server.mamori.accounts.createToken('module:bench', 'bench', 'analyst')).token;
-  type D = { kind: string; domain: string; status: string; activeSince?: string; firstSeen: string; confidence: number; evidence: number; explanation: { en: string }; exceptions: string[] };
+  type D = {
+    kind: string;
+    domain: string;
+    status: string;
+    activeSince?: string;
+    firstSeen: string;
+    confidence: number;
+    evidence: number;
+    explanation: { en: string };
+    exceptions: string[];
+  };
   await sleep(2000); // the resolvers' last dnstap messages (BIND flushes every second)
-  const attacksApi = (await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${token}` } })).json() as {
-    decisions: D[]; receiver: { events: number; dropped: number; errors: Record<string, number> }; resolvers: Record<string, { queries: number }>;
+  const attacksApi = (
+    await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${token}` } })
+  ).json() as {
+    decisions: D[];
+    receiver: { events: number; dropped: number; errors: Record<string, number> };
+    resolvers: Record<string, { queries: number }>;
   };
   const answers = policyAnswers(log(), resolver);
   const received = (attacksApi.resolvers[resolver === 'unbound' ? 'resolver-a' : 'resolver-b'] ?? { queries: 0 }).queries;
@@ -293,29 +383,62 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
   const victims: VictimResult[] = VICTIMS.map((v) => {
     const d = attacksApi.decisions.find((x) => x.kind === 'random-subdomain' && x.domain === v.zone);
     const res: VictimResult = { zone: v.zone, shape: v.shape, where: v.where };
-    if (d) Object.assign(res, { status: d.status, confidence: d.confidence, candidateAfterS: after(d.firstSeen), ruleAfterS: after(d.activeSince) });
+    if (d)
+      Object.assign(res, {
+        status: d.status,
+        confidence: d.confidence,
+        candidateAfterS: after(d.firstSeen),
+        ruleAfterS: after(d.activeSince),
+      });
     if (blockedAt.has(v.zone)) res.blockedAfterS = (blockedAt.get(v.zone)! - onset) / 1000;
     return res;
   });
   const amp = attacksApi.decisions.find((x) => x.kind === 'amplification' && x.domain === AMP_NAME);
   const lines = [
-    `${resolver}, ${withAttack ? 'with attacks' : 'benign only'}, cold start: ${seconds} s, benign dnsperf ${qps(benignOut)} qps achieved (target ${benignQps}, lost ${lost(benignOut)})`
-      + (withAttack ? `, from ${onsetS} s ${VICTIMS.length} attacks at ${attackOut.slice(0, -1).map(qps).join('/')} qps and TXT ${AMP_NAME} at ${qps(attackOut.at(-1)!)} qps` : ''),
-    `  dnstap events at Mamori: ${attacksApi.receiver.events.toLocaleString('en')}, dropped ${attacksApi.receiver.dropped}, errors ${JSON.stringify(attacksApi.receiver.errors)}`,
-    `  dnstap loss: the resolver counted ${own.queries.toLocaleString('en')} client queries (${own.source}), M6 received ${received.toLocaleString('en')}`
-      + ` (${(lossShare(own.queries, received) * 100).toFixed(1)} % lost before Mamori)${own.dnstap ? `; BIND's own dnstap counters: ${own.dnstap}` : ''}`,
+    `${resolver}, ${withAttack ? 'with attacks' : 'benign only'}, ` +
+      `cold start: ${seconds} s, benign ` +
+      (`dnsperf ${qps(benignOut)} qps achieved (target ${benignQps}, ` + `lost ${lost(benignOut)})`) +
+      (withAttack
+        ? `, from ${onsetS} s ${VICTIMS.length} attacks at ${attackOut.slice(0, -1).map(qps).join('/')} ` +
+          `qps and TXT ${AMP_NAME} at ${qps(attackOut.at(-1)!)} qps`
+        : ''),
+    `  dnstap events at Mamori: ${attacksApi.receiver.events.toLocaleString('en')}, ` +
+      `dropped ${attacksApi.receiver.dropped}, ` +
+      `errors ${JSON.stringify(attacksApi.receiver.errors)}`,
+    `  dnstap loss: the resolver counted ${own.queries.toLocaleString('en')} ` +
+      `client queries (${own.source}), ` +
+      `M6 received ${received.toLocaleString('en')}` +
+      (` (${(lossShare(own.queries, received) * 100).toFixed(1)} ` +
+        `% lost before Mamori)${own.dnstap ? `; BIND's own dnstap counters: ${own.dnstap}` : ''}`),
     `  candidates: ${JSON.stringify(attacksApi.decisions.map((d) => `${d.kind}:${d.domain}:${d.status}:${d.confidence.toFixed(2)}`))}`,
   ];
   const f = (x?: number) => (x === undefined ? 'never' : `${x.toFixed(1)} s`);
   if (withAttack) {
-    for (const v of victims) lines.push(`  ${v.zone} (${v.shape}, ${v.where}): candidate ${f(v.candidateAfterS)}, rule ${f(v.ruleAfterS)}, block effective at the resolver ${f(v.blockedAfterS)} after the onset, confidence ${v.confidence?.toFixed(2) ?? '-'}`);
-    lines.push(`  ${AMP_NAME}: ${amp ? `${amp.status} ${f(after(amp.firstSeen))} after the onset: ${amp.explanation.en}` : 'not detected'}`);
+    for (const v of victims)
+      lines.push(
+        `  ${v.zone} (${v.shape}, ${v.where}): candidate ${f(v.candidateAfterS)}, ` +
+          `rule ${f(v.ruleAfterS)}, ` +
+          (`block effective at the resolver ${f(v.blockedAfterS)} ` + `after the onset, confidence ${v.confidence?.toFixed(2) ?? '-'}`),
+      );
+    lines.push(
+      `  ${AMP_NAME}: ${amp ? `${amp.status} ${f(after(amp.firstSeen))} after the onset: ${amp.explanation.en}` : 'not detected'}`,
+    );
   }
-  lines.push(`  answers by the policy: ${(answers.length - passed.length).toLocaleString('en')} blocked, ${passed.length.toLocaleString('en')} let through by an exception; the abused name's answers blocked: ${abusedBlocked.toLocaleString('en')}; other benign names blocked: ${benignBlocked.length}${benignBlocked.length ? ` e.g. ${benignBlocked[0]!.qname}` : ''}`);
+  lines.push(
+    `  answers by the policy: ${(answers.length - passed.length).toLocaleString('en')} blocked, ` +
+      (`${passed.length.toLocaleString('en')} let through ` + `by an exception; the abused name's answers `) +
+      (`blocked: ${abusedBlocked.toLocaleString('en')}; other ` +
+        `benign names blocked: ${benignBlocked.length}${benignBlocked.length ? ` e.g. ${benignBlocked[0]!.qname}` : ''}`),
+  );
   const result: M6ScenarioResult = {
-    lines, candidates: attacksApi.decisions.map((d) => `${d.kind}:${d.domain}:${d.status}`), victims,
+    lines,
+    candidates: attacksApi.decisions.map((d) => `${d.kind}:${d.domain}:${d.status}`),
+    victims,
     ...(amp ? { amplification: { status: amp.status, candidateAfterS: after(amp.firstSeen)!, explanation: amp.explanation.en } } : {}),
-    blocked: answers.length - passed.length, benignBlocked: benignBlocked.length, passedByException: passed.length, dnstapDropped: attacksApi.receiver.dropped,
+    blocked: answers.length - passed.length,
+    benignBlocked: benignBlocked.length,
+    passedByException: passed.length,
+    dnstapDropped: attacksApi.receiver.dropped,
   };
   await unbound?.stop();
   await bindResolver?.stop();

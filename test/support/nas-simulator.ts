@@ -10,7 +10,11 @@ import dgram from 'node:dgram';
 
 export const SECRET = 'dm-secret';
 
-export interface Seen { ok: boolean; why?: string; attrs: Map<number, Buffer[]> }
+export interface Seen {
+  ok: boolean;
+  why?: string;
+  attrs: Map<number, Buffer[]>;
+}
 
 export class NasSimulator {
   readonly seen: Seen[] = [];
@@ -24,27 +28,42 @@ export class NasSimulator {
     this.port = this.socket.address().port;
   }
 
-  stop(): void { this.socket.close(); }
+  stop(): void {
+    this.socket.close();
+  }
 
   private receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const secret = Buffer.from(SECRET);
     const attrs = new Map<number, Buffer[]>();
     let maAt = -1;
     for (let o = 20; o < msg.length;) {
-      const t = msg[o]!, l = msg[o + 1]!;
+      const t = msg[o]!,
+        l = msg[o + 1]!;
       if (l < 2) break;
       (attrs.get(t) ?? attrs.set(t, []).get(t)!).push(msg.subarray(o + 2, o + l));
       if (t === 80) maAt = o + 2;
       o += l;
     }
     // RFC 5176 §2.3: Request Authenticator = MD5(Code + Identifier + Length + 16 zero octets + Attributes + Secret).
-    const zeroed = Buffer.from(msg); zeroed.fill(0, 4, 20);
+    const zeroed = Buffer.from(msg);
+    zeroed.fill(0, 4, 20);
     const reqAuthOk = createHash('md5').update(zeroed).update(secret).digest().equals(msg.subarray(4, 20));
     // RFC 3579 §3.2 for these requests: HMAC-MD5 over the packet with the Request Authenticator and the attribute zeroed.
     let maOk = maAt < 0 ? false : true;
-    if (maAt >= 0) { const z = Buffer.from(zeroed); z.fill(0, maAt, maAt + 16); maOk = createHmac('md5', secret).update(z).digest().equals(msg.subarray(maAt, maAt + 16)); }
+    if (maAt >= 0) {
+      const z = Buffer.from(zeroed);
+      z.fill(0, maAt, maAt + 16);
+      maOk = createHmac('md5', secret)
+        .update(z)
+        .digest()
+        .equals(msg.subarray(maAt, maAt + 16));
+    }
     const ok = msg[0] === 40 && reqAuthOk && maOk;
-    this.seen.push({ ok, ...(ok ? {} : { why: `code ${msg[0]}, request authenticator ${reqAuthOk}, message authenticator ${maOk}` }), attrs });
+    this.seen.push({
+      ok,
+      ...(ok ? {} : { why: `code ${msg[0]}, request authenticator ${reqAuthOk}, message authenticator ${maOk}` }),
+      attrs,
+    });
     if (!ok || this.mode === 'silent') return;
     const body = this.mode === 'nak' ? Buffer.from([101, 6, 0, 0, 0x01, 0xf7]) : Buffer.alloc(0); // Error-Cause 503
     const r = Buffer.alloc(20 + body.length);
@@ -52,8 +71,13 @@ export class NasSimulator {
     r[1] = msg[1]!;
     r.writeUInt16BE(r.length, 2);
     body.copy(r, 20);
-    createHash('md5').update(r.subarray(0, 4)).update(msg.subarray(4, 20)).update(r.subarray(20)).update(this.mode === 'forge' ? Buffer.from('not-the-secret') : secret).digest().copy(r, 4);
+    createHash('md5')
+      .update(r.subarray(0, 4))
+      .update(msg.subarray(4, 20))
+      .update(r.subarray(20))
+      .update(this.mode === 'forge' ? Buffer.from('not-the-secret') : secret)
+      .digest()
+      .copy(r, 4);
     this.socket.send(r, rinfo.port, rinfo.address);
   }
 }
-

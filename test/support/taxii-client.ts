@@ -9,10 +9,19 @@ import { request } from 'node:https';
 
 export const TAXII = 'application/taxii+json;version=2.1';
 
-export interface TaxiiResponse<T = Record<string, unknown>> { status: number; headers: Record<string, string | string[] | undefined>; body: T; text: string }
+export interface TaxiiResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+  text: string;
+}
 
 export class TaxiiClient {
-  constructor(private readonly base: string, private readonly ca: string, private readonly auth: { token?: string; user?: string; password?: string }) {}
+  constructor(
+    private readonly base: string,
+    private readonly ca: string,
+    private readonly auth: { token?: string; user?: string; password?: string },
+  ) {}
 
   private authorization(): string | undefined {
     if (this.auth.token) return `Bearer ${this.auth.token}`;
@@ -20,7 +29,11 @@ export class TaxiiClient {
     return undefined;
   }
 
-  raw<T = Record<string, unknown>>(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<TaxiiResponse<T>> {
+  raw<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    opts: { headers?: Record<string, string>; body?: string | Buffer } = {},
+  ): Promise<TaxiiResponse<T>> {
     const url = new URL(path, this.base);
     const headers: Record<string, string> = { accept: TAXII, ...opts.headers };
     const a = this.authorization();
@@ -32,7 +45,11 @@ export class TaxiiClient {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let body: unknown = text;
-          try { body = text ? JSON.parse(text) : {}; } catch { /* not JSON: kept as text */ }
+          try {
+            body = text ? JSON.parse(text) : {};
+          } catch {
+            /* not JSON: kept as text */
+          }
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: body as T, text });
         });
       });
@@ -49,15 +66,23 @@ export class TaxiiClient {
   }
 
   /** Every object of a collection, page after page; returns the objects and the number of pages. */
-  async allObjects(apiRoot: string, collectionId: string, query: Record<string, string | number> = {}): Promise<{ objects: Array<Record<string, unknown>>; pages: number; lastAdded?: string }> {
+  async allObjects(
+    apiRoot: string,
+    collectionId: string,
+    query: Record<string, string | number> = {},
+  ): Promise<{ objects: Array<Record<string, unknown>>; pages: number; lastAdded?: string }> {
     const objects: Array<Record<string, unknown>> = [];
     let next: string | undefined;
     let pages = 0;
     let lastAdded: string | undefined;
     for (;;) {
-      const res = await this.get<{ more?: boolean; next?: string; objects?: Array<Record<string, unknown>> }>(`${apiRoot}collections/${collectionId}/objects/`, { ...query, ...(next ? { next } : {}) });
+      const res = await this.get<{ more?: boolean; next?: string; objects?: Array<Record<string, unknown>> }>(
+        `${apiRoot}collections/${collectionId}/objects/`,
+        { ...query, ...(next ? { next } : {}) },
+      );
       if (res.status !== 200) throw new Error(`objects: HTTP ${res.status}: ${res.text}`);
-      if (!String(res.headers['content-type']).startsWith('application/taxii+json')) throw new Error(`objects: content type ${String(res.headers['content-type'])}`);
+      if (!String(res.headers['content-type']).startsWith('application/taxii+json'))
+        throw new Error(`objects: content type ${String(res.headers['content-type'])}`);
       pages += 1;
       objects.push(...(res.body.objects ?? []));
       lastAdded = (res.headers['x-taxii-date-added-last'] as string | undefined) ?? lastAdded;

@@ -8,11 +8,23 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** rpzZone '' leaves out the policy zone; extra is appended to unbound.conf (e.g. a dnstap: clause). */
-export interface UnboundOptions { port: number; rpzZone: string; primaryPort: number; forwardPort: number; optedOut?: string[]; extra?: string }
-export interface Unbound { log(): string; stop(): Promise<void> }
+export interface UnboundOptions {
+  port: number;
+  rpzZone: string;
+  primaryPort: number;
+  forwardPort: number;
+  optedOut?: string[];
+  extra?: string;
+}
+export interface Unbound {
+  log(): string;
+  stop(): Promise<void>;
+}
 
 export async function startUnbound(dir: string, o: UnboundOptions): Promise<Unbound> {
-  writeFileSync(join(dir, 'unbound.conf'), `server:
+  writeFileSync(
+    join(dir, 'unbound.conf'),
+    `server:
 	interface: 127.0.0.1
 	port: ${o.port}
 	do-ip6: no
@@ -29,26 +41,44 @@ export async function startUnbound(dir: string, o: UnboundOptions): Promise<Unbo
 	access-control: 127.0.0.0/8 allow
 	access-control-tag: 127.0.0.0/8 "filtered"
 ${(o.optedOut ?? []).map((a) => `\taccess-control: ${a}/32 allow\n\taccess-control-tag: ${a}/32 "optout"`).join('\n')}
-${o.rpzZone ? `rpz:
+${
+  o.rpzZone
+    ? `rpz:
 	name: "${o.rpzZone}"
 	primary: 127.0.0.1@${o.primaryPort}
 	zonefile: "${dir}/rpz.zone"
 	rpz-log: yes
 	rpz-log-name: "${o.rpzZone}"
-	tags: "filtered"` : ''}
+	tags: "filtered"`
+    : ''
+}
 forward-zone:
 	name: "."
 	forward-addr: 127.0.0.1@${o.forwardPort}
 ${o.extra ?? ''}
-`);
+`,
+  );
   const p: ChildProcess = spawn('unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  p.stderr!.on('data', (c: Buffer) => { log += c.toString(); });
-  p.stdout!.on('data', (c: Buffer) => { log += c.toString(); });
+  p.stderr!.on('data', (c: Buffer) => {
+    log += c.toString();
+  });
+  p.stdout!.on('data', (c: Buffer) => {
+    log += c.toString();
+  });
   for (let i = 0; i < 100 && !/start of service/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!/start of service/.test(log)) { p.kill(); throw new Error(`unbound did not start: ${log.slice(-3000)}`); }
+  if (!/start of service/.test(log)) {
+    p.kill();
+    throw new Error(`unbound did not start: ${log.slice(-3000)}`);
+  }
   return {
     log: () => log,
-    stop: async () => { if (p.exitCode === null && p.signalCode === null) await new Promise((r) => { p.once('exit', r); p.kill(); }); },
+    stop: async () => {
+      if (p.exitCode === null && p.signalCode === null)
+        await new Promise((r) => {
+          p.once('exit', r);
+          p.kill();
+        });
+    },
   };
 }

@@ -10,7 +10,14 @@ import { openTest, tempDir } from '../support/fixtures.js';
 
 async function seed(m: Mamori, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
-    await m.audit.append({ actor: 'module:test', measure: i % 2 ? 'cc-detection' : null, action: `test.action-${i}`, object: `thing:${i}`, caseId: i === 3 ? 'case-7' : null, counts: { rows: i, bytes: i * 10 } });
+    await m.audit.append({
+      actor: 'module:test',
+      measure: i % 2 ? 'cc-detection' : null,
+      action: `test.action-${i}`,
+      object: `thing:${i}`,
+      caseId: i === 3 ? 'case-7' : null,
+      counts: { rows: i, bytes: i * 10 },
+    });
   }
 }
 
@@ -59,8 +66,13 @@ describe('audit log in the state store', () => {
   it('names the place of a swapped pair', async () => {
     // Swap everything but the sequence numbers of entries 3 and 4.
     const rows = (await sql<Record<string, unknown>>`select * from audit_log where seq in (3, 4) order by seq`.execute(m.state.db)).rows;
-    for (const [target, source] of [[3, rows[1]!], [4, rows[0]!]] as const) {
-      await sql`update audit_log set ts = ${source.ts}, actor = ${source.actor}, measure = ${source.measure}, action = ${source.action}, object = ${source.object}, case_id = ${source.case_id}, counts = ${source.counts}, prev_hash = ${source.prev_hash}, hash = ${source.hash} where seq = ${target}`.execute(m.state.db);
+    for (const [target, source] of [
+      [3, rows[1]!],
+      [4, rows[0]!],
+    ] as const) {
+      await sql`update audit_log set ts = ${source.ts}, actor = ${source.actor}, measure = ${source.measure}, action = ${source.action}, object = ${source.object}, case_id = ${source.case_id}, counts = ${source.counts}, prev_hash = ${source.prev_hash}, hash = ${source.hash} where seq = ${target}`.execute(
+        m.state.db,
+      );
     }
     const r = await m.audit.verify();
     assert.equal(r.ok, false);
@@ -71,7 +83,9 @@ describe('audit log in the state store', () => {
     await sql`update audit_log set seq = seq + 1000 where seq >= 5`.execute(m.state.db);
     await sql`update audit_log set seq = seq - 999 where seq >= 1005`.execute(m.state.db);
     const fake = (await sql<Record<string, unknown>>`select * from audit_log where seq = 4`.execute(m.state.db)).rows[0]!;
-    await sql`insert into audit_log (seq, ts, actor, measure, action, object, case_id, counts, outcome, prev_hash, hash) values (5, ${fake.ts}, 'user:mallory', null, 'test.forged', null, null, null, 'ok', ${fake.hash}, ${'0'.repeat(64)})`.execute(m.state.db);
+    await sql`insert into audit_log (seq, ts, actor, measure, action, object, case_id, counts, outcome, prev_hash, hash) values (5, ${fake.ts}, 'user:mallory', null, 'test.forged', null, null, null, 'ok', ${fake.hash}, ${'0'.repeat(64)})`.execute(
+      m.state.db,
+    );
     const r = await m.audit.verify();
     assert.equal(r.ok, false);
     assert.equal(r.problems[0]!.seq, 5);
@@ -86,7 +100,7 @@ describe('audit log in the state store', () => {
     assert.match(r.problems[0]!.problem, /the log ends at entry 6 but was anchored at entry 8.*tail was cut off/);
   });
 
-  it('detects a log replaced by another installation\'s', async () => {
+  it("detects a log replaced by another installation's", async () => {
     await sql`update meta set value = 'another-installation' where key = 'audit.chain-id'`.execute(m.state.db);
     const reopened = await (await import('../../src/core/audit/log.js')).AuditLog.open(m.state, join(tempDir(), 'anchors.jsonl'));
     const r = await reopened.verify();
@@ -96,10 +110,13 @@ describe('audit log in the state store', () => {
 
   it('keeps a state change and its audit entry together (both or neither)', async () => {
     const head = await m.audit.head();
-    await assert.rejects(m.audit.withAudit({ actor: 'module:test', action: 'test.fails' }, async (db) => {
-      await db.insertInto('meta').values({ key: 'k', value: 'v' }).execute();
-      throw new Error('boom');
-    }), /boom/);
+    await assert.rejects(
+      m.audit.withAudit({ actor: 'module:test', action: 'test.fails' }, async (db) => {
+        await db.insertInto('meta').values({ key: 'k', value: 'v' }).execute();
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
     assert.equal((await m.audit.head()).seq, head.seq);
     assert.equal(await m.state.db.selectFrom('meta').select('value').where('key', '=', 'k').executeTakeFirst(), undefined);
   });
@@ -107,7 +124,10 @@ describe('audit log in the state store', () => {
   it('refuses an audit reference that carries an address or a host name', async () => {
     await assert.rejects(m.audit.append({ actor: 'module:test', action: 'x', object: 'flow:192.0.2.10' }), /address or host name/);
     await assert.rejects(m.audit.append({ actor: 'module:test', action: 'x', object: 'ip:2001:db8::1' }), /address or host name/);
-    await assert.rejects(m.audit.append({ actor: 'module:test', action: 'x', object: 'qname:c2.evil.example.com' }), /address or host name/);
+    await assert.rejects(
+      m.audit.append({ actor: 'module:test', action: 'x', object: 'qname:c2.evil.example.com' }),
+      /address or host name/,
+    );
   });
 });
 

@@ -11,13 +11,21 @@ import { openTest, runnableMeasure } from '../support/fixtures.js';
 
 const flowLike = runnableMeasure();
 const dnsLike = runnableMeasure({
-  id: 'dns-test', code: 'M91',
+  id: 'dns-test',
+  code: 'M91',
   dataItems: [{ item: 'dns.qname', retention: '1d', use: { ja: '試験', en: 'testing' } }],
   outputs: ['rpz-rules'],
 });
 const disabled = runnableMeasure({ id: 'off-test', code: 'M92' });
 // M7 with a do-nothing implementation, enabled, to show what the broker does with its real declaration.
-const m7 = { declaration: ALL_MEASURES[6]!.declaration, implementation: { async start() { return { async stop() {} }; } } };
+const m7 = {
+  declaration: ALL_MEASURES[6]!.declaration,
+  implementation: {
+    async start() {
+      return { async stop() {} };
+    },
+  },
+};
 
 async function lastAudit(m: Mamori) {
   const head = await m.audit.head();
@@ -41,34 +49,63 @@ describe('capability broker', () => {
   let handle: PurposeBoundAnalytics;
 
   before(async () => {
-    m = await openTest('measures:\n  test-measure: { enabled: true }\n  dns-test: { enabled: true }\n  infected-host-alert: { enabled: true }\n', {
-      analytics: true,
-      measures: [...ALL_MEASURES.filter((x) => x.declaration.code !== 'M7'), m7, flowLike, dnsLike, disabled],
-    });
+    m = await openTest(
+      'measures:\n  test-measure: { enabled: true }\n  dns-test: { enabled: true }\n  infected-host-alert: { enabled: true }\n',
+      {
+        analytics: true,
+        measures: [...ALL_MEASURES.filter((x) => x.declaration.code !== 'M7'), m7, flowLike, dnsLike, disabled],
+      },
+    );
     await m.analytics!.exec('CREATE DATABASE IF NOT EXISTS t_flows');
     await m.analytics!.exec('CREATE TABLE t_flows.flows (ts DateTime, dst IPv6, dport UInt16) ENGINE = MergeTree ORDER BY ts');
     await m.analytics!.exec('CREATE TABLE t_flows.other (ts DateTime, name String) ENGINE = MergeTree ORDER BY ts');
-    await m.analytics!.insert('t_flows.flows', 'TSV', Buffer.from('2026-11-24 00:00:00\t::ffff:192.0.2.1\t443\n2026-11-24 00:01:00\t::ffff:192.0.2.1\t443\n'));
-    m.datasets.register({ name: 'test-flows', store: 'analytics', table: 't_flows.flows', timeColumn: 'ts', items: ['flow.addresses', 'flow.ports'], owner: 'test-measure' });
-    m.datasets.register({ name: 'other', store: 'analytics', table: 't_flows.other', timeColumn: 'ts', items: ['dns.qname'], owner: 'dns-test' });
+    await m.analytics!.insert(
+      't_flows.flows',
+      'TSV',
+      Buffer.from('2026-11-24 00:00:00\t::ffff:192.0.2.1\t443\n2026-11-24 00:01:00\t::ffff:192.0.2.1\t443\n'),
+    );
+    m.datasets.register({
+      name: 'test-flows',
+      store: 'analytics',
+      table: 't_flows.flows',
+      timeColumn: 'ts',
+      items: ['flow.addresses', 'flow.ports'],
+      owner: 'test-measure',
+    });
+    m.datasets.register({
+      name: 'other',
+      store: 'analytics',
+      table: 't_flows.other',
+      timeColumn: 'ts',
+      items: ['dns.qname'],
+      owner: 'dns-test',
+    });
     handle = await m.broker.forMeasure('test-measure').analyticsRead(['test-flows']);
   });
 
   it('grants a measure its own dataset and audits every query with counts', async () => {
-    const rows = await handle.query<{ n: string }>(`SELECT count() AS n FROM ${handle.table('test-flows')} WHERE dport = {p:UInt16}`, { p: 443 });
+    const rows = await handle.query<{ n: string }>(`SELECT count() AS n FROM ${handle.table('test-flows')} WHERE dport = {p:UInt16}`, {
+      p: 443,
+    });
     assert.equal(Number(rows[0]!.n), 2);
     const e = await lastAudit(m);
     assert.deepEqual([e.action, e.measure, e.object, e.counts], ['analytics.read', 'test-measure', 'dataset:test-flows', { rows: 1 }]);
   });
 
   it('allows CTEs and subqueries over granted tables', async () => {
-    const rows = await handle.query(`WITH c AS (SELECT dst FROM t_flows.flows) SELECT count() FROM c WHERE dst IN (SELECT dst FROM t_flows.flows)`);
+    const rows = await handle.query(
+      `WITH c AS (SELECT dst FROM t_flows.flows) SELECT count() FROM c WHERE dst IN (SELECT dst FROM t_flows.flows)`,
+    );
     assert.equal(rows.length, 1);
   });
 
   it('refuses a query that reads another table', async () => {
     await refused(m, handle.query('SELECT * FROM t_flows.other'), /reads t_flows\.other/);
-    await refused(m, handle.query('SELECT 1 FROM t_flows.flows WHERE dst IN (SELECT toIPv6(name) FROM t_flows.other)'), /reads t_flows\.other/);
+    await refused(
+      m,
+      handle.query('SELECT 1 FROM t_flows.flows WHERE dst IN (SELECT toIPv6(name) FROM t_flows.other)'),
+      /reads t_flows\.other/,
+    );
     await refused(m, handle.query('SELECT 1 FROM t_flows.flows WHERE ts IN t_flows.other'), /refers to t_flows\.other/);
     await refused(m, handle.query('SELECT name FROM system.tables'), /reads system\.tables/);
   });
@@ -91,8 +128,12 @@ describe('capability broker', () => {
     await refused(m, m.broker.forMeasure('test-measure').analyticsRead(['other']), /holds dns\.qname, which M90 does not declare/);
   });
 
-  it('refuses M1\'s flow records to M7: they may not be used to find infected subscribers', async () => {
-    await refused(m, m.broker.forMeasure('infected-host-alert').analyticsRead(['flows']), /holds flow\.addresses, .*which M7 does not declare/);
+  it("refuses M1's flow records to M7: they may not be used to find infected subscribers", async () => {
+    await refused(
+      m,
+      m.broker.forMeasure('infected-host-alert').analyticsRead(['flows']),
+      /holds flow\.addresses, .*which M7 does not declare/,
+    );
   });
 
   it('refuses an unknown dataset, a disabled measure and an unknown measure', async () => {
@@ -112,6 +153,17 @@ describe('capability broker', () => {
   });
 
   it('refuses a dataset registration that holds items its owner did not declare', () => {
-    assert.throws(() => m.datasets.register({ name: 'bad', store: 'analytics', table: 'x.y', timeColumn: 'ts', items: ['flow.addresses', 'aaa.account-id'], owner: 'test-measure' }), /holds aaa\.account-id, which M90 does not declare/);
+    assert.throws(
+      () =>
+        m.datasets.register({
+          name: 'bad',
+          store: 'analytics',
+          table: 'x.y',
+          timeColumn: 'ts',
+          items: ['flow.addresses', 'aaa.account-id'],
+          owner: 'test-measure',
+        }),
+      /holds aaa\.account-id, which M90 does not declare/,
+    );
   });
 });

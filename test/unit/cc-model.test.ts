@@ -5,11 +5,13 @@ import { calibrate, confusion, fitIsotonic, prAuc, thresholdFor } from '../../sr
 
 function data(seed: number, n: number): { X: number[][]; y: number[] } {
   let s = seed;
-  const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+  const r = () => (s = (s * 1664525 + 1013904223) >>> 0) / 4294967296;
   const X: number[][] = [];
   const y: number[] = [];
   for (let i = 0; i < n; i++) {
-    const a = r(), b = r(), noise = r();
+    const a = r(),
+      b = r(),
+      noise = r();
     X.push([a, b, noise]);
     y.push(a > 0.6 && b < 0.5 ? 1 : 0); // depends on features 0 and 1, never on 2
   }
@@ -48,7 +50,10 @@ describe('random forest', () => {
 
   it('refuses training data it cannot learn from', () => {
     assert.throws(() => trainForest([], [], ['a'], { trees: 1, maxDepth: 1, minLeaf: 1, seed: 1 }), /no training samples/);
-    assert.throws(() => trainForest([[1], [2]], [0, 0], ['a'], { trees: 1, maxDepth: 1, minLeaf: 1, seed: 1 }), /both positive and negative/);
+    assert.throws(
+      () => trainForest([[1], [2]], [0, 0], ['a'], { trees: 1, maxDepth: 1, minLeaf: 1, seed: 1 }),
+      /both positive and negative/,
+    );
   });
 });
 

@@ -51,12 +51,18 @@ describe('configuration', () => {
 
   it('reports broken YAML without a stack trace', () => {
     const ps = problems('server:\n  port: [1,\n');
-    assert.ok(ps.every((x) => x.startsWith('YAML:')), ps.join('\n'));
+    assert.ok(
+      ps.every((x) => x.startsWith('YAML:')),
+      ps.join('\n'),
+    );
   });
 
   it('refuses duplicate keys', () => {
     const ps = problems('server:\n  port: 1\n  port: 2\n');
-    assert.ok(ps.some((x) => /YAML: .*unique/i.test(x)), ps.join('\n'));
+    assert.ok(
+      ps.some((x) => /YAML: .*unique/i.test(x)),
+      ps.join('\n'),
+    );
   });
 
   it('takes secrets from the environment and names a missing variable', () => {
@@ -68,7 +74,10 @@ describe('configuration', () => {
 
   it('says which file cannot be read', () => {
     const missing = join(tempDir(), 'nope.yaml');
-    assert.throws(() => loadConfig(missing), (err: unknown) => err instanceof ConfigError && err.message.includes(missing) && err.message.includes('ENOENT'));
+    assert.throws(
+      () => loadConfig(missing),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(missing) && err.message.includes('ENOENT'),
+    );
   });
 
   it('loads a file', () => {
@@ -77,17 +86,20 @@ describe('configuration', () => {
     assert.equal(loadConfig(file).server.port, 9000);
   });
 
-  it('resolves every relative path against the configuration file\'s folder, the measures\' too', () => {
+  it("resolves every relative path against the configuration file's folder, the measures' too", () => {
     const dir = tempDir();
     const file = join(dir, 'm.yaml');
-    writeFileSync(file, [
-      'dataDir: data',
-      'ingest:\n  radius:\n    detail: { directory: radacct }',
-      'notices:\n  smtp: { host: smtp.example, dkim: { domainName: isp.example, keySelector: s1, privateKeyFile: keys/dkim.pem } }',
-      'measures:',
-      '  ddos-dns-blocking:\n    whitelist: { file: lists/top.csv }\n    dnstap: { unix: [run/dnstap.sock, /abs/dnstap.sock] }',
-      '  cc-sharing:\n    taxii: { certFile: tls/cert.pem, keyFile: tls/key.pem }',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'dataDir: data',
+        'ingest:\n  radius:\n    detail: { directory: radacct }',
+        'notices:\n  smtp: { host: smtp.example, dkim: { domainName: isp.example, keySelector: s1, privateKeyFile: keys/dkim.pem } }',
+        'measures:',
+        '  ddos-dns-blocking:\n    whitelist: { file: lists/top.csv }\n    dnstap: { unix: [run/dnstap.sock, /abs/dnstap.sock] }',
+        '  cc-sharing:\n    taxii: { certFile: tls/cert.pem, keyFile: tls/key.pem }',
+      ].join('\n'),
+    );
     const c = loadConfig(file);
     assert.equal(c.dataDir, join(dir, 'data'));
     assert.equal(resolvePaths(c, '/somewhere/else').statePath, join(dir, 'data', 'state.sqlite'));

@@ -11,23 +11,47 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MeasureRegistry } from '../../src/core/registry.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
-import { DROP_REASONS_BEGIN, DROP_REASONS_END, dropReasonTable, measureTable, withGeneratedBlock, withMeasureTable } from '../../src/policy/readme.js';
+import {
+  DROP_REASONS_BEGIN,
+  DROP_REASONS_END,
+  dropReasonTable,
+  measureTable,
+  withGeneratedBlock,
+  withMeasureTable,
+} from '../../src/policy/readme.js';
 import { DROP_REASON_TEXT, DROP_REASONS } from '../../src/ingest/flow/exporters.js';
 import { CLI, REPO_ROOT } from '../support/fixtures.js';
 
 const registry = new MeasureRegistry(ALL_MEASURES);
 const available = new Map(registry.list().map((s) => [s.declaration.code, s.available]));
 const DOCS = [
-  'README.md', 'README.ja.md', 'BENCHMARKS.md',
-  ...['en', 'ja'].flatMap((l) => readdirSync(join(REPO_ROOT, 'docs', l)).filter((f) => f.endsWith('.md')).map((f) => `docs/${l}/${f}`)),
+  'README.md',
+  'README.ja.md',
+  'BENCHMARKS.md',
+  ...['en', 'ja'].flatMap((l) =>
+    readdirSync(join(REPO_ROOT, 'docs', l))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${l}/${f}`),
+  ),
 ];
 const read = (f: string) => readFileSync(join(REPO_ROOT, f), 'utf8');
 
 /** Words that say a measure is not there yet, in either language. */
-const NOT_THERE = new RegExp([
-  'not available', 'not (?:yet )?(?:landed|implemented)', 'when (?:it|they) lands?', 'until (?:it|they) lands?', 'collects nothing',
-  '未提供', '実装されていません', '提供に備えて', '提供後', '何も収集しません',
-].join('|'), 'i');
+const NOT_THERE = new RegExp(
+  [
+    'not available',
+    'not (?:yet )?(?:landed|implemented)',
+    'when (?:it|they) lands?',
+    'until (?:it|they) lands?',
+    'collects nothing',
+    '未提供',
+    '実装されていません',
+    '提供に備えて',
+    '提供後',
+    '何も収集しません',
+  ].join('|'),
+  'i',
+);
 
 /** M1–M8 named in a sentence, ranges ("M1 to M4", "M1〜M4") included. */
 function codesIn(sentence: string): string[] {
@@ -41,7 +65,10 @@ function codesIn(sentence: string): string[] {
 
 describe('docs agree with the code', () => {
   it('has in each README the measure table generated from the declarations', () => {
-    for (const [file, lang] of [['README.md', 'en'], ['README.ja.md', 'ja']] as const) {
+    for (const [file, lang] of [
+      ['README.md', 'en'],
+      ['README.ja.md', 'ja'],
+    ] as const) {
       const text = read(file);
       assert.equal(withMeasureTable(text, measureTable(registry, lang)), text, `${file}: run npm run docs:measures`);
     }
@@ -50,8 +77,15 @@ describe('docs agree with the code', () => {
   it('lists in docs/{en,ja}/flows.md every drop reason the collector counts, as the code explains it', () => {
     for (const lang of ['en', 'ja'] as const) {
       const text = read(`docs/${lang}/flows.md`);
-      const table = dropReasonTable(DROP_REASONS.map((reason) => ({ reason, text: DROP_REASON_TEXT[reason][lang] })), lang);
-      assert.equal(withGeneratedBlock(text, DROP_REASONS_BEGIN, DROP_REASONS_END, table), text, `docs/${lang}/flows.md: run npm run docs:measures`);
+      const table = dropReasonTable(
+        DROP_REASONS.map((reason) => ({ reason, text: DROP_REASON_TEXT[reason][lang] })),
+        lang,
+      );
+      assert.equal(
+        withGeneratedBlock(text, DROP_REASONS_BEGIN, DROP_REASONS_END, table),
+        text,
+        `docs/${lang}/flows.md: run npm run docs:measures`,
+      );
       for (const reason of DROP_REASONS) assert.ok(text.includes(`| \`${reason}\` |`), `docs/${lang}/flows.md lacks ${reason}`);
     }
   });
@@ -59,7 +93,13 @@ describe('docs agree with the code', () => {
   it('gives in the table the state `mamori measures` prints', () => {
     const r = spawnSync(process.execPath, [CLI, 'measures'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
-    const cli = new Map(r.stdout.trim().split('\n').map((l) => l.split('\t')).map(([code, , state]) => [code!, state!]));
+    const cli = new Map(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t'))
+        .map(([code, , state]) => [code!, state!]),
+    );
     assert.equal(cli.size, 8);
     const table = measureTable(registry, 'en');
     for (const [code, state] of cli) {
@@ -73,7 +113,9 @@ describe('docs agree with the code', () => {
     const problems: string[] = [];
     for (const f of DOCS) {
       // Sentences: paragraphs joined, split after a full stop (English or Japanese) or at a list item or table row.
-      const sentences = read(f).split(/\n\s*\n|\n(?=\s*(?:[-*|#]|\d+\.)\s)|(?<=\.)\s+|(?<=。)/).map((s) => s.replace(/\s+/g, ' '));
+      const sentences = read(f)
+        .split(/\n\s*\n|\n(?=\s*(?:[-*|#]|\d+\.)\s)|(?<=\.)\s+|(?<=。)/)
+        .map((s) => s.replace(/\s+/g, ' '));
       for (const s of sentences) {
         if (!NOT_THERE.test(s)) continue;
         for (const code of codesIn(s)) {

@@ -9,12 +9,34 @@ import { describe, it } from 'node:test';
 import { decodeFrame, frame, frameDropReason, FrameStart, FrameStatus } from '../../src/ingest/flow/frame.js';
 import { formatIPv6 } from '../../src/ingest/address.js';
 import {
-  Bytes, controlWord, ETHERTYPE, ether, fragment6, gre, icmp, ipv4, ipv6, mpls, options6, srh, tcp, udp, vxlan,
+  Bytes,
+  controlWord,
+  ETHERTYPE,
+  ether,
+  fragment6,
+  gre,
+  icmp,
+  ipv4,
+  ipv6,
+  mpls,
+  options6,
+  srh,
+  tcp,
+  udp,
+  vxlan,
 } from '../support/flow-builders.js';
 
 interface Seen {
-  status: string; family?: number; src?: string; dst?: string; proto?: number; sport?: number; dport?: number; flags?: number;
-  bytes?: number; at?: number;
+  status: string;
+  family?: number;
+  src?: string;
+  dst?: string;
+  proto?: number;
+  sport?: number;
+  dport?: number;
+  flags?: number;
+  bytes?: number;
+  at?: number;
 }
 
 function look(buf: Buffer, kind: FrameStart = FrameStart.Ethernet, start = 0, end = buf.length): Seen {
@@ -22,8 +44,16 @@ function look(buf: Buffer, kind: FrameStart = FrameStart.Ethernet, start = 0, en
   if (status !== FrameStatus.Ok) return { status: frameDropReason(status) };
   const text = (at: number) => (frame.family === 4 ? [...buf.subarray(at, at + 4)].join('.') : formatIPv6(buf, at));
   return {
-    status: 'ok', family: frame.family, src: text(frame.src), dst: text(frame.dst), proto: frame.proto,
-    sport: frame.srcPort, dport: frame.dstPort, flags: frame.tcpFlags, bytes: frame.ipLength, at: frame.ipOffset - start,
+    status: 'ok',
+    family: frame.family,
+    src: text(frame.src),
+    dst: text(frame.dst),
+    proto: frame.proto,
+    sport: frame.srcPort,
+    dport: frame.dstPort,
+    flags: frame.tcpFlags,
+    bytes: frame.ipLength,
+    at: frame.ipOffset - start,
   };
 }
 
@@ -38,8 +68,17 @@ describe('frame decoder: what it walks', () => {
 
   it('802.1Q and QinQ (802.1ad outer tag) before IPv4 / UDP', () => {
     const inner = ipv4({ ...V4, proto: 17, payload: udp(5353, 53, Buffer.alloc(20)) });
-    assert.deepEqual(look(ether(ETHERTYPE.ipv4, inner, [100])),
-      { status: 'ok', family: 4, ...V4, proto: 17, sport: 5353, dport: 53, flags: 0, bytes: 48, at: 18 });
+    assert.deepEqual(look(ether(ETHERTYPE.ipv4, inner, [100])), {
+      status: 'ok',
+      family: 4,
+      ...V4,
+      proto: 17,
+      sport: 5353,
+      dport: 53,
+      flags: 0,
+      bytes: 48,
+      at: 18,
+    });
     assert.deepEqual(look(ether(ETHERTYPE.ipv4, inner, [1493, 100], 0x88a8)).at, 22);
   });
 
@@ -50,8 +89,17 @@ describe('frame decoder: what it walks', () => {
 
   it('MPLS label stacks: IPv4 and IPv6 by their first nibble, and explicit null', () => {
     const four = ipv4({ ...V4, proto: 6, payload: tcp(11001, 23, 0x10) });
-    assert.deepEqual(look(ether(ETHERTYPE.mpls, mpls([18, 16], four))),
-      { status: 'ok', family: 4, ...V4, proto: 6, sport: 11001, dport: 23, flags: 0x10, bytes: 40, at: 22 });
+    assert.deepEqual(look(ether(ETHERTYPE.mpls, mpls([18, 16], four))), {
+      status: 'ok',
+      family: 4,
+      ...V4,
+      proto: 6,
+      sport: 11001,
+      dport: 23,
+      flags: 0x10,
+      bytes: 40,
+      at: 22,
+    });
     const six = ipv6({ ...V6, next: 17, payload: udp(49153, 862) });
     assert.equal(look(ether(ETHERTYPE.mpls, mpls([20005, 524250], six))).dport, 862);
     assert.equal(look(ether(ETHERTYPE.mpls, mpls([2], six))).src, V6.src, 'IPv6 explicit null');
@@ -62,9 +110,18 @@ describe('frame decoder: what it walks', () => {
   it('Ethernet over MPLS with a pseudowire control word: the customer frame inside', () => {
     const customer = ether(ETHERTYPE.ipv4, ipv4({ src: '10.20.30.40', dst: '10.50.60.70', proto: 6, payload: tcp(33000, 80, 0x18) }), [42]);
     const f = ether(ETHERTYPE.mpls, mpls([16, 299776], Buffer.concat([controlWord(), customer])));
-    assert.deepEqual(look(f),
-      { status: 'ok', family: 4, src: '10.20.30.40', dst: '10.50.60.70', proto: 6, sport: 33000, dport: 80, flags: 0x18,
-      bytes: 40, at: 14 + 8 + 4 + 18 });
+    assert.deepEqual(look(f), {
+      status: 'ok',
+      family: 4,
+      src: '10.20.30.40',
+      dst: '10.50.60.70',
+      proto: 6,
+      sport: 33000,
+      dport: 80,
+      flags: 0x18,
+      bytes: 40,
+      at: 14 + 8 + 4 + 18,
+    });
   });
 
   it('Ethernet over MPLS without a control word, whatever the first nibble of the customer MAC', () => {
@@ -83,40 +140,84 @@ describe('frame decoder: what it walks', () => {
   });
 
   it('VXLAN: the inner Ethernet frame and its packet', () => {
-    const inner = ether(ETHERTYPE.ipv6,
-      ipv6({ src: '2001:db8:4::1', dst: '2001:db8:4::3', next: 58, payload: icmp(128, 0, Buffer.alloc(56)) }));
-    const f = ether(ETHERTYPE.ipv4,
-      ipv4({ src: '192.168.108.40', dst: '192.168.15.14', proto: 17, payload: udp(49152, 4789, vxlan(100, inner)) }));
+    const inner = ether(
+      ETHERTYPE.ipv6,
+      ipv6({ src: '2001:db8:4::1', dst: '2001:db8:4::3', next: 58, payload: icmp(128, 0, Buffer.alloc(56)) }),
+    );
+    const f = ether(
+      ETHERTYPE.ipv4,
+      ipv4({ src: '192.168.108.40', dst: '192.168.15.14', proto: 17, payload: udp(49152, 4789, vxlan(100, inner)) }),
+    );
     const seen = look(f);
-    assert.deepEqual(seen,
-      { status: 'ok', family: 6, src: '2001:db8:4::1', dst: '2001:db8:4::3', proto: 58, sport: 0, dport: 128 << 8, flags: 0,
-      bytes: f.length - 14, at: 14 });
+    assert.deepEqual(seen, {
+      status: 'ok',
+      family: 6,
+      src: '2001:db8:4::1',
+      dst: '2001:db8:4::3',
+      proto: 58,
+      sport: 0,
+      dport: 128 << 8,
+      flags: 0,
+      bytes: f.length - 14,
+      at: 14,
+    });
   });
 
   it('SRv6: outer IPv6, the segment routing header, then the customer IPv4 packet', () => {
     const customer = ipv4({ src: '8.8.8.8', dst: '213.36.140.100', proto: 1, payload: icmp(0, 0, Buffer.alloc(36)) });
-    const f = ether(ETHERTYPE.ipv6,
-      ipv6({ src: 'fc00:0:1::1', dst: 'fc00:0:2:e004::', next: 43, payload: srh(4, ['fc00:0:2:e004::', 'fc00:0:3::'], customer) }));
-    assert.deepEqual(look(f),
-      { status: 'ok', family: 4, src: '8.8.8.8', dst: '213.36.140.100', proto: 1, sport: 0, dport: 0, flags: 0,
-      bytes: 40 + 40 + 60, at: 14 });
+    const f = ether(
+      ETHERTYPE.ipv6,
+      ipv6({ src: 'fc00:0:1::1', dst: 'fc00:0:2:e004::', next: 43, payload: srh(4, ['fc00:0:2:e004::', 'fc00:0:3::'], customer) }),
+    );
+    assert.deepEqual(look(f), {
+      status: 'ok',
+      family: 4,
+      src: '8.8.8.8',
+      dst: '213.36.140.100',
+      proto: 1,
+      sport: 0,
+      dport: 0,
+      flags: 0,
+      bytes: 40 + 40 + 60,
+      at: 14,
+    });
   });
 
   it('SRv6 cut before the customer packet: the outer packet is still a flow', () => {
     const customer = ipv4({ src: '8.8.8.8', dst: '213.36.140.100', proto: 1, payload: icmp(0, 0, Buffer.alloc(36)) });
-    const f = ether(ETHERTYPE.ipv6,
-      ipv6({ src: 'fc00:0:1::1', dst: 'fc00:0:2:e004::', next: 43, payload: srh(4, ['fc00:0:2:e004::'], customer) }));
+    const f = ether(
+      ETHERTYPE.ipv6,
+      ipv6({ src: 'fc00:0:1::1', dst: 'fc00:0:2:e004::', next: 43, payload: srh(4, ['fc00:0:2:e004::'], customer) }),
+    );
     const cut = f.subarray(0, 14 + 40 + 24 + 10);
-    assert.deepEqual(look(cut),
-      { status: 'ok', family: 6, src: 'fc00:0:1::1', dst: 'fc00:0:2:e004::', proto: 4, sport: 0, dport: 0, flags: 0,
-      bytes: 40 + 24 + 60, at: 14 });
+    assert.deepEqual(look(cut), {
+      status: 'ok',
+      family: 6,
+      src: 'fc00:0:1::1',
+      dst: 'fc00:0:2:e004::',
+      proto: 4,
+      sport: 0,
+      dport: 0,
+      flags: 0,
+      bytes: 40 + 24 + 60,
+      at: 14,
+    });
   });
 
-  it('IPv4 in IPv6 (DS-Lite, MAP-E: a subscriber\'s IPv4 over the access IPv6) and IPv6 in IPv4', () => {
+  it("IPv4 in IPv6 (DS-Lite, MAP-E: a subscriber's IPv4 over the access IPv6) and IPv6 in IPv4", () => {
     const v4 = ipv4({ src: '192.0.0.2', dst: '203.0.113.80', proto: 6, payload: tcp(50000, 443, 0x02) });
-    assert.deepEqual(look(ether(ETHERTYPE.ipv6, ipv6({ src: 'fc30:2200:1b::f', dst: 'fc30:2200:23:e009::', next: 4, payload: v4 }))),
-      { status: 'ok', family: 4, src: '192.0.0.2', dst: '203.0.113.80', proto: 6, sport: 50000, dport: 443, flags: 0x02,
-        bytes: 40 + 40, at: 14 });
+    assert.deepEqual(look(ether(ETHERTYPE.ipv6, ipv6({ src: 'fc30:2200:1b::f', dst: 'fc30:2200:23:e009::', next: 4, payload: v4 }))), {
+      status: 'ok',
+      family: 4,
+      src: '192.0.0.2',
+      dst: '203.0.113.80',
+      proto: 6,
+      sport: 50000,
+      dport: 443,
+      flags: 0x02,
+      bytes: 40 + 40,
+      at: 14,
+    });
     const v6 = ipv6({ ...V6, next: 6, payload: tcp(80, 35673, 0x10) });
     assert.equal(look(ether(ETHERTYPE.ipv4, ipv4({ ...V4, proto: 41, payload: v6 }))).sport, 80);
   });
@@ -161,12 +262,21 @@ describe('frame decoder: frames that reach no IP header, each with its reason', 
   });
 
   it('headers that contradict themselves are malformed', () => {
-    assert.deepEqual(look(ether(ETHERTYPE.ipv4, ipv6({ ...V6, next: 6, payload: tcp(1, 2, 0) }))),
-      { status: 'frame-malformed' }, 'IPv6 under the IPv4 type');
-    assert.deepEqual(look(ether(ETHERTYPE.ipv4, ipv4({ ...V4, proto: 6, ihl: 4, payload: tcp(1, 2, 0) }))),
-      { status: 'frame-malformed' }, 'IHL of 4 words');
-    assert.deepEqual(look(ether(ETHERTYPE.ipv4, ipv4({ ...V4, proto: 6, payload: tcp(1, 2, 0) }), [1, 2, 3, 4, 5])),
-      { status: 'frame-malformed' }, 'five VLAN tags');
+    assert.deepEqual(
+      look(ether(ETHERTYPE.ipv4, ipv6({ ...V6, next: 6, payload: tcp(1, 2, 0) }))),
+      { status: 'frame-malformed' },
+      'IPv6 under the IPv4 type',
+    );
+    assert.deepEqual(
+      look(ether(ETHERTYPE.ipv4, ipv4({ ...V4, proto: 6, ihl: 4, payload: tcp(1, 2, 0) }))),
+      { status: 'frame-malformed' },
+      'IHL of 4 words',
+    );
+    assert.deepEqual(
+      look(ether(ETHERTYPE.ipv4, ipv4({ ...V4, proto: 6, payload: tcp(1, 2, 0) }), [1, 2, 3, 4, 5])),
+      { status: 'frame-malformed' },
+      'five VLAN tags',
+    );
     const noBottom = new Bytes();
     for (let i = 0; i < 20; i++) noBottom.u32(16 << 12);
     assert.deepEqual(look(ether(ETHERTYPE.mpls, noBottom.build())), { status: 'frame-malformed' }, 'an MPLS stack with no bottom');

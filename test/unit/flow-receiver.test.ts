@@ -19,7 +19,14 @@ function payload(seq: number, length: number): Buffer {
   return b;
 }
 
-interface Got { seq: number; length: number; family: number; from: string; ms: number; intact: boolean }
+interface Got {
+  seq: number;
+  length: number;
+  family: number;
+  from: string;
+  ms: number;
+  intact: boolean;
+}
 
 function parse(buf: Buffer, n: number, into: Got[]): void {
   for (let p = 0; p < n;) {
@@ -51,8 +58,13 @@ describe('native flow receiver', { skip }, () => {
     const got: Got[] = [];
     const buf = Buffer.allocUnsafe(MIN_READ_BYTES);
     let r: NativeFlowReceiver | undefined;
-    const take = () => { for (let n = r!.read(buf); n > 0; n = r!.read(buf)) parse(buf, n, got); };
-    r = new Ctor('127.0.0.1', 0, 1 << 20, 1 << 20, () => { take(); r!.arm(); });
+    const take = () => {
+      for (let n = r!.read(buf); n > 0; n = r!.read(buf)) parse(buf, n, got);
+    };
+    r = new Ctor('127.0.0.1', 0, 1 << 20, 1 << 20, () => {
+      take();
+      r!.arm();
+    });
     r.arm();
     const before = Date.now();
     // 6,000 datagrams of 7 … 1,999 bytes: about 6 MB through a 1 MiB ring, so it wraps several times.
@@ -79,7 +91,12 @@ describe('native flow receiver', { skip }, () => {
 
   it('names IPv6 senders, and IPv4 senders on a dual-stack socket as IPv4', async (t) => {
     let r: NativeFlowReceiver;
-    try { r = new Ctor('::', 0, 1 << 20, 1 << 20, () => {}); } catch (err) { t.skip(`no IPv6 here: ${(err as Error).message}`); return; }
+    try {
+      r = new Ctor('::', 0, 1 << 20, 1 << 20, () => {});
+    } catch (err) {
+      t.skip(`no IPv6 here: ${(err as Error).message}`);
+      return;
+    }
     await sendAll('::1', r.port, [payload(1, 100)]);
     await sendAll('127.0.0.1', r.port, [payload(2, 100)]);
     await until(() => r.stats().received >= 2);
@@ -87,7 +104,13 @@ describe('native flow receiver', { skip }, () => {
     const buf = Buffer.allocUnsafe(MIN_READ_BYTES);
     parse(buf, r.read(buf), got);
     r.close();
-    assert.deepEqual(got.map((g) => [g.seq, g.family, g.from]), [[1, 6, '00000000000000000000000000000001'], [2, 4, '127.0.0.1']]);
+    assert.deepEqual(
+      got.map((g) => [g.seq, g.family, g.from]),
+      [
+        [1, 6, '00000000000000000000000000000001'],
+        [2, 4, '127.0.0.1'],
+      ],
+    );
   });
 
   it('drops and counts when the ring is full, never grows, and goes on once read', async () => {
@@ -104,13 +127,20 @@ describe('native flow receiver', { skip }, () => {
     const got: Got[] = [];
     parse(buf, r.read(buf), got);
     assert.equal(got.length, 2000 - full.ringDrops, 'what was not dropped is all there');
-    assert.deepEqual(got.map((g) => g.seq), got.map((_, i) => i), 'the first ones are kept, later ones dropped');
+    assert.deepEqual(
+      got.map((g) => g.seq),
+      got.map((_, i) => i),
+      'the first ones are kept, later ones dropped',
+    );
     await sendAll('127.0.0.1', r.port, [payload(9999, 64)]);
     await until(() => r.stats().received === 2001);
     const after: Got[] = [];
     parse(buf, r.read(buf), after);
     r.close();
-    assert.deepEqual(after.map((g) => g.seq), [9999]);
+    assert.deepEqual(
+      after.map((g) => g.seq),
+      [9999],
+    );
   });
 
   it('keeps what was received when closed, and refuses bad arguments with a reason', async () => {
@@ -121,14 +151,20 @@ describe('native flow receiver', { skip }, () => {
     const got: Got[] = [];
     const buf = Buffer.allocUnsafe(MIN_READ_BYTES);
     parse(buf, r.read(buf), got);
-    assert.deepEqual(got.map((g) => g.seq), [5]);
+    assert.deepEqual(
+      got.map((g) => g.seq),
+      [5],
+    );
     assert.equal(r.read(buf), 0);
     assert.equal(r.arm(), false);
     assert.throws(() => r.read(Buffer.alloc(1000)), /at least one largest datagram/);
     assert.throws(() => new Ctor('not-an-address', 0, 0, 1 << 20, () => {}), /not an IP address: not-an-address/);
     assert.throws(() => new Ctor('127.0.0.1', 0, 0, 1000, () => {}), /ringBytes/);
     const a = new Ctor('127.0.0.1', 0, 0, 1 << 20, () => {});
-    assert.throws(() => new Ctor('127.0.0.1', a.port, 0, 1 << 20, () => {}), new RegExp(`bind 127.0.0.1:${a.port}: Address already in use`));
+    assert.throws(
+      () => new Ctor('127.0.0.1', a.port, 0, 1 << 20, () => {}),
+      new RegExp(`bind 127.0.0.1:${a.port}: Address already in use`),
+    );
     a.close();
   });
 });

@@ -16,7 +16,11 @@ import { dataSet, ipfix, ipfixV4Record, IPFIX_V4_TEMPLATE, templateSet } from '.
 function stream(n: number, records: (i: number) => number, first = 0): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   let seq = first;
-  for (let i = 0; i < n; i++) { const r = records(i); out.push([seq >>> 0, r]); seq += r; }
+  for (let i = 0; i < n; i++) {
+    const r = records(i);
+    out.push([seq >>> 0, r]);
+    seq += r;
+  }
   return out;
 }
 
@@ -31,8 +35,14 @@ describe('sequence accounting', () => {
     const all = stream(1_000, (i) => 1 + (i % 30));
     const dropped = new Set([10, 11, 500, 998]);
     const t = new SequenceTracker(recordsUnits);
-    feed(t, all.filter((_, i) => !dropped.has(i)));
-    assert.equal(t.lost, [...dropped].reduce((n, i) => n + all[i]![1], 0));
+    feed(
+      t,
+      all.filter((_, i) => !dropped.has(i)),
+    );
+    assert.equal(
+      t.lost,
+      [...dropped].reduce((n, i) => n + all[i]![1], 0),
+    );
     assert.equal(t.gaps, 3, 'three gaps: 10–11, 500, 998');
     assert.equal(t.unit, 'records-before');
   });
@@ -40,7 +50,10 @@ describe('sequence accounting', () => {
   it('does not turn corrupt sequence numbers into loss', () => {
     const all = stream(4_000, () => 20);
     let x = 12345;
-    const rand = () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x; };
+    const rand = () => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return x;
+    };
     // Every other datagram's sequence number is garbage (as from a flipped byte or a spoofer).
     const corrupted = all.map(([seq, r], i): [number, number] => (i % 2 ? [rand(), r] : [seq, r]));
     const t = new SequenceTracker(recordsUnits);
@@ -51,7 +64,12 @@ describe('sequence accounting', () => {
 
   it('is bounded by what the exporter could have sent since its previous datagram', () => {
     const t = new SequenceTracker(['records-before']);
-    feed(t, [[0, 10], [10, 10], [5_000_000_000 % 2 ** 32, 10], [(5_000_000_000 + 10) % 2 ** 32, 10]]);
+    feed(t, [
+      [0, 10],
+      [10, 10],
+      [5_000_000_000 % 2 ** 32, 10],
+      [(5_000_000_000 + 10) % 2 ** 32, 10],
+    ]);
     assert.equal(t.lost, 0, 'a jump of 705 M records 1 ms later is a restart, not loss');
     assert.equal(t.resets, 1);
   });
@@ -78,7 +96,10 @@ describe('sequence accounting', () => {
 
   it('crosses the 32-bit wrap without loss', () => {
     const t = new SequenceTracker(recordsUnits);
-    feed(t, stream(100, () => 25, 2 ** 32 - 1_000));
+    feed(
+      t,
+      stream(100, () => 25, 2 ** 32 - 1_000),
+    );
     assert.equal(t.lost, 0);
     assert.equal(t.resets, 0);
   });
@@ -95,7 +116,10 @@ describe('sequence accounting', () => {
 
   it('counts datagrams for NetFlow v9, by its RFC', () => {
     const t = new SequenceTracker(['datagrams', 'records-before', 'records-including']);
-    feed(t, Array.from({ length: 100 }, (_, i): [number, number] => [i + 1, 5 + (i % 3)]).filter(([s]) => s !== 50));
+    feed(
+      t,
+      Array.from({ length: 100 }, (_, i): [number, number] => [i + 1, 5 + (i % 3)]).filter(([s]) => s !== 50),
+    );
     assert.equal(t.unit, 'datagrams');
     assert.equal(t.lost, 1);
   });
@@ -112,16 +136,36 @@ describe('domain state', () => {
     exporters.expireIdle(1_000 + LIMITS.domainIdleMs + 1);
     assert.equal(e.existing('ipfix', 7), undefined);
     assert.equal(e.domainsExpired, 1);
-    const r = ipfixV4Record({ src: '192.0.2.9', dst: '198.51.100.1', sport: 1, dport: 2, proto: 6, flags: 0, startMs: 1, endMs: 2, bytes: 1, packets: 1 });
+    const r = ipfixV4Record({
+      src: '192.0.2.9',
+      dst: '198.51.100.1',
+      sport: 1,
+      dport: 2,
+      proto: 6,
+      flags: 0,
+      startMs: 1,
+      endMs: 2,
+      bytes: 1,
+      packets: 1,
+    });
     const later = 2_000 + LIMITS.domainIdleMs;
     decodeDatagram(t, '192.0.2.1', exporters, out, later);
-    assert.equal(decodeDatagram(ipfix({ exportTime: 1, sequence: 0, domain: 7 }, [dataSet(300, [r])]), '192.0.2.1', exporters, out, later), 1);
+    assert.equal(
+      decodeDatagram(ipfix({ exportTime: 1, sequence: 0, domain: 7 }, [dataSet(300, [r])]), '192.0.2.1', exporters, out, later),
+      1,
+    );
   });
 
   it('keeps v9 and IPFIX domains with the same id apart', () => {
     const exporters = new ExporterTable();
     const out = new FlowOutput(new FlowBatch(64), () => {});
-    decodeDatagram(ipfix({ exportTime: 1, sequence: 0, domain: 0 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)]), '192.0.2.1', exporters, out, 1);
+    decodeDatagram(
+      ipfix({ exportTime: 1, sequence: 0, domain: 0 }, [templateSet(true, 300, IPFIX_V4_TEMPLATE)]),
+      '192.0.2.1',
+      exporters,
+      out,
+      1,
+    );
     const e = exporters.find('192.0.2.1')!;
     assert.ok(e.existing('ipfix', 0));
     assert.equal(e.existing('netflow9', 0), undefined);

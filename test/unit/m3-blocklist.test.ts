@@ -17,41 +17,78 @@ import { tempDir } from '../support/fixtures.js';
 
 describe('M3 domain lists', () => {
   it('reads names, skipping and explaining every bad line', () => {
-    const r = parseDomainList([
-      '# Feed of C&C domains', 'c2.bad.example.net', 'C2.Bad.Example.NET.', 'sub.c2.bad.example.net', 'テスト.example.jp', '*.wild.example.org',
-      'two words.example', '-bad-.example.com', 'com', 'localhost', `${'a'.repeat(70)}.example.com`, 'ok.example.com ; trailing comment',
-    ].join('\n'), 'domains');
+    const r = parseDomainList(
+      [
+        '# Feed of C&C domains',
+        'c2.bad.example.net',
+        'C2.Bad.Example.NET.',
+        'sub.c2.bad.example.net',
+        'テスト.example.jp',
+        '*.wild.example.org',
+        'two words.example',
+        '-bad-.example.com',
+        'com',
+        'localhost',
+        `${'a'.repeat(70)}.example.com`,
+        'ok.example.com ; trailing comment',
+      ].join('\n'),
+      'domains',
+    );
     assert.deepEqual(r.names, ['c2.bad.example.net', 'ok.example.com', 'wild.example.org', 'xn--zckzah.example.jp']);
     assert.equal(r.duplicates, 2, 'one repeat, one name covered by its parent');
-    assert.deepEqual(r.skipped.map((s) => s.line), [7, 8, 9, 10, 11]);
+    assert.deepEqual(
+      r.skipped.map((s) => s.line),
+      [7, 8, 9, 10, 11],
+    );
     assert.match(r.skipped[0]!.reason, /more than one field/);
     assert.match(r.skipped[2]!.reason, /top-level or reserved/);
   });
 
   it('reads hosts files, and refuses a file with no usable name at all', () => {
-    assert.deepEqual(parseDomainList('0.0.0.0 c2.example.net\n127.0.0.1 other.example.org # x\n192.0.2.1 not-sinkholed.example.com\n', 'hosts').names, ['c2.example.net', 'other.example.org']);
+    assert.deepEqual(
+      parseDomainList('0.0.0.0 c2.example.net\n127.0.0.1 other.example.org # x\n192.0.2.1 not-sinkholed.example.com\n', 'hosts').names,
+      ['c2.example.net', 'other.example.org'],
+    );
     assert.throws(() => parseDomainList('first_seen_utc,dst_ip,dst_port\n2026-01-01,192.0.2.1,443\n', 'domains'), BlocklistError);
   });
 
   it('never throws anything but a BlocklistError on arbitrary text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => {
-      try { parseDomainList(s, 'domains'); parseDomainList(s, 'hosts'); } catch (err) { if (!(err instanceof BlocklistError)) throw err; }
-    }), { numRuns: 2000, seed: 14 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 400 }), (s) => {
+        try {
+          parseDomainList(s, 'domains');
+          parseDomainList(s, 'hosts');
+        } catch (err) {
+          if (!(err instanceof BlocklistError)) throw err;
+        }
+      }),
+      { numRuns: 2000, seed: 14 },
+    );
   });
 
   it('builds the zone from the entries valid at a time', () => {
-    const zone = buildCcZone('cc.rpz.isp.example', [
-      { name: 'c2.example.net', source: 'feed', validFrom: '2026-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' },
-      { name: 'old.example.net', source: 'feed', validFrom: '2025-01-01T00:00:00Z', validUntil: '2025-06-01T00:00:00Z' },
-    ], new Date('2026-11-24T00:00:00Z'));
-    assert.deepEqual(zone.list().map((r) => r.name), ['*.c2.example.net.cc.rpz.isp.example', 'c2.example.net.cc.rpz.isp.example']);
+    const zone = buildCcZone(
+      'cc.rpz.isp.example',
+      [
+        { name: 'c2.example.net', source: 'feed', validFrom: '2026-01-01T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' },
+        { name: 'old.example.net', source: 'feed', validFrom: '2025-01-01T00:00:00Z', validUntil: '2025-06-01T00:00:00Z' },
+      ],
+      new Date('2026-11-24T00:00:00Z'),
+    );
+    assert.deepEqual(
+      zone.list().map((r) => r.name),
+      ['*.c2.example.net.cc.rpz.isp.example', 'c2.example.net.cc.rpz.isp.example'],
+    );
   });
 });
 
 describe('M3 opt-out zone', () => {
   it('follows opted-out subscribers across sessions, opt-out and opt-in', () => {
     const oz = new OptOutZone(new RpzZone('optout.rpz.isp.example'));
-    const owners = () => { if (oz.zone.dirty) oz.zone.bump(); return oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]); };
+    const owners = () => {
+      if (oz.zone.dirty) oz.zone.bump();
+      return oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]);
+    };
     oz.onSession({ kind: 'begin', key: 'bras1|a', subscriber: 'alice', address: '100.64.0.10', at: 1 });
     oz.onSession({ kind: 'begin', key: 'bras1|a#1', subscriber: 'alice', address: '2001:db8::/56', at: 1 });
     oz.onSession({ kind: 'begin', key: 'bras1|b', subscriber: 'bob', address: '100.64.0.11', at: 1 });
@@ -76,7 +113,10 @@ describe('M3 opt-out zone', () => {
 describe('M3 opt-out zone, seeded from the sessions open now', () => {
   it('lists an opted-out subscriber whose session began before M3 started', () => {
     const index = new SessionIndex({ interimTimeoutSeconds: 3600, mergeAt: 2 });
-    const svcFeed = { current: () => index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })) };
+    const svcFeed = {
+      current: () =>
+        index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
+    };
     index.begin({ key: 'bras1|x', subscriber: 'carol', address: '100.64.3.3', start: 10 });
     index.begin({ key: 'bras1|y', subscriber: 'dave', address: '100.64.4.4', start: 10 });
     index.begin({ key: 'bras1|z', subscriber: 'erin', address: '100.64.5.5', start: 10 }); // merged into the base: both paths read
@@ -86,31 +126,65 @@ describe('M3 opt-out zone, seeded from the sessions open now', () => {
     oz.setOptedOut('dave', true);
     oz.seed(svcFeed.current());
     oz.zone.bump();
-    assert.deepEqual(oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]), ['32.3.3.64.100']);
+    assert.deepEqual(
+      oz.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]),
+      ['32.3.3.64.100'],
+    );
   });
 });
-
 
 describe('resolver logs for M3', () => {
   const ZONES = ['cc.rpz.isp.test', 'optout.rpz.isp.test'];
 
   it('reads a BIND rpz line into time, client, zone and the listed rule, and nothing from other lines', () => {
-    const q = parseBlockedLine('24-Nov-2026 11:58:35.123 client @0x7f3c5c012345 198.51.100.7#53211 (x.evil.example): rpz QNAME NXDOMAIN rewrite x.evil.example/A/IN via x.evil.example.cc.rpz.isp.test', 'bind', ZONES);
-    assert.deepEqual(q && { ...q, at: q.at.toISOString() }, { at: '2026-11-24T11:58:35.123Z', client: '198.51.100.7', zone: 'cc.rpz.isp.test', rule: 'x.evil.example', action: 'qname nxdomain' });
-    assert.equal(parseBlockedLine('24-Nov-2026 11:58:35.123 general: info: zone example.test/IN: loaded serial 1', 'bind', ZONES), undefined);
+    const q = parseBlockedLine(
+      '24-Nov-2026 11:58:35.123 client @0x7f3c5c012345 198.51.100.7#53211 ' +
+        '(x.evil.example): rpz QNAME ' +
+        'NXDOMAIN rewrite x.evil.example/A/IN via x.evil.example.cc.rpz.isp.test',
+      'bind',
+      ZONES,
+    );
+    assert.deepEqual(q && { ...q, at: q.at.toISOString() }, {
+      at: '2026-11-24T11:58:35.123Z',
+      client: '198.51.100.7',
+      zone: 'cc.rpz.isp.test',
+      rule: 'x.evil.example',
+      action: 'qname nxdomain',
+    });
+    assert.equal(
+      parseBlockedLine('24-Nov-2026 11:58:35.123 general: info: zone example.test/IN: loaded serial 1', 'bind', ZONES),
+      undefined,
+    );
     // A name asked that ends like our zone does not make the rule ours: the trigger must be in one of M3's zones.
-    assert.equal(parseBlockedLine('client @0x1 192.0.2.1#1 (a.cc.rpz.isp.test.evil): rpz QNAME NXDOMAIN rewrite a/A/IN via a.other.rpz', 'bind', ZONES), undefined);
+    assert.equal(
+      parseBlockedLine(
+        'client @0x1 192.0.2.1#1 (a.cc.rpz.isp.test.evil): rpz QNAME NXDOMAIN rewrite a/A/IN via a.other.rpz',
+        'bind',
+        ZONES,
+      ),
+      undefined,
+    );
   });
 
-  it('never throws on arbitrary lines, and takes rules only from M3\'s zones', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 600 }), fc.constantFrom<'bind' | 'unbound'>('bind', 'unbound'), (line, format) => {
-      const q = parseBlockedLine(line, format, ZONES);
-      if (q) assert.ok(ZONES.includes(q.zone));
-    }), { numRuns: 3000, seed: 7 });
-    fc.assert(fc.property(fc.string({ maxLength: 60 }), (name) => {
-      const q = parseBlockedLine(`info: rpz: applied [cc.rpz.isp.test] ${name || 'x'}. rpz-nxdomain 192.0.2.1@1 x. A IN`, 'unbound', ZONES);
-      if (q) assert.equal(q.zone, 'cc.rpz.isp.test');
-    }), { numRuns: 1000, seed: 8 });
+  it("never throws on arbitrary lines, and takes rules only from M3's zones", () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 600 }), fc.constantFrom<'bind' | 'unbound'>('bind', 'unbound'), (line, format) => {
+        const q = parseBlockedLine(line, format, ZONES);
+        if (q) assert.ok(ZONES.includes(q.zone));
+      }),
+      { numRuns: 3000, seed: 7 },
+    );
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (name) => {
+        const q = parseBlockedLine(
+          `info: rpz: applied [cc.rpz.isp.test] ${name || 'x'}. rpz-nxdomain 192.0.2.1@1 x. A IN`,
+          'unbound',
+          ZONES,
+        );
+        if (q) assert.equal(q.zone, 'cc.rpz.isp.test');
+      }),
+      { numRuns: 1000, seed: 8 },
+    );
   });
 
   it('reads only whole new lines, and a replaced or truncated file from its start', () => {

@@ -7,7 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { detect, distanceKm, trigger, type AuthEvent, type DetectorSettings, type History, type SessionStart, type SessionStop } from '../../src/measures/credential-misuse/detectors.js';
+import {
+  detect,
+  distanceKm,
+  trigger,
+  type AuthEvent,
+  type DetectorSettings,
+  type History,
+  type SessionStart,
+  type SessionStop,
+} from '../../src/measures/credential-misuse/detectors.js';
 
 const S: DetectorSettings = {
   trigger: { serverRequestsPerMinute: 600, accountRequestsPerMinute: 5 },
@@ -15,12 +24,16 @@ const S: DetectorSettings = {
   concurrent: { maxSessions: 1 },
   travel: { minDistanceKm: 300, maxSpeedKmh: 300 },
   regions: [
-    { name: 'Tokyo', lat: 35.68, lon: 139.69 }, { name: 'Osaka', lat: 34.69, lon: 135.5 },
-    { name: 'Fukuoka', lat: 33.59, lon: 130.4 }, { name: 'Saitama', lat: 35.86, lon: 139.65 },
+    { name: 'Tokyo', lat: 35.68, lon: 139.69 },
+    { name: 'Osaka', lat: 34.69, lon: 135.5 },
+    { name: 'Fukuoka', lat: 33.59, lon: 130.4 },
+    { name: 'Saitama', lat: 35.86, lon: 139.65 },
   ],
   pools: [
-    { prefix: '100.64.0.0/16', regions: ['Tokyo'] }, { prefix: '100.65.0.0/16', regions: ['Osaka'] },
-    { prefix: '100.66.0.0/16', regions: ['Fukuoka'] }, { prefix: '100.67.0.0/16', regions: ['Tokyo', 'Saitama'] },
+    { prefix: '100.64.0.0/16', regions: ['Tokyo'] },
+    { prefix: '100.65.0.0/16', regions: ['Osaka'] },
+    { prefix: '100.66.0.0/16', regions: ['Fukuoka'] },
+    { prefix: '100.67.0.0/16', regions: ['Tokyo', 'Saitama'] },
   ],
   allowList: [{ account: 'roaming@wholesale', reason: 'wholesale partner roams nationwide' }],
 };
@@ -42,7 +55,10 @@ describe('M4 detectors: misuse', () => {
     const t = trigger(auth, T, S);
     assert.deepEqual([t.fired, t.accounts], [true, ['victim@isp']]);
     const f = detect('victim@isp', h(auth), T, S);
-    assert.deepEqual(f.map((x) => x.detector), ['burst']);
+    assert.deepEqual(
+      f.map((x) => x.detector),
+      ['burst'],
+    );
     assert.match(f[0]!.ja, /6 回の認証成功/);
     assert.match(f[0]!.en, /6 successful logins within 300 s from 6 different access points/);
   });
@@ -53,7 +69,10 @@ describe('M4 detectors: misuse', () => {
       { account: 'a@isp', at: T - 100, session: 'bras2|s9', address: '100.64.9.9', nas: 'bras2' },
     ];
     const f = detect('a@isp', h([], starts), T, S);
-    assert.deepEqual(f.map((x) => x.detector), ['concurrent']);
+    assert.deepEqual(
+      f.map((x) => x.detector),
+      ['concurrent'],
+    );
     assert.deepEqual(f[0]!.target, { nas: 'bras2', session: 'bras2|s9', address: '100.64.9.9' });
   });
 
@@ -63,7 +82,10 @@ describe('M4 detectors: misuse', () => {
       { account: 'b@isp', at: T, session: 'bras7|s2', address: '100.66.0.5', nas: 'bras7' },
     ];
     const f = detect('b@isp', h([], starts, [{ account: 'b@isp', at: T - 600, session: 'bras1|s1' }]), T, S);
-    assert.deepEqual(f.map((x) => x.detector), ['travel']);
+    assert.deepEqual(
+      f.map((x) => x.detector),
+      ['travel'],
+    );
     assert.match(f[0]!.ja, /Tokyo から Fukuoka（約 \d+ km）/);
   });
 });
@@ -76,7 +98,13 @@ describe('M4 detectors: false positives that must find nothing', () => {
       auth.push({ account: `u${i}@isp`, at: T - 30 + (i % 30), nas: 'bras1', station: `cpe${i}`, result: 'request' });
       auth.push({ account: `u${i}@isp`, at: T - 30 + (i % 30), nas: 'bras1', station: `cpe${i}`, result: 'accept' });
       starts.push({ account: `u${i}@isp`, at: T - 4000, session: `bras1|old${i}`, address: `100.64.${i >> 8}.${i & 255}`, nas: 'bras1' });
-      starts.push({ account: `u${i}@isp`, at: T - 30 + (i % 30), session: `bras1|new${i}`, address: `100.64.${i >> 8}.${i & 255}`, nas: 'bras1' });
+      starts.push({
+        account: `u${i}@isp`,
+        at: T - 30 + (i % 30),
+        session: `bras1|new${i}`,
+        address: `100.64.${i >> 8}.${i & 255}`,
+        nas: 'bras1',
+      });
     }
     // Accounting-On closed every old session.
     const stops = starts.filter((s) => s.session.includes('old')).map((s) => ({ account: s.account, at: T - 31, session: s.session }));
@@ -88,7 +116,13 @@ describe('M4 detectors: false positives that must find nothing', () => {
   });
 
   it('a router retrying a wrong password: many rejects, one place', () => {
-    const auth: AuthEvent[] = Array.from({ length: 40 }, (_, i) => ({ account: 'c@isp', at: T - 59 + i, nas: 'bras1', station: 'cpe-c', result: i % 2 ? 'reject' : 'request' }));
+    const auth: AuthEvent[] = Array.from({ length: 40 }, (_, i) => ({
+      account: 'c@isp',
+      at: T - 59 + i,
+      nas: 'bras1',
+      station: 'cpe-c',
+      result: i % 2 ? 'reject' : 'request',
+    }));
     assert.equal(trigger(auth, T, S).fired, true);
     assert.deepEqual(detect('c@isp', h(auth), T, S), []);
   });

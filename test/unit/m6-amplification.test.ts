@@ -13,7 +13,14 @@ import { BlockDecisions } from '../../src/measures/ddos-dns-blocking/decisions.j
 
 const T0 = 1_795_520_000_000;
 const answers = (name: string, qtype: number, size: number, perSecond: number, from: number, seconds: number): DnsEvent[] =>
-  Array.from({ length: perSecond * seconds }, (_, i) => ({ kind: 'response' as const, timeMs: T0 + from * 1000 + Math.floor(i * (1000 / perSecond)), qname: name, qtype, rcode: 0, size }));
+  Array.from({ length: perSecond * seconds }, (_, i) => ({
+    kind: 'response' as const,
+    timeMs: T0 + from * 1000 + Math.floor(i * (1000 / perSecond)),
+    qname: name,
+    qtype,
+    rcode: 0,
+    size,
+  }));
 
 describe('M6 amplification names', () => {
   it('finds a name whose large answers surge, and leaves steady large answers alone', () => {
@@ -49,13 +56,26 @@ describe('M6 amplification names', () => {
 
   it('takes a honeypot list as candidates with its source, and blocks the abused name alone', () => {
     const zone = new RpzZone('ddos.rpz.isp.test');
-    const decisions = new BlockDecisions(zone, { autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 }, quietAfterMs: 3_600_000, maxRuleMs: 7 * 86_400_000, rejectForMs: 3_600_000 }, (d) => d === 'example.jp', () => ['www.x']);
+    const decisions = new BlockDecisions(
+      zone,
+      {
+        autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 },
+        quietAfterMs: 3_600_000,
+        maxRuleMs: 7 * 86_400_000,
+        rejectForMs: 3_600_000,
+      },
+      (d) => d === 'example.jp',
+      () => ['www.x'],
+    );
     const listed = listedAmplificationNames(['amp.abused.example', 'big.example.jp'], 'amppot-feed', T0);
     assert.match(listed[0]!.explanation.en, /Listed by amppot-feed/);
     decisions.onCandidates(listed, T0);
     assert.equal(decisions.get('big.example.jp', 'amplification')!.status, 'whitelisted', 'whitelisted by its registrable domain');
     decisions.approve('amp.abused.example', 'user:noc', T0, 'amplification');
     zone.bump();
-    assert.deepEqual(zone.list().map((r) => `${r.name} ${r.data}`), ['amp.abused.example.ddos.rpz.isp.test .']);
+    assert.deepEqual(
+      zone.list().map((r) => `${r.name} ${r.data}`),
+      ['amp.abused.example.ddos.rpz.isp.test .'],
+    );
   });
 });

@@ -10,16 +10,37 @@ import { RpzZone } from '../../src/dns/rpz.js';
 import { BlockDecisions, DecisionError, type DecisionSettings } from '../../src/measures/ddos-dns-blocking/decisions.js';
 import type { Candidate } from '../../src/measures/ddos-dns-blocking/random-subdomain.js';
 
-const S: DecisionSettings = { autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 }, quietAfterMs: 120_000, maxRuleMs: 7 * 86_400_000, rejectForMs: 3_600_000 };
+const S: DecisionSettings = {
+  autoBlock: { enabled: false, minConfidence: 0.9, ttlMs: 600_000 },
+  quietAfterMs: 120_000,
+  maxRuleMs: 7 * 86_400_000,
+  rejectForMs: 3_600_000,
+};
 const T0 = 1_795_520_000_000;
 const cand = (domain: string, at: number, confidence = 0.8): Candidate => ({
-  domain, at, distinct: 2500, baseline: 3, queries: 2600, failureShare: 0.95, randomness: 0.7, confidence, explanation: { ja: 'ja', en: 'en' },
+  domain,
+  at,
+  distinct: 2500,
+  baseline: 3,
+  queries: 2600,
+  failureShare: 0.95,
+  randomness: 0.7,
+  confidence,
+  explanation: { ja: 'ja', en: 'en' },
 });
-const records = (z: RpzZone) => { z.bump(); return z.list().map((r) => `${r.name} ${r.data}`); };
+const records = (z: RpzZone) => {
+  z.bump();
+  return z.list().map((r) => `${r.name} ${r.data}`);
+};
 
 function setup(s: DecisionSettings = S, whitelist: string[] = ['popular.example']) {
   const zone = new RpzZone('ddos.rpz.isp.test');
-  const d = new BlockDecisions(zone, s, (x) => whitelist.includes(x), (x) => (x === 'victim.example' ? ['www.victim.example', 'mail.victim.example', 'victim.example'] : []));
+  const d = new BlockDecisions(
+    zone,
+    s,
+    (x) => whitelist.includes(x),
+    (x) => (x === 'victim.example' ? ['www.victim.example', 'mail.victim.example', 'victim.example'] : []),
+  );
   return { zone, d };
 }
 
@@ -28,7 +49,10 @@ describe('M6 decisions', () => {
     const { zone, d } = setup();
     const audit = d.onCandidates([cand('victim.example', T0)], T0);
     assert.equal(d.get('victim.example')!.status, 'pending');
-    assert.deepEqual(audit.map((a) => a.action), ['m6.candidate']);
+    assert.deepEqual(
+      audit.map((a) => a.action),
+      ['m6.candidate'],
+    );
     assert.deepEqual(records(zone), [], 'nothing blocked before review');
     d.approve('victim.example', 'user:noc', T0 + 1000);
     // Each exception also blocks the names below it: Unbound would otherwise let them through (rules.ts).
@@ -45,7 +69,10 @@ describe('M6 decisions', () => {
     const { zone, d } = setup({ ...S, autoBlock: { ...S.autoBlock, enabled: true } });
     d.onCandidates([cand('popular.example', T0, 0.99)], T0);
     assert.equal(d.get('popular.example')!.status, 'whitelisted');
-    assert.throws(() => d.approve('popular.example', 'user:noc', T0), (e: unknown) => e instanceof DecisionError && /whitelist/.test(e.message));
+    assert.throws(
+      () => d.approve('popular.example', 'user:noc', T0),
+      (e: unknown) => e instanceof DecisionError && /whitelist/.test(e.message),
+    );
     assert.deepEqual(records(zone), []);
   });
 
@@ -67,7 +94,10 @@ describe('M6 decisions', () => {
     d.approve('victim.example', 'user:noc', T0);
     assert.deepEqual(d.sweep(T0 + 60_000), []);
     const ended = d.sweep(T0 + 121_000);
-    assert.deepEqual(ended.map((a) => a.action), ['m6.rule.end']);
+    assert.deepEqual(
+      ended.map((a) => a.action),
+      ['m6.rule.end'],
+    );
     assert.equal(d.get('victim.example')!.status, 'ended');
     assert.deepEqual(records(zone), []);
   });
@@ -75,7 +105,7 @@ describe('M6 decisions', () => {
   it('keeps a rejected domain out of the queue for a while', () => {
     const { d } = setup();
     d.onCandidates([cand('victim.example', T0)], T0);
-    d.reject('victim.example', 'user:noc', 'a customer\'s test');
+    d.reject('victim.example', 'user:noc', "a customer's test");
     d.onCandidates([cand('victim.example', T0 + 60_000)], T0 + 60_000);
     assert.equal(d.get('victim.example')!.status, 'rejected');
     d.onCandidates([cand('victim.example', T0 + 4_000_000)], T0 + 4_000_000);
@@ -84,7 +114,12 @@ describe('M6 decisions', () => {
   it('lets through at most maxExceptions names, the most popular first, and says how many were left out', () => {
     const zone = new RpzZone('ddos.rpz.isp.test');
     const popular = Array.from({ length: 10 }, (_, i) => `h${i}.victim.example`);
-    const d = new BlockDecisions(zone, { ...S, maxExceptions: 3 }, () => false, () => popular);
+    const d = new BlockDecisions(
+      zone,
+      { ...S, maxExceptions: 3 },
+      () => false,
+      () => popular,
+    );
     d.onCandidates([cand('victim.example', T0)], T0);
     d.approve('victim.example', 'user:noc', T0);
     assert.deepEqual(d.get('victim.example')!.exceptions, ['h0.victim.example', 'h1.victim.example', 'h2.victim.example']);
@@ -93,7 +128,7 @@ describe('M6 decisions', () => {
     assert.deepEqual(records(zone), [], 'every record of the rule leaves the zone');
   });
 
-  it('whitelists a customer\'s zone by its registrable domain', () => {
+  it("whitelists a customer's zone by its registrable domain", () => {
     const { d } = setup(S, ['example.jp']);
     d.onCandidates([cand('shop.example.jp', T0)], T0);
     assert.equal(d.get('shop.example.jp')!.status, 'whitelisted');

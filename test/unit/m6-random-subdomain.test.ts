@@ -9,11 +9,23 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DnsEvent } from '../../src/ingest/dnstap/dnstap.js';
 import { hashName, HyperLogLog } from '../../src/measures/ddos-dns-blocking/hyperloglog.js';
-import { DEFAULT_RANDOM_SUBDOMAIN, labelRandomness, RandomSubdomainDetector, registrableDomain, type Candidate } from '../../src/measures/ddos-dns-blocking/random-subdomain.js';
+import {
+  DEFAULT_RANDOM_SUBDOMAIN,
+  labelRandomness,
+  RandomSubdomainDetector,
+  registrableDomain,
+  type Candidate,
+} from '../../src/measures/ddos-dns-blocking/random-subdomain.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const randomLabel = (r: () => number, n: number) => Array.from({ length: n }, () => ALNUM[Math.floor(r() * 36)]).join('');
@@ -37,7 +49,14 @@ function benign(seed: number) {
 }
 
 /** Seconds of traffic as dnstap events (a query and its response each), benign qps plus an optional attack. */
-function traffic(o: { seconds: number; benignQps: number; attackQps?: number; attackFrom?: number; attackAnswered?: boolean; seed: number }): DnsEvent[] {
+function traffic(o: {
+  seconds: number;
+  benignQps: number;
+  attackQps?: number;
+  attackFrom?: number;
+  attackAnswered?: boolean;
+  seed: number;
+}): DnsEvent[] {
   const next = benign(o.seed);
   const r = rng(o.seed + 1);
   const events: DnsEvent[] = [];
@@ -50,7 +69,8 @@ function traffic(o: { seconds: number; benignQps: number; attackQps?: number; at
       const q = k < attack ? { qname: `${randomLabel(r, 12)}.victim.example`, rcode: 2 } : next();
       events.push({ kind: 'query', timeMs: t, qname: q.qname, qtype: 1, rcode: 0, size: 0 });
       // A stalled resolver (the victim's servers overwhelmed) answers the attack names late or never.
-      if (k >= attack || o.attackAnswered !== false) events.push({ kind: 'response', timeMs: t + 2, qname: q.qname, qtype: 1, rcode: q.rcode, size: 120 });
+      if (k >= attack || o.attackAnswered !== false)
+        events.push({ kind: 'response', timeMs: t + 2, qname: q.qname, qtype: 1, rcode: q.rcode, size: 120 });
     }
   }
   events.sort((a, b) => a.timeMs - b.timeMs);
@@ -66,17 +86,21 @@ function detect(events: DnsEvent[]): Candidate[] {
 }
 
 describe('M6 random-subdomain detection', () => {
-  it('counts distinct names within HyperLogLog\'s error', () => {
+  it("counts distinct names within HyperLogLog's error", () => {
     for (const n of [50, 1000, 50_000]) {
       const h = new HyperLogLog();
-      for (let i = 0; i < n; i++) { h.add(hashName(`n${i}.victim.example`)); h.add(hashName(`n${i}.victim.example`)); }
+      for (let i = 0; i < n; i++) {
+        h.add(hashName(`n${i}.victim.example`));
+        h.add(hashName(`n${i}.victim.example`));
+      }
       const e = h.estimate();
       assert.ok(Math.abs(e - n) / n < 0.2, `${n}: estimated ${e.toFixed(0)}`);
     }
   });
 
   it('scores machine-made labels high and human ones low', () => {
-    for (const l of ['www', 'mail', 'static', 'api-eu', 'login', 'shopping', 'download', 'newsletter', 'marketing']) assert.ok(labelRandomness(l) < 0.35, `${l}: ${labelRandomness(l)}`);
+    for (const l of ['www', 'mail', 'static', 'api-eu', 'login', 'shopping', 'download', 'newsletter', 'marketing'])
+      assert.ok(labelRandomness(l) < 0.35, `${l}: ${labelRandomness(l)}`);
     const r = rng(5);
     const scores = Array.from({ length: 200 }, () => labelRandomness(randomLabel(r, 12)));
     // The detector judges the mean over the names of an interval, not each label.
@@ -93,7 +117,10 @@ describe('M6 random-subdomain detection', () => {
   });
 
   it('flags no benign domain in 60 s of benign traffic (CDN with machine-made hostnames included)', () => {
-    assert.deepEqual(detect(traffic({ seconds: 60, benignQps: 2000, seed: 1 })).map((c) => c.domain), []);
+    assert.deepEqual(
+      detect(traffic({ seconds: 60, benignQps: 2000, seed: 1 })).map((c) => c.domain),
+      [],
+    );
   });
 
   it('finds the attacked domain within two intervals of the onset, and nothing else', () => {
@@ -132,7 +159,16 @@ describe('M6 random-subdomain detection', () => {
 
   it('keeps memory bounded: at most maxDomains followed, the rest counted', () => {
     const d = new RandomSubdomainDetector({ ...DEFAULT_RANDOM_SUBDOMAIN, maxDomains: 100 });
-    d.add(Array.from({ length: 1000 }, (_, i) => ({ kind: 'query' as const, timeMs: 1_795_520_000_000 + i, qname: `www.d${i}.example`, qtype: 1, rcode: 0, size: 0 })));
+    d.add(
+      Array.from({ length: 1000 }, (_, i) => ({
+        kind: 'query' as const,
+        timeMs: 1_795_520_000_000 + i,
+        qname: `www.d${i}.example`,
+        qtype: 1,
+        rcode: 0,
+        size: 0,
+      })),
+    );
     // The tree's nodes: the top-level domain and 99 domains under it; every other name is counted.
     assert.equal(d.tracked, 100);
     assert.equal(d.untracked, 901);

@@ -16,15 +16,24 @@ import { RandomSubdomainDetector, type Candidate } from '../../src/measures/ddos
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-const chars = (r: () => number, alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
+const chars = (r: () => number, alphabet: string, n: number) =>
+  Array.from({ length: n }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
 const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
-const WORDS = ('apple river stone cloud green market silver garden window yellow orange summer winter spring autumn forest ocean mountain'
-  + ' bridge castle dragon eagle falcon harbor island jungle kitten lemon mirror needle planet rocket shadow thunder tiger violet wizard'
-  + ' anchor basket candle desert engine feather guitar hammer igloo jacket kettle ladder magnet napkin office pencil quartz ribbon saddle'
-  + ' tunnel umbrella valley wagon yogurt zebra copper marble velvet cotton timber meadow canyon glacier prairie lagoon summit').split(' ');
+const WORDS = (
+  'apple river stone cloud green market silver garden window yellow orange summer winter spring autumn forest ocean mountain' +
+  ' bridge castle dragon eagle falcon harbor island jungle kitten lemon mirror needle planet rocket shadow thunder tiger violet wizard' +
+  ' anchor basket candle desert engine feather guitar hammer igloo jacket kettle ladder magnet napkin office pencil quartz ribbon saddle' +
+  ' tunnel umbrella valley wagon yogurt zebra copper marble velvet cotton timber meadow canyon glacier prairie lagoon summit'
+).split(' ');
 
 /** Label generators of the attacks (issue 18: hex, long, short, dictionary words, and a mix of them). */
 const SHAPES: Record<string, (r: () => number) => string> = {
@@ -55,8 +64,9 @@ function benign(seed: number) {
     if (x < 0.09) return { qname: `${octet()}.${octet()}.${octet()}.${octet()}.in-addr.arpa`, rcode: r() < 0.5 ? 3 : 0 };
     if (x < 0.13) return { qname: `${chars(r, '0123456789abcdef', 32)}.hash.malware-check.example`, rcode: r() < 0.95 ? 3 : 0 };
     if (x < 0.21) return { qname: cdn[Math.floor(r() ** 2 * cdn.length)]!, rcode: 0 };
-    if (x < 0.30) return { qname: `${VICTIM_NAMES[Math.floor(r() ** 2 * VICTIM_NAMES.length)]}.${pick(r, victims)}`, rcode: 0 };
-    if (x < 0.45) return { qname: `${pick(r, ['www', 'mail', 'www', 'login'])}.${customers[Math.floor(r() ** 2 * customers.length)]}`, rcode: 0 };
+    if (x < 0.3) return { qname: `${VICTIM_NAMES[Math.floor(r() ** 2 * VICTIM_NAMES.length)]}.${pick(r, victims)}`, rcode: 0 };
+    if (x < 0.45)
+      return { qname: `${pick(r, ['www', 'mail', 'www', 'login'])}.${customers[Math.floor(r() ** 2 * customers.length)]}`, rcode: 0 };
     return { qname: `${pick(r, ['www', 'www', 'mail', 'api', 'img'])}.${sites[Math.floor(r() ** 3 * sites.length)]}`, rcode: 0 };
   };
 }
@@ -64,7 +74,12 @@ function benign(seed: number) {
 const T0 = 1_795_520_000_000;
 
 /** Seconds of traffic as dnstap events, benign qps plus attack names from `attackFrom` on (answered NXDOMAIN). */
-function traffic(o: { seconds: number; benignQps: number; seed: number; attack?: { qps: number; from: number; name: (r: () => number) => string } }): DnsEvent[] {
+function traffic(o: {
+  seconds: number;
+  benignQps: number;
+  seed: number;
+  attack?: { qps: number; from: number; name: (r: () => number) => string };
+}): DnsEvent[] {
   const next = benign(o.seed);
   const r = rng(o.seed + 100);
   const events: DnsEvent[] = [];
@@ -92,16 +107,32 @@ function run(d: RandomSubdomainDetector, events: DnsEvent[]): Candidate[] {
 const zones = (found: Candidate[]) => [...new Set(found.map((c) => c.domain))];
 
 describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
-  it('a benign cold start with DNSBL, PTR, hash-lookup and CDN zones gives no candidate, nor does a restart with the stored baselines', () => {
-    const d = new RandomSubdomainDetector();
-    assert.deepEqual(zones(run(d, traffic({ seconds: 90, benignQps: 2500, seed: 11 }))), []);
-    const stored = JSON.parse(JSON.stringify(d.snapshot())) as ReturnType<RandomSubdomainDetector['snapshot']>;
-    assert.ok(stored.zones.some((z) => z.zone === 'zen.dnsbl.example' && z.baseline >= 200), 'the DNSBL zone is stored with its baseline');
-    const restarted = new RandomSubdomainDetector();
-    restarted.restore(stored);
-    // After the restart the traffic starts again at once (new seed: other names), judged from the first interval.
-    assert.deepEqual(zones(run(restarted, traffic({ seconds: 60, benignQps: 2500, seed: 12 }).map((e) => ({ ...e, timeMs: e.timeMs + 3_600_000 })))), []);
-  });
+  it(
+    'a benign cold start with DNSBL, PTR, hash-lookup and ' +
+      'CDN zones gives no candidate, nor does ' +
+      'a restart with the stored baselines',
+    () => {
+      const d = new RandomSubdomainDetector();
+      assert.deepEqual(zones(run(d, traffic({ seconds: 90, benignQps: 2500, seed: 11 }))), []);
+      const stored = JSON.parse(JSON.stringify(d.snapshot())) as ReturnType<RandomSubdomainDetector['snapshot']>;
+      assert.ok(
+        stored.zones.some((z) => z.zone === 'zen.dnsbl.example' && z.baseline >= 200),
+        'the DNSBL zone is stored with its baseline',
+      );
+      const restarted = new RandomSubdomainDetector();
+      restarted.restore(stored);
+      // After the restart the traffic starts again at once (new seed: other names), judged from the first interval.
+      assert.deepEqual(
+        zones(
+          run(
+            restarted,
+            traffic({ seconds: 60, benignQps: 2500, seed: 12 }).map((e) => ({ ...e, timeMs: e.timeMs + 3_600_000 })),
+          ),
+        ),
+        [],
+      );
+    },
+  );
 
   it('a DNSBL and a hash lookup first asked after the warm-up, under domains never seen, wait for their own warm-up', () => {
     const d = new RandomSubdomainDetector();
@@ -112,8 +143,14 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
     for (let sec = 45; sec < 80; sec++) {
       for (let k = 0; k < 300; k++) {
         const t = T0 + sec * 1000 + Math.floor((k / 300) * 1000);
-        const qname = k % 2 === 0 ? `${octet()}.${octet()}.${octet()}.${octet()}.bl.spamlist.example` : `${chars(r, '0123456789abcdef', 40)}.sha1.hashcheck.example`;
-        events.push({ kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 }, { kind: 'response', timeMs: t + 2, qname, qtype: 1, rcode: r() < 0.9 ? 3 : 0, size: 90 });
+        const qname =
+          k % 2 === 0
+            ? `${octet()}.${octet()}.${octet()}.${octet()}.bl.spamlist.example`
+            : `${chars(r, '0123456789abcdef', 40)}.sha1.hashcheck.example`;
+        events.push(
+          { kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 },
+          { kind: 'response', timeMs: t + 2, qname, qtype: 1, rcode: r() < 0.9 ? 3 : 0, size: 90 },
+        );
       }
     }
     events.sort((a, b) => a.timeMs - b.timeMs);
@@ -121,7 +158,11 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
   });
 
   for (const [title, victimZone, name] of [
-    ['a customer\'s zone under a provider\'s domain', 'victim-shop.example.jp', (r: () => number) => `${SHAPES.long!(r)}.victim-shop.example.jp`],
+    [
+      "a customer's zone under a provider's domain",
+      'victim-shop.example.jp',
+      (r: () => number) => `${SHAPES.long!(r)}.victim-shop.example.jp`,
+    ],
     ['a zone never seen before, directly under co.jp', 'x.co.jp', (r: () => number) => `${SHAPES.hex!(r)}.x.co.jp`],
     ['random labels below www (depth 2)', 'www.victim-bank.co.jp', (r: () => number) => `${SHAPES.long!(r)}.www.victim-bank.co.jp`],
     ['random labels at two levels', 'victim.example', (r: () => number) => `${SHAPES.short!(r)}.${SHAPES.hex!(r)}.victim.example`],
@@ -137,15 +178,22 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
   it('finds a new zone attacked from the last second of an interval: that partial interval does not become its baseline', () => {
     // Seen through Unbound: 1 s of the attack (under 200 names) in the first interval, then 5 s intervals of ~750.
     const d = new RandomSubdomainDetector();
-    const found = run(d, traffic({ seconds: 70, benignQps: 2500, seed: 41, attack: { qps: 150, from: 49, name: (r) => `${SHAPES.short!(r)}.x.co.jp` } }));
+    const found = run(
+      d,
+      traffic({ seconds: 70, benignQps: 2500, seed: 41, attack: { qps: 150, from: 49, name: (r) => `${SHAPES.short!(r)}.x.co.jp` } }),
+    );
     assert.deepEqual(zones(found), ['x.co.jp']);
   });
 
   it('finds an attack when the resolver drops most of its dnstap query messages (the responses name the same names)', () => {
     // BIND under load dropped a third of its dnstap messages; here 85 % of the query messages are lost.
     const r = rng(61);
-    const events = traffic({ seconds: 60, benignQps: 2500, seed: 17, attack: { qps: 200, from: 45, name: (x) => `${SHAPES.hex!(x)}.victim-corp.jp` } })
-      .filter((e) => e.kind === 'response' || r() >= 0.85);
+    const events = traffic({
+      seconds: 60,
+      benignQps: 2500,
+      seed: 17,
+      attack: { qps: 200, from: 45, name: (x) => `${SHAPES.hex!(x)}.victim-corp.jp` },
+    }).filter((e) => e.kind === 'response' || r() >= 0.85);
     const found = run(new RandomSubdomainDetector(), events);
     assert.deepEqual(zones(found), ['victim-corp.jp']);
   });
@@ -153,24 +201,41 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
   for (const shape of Object.keys(SHAPES)) {
     it(`${shape} labels at 200 qps reach the default automatic-blocking confidence (0.9) within 10 s`, () => {
       const d = new RandomSubdomainDetector();
-      const found = run(d, traffic({ seconds: 60, benignQps: 2500, seed: 31, attack: { qps: 200, from: 42, name: (r) => `${SHAPES[shape]!(r)}.victim-bank.co.jp` } }));
+      const found = run(
+        d,
+        traffic({
+          seconds: 60,
+          benignQps: 2500,
+          seed: 31,
+          attack: { qps: 200, from: 42, name: (r) => `${SHAPES[shape]!(r)}.victim-bank.co.jp` },
+        }),
+      );
       assert.deepEqual(zones(found), ['victim-bank.co.jp']);
       const soon = found.filter((c) => c.at <= T0 + 52_000);
       const best = Math.max(0, ...soon.map((c) => c.confidence));
-      assert.ok(best >= 0.9, `confidence within 10 s: ${best.toFixed(3)} (${found.map((c) => `${c.at - T0}:${c.confidence.toFixed(2)}`).join(' ')})`);
+      assert.ok(
+        best >= 0.9,
+        `confidence within 10 s: ${best.toFixed(3)} (${found.map((c) => `${c.at - T0}:${c.confidence.toFixed(2)}`).join(' ')})`,
+      );
     });
   }
 
-  it('takes a rule\'s exceptions by popularity in normal times, not by recency', () => {
+  it("takes a rule's exceptions by popularity in normal times, not by recency", () => {
     const d = new RandomSubdomainDetector();
     const ev: DnsEvent[] = [];
     // 40 names under the victim: login asked 50 times a second, the others once every few seconds; the rare ones last.
     for (let sec = 0; sec < 60; sec++) {
-      const names = [...Array.from({ length: 50 }, () => 'login.victim.example'), ...Array.from({ length: 10 }, () => 'www.victim.example')];
+      const names = [
+        ...Array.from({ length: 50 }, () => 'login.victim.example'),
+        ...Array.from({ length: 10 }, () => 'www.victim.example'),
+      ];
       if (sec % 3 === 0) for (let i = 0; i < 38; i++) names.push(`host${i}.victim.example`);
       names.forEach((qname, k) => {
         const t = T0 + sec * 1000 + k;
-        ev.push({ kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 }, { kind: 'response', timeMs: t + 1, qname, qtype: 1, rcode: 0, size: 80 });
+        ev.push(
+          { kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 },
+          { kind: 'response', timeMs: t + 1, qname, qtype: 1, rcode: 0, size: 80 },
+        );
       });
     }
     run(d, ev);

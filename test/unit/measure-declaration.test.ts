@@ -19,13 +19,25 @@ function problemsOf(fn: () => unknown): string[] {
 
 describe('the eight measures of DESIGN.md', () => {
   it('are all declared, with codes M1–M8 in order', () => {
-    assert.deepEqual(ALL_MEASURES.map((m) => m.declaration.code), ['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M7', 'M8']);
+    assert.deepEqual(
+      ALL_MEASURES.map((m) => m.declaration.code),
+      ['M1', 'M2', 'M3', 'M4', 'M5', 'M6', 'M7', 'M8'],
+    );
   });
 
   it('are not available until their implementation lands; M1, M2 and M4 are, and are off until enabled', () => {
     const registry = new MeasureRegistry(ALL_MEASURES);
     const states = Object.fromEntries(registry.list().map((s) => [s.declaration.code, s.state]));
-    assert.deepEqual(states, { M1: 'disabled', M2: 'disabled', M3: 'disabled', M4: 'disabled', M5: 'not-available', M6: 'disabled', M7: 'not-available', M8: 'not-available' });
+    assert.deepEqual(states, {
+      M1: 'disabled',
+      M2: 'disabled',
+      M3: 'disabled',
+      M4: 'disabled',
+      M5: 'not-available',
+      M6: 'disabled',
+      M7: 'not-available',
+      M8: 'not-available',
+    });
   });
 
   it('M1, M2 and M6 may not identify subscribers; M3, M4, M5 and M7 may', () => {
@@ -35,7 +47,10 @@ describe('the eight measures of DESIGN.md', () => {
 
   it('M2 handles only non-secret lists: the candidates it shares and the indicators partners send', () => {
     const m2 = ALL_MEASURES[1]!.declaration;
-    assert.deepEqual(m2.dataItems.map((i) => i.item), ['cc.candidate', 'threat.indicator']);
+    assert.deepEqual(
+      m2.dataItems.map((i) => i.item),
+      ['cc.candidate', 'threat.indicator'],
+    );
     assert.equal(DATA_ITEMS['cc.candidate'].secret, false);
     assert.equal(DATA_ITEMS['threat.indicator'].secret, false);
   });
@@ -54,75 +69,128 @@ describe('defineMeasure refuses incomplete and contradictory declarations', () =
   it('names a missing field', () => {
     const { purpose: _p, ...rest } = validDeclaration();
     const problems = problemsOf(() => defineMeasure(rest as never));
-    assert.ok(problems.some((p) => p.startsWith('purpose:')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('purpose:')),
+      problems.join('\n'),
+    );
   });
 
   it('names a missing Japanese text', () => {
     const problems = problemsOf(() => defineMeasure(validDeclaration({ title: { ja: ' ', en: 'x' } })));
-    assert.ok(problems.some((p) => p.startsWith('title.ja:') && p.includes('Japanese')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('title.ja:') && p.includes('Japanese')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses a data item outside the vocabulary', () => {
-    const problems = problemsOf(() => defineMeasure(validDeclaration({ dataItems: [{ item: 'flow.payload' as never, retention: '1d', use: { ja: 'a', en: 'a' } }] })));
-    assert.ok(problems.some((p) => p.startsWith('dataItems.0.item')), problems.join('\n'));
+    const problems = problemsOf(() =>
+      defineMeasure(validDeclaration({ dataItems: [{ item: 'flow.payload' as never, retention: '1d', use: { ja: 'a', en: 'a' } }] })),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith('dataItems.0.item')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses not-secret with subscriber identification', () => {
-    const problems = problemsOf(() => defineMeasure(validDeclaration({
-      bases: [{ basis: 'not-secret', scope: { ja: 'a', en: 'a' } }],
-      dataItems: [
-        { item: 'cc.candidate', retention: '1d', use: { ja: 'a', en: 'a' } },
-        { item: 'subscriber.id', retention: '1d', use: { ja: 'a', en: 'a' } },
-      ],
-      identifiesSubscribers: true,
-    })));
-    assert.ok(problems.some((p) => p.includes('identifiesSubscribers') && p.includes('not-secret')), problems.join('\n'));
+    const problems = problemsOf(() =>
+      defineMeasure(
+        validDeclaration({
+          bases: [{ basis: 'not-secret', scope: { ja: 'a', en: 'a' } }],
+          dataItems: [
+            { item: 'cc.candidate', retention: '1d', use: { ja: 'a', en: 'a' } },
+            { item: 'subscriber.id', retention: '1d', use: { ja: 'a', en: 'a' } },
+          ],
+          identifiesSubscribers: true,
+        }),
+      ),
+    );
+    assert.ok(
+      problems.some((p) => p.includes('identifiesSubscribers') && p.includes('not-secret')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses secret data items on the basis not-secret alone', () => {
     const problems = problemsOf(() => defineMeasure(validDeclaration({ bases: [{ basis: 'not-secret', scope: { ja: 'a', en: 'a' } }] })));
-    assert.ok(problems.some((p) => p.includes('"flow.addresses" is secret')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.includes('"flow.addresses" is secret')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses comprehensive consent without the consent terms', () => {
-    const problems = problemsOf(() => defineMeasure(validDeclaration({ bases: [{ basis: 'comprehensive-consent', scope: { ja: 'a', en: 'a' } }] })));
-    assert.ok(problems.some((p) => p.startsWith('consentTerms')), problems.join('\n'));
+    const problems = problemsOf(() =>
+      defineMeasure(validDeclaration({ bases: [{ basis: 'comprehensive-consent', scope: { ja: 'a', en: 'a' } }] })),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith('consentTerms')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses emergency measures with no maximum duration', () => {
     const problems = problemsOf(() => defineMeasure(validDeclaration({ bases: [{ basis: 'emergency', scope: { ja: 'a', en: 'a' } }] })));
-    assert.ok(problems.some((p) => p.startsWith('maxActionDuration')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('maxActionDuration')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses retention beyond the maximum and duplicated items', () => {
-    const problems = problemsOf(() => defineMeasure(validDeclaration({
-      dataItems: [
-        { item: 'flow.ports', retention: '401d', use: { ja: 'a', en: 'a' } },
-        { item: 'flow.ports', retention: '1d', use: { ja: 'a', en: 'a' } },
-      ],
-    })));
-    assert.ok(problems.some((p) => p.includes('exceeds the maximum')), problems.join('\n'));
-    assert.ok(problems.some((p) => p.includes('declared twice')), problems.join('\n'));
+    const problems = problemsOf(() =>
+      defineMeasure(
+        validDeclaration({
+          dataItems: [
+            { item: 'flow.ports', retention: '401d', use: { ja: 'a', en: 'a' } },
+            { item: 'flow.ports', retention: '1d', use: { ja: 'a', en: 'a' } },
+          ],
+        }),
+      ),
+    );
+    assert.ok(
+      problems.some((p) => p.includes('exceeds the maximum')),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => p.includes('declared twice')),
+      problems.join('\n'),
+    );
   });
 
   it('refuses notices without subscriber contact', () => {
     const problems = problemsOf(() => defineMeasure(validDeclaration({ outputs: ['subscriber-notices'] })));
-    assert.ok(problems.some((p) => p.includes('"subscriber-notices" needs')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.includes('"subscriber-notices" needs')),
+      problems.join('\n'),
+    );
   });
 });
 
 describe('the registry', () => {
   it('refuses to enable a measure that is not available', () => {
-    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'router-survey': { enabled: true } }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /"measures\.router-survey\.enabled".*M5 is not available/);
-      return true;
-    });
+    assert.throws(
+      () => new MeasureRegistry(ALL_MEASURES, { 'router-survey': { enabled: true } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /"measures\.router-survey\.enabled".*M5 is not available/);
+        return true;
+      },
+    );
   });
 
   it('refuses to enable M1 without the subscriber prefixes, naming the key', () => {
-    assert.throws(() => new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true } }), /"measures\.cc-detection\.scope\.subscriberPrefixes" is empty/);
-    assert.equal(new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true, scope: { subscriberPrefixes: ['10.0.0.0/8'] } } }).status('cc-detection')!.state, 'enabled');
+    assert.throws(
+      () => new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true } }),
+      /"measures\.cc-detection\.scope\.subscriberPrefixes" is empty/,
+    );
+    assert.equal(
+      new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true, scope: { subscriberPrefixes: ['10.0.0.0/8'] } } }).status(
+        'cc-detection',
+      )!.state,
+      'enabled',
+    );
   });
 
   it('refuses settings for an unknown measure', () => {

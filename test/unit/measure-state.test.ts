@@ -41,7 +41,7 @@ describe('measure state handle', () => {
     assert.equal(last.outcome, 'refused');
   }
 
-  it('reads and writes the measure\'s own tables', async () => {
+  it("reads and writes the measure's own tables", async () => {
     const db = own.store.db as unknown as Kysely<{ cc_models: { version: number } }>;
     const rows = await db.selectFrom('cc_models').select('version').orderBy('version', 'desc').execute();
     assert.deepEqual(rows, []);
@@ -55,19 +55,46 @@ describe('measure state handle', () => {
 
   it('refuses a join that reaches a foreign table from an own one', async () => {
     const db = own.store.db as unknown as Kysely<{ cc_candidates: { id: string }; audit_log: { seq: number; object: string } }>;
-    await refusedAndAudited(db.selectFrom('cc_candidates').innerJoin('audit_log', 'audit_log.object', 'cc_candidates.id').select('seq').execute(), /audit_log/, 'state-table:audit_log');
+    await refusedAndAudited(
+      db.selectFrom('cc_candidates').innerJoin('audit_log', 'audit_log.object', 'cc_candidates.id').select('seq').execute(),
+      /audit_log/,
+      'state-table:audit_log',
+    );
   });
 
   it('refuses inside a transaction and inside the audited change, and the transaction rolls back', async () => {
     const db = (d: unknown) => d as Kysely<{ cc_label_sources: Record<string, string | number>; users: { username: string } }>;
-    const source = { name: 'rolled-back', format: 'ip-list', file_sha256: '0'.repeat(64), imported_at: 'now', imported_by: 'test', labels: 0, skipped: 0, duplicates: 0 };
-    await refusedAndAudited(own.store.writeTransaction(async (tx) => {
-      await db(tx).insertInto('cc_label_sources').values(source).execute();
-      await db(tx).deleteFrom('users').execute();
-    }), /may not use table users/, 'state-table:users');
-    assert.deepEqual(await db(own.store.db).selectFrom('cc_label_sources').selectAll().execute(), [], 'the own-table write was rolled back with the refused one');
+    const source = {
+      name: 'rolled-back',
+      format: 'ip-list',
+      file_sha256: '0'.repeat(64),
+      imported_at: 'now',
+      imported_by: 'test',
+      labels: 0,
+      skipped: 0,
+      duplicates: 0,
+    };
+    await refusedAndAudited(
+      own.store.writeTransaction(async (tx) => {
+        await db(tx).insertInto('cc_label_sources').values(source).execute();
+        await db(tx).deleteFrom('users').execute();
+      }),
+      /may not use table users/,
+      'state-table:users',
+    );
+    assert.deepEqual(
+      await db(own.store.db).selectFrom('cc_label_sources').selectAll().execute(),
+      [],
+      'the own-table write was rolled back with the refused one',
+    );
     const before = (await m.audit.head()).seq;
-    await refusedAndAudited(own.audit.withAudit({ actor: 'measure:cc-detection', measure: 'cc-detection', action: 'test.change' }, (tx) => db(tx).updateTable('users').set({ username: 'x' }).execute()), /users/, 'state-table:users');
+    await refusedAndAudited(
+      own.audit.withAudit({ actor: 'measure:cc-detection', measure: 'cc-detection', action: 'test.change' }, (tx) =>
+        db(tx).updateTable('users').set({ username: 'x' }).execute(),
+      ),
+      /users/,
+      'state-table:users',
+    );
     // The refused change left no "test.change" entry: only the refusal was appended.
     const after: string[] = [];
     for await (const e of m.audit.entries({ afterSeq: before })) after.push(e.action);

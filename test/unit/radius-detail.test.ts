@@ -14,7 +14,11 @@ import { openTest, tempDir } from '../support/fixtures.js';
 
 const T = Math.floor(Date.now() / 1000) - 3600;
 const block = (status: string, user: string, session: string, ip: string, t: number) =>
-  `${new Date(t * 1000).toUTCString()}\n\tAcct-Status-Type = ${status}\n\tUser-Name = "${user}"\n\tAcct-Session-Id = "${session}"\n\tFramed-IP-Address = ${ip}\n\tNAS-IP-Address = 192.0.2.1\n\tAcct-Input-Octets = 1234\n\tEvent-Timestamp = "${new Date(t * 1000).toUTCString().slice(5).replace(/ GMT$/, ' UTC')}"\n\tTimestamp = ${t}\n\n`;
+  `${new Date(t * 1000).toUTCString()}\n\tAcct-Status-Type ` +
+  `= ${status}\n\tUser-Name = "${user}"\n\tAcct-Session-Id ` +
+  (`= "${session}"\n\tFramed-IP-Address = ${ip}\n\tNAS-IP-Address ` + `= 192.0.2.1\n\tAcct-Input-Octets `) +
+  `= 1234\n\tEvent-Timestamp = "${new Date(t * 1000).toUTCString().slice(5).replace(/ GMT$/, ' UTC')}"\n\tTimestamp ` +
+  `= ${t}\n\n`;
 
 describe('FreeRADIUS detail files', () => {
   let m: Mamori;
@@ -30,12 +34,22 @@ describe('FreeRADIUS detail files', () => {
 
   it('reads a block as FreeRADIUS writes it, keeping only what says who had which address when', () => {
     const r = parseDetailBlock(block('Start', 'alice', 's1', '100.64.0.10', T).trim());
-    assert.deepEqual(r, { statusType: 1, userName: 'alice', sessionId: 's1', framedIp: '100.64.0.10', eventTimestamp: T, nas: '192.0.2.1' });
+    assert.deepEqual(r, {
+      statusType: 1,
+      userName: 'alice',
+      sessionId: 's1',
+      framedIp: '100.64.0.10',
+      eventTimestamp: T,
+      nas: '192.0.2.1',
+    });
     assert.equal(parseDetailBlock('Tue Nov 24 09:00:00 2026\n\tUser-Name = "x"'), undefined, 'no status: not accounting');
   });
 
   it('reads whole blocks only, resumes after a restart, and follows rotation', async () => {
-    writeFileSync(join(dir, 'detail-20261123'), block('Start', 'alice', 's1', '100.64.0.10', T) + block('Stop', 'alice', 's1', '100.64.0.10', T + 600));
+    writeFileSync(
+      join(dir, 'detail-20261123'),
+      block('Start', 'alice', 's1', '100.64.0.10', T) + block('Stop', 'alice', 's1', '100.64.0.10', T + 600),
+    );
     // A block still being written: no blank line after it yet.
     writeFileSync(join(dir, 'detail-20261124'), block('Start', 'bob', 's2', '100.64.0.11', T + 700).trimEnd());
     let index = new SessionIndex({ interimTimeoutSeconds: 3600 });

@@ -13,9 +13,34 @@ const SECRET = Buffer.from('s3cret');
 
 describe('RADIUS accounting packets', () => {
   it('decodes what it encodes, keeping only the attributes that say who had which address when', () => {
-    const p = encodeAccounting({ identifier: 9, statusType: STATUS.START, userName: 'alice', sessionId: 'abc', nasIp: '192.0.2.1', framedIp: '100.64.1.2', eventTimestamp: 1_764_000_000, delayTime: 3 }, SECRET);
+    const p = encodeAccounting(
+      {
+        identifier: 9,
+        statusType: STATUS.START,
+        userName: 'alice',
+        sessionId: 'abc',
+        nasIp: '192.0.2.1',
+        framedIp: '100.64.1.2',
+        eventTimestamp: 1_764_000_000,
+        delayTime: 3,
+      },
+      SECRET,
+    );
     const a = decodeAccounting(p, SECRET);
-    assert.deepEqual({ ...a, authenticator: undefined }, { identifier: 9, authenticator: undefined, statusType: 1, userName: 'alice', sessionId: 'abc', nasIp: '192.0.2.1', framedIp: '100.64.1.2', eventTimestamp: 1_764_000_000, delayTime: 3 });
+    assert.deepEqual(
+      { ...a, authenticator: undefined },
+      {
+        identifier: 9,
+        authenticator: undefined,
+        statusType: 1,
+        userName: 'alice',
+        sessionId: 'abc',
+        nasIp: '192.0.2.1',
+        framedIp: '100.64.1.2',
+        eventTimestamp: 1_764_000_000,
+        delayTime: 3,
+      },
+    );
     const r = accountingResponse(9, a.authenticator, SECRET);
     assert.equal(r[0], 5);
     assert.equal(r.length, 20);
@@ -23,28 +48,57 @@ describe('RADIUS accounting packets', () => {
 
   it('refuses a wrong secret, an altered octet, a bad length and a cut attribute, naming the reason', () => {
     const p = encodeAccounting({ identifier: 1, statusType: STATUS.STOP, userName: 'bob', sessionId: 'x' }, SECRET);
-    const reason = (b: Buffer, s = SECRET) => { try { decodeAccounting(b, s); return 'ok'; } catch (err) { assert.ok(err instanceof RadiusError); return err.reason; } };
+    const reason = (b: Buffer, s = SECRET) => {
+      try {
+        decodeAccounting(b, s);
+        return 'ok';
+      } catch (err) {
+        assert.ok(err instanceof RadiusError);
+        return err.reason;
+      }
+    };
     assert.equal(reason(p, Buffer.from('other')), 'authenticator');
-    const altered = Buffer.from(p); altered[altered.length - 1]! ^= 1;
+    const altered = Buffer.from(p);
+    altered[altered.length - 1]! ^= 1;
     assert.equal(reason(altered), 'authenticator');
     assert.equal(reason(p.subarray(0, 10)), 'short');
-    const long = Buffer.from(p); long.writeUInt16BE(p.length + 10, 2);
+    const long = Buffer.from(p);
+    long.writeUInt16BE(p.length + 10, 2);
     assert.equal(reason(long), 'length');
-    const cut = Buffer.concat([p, Buffer.from([1, 30, 65])]); cut.writeUInt16BE(cut.length, 2);
+    const cut = Buffer.concat([p, Buffer.from([1, 30, 65])]);
+    cut.writeUInt16BE(cut.length, 2);
     // Re-sign so that only the attribute is wrong.
     createHash('md5').update(cut.subarray(0, 4)).update(Buffer.alloc(16)).update(cut.subarray(20)).update(SECRET).digest().copy(cut, 4);
     assert.equal(reason(cut), 'attribute');
   });
 
   it('never throws anything but a RadiusError on arbitrary or mutated datagrams', () => {
-    const good = encodeAccounting({ identifier: 3, statusType: STATUS.INTERIM, userName: 'carol', sessionId: 'y', framedIp: '100.64.0.1' }, SECRET);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-      try { decodeAccounting(Buffer.from(bytes), SECRET); } catch (err) { if (!(err instanceof RadiusError)) throw err; }
-    }), { numRuns: 5000, seed: 21 });
-    fc.assert(fc.property(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 }), (i, v) => {
-      const b = Buffer.from(good); b[i] = v;
-      try { decodeAccounting(b, SECRET); } catch (err) { if (!(err instanceof RadiusError)) throw err; }
-    }), { numRuns: 3000, seed: 22 });
+    const good = encodeAccounting(
+      { identifier: 3, statusType: STATUS.INTERIM, userName: 'carol', sessionId: 'y', framedIp: '100.64.0.1' },
+      SECRET,
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          decodeAccounting(Buffer.from(bytes), SECRET);
+        } catch (err) {
+          if (!(err instanceof RadiusError)) throw err;
+        }
+      }),
+      { numRuns: 5000, seed: 21 },
+    );
+    fc.assert(
+      fc.property(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 }), (i, v) => {
+        const b = Buffer.from(good);
+        b[i] = v;
+        try {
+          decodeAccounting(b, SECRET);
+        } catch (err) {
+          if (!(err instanceof RadiusError)) throw err;
+        }
+      }),
+      { numRuns: 3000, seed: 22 },
+    );
   });
 });
 
@@ -73,29 +127,55 @@ describe('session index', () => {
 
   it('agrees with a plain list of sessions on random histories, across merges and retention', () => {
     type S = { key: string; sub: string; addr: string; start: number; end: number | null; seen: number };
-    fc.assert(fc.property(
-      fc.array(fc.record({ a: fc.integer({ min: 0, max: 7 }), start: fc.integer({ min: 0, max: 10_000 }), len: fc.option(fc.integer({ min: 1, max: 3000 })), touch: fc.integer({ min: 0, max: 2000 }) }), { maxLength: 60 }),
-      fc.array(fc.record({ a: fc.integer({ min: 0, max: 7 }), t: fc.integer({ min: 0, max: 14_000 }) }), { maxLength: 40 }),
-      fc.integer({ min: 1, max: 20 }),
-      (events, queries, mergeAt) => {
-        const idx = new SessionIndex({ interimTimeoutSeconds: 500, mergeAt });
-        const all: S[] = [];
-        events.sort((x, y) => x.start - y.start).forEach((e, i) => {
-          const s: S = { key: `n|${i}`, sub: `u${i}`, addr: `100.64.0.${e.a}`, start: e.start, end: e.len === null ? null : e.start + e.len, seen: e.start + e.touch };
-          all.push(s);
-          idx.begin({ key: s.key, subscriber: s.sub, address: s.addr, start: s.start });
-          idx.touch(s.key, s.seen);
-          if (s.end !== null) idx.finish(s.key, s.end);
-        });
-        for (const q of queries) {
-          const covering = all.filter((s) => s.addr === `100.64.0.${q.a}` && s.start <= q.t && q.t <= (s.end ?? Math.max(s.seen, s.start) + 500));
-          const want = covering.reduce<S | undefined>((b, s) => (!b || s.start > b.start ? s : b), undefined);
-          const got = idx.lookup(`100.64.0.${q.a}`, q.t);
-          if (!want) assert.equal(got.found, false);
-          else assert.ok(got.found && covering.some((s) => s.sub === got.subscriber && s.start === want.start), JSON.stringify({ q, want, got }));
-        }
-      },
-    ), { numRuns: 300, seed: 31 });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            a: fc.integer({ min: 0, max: 7 }),
+            start: fc.integer({ min: 0, max: 10_000 }),
+            len: fc.option(fc.integer({ min: 1, max: 3000 })),
+            touch: fc.integer({ min: 0, max: 2000 }),
+          }),
+          { maxLength: 60 },
+        ),
+        fc.array(fc.record({ a: fc.integer({ min: 0, max: 7 }), t: fc.integer({ min: 0, max: 14_000 }) }), { maxLength: 40 }),
+        fc.integer({ min: 1, max: 20 }),
+        (events, queries, mergeAt) => {
+          const idx = new SessionIndex({ interimTimeoutSeconds: 500, mergeAt });
+          const all: S[] = [];
+          events
+            .sort((x, y) => x.start - y.start)
+            .forEach((e, i) => {
+              const s: S = {
+                key: `n|${i}`,
+                sub: `u${i}`,
+                addr: `100.64.0.${e.a}`,
+                start: e.start,
+                end: e.len === null ? null : e.start + e.len,
+                seen: e.start + e.touch,
+              };
+              all.push(s);
+              idx.begin({ key: s.key, subscriber: s.sub, address: s.addr, start: s.start });
+              idx.touch(s.key, s.seen);
+              if (s.end !== null) idx.finish(s.key, s.end);
+            });
+          for (const q of queries) {
+            const covering = all.filter(
+              (s) => s.addr === `100.64.0.${q.a}` && s.start <= q.t && q.t <= (s.end ?? Math.max(s.seen, s.start) + 500),
+            );
+            const want = covering.reduce<S | undefined>((b, s) => (!b || s.start > b.start ? s : b), undefined);
+            const got = idx.lookup(`100.64.0.${q.a}`, q.t);
+            if (!want) assert.equal(got.found, false);
+            else
+              assert.ok(
+                got.found && covering.some((s) => s.sub === got.subscriber && s.start === want.start),
+                JSON.stringify({ q, want, got }),
+              );
+          }
+        },
+      ),
+      { numRuns: 300, seed: 31 },
+    );
   });
 
   it('answers the same through its /24 directory once large', () => {

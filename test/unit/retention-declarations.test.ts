@@ -22,25 +22,45 @@ const HOUR = 3_600_000;
  * anything else fails the last test.
  */
 const NOT_DATA: Record<string, string> = {
-  meta: 'schema bookkeeping', kysely_migration: 'schema bookkeeping', kysely_migration_lock: 'schema bookkeeping',
-  users: 'operator accounts', sessions: 'operator logins (expire by their own time)', api_tokens: 'operator tokens',
-  audit_log: 'the audit chain (references and counts only)', audit_anchors: 'the audit chain',
-  radius_detail_cursors: 'file offsets', m3_log_cursors: 'file offsets', notice_templates: 'template texts',
-  cc_label_sources: 'names and hashes of imported lists', cc_models: 'trained models (aggregates)',
+  meta: 'schema bookkeeping',
+  kysely_migration: 'schema bookkeeping',
+  kysely_migration_lock: 'schema bookkeeping',
+  users: 'operator accounts',
+  sessions: 'operator logins (expire by their own time)',
+  api_tokens: 'operator tokens',
+  audit_log: 'the audit chain (references and counts only)',
+  audit_anchors: 'the audit chain',
+  radius_detail_cursors: 'file offsets',
+  m3_log_cursors: 'file offsets',
+  notice_templates: 'template texts',
+  cc_label_sources: 'names and hashes of imported lists',
+  cc_models: 'trained models (aggregates)',
   flow_imports: 'flow back-fills: content hash, when, who, counts (no file name, no flow data)',
-  m3_entries: 'C&C names from published lists, not from subscribers\' queries',
-  share_recipients: 'partner organisations', share_credentials: 'partner credentials (hashes)', share_rights: 'partner rights',
+  m3_entries: "C&C names from published lists, not from subscribers' queries",
+  share_recipients: 'partner organisations',
+  share_credentials: 'partner credentials (hashes)',
+  share_rights: 'partner rights',
   share_inbound_sources: 'partner feeds and their cursors',
 };
 
 type Row = Record<string, unknown>;
-interface Ctx { measure: string | undefined; held: boolean; insert(table: string, values?: Row): Promise<Row> }
+interface Ctx {
+  measure: string | undefined;
+  held: boolean;
+  insert(table: string, values?: Row): Promise<Row>;
+}
 /** How to write a row of a dataset: its own values (parents inserted first) and, if not the default, its time. */
-interface Spec { row?(c: Ctx): Row | Promise<Row>; time?(t: Date): unknown }
+interface Spec {
+  row?(c: Ctx): Row | Promise<Row>;
+  time?(t: Date): unknown;
+}
 
 const openCase = (c: Ctx, extra: Row = {}) =>
   c.insert('cases', {
-    measure: c.measure ?? 'retired-measure', status: c.held ? 'open' : 'closed', updated_at: NOW.toISOString(), ...extra,
+    measure: c.measure ?? 'retired-measure',
+    status: c.held ? 'open' : 'closed',
+    updated_at: NOW.toISOString(),
+    ...extra,
   });
 
 const SPECS: Record<string, Spec> = {
@@ -49,8 +69,10 @@ const SPECS: Record<string, Spec> = {
   'm3-consent': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
   'm3-blocked-counts': { time: (t) => t.toISOString().slice(0, 10) },
   'm4-suspensions': {
-    row: (c) => (c.held ? { lifted_at: null, until: new Date(NOW.getTime() + 86_400_000).toISOString() }
-      : { lifted_at: new Date(NOW.getTime() - 86_400_000).toISOString(), until: NOW.toISOString() }),
+    row: (c) =>
+      c.held
+        ? { lifted_at: null, until: new Date(NOW.getTime() + 86_400_000).toISOString() }
+        : { lifted_at: new Date(NOW.getTime() - 86_400_000).toISOString(), until: NOW.toISOString() },
   },
   cases: { row: (c) => ({ measure: c.measure ?? 'retired-measure', status: c.held ? 'notified' : 'closed' }) },
   'case-events': { row: async (c) => ({ case_id: (await openCase(c)).id }) },
@@ -78,7 +100,9 @@ function inserter(db: Kysely<any>, columns: Map<string, Array<{ name: string; da
     }
     try {
       return (await db.insertInto(table).values(row).returningAll().executeTakeFirstOrThrow()) as Row;
-    } catch (err) { throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`); }
+    } catch (err) {
+      throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`);
+    }
   };
 }
 
@@ -94,7 +118,9 @@ function timeOf(ds: Dataset, t: Date): unknown {
 
 describe('retention of every declared data item', () => {
   let m: Mamori;
-  before(async () => { m = await openTest('', { analytics: true }); });
+  before(async () => {
+    m = await openTest('', { analytics: true });
+  });
 
   /** The datasets holding `item` for measure `id`, and the pass that governs that measure's rows in each. */
   function governing(id: string, item: string): Array<{ ds: Dataset; pass: RetentionPass }> {
@@ -129,7 +155,10 @@ describe('retention of every declared data item', () => {
         }
         for (const { ds, pass } of found) {
           // One shared index (the subscriber service) keeps an item as long as the longest declaration of it.
-          const declared = m.registry.declarations().flatMap((x) => x.dataItems).filter((y) => y.item === i.item);
+          const declared = m.registry
+            .declarations()
+            .flatMap((x) => x.dataItems)
+            .filter((y) => y.item === i.item);
           const shared = SERVICE_OWNER.test(ds.owner) && !ds.rowOwner;
           const allowed = shared ? Math.max(...declared.map((y) => y.retentionSeconds)) : i.retentionSeconds;
           if (pass.retentionSeconds > allowed) {
@@ -151,7 +180,7 @@ describe('retention of every declared data item', () => {
     }
   });
 
-  it('deletes every dataset\'s rows past the retention, keeps fresh and held ones, and audits each pass', async () => {
+  it("deletes every dataset's rows past the retention, keeps fresh and held ones, and audits each pass", async () => {
     const db = m.state.db as unknown as Kysely<any>;
     const tables = await db.introspection.getTables();
     const insert = inserter(db, new Map(tables.map((t) => [t.name, t.columns])));
@@ -174,7 +203,10 @@ describe('retention of every declared data item', () => {
         }
         // Rows of this pass: of its measure, of a measure that retired (the orphan pass), or of every measure.
         const owner = pass.rows && 'owner' in pass.rows ? pass.rows.owner : undefined;
-        const cases: Array<[Kind, number, boolean]> = [['expired', cutoff - HOUR, false], ['fresh', cutoff + 25 * HOUR, false]];
+        const cases: Array<[Kind, number, boolean]> = [
+          ['expired', cutoff - HOUR, false],
+          ['fresh', cutoff + 25 * HOUR, false],
+        ];
         if (ds.hold) cases.push(['held', cutoff - 2 * HOUR, true]);
         if (pass.hold && pass.holdMaxSeconds !== undefined) {
           cases.push(['beyond-hold', NOW.getTime() - pass.holdMaxSeconds * 1000 - 3 * HOUR, true]);
@@ -229,8 +261,12 @@ describe('retention of every declared data item', () => {
     await add('carol', 'opt-in', day(60));
     await add('carol', 'opt-out', day(45)); // the latest: stays; her earlier two go
     await runRetention(m, 'module:test', NOW);
-    const left = await db.selectFrom('m3_consent').select(['subscriber_id', 'choice', 'at'])
-      .where('subscriber_id', 'in', ['alice', 'bob', 'carol']).orderBy('id').execute();
+    const left = await db
+      .selectFrom('m3_consent')
+      .select(['subscriber_id', 'choice', 'at'])
+      .where('subscriber_id', 'in', ['alice', 'bob', 'carol'])
+      .orderBy('id')
+      .execute();
     assert.deepEqual(left, [
       { subscriber_id: 'alice', choice: 'opt-out', at: day(400) },
       { subscriber_id: 'carol', choice: 'opt-out', at: day(45) },
@@ -238,7 +274,12 @@ describe('retention of every declared data item', () => {
   });
 
   it('accounts for every state table: in a dataset, or listed as holding no declared data', async () => {
-    const inDatasets = new Set(m.datasets.list().filter((d) => d.store === 'state').map((d) => d.table));
+    const inDatasets = new Set(
+      m.datasets
+        .list()
+        .filter((d) => d.store === 'state')
+        .map((d) => d.table),
+    );
     const tables = (await m.state.db.introspection.getTables()).map((t) => t.name);
     const unaccounted = tables.filter((t) => !inDatasets.has(t) && !(t in NOT_DATA));
     assert.deepEqual(unaccounted, []);

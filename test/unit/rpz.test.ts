@@ -21,24 +21,42 @@ describe('RPZ zones', () => {
     assert.equal(z.passthruClient('100.64.1.2'), '32.2.1.64.100.rpz-client-ip.rpz.mamori.test');
     assert.deepEqual(z.list(), [], 'staged until published');
     assert.equal(z.bump(), 2);
-    assert.deepEqual(z.list().map((r) => [r.name, r.data]), [
-      ['*.evil.example.test.rpz.mamori.test', '.'],
-      ['*.garden.example.test.rpz.mamori.test', 'warning.isp.example'],
-      ['32.2.1.64.100.rpz-client-ip.rpz.mamori.test', 'rpz-passthru.'],
-      ['evil.example.test.rpz.mamori.test', '.'],
-      ['garden.example.test.rpz.mamori.test', 'warning.isp.example'],
-    ]);
+    assert.deepEqual(
+      z.list().map((r) => [r.name, r.data]),
+      [
+        ['*.evil.example.test.rpz.mamori.test', '.'],
+        ['*.garden.example.test.rpz.mamori.test', 'warning.isp.example'],
+        ['32.2.1.64.100.rpz-client-ip.rpz.mamori.test', 'rpz-passthru.'],
+        ['evil.example.test.rpz.mamori.test', '.'],
+        ['garden.example.test.rpz.mamori.test', 'warning.isp.example'],
+      ],
+    );
     assert.equal(z.unblock('evil.example.test'), true);
     z.bump();
     assert.equal(z.size, 3);
-    assert.deepEqual(z.diffsSince(2)!.map((d) => [d.from, d.to, d.removed.length, d.added.length]), [[2, 3, 2, 0]]);
+    assert.deepEqual(
+      z.diffsSince(2)!.map((d) => [d.from, d.to, d.removed.length, d.added.length]),
+      [[2, 3, 2, 0]],
+    );
     assert.deepEqual(z.diffsSince(3), []);
     assert.equal(z.diffsSince(0), undefined, 'older than the journal: AXFR');
   });
 
   it('refuses names that are not DNS names, naming the problem', () => {
-    for (const [bad, why] of [['', /empty/], ['a..b', /label ""/], ['-bad.example', /label "-bad"/], [`${'a'.repeat(64)}.example`, /label/], [`${'a.'.repeat(130)}example`, /longer than 253/], ['a.*.example', /wildcard/], ['exa mple.com', /label/]] as const) {
-      assert.throws(() => canonicalName(bad), (err: unknown) => err instanceof RpzNameError && why.test(err.message), bad);
+    for (const [bad, why] of [
+      ['', /empty/],
+      ['a..b', /label ""/],
+      ['-bad.example', /label "-bad"/],
+      [`${'a'.repeat(64)}.example`, /label/],
+      [`${'a.'.repeat(130)}example`, /longer than 253/],
+      ['a.*.example', /wildcard/],
+      ['exa mple.com', /label/],
+    ] as const) {
+      assert.throws(
+        () => canonicalName(bad),
+        (err: unknown) => err instanceof RpzNameError && why.test(err.message),
+        bad,
+      );
     }
     const z = new RpzZone('rpz.mamori.test');
     assert.throws(() => z.block('*.evil.example'), /subdomains are blocked with it/);
@@ -53,14 +71,34 @@ describe('RPZ zones', () => {
     z.bump();
     const p = await RpzPrimary.start([z], { host: '127.0.0.1', port: 0, transferTo: ['127.0.0.1'] });
     try {
-      fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => { p.answer(Buffer.from(bytes), '127.0.0.1', 'udp'); }), { numRuns: 3000, seed: 9 });
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+          p.answer(Buffer.from(bytes), '127.0.0.1', 'udp');
+        }),
+        { numRuns: 3000, seed: 9 },
+      );
       const q = dnsPacket.encode({ type: 'query', id: 7, questions: [{ name: 'evil.example.test.rpz.mamori.test', type: 'CNAME' }] });
       const [a] = p.answer(q, '127.0.0.1', 'udp');
       const r = dnsPacket.decode(a!);
       assert.equal(rcode(a!), 'NOERROR');
       assert.equal((r.answers?.[0] as { data: string }).data, '.');
-      assert.equal(rcode(p.answer(dnsPacket.encode({ type: 'query', id: 8, questions: [{ name: 'example.com', type: 'A' }] }), '127.0.0.1', 'udp')[0]!), 'REFUSED');
-      assert.equal(rcode(p.answer(dnsPacket.encode({ type: 'query', id: 9, questions: [{ name: 'rpz.mamori.test', type: 'AXFR' }] }), '127.0.0.1', 'udp')[0]!), 'REFUSED', 'AXFR only over TCP, only to allowed secondaries');
+      assert.equal(
+        rcode(
+          p.answer(dnsPacket.encode({ type: 'query', id: 8, questions: [{ name: 'example.com', type: 'A' }] }), '127.0.0.1', 'udp')[0]!,
+        ),
+        'REFUSED',
+      );
+      assert.equal(
+        rcode(
+          p.answer(
+            dnsPacket.encode({ type: 'query', id: 9, questions: [{ name: 'rpz.mamori.test', type: 'AXFR' }] }),
+            '127.0.0.1',
+            'udp',
+          )[0]!,
+        ),
+        'REFUSED',
+        'AXFR only over TCP, only to allowed secondaries',
+      );
     } finally {
       await p.stop();
     }
@@ -74,16 +112,33 @@ describe('TSIG (HMAC-SHA256)', () => {
   it('verifies what it signed, and refuses an altered message, another key or an old time', () => {
     const signed = signRequest(query(), key, 1_800_000_000);
     assert.ok(verifyRequest(signed, [key], 1_800_000_010));
-    const altered = Buffer.from(signed); altered[13]! ^= 1;
-    assert.throws(() => verifyRequest(altered, [key], 1_800_000_010), (e: unknown) => e instanceof TsigError && e.rcode === 'BADSIG');
-    assert.throws(() => verifyRequest(signed, [{ name: 'other', secret: key.secret }], 1_800_000_010), (e: unknown) => e instanceof TsigError && e.rcode === 'BADKEY');
-    assert.throws(() => verifyRequest(signed, [key], 1_800_001_000), (e: unknown) => e instanceof TsigError && e.rcode === 'BADTIME');
+    const altered = Buffer.from(signed);
+    altered[13]! ^= 1;
+    assert.throws(
+      () => verifyRequest(altered, [key], 1_800_000_010),
+      (e: unknown) => e instanceof TsigError && e.rcode === 'BADSIG',
+    );
+    assert.throws(
+      () => verifyRequest(signed, [{ name: 'other', secret: key.secret }], 1_800_000_010),
+      (e: unknown) => e instanceof TsigError && e.rcode === 'BADKEY',
+    );
+    assert.throws(
+      () => verifyRequest(signed, [key], 1_800_001_000),
+      (e: unknown) => e instanceof TsigError && e.rcode === 'BADTIME',
+    );
     assert.equal(verifyRequest(query(), [key]), undefined, 'unsigned: nothing to verify');
   });
 
   it('never throws anything but a TsigError on arbitrary bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 12, maxLength: 300 }), (bytes) => {
-      try { verifyRequest(Buffer.from(bytes), [key]); } catch (err) { if (!(err instanceof TsigError)) throw err; }
-    }), { numRuns: 3000, seed: 12 });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 12, maxLength: 300 }), (bytes) => {
+        try {
+          verifyRequest(Buffer.from(bytes), [key]);
+        } catch (err) {
+          if (!(err instanceof TsigError)) throw err;
+        }
+      }),
+      { numRuns: 3000, seed: 12 },
+    );
   });
 });

@@ -5,13 +5,31 @@ import type { OwnedListenerStatus } from '../../core/listeners.js';
 
 export function listenerRoutes(all: () => OwnedListenerStatus[]): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/api/v1/listeners', {
-      config: { permission: 'metrics:read' },
-      schema: {
-        tags: ['operations'],
-        description: 'Each network listener (RADIUS accounting, RPZ primaries, dnstap, the AAA\'s REST calls): counts of what it took, and of what it refused or dropped by reason.',
-        response: { 200: z.object({ listeners: z.array(z.object({ owner: z.string(), listener: z.string(), counts: z.record(z.string(), z.number()), refused: z.record(z.string(), z.number()) })) }) },
+    app.get(
+      '/api/v1/listeners',
+      {
+        config: { permission: 'metrics:read' },
+        schema: {
+          tags: ['operations'],
+          description:
+            'Each network listener (RADIUS accounting, RPZ primaries, ' +
+            "dnstap, the AAA's REST calls): counts " +
+            ('of what it took, and of what it refused or dropped ' + 'by reason.'),
+          response: {
+            200: z.object({
+              listeners: z.array(
+                z.object({
+                  owner: z.string(),
+                  listener: z.string(),
+                  counts: z.record(z.string(), z.number()),
+                  refused: z.record(z.string(), z.number()),
+                }),
+              ),
+            }),
+          },
+        },
       },
-    }, async () => ({ listeners: all() }));
+      async () => ({ listeners: all() }),
+    );
   };
 }

@@ -26,39 +26,59 @@ const measureSchema = z.object({
 function view(s: MeasureStatus): z.infer<typeof measureSchema> {
   const d = s.declaration;
   return {
-    id: d.id, code: d.code, title: d.title, purpose: d.purpose, state: s.state, stateText: STATE_TEXT[s.state],
-    available: s.available, enabled: s.enabled, bases: d.bases.map((b) => b.basis),
+    id: d.id,
+    code: d.code,
+    title: d.title,
+    purpose: d.purpose,
+    state: s.state,
+    stateText: STATE_TEXT[s.state],
+    available: s.available,
+    enabled: s.enabled,
+    bases: d.bases.map((b) => b.basis),
     dataItems: d.dataItems.map((i) => ({ item: i.item, retention: i.retention, keptWhile: [...i.keptWhile] })),
-    outputs: [...d.outputs], identifiesSubscribers: d.identifiesSubscribers,
+    outputs: [...d.outputs],
+    identifiesSubscribers: d.identifiesSubscribers,
   };
 }
 
 export function measureRoutes(mamori: Mamori): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/api/v1/measures', {
-      config: { permission: 'measures:read' },
-      schema: { tags: ['measures'], response: { 200: z.object({ measures: z.array(measureSchema) }) } },
-    }, async () => ({ measures: mamori.registry.list().map(view) }));
-
-    app.get('/api/v1/measures/:id', {
-      config: { permission: 'measures:read' },
-      schema: { tags: ['measures'], params: z.object({ id: z.string().max(64) }), response: { 200: measureSchema, 404: errorSchema } },
-    }, async (request, reply) => {
-      const s = mamori.registry.status(request.params.id);
-      if (!s) return reply.code(404).send({ error: 'not-found', message: `no measure "${request.params.id}"` });
-      return view(s);
-    });
-
-    app.get('/api/v1/policy/:format', {
-      config: { permission: 'policy:read' },
-      schema: {
-        tags: ['policy'],
-        params: z.object({ format: z.enum(['terms', 'notice', 'report']) }),
-        querystring: z.object({ lang: z.enum(['ja', 'en']).default('ja') }),
+    app.get(
+      '/api/v1/measures',
+      {
+        config: { permission: 'measures:read' },
+        schema: { tags: ['measures'], response: { 200: z.object({ measures: z.array(measureSchema) }) } },
       },
-    }, async (request, reply) => {
-      const body = await renderDisclosure(mamori.registry, request.params.format, request.query.lang, mamori);
-      return reply.type('text/markdown; charset=utf-8').send(body);
-    });
+      async () => ({ measures: mamori.registry.list().map(view) }),
+    );
+
+    app.get(
+      '/api/v1/measures/:id',
+      {
+        config: { permission: 'measures:read' },
+        schema: { tags: ['measures'], params: z.object({ id: z.string().max(64) }), response: { 200: measureSchema, 404: errorSchema } },
+      },
+      async (request, reply) => {
+        const s = mamori.registry.status(request.params.id);
+        if (!s) return reply.code(404).send({ error: 'not-found', message: `no measure "${request.params.id}"` });
+        return view(s);
+      },
+    );
+
+    app.get(
+      '/api/v1/policy/:format',
+      {
+        config: { permission: 'policy:read' },
+        schema: {
+          tags: ['policy'],
+          params: z.object({ format: z.enum(['terms', 'notice', 'report']) }),
+          querystring: z.object({ lang: z.enum(['ja', 'en']).default('ja') }),
+        },
+      },
+      async (request, reply) => {
+        const body = await renderDisclosure(mamori.registry, request.params.format, request.query.lang, mamori);
+        return reply.type('text/markdown; charset=utf-8').send(body);
+      },
+    );
   };
 }

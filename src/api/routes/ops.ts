@@ -13,20 +13,34 @@ export function opsRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZ
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
 
-    app.post('/api/v1/retention/run', {
-      config: { permission: 'retention:run' },
-      schema: {
-        tags: ['operations'],
-        response: { 200: z.object({ results: z.array(z.object({
-          dataset: z.string(), owner: z.string(), measure: z.string().optional(), retentionSeconds: z.number(), cutoff: z.string(),
-          deleted: z.number(),
-          held: z.number().optional(),
-        })) }) },
+    app.post(
+      '/api/v1/retention/run',
+      {
+        config: { permission: 'retention:run' },
+        schema: {
+          tags: ['operations'],
+          response: {
+            200: z.object({
+              results: z.array(
+                z.object({
+                  dataset: z.string(),
+                  owner: z.string(),
+                  measure: z.string().optional(),
+                  retentionSeconds: z.number(),
+                  cutoff: z.string(),
+                  deleted: z.number(),
+                  held: z.number().optional(),
+                }),
+              ),
+            }),
+          },
+        },
       },
-    }, async (request) => {
-      const results = await runRetention(mamori, principalOf(request).actor);
-      for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
-      return { results };
-    });
+      async (request) => {
+        const results = await runRetention(mamori, principalOf(request).actor);
+        for (const r of results) metrics.retentionDeleted.inc({ dataset: r.dataset }, r.deleted);
+        return { results };
+      },
+    );
   };
 }

@@ -11,7 +11,11 @@ import { UsageError, actor, withMamori, isoTime } from '../context.js';
 function printVerify(r: VerifyResult & { warnings?: string[] }, source: string): void {
   for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (r.ok) {
-    process.stdout.write(`OK: ${source}: ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'} (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) chain intact; ${r.anchorsChecked} anchors matched; head ${r.headHash ?? '-'}\n`);
+    process.stdout.write(
+      `OK: ${source}: ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'} ` +
+        `(seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) ` +
+        (`chain intact; ${r.anchorsChecked} anchors matched; ` + `head ${r.headHash ?? '-'}\n`),
+    );
     return;
   }
   process.stdout.write(`FAILED: ${source}: ${r.problems.length} problem(s) in ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'}\n`);
@@ -23,8 +27,11 @@ function printVerify(r: VerifyResult & { warnings?: string[] }, source: string):
 
 export function auditCommands(program: Command): void {
   const audit = program.command('audit').description('the hash-chained audit log');
-  audit.command('verify')
-    .description('check the chain (and the anchors); exits 1 and names the entry if anything was edited, deleted, inserted, reordered or cut off')
+  audit
+    .command('verify')
+    .description(
+      'check the chain (and the anchors); exits 1 and names the entry if anything was edited, deleted, inserted, reordered or cut off',
+    )
     .option('--file <export.jsonl>', 'verify an exported file instead of the live log')
     .option('--public-key <file>', 'also check that the anchors are signed by this key (PEM, from `audit keygen`) and keep up with the log')
     .action(async (o: { file?: string; publicKey?: string }, cmd: Command) => {
@@ -37,7 +44,11 @@ export function auditCommands(program: Command): void {
       }
       if (o.file) {
         let items;
-        try { items = exportFileItems(o.file); } catch (err) { throw new UsageError(`cannot read ${o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+        try {
+          items = exportFileItems(o.file);
+        } catch (err) {
+          throw new UsageError(`cannot read ${o.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
         const bar = progress('verify', items.length);
         result = await verifyChain(items, { onProgress: (n) => bar.update(n) });
         bar.stop();
@@ -47,7 +58,12 @@ export function auditCommands(program: Command): void {
           const bar = progress('verify', (await m.audit.head()).seq);
           const r = await m.audit.verify((n) => bar.update(n), publicKey ? { publicKey, anchorEvery: m.config.audit.anchorEvery } : {});
           bar.stop();
-          await m.audit.append({ actor: actor(), action: 'audit.verify', counts: { checked: r.checked, problems: r.problems.length }, outcome: r.ok ? 'ok' : 'error' });
+          await m.audit.append({
+            actor: actor(),
+            action: 'audit.verify',
+            counts: { checked: r.checked, problems: r.problems.length },
+            outcome: r.ok ? 'ok' : 'error',
+          });
           return r;
         });
         printVerify(result, 'audit log');
@@ -55,7 +71,8 @@ export function auditCommands(program: Command): void {
       if (!result.ok) process.exitCode = 1;
     });
 
-  audit.command('export')
+  audit
+    .command('export')
     .description('write entries as JSON lines for auditors (verify the file with `audit verify --file`)')
     .option('--from <time>', 'first entry time (inclusive)', isoTime)
     .option('--to <time>', 'last entry time (exclusive)', isoTime)
@@ -75,9 +92,12 @@ export function auditCommands(program: Command): void {
       });
     });
 
-  audit.command('keygen')
-    .description('make an Ed25519 key pair to sign anchors: put the private key outside the data directory '
-      + '(audit.signingKeyFile), give the public key to verifiers')
+  audit
+    .command('keygen')
+    .description(
+      'make an Ed25519 key pair to sign anchors: put the private key outside the data directory ' +
+        '(audit.signingKeyFile), give the public key to verifiers',
+    )
     .requiredOption('--private-key <file>', 'where the private key goes (written 0600; never overwritten)')
     .requiredOption('--public-key <file>', 'where the public key goes')
     .action((o: { privateKey: string; publicKey: string }) => {
@@ -89,7 +109,8 @@ export function auditCommands(program: Command): void {
       }
     });
 
-  audit.command('anchor')
+  audit
+    .command('anchor')
     .description('write the chain head to the anchor file now (the server does so every audit.anchorInterval)')
     .action(async (_o, cmd: Command) => {
       const a = await withMamori(cmd, (m) => m.audit.anchor(actor()));

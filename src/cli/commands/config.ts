@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 
 export function configCommands(program: Command): void {
   const config = program.command('config').description('check configuration files');
-  config.command('check')
+  config
+    .command('check')
     .argument('<file>', 'the YAML file to check')
     .description('validate a configuration file without starting anything')
     .action((file: string) => {

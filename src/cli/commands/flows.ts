@@ -11,7 +11,13 @@ import { Command, Option } from 'commander';
 import type { Config } from '../../core/config.js';
 import { progress } from '../progress.js';
 import {
-  FlowImportError, FlowImportRefusedError, importFlowPcap, importNfdump, type ImportEntry, type PcapImportResult, type RunningImport,
+  FlowImportError,
+  FlowImportRefusedError,
+  importFlowPcap,
+  importNfdump,
+  type ImportEntry,
+  type PcapImportResult,
+  type RunningImport,
 } from '../../ingest/flow/import.js';
 import { ImportRegistry } from '../../ingest/flow/import-registry.js';
 import { UsageError, actor, configOf, withMamori } from '../context.js';
@@ -30,7 +36,8 @@ export const EXIT_PARTIAL = 3;
 
 export function flowCommands(program: Command): void {
   const flows = program.command('flows').description('flow records from routers (the inlet of M1)');
-  flows.command('import')
+  flows
+    .command('import')
     .argument('<file>', 'a pcap of NetFlow v5/v9, IPFIX or sFlow export datagrams; with --nfdump, an nfdump file or (offline) a directory')
     .option('--nfdump', 'the file is what nfcapd wrote (read through nfdump; a directory reads every file below it)')
     .option('--force', 'import even if this content was imported before (its flows are then stored twice)')
@@ -42,7 +49,11 @@ export function flowCommands(program: Command): void {
     .action(async (file: string, o: ImportFlags, cmd: Command) => {
       let size: number;
       let directory: boolean;
-      try { const st = statSync(file); size = st.size; directory = st.isDirectory(); } catch (err) {
+      try {
+        const st = statSync(file);
+        size = st.size;
+        directory = st.isDirectory();
+      } catch (err) {
         throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
       }
       if (directory && !o.nfdump) {
@@ -53,44 +64,70 @@ export function flowCommands(program: Command): void {
       try {
         if (target) {
           if (directory) {
-            throw new UsageError('through the server, give one nfdump file at a time ' +
-              '(or stop the server and import the directory with --offline)');
+            throw new UsageError(
+              'through the server, give one nfdump file at a time ' + '(or stop the server and import the directory with --offline)',
+            );
           }
           await importThroughServer(target, file, size, o);
         } else if (o.nfdump) {
-          const r = await withMamori(cmd, (m) => importNfdump(m, file, directory, {
-            actor: actor(), force: o.force ?? false,
-            onProgress: (p) => { if (process.stderr.isTTY) process.stderr.write(`\rimport: ${p.records} records`); },
-          }), true, true);
+          const r = await withMamori(
+            cmd,
+            (m) =>
+              importNfdump(m, file, directory, {
+                actor: actor(),
+                force: o.force ?? false,
+                onProgress: (p) => {
+                  if (process.stderr.isTTY) process.stderr.write(`\rimport: ${p.records} records`);
+                },
+              }),
+            true,
+            true,
+          );
           if (process.stderr.isTTY) process.stderr.write('\n');
           for (const s of r.skipped) {
             const p = s.previous;
             process.stderr.write(`skipped ${s.file}: imported before (import #${p.id} on ${p.finishedAt} by ${p.actor})\n`);
           }
           const files = `${r.files} nfdump file${r.files === 1 ? '' : 's'} ${directory ? 'under ' : ''}${file}`;
-          process.stdout.write(`imported ${r.stored} flow records from ${files} ` +
-            `(import ${r.importIds.map((i) => `#${i}`).join(', ') || 'none'}; exporters: ${r.exporters.join(', ') || 'none'})\n`);
+          process.stdout.write(
+            `imported ${r.stored} flow records from ${files} ` +
+              `(import ${r.importIds.map((i) => `#${i}`).join(', ') || 'none'}; exporters: ${r.exporters.join(', ') || 'none'})\n`,
+          );
           warnOld(file, r.olderThanRetention);
         } else {
-          const r = await withMamori(cmd, async (m) => {
-            const bar = progress('import (bytes)', size);
-            try {
-              return await importFlowPcap(m, file, {
-                actor: actor(), force: o.force ?? false, continueAfterImported: o.continue ?? false,
-                onProgress: (p) => bar.update(p.bytesRead),
-              });
-            } finally { bar.stop(); }
-          }, true, true);
+          const r = await withMamori(
+            cmd,
+            async (m) => {
+              const bar = progress('import (bytes)', size);
+              try {
+                return await importFlowPcap(m, file, {
+                  actor: actor(),
+                  force: o.force ?? false,
+                  continueAfterImported: o.continue ?? false,
+                  onProgress: (p) => bar.update(p.bytesRead),
+                });
+              } finally {
+                bar.stop();
+              }
+            },
+            true,
+            true,
+          );
           printPcapResult(file, r);
         }
       } catch (err) {
         if (err instanceof FlowImportRefusedError) throw new UsageError(`${file}: refused: ${err.message}`);
-        if (err instanceof FlowImportError) { process.stderr.write(`mamori: ${file}: ${err.message}\n`); process.exitCode = 1; return; }
+        if (err instanceof FlowImportError) {
+          process.stderr.write(`mamori: ${file}: ${err.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
         throw err;
       }
     });
 
-  flows.command('imports')
+  flows
+    .command('imports')
     .option('--limit <n>', 'how many, newest first', (v) => Number(v), 50)
     .description('files imported before: when, by whom, content hash, records stored (from the state store; works while the server runs)')
     .action(async (o: { limit: number }, cmd: Command) => {
@@ -108,46 +145,68 @@ function importLine(e: ImportEntry): string {
 /** Records past the flows' retention are stored, but the next retention pass deletes them: say so before anyone looks for them. */
 function warnOld(file: string, n: number): void {
   if (n === 0) return;
-  process.stderr.write(`mamori: ${file}: ${n} of the records are already older than the retention period of flow records: ` +
-    'the next retention pass deletes them\n');
+  process.stderr.write(
+    `mamori: ${file}: ${n} of the records are already older than the retention period of flow records: ` +
+      'the next retention pass deletes them\n',
+  );
 }
 
 function printPcapResult(file: string, r: PcapImportResult): void {
-  process.stdout.write(`imported ${r.stored} flow records from ${r.datagrams} datagrams of ${file} (import #${r.importId}; ` +
-    `${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`);
+  process.stdout.write(
+    `imported ${r.stored} flow records from ${r.datagrams} datagrams of ${file} (import #${r.importId}; ` +
+      `${r.pcap.skipped} packets were not UDP, ${r.pcap.fragments} IP fragments)\n`,
+  );
   if (r.continuedAfter) {
     const c = r.continuedAfter;
-    process.stdout.write(`  continued after import #${c.importId}: its first ${c.bytes} bytes (${c.skippedRecords} records) ` +
-      'were read, not stored again\n');
+    process.stdout.write(
+      `  continued after import #${c.importId}: its first ${c.bytes} bytes (${c.skippedRecords} records) ` +
+        'were read, not stored again\n',
+    );
   }
   for (const e of r.exporters) {
-    const errors = Object.entries(e.errors).map(([k, v]) => `${k}=${v}`).join(' ') || 'no errors';
-    process.stdout.write(`  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ` +
-      `${e.templates} templates, estimated loss ${e.estimatedLoss} (${e.sequence.gaps} gaps, ${e.sequence.resets} resets, ${e.sequence.outliers} stray sequence numbers); ${errors}\n`);
+    const errors =
+      Object.entries(e.errors)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || 'no errors';
+    process.stdout.write(
+      `  exporter ${e.address}: ${e.versions.join(',')} ${e.datagrams} datagrams, ${e.records} records, ` +
+        (`${e.templates} templates, estimated loss ${e.estimatedLoss} ` +
+          `(${e.sequence.gaps} gaps, ${e.sequence.resets} ` +
+          (`resets, ${e.sequence.outliers} stray sequence numbers); ` + `${errors}\n`)),
+    );
   }
   for (const [reason, n] of Object.entries(r.refused)) process.stdout.write(`  refused before an exporter was known: ${reason}=${n}\n`);
   warnOld(file, r.olderThanRetention);
   if (r.noTemplateAtEnd > 0) {
-    process.stderr.write(`mamori: ${file}: ${r.noTemplateAtEnd} data sets were still waiting for their template at the end of the file ` +
-      'and were not stored (no-template)\n');
+    process.stderr.write(
+      `mamori: ${file}: ${r.noTemplateAtEnd} data sets were still waiting for their template at the end of the file ` +
+        'and were not stored (no-template)\n',
+    );
   }
   if (r.truncation) {
     const t = r.truncation;
-    process.stderr.write(`mamori: ${file}: the file is cut short at byte ${t.offset} (${t.reason}); ` +
-      `${t.unreadBytes} bytes from there were not read. ` +
-      `The ${r.pcap.packets} whole packets before it were imported (import #${r.importId}, audited as cut short).\n`);
+    process.stderr.write(
+      `mamori: ${file}: the file is cut short at byte ${t.offset} (${t.reason}); ` +
+        `${t.unreadBytes} bytes from there were not read. ` +
+        `The ${r.pcap.packets} whole packets before it were imported (import #${r.importId}, audited as cut short).\n`,
+    );
     process.exitCode = EXIT_PARTIAL;
   }
 }
 
 // ---- through the server ----
 
-interface ServerTarget { url: URL; token: string }
+interface ServerTarget {
+  url: URL;
+  token: string;
+}
 
 function tokenOf(o: ImportFlags): string | undefined {
   if (o.tokenFile) {
     let text: string;
-    try { text = readFileSync(o.tokenFile, 'utf8'); } catch (err) {
+    try {
+      text = readFileSync(o.tokenFile, 'utf8');
+    } catch (err) {
       throw new UsageError(`cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
     }
     return text.trim() || undefined;
@@ -164,7 +223,11 @@ async function importTarget(config: Config, o: ImportFlags): Promise<ServerTarge
   if (o.offline) return undefined;
   let url: URL;
   if (o.server) {
-    try { url = new URL(o.server); } catch { throw new UsageError(`--server ${o.server} is not a URL; write e.g. http://127.0.0.1:8470`); }
+    try {
+      url = new URL(o.server);
+    } catch {
+      throw new UsageError(`--server ${o.server} is not a URL; write e.g. http://127.0.0.1:8470`);
+    }
   } else {
     const { host, port } = config.server;
     if (port === 0) return undefined;
@@ -174,9 +237,11 @@ async function importTarget(config: Config, o: ImportFlags): Promise<ServerTarge
   }
   const token = tokenOf(o);
   if (!token) {
-    throw new UsageError(`a Mamori server ${o.server ? 'was named' : 'is running'} at ${url.origin}: ` +
-      'the import goes through it, so that live collection keeps running. Give an API token of an admin or operator ' +
-      'in $MAMORI_TOKEN or with --token-file FILE (create one with `mamori tokens create NAME --role operator`).');
+    throw new UsageError(
+      `a Mamori server ${o.server ? 'was named' : 'is running'} at ${url.origin}: ` +
+        'the import goes through it, so that live collection keeps running. Give an API token of an admin or operator ' +
+        'in $MAMORI_TOKEN or with --token-file FILE (create one with `mamori tokens create NAME --role operator`).',
+    );
   }
   return { url, token };
 }
@@ -189,7 +254,10 @@ function answers(url: URL): Promise<boolean> {
       res.resume();
       resolve(res.statusCode === 401 && /Bearer realm="mamori"/.test(String(res.headers['www-authenticate'] ?? '')));
     });
-    req.on('timeout', () => { req.destroy(); resolve(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
     req.on('error', () => resolve(false));
     req.end();
   });
@@ -201,7 +269,10 @@ async function sha256Of(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-interface ApiAnswer { status: number; body: Record<string, unknown> }
+interface ApiAnswer {
+  status: number;
+  body: Record<string, unknown>;
+}
 
 function readJson(res: IncomingMessage): Promise<ApiAnswer> {
   return new Promise((resolve, reject) => {
@@ -209,7 +280,9 @@ function readJson(res: IncomingMessage): Promise<ApiAnswer> {
     res.on('data', (c: Buffer) => chunks.push(c));
     res.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      try { resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }); } catch {
+      try {
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> });
+      } catch {
         resolve({ status: res.statusCode ?? 0, body: { error: 'not-json', message: text.slice(0, 200) } });
       }
     });
@@ -217,23 +290,39 @@ function readJson(res: IncomingMessage): Promise<ApiAnswer> {
   });
 }
 
-function call(target: ServerTarget, method: string, path: string, upload?: { file: string; onSent: (n: number) => void }):
-  Promise<ApiAnswer> {
+function call(
+  target: ServerTarget,
+  method: string,
+  path: string,
+  upload?: { file: string; onSent: (n: number) => void },
+): Promise<ApiAnswer> {
   const url = new URL(path, target.url);
   return new Promise((resolve, reject) => {
     // No timeout: a large import answers only when it is done.
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-      method,
-      headers: {
-        authorization: `Bearer ${target.token}`,
-        ...(upload ? { 'content-type': 'application/octet-stream', 'content-length': statSync(upload.file).size } : {}),
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      {
+        method,
+        headers: {
+          authorization: `Bearer ${target.token}`,
+          ...(upload ? { 'content-type': 'application/octet-stream', 'content-length': statSync(upload.file).size } : {}),
+        },
       },
-    }, (res) => { readJson(res).then(resolve, reject); });
+      (res) => {
+        readJson(res).then(resolve, reject);
+      },
+    );
     req.on('error', reject);
-    if (!upload) { req.end(); return; }
+    if (!upload) {
+      req.end();
+      return;
+    }
     const body = createReadStream(upload.file);
     let sent = 0;
-    body.on('data', (c) => { sent += c.length; upload.onSent(sent); });
+    body.on('data', (c) => {
+      sent += c.length;
+      upload.onSent(sent);
+    });
     // The server may answer before the upload ends (refused, too large): stop sending then.
     req.on('response', () => body.destroy());
     body.pipe(req);
@@ -243,7 +332,10 @@ function call(target: ServerTarget, method: string, path: string, upload?: { fil
 async function importThroughServer(target: ServerTarget, file: string, size: number, o: ImportFlags): Promise<void> {
   const sha256 = await sha256Of(file);
   const q = new URLSearchParams({
-    format: o.nfdump ? 'nfdump' : 'pcap', sha256, ...(o.force ? { force: 'true' } : {}), ...(o.continue ? { continue: 'true' } : {}),
+    format: o.nfdump ? 'nfdump' : 'pcap',
+    sha256,
+    ...(o.force ? { force: 'true' } : {}),
+    ...(o.continue ? { continue: 'true' } : {}),
   });
   const sending = progress('upload (bytes)', size);
   let waiting: NodeJS.Timeout | undefined;
@@ -259,10 +351,13 @@ async function importThroughServer(target: ServerTarget, file: string, size: num
           // The server reads the file after the upload: show how far it is.
           server = progress('import on the server (bytes)', size);
           waiting = setInterval(() => {
-            call(target, 'GET', '/api/v1/flows/imports?limit=1').then((a) => {
-              const running = a.body.running as RunningImport | null;
-              if (running) server!.update(running.bytesRead);
-            }, () => undefined);
+            call(target, 'GET', '/api/v1/flows/imports?limit=1').then(
+              (a) => {
+                const running = a.body.running as RunningImport | null;
+                if (running) server!.update(running.bytesRead);
+              },
+              () => undefined,
+            );
           }, 1000);
         }
       },
@@ -276,11 +371,16 @@ async function importThroughServer(target: ServerTarget, file: string, size: num
     if (!waiting) sending.stop();
   }
   const b = answer.body;
-  if (answer.status === 200 && b.format === 'pcap') { printPcapResult(file, b as unknown as PcapImportResult); return; }
+  if (answer.status === 200 && b.format === 'pcap') {
+    printPcapResult(file, b as unknown as PcapImportResult);
+    return;
+  }
   if (answer.status === 200) {
     const ids = (b.importIds as number[]).map((i) => `#${i}`).join(', ');
-    process.stdout.write(`imported ${String(b.stored)} flow records from nfdump file ${file} (import ${ids}; ` +
-      `exporters: ${(b.exporters as string[]).join(', ') || 'none'})\n`);
+    process.stdout.write(
+      `imported ${String(b.stored)} flow records from nfdump file ${file} (import ${ids}; ` +
+        `exporters: ${(b.exporters as string[]).join(', ') || 'none'})\n`,
+    );
     warnOld(file, Number(b.olderThanRetention));
     return;
   }

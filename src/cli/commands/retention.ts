@@ -4,7 +4,10 @@ import { runRetention } from '../../core/retention.js';
 import { actor, withMamori } from '../context.js';
 
 export function retentionCommands(program: Command): void {
-  program.command('retention').description('data retention').command('run')
+  program
+    .command('retention')
+    .description('data retention')
+    .command('run')
     .description('delete data past its declared retention now (the server does so every retention.interval)')
     .action(async (_o, cmd: Command) => {
       const results = await withMamori(cmd, (m) => runRetention(m, actor()), true);

@@ -1,7 +1,16 @@
 /** `mamori share` commands: M2's recipients, their credentials, and the shared list. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { COLLECTIONS, decideEntry, listEntries, type EntryState } from '../../measures/cc-sharing/entries.js';
-import { addRecipient, CHANNELS, issueCredential, listRecipients, renewAttestation, revokeCredential, setRecipientDisabled, type Channel } from '../../measures/cc-sharing/recipients.js';
+import {
+  addRecipient,
+  CHANNELS,
+  issueCredential,
+  listRecipients,
+  renewAttestation,
+  revokeCredential,
+  setRecipientDisabled,
+  type Channel,
+} from '../../measures/cc-sharing/recipients.js';
 import type { CcSharingSettings } from '../../measures/cc-sharing/settings.js';
 import { actor, isoTime, UsageError, withMamori } from '../context.js';
 import { importPartnerFile, pollPartner, type FileFormat } from '../../measures/cc-sharing/partners.js';
@@ -17,7 +26,10 @@ function channels(v: string): Channel[] {
 }
 
 function collections(v: string): string[] {
-  const out = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const out = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const bad = out.filter((x) => !aliases.includes(x));
   if (bad.length > 0) throw new InvalidArgumentError(`collections: ${aliases.join(', ')}`);
   return out;
@@ -30,10 +42,14 @@ export function shareCommands(program: Command): void {
   recipients.command('list').action(async (_o, cmd: Command) => {
     for (const r of await withMamori(cmd, (m) => listRecipients(m.state))) {
       const rights = r.rights.map((x) => `${x.collection}:${x.read ? 'r' : ''}${x.write ? 'w' : ''}`).join(' ');
-      process.stdout.write(`${r.id}\t${r.name}\t${r.disabled ? 'disabled' : 'enabled'}\tattested ${r.attestedAt} – ${r.attestationUntil}\t${r.channels.join(',')}\t${rights}\t${r.contact}\n`);
+      process.stdout.write(
+        `${r.id}\t${r.name}\t${r.disabled ? 'disabled' : 'enabled'}\tattested ` +
+          `${r.attestedAt} – ${r.attestationUntil}\t${r.channels.join(',')}\t${rights}\t${r.contact}\n`,
+      );
     }
   });
-  recipients.command('add')
+  recipients
+    .command('add')
     .argument('<name>', 'the organisation')
     .requiredOption('--contact <text>', 'who to call about the information (e.g. its SOC)')
     .requiredOption('--attested-at <time>', 'when its information management was checked', isoTime)
@@ -41,13 +57,22 @@ export function shareCommands(program: Command): void {
     .option('--channels <list>', `channels: ${CHANNELS.join(',')}`, channels, ['taxii'] as Channel[])
     .option('--read <collections>', `collections it may read (${aliases.join(', ')})`, collections, [COLLECTIONS.cc.alias])
     .option('--write <collections>', 'collections it may write', collections, [] as string[])
-    .action(async (name: string, o: { contact: string; attestedAt: string; until: string; channels: Channel[]; read: string[]; write: string[] }, cmd: Command) => {
-      const rights = aliases.filter((a) => o.read.includes(a) || o.write.includes(a)).map((a) => ({ collection: a, read: o.read.includes(a), write: o.write.includes(a) }));
-      const recipient = { name, contact: o.contact, attestedAt: o.attestedAt, attestationUntil: o.until, channels: o.channels, rights };
-      const r = await withMamori(cmd, (m) => addRecipient(m.state, m.audit, recipient, actor()), false, true);
-      process.stdout.write(`recipient ${r.id} (${r.name}) added; issue it a credential with: mamori share credentials issue ${r.id}\n`);
-    });
-  recipients.command('attest')
+    .action(
+      async (
+        name: string,
+        o: { contact: string; attestedAt: string; until: string; channels: Channel[]; read: string[]; write: string[] },
+        cmd: Command,
+      ) => {
+        const rights = aliases
+          .filter((a) => o.read.includes(a) || o.write.includes(a))
+          .map((a) => ({ collection: a, read: o.read.includes(a), write: o.write.includes(a) }));
+        const recipient = { name, contact: o.contact, attestedAt: o.attestedAt, attestationUntil: o.until, channels: o.channels, rights };
+        const r = await withMamori(cmd, (m) => addRecipient(m.state, m.audit, recipient, actor()), false, true);
+        process.stdout.write(`recipient ${r.id} (${r.name}) added; issue it a credential with: mamori share credentials issue ${r.id}\n`);
+      },
+    );
+  recipients
+    .command('attest')
     .argument('<recipient>', 'id or name')
     .requiredOption('--attested-at <time>', 'when its information management was checked again', isoTime)
     .requiredOption('--until <time>', 'until when that check holds', isoTime)
@@ -55,27 +80,42 @@ export function shareCommands(program: Command): void {
       const r = await withMamori(cmd, (m) => renewAttestation(m.state, m.audit, who, o.attestedAt, o.until, actor()));
       process.stdout.write(`${r.name}: attested ${r.attestedAt} – ${r.attestationUntil}\n`);
     });
-  for (const [verb, disabled] of [['disable', true], ['enable', false]] as const) {
-    recipients.command(verb).argument('<recipient>', 'id or name').action(async (who: string, _o, cmd: Command) => {
-      await withMamori(cmd, (m) => setRecipientDisabled(m.state, m.audit, who, disabled, actor()));
-      process.stdout.write(`${who}: ${disabled ? 'disabled' : 'enabled'}\n`);
-    });
+  for (const [verb, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    recipients
+      .command(verb)
+      .argument('<recipient>', 'id or name')
+      .action(async (who: string, _o, cmd: Command) => {
+        await withMamori(cmd, (m) => setRecipientDisabled(m.state, m.audit, who, disabled, actor()));
+        process.stdout.write(`${who}: ${disabled ? 'disabled' : 'enabled'}\n`);
+      });
   }
 
   const credentials = share.command('credentials').description('credentials of recipients (TAXII and feeds)');
-  credentials.command('issue')
+  credentials
+    .command('issue')
     .argument('<recipient>', 'id or name')
     .addOption(new Option('--kind <kind>', 'bearer token or HTTP Basic').choices(['token', 'basic']).default('token'))
     .action(async (who: string, o: { kind: 'token' | 'basic' }, cmd: Command) => {
       const c = await withMamori(cmd, (m) => issueCredential(m.state, m.audit, who, o.kind, actor()));
-      process.stdout.write(`credential ${c.id}${c.username ? `\n  user: ${c.username}` : ''}\n  ${o.kind === 'token' ? 'token' : 'password'}: ${c.secret}\nThis secret is shown only once. / この値は一度だけ表示されます。\n`);
+      process.stdout.write(
+        `credential ${c.id}${c.username ? `\n  user: ${c.username}` : ''}\n ` +
+          ` ${o.kind === 'token' ? 'token' : 'password'}: ` +
+          `${c.secret}\nThis secret is shown only once. / この値は一度だけ表示されます。\n`,
+      );
     });
-  credentials.command('revoke').argument('<credential>', 'credential id (k-…)').action(async (id: string, _o, cmd: Command) => {
-    await withMamori(cmd, (m) => revokeCredential(m.state, m.audit, id, actor()));
-    process.stdout.write(`credential ${id} revoked\n`);
-  });
+  credentials
+    .command('revoke')
+    .argument('<credential>', 'credential id (k-…)')
+    .action(async (id: string, _o, cmd: Command) => {
+      await withMamori(cmd, (m) => revokeCredential(m.state, m.audit, id, actor()));
+      process.stdout.write(`credential ${id} revoked\n`);
+    });
 
-  share.command('entries')
+  share
+    .command('entries')
     .description('the shared list')
     .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'shared', 'rejected', 'revoked', 'expired']))
     .action(async (o: { state?: EntryState }, cmd: Command) => {
@@ -84,48 +124,84 @@ export function shareCommands(program: Command): void {
         await m.audit.append({ actor: actor(), measure: 'cc-sharing', action: 'share.entries.read', counts: { entries: e.length } });
         return e;
       });
-      for (const e of entries) process.stdout.write(`${e.id}\t${e.state}\t${e.address}\t${e.port}/${e.proto}\tconfidence ${e.confidence}\tvalid until ${e.validUntil}\n`);
+      for (const e of entries)
+        process.stdout.write(
+          `${e.id}\t${e.state}\t${e.address}\t${e.port}/${e.proto}\tconfidence ${e.confidence}\tvalid until ${e.validUntil}\n`,
+        );
     });
-  share.command('import')
-    .argument('<file>', 'the partner\'s file')
+  share
+    .command('import')
+    .argument('<file>', "the partner's file")
     .addOption(new Option('--format <format>', 'file format').choices(['misp', 'feodo-csv', 'ip-list', 'stix']).makeOptionMandatory())
     .requiredOption('--source <name>', 'who sent it (a new import of the same name replaces it)')
-    .option('--valid-days <n>', 'validity when the file gives none', (v) => { if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a number of days (1–9999)'); return Number(v); }, 30)
-    .description('import a partner\'s list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed')
+    .option(
+      '--valid-days <n>',
+      'validity when the file gives none',
+      (v) => {
+        if (!/^\d{1,4}$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('a number of days (1–9999)');
+        return Number(v);
+      },
+      30,
+    )
+    .description("import a partner's list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed")
     .action(async (file: string, o: { format: FileFormat; source: string; validDays: number }, cmd: Command) => {
       const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
-      const r = await withMamori(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request),
-        false, true);
+      const r = await withMamori(
+        cmd,
+        async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request),
+        false,
+        true,
+      );
       process.stdout.write(`imported ${r.entries} entries from ${file} as "file:${o.source}"; ${r.skipped.length} skipped\n`);
       for (const x of r.skipped.slice(0, 50)) process.stdout.write(`  skipped ${x.line}: ${x.reason}\n`);
       if (r.skipped.length > 50) process.stdout.write(`  … and ${r.skipped.length - 50} more\n`);
     });
-  share.command('poll')
+  share
+    .command('poll')
     .argument('[partner]', 'one partner by name (default: all configured)')
-    .description('poll partners\' TAXII collections now, resuming where the last poll stopped (M2 must be enabled)')
+    .description("poll partners' TAXII collections now, resuming where the last poll stopped (M2 must be enabled)")
     .action(async (name: string | undefined, _o, cmd: Command) => {
       await withMamori(cmd, async (m) => {
         const own = await m.broker.forMeasure('cc-sharing').ownState<CcSharingSettings>();
         const partners = own.settings.partners.filter((p) => name === undefined || p.name === name);
-        if (partners.length === 0) throw new UsageError(name ? `no partner "${name}" in measures.cc-sharing.partners` : 'no partners in measures.cc-sharing.partners');
+        if (partners.length === 0)
+          throw new UsageError(
+            name ? `no partner "${name}" in measures.cc-sharing.partners` : 'no partners in measures.cc-sharing.partners',
+          );
         for (const p of partners) {
           const r = await pollPartner(own, p, actor());
-          process.stdout.write(`${p.name}: ${r.pages} page(s), ${r.accepted} indicators accepted, ${r.refused} refused; resumes after ${r.cursor ?? 'the beginning'}\n`);
+          process.stdout.write(
+            `${p.name}: ${r.pages} page(s), ${r.accepted} indicators ` +
+              `accepted, ${r.refused} refused; resumes ` +
+              `after ${r.cursor ?? 'the beginning'}\n`,
+          );
         }
       });
     });
-  share.command('inbound').description('what partners sent: sources and counts').action(async (_o, cmd: Command) => {
-    const rows = await withMamori(cmd, (m) => shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute());
-    for (const r of rows) process.stdout.write(`${r.name}\t${r.kind}\t${r.entries} entries\t${r.skipped} skipped last time\t${r.received_at}\t${r.received_by}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`);
-  });
+  share
+    .command('inbound')
+    .description('what partners sent: sources and counts')
+    .action(async (_o, cmd: Command) => {
+      const rows = await withMamori(cmd, (m) =>
+        shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute(),
+      );
+      for (const r of rows)
+        process.stdout.write(
+          `${r.name}\t${r.kind}\t${r.entries} entries\t${r.skipped} ` +
+            `skipped last time\t${r.received_at}\t${r.received_by}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`,
+        );
+    });
 
   for (const action of ['approve', 'reject', 'revoke'] as const) {
-    share.command(action)
+    share
+      .command(action)
       .argument('<entry>', 'entry id (indicator--…)')
       .requiredOption('--reason <text>', 'why (kept in the audit log with the entry)')
       .description(`${action} an entry of the shared list`)
       .action(async (id: string, o: { reason: string }, cmd: Command) => {
-        const e = await withMamori(cmd, (m) => decideEntry(m.state, m.audit, m.registry.settingsOf<CcSharingSettings>('cc-sharing'), id, action, o.reason, actor()));
+        const e = await withMamori(cmd, (m) =>
+          decideEntry(m.state, m.audit, m.registry.settingsOf<CcSharingSettings>('cc-sharing'), id, action, o.reason, actor()),
+        );
         process.stdout.write(`${e.id}: ${e.state}\n`);
       });
   }

@@ -24,7 +24,12 @@ export const auditEntrySchema = z.strictObject({
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 /** `sig`: the Ed25519 signature of an anchor taken with audit.signingKeyFile (signing.ts). */
-export interface Anchor { seq: number; hash: string; ts: string; sig?: string }
+export interface Anchor {
+  seq: number;
+  hash: string;
+  ts: string;
+  sig?: string;
+}
 
 export function genesisHash(chainId: string): string {
   return sha256(`mamori-audit-genesis:${chainId}`);
@@ -36,13 +41,17 @@ function sha256(text: string): string {
 
 function canonicalCounts(counts: Record<string, number> | null): string | null {
   if (!counts) return null;
-  return JSON.stringify(Object.keys(counts).sort().map((k) => [k, counts[k]]));
+  return JSON.stringify(
+    Object.keys(counts)
+      .sort()
+      .map((k) => [k, counts[k]]),
+  );
 }
 
 export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
-  return sha256(JSON.stringify([
-    e.seq, e.ts, e.actor, e.measure, e.action, e.object, e.caseId, canonicalCounts(e.counts), e.outcome, e.prev,
-  ]));
+  return sha256(
+    JSON.stringify([e.seq, e.ts, e.actor, e.measure, e.action, e.object, e.caseId, canonicalCounts(e.counts), e.outcome, e.prev]),
+  );
 }
 
 export interface ChainProblem {
@@ -77,7 +86,9 @@ export type ChainItem = { entry: AuditEntry; line?: number } | { error: string; 
 export async function verifyChain(items: AsyncIterable<ChainItem> | Iterable<ChainItem>, opts: VerifyOptions = {}): Promise<VerifyResult> {
   const maxProblems = opts.maxProblems ?? 20;
   const problems: ChainProblem[] = [];
-  const report = (p: ChainProblem) => { if (problems.length < maxProblems) problems.push(p); };
+  const report = (p: ChainProblem) => {
+    if (problems.length < maxProblems) problems.push(p);
+  };
   const hashBySeq = new Map<number, string>();
   const anchorSeqs = new Set((opts.anchors ?? []).map((a) => a.seq));
   let checked = 0;
@@ -100,13 +111,20 @@ export async function verifyChain(items: AsyncIterable<ChainItem> | Iterable<Cha
     if (firstSeq === null) {
       firstSeq = e.seq;
       if (e.seq === 1 && opts.genesis && e.prev !== opts.genesis) {
-        report({ ...where, problem: 'entry 1 does not start from this installation\'s genesis hash (log replaced or from another installation)' });
+        report({
+          ...where,
+          problem: "entry 1 does not start from this installation's genesis hash (log replaced or from another installation)",
+        });
       }
     }
     if (expectedSeq !== null && e.seq !== expectedSeq) {
-      report({ ...where, problem: e.seq > expectedSeq
-        ? `entries ${expectedSeq}..${e.seq - 1} are missing (deleted) before entry ${e.seq}`
-        : `entry ${e.seq} is out of order: expected ${expectedSeq} (entries reordered or inserted)` });
+      report({
+        ...where,
+        problem:
+          e.seq > expectedSeq
+            ? `entries ${expectedSeq}..${e.seq - 1} are missing (deleted) before entry ${e.seq}`
+            : `entry ${e.seq} is out of order: expected ${expectedSeq} (entries reordered or inserted)`,
+      });
     }
     if (prevHash !== null && e.prev !== prevHash) {
       report({ ...where, problem: `entry ${e.seq} does not link to the entry before it (an entry was deleted, inserted or swapped here)` });
@@ -126,7 +144,10 @@ export async function verifyChain(items: AsyncIterable<ChainItem> | Iterable<Cha
     if (firstSeq !== null && a.seq < firstSeq) continue; // outside an exported range
     anchorsChecked += 1;
     if (lastSeq === null || a.seq > lastSeq) {
-      report({ seq: a.seq, problem: `the log ends at entry ${lastSeq ?? 0} but was anchored at entry ${a.seq} on ${a.ts}: the tail was cut off` });
+      report({
+        seq: a.seq,
+        problem: `the log ends at entry ${lastSeq ?? 0} but was anchored at entry ${a.seq} on ${a.ts}: the tail was cut off`,
+      });
       continue;
     }
     const seen = hashBySeq.get(a.seq);

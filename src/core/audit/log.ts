@@ -10,7 +10,15 @@ import { appendJsonLine, readJsonLines } from '../jsonl.js';
 import type { StateDb, StateStore } from '../../store/state/store.js';
 import type { AuditLogTable } from '../../store/state/schema.js';
 import {
-  auditEntrySchema, entryHash, genesisHash, verifyChain, type Anchor, type AuditEntry, type ChainItem, type ChainProblem, type VerifyResult,
+  auditEntrySchema,
+  entryHash,
+  genesisHash,
+  verifyChain,
+  type Anchor,
+  type AuditEntry,
+  type ChainItem,
+  type ChainProblem,
+  type VerifyResult,
 } from './chain.js';
 import { anchorSignatureValid, keyId, signAnchor } from './signing.js';
 
@@ -27,23 +35,43 @@ export interface AuditRecord {
   outcome?: 'ok' | 'refused' | 'error';
 }
 
-export interface EntryRange { from?: string; to?: string; afterSeq?: number }
+export interface EntryRange {
+  from?: string;
+  to?: string;
+  afterSeq?: number;
+}
 
 export type AuditListener = (entry: AuditEntry) => void;
 
 function toRow(e: AuditEntry): AuditLogTable {
   return {
-    seq: e.seq, ts: e.ts, actor: e.actor, measure: e.measure, action: e.action, object: e.object,
-    case_id: e.caseId, counts: e.counts ? JSON.stringify(e.counts) : null, outcome: e.outcome,
-    prev_hash: e.prev, hash: e.hash,
+    seq: e.seq,
+    ts: e.ts,
+    actor: e.actor,
+    measure: e.measure,
+    action: e.action,
+    object: e.object,
+    case_id: e.caseId,
+    counts: e.counts ? JSON.stringify(e.counts) : null,
+    outcome: e.outcome,
+    prev_hash: e.prev,
+    hash: e.hash,
   };
 }
 
 export function fromRow(r: AuditLogTable): AuditEntry {
   return {
-    seq: Number(r.seq), ts: r.ts, actor: r.actor, measure: r.measure, action: r.action, object: r.object,
-    caseId: r.case_id, counts: r.counts ? JSON.parse(r.counts) as Record<string, number> : null,
-    outcome: r.outcome as AuditEntry['outcome'], prev: r.prev_hash, hash: r.hash,
+    seq: Number(r.seq),
+    ts: r.ts,
+    actor: r.actor,
+    measure: r.measure,
+    action: r.action,
+    object: r.object,
+    caseId: r.case_id,
+    counts: r.counts ? (JSON.parse(r.counts) as Record<string, number>) : null,
+    outcome: r.outcome as AuditEntry['outcome'],
+    prev: r.prev_hash,
+    hash: r.hash,
   };
 }
 
@@ -63,7 +91,10 @@ export class AuditLog {
   private anchoring: Promise<unknown> | undefined;
 
   private constructor(
-    private readonly store: StateStore, readonly chainId: string, readonly anchorFile: string, private readonly policy: AnchorPolicy,
+    private readonly store: StateStore,
+    readonly chainId: string,
+    readonly anchorFile: string,
+    private readonly policy: AnchorPolicy,
   ) {}
 
   /** Opens the log; a new installation gets a chain id that seeds its genesis hash. */
@@ -82,16 +113,26 @@ export class AuditLog {
   }
 
   /** The public half of the signing key, when anchors are signed (for verifying in this process). */
-  get publicKey(): KeyObject | undefined { return this.policy.signer ? createPublicKey(this.policy.signer) : undefined; }
+  get publicKey(): KeyObject | undefined {
+    return this.policy.signer ? createPublicKey(this.policy.signer) : undefined;
+  }
 
-  onAnchor(listener: (a: Anchor) => void): void { this.anchorListeners.push(listener); }
+  onAnchor(listener: (a: Anchor) => void): void {
+    this.anchorListeners.push(listener);
+  }
 
   /** Waits for an anchor taken by count that is still being written (before closing the store). */
-  async settled(): Promise<void> { await this.anchoring; }
+  async settled(): Promise<void> {
+    await this.anchoring;
+  }
 
-  get genesis(): string { return genesisHash(this.chainId); }
+  get genesis(): string {
+    return genesisHash(this.chainId);
+  }
 
-  onAppend(listener: AuditListener): void { this.listeners.push(listener); }
+  onAppend(listener: AuditListener): void {
+    this.listeners.push(listener);
+  }
 
   /** Appends inside an existing write transaction (use the `db` that writeTransaction gave you). */
   async appendIn(db: StateDb, record: AuditRecord): Promise<AuditEntry> {
@@ -141,7 +182,9 @@ export class AuditLog {
     if (every && !this.anchoring && entry.seq - this.lastAnchorSeq >= every) {
       this.anchoring = this.anchor('module:audit')
         .catch((err: Error) => this.policy.onError?.(err))
-        .finally(() => { this.anchoring = undefined; });
+        .finally(() => {
+          this.anchoring = undefined;
+        });
     }
   }
 
@@ -179,8 +222,11 @@ export class AuditLog {
     if (this.policy.signer) anchor.sig = signAnchor(this.policy.signer, this.chainId, anchor);
     this.lastAnchorSeq = Math.max(this.lastAnchorSeq, anchor.seq);
     await this.store.writeTransaction(async (db) => {
-      await db.insertInto('audit_anchors').values({ ...anchor, sig: anchor.sig ?? null })
-        .onConflict((oc) => oc.column('seq').doNothing()).execute();
+      await db
+        .insertInto('audit_anchors')
+        .values({ ...anchor, sig: anchor.sig ?? null })
+        .onConflict((oc) => oc.column('seq').doNothing())
+        .execute();
     });
     const torn = appendJsonLine(this.anchorFile, { chainId: this.chainId, ...anchor });
     const counts = { ...(torn ? { tornLinesMovedAside: 1 } : {}), signed: anchor.sig ? 1 : 0 };
@@ -197,10 +243,17 @@ export class AuditLog {
     for (const r of rows) bySeq.set(Number(r.seq), { seq: Number(r.seq), hash: r.hash, ts: r.ts, ...(r.sig ? { sig: r.sig } : {}) });
     if (existsSync(this.anchorFile)) {
       for (const l of readJsonLines<Anchor & { chainId?: string }>(this.anchorFile)) {
-        if (l.error || !l.value) { warnings.push(`anchor file ${this.anchorFile}: ${l.error}`); continue; }
-        if (l.value.chainId && l.value.chainId !== this.chainId) { warnings.push(`anchor file line ${l.line} belongs to another installation; ignored`); continue; }
+        if (l.error || !l.value) {
+          warnings.push(`anchor file ${this.anchorFile}: ${l.error}`);
+          continue;
+        }
+        if (l.value.chainId && l.value.chainId !== this.chainId) {
+          warnings.push(`anchor file line ${l.line} belongs to another installation; ignored`);
+          continue;
+        }
         const known = bySeq.get(l.value.seq);
-        if (known && known.hash !== l.value.hash) warnings.push(`anchor for entry ${l.value.seq} differs between the database and the anchor file`);
+        if (known && known.hash !== l.value.hash)
+          warnings.push(`anchor for entry ${l.value.seq} differs between the database and the anchor file`);
         // The file is the independent copy: it wins.
         const sig = typeof l.value.sig === 'string' ? { sig: l.value.sig } : {};
         bySeq.set(l.value.seq, { seq: l.value.seq, hash: l.value.hash, ts: l.value.ts, ...sig });
@@ -215,7 +268,8 @@ export class AuditLog {
    * anchor mean signed anchors were removed (or the log rewritten past them).
    */
   async verify(
-    onProgress?: (checked: number) => void, opts: { publicKey?: KeyObject; anchorEvery?: number } = {},
+    onProgress?: (checked: number) => void,
+    opts: { publicKey?: KeyObject; anchorEvery?: number } = {},
   ): Promise<VerifyResult & { warnings: string[] }> {
     const { anchors, warnings } = await this.anchors();
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
@@ -235,7 +289,10 @@ export class AuditLog {
     const signed: number[] = [];
     let unsigned = 0;
     for (const a of anchors) {
-      if (!a.sig) { unsigned += 1; continue; }
+      if (!a.sig) {
+        unsigned += 1;
+        continue;
+      }
       if (anchorSignatureValid(opts.publicKey, this.chainId, a)) signed.push(a.seq);
       else problems.push({ seq: a.seq, problem: `the anchor for entry ${a.seq} (${a.ts}) is not signed by key ${keyId(opts.publicKey)}` });
     }
@@ -253,8 +310,9 @@ export class AuditLog {
         const [from, to] = [signed[i - 1]! + 1, signed[i]!];
         problems.push({
           seq: from,
-          problem: `entries ${from}..${to} lie between signed anchors more than twice audit.anchorEvery apart: `
-            + 'signed anchors were removed (the log may have been rewritten there), or anchoring was off',
+          problem:
+            `entries ${from}..${to} lie between signed anchors more than twice audit.anchorEvery apart: ` +
+            'signed anchors were removed (the log may have been rewritten there), or anchoring was off',
         });
       }
     }
@@ -262,8 +320,9 @@ export class AuditLog {
     if (last !== undefined && head - last > bound) {
       problems.push({
         seq: last + 1,
-        problem: `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: `
-          + 'signed anchors were removed or the log was rewritten after them',
+        problem:
+          `entries ${last + 1}..${head} lie past the last signed anchor (entry ${last}), more than twice audit.anchorEvery: ` +
+          'signed anchors were removed or the log was rewritten after them',
       });
     }
     return { ...result, ok: result.ok && problems.length === 0, problems: [...result.problems, ...problems], warnings };
@@ -271,7 +330,8 @@ export class AuditLog {
 
   /** Counts of entries per measure and action, for the compliance report. */
   async countsByMeasure(): Promise<Array<{ measure: string; action: string; outcome: string; n: number }>> {
-    const rows = await this.store.db.selectFrom('audit_log')
+    const rows = await this.store.db
+      .selectFrom('audit_log')
       .select(['measure', 'action', 'outcome', (eb) => eb.fn.countAll<number>().as('n')])
       .where('measure', 'is not', null)
       .groupBy(['measure', 'action', 'outcome'])
@@ -287,7 +347,10 @@ export function exportFileItems(path: string): ChainItem[] {
     const parsed = auditEntrySchema.safeParse(l.value);
     if (!parsed.success) {
       const first = parsed.error.issues[0]!;
-      return { error: `line ${l.line} is not a well-formed audit entry (${first.path.join('.') || 'entry'}: ${first.message})`, line: l.line };
+      return {
+        error: `line ${l.line} is not a well-formed audit entry (${first.path.join('.') || 'entry'}: ${first.message})`,
+        line: l.line,
+      };
     }
     return { entry: parsed.data, line: l.line };
   });

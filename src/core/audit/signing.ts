@@ -34,7 +34,10 @@ export function anchorSignatureValid(key: KeyObject, chainId: string, a: Anchor)
 /** A short fingerprint of a public key, to say which key signed (SHA-256 of its SPKI, 16 hex digits). */
 export function keyId(key: KeyObject): string {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  return createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /**
@@ -45,8 +48,10 @@ export function loadSigningKey(file: string, dataDir: string): KeyObject {
   const path = resolve(file);
   const rel = relative(resolve(dataDir), path);
   if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) {
-    throw new AuditKeyError(`audit.signingKeyFile ${path} lies inside the data directory: whoever can rewrite the database `
-      + 'could use it; keep it elsewhere (e.g. /etc/mamori/audit-signing.pem)');
+    throw new AuditKeyError(
+      `audit.signingKeyFile ${path} lies inside the data directory: whoever can rewrite the database ` +
+        'could use it; keep it elsewhere (e.g. /etc/mamori/audit-signing.pem)',
+    );
   }
   let mode: number;
   let pem: string;
@@ -61,7 +66,11 @@ export function loadSigningKey(file: string, dataDir: string): KeyObject {
     throw new AuditKeyError(`audit.signingKeyFile ${path} is readable by others (mode ${(mode & 0o777).toString(8)}): chmod 600 it`);
   }
   let key: KeyObject;
-  try { key = createPrivateKey(pem); } catch { throw new AuditKeyError(`audit.signingKeyFile ${path} is not a PEM private key`); }
+  try {
+    key = createPrivateKey(pem);
+  } catch {
+    throw new AuditKeyError(`audit.signingKeyFile ${path} is not a PEM private key`);
+  }
   if (key.asymmetricKeyType !== 'ed25519') {
     const type = key.asymmetricKeyType ?? 'unknown';
     throw new AuditKeyError(`audit.signingKeyFile ${path} is a ${type} key; an Ed25519 key is needed (mamori audit keygen)`);
@@ -71,7 +80,9 @@ export function loadSigningKey(file: string, dataDir: string): KeyObject {
 
 export function loadPublicKey(file: string): KeyObject {
   let key: KeyObject;
-  try { key = createPublicKey(readFileSync(file, 'utf8')); } catch (err) {
+  try {
+    key = createPublicKey(readFileSync(file, 'utf8'));
+  } catch (err) {
     throw new AuditKeyError(`public key ${file} cannot be read as a PEM public key: ${(err as NodeJS.ErrnoException).code ?? 'not PEM'}`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new AuditKeyError(`public key ${file} is not an Ed25519 key`);

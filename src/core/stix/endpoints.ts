@@ -8,7 +8,11 @@
  */
 import { parsePattern, PatternError, type Comparison, type Literal, type Observation, type ObjectPath } from './pattern.js';
 
-export interface PatternEndpoint { prefix: string; port: number | null; protocol: 'tcp' | 'udp' | null }
+export interface PatternEndpoint {
+  prefix: string;
+  port: number | null;
+  protocol: 'tcp' | 'udp' | null;
+}
 
 const MAX_ALTERNATIVES = 1024;
 
@@ -22,18 +26,23 @@ function pathText(p: ObjectPath): string {
 function dnf(c: Comparison): Test[][] | string {
   switch (c.kind) {
     case 'or': {
-      const l = dnf(c.left); if (typeof l === 'string') return l;
-      const r = dnf(c.right); if (typeof r === 'string') return r;
+      const l = dnf(c.left);
+      if (typeof l === 'string') return l;
+      const r = dnf(c.right);
+      if (typeof r === 'string') return r;
       return l.length + r.length > MAX_ALTERNATIVES ? `more than ${MAX_ALTERNATIVES} alternatives` : [...l, ...r];
     }
     case 'and': {
-      const l = dnf(c.left); if (typeof l === 'string') return l;
-      const r = dnf(c.right); if (typeof r === 'string') return r;
+      const l = dnf(c.left);
+      if (typeof l === 'string') return l;
+      const r = dnf(c.right);
+      if (typeof r === 'string') return r;
       if (l.length * r.length > MAX_ALTERNATIVES) return `more than ${MAX_ALTERNATIVES} alternatives`;
       return l.flatMap((a) => r.map((b) => [...a, ...b]));
     }
     case 'test':
-      if (c.negated || (c.op !== '=' && c.op !== 'ISSUBSET')) return `"${pathText(c.path)} ${c.negated ? 'NOT ' : ''}${c.op}" does not name an endpoint`;
+      if (c.negated || (c.op !== '=' && c.op !== 'ISSUBSET'))
+        return `"${pathText(c.path)} ${c.negated ? 'NOT ' : ''}${c.op}" does not name an endpoint`;
       return [[{ path: pathText(c.path), values: [c.value], op: c.op }]];
     case 'in':
       if (c.negated) return `"${pathText(c.path)} NOT IN" does not name an endpoint`;
@@ -46,8 +55,10 @@ function dnf(c: Comparison): Test[][] | string {
 function observations(o: Observation): Comparison[] | string {
   if (o.kind === 'observation') return [o.comparison];
   if (o.kind === 'or') {
-    const l = observations(o.left); if (typeof l === 'string') return l;
-    const r = observations(o.right); if (typeof r === 'string') return r;
+    const l = observations(o.left);
+    if (typeof l === 'string') return l;
+    const r = observations(o.right);
+    if (typeof r === 'string') return r;
     return [...l, ...r];
   }
   return `${o.kind.toUpperCase()} between observations does not name a single endpoint`;
@@ -60,7 +71,9 @@ function endpointsOfConjunction(tests: Test[]): PatternEndpoint[] | string {
   for (const t of tests) {
     const strings = t.values.map((v) => (v.kind === 'string' ? v.value : undefined));
     switch (t.path) {
-      case 'ipv4-addr:value': case 'ipv6-addr:value': case 'network-traffic:dst_ref.value':
+      case 'ipv4-addr:value':
+      case 'ipv6-addr:value':
+      case 'network-traffic:dst_ref.value':
         if (strings.some((s) => s === undefined)) return `${t.path} needs a string`;
         prefixes = strings as string[];
         break;
@@ -68,10 +81,12 @@ function endpointsOfConjunction(tests: Test[]): PatternEndpoint[] | string {
         if (strings.some((s) => s !== 'ipv4-addr' && s !== 'ipv6-addr')) return `dst_ref.type ${String(strings[0])} is not an address`;
         break;
       case 'network-traffic:dst_port':
-        if (t.op !== '=' || t.values.some((v) => v.kind !== 'int' || v.value < 1 || v.value > 65535)) return `dst_port ${t.values.map((v) => String(v.value)).join(',')} is not a port`;
+        if (t.op !== '=' || t.values.some((v) => v.kind !== 'int' || v.value < 1 || v.value > 65535))
+          return `dst_port ${t.values.map((v) => String(v.value)).join(',')} is not a port`;
         ports = t.values.map((v) => v.value as number);
         break;
-      case 'network-traffic:protocols[*]': case 'network-traffic:protocols[0]': {
+      case 'network-traffic:protocols[*]':
+      case 'network-traffic:protocols[0]': {
         const p = strings[0]?.toLowerCase();
         protocol = p === 'tcp' || p === 'udp' ? p : null;
         break;
@@ -86,7 +101,9 @@ function endpointsOfConjunction(tests: Test[]): PatternEndpoint[] | string {
 
 export function endpointsOfPattern(pattern: string): PatternEndpoint[] | string {
   let ast: Observation;
-  try { ast = parsePattern(pattern); } catch (err) {
+  try {
+    ast = parsePattern(pattern);
+  } catch (err) {
     if (err instanceof PatternError) return err.message;
     throw err;
   }

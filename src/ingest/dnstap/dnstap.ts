@@ -73,10 +73,13 @@ export type DnstapError = 'bad-protobuf' | 'not-a-message' | 'ignored-type' | 'n
 export class DnstapDecodeError extends MamoriError {
   static override readonly code = 'dnstap-decode';
   static override readonly status = 400;
-  constructor(readonly reason: DnstapError) { super(`dnstap: ${reason}`); }
+  constructor(readonly reason: DnstapError) {
+    super(`dnstap: ${reason}`);
+  }
 }
 
-const toNumber = (v: number | { toNumber(): number } | undefined): number => (v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber());
+const toNumber = (v: number | { toNumber(): number } | undefined): number =>
+  v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber();
 
 /** Decodes one dnstap frame into a minimised event, or throws DnstapDecodeError with the reason. */
 export function decodeDnstap(frame: Uint8Array): DnsEvent {
@@ -90,15 +93,19 @@ export function decodeDnstap(frame: Uint8Array): DnsEvent {
   const m = d.message;
   const kind = m.type === MESSAGE_TYPE.CLIENT_QUERY ? 'query' : m.type === MESSAGE_TYPE.CLIENT_RESPONSE ? 'response' : undefined;
   if (!kind) throw new DnstapDecodeError('ignored-type');
-  const wire = kind === 'query' ? m.queryMessage : m.responseMessage ?? m.queryMessage;
+  const wire = kind === 'query' ? m.queryMessage : (m.responseMessage ?? m.queryMessage);
   if (!wire || wire.length === 0) throw new DnstapDecodeError('no-dns-message');
   const q = readQuestion(wire);
   if (!q) throw new DnstapDecodeError('bad-dns-message');
   const sec = kind === 'response' && m.responseTimeSec !== undefined ? toNumber(m.responseTimeSec) : toNumber(m.queryTimeSec);
-  const nsec = kind === 'response' && m.responseTimeSec !== undefined ? m.responseTimeNsec ?? 0 : m.queryTimeNsec ?? 0;
+  const nsec = kind === 'response' && m.responseTimeSec !== undefined ? (m.responseTimeNsec ?? 0) : (m.queryTimeNsec ?? 0);
   return {
-    kind, timeMs: sec * 1000 + Math.floor(nsec / 1e6), qname: q.qname, qtype: q.qtype,
-    rcode: kind === 'response' ? q.rcode : 0, size: kind === 'response' && m.responseMessage ? m.responseMessage.length : 0,
+    kind,
+    timeMs: sec * 1000 + Math.floor(nsec / 1e6),
+    qname: q.qname,
+    qtype: q.qtype,
+    rcode: kind === 'response' ? q.rcode : 0,
+    size: kind === 'response' && m.responseMessage ? m.responseMessage.length : 0,
   };
 }
 

@@ -21,12 +21,16 @@ const FIELD_CONTENT_TYPE = 1;
 export const DNSTAP_CONTENT_TYPE = 'protobuf:dnstap.Dnstap';
 const MAX_CONTROL_BYTES = 512;
 
-export type StreamError = 'frame-too-large' | 'control-too-large' | 'bad-control' | 'control-out-of-order' | 'unsupported-content-type' | 'data-before-start';
+export type StreamError =
+  'frame-too-large' | 'control-too-large' | 'bad-control' | 'control-out-of-order' | 'unsupported-content-type' | 'data-before-start';
 
 export class FrameStreamError extends MamoriError {
   static override readonly code = 'frame-stream';
   static override readonly status = 400;
-  constructor(readonly reason: StreamError, detail: string) {
+  constructor(
+    readonly reason: StreamError,
+    detail: string,
+  ) {
     super(`frame stream: ${reason}: ${detail}`);
   }
 }
@@ -88,12 +92,20 @@ export class FrameStreamReader {
   private pending: Buffer = Buffer.alloc(0);
   private state: State = 'start';
 
-  constructor(private readonly handlers: FrameStreamHandlers, private readonly maxFrameBytes = 256 * 1024, private readonly contentType = DNSTAP_CONTENT_TYPE) {}
+  constructor(
+    private readonly handlers: FrameStreamHandlers,
+    private readonly maxFrameBytes = 256 * 1024,
+    private readonly contentType = DNSTAP_CONTENT_TYPE,
+  ) {}
 
-  get stopped(): boolean { return this.state === 'stopped'; }
+  get stopped(): boolean {
+    return this.state === 'stopped';
+  }
 
   /** START has been read: the handshake is over, data frames may follow. */
-  get started(): boolean { return this.state === 'data' || this.state === 'stopped'; }
+  get started(): boolean {
+    return this.state === 'data' || this.state === 'stopped';
+  }
 
   /** Takes the next bytes of the connection; throws FrameStreamError when the stream cannot go on. */
   feed(chunk: Buffer): void {
@@ -110,7 +122,11 @@ export class FrameStreamReader {
         this.control(parseControl(buf.subarray(p + 8, p + 8 + controlLength)));
         p += 8 + controlLength;
         // control() may have ended the stream.
-        if ((this.state as State) === 'stopped') { buf = Buffer.alloc(0); p = 0; break; }
+        if ((this.state as State) === 'stopped') {
+          buf = Buffer.alloc(0);
+          p = 0;
+          break;
+        }
       } else {
         if (length > this.maxFrameBytes) throw new FrameStreamError('frame-too-large', `${length} bytes (at most ${this.maxFrameBytes})`);
         if (this.state !== 'data') throw new FrameStreamError('data-before-start', 'a data frame before START');
@@ -127,13 +143,18 @@ export class FrameStreamReader {
     switch (c.type) {
       case CONTROL.READY:
         if (this.state !== 'start') throw new FrameStreamError('control-out-of-order', 'READY after the handshake');
-        if (!c.contentTypes.includes(this.contentType)) throw new FrameStreamError('unsupported-content-type', `offered ${c.contentTypes.join(', ') || 'none'}, expected ${this.contentType}`);
+        if (!c.contentTypes.includes(this.contentType))
+          throw new FrameStreamError(
+            'unsupported-content-type',
+            `offered ${c.contentTypes.join(', ') || 'none'}, expected ${this.contentType}`,
+          );
         this.handlers.reply(controlFrame(CONTROL.ACCEPT, [this.contentType]));
         this.state = 'accepted';
         return;
       case CONTROL.START:
         if (this.state === 'data' || this.state === 'stopped') throw new FrameStreamError('control-out-of-order', 'a second START');
-        if (c.contentTypes.length > 0 && !c.contentTypes.includes(this.contentType)) throw new FrameStreamError('unsupported-content-type', `START for ${c.contentTypes.join(', ')}`);
+        if (c.contentTypes.length > 0 && !c.contentTypes.includes(this.contentType))
+          throw new FrameStreamError('unsupported-content-type', `START for ${c.contentTypes.join(', ')}`);
         this.state = 'data';
         return;
       case CONTROL.STOP:

@@ -49,12 +49,22 @@ export interface DnstapReceiverOptions {
 }
 
 /** Why connections were closed or events dropped before reaching the sink (the `errors` of the status, besides decoding reasons). */
-export const REFUSALS = ['refused-address', 'refused-source-cap', 'refused-connection-cap', 'tls-failed', 'handshake-timeout', 'idle-timeout', 'clock-skew'] as const;
+export const REFUSALS = [
+  'refused-address',
+  'refused-source-cap',
+  'refused-connection-cap',
+  'tls-failed',
+  'handshake-timeout',
+  'idle-timeout',
+  'clock-skew',
+] as const;
 
 /** A group name or id to a gid (/etc/group): Node has no getgrnam. */
 function groupId(group: string | number): number {
   if (typeof group === 'number' || /^\d+$/.test(group)) return Number(group);
-  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[0] === group);
+  const line = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .find((l) => l.split(':')[0] === group);
   const gid = line?.split(':')[2];
   if (gid === undefined || !/^\d+$/.test(gid)) throw new Error(`dnstap: no group "${group}" in /etc/group (unixGroup)`);
   return Number(gid);
@@ -90,15 +100,26 @@ export class DnstapReceiver {
   private flushScheduled = false;
   readonly addresses: { unix: string[]; tcp: Array<{ host: string; port: number }> } = { unix: [], tcp: [] };
 
-  private constructor(private readonly o: Required<Omit<DnstapReceiverOptions, 'unix' | 'unixGroup' | 'tcp' | 'allow' | 'tls'>>, private readonly sink: DnstapSink) {}
+  private constructor(
+    private readonly o: Required<Omit<DnstapReceiverOptions, 'unix' | 'unixGroup' | 'tcp' | 'allow' | 'tls'>>,
+    private readonly sink: DnstapSink,
+  ) {}
 
   static async start(options: DnstapReceiverOptions, sink: DnstapSink): Promise<DnstapReceiver> {
-    const r = new DnstapReceiver({
-      maxFrameBytes: options.maxFrameBytes ?? 256 * 1024, maxQueuedEvents: options.maxQueuedEvents ?? 200_000,
-      maxConnections: options.maxConnections ?? 64, batchSize: options.batchSize ?? 4096,
-      maxConnectionsPerSource: options.maxConnectionsPerSource ?? 4, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 300_000, maxAheadMs: options.maxAheadMs ?? 60_000, maxBehindMs: options.maxBehindMs ?? 600_000,
-    }, sink);
+    const r = new DnstapReceiver(
+      {
+        maxFrameBytes: options.maxFrameBytes ?? 256 * 1024,
+        maxQueuedEvents: options.maxQueuedEvents ?? 200_000,
+        maxConnections: options.maxConnections ?? 64,
+        batchSize: options.batchSize ?? 4096,
+        maxConnectionsPerSource: options.maxConnectionsPerSource ?? 4,
+        handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+        idleTimeoutMs: options.idleTimeoutMs ?? 300_000,
+        maxAheadMs: options.maxAheadMs ?? 60_000,
+        maxBehindMs: options.maxBehindMs ?? 600_000,
+      },
+      sink,
+    );
     for (const a of options.allow ?? ['127.0.0.1', '::1']) {
       const [address, length] = a.split('/');
       const family = net.isIPv6(address!) ? 'ipv6' : 'ipv4';
@@ -107,15 +128,27 @@ export class DnstapReceiver {
       else r.allowList.addSubnet(address!, Number(length), family);
     }
     if (options.tls) {
-      r.tlsServer = tls.createServer({
-        cert: options.tls.cert, key: options.tls.key, ca: options.tls.ca, minVersion: 'TLSv1.2', requestCert: true, rejectUnauthorized: true,
-      }, (secure) => {
-        const key = `${unmap(secure.remoteAddress ?? '')}|${secure.remotePort}`;
-        const started = r.tlsStarted.get(key);
-        r.tlsStarted.delete(key);
-        if (!started || !secure.authorized) { r.count('tls-failed'); secure.destroy(); return; }
-        r.serve(secure, `tls:${unmap(secure.remoteAddress ?? '')}`, started);
-      });
+      r.tlsServer = tls.createServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ca: options.tls.ca,
+          minVersion: 'TLSv1.2',
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        (secure) => {
+          const key = `${unmap(secure.remoteAddress ?? '')}|${secure.remotePort}`;
+          const started = r.tlsStarted.get(key);
+          r.tlsStarted.delete(key);
+          if (!started || !secure.authorized) {
+            r.count('tls-failed');
+            secure.destroy();
+            return;
+          }
+          r.serve(secure, `tls:${unmap(secure.remoteAddress ?? '')}`, started);
+        },
+      );
       r.tlsServer.on('tlsClientError', () => r.count('tls-failed'));
     }
     try {
@@ -151,12 +184,17 @@ export class DnstapReceiver {
     server.on('drop', () => this.count('refused-connection-cap'));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.once('listening', () => { server.off('error', reject); resolve(server); });
+      server.once('listening', () => {
+        server.off('error', reject);
+        resolve(server);
+      });
       bind(server);
     });
   }
 
-  private count(reason: string, n = 1): void { this.errors.set(reason, (this.errors.get(reason) ?? 0) + n); }
+  private count(reason: string, n = 1): void {
+    this.errors.set(reason, (this.errors.get(reason) ?? 0) + n);
+  }
 
   /** A new connection: checked (address, caps), timed, wrapped in TLS when configured, then served. */
   private accept(raw: net.Socket, unixLabel: string | null): void {
@@ -167,19 +205,30 @@ export class DnstapReceiver {
       return;
     }
     const open = this.perSource.get(address) ?? 0;
-    if (open >= this.o.maxConnectionsPerSource) { this.count('refused-source-cap'); raw.destroy(); return; }
+    if (open >= this.o.maxConnectionsPerSource) {
+      this.count('refused-source-cap');
+      raw.destroy();
+      return;
+    }
     this.perSource.set(address, open + 1);
     this.sockets.add(raw);
     raw.on('close', () => {
       this.sockets.delete(raw);
       const n = (this.perSource.get(address) ?? 1) - 1;
-      if (n > 0) this.perSource.set(address, n); else this.perSource.delete(address);
+      if (n > 0) this.perSource.set(address, n);
+      else this.perSource.delete(address);
     });
     raw.on('error', () => this.count('connection-error'));
-    const handshake = setTimeout(() => { this.count('handshake-timeout'); raw.destroy(); }, this.o.handshakeTimeoutMs);
+    const handshake = setTimeout(() => {
+      this.count('handshake-timeout');
+      raw.destroy();
+    }, this.o.handshakeTimeoutMs);
     raw.on('close', () => clearTimeout(handshake));
     const started = () => clearTimeout(handshake);
-    if (unixLabel !== null || !this.tlsServer) { this.serve(raw, unixLabel ?? `tcp:${address}`, started); return; }
+    if (unixLabel !== null || !this.tlsServer) {
+      this.serve(raw, unixLabel ?? `tcp:${address}`, started);
+      return;
+    }
     const key = `${address}|${raw.remotePort}`;
     this.tlsStarted.set(key, started);
     raw.on('close', () => this.tlsStarted.delete(key));
@@ -193,26 +242,53 @@ export class DnstapReceiver {
     let named = false;
     let batch: DnsEvent[] = [];
     let now = Date.now();
-    const reader = new FrameStreamReader({
-      data: (frame) => {
-        this.counters.frames++;
-        if (!named) { resolver = dnstapIdentity(frame) ?? label; named = true; }
-        let event: DnsEvent;
-        try { event = decodeDnstap(frame); } catch (err) {
-          if (err instanceof DnstapDecodeError) { this.count(err.reason); return; }
-          throw err;
-        }
-        if (event.timeMs > now + this.o.maxAheadMs || event.timeMs < now - this.o.maxBehindMs) { this.count('clock-skew'); return; }
-        if (this.queued >= this.o.maxQueuedEvents) { this.counters.dropped++; return; }
-        this.counters.events++;
-        this.queued++;
-        batch.push(event);
-        if (batch.length >= this.o.batchSize) { this.queue.push({ resolver, events: batch }); batch = []; }
+    const reader = new FrameStreamReader(
+      {
+        data: (frame) => {
+          this.counters.frames++;
+          if (!named) {
+            resolver = dnstapIdentity(frame) ?? label;
+            named = true;
+          }
+          let event: DnsEvent;
+          try {
+            event = decodeDnstap(frame);
+          } catch (err) {
+            if (err instanceof DnstapDecodeError) {
+              this.count(err.reason);
+              return;
+            }
+            throw err;
+          }
+          if (event.timeMs > now + this.o.maxAheadMs || event.timeMs < now - this.o.maxBehindMs) {
+            this.count('clock-skew');
+            return;
+          }
+          if (this.queued >= this.o.maxQueuedEvents) {
+            this.counters.dropped++;
+            return;
+          }
+          this.counters.events++;
+          this.queued++;
+          batch.push(event);
+          if (batch.length >= this.o.batchSize) {
+            this.queue.push({ resolver, events: batch });
+            batch = [];
+          }
+        },
+        reply: (bytes) => {
+          socket.write(bytes);
+        },
+        finished: () => {
+          socket.end();
+        },
       },
-      reply: (bytes) => { socket.write(bytes); },
-      finished: () => { socket.end(); },
-    }, this.o.maxFrameBytes);
-    socket.setTimeout(this.o.idleTimeoutMs, () => { this.count('idle-timeout'); socket.destroy(); });
+      this.o.maxFrameBytes,
+    );
+    socket.setTimeout(this.o.idleTimeoutMs, () => {
+      this.count('idle-timeout');
+      socket.destroy();
+    });
     socket.on('data', (chunk: Buffer) => {
       now = Date.now();
       try {
@@ -224,7 +300,10 @@ export class DnstapReceiver {
         this.count(err.reason);
         socket.destroy();
       }
-      if (batch.length > 0) { this.queue.push({ resolver, events: batch }); batch = []; }
+      if (batch.length > 0) {
+        this.queue.push({ resolver, events: batch });
+        batch = [];
+      }
       this.scheduleFlush();
     });
     if (socket instanceof tls.TLSSocket) socket.on('error', () => this.count('connection-error'));
@@ -238,7 +317,10 @@ export class DnstapReceiver {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flushing ??= this.flush().finally(() => { this.flushing = undefined; this.scheduleFlush(); });
+      this.flushing ??= this.flush().finally(() => {
+        this.flushing = undefined;
+        this.scheduleFlush();
+      });
     });
   }
 

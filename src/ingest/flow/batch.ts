@@ -9,7 +9,18 @@
 import { addressBytes } from '../address.js';
 
 export const FLOW_COLUMNS = [
-  'start', 'end', 'exporter', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'bytes', 'packets', 'tcp_flags', 'sampling_rate',
+  'start',
+  'end',
+  'exporter',
+  'src_addr',
+  'dst_addr',
+  'src_port',
+  'dst_port',
+  'proto',
+  'bytes',
+  'packets',
+  'tcp_flags',
+  'sampling_rate',
 ] as const;
 
 export class FlowBatch {
@@ -49,7 +60,9 @@ export class FlowBatch {
     this.samplingRate = new Uint32Array(capacity);
   }
 
-  get full(): boolean { return this.length >= this.capacity; }
+  get full(): boolean {
+    return this.length >= this.capacity;
+  }
 
   exporterId(address: string): number {
     let i = this.exporterIndex.get(address);
@@ -68,13 +81,23 @@ export class FlowBatch {
   next(exporter: number): number {
     const i = this.length++;
     this.exporterIdx[i] = exporter;
-    this.startMs[i] = 0; this.endMs[i] = 0;
+    this.startMs[i] = 0;
+    this.endMs[i] = 0;
     this.family[i] = 4;
     // Plain stores: a fill() call per record costs more than the 32 bytes it clears.
-    const src = this.src, dst = this.dst;
-    for (let k = i * 16, e = k + 16; k < e; k++) { src[k] = 0; dst[k] = 0; }
-    this.srcPort[i] = 0; this.dstPort[i] = 0; this.proto[i] = 0;
-    this.bytes[i] = 0; this.packets[i] = 0; this.tcpFlags[i] = 0; this.samplingRate[i] = 1;
+    const src = this.src,
+      dst = this.dst;
+    for (let k = i * 16, e = k + 16; k < e; k++) {
+      src[k] = 0;
+      dst[k] = 0;
+    }
+    this.srcPort[i] = 0;
+    this.dstPort[i] = 0;
+    this.proto[i] = 0;
+    this.bytes[i] = 0;
+    this.packets[i] = 0;
+    this.tcpFlags[i] = 0;
+    this.samplingRate[i] = 1;
     return i;
   }
 
@@ -85,7 +108,9 @@ export class FlowBatch {
   }
 
   /** Drops the record just started (it turned out to be unusable). */
-  discardLast(): void { this.length -= 1; }
+  discardLast(): void {
+    this.length -= 1;
+  }
 
   /** Changes whenever the batch is cleared, so cached exporter indexes know they are stale. */
   generation = 0;
@@ -107,22 +132,37 @@ export class FlowOutput {
   private exporterIdx = 0;
   private generation = -1;
 
-  constructor(readonly batch: FlowBatch, private readonly onFull: (batch: FlowBatch) => void) {}
+  constructor(
+    readonly batch: FlowBatch,
+    private readonly onFull: (batch: FlowBatch) => void,
+  ) {}
 
   setExporter(address: string): void {
-    if (address !== this.exporter) { this.exporter = address; this.generation = -1; }
+    if (address !== this.exporter) {
+      this.exporter = address;
+      this.generation = -1;
+    }
   }
 
   start(): number {
     const b = this.batch;
-    if (b.full) { this.onFull(b); b.clear(); }
-    if (b.generation !== this.generation) { this.exporterIdx = b.exporterId(this.exporter); this.generation = b.generation; }
+    if (b.full) {
+      this.onFull(b);
+      b.clear();
+    }
+    if (b.generation !== this.generation) {
+      this.exporterIdx = b.exporterId(this.exporter);
+      this.generation = b.generation;
+    }
     return b.next(this.exporterIdx);
   }
 
   /** Passes on whatever the batch holds. */
   flush(): void {
-    if (this.batch.length > 0) { this.onFull(this.batch); this.batch.clear(); }
+    if (this.batch.length > 0) {
+      this.onFull(this.batch);
+      this.batch.clear();
+    }
   }
 }
 
@@ -149,17 +189,26 @@ export class FlowRowBinaryWriter {
     for (let i = 0; i < batch.length; i++) {
       p = int64(buf, p, batch.startMs[i]!);
       p = int64(buf, p, batch.endMs[i]!);
-      buf.set(exporters[batch.exporterIdx[i]!]!, p); p += 16;
+      buf.set(exporters[batch.exporterIdx[i]!]!, p);
+      p += 16;
       p = address(buf, p, batch.src, i, batch.family[i]!);
       p = address(buf, p, batch.dst, i, batch.family[i]!);
-      buf[p] = batch.srcPort[i]! & 255; buf[p + 1] = batch.srcPort[i]! >> 8; p += 2;
-      buf[p] = batch.dstPort[i]! & 255; buf[p + 1] = batch.dstPort[i]! >> 8; p += 2;
+      buf[p] = batch.srcPort[i]! & 255;
+      buf[p + 1] = batch.srcPort[i]! >> 8;
+      p += 2;
+      buf[p] = batch.dstPort[i]! & 255;
+      buf[p + 1] = batch.dstPort[i]! >> 8;
+      p += 2;
       buf[p++] = batch.proto[i]!;
       p = int64(buf, p, batch.bytes[i]!);
       p = int64(buf, p, batch.packets[i]!);
       buf[p++] = batch.tcpFlags[i]!;
       const r = batch.samplingRate[i]!;
-      buf[p] = r; buf[p + 1] = r >>> 8; buf[p + 2] = r >>> 16; buf[p + 3] = r >>> 24; p += 4;
+      buf[p] = r;
+      buf[p + 1] = r >>> 8;
+      buf[p + 2] = r >>> 16;
+      buf[p + 3] = r >>> 24;
+      p += 4;
     }
     return buf.subarray(0, p);
   }
@@ -175,8 +224,14 @@ function int64(buf: Buffer, p: number, n: number): number {
   else if (n > Number.MAX_SAFE_INTEGER) n = Number.MAX_SAFE_INTEGER;
   const hi = Math.floor(n / 4294967296);
   const lo = n - hi * 4294967296;
-  buf[p] = lo; buf[p + 1] = lo >>> 8; buf[p + 2] = lo >>> 16; buf[p + 3] = lo >>> 24;
-  buf[p + 4] = hi; buf[p + 5] = hi >>> 8; buf[p + 6] = hi >>> 16; buf[p + 7] = hi >>> 24;
+  buf[p] = lo;
+  buf[p + 1] = lo >>> 8;
+  buf[p + 2] = lo >>> 16;
+  buf[p + 3] = lo >>> 24;
+  buf[p + 4] = hi;
+  buf[p + 5] = hi >>> 8;
+  buf[p + 6] = hi >>> 16;
+  buf[p + 7] = hi >>> 24;
   return p + 8;
 }
 
@@ -184,10 +239,22 @@ function address(buf: Buffer, p: number, column: Uint8Array, row: number, family
   const o = row * 16;
   if (family === 4) {
     // Plain stores: fill() costs more than these ten bytes.
-    buf[p] = 0; buf[p + 1] = 0; buf[p + 2] = 0; buf[p + 3] = 0; buf[p + 4] = 0;
-    buf[p + 5] = 0; buf[p + 6] = 0; buf[p + 7] = 0; buf[p + 8] = 0; buf[p + 9] = 0;
-    buf[p + 10] = 0xff; buf[p + 11] = 0xff;
-    buf[p + 12] = column[o]!; buf[p + 13] = column[o + 1]!; buf[p + 14] = column[o + 2]!; buf[p + 15] = column[o + 3]!;
+    buf[p] = 0;
+    buf[p + 1] = 0;
+    buf[p + 2] = 0;
+    buf[p + 3] = 0;
+    buf[p + 4] = 0;
+    buf[p + 5] = 0;
+    buf[p + 6] = 0;
+    buf[p + 7] = 0;
+    buf[p + 8] = 0;
+    buf[p + 9] = 0;
+    buf[p + 10] = 0xff;
+    buf[p + 11] = 0xff;
+    buf[p + 12] = column[o]!;
+    buf[p + 13] = column[o + 1]!;
+    buf[p + 14] = column[o + 2]!;
+    buf[p + 15] = column[o + 3]!;
   } else {
     for (let k = 0; k < 16; k++) buf[p + k] = column[o + k]!;
   }

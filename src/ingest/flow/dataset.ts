@@ -47,6 +47,10 @@ export async function ensureFlowTable(store: AnalyticsStore): Promise<void> {
   const [db] = FLOW_DATASET.table.split('.');
   await store.exec(`CREATE DATABASE IF NOT EXISTS ${db}`);
   const columns = FLOW_COLUMNS.map((c) => `\`${c}\` ${TYPES[c]}`).join(', ');
-  await store.exec(`CREATE TABLE IF NOT EXISTS ${FLOW_DATASET.table} (${columns}) ENGINE = MergeTree PARTITION BY toDate(start) ORDER BY start SETTINGS ${MERGE_SETTINGS}`);
+  await store.exec(
+    `CREATE TABLE IF NOT EXISTS ${FLOW_DATASET.table} (${columns}) ` +
+      `ENGINE = MergeTree PARTITION ` +
+      `BY toDate(start) ORDER BY start SETTINGS ${MERGE_SETTINGS}`,
+  );
   await store.exec(`ALTER TABLE ${FLOW_DATASET.table} MODIFY SETTING ${MERGE_SETTINGS}`);
 }

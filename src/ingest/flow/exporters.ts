@@ -6,13 +6,31 @@
 import type { Template } from './templates.js';
 
 export const DROP_REASONS = [
-  'truncated', 'bad-version', 'bad-length', 'bad-template', 'too-many-templates', 'no-template',
-  'bad-sample', 'unknown-exporter', 'too-many-exporters', 'domain-evicted', 'no-valid-set', 'storage-backlog', 'staging-failed',
+  'truncated',
+  'bad-version',
+  'bad-length',
+  'bad-template',
+  'too-many-templates',
+  'no-template',
+  'bad-sample',
+  'unknown-exporter',
+  'too-many-exporters',
+  'domain-evicted',
+  'no-valid-set',
+  'storage-backlog',
+  'staging-failed',
   'decoder-error',
   // Framing and records (issue 14).
-  'trailing-bytes', 'count-mismatch', 'template-mismatch', 'zero-addresses', 'sample-without-packet',
+  'trailing-bytes',
+  'count-mismatch',
+  'template-mismatch',
+  'zero-addresses',
+  'sample-without-packet',
   // Packets carried as bytes (sFlow raw headers, IPFIX/v9 packet sections) in which no IP header could be reached.
-  'frame-truncated', 'frame-not-ip', 'frame-malformed', 'frame-link-type',
+  'frame-truncated',
+  'frame-not-ip',
+  'frame-malformed',
+  'frame-link-type',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -23,8 +41,9 @@ export type DropReason = (typeof DROP_REASONS)[number];
  * too-many-exporters).
  */
 export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = {
-  'truncated': {
-    en: 'A datagram, set, record or sample ended before the length it declared (cut in transit, or a lying length): what did ' +
+  truncated: {
+    en:
+      'A datagram, set, record or sample ended before the length it declared (cut in transit, or a lying length): what did ' +
       'not fit was not read.',
     ja: 'データグラム、セット、レコードまたは標本が、宣言された長さより前に終わっていました（転送中の切断か偽りの長さ）。収まらない部分は読んでいません。',
   },
@@ -33,12 +52,14 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: 'データグラムが NetFlow v5、NetFlow v9、IPFIX、sFlow v5 のいずれでもありませんでした。',
   },
   'bad-length': {
-    en: 'A length field was impossible (an IPFIX message length outside the datagram, a set shorter than its own header, a ' +
+    en:
+      'A length field was impossible (an IPFIX message length outside the datagram, a set shorter than its own header, a ' +
       'NetFlow v5 count of 0 or above 30).',
     ja: '長さの欄があり得ない値でした（データグラムに収まらない IPFIX メッセージ長、自身のヘッダより短いセット、0 または 30 を超える NetFlow v5 のレコード数など）。',
   },
   'bad-template': {
-    en: 'A template could not be used (reserved id, no fields or more than 512, a variable length in NetFlow v9, a wrong scope ' +
+    en:
+      'A template could not be used (reserved id, no fields or more than 512, a variable length in NetFlow v9, a wrong scope ' +
       'count), and the rest of its set was skipped.',
     ja: 'テンプレートが使えませんでした（予約済み ID、項目数 0 または 512 超、NetFlow v9 での可変長、スコープ数の誤りなど）。そのセットの残りは読み飛ばしました。',
   },
@@ -47,7 +68,8 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: 'ルータのテンプレート数が上限（2,048）に達していたため、新しいテンプレートを拒否しました。',
   },
   'no-template': {
-    en: 'A data set arrived for a template the collector did not have, and its template did not come within the hold time ' +
+    en:
+      'A data set arrived for a template the collector did not have, and its template did not come within the hold time ' +
       '(10 s) or the hold space was full.',
     ja: 'テンプレートが未着のデータセットが届き、保留時間（10 秒）内にテンプレートが届かないか、保留領域が満杯でした。',
   },
@@ -64,17 +86,21 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: '収集部が追跡するルータ数が上限（10,000）に達している状態で、新しいルータからデータグラムが届きました。',
   },
   'domain-evicted': {
-    en: 'The exporter had as many observation domains, source ids, sFlow sub-agents or v5 engines as allowed (256, plus 16 that ' +
+    en:
+      'The exporter had as many observation domains, source ids, sFlow sub-agents or v5 engines as allowed (256, plus 16 that ' +
       'have sent data but no template yet): the one unused for longest was forgotten to make room (its templates are relearnt ' +
       'when the router resends them).',
-    ja: 'ルータの観測ドメイン、ソース ID、sFlow サブエージェント、v5 エンジンの数が上限（256、ほかにテンプレート未着のもの 16）に達したため、' +
+    ja:
+      'ルータの観測ドメイン、ソース ID、sFlow サブエージェント、v5 エンジンの数が上限（256、ほかにテンプレート未着のもの 16）に達したため、' +
       '最も長く使われていないものを忘れて場所を空けました（そのテンプレートはルータの再送時に覚え直します）。',
   },
   'no-valid-set': {
-    en: 'A datagram for an observation domain the collector did not know carried no set it could frame (lengths that do not ' +
+    en:
+      'A datagram for an observation domain the collector did not know carried no set it could frame (lengths that do not ' +
       'tile the datagram, reserved set ids): it creates no state, so a stream of corrupt or spoofed datagrams cannot fill the ' +
       'table.',
-    ja: '収集部が知らない観測ドメインのデータグラムに、正しく区切れるセットがありませんでした（データグラムを埋めない長さ、予約済みのセット ID）。' +
+    ja:
+      '収集部が知らない観測ドメインのデータグラムに、正しく区切れるセットがありませんでした（データグラムを埋めない長さ、予約済みのセット ID）。' +
       '状態を作らないため、壊れた・偽装されたデータグラムが続いても表を埋め尽くせません。',
   },
   'storage-backlog': {
@@ -90,7 +116,8 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: 'このデータグラムで復号器が失敗しました（不具合です。常に 0 のはずなので報告してください）。',
   },
   'trailing-bytes': {
-    en: 'Bytes were left after the last set or sample (or after the IPFIX message length) that no header described: part of the ' +
+    en:
+      'Bytes were left after the last set or sample (or after the IPFIX message length) that no header described: part of the ' +
       'datagram may be missing.',
     ja: '最後のセットまたは標本の後（または IPFIX メッセージ長の後）に、どのヘッダにも記述されていないバイトが残っていました。データグラムの一部が欠けている可能性があります。',
   },
@@ -99,12 +126,14 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: 'NetFlow v9 のデータグラムに、ヘッダの件数より少ないレコードしかありませんでした。セットが途中で切れたか失われています。',
   },
   'template-mismatch': {
-    en: 'A data set was not a whole number of records of its template (beyond the zero padding allowed): the template held does ' +
-      'not describe the exporter\'s data.',
+    en:
+      'A data set was not a whole number of records of its template (beyond the zero padding allowed): the template held does ' +
+      "not describe the exporter's data.",
     ja: 'データセットの長さがテンプレートのレコードの整数倍ではありませんでした（許される 0 の詰め物を除く）。保持しているテンプレートがルータのデータと合っていません。',
   },
   'zero-addresses': {
-    en: 'A record\'s source and destination addresses were all zero (and it carried no packet to read them from), so it names ' +
+    en:
+      "A record's source and destination addresses were all zero (and it carried no packet to read them from), so it names " +
       'no communication.',
     ja: 'レコードの送信元・宛先アドレスがすべて 0 で（読み取れるパケットも含まず）、どの通信も示していませんでした。',
   },
@@ -121,7 +150,8 @@ export const DROP_REASON_TEXT: Record<DropReason, { en: string; ja: string }> = 
     ja: 'サンプルされたパケットが IP 以外（ARP、LLDP、LACP、IS-IS、MPLS の OAM など）で、フローを含んでいませんでした。',
   },
   'frame-malformed': {
-    en: 'A sampled packet had an impossible header (an IP version that contradicts its type, an IPv4 header under 20 bytes, too ' +
+    en:
+      'A sampled packet had an impossible header (an IP version that contradicts its type, an IPv4 header under 20 bytes, too ' +
       'many VLAN tags or MPLS labels).',
     ja: 'サンプルされたパケットのヘッダがあり得ないものでした（種別と矛盾する IP バージョン、20 バイト未満の IPv4 ヘッダ、多すぎる VLAN タグや MPLS ラベルなど）。',
   },
@@ -188,14 +218,21 @@ class SequenceReading {
   observe(seq: number, records: number, flows: number, nowMs: number): void {
     const counted = this.unit.startsWith('flows') ? flows : records;
     // Held data (no template yet) has an unknown record count: resynchronise on the next datagram.
-    if (counted < 0 && this.unit !== 'datagrams') { this.head = undefined; this.pending = undefined; return; }
+    if (counted < 0 && this.unit !== 'datagrams') {
+      this.head = undefined;
+      this.pending = undefined;
+      return;
+    }
     const advance = this.unit === 'datagrams' ? 1 : counted;
     const start = this.unit.endsWith('-including') ? (seq - advance) >>> 0 : seq;
     const next = (start + advance) >>> 0;
     const elapsedMs = Math.max(0, nowMs - this.lastMs);
     this.lastMs = nowMs;
     if (advance > this.largestAdvance) this.largestAdvance = advance;
-    if (this.head === undefined) { this.head = next; return; }
+    if (this.head === undefined) {
+      this.head = next;
+      return;
+    }
     const p = this.pending;
     if (p) {
       const fromPending = (start - p.next) | 0;
@@ -203,8 +240,14 @@ class SequenceReading {
         // Confirmed: the stream goes on from the jump (and may have jumped again, by a plausible gap).
         this.pending = undefined;
         if (!p.plausible) this.resets += 1;
-        else if (p.gap > 0) { this.lost += p.gap; this.gaps += 1; }
-        if (fromPending > 0) { this.lost += fromPending; this.gaps += 1; } else this.inSequence += 1;
+        else if (p.gap > 0) {
+          this.lost += p.gap;
+          this.gaps += 1;
+        }
+        if (fromPending > 0) {
+          this.lost += fromPending;
+          this.gaps += 1;
+        } else this.inSequence += 1;
         this.head = next;
         return;
       }
@@ -223,7 +266,11 @@ class SequenceReading {
       } else this.outliers += 1; // not followed: a corrupt or stray sequence number
     }
     const d = (start - this.head) | 0;
-    if (d === 0) { this.inSequence += 1; this.head = next; return; }
+    if (d === 0) {
+      this.inSequence += 1;
+      this.head = next;
+      return;
+    }
     this.pending = { next, gap: d, advance, plausible: d > 0 && d <= this.bound(elapsedMs), late: d < 0 && -d <= this.window() };
   }
 
@@ -274,15 +321,32 @@ export class SequenceTracker {
     return best;
   }
 
-  get unit(): SequenceUnit { return this.best().unit; }
-  get lost(): number { return this.best().estimate(); }
-  get gaps(): number { return this.best().estimateGaps(); }
-  get resets(): number { return this.best().resets; }
-  get outliers(): number { return this.best().outliers; }
-  get late(): number { return this.best().late; }
+  get unit(): SequenceUnit {
+    return this.best().unit;
+  }
+  get lost(): number {
+    return this.best().estimate();
+  }
+  get gaps(): number {
+    return this.best().estimateGaps();
+  }
+  get resets(): number {
+    return this.best().resets;
+  }
+  get outliers(): number {
+    return this.best().outliers;
+  }
+  get late(): number {
+    return this.best().late;
+  }
 }
 
-export interface HeldSet { templateId: number; data: Buffer; receivedMs: number; header: { unixMs: number; uptimeMs: number } }
+export interface HeldSet {
+  templateId: number;
+  data: Buffer;
+  receivedMs: number;
+  header: { unixMs: number; uptimeMs: number };
+}
 
 /** The protocols an exporter speaks; each keeps its own domains (a v9 and an IPFIX domain 0 are different streams). */
 export type FlowProtocol = 'netflow5' | 'netflow9' | 'ipfix' | 'sflow5';
@@ -310,7 +374,10 @@ export class Domain {
   systemInitMs = 0;
   lastUsedMs = 0;
 
-  constructor(readonly protocol: FlowProtocol, readonly id: number) {
+  constructor(
+    readonly protocol: FlowProtocol,
+    readonly id: number,
+  ) {
     this.sequence = new SequenceTracker(SEQUENCE_UNITS[protocol]);
   }
 
@@ -344,7 +411,10 @@ export class Exporter {
   domainsEvicted = 0;
 
   /** @param holdMs how long data waits for its template (0: drop at once, as nfcapd does). */
-  constructor(readonly address: string, readonly holdMs: number = LIMITS.holdMs) {}
+  constructor(
+    readonly address: string,
+    readonly holdMs: number = LIMITS.holdMs,
+  ) {}
 
   private static key(protocol: FlowProtocol, id: number): number {
     return PROTOCOL_KEY[protocol] * 2 ** 32 + id;
@@ -376,7 +446,12 @@ export class Exporter {
     }
     const d = new Domain(protocol, id);
     d.lastUsedMs = this.lastSeen;
-    this.admit(provisional ? this.provisional : this.domains, Exporter.key(protocol, id), d, provisional ? LIMITS.provisionalDomainsPerExporter : LIMITS.domainsPerExporter);
+    this.admit(
+      provisional ? this.provisional : this.domains,
+      Exporter.key(protocol, id),
+      d,
+      provisional ? LIMITS.provisionalDomainsPerExporter : LIMITS.domainsPerExporter,
+    );
     return d;
   }
 
@@ -439,7 +514,10 @@ export class Exporter {
     const units = new Set<string>();
     for (const d of this.allDomains()) {
       const t = d.sequence;
-      s.gaps += t.gaps; s.resets += t.resets; s.outliers += t.outliers; s.late += t.late;
+      s.gaps += t.gaps;
+      s.resets += t.resets;
+      s.outliers += t.outliers;
+      s.late += t.late;
       units.add(`${d.protocol}:${t.unit}`);
     }
     s.units = [...units].sort();
@@ -448,7 +526,13 @@ export class Exporter {
 }
 
 /** How an exporter's sequence numbers read: gaps (loss), restarts, stray numbers, late datagrams, and what they count. */
-export interface SequenceStatus { gaps: number; resets: number; outliers: number; late: number; units: string[] }
+export interface SequenceStatus {
+  gaps: number;
+  resets: number;
+  outliers: number;
+  late: number;
+  units: string[];
+}
 
 export interface ExporterStatus {
   address: string;
@@ -473,7 +557,10 @@ export class ExporterTable {
   /**
    * @param allowed when given, only these exporter addresses are accepted.
    */
-  constructor(private readonly allowed?: ReadonlySet<string>, readonly holdMs: number = LIMITS.holdMs) {}
+  constructor(
+    private readonly allowed?: ReadonlySet<string>,
+    readonly holdMs: number = LIMITS.holdMs,
+  ) {}
 
   /**
    * The exporter for a source address, or undefined (counted) if it is not
@@ -484,13 +571,22 @@ export class ExporterTable {
     let e = this.byAddress.get(address);
     if (e) {
       // Keep Map order close to recency without reordering on every datagram.
-      if (nowMs - e.lastSeen > 1_000) { this.byAddress.delete(address); this.byAddress.set(address, e); }
+      if (nowMs - e.lastSeen > 1_000) {
+        this.byAddress.delete(address);
+        this.byAddress.set(address, e);
+      }
       return e;
     }
-    if (this.allowed && !this.allowed.has(address)) { this.count('unknown-exporter'); return undefined; }
+    if (this.allowed && !this.allowed.has(address)) {
+      this.count('unknown-exporter');
+      return undefined;
+    }
     if (this.byAddress.size >= LIMITS.exporters) {
       const [oldest] = this.byAddress.values();
-      if (!oldest || nowMs - oldest.lastSeen <= LIMITS.exporterIdleMs) { this.count('too-many-exporters'); return undefined; }
+      if (!oldest || nowMs - oldest.lastSeen <= LIMITS.exporterIdleMs) {
+        this.count('too-many-exporters');
+        return undefined;
+      }
       this.byAddress.delete(oldest.address);
       this.exportersExpired += 1;
     }
@@ -513,7 +609,9 @@ export class ExporterTable {
     this.unattributed.set(reason, (this.unattributed.get(reason) ?? 0) + 1);
   }
 
-  list(): Exporter[] { return [...this.byAddress.values()]; }
+  list(): Exporter[] {
+    return [...this.byAddress.values()];
+  }
 
   status(): ExporterStatus[] {
     return this.list().map((e) => ({

@@ -26,15 +26,32 @@
 import type { DropReason } from './exporters.js';
 
 /** Where a packet section starts. */
-export const enum FrameStart { Ethernet, Ip, Mpls, Ipv4, Ipv6 }
+export const enum FrameStart {
+  Ethernet,
+  Ip,
+  Mpls,
+  Ipv4,
+  Ipv6,
+}
 
 /** Why no IP header could be reached: each maps to a drop reason (FRAME_DROP). */
-export const enum FrameStatus { Ok, Truncated, NotIp, Malformed, LinkType }
+export const enum FrameStatus {
+  Ok,
+  Truncated,
+  NotIp,
+  Malformed,
+  LinkType,
+}
 
 /** The drop reason counted for a status other than Ok. */
 export function frameDropReason(status: FrameStatus): DropReason {
-  return status === FrameStatus.Truncated ? 'frame-truncated' : status === FrameStatus.NotIp ? 'frame-not-ip'
-    : status === FrameStatus.LinkType ? 'frame-link-type' : 'frame-malformed';
+  return status === FrameStatus.Truncated
+    ? 'frame-truncated'
+    : status === FrameStatus.NotIp
+      ? 'frame-not-ip'
+      : status === FrameStatus.LinkType
+        ? 'frame-link-type'
+        : 'frame-malformed';
 }
 
 /** The packet found, as offsets into the buffer that was decoded. */
@@ -55,7 +72,15 @@ export interface FrameResult {
 /** The one result object (the decoder runs on one thread and the caller copies what it needs at once). */
 export const frame: FrameResult = { family: 4, src: 0, dst: 0, ipOffset: 0, ipLength: 0, proto: 0, srcPort: 0, dstPort: 0, tcpFlags: 0 };
 
-const enum Layer { Ethernet, Mpls, Ipv4, Ipv6, Ip, Gre, Done }
+const enum Layer {
+  Ethernet,
+  Mpls,
+  Ipv4,
+  Ipv6,
+  Ip,
+  Gre,
+  Done,
+}
 
 const MAX_TAGS = 4;
 const MAX_LABELS = 16;
@@ -71,8 +96,16 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
   const r = frame;
   let found = false;
   let p = start;
-  let layer: Layer = kind === FrameStart.Ethernet ? Layer.Ethernet : kind === FrameStart.Mpls ? Layer.Mpls
-    : kind === FrameStart.Ipv4 ? Layer.Ipv4 : kind === FrameStart.Ipv6 ? Layer.Ipv6 : Layer.Ip;
+  let layer: Layer =
+    kind === FrameStart.Ethernet
+      ? Layer.Ethernet
+      : kind === FrameStart.Mpls
+        ? Layer.Mpls
+        : kind === FrameStart.Ipv4
+          ? Layer.Ipv4
+          : kind === FrameStart.Ipv6
+            ? Layer.Ipv6
+            : Layer.Ip;
 
   for (let step = 0; step < MAX_LAYERS; step++) {
     switch (layer) {
@@ -109,10 +142,16 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         else if (label === 2) layer = Layer.Ipv6;
         else if (nibble === 4 && plausibleIpv4(buf, p, end) && checksumOk(buf, p)) layer = Layer.Ipv4;
         else if (nibble === 6 && !ethernetCarryingIp(buf, p, end)) layer = Layer.Ipv6;
-        else if (nibble === 0 && plausibleEthernet(buf, p + 4, end)) { p += 4; layer = Layer.Ethernet; } // control word (RFC 4385)
-        else if (nibble === 1) return fail(found, FrameStatus.NotIp); // PW associated channel: OAM, not traffic
-        else if (plausibleEthernet(buf, p, end)) layer = Layer.Ethernet; // Ethernet over MPLS without a control word
-        else if (nibble === 4) layer = Layer.Ipv4; // an IPv4 header cut short: counted as such below
+        else if (nibble === 0 && plausibleEthernet(buf, p + 4, end)) {
+          p += 4;
+          layer = Layer.Ethernet;
+        } // control word (RFC 4385)
+        else if (nibble === 1)
+          return fail(found, FrameStatus.NotIp); // PW associated channel: OAM, not traffic
+        else if (plausibleEthernet(buf, p, end))
+          layer = Layer.Ethernet; // Ethernet over MPLS without a control word
+        else if (nibble === 4)
+          layer = Layer.Ipv4; // an IPv4 header cut short: counted as such below
         else return fail(found, p + 18 > end ? FrameStatus.Truncated : FrameStatus.NotIp);
         break;
       }
@@ -128,9 +167,17 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         if (p + 20 > end) return fail(found, FrameStatus.Truncated);
         const ihl = (buf[p]! & 0x0f) * 4;
         if (buf[p]! >> 4 !== 4 || ihl < 20) return fail(found, FrameStatus.Malformed);
-        if (!found) { r.ipOffset = p; r.ipLength = (buf[p + 2]! << 8) | buf[p + 3]!; found = true; }
-        r.family = 4; r.src = p + 12; r.dst = p + 16;
-        r.srcPort = 0; r.dstPort = 0; r.tcpFlags = 0;
+        if (!found) {
+          r.ipOffset = p;
+          r.ipLength = (buf[p + 2]! << 8) | buf[p + 3]!;
+          found = true;
+        }
+        r.family = 4;
+        r.src = p + 12;
+        r.dst = p + 16;
+        r.srcPort = 0;
+        r.dstPort = 0;
+        r.tcpFlags = 0;
         const proto = buf[p + 9]!;
         r.proto = proto;
         // A fragment other than the first carries no transport header.
@@ -144,20 +191,35 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
       case Layer.Ipv6: {
         if (p + 40 > end) return fail(found, FrameStatus.Truncated);
         if (buf[p]! >> 4 !== 6) return fail(found, FrameStatus.Malformed);
-        if (!found) { r.ipOffset = p; r.ipLength = ((buf[p + 4]! << 8) | buf[p + 5]!) + 40; found = true; }
-        r.family = 6; r.src = p + 8; r.dst = p + 24;
-        r.srcPort = 0; r.dstPort = 0; r.tcpFlags = 0;
+        if (!found) {
+          r.ipOffset = p;
+          r.ipLength = ((buf[p + 4]! << 8) | buf[p + 5]!) + 40;
+          found = true;
+        }
+        r.family = 6;
+        r.src = p + 8;
+        r.dst = p + 24;
+        r.srcPort = 0;
+        r.dstPort = 0;
+        r.tcpFlags = 0;
         let proto = buf[p + 6]!;
         p += 40;
         // Extension headers, the SRv6 routing header (43, type 4) among them, up to the upper layer.
         for (let ext = 0; isExtension(proto); ext++) {
-          if (ext === MAX_EXTENSIONS || p + 8 > end) { r.proto = proto; return FrameStatus.Ok; }
+          if (ext === MAX_EXTENSIONS || p + 8 > end) {
+            r.proto = proto;
+            return FrameStatus.Ok;
+          }
           const next = buf[p]!;
           if (proto === 44) {
             // Fragment header: only the first fragment carries the upper-layer header.
-            if ((((buf[p + 2]! << 8) | buf[p + 3]!) & 0xfff8) !== 0) { r.proto = next; return FrameStatus.Ok; }
+            if ((((buf[p + 2]! << 8) | buf[p + 3]!) & 0xfff8) !== 0) {
+              r.proto = next;
+              return FrameStatus.Ok;
+            }
             p += 8;
-          } else if (proto === 51) p += (buf[p + 1]! + 2) * 4; // AH counts 4-byte words
+          } else if (proto === 51)
+            p += (buf[p + 1]! + 2) * 4; // AH counts 4-byte words
           else p += (buf[p + 1]! + 1) * 8;
           proto = next;
         }
@@ -179,7 +241,8 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         if (layer === Layer.Done) return FrameStatus.Ok;
         break;
       }
-      default: return fail(found, FrameStatus.Malformed);
+      default:
+        return fail(found, FrameStatus.Malformed);
     }
   }
   // Deeper than any real encapsulation: keep what was reached.
@@ -201,11 +264,17 @@ let nextOffset = 0;
 function transport(buf: Buffer, p: number, end: number, proto: number): Layer {
   const r = frame;
   switch (proto) {
-    case 6: case 17: case 132: case 136: {
+    case 6:
+    case 17:
+    case 132:
+    case 136: {
       if (p + 4 > end) return Layer.Done;
       r.srcPort = (buf[p]! << 8) | buf[p + 1]!;
       r.dstPort = (buf[p + 2]! << 8) | buf[p + 3]!;
-      if (proto === 6) { if (p + 14 <= end) r.tcpFlags = buf[p + 13]!; return Layer.Done; }
+      if (proto === 6) {
+        if (p + 14 <= end) r.tcpFlags = buf[p + 13]!;
+        return Layer.Done;
+      }
       // VXLAN: UDP to 4789 with the I flag set, an 8-byte header, then Ethernet.
       if (proto === 17 && r.dstPort === VXLAN_PORT && p + 16 <= end && (buf[p + 8]! & 0x08) !== 0) {
         nextOffset = p + 16;
@@ -213,25 +282,42 @@ function transport(buf: Buffer, p: number, end: number, proto: number): Layer {
       }
       return Layer.Done;
     }
-    case 1: case 58:
+    case 1:
+    case 58:
       // ICMP type and code, in the destination port as NetFlow routers report them.
       if (p + 2 <= end) r.dstPort = (buf[p]! << 8) | buf[p + 1]!;
       return Layer.Done;
-    case 4: nextOffset = p; return Layer.Ipv4;
-    case 41: nextOffset = p; return Layer.Ipv6;
-    case 47: nextOffset = p; return Layer.Gre;
-    case 137: nextOffset = p; return Layer.Mpls;
-    case 143: nextOffset = p; return Layer.Ethernet; // Ethernet in IPv6 (SRv6 End.DX2, RFC 8986)
-    default: return Layer.Done;
+    case 4:
+      nextOffset = p;
+      return Layer.Ipv4;
+    case 41:
+      nextOffset = p;
+      return Layer.Ipv6;
+    case 47:
+      nextOffset = p;
+      return Layer.Gre;
+    case 137:
+      nextOffset = p;
+      return Layer.Mpls;
+    case 143:
+      nextOffset = p;
+      return Layer.Ethernet; // Ethernet in IPv6 (SRv6 End.DX2, RFC 8986)
+    default:
+      return Layer.Done;
   }
 }
 
 function etherLayer(etherType: number): Layer {
   switch (etherType) {
-    case 0x0800: return Layer.Ipv4;
-    case 0x86dd: return Layer.Ipv6;
-    case 0x8847: case 0x8848: return Layer.Mpls;
-    default: return Layer.Done;
+    case 0x0800:
+      return Layer.Ipv4;
+    case 0x86dd:
+      return Layer.Ipv6;
+    case 0x8847:
+    case 0x8848:
+      return Layer.Mpls;
+    default:
+      return Layer.Done;
   }
 }
 
@@ -258,7 +344,10 @@ function ethernetCarryingIp(buf: Buffer, p: number, end: number): boolean {
   if (!plausibleEthernet(buf, p, end)) return false;
   let q = p + 12;
   let etherType = (buf[q]! << 8) | buf[q + 1]!;
-  if (etherType === 0x8100 || etherType === 0x88a8 || etherType === 0x9100) { q += 4; etherType = (buf[q]! << 8) | buf[q + 1]!; }
+  if (etherType === 0x8100 || etherType === 0x88a8 || etherType === 0x9100) {
+    q += 4;
+    etherType = (buf[q]! << 8) | buf[q + 1]!;
+  }
   q += 2;
   if (etherType === 0x0800) return q < end && buf[q]! >> 4 === 4 && plausibleIpv4(buf, q, end) && checksumOk(buf, q);
   if (etherType === 0x86dd) return q < end && buf[q]! >> 4 === 6;

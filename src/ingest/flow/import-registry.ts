@@ -35,7 +35,8 @@ interface ImportTables {
 export const flowImportMigrations: Record<string, Migration> = {
   '0070_flow_imports': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('flow_imports')
+      await db.schema
+        .createTable('flow_imports')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
         .addColumn('format', 'text', (c) => c.notNull())
         .addColumn('sha256', 'text', (c) => c.notNull())
@@ -74,9 +75,17 @@ const tables = (d: StateDb) => tablesOf<ImportTables>(d);
 
 function fromRow(r: ImportTables['flow_imports'] & { id: number }): ImportEntry {
   return {
-    id: Number(r.id), format: r.format as ImportFormat, sha256: r.sha256, bytes: Number(r.bytes),
-    fileSha256: r.file_sha256, fileBytes: Number(r.file_bytes),
-    actor: r.actor, startedAt: r.started_at, finishedAt: r.finished_at, outcome: r.outcome as ImportOutcome, records: Number(r.records),
+    id: Number(r.id),
+    format: r.format as ImportFormat,
+    sha256: r.sha256,
+    bytes: Number(r.bytes),
+    fileSha256: r.file_sha256,
+    fileBytes: Number(r.file_bytes),
+    actor: r.actor,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    outcome: r.outcome as ImportOutcome,
+    records: Number(r.records),
     counts: JSON.parse(r.counts) as Record<string, number>,
   };
 }
@@ -90,19 +99,27 @@ export class ImportRegistry {
    */
   async find(format: ImportFormat, sha256s: readonly string[]): Promise<ImportEntry[]> {
     if (sha256s.length === 0) return [];
-    const rows = await tables(this.state.db).selectFrom('flow_imports').selectAll()
+    const rows = await tables(this.state.db)
+      .selectFrom('flow_imports')
+      .selectAll()
       .where('format', '=', format)
       .where((eb) => eb.or([eb('outcome', '!=', 'failed'), eb('records', '>', 0)]))
       .where((eb) => eb.or([eb('sha256', 'in', [...sha256s]), eb('file_sha256', 'in', [...sha256s])]))
-      .orderBy('id').execute();
+      .orderBy('id')
+      .execute();
     return rows.map((r) => fromRow(r as ImportTables['flow_imports'] & { id: number }));
   }
 
   /** Lengths of earlier pcap imports shorter than `below`: a new file may begin with one of them. */
   async lengths(format: ImportFormat, below: number): Promise<Set<number>> {
-    const rows = await tables(this.state.db).selectFrom('flow_imports').select('bytes').distinct()
-      .where('format', '=', format).where('bytes', '<', below)
-      .where((eb) => eb.or([eb('outcome', '!=', 'failed'), eb('records', '>', 0)])).execute();
+    const rows = await tables(this.state.db)
+      .selectFrom('flow_imports')
+      .select('bytes')
+      .distinct()
+      .where('format', '=', format)
+      .where('bytes', '<', below)
+      .where((eb) => eb.or([eb('outcome', '!=', 'failed'), eb('records', '>', 0)]))
+      .execute();
     return new Set(rows.map((r) => Number(r.bytes)));
   }
 
@@ -113,16 +130,33 @@ export class ImportRegistry {
 
   /** Records an import inside the caller's write transaction (with its audit entry). */
   static async recordIn(db: StateDb, e: Omit<ImportEntry, 'id'>): Promise<number> {
-    const r = await tables(db).insertInto('flow_imports').values({
-      format: e.format, sha256: e.sha256, bytes: e.bytes, file_sha256: e.fileSha256, file_bytes: e.fileBytes, actor: e.actor,
-      started_at: e.startedAt, finished_at: e.finishedAt, outcome: e.outcome, records: e.records, counts: JSON.stringify(e.counts),
-    }).returning('id').executeTakeFirstOrThrow();
+    const r = await tables(db)
+      .insertInto('flow_imports')
+      .values({
+        format: e.format,
+        sha256: e.sha256,
+        bytes: e.bytes,
+        file_sha256: e.fileSha256,
+        file_bytes: e.fileBytes,
+        actor: e.actor,
+        started_at: e.startedAt,
+        finished_at: e.finishedAt,
+        outcome: e.outcome,
+        records: e.records,
+        counts: JSON.stringify(e.counts),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return Number(r.id);
   }
 
   /** After a move failed part-way: these imports stored `records` in all (a retry is then refused unless forced). */
   static async markFailedIn(db: StateDb, ids: readonly number[], records: number): Promise<void> {
     if (ids.length === 0) return;
-    await tables(db).updateTable('flow_imports').set({ outcome: 'failed', records }).where('id', 'in', [...ids]).execute();
+    await tables(db)
+      .updateTable('flow_imports')
+      .set({ outcome: 'failed', records })
+      .where('id', 'in', [...ids])
+      .execute();
   }
 }

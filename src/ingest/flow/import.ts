@@ -110,7 +110,11 @@ export class FlowImportRefusedError extends MamoriError {
 export class FlowImportError extends MamoriError {
   static override readonly code = 'flow-import-failed';
   static override readonly status = 500;
-  constructor(message: string, readonly stored: number, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly stored: number,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -126,7 +130,11 @@ const ON_FLOWS = { measure: FLOW_DATASET.owner, object: `dataset:${FLOW_DATASET.
 function requireOwner(mamori: Mamori): AnalyticsStore {
   const owner = mamori.registry.status(FLOW_DATASET.owner)!;
   if (!owner.enabled) {
-    throw new CapabilityRefusedError(FLOW_DATASET.owner, 'flow-import', `flow records may be stored only for ${owner.declaration.code}, which is ${owner.state}`);
+    throw new CapabilityRefusedError(
+      FLOW_DATASET.owner,
+      'flow-import',
+      `flow records may be stored only for ${owner.declaration.code}, which is ${owner.state}`,
+    );
   }
   if (!mamori.analytics) throw new Error('the analytics store is not open');
   return mamori.analytics;
@@ -143,13 +151,19 @@ export function runningImport(mamori: Mamori): Readonly<RunningImport> | undefin
 }
 
 /** Takes the store's one import slot, or refuses naming who holds it. */
-export function claimImport(mamori: Mamori, actor: string, format: ImportFormat, phase: RunningImport['phase'] = 'checking'):
-  RunningImport {
+export function claimImport(
+  mamori: Mamori,
+  actor: string,
+  format: ImportFormat,
+  phase: RunningImport['phase'] = 'checking',
+): RunningImport {
   const store = requireOwner(mamori);
   const busy = running.get(store);
   if (busy) {
-    throw new FlowImportRefusedError('import-running',
-      `another import is running (by ${busy.actor}, since ${busy.startedAt}, ${busy.phase}); wait until it ends`);
+    throw new FlowImportRefusedError(
+      'import-running',
+      `another import is running (by ${busy.actor}, since ${busy.startedAt}, ${busy.phase}); wait until it ends`,
+    );
   }
   const claim: RunningImport = { actor, format, startedAt: new Date().toISOString(), phase, bytesRead: 0, totalBytes: 0, records: 0 };
   running.set(store, claim);
@@ -160,8 +174,12 @@ export function releaseImport(mamori: Mamori, claim: RunningImport): void {
   if (mamori.analytics && running.get(mamori.analytics) === claim) running.delete(mamori.analytics);
 }
 
-async function withClaim<T>(mamori: Mamori, options: ImportOptions, format: ImportFormat, fn: (claim: RunningImport) => Promise<T>):
-  Promise<T> {
+async function withClaim<T>(
+  mamori: Mamori,
+  options: ImportOptions,
+  format: ImportFormat,
+  fn: (claim: RunningImport) => Promise<T>,
+): Promise<T> {
   const claim = options.claim ?? claimImport(mamori, options.actor, format);
   try {
     return await fn(claim);
@@ -183,7 +201,11 @@ class ImportStaging {
   private files = 0;
   rows = 0;
 
-  private constructor(private readonly store: AnalyticsStore, readonly table: string, private readonly insertRows: number) {}
+  private constructor(
+    private readonly store: AnalyticsStore,
+    readonly table: string,
+    private readonly insertRows: number,
+  ) {}
 
   static async open(store: AnalyticsStore, insertRows: number): Promise<ImportStaging> {
     const [db] = FLOW_DATASET.table.split('.');
@@ -204,7 +226,9 @@ class ImportStaging {
     this.file.rows += batch.length;
   }
 
-  get due(): boolean { return (this.file?.rows ?? 0) >= this.insertRows; }
+  get due(): boolean {
+    return (this.file?.rows ?? 0) >= this.insertRows;
+  }
 
   /** Inserts the staging file into the staging table. */
   async insert(): Promise<void> {
@@ -221,15 +245,18 @@ class ImportStaging {
     const [db, name] = this.table.split('.') as [string, string];
     const parts = await this.store.query<{ id: string; rows: string }>(
       'SELECT partition_id AS id, sum(rows) AS rows FROM system.parts ' +
-      'WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition_id ORDER BY partition_id',
-      { db, t: name });
+        'WHERE database = {db:String} AND table = {t:String} AND active GROUP BY partition_id ORDER BY partition_id',
+      { db, t: name },
+    );
     return parts.map((p) => ({ id: p.id, rows: Number(p.rows) }));
   }
 
   /** Rows older than `cutoffMs`: the retention job deletes them at its next pass. */
   async olderThan(cutoffMs: number): Promise<number> {
     const [row] = await this.store.query<{ n: string }>(
-      `SELECT count() AS n FROM ${this.table} WHERE start < fromUnixTimestamp64Milli({c:Int64}, 'UTC')`, { c: Math.floor(cutoffMs) });
+      `SELECT count() AS n FROM ${this.table} WHERE start < fromUnixTimestamp64Milli({c:Int64}, 'UTC')`,
+      { c: Math.floor(cutoffMs) },
+    );
     return Number(row?.n ?? 0);
   }
 
@@ -244,7 +271,11 @@ class ImportStaging {
 
   /** Drops the table at once (SYNC: the engine would otherwise keep its data on disk for minutes). */
   async drop(): Promise<void> {
-    if (this.file) { closeSync(this.file.fd); rmSync(this.file.path, { force: true }); this.file = undefined; }
+    if (this.file) {
+      closeSync(this.file.fd);
+      rmSync(this.file.path, { force: true });
+      this.file = undefined;
+    }
     await this.store.exec(`DROP TABLE IF EXISTS ${this.table} SYNC`);
   }
 }
@@ -264,9 +295,12 @@ export function uploadDirectory(mamori: Mamori): string {
 export async function dropAbandonedImports(mamori: Mamori, actor: string, options: { uploads?: boolean } = {}): Promise<number> {
   const store = mamori.analytics;
   const [db] = FLOW_DATASET.table.split('.');
-  const tables = store ? await store.query<{ name: string; rows: string | null }>(
-    'SELECT name, total_rows AS rows FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
-    { db, p: STAGING_PREFIX }) : [];
+  const tables = store
+    ? await store.query<{ name: string; rows: string | null }>(
+        'SELECT name, total_rows AS rows FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String})',
+        { db, p: STAGING_PREFIX },
+      )
+    : [];
   let rows = 0;
   for (const t of tables) {
     if (!/^\w+$/.test(t.name)) continue;
@@ -283,7 +317,10 @@ export async function dropAbandonedImports(mamori: Mamori, actor: string, option
   }
   if (tables.length > 0 || uploads > 0) {
     await mamori.audit.append({
-      actor, ...ON_FLOWS, action: 'flows.import.abandoned', counts: { tables: tables.length, deletedRecords: rows, uploads },
+      actor,
+      ...ON_FLOWS,
+      action: 'flows.import.abandoned',
+      counts: { tables: tables.length, deletedRecords: rows, uploads },
     });
   }
   return rows;
@@ -301,24 +338,44 @@ function describe(e: ImportEntry): string {
  * row is moved in; returns the registry id.
  */
 async function recordImport(mamori: Mamori, entry: Omit<ImportEntry, 'id'>): Promise<number> {
-  return mamori.audit.withAudit((id: number) => ({
-    actor: entry.actor, ...ON_FLOWS, action: 'flows.import', counts: { importId: id, ...entry.counts },
-  }), (db) => ImportRegistry.recordIn(db, entry));
+  return mamori.audit.withAudit(
+    (id: number) => ({
+      actor: entry.actor,
+      ...ON_FLOWS,
+      action: 'flows.import',
+      counts: { importId: id, ...entry.counts },
+    }),
+    (db) => ImportRegistry.recordIn(db, entry),
+  );
 }
 
 /** After a move failed part-way: what was stored is audited, and the registry says so (a retry is then refused unless forced). */
 async function recordFailure(mamori: Mamori, actor: string, importIds: readonly number[], stored: number, staged: number): Promise<void> {
-  await mamori.audit.withAudit({
-    actor, ...ON_FLOWS, action: 'flows.import', outcome: 'error',
-    counts: { ...(importIds.length > 0 ? { importId: importIds[0]! } : {}), stored, notStored: staged - stored },
-  }, (db) => ImportRegistry.markFailedIn(db, importIds, stored));
+  await mamori.audit.withAudit(
+    {
+      actor,
+      ...ON_FLOWS,
+      action: 'flows.import',
+      outcome: 'error',
+      counts: { ...(importIds.length > 0 ? { importId: importIds[0]! } : {}), stored, notStored: staged - stored },
+    },
+    (db) => ImportRegistry.markFailedIn(db, importIds, stored),
+  );
 }
 
 /** Audits an import refused as a repeat: the refusal itself is worth a line for the auditor. */
-async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedError['reason'], message: string,
-  previous: readonly ImportEntry[]): Promise<never> {
+async function refuse(
+  mamori: Mamori,
+  actor: string,
+  reason: FlowImportRefusedError['reason'],
+  message: string,
+  previous: readonly ImportEntry[],
+): Promise<never> {
   await mamori.audit.append({
-    actor, ...ON_FLOWS, action: 'flows.import', outcome: 'refused',
+    actor,
+    ...ON_FLOWS,
+    action: 'flows.import',
+    outcome: 'refused',
     counts: { previousImportId: previous[previous.length - 1]!.id },
   });
   throw new FlowImportRefusedError(reason, message, previous);
@@ -329,8 +386,13 @@ async function refuse(mamori: Mamori, actor: string, reason: FlowImportRefusedEr
  * audit entry and registry rows before the move. Any failure drops the staging
  * table; rows moved before a failure are audited as stored.
  */
-async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string, claim: RunningImport,
-  stage: (staging: ImportStaging) => Promise<void>, record: (staged: number, olderThanRetention: number) => Promise<number[]>,
+async function stageAndMove(
+  mamori: Mamori,
+  store: AnalyticsStore,
+  actor: string,
+  claim: RunningImport,
+  stage: (staging: ImportStaging) => Promise<void>,
+  record: (staged: number, olderThanRetention: number) => Promise<number[]>,
 ): Promise<{ ids: number[]; stored: number; olderThanRetention: number }> {
   await dropAbandonedImports(mamori, actor);
   const staging = await ImportStaging.open(store, mamori.config.ingest.flows.insertRows);
@@ -352,16 +414,26 @@ async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string
   } catch (err) {
     if (ids.length > 0) await recordFailure(mamori, actor, ids, moved.rows, staged).catch(() => undefined);
     else {
-      await mamori.audit.append({
-        actor, ...ON_FLOWS, action: 'flows.import', outcome: 'error', counts: { stored: 0 },
-      }).catch(() => undefined);
+      await mamori.audit
+        .append({
+          actor,
+          ...ON_FLOWS,
+          action: 'flows.import',
+          outcome: 'error',
+          counts: { stored: 0 },
+        })
+        .catch(() => undefined);
     }
     // A file that is not what it claims to be is bad input, named by its reader, and nothing was stored.
     if (moved.rows === 0 && (err instanceof PcapError || err instanceof NfdumpError)) throw err;
     const cause = (err as Error).message.split('\n')[0];
-    throw new FlowImportError(moved.rows > 0
-      ? `the import failed after ${moved.rows} of ${staged} records were stored (audited; a retry is refused unless forced): ${cause}`
-      : `the import failed and stored nothing: ${cause}`, moved.rows, { cause: err });
+    throw new FlowImportError(
+      moved.rows > 0
+        ? `the import failed after ${moved.rows} of ${staged} records were stored (audited; a retry is refused unless forced): ${cause}`
+        : `the import failed and stored nothing: ${cause}`,
+      moved.rows,
+      { cause: err },
+    );
   } finally {
     await staging.drop().catch(() => undefined);
   }
@@ -374,8 +446,13 @@ async function stageAndMove(mamori: Mamori, store: AnalyticsStore, actor: string
 export async function refuseKnownContent(mamori: Mamori, format: ImportFormat, sha256: string, actor: string): Promise<void> {
   const previous = await new ImportRegistry(mamori.state).find(format, [sha256]);
   if (previous.length === 0) return;
-  await refuse(mamori, actor, 'already-imported',
-    `this file was imported before: ${previous.map(describe).join('; ')}. Nothing was received or stored. ${AGAIN}`, previous);
+  await refuse(
+    mamori,
+    actor,
+    'already-imported',
+    `this file was imported before: ${previous.map(describe).join('; ')}. Nothing was received or stored. ${AGAIN}`,
+    previous,
+  );
 }
 
 const AGAIN = 'Import it again with --force (API: force=true); its flows would then be stored twice.';
@@ -387,9 +464,15 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
   return withClaim(mamori, options, 'pcap', async (claim) => {
     const { actor } = options;
     const registry = new ImportRegistry(mamori.state);
-    claim.phase = 'checking'; claim.bytesRead = 0; claim.records = 0;
+    claim.phase = 'checking';
+    claim.bytesRead = 0;
+    claim.records = 0;
     let total = 0;
-    try { total = statSync(file).size; } catch { /* scanPcap names the problem */ }
+    try {
+      total = statSync(file).size;
+    } catch {
+      /* scanPcap names the problem */
+    }
     claim.totalBytes = total;
     options.onProgress?.(claim);
     const scan = await scanPcap(file, await registry.lengths('pcap', total));
@@ -402,49 +485,89 @@ export async function importFlowPcap(mamori: Mamori, file: string, options: Impo
     let skippedRecords = 0;
     let noTemplateAtEnd = 0;
     const startedAt = claim.startedAt;
-    const { ids, stored, olderThanRetention } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
-      claim.phase = 'storing';
-      let storing = skipUntil === undefined;
-      const out = new FlowOutput(new FlowBatch(32768), (b) => { if (storing) staging.add(b); else skippedRecords += b.length; });
-      let slice = performance.now();
-      for (const p of readPcapUdp(file, pcap, scan.validBytes)) {
-        // Records of the part imported earlier are decoded (templates, sampling rates) but not stored.
-        if (!storing && pcap.bytesRead > skipUntil!.bytes) { out.flush(); storing = true; }
-        // Each packet's own capture time stands in for "arrival" (sFlow times, template hold).
-        records += decodeDatagram(p.payload, p.source, exporters, out, p.timestampMs);
-        datagrams += 1;
-        if (staging.due) await staging.insert();
-        if (performance.now() - slice > SLICE_MS) {
-          claim.bytesRead = pcap.bytesRead; claim.records = records;
-          options.onProgress?.(claim);
-          await nextSlice();
-          slice = performance.now();
+    const { ids, stored, olderThanRetention } = await stageAndMove(
+      mamori,
+      store,
+      actor,
+      claim,
+      async (staging) => {
+        claim.phase = 'storing';
+        let storing = skipUntil === undefined;
+        const out = new FlowOutput(new FlowBatch(32768), (b) => {
+          if (storing) staging.add(b);
+          else skippedRecords += b.length;
+        });
+        let slice = performance.now();
+        for (const p of readPcapUdp(file, pcap, scan.validBytes)) {
+          // Records of the part imported earlier are decoded (templates, sampling rates) but not stored.
+          if (!storing && pcap.bytesRead > skipUntil!.bytes) {
+            out.flush();
+            storing = true;
+          }
+          // Each packet's own capture time stands in for "arrival" (sFlow times, template hold).
+          records += decodeDatagram(p.payload, p.source, exporters, out, p.timestampMs);
+          datagrams += 1;
+          if (staging.due) await staging.insert();
+          if (performance.now() - slice > SLICE_MS) {
+            claim.bytesRead = pcap.bytesRead;
+            claim.records = records;
+            options.onProgress?.(claim);
+            await nextSlice();
+            slice = performance.now();
+          }
         }
-      }
-      // End of file: nothing can follow, so data still waiting for its template never gets one.
-      const before = noTemplateCount(exporters);
-      for (const e of exporters.list()) for (const d of e.allDomains()) expireHeld(d, e, Number.POSITIVE_INFINITY);
-      noTemplateAtEnd = noTemplateCount(exporters) - before;
-      out.flush();
-      claim.bytesRead = pcap.bytesRead; claim.records = records;
-      options.onProgress?.(claim);
-    }, async (staged, old) => [await recordImport(mamori, {
-      format: 'pcap', sha256: scan.validSha256, bytes: scan.validBytes, fileSha256: scan.fileSha256, fileBytes: scan.fileBytes, actor,
-      startedAt, finishedAt: new Date().toISOString(), outcome: scan.truncation ? 'partial' : 'stored', records: staged,
-      counts: {
-        datagrams, records, stored: staged, noTemplateAtEnd, olderThanRetention: old,
-        skippedPackets: pcap.skipped, fragments: pcap.fragments,
-        ...(scan.truncation ? { truncatedAtByte: scan.truncation.offset, unreadBytes: scan.fileBytes - scan.truncation.offset } : {}),
-        ...(skipUntil ? { continuedAfterImportId: skipUntil.importId, skippedRecords } : {}),
+        // End of file: nothing can follow, so data still waiting for its template never gets one.
+        const before = noTemplateCount(exporters);
+        for (const e of exporters.list()) for (const d of e.allDomains()) expireHeld(d, e, Number.POSITIVE_INFINITY);
+        noTemplateAtEnd = noTemplateCount(exporters) - before;
+        out.flush();
+        claim.bytesRead = pcap.bytesRead;
+        claim.records = records;
+        options.onProgress?.(claim);
       },
-    })]);
+      async (staged, old) => [
+        await recordImport(mamori, {
+          format: 'pcap',
+          sha256: scan.validSha256,
+          bytes: scan.validBytes,
+          fileSha256: scan.fileSha256,
+          fileBytes: scan.fileBytes,
+          actor,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          outcome: scan.truncation ? 'partial' : 'stored',
+          records: staged,
+          counts: {
+            datagrams,
+            records,
+            stored: staged,
+            noTemplateAtEnd,
+            olderThanRetention: old,
+            skippedPackets: pcap.skipped,
+            fragments: pcap.fragments,
+            ...(scan.truncation ? { truncatedAtByte: scan.truncation.offset, unreadBytes: scan.fileBytes - scan.truncation.offset } : {}),
+            ...(skipUntil ? { continuedAfterImportId: skipUntil.importId, skippedRecords } : {}),
+          },
+        }),
+      ],
+    );
     return {
-      importId: ids[0]!, outcome: scan.truncation ? 'partial' : 'stored',
-      sha256: scan.validSha256, bytes: scan.validBytes, fileSha256: scan.fileSha256, fileBytes: scan.fileBytes,
-      datagrams, records, stored, noTemplateAtEnd, olderThanRetention,
+      importId: ids[0]!,
+      outcome: scan.truncation ? 'partial' : 'stored',
+      sha256: scan.validSha256,
+      bytes: scan.validBytes,
+      fileSha256: scan.fileSha256,
+      fileBytes: scan.fileBytes,
+      datagrams,
+      records,
+      stored,
+      noTemplateAtEnd,
+      olderThanRetention,
       ...(scan.truncation ? { truncation: { ...scan.truncation, unreadBytes: scan.fileBytes - scan.truncation.offset } } : {}),
       ...(skipUntil ? { continuedAfter: { ...skipUntil, skippedRecords } } : {}),
-      pcap, exporters: exporters.status(), refused: Object.fromEntries(exporters.unattributed),
+      pcap,
+      exporters: exporters.status(),
+      refused: Object.fromEntries(exporters.unattributed),
     };
   });
 }
@@ -459,14 +582,23 @@ function noTemplateCount(exporters: ExporterTable): number {
  * Refuses a repeat unless forced. Returns the earlier import this file begins
  * with when the caller asked to continue after it.
  */
-async function checkRepeat(mamori: Mamori, registry: ImportRegistry, scan: PcapScan, options: ImportOptions):
-  Promise<{ importId: number; bytes: number } | undefined> {
+async function checkRepeat(
+  mamori: Mamori,
+  registry: ImportRegistry,
+  scan: PcapScan,
+  options: ImportOptions,
+): Promise<{ importId: number; bytes: number } | undefined> {
   if (options.force) return undefined;
   const same = await registry.find('pcap', [scan.validSha256, scan.fileSha256]);
   if (same.length > 0) {
     const cut = scan.truncation ? ` (its whole records: the first ${scan.validBytes} bytes)` : '';
-    await refuse(mamori, options.actor, 'already-imported',
-      `this file${cut} was imported before: ${same.map(describe).join('; ')}. Nothing was stored. ${AGAIN}`, same);
+    await refuse(
+      mamori,
+      options.actor,
+      'already-imported',
+      `this file${cut} was imported before: ${same.map(describe).join('; ')}. Nothing was stored. ${AGAIN}`,
+      same,
+    );
   }
   const begins: ImportEntry[] = [];
   for (const [bytes, sha] of scan.prefixes) {
@@ -476,9 +608,14 @@ async function checkRepeat(mamori: Mamori, registry: ImportRegistry, scan: PcapS
   if (begins.length === 0) return undefined;
   const last = begins.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   if (options.continueAfterImported) return { importId: last.id, bytes: last.bytes };
-  return refuse(mamori, options.actor, 'begins-with-imported',
+  return refuse(
+    mamori,
+    options.actor,
+    'begins-with-imported',
     `the first ${last.bytes} bytes of this file were imported before (${describe(last)}). Nothing was stored. ` +
-    'Use --continue (API: continue=true) to store only what follows them, or --force (API: force=true) to store all of it again.', begins);
+      'Use --continue (API: continue=true) to store only what follows them, or --force (API: force=true) to store all of it again.',
+    begins,
+  );
 }
 
 // ---- nfdump ----
@@ -515,7 +652,9 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
   return withClaim(mamori, options, 'nfdump', async (claim) => {
     const { actor } = options;
     const registry = new ImportRegistry(mamori.state);
-    claim.phase = 'checking'; claim.bytesRead = 0; claim.records = 0;
+    claim.phase = 'checking';
+    claim.bytesRead = 0;
+    claim.records = 0;
     const candidates = nfdumpFiles(path, directory);
     claim.totalBytes = candidates.reduce((n, f) => n + statSync(f).size, 0);
     const files: Array<{ file: string; sha256: string; bytes: number }> = [];
@@ -528,58 +667,88 @@ export async function importNfdump(mamori: Mamori, path: string, directory: bool
     }
     if (files.length === 0 && skipped.length > 0) {
       const what = directory ? `all ${skipped.length} files under this directory were` : 'this file was';
-      await refuse(mamori, actor, 'already-imported',
+      await refuse(
+        mamori,
+        actor,
+        'already-imported',
         `${what} imported before (${describe(skipped[skipped.length - 1]!.previous)}). Nothing was stored. ${AGAIN}`,
-        skipped.map((s) => s.previous));
+        skipped.map((s) => s.previous),
+      );
     }
     const exporters = new Set<string>();
     const perFile: number[] = [];
     let records = 0;
     const startedAt = claim.startedAt;
-    const { ids, stored, olderThanRetention } = await stageAndMove(mamori, store, actor, claim, async (staging) => {
-      claim.phase = 'storing';
-      const batch = new FlowBatch(32768);
-      for (const f of files) {
-        let n = 0;
-        for await (const r of readNfdump(f.file, false)) {
-          exporters.add(r.exporter);
-          const i = batch.next(batch.exporterId(r.exporter));
-          const six = r.src.includes(':');
-          batch.family[i] = six ? 6 : 4;
-          const src = addressBytes(r.src);
-          const dst = addressBytes(r.dst);
-          // addressBytes maps IPv4 to ::ffff:a.b.c.d; the batch keeps IPv4 as its 4 bytes.
-          batch.src.set(six ? src : src.subarray(12), i * 16);
-          batch.dst.set(six ? dst : dst.subarray(12), i * 16);
-          batch.startMs[i] = r.start; batch.endMs[i] = r.end;
-          batch.srcPort[i] = r.sport; batch.dstPort[i] = r.dport; batch.proto[i] = r.proto;
-          batch.bytes[i] = r.bytes; batch.packets[i] = r.packets; batch.tcpFlags[i] = r.tcpFlags;
-          n += 1;
-          if (batch.full) {
-            staging.add(batch); batch.clear();
-            if (staging.due) await staging.insert();
-            claim.records = records + n; options.onProgress?.(claim);
+    const { ids, stored, olderThanRetention } = await stageAndMove(
+      mamori,
+      store,
+      actor,
+      claim,
+      async (staging) => {
+        claim.phase = 'storing';
+        const batch = new FlowBatch(32768);
+        for (const f of files) {
+          let n = 0;
+          for await (const r of readNfdump(f.file, false)) {
+            exporters.add(r.exporter);
+            const i = batch.next(batch.exporterId(r.exporter));
+            const six = r.src.includes(':');
+            batch.family[i] = six ? 6 : 4;
+            const src = addressBytes(r.src);
+            const dst = addressBytes(r.dst);
+            // addressBytes maps IPv4 to ::ffff:a.b.c.d; the batch keeps IPv4 as its 4 bytes.
+            batch.src.set(six ? src : src.subarray(12), i * 16);
+            batch.dst.set(six ? dst : dst.subarray(12), i * 16);
+            batch.startMs[i] = r.start;
+            batch.endMs[i] = r.end;
+            batch.srcPort[i] = r.sport;
+            batch.dstPort[i] = r.dport;
+            batch.proto[i] = r.proto;
+            batch.bytes[i] = r.bytes;
+            batch.packets[i] = r.packets;
+            batch.tcpFlags[i] = r.tcpFlags;
+            n += 1;
+            if (batch.full) {
+              staging.add(batch);
+              batch.clear();
+              if (staging.due) await staging.insert();
+              claim.records = records + n;
+              options.onProgress?.(claim);
+            }
           }
+          staging.add(batch);
+          batch.clear();
+          perFile.push(n);
+          records += n;
+          claim.bytesRead += f.bytes;
+          claim.records = records;
+          options.onProgress?.(claim);
         }
-        staging.add(batch); batch.clear();
-        perFile.push(n);
-        records += n;
-        claim.bytesRead += f.bytes; claim.records = records;
-        options.onProgress?.(claim);
-      }
-    }, async () => {
-      if (files.length === 0) return [];
-      // One registry row and one audit entry per file: each can be looked up by its content hash.
-      const ids: number[] = [];
-      for (const [k, f] of files.entries()) {
-        ids.push(await recordImport(mamori, {
-          format: 'nfdump', sha256: f.sha256, bytes: f.bytes, fileSha256: f.sha256, fileBytes: f.bytes, actor, startedAt,
-          finishedAt: new Date().toISOString(), outcome: 'stored', records: perFile[k]!,
-          counts: { records: perFile[k]!, stored: perFile[k]! },
-        }));
-      }
-      return ids;
-    });
+      },
+      async () => {
+        if (files.length === 0) return [];
+        // One registry row and one audit entry per file: each can be looked up by its content hash.
+        const ids: number[] = [];
+        for (const [k, f] of files.entries()) {
+          ids.push(
+            await recordImport(mamori, {
+              format: 'nfdump',
+              sha256: f.sha256,
+              bytes: f.bytes,
+              fileSha256: f.sha256,
+              fileBytes: f.bytes,
+              actor,
+              startedAt,
+              finishedAt: new Date().toISOString(),
+              outcome: 'stored',
+              records: perFile[k]!,
+              counts: { records: perFile[k]!, stored: perFile[k]! },
+            }),
+          );
+        }
+        return ids;
+      },
+    );
     return { importIds: ids, records, stored, files: files.length, olderThanRetention, skipped, exporters: [...exporters] };
   });
 }

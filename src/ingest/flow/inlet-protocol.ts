@@ -51,7 +51,13 @@ export interface InletStatus {
 }
 
 export type WorkerToMain =
-  | { type: 'listening'; addresses: Array<{ host: string; port: number }>; recvBufferSize: number; receiver: 'native' | 'dgram'; receiverNote?: string }
+  | {
+      type: 'listening';
+      addresses: Array<{ host: string; port: number }>;
+      recvBufferSize: number;
+      receiver: 'native' | 'dgram';
+      receiverNote?: string;
+    }
   | { type: 'staged'; file: string; records: number; bytes: number }
   | ({ type: 'status' } & InletStatus)
   | { type: 'error'; message: string; fatal?: boolean }

@@ -52,9 +52,15 @@ function countDropped(batch: FlowBatch, reason: DropReason): void {
 /** Gives up the segment being written (it cannot be completed): its records count as dropped. */
 function abandonSegment(): void {
   if (!segment) return;
-  try { closeSync(segment.fd); } catch { /* already unusable */ }
+  try {
+    closeSync(segment.fd);
+  } catch {
+    /* already unusable */
+  }
   rmSync(segment.file, { force: true });
-  droppedRecords += segment.records; inflight -= segment.records; spooledBytes -= segment.bytes;
+  droppedRecords += segment.records;
+  inflight -= segment.records;
+  spooledBytes -= segment.bytes;
   segment = undefined;
 }
 
@@ -130,7 +136,14 @@ function receiveWithDgram(l: { host: string; port: number }): Promise<Receiving>
     socket.bind({ address: l.host, port: l.port, exclusive: true }, () => {
       socket.off('error', reject);
       const a = socket.address();
-      resolve({ host: a.address, port: a.port, recvBufferSize: socket.getRecvBufferSize(), ringDrops: () => 0, decodeWaiting: () => {}, close: () => socket.close() });
+      resolve({
+        host: a.address,
+        port: a.port,
+        recvBufferSize: socket.getRecvBufferSize(),
+        ringDrops: () => 0,
+        decodeWaiting: () => {},
+        close: () => socket.close(),
+      });
     });
   });
 }
@@ -147,9 +160,15 @@ let lastName = '';
 function senderName(buf: Buffer, p: number, family: number): string {
   if (family === 4) {
     const v = buf.readUInt32BE(p);
-    if (lastFamily !== 4 || v !== lastV4) { lastFamily = 4; lastV4 = v; lastName = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`; }
+    if (lastFamily !== 4 || v !== lastV4) {
+      lastFamily = 4;
+      lastV4 = v;
+      lastName = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
+    }
   } else if (lastFamily !== 6 || lastV6.compare(buf, p, p + 16) !== 0) {
-    lastFamily = 6; buf.copy(lastV6, 0, p, p + 16); lastName = formatIPv6(buf, p);
+    lastFamily = 6;
+    buf.copy(lastV6, 0, p, p + 16);
+    lastName = formatIPv6(buf, p);
   }
   return lastName;
 }
@@ -159,7 +178,13 @@ function decodeRecords(n: number): void {
   for (let p = 0; p < n;) {
     const length = readBuffer.readUInt16LE(p);
     const body = p + RECORD_HEADER_BYTES;
-    decodeDatagram(readBuffer.subarray(body, body + length), senderName(readBuffer, p + 12, readBuffer[p + 2]!), exporters, out, readBuffer.readDoubleLE(p + 4));
+    decodeDatagram(
+      readBuffer.subarray(body, body + length),
+      senderName(readBuffer, p + 12, readBuffer[p + 2]!),
+      exporters,
+      out,
+      readBuffer.readDoubleLE(p + 4),
+    );
     p = (body + length + 3) & ~3;
   }
 }
@@ -168,7 +193,10 @@ function decodeRecords(n: number): void {
 function drain(r: NativeFlowReceiver): void {
   for (let turn = 0; turn < 8; turn++) {
     const n = r.read(readBuffer);
-    if (n === 0) { if (r.arm()) setImmediate(drain, r); return; }
+    if (n === 0) {
+      if (r.arm()) setImmediate(drain, r);
+      return;
+    }
     decodeRecords(n);
   }
   setImmediate(drain, r);
@@ -176,13 +204,22 @@ function drain(r: NativeFlowReceiver): void {
 
 function receiveNatively(Receiver: Exclude<ReturnType<typeof nativeReceiver>, Error>, l: { host: string; port: number }): Receiving {
   // The call-back comes only after arm(), when `receiver` is set.
-  const receiver: NativeFlowReceiver = new Receiver(l.host, l.port, config.recvBufferSize, config.receiveRingBytes ?? 64 << 20, () => drain(receiver));
+  const receiver: NativeFlowReceiver = new Receiver(l.host, l.port, config.recvBufferSize, config.receiveRingBytes ?? 64 << 20, () =>
+    drain(receiver),
+  );
   if (receiver.arm()) setImmediate(drain, receiver);
   return {
-    host: receiver.host, port: receiver.port, recvBufferSize: receiver.recvBufferSize,
+    host: receiver.host,
+    port: receiver.port,
+    recvBufferSize: receiver.recvBufferSize,
     ringDrops: () => receiver.stats().ringDrops,
-    decodeWaiting: () => { for (let n = receiver.read(readBuffer); n > 0; n = receiver.read(readBuffer)) decodeRecords(n); },
-    close() { receiver.close(); this.decodeWaiting(); },
+    decodeWaiting: () => {
+      for (let n = receiver.read(readBuffer); n > 0; n = receiver.read(readBuffer)) decodeRecords(n);
+    },
+    close() {
+      receiver.close();
+      this.decodeWaiting();
+    },
   };
 }
 
@@ -191,7 +228,11 @@ function kernelDrops(ports: Set<number>): number {
   let drops = 0;
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { continue; }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       const local = cols[1];
@@ -215,22 +256,39 @@ async function listen(): Promise<void> {
   // changes (Linux nice values are per thread), after it started the receiving threads, which
   // would inherit it. With node:dgram this thread receives, so it stays.
   if (!(Native instanceof Error)) {
-    try { setPriority(DECODER_NICE); } catch { /* not permitted here: every thread stays equal */ }
+    try {
+      setPriority(DECODER_NICE);
+    } catch {
+      /* not permitted here: every thread stays equal */
+    }
   }
   const addresses = receivers.map((r) => ({ host: r.host, port: r.port }));
   const ports = new Set(addresses.map((a) => a.port));
   const baseline = kernelDrops(ports);
   send({
-    type: 'listening', addresses, recvBufferSize: receivers[0]?.recvBufferSize ?? 0, receiver: Native instanceof Error ? 'dgram' : 'native',
+    type: 'listening',
+    addresses,
+    recvBufferSize: receivers[0]?.recvBufferSize ?? 0,
+    receiver: Native instanceof Error ? 'dgram' : 'native',
     ...(Native instanceof Error && wanted === 'auto' ? { receiverNote: Native.message } : {}),
   });
 
-  const flushTimer = setInterval(() => { out.flush(); handOver(); }, config.flushMs);
-  const sendStatus = () => send({
-    type: 'status', exporters: exporters.status(), unattributed: Object.fromEntries(exporters.unattributed),
-    droppedRecords, storedRecords, kernelDrops: kernelDrops(ports) - baseline, inflight, spooledBytes,
-    ringDrops: receivers.reduce((n, r) => n + r.ringDrops(), 0),
-  });
+  const flushTimer = setInterval(() => {
+    out.flush();
+    handOver();
+  }, config.flushMs);
+  const sendStatus = () =>
+    send({
+      type: 'status',
+      exporters: exporters.status(),
+      unattributed: Object.fromEntries(exporters.unattributed),
+      droppedRecords,
+      storedRecords,
+      kernelDrops: kernelDrops(ports) - baseline,
+      inflight,
+      spooledBytes,
+      ringDrops: receivers.reduce((n, r) => n + r.ringDrops(), 0),
+    });
   const statusTimer = setInterval(() => {
     const now = Date.now();
     exporters.expireIdle(now);
@@ -240,9 +298,17 @@ async function listen(): Promise<void> {
 
   port.on('message', (m: MainToWorker) => {
     // A failed insert is counted by the main thread (insertFailedRecords), not as a drop here.
-    if (m.type === 'ack') { inflight -= m.records; spooledBytes -= m.bytes; if (m.stored) storedRecords += m.records; }
-    else if (m.type === 'flush') { for (const r of receivers) r.decodeWaiting(); out.flush(); handOver(); sendStatus(); send({ type: 'flushed' }); }
-    else if (m.type === 'stop') {
+    if (m.type === 'ack') {
+      inflight -= m.records;
+      spooledBytes -= m.bytes;
+      if (m.stored) storedRecords += m.records;
+    } else if (m.type === 'flush') {
+      for (const r of receivers) r.decodeWaiting();
+      out.flush();
+      handOver();
+      sendStatus();
+      send({ type: 'flushed' });
+    } else if (m.type === 'stop') {
       clearInterval(flushTimer);
       clearInterval(statusTimer);
       for (const r of receivers) r.close();

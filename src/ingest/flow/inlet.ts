@@ -26,8 +26,16 @@ import type { InletSettings, InletStatus, InletWorkerConfig, MainToWorker, Worke
 export function inletSettings(config: Config): InletSettings {
   const f = config.ingest.flows;
   return {
-    listeners: f.listeners, allowedExporters: f.allowedExporters, recvBufferSize: f.recvBufferSize, receiver: f.receiver, receiveRingBytes: f.receiveRingBytes,
-    batchSize: f.batchSize, insertRows: f.insertRows, spoolMaxBytes: f.spoolMaxBytes, flushMs: parseDuration(f.flushInterval) * 1000, statusMs: 1000,
+    listeners: f.listeners,
+    allowedExporters: f.allowedExporters,
+    recvBufferSize: f.recvBufferSize,
+    receiver: f.receiver,
+    receiveRingBytes: f.receiveRingBytes,
+    batchSize: f.batchSize,
+    insertRows: f.insertRows,
+    spoolMaxBytes: f.spoolMaxBytes,
+    flushMs: parseDuration(f.flushInterval) * 1000,
+    statusMs: 1000,
   };
 }
 
@@ -39,10 +47,24 @@ export interface InletDeps {
   auditIntervalMs?: number;
 }
 
-const EMPTY: InletStatus = { exporters: [], unattributed: {}, droppedRecords: 0, storedRecords: 0, kernelDrops: 0, ringDrops: 0, inflight: 0, spooledBytes: 0 };
+const EMPTY: InletStatus = {
+  exporters: [],
+  unattributed: {},
+  droppedRecords: 0,
+  storedRecords: 0,
+  kernelDrops: 0,
+  ringDrops: 0,
+  inflight: 0,
+  spooledBytes: 0,
+};
 
 /** A spool segment waiting to be loaded; seq counts them in the order they were queued. */
-interface Segment { file: string; records: number; bytes: number; seq: number }
+interface Segment {
+  file: string;
+  records: number;
+  bytes: number;
+  seq: number;
+}
 
 /** What an earlier run left in the spool, made loadable. */
 export interface SpoolRecovery {
@@ -59,13 +81,26 @@ const SEGMENT = /^flows-[\w-]+\.(part|rowbinary)$/;
  */
 export function recoverSpool(dir: string): SpoolRecovery {
   const found: SpoolRecovery = { segments: [], partialRowBytes: 0 };
-  for (const name of readdirSync(dir).filter((n) => SEGMENT.test(n)).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => SEGMENT.test(n))
+    .sort()) {
     let file = join(dir, name);
     const size = statSync(file).size;
     const whole = size - (size % FLOW_ROW_BYTES);
-    if (whole === 0) { rmSync(file, { force: true }); found.partialRowBytes += size; continue; }
-    if (whole < size) { truncateSync(file, whole); found.partialRowBytes += size - whole; }
-    if (file.endsWith('.part')) { const done = file.replace(/\.part$/, '.rowbinary'); renameSync(file, done); file = done; }
+    if (whole === 0) {
+      rmSync(file, { force: true });
+      found.partialRowBytes += size;
+      continue;
+    }
+    if (whole < size) {
+      truncateSync(file, whole);
+      found.partialRowBytes += size - whole;
+    }
+    if (file.endsWith('.part')) {
+      const done = file.replace(/\.part$/, '.rowbinary');
+      renameSync(file, done);
+      file = done;
+    }
     found.segments.push({ file, records: whole / FLOW_ROW_BYTES, bytes: whole });
   }
   return found;
@@ -94,7 +129,10 @@ export class FlowInlet {
   /** What the start found in the spool from an earlier run (loaded first). */
   recovered = { segments: 0, records: 0, partialRowBytes: 0 };
 
-  private constructor(private readonly worker: Worker, private readonly deps: InletDeps) {}
+  private constructor(
+    private readonly worker: Worker,
+    private readonly deps: InletDeps,
+  ) {}
 
   static async start(deps: InletDeps, settings: InletSettings): Promise<FlowInlet> {
     await ensureFlowTable(deps.analytics);
@@ -106,24 +144,40 @@ export class FlowInlet {
     const config: InletWorkerConfig = { ...settings, spoolDirectory: spool, spooledBytes, runId: String(Date.now()).padStart(14, '0') };
     const worker = new Worker(new URL('./inlet-worker.js', import.meta.url), { workerData: config });
     const inlet = new FlowInlet(worker, deps);
-    inlet.recovered = { segments: leftover.segments.length, records: spooledBytes / FLOW_ROW_BYTES, partialRowBytes: leftover.partialRowBytes };
+    inlet.recovered = {
+      segments: leftover.segments.length,
+      records: spooledBytes / FLOW_ROW_BYTES,
+      partialRowBytes: leftover.partialRowBytes,
+    };
     if (leftover.segments.length > 0 || leftover.partialRowBytes > 0) {
-      deps.logger?.info({ event: 'flows.spool-recovered', ...inlet.recovered }, 'flow records an earlier run left in the spool are loaded first');
+      deps.logger?.info(
+        { event: 'flows.spool-recovered', ...inlet.recovered },
+        'flow records an earlier run left in the spool are loaded first',
+      );
     }
     for (const s of leftover.segments) inlet.enqueue(s.file, s.records, s.bytes);
     inlet.warnIfSpoolExceedsDisk(spool, settings.spoolMaxBytes - spooledBytes);
     if (deps.analytics.engine === 'chdb' && process.platform === 'linux' && !hasCapSysNice()) {
-      deps.logger?.warn({ event: 'flows.loader-priority' },
-        'without CAP_SYS_NICE, loading and merges run at the same CPU priority as receiving: on a busy machine, grant it (systemd AmbientCapabilities)');
+      deps.logger?.warn(
+        { event: 'flows.loader-priority' },
+        'without CAP_SYS_NICE, loading and merges run at the ' +
+          'same CPU priority as receiving: on a busy ' +
+          'machine, grant it (systemd AmbientCapabilities)',
+      );
     }
     await new Promise<void>((resolve, reject) => {
       worker.on('message', (m: WorkerToMain) => {
         if (m.type === 'listening') {
-          inlet.addresses = m.addresses; inlet.recvBufferSize = m.recvBufferSize; inlet.receiver = m.receiver;
-          if (m.receiverNote) deps.logger?.warn({ event: 'flows.receiver', receiver: m.receiver, note: m.receiverNote }, 'flow inlet receives with node:dgram (slower)');
+          inlet.addresses = m.addresses;
+          inlet.recvBufferSize = m.recvBufferSize;
+          inlet.receiver = m.receiver;
+          if (m.receiverNote)
+            deps.logger?.warn(
+              { event: 'flows.receiver', receiver: m.receiver, note: m.receiverNote },
+              'flow inlet receives with node:dgram (slower)',
+            );
           resolve();
-        }
-        else if (m.type === 'error' && m.fatal) reject(new Error(`flow inlet: ${m.message}`));
+        } else if (m.type === 'error' && m.fatal) reject(new Error(`flow inlet: ${m.message}`));
         else inlet.handle(m);
       });
       worker.once('error', reject);
@@ -134,11 +188,15 @@ export class FlowInlet {
       spoolsInUse.delete(spool);
       throw err;
     });
-    inlet.auditTimer = setInterval(() => { void inlet.auditStored(); }, deps.auditIntervalMs ?? 60_000);
+    inlet.auditTimer = setInterval(() => {
+      void inlet.auditStored();
+    }, deps.auditIntervalMs ?? 60_000);
     return inlet;
   }
 
-  private post(m: MainToWorker): void { this.worker.postMessage(m); }
+  private post(m: MainToWorker): void {
+    this.worker.postMessage(m);
+  }
 
   /** Says so at start when the disk cannot hold the spool's bound: beyond the free space, batches fail (staging-failed). */
   private warnIfSpoolExceedsDisk(dir: string, room: number): void {
@@ -146,14 +204,21 @@ export class FlowInlet {
       const fs = statfsSync(dir);
       const free = fs.bavail * fs.bsize;
       if (free < room) {
-        this.deps.logger?.warn({ event: 'flows.spool-space', freeBytes: free, spoolMaxBytes: room }, 'the flow spool may grow beyond the free disk space');
+        this.deps.logger?.warn(
+          { event: 'flows.spool-space', freeBytes: free, spoolMaxBytes: room },
+          'the flow spool may grow beyond the free disk space',
+        );
       }
-    } catch { /* statfs unavailable: the write errors will say it */ }
+    } catch {
+      /* statfs unavailable: the write errors will say it */
+    }
   }
 
   private enqueue(file: string, records: number, bytes: number): void {
     this.queue.push({ file, records, bytes, seq: ++this.queued });
-    this.loading ??= this.load().finally(() => { this.loading = undefined; });
+    this.loading ??= this.load().finally(() => {
+      this.loading = undefined;
+    });
   }
 
   /**
@@ -172,7 +237,10 @@ export class FlowInlet {
         stored = true;
       } catch (err) {
         this.insertFailures += s.records;
-        this.deps.logger?.error({ event: 'flows.insert-failed', records: s.records, err: { message: (err as Error).message.split('\n')[0] } }, 'flow batch could not be stored');
+        this.deps.logger?.error(
+          { event: 'flows.insert-failed', records: s.records, err: { message: (err as Error).message.split('\n')[0] } },
+          'flow batch could not be stored',
+        );
       }
       this.post({ type: 'ack', records: s.records, bytes: s.bytes, stored });
       this.loaded = s.seq;
@@ -192,12 +260,29 @@ export class FlowInlet {
     switch (m.type) {
       // Small batches keep the receiving thread responsive; large inserts (insertRows, gathered
       // in one staging file) keep ClickHouse's background merges cheap.
-      case 'staged': this.enqueue(m.file, m.records, m.bytes); break;
-      case 'status': { const { type: _t, ...status } = m; this.logNewErrors(status); this.latest = status; break; }
-      case 'flushed': { const waiters = this.flushWaiters; this.flushWaiters = []; void this.loadedUpTo(this.queued).then(() => waiters.forEach((w) => w())); break; }
-      case 'error': this.deps.logger?.warn({ event: 'flows.listener-error', message: m.message }, 'flow listener error'); break;
-      case 'stopped': this.onStopped?.(); break;
-      case 'listening': break;
+      case 'staged':
+        this.enqueue(m.file, m.records, m.bytes);
+        break;
+      case 'status': {
+        const { type: _t, ...status } = m;
+        this.logNewErrors(status);
+        this.latest = status;
+        break;
+      }
+      case 'flushed': {
+        const waiters = this.flushWaiters;
+        this.flushWaiters = [];
+        void this.loadedUpTo(this.queued).then(() => waiters.forEach((w) => w()));
+        break;
+      }
+      case 'error':
+        this.deps.logger?.warn({ event: 'flows.listener-error', message: m.message }, 'flow listener error');
+        break;
+      case 'stopped':
+        this.onStopped?.();
+        break;
+      case 'listening':
+        break;
     }
   }
 
@@ -229,8 +314,17 @@ export class FlowInlet {
     const failed = this.insertFailures;
     this.insertFailures = 0;
     await this.deps.audit.append({
-      actor: 'module:flow-inlet', measure: FLOW_DATASET.owner, action: 'flows.store', object: `dataset:${FLOW_DATASET.name}`,
-      counts: { records, batches, insertFailedRecords: failed, droppedRecords: this.latest.droppedRecords, ...(spooledRecords > 0 ? { spooledRecords } : {}) },
+      actor: 'module:flow-inlet',
+      measure: FLOW_DATASET.owner,
+      action: 'flows.store',
+      object: `dataset:${FLOW_DATASET.name}`,
+      counts: {
+        records,
+        batches,
+        insertFailedRecords: failed,
+        droppedRecords: this.latest.droppedRecords,
+        ...(spooledRecords > 0 ? { spooledRecords } : {}),
+      },
     });
   }
 
@@ -240,7 +334,10 @@ export class FlowInlet {
 
   /** Writes out whatever the worker holds and waits until it and everything spooled before it is stored. */
   flush(): Promise<void> {
-    return new Promise((resolve) => { this.flushWaiters.push(resolve); this.post({ type: 'flush' }); });
+    return new Promise((resolve) => {
+      this.flushWaiters.push(resolve);
+      this.post({ type: 'flush' });
+    });
   }
 
   stop(): Promise<void> {
@@ -248,13 +345,20 @@ export class FlowInlet {
       clearInterval(this.auditTimer);
       // The insert in progress is finished; what is still queued stays in the spool for the next start.
       this.stopping = true;
-      await new Promise<void>((resolve) => { this.onStopped = resolve; this.post({ type: 'stop' }); });
+      await new Promise<void>((resolve) => {
+        this.onStopped = resolve;
+        this.post({ type: 'stop' });
+      });
       await this.loading;
       await this.worker.terminate();
       for (const w of this.loadWaiters.splice(0)) w.resolve();
       spoolsInUse.delete(this.deps.analytics.spoolDirectory);
       const left = this.queue.reduce((n, s) => n + s.records, 0);
-      if (left > 0) this.deps.logger?.info({ event: 'flows.spool-left', segments: this.queue.length, records: left }, 'flow records left in the spool are loaded at the next start');
+      if (left > 0)
+        this.deps.logger?.info(
+          { event: 'flows.spool-left', segments: this.queue.length, records: left },
+          'flow records left in the spool are loaded at the next start',
+        );
       await this.auditStored(left);
     })();
     return this.stopped;

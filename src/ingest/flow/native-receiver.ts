@@ -33,7 +33,13 @@ export interface NativeFlowReceiver {
   close(): void;
 }
 
-type Constructor = new (host: string, port: number, recvBufferSize: number, ringBytes: number, onReadable: () => void) => NativeFlowReceiver;
+type Constructor = new (
+  host: string,
+  port: number,
+  recvBufferSize: number,
+  ringBytes: number,
+  onReadable: () => void,
+) => NativeFlowReceiver;
 
 /** u16 length, u8 family, u8 0, f64 time received (ms), 16 bytes of sender address; then the payload padded to 4. */
 export const RECORD_HEADER_BYTES = 28;

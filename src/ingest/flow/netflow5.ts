@@ -10,10 +10,19 @@ const HEADER = 24;
 const RECORD = 48;
 
 export function decodeNetflow5(buf: Buffer, exporter: Exporter, out: FlowOutput): number {
-  if (buf.length < HEADER) { exporter.error('truncated'); return 0; }
+  if (buf.length < HEADER) {
+    exporter.error('truncated');
+    return 0;
+  }
   const count = buf.readUInt16BE(2);
-  if (count === 0 || count > 30) { exporter.error('bad-length'); return 0; }
-  if (buf.length < HEADER + count * RECORD) { exporter.error('truncated'); return 0; }
+  if (count === 0 || count > 30) {
+    exporter.error('bad-length');
+    return 0;
+  }
+  if (buf.length < HEADER + count * RECORD) {
+    exporter.error('truncated');
+    return 0;
+  }
   const uptime = buf.readUInt32BE(4);
   const exportMs = buf.readUInt32BE(8) * 1000 + Math.floor(buf.readUInt32BE(12) / 1e6);
   const sequence = buf.readUInt32BE(16);

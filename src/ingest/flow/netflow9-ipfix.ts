@@ -11,7 +11,16 @@ import { FlowBatch, type FlowOutput } from './batch.js';
 import { LIMITS, type Domain, type Exporter } from './exporters.js';
 import { decodeFrame, frame, frameDropReason, FrameStart, FrameStatus } from './frame.js';
 import {
-  compileTemplate, Given, ntpMs, readUint, Slot, SLOT_DEFAULTS, Target, VARIABLE_LENGTH, type Template, type TemplateField,
+  compileTemplate,
+  Given,
+  ntpMs,
+  readUint,
+  Slot,
+  SLOT_DEFAULTS,
+  Target,
+  VARIABLE_LENGTH,
+  type Template,
+  type TemplateField,
 } from './templates.js';
 
 interface Clock {
@@ -29,11 +38,17 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
   const version = buf.readUInt16BE(0);
   const ipfix = version === 10;
   const headerLength = ipfix ? 16 : 20;
-  if (buf.length < headerLength) { exporter.error('truncated'); return 0; }
+  if (buf.length < headerLength) {
+    exporter.error('truncated');
+    return 0;
+  }
   let end = buf.length;
   if (ipfix) {
     const declared = buf.readUInt16BE(2);
-    if (declared < headerLength || declared > buf.length) { exporter.error('bad-length'); return 0; }
+    if (declared < headerLength || declared > buf.length) {
+      exporter.error('bad-length');
+      return 0;
+    }
     end = declared;
   }
   const clock: Clock = ipfix
@@ -46,7 +61,10 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
   if (!domain) {
     // New state only for a datagram whose sets frame it exactly; one that brings no template is provisional.
     const sets = frameSets(buf, headerLength, end, ipfix);
-    if (sets === 'invalid') { exporter.error('no-valid-set'); return 0; }
+    if (sets === 'invalid') {
+      exporter.error('no-valid-set');
+      return 0;
+    }
     domain = exporter.domain(protocol, domainId, sets === 'data-only');
   }
   expireHeld(domain, exporter, receivedMs);
@@ -59,10 +77,18 @@ export function decodeTemplated(buf: Buffer, exporter: Exporter, out: FlowOutput
   templatesRead = 0;
   let off = headerLength;
   while (off < end) {
-    if (off + 4 > end) { exporter.error('trailing-bytes'); complete = false; break; }
+    if (off + 4 > end) {
+      exporter.error('trailing-bytes');
+      complete = false;
+      break;
+    }
     const setId = buf.readUInt16BE(off);
     const setLength = buf.readUInt16BE(off + 2);
-    if (setLength < 4 || off + setLength > end) { exporter.error(setLength < 4 ? 'bad-length' : 'truncated'); complete = false; break; }
+    if (setLength < 4 || off + setLength > end) {
+      exporter.error(setLength < 4 ? 'bad-length' : 'truncated');
+      complete = false;
+      break;
+    }
     const body = off + 4;
     const setEnd = off + setLength;
     if (setId === (ipfix ? 2 : 0)) {
@@ -116,8 +142,15 @@ function frameSets(buf: Buffer, off: number, end: number, ipfix: boolean): 'inva
 
 /** Reads a template or options template set; false when part of it could not be read (counted). */
 function parseTemplates(
-  buf: Buffer, off: number, end: number, ipfix: boolean, options: boolean,
-  domain: Domain, exporter: Exporter, out: FlowOutput, receivedMs: number,
+  buf: Buffer,
+  off: number,
+  end: number,
+  ipfix: boolean,
+  options: boolean,
+  domain: Domain,
+  exporter: Exporter,
+  out: FlowOutput,
+  receivedMs: number,
 ): boolean {
   const minHeader = options ? 6 : 4;
   while (off + minHeader <= end) {
@@ -129,7 +162,10 @@ function parseTemplates(
       // v9 options template: lengths in bytes of the scope and option specifiers.
       const scopeBytes = count;
       const optionBytes = buf.readUInt16BE(off + 4);
-      if (scopeBytes % 4 !== 0 || optionBytes % 4 !== 0) { exporter.error('bad-template'); return false; }
+      if (scopeBytes % 4 !== 0 || optionBytes % 4 !== 0) {
+        exporter.error('bad-template');
+        return false;
+      }
       scopeCount = scopeBytes / 4;
       fieldCount = scopeCount + optionBytes / 4;
       off += 6;
@@ -149,29 +185,46 @@ function parseTemplates(
       templatesRead += 1;
       continue;
     }
-    if (id < 256 || fieldCount === 0 || fieldCount > LIMITS.fieldsPerTemplate || (options && (scopeCount === 0 || scopeCount > fieldCount))) {
+    if (
+      id < 256 ||
+      fieldCount === 0 ||
+      fieldCount > LIMITS.fieldsPerTemplate ||
+      (options && (scopeCount === 0 || scopeCount > fieldCount))
+    ) {
       exporter.error('bad-template');
       return false; // the rest of this set cannot be trusted
     }
     const fields: TemplateField[] = [];
     for (let i = 0; i < fieldCount; i++) {
-      if (off + 4 > end) { exporter.error('truncated'); return false; }
+      if (off + 4 > end) {
+        exporter.error('truncated');
+        return false;
+      }
       let fid = buf.readUInt16BE(off);
       const length = buf.readUInt16BE(off + 2);
       off += 4;
       let enterprise = 0;
       if (ipfix && fid & 0x8000) {
-        if (off + 4 > end) { exporter.error('truncated'); return false; }
+        if (off + 4 > end) {
+          exporter.error('truncated');
+          return false;
+        }
         enterprise = buf.readUInt32BE(off);
         fid &= 0x7fff;
         off += 4;
       }
-      if (!ipfix && length === VARIABLE_LENGTH) { exporter.error('bad-template'); return false; }
+      if (!ipfix && length === VARIABLE_LENGTH) {
+        exporter.error('bad-template');
+        return false;
+      }
       fields.push({ id: fid, enterprise, length });
     }
     templatesRead += 1;
     const template = compileTemplate(id, fields, options);
-    if (template.minLength === 0) { exporter.error('bad-template'); return false; }
+    if (template.minLength === 0) {
+      exporter.error('bad-template');
+      return false;
+    }
     if (!domain.templates.has(id) && exporter.templateCount() >= LIMITS.templatesPerExporter) {
       exporter.error('too-many-templates');
       continue;
@@ -188,7 +241,14 @@ const setResult = { flows: 0, records: 0, complete: true };
 const scratch = new Float64Array(SLOT_DEFAULTS.length);
 
 function decodeDataSet(
-  buf: Buffer, off: number, end: number, t: Template, domain: Domain, exporter: Exporter, out: FlowOutput, clock: Clock,
+  buf: Buffer,
+  off: number,
+  end: number,
+  t: Template,
+  domain: Domain,
+  exporter: Exporter,
+  out: FlowOutput,
+  clock: Clock,
 ): typeof setResult {
   let flows = 0;
   let records = 0;
@@ -214,15 +274,24 @@ function decodeDataSet(
       for (let i = 0; i < n; i++) {
         let len = t.lengths[i]!;
         if (len === VARIABLE_LENGTH) {
-          if (p + 1 > end) { broken = true; break; }
+          if (p + 1 > end) {
+            broken = true;
+            break;
+          }
           len = buf[p++]!;
           if (len === 255) {
-            if (p + 2 > end) { broken = true; break; }
+            if (p + 2 > end) {
+              broken = true;
+              break;
+            }
             len = buf.readUInt16BE(p);
             p += 2;
           }
         }
-        if (p + len > end) { broken = true; break; }
+        if (p + len > end) {
+          broken = true;
+          break;
+        }
         const target = t.targets[i]!;
         if (target !== Target.Skip) readField(buf, p, len, target as Target, b, row, st);
         p += len;
@@ -246,7 +315,8 @@ function decodeDataSet(
     if (t.options) {
       if (rate > 0) {
         if (samplerId >= 0) {
-          if (domain.samplerRates.has(samplerId) || domain.samplerRates.size < LIMITS.samplersPerExporter) domain.samplerRates.set(samplerId, rate);
+          if (domain.samplerRates.has(samplerId) || domain.samplerRates.size < LIMITS.samplersPerExporter)
+            domain.samplerRates.set(samplerId, rate);
         } else domain.defaultRate = rate;
       }
       continue;
@@ -266,11 +336,20 @@ function decodeDataSet(
       const status = decodeFrame(buf, at, at + st[Slot.FrameLength]!, kind);
       const stated = placed === 1 ? t.given | Given.Addresses : t.given & ~Given.Addresses;
       if (status === FrameStatus.Ok) fromFrame = fillFromFrame(buf, stated, b, row);
-      else if (!placed) { b.discardLast(); exporter.error(frameDropReason(status)); continue; }
-    } else if (!placed) { b.discardLast(); exporter.error('zero-addresses'); continue; }
+      else if (!placed) {
+        b.discardLast();
+        exporter.error(frameDropReason(status));
+        continue;
+      }
+    } else if (!placed) {
+      b.discardLast();
+      exporter.error('zero-addresses');
+      continue;
+    }
     if (rate <= 0) rate = (samplerId >= 0 ? domain.samplerRates.get(samplerId) : undefined) ?? domain.defaultRate;
     if (!(rate >= 1)) rate = 1;
-    const bytes = st[Slot.Bytes]!, packets = st[Slot.Packets]!;
+    const bytes = st[Slot.Bytes]!,
+      packets = st[Slot.Packets]!;
     const byteCount = bytes >= 0 ? bytes : st[Slot.BytesTotal]! >= 0 ? st[Slot.BytesTotal]! : Math.max(fromFrame, 0);
     const packetCount = packets >= 0 ? packets : st[Slot.PacketsTotal]! >= 0 ? st[Slot.PacketsTotal]! : fromFrame >= 0 ? 1 : 0;
     b.bytes[row] = Math.round(byteCount * rate);
@@ -279,7 +358,8 @@ function decodeDataSet(
     // Templates often carry an ICMP field on every flow (zero for TCP/UDP): it means something only for ICMP.
     const proto = b.proto[row];
     if (proto === 1 || proto === 58) {
-      const icmp = st[Slot.Icmp]!, icmpType = st[Slot.IcmpType]!;
+      const icmp = st[Slot.Icmp]!,
+        icmpType = st[Slot.IcmpType]!;
       if (icmp >= 0) b.dstPort[row] = icmp & 0xffff;
       else if (icmpType >= 0) b.dstPort[row] = (icmpType << 8) | Math.max(st[Slot.IcmpCode]!, 0);
     }
@@ -288,7 +368,10 @@ function decodeDataSet(
   }
   // What is left is legal only as padding (RFC 7011 §3.3.1, RFC 3954 §5.3): zeros, shorter than a record.
   // Anything else means the template held here does not describe the exporter's records.
-  if (complete && off < end && !zeros(buf, off, end)) { exporter.error('template-mismatch'); complete = false; }
+  if (complete && off < end && !zeros(buf, off, end)) {
+    exporter.error('template-mismatch');
+    complete = false;
+  }
   exporter.records += flows;
   setResult.flows = flows;
   setResult.records = records;
@@ -314,7 +397,10 @@ function nonZero(buf: Buffer, at: number, length: number): boolean {
  * False when the record states no address that is not zero.
  */
 function placeAddresses(buf: Buffer, st: Float64Array, b: FlowBatch, row: number): boolean {
-  const s4 = st[Slot.SrcV4]!, d4 = st[Slot.DstV4]!, s6 = st[Slot.SrcV6]!, d6 = st[Slot.DstV6]!;
+  const s4 = st[Slot.SrcV4]!,
+    d4 = st[Slot.DstV4]!,
+    s6 = st[Slot.SrcV6]!,
+    d6 = st[Slot.DstV6]!;
   const has4 = s4 >= 0 || d4 >= 0;
   const has6 = s6 >= 0 || d6 >= 0;
   let six: boolean;
@@ -365,7 +451,8 @@ function fillFromFrame(buf: Buffer, given: number, b: FlowBatch, row: number): n
  * NAT events), and last the export time.
  */
 function setTimes(st: Float64Array, extras: boolean, b: FlowBatch, row: number, clock: Clock, domain: Domain): void {
-  let start = st[Slot.StartAbs]!, end = st[Slot.EndAbs]!;
+  let start = st[Slot.StartAbs]!,
+    end = st[Slot.EndAbs]!;
   if (start < 0 && st[Slot.StartUp]! >= 0) start = fromUptime(st[Slot.StartUp]!, clock, domain);
   if (end < 0 && st[Slot.EndUp]! >= 0) end = fromUptime(st[Slot.EndUp]!, clock, domain);
   if (extras) {
@@ -385,43 +472,122 @@ function setTimes(st: Float64Array, extras: boolean, b: FlowBatch, row: number, 
 /** The general path: one field of a record with variable-length fields, or of an options template. */
 function readField(buf: Buffer, p: number, len: number, target: Target, b: FlowBatch, row: number, st: Float64Array): void {
   switch (target) {
-    case Target.Bytes: st[Slot.Bytes] = readUint(buf, p, len); break;
-    case Target.Packets: st[Slot.Packets] = readUint(buf, p, len); break;
-    case Target.BytesTotal: st[Slot.BytesTotal] = readUint(buf, p, len); break;
-    case Target.PacketsTotal: st[Slot.PacketsTotal] = readUint(buf, p, len); break;
-    case Target.Proto: if (row >= 0) b.proto[row] = buf[p + len - 1]!; break;
-    case Target.TcpFlags: if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!; break;
-    case Target.SrcPort: if (row >= 0) b.srcPort[row] = readUint(buf, p, len); break;
-    case Target.DstPort: if (row >= 0) b.dstPort[row] = readUint(buf, p, len); break;
-    case Target.SrcV4: st[Slot.SrcV4] = p; break;
-    case Target.DstV4: st[Slot.DstV4] = p; break;
-    case Target.SrcV6: st[Slot.SrcV6] = p; break;
-    case Target.DstV6: st[Slot.DstV6] = p; break;
-    case Target.StartUptime: st[Slot.StartUp] = readUint(buf, p, len); break;
-    case Target.EndUptime: st[Slot.EndUp] = readUint(buf, p, len); break;
-    case Target.StartSec: st[Slot.StartAbs] = readUint(buf, p, len) * 1000; break;
-    case Target.EndSec: st[Slot.EndAbs] = readUint(buf, p, len) * 1000; break;
-    case Target.StartMs: st[Slot.StartAbs] = readUint(buf, p, len); break;
-    case Target.EndMs: st[Slot.EndAbs] = readUint(buf, p, len); break;
-    case Target.StartNtpUs: case Target.StartNtpNs: st[Slot.StartAbs] = ntpMs(buf, p); break;
-    case Target.EndNtpUs: case Target.EndNtpNs: st[Slot.EndAbs] = ntpMs(buf, p); break;
-    case Target.SamplerId: st[Slot.SamplerId] = readUint(buf, p, len); break;
-    case Target.SamplingInterval: st[Slot.SamplingInterval] = readUint(buf, p, len); break;
-    case Target.PacketInterval: st[Slot.PacketInterval] = readUint(buf, p, len); break;
-    case Target.PacketSpace: st[Slot.PacketSpace] = readUint(buf, p, len); break;
-    case Target.IcmpTypeCode: st[Slot.Icmp] = readUint(buf, p, len); break;
-    case Target.IcmpType: st[Slot.IcmpType] = buf[p + len - 1]!; break;
-    case Target.IcmpCode: st[Slot.IcmpCode] = buf[p + len - 1]!; break;
-    case Target.SystemInitMs: st[Slot.SystemInitMs] = readUint(buf, p, len); break;
-    case Target.IpVersion: st[Slot.IpVersion] = buf[p + len - 1]!; break;
-    case Target.EthernetFrame: case Target.IpPacket: st[Slot.FrameAt] = p; st[Slot.FrameLength] = len; st[Slot.FrameKind] = target; break;
-    case Target.ObservationSec: st[Slot.Observation] = readUint(buf, p, len) * 1000; break;
-    case Target.ObservationMs: st[Slot.Observation] = readUint(buf, p, len); break;
-    case Target.ObservationNtp: st[Slot.Observation] = ntpMs(buf, p); break;
-    case Target.StartDeltaUs: st[Slot.StartDelta] = readUint(buf, p, len); break;
-    case Target.EndDeltaUs: st[Slot.EndDelta] = readUint(buf, p, len); break;
-    case Target.DurationMs: st[Slot.Duration] = readUint(buf, p, len); break;
-    case Target.DurationUs: st[Slot.Duration] = readUint(buf, p, len) / 1000; break;
+    case Target.Bytes:
+      st[Slot.Bytes] = readUint(buf, p, len);
+      break;
+    case Target.Packets:
+      st[Slot.Packets] = readUint(buf, p, len);
+      break;
+    case Target.BytesTotal:
+      st[Slot.BytesTotal] = readUint(buf, p, len);
+      break;
+    case Target.PacketsTotal:
+      st[Slot.PacketsTotal] = readUint(buf, p, len);
+      break;
+    case Target.Proto:
+      if (row >= 0) b.proto[row] = buf[p + len - 1]!;
+      break;
+    case Target.TcpFlags:
+      if (row >= 0) b.tcpFlags[row] = buf[p + len - 1]!;
+      break;
+    case Target.SrcPort:
+      if (row >= 0) b.srcPort[row] = readUint(buf, p, len);
+      break;
+    case Target.DstPort:
+      if (row >= 0) b.dstPort[row] = readUint(buf, p, len);
+      break;
+    case Target.SrcV4:
+      st[Slot.SrcV4] = p;
+      break;
+    case Target.DstV4:
+      st[Slot.DstV4] = p;
+      break;
+    case Target.SrcV6:
+      st[Slot.SrcV6] = p;
+      break;
+    case Target.DstV6:
+      st[Slot.DstV6] = p;
+      break;
+    case Target.StartUptime:
+      st[Slot.StartUp] = readUint(buf, p, len);
+      break;
+    case Target.EndUptime:
+      st[Slot.EndUp] = readUint(buf, p, len);
+      break;
+    case Target.StartSec:
+      st[Slot.StartAbs] = readUint(buf, p, len) * 1000;
+      break;
+    case Target.EndSec:
+      st[Slot.EndAbs] = readUint(buf, p, len) * 1000;
+      break;
+    case Target.StartMs:
+      st[Slot.StartAbs] = readUint(buf, p, len);
+      break;
+    case Target.EndMs:
+      st[Slot.EndAbs] = readUint(buf, p, len);
+      break;
+    case Target.StartNtpUs:
+    case Target.StartNtpNs:
+      st[Slot.StartAbs] = ntpMs(buf, p);
+      break;
+    case Target.EndNtpUs:
+    case Target.EndNtpNs:
+      st[Slot.EndAbs] = ntpMs(buf, p);
+      break;
+    case Target.SamplerId:
+      st[Slot.SamplerId] = readUint(buf, p, len);
+      break;
+    case Target.SamplingInterval:
+      st[Slot.SamplingInterval] = readUint(buf, p, len);
+      break;
+    case Target.PacketInterval:
+      st[Slot.PacketInterval] = readUint(buf, p, len);
+      break;
+    case Target.PacketSpace:
+      st[Slot.PacketSpace] = readUint(buf, p, len);
+      break;
+    case Target.IcmpTypeCode:
+      st[Slot.Icmp] = readUint(buf, p, len);
+      break;
+    case Target.IcmpType:
+      st[Slot.IcmpType] = buf[p + len - 1]!;
+      break;
+    case Target.IcmpCode:
+      st[Slot.IcmpCode] = buf[p + len - 1]!;
+      break;
+    case Target.SystemInitMs:
+      st[Slot.SystemInitMs] = readUint(buf, p, len);
+      break;
+    case Target.IpVersion:
+      st[Slot.IpVersion] = buf[p + len - 1]!;
+      break;
+    case Target.EthernetFrame:
+    case Target.IpPacket:
+      st[Slot.FrameAt] = p;
+      st[Slot.FrameLength] = len;
+      st[Slot.FrameKind] = target;
+      break;
+    case Target.ObservationSec:
+      st[Slot.Observation] = readUint(buf, p, len) * 1000;
+      break;
+    case Target.ObservationMs:
+      st[Slot.Observation] = readUint(buf, p, len);
+      break;
+    case Target.ObservationNtp:
+      st[Slot.Observation] = ntpMs(buf, p);
+      break;
+    case Target.StartDeltaUs:
+      st[Slot.StartDelta] = readUint(buf, p, len);
+      break;
+    case Target.EndDeltaUs:
+      st[Slot.EndDelta] = readUint(buf, p, len);
+      break;
+    case Target.DurationMs:
+      st[Slot.Duration] = readUint(buf, p, len);
+      break;
+    case Target.DurationUs:
+      st[Slot.Duration] = readUint(buf, p, len) / 1000;
+      break;
   }
 }
 
@@ -432,7 +598,11 @@ function fromUptime(value: number, clock: Clock, domain: Domain): number {
 }
 
 function hold(domain: Domain, exporter: Exporter, templateId: number, data: Buffer, receivedMs: number, clock: Clock): void {
-  if (exporter.holdMs <= 0 || domain.held.length >= LIMITS.heldSetsPerExporter || domain.heldBytes + data.length > LIMITS.heldBytesPerExporter) {
+  if (
+    exporter.holdMs <= 0 ||
+    domain.held.length >= LIMITS.heldSetsPerExporter ||
+    domain.heldBytes + data.length > LIMITS.heldBytesPerExporter
+  ) {
     exporter.error('no-template');
     return;
   }
@@ -445,9 +615,15 @@ function releaseHeld(domain: Domain, exporter: Exporter, template: Template, out
   if (domain.held.length === 0) return;
   const keep = [];
   for (const h of domain.held) {
-    if (h.templateId !== template.id) { keep.push(h); continue; }
+    if (h.templateId !== template.id) {
+      keep.push(h);
+      continue;
+    }
     domain.heldBytes -= h.data.length;
-    if (receivedMs - h.receivedMs > exporter.holdMs) { exporter.error('no-template'); continue; }
+    if (receivedMs - h.receivedMs > exporter.holdMs) {
+      exporter.error('no-template');
+      continue;
+    }
     decodeDataSet(h.data, 0, h.data.length, template, domain, exporter, out, { exportMs: h.header.unixMs, uptimeMs: h.header.uptimeMs });
   }
   domain.held = keep;
@@ -458,7 +634,10 @@ export function expireHeld(domain: Domain, exporter: Exporter, nowMs: number): v
   if (domain.held.length === 0) return;
   const keep = [];
   for (const h of domain.held) {
-    if (nowMs - h.receivedMs > exporter.holdMs) { domain.heldBytes -= h.data.length; exporter.error('no-template'); } else keep.push(h);
+    if (nowMs - h.receivedMs > exporter.holdMs) {
+      domain.heldBytes -= h.data.length;
+      exporter.error('no-template');
+    } else keep.push(h);
   }
   domain.held = keep;
 }

@@ -7,7 +7,19 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { MamoriError } from '../../core/errors.js';
 
-export interface NfdumpRecord { start: number; end: number; src: string; dst: string; sport: number; dport: number; proto: number; packets: number; bytes: number; tcpFlags: number; exporter: string }
+export interface NfdumpRecord {
+  start: number;
+  end: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  proto: number;
+  packets: number;
+  bytes: number;
+  tcpFlags: number;
+  exporter: string;
+}
 
 /**
  * %ts/%te, not %tsr/%ter: nfdump 1.7.1 prints %ter's milliseconds wrong (e.g.
@@ -40,13 +52,34 @@ export function parseNfdumpLine(line: string): NfdumpRecord | undefined {
   if (!line.includes('|')) return undefined;
   const f = line.split('|').map((x) => x.trim());
   if (f.length < 11) return undefined;
-  const [ts, te, sa, da, sp, dp, pr, pkt, byt, flg, ra] = f as [string, string, string, string, string, string, string, string, string, string, string];
+  const [ts, te, sa, da, sp, dp, pr, pkt, byt, flg, ra] = f as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const start = Date.parse(`${ts.replace(' ', 'T')}Z`);
   const end = Date.parse(`${te.replace(' ', 'T')}Z`);
   if (Number.isNaN(start) || Number.isNaN(end)) return undefined;
   return {
-    start, end, src: sa, dst: da, sport: Number(sp), dport: icmpOrPort(dp), proto: Number(pr),
-    packets: Number(pkt), bytes: Number(byt), tcpFlags: flags(flg), exporter: ra,
+    start,
+    end,
+    src: sa,
+    dst: da,
+    sport: Number(sp),
+    dport: icmpOrPort(dp),
+    proto: Number(pr),
+    packets: Number(pkt),
+    bytes: Number(byt),
+    tcpFlags: flags(flg),
+    exporter: ra,
   };
 }
 
@@ -63,7 +96,9 @@ export async function* readNfdump(path: string, directory = false): AsyncGenerat
   if (!haveNfdump()) throw new NfdumpError('nfdump is not installed (Debian: apt-get install nfdump)');
   const child = spawn('nfdump', args(path, directory), { env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => {
+    if (stderr.length < 4096) stderr += c.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   for await (const line of createInterface({ input: child.stdout })) {
     const r = parseNfdumpLine(line);

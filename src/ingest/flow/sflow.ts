@@ -15,28 +15,46 @@ const MAX_SAMPLES = 1024;
 const MAX_RECORDS = 256;
 
 export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, receivedMs: number): number {
-  if (buf.length < 28) { exporter.error('truncated'); return 0; }
+  if (buf.length < 28) {
+    exporter.error('truncated');
+    return 0;
+  }
   const addressType = buf.readUInt32BE(4);
   const addressLength = addressType === 1 ? 4 : addressType === 2 ? 16 : -1;
-  if (addressLength < 0) { exporter.error('bad-sample'); return 0; }
+  if (addressLength < 0) {
+    exporter.error('bad-sample');
+    return 0;
+  }
   let p = 8 + addressLength;
-  if (p + 16 > buf.length) { exporter.error('truncated'); return 0; }
+  if (p + 16 > buf.length) {
+    exporter.error('truncated');
+    return 0;
+  }
   const subAgent = buf.readUInt32BE(p);
   const sequence = buf.readUInt32BE(p + 4);
   const samples = buf.readUInt32BE(p + 12);
   p += 16;
-  if (samples > MAX_SAMPLES) { exporter.error('bad-sample'); return 0; }
+  if (samples > MAX_SAMPLES) {
+    exporter.error('bad-sample');
+    return 0;
+  }
 
   let flows = 0;
   let valid = 0;
   let s = 0;
   for (; s < samples; s++) {
-    if (p + 8 > buf.length) { exporter.error('truncated'); break; }
+    if (p + 8 > buf.length) {
+      exporter.error('truncated');
+      break;
+    }
     const format = buf.readUInt32BE(p);
     const length = buf.readUInt32BE(p + 4);
     const body = p + 8;
     const end = body + length;
-    if (end > buf.length) { exporter.error('truncated'); break; }
+    if (end > buf.length) {
+      exporter.error('truncated');
+      break;
+    }
     if (format === 1 || format === 3) {
       const r = decodeFlowSample(buf, body, end, format === 3, exporter, out, receivedMs);
       if (r < 0) break;
@@ -60,22 +78,52 @@ export function decodeSflow(buf: Buffer, exporter: Exporter, out: FlowOutput, re
  * packet. The raw header is read first (it has the ports of tunnelled and
  * MPLS traffic too); the sampled IP record is the fallback.
  */
-function decodeFlowSample(buf: Buffer, p: number, end: number, expanded: boolean, exporter: Exporter, out: FlowOutput, receivedMs: number): number {
+function decodeFlowSample(
+  buf: Buffer,
+  p: number,
+  end: number,
+  expanded: boolean,
+  exporter: Exporter,
+  out: FlowOutput,
+  receivedMs: number,
+): number {
   const fixed = expanded ? 44 : 32;
-  if (p + fixed > end) { exporter.error('truncated'); return -1; }
+  if (p + fixed > end) {
+    exporter.error('truncated');
+    return -1;
+  }
   const rate = Math.max(1, buf.readUInt32BE(p + (expanded ? 12 : 8)));
   const records = buf.readUInt32BE(p + fixed - 4);
-  if (records > MAX_RECORDS) { exporter.error('bad-sample'); return -1; }
+  if (records > MAX_RECORDS) {
+    exporter.error('bad-sample');
+    return -1;
+  }
   p += fixed;
-  let raw = -1, rawEnd = 0, ip = -1, ipEnd = 0, ipFormat = 0;
+  let raw = -1,
+    rawEnd = 0,
+    ip = -1,
+    ipEnd = 0,
+    ipFormat = 0;
   for (let r = 0; r < records; r++) {
-    if (p + 8 > end) { exporter.error('truncated'); return -1; }
+    if (p + 8 > end) {
+      exporter.error('truncated');
+      return -1;
+    }
     const format = buf.readUInt32BE(p);
     const length = buf.readUInt32BE(p + 4);
     const body = p + 8;
-    if (body + length > end) { exporter.error('truncated'); return -1; }
-    if (format === 1 && raw < 0) { raw = body; rawEnd = body + length; }
-    else if ((format === 3 || format === 4) && ip < 0) { ip = body; ipEnd = body + length; ipFormat = format; }
+    if (body + length > end) {
+      exporter.error('truncated');
+      return -1;
+    }
+    if (format === 1 && raw < 0) {
+      raw = body;
+      rawEnd = body + length;
+    } else if ((format === 3 || format === 4) && ip < 0) {
+      ip = body;
+      ipEnd = body + length;
+      ipFormat = format;
+    }
     // Extended records (switch, router, gateway, user …) and enterprise formats are skipped.
     p = body + length;
   }
@@ -86,7 +134,10 @@ function decodeFlowSample(buf: Buffer, p: number, end: number, expanded: boolean
   }
   if (ip >= 0) {
     if (sampledIp(buf, ip, ipEnd, ipFormat === 3 ? 4 : 6, rate, out, receivedMs)) return 1;
-    if (raw < 0) { exporter.error('truncated'); return 0; }
+    if (raw < 0) {
+      exporter.error('truncated');
+      return 0;
+    }
   }
   exporter.error(raw >= 0 ? frameDropReason(status) : 'sample-without-packet');
   return 0;
@@ -123,11 +174,16 @@ function fill(b: FlowOutput['batch'], i: number, ipLength: number, rate: number,
 /** sFlow header_protocol values the frame decoder reads. */
 function startOf(protocol: number): FrameStart | -1 {
   switch (protocol) {
-    case 1: return FrameStart.Ethernet;
-    case 11: return FrameStart.Ipv4;
-    case 12: return FrameStart.Ipv6;
-    case 13: return FrameStart.Mpls;
-    default: return -1;
+    case 1:
+      return FrameStart.Ethernet;
+    case 11:
+      return FrameStart.Ipv4;
+    case 12:
+      return FrameStart.Ipv6;
+    case 13:
+      return FrameStart.Mpls;
+    default:
+      return -1;
   }
 }
 

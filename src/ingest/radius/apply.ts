@@ -14,7 +14,13 @@ export type SessionEvent =
   | { kind: 'finish-all'; nas: string; at: number };
 
 /** False when the record cannot be applied (a Start with no user, session or address). */
-export function applyAccounting(index: SessionIndex, a: Omit<Accounting, 'identifier' | 'authenticator'>, nas: string, emit: (e: SessionEvent) => void, now = Date.now()): boolean {
+export function applyAccounting(
+  index: SessionIndex,
+  a: Omit<Accounting, 'identifier' | 'authenticator'>,
+  nas: string,
+  emit: (e: SessionEvent) => void,
+  now = Date.now(),
+): boolean {
   const at = a.eventTimestamp ?? Math.floor(now / 1000) - (a.delayTime ?? 0);
   const key = `${nas}|${a.sessionId ?? ''}`;
   switch (a.statusType) {
@@ -31,12 +37,16 @@ export function applyAccounting(index: SessionIndex, a: Omit<Accounting, 'identi
       return true;
     case STATUS.START:
     case STATUS.INTERIM: {
-      if (a.statusType === STATUS.INTERIM && index.touch(key, at)) { emit({ kind: 'touch', key, at }); return true; }
+      if (a.statusType === STATUS.INTERIM && index.touch(key, at)) {
+        emit({ kind: 'touch', key, at });
+        return true;
+      }
       const addresses = [a.framedIp, a.framedIpv6Prefix, a.delegatedIpv6Prefix].filter((x): x is string => x !== undefined);
       if (!a.userName || !a.sessionId || addresses.length === 0) return false;
       addresses.forEach((address, i) => {
         const k = i === 0 ? key : `${key}#${i}`;
-        if (index.begin({ key: k, subscriber: a.userName!, address, start: at })) emit({ kind: 'begin', key: k, subscriber: a.userName!, address, at });
+        if (index.begin({ key: k, subscriber: a.userName!, address, start: at }))
+          emit({ kind: 'begin', key: k, subscriber: a.userName!, address, at });
       });
       return true;
     }

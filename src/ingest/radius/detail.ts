@@ -29,7 +29,8 @@ type CursorTables = { radius_detail_cursors: { file: string; inode: string; offs
 export const detailMigrations: Record<string, Migration> = {
   '0051_radius_detail_cursors': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('radius_detail_cursors')
+      await db.schema
+        .createTable('radius_detail_cursors')
         .addColumn('file', 'text', (c) => c.primaryKey())
         .addColumn('inode', 'text', (c) => c.notNull())
         .addColumn('offset', 'integer', (c) => c.notNull())
@@ -40,7 +41,14 @@ export const detailMigrations: Record<string, Migration> = {
 
 const cdb = (d: StateDb) => tablesOf<CursorTables>(d);
 
-const STATUS_NAMES: Record<string, number> = { Start: STATUS.START, Stop: STATUS.STOP, 'Interim-Update': STATUS.INTERIM, 'Alive': STATUS.INTERIM, 'Accounting-On': STATUS.ACCOUNTING_ON, 'Accounting-Off': STATUS.ACCOUNTING_OFF };
+const STATUS_NAMES: Record<string, number> = {
+  Start: STATUS.START,
+  Stop: STATUS.STOP,
+  'Interim-Update': STATUS.INTERIM,
+  Alive: STATUS.INTERIM,
+  'Accounting-On': STATUS.ACCOUNTING_ON,
+  'Accounting-Off': STATUS.ACCOUNTING_OFF,
+};
 
 /** One detail block as an accounting record; undefined for blocks that are not accounting. */
 export function parseDetailBlock(block: string): (Omit<Accounting, 'identifier' | 'authenticator'> & { nas?: string }) | undefined {
@@ -62,7 +70,9 @@ export function parseDetailBlock(block: string): (Omit<Accounting, 'identifier' 
   const event = epoch(attrs.get('Event-Timestamp')) ?? (written !== undefined ? written - delay : undefined);
   const get = (k: string) => attrs.get(k);
   const out: Omit<Accounting, 'identifier' | 'authenticator'> & { nas?: string } = { statusType: status };
-  const set = <K extends keyof typeof out>(k: K, v: (typeof out)[K] | undefined) => { if (v !== undefined) out[k] = v; };
+  const set = <K extends keyof typeof out>(k: K, v: (typeof out)[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
   set('userName', get('User-Name'));
   set('sessionId', get('Acct-Session-Id'));
   set('framedIp', get('Framed-IP-Address'));
@@ -73,43 +83,71 @@ export function parseDetailBlock(block: string): (Omit<Accounting, 'identifier' 
   return out;
 }
 
-export interface DetailStatus { files: number; records: number; skipped: number }
+export interface DetailStatus {
+  files: number;
+  records: number;
+  skipped: number;
+}
 
 const MAX_READ = 16 * 1024 * 1024;
 
 export class DetailTailer {
   private readonly counts: DetailStatus = { files: 0, records: 0, skipped: 0 };
 
-  constructor(private readonly opts: { directory: string; prefix: string; state: StateStore; index: SessionIndex; emit: (e: SessionEvent) => void }) {}
+  constructor(
+    private readonly opts: { directory: string; prefix: string; state: StateStore; index: SessionIndex; emit: (e: SessionEvent) => void },
+  ) {}
 
-  status(): DetailStatus { return { ...this.counts }; }
+  status(): DetailStatus {
+    return { ...this.counts };
+  }
 
   private polling: Promise<number> | undefined;
 
   /** Reads what is new in every detail file; returns the records applied. A poll already running is joined, not doubled. */
   poll(): Promise<number> {
-    this.polling ??= this.readNew().finally(() => { this.polling = undefined; });
+    this.polling ??= this.readNew().finally(() => {
+      this.polling = undefined;
+    });
     return this.polling;
   }
 
   private async readNew(): Promise<number> {
     let names: string[];
-    try { names = readdirSync(this.opts.directory).filter((n) => n.startsWith(this.opts.prefix)).sort(); } catch { return 0; }
+    try {
+      names = readdirSync(this.opts.directory)
+        .filter((n) => n.startsWith(this.opts.prefix))
+        .sort();
+    } catch {
+      return 0;
+    }
     let applied = 0;
     for (const name of names) {
       const path = join(this.opts.directory, name);
       let st;
-      try { st = statSync(path); } catch { continue; }
+      try {
+        st = statSync(path);
+      } catch {
+        continue;
+      }
       if (!st.isFile()) continue;
       const inode = String(st.ino);
-      const cursor = await cdb(this.opts.state.db).selectFrom('radius_detail_cursors').selectAll().where('file', '=', name).executeTakeFirst();
+      const cursor = await cdb(this.opts.state.db)
+        .selectFrom('radius_detail_cursors')
+        .selectAll()
+        .where('file', '=', name)
+        .executeTakeFirst();
       let offset = cursor && cursor.inode === inode && cursor.offset <= st.size ? cursor.offset : 0;
       // Read up to the file's end, a bounded amount at a time, and keep only whole blocks.
       while (offset < st.size) {
         const length = Math.min(MAX_READ, st.size - offset);
         const buf = Buffer.alloc(length);
         const fd = openSync(path, 'r');
-        try { readSync(fd, buf, 0, length, offset); } finally { closeSync(fd); }
+        try {
+          readSync(fd, buf, 0, length, offset);
+        } finally {
+          closeSync(fd);
+        }
         const text = buf.toString('utf8');
         const end = text.lastIndexOf('\n\n');
         if (end < 0) break; // a block still being written
@@ -117,12 +155,28 @@ export class DetailTailer {
         for (const block of text.slice(0, end).split(/\n\n+/)) {
           if (!block.trim()) continue;
           const r = parseDetailBlock(block);
-          if (r && applyAccounting(this.opts.index, r, r.nas ?? 'detail', this.opts.emit, (r.eventTimestamp ?? Math.floor(Date.now() / 1000)) * 1000)) { this.counts.records++; applied++; }
-          else this.counts.skipped++;
+          if (
+            r &&
+            applyAccounting(
+              this.opts.index,
+              r,
+              r.nas ?? 'detail',
+              this.opts.emit,
+              (r.eventTimestamp ?? Math.floor(Date.now() / 1000)) * 1000,
+            )
+          ) {
+            this.counts.records++;
+            applied++;
+          } else this.counts.skipped++;
         }
         offset += consumed;
-        await this.opts.state.writeTransaction((tx) => cdb(tx).insertInto('radius_detail_cursors').values({ file: name, inode, offset })
-          .onConflict((oc) => oc.column('file').doUpdateSet({ inode, offset })).execute());
+        await this.opts.state.writeTransaction((tx) =>
+          cdb(tx)
+            .insertInto('radius_detail_cursors')
+            .values({ file: name, inode, offset })
+            .onConflict((oc) => oc.column('file').doUpdateSet({ inode, offset }))
+            .execute(),
+        );
         if (length < MAX_READ) break;
       }
     }

@@ -13,14 +13,26 @@ export const CODE = { ACCOUNTING_REQUEST: 4, ACCOUNTING_RESPONSE: 5 } as const;
 export const STATUS = { START: 1, STOP: 2, INTERIM: 3, ACCOUNTING_ON: 7, ACCOUNTING_OFF: 8 } as const;
 
 const ATTR = {
-  USER_NAME: 1, NAS_IP_ADDRESS: 4, FRAMED_IP_ADDRESS: 8, NAS_IDENTIFIER: 32, ACCT_STATUS_TYPE: 40, ACCT_DELAY_TIME: 41,
-  ACCT_SESSION_ID: 44, EVENT_TIMESTAMP: 55, NAS_IPV6_ADDRESS: 95, FRAMED_IPV6_PREFIX: 97, DELEGATED_IPV6_PREFIX: 123,
+  USER_NAME: 1,
+  NAS_IP_ADDRESS: 4,
+  FRAMED_IP_ADDRESS: 8,
+  NAS_IDENTIFIER: 32,
+  ACCT_STATUS_TYPE: 40,
+  ACCT_DELAY_TIME: 41,
+  ACCT_SESSION_ID: 44,
+  EVENT_TIMESTAMP: 55,
+  NAS_IPV6_ADDRESS: 95,
+  FRAMED_IPV6_PREFIX: 97,
+  DELEGATED_IPV6_PREFIX: 123,
 } as const;
 
 export class RadiusError extends MamoriError {
   static override readonly code = 'radius-packet';
   static override readonly status = 400;
-  constructor(readonly reason: 'short' | 'length' | 'code' | 'attribute' | 'authenticator' | 'missing', message: string) {
+  constructor(
+    readonly reason: 'short' | 'length' | 'code' | 'attribute' | 'authenticator' | 'missing',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -46,7 +58,8 @@ function ipv6Prefix(v: Buffer): string {
   // Reserved (1), Prefix-Length (1), Prefix (0–16 octets).
   if (v.length < 2 || v.length > 18) throw new RadiusError('attribute', `an IPv6 prefix attribute of ${v.length} octets`);
   const len = v[1]!;
-  if (len > 128 || Math.ceil(len / 8) > v.length - 2) throw new RadiusError('attribute', `IPv6 prefix length ${len} does not fit its attribute`);
+  if (len > 128 || Math.ceil(len / 8) > v.length - 2)
+    throw new RadiusError('attribute', `IPv6 prefix length ${len} does not fit its attribute`);
   const bytes = Buffer.alloc(16);
   v.copy(bytes, 0, 2);
   // Bits beyond the prefix length are not part of the prefix.
@@ -68,7 +81,9 @@ const text = (v: Buffer) => v.toString('utf8');
 let scratch = Buffer.alloc(4096 + 256);
 
 function md5Of(parts: (into: Buffer) => number): Buffer {
-  return createHash('md5').update(scratch.subarray(0, parts(scratch))).digest();
+  return createHash('md5')
+    .update(scratch.subarray(0, parts(scratch)))
+    .digest();
 }
 
 /** Request Authenticator of an Accounting-Request: MD5(Code+Identifier+Length+16 zero octets+Attributes+Secret). */
@@ -86,7 +101,8 @@ export function accountingAuthenticator(packet: Buffer, secret: Buffer): Buffer 
 export function header(packet: Buffer): { code: number; identifier: number; length: number } {
   if (packet.length < 20) throw new RadiusError('short', `${packet.length} octets is shorter than a RADIUS header`);
   const length = packet.readUInt16BE(2);
-  if (length < 20 || length > 4096 || length > packet.length) throw new RadiusError('length', `length field ${length} does not fit a packet of ${packet.length} octets`);
+  if (length < 20 || length > 4096 || length > packet.length)
+    throw new RadiusError('length', `length field ${length} does not fit a packet of ${packet.length} octets`);
   return { code: packet[0]!, identifier: packet[1]!, length };
 }
 
@@ -99,27 +115,53 @@ export function decodeAccounting(datagram: Buffer, secret: Buffer): Accounting {
   if (h.code !== CODE.ACCOUNTING_REQUEST) throw new RadiusError('code', `code ${h.code} is not an Accounting-Request`);
   const packet = datagram.subarray(0, h.length);
   const authenticator = Buffer.from(packet.subarray(4, 20));
-  if (!accountingAuthenticator(packet, secret).equals(authenticator)) throw new RadiusError('authenticator', 'the Request Authenticator does not match: wrong shared secret or altered packet');
+  if (!accountingAuthenticator(packet, secret).equals(authenticator))
+    throw new RadiusError('authenticator', 'the Request Authenticator does not match: wrong shared secret or altered packet');
   const out: Partial<Accounting> = { identifier: h.identifier, authenticator };
   for (let o = 20; o < h.length;) {
     if (o + 2 > h.length) throw new RadiusError('attribute', `attribute header cut at octet ${o}`);
     const type = packet[o]!;
     const len = packet[o + 1]!;
-    if (len < 2 || o + len > h.length) throw new RadiusError('attribute', `attribute ${type} of length ${len} at octet ${o} overruns the packet`);
+    if (len < 2 || o + len > h.length)
+      throw new RadiusError('attribute', `attribute ${type} of length ${len} at octet ${o} overruns the packet`);
     const v = packet.subarray(o + 2, o + len);
     switch (type) {
-      case ATTR.USER_NAME: out.userName = text(v); break;
-      case ATTR.NAS_IP_ADDRESS: out.nasIp = ipv4(v); break;
-      case ATTR.NAS_IPV6_ADDRESS: if (v.length !== 16) throw new RadiusError('attribute', 'NAS-IPv6-Address is not 16 octets'); out.nasIp = formatIPv6(v, 0); break;
-      case ATTR.FRAMED_IP_ADDRESS: out.framedIp = ipv4(v); break;
-      case ATTR.NAS_IDENTIFIER: out.nasIdentifier = text(v); break;
-      case ATTR.ACCT_STATUS_TYPE: out.statusType = u32(v); break;
-      case ATTR.ACCT_DELAY_TIME: out.delayTime = u32(v); break;
-      case ATTR.ACCT_SESSION_ID: out.sessionId = text(v); break;
-      case ATTR.EVENT_TIMESTAMP: out.eventTimestamp = u32(v); break;
-      case ATTR.FRAMED_IPV6_PREFIX: out.framedIpv6Prefix = ipv6Prefix(v); break;
-      case ATTR.DELEGATED_IPV6_PREFIX: out.delegatedIpv6Prefix = ipv6Prefix(v); break;
-      default: break; // not needed to say who had which address: not kept
+      case ATTR.USER_NAME:
+        out.userName = text(v);
+        break;
+      case ATTR.NAS_IP_ADDRESS:
+        out.nasIp = ipv4(v);
+        break;
+      case ATTR.NAS_IPV6_ADDRESS:
+        if (v.length !== 16) throw new RadiusError('attribute', 'NAS-IPv6-Address is not 16 octets');
+        out.nasIp = formatIPv6(v, 0);
+        break;
+      case ATTR.FRAMED_IP_ADDRESS:
+        out.framedIp = ipv4(v);
+        break;
+      case ATTR.NAS_IDENTIFIER:
+        out.nasIdentifier = text(v);
+        break;
+      case ATTR.ACCT_STATUS_TYPE:
+        out.statusType = u32(v);
+        break;
+      case ATTR.ACCT_DELAY_TIME:
+        out.delayTime = u32(v);
+        break;
+      case ATTR.ACCT_SESSION_ID:
+        out.sessionId = text(v);
+        break;
+      case ATTR.EVENT_TIMESTAMP:
+        out.eventTimestamp = u32(v);
+        break;
+      case ATTR.FRAMED_IPV6_PREFIX:
+        out.framedIpv6Prefix = ipv6Prefix(v);
+        break;
+      case ATTR.DELEGATED_IPV6_PREFIX:
+        out.delegatedIpv6Prefix = ipv6Prefix(v);
+        break;
+      default:
+        break; // not needed to say who had which address: not kept
     }
     o += len;
   }
@@ -146,8 +188,14 @@ export function accountingResponse(identifier: number, requestAuthenticator: Buf
 /** Builds an Accounting-Request (for tests, benchmarks and the simulator). */
 export function encodeAccounting(a: Omit<Accounting, 'authenticator'>, secret: Buffer): Buffer {
   const attrs: Buffer[] = [];
-  const add = (type: number, v: Buffer) => { attrs.push(Buffer.concat([Buffer.from([type, v.length + 2]), v])); };
-  const u = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
+  const add = (type: number, v: Buffer) => {
+    attrs.push(Buffer.concat([Buffer.from([type, v.length + 2]), v]));
+  };
+  const u = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b;
+  };
   const v4 = (s: string) => Buffer.from(s.split('.').map(Number));
   add(ATTR.ACCT_STATUS_TYPE, u(a.statusType));
   if (a.userName !== undefined) add(ATTR.USER_NAME, Buffer.from(a.userName));

@@ -27,7 +27,12 @@ export type ReceiverMessage =
   | { type: 'settled'; id: number; counters: ReceiverCounters }
   | { type: 'error'; message: string };
 
-export interface ReceiverCounters { packets: number; answered: number; duplicates: number; dropped: Record<string, number> }
+export interface ReceiverCounters {
+  packets: number;
+  answered: number;
+  duplicates: number;
+  dropped: Record<string, number>;
+}
 
 /** From the main thread: a batch is stored (answer it), could not be stored (answer nothing), or a settle/stop request. */
 export type ControlMessage = { type: 'stored' | 'store-failed'; id: number } | { type: 'settle'; id: number } | { type: 'stop' };
@@ -42,13 +47,22 @@ const FLUSH_MS = 5;
  */
 const MAX_WAITING_RECORDS = 256 * BATCH;
 
-interface Held { socket: dgram.Socket; response: Buffer; port: number; address: string; dupKey: string; retransmission: boolean }
+interface Held {
+  socket: dgram.Socket;
+  response: Buffer;
+  port: number;
+  address: string;
+  dupKey: string;
+  retransmission: boolean;
+}
 
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 async function main(config: ReceiverConfig): Promise<void> {
   const port = parentPort!;
-  const clients = new Map(config.clients.map((c) => [unmap(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmap(c.address) }]));
+  const clients = new Map(
+    config.clients.map((c) => [unmap(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmap(c.address) }]),
+  );
   const counters: ReceiverCounters = { packets: 0, answered: 0, duplicates: 0, dropped: {} };
   /** Recent packets by NAS, port and identifier; `stored` once their answer has gone out, else the answers it waits with. */
   const recent = new Map<string, { at: number; authenticator: Buffer; response: Buffer; stored: boolean; with: Held[] }>();
@@ -60,9 +74,15 @@ async function main(config: ReceiverConfig): Promise<void> {
   let nextBatch = 0;
   let timer: NodeJS.Timeout | undefined;
   const flush = () => {
-    if (timer) { clearTimeout(timer); timer = undefined; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
     const id = nextBatch++;
-    if (batch.length > 0) { waiting.set(id, held); waitingRecords += batch.length; }
+    if (batch.length > 0) {
+      waiting.set(id, held);
+      waitingRecords += batch.length;
+    }
     port.postMessage({ type: 'batch', id, records: batch, counters } satisfies ReceiverMessage);
     batch = [];
     held = [];
@@ -75,7 +95,10 @@ async function main(config: ReceiverConfig): Promise<void> {
   const receive = (socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo) => {
     counters.packets++;
     const client = clients.get(unmap(rinfo.address));
-    if (!client) { drop('unknown-nas'); return; }
+    if (!client) {
+      drop('unknown-nas');
+      return;
+    }
     try {
       const h = header(msg);
       // A retransmission repeats NAS, source port, identifier and authenticator.
@@ -90,7 +113,10 @@ async function main(config: ReceiverConfig): Promise<void> {
       }
       // The main thread is not keeping up: leave the packet unanswered, so the NAS sends it again later,
       // rather than queue without end.
-      if (waitingRecords + batch.length >= MAX_WAITING_RECORDS) { drop('backlog'); return; }
+      if (waitingRecords + batch.length >= MAX_WAITING_RECORDS) {
+        drop('backlog');
+        return;
+      }
       const a = decodeAccounting(msg, client.secret);
       const response = accountingResponse(a.identifier, a.authenticator, client.secret);
       recent.delete(dupKey); // re-inserted last: the map stays in arrival order for eviction
@@ -105,7 +131,10 @@ async function main(config: ReceiverConfig): Promise<void> {
       if (batch.length >= BATCH) flush();
       else timer ??= setTimeout(flush, FLUSH_MS);
     } catch (err) {
-      if (err instanceof RadiusError) { drop(err.reason); return; }
+      if (err instanceof RadiusError) {
+        drop(err.reason);
+        return;
+      }
       throw err;
     }
   };
@@ -114,8 +143,16 @@ async function main(config: ReceiverConfig): Promise<void> {
   for (const l of config.listeners) {
     const s = dgram.createSocket({ type: l.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: config.recvBufferSize });
     s.on('message', (msg, rinfo) => receive(s, msg, rinfo));
-    await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(l.port, l.host, () => { s.off('error', reject); resolve(); }); });
-    s.on('error', () => { /* a send to a vanished NAS: nothing to do */ });
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(l.port, l.host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+    s.on('error', () => {
+      /* a send to a vanished NAS: nothing to do */
+    });
     sockets.push(s);
   }
   port.on('message', (m: ControlMessage) => {
@@ -128,7 +165,10 @@ async function main(config: ReceiverConfig): Promise<void> {
         if (m.type === 'stored') {
           h.socket.send(h.response, h.port, h.address);
           if (!h.retransmission) counters.answered++;
-          if (r && r.response === h.response) { r.stored = true; r.with = []; }
+          if (r && r.response === h.response) {
+            r.stored = true;
+            r.with = [];
+          }
         } else {
           // Not kept, so not answered: the NAS's retransmission is taken as new.
           if (!h.retransmission) counters.dropped['store-failed'] = (counters.dropped['store-failed'] ?? 0) + 1;
@@ -137,12 +177,26 @@ async function main(config: ReceiverConfig): Promise<void> {
       }
       return;
     }
-    if (m.type === 'settle') { flush(); port.postMessage({ type: 'settled', id: m.id, counters } satisfies ReceiverMessage); }
-    else { flush(); for (const s of sockets) s.close(); port.close(); }
+    if (m.type === 'settle') {
+      flush();
+      port.postMessage({ type: 'settled', id: m.id, counters } satisfies ReceiverMessage);
+    } else {
+      flush();
+      for (const s of sockets) s.close();
+      port.close();
+    }
   });
-  port.postMessage({ type: 'ready', addresses: sockets.map((s) => { const a = s.address() as AddressInfo; return { host: a.address, port: a.port }; }) } satisfies ReceiverMessage);
+  port.postMessage({
+    type: 'ready',
+    addresses: sockets.map((s) => {
+      const a = s.address() as AddressInfo;
+      return { host: a.address, port: a.port };
+    }),
+  } satisfies ReceiverMessage);
 }
 
 if (parentPort) {
-  main(workerData as ReceiverConfig).catch((err: Error) => parentPort!.postMessage({ type: 'error', message: err.message } satisfies ReceiverMessage));
+  main(workerData as ReceiverConfig).catch((err: Error) =>
+    parentPort!.postMessage({ type: 'error', message: err.message } satisfies ReceiverMessage),
+  );
 }

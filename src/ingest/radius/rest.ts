@@ -15,10 +15,12 @@ const octets = z.string().refine((s) => Buffer.byteLength(s, 'utf8') <= 253, 'at
 const value = z.union([octets, z.number().finite(), z.boolean()]);
 
 /** An rlm_rest body: attribute names to a value or {type, value: [values]}, every part bounded. */
-export const restBody = z.record(
-  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/, 'an attribute name such as "User-Name"'),
-  z.union([value, z.strictObject({ type: z.string().max(32), value: z.array(value).max(MAX_VALUES) })]),
-).refine((b) => Object.keys(b).length <= MAX_ATTRIBUTES, `at most ${MAX_ATTRIBUTES} attributes`);
+export const restBody = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/, 'an attribute name such as "User-Name"'),
+    z.union([value, z.strictObject({ type: z.string().max(32), value: z.array(value).max(MAX_VALUES) })]),
+  )
+  .refine((b) => Object.keys(b).length <= MAX_ATTRIBUTES, `at most ${MAX_ATTRIBUTES} attributes`);
 
 export function restAttribute(body: Record<string, unknown>, name: string): string | undefined {
   const v = body[name];

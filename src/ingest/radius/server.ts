@@ -46,8 +46,11 @@ export class RadiusAccountingServer {
   private storing: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly worker: Worker, readonly addresses: Array<{ host: string; port: number }>, private readonly index: SessionIndex,
-    private readonly onEvent: (e: SessionEvent) => void, private readonly store: () => Promise<void>,
+    private readonly worker: Worker,
+    readonly addresses: Array<{ host: string; port: number }>,
+    private readonly index: SessionIndex,
+    private readonly onEvent: (e: SessionEvent) => void,
+    private readonly store: () => Promise<void>,
   ) {
     worker.on('message', (m: ReceiverMessage) => {
       if (m.type === 'batch' || m.type === 'settled') this.counters = m.counters;
@@ -58,7 +61,10 @@ export class RadiusAccountingServer {
           else this.notApplied++;
         }
         const post = (type: 'stored' | 'store-failed') => worker.postMessage({ type, id: m.id } satisfies ControlMessage);
-        this.storing = this.store().then(() => post('stored'), () => post('store-failed'));
+        this.storing = this.store().then(
+          () => post('stored'),
+          () => post('store-failed'),
+        );
       } else if (m.type === 'settled') {
         this.settling.get(m.id)?.();
         this.settling.delete(m.id);
@@ -70,8 +76,17 @@ export class RadiusAccountingServer {
    * `store` makes every event `onEvent` was given so far durable (SubscriberService.flush); answers wait for it.
    * Without one, records are answered once applied to the index (benchmarks of the index alone).
    */
-  static async start(config: RadiusServerConfig, index: SessionIndex, onEvent: (e: SessionEvent) => void = () => {}, store: () => Promise<void> = async () => {}): Promise<RadiusAccountingServer> {
-    const workerConfig: ReceiverConfig = { listeners: config.listeners, clients: config.clients, recvBufferSize: config.recvBufferSize ?? 32 << 20 };
+  static async start(
+    config: RadiusServerConfig,
+    index: SessionIndex,
+    onEvent: (e: SessionEvent) => void = () => {},
+    store: () => Promise<void> = async () => {},
+  ): Promise<RadiusAccountingServer> {
+    const workerConfig: ReceiverConfig = {
+      listeners: config.listeners,
+      clients: config.clients,
+      recvBufferSize: config.recvBufferSize ?? 32 << 20,
+    };
     const worker = new Worker(new URL('./receiver-worker.js', import.meta.url), { workerData: workerConfig });
     const addresses = await new Promise<Array<{ host: string; port: number }>>((resolve, reject) => {
       worker.once('message', (m: ReceiverMessage) => {
@@ -86,7 +101,13 @@ export class RadiusAccountingServer {
   status(): RadiusStatus {
     const dropped = { ...this.counters.dropped };
     if (this.notApplied > 0) dropped['no-address'] = this.notApplied;
-    return { packets: this.counters.packets, answered: this.counters.answered, applied: this.applied, duplicates: this.counters.duplicates, dropped };
+    return {
+      packets: this.counters.packets,
+      answered: this.counters.answered,
+      applied: this.applied,
+      duplicates: this.counters.duplicates,
+      dropped,
+    };
   }
 
   /** The status as every listener reports it. */

@@ -38,7 +38,8 @@ export const CANDIDATE_TABLES = ['cc_candidates'] as const;
 export const candidateMigrations: Record<string, Migration> = {
   '0101_cc-detection_candidates': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('cc_candidates')
+      await db.schema
+        .createTable('cc_candidates')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('address', 'text', (c) => c.notNull())
         .addColumn('port', 'integer', (c) => c.notNull())
@@ -60,7 +61,12 @@ export const candidateMigrations: Record<string, Migration> = {
 
 /** Candidates live 90 days (M1's retention for cc.candidate) after their last detection. */
 export const CANDIDATE_DATASET: Dataset = {
-  name: 'cc-candidates', store: 'state', table: 'cc_candidates', timeColumn: 'last_detected', items: ['cc.candidate'], owner: 'cc-detection',
+  name: 'cc-candidates',
+  store: 'state',
+  table: 'cc_candidates',
+  timeColumn: 'last_detected',
+  items: ['cc.candidate'],
+  owner: 'cc-detection',
 };
 
 export interface Candidate {
@@ -73,7 +79,10 @@ export interface Candidate {
   firstDetected: string;
   lastDetected: string;
   detections: number;
-  evidence: { features: Omit<EndpointFeatures, 'address' | 'port' | 'proto'>; explanation: Array<{ feature: string; ja: string; en: string }> };
+  evidence: {
+    features: Omit<EndpointFeatures, 'address' | 'port' | 'proto'>;
+    explanation: Array<{ feature: string; ja: string; en: string }>;
+  };
   statusChangedAt: string;
   statusChangedBy: string;
   statusReason: string | null;
@@ -98,9 +107,19 @@ export function candidateId(address: string, port: number, proto: number): strin
 
 function fromRow(r: CandidateTables['cc_candidates']): Candidate {
   return {
-    id: r.id, address: r.address, port: r.port, proto: r.proto, status: r.status as CandidateStatus, score: r.score,
-    firstDetected: r.first_detected, lastDetected: r.last_detected, detections: r.detections, evidence: JSON.parse(r.evidence) as Candidate['evidence'],
-    statusChangedAt: r.status_changed_at, statusChangedBy: r.status_changed_by, statusReason: r.status_reason,
+    id: r.id,
+    address: r.address,
+    port: r.port,
+    proto: r.proto,
+    status: r.status as CandidateStatus,
+    score: r.score,
+    firstDetected: r.first_detected,
+    lastDetected: r.last_detected,
+    detections: r.detections,
+    evidence: JSON.parse(r.evidence) as Candidate['evidence'],
+    statusChangedAt: r.status_changed_at,
+    statusChangedBy: r.status_changed_by,
+    statusReason: r.status_reason,
   };
 }
 
@@ -110,45 +129,86 @@ export interface Detection {
   explanation: Array<{ feature: string; ja: string; en: string }>;
 }
 
-export interface RunSummary { detected: number; created: number; redetected: number; stillWithdrawn: number; expired: number }
+export interface RunSummary {
+  detected: number;
+  created: number;
+  redetected: number;
+  stillWithdrawn: number;
+  expired: number;
+}
 
 /**
  * Applies one detection run: creates or refreshes candidates, leaves withdrawn
  * ones withdrawn (counting that they were seen again), and expires those not
  * detected since `expireBefore`. One transaction, one audit entry.
  */
-export async function applyDetections(store: StateStore, audit: AuditWriter, detections: readonly Detection[], at: Date, expireBefore: Date, actor: string): Promise<RunSummary> {
+export async function applyDetections(
+  store: StateStore,
+  audit: AuditWriter,
+  detections: readonly Detection[],
+  at: Date,
+  expireBefore: Date,
+  actor: string,
+): Promise<RunSummary> {
   const now = at.toISOString();
-  return audit.withAudit((s: RunSummary) => ({ actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', counts: { ...s } }), async (tx) => {
-    const c = db(tx);
-    const summary: RunSummary = { detected: detections.length, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0 };
-    for (const d of detections) {
-      const { address, port, proto, ...features } = d.features;
-      const id = candidateId(address, port, proto);
-      const evidence = JSON.stringify({ features, explanation: d.explanation });
-      const existing = await c.selectFrom('cc_candidates').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!existing) {
-        await c.insertInto('cc_candidates').values({
-          id, address, port, proto, status: 'new', score: d.score, first_detected: now, last_detected: now, detections: 1, evidence,
-          status_changed_at: now, status_changed_by: actor, status_reason: null,
-        }).execute();
-        summary.created += 1;
-        continue;
+  return audit.withAudit(
+    (s: RunSummary) => ({ actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', counts: { ...s } }),
+    async (tx) => {
+      const c = db(tx);
+      const summary: RunSummary = { detected: detections.length, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0 };
+      for (const d of detections) {
+        const { address, port, proto, ...features } = d.features;
+        const id = candidateId(address, port, proto);
+        const evidence = JSON.stringify({ features, explanation: d.explanation });
+        const existing = await c.selectFrom('cc_candidates').selectAll().where('id', '=', id).executeTakeFirst();
+        if (!existing) {
+          await c
+            .insertInto('cc_candidates')
+            .values({
+              id,
+              address,
+              port,
+              proto,
+              status: 'new',
+              score: d.score,
+              first_detected: now,
+              last_detected: now,
+              detections: 1,
+              evidence,
+              status_changed_at: now,
+              status_changed_by: actor,
+              status_reason: null,
+            })
+            .execute();
+          summary.created += 1;
+          continue;
+        }
+        const status = existing.status === 'expired' ? 'new' : existing.status;
+        if (existing.status === 'withdrawn') summary.stillWithdrawn += 1;
+        else summary.redetected += 1;
+        await c
+          .updateTable('cc_candidates')
+          .set({
+            score: d.score,
+            last_detected: now,
+            detections: existing.detections + 1,
+            evidence,
+            status,
+            ...(status !== existing.status ? { status_changed_at: now, status_changed_by: actor, status_reason: 'detected again' } : {}),
+          })
+          .where('id', '=', id)
+          .execute();
       }
-      const status = existing.status === 'expired' ? 'new' : existing.status;
-      if (existing.status === 'withdrawn') summary.stillWithdrawn += 1; else summary.redetected += 1;
-      await c.updateTable('cc_candidates').set({
-        score: d.score, last_detected: now, detections: existing.detections + 1, evidence, status,
-        ...(status !== existing.status ? { status_changed_at: now, status_changed_by: actor, status_reason: 'detected again' } : {}),
-      }).where('id', '=', id).execute();
-    }
-    const expired = await c.updateTable('cc_candidates')
-      .set({ status: 'expired', status_changed_at: now, status_changed_by: actor, status_reason: 'not detected again in time' })
-      .where('status', 'in', ['new', 'confirmed']).where('last_detected', '<', expireBefore.toISOString())
-      .executeTakeFirst();
-    summary.expired = Number(expired.numUpdatedRows);
-    return summary;
-  });
+      const expired = await c
+        .updateTable('cc_candidates')
+        .set({ status: 'expired', status_changed_at: now, status_changed_by: actor, status_reason: 'not detected again in time' })
+        .where('status', 'in', ['new', 'confirmed'])
+        .where('last_detected', '<', expireBefore.toISOString())
+        .executeTakeFirst();
+      summary.expired = Number(expired.numUpdatedRows);
+      return summary;
+    },
+  );
 }
 
 export async function listCandidates(store: StateStore, status?: CandidateStatus): Promise<Candidate[]> {
@@ -168,7 +228,14 @@ const TRANSITIONS: Record<'confirm' | 'withdraw', { to: CandidateStatus; from: C
 };
 
 /** An analyst's decision, with the reason an auditor will read. */
-export async function decide(store: StateStore, audit: AuditWriter, id: string, action: 'confirm' | 'withdraw', reason: string, actor: string): Promise<Candidate> {
+export async function decide(
+  store: StateStore,
+  audit: AuditWriter,
+  id: string,
+  action: 'confirm' | 'withdraw',
+  reason: string,
+  actor: string,
+): Promise<Candidate> {
   if (reason.trim().length === 0) throw new CandidateError('give a reason for the decision');
   const t = TRANSITIONS[action];
   await audit.withAudit({ actor, measure: 'cc-detection', action: `cc.candidate.${action}`, object: `candidate:${id}` }, async (tx) => {
@@ -176,13 +243,20 @@ export async function decide(store: StateStore, audit: AuditWriter, id: string, 
     const row = await c.selectFrom('cc_candidates').select('status').where('id', '=', id).executeTakeFirst();
     if (!row) throw new CandidateError(`no candidate ${id}`);
     if (!t.from.includes(row.status as CandidateStatus)) throw new CandidateError(`a ${row.status} candidate cannot be ${t.to}`);
-    await c.updateTable('cc_candidates').set({ status: t.to, status_changed_at: new Date().toISOString(), status_changed_by: actor, status_reason: reason.trim() }).where('id', '=', id).execute();
+    await c
+      .updateTable('cc_candidates')
+      .set({ status: t.to, status_changed_at: new Date().toISOString(), status_changed_by: actor, status_reason: reason.trim() })
+      .where('id', '=', id)
+      .execute();
   });
   return (await getCandidate(store, id))!;
 }
 
 /** What M1 publishes to other measures: the endpoint, its dates, status and score — no evidence, no features. */
-export type PublishedCandidate = Pick<Candidate, 'id' | 'address' | 'port' | 'proto' | 'status' | 'score' | 'firstDetected' | 'lastDetected' | 'statusChangedAt'>;
+export type PublishedCandidate = Pick<
+  Candidate,
+  'id' | 'address' | 'port' | 'proto' | 'status' | 'score' | 'firstDetected' | 'lastDetected' | 'statusChangedAt'
+>;
 
 export interface CandidateFeed {
   list(): Promise<PublishedCandidate[]>;
@@ -191,12 +265,21 @@ export interface CandidateFeed {
 export function candidateFeed(store: StateStore): CandidateFeed {
   return {
     async list() {
-      const rows = await db(store.db).selectFrom('cc_candidates')
+      const rows = await db(store.db)
+        .selectFrom('cc_candidates')
         .select(['id', 'address', 'port', 'proto', 'status', 'score', 'first_detected', 'last_detected', 'status_changed_at'])
-        .orderBy('id').execute();
+        .orderBy('id')
+        .execute();
       return rows.map((r) => ({
-        id: r.id, address: r.address, port: r.port, proto: r.proto, status: r.status as CandidateStatus, score: r.score,
-        firstDetected: r.first_detected, lastDetected: r.last_detected, statusChangedAt: r.status_changed_at,
+        id: r.id,
+        address: r.address,
+        port: r.port,
+        proto: r.proto,
+        status: r.status as CandidateStatus,
+        score: r.score,
+        firstDetected: r.first_detected,
+        lastDetected: r.last_detected,
+        statusChangedAt: r.status_changed_at,
       }));
     },
   };

@@ -24,7 +24,9 @@ export function allowListMatcher(entries: CcDetectionSettings['scope']['allowLis
   });
   return (f) => {
     const a = addressBytes(f.address);
-    return rules.some((r) => (r.port === null || r.port === f.port) && compareAddressBytes(a, r.lo) >= 0 && compareAddressBytes(a, r.hi) <= 0);
+    return rules.some(
+      (r) => (r.port === null || r.port === f.port) && compareAddressBytes(a, r.lo) >= 0 && compareAddressBytes(a, r.hi) <= 0,
+    );
   };
 }
 
@@ -50,7 +52,8 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
      FROM ${flows.table(FLOW_DATASET.name)}
      WHERE start >= toDateTime64({from:String}, 3, 'UTC') AND start < toDateTime64({to:String}, 3, 'UTC') + INTERVAL 1 DAY
      GROUP BY exporter ORDER BY exporter`,
-    { from: iso(from), to: iso(to), q: iso(lastQuarter) });
+    { from: iso(from), to: iso(to), q: iso(lastQuarter) },
+  );
   const exporters = rows.map((r) => ({ exporter: r.exporter.replace(/^::ffff:/, ''), flows: Number(r.n), lastFlow: r.last }));
   const silentExporters = rows.filter((r) => Number(r.n) > 0 && Number(r.recent) === 0).map((r) => r.exporter.replace(/^::ffff:/, ''));
   const futureFlows = rows.reduce((a, r) => a + Number(r.future), 0);
@@ -62,18 +65,48 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
   return { flows: total, exporters, silentExporters, futureFlows, problems };
 }
 
-export interface DetectionResult extends RunSummary { endpoints: number; allowListed: number; threshold: number; flowsDeleted: number; health: WindowHealth }
+export interface DetectionResult extends RunSummary {
+  endpoints: number;
+  allowListed: number;
+  threshold: number;
+  flowsDeleted: number;
+  health: WindowHealth;
+}
 
 export async function detectOnce(ctx: {
-  flows: PurposeBoundAnalytics; state: StateStore; audit: AuditWriter; settings: CcDetectionSettings; model: M1Model; now: Date; actor: string;
+  flows: PurposeBoundAnalytics;
+  state: StateStore;
+  audit: AuditWriter;
+  settings: CcDetectionSettings;
+  model: M1Model;
+  now: Date;
+  actor: string;
 }): Promise<DetectionResult> {
   const windowMs = parseDuration(ctx.settings.window) * 1000;
   const from = new Date(ctx.now.getTime() - windowMs);
   const health = await windowHealth(ctx.flows, from, ctx.now);
   if (health.flows === 0) {
     // No data is not "not detected": nothing expires, nothing is deleted, and the run says so.
-    await ctx.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'dataset:cc-candidates', outcome: 'error', counts: { flows: 0 } });
-    return { detected: 0, created: 0, redetected: 0, stillWithdrawn: 0, expired: 0, endpoints: 0, allowListed: 0, threshold: ctx.model.threshold, flowsDeleted: 0, health };
+    await ctx.audit.append({
+      actor: ctx.actor,
+      measure: 'cc-detection',
+      action: 'cc.detect',
+      object: 'dataset:cc-candidates',
+      outcome: 'error',
+      counts: { flows: 0 },
+    });
+    return {
+      detected: 0,
+      created: 0,
+      redetected: 0,
+      stillWithdrawn: 0,
+      expired: 0,
+      endpoints: 0,
+      allowListed: 0,
+      threshold: ctx.model.threshold,
+      flowsDeleted: 0,
+      health,
+    };
   }
   const features = await extractFeatures(ctx.flows, ctx.settings.scope, from, ctx.now);
   const allowed = allowListMatcher(ctx.settings.scope.allowList);
@@ -82,15 +115,19 @@ export async function detectOnce(ctx: {
   for (const f of features) {
     const s = score(ctx.model, f);
     if (s < ctx.model.threshold) continue;
-    if (allowed(f)) { allowListed += 1; continue; }
+    if (allowed(f)) {
+      allowListed += 1;
+      continue;
+    }
     detections.push({ features: f, score: s, explanation: explain(ctx.model, f).map(({ feature, ja, en }) => ({ feature, ja, en })) });
   }
   // With an exporter silent, an endpoint may be missing for want of data: expire nothing this run.
-  const expireBefore = health.silentExporters.length > 0 ? new Date(0) : new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
+  const expireBefore =
+    health.silentExporters.length > 0 ? new Date(0) : new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
   const summary = await applyDetections(ctx.state, ctx.audit, detections, ctx.now, expireBefore, ctx.actor);
   // 4th summary: flows of legitimate communications are deleted after analysis. Flows older than
   // this window will not be analysed again; only the evidence of current candidates is kept.
-  const current = [...await listCandidates(ctx.state, 'new'), ...await listCandidates(ctx.state, 'confirmed')];
+  const current = [...(await listCandidates(ctx.state, 'new')), ...(await listCandidates(ctx.state, 'confirmed'))];
   const flowsDeleted = await ctx.flows.deleteBefore(FLOW_DATASET.name, from, {
     columns: ['dst_addr', 'dst_port', 'proto'],
     rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]),

@@ -32,13 +32,26 @@ export interface EvalOptions {
   onStep?: (message: string) => void;
 }
 
-export interface ScoredSet { name: string; prAuc: number; threshold: number; confusion: Confusion; precision: number; recall: number }
+export interface ScoredSet {
+  name: string;
+  prAuc: number;
+  threshold: number;
+  confusion: Confusion;
+  precision: number;
+  recall: number;
+}
 
 export interface EvalReport {
   trainSamples: number;
   trainPositives: number;
   scenarios: Array<{
-    seed: number; families: string[]; endpoints: number; positives: number; model: ScoredSet; beacon: ScoredSet; fanIn: ScoredSet;
+    seed: number;
+    families: string[];
+    endpoints: number;
+    positives: number;
+    model: ScoredSet;
+    beacon: ScoredSet;
+    fanIn: ScoredSet;
     /** What the model missed and what it raised wrongly, by ground-truth family (or "benign"), with fan-in. */
     misses: Array<{ family: string; clients: number; score: number }>;
     falseAlarms: Array<{ family: string; clients: number; score: number }>;
@@ -63,9 +76,15 @@ function scored(name: string, scores: number[], labels: number[], threshold: num
 export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
   const dir = mkdtempSync(join(tmpdir(), 'mamori-eval-'));
   // M1 enabled on synthetic data only, in this throwaway directory; its hourly job is not started.
-  const config = parseConfig(`dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n`, 'evaluation');
+  const config = parseConfig(
+    `dataDir: ${JSON.stringify(dir)}\nmeasures:\n  cc-detection: { enabled: true, scope: { subscriberPrefixes: ["10.0.0.0/8"] } }\n`,
+    'evaluation',
+  );
   const mamori = await openMamori(config, { analytics: true });
-  const inlet = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit }, { ...inletSettings(config), listeners: [{ host: '127.0.0.1', port: 0 }] });
+  const inlet = await FlowInlet.start(
+    { analytics: mamori.analytics!, audit: mamori.audit },
+    { ...inletSettings(config), listeners: [{ host: '127.0.0.1', port: 0 }] },
+  );
   try {
     const handle = await mamori.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     // The synthetic ISP's subscribers, as configured above.
@@ -92,7 +111,13 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       trainY.push(...s.labels);
     }
     o.onStep?.(`training on ${trainF.length} endpoints (${trainY.filter(Boolean).length} C&C)`);
-    const model = trainModel(trainF, trainY, { trees: o.trees, maxDepth: 12, minLeaf: 3, seed: o.seed, targetPrecision: o.targetPrecision });
+    const model = trainModel(trainF, trainY, {
+      trees: o.trees,
+      maxDepth: 12,
+      minLeaf: 3,
+      seed: o.seed,
+      targetPrecision: o.targetPrecision,
+    });
 
     const report: EvalReport = { trainSamples: model.samples, trainPositives: model.positives, scenarios: [] };
     for (const seed of o.testSeeds) {
@@ -103,14 +128,22 @@ export async function evaluateM1(o: EvalOptions): Promise<EvalReport> {
       const beacon = keep.map(([f]) => f.beaconScore);
       const fanIn = keep.map(([f]) => f.clients);
       // Baselines get their best threshold for the same target precision on the test data itself: generous to them.
-      const best = (scores: number[]) => { const t = [...new Set(scores)].sort((a, b) => a - b).find((th) => precisionOf(confusion(scores, labels, th)) >= o.targetPrecision); return t ?? Infinity; };
-      const wrong = (want: number) => keep
-        .map(([f, y], i) => ({ f, y, score: modelScores[i]! }))
-        .filter((x) => x.y === want && (x.score >= model.threshold) !== (want === 1))
-        .map((x) => ({ family: truthOf(x.f, s.truth)?.family ?? 'benign', clients: x.f.clients, score: x.score }));
+      const best = (scores: number[]) => {
+        const t = [...new Set(scores)].sort((a, b) => a - b).find((th) => precisionOf(confusion(scores, labels, th)) >= o.targetPrecision);
+        return t ?? Infinity;
+      };
+      const wrong = (want: number) =>
+        keep
+          .map(([f, y], i) => ({ f, y, score: modelScores[i]! }))
+          .filter((x) => x.y === want && x.score >= model.threshold !== (want === 1))
+          .map((x) => ({ family: truthOf(x.f, s.truth)?.family ?? 'benign', clients: x.f.clients, score: x.score }));
       report.scenarios.push({
-        seed, families: HELD_OUT_FAMILIES.map((f) => f.name), endpoints: keep.length, positives: labels.filter(Boolean).length,
-        misses: wrong(1), falseAlarms: wrong(0),
+        seed,
+        families: HELD_OUT_FAMILIES.map((f) => f.name),
+        endpoints: keep.length,
+        positives: labels.filter(Boolean).length,
+        misses: wrong(1),
+        falseAlarms: wrong(0),
         model: scored('Mamori', modelScores, labels, model.threshold),
         beacon: scored('beacon score (RITA-style)', beacon, labels, best(beacon)),
         fanIn: scored('fan-in', fanIn, labels, best(fanIn)),

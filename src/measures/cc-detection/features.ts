@@ -69,16 +69,19 @@ export function prefixRange(text: string): [string, string] {
 
 function inRanges(column: string, ranges: Array<[string, string]>, params: Record<string, string>, tag: string): string {
   if (ranges.length === 0) return '0';
-  return ranges.map(([lo, hi], i) => {
-    params[`${tag}lo${i}`] = lo;
-    params[`${tag}hi${i}`] = hi;
-    return `(${column} BETWEEN toIPv6({${tag}lo${i}:String}) AND toIPv6({${tag}hi${i}:String}))`;
-  }).join(' OR ');
+  return ranges
+    .map(([lo, hi], i) => {
+      params[`${tag}lo${i}`] = lo;
+      params[`${tag}hi${i}`] = hi;
+      return `(${column} BETWEEN toIPv6({${tag}lo${i}:String}) AND toIPv6({${tag}hi${i}:String}))`;
+    })
+    .join(' OR ');
 }
 
 /** The one statement, with its parameters. Exported for tests and for `docs/`. */
 export function featureQuery(table: string, scope: Scope, from: Date, to: Date): { sql: string; params: Record<string, unknown> } {
-  if (scope.subscriberPrefixes.length === 0) throw new Error('scope.subscriberPrefixes is empty: M1 cannot tell subscribers from the rest of the Internet');
+  if (scope.subscriberPrefixes.length === 0)
+    throw new Error('scope.subscriberPrefixes is empty: M1 cannot tell subscribers from the rest of the Internet');
   const iso = (d: Date) => d.toISOString().replace('Z', '');
   const params: Record<string, string> = { from: iso(from), to: iso(to), mid: iso(new Date((from.getTime() + to.getTime()) / 2)) };
   const subs = scope.subscriberPrefixes.map(prefixRange);
@@ -186,12 +189,27 @@ export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope
   const rows = await flows.query<Record<string, string | number>>(sql, params);
   const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
   return rows.map((r) => ({
-    address: unmap(String(r.address)), port: num(r.port), proto: num(r.proto),
-    clients: num(r.clients), flows: num(r.flows), flowsPerClient: num(r.flows_per_client),
-    periodicShare: num(r.periodic_share), periodSeconds: num(r.period_s), gapDispersion: num(r.gap_dispersion), beaconScore: num(r.beacon_score),
-    bytesCv: num(r.bytes_cv), packetsCv: num(r.packets_cv), meanBytesPerFlow: num(r.mean_bytes),
-    medianDurationSeconds: num(r.dur_med), p90DurationSeconds: num(r.dur_p90), hoursActive: num(r.hours_active),
-    firstSeenHours: num(r.first_seen_h), clientGrowth: num(r.client_growth), failedShare: num(r.failed_share),
-    portRarity: num(r.port_rarity), returnRatio: num(r.return_ratio), farmSiblings: num(r.farm_siblings),
+    address: unmap(String(r.address)),
+    port: num(r.port),
+    proto: num(r.proto),
+    clients: num(r.clients),
+    flows: num(r.flows),
+    flowsPerClient: num(r.flows_per_client),
+    periodicShare: num(r.periodic_share),
+    periodSeconds: num(r.period_s),
+    gapDispersion: num(r.gap_dispersion),
+    beaconScore: num(r.beacon_score),
+    bytesCv: num(r.bytes_cv),
+    packetsCv: num(r.packets_cv),
+    meanBytesPerFlow: num(r.mean_bytes),
+    medianDurationSeconds: num(r.dur_med),
+    p90DurationSeconds: num(r.dur_p90),
+    hoursActive: num(r.hours_active),
+    firstSeenHours: num(r.first_seen_h),
+    clientGrowth: num(r.client_growth),
+    failedShare: num(r.failed_share),
+    portRarity: num(r.port_rarity),
+    returnRatio: num(r.return_ratio),
+    farmSiblings: num(r.farm_siblings),
   }));
 }

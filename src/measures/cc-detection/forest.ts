@@ -35,7 +35,6 @@ export interface ForestModel {
   trees: Node[];
 }
 
-
 function gini(pos: number, n: number): number {
   if (n === 0) return 0;
   const p = pos / n;
@@ -50,7 +49,10 @@ function buildTree(X: number[][], y: number[], idx: number[], depth: number, opt
   const nFeatures = X[0]!.length;
   // Random feature subset for this split.
   const order = Array.from({ length: nFeatures }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [order[i], order[j]] = [order[j]!, order[i]!]; }
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
   let best = { gain: 0, feature: -1, threshold: 0 };
   const parent = gini(pos, idx.length);
   for (const f of order.slice(0, opts.featuresPerSplit)) {
@@ -79,7 +81,10 @@ function buildTree(X: number[][], y: number[], idx: number[], depth: number, opt
   return node;
 }
 
-export interface Trained { model: ForestModel; oob: number[] }
+export interface Trained {
+  model: ForestModel;
+  oob: number[];
+}
 
 /** Trains the forest; also returns out-of-bag scores (NaN where a sample was in every bag). */
 export function trainForest(X: number[][], y: number[], featureNames: string[], options: ForestOptions): Trained {
@@ -93,10 +98,18 @@ export function trainForest(X: number[][], y: number[], featureNames: string[], 
   const oobCount = new Uint32Array(X.length);
   for (let t = 0; t < opts.trees; t++) {
     const inBag = new Uint8Array(X.length);
-    const idx = Array.from({ length: X.length }, () => { const i = Math.floor(r() * X.length); inBag[i] = 1; return i; });
+    const idx = Array.from({ length: X.length }, () => {
+      const i = Math.floor(r() * X.length);
+      inBag[i] = 1;
+      return i;
+    });
     const tree = buildTree(X, y, idx, 0, opts, r);
     trees.push(tree);
-    for (let i = 0; i < X.length; i++) if (!inBag[i]) { oobSum[i] = oobSum[i]! + leaf(tree, X[i]!).p; oobCount[i] = oobCount[i]! + 1; }
+    for (let i = 0; i < X.length; i++)
+      if (!inBag[i]) {
+        oobSum[i] = oobSum[i]! + leaf(tree, X[i]!).p;
+        oobCount[i] = oobCount[i]! + 1;
+      }
   }
   const oob = Array.from(oobSum, (s, i) => (oobCount[i] ? s / oobCount[i]! : Number.NaN));
   return { model: { version: 1, options: opts, featureNames, trees }, oob };

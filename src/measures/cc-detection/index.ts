@@ -21,27 +21,47 @@ export const declaration = defineMeasure({
   },
   description: {
     ja: 'ルータが出力するフロー情報（IPアドレス、ポート番号、プロトコル、時刻、通信量）を機械的に分析し、多数の端末が周期的に通信する等、C&Cサーバに特有の傾向を示す通信先を抽出します。契約者の特定には用いません。',
-    en: 'Flow records exported by our routers (addresses, ports, protocol, times, volumes) are analysed mechanically to find destinations that behave like C&C servers, such as many devices contacting them periodically. They are never used to identify subscribers.',
+    en:
+      'Flow records exported by our routers (addresses, ports, ' +
+      'protocol, times, volumes) are analysed ' +
+      ('mechanically to find destinations that behave like ' + 'C&C servers, such as many devices contacting ') +
+      ('them periodically. They are never used to identify ' + 'subscribers.'),
   },
-  bases: [{
-    basis: 'legitimate-business',
-    scope: { ja: '平時における必要最小限のフロー情報の収集・分析', en: 'collecting and analysing the minimum flow fields in normal times' },
-  }],
+  bases: [
+    {
+      basis: 'legitimate-business',
+      scope: {
+        ja: '平時における必要最小限のフロー情報の収集・分析',
+        en: 'collecting and analysing the minimum flow fields in normal times',
+      },
+    },
+  ],
   dataItems: [
     { item: 'flow.addresses', retention: '7d', use: { ja: '通信先ごとの特徴量の算出', en: 'computing per-destination features' } },
     { item: 'flow.ports', retention: '7d', use: { ja: '通信先ごとの特徴量の算出', en: 'computing per-destination features' } },
     { item: 'flow.protocol', retention: '7d', use: { ja: '通信先ごとの特徴量の算出', en: 'computing per-destination features' } },
     { item: 'flow.times', retention: '7d', use: { ja: '通信の周期性の分析', en: 'analysing the periodicity of contacts' } },
     { item: 'flow.counters', retention: '7d', use: { ja: '通信量の規則性の分析', en: 'analysing the regularity of volumes' } },
-    { item: 'flow.exporter', retention: '30d', use: { ja: 'サンプリング率の補正と収集状況の監視', en: 'correcting for sampling and monitoring collection' } },
+    {
+      item: 'flow.exporter',
+      retention: '30d',
+      use: { ja: 'サンプリング率の補正と収集状況の監視', en: 'correcting for sampling and monitoring collection' },
+    },
     { item: 'cc.candidate', retention: '90d', use: { ja: 'C&Cサーバ候補の一覧の維持', en: 'keeping the list of C&C candidates' } },
-    { item: 'threat.indicator', retention: '180d', use: { ja: '検知モデルの学習と評価のための教師データ', en: 'labels for training and evaluating the detection model' } },
+    {
+      item: 'threat.indicator',
+      retention: '180d',
+      use: { ja: '検知モデルの学習と評価のための教師データ', en: 'labels for training and evaluating the detection model' },
+    },
   ],
   outputs: ['cc-candidates'],
   identifiesSubscribers: false,
   conditions: [
     { ja: '収集する情報は必要最小限（ヘッダ情報）に限る', en: 'only the minimum header fields are collected' },
-    { ja: 'C&Cサーバの検知以外の目的に用いない（感染者の特定にも用いない）', en: 'used for nothing but C&C detection (not even to find infected subscribers)' },
+    {
+      ja: 'C&Cサーバの検知以外の目的に用いない（感染者の特定にも用いない）',
+      en: 'used for nothing but C&C detection (not even to find infected subscribers)',
+    },
     { ja: '正当な通信に係るフロー情報は分析後に削除する', en: 'flows of legitimate communications are deleted after analysis' },
     { ja: '保存期間を限定し、利用者に分かりやすく周知する', en: 'bounded retention, explained to subscribers in plain words' },
   ],

@@ -91,7 +91,10 @@ function dedupe(labels: Label[]): { labels: Label[]; duplicates: number } {
   for (const l of labels) {
     const k = key(l);
     const seen = byKey.get(k);
-    if (!seen) { byKey.set(k, l); continue; }
+    if (!seen) {
+      byKey.set(k, l);
+      continue;
+    }
     duplicates += 1;
     if (l.validFrom < seen.validFrom) seen.validFrom = l.validFrom;
     if (l.validUntil > seen.validUntil) seen.validUntil = l.validUntil;
@@ -110,9 +113,16 @@ function csvFields(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (c === '"') quoted = false; else cur += c;
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ',') { out.push(cur); cur = ''; } else cur += c;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
   }
   out.push(cur);
   return out.map((f) => f.trim());
@@ -138,28 +148,59 @@ export function parseFeodoCsv(text: string, opts: ParseOptions): ParsedLabels {
         continue;
       }
       if (raw.startsWith('#')) continue;
-      throw new LabelImportError(`line ${lineNo}: data before the header ${FEODO_COLUMNS.join(',')}: this is not a Feodo-Tracker-style CSV`);
+      throw new LabelImportError(
+        `line ${lineNo}: data before the header ${FEODO_COLUMNS.join(',')}: this is not a Feodo-Tracker-style CSV`,
+      );
     }
     if (raw.startsWith('#')) continue;
     const f = csvFields(raw);
-    if (f.length !== FEODO_COLUMNS.length) { skipped.push({ line: lineNo, reason: `${f.length} fields, expected ${FEODO_COLUMNS.length}` }); continue; }
+    if (f.length !== FEODO_COLUMNS.length) {
+      skipped.push({ line: lineNo, reason: `${f.length} fields, expected ${FEODO_COLUMNS.length}` });
+      continue;
+    }
     const [firstSeen, ip, port, , lastOnline, malware] = f as [string, string, string, string, string, string];
     const first = isoOrUndefined(firstSeen);
-    if (!first) { skipped.push({ line: lineNo, reason: `first_seen_utc "${firstSeen}" is not a date` }); continue; }
-    if (first.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) { skipped.push({ line: lineNo, reason: `first_seen_utc ${firstSeen} is in the future` }); continue; }
-    if (isIP(ip) === 0) { skipped.push({ line: lineNo, reason: `dst_ip "${ip}" is not an IP address` }); continue; }
-    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) { skipped.push({ line: lineNo, reason: `dst_port "${port}" is not a port` }); continue; }
+    if (!first) {
+      skipped.push({ line: lineNo, reason: `first_seen_utc "${firstSeen}" is not a date` });
+      continue;
+    }
+    if (first.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) {
+      skipped.push({ line: lineNo, reason: `first_seen_utc ${firstSeen} is in the future` });
+      continue;
+    }
+    if (isIP(ip) === 0) {
+      skipped.push({ line: lineNo, reason: `dst_ip "${ip}" is not an IP address` });
+      continue;
+    }
+    if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+      skipped.push({ line: lineNo, reason: `dst_port "${port}" is not a port` });
+      continue;
+    }
     let last = first;
     if (lastOnline !== '') {
       const d = isoOrUndefined(lastOnline);
-      if (!d) { skipped.push({ line: lineNo, reason: `last_online "${lastOnline}" is not a date` }); continue; }
-      if (d.getTime() + DAY < first.getTime()) { skipped.push({ line: lineNo, reason: `last_online ${lastOnline} is before first_seen_utc` }); continue; }
-      if (d.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) { skipped.push({ line: lineNo, reason: `last_online ${lastOnline} is in the future` }); continue; }
+      if (!d) {
+        skipped.push({ line: lineNo, reason: `last_online "${lastOnline}" is not a date` });
+        continue;
+      }
+      if (d.getTime() + DAY < first.getTime()) {
+        skipped.push({ line: lineNo, reason: `last_online ${lastOnline} is before first_seen_utc` });
+        continue;
+      }
+      if (d.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) {
+        skipped.push({ line: lineNo, reason: `last_online ${lastOnline} is in the future` });
+        continue;
+      }
       last = d > first ? d : first;
     }
     labels.push({
-      address: canonicalAddress(ip), prefixLength: isIP(ip) === 4 ? 32 : 128, port: Number(port), protocol: 'tcp',
-      validFrom: first.toISOString(), validUntil: new Date(last.getTime() + opts.validityDays * DAY).toISOString(), malware: malware || null,
+      address: canonicalAddress(ip),
+      prefixLength: isIP(ip) === 4 ? 32 : 128,
+      port: Number(port),
+      protocol: 'tcp',
+      validFrom: first.toISOString(),
+      validUntil: new Date(last.getTime() + opts.validityDays * DAY).toISOString(),
+      malware: malware || null,
     });
   }
   if (!header) throw new LabelImportError(`no header ${FEODO_COLUMNS.join(',')} found: this is not a Feodo-Tracker-style CSV`);
@@ -180,10 +221,18 @@ export function parseIpList(text: string, opts: ParseOptions): ParsedLabels {
     sawData = true;
     const token = line.split(/\s+/)[0]!;
     const p = parsePrefix(token);
-    if (typeof p === 'string') { skipped.push({ line: i + 1, reason: p }); return; }
+    if (typeof p === 'string') {
+      skipped.push({ line: i + 1, reason: p });
+      return;
+    }
     labels.push({ ...p, port: null, protocol: null, validFrom: from, validUntil: until, malware: null });
   });
-  if (sawData && labels.length === 0) throw new LabelImportError(`no line holds an IP address or prefix (${skipped.length} lines skipped; first: line ${skipped[0]?.line}: ${skipped[0]?.reason}): this is not an IP list`);
+  if (sawData && labels.length === 0)
+    throw new LabelImportError(
+      `no line holds an IP address or prefix (${skipped.length} ` +
+        `lines skipped; first: line ${skipped[0]?.line}: ` +
+        `${skipped[0]?.reason}): this is not an IP list`,
+    );
   return { format: 'ip-list', ...dedupe(labels), skipped };
 }
 
@@ -191,27 +240,63 @@ export function parseIpList(text: string, opts: ParseOptions): ParsedLabels {
 
 export function parseStixBundle(text: string, opts: ParseOptions): ParsedLabels {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { throw new LabelImportError(`not JSON: ${(err as Error).message}`); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new LabelImportError(`not JSON: ${(err as Error).message}`);
+  }
   const bundle = doc as { type?: unknown; objects?: unknown };
-  if (bundle?.type !== 'bundle' || !Array.isArray(bundle.objects)) throw new LabelImportError('not a STIX bundle (expected {"type": "bundle", "objects": [...]})');
+  if (bundle?.type !== 'bundle' || !Array.isArray(bundle.objects))
+    throw new LabelImportError('not a STIX bundle (expected {"type": "bundle", "objects": [...]})');
   const skipped: ParsedLabels['skipped'] = [];
   const labels: Label[] = [];
   bundle.objects.forEach((o: Record<string, unknown>, i: number) => {
     const where = i + 1; // position of the object in the bundle
     if (o?.type !== 'indicator') return;
-    if (o.revoked === true) { skipped.push({ line: where, reason: `${String(o.id)} is revoked` }); return; }
-    if ((o.pattern_type ?? 'stix') !== 'stix' || typeof o.pattern !== 'string') { skipped.push({ line: where, reason: `${String(o.id)}: not a STIX pattern` }); return; }
+    if (o.revoked === true) {
+      skipped.push({ line: where, reason: `${String(o.id)} is revoked` });
+      return;
+    }
+    if ((o.pattern_type ?? 'stix') !== 'stix' || typeof o.pattern !== 'string') {
+      skipped.push({ line: where, reason: `${String(o.id)}: not a STIX pattern` });
+      return;
+    }
     const from = typeof o.valid_from === 'string' ? isoOrUndefined(o.valid_from) : undefined;
-    if (!from) { skipped.push({ line: where, reason: `${String(o.id)}: valid_from missing or not a timestamp` }); return; }
-    if (from.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) { skipped.push({ line: where, reason: `${String(o.id)}: valid_from is in the future` }); return; }
-    const until = typeof o.valid_until === 'string' ? isoOrUndefined(o.valid_until) : new Date(Math.max(from.getTime(), opts.now.getTime()) + opts.validityDays * DAY);
-    if (!until || until <= from) { skipped.push({ line: where, reason: `${String(o.id)}: valid_until is not after valid_from` }); return; }
+    if (!from) {
+      skipped.push({ line: where, reason: `${String(o.id)}: valid_from missing or not a timestamp` });
+      return;
+    }
+    if (from.getTime() > opts.now.getTime() + FUTURE_TOLERANCE) {
+      skipped.push({ line: where, reason: `${String(o.id)}: valid_from is in the future` });
+      return;
+    }
+    const until =
+      typeof o.valid_until === 'string'
+        ? isoOrUndefined(o.valid_until)
+        : new Date(Math.max(from.getTime(), opts.now.getTime()) + opts.validityDays * DAY);
+    if (!until || until <= from) {
+      skipped.push({ line: where, reason: `${String(o.id)}: valid_until is not after valid_from` });
+      return;
+    }
     const endpoints = endpointsOfPattern(o.pattern);
-    if (typeof endpoints === 'string') { skipped.push({ line: where, reason: `${String(o.id)}: ${endpoints}` }); return; }
+    if (typeof endpoints === 'string') {
+      skipped.push({ line: where, reason: `${String(o.id)}: ${endpoints}` });
+      return;
+    }
     for (const e of endpoints) {
       const p = parsePrefix(e.prefix);
-      if (typeof p === 'string') { skipped.push({ line: where, reason: `${String(o.id)}: ${p}` }); continue; }
-      labels.push({ ...p, port: e.port, protocol: e.protocol, validFrom: from.toISOString(), validUntil: until.toISOString(), malware: typeof o.name === 'string' ? o.name : null });
+      if (typeof p === 'string') {
+        skipped.push({ line: where, reason: `${String(o.id)}: ${p}` });
+        continue;
+      }
+      labels.push({
+        ...p,
+        port: e.port,
+        protocol: e.protocol,
+        validFrom: from.toISOString(),
+        validUntil: until.toISOString(),
+        malware: typeof o.name === 'string' ? o.name : null,
+      });
     }
   });
   return { format: 'stix', ...dedupe(labels), skipped };
@@ -219,8 +304,11 @@ export function parseStixBundle(text: string, opts: ParseOptions): ParsedLabels 
 
 export function parseLabels(format: LabelFormat, text: string, opts: ParseOptions): ParsedLabels {
   switch (format) {
-    case 'feodo-csv': return parseFeodoCsv(text, opts);
-    case 'ip-list': return parseIpList(text, opts);
-    case 'stix': return parseStixBundle(text, opts);
+    case 'feodo-csv':
+      return parseFeodoCsv(text, opts);
+    case 'ip-list':
+      return parseIpList(text, opts);
+    case 'stix':
+      return parseStixBundle(text, opts);
   }
 }

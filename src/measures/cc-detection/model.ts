@@ -10,9 +10,19 @@ import { contributions, predict, trainForest, type ForestModel, type ForestOptio
 export const MODEL_FEATURES: Array<{ name: string; of: (f: EndpointFeatures) => number; ja: string; en: string }> = [
   { name: 'log_clients', of: (f) => Math.log10(1 + f.clients), ja: '接続元の数', en: 'number of subscriber clients' },
   { name: 'flows_per_client', of: (f) => Math.log10(1 + f.flowsPerClient), ja: 'クライアントあたりの接続回数', en: 'contacts per client' },
-  { name: 'periodic_share', of: (f) => f.periodicShare, ja: '周期的に接続するクライアントの割合', en: 'share of clients contacting it periodically' },
+  {
+    name: 'periodic_share',
+    of: (f) => f.periodicShare,
+    ja: '周期的に接続するクライアントの割合',
+    en: 'share of clients contacting it periodically',
+  },
   { name: 'log_period', of: (f) => Math.log10(1 + f.periodSeconds), ja: '接続の周期', en: 'period of the contacts' },
-  { name: 'gap_dispersion', of: (f) => Math.min(5, f.gapDispersion), ja: '接続間隔のばらつき', en: 'dispersion of the gaps between contacts' },
+  {
+    name: 'gap_dispersion',
+    of: (f) => Math.min(5, f.gapDispersion),
+    ja: '接続間隔のばらつき',
+    en: 'dispersion of the gaps between contacts',
+  },
   { name: 'beacon_score', of: (f) => f.beaconScore, ja: 'ビーコン性のスコア', en: 'beacon score' },
   { name: 'bytes_cv', of: (f) => Math.min(10, f.bytesCv), ja: '通信量のばらつき', en: 'variation of bytes per flow' },
   { name: 'packets_cv', of: (f) => Math.min(10, f.packetsCv), ja: 'パケット数のばらつき', en: 'variation of packets per flow' },
@@ -23,7 +33,12 @@ export const MODEL_FEATURES: Array<{ name: string; of: (f: EndpointFeatures) => 
   { name: 'failed_share', of: (f) => f.failedShare, ja: '失敗した TCP 接続の割合', en: 'share of failed TCP attempts' },
   { name: 'port_rarity', of: (f) => f.portRarity, ja: 'ポート番号の珍しさ', en: 'rarity of the port' },
   { name: 'log_return_ratio', of: (f) => Math.log10(1 + f.returnRatio), ja: '戻りの通信量の比', en: 'ratio of bytes returned' },
-  { name: 'farm_siblings', of: (f) => Math.log10(1 + f.farmSiblings), ja: '同じネットワークで同じ周期を持つ他のサーバの数', en: 'other servers of the same network with the same rhythm' },
+  {
+    name: 'farm_siblings',
+    of: (f) => Math.log10(1 + f.farmSiblings),
+    ja: '同じネットワークで同じ周期を持つ他のサーバの数',
+    en: 'other servers of the same network with the same rhythm',
+  },
   { name: 'udp', of: (f) => (f.proto === 17 ? 1 : 0), ja: 'UDP であること', en: 'being UDP' },
 ];
 
@@ -32,17 +47,28 @@ export function vector(f: EndpointFeatures): number[] {
 }
 
 /** Isotonic regression by pool-adjacent-violators: a monotone map from score to probability. */
-export interface Calibration { scores: number[]; probabilities: number[] }
+export interface Calibration {
+  scores: number[];
+  probabilities: number[];
+}
 
 export function fitIsotonic(scores: number[], labels: number[]): Calibration {
-  const pairs = scores.map((s, i) => [s, labels[i]!] as const).filter(([s]) => !Number.isNaN(s)).sort((a, b) => a[0] - b[0]);
+  const pairs = scores
+    .map((s, i) => [s, labels[i]!] as const)
+    .filter(([s]) => !Number.isNaN(s))
+    .sort((a, b) => a[0] - b[0]);
   const blocks: Array<{ lo: number; hi: number; sum: number; n: number }> = [];
   for (const [s, y] of pairs) {
     blocks.push({ lo: s, hi: s, sum: y, n: 1 });
-    while (blocks.length > 1 && blocks[blocks.length - 2]!.sum / blocks[blocks.length - 2]!.n > blocks[blocks.length - 1]!.sum / blocks[blocks.length - 1]!.n) {
+    while (
+      blocks.length > 1 &&
+      blocks[blocks.length - 2]!.sum / blocks[blocks.length - 2]!.n > blocks[blocks.length - 1]!.sum / blocks[blocks.length - 1]!.n
+    ) {
       const b = blocks.pop()!;
       const a = blocks[blocks.length - 1]!;
-      a.hi = b.hi; a.sum += b.sum; a.n += b.n;
+      a.hi = b.hi;
+      a.sum += b.sum;
+      a.n += b.n;
     }
   }
   return { scores: blocks.map((b) => b.hi), probabilities: blocks.map((b) => b.sum / b.n) };
@@ -54,13 +80,22 @@ export function calibrate(c: Calibration, score: number): number {
   return c.probabilities[c.probabilities.length - 1]!;
 }
 
-export interface Confusion { tp: number; fp: number; tn: number; fn: number }
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
 
 export function confusion(scores: number[], labels: number[], threshold: number): Confusion {
   const c = { tp: 0, fp: 0, tn: 0, fn: 0 };
   scores.forEach((s, i) => {
     const p = s >= threshold;
-    if (labels[i]) { if (p) c.tp++; else c.fn++; } else if (p) c.fp++; else c.tn++;
+    if (labels[i]) {
+      if (p) c.tp++;
+      else c.fn++;
+    } else if (p) c.fp++;
+    else c.tn++;
   });
   return c;
 }
@@ -73,8 +108,14 @@ export function prAuc(scores: number[], labels: number[]): number {
   const positives = labels.filter(Boolean).length;
   if (positives === 0) return Number.NaN;
   const order = scores.map((s, i) => [s, labels[i]!] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  let tp = 0, ap = 0;
-  order.forEach(([, y], k) => { if (y) { tp += 1; ap += tp / (k + 1); } });
+  let tp = 0,
+    ap = 0;
+  order.forEach(([, y], k) => {
+    if (y) {
+      tp += 1;
+      ap += tp / (k + 1);
+    }
+  });
   return ap / positives;
 }
 
@@ -98,11 +139,25 @@ export interface M1Model {
 
 export function trainModel(features: EndpointFeatures[], labels: number[], options: ForestOptions & { targetPrecision: number }): M1Model {
   const X = features.map(vector);
-  const { model: forest, oob } = trainForest(X, labels, MODEL_FEATURES.map((f) => f.name), options);
+  const { model: forest, oob } = trainForest(
+    X,
+    labels,
+    MODEL_FEATURES.map((f) => f.name),
+    options,
+  );
   const calibration = fitIsotonic(oob, labels);
   const calibrated = oob.map((s) => (Number.isNaN(s) ? Number.NaN : calibrate(calibration, s)));
   const threshold = thresholdFor(calibrated, labels, options.targetPrecision);
-  return { version: 1, trainedAt: new Date().toISOString(), samples: X.length, positives: labels.filter(Boolean).length, forest, calibration, threshold, targetPrecision: options.targetPrecision };
+  return {
+    version: 1,
+    trainedAt: new Date().toISOString(),
+    samples: X.length,
+    positives: labels.filter(Boolean).length,
+    forest,
+    calibration,
+    threshold,
+    targetPrecision: options.targetPrecision,
+  };
 }
 
 export function score(model: M1Model, f: EndpointFeatures): number {
@@ -110,7 +165,11 @@ export function score(model: M1Model, f: EndpointFeatures): number {
 }
 
 /** The features that pushed this endpoint's score up most, in plain words. */
-export function explain(model: M1Model, f: EndpointFeatures, top = 3): Array<{ feature: string; contribution: number; ja: string; en: string }> {
+export function explain(
+  model: M1Model,
+  f: EndpointFeatures,
+  top = 3,
+): Array<{ feature: string; contribution: number; ja: string; en: string }> {
   const c = contributions(model.forest, vector(f));
   return c.byFeature
     .map((v, i) => ({ i, v }))
@@ -119,6 +178,11 @@ export function explain(model: M1Model, f: EndpointFeatures, top = 3): Array<{ f
     .slice(0, top)
     .map(({ i, v }) => {
       const m = MODEL_FEATURES[i]!;
-      return { feature: m.name, contribution: v, ja: `${m.ja}（${MODEL_FEATURES[i]!.of(f).toFixed(2)}）が C&C らしさを ${(v * 100).toFixed(0)} ポイント押し上げた`, en: `${m.en} (${MODEL_FEATURES[i]!.of(f).toFixed(2)}) raised the score by ${(v * 100).toFixed(0)} points` };
+      return {
+        feature: m.name,
+        contribution: v,
+        ja: `${m.ja}（${MODEL_FEATURES[i]!.of(f).toFixed(2)}）が C&C らしさを ${(v * 100).toFixed(0)} ポイント押し上げた`,
+        en: `${m.en} (${MODEL_FEATURES[i]!.of(f).toFixed(2)}) raised the score by ${(v * 100).toFixed(0)} points`,
+      };
     });
 }

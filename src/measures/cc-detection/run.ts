@@ -18,19 +18,37 @@ import { latestModel } from './training.js';
 
 export const M1_ACTOR = 'measure:cc-detection';
 
-export type RunOutcome =
-  | { ran: true; modelVersion: number; result: DetectionResult }
-  | { ran: false; reason: string };
+export type RunOutcome = { ran: true; modelVersion: number; result: DetectionResult } | { ran: false; reason: string };
 
 /** One run now: the scheduled job, the CLI's `cc detect` and the API's "run now" share it. */
-export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: MeasureState; settings: CcDetectionSettings; now: Date; actor: string }): Promise<RunOutcome> {
+export async function runDetection(ctx: {
+  flows: PurposeBoundAnalytics;
+  own: MeasureState;
+  settings: CcDetectionSettings;
+  now: Date;
+  actor: string;
+}): Promise<RunOutcome> {
   const model = await latestModel(ctx.own.store);
   if (!model) {
     // Without a model there is nothing to score with; the run says so rather than inventing a rule.
     await ctx.own.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'model:none', outcome: 'error' });
-    return { ran: false, reason: 'no trained model yet: import reputation lists (mamori cc labels import) and train one (mamori cc train, or POST /api/v1/cc/models)' };
+    return {
+      ran: false,
+      reason:
+        'no trained model yet: import reputation lists (mamori ' +
+        'cc labels import) and train one (mamori ' +
+        'cc train, or POST /api/v1/cc/models)',
+    };
   }
-  const result = await detectOnce({ flows: ctx.flows, state: ctx.own.store, audit: ctx.own.audit, settings: ctx.settings, model: model.model, now: ctx.now, actor: ctx.actor });
+  const result = await detectOnce({
+    flows: ctx.flows,
+    state: ctx.own.store,
+    audit: ctx.own.audit,
+    settings: ctx.settings,
+    model: model.model,
+    now: ctx.now,
+    actor: ctx.actor,
+  });
   return { ran: true, modelVersion: model.version, result };
 }
 
@@ -38,7 +56,11 @@ export async function runDetection(ctx: { flows: PurposeBoundAnalytics; own: Mea
 export function readiness(settings: Record<string, unknown>): string[] {
   const s = settings as CcDetectionSettings;
   return s.scope.subscriberPrefixes.length === 0
-    ? ['"measures.cc-detection.scope.subscriberPrefixes" is empty: M1 cannot tell subscribers from the rest of the Internet; list the ISP\'s customer prefixes before enabling it']
+    ? [
+        '"measures.cc-detection.scope.subscriberPrefixes" is ' +
+          'empty: M1 cannot tell subscribers from ' +
+          ("the rest of the Internet; list the ISP's customer " + 'prefixes before enabling it'),
+      ]
     : [];
 }
 
@@ -48,18 +70,34 @@ function assertRunnable(settings: CcDetectionSettings): void {
 }
 
 function logOutcome(logger: Logger, o: RunOutcome): void {
-  if (!o.ran) { logger.warn({ event: 'cc.detect.skipped' }, o.reason); return; }
+  if (!o.ran) {
+    logger.warn({ event: 'cc.detect.skipped' }, o.reason);
+    return;
+  }
   const r = o.result;
   // Counts only: no endpoint, no address.
-  logger.info({
-    event: 'cc.detect', model: o.modelVersion, endpoints: r.endpoints, detected: r.detected, created: r.created, redetected: r.redetected,
-    expired: r.expired, allowListed: r.allowListed, flowsDeleted: r.flowsDeleted, problems: r.health.problems.length,
-  }, 'detection run finished');
+  logger.info(
+    {
+      event: 'cc.detect',
+      model: o.modelVersion,
+      endpoints: r.endpoints,
+      detected: r.detected,
+      created: r.created,
+      redetected: r.redetected,
+      expired: r.expired,
+      allowListed: r.allowListed,
+      flowsDeleted: r.flowsDeleted,
+      problems: r.health.problems.length,
+    },
+    'detection run finished',
+  );
   for (const p of r.health.problems) logger.warn({ event: 'cc.detect.window' }, p.replace(/: .*$/, ''));
 }
 
 /** M1's two handles, from the broker: both audited grants, both refused unless M1 is enabled. */
-export async function m1Handles(capabilities: MeasureCapabilities): Promise<{ own: MeasureState & { settings: CcDetectionSettings }; flows: PurposeBoundAnalytics }> {
+export async function m1Handles(
+  capabilities: MeasureCapabilities,
+): Promise<{ own: MeasureState & { settings: CcDetectionSettings }; flows: PurposeBoundAnalytics }> {
   const own = await capabilities.ownState<CcDetectionSettings>();
   assertRunnable(own.settings);
   return { own, flows: await capabilities.analyticsRead([FLOW_DATASET.name]) };
@@ -70,11 +108,18 @@ export async function startDetection(context: MeasureContext): Promise<RunningMe
   const every = parseDuration(own.settings.runInterval) * 1000;
   let running: Promise<void> | undefined;
   const tick = () => {
-    if (running) { context.logger.warn({ event: 'cc.detect.overrun' }, 'previous detection run still in progress: this one is skipped'); return; }
+    if (running) {
+      context.logger.warn({ event: 'cc.detect.overrun' }, 'previous detection run still in progress: this one is skipped');
+      return;
+    }
     running = runDetection({ flows, own, settings: own.settings, now: new Date(), actor: M1_ACTOR })
       .then((o) => logOutcome(context.logger, o))
-      .catch((err: Error) => { context.logger.error({ event: 'cc.detect.failed', err: { type: err.name, message: err.message } }, 'detection run failed'); })
-      .finally(() => { running = undefined; });
+      .catch((err: Error) => {
+        context.logger.error({ event: 'cc.detect.failed', err: { type: err.name, message: err.message } }, 'detection run failed');
+      })
+      .finally(() => {
+        running = undefined;
+      });
   };
   const timer = setInterval(tick, every);
   timer.unref();

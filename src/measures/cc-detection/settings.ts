@@ -29,14 +29,16 @@ const endpoint = z.string().superRefine((v, ctx) => {
 });
 
 export const ccDetectionSettings = z.object({
-  scope: z.strictObject({
-    /** The ISP's subscribers: flows from these are analysed, towards everything else. */
-    subscriberPrefixes: z.array(prefix).default([]),
-    /** The ISP's own servers and networks: never candidates. */
-    infrastructurePrefixes: z.array(prefix).default([]),
-    /** Endpoints never to report, each with the reason an auditor will read. */
-    allowList: z.array(z.strictObject({ endpoint, reason: z.string().trim().min(1, 'say why this endpoint is allowed') })).default([]),
-  }).prefault({}),
+  scope: z
+    .strictObject({
+      /** The ISP's subscribers: flows from these are analysed, towards everything else. */
+      subscriberPrefixes: z.array(prefix).default([]),
+      /** The ISP's own servers and networks: never candidates. */
+      infrastructurePrefixes: z.array(prefix).default([]),
+      /** Endpoints never to report, each with the reason an auditor will read. */
+      allowList: z.array(z.strictObject({ endpoint, reason: z.string().trim().min(1, 'say why this endpoint is allowed') })).default([]),
+    })
+    .prefault({}),
   /** The rolling window of flows each run analyses. */
   window: z.string().regex(DURATION_PATTERN, 'a duration such as "24h"').default('24h'),
   runInterval: z.string().regex(DURATION_PATTERN, 'a duration such as "1h"').default('1h'),

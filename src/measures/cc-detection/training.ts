@@ -38,7 +38,8 @@ export const MODEL_TABLES = ['cc_models'] as const;
 export const modelMigrations: Record<string, Migration> = {
   '0102_cc-detection_models': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('cc_models')
+      await db.schema
+        .createTable('cc_models')
         .addColumn('version', 'integer', (c) => c.primaryKey())
         .addColumn('trained_at', 'text', (c) => c.notNull())
         .addColumn('trained_by', 'text', (c) => c.notNull())
@@ -73,12 +74,20 @@ export async function labelEndpoints(state: StateStore, features: EndpointFeatur
     const [lo, hi] = prefixBounds(l.address, l.prefixLength);
     return { lo, hi, port: l.port };
   });
-  const decided = new Map((await listCandidates(state)).filter((c) => c.status === 'confirmed' || c.status === 'withdrawn').map((c) => [`${c.address}|${c.port}|${c.proto}`, c.status]));
+  const decided = new Map(
+    (await listCandidates(state))
+      .filter((c) => c.status === 'confirmed' || c.status === 'withdrawn')
+      .map((c) => [`${c.address}|${c.port}|${c.proto}`, c.status]),
+  );
   return features.map((f) => {
     const d = decided.get(`${f.address}|${f.port}|${f.proto}`);
     if (d) return d === 'confirmed' ? 1 : 0;
     const a = addressBytes(f.address);
-    return labels.some((l) => (l.port === null || l.port === f.port) && compareAddressBytes(a, l.lo) >= 0 && compareAddressBytes(a, l.hi) <= 0) ? 1 : 0;
+    return labels.some(
+      (l) => (l.port === null || l.port === f.port) && compareAddressBytes(a, l.lo) >= 0 && compareAddressBytes(a, l.hi) <= 0,
+    )
+      ? 1
+      : 0;
   });
 }
 
@@ -100,19 +109,49 @@ export async function trainOnWindow(req: TrainRequest): Promise<{ version: numbe
   if (features.length === 0) throw new TrainingError('no endpoints in the window: nothing to learn from');
   const labels = await labelEndpoints(req.state, features, req.to);
   const positives = labels.filter(Boolean).length;
-  if (positives < 3) throw new TrainingError(`only ${positives} endpoints in the window are labelled C&C (need at least 3): import reputation lists or confirm candidates first`);
-  const model = trainModel(features, labels, { trees: req.trees, maxDepth: 12, minLeaf: 3, seed: req.seed, targetPrecision: req.targetPrecision });
-  const sources = (await labelSources(req.state)).map((s) => ({ name: s.name, sha256: s.file_sha256, importedAt: s.imported_at }));
-  const version = await req.audit.withAudit((v: number) => ({ actor: req.actor, measure: 'cc-detection', action: 'cc.model.train', object: `model:${v}`, counts: { samples: model.samples, positives: model.positives } }), async (tx) => {
-    const m = db(tx);
-    const last = await m.selectFrom('cc_models').select('version').orderBy('version', 'desc').limit(1).executeTakeFirst();
-    const v = (last?.version ?? 0) + 1;
-    await m.insertInto('cc_models').values({
-      version: v, trained_at: model.trainedAt, trained_by: req.actor, seed: req.seed, samples: model.samples, positives: model.positives,
-      threshold: model.threshold, window_from: req.from.toISOString(), window_to: req.to.toISOString(), label_sources: JSON.stringify(sources), model: JSON.stringify(model),
-    }).execute();
-    return v;
+  if (positives < 3)
+    throw new TrainingError(
+      `only ${positives} endpoints in the window are labelled C&C (need at least 3): import reputation lists or confirm candidates first`,
+    );
+  const model = trainModel(features, labels, {
+    trees: req.trees,
+    maxDepth: 12,
+    minLeaf: 3,
+    seed: req.seed,
+    targetPrecision: req.targetPrecision,
   });
+  const sources = (await labelSources(req.state)).map((s) => ({ name: s.name, sha256: s.file_sha256, importedAt: s.imported_at }));
+  const version = await req.audit.withAudit(
+    (v: number) => ({
+      actor: req.actor,
+      measure: 'cc-detection',
+      action: 'cc.model.train',
+      object: `model:${v}`,
+      counts: { samples: model.samples, positives: model.positives },
+    }),
+    async (tx) => {
+      const m = db(tx);
+      const last = await m.selectFrom('cc_models').select('version').orderBy('version', 'desc').limit(1).executeTakeFirst();
+      const v = (last?.version ?? 0) + 1;
+      await m
+        .insertInto('cc_models')
+        .values({
+          version: v,
+          trained_at: model.trainedAt,
+          trained_by: req.actor,
+          seed: req.seed,
+          samples: model.samples,
+          positives: model.positives,
+          threshold: model.threshold,
+          window_from: req.from.toISOString(),
+          window_to: req.to.toISOString(),
+          label_sources: JSON.stringify(sources),
+          model: JSON.stringify(model),
+        })
+        .execute();
+      return v;
+    },
+  );
   return { version, model };
 }
 
@@ -121,15 +160,47 @@ export async function latestModel(state: StateStore): Promise<{ version: number;
   return r ? { version: r.version, model: JSON.parse(r.model) as M1Model } : undefined;
 }
 
-export interface ModelVersion { version: number; trainedAt: string; trainedBy: string; seed: number; samples: number; positives: number; threshold: number; windowFrom: string; windowTo: string; labelSources: Array<{ name: string; sha256: string; importedAt: string }> }
+export interface ModelVersion {
+  version: number;
+  trainedAt: string;
+  trainedBy: string;
+  seed: number;
+  samples: number;
+  positives: number;
+  threshold: number;
+  windowFrom: string;
+  windowTo: string;
+  labelSources: Array<{ name: string; sha256: string; importedAt: string }>;
+}
 
 /** The versions, newest first, without the trees themselves. */
 export async function listModels(state: StateStore): Promise<ModelVersion[]> {
-  const rows = await db(state.db).selectFrom('cc_models')
-    .select(['version', 'trained_at', 'trained_by', 'seed', 'samples', 'positives', 'threshold', 'window_from', 'window_to', 'label_sources'])
-    .orderBy('version', 'desc').execute();
+  const rows = await db(state.db)
+    .selectFrom('cc_models')
+    .select([
+      'version',
+      'trained_at',
+      'trained_by',
+      'seed',
+      'samples',
+      'positives',
+      'threshold',
+      'window_from',
+      'window_to',
+      'label_sources',
+    ])
+    .orderBy('version', 'desc')
+    .execute();
   return rows.map((r) => ({
-    version: r.version, trainedAt: r.trained_at, trainedBy: r.trained_by, seed: r.seed, samples: r.samples, positives: r.positives,
-    threshold: r.threshold, windowFrom: r.window_from, windowTo: r.window_to, labelSources: JSON.parse(r.label_sources) as ModelVersion['labelSources'],
+    version: r.version,
+    trainedAt: r.trained_at,
+    trainedBy: r.trained_by,
+    seed: r.seed,
+    samples: r.samples,
+    positives: r.positives,
+    threshold: r.threshold,
+    windowFrom: r.window_from,
+    windowTo: r.window_to,
+    labelSources: JSON.parse(r.label_sources) as ModelVersion['labelSources'],
   }));
 }

@@ -32,12 +32,15 @@ export function blockableName(candidate: string): { name: string } | { reason: s
   const ascii = domainToASCII(candidate.replace(/\.$/, ''));
   if (!ascii) return { reason: `"${candidate}" is not a domain name` };
   let name: string;
-  try { name = canonicalName(ascii); } catch (err) {
+  try {
+    name = canonicalName(ascii);
+  } catch (err) {
     if (err instanceof RpzNameError) return { reason: err.message };
     throw err;
   }
   if (name.startsWith('*.')) name = name.slice(2);
-  if (!name.includes('.') || NEVER.has(name)) return { reason: `"${name}" is a top-level or reserved name: blocking it would block far more than a C&C server` };
+  if (!name.includes('.') || NEVER.has(name))
+    return { reason: `"${name}" is a top-level or reserved name: blocking it would block far more than a C&C server` };
   return { name };
 }
 
@@ -51,30 +54,56 @@ export function parseDomainList(text: string, format: ListFormat): ParsedDomains
     const line = raw.replace(/[#;].*$/, '').trim();
     if (!line) return;
     lines++;
-    if (raw.length > MAX_LINE) { skipped.push({ line: i + 1, reason: `longer than ${MAX_LINE} characters` }); return; }
+    if (raw.length > MAX_LINE) {
+      skipped.push({ line: i + 1, reason: `longer than ${MAX_LINE} characters` });
+      return;
+    }
     const fields = line.split(/\s+/);
     let candidate: string | undefined;
     if (format === 'hosts') {
-      if (fields.length < 2 || !/^(0\.0\.0\.0|127\.0\.0\.1|::1?|::)$/.test(fields[0]!)) { skipped.push({ line: i + 1, reason: 'not a hosts line "0.0.0.0 name"' }); return; }
+      if (fields.length < 2 || !/^(0\.0\.0\.0|127\.0\.0\.1|::1?|::)$/.test(fields[0]!)) {
+        skipped.push({ line: i + 1, reason: 'not a hosts line "0.0.0.0 name"' });
+        return;
+      }
       candidate = fields[1];
     } else {
-      if (fields.length !== 1) { skipped.push({ line: i + 1, reason: 'more than one field: expected one domain name a line' }); return; }
+      if (fields.length !== 1) {
+        skipped.push({ line: i + 1, reason: 'more than one field: expected one domain name a line' });
+        return;
+      }
       candidate = fields[0];
     }
     const checked = blockableName(candidate!);
-    if ('reason' in checked) { skipped.push({ line: i + 1, reason: checked.reason }); return; }
+    if ('reason' in checked) {
+      skipped.push({ line: i + 1, reason: checked.reason });
+      return;
+    }
     const name = checked.name;
-    if (names.has(name)) { duplicates++; return; }
+    if (names.has(name)) {
+      duplicates++;
+      return;
+    }
     names.add(name);
   });
   if (lines > 0 && names.size === 0) throw new BlocklistError(`no usable name in ${lines} lines: is this a ${format} list?`);
   // A name under a listed parent is covered by the parent's wildcard.
-  const covered = [...names].filter((n) => { const parts = n.split('.'); return parts.slice(1).some((_, k) => names.has(parts.slice(k + 1).join('.'))); });
-  for (const n of covered) { names.delete(n); duplicates++; }
+  const covered = [...names].filter((n) => {
+    const parts = n.split('.');
+    return parts.slice(1).some((_, k) => names.has(parts.slice(k + 1).join('.')));
+  });
+  for (const n of covered) {
+    names.delete(n);
+    duplicates++;
+  }
   return { names: [...names].sort(), skipped, duplicates };
 }
 
-export interface BlockEntry { name: string; source: string; validFrom: string; validUntil: string }
+export interface BlockEntry {
+  name: string;
+  source: string;
+  validFrom: string;
+  validUntil: string;
+}
 
 /** The `cc` zone as of `at`: every entry valid then, from whatever source. */
 export function buildCcZone(origin: string, entries: readonly BlockEntry[], at: Date, action: BlockAction = { kind: 'nxdomain' }): RpzZone {

@@ -28,9 +28,11 @@ export class OptOutZone {
   /** The consent registry's view: who has opted out now. */
   setOptedOut(subscriber: string, optedOut: boolean): void {
     if (optedOut === this.optedOut.has(subscriber)) return;
-    if (optedOut) this.optedOut.add(subscriber); else this.optedOut.delete(subscriber);
+    if (optedOut) this.optedOut.add(subscriber);
+    else this.optedOut.delete(subscriber);
     for (const address of this.addressesOf(subscriber)) {
-      if (optedOut) this.zone.passthruClient(address); else this.zone.removeClient(address);
+      if (optedOut) this.zone.passthruClient(address);
+      else this.zone.removeClient(address);
       this.changed = true;
     }
   }
@@ -44,7 +46,10 @@ export class OptOutZone {
   onSession(e: SessionEvent): void {
     if (e.kind === 'begin') {
       this.sessions.set(e.key, { subscriber: e.subscriber, address: e.address });
-      if (this.optedOut.has(e.subscriber) && IPV4.test(e.address)) { this.zone.passthruClient(e.address); this.changed = true; }
+      if (this.optedOut.has(e.subscriber) && IPV4.test(e.address)) {
+        this.zone.passthruClient(e.address);
+        this.changed = true;
+      }
     } else if (e.kind === 'finish') {
       this.end(e.key);
     } else if (e.kind === 'finish-all') {

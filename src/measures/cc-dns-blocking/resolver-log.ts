@@ -6,8 +6,10 @@
  * subscriber lookup to tell that subscriber individually — and keeps neither
  * the client address nor the name asked beyond that.
  *
- *   BIND 9.18:  24-Nov-2026 11:00:00.123 rpz: info: client @0x7f5c 127.0.0.2#53211 (evil.example.test): view _default: rpz QNAME NXDOMAIN rewrite evil.example.test/A/IN via evil.example.test.cc.rpz.isp.test
- *   Unbound:    [1795518000] unbound[123:0] info: rpz: applied [cc.rpz.isp.test] *.evil.example.test. rpz-nxdomain 127.0.0.2@53211 sub.evil.example.test. A IN
+ *   BIND 9.18:  24-Nov-2026 11:00:00.123 rpz: info: client @0x7f5c 127.0.0.2#53211 (evil.example.test): view _default: rpz QNAME NXDOMAIN
+ *       rewrite evil.example.test/A/IN via evil.example.test.cc.rpz.isp.test
+ *   Unbound:    [1795518000] unbound[123:0] info: rpz: applied [cc.rpz.isp.test] *.evil.example.test. rpz-nxdomain 127.0.0.2@53211
+ *       sub.evil.example.test. A IN
  *               (with `rpz-log: yes` and `rpz-log-name: "cc.rpz.isp.test"`; the rule is relative to the zone)
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
@@ -26,7 +28,8 @@ export interface BlockedQuery {
 }
 
 const MONTHS: Record<string, number> = { Jan: 0, Feb: 1, Mar: 2, Apr: 3, May: 4, Jun: 5, Jul: 6, Aug: 7, Sep: 8, Oct: 9, Nov: 10, Dec: 11 };
-const BIND_LINE = /^(?:(\d{2})-(\w{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) )?.*?client @\S+ ([0-9a-fA-F:.]+)#\d+ \([^)]*\):(?: view \S+:)? rpz (\S+) (\S+) rewrite \S+ via (\S+)$/;
+const BIND_LINE =
+  /^(?:(\d{2})-(\w{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) )?.*?client @\S+ ([0-9a-fA-F:.]+)#\d+ \([^)]*\):(?: view \S+:)? rpz (\S+) (\S+) rewrite \S+ via (\S+)$/;
 // Unbound names the zone only through rpz-log-name (the generated configuration sets it to the zone).
 const UNBOUND_LINE = /^(?:\[(\d+)\] )?.*?rpz: applied \[([^\]]+)\] (\S+) (\S+) ([0-9a-fA-F:.]+)@\d+ /;
 
@@ -51,7 +54,9 @@ export function parseBlockedLine(line: string, format: LogFormat, zones: readonl
     const via = m[11]!.toLowerCase().replace(/\.$/, '');
     const zone = zones.find((z) => via.endsWith(`.${z}`));
     if (!zone) return undefined;
-    const at = m[1] ? new Date(Date.UTC(Number(m[3]), MONTHS[m[2]!] ?? 0, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7]))) : now;
+    const at = m[1]
+      ? new Date(Date.UTC(Number(m[3]), MONTHS[m[2]!] ?? 0, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])))
+      : now;
     return { at, client: m[8]!, zone, rule: ruleName(via, zone), action: `${m[9]} ${m[10]}`.toLowerCase() };
   }
   const m = UNBOUND_LINE.exec(line);
@@ -61,16 +66,27 @@ export function parseBlockedLine(line: string, format: LogFormat, zones: readonl
   return { at: m[1] ? new Date(Number(m[1]) * 1000) : now, client: m[5]!, zone, rule: ruleName(m[3]!, zone), action: m[4]!.toLowerCase() };
 }
 
-export interface LogCursor { inode: string; offset: number }
+export interface LogCursor {
+  inode: string;
+  offset: number;
+}
 
 /**
  * Reads the whole lines added to a log file since the cursor. A file that was
  * replaced (new inode) or truncated is read from its start. At most `maxBytes`
  * a call, so a huge backlog is read over several calls, never all at once.
  */
-export function readNewLines(path: string, cursor: LogCursor | undefined, maxBytes = 4 << 20): { lines: string[]; cursor: LogCursor } | undefined {
+export function readNewLines(
+  path: string,
+  cursor: LogCursor | undefined,
+  maxBytes = 4 << 20,
+): { lines: string[]; cursor: LogCursor } | undefined {
   let st;
-  try { st = statSync(path); } catch { return undefined; }
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
   const inode = String(st.ino);
   let offset = cursor && cursor.inode === inode && cursor.offset <= st.size ? cursor.offset : 0;
   if (offset >= st.size) return { lines: [], cursor: { inode, offset } };
@@ -78,7 +94,11 @@ export function readNewLines(path: string, cursor: LogCursor | undefined, maxByt
   const buf = Buffer.allocUnsafe(length);
   const fd = openSync(path, 'r');
   let read = 0;
-  try { read = readSync(fd, buf, 0, length, offset); } finally { closeSync(fd); }
+  try {
+    read = readSync(fd, buf, 0, length, offset);
+  } finally {
+    closeSync(fd);
+  }
   const text = buf.subarray(0, read).toString('utf8');
   const lastNewline = text.lastIndexOf('\n');
   // Only whole lines: the one being written is read next time (unless a single line is longer than maxBytes).

@@ -15,7 +15,14 @@ import type { SessionEvent } from '../../ingest/radius/apply.js';
 import { RpzPrimary } from '../../dns/primary.js';
 import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
 import type { RpzZone } from '../../dns/rpz.js';
-import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig, type ResolverConfigInput } from '../../dns/resolver-config.js';
+import {
+  bindConfig,
+  knotResolverConfig,
+  masterFile,
+  pdnsRecursorConfig,
+  unboundConfig,
+  type ResolverConfigInput,
+} from '../../dns/resolver-config.js';
 import { principalOf } from '../../api/server.js';
 import { REST_BODY_LIMIT, restAttribute, restBody } from '../../ingest/radius/rest.js';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -41,118 +48,249 @@ export function unfilteredResolverReply(r: CcDnsBlockingSettings['unfilteredReso
   return reply;
 }
 
-function m3Routes(service: CcDnsBlocking, settings: CcDnsBlockingSettings, publish: (zone: RpzZone) => Promise<void>, resolverInput: () => ResolverConfigInput): FastifyPluginAsyncZod {
+function m3Routes(
+  service: CcDnsBlocking,
+  settings: CcDnsBlockingSettings,
+  publish: (zone: RpzZone) => Promise<void>,
+  resolverInput: () => ResolverConfigInput,
+): FastifyPluginAsyncZod {
   const tags = ['cc-dns-blocking'];
-  const entry = z.object({ id: z.number(), name: z.string(), source: z.string(), addedBy: z.string(), reason: z.string().nullable(), validFrom: z.string(), validUntil: z.string(), withdrawnAt: z.string().nullable(), active: z.boolean() });
-  const consent = z.object({ subscriber: z.string(), blocked: z.boolean(), choice: z.enum(['opt-out', 'opt-in', 'contract-default']), channel: z.enum(CHANNELS).nullable(), at: z.string().nullable() });
-  const refreshCc = async () => { if (await service.refreshCc()) await publish(service.cc); };
+  const entry = z.object({
+    id: z.number(),
+    name: z.string(),
+    source: z.string(),
+    addedBy: z.string(),
+    reason: z.string().nullable(),
+    validFrom: z.string(),
+    validUntil: z.string(),
+    withdrawnAt: z.string().nullable(),
+    active: z.boolean(),
+  });
+  const consent = z.object({
+    subscriber: z.string(),
+    blocked: z.boolean(),
+    choice: z.enum(['opt-out', 'opt-in', 'contract-default']),
+    channel: z.enum(CHANNELS).nullable(),
+    at: z.string().nullable(),
+  });
+  const refreshCc = async () => {
+    if (await service.refreshCc()) await publish(service.cc);
+  };
   return async (app) => {
     app.setErrorHandler((err, _request, reply) => {
       if (err instanceof M3InputError) return reply.code(400).send({ error: 'bad-request', message: err.message });
       throw err;
     });
 
-    app.get('/api/v1/m3/entries', {
-      config: { permission: 'blocklist:read' },
-      schema: { tags, querystring: z.object({ source: z.string().optional(), active: z.coerce.boolean().optional(), limit: z.coerce.number().int().min(1).max(10_000).optional() }), response: { 200: z.object({ entries: z.array(entry), zone: z.object({ origin: z.string(), serial: z.number(), names: z.number() }) }) } },
-    }, async (request) => ({ entries: await service.entries(request.query), zone: { origin: service.cc.origin, serial: service.cc.serial, names: service.blockedNames } }));
-
-    app.post('/api/v1/m3/entries', {
-      config: { permission: 'blocklist:manage' },
-      schema: { tags, description: 'An analyst entry: the name and its subdomains are blocked.', body: z.object({ name: z.string().min(1).max(253), reason: z.string().trim().min(1).max(2000), validFor: z.string().optional() }), response: { 201: entry } },
-    }, async (request, reply) => {
-      const e = await service.addEntry({ ...request.body, actor: principalOf(request).actor });
-      await refreshCc();
-      return reply.code(201).send(e);
-    });
-
-    app.post('/api/v1/m3/entries/:id/withdraw', {
-      config: { permission: 'blocklist:manage' },
-      schema: { tags, params: z.object({ id: z.coerce.number().int() }), body: z.object({ reason: z.string().trim().min(1).max(2000) }), response: { 200: z.object({ withdrawn: z.boolean() }) } },
-    }, async (request) => {
-      const withdrawn = await service.withdraw(request.params.id, principalOf(request).actor, request.body.reason);
-      await refreshCc();
-      return { withdrawn };
-    });
-
-    app.post('/api/v1/m3/lists', {
-      config: { permission: 'blocklist:manage' },
-      schema: {
-        tags, description: 'Imports a list of C&C names (one a line, or hosts-file lines): whole or not at all; bad lines are reported with their number.',
-        body: z.object({ source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a source name: letters, digits, ".", "_" or "-"'), format: z.enum(['domains', 'hosts']).default('domains'), text: z.string().max(64 << 20), validFor: z.string().optional() }),
+    app.get(
+      '/api/v1/m3/entries',
+      {
+        config: { permission: 'blocklist:read' },
+        schema: {
+          tags,
+          querystring: z.object({
+            source: z.string().optional(),
+            active: z.coerce.boolean().optional(),
+            limit: z.coerce.number().int().min(1).max(10_000).optional(),
+          }),
+          response: {
+            200: z.object({ entries: z.array(entry), zone: z.object({ origin: z.string(), serial: z.number(), names: z.number() }) }),
+          },
+        },
       },
-    }, async (request) => {
-      const r = await service.importList(request.body.text, { ...request.body, actor: principalOf(request).actor });
-      await refreshCc();
-      return { ...r, skipped: r.skipped.slice(0, 100), skippedCount: r.skipped.length };
-    });
+      async (request) => ({
+        entries: await service.entries(request.query),
+        zone: { origin: service.cc.origin, serial: service.cc.serial, names: service.blockedNames },
+      }),
+    );
 
-    app.get('/api/v1/m3/consent/:subscriber', {
-      config: { permission: 'consent:read' },
-      schema: { tags, params: z.object({ subscriber: z.string().min(1).max(253) }), response: { 200: consent.extend({ history: z.array(z.object({ choice: z.enum(['opt-out', 'opt-in']), channel: z.enum(CHANNELS), actor: z.string(), at: z.string() })) }) } },
-    }, async (request) => {
-      await service.auditConsentRead(request.params.subscriber, principalOf(request).actor);
-      return { ...(await service.choiceOf(request.params.subscriber)), history: await service.history(request.params.subscriber) };
-    });
-
-    app.put('/api/v1/m3/consent/:subscriber', {
-      config: { permission: 'consent:manage' },
-      schema: {
-        tags, description: 'The subscriber opts out (never filtered) or back in. Reaches the resolvers at once (NOTIFY, IXFR).',
-        params: z.object({ subscriber: z.string().min(1).max(253) }), body: z.object({ choice: z.enum(['opt-out', 'opt-in']), channel: z.enum(CHANNELS) }), response: { 200: consent },
+    app.post(
+      '/api/v1/m3/entries',
+      {
+        config: { permission: 'blocklist:manage' },
+        schema: {
+          tags,
+          description: 'An analyst entry: the name and its subdomains are blocked.',
+          body: z.object({ name: z.string().min(1).max(253), reason: z.string().trim().min(1).max(2000), validFor: z.string().optional() }),
+          response: { 201: entry },
+        },
       },
-    }, async (request) => {
-      const r = await service.setChoice(request.params.subscriber, request.body.choice, request.body.channel, principalOf(request).actor);
-      if (service.optOut.flush()) await publish(service.optOutZone);
-      return r;
-    });
-
-    app.post('/aaa/v1/m3/post-auth', {
-      config: { permission: 'aaa:rest' }, bodyLimit: REST_BODY_LIMIT,
-      schema: {
-        tags, description: 'For FreeRADIUS rlm_rest in post-auth: an opted-out subscriber gets the unfiltered resolvers as reply attributes (200); everyone else 204 (the BRAS default: the filtering resolvers).',
-        body: restBody,
+      async (request, reply) => {
+        const e = await service.addEntry({ ...request.body, actor: principalOf(request).actor });
+        await refreshCc();
+        return reply.code(201).send(e);
       },
-    }, async (request, reply) => {
-      const account = restAttribute(request.body, 'User-Name');
-      if (!account) return reply.code(400).send({ error: 'bad-request', message: 'no User-Name in the request' });
-      const attributes = unfilteredResolverReply(settings.unfilteredResolvers);
-      if (Object.keys(attributes).length === 0) return reply.code(204).send();
-      const choice = await service.choiceOf(account);
-      return choice.blocked ? reply.code(204).send() : reply.code(200).send(attributes);
-    });
+    );
 
-    app.get('/api/v1/m3/blocked', {
-      config: { permission: 'blocklist:read' },
-      schema: {
-        tags, description: 'Blocked queries per day, zone, listed name and resolver, from the resolvers\' logs (no client, no subscriber).',
-        querystring: z.object({ from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }),
-        response: { 200: z.object({ counts: z.array(z.object({ day: z.string(), zone: z.string(), rule: z.string(), resolver: z.string(), count: z.number() })) }) },
+    app.post(
+      '/api/v1/m3/entries/:id/withdraw',
+      {
+        config: { permission: 'blocklist:manage' },
+        schema: {
+          tags,
+          params: z.object({ id: z.coerce.number().int() }),
+          body: z.object({ reason: z.string().trim().min(1).max(2000) }),
+          response: { 200: z.object({ withdrawn: z.boolean() }) },
+        },
       },
-    }, async (request) => ({ counts: await service.blockedCounts(request.query.from, request.query.to) }));
+      async (request) => {
+        const withdrawn = await service.withdraw(request.params.id, principalOf(request).actor, request.body.reason);
+        await refreshCc();
+        return { withdrawn };
+      },
+    );
 
-    app.get('/api/v1/m3/resolver-config/:resolver', {
-      config: { permission: 'blocklist:read' },
-      schema: { tags, description: 'Copy-paste configuration for the resolver, with this installation\'s zones, primary and key name.', params: z.object({ resolver: z.enum(RESOLVERS) }) },
-    }, async (request, reply) => {
-      const input = resolverInput();
-      const text = request.params.resolver === 'bind' ? bindConfig(input)
-        : request.params.resolver === 'unbound' ? unboundConfig(input)
-          : request.params.resolver === 'pdns-recursor' ? pdnsRecursorConfig(input)
-            : knotResolverConfig(input, (z) => `/var/lib/knot-resolver/${z}.zone`);
-      return reply.type('text/plain; charset=utf-8').send(text);
-    });
+    app.post(
+      '/api/v1/m3/lists',
+      {
+        config: { permission: 'blocklist:manage' },
+        schema: {
+          tags,
+          description:
+            'Imports a list of C&C names (one a line, or hosts-file lines): whole or not at all; bad lines are reported with their number.',
+          body: z.object({
+            source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'a source name: letters, digits, ".", "_" or "-"'),
+            format: z.enum(['domains', 'hosts']).default('domains'),
+            text: z.string().max(64 << 20),
+            validFor: z.string().optional(),
+          }),
+        },
+      },
+      async (request) => {
+        const r = await service.importList(request.body.text, { ...request.body, actor: principalOf(request).actor });
+        await refreshCc();
+        return { ...r, skipped: r.skipped.slice(0, 100), skippedCount: r.skipped.length };
+      },
+    );
 
-    app.get('/api/v1/m3/zones/:zone', {
-      config: { permission: 'blocklist:read' },
-      schema: { tags, description: 'A policy zone as a master file (Knot Resolver reads RPZ from files).', params: z.object({ zone: z.enum(['cc', 'opt-out']) }) },
-    }, async (request, reply) => reply.type('text/dns; charset=utf-8').send(masterFile(request.params.zone === 'cc' ? service.cc : service.optOutZone)));
+    app.get(
+      '/api/v1/m3/consent/:subscriber',
+      {
+        config: { permission: 'consent:read' },
+        schema: {
+          tags,
+          params: z.object({ subscriber: z.string().min(1).max(253) }),
+          response: {
+            200: consent.extend({
+              history: z.array(
+                z.object({ choice: z.enum(['opt-out', 'opt-in']), channel: z.enum(CHANNELS), actor: z.string(), at: z.string() }),
+              ),
+            }),
+          },
+        },
+      },
+      async (request) => {
+        await service.auditConsentRead(request.params.subscriber, principalOf(request).actor);
+        return { ...(await service.choiceOf(request.params.subscriber)), history: await service.history(request.params.subscriber) };
+      },
+    );
+
+    app.put(
+      '/api/v1/m3/consent/:subscriber',
+      {
+        config: { permission: 'consent:manage' },
+        schema: {
+          tags,
+          description: 'The subscriber opts out (never filtered) or back in. Reaches the resolvers at once (NOTIFY, IXFR).',
+          params: z.object({ subscriber: z.string().min(1).max(253) }),
+          body: z.object({ choice: z.enum(['opt-out', 'opt-in']), channel: z.enum(CHANNELS) }),
+          response: { 200: consent },
+        },
+      },
+      async (request) => {
+        const r = await service.setChoice(request.params.subscriber, request.body.choice, request.body.channel, principalOf(request).actor);
+        if (service.optOut.flush()) await publish(service.optOutZone);
+        return r;
+      },
+    );
+
+    app.post(
+      '/aaa/v1/m3/post-auth',
+      {
+        config: { permission: 'aaa:rest' },
+        bodyLimit: REST_BODY_LIMIT,
+        schema: {
+          tags,
+          description:
+            'For FreeRADIUS rlm_rest in post-auth: an opted-out ' +
+            'subscriber gets the unfiltered resolvers ' +
+            ('as reply attributes (200); everyone else 204 (the ' + 'BRAS default: the filtering resolvers).'),
+          body: restBody,
+        },
+      },
+      async (request, reply) => {
+        const account = restAttribute(request.body, 'User-Name');
+        if (!account) return reply.code(400).send({ error: 'bad-request', message: 'no User-Name in the request' });
+        const attributes = unfilteredResolverReply(settings.unfilteredResolvers);
+        if (Object.keys(attributes).length === 0) return reply.code(204).send();
+        const choice = await service.choiceOf(account);
+        return choice.blocked ? reply.code(204).send() : reply.code(200).send(attributes);
+      },
+    );
+
+    app.get(
+      '/api/v1/m3/blocked',
+      {
+        config: { permission: 'blocklist:read' },
+        schema: {
+          tags,
+          description: "Blocked queries per day, zone, listed name and resolver, from the resolvers' logs (no client, no subscriber).",
+          querystring: z.object({ from: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), to: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }),
+          response: {
+            200: z.object({
+              counts: z.array(z.object({ day: z.string(), zone: z.string(), rule: z.string(), resolver: z.string(), count: z.number() })),
+            }),
+          },
+        },
+      },
+      async (request) => ({ counts: await service.blockedCounts(request.query.from, request.query.to) }),
+    );
+
+    app.get(
+      '/api/v1/m3/resolver-config/:resolver',
+      {
+        config: { permission: 'blocklist:read' },
+        schema: {
+          tags,
+          description: "Copy-paste configuration for the resolver, with this installation's zones, primary and key name.",
+          params: z.object({ resolver: z.enum(RESOLVERS) }),
+        },
+      },
+      async (request, reply) => {
+        const input = resolverInput();
+        const text =
+          request.params.resolver === 'bind'
+            ? bindConfig(input)
+            : request.params.resolver === 'unbound'
+              ? unboundConfig(input)
+              : request.params.resolver === 'pdns-recursor'
+                ? pdnsRecursorConfig(input)
+                : knotResolverConfig(input, (z) => `/var/lib/knot-resolver/${z}.zone`);
+        return reply.type('text/plain; charset=utf-8').send(text);
+      },
+    );
+
+    app.get(
+      '/api/v1/m3/zones/:zone',
+      {
+        config: { permission: 'blocklist:read' },
+        schema: {
+          tags,
+          description: 'A policy zone as a master file (Knot Resolver reads RPZ from files).',
+          params: z.object({ zone: z.enum(['cc', 'opt-out']) }),
+        },
+      },
+      async (request, reply) =>
+        reply.type('text/dns; charset=utf-8').send(masterFile(request.params.zone === 'cc' ? service.cc : service.optOutZone)),
+    );
   };
 }
 
 export async function startCcDnsBlocking(context: MeasureContext): Promise<RunningMeasure> {
   const own = await context.capabilities.ownState<CcDnsBlockingSettings>();
-  const feed = await context.capabilities.action<{ subscribe(l: (e: SessionEvent) => void): () => void; current(): SessionEvent[] }>('accounting-feed');
+  const feed = await context.capabilities.action<{ subscribe(l: (e: SessionEvent) => void): () => void; current(): SessionEvent[] }>(
+    'accounting-feed',
+  );
   const s = own.settings;
   const lookup = await context.capabilities.action<SubscriberLookup>('subscriber-lookup');
   const cases = await context.capabilities.action<CaseApi>('cases');
@@ -170,14 +308,32 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     // changed() publishes the staged changes as one serial and sends NOTIFY.
     const results = await primary.changed(zone);
     const silent = results.filter((r) => !r.answered).length;
-    if (silent > 0) context.logger.warn({ event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent }, 'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh');
+    if (silent > 0)
+      context.logger.warn(
+        { event: 'm3.notify.unanswered', zone: zone.origin, serial: zone.serial, secondaries: silent },
+        'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh',
+      );
   };
-  const guard = (what: string, fn: () => Promise<void>) => () => { fn().catch((err: Error) => context.logger.error({ event: `m3.${what}.failed`, err: { type: err.name, message: err.message } }, `M3 ${what} failed`)); };
+  const guard = (what: string, fn: () => Promise<void>) => () => {
+    fn().catch((err: Error) =>
+      context.logger.error({ event: `m3.${what}.failed`, err: { type: err.name, message: err.message } }, `M3 ${what} failed`),
+    );
+  };
   const unsubscribe = feed.subscribe((e) => service.optOut.onSession(e));
   // Sessions come and go all the time: their changes are gathered and published twice a second.
-  const optOutTimer = setInterval(guard('opt-out', async () => { if (service.optOut.flush()) await publish(service.optOutZone); }), 500);
+  const optOutTimer = setInterval(
+    guard('opt-out', async () => {
+      if (service.optOut.flush()) await publish(service.optOutZone);
+    }),
+    500,
+  );
   // Entries expire by time: the cc zone follows their validity every minute.
-  const validityTimer = setInterval(guard('validity', async () => { if (await service.refreshCc()) await publish(service.cc); }), 60_000);
+  const validityTimer = setInterval(
+    guard('validity', async () => {
+      if (await service.refreshCc()) await publish(service.cc);
+    }),
+    60_000,
+  );
   optOutTimer.unref();
   validityTimer.unref();
 
@@ -196,7 +352,12 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     const reference = `m3-${randomUUID()}`;
     const answer = await lookup.lookup({ caseId: reference, address: q.client, at: q.at });
     if (!answer.found) return;
-    const { case: c, created } = await cases.open({ kind: 'cc-blocking', subscriber: answer.subscriber, summary: 'C&Cドメインの名前解決を遮断 / resolution of a C&C domain blocked', at: q.at });
+    const { case: c, created } = await cases.open({
+      kind: 'cc-blocking',
+      subscriber: answer.subscriber,
+      summary: 'C&Cドメインの名前解決を遮断 / resolution of a C&C domain blocked',
+      at: q.at,
+    });
     await cases.note(c.id, 'lookup', reference);
     if (!created) return;
     try {
@@ -212,7 +373,9 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
       const got = readNewLines(log.path, cursor);
       // Nothing new (the usual second): no write.
       if (!got || (got.cursor.inode === cursor?.inode && got.cursor.offset === cursor.offset)) continue;
-      const blocked = got.lines.map((l) => parseBlockedLine(l, log.format, zones)).filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
+      const blocked = got.lines
+        .map((l) => parseBlockedLine(l, log.format, zones))
+        .filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
       // Resolvers name the rule by the name asked (a subdomain matches the entry's wildcard): count by entry.
       for (const q of blocked) q.rule = service.listedName(q.rule) ?? q.rule;
       await service.countBlocked(log.name, blocked, got.cursor);
@@ -220,13 +383,26 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     }
   };
   let reading: Promise<void> | undefined;
-  const logTimer = setInterval(() => { reading ??= readLogs().catch((err: Error) => { context.logger.error({ event: 'm3.resolver-log.failed', err: { type: err.name, message: err.message } }, 'M3 could not read a resolver log'); }).finally(() => { reading = undefined; }); }, 1000);
+  const logTimer = setInterval(() => {
+    reading ??= readLogs()
+      .catch((err: Error) => {
+        context.logger.error(
+          { event: 'm3.resolver-log.failed', err: { type: err.name, message: err.message } },
+          'M3 could not read a resolver log',
+        );
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+  }, 1000);
   logTimer.unref();
 
   const resolverInput = (): ResolverConfigInput => ({
     zones: [service.optOutZone.origin, service.cc.origin],
     primary: { address: s.primary.host, port: primary.port },
-    ...(s.tsig[0] ? { tsig: { name: s.tsig[0].name, secretBase64: '<the secret configured as measures.cc-dns-blocking.tsig[0].secret>' } } : {}),
+    ...(s.tsig[0]
+      ? { tsig: { name: s.tsig[0].name, secretBase64: '<the secret configured as measures.cc-dns-blocking.tsig[0].secret>' } }
+      : {}),
   });
   return {
     endpoints: { rpzPrimary: primaryEndpoint(s.primary.host, primary.port), zones: `${service.optOutZone.origin} ${service.cc.origin}` },

@@ -17,14 +17,21 @@ function csvField(v: string | number): string {
 
 export function csvFeed(entries: readonly Entry[]): string {
   const header = 'address,port,protocol,first_detected,last_detected,valid_until,confidence';
-  const rows = entries.map((e) => [e.address, e.port, protocolName(e.proto), e.firstDetected, e.lastDetected, e.validUntil, e.confidence].map(csvField).join(','));
+  const rows = entries.map((e) =>
+    [e.address, e.port, protocolName(e.proto), e.firstDetected, e.lastDetected, e.validUntil, e.confidence].map(csvField).join(','),
+  );
   return [header, ...rows].join('\r\n') + '\r\n';
 }
 
 export function jsonFeed(entries: readonly Entry[]): Array<Record<string, string | number>> {
   return entries.map((e) => ({
-    address: e.address, port: e.port, protocol: protocolName(e.proto),
-    first_detected: e.firstDetected, last_detected: e.lastDetected, valid_until: e.validUntil, confidence: e.confidence,
+    address: e.address,
+    port: e.port,
+    protocol: protocolName(e.proto),
+    first_detected: e.firstDetected,
+    last_detected: e.lastDetected,
+    valid_until: e.validUntil,
+    confidence: e.confidence,
   }));
 }
 
@@ -42,7 +49,10 @@ export function mispFeed(entries: readonly Entry[], organisation: string, now: D
   const eventUuid = uuidFromName('mamori-misp-event', organisation);
   const orgc = { name: organisation, uuid: uuidFromName('mamori-misp-org', organisation) };
   // The event changes when its content does: the newest change of any current entry.
-  const changed = entries.reduce((t, e) => (e.stateChangedAt > t ? e.stateChangedAt : t), entries.reduce((t, e) => (e.lastDetected > t ? e.lastDetected : t), '1970-01-01T00:00:00.000Z'));
+  const changed = entries.reduce(
+    (t, e) => (e.stateChangedAt > t ? e.stateChangedAt : t),
+    entries.reduce((t, e) => (e.lastDetected > t ? e.lastDetected : t), '1970-01-01T00:00:00.000Z'),
+  );
   const timestamp = entries.length > 0 ? epoch(changed) : epoch(now.toISOString());
   const info = `C&C servers detected by ${organisation} (IP address and port only)`;
   const head = { info, date: now.toISOString().slice(0, 10), timestamp, published: true, analysis: '2', threat_level_id: '2' };

@@ -20,15 +20,34 @@ export const declaration = defineMeasure({
   },
   description: {
     ja: '検知したC&Cサーバ候補のIPアドレスとポート番号のみを、適切な情報管理を確認した事業者・団体に提供します。個々の通信に関する情報は含みません。',
-    en: 'Only the IP address and port of detected C&C candidates are given to organisations whose information management we have checked. Nothing about individual communications is included.',
+    en:
+      'Only the IP address and port of detected C&C candidates ' +
+      'are given to organisations whose information ' +
+      ('management we have checked. Nothing about individual ' + 'communications is included.'),
   },
-  bases: [{
-    basis: 'not-secret',
-    scope: { ja: '個別の通信と切り離されたIPアドレス・ポート番号の一覧', en: 'a list of addresses and ports detached from individual communications' },
-  }],
+  bases: [
+    {
+      basis: 'not-secret',
+      scope: {
+        ja: '個別の通信と切り離されたIPアドレス・ポート番号の一覧',
+        en: 'a list of addresses and ports detached from individual communications',
+      },
+    },
+  ],
   dataItems: [
-    { item: 'cc.candidate', retention: '90d', use: { ja: '共有する一覧の作成と、古い情報の定期的な失効', en: 'building the shared list and expiring stale entries' } },
-    { item: 'threat.indicator', retention: '90d', use: { ja: '提携先から受け取ったC&Cサーバ情報の保持（出典付き）', en: 'keeping C&C indicators received from partners, with their provenance' } },
+    {
+      item: 'cc.candidate',
+      retention: '90d',
+      use: { ja: '共有する一覧の作成と、古い情報の定期的な失効', en: 'building the shared list and expiring stale entries' },
+    },
+    {
+      item: 'threat.indicator',
+      retention: '90d',
+      use: {
+        ja: '提携先から受け取ったC&Cサーバ情報の保持（出典付き）',
+        en: 'keeping C&C indicators received from partners, with their provenance',
+      },
+    },
   ],
   outputs: ['shared-indicators'],
   identifiesSubscribers: false,

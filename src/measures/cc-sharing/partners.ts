@@ -48,20 +48,36 @@ const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 const TAXII = 'application/taxii+json;version=2.1';
 
-function get(url: URL, partner: Partner, ca: string | undefined, accept = TAXII): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
+function get(
+  url: URL,
+  partner: Partner,
+  ca: string | undefined,
+  accept = TAXII,
+): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
   const headers: Record<string, string> = { accept };
   if (partner.token) headers.authorization = `Bearer ${partner.token}`;
-  else if (partner.user !== undefined) headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
+  else if (partner.user !== undefined)
+    headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'GET', headers, ...(ca ? { ca } : {}), timeout: 60_000 }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > MAX_PAGE_BYTES) { req.destroy(new PartnerError(`a page from ${partner.name} is larger than ${MAX_PAGE_BYTES} bytes`)); return; }
+        if (size > MAX_PAGE_BYTES) {
+          req.destroy(new PartnerError(`a page from ${partner.name} is larger than ${MAX_PAGE_BYTES} bytes`));
+          return;
+        }
         chunks.push(c);
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), lastAdded: res.headers['x-taxii-date-added-last'] as string | undefined, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          type: String(res.headers['content-type'] ?? ''),
+          lastAdded: res.headers['x-taxii-date-added-last'] as string | undefined,
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new PartnerError(`${partner.name} did not answer within 60 s`)));
@@ -70,11 +86,19 @@ function get(url: URL, partner: Partner, ca: string | undefined, accept = TAXII)
   });
 }
 
-export interface PollSummary { pages: number; accepted: number; refused: number; cursor: string | null }
+export interface PollSummary {
+  pages: number;
+  accepted: number;
+  refused: number;
+  cursor: string | null;
+}
 
 /** One poll of a partner: its TAXII collection from the cursor of the last poll, or its MISP feed. */
 /** How much one source may hold, and how many objects are stored between turns of the event loop. */
-export interface InboundLimits { sliceObjects?: number; maxPerSource?: number }
+export interface InboundLimits {
+  sliceObjects?: number;
+  maxPerSource?: number;
+}
 
 export async function pollPartner(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits = {}): Promise<PollSummary> {
   return partner.kind === 'misp-feed' ? pollMispFeed(own, partner, actor, limits) : pollTaxii(own, partner, actor, limits);
@@ -91,17 +115,24 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string, lim
   let next: string | undefined;
   const addedAfter = cursor;
   for (;;) {
-    if (sum.pages >= MAX_PAGES) throw new PartnerError(`${partner.name}: more than ${MAX_PAGES} pages in one poll; the rest comes next time`);
+    if (sum.pages >= MAX_PAGES)
+      throw new PartnerError(`${partner.name}: more than ${MAX_PAGES} pages in one poll; the rest comes next time`);
     const url = new URL(base);
     url.searchParams.set('limit', String(partner.limit));
     if (addedAfter) url.searchParams.set('added_after', addedAfter);
     if (next) url.searchParams.set('next', next);
     const res = await get(url, partner, ca);
     if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`);
-    if (!/^application\/taxii\+json/i.test(res.type)) throw new PartnerError(`${partner.name} answered ${res.type || 'no content type'}, not a TAXII envelope`);
+    if (!/^application\/taxii\+json/i.test(res.type))
+      throw new PartnerError(`${partner.name} answered ${res.type || 'no content type'}, not a TAXII envelope`);
     let env: { more?: unknown; next?: unknown; objects?: unknown };
-    try { env = JSON.parse(res.body) as typeof env; } catch { throw new PartnerError(`${partner.name} sent a page that is not JSON`); }
-    if (!env || typeof env !== 'object' || (env.objects !== undefined && !Array.isArray(env.objects))) throw new PartnerError(`${partner.name} sent something that is not a TAXII envelope`);
+    try {
+      env = JSON.parse(res.body) as typeof env;
+    } catch {
+      throw new PartnerError(`${partner.name} sent a page that is not JSON`);
+    }
+    if (!env || typeof env !== 'object' || (env.objects !== undefined && !Array.isArray(env.objects)))
+      throw new PartnerError(`${partner.name} sent something that is not a TAXII envelope`);
     const objects = (env.objects ?? []) as unknown[];
     const r = await receiveObjects(own, { source, kind: 'taxii-poll', objects, actor, ...limits });
     sum.pages += 1;
@@ -110,10 +141,13 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string, lim
     if (res.lastAdded && !Number.isNaN(Date.parse(res.lastAdded)) && (!cursor || res.lastAdded > cursor)) {
       cursor = res.lastAdded;
       // The page is stored: a poll interrupted after this resumes from here.
-      await own.store.writeTransaction((tx) => shareDb(tx).updateTable('share_inbound_sources').set({ cursor }).where('name', '=', source).execute());
+      await own.store.writeTransaction((tx) =>
+        shareDb(tx).updateTable('share_inbound_sources').set({ cursor }).where('name', '=', source).execute(),
+      );
     }
     if (env.more !== true) break;
-    if (typeof env.next !== 'string' || env.next.length === 0 || env.next.length > 1000) throw new PartnerError(`${partner.name} said more but gave no usable next`);
+    if (typeof env.next !== 'string' || env.next.length === 0 || env.next.length > 1000)
+      throw new PartnerError(`${partner.name} said more but gave no usable next`);
     next = env.next;
   }
   sum.cursor = cursor;
@@ -132,12 +166,18 @@ async function pollMispFeed(own: MeasureState, partner: Partner, actor: string, 
   const fetchJson = async (file: string): Promise<unknown> => {
     const res = await get(new URL(file, base), partner, ca, 'application/json');
     if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status} for ${file}`);
-    try { return JSON.parse(res.body); } catch { throw new PartnerError(`${partner.name}: ${file} is not JSON`); }
+    try {
+      return JSON.parse(res.body);
+    } catch {
+      throw new PartnerError(`${partner.name}: ${file} is not JSON`);
+    }
   };
   const manifest = await fetchJson('manifest.json');
-  if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest)) throw new PartnerError(`${partner.name}: manifest.json is not a MISP feed manifest`);
+  if (!manifest || typeof manifest !== 'object' || Array.isArray(manifest))
+    throw new PartnerError(`${partner.name}: manifest.json is not a MISP feed manifest`);
   const events = Object.entries(manifest as Record<string, { timestamp?: unknown }>);
-  if (events.some(([uuid]) => !/^[0-9a-f-]{36}$/i.test(uuid))) throw new PartnerError(`${partner.name}: manifest.json names an event that is not a UUID`);
+  if (events.some(([uuid]) => !/^[0-9a-f-]{36}$/i.test(uuid)))
+    throw new PartnerError(`${partner.name}: manifest.json names an event that is not a UUID`);
   const version = String(events.reduce((t, [, e]) => Math.max(t, Number(e?.timestamp) || 0), 0));
   const s = shareDb(own.store.db);
   const row = await s.selectFrom('share_inbound_sources').select('cursor').where('name', '=', source).executeTakeFirst();
@@ -159,29 +199,80 @@ async function pollMispFeed(own: MeasureState, partner: Partner, actor: string, 
 }
 
 /** Replaces everything a source said, in one transaction with its audit entry. */
-async function replaceSource(own: MeasureState, req: { source: string; kind: string; actor: string; labels: Array<Label & { id: string }>; skipped: number; cursor: string | null; now: Date }): Promise<void> {
+async function replaceSource(
+  own: MeasureState,
+  req: {
+    source: string;
+    kind: string;
+    actor: string;
+    labels: Array<Label & { id: string }>;
+    skipped: number;
+    cursor: string | null;
+    now: Date;
+  },
+): Promise<void> {
   const received = req.now.toISOString();
-  await own.audit.withAudit({ actor: req.actor, measure: 'cc-sharing', action: 'share.import', object: 'dataset:inbound-indicators', counts: { entries: req.labels.length, skipped: req.skipped } }, async (tx) => {
-    const s = shareDb(tx);
-    await s.deleteFrom('share_inbound').where('source', '=', req.source).execute();
-    await s.deleteFrom('share_inbound_sources').where('name', '=', req.source).execute();
-    await s.insertInto('share_inbound_sources').values({ name: req.source, kind: req.kind, received_at: received, received_by: req.actor, entries: req.labels.length, skipped: req.skipped, cursor: req.cursor }).execute();
-    for (const l of req.labels) {
-      const address = l.prefixLength === (l.address.includes(':') ? 128 : 32) ? l.address : `${l.address}/${l.prefixLength}`;
-      await s.insertInto('share_inbound').values({
-        source: req.source, stix_id: l.id, address, port: l.port, proto: l.protocol === 'tcp' ? 6 : l.protocol === 'udp' ? 17 : null,
-        valid_from: l.validFrom, valid_until: l.validUntil, confidence: null, revoked: 0, received_at: received,
-      }).onConflict((oc) => oc.doNothing()).execute();
-    }
-  });
+  await own.audit.withAudit(
+    {
+      actor: req.actor,
+      measure: 'cc-sharing',
+      action: 'share.import',
+      object: 'dataset:inbound-indicators',
+      counts: { entries: req.labels.length, skipped: req.skipped },
+    },
+    async (tx) => {
+      const s = shareDb(tx);
+      await s.deleteFrom('share_inbound').where('source', '=', req.source).execute();
+      await s.deleteFrom('share_inbound_sources').where('name', '=', req.source).execute();
+      await s
+        .insertInto('share_inbound_sources')
+        .values({
+          name: req.source,
+          kind: req.kind,
+          received_at: received,
+          received_by: req.actor,
+          entries: req.labels.length,
+          skipped: req.skipped,
+          cursor: req.cursor,
+        })
+        .execute();
+      for (const l of req.labels) {
+        const address = l.prefixLength === (l.address.includes(':') ? 128 : 32) ? l.address : `${l.address}/${l.prefixLength}`;
+        await s
+          .insertInto('share_inbound')
+          .values({
+            source: req.source,
+            stix_id: l.id,
+            address,
+            port: l.port,
+            proto: l.protocol === 'tcp' ? 6 : l.protocol === 'udp' ? 17 : null,
+            valid_from: l.validFrom,
+            valid_until: l.validUntil,
+            confidence: null,
+            revoked: 0,
+            received_at: received,
+          })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+    },
+  );
 }
 
 export type FileFormat = LabelFormat | 'misp';
 
 /** A MISP event (or a feed's event file): its ip-dst and ip-dst|port attributes, as labels valid for `validityDays`. */
-export function parseMispEvent(text: string, now: Date, validityDays: number): { labels: Label[]; skipped: Array<{ line: number; reason: string }> } {
+export function parseMispEvent(
+  text: string,
+  now: Date,
+  validityDays: number,
+): { labels: Label[]; skipped: Array<{ line: number; reason: string }> } {
   let doc: unknown;
-  try { doc = JSON.parse(text); } catch (err) { throw new LabelImportError(`not JSON: ${(err as Error).message}`); }
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new LabelImportError(`not JSON: ${(err as Error).message}`);
+  }
   const event = (doc as { Event?: { Attribute?: unknown } })?.Event;
   if (!event || !Array.isArray(event.Attribute)) throw new LabelImportError('not a MISP event (expected {"Event": {"Attribute": [...]}})');
   const labels: Label[] = [];
@@ -189,27 +280,66 @@ export function parseMispEvent(text: string, now: Date, validityDays: number): {
   const until = new Date(now.getTime() + validityDays * 86_400_000).toISOString();
   (event.Attribute as Array<Record<string, unknown>>).forEach((a, i) => {
     const line = i + 1; // the attribute's position in the event
-    if ((a?.type !== 'ip-dst' && a?.type !== 'ip-dst|port') || typeof a.value !== 'string') { skipped.push({ line, reason: `attribute type ${JSON.stringify(a?.type)} is not a C&C endpoint` }); return; }
+    if ((a?.type !== 'ip-dst' && a?.type !== 'ip-dst|port') || typeof a.value !== 'string') {
+      skipped.push({ line, reason: `attribute type ${JSON.stringify(a?.type)} is not a C&C endpoint` });
+      return;
+    }
     const [ip, portText] = a.type === 'ip-dst|port' ? a.value.split('|') : [a.value, undefined];
     const port = portText === undefined ? null : Number(portText);
-    if (port !== null && !(Number.isInteger(port) && port >= 1 && port <= 65535)) { skipped.push({ line, reason: `port "${portText}" is not a port` }); return; }
+    if (port !== null && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+      skipped.push({ line, reason: `port "${portText}" is not a port` });
+      return;
+    }
     const p = parsePrefix(ip ?? '');
-    if (typeof p === 'string') { skipped.push({ line, reason: p }); return; }
-    const seen = typeof a.first_seen === 'string' && !Number.isNaN(Date.parse(a.first_seen)) ? new Date(a.first_seen).toISOString() : now.toISOString();
-    labels.push({ address: p.address, prefixLength: p.prefixLength, port, protocol: null, validFrom: seen < until ? seen : now.toISOString(), validUntil: until, malware: null });
+    if (typeof p === 'string') {
+      skipped.push({ line, reason: p });
+      return;
+    }
+    const seen =
+      typeof a.first_seen === 'string' && !Number.isNaN(Date.parse(a.first_seen))
+        ? new Date(a.first_seen).toISOString()
+        : now.toISOString();
+    labels.push({
+      address: p.address,
+      prefixLength: p.prefixLength,
+      port,
+      protocol: null,
+      validFrom: seen < until ? seen : now.toISOString(),
+      validUntil: until,
+      malware: null,
+    });
   });
   return { labels, skipped };
 }
 
 /** Imports a partner's file as the whole of that source: the previous import of the same source is replaced. */
-export async function importPartnerFile(own: MeasureState, req: { file: string; format: FileFormat; source: string; validityDays: number; actor: string; now?: Date }): Promise<{ entries: number; skipped: Array<{ line: number; reason: string }> }> {
-  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source)) throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64)`);
+export async function importPartnerFile(
+  own: MeasureState,
+  req: { file: string; format: FileFormat; source: string; validityDays: number; actor: string; now?: Date },
+): Promise<{ entries: number; skipped: Array<{ line: number; reason: string }> }> {
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source))
+    throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64)`);
   let text: string;
-  try { text = readFileSync(req.file, 'utf8'); } catch (err) { throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`); }
+  try {
+    text = readFileSync(req.file, 'utf8');
+  } catch (err) {
+    throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file} is not UTF-8 text`);
   const now = req.now ?? new Date();
-  const parsed = req.format === 'misp' ? parseMispEvent(text, now, req.validityDays) : parseLabels(req.format, text, { validityDays: req.validityDays, now });
-  await replaceSource(own, { source: `file:${req.source}`, kind: `file-${req.format}`, actor: req.actor, labels: parsed.labels.map((l, i) => ({ ...l, id: `line-${i + 1}` })), skipped: parsed.skipped.length, cursor: null, now });
+  const parsed =
+    req.format === 'misp'
+      ? parseMispEvent(text, now, req.validityDays)
+      : parseLabels(req.format, text, { validityDays: req.validityDays, now });
+  await replaceSource(own, {
+    source: `file:${req.source}`,
+    kind: `file-${req.format}`,
+    actor: req.actor,
+    labels: parsed.labels.map((l, i) => ({ ...l, id: `line-${i + 1}` })),
+    skipped: parsed.skipped.length,
+    cursor: null,
+    now,
+  });
   return { entries: parsed.labels.length, skipped: parsed.skipped };
 }
 
@@ -231,10 +361,24 @@ export function indicatorFeed(store: StateStore): { list(now?: Date): Promise<Fe
     async list(now = new Date()) {
       const t = now.toISOString();
       const s = shareDb(store.db);
-      const own = await s.selectFrom('share_entries').select(['address', 'port', 'proto', 'valid_until', 'confidence']).where('state', '=', 'shared').where('valid_until', '>', t).execute();
-      const theirs = await s.selectFrom('share_inbound').select(['source', 'address', 'port', 'proto', 'valid_until', 'confidence']).where('revoked', '=', 0).where('valid_from', '<=', t).where('valid_until', '>', t).execute();
+      const own = await s
+        .selectFrom('share_entries')
+        .select(['address', 'port', 'proto', 'valid_until', 'confidence'])
+        .where('state', '=', 'shared')
+        .where('valid_until', '>', t)
+        .execute();
+      const theirs = await s
+        .selectFrom('share_inbound')
+        .select(['source', 'address', 'port', 'proto', 'valid_until', 'confidence'])
+        .where('revoked', '=', 0)
+        .where('valid_from', '<=', t)
+        .where('valid_until', '>', t)
+        .execute();
       const merged = new Map<string, FeedIndicator>();
-      const add = (source: string, r: { address: string; port: number | null; proto: number | null; valid_until: string; confidence: number | null }) => {
+      const add = (
+        source: string,
+        r: { address: string; port: number | null; proto: number | null; valid_until: string; confidence: number | null },
+      ) => {
         const key = `${r.address}|${r.port ?? ''}|${r.proto ?? ''}`;
         const e = merged.get(key) ?? { address: r.address, port: r.port, proto: r.proto, validUntil: r.valid_until, sources: [] };
         if (r.valid_until > e.validUntil) e.validUntil = r.valid_until;

@@ -38,21 +38,35 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function fromRow(r: ShareTables['share_recipients'], rights: Array<ShareTables['share_rights']>): Recipient {
   return {
-    id: r.id, name: r.name, contact: r.contact, attestedAt: r.attested_at, attestationUntil: r.attestation_until,
-    channels: JSON.parse(r.channels) as Channel[], disabled: r.disabled === 1,
-    rights: rights.filter((x) => x.recipient_id === r.id).map((x) => ({ collection: x.collection, read: x.can_read === 1, write: x.can_write === 1 })),
+    id: r.id,
+    name: r.name,
+    contact: r.contact,
+    attestedAt: r.attested_at,
+    attestationUntil: r.attestation_until,
+    channels: JSON.parse(r.channels) as Channel[],
+    disabled: r.disabled === 1,
+    rights: rights
+      .filter((x) => x.recipient_id === r.id)
+      .map((x) => ({ collection: x.collection, read: x.can_read === 1, write: x.can_write === 1 })),
   };
 }
 
 export async function listRecipients(store: StateStore): Promise<Recipient[]> {
   const s = shareDb(store.db);
-  const [rows, rights] = await Promise.all([s.selectFrom('share_recipients').selectAll().orderBy('name').execute(), s.selectFrom('share_rights').selectAll().execute()]);
+  const [rows, rights] = await Promise.all([
+    s.selectFrom('share_recipients').selectAll().orderBy('name').execute(),
+    s.selectFrom('share_rights').selectAll().execute(),
+  ]);
   return rows.map((r) => fromRow(r, rights));
 }
 
 export async function getRecipient(store: StateStore, idOrName: string): Promise<Recipient | undefined> {
   const s = shareDb(store.db);
-  const r = await s.selectFrom('share_recipients').selectAll().where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)])).executeTakeFirst();
+  const r = await s
+    .selectFrom('share_recipients')
+    .selectAll()
+    .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+    .executeTakeFirst();
   if (!r) return undefined;
   return fromRow(r, await s.selectFrom('share_rights').selectAll().where('recipient_id', '=', r.id).execute());
 }
@@ -66,68 +80,150 @@ export interface RecipientInput {
   rights: Array<{ collection: string; read: boolean; write: boolean }>;
 }
 
-export async function addRecipient(store: StateStore, audit: AuditWriter, input: RecipientInput, actor: string, now = new Date()): Promise<Recipient> {
-  if (!(Date.parse(input.attestationUntil) > Date.parse(input.attestedAt))) throw new RecipientError('the attestation must end after it was checked');
+export async function addRecipient(
+  store: StateStore,
+  audit: AuditWriter,
+  input: RecipientInput,
+  actor: string,
+  now = new Date(),
+): Promise<Recipient> {
+  if (!(Date.parse(input.attestationUntil) > Date.parse(input.attestedAt)))
+    throw new RecipientError('the attestation must end after it was checked');
   if (input.channels.length === 0) throw new RecipientError('give at least one channel (taxii, misp, csv)');
   const id = `r-${randomBytes(8).toString('hex')}`;
   await audit.withAudit({ actor, measure: 'cc-sharing', action: 'share.recipient.add', object: `recipient:${id}` }, async (tx) => {
     const s = shareDb(tx);
-    if (await s.selectFrom('share_recipients').select('id').where('name', '=', input.name).executeTakeFirst()) throw new RecipientError(`a recipient named "${input.name}" exists already`);
-    await s.insertInto('share_recipients').values({
-      id, name: input.name, contact: input.contact, attested_at: input.attestedAt, attestation_until: input.attestationUntil,
-      channels: JSON.stringify(input.channels), disabled: 0, created_at: now.toISOString(), created_by: actor,
-    }).execute();
-    for (const r of input.rights) await s.insertInto('share_rights').values({ recipient_id: id, collection: r.collection, can_read: r.read ? 1 : 0, can_write: r.write ? 1 : 0 }).execute();
+    if (await s.selectFrom('share_recipients').select('id').where('name', '=', input.name).executeTakeFirst())
+      throw new RecipientError(`a recipient named "${input.name}" exists already`);
+    await s
+      .insertInto('share_recipients')
+      .values({
+        id,
+        name: input.name,
+        contact: input.contact,
+        attested_at: input.attestedAt,
+        attestation_until: input.attestationUntil,
+        channels: JSON.stringify(input.channels),
+        disabled: 0,
+        created_at: now.toISOString(),
+        created_by: actor,
+      })
+      .execute();
+    for (const r of input.rights)
+      await s
+        .insertInto('share_rights')
+        .values({ recipient_id: id, collection: r.collection, can_read: r.read ? 1 : 0, can_write: r.write ? 1 : 0 })
+        .execute();
   });
   return (await getRecipient(store, id))!;
 }
 
 /** A re-check of the recipient's information management: the attestation runs to a new date. */
-export async function renewAttestation(store: StateStore, audit: AuditWriter, idOrName: string, attestedAt: string, until: string, actor: string): Promise<Recipient> {
+export async function renewAttestation(
+  store: StateStore,
+  audit: AuditWriter,
+  idOrName: string,
+  attestedAt: string,
+  until: string,
+  actor: string,
+): Promise<Recipient> {
   const r = await getRecipient(store, idOrName);
   if (!r) throw new RecipientError(`no recipient "${idOrName}"`);
   if (!(Date.parse(until) > Date.parse(attestedAt))) throw new RecipientError('the attestation must end after it was checked');
   await audit.withAudit({ actor, measure: 'cc-sharing', action: 'share.recipient.attest', object: `recipient:${r.id}` }, async (tx) => {
-    await shareDb(tx).updateTable('share_recipients').set({ attested_at: attestedAt, attestation_until: until }).where('id', '=', r.id).execute();
+    await shareDb(tx)
+      .updateTable('share_recipients')
+      .set({ attested_at: attestedAt, attestation_until: until })
+      .where('id', '=', r.id)
+      .execute();
   });
   return (await getRecipient(store, r.id))!;
 }
 
-export async function setRecipientDisabled(store: StateStore, audit: AuditWriter, idOrName: string, disabled: boolean, actor: string): Promise<void> {
+export async function setRecipientDisabled(
+  store: StateStore,
+  audit: AuditWriter,
+  idOrName: string,
+  disabled: boolean,
+  actor: string,
+): Promise<void> {
   const r = await getRecipient(store, idOrName);
   if (!r) throw new RecipientError(`no recipient "${idOrName}"`);
-  await audit.withAudit({ actor, measure: 'cc-sharing', action: disabled ? 'share.recipient.disable' : 'share.recipient.enable', object: `recipient:${r.id}` }, async (tx) => {
-    await shareDb(tx).updateTable('share_recipients').set({ disabled: disabled ? 1 : 0 }).where('id', '=', r.id).execute();
-  });
+  await audit.withAudit(
+    { actor, measure: 'cc-sharing', action: disabled ? 'share.recipient.disable' : 'share.recipient.enable', object: `recipient:${r.id}` },
+    async (tx) => {
+      await shareDb(tx)
+        .updateTable('share_recipients')
+        .set({ disabled: disabled ? 1 : 0 })
+        .where('id', '=', r.id)
+        .execute();
+    },
+  );
 }
 
 /**
  * A new credential: a bearer token, or HTTP Basic with a generated password.
  * The secret is returned once and never stored in clear.
  */
-export async function issueCredential(store: StateStore, audit: AuditWriter, idOrName: string, kind: 'token' | 'basic', actor: string, now = new Date()): Promise<{ id: string; username?: string; secret: string }> {
+export async function issueCredential(
+  store: StateStore,
+  audit: AuditWriter,
+  idOrName: string,
+  kind: 'token' | 'basic',
+  actor: string,
+  now = new Date(),
+): Promise<{ id: string; username?: string; secret: string }> {
   const r = await getRecipient(store, idOrName);
   if (!r) throw new RecipientError(`no recipient "${idOrName}"`);
   const id = `k-${randomBytes(8).toString('hex')}`;
   const secret = `${kind === 'token' ? 'mmr_' : ''}${randomBytes(32).toString('base64url')}`;
-  const username = kind === 'basic' ? `${r.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'recipient'}-${randomBytes(3).toString('hex')}` : null;
+  const username =
+    kind === 'basic'
+      ? `${
+          r.name
+            .toLowerCase()
+            .replace(/[^a-z0-9]+/g, '-')
+            .replace(/^-|-$/g, '') || 'recipient'
+        }-${randomBytes(3).toString('hex')}`
+      : null;
   await audit.withAudit({ actor, measure: 'cc-sharing', action: 'share.credential.issue', object: `credential:${id}` }, async (tx) => {
-    await shareDb(tx).insertInto('share_credentials').values({ id, recipient_id: r.id, kind, username, secret_sha256: sha256(secret), created_at: now.toISOString(), revoked_at: null }).execute();
+    await shareDb(tx)
+      .insertInto('share_credentials')
+      .values({ id, recipient_id: r.id, kind, username, secret_sha256: sha256(secret), created_at: now.toISOString(), revoked_at: null })
+      .execute();
   });
   return { id, ...(username ? { username } : {}), secret };
 }
 
-export async function revokeCredential(store: StateStore, audit: AuditWriter, credentialId: string, actor: string, now = new Date()): Promise<void> {
-  const n = await audit.withAudit({ actor, measure: 'cc-sharing', action: 'share.credential.revoke', object: `credential:${credentialId}` }, async (tx) => {
-    const r = await shareDb(tx).updateTable('share_credentials').set({ revoked_at: now.toISOString() }).where('id', '=', credentialId).where('revoked_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows);
-  });
+export async function revokeCredential(
+  store: StateStore,
+  audit: AuditWriter,
+  credentialId: string,
+  actor: string,
+  now = new Date(),
+): Promise<void> {
+  const n = await audit.withAudit(
+    { actor, measure: 'cc-sharing', action: 'share.credential.revoke', object: `credential:${credentialId}` },
+    async (tx) => {
+      const r = await shareDb(tx)
+        .updateTable('share_credentials')
+        .set({ revoked_at: now.toISOString() })
+        .where('id', '=', credentialId)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+  );
   if (n === 0) throw new RecipientError(`no active credential ${credentialId}`);
 }
 
 export type AuthResult =
   | { ok: true; recipient: Recipient; credentialId: string }
-  | { ok: false; reason: 'no-credentials' | 'unknown' | 'revoked' | 'disabled' | 'attestation-lapsed' | 'not-yet-attested' | 'channel-not-allowed'; recipientId?: string };
+  | {
+      ok: false;
+      reason: 'no-credentials' | 'unknown' | 'revoked' | 'disabled' | 'attestation-lapsed' | 'not-yet-attested' | 'channel-not-allowed';
+      recipientId?: string;
+    };
 
 /** Checks an Authorization header (Basic or Bearer) for a channel, at `now`. */
 export async function authenticate(store: StateStore, header: string | undefined, channel: Channel, now = new Date()): Promise<AuthResult> {
@@ -147,7 +243,11 @@ export async function authenticate(store: StateStore, header: string | undefined
   const s = shareDb(store.db);
   const cred = await s.selectFrom('share_credentials').selectAll().where('secret_sha256', '=', sha256(secret)).executeTakeFirst();
   if (!cred || cred.kind !== (username === null ? 'token' : 'basic')) return { ok: false, reason: 'unknown' };
-  if (username !== null && !(cred.username && cred.username.length === username.length && timingSafeEqual(Buffer.from(cred.username), Buffer.from(username)))) return { ok: false, reason: 'unknown' };
+  if (
+    username !== null &&
+    !(cred.username && cred.username.length === username.length && timingSafeEqual(Buffer.from(cred.username), Buffer.from(username)))
+  )
+    return { ok: false, reason: 'unknown' };
   if (cred.revoked_at) return { ok: false, reason: 'revoked', recipientId: cred.recipient_id };
   const recipient = (await getRecipient(store, cred.recipient_id))!;
   if (recipient.disabled) return { ok: false, reason: 'disabled', recipientId: recipient.id };

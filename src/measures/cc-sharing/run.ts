@@ -21,7 +21,8 @@ export const M2_ACTOR = 'measure:cc-sharing';
 export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Promise<{ cert: string; key: string; generated: boolean }> {
   const t = settings.taxii;
   if (t.certFile || t.keyFile) {
-    if (!t.certFile || !t.keyFile) throw new Error('measures.cc-sharing.taxii: give both certFile and keyFile, or neither (a self-signed pair is then made)');
+    if (!t.certFile || !t.keyFile)
+      throw new Error('measures.cc-sharing.taxii: give both certFile and keyFile, or neither (a self-signed pair is then made)');
     return { cert: readFileSync(t.certFile, 'utf8'), key: readFileSync(t.keyFile, 'utf8'), generated: false };
   }
   const dir = join(dataDir, 'taxii-tls');
@@ -30,9 +31,23 @@ export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Pr
   if (!existsSync(certPath) || !existsSync(keyPath)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const pems = await generate([{ name: 'commonName', value: settings.taxii.host }], {
-      keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
       notAfterDate: new Date(Date.now() + 825 * 86_400_000),
-      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }, ...(/^[\d.:]+$/.test(settings.taxii.host) && settings.taxii.host !== '0.0.0.0' && settings.taxii.host !== '::' ? [{ type: 7 as const, ip: settings.taxii.host }] : [{ type: 2 as const, value: settings.taxii.host }])] }],
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+            { type: 7, ip: '::1' },
+            ...(/^[\d.:]+$/.test(settings.taxii.host) && settings.taxii.host !== '0.0.0.0' && settings.taxii.host !== '::'
+              ? [{ type: 7 as const, ip: settings.taxii.host }]
+              : [{ type: 2 as const, value: settings.taxii.host }]),
+          ],
+        },
+      ],
     });
     writeFileSync(keyPath, pems.private, { mode: 0o600 });
     writeFileSync(certPath, pems.cert, { mode: 0o644 });
@@ -49,25 +64,56 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
   const maintain = () => {
     if (pass) return pass;
     pass = syncEntries({ audit: own.audit, feed, settings, now: new Date(), actor: M2_ACTOR })
-      .then((s) => { context.logger.info({ event: 'share.sync', ...s }, 'shared list maintained'); })
-      .catch((err: Error) => { context.logger.error({ event: 'share.sync.failed', err: { type: err.name, message: err.message } }, 'maintenance of the shared list failed'); })
-      .finally(() => { pass = undefined; });
+      .then((s) => {
+        context.logger.info({ event: 'share.sync', ...s }, 'shared list maintained');
+      })
+      .catch((err: Error) => {
+        context.logger.error(
+          { event: 'share.sync.failed', err: { type: err.name, message: err.message } },
+          'maintenance of the shared list failed',
+        );
+      })
+      .finally(() => {
+        pass = undefined;
+      });
     return pass;
   };
   await maintain();
   const taxii = await startTaxii({ own, settings, tls, logger: context.logger });
   context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: tls.generated }, 'TAXII server and feeds listening');
-  const timers = [setInterval(() => { void maintain(); }, parseDuration(settings.maintenanceInterval) * 1000)];
+  const timers = [
+    setInterval(
+      () => {
+        void maintain();
+      },
+      parseDuration(settings.maintenanceInterval) * 1000,
+    ),
+  ];
   // Each partner on its own clock; a poll still running when the next is due is not doubled.
   const polling = new Map<string, Promise<void>>();
   for (const partner of settings.partners) {
     const poll = () => {
       if (polling.has(partner.name)) return;
       const limits = { sliceObjects: settings.taxii.push.sliceObjects, maxPerSource: settings.taxii.push.maxIndicatorsPerSource };
-      polling.set(partner.name, pollPartner(own, partner, M2_ACTOR, limits)
-        .then((s) => { context.logger.info({ event: 'share.poll', partner: partner.name, pages: s.pages, accepted: s.accepted, refused: s.refused }, 'partner polled'); })
-        .catch((err: Error) => { context.logger.warn({ event: 'share.poll.failed', partner: partner.name, err: { type: err.name, message: err.message } }, 'polling a partner failed'); })
-        .finally(() => { polling.delete(partner.name); }));
+      polling.set(
+        partner.name,
+        pollPartner(own, partner, M2_ACTOR, limits)
+          .then((s) => {
+            context.logger.info(
+              { event: 'share.poll', partner: partner.name, pages: s.pages, accepted: s.accepted, refused: s.refused },
+              'partner polled',
+            );
+          })
+          .catch((err: Error) => {
+            context.logger.warn(
+              { event: 'share.poll.failed', partner: partner.name, err: { type: err.name, message: err.message } },
+              'polling a partner failed',
+            );
+          })
+          .finally(() => {
+            polling.delete(partner.name);
+          }),
+      );
     };
     poll();
     timers.push(setInterval(poll, parseDuration(partner.interval) * 1000));

@@ -42,7 +42,15 @@ export interface StixIdentity {
 }
 
 export function identityOf(organisation: string, created: string): StixIdentity {
-  return { type: 'identity', spec_version: '2.1', id: `identity--${uuidFromName('mamori-identity', organisation)}`, created, modified: created, name: organisation, identity_class: 'organization' };
+  return {
+    type: 'identity',
+    spec_version: '2.1',
+    id: `identity--${uuidFromName('mamori-identity', organisation)}`,
+    created,
+    modified: created,
+    name: organisation,
+    identity_class: 'organization',
+  };
 }
 
 export function patternOf(e: Pick<ShareableEntry, 'address' | 'port' | 'proto'>): string {
@@ -62,7 +70,13 @@ export function stixTime(iso: string): string {
   return new Date(iso).toISOString();
 }
 
-export function indicatorOf(e: ShareableEntry, identityId: string, created: string, modified: string, revoked: boolean): Record<string, unknown> {
+export function indicatorOf(
+  e: ShareableEntry,
+  identityId: string,
+  created: string,
+  modified: string,
+  revoked: boolean,
+): Record<string, unknown> {
   return {
     type: 'indicator',
     spec_version: '2.1',
@@ -84,7 +98,23 @@ export function indicatorOf(e: ShareableEntry, identityId: string, created: stri
 
 /** Every property an exported object may carry, per format: the field-leak test holds every export to this. */
 export const FIELDS = {
-  indicator: ['type', 'spec_version', 'id', 'created', 'modified', 'created_by_ref', 'indicator_types', 'pattern', 'pattern_type', 'pattern_version', 'valid_from', 'valid_until', 'confidence', 'x_mamori_last_detected', 'revoked'],
+  indicator: [
+    'type',
+    'spec_version',
+    'id',
+    'created',
+    'modified',
+    'created_by_ref',
+    'indicator_types',
+    'pattern',
+    'pattern_type',
+    'pattern_version',
+    'valid_from',
+    'valid_until',
+    'confidence',
+    'x_mamori_last_detected',
+    'revoked',
+  ],
   identity: ['type', 'spec_version', 'id', 'created', 'modified', 'name', 'identity_class'],
   csv: ['address', 'port', 'protocol', 'first_detected', 'last_detected', 'valid_until', 'confidence'],
   mispEvent: ['uuid', 'info', 'date', 'timestamp', 'published', 'analysis', 'threat_level_id', 'distribution', 'Orgc', 'Attribute'],

@@ -83,12 +83,21 @@ export type ShareTables = {
   };
 };
 
-export const SHARE_TABLES = ['share_recipients', 'share_credentials', 'share_rights', 'share_entries', 'share_versions', 'share_inbound', 'share_inbound_sources'] as const;
+export const SHARE_TABLES = [
+  'share_recipients',
+  'share_credentials',
+  'share_rights',
+  'share_entries',
+  'share_versions',
+  'share_inbound',
+  'share_inbound_sources',
+] as const;
 
 export const shareMigrations: Record<string, Migration> = {
   '0200_cc-sharing_tables': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('share_recipients')
+      await db.schema
+        .createTable('share_recipients')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('name', 'text', (c) => c.notNull().unique())
         .addColumn('contact', 'text', (c) => c.notNull())
@@ -99,7 +108,8 @@ export const shareMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('created_by', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createTable('share_credentials')
+      await db.schema
+        .createTable('share_credentials')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('recipient_id', 'text', (c) => c.notNull().references('share_recipients.id').onDelete('cascade'))
         .addColumn('kind', 'text', (c) => c.notNull())
@@ -108,14 +118,16 @@ export const shareMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('revoked_at', 'text')
         .execute();
-      await db.schema.createTable('share_rights')
+      await db.schema
+        .createTable('share_rights')
         .addColumn('recipient_id', 'text', (c) => c.notNull().references('share_recipients.id').onDelete('cascade'))
         .addColumn('collection', 'text', (c) => c.notNull())
         .addColumn('can_read', 'integer', (c) => c.notNull())
         .addColumn('can_write', 'integer', (c) => c.notNull())
         .addPrimaryKeyConstraint('share_rights_pk', ['recipient_id', 'collection'])
         .execute();
-      await db.schema.createTable('share_entries')
+      await db.schema
+        .createTable('share_entries')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('candidate_id', 'text', (c) => c.notNull())
         .addColumn('address', 'text', (c) => c.notNull())
@@ -132,7 +144,8 @@ export const shareMigrations: Record<string, Migration> = {
         .addColumn('state_reason', 'text')
         .execute();
       await db.schema.createIndex('share_entries_candidate').on('share_entries').column('candidate_id').execute();
-      await db.schema.createTable('share_versions')
+      await db.schema
+        .createTable('share_versions')
         .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
         .addColumn('collection', 'text', (c) => c.notNull())
         .addColumn('object_id', 'text', (c) => c.notNull())
@@ -143,7 +156,8 @@ export const shareMigrations: Record<string, Migration> = {
       await db.schema.createIndex('share_versions_object').on('share_versions').columns(['collection', 'object_id', 'seq']).execute();
       // Pages walk a collection in the order versions were added.
       await db.schema.createIndex('share_versions_added').on('share_versions').columns(['collection', 'seq']).execute();
-      await db.schema.createTable('share_inbound_sources')
+      await db.schema
+        .createTable('share_inbound_sources')
         .addColumn('name', 'text', (c) => c.primaryKey())
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('received_at', 'text', (c) => c.notNull())
@@ -152,7 +166,8 @@ export const shareMigrations: Record<string, Migration> = {
         .addColumn('skipped', 'integer', (c) => c.notNull())
         .addColumn('cursor', 'text')
         .execute();
-      await db.schema.createTable('share_inbound')
+      await db.schema
+        .createTable('share_inbound')
         .addColumn('source', 'text', (c) => c.notNull().references('share_inbound_sources.name').onDelete('cascade'))
         .addColumn('stix_id', 'text', (c) => c.notNull())
         .addColumn('address', 'text', (c) => c.notNull())
@@ -175,7 +190,28 @@ export function shareDb(d: StateDb): Kysely<ShareTables> {
 
 /** Retention by the declaration: shared entries and their versions, and what partners sent. */
 export const SHARE_DATASETS: Dataset[] = [
-  { name: 'shared-entries', store: 'state', table: 'share_entries', timeColumn: 'last_detected', items: ['cc.candidate'], owner: 'cc-sharing' },
-  { name: 'shared-versions', store: 'state', table: 'share_versions', timeColumn: 'date_added', items: ['cc.candidate'], owner: 'cc-sharing' },
-  { name: 'inbound-indicators', store: 'state', table: 'share_inbound', timeColumn: 'valid_until', items: ['threat.indicator'], owner: 'cc-sharing' },
+  {
+    name: 'shared-entries',
+    store: 'state',
+    table: 'share_entries',
+    timeColumn: 'last_detected',
+    items: ['cc.candidate'],
+    owner: 'cc-sharing',
+  },
+  {
+    name: 'shared-versions',
+    store: 'state',
+    table: 'share_versions',
+    timeColumn: 'date_added',
+    items: ['cc.candidate'],
+    owner: 'cc-sharing',
+  },
+  {
+    name: 'inbound-indicators',
+    store: 'state',
+    table: 'share_inbound',
+    timeColumn: 'valid_until',
+    items: ['threat.indicator'],
+    owner: 'cc-sharing',
+  },
 ];

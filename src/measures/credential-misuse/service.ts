@@ -23,8 +23,26 @@ import { sendDisconnect, type DisconnectResult } from './disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';
 
 type M4Tables = {
-  m4_suspensions: { account: string; since: string; until: string; case_id: string; detector: string; lifted_at: string | null; lifted_by: string | null; reminded: number };
-  m4_findings: { account: string; detector: string; at: string; case_id: string; ja: string; en: string; action: string; detection_to_ack_ms: number | null };
+  m4_suspensions: {
+    account: string;
+    since: string;
+    until: string;
+    case_id: string;
+    detector: string;
+    lifted_at: string | null;
+    lifted_by: string | null;
+    reminded: number;
+  };
+  m4_findings: {
+    account: string;
+    detector: string;
+    at: string;
+    case_id: string;
+    ja: string;
+    en: string;
+    action: string;
+    detection_to_ack_ms: number | null;
+  };
 };
 
 export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
@@ -32,7 +50,8 @@ export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
 export const m4Migrations: Record<string, Migration> = {
   '0400_credential-misuse': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m4_suspensions')
+      await db.schema
+        .createTable('m4_suspensions')
         .addColumn('account', 'text', (c) => c.notNull())
         .addColumn('since', 'text', (c) => c.notNull())
         .addColumn('until', 'text', (c) => c.notNull())
@@ -43,7 +62,8 @@ export const m4Migrations: Record<string, Migration> = {
         .addColumn('reminded', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema.createIndex('m4_suspensions_account').on('m4_suspensions').columns(['account', 'lifted_at']).execute();
-      await db.schema.createTable('m4_findings')
+      await db.schema
+        .createTable('m4_findings')
         .addColumn('account', 'text', (c) => c.notNull())
         .addColumn('detector', 'text', (c) => c.notNull())
         .addColumn('at', 'text', (c) => c.notNull())
@@ -63,7 +83,11 @@ const MEASURE = 'credential-misuse';
 export const M4_DATASETS: readonly Dataset[] = [
   { name: 'm4-findings', store: 'state', table: 'm4_findings', timeColumn: 'at', items: ['aaa.account-id', 'aaa.times'], owner: MEASURE },
   {
-    name: 'm4-suspensions', store: 'state', table: 'm4_suspensions', timeColumn: 'since', items: ['aaa.account-id', 'aaa.times'],
+    name: 'm4-suspensions',
+    store: 'state',
+    table: 'm4_suspensions',
+    timeColumn: 'since',
+    items: ['aaa.account-id', 'aaa.times'],
     owner: MEASURE,
     hold: {
       condition: 'action-in-force',
@@ -79,7 +103,13 @@ const SESSIONS_KEEP_S = 3 * 86_400;
 const MAX_EVENTS = 1_000_000;
 const authCost = (e: AuthEvent) => 96 + 2 * (e.account.length + e.nas.length + (e.station?.length ?? 0));
 
-export interface Suspension { account: string; since: string; until: string; caseId: string; detector: string }
+export interface Suspension {
+  account: string;
+  since: string;
+  until: string;
+  caseId: string;
+  detector: string;
+}
 
 export class CredentialMisuse {
   private auth: AuthEvent[] = [];
@@ -92,9 +122,16 @@ export class CredentialMisuse {
   private readonly accountOf = new Map<string, string>();
   private readonly actor = 'measure:credential-misuse';
 
-  constructor(private readonly own: MeasureState & { settings: CredentialMisuseSettings }, private readonly cases: CaseApi, private readonly notifier: Notifier, private readonly logger: Logger) {}
+  constructor(
+    private readonly own: MeasureState & { settings: CredentialMisuseSettings },
+    private readonly cases: CaseApi,
+    private readonly notifier: Notifier,
+    private readonly logger: Logger,
+  ) {}
 
-  private get s(): CredentialMisuseSettings { return this.own.settings; }
+  private get s(): CredentialMisuseSettings {
+    return this.own.settings;
+  }
 
   onAuth(e: AuthEvent): void {
     this.auth.push(e);
@@ -141,7 +178,13 @@ export class CredentialMisuse {
   }
 
   async suspension(account: string, now = new Date()): Promise<Suspension | undefined> {
-    const r = await mdb(this.own.store.db).selectFrom('m4_suspensions').selectAll().where('account', '=', account).where('lifted_at', 'is', null).where('until', '>', now.toISOString()).executeTakeFirst();
+    const r = await mdb(this.own.store.db)
+      .selectFrom('m4_suspensions')
+      .selectAll()
+      .where('account', '=', account)
+      .where('lifted_at', 'is', null)
+      .where('until', '>', now.toISOString())
+      .executeTakeFirst();
     return r ? { account: r.account, since: r.since, until: r.until, caseId: r.case_id, detector: r.detector } : undefined;
   }
 
@@ -155,18 +198,30 @@ export class CredentialMisuse {
     // Index the events by account once: a NAS reboot puts thousands of accounts in one pass.
     const byAccount = <T extends { account: string }>(events: readonly T[]) => {
       const m = new Map<string, T[]>();
-      for (const e of events) { const l = m.get(e.account); if (l) l.push(e); else m.set(e.account, [e]); }
+      for (const e of events) {
+        const l = m.get(e.account);
+        if (l) l.push(e);
+        else m.set(e.account, [e]);
+      }
       return m;
     };
-    const auth = byAccount(this.auth), starts = byAccount(this.starts), stops = byAccount(this.stops);
+    const auth = byAccount(this.auth),
+      starts = byAccount(this.starts),
+      stops = byAccount(this.stops);
     const acted: Finding[] = [];
     for (const account of fired.accounts) {
-      const findings = detect(account, { auth: auth.get(account) ?? [], starts: starts.get(account) ?? [], stops: stops.get(account) ?? [] }, t, this.s);
+      const findings = detect(
+        account,
+        { auth: auth.get(account) ?? [], starts: starts.get(account) ?? [], stops: stops.get(account) ?? [] },
+        t,
+        this.s,
+      );
       if (findings.length === 0 || (await this.suspension(account, now))) continue;
       await this.act(findings, now);
       acted.push(...findings);
     }
-    if (acted.length > 0) this.logger.info({ event: 'm4.analysis', trigger: fired.reason, findings: acted.length }, 'credential misuse found');
+    if (acted.length > 0)
+      this.logger.info({ event: 'm4.analysis', trigger: fired.reason, findings: acted.length }, 'credential misuse found');
     return acted;
   }
 
@@ -181,17 +236,49 @@ export class CredentialMisuse {
       let dm: DisconnectResult | undefined;
       const nas = f.target ? this.s.nas.find((n) => n.name === f.target!.nas) : undefined;
       if (f.target && nas) {
-        dm = await sendDisconnect({ nas, userName: f.account, sessionId: f.target.session.slice(f.target.nas.length + 1), framedIp: f.target.address.includes('.') ? f.target.address : undefined });
+        dm = await sendDisconnect({
+          nas,
+          userName: f.account,
+          sessionId: f.target.session.slice(f.target.nas.length + 1),
+          framedIp: f.target.address.includes('.') ? f.target.address : undefined,
+        });
         if (dm.result === 'ack') ackMs = dm.ms;
-        await this.cases.note(c.id, `disconnect:${dm.result}`, dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`);
-        await this.own.audit.append({ actor: this.actor, measure: 'credential-misuse', action: 'm4.disconnect', object: `case:${c.id}`, caseId: c.id, outcome: dm.result === 'ack' ? 'ok' : 'error', counts: { attempts: dm.attempts, ms: dm.ms } });
+        await this.cases.note(
+          c.id,
+          `disconnect:${dm.result}`,
+          dm.result === 'nak' ? `Error-Cause ${dm.errorCause ?? '-'} ${dm.errorText ?? ''}` : `${dm.attempts} attempt(s), ${dm.ms} ms`,
+        );
+        await this.own.audit.append({
+          actor: this.actor,
+          measure: 'credential-misuse',
+          action: 'm4.disconnect',
+          object: `case:${c.id}`,
+          caseId: c.id,
+          outcome: dm.result === 'ack' ? 'ok' : 'error',
+          counts: { attempts: dm.attempts, ms: dm.ms },
+        });
       } else if (f.target) {
         await this.cases.note(c.id, 'disconnect:not-configured', `no Dynamic Authorization settings for NAS ${f.target.nas}`);
       }
       const until = new Date(now.getTime() + parseDuration(this.s.maxSuspension) * 1000).toISOString();
-      await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.suspend', object: `case:${c.id}`, caseId: c.id }, async (tx) => {
-        await mdb(tx).insertInto('m4_suspensions').values({ account: f.account, since: now.toISOString(), until, case_id: c.id, detector: f.detector, lifted_at: null, lifted_by: null, reminded: 0 }).execute();
-      });
+      await this.own.audit.withAudit(
+        { actor: this.actor, measure: 'credential-misuse', action: 'm4.suspend', object: `case:${c.id}`, caseId: c.id },
+        async (tx) => {
+          await mdb(tx)
+            .insertInto('m4_suspensions')
+            .values({
+              account: f.account,
+              since: now.toISOString(),
+              until,
+              case_id: c.id,
+              detector: f.detector,
+              lifted_at: null,
+              lifted_by: null,
+              reminded: 0,
+            })
+            .execute();
+        },
+      );
       await this.cases.note(c.id, 'suspended', `until the password is changed, at the latest ${until}`);
       try {
         await this.notifier.notify(c.id, { detectionTime: noticeTime(now), support: '' });
@@ -200,18 +287,49 @@ export class CredentialMisuse {
       }
       action = `disconnect ${dm?.result ?? 'not sent'}; suspended until ${until}`;
     }
-    await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.finding', object: `case:${c.id}`, caseId: c.id, counts: { findings: findings.length, dryRun: this.s.dryRun ? 1 : 0 } }, async (tx) => {
-      for (const x of findings) await mdb(tx).insertInto('m4_findings').values({ account: x.account, detector: x.detector, at: now.toISOString(), case_id: c.id, ja: x.ja, en: x.en, action, detection_to_ack_ms: ackMs }).execute();
-    });
+    await this.own.audit.withAudit(
+      {
+        actor: this.actor,
+        measure: 'credential-misuse',
+        action: 'm4.finding',
+        object: `case:${c.id}`,
+        caseId: c.id,
+        counts: { findings: findings.length, dryRun: this.s.dryRun ? 1 : 0 },
+      },
+      async (tx) => {
+        for (const x of findings)
+          await mdb(tx)
+            .insertInto('m4_findings')
+            .values({
+              account: x.account,
+              detector: x.detector,
+              at: now.toISOString(),
+              case_id: c.id,
+              ja: x.ja,
+              en: x.en,
+              action,
+              detection_to_ack_ms: ackMs,
+            })
+            .execute();
+      },
+    );
   }
 
   /** The password was changed (the customer system says so) or an operator decided: the suspension ends now. */
   async lift(account: string, by: string, why: string, now = new Date()): Promise<boolean> {
     const s = await this.suspension(account, now);
     if (!s) return false;
-    await this.own.audit.withAudit({ actor: by, measure: 'credential-misuse', action: 'm4.lift', object: `case:${s.caseId}`, caseId: s.caseId }, async (tx) => {
-      await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: now.toISOString(), lifted_by: by }).where('account', '=', account).where('lifted_at', 'is', null).execute();
-    });
+    await this.own.audit.withAudit(
+      { actor: by, measure: 'credential-misuse', action: 'm4.lift', object: `case:${s.caseId}`, caseId: s.caseId },
+      async (tx) => {
+        await mdb(tx)
+          .updateTable('m4_suspensions')
+          .set({ lifted_at: now.toISOString(), lifted_by: by })
+          .where('account', '=', account)
+          .where('lifted_at', 'is', null)
+          .execute();
+      },
+    );
     await this.cases.note(s.caseId, 'lifted', why);
     return true;
   }
@@ -222,12 +340,25 @@ export class CredentialMisuse {
     const s = mdb(this.own.store.db);
     for (const r of await s.selectFrom('m4_suspensions').selectAll().where('lifted_at', 'is', null).execute()) {
       if (r.until <= t) {
-        await this.own.audit.withAudit({ actor: this.actor, measure: 'credential-misuse', action: 'm4.expire', object: `case:${r.case_id}`, caseId: r.case_id }, async (tx) => {
-          await mdb(tx).updateTable('m4_suspensions').set({ lifted_at: t, lifted_by: 'expiry' }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
-        });
+        await this.own.audit.withAudit(
+          { actor: this.actor, measure: 'credential-misuse', action: 'm4.expire', object: `case:${r.case_id}`, caseId: r.case_id },
+          async (tx) => {
+            await mdb(tx)
+              .updateTable('m4_suspensions')
+              .set({ lifted_at: t, lifted_by: 'expiry' })
+              .where('account', '=', r.account)
+              .where('case_id', '=', r.case_id)
+              .execute();
+          },
+        );
         await this.cases.note(r.case_id, 'lifted', 'maximum suspension reached');
       } else if (!r.reminded && Date.parse(r.until) - now.getTime() < 86_400_000) {
-        await mdb(this.own.store.db).updateTable('m4_suspensions').set({ reminded: 1 }).where('account', '=', r.account).where('case_id', '=', r.case_id).execute();
+        await mdb(this.own.store.db)
+          .updateTable('m4_suspensions')
+          .set({ reminded: 1 })
+          .where('account', '=', r.account)
+          .where('case_id', '=', r.case_id)
+          .execute();
         await this.cases.note(r.case_id, 'reminder', `suspension ends at ${r.until}: check whether the password was changed`);
       }
     }

@@ -10,30 +10,46 @@ import { DURATION_PATTERN } from '../../core/duration.js';
 
 export const credentialMisuseSettings = z.object({
   dryRun: z.boolean().default(false),
-  trigger: z.strictObject({
-    serverRequestsPerMinute: z.number().int().min(1).default(600),
-    accountRequestsPerMinute: z.number().int().min(1).default(10),
-  }).prefault({}),
-  burst: z.strictObject({
-    accepts: z.number().int().min(2).default(5),
-    withinSeconds: z.number().int().min(10).default(300),
-    distinctPlaces: z.number().int().min(2).default(3),
-  }).prefault({}),
+  trigger: z
+    .strictObject({
+      serverRequestsPerMinute: z.number().int().min(1).default(600),
+      accountRequestsPerMinute: z.number().int().min(1).default(10),
+    })
+    .prefault({}),
+  burst: z
+    .strictObject({
+      accepts: z.number().int().min(2).default(5),
+      withinSeconds: z.number().int().min(10).default(300),
+      distinctPlaces: z.number().int().min(2).default(3),
+    })
+    .prefault({}),
   concurrent: z.strictObject({ maxSessions: z.number().int().min(1).default(1) }).prefault({}),
-  travel: z.strictObject({
-    minDistanceKm: z.number().min(1).default(300),
-    maxSpeedKmh: z.number().min(1).default(300),
-  }).prefault({}),
-  regions: z.array(z.strictObject({ name: z.string().min(1), lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })).default([]),
-  pools: z.array(z.strictObject({ prefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/), regions: z.array(z.string()).min(1) })).default([]),
-  allowList: z.array(z.strictObject({ account: z.string().min(1), reason: z.string().trim().min(1, 'say why this account is never acted on') })).default([]),
+  travel: z
+    .strictObject({
+      minDistanceKm: z.number().min(1).default(300),
+      maxSpeedKmh: z.number().min(1).default(300),
+    })
+    .prefault({}),
+  regions: z
+    .array(z.strictObject({ name: z.string().min(1), lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }))
+    .default([]),
+  pools: z
+    .array(z.strictObject({ prefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/), regions: z.array(z.string()).min(1) }))
+    .default([]),
+  allowList: z
+    .array(z.strictObject({ account: z.string().min(1), reason: z.string().trim().min(1, 'say why this account is never acted on') }))
+    .default([]),
   /** Where to send Disconnect-Requests, by NAS name (as in ingest.radius.clients). */
-  nas: z.array(z.strictObject({
-    name: z.string().min(1),
-    address: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
-    port: z.number().int().min(1).max(65535).default(3799),
-    secret: z.string().min(1),
-  })).default([]),
+  nas: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1),
+        address: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
+        port: z.number().int().min(1).max(65535).default(3799),
+        secret: z.string().min(1),
+      }),
+    )
+    .default([]),
   /** A suspension lifts by this time at the latest (the declaration allows at most 30 days). */
   maxSuspension: z.string().regex(DURATION_PATTERN, 'a duration such as "7d"').default('7d'),
   analysisInterval: z.string().regex(DURATION_PATTERN, 'a duration such as "10s"').default('10s'),

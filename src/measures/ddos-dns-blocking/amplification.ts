@@ -16,7 +16,17 @@ import type { DnsEvent } from '../../ingest/dnstap/dnstap.js';
 import { IntervalDetector, type Candidate } from './random-subdomain.js';
 
 /** Types reflection attacks favour (named in explanations; any type whose answers amplify counts). */
-const TYPE_NAMES: Record<number, string> = { 255: 'ANY', 16: 'TXT', 48: 'DNSKEY', 46: 'RRSIG', 1: 'A', 28: 'AAAA', 15: 'MX', 2: 'NS', 6: 'SOA' };
+const TYPE_NAMES: Record<number, string> = {
+  255: 'ANY',
+  16: 'TXT',
+  48: 'DNSKEY',
+  46: 'RRSIG',
+  1: 'A',
+  28: 'AAAA',
+  15: 'MX',
+  2: 'NS',
+  6: 'SOA',
+};
 
 export interface AmplificationSettings {
   intervalMs: number;
@@ -34,25 +44,47 @@ export interface AmplificationSettings {
 
 const WARM_UP_INTERVALS = 6;
 
-export const DEFAULT_AMPLIFICATION: AmplificationSettings = { intervalMs: 5000, minFactor: 10, minSize: 0, minCount: 500, baselineFactor: 10, maxNames: 50_000 };
+export const DEFAULT_AMPLIFICATION: AmplificationSettings = {
+  intervalMs: 5000,
+  minFactor: 10,
+  minSize: 0,
+  minCount: 500,
+  baselineFactor: 10,
+  maxNames: 50_000,
+};
 
 /** The wire size of a query for `qname` with EDNS: header 12 + name (length + 2) + type and class 4 + OPT 11. */
-export function querySize(qname: string): number { return qname.length + 2 + 12 + 4 + 11; }
+export function querySize(qname: string): number {
+  return qname.length + 2 + 12 + 4 + 11;
+}
 
-interface NameState { count: number; bytes: number; qtype: number; baseline: number; normalSize: number; intervals: number; idle: number }
+interface NameState {
+  count: number;
+  bytes: number;
+  qtype: number;
+  baseline: number;
+  normalSize: number;
+  intervals: number;
+  idle: number;
+}
 
 export class AmplificationDetector extends IntervalDetector {
   private readonly names = new Map<string, NameState>();
   private closed = 0;
   untracked = 0;
 
-  constructor(private readonly s: AmplificationSettings = DEFAULT_AMPLIFICATION) { super(s.intervalMs); }
+  constructor(private readonly s: AmplificationSettings = DEFAULT_AMPLIFICATION) {
+    super(s.intervalMs);
+  }
 
   protected observe(e: DnsEvent): void {
     if (e.kind !== 'response' || e.size < this.s.minSize || e.size < this.s.minFactor * querySize(e.qname)) return;
     let n = this.names.get(e.qname);
     if (!n) {
-      if (this.names.size >= this.s.maxNames) { this.untracked++; return; }
+      if (this.names.size >= this.s.maxNames) {
+        this.untracked++;
+        return;
+      }
       n = { count: 0, bytes: 0, qtype: e.qtype, baseline: 0, normalSize: 0, intervals: 0, idle: 0 };
       this.names.set(e.qname, n);
     }
@@ -69,7 +101,10 @@ export class AmplificationDetector extends IntervalDetector {
     const learning = this.closed++ < (this.s.warmUpIntervals ?? WARM_UP_INTERVALS);
     const found: Candidate[] = [];
     for (const [name, n] of this.names) {
-      if (n.count === 0) { if (++n.idle > 120) this.names.delete(name); continue; }
+      if (n.count === 0) {
+        if (++n.idle > 120) this.names.delete(name);
+        continue;
+      }
       n.idle = 0;
       const size = Math.round(n.bytes / n.count);
       const reference = Math.max(n.baseline, this.s.minCount / this.s.baselineFactor);
@@ -79,11 +114,29 @@ export class AmplificationDetector extends IntervalDetector {
         const type = TYPE_NAMES[n.qtype] ?? String(n.qtype);
         const usual = n.intervals > 0 ? `${Math.round(n.normalSize)}` : '-';
         found.push({
-          kind: 'amplification', domain: name, at, distinct: 1, baseline: Math.round(n.baseline), queries: n.count, failureShare: 0, randomness: 0,
-          confidence: Math.min(1, 0.5 + 0.25 * Math.min(n.count / (this.s.baselineFactor * reference) / 4, 1) + 0.25 * Math.min(factor / 30, 1)),
+          kind: 'amplification',
+          domain: name,
+          at,
+          distinct: 1,
+          baseline: Math.round(n.baseline),
+          queries: n.count,
+          failureShare: 0,
+          randomness: 0,
+          confidence: Math.min(
+            1,
+            0.5 + 0.25 * Math.min(n.count / (this.s.baselineFactor * reference) / 4, 1) + 0.25 * Math.min(factor / 30, 1),
+          ),
           explanation: {
-            ja: `${name} の ${type} 問合せに、問合せの約 ${factor.toFixed(0)} 倍（平均 ${size} バイト、平常時の応答は ${usual} バイト）の応答が ${s} 秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} 件）。増幅攻撃（リフレクション）に悪用されている特徴に一致します。`,
-            en: `${n.count} answers ${factor.toFixed(0)}× the size of the query (${size} bytes on average; usually ${usual}) to ${type} queries for ${name} in ${s} s (normally about ${Math.round(n.baseline)}). This matches a name abused for amplification (reflection).`,
+            ja:
+              `${name} の ${type} 問合せに、問合せの約 ${factor.toFixed(0)} ` +
+              `倍（平均 ${size} バイト、平常時の応答は ${usual} バイト）の応答が ` +
+              (`${s} 秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} ` +
+                `件）。増幅攻撃（リフレクション）に悪用されている特徴に一致します。`),
+            en:
+              `${n.count} answers ${factor.toFixed(0)}× the size ` +
+              `of the query (${size} bytes on average; ` +
+              (`usually ${usual}) to ${type} queries for ${name} in ` + `${s} s (normally about ${Math.round(n.baseline)}). `) +
+              `This matches a name abused for amplification (reflection).`,
           },
         });
       } else {
@@ -100,7 +153,18 @@ export class AmplificationDetector extends IntervalDetector {
 /** A honeypot operator's list of abused names, as candidates with their source (confidence as the list states it). */
 export function listedAmplificationNames(names: readonly string[], source: string, at: number, confidence = 0.8): Candidate[] {
   return names.map((name) => ({
-    kind: 'amplification' as const, domain: name, at, distinct: 1, baseline: 0, queries: 0, failureShare: 0, randomness: 0, confidence,
-    explanation: { ja: `${source} の一覧に増幅攻撃に悪用されている名前として掲載されています。`, en: `Listed by ${source} as a name abused for amplification.` },
+    kind: 'amplification' as const,
+    domain: name,
+    at,
+    distinct: 1,
+    baseline: 0,
+    queries: 0,
+    failureShare: 0,
+    randomness: 0,
+    confidence,
+    explanation: {
+      ja: `${source} の一覧に増幅攻撃に悪用されている名前として掲載されています。`,
+      en: `Listed by ${source} as a name abused for amplification.`,
+    },
   }));
 }

@@ -111,13 +111,20 @@ export class BlockDecisions {
   /** Forgets decisions last seen before `before` (ms), except rules in force. */
   forget(before: number): void {
     for (const [key, d] of this.decisions) {
-      if (d.status !== 'active' && d.lastSeen < before) { this.decisions.delete(key); this.changed.delete(d); }
+      if (d.status !== 'active' && d.lastSeen < before) {
+        this.decisions.delete(key);
+        this.changed.delete(d);
+      }
     }
   }
 
-  list(): Decision[] { return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen); }
+  list(): Decision[] {
+    return [...this.decisions.values()].sort((a, b) => b.lastSeen - a.lastSeen);
+  }
 
-  get(domain: string, kind: DecisionKind = 'random-subdomain'): Decision | undefined { return this.decisions.get(`${kind}|${domain}`); }
+  get(domain: string, kind: DecisionKind = 'random-subdomain'): Decision | undefined {
+    return this.decisions.get(`${kind}|${domain}`);
+  }
 
   /** New evidence from the detector; returns the audit records of what changed. */
   onCandidates(candidates: readonly Candidate[], now: number): AuditRecord[] {
@@ -128,13 +135,33 @@ export class BlockDecisions {
       const kind = c.kind ?? 'random-subdomain';
       const key = `${kind}|${c.domain}`;
       let d = this.decisions.get(key);
-      if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) { d.lastSeen = c.at; continue; }
+      if (d && d.status === 'rejected' && now - d.lastSeen < this.s.rejectForMs) {
+        d.lastSeen = c.at;
+        continue;
+      }
       if (!d || d.status === 'ended' || d.status === 'rejected') {
         // Zones can be anywhere under a registrable domain (a customer's zone under a provider's): the whitelist holds registrable domains.
         const whitelisted = this.isWhitelisted(registrableDomain(c.domain));
-        d = { id: `m6-${randomBytes(6).toString('hex')}`, kind, domain: c.domain, status: whitelisted ? 'whitelisted' : 'pending', firstSeen: c.at, lastSeen: c.at, confidence: c.confidence, evidence: 0, explanation: c.explanation, exceptions: [] };
+        d = {
+          id: `m6-${randomBytes(6).toString('hex')}`,
+          kind,
+          domain: c.domain,
+          status: whitelisted ? 'whitelisted' : 'pending',
+          firstSeen: c.at,
+          lastSeen: c.at,
+          confidence: c.confidence,
+          evidence: 0,
+          explanation: c.explanation,
+          exceptions: [],
+        };
         this.decisions.set(key, d);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate', object: `m6-decision:${d.id}`, counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) } });
+        audit.push({
+          actor: `measure:${MEASURE}`,
+          measure: MEASURE,
+          action: whitelisted ? 'm6.candidate.whitelisted' : 'm6.candidate',
+          object: `m6-decision:${d.id}`,
+          counts: { distinct: c.distinct, confidence: Math.round(c.confidence * 100) },
+        });
       }
       d.lastSeen = c.at;
       d.evidence++;
@@ -144,7 +171,17 @@ export class BlockDecisions {
       const auto = this.s.autoBlock;
       if (d.status === 'pending' && auto.enabled && c.confidence >= auto.minConfidence) {
         this.activate(d, 'measure:ddos-dns-blocking', now, now + auto.ttlMs);
-        audit.push({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm6.rule.auto', object: `m6-decision:${d.id}`, counts: { exceptions: d.exceptions.length, exceptionsLeftOut: d.exceptionsLeftOut ?? 0, ttlSeconds: Math.round(auto.ttlMs / 1000) } });
+        audit.push({
+          actor: `measure:${MEASURE}`,
+          measure: MEASURE,
+          action: 'm6.rule.auto',
+          object: `m6-decision:${d.id}`,
+          counts: {
+            exceptions: d.exceptions.length,
+            exceptionsLeftOut: d.exceptionsLeftOut ?? 0,
+            ttlSeconds: Math.round(auto.ttlMs / 1000),
+          },
+        });
       } else if (d.status === 'active' && d.expiresAt !== undefined) {
         d.expiresAt = Math.min(now + auto.ttlMs, (d.activeSince ?? now) + this.s.maxRuleMs);
       }
@@ -155,11 +192,22 @@ export class BlockDecisions {
   approve(domain: string, actor: string, now: number, kind: DecisionKind = 'random-subdomain'): AuditRecord {
     const d = this.get(domain, kind);
     if (!d) throw new DecisionError(`no candidate for ${domain}`);
-    if (d.status === 'whitelisted') throw new DecisionError(`${domain} is on the whitelist (legitimate domains are never blocked); remove it from the operator list first if this is really an attack`);
+    if (d.status === 'whitelisted')
+      throw new DecisionError(
+        `${domain} is on the whitelist (legitimate domains ` +
+          `are never blocked); remove it from the operator ` +
+          `list first if this is really an attack`,
+      );
     if (d.status !== 'pending') throw new DecisionError(`${domain} is ${d.status}, not waiting for review`);
     this.activate(d, actor, now, undefined);
     this.changed.add(d);
-    return { actor, measure: MEASURE, action: 'm6.rule.approve', object: `m6-decision:${d.id}`, counts: { exceptions: d.exceptions.length, exceptionsLeftOut: d.exceptionsLeftOut ?? 0 } };
+    return {
+      actor,
+      measure: MEASURE,
+      action: 'm6.rule.approve',
+      object: `m6-decision:${d.id}`,
+      counts: { exceptions: d.exceptions.length, exceptionsLeftOut: d.exceptionsLeftOut ?? 0 },
+    };
   }
 
   reject(domain: string, actor: string, reason: string, kind: DecisionKind = 'random-subdomain'): AuditRecord {
@@ -178,12 +226,21 @@ export class BlockDecisions {
     const audit: AuditRecord[] = [];
     for (const d of this.decisions.values()) {
       if (d.status !== 'active') {
-        if (d.status === 'pending' && now - d.lastSeen > this.s.quietAfterMs) { d.status = 'ended'; d.reason = 'the attack stopped before review'; this.changed.add(d); }
+        if (d.status === 'pending' && now - d.lastSeen > this.s.quietAfterMs) {
+          d.status = 'ended';
+          d.reason = 'the attack stopped before review';
+          this.changed.add(d);
+        }
         continue;
       }
-      const why = now - d.lastSeen > this.s.quietAfterMs ? 'attack stopped'
-        : d.expiresAt !== undefined && now >= d.expiresAt ? 'automatic rule expired'
-          : now - (d.activeSince ?? now) >= this.s.maxRuleMs ? 'longest allowed duration reached' : undefined;
+      const why =
+        now - d.lastSeen > this.s.quietAfterMs
+          ? 'attack stopped'
+          : d.expiresAt !== undefined && now >= d.expiresAt
+            ? 'automatic rule expired'
+            : now - (d.activeSince ?? now) >= this.s.maxRuleMs
+              ? 'longest allowed duration reached'
+              : undefined;
       if (!why) continue;
       this.deactivate(d);
       d.status = 'ended';
@@ -208,7 +265,8 @@ export class BlockDecisions {
     d.status = 'active';
     d.activeSince = now;
     d.by = actor;
-    if (expiresAt !== undefined) d.expiresAt = expiresAt; else delete d.expiresAt;
+    if (expiresAt !== undefined) d.expiresAt = expiresAt;
+    else delete d.expiresAt;
   }
 
   /** The records of an active random-subdomain rule; an owner too long for the policy zone is left out (it cannot be written). */
@@ -219,11 +277,18 @@ export class BlockDecisions {
   }
 
   private tryWrite(write: () => unknown): void {
-    try { write(); } catch { this.unwritable++; }
+    try {
+      write();
+    } catch {
+      this.unwritable++;
+    }
   }
 
   private deactivate(d: Decision): void {
-    if (d.kind === 'amplification') { this.zone.removeRule(d.domain); return; }
+    if (d.kind === 'amplification') {
+      this.zone.removeRule(d.domain);
+      return;
+    }
     const rules = zoneRules(d.domain, d.exceptions, Number.MAX_SAFE_INTEGER);
     for (const owner of [...rules.block, ...rules.passthru]) this.zone.removeRule(owner);
   }

@@ -11,8 +11,10 @@ const ALPHA = 0.7213 / (1 + 1.079 / M);
 export function hashName(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
 }
@@ -41,5 +43,7 @@ export class HyperLogLog {
     return e;
   }
 
-  clear(): void { this.registers.fill(0); }
+  clear(): void {
+    this.registers.fill(0);
+  }
 }

@@ -20,23 +20,43 @@ export const declaration = defineMeasure({
   },
   description: {
     ja: '当社のDNSサーバへの全ての問合せのFQDNを機械的に確認し、攻撃に用いられている名前（ランダムなサブドメイン、増幅に悪用される名前）への問合せを遮断します。正当な名前が遮断されないよう、ホワイトリストと担当者の確認を経た一覧のみを用います。',
-    en: 'The FQDN of every query to our resolvers is checked mechanically, and queries for names used in attacks (random subdomains, names abused for amplification) are refused. Only lists checked against legitimate domains and reviewed by staff are used, so normal use is not blocked.',
+    en:
+      'The FQDN of every query to our resolvers is checked ' +
+      'mechanically, and queries for names used ' +
+      ('in attacks (random subdomains, names abused for amplification) ' + 'are refused. Only lists checked ') +
+      ('against legitimate domains and reviewed by staff are ' + 'used, so normal use is not blocked.'),
   },
-  bases: [{
-    basis: 'legitimate-business',
-    scope: { ja: 'DNSサーバの安定運用のための問合せFQDNの機械的な確認', en: 'mechanical checking of queried FQDNs to keep the resolvers running' },
-  }],
+  bases: [
+    {
+      basis: 'legitimate-business',
+      scope: {
+        ja: 'DNSサーバの安定運用のための問合せFQDNの機械的な確認',
+        en: 'mechanical checking of queried FQDNs to keep the resolvers running',
+      },
+    },
+  ],
   dataItems: [
-    { item: 'dns.qname', retention: '7d', use: { ja: '攻撃に用いられる名前の検知と平常時の基準の作成', en: 'detecting attack names and building the normal baseline' } },
+    {
+      item: 'dns.qname',
+      retention: '7d',
+      use: { ja: '攻撃に用いられる名前の検知と平常時の基準の作成', en: 'detecting attack names and building the normal baseline' },
+    },
     { item: 'dns.qtype', retention: '7d', use: { ja: '増幅攻撃の検知', en: 'detecting amplification' } },
-    { item: 'dns.response', retention: '7d', use: { ja: '応答不能（NXDOMAIN・SERVFAIL）と応答サイズの分析', en: 'analysing failures (NXDOMAIN, SERVFAIL) and answer sizes' } },
+    {
+      item: 'dns.response',
+      retention: '7d',
+      use: { ja: '応答不能（NXDOMAIN・SERVFAIL）と応答サイズの分析', en: 'analysing failures (NXDOMAIN, SERVFAIL) and answer sizes' },
+    },
     { item: 'dns.times', retention: '7d', use: { ja: '問合せ頻度の分析', en: 'analysing query rates' } },
   ],
   outputs: ['rpz-rules'],
   identifiesSubscribers: false,
   maxActionDuration: '7d',
   conditions: [
-    { ja: '正当な名前のホワイトリストと人による確認を経た一覧のみで遮断する', en: 'block only with a list vetted against a whitelist and by human review' },
+    {
+      ja: '正当な名前のホワイトリストと人による確認を経た一覧のみで遮断する',
+      en: 'block only with a list vetted against a whitelist and by human review',
+    },
     { ja: '攻撃が止んだら遮断を解除する', en: 'rules are lifted when the attack stops' },
     { ja: '取得したFQDNを本対策以外の目的に用いない', en: 'the FQDNs are used for nothing else' },
   ],

@@ -51,7 +51,13 @@ export interface RandomSubdomainSettings {
 }
 
 export const DEFAULT_RANDOM_SUBDOMAIN: RandomSubdomainSettings = {
-  intervalMs: 5000, minDistinct: 200, baselineFactor: 10, minFailureShare: 0.5, minRandomness: 0.55, maxDomains: 100_000, warmUpIntervals: 6,
+  intervalMs: 5000,
+  minDistinct: 200,
+  baselineFactor: 10,
+  minFailureShare: 0.5,
+  minRandomness: 0.55,
+  maxDomains: 100_000,
+  warmUpIntervals: 6,
 };
 
 export interface Candidate {
@@ -70,7 +76,14 @@ export interface Candidate {
 }
 
 /** What a zone's baseline keeps across restarts (store.ts). */
-export interface ZoneBaseline { zone: string; baseline: number; intervals: number; legitShape?: string; queries?: number; failures?: number }
+export interface ZoneBaseline {
+  zone: string;
+  baseline: number;
+  intervals: number;
+  legitShape?: string;
+  queries?: number;
+  failures?: number;
+}
 
 interface Node {
   name: string;
@@ -104,7 +117,12 @@ interface Node {
   legitShape?: string;
 }
 
-interface Verdict { failureShare: number; randomness: number; uniqueness: number; queries: number }
+interface Verdict {
+  failureShare: number;
+  randomness: number;
+  uniqueness: number;
+  queries: number;
+}
 
 const SAMPLES_PER_INTERVAL = 64;
 const BASELINE_WEIGHT = 0.2;
@@ -142,11 +160,18 @@ export function labelRandomness(label: string): number {
     counts.set(c, (counts.get(c) ?? 0) + 1);
     const vowel = 'aeiouy'.includes(c);
     if (c >= '0' && c <= '9') digits++;
-    else if (c >= 'a' && c <= 'z') { letters++; if (vowel) vowels++; }
-    if (vowel || !(c >= 'a' && c <= 'z')) run = 0; else longestRun = Math.max(longestRun, ++run);
+    else if (c >= 'a' && c <= 'z') {
+      letters++;
+      if (vowel) vowels++;
+    }
+    if (vowel || !(c >= 'a' && c <= 'z')) run = 0;
+    else longestRun = Math.max(longestRun, ++run);
   }
   let entropy = 0;
-  for (const k of counts.values()) { const p = k / n; entropy -= p * Math.log2(p); }
+  for (const k of counts.values()) {
+    const p = k / n;
+    entropy -= p * Math.log2(p);
+  }
   const entropyShare = (entropy / Math.log2(Math.min(n, 36))) * Math.min(1, n / 12);
   const mixed = digits > 0 && letters > 0 ? (Math.min(digits, letters) / n) * 2 : 0;
   const fewVowels = letters > 0 ? 1 - Math.min(vowels / letters / 0.3, 1) : 0;
@@ -208,12 +233,17 @@ export class RandomSubdomainDetector extends IntervalDetector {
     this.warmUp = s.warmUpIntervals ?? DEFAULT_RANDOM_SUBDOMAIN.warmUpIntervals!;
   }
 
-  get tracked(): number { return this.nodes; }
+  get tracked(): number {
+    return this.nodes;
+  }
 
   /** Names under a zone that resolved in normal intervals, most popular first. */
   knownNames(zone: string): string[] {
     const tail = `.${zone}`;
-    return [...this.known].filter(([n]) => n.endsWith(tail)).sort((a, b) => b[1] - a[1]).map(([n]) => n);
+    return [...this.known]
+      .filter(([n]) => n.endsWith(tail))
+      .sort((a, b) => b[1] - a[1])
+      .map(([n]) => n);
   }
 
   /**
@@ -225,18 +255,31 @@ export class RandomSubdomainDetector extends IntervalDetector {
     return SEEDED_LEGITIMATE_SHAPES.some(known) || [...this.learntShapes.keys()].some(known);
   }
 
-  /** The warmed-up zones' baselines (the busiest first, where a cold start would hurt most) and the most popular normal names, for the state store. */
+  /**
+   * The warmed-up zones' baselines (the busiest first, where a cold start would hurt most) and the most popular normal names, for the state
+   * store.
+   */
   snapshot(maxZones = 20_000, maxNames = 20_000): { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> } {
     let zones: ZoneBaseline[] = [];
     const walk = (n: Node) => {
       if (this.warmed(n) && n.intervals > 0) {
-        zones.push({ zone: n.name, baseline: n.baseline, intervals: n.intervals, queries: n.baseQueries, failures: n.baseFailures, ...(n.legitShape ? { legitShape: n.legitShape } : {}) });
+        zones.push({
+          zone: n.name,
+          baseline: n.baseline,
+          intervals: n.intervals,
+          queries: n.baseQueries,
+          failures: n.baseFailures,
+          ...(n.legitShape ? { legitShape: n.legitShape } : {}),
+        });
       }
       for (const c of n.children.values()) walk(c);
     };
     for (const r of this.roots.values()) walk(r);
     if (zones.length > maxZones) zones = zones.sort((a, b) => b.baseline - a.baseline).slice(0, maxZones);
-    const names = [...this.known].sort((a, b) => b[1] - a[1]).slice(0, maxNames).map(([name, count]) => ({ name, count }));
+    const names = [...this.known]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, maxNames)
+      .map(([name, count]) => ({ name, count }));
     return { zones, names };
   }
 
@@ -249,7 +292,10 @@ export class RandomSubdomainDetector extends IntervalDetector {
       n.baseQueries = z.queries ?? 0;
       n.baseFailures = z.failures ?? 0;
       n.intervals = Math.max(n.intervals, z.intervals);
-      if (z.legitShape) { n.legitShape = z.legitShape; this.learnShape(z.legitShape); }
+      if (z.legitShape) {
+        n.legitShape = z.legitShape;
+        this.learnShape(z.legitShape);
+      }
     }
     for (const { name, count } of b.names) if (this.known.size < KNOWN_NAMES) this.known.set(name, (this.known.get(name) ?? 0) + count);
     // The stored zones are what the warm-up would have taught: new zones under them are judged from their first interval.
@@ -257,16 +303,36 @@ export class RandomSubdomainDetector extends IntervalDetector {
   }
 
   /** Watched for its whole warm-up (quiet intervals say it was quiet), or restored with a baseline. */
-  private warmed(n: Node): boolean { return n.intervals >= this.warmUp || this.closed - n.born >= this.warmUp; }
+  private warmed(n: Node): boolean {
+    return n.intervals >= this.warmUp || this.closed - n.born >= this.warmUp;
+  }
 
   private newNode(name: string, parent: Node | undefined, suffix: boolean): Node {
     this.nodes++;
     const detectorWarm = this.restored || this.closed >= this.warmUp;
     const parentWarm = parent ? this.warmed(parent) : detectorWarm;
     return {
-      name, parent, children: new Map(), suffix, bornWarm: detectorWarm && parentWarm, born: this.closed, sketch: new HyperLogLog(),
-      queries: 0, responses: 0, failures: 0, randomnessSum: 0, samples: 0, shapes: new Map(), newChildren: 0, distinct: 0, flagged: false,
-      baseline: 0, baseQueries: 0, baseFailures: 0, intervals: 0, idle: 0,
+      name,
+      parent,
+      children: new Map(),
+      suffix,
+      bornWarm: detectorWarm && parentWarm,
+      born: this.closed,
+      sketch: new HyperLogLog(),
+      queries: 0,
+      responses: 0,
+      failures: 0,
+      randomnessSum: 0,
+      samples: 0,
+      shapes: new Map(),
+      newChildren: 0,
+      distinct: 0,
+      flagged: false,
+      baseline: 0,
+      baseQueries: 0,
+      baseFailures: 0,
+      intervals: 0,
+      idle: 0,
     };
   }
 
@@ -310,9 +376,15 @@ export class RandomSubdomainDetector extends IntervalDetector {
       const label = labels[labels.length - depth]!;
       let node = map.get(label);
       if (!node) {
-        const capped = parent && (parent.suffix ? parent.newChildren >= NEW_SUFFIX_CHILDREN_PER_INTERVAL
-          : parent.children.size >= MAX_CHILDREN || parent.newChildren >= NEW_CHILDREN_PER_INTERVAL);
-        if (capped || this.nodes >= this.s.maxDomains) { this.untracked++; return; }
+        const capped =
+          parent &&
+          (parent.suffix
+            ? parent.newChildren >= NEW_SUFFIX_CHILDREN_PER_INTERVAL
+            : parent.children.size >= MAX_CHILDREN || parent.newChildren >= NEW_CHILDREN_PER_INTERVAL);
+        if (capped || this.nodes >= this.s.maxDomains) {
+          this.untracked++;
+          return;
+        }
         node = this.newNode(labels.slice(labels.length - depth).join('.'), parent, depth < domainLabels);
         if (parent) parent.newChildren++;
         map.set(label, node);
@@ -346,7 +418,10 @@ export class RandomSubdomainDetector extends IntervalDetector {
       n.flagged = false;
       if (n.queries === 0 && n.responses === 0) {
         n.distinct = 0;
-        if (++n.idle > FORGET_AFTER_IDLE && n.children.size === 0) { map.delete(key); this.nodes--; }
+        if (++n.idle > FORGET_AFTER_IDLE && n.children.size === 0) {
+          map.delete(key);
+          this.nodes--;
+        }
         return;
       }
       n.idle = 0;
@@ -371,7 +446,11 @@ export class RandomSubdomainDetector extends IntervalDetector {
     const randomness = n.samples > 0 ? n.randomnessSum / n.samples : 0;
     let shape = '';
     let shapeCount = 0;
-    for (const [k, v] of n.shapes) if (v > shapeCount) { shape = k; shapeCount = v; }
+    for (const [k, v] of n.shapes)
+      if (v > shapeCount) {
+        shape = k;
+        shapeCount = v;
+      }
     const dominant = n.samples > 0 && shapeCount / n.samples >= SHAPE_DOMINANCE ? shape : undefined;
     n.distinct = distinct;
     n.sketch.clear();
@@ -413,7 +492,8 @@ export class RandomSubdomainDetector extends IntervalDetector {
   }
 
   private learnShape(shape: string): void {
-    if (this.learntShapes.has(shape) || this.learntShapes.size < LEARNT_SHAPES) this.learntShapes.set(shape, (this.learntShapes.get(shape) ?? 0) + 1);
+    if (this.learntShapes.has(shape) || this.learntShapes.size < LEARNT_SHAPES)
+      this.learntShapes.set(shape, (this.learntShapes.get(shape) ?? 0) + 1);
   }
 
   /** The attacked zones among the flagged suffixes: the deepest that holds the surge, then down into a child holding 90 % of it. */
@@ -440,10 +520,23 @@ export class RandomSubdomainDetector extends IntervalDetector {
       // At least 0.55 once flagged; a surge 4× beyond the factor, failing answers and names asked once each (of the
       // excess over the zone's usual traffic) and random labels add to it. No label measure is needed: short,
       // dictionary or mixed labels that fail reach 0.9; names that all resolve stay below it (a person decides).
-      const confidence = Math.min(1, 0.55 + 0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 2) + 0.2 * failureShare
-        + 0.05 * Math.min(1, uniqueness) + 0.05 * Math.min(1, randomness / this.s.minRandomness));
+      const confidence = Math.min(
+        1,
+        0.55 +
+          0.15 * Math.min(1, Math.log2(Math.max(1, ratio)) / 2) +
+          0.2 * failureShare +
+          0.05 * Math.min(1, uniqueness) +
+          0.05 * Math.min(1, randomness / this.s.minRandomness),
+      );
       found.push({
-        domain: zone.name, at, distinct: Math.round(node.distinct), baseline: Math.round(node.baseline), queries, failureShare, randomness, confidence,
+        domain: zone.name,
+        at,
+        distinct: Math.round(node.distinct),
+        baseline: Math.round(node.baseline),
+        queries,
+        failureShare,
+        randomness,
+        confidence,
         explanation: explain(zone.name, node.distinct, node.baseline, failureShare, randomness, this.s.intervalMs),
       });
     }
@@ -477,12 +570,27 @@ export class RandomSubdomainDetector extends IntervalDetector {
   }
 }
 
-function explain(domain: string, distinct: number, baseline: number, failureShare: number, randomness: number, intervalMs: number): { ja: string; en: string } {
+function explain(
+  domain: string,
+  distinct: number,
+  baseline: number,
+  failureShare: number,
+  randomness: number,
+  intervalMs: number,
+): { ja: string; en: string } {
   const s = intervalMs / 1000;
   const pct = Math.round(failureShare * 100);
   const r = randomness.toFixed(2);
   return {
-    ja: `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ${Math.round(baseline)} 種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ${r} です。ランダムサブドメイン攻撃の特徴に一致します。`,
-    en: `About ${Math.round(distinct)} different names under ${domain} were asked in ${s} s (normally about ${Math.round(baseline)}). ${pct}% of the answers were NXDOMAIN or SERVFAIL, and the first labels look random (${r}). This matches a random-subdomain attack.`,
+    ja:
+      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ` +
+      `${Math.round(baseline)} ` +
+      (`種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ` +
+        `${r} です。ランダムサブドメイン攻撃の特徴に一致します。`),
+    en:
+      `About ${Math.round(distinct)} different names under ` +
+      `${domain} were asked in ${s} s (normally ` +
+      (`about ${Math.round(baseline)}). ${pct}% of the answers ` + `were NXDOMAIN or SERVFAIL, and the `) +
+      `first labels look random (${r}). This matches a random-subdomain attack.`,
   };
 }

@@ -20,7 +20,9 @@ export function countByResolver(counts: ResolverCounts, events: readonly DnsEven
     c = counts.get(resolver) ?? { queries: 0, responses: 0 };
     counts.set(resolver, c);
   }
-  for (const e of events) if (e.kind === 'query') c.queries++; else c.responses++;
+  for (const e of events)
+    if (e.kind === 'query') c.queries++;
+    else c.responses++;
 }
 
 /** `unbound-control stats_noreset` output (`name=value` lines) as numbers. */

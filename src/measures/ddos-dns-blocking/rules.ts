@@ -39,14 +39,24 @@ export function zoneRules(zone: string, exceptions: readonly string[], maxExcept
   let taken = 0;
   for (const raw of exceptions) {
     let name: string;
-    try { name = canonicalName(raw); } catch { continue; } // not a name an RPZ owner can hold: never an exception
+    try {
+      name = canonicalName(raw);
+    } catch {
+      continue;
+    } // not a name an RPZ owner can hold: never an exception
     if (name === z || !name.endsWith(`.${z}`) || passthru.has(name)) continue;
-    if (taken >= maxExceptions) { leftOut++; continue; }
+    if (taken >= maxExceptions) {
+      leftOut++;
+      continue;
+    }
     taken++;
     passthru.add(name);
     // *.name, and at every level between the zone and the name a wildcard and a passthru (see above).
     block.add(`*.${name}`);
-    for (let n = name.slice(name.indexOf('.') + 1); n !== z; n = n.slice(n.indexOf('.') + 1)) { block.add(`*.${n}`); passthru.add(n); }
+    for (let n = name.slice(name.indexOf('.') + 1); n !== z; n = n.slice(n.indexOf('.') + 1)) {
+      block.add(`*.${n}`);
+      passthru.add(n);
+    }
   }
   return { block: [...block], passthru: [...passthru], leftOut };
 }

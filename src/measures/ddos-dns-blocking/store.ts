@@ -27,7 +27,8 @@ interface M6Tables {
 export const m6Migrations: Record<string, Migration> = {
   '0600_ddos-dns-blocking': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m6_decisions')
+      await db.schema
+        .createTable('m6_decisions')
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('domain', 'text', (c) => c.notNull())
         .addColumn('decision', 'text', (c) => c.notNull())
@@ -38,7 +39,8 @@ export const m6Migrations: Record<string, Migration> = {
   },
   '0601_ddos-dns-blocking-baselines': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('m6_baselines')
+      await db.schema
+        .createTable('m6_baselines')
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('key', 'text', (c) => c.notNull())
         .addColumn('value', 'text', (c) => c.notNull())
@@ -52,13 +54,21 @@ export const m6Migrations: Record<string, Migration> = {
 /** A decision holds the name, its query types and answer sizes (the explanation) and when it was seen. */
 export const M6_DATASETS: readonly Dataset[] = [
   {
-    name: 'm6-decisions', store: 'state', table: 'm6_decisions', timeColumn: 'last_seen',
-    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+    name: 'm6-decisions',
+    store: 'state',
+    table: 'm6_decisions',
+    timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.qtype', 'dns.response', 'dns.times'],
+    owner: 'ddos-dns-blocking',
   },
   /** Zone names and popular names with counts per interval in normal times; a row lives 7 days after it was last seen in use. */
   {
-    name: 'm6-baselines', store: 'state', table: 'm6_baselines', timeColumn: 'last_seen',
-    items: ['dns.qname', 'dns.response', 'dns.times'], owner: 'ddos-dns-blocking',
+    name: 'm6-baselines',
+    store: 'state',
+    table: 'm6_baselines',
+    timeColumn: 'last_seen',
+    items: ['dns.qname', 'dns.response', 'dns.times'],
+    owner: 'ddos-dns-blocking',
   },
 ];
 
@@ -69,7 +79,11 @@ export async function storeDecisions(own: MeasureState, decisions: readonly Deci
   await own.store.writeTransaction(async (db) => {
     for (const d of decisions) {
       const row = { kind: d.kind, domain: d.domain, decision: JSON.stringify(d), last_seen: new Date(d.lastSeen).toISOString() };
-      await m6(db).insertInto('m6_decisions').values(row).onConflict((oc) => oc.columns(['kind', 'domain']).doUpdateSet({ decision: row.decision, last_seen: row.last_seen })).execute();
+      await m6(db)
+        .insertInto('m6_decisions')
+        .values(row)
+        .onConflict((oc) => oc.columns(['kind', 'domain']).doUpdateSet({ decision: row.decision, last_seen: row.last_seen }))
+        .execute();
     }
   });
 }
@@ -81,7 +95,10 @@ export async function loadDecisions(own: MeasureState, retentionSeconds: number,
   return rows.map((r) => JSON.parse(r.decision) as Decision);
 }
 
-export interface Baselines { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> }
+export interface Baselines {
+  zones: ZoneBaseline[];
+  names: Array<{ name: string; count: number }>;
+}
 
 /** The detector's snapshot replaces the stored one (the detector's state is bounded; what it forgot is not kept). */
 export async function storeBaselines(own: MeasureState, b: Baselines, now = Date.now()): Promise<void> {
@@ -93,14 +110,22 @@ export async function storeBaselines(own: MeasureState, b: Baselines, now = Date
   if (rows.length === 0) return;
   await own.store.writeTransaction(async (db) => {
     await m6(db).deleteFrom('m6_baselines').execute();
-    for (let i = 0; i < rows.length; i += 200) await m6(db).insertInto('m6_baselines').values(rows.slice(i, i + 200)).execute();
+    for (let i = 0; i < rows.length; i += 200)
+      await m6(db)
+        .insertInto('m6_baselines')
+        .values(rows.slice(i, i + 200))
+        .execute();
   });
 }
 
 /** The baselines within the retention. */
 export async function loadBaselines(own: MeasureState, retentionSeconds: number, now = Date.now()): Promise<Baselines> {
   const cutoff = new Date(now - retentionSeconds * 1000).toISOString();
-  const rows = await m6(own.store.db).selectFrom('m6_baselines').select(['kind', 'key', 'value']).where('last_seen', '>=', cutoff).execute();
+  const rows = await m6(own.store.db)
+    .selectFrom('m6_baselines')
+    .select(['kind', 'key', 'value'])
+    .where('last_seen', '>=', cutoff)
+    .execute();
   const b: Baselines = { zones: [], names: [] };
   for (const r of rows) {
     if (r.kind === 'zone') b.zones.push(JSON.parse(r.value) as ZoneBaseline);

@@ -15,14 +15,23 @@ export const declaration = defineMeasure({
   },
   description: {
     ja: '当社設備に被害を及ぼす攻撃が現に発生している間に限り、攻撃に該当する通信のみを、そのヘッダ情報に基づいて一時的に遮断します。',
-    en: 'Only while an attack that harms our facilities is under way, only the matching traffic is blocked, temporarily, on the basis of its header fields.',
+    en:
+      'Only while an attack that harms our facilities is ' +
+      'under way, only the matching traffic is ' +
+      'blocked, temporarily, on the basis of its header fields.',
   },
-  bases: [{
-    basis: 'emergency',
-    scope: { ja: '設備に被害を及ぼす現在の攻撃への対処', en: 'responding to an ongoing attack harming our facilities' },
-  }],
+  bases: [
+    {
+      basis: 'emergency',
+      scope: { ja: '設備に被害を及ぼす現在の攻撃への対処', en: 'responding to an ongoing attack harming our facilities' },
+    },
+  ],
   dataItems: [
-    { item: 'attack.headers', retention: '7d', use: { ja: '遮断条件の作成と事後の検証', en: 'building the block rule and reviewing it afterwards' } },
+    {
+      item: 'attack.headers',
+      retention: '7d',
+      use: { ja: '遮断条件の作成と事後の検証', en: 'building the block rule and reviewing it afterwards' },
+    },
   ],
   outputs: ['traffic-blocks'],
   identifiesSubscribers: false,

@@ -41,7 +41,11 @@ export function hasCapSysNice(status = readProcStatus()): boolean {
 }
 
 function readProcStatus(): string {
-  try { return readFileSync('/proc/self/status', 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 export async function openChdbStore(path: string): Promise<AnalyticsStore> {
@@ -54,14 +58,22 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
   try {
     mkdirSync(path, { recursive: true });
     mkdirSync(spool, { recursive: true, mode: 0o700 });
-    session = new Session(path, { installSignalHandlers: false, connectionArgs: [`--os_threads_nice_value_merge_mutate=${BACKGROUND_NICE}`] });
+    session = new Session(path, {
+      installSignalHandlers: false,
+      connectionArgs: [`--os_threads_nice_value_merge_mutate=${BACKGROUND_NICE}`],
+    });
     await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${SANDBOX_DATABASE}`);
     await session.queryAsync(`USE ${SANDBOX_DATABASE}`);
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
-    throw new AnalyticsStoreError(`analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one process can open it: if the mamori server is running, use its API instead.`, { cause: err });
+    throw new AnalyticsStoreError(
+      `analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one ` +
+        (`process can open it: if the mamori server is running, ` + `use its API instead.`),
+      { cause: err },
+    );
   }
-  const wrap = (what: string, err: unknown) => new AnalyticsStoreError(`analytics ${what} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+  const wrap = (what: string, err: unknown) =>
+    new AnalyticsStoreError(`analytics ${what} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
   async function insertStaged(table: string, file: string): Promise<{ rows: number }> {
     try {
       // The path goes into SQL as a literal: only plain names in our own directory.
@@ -71,15 +83,29 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
       let structure = structures.get(table);
       if (!structure) {
         const [db, name] = table.split('.') as [string, string];
-        const cols = parseRows<{ name: string; type: string }>((await session.queryBindAsync(
-          'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
-          { db, t: name }, { format: 'JSONEachRow' })).text());
+        const cols = parseRows<{ name: string; type: string }>(
+          (
+            await session.queryBindAsync(
+              'SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position',
+              { db, t: name },
+              { format: 'JSONEachRow' },
+            )
+          ).text(),
+        );
         if (cols.length === 0) throw new Error(`table ${table} does not exist`);
-        structure = cols.map((c) => `${c.name} ${c.type}`).join(', ').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+        structure = cols
+          .map((c) => `${c.name} ${c.type}`)
+          .join(', ')
+          .replace(/\\/g, '\\\\')
+          .replace(/'/g, "\\'");
         structures.set(table, structure);
       }
       const r = await session.queryAsync(
-        `INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}') SETTINGS os_threads_nice_value_query = ${BACKGROUND_NICE}`, { format: 'TSV' });
+        `INSERT INTO ${table} SELECT * FROM file('${file}', ` +
+          `'RowBinary', '${structure}') SETTINGS os_threads_nice_value_query ` +
+          `= ${BACKGROUND_NICE}`,
+        { format: 'TSV' },
+      );
       return { rows: r.rowsRead };
     } catch (err) {
       throw wrap(`insert into ${table}`, err);
@@ -95,7 +121,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
       try {
         if (params) await session.queryBindAsync(sql, params, { format: 'TSV' });
         else await session.queryAsync(sql, { format: 'TSV' });
-      } catch (err) { throw wrap('statement', err); }
+      } catch (err) {
+        throw wrap('statement', err);
+      }
     },
     async query<T>(sql: string, params?: Record<string, unknown>) {
       try {
@@ -103,7 +131,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
           ? await session.queryBindAsync(sql, params, { format: 'JSONEachRow' })
           : await session.queryAsync(sql, { format: 'JSONEachRow' });
         return parseRows<T>(r.text());
-      } catch (err) { throw wrap('query', err); }
+      } catch (err) {
+        throw wrap('query', err);
+      }
     },
     stagingDirectory: staging,
     spoolDirectory: spool,
@@ -112,7 +142,9 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
         try {
           const r = await session.insert({ table, values: payload, format });
           return { rows: r.rowsWritten };
-        } catch (err) { throw wrap(`insert into ${table}`, err); }
+        } catch (err) {
+          throw wrap(`insert into ${table}`, err);
+        }
       }
       const file = join(staging, `insert-${staged++}.rowbinary`);
       writeFileSync(file, payload, { mode: 0o600 });
@@ -122,9 +154,13 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
     async explainAst(sql, params) {
       try {
         const explain = `EXPLAIN AST ${sql}`;
-        const r = params ? await session.queryBindAsync(explain, params, { format: 'TSVRaw' }) : await session.queryAsync(explain, { format: 'TSVRaw' });
+        const r = params
+          ? await session.queryBindAsync(explain, params, { format: 'TSVRaw' })
+          : await session.queryAsync(explain, { format: 'TSVRaw' });
         return r.text();
-      } catch (err) { throw wrap('parse', err); }
+      } catch (err) {
+        throw wrap('parse', err);
+      }
     },
     async databases() {
       const r = await session.queryAsync('SELECT name FROM system.databases', { format: 'JSONEachRow' });

@@ -47,7 +47,12 @@ export class AnalyticsStoreError extends MamoriError {
 export const SANDBOX_DATABASE = 'mamori_sandbox';
 
 /** Deletes the rows of `table` matching `where` and says how many there were (the count goes to the audit log). */
-export async function countAndDelete(store: AnalyticsStore, table: string, where: string, params: Record<string, unknown>): Promise<number> {
+export async function countAndDelete(
+  store: AnalyticsStore,
+  table: string,
+  where: string,
+  params: Record<string, unknown>,
+): Promise<number> {
   const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${table} WHERE ${where}`, params);
   const n = Number(row?.n ?? 0);
   if (n > 0) await store.exec(`DELETE FROM ${table} WHERE ${where}`, params);

@@ -16,9 +16,14 @@ export class TableAccessError extends MamoriError {
 }
 
 /** Functions that read data outside the FROM clause. */
-const DATA_READING_FUNCTIONS = /^(dictGet\w*|dictHas|dictIsIn|dictGetHierarchy|dictGetChildren|dictGetDescendants|joinGet\w*|getSubcolumn|hasColumnInTable|filesystem\w*)$/i;
+const DATA_READING_FUNCTIONS =
+  /^(dictGet\w*|dictHas|dictIsIn|dictGetHierarchy|dictGetChildren|dictGetDescendants|joinGet\w*|getSubcolumn|hasColumnInTable|filesystem\w*)$/i;
 
-interface AstLine { depth: number; kind: string; rest: string }
+interface AstLine {
+  depth: number;
+  kind: string;
+  rest: string;
+}
 
 function parseAst(text: string): AstLine[] {
   const lines: AstLine[] = [];
@@ -40,7 +45,12 @@ function nameOf(rest: string): string {
  * Returns the qualified tables `sql` reads, or throws if it is not a plain
  * SELECT over tables in `allowed` (names written `database.table`).
  */
-export async function checkReadAccess(store: AnalyticsStore, sql: string, allowed: ReadonlySet<string>, params?: Record<string, unknown>): Promise<string[]> {
+export async function checkReadAccess(
+  store: AnalyticsStore,
+  sql: string,
+  allowed: ReadonlySet<string>,
+  params?: Record<string, unknown>,
+): Promise<string[]> {
   let ast: AstLine[];
   try {
     ast = parseAst(await store.explainAst(sql, params));
@@ -66,7 +76,8 @@ export async function checkReadAccess(store: AnalyticsStore, sql: string, allowe
       }
     } else if (line.kind === 'Function') {
       const name = nameOf(line.rest);
-      if (parent?.kind === 'TableExpression') throw new TableAccessError(`table function ${name}() is not allowed through a purpose-bound handle`);
+      if (parent?.kind === 'TableExpression')
+        throw new TableAccessError(`table function ${name}() is not allowed through a purpose-bound handle`);
       if (DATA_READING_FUNCTIONS.test(name)) throw new TableAccessError(`function ${name}() reads data outside the granted tables`);
     } else if (line.kind === 'Identifier') {
       // `x IN db.table` names a table as a plain identifier.

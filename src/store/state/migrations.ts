@@ -7,11 +7,13 @@ import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
 const migrations: Record<string, Migration> = {
   '0001_foundation': {
     async up(db: Kysely<any>) {
-      await db.schema.createTable('meta')
+      await db.schema
+        .createTable('meta')
         .addColumn('key', 'text', (c) => c.primaryKey())
         .addColumn('value', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createTable('users')
+      await db.schema
+        .createTable('users')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
         .addColumn('username', 'text', (c) => c.notNull().unique())
         .addColumn('role', 'text', (c) => c.notNull())
@@ -20,13 +22,15 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('password_changed_at', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createTable('sessions')
+      await db.schema
+        .createTable('sessions')
         .addColumn('token_hash', 'text', (c) => c.primaryKey())
         .addColumn('user_id', 'integer', (c) => c.notNull().references('users.id').onDelete('cascade'))
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('expires_at', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createTable('api_tokens')
+      await db.schema
+        .createTable('api_tokens')
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('role', 'text', (c) => c.notNull())
@@ -38,7 +42,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('last_used_at', 'text')
         .execute();
       // seq is the primary key: two writers can never fork the chain.
-      await db.schema.createTable('audit_log')
+      await db.schema
+        .createTable('audit_log')
         .addColumn('seq', 'integer', (c) => c.primaryKey())
         .addColumn('ts', 'text', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
@@ -52,7 +57,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('hash', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('audit_log_ts').on('audit_log').column('ts').execute();
-      await db.schema.createTable('audit_anchors')
+      await db.schema
+        .createTable('audit_anchors')
         .addColumn('seq', 'integer', (c) => c.primaryKey())
         .addColumn('hash', 'text', (c) => c.notNull())
         .addColumn('ts', 'text', (c) => c.notNull())
@@ -67,5 +73,7 @@ const migrations: Record<string, Migration> = {
 };
 
 export const migrationProvider: MigrationProvider = {
-  async getMigrations() { return migrations; },
+  async getMigrations() {
+    return migrations;
+  },
 };

@@ -4,7 +4,10 @@
  */
 import type { Generated } from 'kysely';
 
-export interface MetaTable { key: string; value: string }
+export interface MetaTable {
+  key: string;
+  value: string;
+}
 
 export interface UserTable {
   id: Generated<number>;
@@ -49,7 +52,12 @@ export interface AuditLogTable {
   hash: string;
 }
 
-export interface AuditAnchorTable { seq: number; hash: string; ts: string; sig: string | null }
+export interface AuditAnchorTable {
+  seq: number;
+  hash: string;
+  ts: string;
+  sig: string | null;
+}
 
 export interface StateSchema {
   meta: MetaTable;

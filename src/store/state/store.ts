@@ -46,17 +46,25 @@ export function explainSqliteError(path: string, err: unknown): StateStoreError 
   const code = (err as { code?: string })?.code ?? '';
   const base = `state database ${path}`;
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new StateStoreError(`${base} is locked by another process (${code}); stop the other mamori process or wait, then retry. Nothing was written.`, { cause: err });
+    return new StateStoreError(
+      `${base} is locked by another process (${code}); stop the other mamori process or wait, then retry. Nothing was written.`,
+      { cause: err },
+    );
   }
   if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-    return new StateStoreError(`${base} is not a SQLite database or is corrupt (${code}); restore it from a backup. Mamori did not modify it.`, { cause: err });
+    return new StateStoreError(
+      `${base} is not a SQLite database or is corrupt (${code}); restore it from a backup. Mamori did not modify it.`,
+      { cause: err },
+    );
   }
   if (code === 'SQLITE_FULL') {
     const what = `${base}: the disk is full (${code}); free space on its file system, then retry. The change was not written.`;
     return new StateStoreError(what, { cause: err });
   }
   if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_')) {
-    return new StateStoreError(`${base} cannot be opened for writing (${code}): check the path, its permissions and free disk space.`, { cause: err });
+    return new StateStoreError(`${base} cannot be opened for writing (${code}): check the path, its permissions and free disk space.`, {
+      cause: err,
+    });
   }
   return new StateStoreError(`${base}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
@@ -110,7 +118,11 @@ export async function openSqliteStateStore(path: string, options: SqliteOptions 
           } catch (err) {
             // SQLite ends the transaction itself on some errors (SQLITE_FULL, SQLITE_IOERR …): then the
             // rollback fails with "no transaction is active", and the error to report is the first one.
-            try { await sql`rollback`.execute(conn); } catch { /* the first error says what went wrong */ }
+            try {
+              await sql`rollback`.execute(conn);
+            } catch {
+              /* the first error says what went wrong */
+            }
             throw err;
           }
         });
@@ -119,14 +131,20 @@ export async function openSqliteStateStore(path: string, options: SqliteOptions 
         throw err;
       }
     },
-    async close() { await db.destroy(); },
+    async close() {
+      await db.destroy();
+    },
   };
   await migrate(store, options.migrations ?? {});
   return store;
 }
 
 async function migrate(store: StateStore, extra: Record<string, Migration>): Promise<void> {
-  const provider = { async getMigrations() { return { ...(await migrationProvider.getMigrations()), ...extra }; } };
+  const provider = {
+    async getMigrations() {
+      return { ...(await migrationProvider.getMigrations()), ...extra };
+    },
+  };
   // Measures add their tables independently of the core: their migrations may sort between older ones.
   const migrator = new Migrator({ db: store.db, provider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
@@ -134,6 +152,8 @@ async function migrate(store: StateStore, extra: Record<string, Migration>): Pro
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     const code = (error as { code?: string })?.code;
     if (code?.startsWith('SQLITE_')) throw explainSqliteError(store.location, error);
-    throw new StateStoreError(`state database ${store.location}: migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+    throw new StateStoreError(`state database ${store.location}: migration ${failed} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

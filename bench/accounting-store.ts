@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMamori } from '../src/core/app.js';
+import { openMamori } from '../src/app/mamori.js';
 import { parseConfig } from '../src/core/config.js';
 
 const n = Number(process.argv[2] ?? 60_000);

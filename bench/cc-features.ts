@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openMamori } from '../src/core/app.js';
+import { openMamori } from '../src/app/mamori.js';
 import { parseConfig } from '../src/core/config.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../src/ingest/flow/dataset.js';

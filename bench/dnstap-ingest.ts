@@ -61,9 +61,8 @@ console.log(`dnstap ingest, ${fmt(m.frames)} frames (${(m.bytes / m.frames).toFi
 console.log('| reader | frames/s | what it does |');
 console.log('|---|---|---|');
 console.log(
-  `| Mamori DnstapReceiver | ${fmt(m.frames / m.seconds)} ` +
-    `| handshake, protobuf decode, DNS question, ` +
-    (`minimised event to the sink (${fmt(events)} events, ` + `${fmt(status.dropped)} dropped, errors `) +
+  `| Mamori DnstapReceiver | ${fmt(m.frames / m.seconds)} | handshake, protobuf decode, DNS question, ` +
+    `minimised event to the sink (${fmt(events)} events, ${fmt(status.dropped)} dropped, errors ` +
     `${JSON.stringify(status.errors)}; CPU ${(((cpu.user + cpu.system) / 1e6 / m.seconds) * 100).toFixed(0)}% ` +
     `of a core) |`,
 );

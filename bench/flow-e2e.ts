@@ -226,9 +226,10 @@ console.log(
     .map((k) => `${k}=${process.env[k]} `)
     .join('')}node ${process.argv.slice(1).join(' ')}`,
 );
+const probesText = `≤ ${sustainedProbes} probes each from the burst knee (halving, then bisecting; floor ${sustainedLow} × knee)`;
 console.log(
   `settings: burst ${burstSeconds}s/step, rates ${rates.join(',')} datagrams/s; sustained ${sustainedSeconds}s/step, ` +
-    `${sustainedRates ? `rates ${sustainedRates.join(',')}` : `≤ ${sustainedProbes} probes each from the burst knee (halving, then bisecting; floor ${sustainedLow} × knee)`}; ` +
+    `${sustainedRates ? `rates ${sustainedRates.join(',')}` : probesText}; ` +
     `samples every ${sampleSeconds}s; overload ${overloadSeconds}s`,
 );
 const { listeners: _l, allowedExporters: _a, ...shownDefaults } = defaults;
@@ -240,8 +241,7 @@ console.log(`uptime at start: ${uptime()}`);
 console.log('');
 console.log(`### Burst: ${burstSeconds} s a step`);
 console.log(
-  '| target (records/s) | Mamori offered | Mamori stored ' +
-    '| Mamori loss | nfcapd offered | nfcapd ' +
+  '| target (records/s) | Mamori offered | Mamori stored | Mamori loss | nfcapd offered | nfcapd ' +
     'stored | nfcapd loss | load (1/5/15 min) |',
 );
 console.log('|---|---|---|---|---|---|---|---|');
@@ -312,8 +312,7 @@ if (sustainedSeconds > 0) {
   console.log('');
   console.log(`### Sustained: ${sustainedSeconds} s a step`);
   console.log(
-    `Series, one sample every ${sampleSeconds} s — Mamori: ` +
-      `process RSS / records waiting for storage ` +
+    `Series, one sample every ${sampleSeconds} s — Mamori: process RSS / records waiting for storage ` +
       `/ their bytes on disk or tmpfs / socket queue; ` +
       'nfcapd: RSS / socket queue. The flows table is emptied after each Mamori step (disk).',
   );
@@ -327,8 +326,7 @@ if (sustainedSeconds > 0) {
       const m = await mamoriStep(mr, sustainedSeconds);
       ms.record(mr, m);
       console.log(
-        `| Mamori | ${fmt(mr * PER_DATAGRAM)} | ${fmt(m.offered)} ` +
-          `| ${fmt(m.stored)} | ${fmt(m.loss)} ` +
+        `| Mamori | ${fmt(mr * PER_DATAGRAM)} | ${fmt(m.offered)} | ${fmt(m.stored)} | ${fmt(m.loss)} ` +
           `(${pct(m)}; ${m.detail}) | ${m.load} | ${m.series.join(' · ')} |`,
       );
       await analytics.exec(`TRUNCATE TABLE ${FLOW_DATASET.table}`);
@@ -338,8 +336,7 @@ if (sustainedSeconds > 0) {
       const n = await nfcapdStep(nr, sustainedSeconds);
       ns.record(nr, n);
       console.log(
-        `| nfcapd | ${fmt(nr * PER_DATAGRAM)} | ${fmt(n.offered)} ` +
-          `| ${fmt(n.stored)} | ${fmt(n.loss)} ` +
+        `| nfcapd | ${fmt(nr * PER_DATAGRAM)} | ${fmt(n.offered)} | ${fmt(n.stored)} | ${fmt(n.loss)} ` +
           `(${pct(n)}; ${n.detail}) | ${n.load} | ${n.series.join(' · ')} |`,
       );
     }

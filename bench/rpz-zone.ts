@@ -38,8 +38,7 @@ zone.block('evil.lab.example');
 zone.bump();
 const generated = performance.now() - t;
 process.stdout.write(
-  `zone of ${names.toLocaleString('en')} names (${zone.size.toLocaleString('en')} ` +
-    `records) generated ` +
+  `zone of ${names.toLocaleString('en')} names (${zone.size.toLocaleString('en')} records) generated ` +
     `in ${(generated / 1000).toFixed(1)} s; heap +${mib(process.memoryUsage().heapUsed - heap0)}\n`,
 );
 
@@ -56,18 +55,16 @@ t = performance.now();
 const named = await startNamed(dir, bindPort, {
   files: {
     'lab.example.db':
-      '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-      '30 600 60\n@ IN NS localhost.\nevil IN A ' +
+      '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nevil IN A ' +
       '192.0.2.66\nlater IN A 192.0.2.77\nfine IN A 192.0.2.88\n',
   },
   options:
-    `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ` +
-    `};\n\tresponse-policy { zone "rpz.mamori.test"; ` +
+    `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; ` +
     `} recursive-only no${minUpdate};`,
   zones:
     `key "mamori-xfr" { algorithm hmac-sha256; secret "${key.secret.toString('base64')}"; };\nzone ` +
-    (`"lab.example" { type primary; file "lab.example.db"; ` + `};\nzone "rpz.mamori.test" { type secondary; `) +
-    (`primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; ` + `}; file "rpz.db"; };`),
+    `"lab.example" { type primary; file "lab.example.db"; };\nzone "rpz.mamori.test" { type secondary; ` +
+    `primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
   ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
 });
 const axfr = performance.now() - t;
@@ -75,8 +72,7 @@ const pid = Number(readFileSync(join(dir, 'named.pid'), 'utf8'));
 const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const completed = /Transfer completed: ([^\n]*)/.exec(named.log())![1];
 process.stdout.write(
-  `full AXFR into BIND 9.18 (TSIG): ${(axfr / 1000).toFixed(1)} ` +
-    `s from start to "Transfer completed: ` +
+  `full AXFR into BIND 9.18 (TSIG): ${(axfr / 1000).toFixed(1)} s from start to "Transfer completed: ` +
     `${completed}"; named RSS ${mib(rss)}\n`,
 );
 
@@ -95,8 +91,7 @@ let out = '';
 while (!/NXDOMAIN/.test(out) && performance.now() - t < 120_000)
   out = await kdig(['@127.0.0.1', '-p', String(bindPort), 'later.lab.example', 'A']);
 process.stdout.write(
-  `1,000 changes: ${(performance.now() - t).toFixed(0)} ` +
-    `ms from publishing to BIND answering ` +
+  `1,000 changes: ${(performance.now() - t).toFixed(0)} ms from publishing to BIND answering ` +
     `NXDOMAIN (NOTIFY, IXFR, policy rebuild with ${minUpdateText})\n`,
 );
 // Where the time went, from BIND's own log of that update.
@@ -123,8 +118,7 @@ mkdirSync(join(dir, 'upstream'));
 const upstream = await startNamed(join(dir, 'upstream'), await freePort(), {
   files: {
     'lab.example.db':
-      '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-      '30 600 60\n@ IN NS localhost.\nevil IN A ' +
+      '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\nevil IN A ' +
       '192.0.2.66\nlater IN A 192.0.2.77\nfine IN A 192.0.2.88\n',
   },
   options: '\trecursion no;',
@@ -144,8 +138,7 @@ while (!/NXDOMAIN/.test(out) && performance.now() - t < 300_000) {
   if (!/NXDOMAIN/.test(out)) await new Promise((r) => setTimeout(r, 200));
 }
 process.stdout.write(
-  `full AXFR into Unbound 1.17: ${((performance.now() - t) / 1000).toFixed(1)} ` +
-    `s from start to ` +
+  `full AXFR into Unbound 1.17: ${((performance.now() - t) / 1000).toFixed(1)} s from start to ` +
     `the policy answering; unbound RSS ${mib(Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${Number(readFileSync(join(dir, 'unbound', 'unbound.pid'), 'utf8'))}/status`, 'utf8'))![1]) * 1024)}\n`,
 );
 for (let i = 0; i < 999; i++) zone.block(`fresher-${i}.bad.example`);
@@ -156,8 +149,7 @@ out = '';
 while (!/NXDOMAIN/.test(out) && performance.now() - t < 120_000)
   out = await kdig(['@127.0.0.1', '-p', String(ubPort), 'fine.lab.example', 'A']);
 process.stdout.write(
-  `1,000 changes at Unbound: ${(performance.now() - t).toFixed(0)} ` +
-    `ms from publishing to Unbound ` +
+  `1,000 changes at Unbound: ${(performance.now() - t).toFixed(0)} ms from publishing to Unbound ` +
     `answering NXDOMAIN (NOTIFY, then ${plain.status().incremental > 0 ? 'IXFR' : 'AXFR'}: the ` +
     `transfer Unbound asked for)\n`,
 );

@@ -46,10 +46,9 @@ index.merge();
 const built = Number(process.hrtime.bigint() - t) / 1e9;
 const mem1 = process.memoryUsage();
 process.stdout.write(
-  `index of ${index.size.toLocaleString('en')} sessions ` +
-    `built in ${built.toFixed(1)} s; typed ` +
-    (`arrays ${(index.typedBytes() / 2 ** 20).toFixed(0)} ` + `MiB; RSS ${(mem1.rss / 2 ** 20).toFixed(0)} `) +
-    (`MiB (was ${(mem0.rss / 2 ** 20).toFixed(0)} MiB), ` + `heap ${(mem1.heapUsed / 2 ** 20).toFixed(0)} MiB\n`),
+  `index of ${index.size.toLocaleString('en')} sessions built in ${built.toFixed(1)} s; typed ` +
+    `arrays ${(index.typedBytes() / 2 ** 20).toFixed(0)} MiB; RSS ${(mem1.rss / 2 ** 20).toFixed(0)} ` +
+    `MiB (was ${(mem0.rss / 2 ** 20).toFixed(0)} MiB), heap ${(mem1.heapUsed / 2 ** 20).toFixed(0)} MiB\n`,
 );
 
 // Queries: random addresses at random times (about half fall inside a session).
@@ -62,7 +61,6 @@ t = process.hrtime.bigint();
 for (let i = 0; i < lookups; i++) if (index.lookup(qa[i & 0xffff]!, qt[(i * 7) & 0xffff]!).found) found++;
 const s = Number(process.hrtime.bigint() - t) / 1e9;
 process.stdout.write(
-  `${lookups.toLocaleString('en')} lookups in ${s.toFixed(2)} ` +
-    `s: ${Math.round(lookups / s).toLocaleString('en')} ` +
-    (`lookups/s (target ≥ 500,000/s); ${((100 * found) / lookups).toFixed(1)}% ` + `found a subscriber\n`),
+  `${lookups.toLocaleString('en')} lookups in ${s.toFixed(2)} s: ${Math.round(lookups / s).toLocaleString('en')} ` +
+    `lookups/s (target ≥ 500,000/s); ${((100 * found) / lookups).toFixed(1)}% found a subscriber\n`,
 );

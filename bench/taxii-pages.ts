@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { serve } from '../src/api/serve.js';
+import { serve } from '../src/app/serve.js';
 import { parseConfig } from '../src/core/config.js';
 import { createLogger } from '../src/core/logger.js';
 import { addVersion, COLLECTIONS } from '../src/measures/cc-sharing/entries.js';

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the npm dependencies (at the locked versions) when they are missing
 # or out of date, builds the native flow receiver when its source changed, and
-# compiles when a TypeScript source changed since the last compile. Used by
+# compiles when a TypeScript source changed since the last compile, and builds
+# the operator console (console/) when its sources changed. Used by
 # `npm start` and `npm test` so that a fresh clone needs nothing else. Each step
 # says what it does and how long it took (the first start takes a few minutes:
 # better-sqlite3 and argon2 compile from source, then the TypeScript); when
@@ -45,3 +46,19 @@ if [ ! -f "$stamp" ] || [ -n "$changed" ]; then
   say "compiled ($(took))"
 fi
 chmod +x dist/src/cli/main.js
+# The operator console (console/: Vue, built by Vite into dist/console, served by the API server):
+# built once per change of its sources or of the locked dependencies.
+cstamp=dist/.console-stamp
+cchanged=""
+if [ -f "$cstamp" ]; then
+  cchanged=$(find console package-lock.json -newer "$cstamp" -type f -print 2>/dev/null | head -n 1)
+fi
+# (A tree without console/ sources, such as a test's copy of this script, has nothing to build.)
+if [ -d console ] && { [ ! -f "$cstamp" ] || [ ! -f dist/console/index.html ] || [ -n "$cchanged" ]; }; then
+  say "type-checking (vue-tsc) and building (Vite) the operator console into dist/console..."
+  npx --no-install vue-tsc --noEmit -p console/tsconfig.json
+  npx --no-install vite build --config console/vite.config.mjs >&2
+  mkdir -p dist
+  touch "$cstamp"
+  say "console built ($(took))"
+fi

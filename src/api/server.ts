@@ -15,8 +15,8 @@ import {
   type FastifyPluginAsyncZod,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Principal } from '../core/accounts.js';
-import type { Mamori } from '../core/app.js';
+import '../core/http.js';
+import type { Mamori } from '../app/mamori.js';
 import { kindOf, MamoriError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -27,28 +27,19 @@ import { authRoutes } from './routes/auth.js';
 import { measureRoutes } from './routes/measures.js';
 import { opsRoutes } from './routes/ops.js';
 import { flowRoutes } from './routes/flows.js';
-import { ccRoutes } from './routes/cc.js';
-import { shareRoutes } from './routes/share.js';
 import { caseRoutes } from './routes/cases.js';
+import { aaaRoutes } from './routes/aaa.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { configRoutes } from './routes/config.js';
+import { vocabularyRoutes } from './routes/vocabulary.js';
+import { registerConsole } from './console.js';
 import type { FlowInlet } from '../ingest/flow/inlet.js';
+import { runningMeasureRoutes, type RoutedMeasure } from '../core/measure-routes.js';
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The permission this route needs. */
-    permission?: Permission;
-    /** Only the login route: reachable without credentials (it checks them itself). */
-    login?: boolean;
-    /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
-    public?: boolean;
-  }
-  interface FastifyRequest {
-    principal?: Principal;
-    bearer?: string;
-  }
   interface FastifyInstance {
     /** Every route with the permission it declared: for the RBAC tests and the docs. */
-    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean }>;
+    declaredRoutes: Array<{ method: string; url: string; permission?: Permission; login?: boolean; public?: boolean; console?: boolean }>;
   }
 }
 
@@ -58,21 +49,18 @@ export interface ApiDeps {
   logger: Logger;
   /** The flow inlet, when M1 runs. */
   inlet?: FlowInlet;
-  /** Routes of running measures (e.g. M4's AAA endpoints). */
+  /** The running measures: the core registers each one's routes under /api/v1/measures/<id>. */
+  measures?: readonly RoutedMeasure[];
+  /** Routes of the server's own running parts (e.g. the listeners' status). */
   runningRoutes?: readonly FastifyPluginAsyncZod[];
   /** States of the inputs the enabled measures need, for /readyz (the stores are checked anyway). */
   readiness?: Readiness;
 }
 
-export type Api = FastifyInstance<any, any, any, Logger, ZodTypeProvider>;
+export type { Api } from './instance.js';
+import type { Api } from './instance.js';
 
-/** The principal of an authenticated request (routes run only after the auth hook). */
-export function principalOf(request: FastifyRequest): Principal {
-  if (!request.principal) throw new Error('route reached without authentication');
-  return request.principal;
-}
-
-export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
+export async function buildApi({ mamori, metrics, logger, inlet, measures = [], runningRoutes = [], readiness }: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: logger.child(
       { component: 'api' },
@@ -95,8 +83,9 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   const declaredRoutes: FastifyInstance['declaredRoutes'] = [];
   app.decorate('declaredRoutes', declaredRoutes);
   app.addHook('onRoute', (route) => {
-    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean } | undefined;
-    if (!cfg?.permission && !cfg?.login && !cfg?.public) throw new Error(`route ${route.method} ${route.url} declares no permission`);
+    const cfg = route.config as { permission?: Permission; login?: boolean; public?: boolean; console?: boolean } | undefined;
+    if (!cfg?.permission && !cfg?.login && !cfg?.public && !cfg?.console)
+      throw new Error(`route ${route.method} ${route.url} declares no permission`);
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') {
         declaredRoutes.push({
@@ -105,6 +94,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
           ...(cfg.permission ? { permission: cfg.permission } : {}),
           ...(cfg.login ? { login: true } : {}),
           ...(cfg.public ? { public: true } : {}),
+          ...(cfg.console ? { console: true } : {}),
         });
       }
     }
@@ -127,7 +117,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
 
   app.addHook('onRequest', async (request, reply) => {
     const cfg = request.routeOptions.config;
-    if (cfg.login || cfg.public) return;
+    if (cfg.login || cfg.public || cfg.console) return;
     const header = request.headers.authorization ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const principal = m ? await mamori.accounts.authenticate(m[1]!) : undefined;
@@ -180,11 +170,14 @@ export async function buildApi({ mamori, metrics, logger, inlet, runningRoutes =
   await app.register(auditRoutes(mamori, metrics));
   await app.register(accountRoutes(mamori));
   await app.register(opsRoutes(mamori, metrics));
+  await app.register(configRoutes(mamori));
+  await app.register(vocabularyRoutes());
   await app.register(flowRoutes(mamori, () => inlet));
-  await app.register(ccRoutes(mamori));
-  await app.register(shareRoutes(mamori));
   await app.register(caseRoutes(mamori));
+  await app.register(aaaRoutes(mamori.authGate));
+  await app.register(runningMeasureRoutes(measures));
   for (const routes of runningRoutes) await app.register(routes);
+  await registerConsole(app);
 
   app.get('/api/v1/openapi.json', { config: { permission: 'openapi:read' }, schema: { hide: true } }, async () => app.swagger());
   return app;

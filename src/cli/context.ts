@@ -1,15 +1,14 @@
 /** What every `mamori` subcommand shares: configuration, the instance, the acting user, expected errors. */
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { openMamori, type Mamori } from '../core/app.js';
+import { openMamori, type Mamori } from '../app/mamori.js';
 import { loadConfig, type Config } from '../core/config.js';
-import { MamoriError } from '../core/errors.js';
+import type { MeasureCliContext } from '../core/cli.js';
+import { MamoriError, UsageError } from '../core/errors.js';
+import { measureRoutePrefix } from '../core/measure-routes.js';
 
-/** Errors we expect from bad input: one clear message, exit 2, no stack trace. */
-export class UsageError extends MamoriError {
-  static override readonly code = 'usage';
-  static override readonly status = 400;
-}
+export { UsageError };
 
 export function actor(): string {
   let name = 'unknown';
@@ -45,3 +44,72 @@ export function isoTime(value: string): string {
     throw new InvalidArgumentError(`"${value}" is not a date/time; write e.g. 2026-11-24 or 2026-11-24T09:00:00+09:00`);
   return d.toISOString();
 }
+
+/** The running server did not answer, or answered with an error (its message is passed on). */
+export class ServerRequestError extends MamoriError {
+  static override readonly code = 'server-request';
+  static override readonly status = 502;
+}
+
+/** The configured server's address (a wildcard host: loopback), as commands that ask the running server use it. */
+export function configuredServerUrl(config: Config): string {
+  const h = config.server.host;
+  const host = h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '[::1]' : h.includes(':') ? `[${h}]` : h;
+  return `http://${host}:${config.server.port}`;
+}
+
+/** An API token for the running server: from `tokenFile` when given, else $MAMORI_TOKEN. */
+export function apiToken(tokenFile?: string): string | undefined {
+  if (tokenFile) {
+    let text: string;
+    try {
+      text = readFileSync(tokenFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read the token file ${tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    return text.trim() || undefined;
+  }
+  return process.env.MAMORI_TOKEN?.trim() || undefined;
+}
+
+/** One call to a measure's routes on the running server, with the API token in MAMORI_TOKEN. */
+export async function serverRequest<T>(cmd: Command, measure: string, method: string, path: string, body?: unknown): Promise<T> {
+  const token = apiToken();
+  if (!token) {
+    throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
+  }
+  // MAMORI_URL names another server than the configuration's (as `flows import --server` does for imports).
+  const base = process.env.MAMORI_URL?.replace(/\/+$/, '') || configuredServerUrl(configOf(cmd));
+  let res: Response;
+  try {
+    res = await fetch(`${base}${measureRoutePrefix(measure)}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (err) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new ServerRequestError(
+      `cannot reach the Mamori server at ${base} (${why}): is \`mamori serve\` running? ` +
+        'Set MAMORI_URL, or -c with the configuration of the instance',
+    );
+  }
+  const text = await res.text();
+  const isJson = (res.headers.get('content-type') ?? '').includes('application/json');
+  const json = isJson && text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+  if (!res.ok) {
+    const message = typeof json?.message === 'string' ? json.message : text.slice(0, 500);
+    throw new ServerRequestError(`the server answered ${res.status}: ${message}`, { status: res.status });
+  }
+  return (json ?? text) as T;
+}
+
+/** What a measure's cli.ts gets (src/core/cli.ts). */
+export const measureCliContext: MeasureCliContext = {
+  withInstance: (cmd, fn, options = {}) => withMamori(cmd, fn, options.analytics ?? false, options.create ?? false),
+  request: serverRequest,
+  actor,
+  isoTime,
+};

@@ -9,15 +9,16 @@ import { Command } from 'commander';
 import { MamoriError } from '../core/errors.js';
 import { accountCommands } from './commands/accounts.js';
 import { auditCommands } from './commands/audit.js';
-import { ccCommands } from './commands/cc.js';
+import { ccEvalCommand } from './commands/cc-eval.js';
 import { configCommands } from './commands/config.js';
 import { flowCommands } from './commands/flows.js';
 import { policyCommands } from './commands/policy.js';
 import { retentionCommands } from './commands/retention.js';
 import { serveCommands } from './commands/server.js';
 import { simulateCommands } from './commands/simulate.js';
-import { shareCommands } from './commands/share.js';
 import { subscriberCommands } from './commands/subscribers.js';
+import { measureCliContext } from './context.js';
+import { ALL_MEASURES } from '../measures/index.js';
 
 export function buildCli(): Command {
   const program = new Command('mamori')
@@ -25,20 +26,11 @@ export function buildCli(): Command {
     .option('-c, --config <file>', 'YAML configuration (default: $MAMORI_CONFIG, else embedded defaults)')
     .showHelpAfterError()
     .configureHelp({ showGlobalOptions: true });
-  for (const add of [
-    serveCommands,
-    configCommands,
-    policyCommands,
-    auditCommands,
-    accountCommands,
-    flowCommands,
-    ccCommands,
-    shareCommands,
-    subscriberCommands,
-    simulateCommands,
-    retentionCommands,
-  ])
-    add(program);
+  for (const add of [serveCommands, configCommands, policyCommands, auditCommands, accountCommands, flowCommands]) add(program);
+  // Each measure's own commands (its cli.ts), in the order of the measures' codes.
+  const groups = new Map(ALL_MEASURES.flatMap((m) => (m.cli ? [[m.declaration.id, m.cli(program, measureCliContext)] as const] : [])));
+  ccEvalCommand(groups.get('cc-detection')!);
+  for (const add of [subscriberCommands, simulateCommands, retentionCommands]) add(program);
   return program;
 }
 

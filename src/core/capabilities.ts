@@ -10,11 +10,14 @@ import type { StateStore } from '../store/state/store.js';
 import { measureState, type MeasureState } from './measure-state.js';
 import type { DatasetRegistry } from './datasets.js';
 import type { MeasureDeclaration } from './measure.js';
-import type { MeasureRegistry } from './registry.js';
 import type { DataItem, Output } from './vocabulary.js';
 import { MamoriError } from './errors.js';
 
-/** Capabilities that act on the world; each needs an output in the declaration. */
+/**
+ * Capabilities that act on the world (each needs an output in the declaration) or bring data in from it
+ * (each needs the data item it carries). A measure has no other way to either: the dependency rules
+ * (.dependency-cruiser.cjs) keep network modules and the core's listeners out of src/measures.
+ */
 export const ACTION_CAPABILITIES = {
   'subscriber-lookup': { needs: 'identifiesSubscribers' },
   notifier: { needs: 'subscriber-notices' },
@@ -30,6 +33,10 @@ export const ACTION_CAPABILITIES = {
   'indicator-feed': { needs: 'item:threat.indicator' },
   /** Accounting as it arrives (session starts and stops with account IDs): for measures that declare account IDs. */
   'accounting-feed': { needs: 'item:aaa.account-id' },
+  /** The AAA's authentication events (authorize, post-auth) as they arrive: for measures that declare account IDs. */
+  'auth-feed': { needs: 'item:aaa.account-id' },
+  /** The core's dnstap receiver (resolvers' queries and answers): for measures that declare the names queried. */
+  'dnstap-input': { needs: 'item:dns.qname' },
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 
@@ -57,14 +64,30 @@ export interface PurposeBoundAnalytics {
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /**
    * Deletes the dataset's rows older than `before`, except those whose `keep.columns`
-   * match one of `keep.rows` (e.g. the evidence of current candidates). Audited with the count.
+   * match one of `keep.rows` (e.g. the evidence of current candidates), and only those at or after
+   * `after` when given (rows never analysed stay). Audited with the count.
    */
-  deleteBefore(dataset: string, before: Date, keep: { columns: string[]; rows: Array<Array<string | number>> }): Promise<number>;
+  deleteBefore(
+    dataset: string,
+    before: Date,
+    keep: { columns: string[]; rows: Array<Array<string | number>> },
+    after?: Date,
+  ): Promise<number>;
+}
+
+/**
+ * What the broker reads of the measure registry (src/core/registry.ts implements it): an interface
+ * here, so that the registry, which names the capabilities a measure gets, and the broker do not import each other.
+ */
+export interface DeclaredMeasures {
+  status(id: string): { readonly declaration: MeasureDeclaration; readonly state: string } | undefined;
+  get(id: string): { readonly stateTables?: readonly string[] } | undefined;
+  settingsOf<T>(id: string): T;
 }
 
 /** What the broker hands out from. */
 export interface BrokerDeps {
-  readonly registry: MeasureRegistry;
+  readonly registry: DeclaredMeasures;
   readonly datasets: DatasetRegistry;
   readonly audit: AuditLog;
   readonly state: StateStore;
@@ -81,7 +104,7 @@ export class CapabilityBroker {
 }
 
 export class MeasureCapabilities {
-  private readonly registry: MeasureRegistry;
+  private readonly registry: DeclaredMeasures;
   private readonly datasets: DatasetRegistry;
   private readonly audit: AuditLog;
   private readonly analytics: AnalyticsStore | undefined;
@@ -179,7 +202,7 @@ export class MeasureCapabilities {
         await this.audit.append({ actor: `measure:${measure}`, measure, action: 'analytics.read', object, counts: { rows: rows.length } });
         return rows;
       },
-      deleteBefore: async (dataset, before, keep) => {
+      deleteBefore: async (dataset, before, keep, after) => {
         const table = tables.get(dataset);
         const timeColumn = timeColumns.get(dataset);
         if (!table || !timeColumn)
@@ -188,6 +211,10 @@ export class MeasureCapabilities {
           throw new CapabilityRefusedError(measure, `analytics-delete:${dataset}`, 'invalid column name');
         const params: Record<string, unknown> = { before: before.toISOString().replace('Z', '') };
         let where = `${timeColumn} < toDateTime64({before:String}, 3, 'UTC')`;
+        if (after) {
+          params.after = after.toISOString().replace('Z', '');
+          where += ` AND ${timeColumn} >= toDateTime64({after:String}, 3, 'UTC')`;
+        }
         if (keep.rows.length > 0) {
           // The kept tuples go as one array parameter: no values are spliced into the SQL.
           params.keep = keep.rows.map((r) => r.map(String));

@@ -5,12 +5,31 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { deterministicNatSchema } from '../subscriber/cgnat.js';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.js';
 import { MamoriError } from './errors.js';
+
+/** Deterministic NAT (RFC 7422) for the subscriber index (src/subscriber/cgnat.ts): a setting, so it lives with the others. */
+export const deterministicNatSchema = z.strictObject({
+  /** Inside (subscriber-side) prefix, e.g. 100.64.0.0/16. */
+  insidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+  /** Outside (public) prefix, e.g. 203.0.113.0/24. */
+  outsidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+  /** Ports each inside address owns on its outside address. */
+  portsPerSubscriber: z.number().int().min(1).max(64_512),
+  /** First port handed out (below it: reserved). */
+  firstPort: z.number().int().min(0).max(65_535).default(1024),
+});
+
+/**
+ * 4, 6, or 0 when `text` is no IP address (node:net's isIP). Settings of measures use this one: the
+ * dependency rule keeps node:net, a network module, out of src/measures.
+ */
+export function ipVersion(text: string): 0 | 4 | 6 {
+  return isIP(text) as 0 | 4 | 6;
+}
 
 function isAddressOrPrefix(v: string): boolean {
   const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(v);
@@ -239,6 +258,52 @@ export const configSchema = z.strictObject({
           deterministic: z.array(deterministicNatSchema).default([]),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  /**
+   * The one RPZ primary every measure's policy zones are served from (M3, M6 register theirs through the
+   * broker's policy-zone-writer): where it listens, the resolvers (secondaries) that may query and
+   * transfer, whom to NOTIFY on a change, and the TSIG keys. It listens only while a zone is registered.
+   */
+  rpz: z
+    .strictObject({
+      primary: z
+        .strictObject({
+          host: z
+            .string()
+            .refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')
+            .default('127.0.0.1'),
+          /** 53 needs root or CAP_NET_BIND_SERVICE; resolvers can transfer from any port. 0 picks a free one. */
+          port: z.number().int().min(0).max(65535).default(8053),
+        })
+        .prefault({}),
+      /** The resolvers (secondaries) answered: queries and transfers from any other address are refused. */
+      transferTo: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default(['127.0.0.1', '::1']),
+      /** Resolvers to NOTIFY on every change (they then ask for IXFR). */
+      notify: z
+        .array(
+          z.strictObject({
+            host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address'),
+            port: z.number().int().min(1).max(65535).default(53),
+          }),
+        )
+        .default([]),
+      /** TSIG (HMAC-SHA256) keys: when set, every request must also be signed with one. Name and base64 secret of at least 32 bytes. */
+      tsig: z
+        .array(
+          z.strictObject({
+            name: z
+              .string()
+              .regex(
+                /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/,
+                'a key name such as "mamori-xfr" (lower case)',
+              ),
+            secret: z
+              .string()
+              .refine((v) => Buffer.from(v, 'base64').length >= 32, 'a base64 secret of at least 32 bytes (openssl rand -base64 32)'),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   retention: z

@@ -7,15 +7,16 @@
  * retention only under a hold its declaration states (vocabulary HOLDS),
  * which the dataset maps to the rows it covers.
  */
-import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
+import type { Expression, SqlBool } from 'kysely';
 import { keeps, type MeasureDeclaration } from './measure.js';
 import { HOLDS, type DataItem, type Hold } from './vocabulary.js';
+import type { UntypedExpressionBuilder } from '../store/state/untyped.js';
 
 /** Owner of a dataset kept by a shared service: `service:<name>`; its rows are governed by the measures' declarations. */
 export const SERVICE_OWNER = /^service:[a-z][a-z0-9-]*$/;
 
 /** Expressions over a dataset's own table (state store). Table-qualify columns: holds may use subqueries. */
-export type RowExpression<T> = (eb: ExpressionBuilder<any, any>, now: Date) => Expression<T>;
+export type RowExpression<T> = (eb: UntypedExpressionBuilder, now: Date) => Expression<T>;
 
 export interface DatasetHold {
   /** The declared reason (HOLDS); it applies only to rows whose governing declaration states it for every item held. */

@@ -60,3 +60,9 @@ const KINDS: Record<number, string> = {
 export function kindOf(status: number): string {
   return KINDS[status] ?? (status >= 500 ? 'internal' : 'bad-request');
 }
+
+/** Errors we expect from bad input to a command: one clear message, exit 2, no stack trace. */
+export class UsageError extends MamoriError {
+  static override readonly code = 'usage';
+  static override readonly status = 400;
+}

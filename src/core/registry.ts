@@ -14,6 +14,7 @@ import { ConfigError, describeIssue, resolvePathSettings, type Config } from './
 import type { ListenerStatus } from './listeners.js';
 import type { Logger } from './logger.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { MeasureCli } from './cli.js';
 
 export interface MeasureContext {
   readonly declaration: MeasureDeclaration;
@@ -25,15 +26,29 @@ export interface MeasureContext {
   readonly dataDir: string;
 }
 
-export interface RunningMeasure {
+export interface RunningMeasure<A = unknown> {
   /** Where the measure serves partners, if it does (e.g. M2's TAXII server). */
   readonly endpoints?: Readonly<Record<string, string>>;
-  /** Routes the measure adds to the HTTP API while it runs; each declares its permission like any other. */
-  readonly routes?: FastifyPluginAsyncZod;
+  /** What the measure's routes (routes.ts) work on while it runs: its services and confined handles, nothing else. */
+  readonly api?: A;
   /** Its network listeners' counts and refusals, by listener name (for /metrics and the API). */
   readonly listeners?: () => Record<string, ListenerStatus>;
   stop(): Promise<void>;
 }
+
+/** What a measure's routes are built from: its declaration, its broker handle, and what its start() returned. */
+export interface MeasureRouteContext<A = unknown> {
+  readonly declaration: MeasureDeclaration;
+  readonly capabilities: MeasureCapabilities;
+  readonly running: A;
+}
+
+/**
+ * A measure's routes.ts: a Fastify plugin the core registers under /api/v1/measures/<id> while the measure
+ * runs (src/core/measure-routes.ts), each route declaring its permission like any other.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each measure's handles differ; its declaration pairs them with its run()
+export type MeasureRoutes<A = any> = (context: MeasureRouteContext<A>) => FastifyPluginAsyncZod;
 
 export interface MeasureImplementation {
   start(context: MeasureContext): Promise<RunningMeasure>;
@@ -58,6 +73,10 @@ export interface MeasureModule {
   readonly readiness?: (settings: Record<string, unknown>) => string[];
   /** Absent until the measure's implementation lands. */
   readonly implementation?: MeasureImplementation;
+  /** Its HTTP routes (routes.ts), served while it runs. */
+  readonly routes?: MeasureRoutes;
+  /** Its `mamori` commands (cli.ts), where operators need them. */
+  readonly cli?: MeasureCli;
 }
 
 export type MeasureState = 'not-available' | 'disabled' | 'enabled';

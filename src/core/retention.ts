@@ -6,11 +6,12 @@
  * those only up to the hold's bound. Every pass is audited with its counts,
  * zero included (evidence the job ran), and with the rows a hold kept.
  */
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely';
+import { type Expression, type SqlBool } from 'kysely';
 import { countAndDelete, type AnalyticsStore } from '../store/analytics/store.js';
 import type { StateDb, StateStore } from '../store/state/store.js';
 import type { AuditLog } from './audit/log.js';
 import type { Dataset, DatasetRegistry, RetentionPass } from './datasets.js';
+import type { UntypedDb, UntypedExpressionBuilder } from '../store/state/untyped.js';
 
 export interface RetentionResult {
   dataset: string;
@@ -42,7 +43,7 @@ async function purgeAnalytics(store: AnalyticsStore, ds: Dataset, cutoff: Date):
   });
 }
 
-type Eb = ExpressionBuilder<any, any>;
+type Eb = UntypedExpressionBuilder;
 
 function timeValue(ds: Dataset, t: Date): string | number {
   return ds.timeFormat === 'epoch-seconds' ? Math.floor(t.getTime() / 1000) : t.toISOString();
@@ -75,7 +76,7 @@ interface Purged {
 }
 
 async function purgeState(db: StateDb, p: RetentionPass, now: Date, cutoff: Date): Promise<Purged> {
-  const k = db as unknown as Kysely<any>;
+  const k = db as unknown as UntypedDb;
   const ds = p.dataset;
   const where = expired(p, now, cutoff);
   let held = 0;

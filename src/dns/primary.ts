@@ -21,6 +21,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
+import { MamoriError } from '../core/errors.js';
 import type { ListenerStatus } from '../core/listeners.js';
 import type { RpzZone } from './rpz.js';
 import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
@@ -36,6 +37,12 @@ export interface PrimaryConfig {
   notify?: Array<{ host: string; port: number }>;
   /** TSIG keys: when set, every request needs a valid signature with one of them as well as an allowed address. */
   tsig?: TsigKey[];
+}
+
+/** Two measures' zones would overlap on the one primary. */
+export class ZoneConflictError extends MamoriError {
+  static override readonly code = 'zone-conflict';
+  static override readonly status = 409;
 }
 
 export interface NotifyResult {
@@ -81,6 +88,8 @@ export class RpzPrimary {
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** SOA refresh per zone, where the zone's measure sets one. */
+  private readonly refreshes = new Map<string, number>();
 
   private constructor(
     private readonly zones: Map<string, RpzZone>,
@@ -116,6 +125,35 @@ export class RpzPrimary {
     return this.udp.address().port;
   }
 
+  /**
+   * Serves one more zone from this primary (a measure registers its zones through the broker's
+   * policy-zone-writer). A zone inside or around one already served is refused: which one would answer
+   * a name would depend on the order they came in.
+   */
+  serve(zone: RpzZone, refresh?: number): void {
+    const o = zone.origin;
+    for (const served of this.zones.keys()) {
+      if (served === o || served.endsWith(`.${o}`) || o.endsWith(`.${served}`)) {
+        throw new ZoneConflictError(
+          `policy zone ${o} overlaps ${served}, which the RPZ primary already serves: give each zone its own name`,
+        );
+      }
+    }
+    this.zones.set(o, zone);
+    if (refresh !== undefined) this.refreshes.set(o, refresh);
+  }
+
+  /** Stops serving a zone (its measure stopped). */
+  withdraw(origin: string): void {
+    this.zones.delete(origin);
+    this.refreshes.delete(origin);
+  }
+
+  /** The zones served now. */
+  get origins(): string[] {
+    return [...this.zones.keys()];
+  }
+
   status(): PrimaryStatus {
     return { ...this.counters, refused: { ...this.counters.refused } };
   }
@@ -130,7 +168,7 @@ export class RpzPrimary {
   }
 
   private soa(z: RpzZone): Answer {
-    const r = this.config.refresh ?? 60;
+    const r = this.refreshes.get(z.origin) ?? this.config.refresh ?? 60;
     return {
       name: z.origin,
       type: 'SOA',

@@ -57,7 +57,7 @@ export function unboundConfig(c: ResolverConfigInput): string {
     )
     .join('\n');
   return `# Mamori policy zones — paste into unbound.conf (Unbound 1.17). Unbound's RPZ has no TSIG:
-# put this resolver's address in Mamori's transferTo, and set no tsig keys (with keys, every request must be signed).
+# put this resolver's address in Mamori's rpz.transferTo, and set no rpz.tsig keys (with keys, every request must be signed).
 server:
 \tmodule-config: "respip validator iterator"
 \tdefine-tag: "mamori-filtered mamori-optout"

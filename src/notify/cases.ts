@@ -9,11 +9,12 @@
  * legitimate-business one for a device that keeps burdening the network).
  */
 import { randomBytes } from 'node:crypto';
-import type { Expression, Kysely, Migration, SqlBool } from 'kysely';
+import type { Expression, Migration, SqlBool } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset, RowExpression } from '../core/datasets.js';
 import type { MeasureDeclaration } from '../core/measure.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
+import type { UntypedDb } from '../store/state/untyped.js';
 
 type CaseTables = {
   cases: {
@@ -34,7 +35,7 @@ type CaseTables = {
 
 export const caseMigrations: Record<string, Migration> = {
   '0060_cases': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cases')
         .addColumn('id', 'text', (c) => c.primaryKey())

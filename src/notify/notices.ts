@@ -10,13 +10,14 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import nodemailer from 'nodemailer';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js';
 import { caseNotClosed, cdb as caseDb, measureOfCase } from './cases.js';
 import { MamoriError } from '../core/errors.js';
+import type { UntypedDb } from '../store/state/untyped.js';
 
 type NoticeTables = {
   subscriber_contacts: { subscriber: string; email: string; name: string | null; language: string; updated_at: string };
@@ -39,7 +40,7 @@ type NoticeTables = {
 
 export const noticeMigrations: Record<string, Migration> = {
   '0061_notices': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('subscriber_contacts')
         .addColumn('subscriber', 'text', (c) => c.primaryKey())
@@ -76,7 +77,7 @@ export const noticeMigrations: Record<string, Migration> = {
   },
   // The retention clock of a contact runs from its last import (the directory is re-imported from the customer system).
   '0062_contacts_updated_at': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema.alterTable('subscriber_contacts').addColumn('updated_at', 'text').execute();
       await db.updateTable('subscriber_contacts').set({ updated_at: new Date().toISOString() }).execute();
     },
@@ -132,18 +133,15 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
       subject: '【重要】お客様の機器がマルウェアに感染している可能性があります',
       body:
         '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の回線から、ボットネットの指令サーバ（C&Cサーバ）への通信が確認されました。' +
-        'お客様のパソコン、スマートフォン、' +
-        ('ルータ等の機器がマルウェアに感染している可能性があります。\n\n対処方法:\n{{deviceAdvice}}\n\nこのお知らせの停止（オプトアウト）: ' +
-          '{{optOut}}\nお問い合わせ: ') +
-        '{{support}}\n',
+        'お客様のパソコン、スマートフォン、ルータ等の機器がマルウェアに感染している可能性があります。\n\n対処方法:\n{{deviceAdvice}}\n\nこのお知らせの停止（オプトアウト）: ' +
+        '{{optOut}}\nお問い合わせ: {{support}}\n',
     },
     en: {
       subject: '[Important] A device on your line may be infected with malware',
       body:
-        'Dear {{name}},\n\nAt {{detectionTime}} (JST) we saw ' +
-        'traffic from your line to a botnet command-and-control ' +
-        ('(C&C) server. A computer, phone or router on your ' + 'line may be infected with malware.\n\nWhat ') +
-        ('to do:\n{{deviceAdvice}}\n\nTo stop these notices ' + '(opt out): {{optOut}}\nQuestions: {{support}}\n'),
+        'Dear {{name}},\n\nAt {{detectionTime}} (JST) we saw traffic from your line to a botnet command-and-control ' +
+        '(C&C) server. A computer, phone or router on your line may be infected with malware.\n\nWhat ' +
+        'to do:\n{{deviceAdvice}}\n\nTo stop these notices (opt out): {{optOut}}\nQuestions: {{support}}\n',
     },
   },
   'credential-misuse': {
@@ -151,17 +149,16 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
       subject: '【重要】接続用パスワードの変更をお願いします',
       body:
         '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の接続用ID（認証ID）が第三者に不正に使われている可能性を検知したため、' +
-        '接続を切断し、このIDでの接続を一時的に停止しました。' +
-        ('\n\n会員ページから接続用パスワードを変更すると、停止は解除されます。ルータに保存しているパスワードも新しいものに変更してください。' +
-          '\n\nお問い合わせ: {{support}}\n'),
+        '接続を切断し、このIDでの接続を一時的に停止しました。\n\n会員ページから接続用パスワードを変更すると、' +
+        '停止は解除されます。ルータに保存しているパスワードも新しいものに変更してください。\n\nお問い合わせ: ' +
+        '{{support}}\n',
     },
     en: {
       subject: '[Important] Please change your connection password',
       body:
-        'Dear {{name}},\n\nAt {{detectionTime}} (JST) we found ' +
-        'signs that your connection ID is being ' +
-        ('used by someone else. We disconnected it and suspended ' + 'connections with this ID for now.\n\nChange ') +
-        ('your connection password on the member page and the ' + 'suspension ends. Please also enter the ') +
+        'Dear {{name}},\n\nAt {{detectionTime}} (JST) we found signs that your connection ID is being ' +
+        'used by someone else. We disconnected it and suspended connections with this ID for now.\n\nChange ' +
+        'your connection password on the member page and the suspension ends. Please also enter the ' +
         'new password in your router.\n\nQuestions: {{support}}\n',
     },
   },
@@ -170,23 +167,23 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
       subject: '【重要】マルウェア感染の可能性と、不正な通信先の名前解決の遮断について',
       body:
         '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の回線の機器が、ボットネットの指令サーバ（C&Cサーバ）として知られたドメイン名の名前解決を当社のDNSサーバに要求しました。' +
-        ('お客様のパソコン、スマートフォン、ルータ等がマルウェアに感染している可能性があります。\n\n当社は契約約款に基づき、' +
-          'これらのドメイン名の名前解決を拒否しており、この通信は遮断されました。') +
-        ('その他の通信には影響はありません。\n\n対処方法:\n{{deviceAdvice}}\n\n遮断を希望されない場合は、' +
-          'いつでも設定を変更できます（{{optOut}}）。遮断を行わないDNSサーバ（{{unfilteredResolver}}）を利用することもできます。') +
-        ('設定の有無にかかわらず、その他の提供条件は同一です。設定はいつでも元に戻せます。\nお問い合わせ: ' + '{{support}}\n'),
+        'お客様のパソコン、スマートフォン、ルータ等がマルウェアに感染している可能性があります。\n\n当社は契約約款に基づき、' +
+        'これらのドメイン名の名前解決を拒否しており、この通信は遮断されました。その他の通信には影響はありません。' +
+        '\n\n対処方法:\n{{deviceAdvice}}\n\n遮断を希望されない場合は、いつでも設定を変更できます（{{optOut}}）。' +
+        '遮断を行わないDNSサーバ（{{unfilteredResolver}}）を利用することもできます。' +
+        '設定の有無にかかわらず、その他の提供条件は同一です。設定はいつでも元に戻せます。\nお問い合わせ: ' +
+        '{{support}}\n',
     },
     en: {
       subject: '[Important] A device on your line may be infected: resolution of known C&C domains is blocked',
       body:
-        'Dear {{name}},\n\nAt {{detectionTime}} (JST) a device ' +
-        'on your line asked our DNS servers to ' +
-        ('resolve a domain name known to belong to a botnet ' + 'command-and-control (C&C) server. A computer, ') +
-        ('phone or router on your line may be infected with ' + 'malware.\n\nUnder the contract terms our ') +
-        ('DNS servers refuse to resolve these domain names, ' + 'so this connection was blocked. Nothing ') +
-        ('else you do is affected.\n\nWhat to do:\n{{deviceAdvice}}\n\nIf ' + 'you do not want this blocking, ') +
-        ('you can change the setting at any time ({{optOut}}), ' + 'or use our DNS server without blocking ') +
-        ('({{unfilteredResolver}}). All other terms of service ' + 'are the same either way, and you can ') +
+        'Dear {{name}},\n\nAt {{detectionTime}} (JST) a device on your line asked our DNS servers to ' +
+        'resolve a domain name known to belong to a botnet command-and-control (C&C) server. A computer, ' +
+        'phone or router on your line may be infected with malware.\n\nUnder the contract terms our ' +
+        'DNS servers refuse to resolve these domain names, so this connection was blocked. Nothing ' +
+        'else you do is affected.\n\nWhat to do:\n{{deviceAdvice}}\n\nIf you do not want this blocking, ' +
+        'you can change the setting at any time ({{optOut}}), or use our DNS server without blocking ' +
+        '({{unfilteredResolver}}). All other terms of service are the same either way, and you can ' +
         'change back at any time.\nQuestions: {{support}}\n',
     },
   },
@@ -194,16 +191,14 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
     ja: {
       subject: '【重要】お客様のルータの設定の見直しをお願いします',
       body:
-        '{{name}} 様\n\n{{detectionTime}}（日本時間）の調査で、お客様のブロードバンドルータがインターネット側から悪用されうる状態であることが分かりました。' +
-        '\n\n対処方法:\n{{deviceAdvice}}\n\nお問い合わせ: ' +
+        '{{name}} 様\n\n{{detectionTime}}（日本時間）の調査で、お客様のブロードバンドルータがインターネット側から悪用されうる状態であることが分かりました。\n\n対処方法:\n{{deviceAdvice}}\n\nお問い合わせ: ' +
         '{{support}}\n',
     },
     en: {
       subject: '[Important] Please review the settings of your router',
       body:
-        'Dear {{name}},\n\nOur survey at {{detectionTime}} ' +
-        '(JST) found that your broadband router can ' +
-        ('be misused from the Internet.\n\nWhat to do:\n{{deviceAdvice}}\n\nQuestions: ' + '{{support}}\n'),
+        'Dear {{name}},\n\nOur survey at {{detectionTime}} (JST) found that your broadband router can ' +
+        'be misused from the Internet.\n\nWhat to do:\n{{deviceAdvice}}\n\nQuestions: {{support}}\n',
     },
   },
 };

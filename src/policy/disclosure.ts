@@ -1,5 +1,5 @@
 /** One entry point for the CLI and the API: render a disclosure with the facts it needs. */
-import type { Mamori } from '../core/app.js';
+import type { CoreInstance as Mamori } from '../core/instance.js';
 import type { MeasureRegistry } from '../core/registry.js';
 import { renderNotice, renderReport, renderTerms, type DisclosureFormat, type Lang, type ReportFacts } from './render.js';
 

@@ -193,7 +193,9 @@ export function renderReport(statuses: readonly MeasureStatus[], lang: Lang, fac
   const out = [`# ${l.reportTitle}`, '', l.generated(facts.generatedAt), ''];
   out.push(`- ${l.auditHead}: seq ${facts.auditHead.seq}, sha256 ${facts.auditHead.hash}`);
   out.push(
-    `- ${l.verified}: ${facts.auditVerified.ok ? l.verifiedOk(facts.auditVerified.checked) : l.verifiedNg(facts.auditVerified.firstProblem ?? '?')}`,
+    `- ${l.verified}: ${
+      facts.auditVerified.ok ? l.verifiedOk(facts.auditVerified.checked) : l.verifiedNg(facts.auditVerified.firstProblem ?? '?')
+    }`,
     '',
   );
   for (const s of statuses) {

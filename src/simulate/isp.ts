@@ -110,6 +110,8 @@ export interface SimFlow {
   bytes: number;
   packets: number;
   tcpFlags: number;
+  /** IPv6 addresses (16 bytes each); when present, src and dst are ignored. */
+  v6?: { src: Uint8Array; dst: Uint8Array };
 }
 
 export type Truth = 'cc' | 'benign-periodic' | 'benign';

@@ -13,18 +13,10 @@
  */
 import { z } from 'zod';
 import { MamoriError } from '../core/errors.js';
+import { deterministicNatSchema } from '../core/config.js';
 
-export const deterministicNatSchema = z.strictObject({
-  /** Inside (subscriber-side) prefix, e.g. 100.64.0.0/16. */
-  insidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
-  /** Outside (public) prefix, e.g. 203.0.113.0/24. */
-  outsidePrefix: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
-  /** Ports each inside address owns on its outside address. */
-  portsPerSubscriber: z.number().int().min(1).max(64_512),
-  /** First port handed out (below it: reserved). */
-  firstPort: z.number().int().min(0).max(65_535).default(1024),
-});
 export type DeterministicNat = z.output<typeof deterministicNatSchema>;
+export { deterministicNatSchema };
 
 function ipv4(text: string): number {
   const o = text.split('.').map(Number);

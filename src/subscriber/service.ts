@@ -6,7 +6,7 @@
  * Every lookup names its case and is audited (measure, case, found or not;
  * never the address).
  */
-import { sql, type Kysely, type Migration } from 'kysely';
+import { sql, type Migration } from 'kysely';
 import type { AuditLog } from '../core/audit/log.js';
 import type { Dataset } from '../core/datasets.js';
 import { retentionOf, type MeasureDeclaration } from '../core/measure.js';
@@ -15,6 +15,7 @@ import { type StateDb, type StateStore, tablesOf } from '../store/state/store.js
 import { DeterministicMap, parsePortBlockLine, PortBlocks, type DeterministicNat } from './cgnat.js';
 import { SessionIndex, UNTIL_FURTHER_NOTICE, type LookupAnswer } from './sessions.js';
 import { MamoriError } from '../core/errors.js';
+import type { UntypedDb } from '../store/state/untyped.js';
 
 type SessionTables = {
   ip_sessions: { key: string; subscriber: string; address: string; start: number; end: number | null; seen: number };
@@ -23,7 +24,7 @@ type SessionTables = {
 
 export const subscriberMigrations: Record<string, Migration> = {
   '0050_subscriber_sessions': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('ip_sessions')
         .addColumn('key', 'text', (c) => c.primaryKey())
@@ -86,14 +87,13 @@ async function writeEvents(tx: StateDb, events: readonly SessionEvent[]): Promis
     }
     const values = (chunk: Array<[string, number]>) => sql.join(chunk.map(([k, v]) => sql`(${k}, ${v})`));
     for (let i = 0; i < seen.length; i += CHUNK) {
-      await sql`update ip_sessions set seen = v.column2 from (values ${values(seen.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(
-        tx,
-      );
+      await sql`update ip_sessions set seen = v.column2
+        from (values ${values(seen.slice(i, i + CHUNK))}) as v
+        where ip_sessions.key = v.column1 and ip_sessions.seen < v.column2`.execute(tx);
     }
     for (let i = 0; i < ends.length; i += CHUNK) {
-      await sql`update ip_sessions set "end" = v.column2 from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(
-        tx,
-      );
+      await sql`update ip_sessions set "end" = v.column2
+        from (values ${values(ends.slice(i, i + CHUNK))}) as v where ip_sessions.key = v.column1`.execute(tx);
     }
   };
   for (const e of events) {

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { before, describe, it } from 'node:test';
 import { buildApi, type Api } from '../../src/api/server.js';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
-import { openTest } from '../support/fixtures.js';
+import { ccLikeFeatures, openTest } from '../support/fixtures.js';
 import { casesFor } from '../../src/notify/cases.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
@@ -18,7 +18,7 @@ import { applyDetections } from '../../src/measures/cc-detection/candidates.js';
 const logLines: string[] = [];
 
 function fillPath(url: string): string {
-  const id = url.startsWith('/api/v1/cc/') ? 'c-0123456789abcdef' : 'cc-detection';
+  const id = url.startsWith('/api/v1/measures/cc-detection/') ? 'c-0123456789abcdef' : 'cc-detection';
   return url.replace(':username', 'nobody').replace(':action', 'disable').replace(':id', id).replace(':format', 'terms');
 }
 
@@ -38,7 +38,7 @@ describe('HTTP API', () => {
 
   it('declares a permission on every route', () => {
     assert.ok(app.declaredRoutes.length >= 15, `only ${app.declaredRoutes.length} routes`);
-    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
+    for (const r of app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
     assert.deepEqual(
       app.declaredRoutes.filter((r) => r.login).map((r) => r.url),
       ['/api/v1/auth/login'],
@@ -47,10 +47,18 @@ describe('HTTP API', () => {
       app.declaredRoutes.filter((r) => r.public).map((r) => r.url),
       ['/healthz', '/readyz'],
     );
+    // The console's page and assets only (src/api/console.ts): nothing under /api.
+    assert.deepEqual(
+      app.declaredRoutes
+        .filter((r) => r.console)
+        .map((r) => r.url)
+        .sort(),
+      ['/', '/assets/:file', '/console', '/console/*', '/favicon.svg'],
+    );
   });
 
   it('refuses every route without credentials (401)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       for (const auth of [undefined, 'Bearer nonsense', `Bearer ${tokens.admin}x`, 'Basic YWRtaW46YWRtaW4=']) {
         const res = await app.inject({
           method: r.method as 'GET',
@@ -65,7 +73,7 @@ describe('HTTP API', () => {
 
   it('refuses every route to every role without its permission (403), audited', async () => {
     let checked = 0;
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await m.audit.head()).seq;
@@ -86,7 +94,7 @@ describe('HTTP API', () => {
   });
 
   it('lets each allowed role through (not 401/403)', async () => {
-    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && x.method === 'GET')) {
+    for (const r of app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console && x.method === 'GET')) {
       for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
         const res = await app.inject({ method: 'GET', url: fillPath(r.url), headers: { authorization: `Bearer ${tokens[role]}` } });
         assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);
@@ -131,7 +139,10 @@ describe('HTTP API', () => {
     const { token, role } = login.json() as { token: string; role: string };
     assert.equal(role, 'analyst');
     const me = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
-    assert.deepEqual(me.json(), { name: 'alice', role: 'analyst', kind: 'user' });
+    const { permissions, ...who } = me.json() as { permissions: string[] };
+    assert.deepEqual(who, { name: 'alice', role: 'analyst', kind: 'user' });
+    // What the console offers follows these: an analyst decides on candidates but manages no user.
+    assert.ok(permissions.includes('cc:decide') && !permissions.includes('users:manage') && !permissions.includes('audit:read'));
     const out = await app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: { authorization: `Bearer ${token}` } });
     assert.equal(out.statusCode, 204);
     const again = await app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
@@ -193,75 +204,6 @@ describe('HTTP API', () => {
     let reads = 0;
     for await (const e of m.audit.entries()) if (e.action === 'audit.read') reads += 1;
     assert.ok(reads >= 2);
-  });
-
-  it("shows C&C candidates with their explanation, and records an analyst's decision", async () => {
-    const features = {
-      address: '198.18.9.9',
-      port: 8080,
-      proto: 6,
-      clients: 40,
-      flows: 4000,
-      flowsPerClient: 100,
-      periodicShare: 1,
-      periodSeconds: 60,
-      gapDispersion: 0.02,
-      beaconScore: 0.9,
-      bytesCv: 0.01,
-      packetsCv: 0,
-      meanBytesPerFlow: 300,
-      medianDurationSeconds: 0.2,
-      p90DurationSeconds: 0.4,
-      hoursActive: 24,
-      firstSeenHours: 0,
-      clientGrowth: 0,
-      failedShare: 0,
-      portRarity: 0.8,
-      returnRatio: 0.5,
-      farmSiblings: 0,
-    };
-    await applyDetections(
-      m.state,
-      m.audit,
-      [
-        {
-          features,
-          score: 0.97,
-          explanation: [
-            {
-              feature: 'periodic_share',
-              ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた',
-              en: 'share of clients contacting it periodically (1.00) raised the score by 41 points',
-            },
-          ],
-        },
-      ],
-      new Date(),
-      new Date(0),
-      'measure:cc-detection',
-    );
-    const list = (
-      await app.inject({ method: 'GET', url: '/api/v1/cc/candidates?status=new', headers: { authorization: `Bearer ${tokens.auditor}` } })
-    ).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
-    assert.equal(list.candidates.length, 1);
-    assert.equal(list.candidates[0]!.address, '198.18.9.9');
-    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
-    const id = list.candidates[0]!.id;
-    const decided = await app.inject({
-      method: 'POST',
-      url: `/api/v1/cc/candidates/${id}/decision`,
-      headers: { authorization: `Bearer ${tokens.analyst}` },
-      payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' },
-    });
-    assert.equal(decided.statusCode, 200, decided.body);
-    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
-    const twice = await app.inject({
-      method: 'POST',
-      url: `/api/v1/cc/candidates/${id}/decision`,
-      headers: { authorization: `Bearer ${tokens.analyst}` },
-      payload: { action: 'confirm', reason: 'again' },
-    });
-    assert.equal(twice.statusCode, 409);
   });
 
   it(
@@ -389,5 +331,107 @@ describe('HTTP API', () => {
       codes.push(res.statusCode);
     }
     assert.deepEqual(codes, [401, 401, 401, 401, 401, 429, 429]);
+  });
+});
+
+describe("HTTP API: a measure's routes, registered by the core under /api/v1/measures/<id> while it runs", () => {
+  let m1: Mamori;
+  let m1App: Api;
+  const m1Tokens = {} as Record<Role, string>;
+
+  before(async () => {
+    m1 = await openTest('measures:\n  cc-detection:\n    enabled: true\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]\n');
+    const module = ALL_MEASURES.find((x) => x.declaration.id === 'cc-detection')!;
+    const capabilities = m1.broker.forMeasure('cc-detection');
+    // M1's own handles, as its start() hands them to its routes (flows are only for training and runs, not tried here).
+    const running = { api: { own: await capabilities.ownState(), flows: undefined }, stop: async () => undefined };
+    m1App = await buildApi({
+      mamori: m1,
+      metrics: new Metrics(m1.registry),
+      logger: createLogger('silent'),
+      measures: [{ module, capabilities, running }],
+    });
+    for (const role of ROLES) m1Tokens[role] = (await m1.accounts.createToken('module:test', `${role} token`, role)).token;
+  });
+
+  it("serves M1's routes only under its prefix, each with a permission", () => {
+    const own = m1App.declaredRoutes.filter((r) => r.url.startsWith('/api/v1/measures/cc-detection/'));
+    assert.deepEqual(own.map((r) => `${r.method} ${r.url}`).sort(), [
+      'GET /api/v1/measures/cc-detection/candidates',
+      'GET /api/v1/measures/cc-detection/candidates/:id',
+      'GET /api/v1/measures/cc-detection/models',
+      'POST /api/v1/measures/cc-detection/candidates/:id/decision',
+      'POST /api/v1/measures/cc-detection/models',
+      'POST /api/v1/measures/cc-detection/models/:version/promote',
+      'POST /api/v1/measures/cc-detection/runs',
+    ]);
+    for (const r of own) assert.ok(r.permission, `${r.method} ${r.url}`);
+    assert.equal(
+      m1App.declaredRoutes.some((r) => !r.url.startsWith('/api/v1/measures/cc-detection/') && r.permission?.startsWith('cc:')),
+      false,
+    );
+  });
+
+  it("lists M1's routes in the OpenAPI document", async () => {
+    const doc = (
+      await m1App.inject({ method: 'GET', url: '/api/v1/openapi.json', headers: { authorization: `Bearer ${m1Tokens.admin}` } })
+    ).json() as { paths: Record<string, unknown> };
+    for (const path of [
+      '/api/v1/measures/cc-detection/candidates',
+      '/api/v1/measures/cc-detection/candidates/{id}/decision',
+      '/api/v1/measures/cc-detection/models',
+    ]) {
+      assert.ok(doc.paths[path], `${path} in ${Object.keys(doc.paths).join(' ')}`);
+    }
+  });
+
+  it("shows C&C candidates with their explanation, and records an analyst's decision", async () => {
+    const features = ccLikeFeatures('198.18.9.9', 8080);
+    await applyDetections(
+      m1.state,
+      m1.audit,
+      [
+        {
+          features,
+          score: 0.97,
+          explanation: [
+            {
+              feature: 'periodic_share',
+              ja: '周期的に接続するクライアントの割合（1.00）が C&C らしさを 41 ポイント押し上げた',
+              en: 'share of clients contacting it periodically (1.00) raised the score by 41 points',
+            },
+          ],
+        },
+      ],
+      new Date(),
+      new Date(0),
+      'measure:cc-detection',
+    );
+    const list = (
+      await m1App.inject({
+        method: 'GET',
+        url: '/api/v1/measures/cc-detection/candidates?status=new',
+        headers: { authorization: `Bearer ${m1Tokens.auditor}` },
+      })
+    ).json() as { candidates: Array<{ id: string; address: string; evidence: { explanation: Array<{ ja: string }> } }> };
+    assert.equal(list.candidates.length, 1);
+    assert.equal(list.candidates[0]!.address, '198.18.9.9');
+    assert.match(list.candidates[0]!.evidence.explanation[0]!.ja, /周期的/);
+    const id = list.candidates[0]!.id;
+    const decided = await m1App.inject({
+      method: 'POST',
+      url: `/api/v1/measures/cc-detection/candidates/${id}/decision`,
+      headers: { authorization: `Bearer ${m1Tokens.analyst}` },
+      payload: { action: 'confirm', reason: 'matches Feodo Tracker entry' },
+    });
+    assert.equal(decided.statusCode, 200, decided.body);
+    assert.equal((decided.json() as { status: string; statusChangedBy: string }).status, 'confirmed');
+    const twice = await m1App.inject({
+      method: 'POST',
+      url: `/api/v1/measures/cc-detection/candidates/${id}/decision`,
+      headers: { authorization: `Bearer ${m1Tokens.analyst}` },
+      payload: { action: 'confirm', reason: 'again' },
+    });
+    assert.equal(twice.statusCode, 409);
   });
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { evaluateM1 } from '../../src/measures/cc-detection/evaluate.js';
+import { evaluateM1 } from '../../src/app/evaluate-m1.js';
 
 describe('M1 evaluation', () => {
   it('scores held-out botnets above both baselines, with the threshold chosen for the target precision', async () => {

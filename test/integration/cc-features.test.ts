@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
@@ -427,9 +427,59 @@ describe('M1 features', () => {
         targetPrecision: 0.95,
         actor: 'cli:test',
       }),
-      /only \d endpoints in the window are labelled C&C/,
+      /no endpoint in the window is labelled C&C/,
     );
     assert.equal(await latestModel(m.state), undefined);
+  });
+
+  it('counts the other networks reached by exactly the same 2–64 subscribers, and nothing for one subscriber', async () => {
+    // Its own day and its own subscribers (10.1.0.0/16), in the same store (one engine per process).
+    const day = TO.getTime() + 30 * 24 * HOUR;
+    const flows: Flow[] = [];
+    const reach = (dst: string, dport: number, clients: number[]) => {
+      for (const c of clients) {
+        for (let k = 0; k < 5; k++) {
+          flows.push({
+            t: day + c * HOUR + k * 60_000,
+            src: `10.1.0.${c}`,
+            dst,
+            sport: 40000 + k,
+            dport,
+            proto: 6,
+            bytes: 300,
+            packets: 4,
+            flags: 0x1b,
+          });
+        }
+      }
+    };
+    reach('203.0.113.7', 443, [1, 2, 3]);
+    reach('203.0.113.8', 443, [1, 2, 3]); // the same network as .7: not a second network
+    reach('198.18.5.9', 8443, [1, 2, 3]);
+    reach('192.0.2.77', 80, [1, 2, 3, 4]); // one more subscriber: another group
+    reach('198.51.100.5', 80, [1]); // one subscriber is no group
+    reach('198.51.100.6', 80, [1]);
+    await store(m, flows);
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const got = await extractFeatures(
+      handle,
+      { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] },
+      new Date(day),
+      new Date(day + 24 * HOUR),
+    );
+    const at = (a: string, p: number) => got.find((x) => x.address === a && x.port === p)!;
+    assert.deepEqual(
+      [
+        at('203.0.113.7', 443),
+        at('203.0.113.8', 443),
+        at('198.18.5.9', 8443),
+        at('192.0.2.77', 80),
+        at('198.51.100.5', 80),
+        at('198.51.100.6', 80),
+      ].map((f) => f.sharedClientNetworks),
+      [1, 1, 1, 0, 0, 0],
+    );
+    assert.ok(!JSON.stringify(got).includes('10.1.'), 'no subscriber address, and no set of them, comes back');
   });
 
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {

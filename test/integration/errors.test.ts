@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { buildApi } from '../../src/api/server.js';
-import { openMamori } from '../../src/core/app.js';
+import { openMamori } from '../../src/app/mamori.js';
 import { loadConfig } from '../../src/core/config.js';
 import { MamoriError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';

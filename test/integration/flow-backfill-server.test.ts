@@ -14,8 +14,8 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, warnOpenInlet, type Server } from '../../src/api/serve.js';
-import { openMamori } from '../../src/core/app.js';
+import { serve, warnOpenInlet, type Server } from '../../src/app/serve.js';
+import { openMamori } from '../../src/app/mamori.js';
 import { createLogger } from '../../src/core/logger.js';
 import { looksLikeSecretData } from '../../src/core/secret-guard.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
@@ -91,7 +91,7 @@ interface CliRun {
 }
 
 /** The `mamori` command in a child process: `done` when it exits, `running()` until then. */
-function runCli(args: string[], env: Record<string, string>): { done: Promise<CliRun>; running: () => boolean } {
+function runCli(args: string[], env: Record<string, string>): { done: Promise<CliRun>; running: () => boolean; stop: () => void } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -102,7 +102,7 @@ function runCli(args: string[], env: Record<string, string>): { done: Promise<Cl
     stderr += c.toString();
   });
   const done = new Promise<CliRun>((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
-  return { done, running: () => child.exitCode === null && child.signalCode === null };
+  return { done, running: () => child.exitCode === null && child.signalCode === null, stop: () => child.kill('SIGTERM') };
 }
 
 describe('back-fill through the running server', () => {
@@ -212,6 +212,13 @@ describe('back-fill through the running server', () => {
         if (after > before && runningImport(server.mamori)?.phase === 'storing') proof = { before, after };
       }
       await sleep(10);
+    }
+    // Bounded: an import still running after the loop is a failure with what it said and where the server's import is.
+    if (cli.running()) {
+      const phase = runningImport(server.mamori)?.phase ?? 'none';
+      cli.stop();
+      const late = await cli.done;
+      assert.fail(`the import did not end within 180 s (server import phase: ${phase}); stdout: ${late.stdout} stderr: ${late.stderr}`);
     }
     const r = await cli.done;
     assert.equal(r.status, 0, r.stderr);

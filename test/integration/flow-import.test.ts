@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { FlowImportError, FlowImportRefusedError, importFlowPcap, importNfdump } from '../../src/ingest/flow/import.js';
 import { ImportRegistry } from '../../src/ingest/flow/import-registry.js';

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { FLOW_COLUMNS } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { createLogger } from '../../src/core/logger.js';
 import { tempDir, testConfig, measuresWithM1InletOnly } from '../support/fixtures.js';
-import { collectDatagrams, have, softflowdExport } from '../support/flow-peers.js';
+import { have, softflowdExport } from '../support/flow-peers.js';
 import { decodeAll, diff } from '../support/flow-records.js';
 import { syntheticTraffic, writeTrafficPcap } from '../support/traffic.js';
 import type { ReferenceRecord } from '../support/flow-peers.js';
@@ -29,7 +29,8 @@ async function send(datagrams: Buffer[], port: number, host = '127.0.0.1'): Prom
 
 async function storedRecords(server: Server): Promise<ReferenceRecord[]> {
   const rows = await server.mamori.analytics!.query<Record<string, string | number>>(
-    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e, IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
+    `SELECT toUnixTimestamp64Milli(start) AS s, toUnixTimestamp64Milli(end) AS e,
+      IPv6NumToString(src_addr) AS sa, IPv6NumToString(dst_addr) AS da,
             src_port, dst_port, proto, packets, bytes FROM ${FLOW_DATASET.table}`,
   );
   const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);

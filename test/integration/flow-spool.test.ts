@@ -127,9 +127,7 @@ describe('flow inlet spool', async () => {
   });
 
   it(
-    'holds records while storage is behind, up to its bound; ' +
-      'beyond it drops and counts them per ' +
-      'exporter; then stores what it held',
+    'holds records while storage is behind, up to its bound; beyond it drops and counts them per ' + 'exporter; then stores what it held',
     async () => {
       await analytics.exec(`TRUNCATE TABLE IF EXISTS ${FLOW_DATASET.table}`);
       // Room for 20 batches: segments of 10 batches are handed over, the loader takes the first and waits.
@@ -168,8 +166,7 @@ describe('flow inlet spool', async () => {
   );
 
   it(
-    'leaves what is not loaded at stop in the spool, and ' +
-      'loads it first at the next start, a crash-cut ' +
+    'leaves what is not loaded at stop in the spool, and loads it first at the next start, a crash-cut ' +
       'segment up to its last whole row',
     async () => {
       await analytics.exec(`TRUNCATE TABLE IF EXISTS ${FLOW_DATASET.table}`);
@@ -282,7 +279,7 @@ describe('flow inlet spool', async () => {
   });
 
   it(
-    'decodes below the receiving threads and above loading; ' + 'with node:dgram, where one thread does ' + 'both, at the same priority',
+    'decodes below the receiving threads and above loading; with node:dgram, where one thread does ' + 'both, at the same priority',
     async () => {
       const nices = () =>
         readdirSync('/proc/self/task').flatMap((task) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { serve } from '../../src/api/serve.js';
+import { serve } from '../../src/app/serve.js';
 import { buildApi } from '../../src/api/server.js';
 import { createLogger } from '../../src/core/logger.js';
 import { Metrics } from '../../src/core/metrics.js';

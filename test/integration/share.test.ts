@@ -15,7 +15,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { parsePattern } from '../../src/core/stix/pattern.js';
 import { applyDetections, decide, listCandidates } from '../../src/measures/cc-detection/candidates.js';
@@ -25,39 +25,13 @@ import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.j
 import { FIELDS } from '../../src/measures/cc-sharing/stix.js';
 import { importPartnerFile, indicatorFeed, pollPartner } from '../../src/measures/cc-sharing/partners.js';
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
-import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import type { Sharer } from '../../src/share/sharer.js';
+import { ccLikeFeatures, measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
 const SCHEMAS = join(REPO_ROOT, '..', 'shared', 'data', 'stix2-json-schemas', 'schemas');
 const CC_COLLECTION = '4c2f6a33-5e0b-5d1f-9a51-6d616d6f7269';
 const SUBMISSIONS = '7b1e0d52-2f4a-5c3e-8d44-6d616d6f7269';
-
-function features(address: string, port: number) {
-  return {
-    address,
-    port,
-    proto: 6,
-    clients: 40,
-    flows: 4000,
-    flowsPerClient: 100,
-    periodicShare: 1,
-    periodSeconds: 60,
-    gapDispersion: 0.02,
-    beaconScore: 0.9,
-    bytesCv: 0.01,
-    packetsCv: 0,
-    meanBytesPerFlow: 300,
-    medianDurationSeconds: 0.2,
-    p90DurationSeconds: 0.4,
-    hoursActive: 24,
-    firstSeenHours: 0,
-    clientGrowth: 0,
-    failedShare: 0,
-    portRarity: 0.8,
-    returnRatio: 0.5,
-    farmSiblings: 0,
-  };
-}
 
 /** Every key at every depth, and every string value. */
 function walk(v: unknown, keys: Set<string>, strings: string[]): void {
@@ -132,9 +106,9 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       m.state,
       m.audit,
       [
-        { features: features(SHARED[0]!, 443), score: 0.97, explanation: [] },
-        { features: features(SHARED[1]!, 8080), score: 0.91, explanation: [] },
-        { features: features('198.51.100.99', 4444), score: 0.88, explanation: [] },
+        { features: ccLikeFeatures(SHARED[0]!, 443), score: 0.97, explanation: [] },
+        { features: ccLikeFeatures(SHARED[1]!, 8080), score: 0.91, explanation: [] },
+        { features: ccLikeFeatures('198.51.100.99', 4444), score: 0.88, explanation: [] },
       ],
       new Date(),
       new Date(0),
@@ -147,30 +121,37 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     const s = await sync();
     assert.equal(s.created, 3);
     assert.equal(s.shared, 0, 'manual approval is the default');
-    const pending = (await api('GET', '/api/v1/share/entries?state=pending', analyst)).body.entries as Array<{
+    const pending = (await api('GET', '/api/v1/measures/cc-sharing/entries?state=pending', analyst)).body.entries as Array<{
       id: string;
       address: string;
     }>;
     assert.equal(pending.length, 3);
     for (const e of pending) {
-      const r = await api('POST', `/api/v1/share/entries/${e.id}/decision`, analyst, {
+      const r = await api('POST', `/api/v1/measures/cc-sharing/entries/${e.id}/decision`, analyst, {
         action: 'approve',
         reason: 'checked against the evidence',
       });
       assert.equal(r.status, 200, JSON.stringify(r.body));
     }
-    const again = await api('POST', `/api/v1/share/entries/${pending[0]!.id}/decision`, analyst, { action: 'approve', reason: 'twice' });
+    const again = await api('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, analyst, {
+      action: 'approve',
+      reason: 'twice',
+    });
     assert.equal(again.status, 409);
     assert.equal(
-      (await api('POST', `/api/v1/share/entries/${pending[0]!.id}/decision`, admin.replace(/./, 'x'), { action: 'approve', reason: 'x' }))
-        .status,
+      (
+        await api('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, admin.replace(/./, 'x'), {
+          action: 'approve',
+          reason: 'x',
+        })
+      ).status,
       401,
     );
   });
 
   it('registers an attested recipient and issues a token and a Basic credential', async () => {
     const now = Date.now();
-    const r = await api('POST', '/api/v1/share/recipients', admin, {
+    const r = await api('POST', '/api/v1/measures/cc-sharing/recipients', admin, {
       name: 'Partner ISP',
       contact: 'soc@partner.example',
       attestedAt: new Date(now - 86_400_000).toISOString(),
@@ -185,7 +166,7 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     recipientId = String(r.body.id);
     assert.equal(
       (
-        await api('POST', '/api/v1/share/recipients', analyst, {
+        await api('POST', '/api/v1/measures/cc-sharing/recipients', analyst, {
           name: 'x',
           contact: 'x',
           attestedAt: '2026-01-01T00:00:00Z',
@@ -196,11 +177,11 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       403,
       'only admins register recipients',
     );
-    const t = await api('POST', `/api/v1/share/recipients/${recipientId}/credentials`, admin, { kind: 'token' });
+    const t = await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, admin, { kind: 'token' });
     token = String(t.body.secret);
-    const b = await api('POST', `/api/v1/share/recipients/${recipientId}/credentials`, admin, { kind: 'basic' });
+    const b = await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, admin, { kind: 'basic' });
     basic = { user: String(b.body.username), password: String(b.body.secret) };
-    const listed = JSON.stringify((await api('GET', '/api/v1/share/recipients', analyst)).body);
+    const listed = JSON.stringify((await api('GET', '/api/v1/measures/cc-sharing/recipients', analyst)).body);
     assert.ok(!listed.includes(token) && !listed.includes(basic.password), 'secrets are shown once, never listed');
   });
 
@@ -446,7 +427,7 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     const past = Date.now() - 10 * 86_400_000;
     assert.equal(
       (
-        await api('POST', `/api/v1/share/recipients/${recipientId}/attestation`, admin, {
+        await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/attestation`, admin, {
           attestedAt: new Date(past - 86_400_000).toISOString(),
           attestationUntil: new Date(past).toISOString(),
         })
@@ -457,14 +438,14 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     assert.equal(lapsed.status, 403);
     assert.match(String((lapsed.body as { description: string }).description), /attestation has lapsed/);
     assert.equal((await client({ user: basic.user, password: basic.password }).raw('GET', '/feeds/misp/manifest.json')).status, 403);
-    await api('POST', `/api/v1/share/recipients/${recipientId}/attestation`, admin, {
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/attestation`, admin, {
       attestedAt: new Date().toISOString(),
       attestationUntil: new Date(Date.now() + 86_400_000).toISOString(),
     });
     assert.equal((await c.get('/mamori/')).status, 200, 'renewed');
-    await api('POST', `/api/v1/share/recipients/${recipientId}/disabled`, admin, { disabled: true });
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/disabled`, admin, { disabled: true });
     assert.equal((await c.get('/mamori/')).status, 403);
-    await api('POST', `/api/v1/share/recipients/${recipientId}/disabled`, admin, { disabled: false });
+    await api('POST', `/api/v1/measures/cc-sharing/recipients/${recipientId}/disabled`, admin, { disabled: false });
     assert.equal((await client({ token: 'mmr_wrong' }).get('/mamori/')).status, 401);
     const nobody = await client({}).get('/mamori/');
     assert.equal(nobody.status, 401);
@@ -496,11 +477,12 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       limit: 1,
     };
     const own = await m.broker.forMeasure('cc-sharing').ownState();
-    const first = await pollPartner(own, partner, 'measure:cc-sharing');
+    const sharer = await m.broker.forMeasure('cc-sharing').action<Sharer>('sharer');
+    const first = await pollPartner(own, sharer, partner, 'measure:cc-sharing');
     assert.equal(first.pages, 4, 'the identity and three indicators, one per page');
     assert.equal(first.accepted, 3);
     assert.equal(first.refused, 1, 'the identity is not an indicator');
-    const again = await pollPartner(own, partner, 'measure:cc-sharing');
+    const again = await pollPartner(own, sharer, partner, 'measure:cc-sharing');
     assert.deepEqual([again.pages, again.accepted], [1, 0], 'nothing new since the cursor');
     const rows = await shareDb(m.state.db)
       .selectFrom('share_inbound')
@@ -516,8 +498,8 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
         ['2001:db8:c2::1', 8080, 6, 0],
       ],
     );
-    await assert.rejects(pollPartner(own, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
-    await assert.rejects(pollPartner(own, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
+    await assert.rejects(pollPartner(own, sharer, { ...partner, token: 'mmr_wrong' }, 'measure:cc-sharing'), /answered HTTP 401/);
+    await assert.rejects(pollPartner(own, sharer, { ...partner, caFile: undefined }, 'measure:cc-sharing'), /self-signed|certificate/i);
     // The same server's MISP feed, as a partner's: a snapshot, replaced whole when its manifest changes.
     const feed = {
       name: 'self-misp',
@@ -529,9 +511,9 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
       interval: '1h',
       limit: 1000,
     };
-    const f1 = await pollPartner(own, feed, 'measure:cc-sharing');
+    const f1 = await pollPartner(own, sharer, feed, 'measure:cc-sharing');
     assert.equal(f1.accepted, 2, 'the two entries shared now');
-    assert.equal((await pollPartner(own, feed, 'measure:cc-sharing')).accepted, 0, 'unchanged manifest: nothing fetched again');
+    assert.equal((await pollPartner(own, sharer, feed, 'measure:cc-sharing')).accepted, 0, 'unchanged manifest: nothing fetched again');
     const mispRows = await shareDb(m.state.db)
       .selectFrom('share_inbound')
       .select(['address', 'port'])

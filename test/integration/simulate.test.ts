@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures } from '../../src/measures/cc-detection/features.js';
@@ -14,6 +14,7 @@ import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
 import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
+import type { ProfileModel } from '../../src/measures/cc-detection/profile.js';
 import { writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 
@@ -60,6 +61,59 @@ describe('synthetic ISP through the collector', () => {
     assert.ok(sent.records > 50_000, `only ${sent.records} records`);
   });
 
+  it('exports IPv6 flows too, in their own template, read back whole by the collector', async () => {
+    const v6 = (last: number) => Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, last]);
+    const t = START.getTime() + 3_600_000;
+    const flows = [0, 1, 2].map((k) => ({
+      startMs: t + k,
+      endMs: t + k + 10,
+      src: 0,
+      dst: 0,
+      sport: 50000 + k,
+      dport: 4433,
+      proto: 6,
+      bytes: 500 + k,
+      packets: 4,
+      tcpFlags: 0x02,
+      v6: { src: v6(1), dst: v6(0x99) },
+    }));
+    // A mixed message: one IPv4 set and one IPv6 set.
+    const v4 = {
+      startMs: t,
+      endMs: t + 10,
+      src: ((10 << 24) + 5) >>> 0,
+      dst: ((198 << 24) | (18 << 16) | 77) >>> 0,
+      sport: 1,
+      dport: 4433,
+      proto: 6,
+      bytes: 60,
+      packets: 1,
+      tcpFlags: 0x02,
+    };
+    const sent = await sendIpfix([...flows, v4], '127.0.0.1', server.inlet!.addresses[0]!.port, 1000);
+    assert.equal(sent.records, 4);
+    // Two datagrams: wait until the receiver has stored them (flush writes only what it has received), 10 s at most.
+    const query = () =>
+      server.mamori.analytics!.query<{ src: string; dst: string; size: string }>(
+        'SELECT IPv6NumToString(src_addr) AS src, IPv6NumToString(dst_addr) AS dst, toString(bytes) AS size ' +
+          `FROM ${FLOW_DATASET.table} WHERE dst_port = 4433 ORDER BY bytes`,
+      );
+    let rows = await query();
+    for (const deadline = Date.now() + 10_000; rows.length < 4 && Date.now() < deadline; rows = await query()) {
+      await server.inlet!.flush();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(
+      rows.map((r) => [r.src, r.dst, r.size]),
+      [
+        ['::ffff:10.0.0.5', '::ffff:198.18.0.77', '60'],
+        ['2001:db8:0:7::1', '2001:db8:0:7::99', '500'],
+        ['2001:db8:0:7::1', '2001:db8:0:7::99', '501'],
+        ['2001:db8:0:7::1', '2001:db8:0:7::99', '502'],
+      ],
+    );
+  });
+
   it('trains M1 on the window with a reputation list, storing numbered model versions', async () => {
     const list = join(tempDir(), 'cc.txt');
     // A reputation list that knows only some of the botnets, as real lists do.
@@ -96,9 +150,18 @@ describe('synthetic ISP through the collector', () => {
     const first = await trainOnWindow(req);
     const second = await trainOnWindow(req);
     assert.deepEqual([first.version, second.version], [1, 2]);
-    assert.deepEqual(JSON.stringify(first.model.forest), JSON.stringify(second.model.forest), 'same data and seed, same model');
+    assert.deepEqual(JSON.stringify(first.model), JSON.stringify(second.model), 'same data, same model');
     assert.equal((await latestModel(m.state))!.version, 2);
-    assert.ok(first.model.positives >= 3);
+    const profile = first.model as ProfileModel;
+    assert.ok(profile.labelled.positives >= 3);
+    // Four labels are too few to calibrate on: the model says so, and keeps the default calibration.
+    assert.equal(profile.calibration, null);
+    assert.ok(
+      first.notes.some((n) => /too few to calibrate/.test(n)),
+      first.notes.join('; '),
+    );
+    // …and far too few for a forest, which is refused rather than stored with a threshold of 1.
+    await assert.rejects(trainOnWindow({ ...req, kind: 'forest' }), /a forest needs at least 20/);
   });
 
   it('gives M1 features in which the botnets and the benign timers both look periodic', async () => {

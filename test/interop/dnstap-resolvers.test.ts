@@ -49,8 +49,7 @@ describe(
             '"\n',
         },
         options:
-          `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ` +
-          `};\n\tdnstap { client; };\n\tdnstap-output ` +
+          `\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tdnstap { client; };\n\tdnstap-output ` +
           `unix "${socket}";\n\tdnstap-identity "resolver-b";`,
         zones: 'zone "lab.example" { type primary; file "lab.example.db"; };',
         ready: /running/,
@@ -63,10 +62,8 @@ describe(
         primaryPort: 0,
         forwardPort: bindPort,
         extra:
-          `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: ` +
-          `yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: ` +
-          (`yes\n\tdnstap-identity: "resolver-a"\n\tdnstap-log-client-query-messages: ` +
-            `yes\n\tdnstap-log-client-response-messages: yes`),
+          `dnstap:\n\tdnstap-enable: yes\n\tdnstap-bidirectional: yes\n\tdnstap-socket-path: "${socket}"\n\tdnstap-send-identity: ` +
+          `yes\n\tdnstap-identity: "resolver-a"\n\tdnstap-log-client-query-messages: yes\n\tdnstap-log-client-response-messages: yes`,
       });
     });
     after(async () => {

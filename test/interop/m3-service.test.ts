@@ -12,13 +12,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
 import { freePort, radclient } from '../support/freeradius.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 
 const ACCT_SECRET = 'acct-secret';
 const acct = async (port: number, attributes: string) => (await radclient(port, 'acct', ACCT_SECRET, attributes)).status;
@@ -62,13 +62,14 @@ describe(
         join(dir, 'data'),
         [
           'server:\n  port: 0',
+          'rpz:',
+          '  primary: { host: 127.0.0.1, port: 0 }',
+          '  transferTo: [127.0.0.1]',
+          `  notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
+          `  tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
           'measures:',
           '  cc-dns-blocking:',
           '    enabled: true',
-          '    primary: { host: 127.0.0.1, port: 0 }',
-          '    transferTo: [127.0.0.1]',
-          `    notify: [{ host: 127.0.0.1, port: ${bindPort} }]`,
-          `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
           '    unfilteredResolvers: { ipv4: [192.0.2.21, 192.0.2.22], ipv6: ["2001:db8::21"] }',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(join(dir, 'bind-rpz.log'))}, format: bind }]`,
           '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
@@ -110,13 +111,13 @@ describe(
     });
 
     it("blocks an analyst's entry and an imported list at BIND, and leaves the rest alone", async () => {
-      const added = await call('POST', '/api/v1/m3/entries', analyst, {
+      const added = await call('POST', '/api/v1/measures/cc-dns-blocking/entries', analyst, {
         name: 'evil.example.test',
         reason: 'C&C of a botnet seen by M1',
         validFor: '30d',
       });
       assert.equal(added.status, 201, JSON.stringify(added.body));
-      const list = await call('POST', '/api/v1/m3/lists', analyst, {
+      const list = await call('POST', '/api/v1/measures/cc-dns-blocking/lists', analyst, {
         source: 'partner-feed',
         format: 'domains',
         text: '# C&C\nbad.example.test\nnot a name\nlocalhost\n',
@@ -134,10 +135,13 @@ describe(
     });
 
     it('refuses a bad entry with the reason, and entries only to analysts', async () => {
-      const bad = await call('POST', '/api/v1/m3/entries', analyst, { name: 'com', reason: 'oops' });
+      const bad = await call('POST', '/api/v1/measures/cc-dns-blocking/entries', analyst, { name: 'com', reason: 'oops' });
       assert.equal(bad.status, 400);
       assert.match(bad.body.message, /top-level or reserved/);
-      assert.equal((await call('POST', '/api/v1/m3/entries', support, { name: 'x.example.test', reason: 'r' })).status, 403);
+      assert.equal(
+        (await call('POST', '/api/v1/measures/cc-dns-blocking/entries', support, { name: 'x.example.test', reason: 'r' })).status,
+        403,
+      );
     });
 
     it('lets an opted-out subscriber through from their address only, and protects them again when they opt back in', async (t) => {
@@ -152,12 +156,15 @@ describe(
         0,
       );
       await server.radius!.settled();
-      const before = await call('GET', '/api/v1/m3/consent/sub-42@isp', support);
+      const before = await call('GET', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support);
       assert.equal(before.body.choice, 'contract-default');
       assert.equal(before.body.blocked, true, 'comprehensive consent in the contract: blocked unless opted out');
 
       const changedAt = Date.now();
-      const out = await call('PUT', '/api/v1/m3/consent/sub-42@isp', support, { choice: 'opt-out', channel: 'support-desk' });
+      const out = await call('PUT', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support, {
+        choice: 'opt-out',
+        channel: 'support-desk',
+      });
       assert.equal(out.status, 200);
       assert.equal(out.body.blocked, false);
       const through = await until('evil.example.test', '127.0.0.2', /192\.0\.2\.66/);
@@ -168,7 +175,7 @@ describe(
       assert.match(await ask('evil.example.test', '127.0.0.1'), /NXDOMAIN/, 'everyone else is still protected');
       // The AAA alternative: at the next connection the opted-out subscriber gets the unfiltered resolvers.
       const userName = { 'User-Name': { type: 'string', value: ['sub-42@isp'] } };
-      const assigned = await call('POST', '/aaa/v1/m3/post-auth', aaa, userName);
+      const assigned = await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', aaa, userName);
       assert.equal(assigned.status, 200);
       assert.deepEqual(assigned.body, {
         'reply:MS-Primary-DNS-Server': '192.0.2.21',
@@ -176,15 +183,19 @@ describe(
         'reply:DNS-Server-IPv6-Address': ['2001:db8::21'],
       });
       assert.equal(
-        (await call('POST', '/aaa/v1/m3/post-auth', aaa, { 'User-Name': 'someone-else@isp' })).status,
+        (await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', aaa, { 'User-Name': 'someone-else@isp' })).status,
         204,
         'everyone else: the default (filtering) resolvers',
       );
-      assert.equal((await call('POST', '/aaa/v1/m3/post-auth', support, userName)).status, 403, 'only the AAA calls it');
+      assert.equal(
+        (await call('POST', '/api/v1/measures/cc-dns-blocking/aaa/post-auth', support, userName)).status,
+        403,
+        'only the AAA calls it',
+      );
 
-      await call('PUT', '/api/v1/m3/consent/sub-42@isp', support, { choice: 'opt-in', channel: 'member-site' });
+      await call('PUT', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support, { choice: 'opt-in', channel: 'member-site' });
       assert.match(await until('evil.example.test', '127.0.0.2', /NXDOMAIN/), /NXDOMAIN/);
-      const history = await call('GET', '/api/v1/m3/consent/sub-42@isp', support);
+      const history = await call('GET', '/api/v1/measures/cc-dns-blocking/consent/sub-42@isp', support);
       assert.deepEqual(
         history.body.history.map((h: { choice: string; channel: string }) => [h.choice, h.channel]),
         [
@@ -195,9 +206,12 @@ describe(
     });
 
     it('unblocks a withdrawn entry for everyone', async () => {
-      const { body } = await call('GET', '/api/v1/m3/entries?source=analyst', analyst);
+      const { body } = await call('GET', '/api/v1/measures/cc-dns-blocking/entries?source=analyst', analyst);
       const id = body.entries.find((e: { name: string }) => e.name === 'evil.example.test').id;
-      assert.equal((await call('POST', `/api/v1/m3/entries/${id}/withdraw`, analyst, { reason: 'taken down' })).body.withdrawn, true);
+      assert.equal(
+        (await call('POST', `/api/v1/measures/cc-dns-blocking/entries/${id}/withdraw`, analyst, { reason: 'taken down' })).body.withdrawn,
+        true,
+      );
       assert.match(await until('evil.example.test', '127.0.0.1', /192\.0\.2\.66/), /192\.0\.2\.66/);
     });
 
@@ -235,7 +249,7 @@ describe(
       const day = new Date().toISOString().slice(0, 10);
       let counts: Array<{ rule: string; count: number; resolver: string }> = [];
       for (const deadline = Date.now() + 8000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-        counts = (await call('GET', `/api/v1/m3/blocked?from=${day}&to=${day}`, analyst)).body.counts;
+        counts = (await call('GET', `/api/v1/measures/cc-dns-blocking/blocked?from=${day}&to=${day}`, analyst)).body.counts;
         if (counts.some((c) => c.rule === 'bad.example.test' && c.count >= 3)) break;
       }
       const bad = counts.find((c) => c.rule === 'bad.example.test');
@@ -249,7 +263,7 @@ describe(
         );
       }
       assert.equal(open.length, 1, 'one case for the subscriber, whatever the number of queries');
-      const notices = (await (server.mamori.state.db as unknown as Kysely<any>)
+      const notices = (await (server.mamori.state.db as unknown as UntypedDb)
         .selectFrom('notices')
         .select(['subject', 'body'])
         .where('case_id', '=', open[0]!.id)
@@ -263,7 +277,7 @@ describe(
     });
 
     it("gives copy-paste resolver configuration naming this installation's zones and primary", async () => {
-      const bind = await call('GET', '/api/v1/m3/resolver-config/bind', support);
+      const bind = await call('GET', '/api/v1/measures/cc-dns-blocking/resolver-config/bind', support);
       assert.equal(bind.status, 200);
       assert.match(String(bind.body), /zone "optout\.rpz\.isp\.test"[\s\S]*zone "cc\.rpz\.isp\.test"/);
       assert.doesNotMatch(String(bind.body), new RegExp(KEY.secret.replace(/[+/=]/g, '.')), 'the key secret is not handed out by the API');

@@ -7,9 +7,8 @@
  * silence (retries) and forged answers are handled.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { sendDisconnect } from '../../src/measures/credential-misuse/disconnect.js';
+import { sendDisconnect } from '../../src/ingest/radius/disconnect.js';
 import { NasSimulator, SECRET } from '../support/nas-simulator.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';

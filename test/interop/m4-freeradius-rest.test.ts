@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
 import { casesFor } from '../../src/notify/cases.js';
@@ -64,12 +64,12 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
         mamori: `rest mamori {
 	connect_uri = "${server.url}"
 	authorize {
-		uri = "\${..connect_uri}/aaa/v1/authorize"
+		uri = "\${..connect_uri}/api/v1/aaa/authorize"
 		method = 'post'
 		body = 'json'
 	}
 	post-auth {
-		uri = "\${..connect_uri}/aaa/v1/post-auth/accept"
+		uri = "\${..connect_uri}/api/v1/aaa/post-auth/accept"
 		method = 'post'
 		body = 'json'
 	}
@@ -150,7 +150,7 @@ describe('FreeRADIUS rlm_rest against M4', { skip: !available() && 'freeradius-r
     assert.match(rejected, /suspended/, 'the Reply-Message explains why');
     const lifted = await server.app.inject({
       method: 'POST',
-      url: '/aaa/v1/password-changed',
+      url: '/api/v1/measures/credential-misuse/aaa/password-changed',
       headers: { authorization: `Bearer ${aaa}` },
       payload: { account: 'alice@isp' },
     });

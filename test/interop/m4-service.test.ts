@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { have } from '../support/flow-peers.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
@@ -77,8 +77,8 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   });
 
   it('lets the AAA endpoints be called only with an AAA token', async () => {
-    assert.equal((await call('/aaa/v1/authorize', operator, rest('x', 'y'))).status, 403);
-    assert.equal((await call('/aaa/v1/authorize', aaa, rest('nobody@isp', 'cpe'))).status, 204);
+    assert.equal((await call('/api/v1/aaa/authorize', operator, rest('x', 'y'))).status, 403);
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('nobody@isp', 'cpe'))).status, 204);
   });
 
   it('a NAS reboot: 60 IDs re-authenticate at once from their usual place — the trigger fires, no one is disconnected', async () => {
@@ -93,12 +93,16 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
         ),
         0,
       );
-      await call('/aaa/v1/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
-      await call('/aaa/v1/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
+      await call('/api/v1/aaa/authorize', aaa, rest(`u${i}@isp`, `cpe-${i}`));
+      await call('/api/v1/aaa/post-auth/accept', aaa, rest(`u${i}@isp`, `cpe-${i}`));
     }
     await new Promise((r) => setTimeout(r, 2500)); // two analysis passes
     const view = (
-      await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: { authorization: `Bearer ${operator}` } })
+      await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/measures/credential-misuse/suspensions',
+        headers: { authorization: `Bearer ${operator}` },
+      })
     ).json() as { suspensions: unknown[]; findings: unknown[] };
     assert.deepEqual([view.suspensions.length, view.findings.length], [0, 0]);
     assert.equal(nas.seen.length, 0, 'no Disconnect-Request was sent');
@@ -107,11 +111,11 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   it('a router retrying a wrong password: a burst of rejects from one place disconnects no one', async () => {
     const before = nas.seen.length;
     for (let i = 0; i < 15; i++) {
-      await call('/aaa/v1/authorize', aaa, rest('retry@isp', 'cpe-r'));
-      await call('/aaa/v1/post-auth/reject', aaa, rest('retry@isp', 'cpe-r'));
+      await call('/api/v1/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'));
+      await call('/api/v1/aaa/post-auth/reject', aaa, rest('retry@isp', 'cpe-r'));
     }
     await new Promise((r) => setTimeout(r, 2500));
-    assert.equal((await call('/aaa/v1/authorize', aaa, rest('retry@isp', 'cpe-r'))).status, 204, 'not suspended');
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('retry@isp', 'cpe-r'))).status, 204, 'not suspended');
     assert.equal(nas.seen.length, before);
   });
 
@@ -143,10 +147,10 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
       await server.radius!.settled();
       const triggeredAt = Date.now();
       for (let i = 0; i < 6; i++) {
-        await call('/aaa/v1/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
-        await call('/aaa/v1/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
+        await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', `cpe-x${i}`));
+        await call('/api/v1/aaa/post-auth/accept', aaa, rest('victim@isp', `cpe-x${i}`));
       }
-      const suspended = await waitFor(async () => (await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
+      const suspended = await waitFor(async () => (await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'))).status === 401);
       assert.ok(suspended, 'not suspended within 15 s');
       const detectedWithin = Date.now() - triggeredAt;
       assert.ok(detectedWithin < 60_000, `detection took ${detectedWithin} ms`);
@@ -155,7 +159,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
       assert.equal(dm.ok, true, dm.why);
       assert.equal(dm.attrs.get(1)![0]!.toString(), 'victim@isp');
       assert.equal(dm.attrs.get(44)![0]!.toString(), 'v2');
-      const r = await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-x9'));
+      const r = await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-x9'));
       assert.match(String(r.body['reply:Reply-Message']), /suspended/);
       // Case ids name a subscriber's case: the abuse desk (analyst) sees them, the NOC (operator) does not.
       const desk = (await server.mamori.accounts.createToken('module:test', 'desk', 'analyst')).token;
@@ -164,7 +168,7 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
         (
           await server.app.inject({
             method: 'GET',
-            url: '/api/v1/m4/suspensions',
+            url: '/api/v1/measures/credential-misuse/suspensions',
             headers: { authorization: `Bearer ${token}` },
           })
         ).json() as Findings;
@@ -194,9 +198,9 @@ describe('M4 in the server', { skip: !have('radclient') && 'radclient not instal
   );
 
   it('lifts the suspension when the customer system reports the password change', async () => {
-    const lifted = await call('/aaa/v1/password-changed', aaa, { account: 'victim@isp' });
+    const lifted = await call('/api/v1/measures/credential-misuse/aaa/password-changed', aaa, { account: 'victim@isp' });
     assert.deepEqual(lifted.body, { lifted: true });
-    assert.equal((await call('/aaa/v1/authorize', aaa, rest('victim@isp', 'cpe-home'))).status, 204);
+    assert.equal((await call('/api/v1/aaa/authorize', aaa, rest('victim@isp', 'cpe-home'))).status, 204);
     const actions = [];
     for await (const e of server.mamori.audit.entries()) if (e.measure === 'credential-misuse') actions.push(e.action);
     for (const a of ['case.open', 'm4.disconnect', 'm4.suspend', 'm4.finding', 'm4.lift'])
@@ -224,7 +228,7 @@ describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed
     try {
       const token = (await server.mamori.accounts.createToken('module:test', 'freeradius', 'aaa')).token;
       for (let i = 0; i < 6; i++) {
-        for (const url of ['/aaa/v1/authorize', '/aaa/v1/post-auth/accept']) {
+        for (const url of ['/api/v1/aaa/authorize', '/api/v1/aaa/post-auth/accept']) {
           await server.app.inject({
             method: 'POST',
             url,
@@ -237,7 +241,7 @@ describe('M4 in dry-run', { skip: !have('radclient') && 'radclient not installed
         (
           await server.app.inject({
             method: 'GET',
-            url: '/api/v1/m4/suspensions',
+            url: '/api/v1/measures/credential-misuse/suspensions',
             headers: { authorization: `Bearer ${(await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token}` },
           })
         ).json() as { suspensions: unknown[]; findings: Array<{ action: string }> };

@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
@@ -80,8 +80,8 @@ describe(
         /192\.0\.2\.32/,
         'before: any name resolves',
       );
-      // 55 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among
-      // them; from 35 s on (after the 30 s warm-up), 300 random names a second under victim.example that fail (SERVFAIL).
+      // 55 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among them;
+      // from 35 s on (after the 30 s warm-up), 300 random names a second under victim.example that fail (SERVFAIL).
       const t0 = Math.floor(Date.now() / 1000) - 70;
       const frames: Buffer[] = [];
       let seed = 7;
@@ -103,7 +103,7 @@ describe(
       for (let i = 0; i < frames.length; i += 5000) await sendDnstap(socket, frames.slice(i, i + 5000));
       let attacks: Record<string, any> = {};
       for (let i = 0; i < 50; i++) {
-        attacks = (await call('GET', '/api/v1/m6/attacks')).body;
+        attacks = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body;
         if (attacks.decisions?.some((d: { domain: string; status: string }) => d.domain === 'victim.example' && d.status === 'active'))
           break;
         await new Promise((r) => setTimeout(r, 100));
@@ -119,6 +119,15 @@ describe(
         'no benign domain is a candidate',
       );
       assert.equal(attacks.receiver.dropped, 0);
+      // Per resolver identity, what M6 received (to set beside the resolver's own counters): every frame sent.
+      const sent = frames.length / 2;
+      let resolvers: Record<string, any> = {};
+      for (let i = 0; i < 50 && resolvers.resolvers?.['resolver-a']?.responses !== sent; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        resolvers = (await call('GET', '/api/v1/measures/ddos-dns-blocking/resolvers')).body;
+      }
+      assert.deepEqual(resolvers.resolvers, { 'resolver-a': { queries: sent, responses: sent } }, JSON.stringify(resolvers));
+      assert.ok(attacks.resolvers['resolver-a'].queries > 0, 'the same counts in /attacks');
       assert.ok(!JSON.stringify(attacks).includes('198.51.100.9'), 'no client address anywhere');
 
       let random = '';
@@ -133,11 +142,11 @@ describe(
 
     it('lets an operator end a rule by rejecting it, with the reason, and audits every step', async () => {
       assert.equal(
-        (await call('POST', '/api/v1/m6/decisions/reject', { domain: 'victim.example' })).status,
+        (await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/reject', { domain: 'victim.example' })).status,
         400,
         'a rejection needs its reason',
       );
-      const r = await call('POST', '/api/v1/m6/decisions/reject', {
+      const r = await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/reject', {
         domain: 'victim.example',
         reason: "test traffic of the victim's owner",
       });
@@ -163,31 +172,39 @@ describe(
     });
 
     it("takes a honeypot operator's list of amplification names into the queue, whitelisted domains never blocked", async () => {
-      const r = await call('POST', '/api/v1/m6/lists', {
+      const r = await call('POST', '/api/v1/measures/ddos-dns-blocking/lists', {
         source: 'amppot-feed',
         names: ['amp.abused.example', 'big.popular.example'],
         confidence: 0.5,
       });
       assert.equal(r.status, 200, JSON.stringify(r.body));
-      const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as {
+      const { decisions } = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body as {
         decisions: Array<{ kind: string; domain: string; status: string }>;
       };
       const status = (d: string) => decisions.find((x) => x.kind === 'amplification' && x.domain === d)?.status;
       assert.equal(status('amp.abused.example'), 'pending', 'below the automatic confidence: waits for a person');
       assert.equal(status('big.popular.example'), 'whitelisted');
       assert.equal(
-        (await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'big.popular.example' })).status,
+        (
+          await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/approve', {
+            kind: 'amplification',
+            domain: 'big.popular.example',
+          })
+        ).status,
         409,
       );
     });
 
     it('keeps the queue, the rules and the history across a restart, active rules back in the zone', async () => {
-      const approved = await call('POST', '/api/v1/m6/decisions/approve', { kind: 'amplification', domain: 'amp.abused.example' });
+      const approved = await call('POST', '/api/v1/measures/ddos-dns-blocking/decisions/approve', {
+        kind: 'amplification',
+        domain: 'amp.abused.example',
+      });
       assert.equal(approved.body.status, 'active', JSON.stringify(approved));
       await server.close();
       server = await serve(configFor(), { out: new PassThrough(), logger: createLogger('silent') });
       noc = (await server.mamori.accounts.createToken('module:test', 'noc2', 'operator')).token;
-      const { decisions } = (await call('GET', '/api/v1/m6/attacks')).body as {
+      const { decisions } = (await call('GET', '/api/v1/measures/ddos-dns-blocking/attacks')).body as {
         decisions: Array<{ kind: string; domain: string; status: string; reason?: string }>;
       };
       const find = (kind: string, domain: string) => decisions.find((d) => d.kind === kind && d.domain === domain);
@@ -195,7 +212,7 @@ describe(
       assert.equal(find('random-subdomain', 'victim.example')?.reason, "test traffic of the victim's owner");
       assert.equal(find('amplification', 'amp.abused.example')?.status, 'active');
       // The baselines were stored at stop and came back (issue 18: a restart is no cold start).
-      const rows = (await (server.mamori.state.db as unknown as Kysely<any>)
+      const rows = (await (server.mamori.state.db as unknown as UntypedDb)
         .selectFrom('m6_baselines')
         .select(['kind', 'key', 'value'])
         .execute()) as Array<{ kind: string; key: string; value: string }>;

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { CapabilityRefusedError } from '../../src/core/capabilities.js';
 import { getCase, type CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';

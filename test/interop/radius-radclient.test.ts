@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { CapabilityRefusedError } from '../../src/core/capabilities.js';
 import { createLogger } from '../../src/core/logger.js';
 import { encodeAccounting, STATUS } from '../../src/ingest/radius/packet.js';

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RpzPrimary } from '../../src/dns/primary.js';
 import { RpzZone } from '../../src/dns/rpz.js';
@@ -42,19 +41,17 @@ describe('RPZ primary with BIND as secondary', { skip: !(have('named') && have('
     named = await startNamed(dir, bindPort, {
       files: {
         'example.test.db':
-          '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-          '30 600 60\n@ IN NS localhost.\ngood IN A ' +
-          ('192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim ' + 'IN A 192.0.2.20\nwww.victim ') +
+          '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A ' +
+          '192.0.2.10\nevil IN A 192.0.2.66\nsub.evil IN A 192.0.2.67\nvictim IN A 192.0.2.20\nwww.victim ' +
           'IN A 192.0.2.21\n*.victim IN A 192.0.2.22\n',
       },
       options:
-        '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ' +
-        '};\n\tresponse-policy { zone "rpz.mamori.test"; ' +
+        '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "rpz.mamori.test"; ' +
         '} recursive-only no min-update-interval 1;',
       zones:
         `key "mamori-xfr" { algorithm hmac-sha256; secret "${KEY.secret.toString('base64')}"; };\nzone ` +
-        (`"example.test" { type primary; file "example.test.db"; ` + `};\nzone "rpz.mamori.test" { type secondary; `) +
-        (`primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; ` + `}; file "rpz.db"; };`),
+        `"example.test" { type primary; file "example.test.db"; };\nzone "rpz.mamori.test" { type secondary; ` +
+        `primaries { 127.0.0.1 port ${primary.port} key "mamori-xfr"; }; file "rpz.db"; };`,
       ready: /transfer of 'rpz\.mamori\.test\/IN' from .*Transfer completed/,
     });
   });

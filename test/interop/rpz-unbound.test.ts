@@ -39,8 +39,7 @@ describe(
       upstream = await startNamed(join(dir), bindPort, {
         files: {
           'lab.example.db':
-            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 ' +
-            '30 600 60\n@ IN NS localhost.\ngood IN A ' +
+            '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\ngood IN A ' +
             '192.0.2.10\nevil IN A 192.0.2.66\nlater IN A 192.0.2.77\n',
         },
         options: '\trecursion no;',

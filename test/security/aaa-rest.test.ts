@@ -1,5 +1,5 @@
 /**
- * Issue 16, Low: /aaa/v1/authorize and post-auth took a User-Name of any
+ * Issue 16, Low: /api/v1/aaa/authorize and post-auth took a User-Name of any
  * length up to the body limit and held it 15 minutes, bounded by count and
  * not by bytes (80 posts of 900 kB: +75 MB). Against a running server with M3
  * and M4, as the AAA (role aaa): every field is bounded as RADIUS bounds it
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 
@@ -27,11 +27,12 @@ describe("security: the AAA's REST endpoints bound every field and the memory th
       join(tempDir(), 'data'),
       [
         'server:\n  port: 0',
+        'rpz:',
+        '  primary: { host: 127.0.0.1, port: 0 }',
         'measures:',
         '  credential-misuse: { enabled: true, maxHeldAuthMiB: 1 }',
         '  cc-dns-blocking:',
         '    enabled: true',
-        '    primary: { host: 127.0.0.1, port: 0 }',
         '    unfilteredResolvers: { ipv4: [192.0.2.21] }',
         '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
         'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
@@ -51,7 +52,12 @@ describe("security: the AAA's REST endpoints bound every field and the memory th
     const r = await server.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${aaa}` }, payload });
     return { status: r.statusCode, body: r.body };
   };
-  const routes = ['/aaa/v1/authorize', '/aaa/v1/post-auth/accept', '/aaa/v1/post-auth/reject', '/aaa/v1/m3/post-auth'];
+  const routes = [
+    '/api/v1/aaa/authorize',
+    '/api/v1/aaa/post-auth/accept',
+    '/api/v1/aaa/post-auth/reject',
+    '/api/v1/measures/cc-dns-blocking/aaa/post-auth',
+  ];
 
   it('refuses a 900 kB User-Name on every AAA route', async () => {
     for (const url of routes) {
@@ -93,7 +99,7 @@ describe("security: the AAA's REST endpoints bound every field and the memory th
     };
     // About 1.6 kB each as held: 1 MiB holds some 650 of them.
     for (let i = 0; i < 1200; i++) {
-      const r = await post(i % 10 ? '/aaa/v1/post-auth/reject' : '/aaa/v1/authorize', {
+      const r = await post(i % 10 ? '/api/v1/aaa/post-auth/reject' : '/api/v1/aaa/authorize', {
         ...big,
         'User-Name': attr(`${i}`.padEnd(253, 'u')),
       });

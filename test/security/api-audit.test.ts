@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { serve } from '../../src/api/serve.js';
+import { serve } from '../../src/app/serve.js';
 import { entryHash, type AuditEntry } from '../../src/core/audit/chain.js';
 import { fromRow } from '../../src/core/audit/log.js';
 import { parseConfig } from '../../src/core/config.js';

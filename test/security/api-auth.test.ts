@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { ConfigError, parseConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
 import { tempDir, testConfig } from '../support/fixtures.js';

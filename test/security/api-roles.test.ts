@@ -1,7 +1,7 @@
 /**
  * Issue 16: the role matrix over every route of a server with the measures
  * that add routes running (M2, M3, M4, M6 besides the core), so the sweep
- * covers /api/v1/m3, /m4, /m6 and /aaa too; and subscriber-identifying fields
+ * covers the routes of M2, M3, M4 and M6 (and their AAA calls) too; and subscriber-identifying fields
  * (M4's account IDs and case ids, M3's consent) shown only to the roles that
  * may open a case, every read of them audited.
  */
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { PERMISSIONS, ROLES, type Role } from '../../src/core/roles.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
@@ -41,16 +41,15 @@ describe('security: roles over every route, subscriber data to case roles only',
       join(dir, 'data'),
       [
         'server:\n  port: 0',
+        'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
         'measures:',
         '  cc-sharing:\n    enabled: true\n    taxii: { host: "127.0.0.1", port: 0 }',
-        '  cc-dns-blocking:\n    enabled: true\n    primary: { host: 127.0.0.1, port: 0 }\n    transferTo: [127.0.0.1]',
+        '  cc-dns-blocking:\n    enabled: true',
         '  credential-misuse:\n    enabled: true\n    analysisInterval: 1h',
         '  ddos-dns-blocking:',
         '    enabled: true',
         `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
-        '    primary: { host: 127.0.0.1, port: 0 }',
         '    zone: ddos.rpz.isp.test',
-        '    transferTo: [127.0.0.1]',
         'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
       ].join('\n'),
     );
@@ -64,13 +63,21 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('serves the routes of M3, M4 and M6, and of the AAA, each with a permission', () => {
     const urls = server.app.declaredRoutes.map((r) => r.url);
-    for (const prefix of ['/api/v1/m3/', '/api/v1/m4/', '/api/v1/m6/', '/aaa/v1/', '/api/v1/share/', '/api/v1/cases']) {
+    for (const prefix of [
+      '/api/v1/measures/cc-dns-blocking/',
+      '/api/v1/measures/credential-misuse/',
+      '/api/v1/measures/ddos-dns-blocking/',
+      '/api/v1/aaa/',
+      '/api/v1/measures/cc-dns-blocking/aaa/',
+      '/api/v1/measures/cc-sharing/',
+      '/api/v1/cases',
+    ]) {
       assert.ok(
         urls.some((u) => u.startsWith(prefix)),
         `no route under ${prefix}`,
       );
     }
-    for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public, `${r.method} ${r.url}`);
+    for (const r of server.app.declaredRoutes) assert.ok(r.permission || r.login || r.public || r.console, `${r.method} ${r.url}`);
     // Only the health routes go without credentials, and they carry no data (test/integration/operability.test.ts).
     assert.deepEqual(
       server.app.declaredRoutes
@@ -82,7 +89,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('refuses every route without credentials (401)', async () => {
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       for (const auth of [undefined, 'Bearer nonsense', 'Basic YWRtaW46YWRtaW4=']) {
         const res = await server.app.inject({
           method: r.method as 'GET',
@@ -96,7 +103,7 @@ describe('security: roles over every route, subscriber data to case roles only',
 
   it('refuses every route to every role without its permission (403), audited', async () => {
     let checked = 0;
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public)) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console)) {
       const allowed = PERMISSIONS[r.permission!] as readonly Role[];
       for (const role of ROLES.filter((x) => !allowed.includes(x))) {
         const before = (await server.mamori.audit.head()).seq;
@@ -112,7 +119,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   });
 
   it('lets each allowed role through the GET routes (not 401/403)', async () => {
-    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && x.method === 'GET')) {
+    for (const r of server.app.declaredRoutes.filter((x) => !x.login && !x.public && !x.console && x.method === 'GET')) {
       for (const role of PERMISSIONS[r.permission!] as readonly Role[]) {
         const res = await server.app.inject({ method: 'GET', url: fill(r.url), headers: as(role) });
         assert.ok(![401, 403].includes(res.statusCode), `${role} on GET ${r.url}: ${res.statusCode} ${res.body}`);
@@ -123,7 +130,7 @@ describe('security: roles over every route, subscriber data to case roles only',
   it('shows M4 account IDs and case ids only to roles that may open the case, and audits each such read', async () => {
     const read = async (role: Role) => {
       const before = (await server.mamori.audit.head()).seq;
-      const res = await server.app.inject({ method: 'GET', url: '/api/v1/m4/suspensions', headers: as(role) });
+      const res = await server.app.inject({ method: 'GET', url: '/api/v1/measures/credential-misuse/suspensions', headers: as(role) });
       assert.equal(res.statusCode, 200, res.body);
       const audited = [];
       for await (const e of server.mamori.audit.entries({ afterSeq: before })) if (e.action === 'm4.suspensions.read') audited.push(e);
@@ -146,19 +153,27 @@ describe('security: roles over every route, subscriber data to case roles only',
   it("audits every read of a subscriber's consent, and keeps it from auditors", async () => {
     const put = await server.app.inject({
       method: 'PUT',
-      url: '/api/v1/m3/consent/sub-0001',
+      url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001',
       headers: as('operator'),
       payload: { choice: 'opt-out', channel: 'support-desk' },
     });
     assert.equal(put.statusCode, 200, put.body);
     const before = (await server.mamori.audit.head()).seq;
-    const got = await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('operator') });
+    const got = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001',
+      headers: as('operator'),
+    });
     assert.equal(got.statusCode, 200, got.body);
     assert.equal((got.json() as { choice: string }).choice, 'opt-out');
     const reads = [];
     for await (const e of server.mamori.audit.entries({ afterSeq: before })) if (e.action === 'm3.consent.read') reads.push(e);
     assert.equal(reads.length, 1);
     assert.match(reads[0]!.object ?? '', /^m3-consent:\d+$/);
-    assert.equal((await server.app.inject({ method: 'GET', url: '/api/v1/m3/consent/sub-0001', headers: as('auditor') })).statusCode, 403);
+    assert.equal(
+      (await server.app.inject({ method: 'GET', url: '/api/v1/measures/cc-dns-blocking/consent/sub-0001', headers: as('auditor') }))
+        .statusCode,
+      403,
+    );
   });
 });

@@ -13,13 +13,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { applyDetections, type CandidateFeed } from '../../src/measures/cc-detection/candidates.js';
 import { syncEntries } from '../../src/measures/cc-sharing/entries.js';
 import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
-import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
+import { ccLikeFeatures, measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
 const CC_COLLECTION = '4c2f6a33-5e0b-5d1f-9a51-6d616d6f7269';
@@ -32,33 +32,6 @@ interface PushStatus {
   failures?: Array<{ message: string }>;
   title?: string;
   description?: string;
-}
-
-function features(address: string, port: number) {
-  return {
-    address,
-    port,
-    proto: 6,
-    clients: 40,
-    flows: 4000,
-    flowsPerClient: 100,
-    periodicShare: 1,
-    periodSeconds: 60,
-    gapDispersion: 0.02,
-    beaconScore: 0.9,
-    bytesCv: 0.01,
-    packetsCv: 0,
-    meanBytesPerFlow: 300,
-    medianDurationSeconds: 0.2,
-    p90DurationSeconds: 0.4,
-    hoursActive: 24,
-    firstSeenHours: 0,
-    clientGrowth: 0,
-    failedShare: 0,
-    portRarity: 0.8,
-    returnRatio: 0.5,
-    farmSiblings: 0,
-  };
 }
 
 /** A partner's indicator for 10.x.y.z:port, padded with a description as real feeds carry. */
@@ -90,7 +63,7 @@ describe('security: M2 TAXII server and feeds', () => {
     return { status: res.statusCode, body: res.json() as Record<string, unknown> };
   };
   const recipient = async (name: string, rights: Array<{ collection: string; read: boolean; write: boolean }>) => {
-    const r = await api('POST', '/api/v1/share/recipients', {
+    const r = await api('POST', '/api/v1/measures/cc-sharing/recipients', {
       name,
       contact: 'soc@partner.example',
       attestedAt: new Date(Date.now() - 86_400_000).toISOString(),
@@ -100,7 +73,7 @@ describe('security: M2 TAXII server and feeds', () => {
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const id = (r.body as { id: string }).id;
-    const t = await api('POST', `/api/v1/share/recipients/${id}/credentials`, { kind: 'token' });
+    const t = await api('POST', `/api/v1/measures/cc-sharing/recipients/${id}/credentials`, { kind: 'token' });
     const token = (t.body as { secret: string }).secret;
     return { id, token, client: new TaxiiClient(base, ca, { token }) };
   };
@@ -129,7 +102,7 @@ describe('security: M2 TAXII server and feeds', () => {
     await applyDetections(
       server.mamori.state,
       server.mamori.audit,
-      [{ features: features('198.51.100.7', 443), score: 0.97, explanation: [] }],
+      [{ features: ccLikeFeatures('198.51.100.7', 443), score: 0.97, explanation: [] }],
       new Date(),
       new Date(0),
       'measure:cc-detection',
@@ -143,14 +116,17 @@ describe('security: M2 TAXII server and feeds', () => {
       now: new Date(),
       actor: 'measure:cc-sharing',
     });
-    for (const e of (await api('GET', '/api/v1/share/entries?state=pending')).body.entries as Array<{ id: string }>) {
-      assert.equal((await api('POST', `/api/v1/share/entries/${e.id}/decision`, { action: 'approve', reason: 'checked' })).status, 200);
+    for (const e of (await api('GET', '/api/v1/measures/cc-sharing/entries?state=pending')).body.entries as Array<{ id: string }>) {
+      assert.equal(
+        (await api('POST', `/api/v1/measures/cc-sharing/entries/${e.id}/decision`, { action: 'approve', reason: 'checked' })).status,
+        200,
+      );
     }
   });
   after(() => server?.close());
 
   it('refuses the flat feeds to a recipient that may only write partner submissions (403, audited)', async () => {
-    const sharedList = await api('GET', '/api/v1/share/entries?state=shared');
+    const sharedList = await api('GET', '/api/v1/measures/cc-sharing/entries?state=shared');
     assert.ok(
       (sharedList.body.entries as unknown[]).length >= 1,
       `nothing is shared, so the test would prove nothing: ${JSON.stringify(sharedList.body)}`,

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { kdig } from '../support/bind.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
@@ -41,7 +41,11 @@ describe(
     let noc: string;
 
     const receiver = async (): Promise<ReceiverView> => {
-      const r = await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${noc}` } });
+      const r = await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/measures/ddos-dns-blocking/attacks',
+        headers: { authorization: `Bearer ${noc}` },
+      });
       return (JSON.parse(r.body) as { receiver: ReceiverView }).receiver;
     };
     const frames = () =>
@@ -56,15 +60,16 @@ describe(
         join(dir, 'data'),
         [
           'server:\n  port: 0',
+          'rpz:',
+          '  primary: { host: 127.0.0.1, port: 0 }',
+          '  transferTo: [127.0.0.1]',
           'measures:',
           '  ddos-dns-blocking:',
           '    enabled: true',
           `    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], ` +
             `allow: [127.0.0.1], tls: { cert: ${JSON.stringify(pki.serverCert)}, ` +
             `key: ${JSON.stringify(pki.serverKey)}, ca: ${JSON.stringify(pki.ca)} } }`,
-          '    primary: { host: 127.0.0.1, port: 0 }',
           '    zone: ddos.rpz.isp.test',
-          '    transferTo: [127.0.0.1]',
         ].join('\n'),
       );
       server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });

@@ -14,7 +14,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { CONTROL, controlFrame, dataFrame, DNSTAP_CONTENT_TYPE } from '../../src/ingest/dnstap/frame-stream.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
@@ -51,7 +51,11 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
   const group = process.getuid?.() === 0 ? 'daemon' : String(process.getgid?.() ?? 0);
 
   const receiver = async (): Promise<ReceiverView> => {
-    const r = await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${noc}` } });
+    const r = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/measures/ddos-dns-blocking/attacks',
+      headers: { authorization: `Bearer ${noc}` },
+    });
     assert.equal(r.statusCode, 200, r.body);
     return (JSON.parse(r.body) as { receiver: ReceiverView }).receiver;
   };
@@ -68,14 +72,15 @@ describe('security: dnstap hears only resolvers, times out idle connections, bou
       join(dir, 'data'),
       [
         'server:\n  port: 0',
+        'rpz:',
+        '  primary: { host: 127.0.0.1, port: 0 }',
+        '  transferTo: [127.0.0.1]',
         'measures:',
         '  ddos-dns-blocking:',
         '    enabled: true',
         `    dnstap: { unix: [${JSON.stringify(socket)}], unixGroup: ${group}, tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1],`,
         '              maxConnectionsPerSource: 4, handshakeTimeout: 1s, idleTimeout: 2s }',
-        '    primary: { host: 127.0.0.1, port: 0 }',
         '    zone: ddos.rpz.isp.test',
-        '    transferTo: [127.0.0.1]',
       ].join('\n'),
     );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });

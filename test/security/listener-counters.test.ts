@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import dnsPacket from 'dns-packet';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
@@ -56,18 +56,17 @@ describe("security: every listener's refusals on /metrics and the API", () => {
       join(tempDir(), 'data'),
       [
         'server:\n  port: 0',
+        'rpz:',
+        '  primary: { host: 127.0.0.1, port: 0 }',
+        '  transferTo: [127.0.0.1]',
         'measures:',
         '  credential-misuse: { enabled: true }',
         '  cc-dns-blocking:',
         '    enabled: true',
-        '    primary: { host: 127.0.0.1, port: 0 }',
-        '    transferTo: [127.0.0.1]',
         '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
         '  ddos-dns-blocking:',
         '    enabled: true',
         '    dnstap: { tcp: [{ host: 127.0.0.1, port: 0 }], allow: [127.0.0.1] }',
-        '    primary: { host: 127.0.0.1, port: 0 }',
-        '    transferTo: [127.0.0.1]',
         `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ` +
           `port: 0 }]\n    clients: [{ address: ` +
           `"127.0.0.1", secret: "${SECRET}", name: "bras1" }]`,
@@ -83,6 +82,8 @@ describe("security: every listener's refusals on /metrics and the API", () => {
   it('shows RPZ, RADIUS and dnstap refusals by reason, the same on both', async () => {
     const m3Port = Number(server.endpoints['cc-dns-blocking']!.rpzPrimary!.split(':').pop());
     const m6Port = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
+    // One RPZ primary, the core's, serves both measures' zones: one port, one listener, one count.
+    assert.equal(m3Port, m6Port);
     const dnstapPort = Number(server.endpoints['ddos-dns-blocking']!.dnstap!.split(':').pop());
     const radiusPort = server.radius!.addresses[0]!.port;
     const query = dnsPacket.encode({
@@ -103,8 +104,7 @@ describe("security: every listener's refusals on /metrics and the API", () => {
     await server.radius!.settled();
 
     const want: Array<[string, string, string, number]> = [
-      ['cc-dns-blocking', 'rpz-primary', 'address', 3],
-      ['ddos-dns-blocking', 'rpz-primary', 'address', 1],
+      ['server', 'rpz-primary', 'address', 4],
       ['server', 'radius', 'unknown-nas', 2],
       ['server', 'radius', 'authenticator', 1],
       ['ddos-dns-blocking', 'dnstap', 'refused-address', 1],

@@ -57,8 +57,7 @@ describe('security: RADIUS answers a Start only once it is stored', () => {
         `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
         'server: { host: 127.0.0.1, port: 0 }',
         'measures:\n  credential-misuse: { enabled: true }',
-        `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ` +
-          `port: ${port} }]\n    clients: [{ ` +
+        `ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: ${port} }]\n    clients: [{ ` +
           `address: "127.0.0.1", secret: "${SECRET}", name: "bras1" }]`,
       ].join('\n'),
     );

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { serve, type Server } from '../../src/api/serve.js';
+import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { kdig } from '../support/bind.js';
 import { have } from '../support/flow-peers.js';
@@ -35,12 +35,13 @@ describe(
         join(dir, 'data'),
         [
           'server:\n  port: 0',
+          'rpz:',
+          '  primary: { host: 127.0.0.1, port: 0 }',
+          '  transferTo: [127.0.0.1]',
+          `  tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
           'measures:',
           '  cc-dns-blocking:',
           '    enabled: true',
-          '    primary: { host: 127.0.0.1, port: 0 }',
-          '    transferTo: [127.0.0.1]',
-          `    tsig: [{ name: ${KEY.name}, secret: "${KEY.secret}" }]`,
           '    notice: { optOut: "https://member.isp.example.jp/dns", support: "0120-000-000", unfilteredResolver: "192.0.2.21" }',
           '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
           'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", ' +
@@ -53,7 +54,7 @@ describe(
       const support = (await server.mamori.accounts.createToken('module:test', 'support-desk', 'operator')).token;
       const r = await server.app.inject({
         method: 'PUT',
-        url: '/api/v1/m3/consent/sub-7@isp',
+        url: '/api/v1/measures/cc-dns-blocking/consent/sub-7@isp',
         headers: { authorization: `Bearer ${support}` },
         payload: { choice: 'opt-out', channel: 'support-desk' },
       });

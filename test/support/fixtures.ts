@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { openMamori, type Mamori, type OpenOptions } from '../../src/core/app.js';
+import { openMamori, type Mamori, type OpenOptions } from '../../src/app/mamori.js';
 import { parseConfig, type Config } from '../../src/core/config.js';
 import { defineMeasure, type MeasureDeclarationInput } from '../../src/core/measure.js';
 import type { MeasureModule } from '../../src/core/registry.js';
@@ -76,10 +76,12 @@ export function runnableMeasure(overrides: Partial<MeasureDeclarationInput> = {}
  * inlet need it enabled without a model or subscriber prefixes.
  */
 export function measuresWithM1InletOnly(): MeasureModule[] {
+  // Without its job M1 has no handles for its routes: it serves none.
   return ALL_MEASURES.map((m) =>
     m.declaration.id === 'cc-detection'
       ? {
           ...m,
+          routes: undefined,
           readiness: () => [],
           implementation: {
             async start() {
@@ -108,4 +110,32 @@ export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] =
     ],
     outputs,
   });
+}
+
+/** The features of a beacon-like C&C endpoint (40 clients polling every 60 s), for tests that need a candidate. */
+export function ccLikeFeatures(address: string, port: number) {
+  return {
+    address,
+    port,
+    proto: 6,
+    clients: 40,
+    flows: 4000,
+    flowsPerClient: 100,
+    periodicShare: 1,
+    periodSeconds: 60,
+    gapDispersion: 0.02,
+    beaconScore: 0.9,
+    bytesCv: 0.01,
+    packetsCv: 0,
+    meanBytesPerFlow: 300,
+    medianDurationSeconds: 0.2,
+    p90DurationSeconds: 0.4,
+    hoursActive: 24,
+    firstSeenHours: 0,
+    clientGrowth: 0,
+    failedShare: 0,
+    portRarity: 0.8,
+    returnRatio: 0.5,
+    farmSiblings: 0,
+  };
 }

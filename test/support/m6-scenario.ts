@@ -22,7 +22,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { serve } from '../../src/api/serve.js';
+import { serve } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { parseConfig } from '../../src/core/config.js';
 import { kdig, startNamed, type Named } from './bind.js';
@@ -71,6 +71,8 @@ export const VICTIMS = [
 const AMP_NAME = 'amp.abused.example';
 
 const SOA = '$TTL 300\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n';
+/** Four TXT strings of 255 characters (the amplified answer). */
+const TXT_STRINGS = Array.from({ length: 4 }, (_, i) => `"${'abcdefgh'[i]!.repeat(255)}"`).join(' ');
 /** The "Internet": every zone the scenario asks, on one loopback BIND. */
 export const ZONES: Record<string, string> = {
   'co.jp': `${SOA}* IN A 192.0.2.50\n`,
@@ -84,7 +86,7 @@ export const ZONES: Record<string, string> = {
   'dnsbl.example': `${SOA}2.0.0.127.zen IN A 127.0.0.2\n9.8.7.10.zen IN A 127.0.0.4\n`,
   'malware-check.example': `${SOA}44d88612fea8a8f36de82e1278abb02f.hash IN A 127.0.0.2\n`,
   // 1,114 bytes with EDNS: header 12, question 24, answer 12 + 1,055 of TXT, OPT 11.
-  'abused.example': `${SOA}amp IN TXT ${Array.from({ length: 4 }, (_, i) => `"${'abcdefgh'[i]!.repeat(255)}"`).join(' ')} "${'z'.repeat(30)}"\n`,
+  'abused.example': `${SOA}amp IN TXT ${TXT_STRINGS} "${'z'.repeat(30)}"\n`,
 };
 
 /** Benign names with their types (dnsperf's format); the DNSBL, hash and CDN names are new all the time. */
@@ -113,8 +115,8 @@ export function benignNames(n: number): string[] {
     else if (x < 0.3) lines.push(`${pick(r, ['www', 'www', 'mail', 'login'])}.${customers[Math.floor(r() ** 2 * customers.length)]} A`);
     else
       lines.push(
-        `${pick(r, ['www', 'mail', 'api', 'static', 'img', 'cdn', 'login', 'm', 'shop', 'news'])}.${sites[Math.floor(r() ** 2.5 * sites.length)]} ` +
-          `${r() < 0.1 ? 'AAAA' : 'A'}`,
+        `${pick(r, ['www', 'mail', 'api', 'static', 'img', 'cdn', 'login', 'm', 'shop', 'news'])}.` +
+          `${sites[Math.floor(r() ** 2.5 * sites.length)]} ${r() < 0.1 ? 'AAAA' : 'A'}`,
       );
   }
   return lines;
@@ -144,14 +146,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export function m6Settings(socket: string, notifyPort: number, extra: string[] = [], minConfidence = 0.6): string[] {
   return [
+    'rpz:',
+    '  primary: { host: 127.0.0.1, port: 0 }',
+    '  transferTo: [127.0.0.1]',
+    `  notify: [{ host: 127.0.0.1, port: ${notifyPort} }]`,
     'measures:',
     '  ddos-dns-blocking:',
     '    enabled: true',
     `    dnstap: { unix: [${JSON.stringify(socket)}] }`,
-    '    primary: { host: 127.0.0.1, port: 0 }',
     '    zone: ddos.rpz.isp.test',
-    '    transferTo: [127.0.0.1]',
-    `    notify: [{ host: 127.0.0.1, port: ${notifyPort} }]`,
     `    autoBlock: { enabled: true, minConfidence: ${minConfidence}, ttl: 10m }`,
     ...extra.map((l) => `    ${l}`),
   ];
@@ -363,7 +366,11 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
   };
   await sleep(2000); // the resolvers' last dnstap messages (BIND flushes every second)
   const attacksApi = (
-    await server.app.inject({ method: 'GET', url: '/api/v1/m6/attacks', headers: { authorization: `Bearer ${token}` } })
+    await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/measures/ddos-dns-blocking/attacks',
+      headers: { authorization: `Bearer ${token}` },
+    })
   ).json() as {
     decisions: D[];
     receiver: { events: number; dropped: number; errors: Record<string, number> };

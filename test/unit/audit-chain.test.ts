@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { verifyChain } from '../../src/core/audit/chain.js';
 import { exportFileItems } from '../../src/core/audit/log.js';
 import { openTest, tempDir } from '../support/fixtures.js';
@@ -70,9 +70,9 @@ describe('audit log in the state store', () => {
       [3, rows[1]!],
       [4, rows[0]!],
     ] as const) {
-      await sql`update audit_log set ts = ${source.ts}, actor = ${source.actor}, measure = ${source.measure}, action = ${source.action}, object = ${source.object}, case_id = ${source.case_id}, counts = ${source.counts}, prev_hash = ${source.prev_hash}, hash = ${source.hash} where seq = ${target}`.execute(
-        m.state.db,
-      );
+      await sql`update audit_log set ts = ${source.ts}, actor = ${source.actor}, measure = ${source.measure}, action = ${source.action},
+        object = ${source.object}, case_id = ${source.case_id}, counts = ${source.counts}, prev_hash = ${source.prev_hash},
+        hash = ${source.hash} where seq = ${target}`.execute(m.state.db);
     }
     const r = await m.audit.verify();
     assert.equal(r.ok, false);
@@ -83,7 +83,8 @@ describe('audit log in the state store', () => {
     await sql`update audit_log set seq = seq + 1000 where seq >= 5`.execute(m.state.db);
     await sql`update audit_log set seq = seq - 999 where seq >= 1005`.execute(m.state.db);
     const fake = (await sql<Record<string, unknown>>`select * from audit_log where seq = 4`.execute(m.state.db)).rows[0]!;
-    await sql`insert into audit_log (seq, ts, actor, measure, action, object, case_id, counts, outcome, prev_hash, hash) values (5, ${fake.ts}, 'user:mallory', null, 'test.forged', null, null, null, 'ok', ${fake.hash}, ${'0'.repeat(64)})`.execute(
+    await sql`insert into audit_log (seq, ts, actor, measure, action, object, case_id, counts, outcome, prev_hash, hash)
+      values (5, ${fake.ts}, 'user:mallory', null, 'test.forged', null, null, null, 'ok', ${fake.hash}, ${'0'.repeat(64)})`.execute(
       m.state.db,
     );
     const r = await m.audit.verify();

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
-import { CapabilityRefusedError, type PurposeBoundAnalytics } from '../../src/core/capabilities.js';
+import type { Mamori } from '../../src/app/mamori.js';
+import { CapabilityRefusedError, type ActionCapability, type PurposeBoundAnalytics } from '../../src/core/capabilities.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
 import { openTest, runnableMeasure } from '../support/fixtures.js';
 
@@ -17,6 +17,14 @@ const dnsLike = runnableMeasure({
   outputs: ['rpz-rules'],
 });
 const disabled = runnableMeasure({ id: 'off-test', code: 'M92' });
+// Declares every action and input of the broker besides the DNS ones: disconnects, suspensions, sharing, account IDs.
+const actor = runnableMeasure({
+  id: 'act-test',
+  code: 'M93',
+  dataItems: [{ item: 'aaa.account-id', retention: '1d', use: { ja: '試験', en: 'testing' } }],
+  outputs: ['disconnects', 'auth-suspensions', 'shared-indicators'],
+  maxActionDuration: '1d',
+});
 // M7 with a do-nothing implementation, enabled, to show what the broker does with its real declaration.
 const m7 = {
   declaration: ALL_MEASURES[6]!.declaration,
@@ -50,10 +58,12 @@ describe('capability broker', () => {
 
   before(async () => {
     m = await openTest(
-      'measures:\n  test-measure: { enabled: true }\n  dns-test: { enabled: true }\n  infected-host-alert: { enabled: true }\n',
+      'measures:\n  test-measure: { enabled: true }\n  dns-test: ' +
+        '{ enabled: true }\n  act-test: { ' +
+        'enabled: true }\n  infected-host-alert: { enabled: true }\n',
       {
         analytics: true,
-        measures: [...ALL_MEASURES.filter((x) => x.declaration.code !== 'M7'), m7, flowLike, dnsLike, disabled],
+        measures: [...ALL_MEASURES.filter((x) => x.declaration.code !== 'M7'), m7, flowLike, dnsLike, actor, disabled],
       },
     );
     await m.analytics!.exec('CREATE DATABASE IF NOT EXISTS t_flows');
@@ -148,8 +158,30 @@ describe('capability broker', () => {
     await refused(m, m.broker.forMeasure('dns-test').action('notifier'), /does not declare the output "subscriber-notices"/);
   });
 
-  it('says "not available" for a declared capability whose provider has not landed', async () => {
-    await refused(m, m.broker.forMeasure('dns-test').action('policy-zone-writer'), /not available in this build/);
+  it('grants each action and input to a measure that declares it, and only to it (issue 15: actions only through the broker)', async () => {
+    // What each capability is, as the measures use it: the methods they call.
+    const granted: Array<[string, ActionCapability, string]> = [
+      ['dns-test', 'policy-zone-writer', 'serve'],
+      ['dns-test', 'dnstap-input', 'start'],
+      ['act-test', 'disconnector', 'disconnect'],
+      ['act-test', 'auth-suspender', 'answer'],
+      ['act-test', 'auth-feed', 'subscribe'],
+      ['act-test', 'sharer', 'serve'],
+    ];
+    for (const [measure, capability, method] of granted) {
+      const got = await m.broker.forMeasure(measure).action<Record<string, unknown>>(capability);
+      assert.equal(typeof got[method], 'function', `${measure} ${capability}.${method}`);
+      const e = await lastAudit(m);
+      assert.deepEqual([e.action, e.measure, e.object], ['capability.grant', measure, `capability:${capability}`]);
+    }
+    // A measure that did not declare the output (or the item) gets none of them, and each refusal is audited.
+    await refused(m, m.broker.forMeasure('test-measure').action('policy-zone-writer'), /does not declare the output "rpz-rules"/);
+    await refused(m, m.broker.forMeasure('test-measure').action('dnstap-input'), /does not declare the data item "dns\.qname"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('disconnector'), /does not declare the output "disconnects"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('auth-suspender'), /does not declare the output "auth-suspensions"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('auth-feed'), /does not declare the data item "aaa\.account-id"/);
+    await refused(m, m.broker.forMeasure('act-test').action('policy-zone-writer'), /does not declare the output "rpz-rules"/);
+    await refused(m, m.broker.forMeasure('off-test').action('sharer'), /the measure is disabled/);
   });
 
   it('refuses a dataset registration that holds items its owner did not declare', () => {

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { importLabels, labelSources, labelsValidAt } from '../../src/measures/cc-detection/label-store.js';
-import { LabelImportError, parseFeodoCsv, parseIpList, parseStixBundle } from '../../src/measures/cc-detection/labels.js';
+import { LabelImportError, parseFeodoCsv, parseIpList, parseStixBundle } from '../../src/share/labels.js';
 import { CLI, openTest, REPO_ROOT, tempDir } from '../support/fixtures.js';
 
 const opts = { validityDays: 30, now: new Date('2026-11-24T00:00:00Z') };

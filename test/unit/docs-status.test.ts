@@ -139,7 +139,9 @@ describe('docs agree with the code', () => {
     const bare: string[] = [];
     for (const f of DOCS) {
       const text = read(f).replace(/\s+/g, ' ');
-      const commands = 'serve|config|policy|audit|users|tokens|flows|cc|share|subscribers|simulate|retention|measures|--help|-c';
+      const commands =
+        'serve|config|policy|audit|users|tokens|flows|cc|share|dns-blocking|credential-misuse|ddos|subscribers|simulate|retention|' +
+        'measures|--help|-c';
       for (const m of text.matchAll(new RegExp(`(?<!npx )(?<![\\w/.-])mamori (?:${commands})\\b`, 'g'))) {
         bare.push(`${f}: "${text.slice(Math.max(0, m.index - 20), m.index + 30)}"`);
       }

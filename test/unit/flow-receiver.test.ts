@@ -57,6 +57,7 @@ describe('native flow receiver', { skip }, () => {
   it('hands over every datagram whole, in order, with its sender and time, across many turns of the ring', async () => {
     const got: Got[] = [];
     const buf = Buffer.allocUnsafe(MIN_READ_BYTES);
+    // eslint-disable-next-line prefer-const -- assigned below, after `take` that reads it is defined
     let r: NativeFlowReceiver | undefined;
     const take = () => {
       for (let n = r!.read(buf); n > 0; n = r!.read(buf)) parse(buf, n, got);

@@ -138,8 +138,7 @@ describe('resolver logs for M3', () => {
 
   it('reads a BIND rpz line into time, client, zone and the listed rule, and nothing from other lines', () => {
     const q = parseBlockedLine(
-      '24-Nov-2026 11:58:35.123 client @0x7f3c5c012345 198.51.100.7#53211 ' +
-        '(x.evil.example): rpz QNAME ' +
+      '24-Nov-2026 11:58:35.123 client @0x7f3c5c012345 198.51.100.7#53211 (x.evil.example): rpz QNAME ' +
         'NXDOMAIN rewrite x.evil.example/A/IN via x.evil.example.cc.rpz.isp.test',
       'bind',
       ZONES,

@@ -243,4 +243,28 @@ describe('M6 attacked zone, baselines and confidence (issue 18)', () => {
     assert.deepEqual(known.slice(0, 2), ['login.victim.example', 'www.victim.example']);
     assert.equal(known.length, 40);
   });
+
+  it('forgets a normal name once it has not resolved for the retention of names, in memory and in the snapshot', () => {
+    const d = new RandomSubdomainDetector();
+    const ev: DnsEvent[] = [];
+    // www resolves for the first 10 s only, login for the whole minute.
+    for (let sec = 0; sec < 60; sec++) {
+      for (const qname of sec < 10 ? ['www.victim.example', 'login.victim.example'] : ['login.victim.example']) {
+        const t = T0 + sec * 1000;
+        ev.push(
+          { kind: 'query', timeMs: t, qname, qtype: 1, rcode: 0, size: 0 },
+          { kind: 'response', timeMs: t + 1, qname, qtype: 1, rcode: 0, size: 80 },
+        );
+      }
+    }
+    run(d, ev);
+    const www = d.snapshot().names.find((n) => n.name === 'www.victim.example')!;
+    assert.ok(www.lastSeen <= T0 + 10_000, `www last resolved at ${www.lastSeen - T0} ms`);
+    d.forgetNames(T0 + 30_000);
+    assert.deepEqual(d.knownNames('victim.example'), ['login.victim.example']);
+    assert.deepEqual(
+      d.snapshot().names.map((n) => n.name),
+      ['login.victim.example'],
+    );
+  });
 });

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { CapabilityRefusedError } from '../../src/core/capabilities.js';
 import { StateScopeError, type MeasureState } from '../../src/core/measure-state.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
@@ -45,7 +45,7 @@ describe('measure state handle', () => {
     const db = own.store.db as unknown as Kysely<{ cc_models: { version: number } }>;
     const rows = await db.selectFrom('cc_models').select('version').orderBy('version', 'desc').execute();
     assert.deepEqual(rows, []);
-    assert.deepEqual(M1.stateTables, ['cc_label_sources', 'cc_labels', 'cc_candidates', 'cc_models']);
+    assert.deepEqual(M1.stateTables, ['cc_label_sources', 'cc_labels', 'cc_candidates', 'cc_models', 'cc_runs']);
   });
 
   it('refuses a table of the core (accounts), audited', async () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { DetailTailer, parseDetailBlock } from '../../src/ingest/radius/detail.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
 import { openTest, tempDir } from '../support/fixtures.js';

@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import type { Kysely } from 'kysely';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { SERVICE_OWNER, type Dataset, type RetentionPass } from '../../src/core/datasets.js';
 import { runRetention } from '../../src/core/retention.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { openTest } from '../support/fixtures.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 
 const NOW = new Date('2027-06-01T12:00:00Z');
 const HOUR = 3_600_000;
@@ -35,6 +35,7 @@ const NOT_DATA: Record<string, string> = {
   notice_templates: 'template texts',
   cc_label_sources: 'names and hashes of imported lists',
   cc_models: 'trained models (aggregates)',
+  cc_runs: 'detection runs: window bounds, model version, counts (no endpoint, no flow data)',
   flow_imports: 'flow back-fills: content hash, when, who, counts (no file name, no flow data)',
   m3_entries: "C&C names from published lists, not from subscribers' queries",
   share_recipients: 'partner organisations',
@@ -87,7 +88,7 @@ const SPECS: Record<string, Spec> = {
 };
 
 /** Inserts a row, filling every column not given (nullable ones too: SQLite keys may be) with a distinct value of its type. */
-function inserter(db: Kysely<any>, columns: Map<string, Array<{ name: string; dataType: string; isAutoIncrementing: boolean }>>) {
+function inserter(db: UntypedDb, columns: Map<string, Array<{ name: string; dataType: string; isAutoIncrementing: boolean }>>) {
   let n = 0;
   return async (table: string, values: Row = {}): Promise<Row> => {
     const cols = columns.get(table);
@@ -101,12 +102,12 @@ function inserter(db: Kysely<any>, columns: Map<string, Array<{ name: string; da
     try {
       return (await db.insertInto(table).values(row).returningAll().executeTakeFirstOrThrow()) as Row;
     } catch (err) {
-      throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`);
+      throw new Error(`${table} ${JSON.stringify(row)}: ${(err as Error).message}`, { cause: err });
     }
   };
 }
 
-async function present(db: Kysely<any>, table: string, row: Row): Promise<boolean> {
+async function present(db: UntypedDb, table: string, row: Row): Promise<boolean> {
   let q = db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n'));
   for (const [k, v] of Object.entries(row)) q = v === null ? q.where(k, 'is', null) : q.where(k, '=', v);
   return Number((await q.executeTakeFirstOrThrow()).n) > 0;
@@ -181,7 +182,7 @@ describe('retention of every declared data item', () => {
   });
 
   it("deletes every dataset's rows past the retention, keeps fresh and held ones, and audits each pass", async () => {
-    const db = m.state.db as unknown as Kysely<any>;
+    const db = m.state.db as unknown as UntypedDb;
     const tables = await db.introspection.getTables();
     const insert = inserter(db, new Map(tables.map((t) => [t.name, t.columns])));
     type Kind = 'expired' | 'fresh' | 'held' | 'beyond-hold';
@@ -250,7 +251,7 @@ describe('retention of every declared data item', () => {
   });
 
   it('keeps only the choice in force: a superseded opt-out goes, one in force stays, an opt-in that ended it goes with it', async () => {
-    const db = m.state.db as unknown as Kysely<any>;
+    const db = m.state.db as unknown as UntypedDb;
     const day = (n: number) => new Date(NOW.getTime() - n * 86_400_000).toISOString();
     const add = (subscriber_id: string, choice: string, at: string) =>
       db.insertInto('m3_consent').values({ subscriber_id, choice, channel: 'member-site', actor: 'test', at }).execute();

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { reduceIndicator } from '../../src/measures/cc-sharing/inbound.js';
 import { parseMispEvent } from '../../src/measures/cc-sharing/partners.js';
-import { LabelImportError } from '../../src/measures/cc-detection/labels.js';
+import { LabelImportError } from '../../src/share/labels.js';
 
 const GOOD = {
   type: 'indicator',

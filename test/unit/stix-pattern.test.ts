@@ -130,8 +130,7 @@ describe('endpoints of a pattern', () => {
   it('reads addresses, ports and protocols, with OR and IN as alternatives', () => {
     assert.deepEqual(
       endpointsOfPattern(
-        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value " +
-          "= '198.51.100.7' " +
+        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.7' " +
           "AND network-traffic:dst_port = 443 AND network-traffic:protocols[*] = 'tcp']",
       ),
       [{ prefix: '198.51.100.7', port: 443, protocol: 'tcp' }],

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Mamori } from '../../src/core/app.js';
+import type { Mamori } from '../../src/app/mamori.js';
 import { DeterministicMap, parsePortBlockLine } from '../../src/subscriber/cgnat.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';

@@ -2,11 +2,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { generatePassword } from '../../core/accounts.js';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { parseDuration } from '../../core/duration.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import { ROLES } from '../../core/roles.js';
-import { principalOf } from '../server.js';
+import { principalOf } from '../../core/http.js';
 
 const username = z.string().min(2).max(32);
 

@@ -1,10 +1,10 @@
 /** The audit log for auditors: read, verify, anchor. Reading the audit log is itself audited. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { auditEntrySchema } from '../../core/audit/chain.js';
 import type { Metrics } from '../../core/metrics.js';
-import { principalOf } from '../server.js';
+import { principalOf } from '../../core/http.js';
 
 const isoTime = z.string().datetime({ offset: true });
 export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {

@@ -4,12 +4,13 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Metrics } from '../../core/metrics.js';
+import { PERMISSIONS, roleMay, type Permission } from '../../core/roles.js';
 import { LoginThrottle } from '../login-throttle.js';
-import { errorSchema } from '../schemas.js';
-import { principalOf } from '../server.js';
+import { errorSchema } from '../../core/http.js';
+import { principalOf } from '../../core/http.js';
 
 export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
   const ttl = parseDuration(mamori.config.auth.sessionTtl);
@@ -67,11 +68,18 @@ export function authRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsync
       '/api/v1/me',
       {
         config: { permission: 'self' },
-        schema: { tags: ['auth'], response: { 200: z.object({ name: z.string(), role: z.string(), kind: z.enum(['user', 'token']) }) } },
+        schema: {
+          tags: ['auth'],
+          description: 'Who is calling, and every permission their role has (the console offers only what these allow).',
+          response: {
+            200: z.object({ name: z.string(), role: z.string(), kind: z.enum(['user', 'token']), permissions: z.array(z.string()) }),
+          },
+        },
       },
       async (request) => {
         const p = principalOf(request);
-        return { name: p.name, role: p.role, kind: p.kind };
+        const permissions = (Object.keys(PERMISSIONS) as Permission[]).filter((x) => roleMay(p.role, x));
+        return { name: p.name, role: p.role, kind: p.kind, permissions };
       },
     );
 

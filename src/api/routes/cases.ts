@@ -4,11 +4,11 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { cdb, getCase } from '../../notify/cases.js';
 import { NoticeError, render, VARIABLES } from '../../notify/notices.js';
-import { errorSchema } from '../schemas.js';
-import { principalOf } from '../server.js';
+import { errorSchema } from '../../core/http.js';
+import { principalOf } from '../../core/http.js';
 
 const caseSchema = z.object({
   id: z.string(),

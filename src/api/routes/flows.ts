@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import { STATE_TEXT } from '../../core/registry.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import {
@@ -28,8 +28,8 @@ import { ImportRegistry } from '../../ingest/flow/import-registry.js';
 import { NfdumpError } from '../../ingest/flow/nfdump.js';
 import type { FlowInlet } from '../../ingest/flow/inlet.js';
 import { PcapError } from '../../ingest/pcap.js';
-import { errorSchema } from '../schemas.js';
-import { principalOf } from '../server.js';
+import { errorSchema } from '../../core/http.js';
+import { principalOf } from '../../core/http.js';
 
 const exporterSchema = z.object({
   address: z.string(),

@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 
 /** Each component's state; ready when every one is "ok", "listening" or "running". */
 export type Readiness = () => Promise<Record<string, string>> | Record<string, string>;

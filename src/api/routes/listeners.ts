@@ -12,9 +12,8 @@ export function listenerRoutes(all: () => OwnedListenerStatus[]): FastifyPluginA
         schema: {
           tags: ['operations'],
           description:
-            'Each network listener (RADIUS accounting, RPZ primaries, ' +
-            "dnstap, the AAA's REST calls): counts " +
-            ('of what it took, and of what it refused or dropped ' + 'by reason.'),
+            "Each network listener (RADIUS accounting, RPZ primaries, dnstap, the AAA's REST calls): counts " +
+            'of what it took, and of what it refused or dropped by reason.',
           response: {
             200: z.object({
               listeners: z.array(

@@ -1,10 +1,10 @@
 /** Declared measures and their state; the disclosures generated from them. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import type { MeasureStatus } from '../../core/registry.js';
 import { STATE_TEXT } from '../../core/registry.js';
-import { errorSchema } from '../schemas.js';
+import { errorSchema } from '../../core/http.js';
 import { renderDisclosure } from '../../policy/disclosure.js';
 
 const text = z.object({ ja: z.string(), en: z.string() });

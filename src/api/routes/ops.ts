@@ -1,10 +1,10 @@
 /** Operations: Prometheus metrics and the retention job on demand. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Mamori } from '../../core/app.js';
+import type { Mamori } from '../../app/mamori.js';
 import type { Metrics } from '../../core/metrics.js';
 import { runRetention } from '../../core/retention.js';
-import { principalOf } from '../server.js';
+import { principalOf } from '../../core/http.js';
 
 export function opsRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyncZod {
   return async (app) => {

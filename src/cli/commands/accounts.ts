@@ -1,5 +1,4 @@
 /** `mamori` commands: users and API tokens. */
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { ROLES } from '../../core/roles.js';
 import { Command, InvalidArgumentError, Option } from 'commander';

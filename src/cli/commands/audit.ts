@@ -12,9 +12,8 @@ function printVerify(r: VerifyResult & { warnings?: string[] }, source: string):
   for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   if (r.ok) {
     process.stdout.write(
-      `OK: ${source}: ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'} ` +
-        `(seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) ` +
-        (`chain intact; ${r.anchorsChecked} anchors matched; ` + `head ${r.headHash ?? '-'}\n`),
+      `OK: ${source}: ${r.checked} ${r.checked === 1 ? 'entry' : 'entries'} (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}) ` +
+        `chain intact; ${r.anchorsChecked} anchors matched; head ${r.headHash ?? '-'}\n`,
     );
     return;
   }

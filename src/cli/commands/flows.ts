@@ -4,7 +4,7 @@
  * keeps running; without a server it opens the analytics store itself.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Command, Option } from 'commander';
@@ -20,7 +20,7 @@ import {
   type RunningImport,
 } from '../../ingest/flow/import.js';
 import { ImportRegistry } from '../../ingest/flow/import-registry.js';
-import { UsageError, actor, configOf, withMamori } from '../context.js';
+import { UsageError, actor, apiToken, configOf, configuredServerUrl, withMamori } from '../context.js';
 
 interface ImportFlags {
   nfdump?: boolean;
@@ -201,19 +201,6 @@ interface ServerTarget {
   token: string;
 }
 
-function tokenOf(o: ImportFlags): string | undefined {
-  if (o.tokenFile) {
-    let text: string;
-    try {
-      text = readFileSync(o.tokenFile, 'utf8');
-    } catch (err) {
-      throw new UsageError(`cannot read the token file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code}`);
-    }
-    return text.trim() || undefined;
-  }
-  return process.env.MAMORI_TOKEN?.trim() || undefined;
-}
-
 /**
  * The server to import through: the one named, or the configured one when it
  * answers (it then holds the analytics store, and an import must go through it).
@@ -229,13 +216,11 @@ async function importTarget(config: Config, o: ImportFlags): Promise<ServerTarge
       throw new UsageError(`--server ${o.server} is not a URL; write e.g. http://127.0.0.1:8470`);
     }
   } else {
-    const { host, port } = config.server;
-    if (port === 0) return undefined;
-    const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
-    url = new URL(`http://${h.includes(':') ? `[${h}]` : h}:${port}`);
+    if (config.server.port === 0) return undefined;
+    url = new URL(configuredServerUrl(config));
     if (!(await answers(url))) return undefined;
   }
-  const token = tokenOf(o);
+  const token = apiToken(o.tokenFile);
   if (!token) {
     throw new UsageError(
       `a Mamori server ${o.server ? 'was named' : 'is running'} at ${url.origin}: ` +

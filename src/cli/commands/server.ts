@@ -1,7 +1,6 @@
 /** `mamori` commands: the server. */
 import { Command } from 'commander';
-import { type Mamori } from '../../core/app.js';
-import { serve } from '../../api/serve.js';
+import { serve } from '../../app/serve.js';
 import { configOf } from '../context.js';
 
 export function serveCommands(program: Command): void {

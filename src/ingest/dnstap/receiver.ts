@@ -84,6 +84,14 @@ export interface DnstapStatus {
 
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
+/**
+ * The `dnstap-input` capability: the core's dnstap receiver, started for a measure that declares the
+ * names queried (dns.qname), with the measure's own listener settings.
+ */
+export interface DnstapInput {
+  start(options: DnstapReceiverOptions, sink: DnstapSink): Promise<DnstapReceiver>;
+}
+
 export class DnstapReceiver {
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();

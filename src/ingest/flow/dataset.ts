@@ -48,8 +48,7 @@ export async function ensureFlowTable(store: AnalyticsStore): Promise<void> {
   await store.exec(`CREATE DATABASE IF NOT EXISTS ${db}`);
   const columns = FLOW_COLUMNS.map((c) => `\`${c}\` ${TYPES[c]}`).join(', ');
   await store.exec(
-    `CREATE TABLE IF NOT EXISTS ${FLOW_DATASET.table} (${columns}) ` +
-      `ENGINE = MergeTree PARTITION ` +
+    `CREATE TABLE IF NOT EXISTS ${FLOW_DATASET.table} (${columns}) ENGINE = MergeTree PARTITION ` +
       `BY toDate(start) ORDER BY start SETTINGS ${MERGE_SETTINGS}`,
   );
   await store.exec(`ALTER TABLE ${FLOW_DATASET.table} MODIFY SETTING ${MERGE_SETTINGS}`);

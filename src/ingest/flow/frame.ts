@@ -124,7 +124,7 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         break;
       }
       case Layer.Mpls: {
-        let label = 0;
+        let label: number;
         for (let labels = 0; ; labels++) {
           if (labels === MAX_LABELS) return fail(found, FrameStatus.Malformed);
           if (p + 4 > end) return fail(found, FrameStatus.Truncated);
@@ -143,10 +143,10 @@ export function decodeFrame(buf: Buffer, start: number, end: number, kind: Frame
         else if (nibble === 4 && plausibleIpv4(buf, p, end) && checksumOk(buf, p)) layer = Layer.Ipv4;
         else if (nibble === 6 && !ethernetCarryingIp(buf, p, end)) layer = Layer.Ipv6;
         else if (nibble === 0 && plausibleEthernet(buf, p + 4, end)) {
+          // control word (RFC 4385)
           p += 4;
           layer = Layer.Ethernet;
-        } // control word (RFC 4385)
-        else if (nibble === 1)
+        } else if (nibble === 1)
           return fail(found, FrameStatus.NotIp); // PW associated channel: OAM, not traffic
         else if (plausibleEthernet(buf, p, end))
           layer = Layer.Ethernet; // Ethernet over MPLS without a control word

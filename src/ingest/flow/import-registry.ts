@@ -5,8 +5,9 @@
  * is refused unless forced, so a second run of a script cannot store every
  * flow twice.
  */
-import type { Generated, Kysely, Migration } from 'kysely';
+import type { Generated, Migration } from 'kysely';
 import { tablesOf, type StateDb, type StateStore } from '../../store/state/store.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type ImportFormat = 'pcap' | 'nfdump';
 /** stored: every record read; partial: the file was cut short, its whole records stored; failed: stopped by an error after storing some. */
@@ -34,7 +35,7 @@ interface ImportTables {
 
 export const flowImportMigrations: Record<string, Migration> = {
   '0070_flow_imports': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('flow_imports')
         .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())

@@ -22,7 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MamoriError } from '../../core/errors.js';
 import { closeSync, createReadStream, existsSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Mamori } from '../../core/app.js';
+import type { CoreInstance as Mamori } from '../../core/instance.js';
 import { CapabilityRefusedError } from '../../core/capabilities.js';
 import { PcapError, readPcapUdp, scanPcap, type PcapScan, type PcapStats } from '../pcap.js';
 import { addressBytes } from '../address.js';

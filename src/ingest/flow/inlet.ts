@@ -160,8 +160,7 @@ export class FlowInlet {
     if (deps.analytics.engine === 'chdb' && process.platform === 'linux' && !hasCapSysNice()) {
       deps.logger?.warn(
         { event: 'flows.loader-priority' },
-        'without CAP_SYS_NICE, loading and merges run at the ' +
-          'same CPU priority as receiving: on a busy ' +
+        'without CAP_SYS_NICE, loading and merges run at the same CPU priority as receiving: on a busy ' +
           'machine, grant it (systemd AmbientCapabilities)',
       );
     }

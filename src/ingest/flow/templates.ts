@@ -463,7 +463,7 @@ function compileReader(targets: Uint8Array, lengths: Uint16Array, offsets: Uint3
   // Short-circuit: an address that is not zero usually shows it in its first word.
   const placed = mixed ? 'return -1;' : words.length ? `return ${words.map((w) => `${w} !== 0`).join(' || ')} ? 1 : 0;` : 'return 0;';
   const source = `return function compiledRecord(buf, p, b, row, st) {\n  const r16 = row * 16;\n  ${lines.join('\n  ')}\n  ${placed}\n};`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- numbers and fixed names only (see above)
+  // new Function: numbers and fixed names only (see above)
   const make = new Function('readUint', 'ntpMs', source) as (r: typeof readUint, n: typeof ntpMs) => RecordReader;
   return make(readUint, ntpMs);
 }

@@ -18,17 +18,18 @@
  */
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kysely, Migration } from 'kysely';
+import type { Migration } from 'kysely';
 import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
 import type { SessionIndex } from '../../subscriber/sessions.js';
 import { applyAccounting, type SessionEvent } from './apply.js';
 import { STATUS, type Accounting } from './packet.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 type CursorTables = { radius_detail_cursors: { file: string; inode: string; offset: number } };
 
 export const detailMigrations: Record<string, Migration> = {
   '0051_radius_detail_cursors': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('radius_detail_cursors')
         .addColumn('file', 'text', (c) => c.primaryKey())

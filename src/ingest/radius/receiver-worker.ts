@@ -46,6 +46,8 @@ const FLUSH_MS = 5;
  * Counted in records, not batches: at low rates batches are small, and a pause of the main thread must not fill the bound.
  */
 const MAX_WAITING_RECORDS = 256 * BATCH;
+/** Answers sent in one go before the sockets are read again. */
+const SEND_SLICE = 256;
 
 interface Held {
   socket: dgram.Socket;
@@ -73,6 +75,16 @@ async function main(config: ReceiverConfig): Promise<void> {
   let waitingRecords = 0;
   let nextBatch = 0;
   let timer: NodeJS.Timeout | undefined;
+  /** Answers of stored batches, sent in slices so that reading the sockets goes on between them. */
+  let outbox: Held[] = [];
+  let sending = false;
+  const pump = () => {
+    const slice = outbox.length <= SEND_SLICE ? outbox : outbox.slice(0, SEND_SLICE);
+    outbox = slice === outbox ? [] : outbox.slice(SEND_SLICE);
+    for (const h of slice) h.socket.send(h.response, h.port, h.address);
+    if (outbox.length > 0) setImmediate(pump);
+    else sending = false;
+  };
   const flush = () => {
     if (timer) {
       clearTimeout(timer);
@@ -163,7 +175,7 @@ async function main(config: ReceiverConfig): Promise<void> {
       for (const h of answers) {
         const r = recent.get(h.dupKey);
         if (m.type === 'stored') {
-          h.socket.send(h.response, h.port, h.address);
+          outbox.push(h);
           if (!h.retransmission) counters.answered++;
           if (r && r.response === h.response) {
             r.stored = true;
@@ -175,8 +187,14 @@ async function main(config: ReceiverConfig): Promise<void> {
           if (r && r.response === h.response) recent.delete(h.dupKey);
         }
       }
+      if (outbox.length > 0 && !sending) {
+        sending = true;
+        pump();
+      }
       return;
     }
+    // Settling and stopping send what is waiting at once: "settled" means answered.
+    for (const h of outbox.splice(0)) h.socket.send(h.response, h.port, h.address);
     if (m.type === 'settle') {
       flush();
       port.postMessage({ type: 'settled', id: m.id, counters } satisfies ReceiverMessage);

@@ -8,11 +8,14 @@ import { createHash } from 'node:crypto';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
+import type { StateStore } from '../../store/state/store.js';
+import type { CandidateFeed, PublishedCandidate } from '../../core/feeds.js';
 import type { EndpointFeatures } from './features.js';
 import { MamoriError } from '../../core/errors.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
-export type CandidateStatus = 'new' | 'confirmed' | 'expired' | 'withdrawn';
+export type CandidateStatus = PublishedCandidate['status'];
 
 export type CandidateTables = {
   cc_candidates: {
@@ -37,7 +40,7 @@ export const CANDIDATE_TABLES = ['cc_candidates'] as const;
 
 export const candidateMigrations: Record<string, Migration> = {
   '0101_cc-detection_candidates': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_candidates')
         .addColumn('id', 'text', (c) => c.primaryKey())
@@ -79,13 +82,24 @@ export interface Candidate {
   firstDetected: string;
   lastDetected: string;
   detections: number;
-  evidence: {
-    features: Omit<EndpointFeatures, 'address' | 'port' | 'proto'>;
-    explanation: Array<{ feature: string; ja: string; en: string }>;
-  };
+  evidence: CandidateEvidence;
   statusChangedAt: string;
   statusChangedBy: string;
   statusReason: string | null;
+}
+
+/** Aggregates only: never a subscriber address, never a flow. */
+export interface CandidateEvidence {
+  features: Partial<Omit<EndpointFeatures, 'address' | 'port' | 'proto'>>;
+  explanation: Array<{ feature: string; ja: string; en: string; direction?: 'raised' | 'lowered' }>;
+  /** One line an analyst can repeat to a partner, in raw units. */
+  summary?: { ja: string; en: string };
+  /** log10 of the likelihood ratio (profile models): how much more C&C-like than this ISP's traffic. */
+  evidence?: number;
+  /** Rank of the endpoint among all scored endpoints of the run (1 = most suspicious), and how many were scored. */
+  rank?: number;
+  scored?: number;
+  modelVersion?: number;
 }
 
 export class CandidateError extends MamoriError {
@@ -124,9 +138,14 @@ function fromRow(r: CandidateTables['cc_candidates']): Candidate {
 }
 
 export interface Detection {
-  features: EndpointFeatures;
+  features: Pick<EndpointFeatures, 'address' | 'port' | 'proto'> & Partial<EndpointFeatures>;
   score: number;
-  explanation: Array<{ feature: string; ja: string; en: string }>;
+  explanation: CandidateEvidence['explanation'];
+  summary?: CandidateEvidence['summary'];
+  evidence?: number;
+  rank?: number;
+  scored?: number;
+  modelVersion?: number;
 }
 
 export interface RunSummary {
@@ -159,7 +178,12 @@ export async function applyDetections(
       for (const d of detections) {
         const { address, port, proto, ...features } = d.features;
         const id = candidateId(address, port, proto);
-        const evidence = JSON.stringify({ features, explanation: d.explanation });
+        const extra = { summary: d.summary, evidence: d.evidence, rank: d.rank, scored: d.scored, modelVersion: d.modelVersion };
+        const evidence = JSON.stringify({
+          features,
+          explanation: d.explanation,
+          ...Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined)),
+        });
         const existing = await c.selectFrom('cc_candidates').selectAll().where('id', '=', id).executeTakeFirst();
         if (!existing) {
           await c
@@ -214,7 +238,16 @@ export async function applyDetections(
 export async function listCandidates(store: StateStore, status?: CandidateStatus): Promise<Candidate[]> {
   let q = db(store.db).selectFrom('cc_candidates').selectAll();
   if (status) q = q.where('status', '=', status);
-  return (await q.orderBy('score', 'desc').orderBy('id').execute()).map(fromRow);
+  // Ranked: score, then the strength of the evidence (profile models), then the id for a stable order.
+  return (await q.orderBy('score', 'desc').orderBy('id').execute())
+    .map(fromRow)
+    .sort(
+      (a, b) =>
+        b.score - a.score ||
+        (b.evidence.evidence ?? 0) - (a.evidence.evidence ?? 0) ||
+        (a.evidence.rank ?? Infinity) - (b.evidence.rank ?? Infinity) ||
+        a.id.localeCompare(b.id),
+    );
 }
 
 export async function getCandidate(store: StateStore, id: string): Promise<Candidate | undefined> {
@@ -252,15 +285,7 @@ export async function decide(
   return (await getCandidate(store, id))!;
 }
 
-/** What M1 publishes to other measures: the endpoint, its dates, status and score — no evidence, no features. */
-export type PublishedCandidate = Pick<
-  Candidate,
-  'id' | 'address' | 'port' | 'proto' | 'status' | 'score' | 'firstDetected' | 'lastDetected' | 'statusChangedAt'
->;
-
-export interface CandidateFeed {
-  list(): Promise<PublishedCandidate[]>;
-}
+export type { CandidateFeed, PublishedCandidate };
 
 export function candidateFeed(store: StateStore): CandidateFeed {
   return {

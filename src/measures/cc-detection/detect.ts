@@ -1,18 +1,21 @@
 /**
  * One detection run of M1: features over the window (engine), the model's
- * calibrated score and explanation per endpoint, the allow-list applied, and
- * the candidates updated — all through M1's handle and audited.
+ * calibrated score and explanation per endpoint (ranked), the allow-list
+ * applied, the candidates updated, and the flows the run has finished with
+ * deleted — all through M1's handles and audited.
  */
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { parseDuration } from '../../core/duration.js';
 import { addressBytes, compareAddressBytes, prefixBounds } from '../../ingest/address.js';
 import type { StateStore } from '../../store/state/store.js';
-import { applyDetections, listCandidates, type RunSummary } from './candidates.js';
+import { applyDetections, listCandidates, type Detection, type RunSummary } from './candidates.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { extractFeatures, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
+import { defaultProfile, eligible, explainTerms, scoreWindow, summary, type ProfileModel } from './profile.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
+import { analysedWindows, kindOf, recordRun, type AnyModel } from './training.js';
 
 /** The allow-list as ranges, so each endpoint is checked without string games. */
 export function allowListMatcher(entries: CcDetectionSettings['scope']['allowList']): (f: EndpointFeatures) => boolean {
@@ -65,26 +68,108 @@ export async function windowHealth(flows: PurposeBoundAnalytics, from: Date, to:
   return { flows: total, exporters, silentExporters, futureFlows, problems };
 }
 
+export interface ScoredEndpoint {
+  features: EndpointFeatures;
+  score: number;
+  evidence?: number;
+  detection: Omit<Detection, 'rank' | 'scored'>;
+}
+
+/**
+ * Scores every endpoint of a window with a model, ranked (most suspicious first); endpoints a model
+ * cannot judge (too few contacts, not TCP or UDP) come last with score 0. Shared by detection and
+ * the evaluations, so what is evaluated is what runs.
+ */
+export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatures[], modelVersion?: number): ScoredEndpoint[] {
+  let out: ScoredEndpoint[];
+  if (kindOf(model) === 'profile') {
+    out = scoreWindow(model as ProfileModel, features).map((s) => ({
+      features: s.features,
+      score: s.score,
+      evidence: s.evidence,
+      detection: {
+        features: s.features,
+        score: s.score,
+        evidence: s.evidence,
+        summary: summary(s.features),
+        explanation: explainTerms(s.features, s.terms),
+        ...(modelVersion !== undefined ? { modelVersion } : {}),
+      },
+    }));
+  } else {
+    const m = model as M1Model;
+    // Too few contacts is too little to defend as a C&C, whatever the model: the same gate as the profile's.
+    const gate = defaultProfile();
+    out = features.map((f) => {
+      const sc = eligible(gate, f) ? score(m, f) : 0;
+      return {
+        features: f,
+        score: sc,
+        detection: {
+          features: f,
+          score: sc,
+          summary: summary(f),
+          explanation: explain(m, f).map(({ feature, ja, en }) => ({ feature, ja, en, direction: 'raised' as const })),
+          ...(modelVersion !== undefined ? { modelVersion } : {}),
+        },
+      };
+    });
+  }
+  return out.sort(
+    (a, b) =>
+      b.score - a.score ||
+      (b.evidence ?? 0) - (a.evidence ?? 0) ||
+      a.features.address.localeCompare(b.features.address) ||
+      a.features.port - b.features.port,
+  );
+}
+
 export interface DetectionResult extends RunSummary {
   endpoints: number;
   allowListed: number;
   threshold: number;
   flowsDeleted: number;
   health: WindowHealth;
+  /** Flows older than the window that no run has analysed (back-filled, simulated): kept until retention. */
+  unanalysedKept: number;
+  window: { from: string; to: string };
 }
 
+/**
+ * One run over [now − window, now). Afterwards, flows that a run has analysed (they lay in some run's
+ * window) and that are now older than this window are deleted, except the evidence of current
+ * candidates: the 4th summary's "deleted after analysis". Flows no run has analysed (imported or
+ * simulated into the past) are never deleted here — training may still need them — but by the
+ * 7-day retention.
+ */
 export async function detectOnce(ctx: {
   flows: PurposeBoundAnalytics;
   state: StateStore;
   audit: AuditWriter;
   settings: CcDetectionSettings;
-  model: M1Model;
+  model: AnyModel;
+  modelVersion?: number;
   now: Date;
   actor: string;
 }): Promise<DetectionResult> {
   const windowMs = parseDuration(ctx.settings.window) * 1000;
   const from = new Date(ctx.now.getTime() - windowMs);
+  const window = { from: from.toISOString(), to: ctx.now.toISOString() };
   const health = await windowHealth(ctx.flows, from, ctx.now);
+  const empty = {
+    detected: 0,
+    created: 0,
+    redetected: 0,
+    stillWithdrawn: 0,
+    expired: 0,
+    endpoints: 0,
+    allowListed: 0,
+    threshold: ctx.model.threshold,
+    flowsDeleted: 0,
+    unanalysedKept: 0,
+    health,
+    window,
+  };
   if (health.flows === 0) {
     // No data is not "not detected": nothing expires, nothing is deleted, and the run says so.
     await ctx.audit.append({
@@ -95,42 +180,62 @@ export async function detectOnce(ctx: {
       outcome: 'error',
       counts: { flows: 0 },
     });
-    return {
-      detected: 0,
-      created: 0,
-      redetected: 0,
-      stillWithdrawn: 0,
-      expired: 0,
-      endpoints: 0,
-      allowListed: 0,
-      threshold: ctx.model.threshold,
-      flowsDeleted: 0,
-      health,
-    };
+    return empty;
   }
   const features = await extractFeatures(ctx.flows, ctx.settings.scope, from, ctx.now);
   const allowed = allowListMatcher(ctx.settings.scope.allowList);
+  const ranked = rankEndpoints(ctx.model, features, ctx.modelVersion);
+  const scored = ranked.filter((r) => r.score > 0).length;
   let allowListed = 0;
-  const detections = [];
-  for (const f of features) {
-    const s = score(ctx.model, f);
-    if (s < ctx.model.threshold) continue;
-    if (allowed(f)) {
+  const detections: Detection[] = [];
+  ranked.forEach((r, i) => {
+    if (r.score <= 0 || r.score < ctx.model.threshold) return;
+    if (allowed(r.features)) {
       allowListed += 1;
-      continue;
+      return;
     }
-    detections.push({ features: f, score: s, explanation: explain(ctx.model, f).map(({ feature, ja, en }) => ({ feature, ja, en })) });
-  }
+    detections.push({ ...r.detection, rank: i + 1, scored });
+  });
   // With an exporter silent, an endpoint may be missing for want of data: expire nothing this run.
   const expireBefore =
     health.silentExporters.length > 0 ? new Date(0) : new Date(ctx.now.getTime() - parseDuration(ctx.settings.candidateExpiry) * 1000);
-  const summary = await applyDetections(ctx.state, ctx.audit, detections, ctx.now, expireBefore, ctx.actor);
-  // 4th summary: flows of legitimate communications are deleted after analysis. Flows older than
-  // this window will not be analysed again; only the evidence of current candidates is kept.
+  const summaryCounts = await applyDetections(ctx.state, ctx.audit, detections, ctx.now, expireBefore, ctx.actor);
+  await recordRun(ctx.state.db, {
+    at: new Date().toISOString(),
+    actor: ctx.actor,
+    window_from: window.from,
+    window_to: window.to,
+    model_version: ctx.modelVersion ?? -1,
+    endpoints: features.length,
+    detected: detections.length,
+    flows_deleted: 0,
+  });
+  // Only where runs have analysed, and only what has left the rolling window ending now.
   const current = [...(await listCandidates(ctx.state, 'new')), ...(await listCandidates(ctx.state, 'confirmed'))];
-  const flowsDeleted = await ctx.flows.deleteBefore(FLOW_DATASET.name, from, {
+  const keep = {
     columns: ['dst_addr', 'dst_port', 'proto'],
     rows: current.map((c) => [c.address.includes(':') ? c.address : `::ffff:${c.address}`, c.port, c.proto]),
-  });
-  return { ...summary, endpoints: features.length, allowListed, threshold: ctx.model.threshold, flowsDeleted, health };
+  };
+  const rolling = new Date(Math.min(from.getTime(), Date.now() - windowMs));
+  let flowsDeleted = 0;
+  const analysed = await analysedWindows(ctx.state);
+  for (const w of analysed) {
+    if (w.from >= rolling) continue;
+    flowsDeleted += await ctx.flows.deleteBefore(FLOW_DATASET.name, w.to < rolling ? w.to : rolling, keep, w.from);
+  }
+  const firstAnalysed = analysed[0]?.from ?? from;
+  const [old] = await ctx.flows.query<{ n: string }>(
+    `SELECT count() AS n FROM ${ctx.flows.table(FLOW_DATASET.name)} WHERE start < toDateTime64({first:String}, 3, 'UTC')`,
+    { first: firstAnalysed.toISOString().replace('Z', '') },
+  );
+  return {
+    ...summaryCounts,
+    endpoints: features.length,
+    allowListed,
+    threshold: ctx.model.threshold,
+    flowsDeleted,
+    unanalysedKept: Number(old?.n ?? 0),
+    health,
+    window,
+  };
 }

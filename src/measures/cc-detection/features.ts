@@ -10,7 +10,7 @@
 import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { prefixBounds } from '../../ingest/address.js';
-import { parsePrefix } from './labels.js';
+import { parsePrefix } from '../../share/labels.js';
 
 export interface EndpointFeatures {
   address: string;
@@ -36,14 +36,30 @@ export interface EndpointFeatures {
   p90DurationSeconds: number;
   /** Distinct hours of the window with a contact. */
   hoursActive: number;
+  /** Mean over clients of the distinct hours in which each contacted the endpoint ("contacts an active hour" = flowsPerClient ÷ this). */
+  clientHours: number;
   /** Hours from the window's start to the endpoint's first contact in it. */
   firstSeenHours: number;
   /** Clients seen in the window's second half that were not in its first, over all clients. */
   clientGrowth: number;
-  /** TCP flows that never got past SYN, over TCP flows. */
+  /** TCP flows that never got past SYN (refused or unanswered), over TCP flows. */
   failedShare: number;
   /** 1 − (endpoints on this port ÷ endpoints on the busiest port): high for rare ports. */
   portRarity: number;
+  /** Clients of other endpoints on this port and protocol (a sum over those endpoints: 0 = nobody else uses the port). */
+  portOtherClients: number;
+  /** Clients of other endpoints of the same network (/24, IPv6 /48) on this port and protocol (a sum, as above). */
+  netOtherClients: number;
+  /** Other endpoints of the same network on this port and protocol. */
+  netOtherEndpoints: number;
+  /** Clients that also tried 32 or more other addresses without ever completing a handshake (scanning): an infection's symptom. */
+  scanningClients: number;
+  /** Bytes sent to the endpoint per client (uploads). */
+  sentBytesPerClient: number;
+  /** Distinct subscribers that sent anything in the window: the population the endpoint is judged against. */
+  subscribers: number;
+  /** Length of the window, hours (contacts "a day" = flowsPerClient × 24 ÷ windowHours). */
+  windowHours: number;
   /** Bytes from the endpoint back to clients over bytes sent to it (0 when no return flows). */
   returnRatio: number;
   /**
@@ -51,12 +67,23 @@ export interface EndpointFeatures {
    * clients contact them periodically at a similar period (within ±25%): a server farm.
    */
   farmSiblings: number;
+  /**
+   * Other networks (/24, IPv6 /48) with an endpoint reached by exactly the same subscribers as this one, when it has
+   * 2 to 64 clients: bots of one botnet share their C&C servers, fallbacks and DGA look-ups (BotMiner's premise).
+   */
+  sharedClientNetworks: number;
 }
 
 export interface Scope {
   subscriberPrefixes: readonly string[];
   infrastructurePrefixes: readonly string[];
 }
+
+/** Distinct addresses a subscriber tries without ever completing a handshake before it counts as scanning. */
+export const SCAN_ADDRESSES = 32;
+
+/** Largest group of clients compared as a set (a botnet inside one ISP's window is usually far smaller). */
+export const MAX_GROUP = 64;
 
 /** [low, high] of a prefix as IPv6 text (IPv4 mapped), for range tests in the engine. */
 export function prefixRange(text: string): [string, string] {
@@ -67,7 +94,7 @@ export function prefixRange(text: string): [string, string] {
   return [text6(lo), text6(hi)];
 }
 
-function inRanges(column: string, ranges: Array<[string, string]>, params: Record<string, string>, tag: string): string {
+function inRanges(column: string, ranges: Array<[string, string]>, params: Record<string, string | number>, tag: string): string {
   if (ranges.length === 0) return '0';
   return ranges
     .map(([lo, hi], i) => {
@@ -83,7 +110,12 @@ export function featureQuery(table: string, scope: Scope, from: Date, to: Date):
   if (scope.subscriberPrefixes.length === 0)
     throw new Error('scope.subscriberPrefixes is empty: M1 cannot tell subscribers from the rest of the Internet');
   const iso = (d: Date) => d.toISOString().replace('Z', '');
-  const params: Record<string, string> = { from: iso(from), to: iso(to), mid: iso(new Date((from.getTime() + to.getTime()) / 2)) };
+  const params: Record<string, string | number> = {
+    from: iso(from),
+    to: iso(to),
+    mid: iso(new Date((from.getTime() + to.getTime()) / 2)),
+    hours: (to.getTime() - from.getTime()) / 3_600_000,
+  };
   const subs = scope.subscriberPrefixes.map(prefixRange);
   const internal = [...subs, ...scope.infrastructurePrefixes.map(prefixRange)];
   const window = `start >= toDateTime64({from:String}, 3, 'UTC') AND start < toDateTime64({to:String}, 3, 'UTC')`;
@@ -104,6 +136,12 @@ WITH
     WHERE ${window} AND (${dstSub}) AND NOT (${srcInternal})
     GROUP BY ip, port, proto
   ),
+  -- Symptoms of an infection in M1's own flows: a subscriber that tries many addresses and never
+  -- completes a handshake is scanning. Only counted per endpoint, never reported per subscriber.
+  scanners AS (
+    SELECT client FROM fwd WHERE proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02
+    GROUP BY client HAVING uniqExact(ip) >= ${SCAN_ADDRESSES}
+  ),
   per_client AS (
     SELECT ip, port, proto, client,
       count() AS n,
@@ -120,6 +158,8 @@ WITH
          + greatest(0, 1 - if(gap_med > 0, gap_mad / gap_med, 1))
          + least(1, n / 10)) / 3,
         0) AS beacon,
+      client IN scanners AS scanning,
+      length(arrayDistinct(arrayMap(t -> intDiv(t, 3600000), ts))) AS client_hours,
       min(start) < toDateTime64({mid:String}, 3, 'UTC') AS in_first_half,
       max(start) >= toDateTime64({mid:String}, 3, 'UTC') AS in_second_half
     FROM fwd
@@ -133,7 +173,11 @@ WITH
       if(countIf(periodic) > 0, medianIf(gap_med, periodic) / 1000, 0) AS period_s,
       medianIf(if(gap_med > 0, gap_mad / gap_med, 1), length(gaps) >= 3) AS gap_dispersion,
       median(beacon) AS beacon_score,
-      countIf(in_second_half AND NOT in_first_half) / count() AS client_growth
+      countIf(in_second_half AND NOT in_first_half) / count() AS client_growth,
+      countIf(scanning) AS scanning_clients,
+      avg(client_hours) AS client_hours_avg,
+      -- The exact set of clients, hashed (never returned): equal sets across networks are a shared group of victims.
+      if(count() BETWEEN 2 AND ${MAX_GROUP}, cityHash64(arraySort(groupArray(${MAX_GROUP})(client))), 0) AS client_set
     FROM per_client
     GROUP BY ip, port, proto
   ),
@@ -146,29 +190,44 @@ WITH
       quantileExact(0.9)(toUnixTimestamp64Milli(end) - toUnixTimestamp64Milli(start)) / 1000 AS dur_p90,
       uniqExact(toStartOfHour(start)) AS hours_active,
       (toUnixTimestamp64Milli(min(start)) - toUnixTimestamp64Milli(toDateTime64({from:String}, 3, 'UTC'))) / 3600000 AS first_seen_h,
-      countIf(proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02) / greatest(1, countIf(proto = 6)) AS failed_share,
+      countIf(proto = 6 AND bitAnd(tcp_flags, 0x12) = 0x02) / greatest(1, countIf(proto = 6)) AS syn_only_share,
       sum(bytes) AS sent_bytes
     FROM fwd
     GROUP BY ip, port, proto
   ),
   ports AS (
     SELECT port, proto, uniqExact(ip) AS endpoints FROM fwd GROUP BY port, proto
-  )
+  ),
+  population AS (SELECT uniqExact(client) AS subscribers FROM fwd)
 -- Benign services at scale answer from farms (NTP pools, push and update servers): several
--- addresses of one network with the same port and rhythm. A window over the result counts
--- them, so the per-client aggregation above is computed once.
-SELECT * EXCEPT (farm_periods),
-  if(period_s > 0, arrayCount(p -> p >= period_s * 0.8 AND p <= period_s * 1.25, farm_periods) - 1, 0) AS farm_siblings
+-- addresses of one network with the same port and rhythm. Windows over the result count them,
+-- and what else uses the port and the network, so the per-client aggregation above is computed once.
+SELECT * EXCEPT (farm_periods, net_clients, net_endpoints, port_clients, client_set, set_networks),
+  if(period_s > 0, arrayCount(p -> p >= period_s * 0.8 AND p <= period_s * 1.25, farm_periods) - 1, 0) AS farm_siblings,
+  port_clients - clients AS port_other_clients,
+  net_clients - clients AS net_other_clients,
+  net_endpoints - 1 AS net_other_endpoints,
+  if(client_set != 0, set_networks - 1, 0) AS shared_client_networks
 FROM (
 SELECT
   IPv6NumToString(c.ip) AS address, c.port AS port, c.proto AS proto,
   c.clients AS clients, c.flows AS flows, c.flows / c.clients AS flows_per_client,
   c.periodic_share AS periodic_share, c.period_s AS period_s, c.gap_dispersion AS gap_dispersion, c.beacon_score AS beacon_score,
   f.bytes_cv AS bytes_cv, f.packets_cv AS packets_cv, f.mean_bytes AS mean_bytes, f.dur_med AS dur_med, f.dur_p90 AS dur_p90,
-  f.hours_active AS hours_active, f.first_seen_h AS first_seen_h, c.client_growth AS client_growth, f.failed_share AS failed_share,
+  f.hours_active AS hours_active, f.first_seen_h AS first_seen_h, c.client_growth AS client_growth,
+  f.syn_only_share AS failed_share,
   1 - p.endpoints / (SELECT max(endpoints) FROM ports) AS port_rarity,
   if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio,
-  groupArray(c.period_s) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS farm_periods
+  f.sent_bytes / c.clients AS sent_bytes_per_client,
+  c.scanning_clients AS scanning_clients, c.client_hours_avg AS client_hours,
+  (SELECT subscribers FROM population) AS subscribers,
+  {hours:Float64} AS window_hours,
+  groupArray(c.period_s) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS farm_periods,
+  sum(c.clients) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS net_clients,
+  count() OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS net_endpoints,
+  sum(c.clients) OVER (PARTITION BY c.port, c.proto) AS port_clients,
+  c.client_set AS client_set,
+  uniqExact(cutIPv6(c.ip, 10, 1)) OVER (PARTITION BY c.client_set) AS set_networks
 FROM by_client AS c
 INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
 INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
@@ -211,5 +270,14 @@ export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope
     portRarity: num(r.port_rarity),
     returnRatio: num(r.return_ratio),
     farmSiblings: num(r.farm_siblings),
+    portOtherClients: num(r.port_other_clients),
+    netOtherClients: num(r.net_other_clients),
+    netOtherEndpoints: num(r.net_other_endpoints),
+    scanningClients: num(r.scanning_clients),
+    sentBytesPerClient: num(r.sent_bytes_per_client),
+    subscribers: num(r.subscribers),
+    windowHours: num(r.window_hours),
+    clientHours: num(r.client_hours),
+    sharedClientNetworks: num(r.shared_client_networks),
   }));
 }

@@ -5,11 +5,12 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
-import { LABEL_DATASET, LABEL_TABLES, labelMigrations } from './label-store.js';
-import { ccDetectionSettings } from './settings.js';
-import { CANDIDATE_DATASET, CANDIDATE_TABLES, candidateFeed, candidateMigrations } from './candidates.js';
-import { MODEL_TABLES, modelMigrations } from './training.js';
+import { candidateFeed } from './candidates.js';
+import { ccDetectionCli } from './cli.js';
+import { ccDetectionRoutes } from './routes.js';
 import { readiness, startDetection } from './run.js';
+import { ccDetectionSettings } from './settings.js';
+import { CC_DETECTION_DATASETS, CC_DETECTION_MIGRATIONS, CC_DETECTION_TABLES } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'cc-detection',
@@ -74,11 +75,13 @@ export const declaration = defineMeasure({
  */
 export const measure: MeasureModule = {
   declaration,
-  migrations: { ...labelMigrations, ...candidateMigrations, ...modelMigrations },
-  stateTables: [...LABEL_TABLES, ...CANDIDATE_TABLES, ...MODEL_TABLES],
-  datasets: [LABEL_DATASET, CANDIDATE_DATASET],
+  migrations: CC_DETECTION_MIGRATIONS,
+  stateTables: CC_DETECTION_TABLES,
+  datasets: CC_DETECTION_DATASETS,
   settings: ccDetectionSettings,
   readiness,
   publishes: { 'candidate-feed': candidateFeed },
   implementation: { start: startDetection },
+  routes: ccDetectionRoutes,
+  cli: ccDetectionCli,
 };

@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, type StateStore, tablesOf } from '../../store/state/store.js';
-import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from './labels.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
+import type { StateStore } from '../../store/state/store.js';
+import { LabelImportError, parseLabels, type Label, type LabelFormat, type ParsedLabels } from '../../share/labels.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type LabelTables = {
   cc_label_sources: {
@@ -37,7 +39,7 @@ export const LABEL_TABLES = ['cc_label_sources', 'cc_labels'] as const;
 
 export const labelMigrations: Record<string, Migration> = {
   '0100_cc-detection_labels': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('cc_label_sources')
         .addColumn('name', 'text', (c) => c.primaryKey())

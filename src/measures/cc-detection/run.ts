@@ -1,6 +1,7 @@
 /**
  * M1 at work: every `runInterval` (default hourly) a detection over the last
- * `window` (default 24 h) with the latest trained model, through M1's own
+ * `window` (default 24 h) with the active model (the promoted version, or the
+ * built-in profile that needs no labels), through M1's own
  * handles only — flows through its purpose-bound analytics handle, its
  * candidate and model tables through its confined state handle. A run never
  * overlaps the previous one; stopping waits for the run in progress.
@@ -14,7 +15,7 @@ import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { detectOnce, type DetectionResult } from './detect.js';
 import type { CcDetectionSettings } from './settings.js';
-import { latestModel } from './training.js';
+import { activeModel } from './training.js';
 
 export const M1_ACTOR = 'measure:cc-detection';
 
@@ -28,24 +29,15 @@ export async function runDetection(ctx: {
   now: Date;
   actor: string;
 }): Promise<RunOutcome> {
-  const model = await latestModel(ctx.own.store);
-  if (!model) {
-    // Without a model there is nothing to score with; the run says so rather than inventing a rule.
-    await ctx.own.audit.append({ actor: ctx.actor, measure: 'cc-detection', action: 'cc.detect', object: 'model:none', outcome: 'error' });
-    return {
-      ran: false,
-      reason:
-        'no trained model yet: import reputation lists (mamori ' +
-        'cc labels import) and train one (mamori ' +
-        'cc train, or POST /api/v1/cc/models)',
-    };
-  }
+  // There is always a model: the built-in profile (version 0) until an operator promotes another.
+  const model = await activeModel(ctx.own.store);
   const result = await detectOnce({
     flows: ctx.flows,
     state: ctx.own.store,
     audit: ctx.own.audit,
     settings: ctx.settings,
     model: model.model,
+    modelVersion: model.version,
     now: ctx.now,
     actor: ctx.actor,
   });
@@ -87,6 +79,7 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
       expired: r.expired,
       allowListed: r.allowListed,
       flowsDeleted: r.flowsDeleted,
+      unanalysedKept: r.unanalysedKept,
       problems: r.health.problems.length,
     },
     'detection run finished',
@@ -94,16 +87,20 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
   for (const p of r.health.problems) logger.warn({ event: 'cc.detect.window' }, p.replace(/: .*$/, ''));
 }
 
+/** M1's two handles: its confined state (with its settings) and its purpose-bound flows. */
+export interface M1Handles {
+  own: MeasureState & { settings: CcDetectionSettings };
+  flows: PurposeBoundAnalytics;
+}
+
 /** M1's two handles, from the broker: both audited grants, both refused unless M1 is enabled. */
-export async function m1Handles(
-  capabilities: MeasureCapabilities,
-): Promise<{ own: MeasureState & { settings: CcDetectionSettings }; flows: PurposeBoundAnalytics }> {
+export async function m1Handles(capabilities: MeasureCapabilities): Promise<M1Handles> {
   const own = await capabilities.ownState<CcDetectionSettings>();
   assertRunnable(own.settings);
   return { own, flows: await capabilities.analyticsRead([FLOW_DATASET.name]) };
 }
 
-export async function startDetection(context: MeasureContext): Promise<RunningMeasure> {
+export async function startDetection(context: MeasureContext): Promise<RunningMeasure<M1Handles>> {
   const { own, flows } = await m1Handles(context.capabilities);
   const every = parseDuration(own.settings.runInterval) * 1000;
   let running: Promise<void> | undefined;
@@ -125,6 +122,7 @@ export async function startDetection(context: MeasureContext): Promise<RunningMe
   timer.unref();
   context.logger.info({ event: 'cc.detect.scheduled', everySeconds: every / 1000 }, 'C&C detection scheduled');
   return {
+    api: { own, flows },
     async stop() {
       clearInterval(timer);
       await running;

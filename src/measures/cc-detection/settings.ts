@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN } from '../../core/duration.js';
-import { parsePrefix } from './labels.js';
+import { parsePrefix } from '../../share/labels.js';
 
 const prefix = z.string().superRefine((v, ctx) => {
   const p = parsePrefix(v);

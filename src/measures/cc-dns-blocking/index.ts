@@ -7,8 +7,10 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startCcDnsBlocking } from './run.js';
-import { M3_DATASETS, M3_TABLES, m3Migrations } from './service.js';
+import { ccDnsBlockingCli } from './cli.js';
+import { ccDnsBlockingRoutes } from './routes.js';
 import { ccDnsBlockingSettings } from './settings.js';
+import { M3_DATASETS, M3_TABLES, m3Migrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'cc-dns-blocking',
@@ -115,4 +117,6 @@ export const measure: MeasureModule = {
   datasets: M3_DATASETS,
   settings: ccDnsBlockingSettings,
   implementation: { start: startCcDnsBlocking },
+  routes: ccDnsBlockingRoutes,
+  cli: ccDnsBlockingCli,
 };

@@ -93,7 +93,7 @@ export function readNewLines(
   const length = Math.min(st.size - offset, maxBytes);
   const buf = Buffer.allocUnsafe(length);
   const fd = openSync(path, 'r');
-  let read = 0;
+  let read: number;
   try {
     read = readSync(fd, buf, 0, length, offset);
   } finally {

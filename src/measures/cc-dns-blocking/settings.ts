@@ -1,16 +1,16 @@
 /**
- * M3's own settings (under `measures.cc-dns-blocking`): where the RPZ primary
- * listens, who may transfer and gets NOTIFY, the TSIG keys, the zone names,
- * what a blocked name answers, and how long an imported entry stays valid.
+ * M3's own settings (under `measures.cc-dns-blocking`): the zone names and their
+ * SOA refresh (the core's RPZ primary serves them: the configuration's `rpz`
+ * section), what a blocked name answers, and how long an imported entry stays valid.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { pathSetting } from '../../core/config.js';
+import { ipVersion as isIP, pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
-import { servingSettings, zoneName } from '../../dns/serving-settings.js';
+import { zoneName, zoneRefresh } from '../../dns/serving-settings.js';
 
 export const ccDnsBlockingSettings = z.object({
-  ...servingSettings(8053, 3600),
+  /** SOA refresh of M3's zones, seconds: how often resolvers check without a NOTIFY. */
+  refresh: zoneRefresh(3600),
   zones: z
     .strictObject({
       cc: zoneName.default('cc.rpz.mamori'),

@@ -14,7 +14,7 @@ import type { Kysely } from 'kysely';
 import { parseDuration } from '../../core/duration.js';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
-import type { CandidateFeed } from '../cc-detection/candidates.js';
+import type { CandidateFeed } from '../../core/feeds.js';
 import type { CcSharingSettings } from './settings.js';
 import { identityOf, indicatorOf, type ShareableEntry } from './stix.js';
 import { shareDb, type ShareTables } from './tables.js';

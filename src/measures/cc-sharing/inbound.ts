@@ -8,7 +8,7 @@
  */
 import type { MeasureState } from '../../core/measure-state.js';
 import { endpointsOfPattern } from '../../core/stix/endpoints.js';
-import { parsePrefix } from '../cc-detection/labels.js';
+import { parsePrefix } from '../../share/labels.js';
 import { shareDb } from './tables.js';
 
 export interface ReceiveResult {

@@ -5,7 +5,9 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { ccSharingCli } from './cli.js';
 import { indicatorFeed } from './partners.js';
+import { ccSharingRoutes } from './routes.js';
 import { startSharing } from './run.js';
 import { ccSharingSettings } from './settings.js';
 import { SHARE_DATASETS, SHARE_TABLES, shareMigrations } from './tables.js';
@@ -69,4 +71,6 @@ export const measure: MeasureModule = {
   settings: ccSharingSettings,
   publishes: { 'indicator-feed': indicatorFeed },
   implementation: { start: startSharing },
+  routes: ccSharingRoutes,
+  cli: ccSharingCli,
 };

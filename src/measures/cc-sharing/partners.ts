@@ -8,16 +8,16 @@
  * measures that may block by consent (the `indicator-feed` capability).
  */
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { z } from 'zod';
 import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { StateStore } from '../../store/state/store.js';
-import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../cc-detection/labels.js';
+import { LabelImportError, parseLabels, parsePrefix, type Label, type LabelFormat } from '../../share/labels.js';
 import { receiveObjects } from './inbound.js';
 import { shareDb } from './tables.js';
-import { MamoriError } from '../../core/errors.js';
+import { PartnerError } from '../../share/errors.js';
+import type { Sharer } from '../../share/sharer.js';
 
 export const partnerSchema = z.strictObject({
   /** Provenance name: letters, digits, "-" and "_". */
@@ -36,19 +36,16 @@ export const partnerSchema = z.strictObject({
 });
 export type Partner = z.output<typeof partnerSchema>;
 
-export class PartnerError extends MamoriError {
-  static override readonly code = 'share-partner';
-  static override readonly status = 502;
-  constructor(message: string) {
-    super(message);
-  }
-}
+/** A partner did not answer, or answered something unusable (the sharer's error: one class for both). */
+export { PartnerError };
 
 const MAX_PAGE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGES = 10_000;
 const TAXII = 'application/taxii+json;version=2.1';
 
-function get(
+/** One page from a partner, through the core's HTTPS client (the sharer). */
+async function get(
+  sharer: Sharer,
   url: URL,
   partner: Partner,
   ca: string | undefined,
@@ -58,32 +55,14 @@ function get(
   if (partner.token) headers.authorization = `Bearer ${partner.token}`;
   else if (partner.user !== undefined)
     headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers, ...(ca ? { ca } : {}), timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > MAX_PAGE_BYTES) {
-          req.destroy(new PartnerError(`a page from ${partner.name} is larger than ${MAX_PAGE_BYTES} bytes`));
-          return;
-        }
-        chunks.push(c);
-      });
-      res.on('end', () =>
-        resolve({
-          status: res.statusCode ?? 0,
-          type: String(res.headers['content-type'] ?? ''),
-          lastAdded: res.headers['x-taxii-date-added-last'] as string | undefined,
-          body: Buffer.concat(chunks).toString('utf8'),
-        }),
-      );
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new PartnerError(`${partner.name} did not answer within 60 s`)));
-    req.on('error', reject);
-    req.end();
-  });
+  const r = await sharer.fetch(url, { headers, ...(ca ? { ca } : {}), maxBytes: MAX_PAGE_BYTES, timeoutMs: 60_000, who: partner.name });
+  const lastAdded = r.headers['x-taxii-date-added-last'];
+  return {
+    status: r.status,
+    type: String(r.headers['content-type'] ?? ''),
+    ...(typeof lastAdded === 'string' ? { lastAdded } : {}),
+    body: r.body,
+  };
 }
 
 export interface PollSummary {
@@ -100,11 +79,17 @@ export interface InboundLimits {
   maxPerSource?: number;
 }
 
-export async function pollPartner(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits = {}): Promise<PollSummary> {
-  return partner.kind === 'misp-feed' ? pollMispFeed(own, partner, actor, limits) : pollTaxii(own, partner, actor, limits);
+export async function pollPartner(
+  own: MeasureState,
+  sharer: Sharer,
+  partner: Partner,
+  actor: string,
+  limits: InboundLimits = {},
+): Promise<PollSummary> {
+  return partner.kind === 'misp-feed' ? pollMispFeed(own, sharer, partner, actor, limits) : pollTaxii(own, sharer, partner, actor, limits);
 }
 
-async function pollTaxii(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
+async function pollTaxii(own: MeasureState, sharer: Sharer, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
   const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
   const s = shareDb(own.store.db);
@@ -121,7 +106,7 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string, lim
     url.searchParams.set('limit', String(partner.limit));
     if (addedAfter) url.searchParams.set('added_after', addedAfter);
     if (next) url.searchParams.set('next', next);
-    const res = await get(url, partner, ca);
+    const res = await get(sharer, url, partner, ca);
     if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status}: ${res.body.slice(0, 200)}`);
     if (!/^application\/taxii\+json/i.test(res.type))
       throw new PartnerError(`${partner.name} answered ${res.type || 'no content type'}, not a TAXII envelope`);
@@ -159,12 +144,18 @@ async function pollTaxii(own: MeasureState, partner: Partner, actor: string, lim
  * again and the source's entries are replaced whole, in one transaction — an
  * attribute gone from the feed is gone here too.
  */
-async function pollMispFeed(own: MeasureState, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
+async function pollMispFeed(
+  own: MeasureState,
+  sharer: Sharer,
+  partner: Partner,
+  actor: string,
+  limits: InboundLimits,
+): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
   const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
   const base = partner.url.replace(/\/?$/, '/');
   const fetchJson = async (file: string): Promise<unknown> => {
-    const res = await get(new URL(file, base), partner, ca, 'application/json');
+    const res = await get(sharer, new URL(file, base), partner, ca, 'application/json');
     if (res.status !== 200) throw new PartnerError(`${partner.name} answered HTTP ${res.status} for ${file}`);
     try {
       return JSON.parse(res.body);

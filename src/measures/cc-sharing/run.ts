@@ -1,5 +1,6 @@
 /**
- * M2 at work: the TAXII server and feeds on their own TLS listener, and a
+ * M2 at work: the TAXII server and feeds on the core's sharing listener (the
+ * sharer, granted because M2 declares "shared-indicators"), and a
  * maintenance pass at start and every `maintenanceInterval` — M1's candidates
  * read through the feed the broker grants, entries created, extended,
  * revoked and expired. Stopping waits for a pass in progress.
@@ -8,8 +9,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { parseDuration } from '../../core/duration.js';
+import type { MeasureState } from '../../core/measure-state.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
-import type { CandidateFeed } from '../cc-detection/candidates.js';
+import type { CandidateFeed } from '../../core/feeds.js';
+import type { Sharer } from '../../share/sharer.js';
 import { syncEntries } from './entries.js';
 import type { CcSharingSettings } from './settings.js';
 import { pollPartner } from './partners.js';
@@ -55,9 +58,12 @@ export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Pr
   return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), generated: true };
 }
 
-export async function startSharing(context: MeasureContext): Promise<RunningMeasure> {
+export async function startSharing(
+  context: MeasureContext,
+): Promise<RunningMeasure<{ own: MeasureState & { settings: CcSharingSettings } }>> {
   const own = await context.capabilities.ownState<CcSharingSettings>();
   const feed = await context.capabilities.action<CandidateFeed>('candidate-feed');
+  const sharer = await context.capabilities.action<Sharer>('sharer');
   const settings = own.settings;
   const tls = await taxiiTls(settings, context.dataDir);
   let pass: Promise<void> | undefined;
@@ -79,7 +85,7 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
     return pass;
   };
   await maintain();
-  const taxii = await startTaxii({ own, settings, tls, logger: context.logger });
+  const taxii = await startTaxii({ own, settings, tls, logger: context.logger, sharer });
   context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: tls.generated }, 'TAXII server and feeds listening');
   const timers = [
     setInterval(
@@ -97,7 +103,7 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
       const limits = { sliceObjects: settings.taxii.push.sliceObjects, maxPerSource: settings.taxii.push.maxIndicatorsPerSource };
       polling.set(
         partner.name,
-        pollPartner(own, partner, M2_ACTOR, limits)
+        pollPartner(own, sharer, partner, M2_ACTOR, limits)
           .then((s) => {
             context.logger.info(
               { event: 'share.poll', partner: partner.name, pages: s.pages, accepted: s.accepted, refused: s.refused },
@@ -120,6 +126,7 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
   }
   for (const t of timers) t.unref();
   return {
+    api: { own },
     endpoints: { taxii: `${taxii.url}/taxii2/`, feeds: `${taxii.url}/feeds/` },
     async stop() {
       for (const t of timers) clearInterval(t);

@@ -7,7 +7,8 @@
  */
 import type { Generated, Kysely, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
-import { type StateDb, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
+import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type ShareTables = {
   share_recipients: {
@@ -95,7 +96,7 @@ export const SHARE_TABLES = [
 
 export const shareMigrations: Record<string, Migration> = {
   '0200_cc-sharing_tables': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('share_recipients')
         .addColumn('id', 'text', (c) => c.primaryKey())

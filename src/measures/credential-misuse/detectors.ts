@@ -16,14 +16,9 @@
  *
  * Each finding explains itself in Japanese and English.
  */
+import type { AuthEvent } from '../../ingest/radius/auth-gate.js';
 
-export interface AuthEvent {
-  account: string;
-  at: number;
-  nas: string;
-  station?: string | undefined;
-  result: 'request' | 'accept' | 'reject';
-}
+export type { AuthEvent };
 export interface SessionStart {
   account: string;
   at: number;

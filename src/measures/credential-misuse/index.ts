@@ -6,8 +6,10 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startCredentialMisuse } from './run.js';
-import { M4_DATASETS, M4_TABLES, m4Migrations } from './service.js';
+import { credentialMisuseCli } from './cli.js';
+import { credentialMisuseRoutes } from './routes.js';
 import { credentialMisuseSettings } from './settings.js';
+import { M4_DATASETS, M4_TABLES, m4Migrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'credential-misuse',
@@ -86,4 +88,6 @@ export const measure: MeasureModule = {
   datasets: M4_DATASETS,
   settings: credentialMisuseSettings,
   implementation: { start: startCredentialMisuse },
+  routes: credentialMisuseRoutes,
+  cli: credentialMisuseCli,
 };

@@ -9,92 +9,19 @@
  * dry-run, a case and nothing else. The authorize endpoint rejects a
  * suspended ID. Everything is audited.
  */
-import type { Kysely, Migration } from 'kysely';
-import type { Dataset } from '../../core/datasets.js';
 import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { SessionEvent } from '../../ingest/radius/apply.js';
 import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
-import { type StateDb, tablesOf } from '../../store/state/store.js';
+import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import { detect, trigger, type AuthEvent, type Finding, type SessionStart, type SessionStop } from './detectors.js';
-import { sendDisconnect, type DisconnectResult } from './disconnect.js';
+import type { DisconnectResult, Disconnector } from '../../ingest/radius/disconnect.js';
 import type { CredentialMisuseSettings } from './settings.js';
+import type { M4Tables } from './tables.js';
 
-type M4Tables = {
-  m4_suspensions: {
-    account: string;
-    since: string;
-    until: string;
-    case_id: string;
-    detector: string;
-    lifted_at: string | null;
-    lifted_by: string | null;
-    reminded: number;
-  };
-  m4_findings: {
-    account: string;
-    detector: string;
-    at: string;
-    case_id: string;
-    ja: string;
-    en: string;
-    action: string;
-    detection_to_ack_ms: number | null;
-  };
-};
-
-export const M4_TABLES = ['m4_suspensions', 'm4_findings'] as const;
-
-export const m4Migrations: Record<string, Migration> = {
-  '0400_credential-misuse': {
-    async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('m4_suspensions')
-        .addColumn('account', 'text', (c) => c.notNull())
-        .addColumn('since', 'text', (c) => c.notNull())
-        .addColumn('until', 'text', (c) => c.notNull())
-        .addColumn('case_id', 'text', (c) => c.notNull())
-        .addColumn('detector', 'text', (c) => c.notNull())
-        .addColumn('lifted_at', 'text')
-        .addColumn('lifted_by', 'text')
-        .addColumn('reminded', 'integer', (c) => c.notNull().defaultTo(0))
-        .execute();
-      await db.schema.createIndex('m4_suspensions_account').on('m4_suspensions').columns(['account', 'lifted_at']).execute();
-      await db.schema
-        .createTable('m4_findings')
-        .addColumn('account', 'text', (c) => c.notNull())
-        .addColumn('detector', 'text', (c) => c.notNull())
-        .addColumn('at', 'text', (c) => c.notNull())
-        .addColumn('case_id', 'text', (c) => c.notNull())
-        .addColumn('ja', 'text', (c) => c.notNull())
-        .addColumn('en', 'text', (c) => c.notNull())
-        .addColumn('action', 'text', (c) => c.notNull())
-        .addColumn('detection_to_ack_ms', 'integer')
-        .execute();
-    },
-  },
-};
-
-const MEASURE = 'credential-misuse';
-
-/** Retention by the declaration: findings 90 days after they were made; a suspension 90 days after it began, and while it is in force. */
-export const M4_DATASETS: readonly Dataset[] = [
-  { name: 'm4-findings', store: 'state', table: 'm4_findings', timeColumn: 'at', items: ['aaa.account-id', 'aaa.times'], owner: MEASURE },
-  {
-    name: 'm4-suspensions',
-    store: 'state',
-    table: 'm4_suspensions',
-    timeColumn: 'since',
-    items: ['aaa.account-id', 'aaa.times'],
-    owner: MEASURE,
-    hold: {
-      condition: 'action-in-force',
-      rows: (eb, now) => eb.and([eb('m4_suspensions.lifted_at', 'is', null), eb('m4_suspensions.until', '>', now.toISOString())]),
-    },
-  },
-];
+export { M4_DATASETS, M4_TABLES, m4Migrations } from './tables.js';
 
 const mdb = (d: StateDb) => tablesOf<M4Tables>(d);
 
@@ -127,6 +54,7 @@ export class CredentialMisuse {
     private readonly cases: CaseApi,
     private readonly notifier: Notifier,
     private readonly logger: Logger,
+    private readonly disconnector: Disconnector,
   ) {}
 
   private get s(): CredentialMisuseSettings {
@@ -236,7 +164,7 @@ export class CredentialMisuse {
       let dm: DisconnectResult | undefined;
       const nas = f.target ? this.s.nas.find((n) => n.name === f.target!.nas) : undefined;
       if (f.target && nas) {
-        dm = await sendDisconnect({
+        dm = await this.disconnector.disconnect({
           nas,
           userName: f.account,
           sessionId: f.target.session.slice(f.target.nas.length + 1),

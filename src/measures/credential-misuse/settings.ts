@@ -4,8 +4,8 @@
  * NASes' Dynamic Authorization ports and secrets, the longest a suspension
  * may last, and dry-run (cases only, no action).
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { ipVersion as isIP } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
 
 export const credentialMisuseSettings = z.object({

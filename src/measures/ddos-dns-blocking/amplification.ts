@@ -128,14 +128,11 @@ export class AmplificationDetector extends IntervalDetector {
           ),
           explanation: {
             ja:
-              `${name} の ${type} 問合せに、問合せの約 ${factor.toFixed(0)} ` +
-              `倍（平均 ${size} バイト、平常時の応答は ${usual} バイト）の応答が ` +
-              (`${s} 秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} ` +
-                `件）。増幅攻撃（リフレクション）に悪用されている特徴に一致します。`),
+              `${name} の ${type} 問合せに、問合せの約 ${factor.toFixed(0)} 倍（平均 ${size} バイト、平常時の応答は ${usual} バイト）の応答が ` +
+              `${s} 秒間に ${n.count} 件ありました（平常時は約 ${Math.round(n.baseline)} 件）。増幅攻撃（リフレクション）に悪用されている特徴に一致します。`,
             en:
-              `${n.count} answers ${factor.toFixed(0)}× the size ` +
-              `of the query (${size} bytes on average; ` +
-              (`usually ${usual}) to ${type} queries for ${name} in ` + `${s} s (normally about ${Math.round(n.baseline)}). `) +
+              `${n.count} answers ${factor.toFixed(0)}× the size of the query (${size} bytes on average; usually ${usual}) ` +
+              `to ${type} queries for ${name} in ${s} s (normally about ${Math.round(n.baseline)}). ` +
               `This matches a name abused for amplification (reflection).`,
           },
         });

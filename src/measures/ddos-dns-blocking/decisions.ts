@@ -194,8 +194,7 @@ export class BlockDecisions {
     if (!d) throw new DecisionError(`no candidate for ${domain}`);
     if (d.status === 'whitelisted')
       throw new DecisionError(
-        `${domain} is on the whitelist (legitimate domains ` +
-          `are never blocked); remove it from the operator ` +
+        `${domain} is on the whitelist (legitimate domains are never blocked); remove it from the operator ` +
           `list first if this is really an attack`,
       );
     if (d.status !== 'pending') throw new DecisionError(`${domain} is ${d.status}, not waiting for review`);

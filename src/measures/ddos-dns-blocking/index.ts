@@ -7,8 +7,10 @@
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
 import { startDdosDnsBlocking } from './run.js';
+import { ddosDnsBlockingCli } from './cli.js';
+import { ddosDnsBlockingRoutes } from './routes.js';
 import { ddosDnsBlockingSettings } from './settings.js';
-import { M6_DATASETS, M6_TABLES, m6Migrations } from './store.js';
+import { M6_DATASETS, M6_TABLES, m6Migrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'ddos-dns-blocking',
@@ -67,7 +69,7 @@ export const declaration = defineMeasure({
  * dnstap in, detectors, review and RPZ rules out, while M6 is enabled (run.ts):
  * the attacked zone from a tree of name suffixes (random-subdomain.ts), the
  * rules that mean the same on Unbound and BIND (rules.ts), amplification by
- * factor (amplification.ts), baselines kept across restarts (store.ts). The
+ * factor (amplification.ts), baselines kept across restarts (tables.ts). The
  * evaluation through both resolvers: bench/m6-eval.ts and BENCHMARKS.md.
  */
 export const measure: MeasureModule = {
@@ -77,4 +79,6 @@ export const measure: MeasureModule = {
   datasets: M6_DATASETS,
   settings: ddosDnsBlockingSettings,
   implementation: { start: startDdosDnsBlocking },
+  routes: ddosDnsBlockingRoutes,
+  cli: ddosDnsBlockingCli,
 };

@@ -26,7 +26,8 @@
  * interval (256 below a public suffix); beyond, names count at the suffixes
  * above and `untracked` grows.
  * The names that resolved in normal intervals are kept with their count (the
- * most popular `KNOWN_NAMES` overall): a rule's exceptions.
+ * most popular `KNOWN_NAMES` overall) and when they last did: a rule's
+ * exceptions, forgotten after the retention of names (`forgetNames`).
  */
 import { getDomain } from 'tldts';
 import type { DnsEvent } from '../../ingest/dnstap/dnstap.js';
@@ -75,7 +76,14 @@ export interface Candidate {
   explanation: { ja: string; en: string };
 }
 
-/** What a zone's baseline keeps across restarts (store.ts). */
+/** A name that resolved in normal intervals: how often, and when last (ms). */
+export interface KnownName {
+  name: string;
+  count: number;
+  lastSeen: number;
+}
+
+/** What a zone's baseline keeps across restarts (tables.ts). */
 export interface ZoneBaseline {
   zone: string;
   baseline: number;
@@ -220,7 +228,7 @@ export class RandomSubdomainDetector extends IntervalDetector {
   private closed = 0;
   /** Names resolved in this interval (bounded), and in normal intervals with their counts. */
   private readonly resolved = new Map<string, number>();
-  private readonly known = new Map<string, number>();
+  private readonly known = new Map<string, { count: number; lastSeen: number }>();
   /** Shapes of legitimate high-cardinality zones learnt from normal time (with how many zones had them), and the seeded ones. */
   private readonly learntShapes = new Map<string, number>();
   private readonly warmUp: number;
@@ -242,7 +250,7 @@ export class RandomSubdomainDetector extends IntervalDetector {
     const tail = `.${zone}`;
     return [...this.known]
       .filter(([n]) => n.endsWith(tail))
-      .sort((a, b) => b[1] - a[1])
+      .sort((a, b) => b[1].count - a[1].count)
       .map(([n]) => n);
   }
 
@@ -259,7 +267,7 @@ export class RandomSubdomainDetector extends IntervalDetector {
    * The warmed-up zones' baselines (the busiest first, where a cold start would hurt most) and the most popular normal names, for the state
    * store.
    */
-  snapshot(maxZones = 20_000, maxNames = 20_000): { zones: ZoneBaseline[]; names: Array<{ name: string; count: number }> } {
+  snapshot(maxZones = 20_000, maxNames = 20_000): { zones: ZoneBaseline[]; names: KnownName[] } {
     let zones: ZoneBaseline[] = [];
     const walk = (n: Node) => {
       if (this.warmed(n) && n.intervals > 0) {
@@ -277,14 +285,17 @@ export class RandomSubdomainDetector extends IntervalDetector {
     for (const r of this.roots.values()) walk(r);
     if (zones.length > maxZones) zones = zones.sort((a, b) => b.baseline - a.baseline).slice(0, maxZones);
     const names = [...this.known]
-      .sort((a, b) => b[1] - a[1])
+      .sort((a, b) => b[1].count - a[1].count)
       .slice(0, maxNames)
-      .map(([name, count]) => ({ name, count }));
+      .map(([name, k]) => ({ name, ...k }));
     return { zones, names };
   }
 
   /** Brings back stored baselines: those zones are judged at once, against what they were. */
-  restore(b: { zones: readonly ZoneBaseline[]; names: ReadonlyArray<{ name: string; count: number }> }): void {
+  restore(
+    b: { zones: readonly ZoneBaseline[]; names: ReadonlyArray<{ name: string; count: number; lastSeen?: number }> },
+    now = Date.now(),
+  ): void {
     for (const z of b.zones) {
       const n = this.path(z.zone);
       if (!n) continue;
@@ -297,9 +308,18 @@ export class RandomSubdomainDetector extends IntervalDetector {
         this.learnShape(z.legitShape);
       }
     }
-    for (const { name, count } of b.names) if (this.known.size < KNOWN_NAMES) this.known.set(name, (this.known.get(name) ?? 0) + count);
+    for (const { name, count, lastSeen } of b.names) {
+      if (this.known.size >= KNOWN_NAMES && !this.known.has(name)) continue;
+      const k = this.known.get(name);
+      this.known.set(name, { count: (k?.count ?? 0) + count, lastSeen: Math.max(k?.lastSeen ?? 0, lastSeen ?? now) });
+    }
     // The stored zones are what the warm-up would have taught: new zones under them are judged from their first interval.
     if (b.zones.length > 0) this.restored = true;
+  }
+
+  /** Forgets the names that last resolved before `before` (ms): the retention of names holds in memory too. */
+  forgetNames(before: number): void {
+    for (const [name, k] of this.known) if (k.lastSeen < before) this.known.delete(name);
   }
 
   /** Watched for its whole warm-up (quiet intervals say it was quiet), or restored with a baseline. */
@@ -430,7 +450,7 @@ export class RandomSubdomainDetector extends IntervalDetector {
     };
     for (const [k, r] of this.roots) visit(r, this.roots, k);
     const found = this.zonesOf(flagged, at);
-    this.learnNames();
+    this.learnNames(at);
     this.closed++;
     return found;
   }
@@ -544,16 +564,16 @@ export class RandomSubdomainDetector extends IntervalDetector {
   }
 
   /** The names that resolved in this interval count as known unless a zone above them was flagged. */
-  private learnNames(): void {
+  private learnNames(at: number): void {
     for (const [name, count] of this.resolved) {
       if (this.underFlagged(name)) continue;
-      this.known.set(name, (this.known.get(name) ?? 0) + count);
+      this.known.set(name, { count: (this.known.get(name)?.count ?? 0) + count, lastSeen: at });
     }
     this.resolved.clear();
     if (this.known.size > KNOWN_NAMES) {
-      const keep = [...this.known].sort((a, b) => b[1] - a[1]).slice(0, Math.floor(KNOWN_NAMES * 0.75));
+      const keep = [...this.known].sort((a, b) => b[1].count - a[1].count).slice(0, Math.floor(KNOWN_NAMES * 0.75));
       this.known.clear();
-      for (const [n, c] of keep) this.known.set(n, c);
+      for (const [n, k] of keep) this.known.set(n, k);
     }
   }
 
@@ -583,14 +603,11 @@ function explain(
   const r = randomness.toFixed(2);
   return {
     ja:
-      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ` +
-      `${Math.round(baseline)} ` +
-      (`種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ` +
-        `${r} です。ランダムサブドメイン攻撃の特徴に一致します。`),
+      `${domain} の配下で ${s} 秒間に約 ${Math.round(distinct)} 種類の異なる名前が問い合わされました（平常時は約 ${Math.round(baseline)} ` +
+      `種類）。応答の ${pct}% が NXDOMAIN または SERVFAIL で、名前の先頭ラベルのランダムさは ${r} です。ランダムサブドメイン攻撃の特徴に一致します。`,
     en:
-      `About ${Math.round(distinct)} different names under ` +
-      `${domain} were asked in ${s} s (normally ` +
-      (`about ${Math.round(baseline)}). ${pct}% of the answers ` + `were NXDOMAIN or SERVFAIL, and the `) +
+      `About ${Math.round(distinct)} different names under ${domain} were asked in ${s} s (normally ` +
+      `about ${Math.round(baseline)}). ${pct}% of the answers were NXDOMAIN or SERVFAIL, and the ` +
       `first labels look random (${r}). This matches a random-subdomain attack.`,
   };
 }

@@ -1,29 +1,25 @@
 /**
  * M6's running part: the dnstap receiver feeding both detectors, candidates
  * into the review queue (or, above the configured confidence, into automatic
- * rules), the policy zone served by its own RPZ primary and published with
- * NOTIFY on every change, a sweep that ends rules when attacks stop, and the
- * operators' routes. Every candidate, decision and rule change is audited;
+ * rules), the policy zone served by the core's RPZ primary and published with
+ * NOTIFY on every change, a sweep that ends rules when attacks stop, and what
+ * the operators' routes (routes.ts) work on. Every candidate, decision and rule change is audited;
  * the names handled are used for nothing but this.
  */
 import { readFileSync } from 'node:fs';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
 import { retentionOf } from '../../core/measure.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
-import { RpzPrimary } from '../../dns/primary.js';
-import { primaryConfig, primaryEndpoint } from '../../dns/serving-settings.js';
+import type { PolicyZoneWriter } from '../../dns/policy-zones.js';
 import { RpzZone } from '../../dns/rpz.js';
-import { DnstapReceiver } from '../../ingest/dnstap/receiver.js';
-import { principalOf } from '../../api/server.js';
-import { AmplificationDetector, DEFAULT_AMPLIFICATION, listedAmplificationNames } from './amplification.js';
+import type { DnstapInput, DnstapReceiver } from '../../ingest/dnstap/receiver.js';
+import { AmplificationDetector, DEFAULT_AMPLIFICATION } from './amplification.js';
 import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
-import type { DdosDnsBlockingSettings } from './settings.js';
 import { countByResolver, type ResolverCounts } from './resolver-counters.js';
-import { loadBaselines, loadDecisions, storeBaselines, storeDecisions } from './store.js';
+import type { DdosDnsBlockingSettings } from './settings.js';
+import { loadBaselines, loadDecisions, storeBaselines, storeDecisions } from './tables.js';
 
 const MAX_WHITELIST = 2_000_000;
 const BASELINE_SAVE_MS = 60_000;
@@ -41,141 +37,18 @@ export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<stri
   return set;
 }
 
-function m6Routes(
-  decisions: BlockDecisions,
-  receiver: DnstapReceiver,
-  detectors: { tracked: () => number },
-  apply: (records: AuditRecord[]) => Promise<void>,
-  byResolver: ResolverCounts,
-): FastifyPluginAsyncZod {
-  const tags = ['ddos-dns-blocking'];
-  const decision = z.object({
-    id: z.string(),
-    kind: z.enum(['random-subdomain', 'amplification']),
-    domain: z.string(),
-    status: z.enum(['pending', 'active', 'rejected', 'whitelisted', 'ended']),
-    firstSeen: z.string(),
-    lastSeen: z.string(),
-    confidence: z.number(),
-    evidence: z.number(),
-    explanation: z.object({ ja: z.string(), en: z.string() }),
-    activeSince: z.string().optional(),
-    expiresAt: z.string().optional(),
-    by: z.string().optional(),
-    reason: z.string().optional(),
-    exceptions: z.array(z.string()),
-    /** Names that resolved in normal times beyond maxExceptions: blocked with the attack while the rule is active. */
-    exceptionsLeftOut: z.number().optional(),
-  });
-  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-  return async (app) => {
-    app.get(
-      '/api/v1/m6/attacks',
-      {
-        config: { permission: 'ddos:read' },
-        schema: {
-          tags,
-          description: 'Active rules, candidates waiting for review, and what ended, newest first — with their evidence.',
-          response: {
-            200: z.object({
-              decisions: z.array(decision),
-              receiver: z.object({
-                connections: z.number(),
-                frames: z.number(),
-                events: z.number(),
-                dropped: z.number(),
-                errors: z.record(z.string(), z.number()),
-              }),
-              /**
-               * Client queries and responses received per resolver identity: set beside the resolver's own counters, the difference is what
-               * it dropped.
-               */
-              resolvers: z.record(z.string(), z.object({ queries: z.number(), responses: z.number() })),
-              trackedDomains: z.number(),
-            }),
-          },
-        },
-      },
-      async () => ({
-        decisions: decisions.list().map((d) => ({
-          ...d,
-          firstSeen: iso(d.firstSeen)!,
-          lastSeen: iso(d.lastSeen)!,
-          activeSince: iso(d.activeSince),
-          expiresAt: iso(d.expiresAt),
-        })),
-        receiver: (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(
-          receiver.status(),
-        ),
-        resolvers: Object.fromEntries(byResolver),
-        trackedDomains: detectors.tracked(),
-      }),
-    );
-
-    app.post(
-      '/api/v1/m6/lists',
-      {
-        config: { permission: 'ddos:decide' },
-        schema: {
-          tags,
-          description:
-            'Names a honeypot operator reports as abused for amplification: ' +
-            'they become candidates with ' +
-            ('their source (review, whitelist and automatic rules ' + 'apply as to detected ones).'),
-          body: z.object({
-            source: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
-            names: z
-              .array(z.string().regex(/^([a-z0-9_-]{1,63}\.)+[a-z0-9-]{1,63}$/i, 'a domain name'))
-              .min(1)
-              .max(10_000),
-            confidence: z.number().min(0).max(1).default(0.8),
-          }),
-        },
-      },
-      async (request) => {
-        const candidates = listedAmplificationNames(
-          request.body.names.map((n) => n.toLowerCase()),
-          request.body.source,
-          Date.now(),
-          request.body.confidence,
-        );
-        await apply(decisions.onCandidates(candidates, Date.now()));
-        return { candidates: candidates.length };
-      },
-    );
-
-    app.post(
-      '/api/v1/m6/decisions/:action',
-      {
-        config: { permission: 'ddos:decide' },
-        schema: {
-          tags,
-          description: 'Approve a candidate (its rule goes to the resolvers at once) or reject it (with the reason).',
-          params: z.object({ action: z.enum(['approve', 'reject']) }),
-          body: z.object({
-            kind: z.enum(['random-subdomain', 'amplification']).default('random-subdomain'),
-            domain: z.string().min(1).max(253),
-            reason: z.string().trim().min(1).max(2000).optional(),
-          }),
-        },
-      },
-      async (request, reply) => {
-        const actor = principalOf(request).actor;
-        const { kind, domain, reason } = request.body;
-        if (request.params.action === 'reject' && !reason)
-          return reply.code(400).send({ error: 'bad-request', message: 'a rejection needs its reason' });
-        const record =
-          request.params.action === 'approve'
-            ? decisions.approve(domain, actor, Date.now(), kind)
-            : decisions.reject(domain, actor, reason!, kind);
-        await apply([record]);
-        return { status: decisions.get(domain, kind)!.status };
-      },
-    );
-  };
+/** What M6's routes (routes.ts) work on. */
+export interface M6Api {
+  decisions: BlockDecisions;
+  receiver: DnstapReceiver;
+  tracked(): number;
+  /** Client queries and responses received per resolver identity (resolver-counters.ts). */
+  byResolver: ResolverCounts;
+  /** Audits the records, stores the changed decisions and publishes the zone if it changed. */
+  apply(records: AuditRecord[]): Promise<void>;
 }
 
-export async function startDdosDnsBlocking(context: MeasureContext): Promise<RunningMeasure> {
+export async function startDdosDnsBlocking(context: MeasureContext): Promise<RunningMeasure<M6Api>> {
   const own = await context.capabilities.ownState<DdosDnsBlockingSettings>();
   const s = own.settings;
   const intervalMs = parseDuration(s.detection.interval) * 1000;
@@ -215,7 +88,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   decisions.restore(await loadDecisions(own, keepMs / 1000));
   randomSubdomains.restore(await loadBaselines(own, keepMs / 1000));
   zone.bump();
-  const primary = await RpzPrimary.start([zone], primaryConfig(s));
+  const served = await (await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer')).serve(zone, { refresh: s.refresh });
 
   const byResolver: ResolverCounts = new Map();
   let chain = Promise.resolve();
@@ -227,7 +100,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
         await storeDecisions(own, decisions.takeChanged());
         if (zone.dirty) {
           // changed() publishes the staged changes as one serial and sends NOTIFY.
-          const unanswered = (await primary.changed(zone)).filter((n) => !n.answered).length;
+          const unanswered = (await served.changed()).filter((n) => !n.answered).length;
           if (unanswered > 0)
             context.logger.warn(
               { event: 'm6.notify.unanswered', serial: zone.serial, secondaries: unanswered },
@@ -248,10 +121,12 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     try {
       return readFileSync(path);
     } catch (err) {
-      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`);
+      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`, { cause: err });
     }
   };
-  const receiver = await DnstapReceiver.start(
+  // The core's dnstap receiver, granted because M6 declares the names queried; M6's settings say where it listens.
+  const dnstap = await context.capabilities.action<DnstapInput>('dnstap-input');
+  const receiver = await dnstap.start(
     {
       unix: d.unix,
       tcp: d.tcp,
@@ -273,12 +148,13 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const sweep = setInterval(
     () => {
       decisions.forget(Date.now() - keepMs);
+      randomSubdomains.forgetNames(Date.now() - keepMs);
       void apply(decisions.sweep(Date.now()));
     },
     Math.min(intervalMs, 10_000),
   );
   sweep.unref();
-  // Baselines survive a restart: a restart must not be a cold start (store.ts).
+  // Baselines survive a restart: a restart must not be a cold start (tables.ts).
   const saveBaselines = () => {
     chain = chain
       .then(() => storeBaselines(own, randomSubdomains.snapshot()))
@@ -293,23 +169,23 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const baselineTimer = setInterval(() => void saveBaselines(), BASELINE_SAVE_MS);
   baselineTimer.unref();
   context.logger.info(
-    { event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: primary.port, whitelist: whitelist.size },
+    { event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: served.port, whitelist: whitelist.size },
     'M6 receiving dnstap',
   );
   return {
     endpoints: {
-      rpzPrimary: primaryEndpoint(s.primary.host, primary.port),
+      rpzPrimary: served.endpoint,
       zone: zone.origin,
       dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' '),
     },
-    routes: m6Routes(decisions, receiver, { tracked: () => randomSubdomains.tracked }, apply, byResolver),
-    listeners: () => ({ 'rpz-primary': primary.listener(), dnstap: receiver.listener() }),
+    api: { decisions, receiver, tracked: () => randomSubdomains.tracked, byResolver, apply },
+    listeners: () => ({ dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
       clearInterval(baselineTimer);
       await receiver.stop();
       await saveBaselines();
-      await primary.stop();
+      served.withdraw();
     },
   };
 }

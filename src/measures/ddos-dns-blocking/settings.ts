@@ -1,13 +1,12 @@
 /**
  * M6's own settings (under `measures.ddos-dns-blocking`): where the dnstap
- * receiver listens, the policy zone and its primary, the detectors'
+ * receiver listens, the policy zone (served by the core's RPZ primary), the detectors'
  * thresholds, review and automatic blocking, and the whitelist.
  */
 import { z } from 'zod';
-import { pathSetting } from '../../core/config.js';
+import { ipVersion as isIP, pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
-import { isIP } from 'node:net';
-import { ipAddress as address, servingSettings, zoneName } from '../../dns/serving-settings.js';
+import { ipAddress as address, zoneName, zoneRefresh } from '../../dns/serving-settings.js';
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 const addressOrPrefix = z.string().refine((v) => {
   const [a, len, extra] = v.split('/');
@@ -36,7 +35,8 @@ export const ddosDnsBlockingSettings = z.object({
       maxClockSkew: z.strictObject({ ahead: duration('1m').default('1m'), behind: duration('10m').default('10m') }).prefault({}),
     })
     .prefault({}),
-  ...servingSettings(8054, 300),
+  /** SOA refresh of M6's zone, seconds: rules come and go within minutes. */
+  refresh: zoneRefresh(300),
   zone: zoneName.default('ddos.rpz.mamori'),
   detection: z
     .strictObject({

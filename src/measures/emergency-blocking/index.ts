@@ -16,8 +16,7 @@ export const declaration = defineMeasure({
   description: {
     ja: '当社設備に被害を及ぼす攻撃が現に発生している間に限り、攻撃に該当する通信のみを、そのヘッダ情報に基づいて一時的に遮断します。',
     en:
-      'Only while an attack that harms our facilities is ' +
-      'under way, only the matching traffic is ' +
+      'Only while an attack that harms our facilities is under way, only the matching traffic is ' +
       'blocked, temporarily, on the basis of its header fields.',
   },
   bases: [

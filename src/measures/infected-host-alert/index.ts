@@ -18,10 +18,9 @@ export const declaration = defineMeasure({
   description: {
     ja: '乗っ取られたC&Cサーバ、シンクホール、ハニーポット等を運用する第三者から提供された、感染端末のIPアドレスと時刻の一覧を、当社の割当て記録と照合して契約者を特定し、個別にご連絡します。当社のフロー情報は用いません。',
     en:
-      'Lists of infected hosts (address and time) supplied ' +
-      'by third parties that run taken-down C&C ' +
-      ('servers, sinkholes or honeypots are matched against ' + 'our assignment records to find the subscriber, ') +
-      ('who is contacted individually. Our own flow records ' + 'are not used.'),
+      'Lists of infected hosts (address and time) supplied by third parties that run taken-down C&C ' +
+      'servers, sinkholes or honeypots are matched against our assignment records to find the subscriber, ' +
+      'who is contacted individually. Our own flow records are not used.',
   },
   bases: [
     {
@@ -65,8 +64,7 @@ export const declaration = defineMeasure({
     optOut: {
       ja: '利用者は、いつでも会員サイトで設定を変更し、第一段階の注意喚起を停止することができます。設定の有無にかかわらず、その他の提供条件は同一です。',
       en:
-        'The subscriber may change the setting in the member ' +
-        'site at any time to stop first-stage alerts. ' +
+        'The subscriber may change the setting in the member site at any time to stop first-stage alerts. ' +
         'All other terms of service are the same either way.',
     },
   },

@@ -21,10 +21,9 @@ export const declaration = defineMeasure({
   description: {
     ja: '当社から契約者の機器にDNS問合せ・HTTP要求を送り、オープンリゾルバや管理画面の外部公開の有無を調べます。ID・パスワードの入力や推測は一切行いません。該当する機器の契約者を割当て記録から特定し、個別にご連絡します。',
     en:
-      "We send DNS queries and HTTP requests to subscribers' " +
-      'devices to find open resolvers and admin ' +
-      ('pages exposed to the Internet. We never enter or guess ' + 'any ID or password. The subscriber ') +
-      ('behind such a device is found from our assignment ' + 'records and contacted individually.'),
+      "We send DNS queries and HTTP requests to subscribers' devices to find open resolvers and admin " +
+      'pages exposed to the Internet. We never enter or guess any ID or password. The subscriber ' +
+      'behind such a device is found from our assignment records and contacted individually.',
   },
   bases: [
     { basis: 'not-secret', scope: { ja: '当社が送信した調査への応答', en: 'replies to probes we sent ourselves' } },

@@ -68,7 +68,7 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
     rmSync(staging, { recursive: true, force: true });
     throw new AnalyticsStoreError(
       `analytics store ${path} cannot be opened: ${(err as Error).message.split('\n')[0]}. Only one ` +
-        (`process can open it: if the mamori server is running, ` + `use its API instead.`),
+        `process can open it: if the mamori server is running, use its API instead.`,
       { cause: err },
     );
   }
@@ -101,8 +101,7 @@ export async function openChdbStore(path: string): Promise<AnalyticsStore> {
         structures.set(table, structure);
       }
       const r = await session.queryAsync(
-        `INSERT INTO ${table} SELECT * FROM file('${file}', ` +
-          `'RowBinary', '${structure}') SETTINGS os_threads_nice_value_query ` +
+        `INSERT INTO ${table} SELECT * FROM file('${file}', 'RowBinary', '${structure}') SETTINGS os_threads_nice_value_query ` +
           `= ${BACKGROUND_NICE}`,
         { format: 'TSV' },
       );

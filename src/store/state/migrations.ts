@@ -2,11 +2,12 @@
  * Migrations in code, named so they sort; each runs once, in a transaction.
  * Only portable column types (text, integer) so SQLite and PostgreSQL share them.
  */
-import { type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { type Migration, type MigrationProvider } from 'kysely';
+import type { UntypedDb } from './untyped.js';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema
         .createTable('meta')
         .addColumn('key', 'text', (c) => c.primaryKey())
@@ -66,7 +67,7 @@ const migrations: Record<string, Migration> = {
     },
   },
   '0002_anchor_signature': {
-    async up(db: Kysely<any>) {
+    async up(db: UntypedDb) {
       await db.schema.alterTable('audit_anchors').addColumn('sig', 'text').execute();
     },
   },

@@ -8,17 +8,10 @@ import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, sql, type Migration } from 'kysely';
 import { migrationProvider } from './migrations.js';
 import type { StateSchema } from './schema.js';
+import type { StateDb } from './tables.js';
 import { MamoriError } from '../../core/errors.js';
 
-export type StateDb = Kysely<StateSchema>;
-
-/**
- * The handle seen through a module's own tables only (measures and services
- * declare theirs next to their migrations): typed queries, no core tables in sight.
- */
-export function tablesOf<T>(db: StateDb): Kysely<T> {
-  return db.withTables<T & Record<string, never>>() as unknown as Kysely<T>;
-}
+export { tablesOf, type StateDb } from './tables.js';
 
 export interface StateStore {
   readonly dialect: 'sqlite' | 'postgres';

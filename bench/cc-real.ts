@@ -1,0 +1,77 @@
+/**
+ * M1 on real traffic (BENCHMARKS.md): the evaluation of `mamori cc eval --real`
+ * at 1,000 subscribers, and the hold-outs — each benign day alone as the
+ * background, each infection alone, one infected subscriber per family — with
+ * both baselines in every run.
+ * The built-in profile is scored with no C&C label given.
+ *
+ *   node dist/bench/cc-real.js [subscribers=1000] [seeds=1,2,3] [rate=40000]
+ */
+import { join } from 'node:path';
+import { evaluateReal, type RealEvalReport } from '../src/app/evaluate-real.js';
+
+const subscribers = Number(process.argv[2] ?? 1000);
+const seeds = (process.argv[3] ?? '1,2,3').split(',').map(Number);
+const rate = Number(process.argv[4] ?? 40_000);
+const DIR = join(new URL('../../', import.meta.url).pathname, '../shared/data/c2-real');
+const c2 = [
+  { address: '23.253.126.58', port: 80, proto: 6 },
+  { address: '104.239.157.210', port: 80, proto: 6 },
+];
+const fmt = (x: number) => (Number.isNaN(x) ? 'n/a' : x.toFixed(3));
+
+const runs: Array<{ name: string; benignDays?: string[]; families?: string[]; infected?: number; seeds: number[] }> = [
+  { name: 'both benign days, both infections', seeds },
+  { name: 'hold-out background: day 1 only', benignDays: ['normal-40-day1'], seeds: [seeds[0]!] },
+  { name: 'hold-out background: day 2 only', benignDays: ['normal-42-day2'], seeds: [seeds[0]!] },
+  { name: 'RemcosRAT alone', families: ['remcosrat'], seeds: [seeds[0]!] },
+  { name: 'Simda alone', families: ['simda'], seeds: [seeds[0]!] },
+  // One infected subscriber per family: no group of subscribers for any C&C to share.
+  { name: 'one infected subscriber per family', infected: 1, seeds: [seeds[0]!] },
+];
+
+console.log(`M1 on real traffic: ${subscribers} subscribers, ${DIR}\n`);
+console.log(
+  '| run | seed | endpoints | method | PR-AUC (all C&C) | PR-AUC per family | C&C ranks | TP | FP ' + '| false per 1,000 subscribers |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+const tops: Array<{ name: string; seed: number; r: RealEvalReport }> = [];
+for (const run of runs) {
+  for (const seed of run.seeds) {
+    const t0 = performance.now();
+    const r = await evaluateReal({
+      dir: DIR,
+      c2,
+      subscribers,
+      infectedPerFamily: run.infected ?? 3,
+      seed,
+      rate,
+      ...(run.benignDays ? { benignDays: run.benignDays } : {}),
+      ...(run.families ? { families: run.families } : {}),
+    });
+    for (const m of r.methods) {
+      const families = m.perFamily.map((f) => `${f.family.replace(/-ctu.*$/, '')} ${fmt(f.prAuc)}`).join(', ');
+      const ranks = m.ranks
+        .map((x) => `${x.endpoint.replace(/\/tcp$/, '')} ${x.rank}${m === r.methods[0] ? ` (${fmt(x.score)})` : ''}`)
+        .join(', ');
+      console.log(
+        `| ${run.name} | ${seed} | ${r.endpoints} | ${m.name} | ${fmt(m.prAuc)} | ${families} | ${ranks} | ${m.tp} | ${m.fp} ` +
+          `| ${m.falsePer1000Subscribers.toFixed(2)} |`,
+      );
+    }
+    const g = r.sharedGroup;
+    process.stderr.write(
+      `${run.name}, seed ${seed}: ${r.records} records, ${((performance.now() - t0) / 1000).toFixed(0)} s; ` +
+        `shared group: ${g.cc} of ${r.positives} C&C, ${g.benign} of ${g.eligibleBenign} benign endpoints with 10+ contacts\n`,
+    );
+    if (seed === seeds[0] && !run.benignDays && !run.families) tops.push({ name: run.name, seed, r });
+  }
+}
+for (const { name, seed, r } of tops) {
+  console.log(`\nTop 5 of "${name}", seed ${seed} (no label given):`);
+  for (const t of r.top.slice(0, 5)) {
+    const truth = `${t.truth}${t.family ? ` ${t.family}` : ''}`;
+    console.log(`${t.rank}. ${t.endpoint} [${truth}] score ${fmt(t.score)} (evidence ${t.evidence?.toFixed(1)}): ${t.summary}`);
+    for (const e of t.explanation) console.log(`   - ${e}`);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * What every HTTP route needs from the core, the API's and the measures' alike
+ * (a measure's routes.ts may import this, never src/api): the permission a route
+ * declares, the principal of an authenticated request, the shape of an error.
+ */
+import type { FastifyRequest } from 'fastify';
+
+/** The Fastify types a measure's routes use (a measure imports no server package itself: .dependency-cruiser.cjs). */
+export type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Principal } from './accounts.js';
+import type { Permission } from './roles.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The permission this route needs. */
+    permission?: Permission;
+    /** Only the login route: reachable without credentials (it checks them itself). */
+    login?: boolean;
+    /** Only /healthz and /readyz: reachable without credentials, and saying nothing but component states. */
+    public?: boolean;
+    /** Only the console's page and assets (api/console.ts): no credentials, no data. */
+    console?: boolean;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    bearer?: string;
+  }
+}
+
+/** Every error answer: the status's kind, the stable code of a Mamori error (src/core/errors.ts), a message. */
+export const errorSchema = z.object({ error: z.string(), code: z.string().optional(), message: z.string() });
+
+/** The principal of an authenticated request (routes run only after the API's auth hook). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new Error('route reached without authentication');
+  return request.principal;
+}

@@ -1,0 +1,88 @@
+/**
+ * The core's one RPZ primary and the zones measures serve from it — as CoreDNS plugins register the
+ * zones they serve with one server. One listener, one list of resolvers that may transfer, one NOTIFY
+ * list, one set of TSIG keys (the configuration's `rpz` section); a measure that declares the output
+ * "rpz-rules" gets a PolicyZoneWriter from the broker and registers its zones through it. The primary
+ * starts with the first zone and stops with the instance.
+ */
+import type { MeasureDeclaration } from '../core/measure.js';
+import type { ListenerStatus } from '../core/listeners.js';
+import { RpzPrimary, type NotifyResult } from './primary.js';
+import type { RpzZone } from './rpz.js';
+import { primaryConfig, primaryEndpoint, type ServingSettings } from './serving-settings.js';
+
+/** A zone served by the primary. */
+export interface ServedZone {
+  /** host:port resolvers transfer it from. */
+  readonly endpoint: string;
+  readonly host: string;
+  readonly port: number;
+  /** The TSIG key resolvers sign with, if keys are configured (its name only: the secret stays in the configuration). */
+  readonly tsigKeyName: string | undefined;
+  /** Publishes the zone's staged changes as one serial and NOTIFYs the resolvers. */
+  changed(): Promise<NotifyResult[]>;
+  /** Stops serving it (the measure stopped). */
+  withdraw(): void;
+}
+
+/** The `policy-zone-writer` capability. */
+export interface PolicyZoneWriter {
+  serve(zone: RpzZone, options?: { refresh?: number }): Promise<ServedZone>;
+}
+
+export class PolicyZones {
+  private primary: Promise<RpzPrimary> | undefined;
+  private started: RpzPrimary | undefined;
+
+  constructor(private readonly settings: ServingSettings) {}
+
+  private ensure(): Promise<RpzPrimary> {
+    this.primary ??= RpzPrimary.start([], primaryConfig(this.settings)).then(
+      (p) => {
+        this.started = p;
+        return p;
+      },
+      (err: unknown) => {
+        this.primary = undefined;
+        throw err;
+      },
+    );
+    return this.primary;
+  }
+
+  /** What the broker hands a measure that declares "rpz-rules". */
+  writerFor(_measure: MeasureDeclaration): PolicyZoneWriter {
+    return {
+      serve: async (zone, options = {}) => {
+        const p = await this.ensure();
+        p.serve(zone, options.refresh);
+        const host = this.settings.primary.host;
+        return {
+          endpoint: primaryEndpoint(host, p.port),
+          host,
+          port: p.port,
+          tsigKeyName: this.settings.tsig[0]?.name,
+          changed: () => p.changed(zone),
+          withdraw: () => p.withdraw(zone.origin),
+        };
+      },
+    };
+  }
+
+  /** The primary's counts and refusals, once it listens. */
+  listener(): ListenerStatus | undefined {
+    return this.started?.listener();
+  }
+
+  /** The zones served now. */
+  get origins(): string[] {
+    return this.started?.origins ?? [];
+  }
+
+  async stop(): Promise<void> {
+    const p = await this.primary?.catch(() => undefined);
+    this.primary = undefined;
+    this.started = undefined;
+    await p?.stop();
+  }
+}

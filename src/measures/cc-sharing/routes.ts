@@ -1,0 +1,235 @@
+/**
+ * M2's routes for the ISP's staff, under /api/v1/measures/cc-sharing/ while M2 runs: recipients and their
+ * credentials (admin), the shared list with its approvals (analysts). Partners never come here: they use
+ * the TAXII server and the feeds, at the paths TAXII 2.1 gives them. Only through M2's confined state.
+ */
+import { z } from 'zod';
+import { errorSchema, principalOf } from '../../core/http.js';
+import type { MeasureState } from '../../core/measure-state.js';
+import type { MeasureRoutes } from '../../core/registry.js';
+import { COLLECTIONS, decideEntry, EntryError, listEntries } from './entries.js';
+import {
+  addRecipient,
+  CHANNELS,
+  issueCredential,
+  listRecipients,
+  RecipientError,
+  renewAttestation,
+  revokeCredential,
+  setRecipientDisabled,
+} from './recipients.js';
+import type { CcSharingSettings } from './settings.js';
+
+const recipientSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  contact: z.string(),
+  attestedAt: z.string(),
+  attestationUntil: z.string(),
+  channels: z.array(z.enum(CHANNELS)),
+  disabled: z.boolean(),
+  rights: z.array(z.object({ collection: z.string(), read: z.boolean(), write: z.boolean() })),
+});
+const entrySchema = z.object({
+  id: z.string(),
+  candidateId: z.string(),
+  address: z.string(),
+  port: z.number(),
+  proto: z.number(),
+  firstDetected: z.string(),
+  lastDetected: z.string(),
+  validUntil: z.string(),
+  confidence: z.number(),
+  state: z.enum(['pending', 'shared', 'rejected', 'revoked', 'expired']),
+  createdAt: z.string(),
+  stateChangedAt: z.string(),
+  stateChangedBy: z.string(),
+  stateReason: z.string().nullable(),
+});
+const timestamp = z
+  .string()
+  .refine((v) => !Number.isNaN(Date.parse(v)), 'a date/time such as 2026-11-24T00:00:00Z')
+  .transform((v) => new Date(v).toISOString());
+const aliases = Object.values(COLLECTIONS).map((c) => c.alias) as [string, ...string[]];
+
+export const ccSharingRoutes: MeasureRoutes<{ own: MeasureState & { settings: CcSharingSettings } }> = ({ running: { own } }) => {
+  const conflict = (err: unknown) => {
+    if (err instanceof RecipientError || err instanceof EntryError) return { error: 'conflict', message: err.message };
+    throw err;
+  };
+  return async (app) => {
+    app.get(
+      '/recipients',
+      {
+        config: { permission: 'share:read' },
+        schema: { tags: ['cc-sharing'], response: { 200: z.object({ recipients: z.array(recipientSchema) }) } },
+      },
+      async () => ({ recipients: await listRecipients(own.store) }),
+    );
+
+    app.post(
+      '/recipients',
+      {
+        config: { permission: 'share:recipients' },
+        schema: {
+          tags: ['cc-sharing'],
+          body: z.object({
+            name: z.string().trim().min(1).max(200),
+            contact: z.string().trim().min(1).max(500),
+            attestedAt: timestamp,
+            attestationUntil: timestamp,
+            channels: z.array(z.enum(CHANNELS)).min(1),
+            rights: z
+              .array(z.object({ collection: z.enum(aliases), read: z.boolean(), write: z.boolean() }))
+              .default([{ collection: COLLECTIONS.cc.alias, read: true, write: false }]),
+          }),
+          response: { 201: recipientSchema, 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        try {
+          return reply.code(201).send(await addRecipient(own.store, own.audit, request.body, principalOf(request).actor));
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.post(
+      '/recipients/:id/attestation',
+      {
+        config: { permission: 'share:recipients' },
+        schema: {
+          tags: ['cc-sharing'],
+          params: z.object({ id: z.string() }),
+          body: z.object({ attestedAt: timestamp, attestationUntil: timestamp }),
+          response: { 200: recipientSchema, 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        try {
+          return await renewAttestation(
+            own.store,
+            own.audit,
+            request.params.id,
+            request.body.attestedAt,
+            request.body.attestationUntil,
+            principalOf(request).actor,
+          );
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.post(
+      '/recipients/:id/disabled',
+      {
+        config: { permission: 'share:recipients' },
+        schema: {
+          tags: ['cc-sharing'],
+          params: z.object({ id: z.string() }),
+          body: z.object({ disabled: z.boolean() }),
+          response: { 204: z.null(), 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        try {
+          await setRecipientDisabled(own.store, own.audit, request.params.id, request.body.disabled, principalOf(request).actor);
+          return reply.code(204).send(null);
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.post(
+      '/recipients/:id/credentials',
+      {
+        config: { permission: 'share:recipients' },
+        schema: {
+          tags: ['cc-sharing'],
+          description: 'Issues a credential; the secret is in this answer only.',
+          params: z.object({ id: z.string() }),
+          body: z.object({ kind: z.enum(['token', 'basic']) }),
+          response: { 201: z.object({ id: z.string(), username: z.string().optional(), secret: z.string() }), 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        try {
+          return reply
+            .code(201)
+            .send(await issueCredential(own.store, own.audit, request.params.id, request.body.kind, principalOf(request).actor));
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.delete(
+      '/credentials/:id',
+      {
+        config: { permission: 'share:recipients' },
+        schema: { tags: ['cc-sharing'], params: z.object({ id: z.string() }), response: { 204: z.null(), 409: errorSchema } },
+      },
+      async (request, reply) => {
+        try {
+          await revokeCredential(own.store, own.audit, request.params.id, principalOf(request).actor);
+          return reply.code(204).send(null);
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.get(
+      '/entries',
+      {
+        config: { permission: 'share:read' },
+        schema: {
+          tags: ['cc-sharing'],
+          querystring: z.object({ state: z.enum(['pending', 'shared', 'rejected', 'revoked', 'expired']).optional() }),
+          response: { 200: z.object({ entries: z.array(entrySchema) }) },
+        },
+      },
+      async (request) => {
+        const entries = await listEntries(own.store, request.query.state);
+        await own.audit.append({
+          actor: principalOf(request).actor,
+          measure: 'cc-sharing',
+          action: 'share.entries.read',
+          counts: { entries: entries.length },
+        });
+        return { entries };
+      },
+    );
+
+    app.post(
+      '/entries/:id/decision',
+      {
+        config: { permission: 'share:decide' },
+        schema: {
+          tags: ['cc-sharing'],
+          params: z.object({ id: z.string().regex(/^indicator--[0-9a-f-]{36}$/) }),
+          body: z.object({ action: z.enum(['approve', 'reject', 'revoke']), reason: z.string().trim().min(1).max(2000) }),
+          response: { 200: entrySchema, 409: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        try {
+          return await decideEntry(
+            own.store,
+            own.audit,
+            own.settings,
+            request.params.id,
+            request.body.action,
+            request.body.reason,
+            principalOf(request).actor,
+          );
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+  };
+};

@@ -57,6 +57,16 @@ module.exports = {
       to: { dependencyTypes: ['core'], path: `^(${NETWORK.join('|')})$` },
     },
     {
+      name: 'measure-no-files',
+      severity: 'error',
+      comment:
+        'A measure opens no file: files the configuration names (certificates, logs) are read by the capability that uses ' +
+        "them, files an operator gives a command by the CLI context's readFile (DESIGN.md §4). " +
+        'M6 is exempt until its whitelist file moves (issue 15).',
+      from: { path: '^src/measures/', pathNot: '^src/measures/ddos-dns-blocking/' },
+      to: { dependencyTypes: ['core'], path: '^(node:)?fs(/promises)?$' },
+    },
+    {
       name: 'measure-no-network-package',
       severity: 'error',
       comment:
@@ -69,13 +79,14 @@ module.exports = {
       name: 'measure-no-listener',
       severity: 'error',
       comment:
-        'The core owns the listeners and senders (one RPZ primary, one dnstap receiver, one flow inlet, one RADIUS server, ' +
-        'the RFC 5176 sender, the AAA gate, the sharing listener and client): a measure gets them from the broker ' +
-        '(policy-zone-writer, dnstap-input, disconnector, auth-suspender, auth-feed, sharer) and may import their types only.',
+        'The core owns the listeners, senders and readers (one RPZ primary, one dnstap receiver, one flow inlet, one RADIUS ' +
+        "server, the resolvers' logs, the RFC 5176 sender, the AAA gate, the sharing listener and client): a measure gets " +
+        'them from the broker (policy-zone-writer, dnstap-input, flow-input, resolver-log-input, disconnector, auth-suspender, ' +
+        'auth-feed, sharer) and may import their types only.',
       from: { path: '^src/measures/' },
       to: {
         path:
-          '^src/(dns/(primary|policy-zones)|ingest/dnstap/receiver|ingest/radius/(server|disconnect|auth-gate)' +
+          '^src/(dns/(primary|policy-zones|resolver-log)|ingest/dnstap/receiver|ingest/radius/(server|disconnect|auth-gate)' +
           '|ingest/flow/(inlet|inlet-worker|native-receiver)|share/sharer)\\.ts$',
         dependencyTypesNot: ['type-only'],
       },

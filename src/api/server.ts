@@ -47,8 +47,8 @@ export interface ApiDeps {
   mamori: Mamori;
   metrics: Metrics;
   logger: Logger;
-  /** The flow inlet, when M1 runs. */
-  inlet?: FlowInlet;
+  /** The flow inlet, while M1 holds it. */
+  inlet?: () => FlowInlet | undefined;
   /** The running measures: the core registers each one's routes under /api/v1/measures/<id>. */
   measures?: readonly RoutedMeasure[];
   /** Routes of the server's own running parts (e.g. the listeners' status). */
@@ -172,7 +172,7 @@ export async function buildApi({ mamori, metrics, logger, inlet, measures = [], 
   await app.register(opsRoutes(mamori, metrics));
   await app.register(configRoutes(mamori));
   await app.register(vocabularyRoutes());
-  await app.register(flowRoutes(mamori, () => inlet));
+  await app.register(flowRoutes(mamori, () => inlet?.()));
   await app.register(caseRoutes(mamori));
   await app.register(aaaRoutes(mamori.authGate));
   await app.register(runningMeasureRoutes(measures));

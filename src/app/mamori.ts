@@ -27,10 +27,11 @@ import { CASE_DATASETS, caseMigrations, casesFor } from '../notify/cases.js';
 import { NOTICE_DATASETS, noticeMigrations, notifierFor, Notices } from '../notify/notices.js';
 import { flowImportMigrations } from '../ingest/flow/import-registry.js';
 import { PolicyZones } from '../dns/policy-zones.js';
-import { SHARER } from '../share/sharer.js';
+import { sharerFor } from '../share/sharer.js';
 import { AuthGate } from '../ingest/radius/auth-gate.js';
 import { sendDisconnect, type Disconnector } from '../ingest/radius/disconnect.js';
 import { DnstapReceiver, type DnstapInput } from '../ingest/dnstap/receiver.js';
+import { RESOLVER_LOG_INPUT } from '../dns/resolver-log.js';
 
 export interface Mamori extends CoreInstance {
   /** The IP-assignment index and its audited lookup. */
@@ -50,7 +51,11 @@ export interface OpenOptions {
   /** Open the analytics engine too (the server does; most CLI commands need not). */
   analytics?: boolean;
   measures?: readonly MeasureModule[];
-  providers?: CapabilityProviders;
+  /**
+   * Providers added to (or put in place of) the core's own; as a function, given the core's, so that the server can
+   * put its inputs in front of them (the RADIUS server listens while a lookup or an accounting feed is held).
+   */
+  providers?: CapabilityProviders | ((core: Readonly<CapabilityProviders>) => CapabilityProviders);
   /** Start a new data directory when there is none (default). Without, a missing state store is a NoStoreError. */
   create?: boolean;
 }
@@ -139,12 +144,15 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   const policyZones = new PolicyZones(config.rpz);
   published['policy-zone-writer'] = (declaration) => policyZones.writerFor(declaration);
   published.disconnector = (): Disconnector => ({ disconnect: sendDisconnect });
-  published.sharer = () => SHARER;
+  const sharer = sharerFor(paths.dataDir);
+  published.sharer = () => sharer;
   const authGate = new AuthGate();
   published['auth-suspender'] = (declaration) => authGate.suspenderFor(declaration);
   published['auth-feed'] = () => authGate.feed();
+  published['resolver-log-input'] = () => RESOLVER_LOG_INPUT;
   published['dnstap-input'] = (): DnstapInput => ({ start: (options, sink) => DnstapReceiver.start(options, sink) });
-  const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...options.providers } });
+  const added = typeof options.providers === 'function' ? options.providers(published) : options.providers;
+  const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...added } });
   let closing: Promise<void> | undefined;
   return {
     config,

@@ -14,10 +14,12 @@ import { MamoriError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { runRetention } from '../core/retention.js';
-import type { MeasureCapabilities } from '../core/capabilities.js';
+import type { ActionCapability, CapabilityProviders, MeasureCapabilities } from '../core/capabilities.js';
 import type { MeasureModule, RunningMeasure } from '../core/registry.js';
 import { FLOW_DATASET } from '../ingest/flow/dataset.js';
 import { FlowInlet, inletSettings } from '../ingest/flow/inlet.js';
+import type { FlowInput } from '../ingest/flow/dataset.js';
+import { SharedInput } from './inputs.js';
 import { registerFlowMetrics } from '../ingest/flow/metrics.js';
 import { dropAbandonedImports } from '../ingest/flow/import.js';
 import { buildApi, type Api } from '../api/server.js';
@@ -113,9 +115,27 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
   const out = options.out ?? process.stderr;
   const logger = options.logger ?? createLogger(config.log.level);
   await checkPort(config.server.host, config.server.port);
-  const mamori = await openMamori(config, {
+  // The shared inputs listen while a running measure holds them (src/app/inputs.ts); the broker grants them.
+  const flows = new SharedInput('flow-input', async () => {
+    const started = await FlowInlet.start({ analytics: mamori.analytics!, audit: mamori.audit, logger }, inletSettings(config));
+    const { addresses: listeners, receiver, recvBufferSize } = started;
+    logger.info({ event: 'flows.listening', listeners, receiver, recvBufferSize }, 'flow inlet listening');
+    warnOpenInlet(config, logger);
+    return started;
+  });
+  const radius = new SharedInput('radius-accounting', () => startAccounting(mamori, config, logger));
+  const mamori: Mamori = await openMamori(config, {
     analytics: options.analytics ?? true,
     ...(options.measures ? { measures: options.measures } : {}),
+    providers: (core) => ({
+      // Flow records are collected for M1's purpose only: the inlet that fills its dataset is M1's alone.
+      'flow-input': flows.provider((inlet): FlowInput => ({ status: () => countsOf(inlet.status()) }), {
+        measure: FLOW_DATASET.owner,
+        why: `the flow inlet fills the "${FLOW_DATASET.name}" dataset, collected for ${FLOW_DATASET.owner} alone`,
+      }),
+      // Assignments are collected for the measures that look subscribers up or follow accounting, while they run.
+      ...withInput(radius, core, ['subscriber-lookup', 'accounting-feed']),
+    }),
     onAnchorError: (err) => {
       logger.error({ event: 'audit.anchor.failed', err: { type: err.name, message: err.message } }, 'audit anchor failed');
     },
@@ -132,57 +152,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
 
   // What has started, stopped in reverse if a later step fails (a port taken by a measure's listener).
   const stops: Array<() => Promise<unknown>> = [];
-  let inlet: FlowInlet | undefined;
-  let radius: RadiusAccountingServer | undefined;
-  let detail: DetailTailer | undefined;
   const running: Array<{ id: string; code: string; measure: RunningMeasure; module: MeasureModule; capabilities: MeasureCapabilities }> =
     [];
   const endpoints: Record<string, Readonly<Record<string, string>>> = {};
   let app: Api;
   let closing: Promise<void> | undefined;
   try {
-    // M1's inlet runs only while M1 runs: flow data may be collected for no other purpose.
-    if (mamori.analytics && mamori.registry.status(FLOW_DATASET.owner)?.enabled) {
-      const started = await FlowInlet.start({ analytics: mamori.analytics, audit: mamori.audit, logger }, inletSettings(config));
-      inlet = started;
-      stops.push(() => started.stop());
-      const { addresses: listeners, receiver, recvBufferSize } = started;
-      logger.info({ event: 'flows.listening', listeners, receiver, recvBufferSize }, 'flow inlet listening');
-      warnOpenInlet(config, logger);
-    }
     // What an import that died with an earlier process left (staging rows, uploads): deleted now, audited.
     await dropAbandonedImports(mamori, 'module:server', { uploads: true });
-    registerFlowMetrics(metrics.registry, () => inlet?.status());
-
-    // RADIUS accounting runs only while a measure that declares assigned addresses runs: the
-    // assignments are collected for those measures' lookups and for nothing else.
-    const needsAssignments = mamori.registry
-      .list()
-      .some((m) => m.enabled && m.declaration.dataItems.some((i) => i.item === 'aaa.assigned-address'));
-    if (needsAssignments) {
-      const subscribers = mamori.subscribers;
-      // Answered only once stored: an acknowledged Start survives a crash (RFC 2866 §4.2).
-      const started = await RadiusAccountingServer.start(
-        config.ingest.radius,
-        subscribers.index,
-        (e) => subscribers.record(e),
-        () => subscribers.flush(),
-      );
-      radius = started;
-      stops.push(() => started.stop());
-      const clients = config.ingest.radius.clients.length;
-      logger.info({ event: 'radius.listening', listeners: started.addresses, clients }, 'RADIUS accounting listening');
-      const d = config.ingest.radius.detail;
-      if (d) {
-        detail = new DetailTailer({
-          directory: d.directory,
-          prefix: d.prefix,
-          state: mamori.state,
-          index: subscribers.index,
-          emit: (e) => subscribers.record(e),
-        });
-      }
-    }
+    registerFlowMetrics(metrics.registry, () => flows.current()?.status());
 
     for (const status of mamori.registry.list().filter((m) => m.enabled)) {
       const d = status.declaration;
@@ -191,7 +169,10 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       const child = logger.child({ measure: d.id });
       const measure = await impl.start({ declaration: d, capabilities, logger: child, dataDir: mamori.paths.dataDir });
       running.push({ id: d.id, code: d.code, measure, module: mamori.registry.get(d.id)!, capabilities });
-      stops.push(() => measure.stop());
+      stops.push(async () => {
+        await measure.stop();
+        await capabilities.release();
+      });
       if (measure.endpoints) endpoints[d.id] = measure.endpoints;
     }
 
@@ -199,15 +180,15 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     const readiness = () => {
       const state = closing ? 'stopping' : undefined;
       return {
-        ...(inlet ? { 'flow-inlet': state ?? 'listening' } : {}),
-        ...(radius ? { 'radius-accounting': state ?? 'listening' } : {}),
+        ...(flows.current() ? { 'flow-inlet': state ?? 'listening' } : {}),
+        ...(radius.current() ? { 'radius-accounting': state ?? 'listening' } : {}),
         ...(mamori.policyZones.listener() ? { 'rpz-primary': state ?? 'listening' } : {}),
         ...Object.fromEntries(running.map((r) => [r.code, state ?? 'running'])),
       };
     };
     // Every listener's counts and refusals, on /metrics and /api/v1/listeners.
     const listeners = (): OwnedListenerStatus[] => [
-      ...(radius ? [{ owner: 'server', listener: 'radius', ...radius.listener() }] : []),
+      ...((r) => (r ? [{ owner: 'server', listener: 'radius', ...r.server.listener() }] : []))(radius.current()),
       ...((rpz) => (rpz ? [{ owner: 'server', listener: 'rpz-primary', ...rpz }] : []))(mamori.policyZones.listener()),
       ...running.flatMap((r) => Object.entries(r.measure.listeners?.() ?? {}).map(([listener, st]) => ({ owner: r.id, listener, ...st }))),
     ];
@@ -217,7 +198,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       mamori,
       metrics,
       logger,
-      ...(inlet ? { inlet } : {}),
+      inlet: () => flows.current(),
       measures,
       runningRoutes: [listenerRoutes(listeners)],
       readiness,
@@ -282,7 +263,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     ),
     setInterval(
       guard('radius.detail', async () => {
-        await detail?.poll();
+        await radius.current()?.detail?.poll();
       }),
       1000,
     ),
@@ -299,17 +280,24 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     app,
     mamori,
     url,
-    inlet,
-    radius,
+    get inlet() {
+      return flows.current();
+    },
+    get radius() {
+      return radius.current()?.server;
+    },
     endpoints,
     close() {
       closing ??= (async () => {
         for (const t of timers) clearInterval(t);
         await firstRetention;
         await app.close();
-        await inlet?.stop();
-        await radius?.stop();
-        for (const r of running.reverse()) await r.measure.stop();
+        for (const r of running.reverse()) {
+          await r.measure.stop();
+          await r.capabilities.release();
+        }
+        await flows.stop();
+        await radius.stop();
         await mamori.audit.append({ actor: 'module:server', action: 'server.stop' });
         await anchor();
         await mamori.close();
@@ -317,4 +305,54 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       return closing;
     },
   };
+}
+
+/** RADIUS accounting (and FreeRADIUS detail files, when configured) into the assignment index. */
+async function startAccounting(
+  mamori: Mamori,
+  config: Config,
+  logger: Logger,
+): Promise<{ server: RadiusAccountingServer; detail: DetailTailer | undefined; stop(): Promise<void> }> {
+  const subscribers = mamori.subscribers;
+  // Answered only once stored: an acknowledged Start survives a crash (RFC 2866 §4.2).
+  const server = await RadiusAccountingServer.start(
+    config.ingest.radius,
+    subscribers.index,
+    (e) => subscribers.record(e),
+    () => subscribers.flush(),
+  );
+  logger.info(
+    { event: 'radius.listening', listeners: server.addresses, clients: config.ingest.radius.clients.length },
+    'RADIUS accounting listening',
+  );
+  const d = config.ingest.radius.detail;
+  const detail = d
+    ? new DetailTailer({
+        directory: d.directory,
+        prefix: d.prefix,
+        state: mamori.state,
+        index: subscribers.index,
+        emit: (e) => subscribers.record(e),
+      })
+    : undefined;
+  return { server, detail, stop: () => server.stop() };
+}
+
+/** The core's providers of `capabilities`, each holding `input` for the measure it is granted to. */
+function withInput<T extends { stop(): Promise<unknown> }>(
+  input: SharedInput<T>,
+  core: Readonly<CapabilityProviders>,
+  capabilities: ActionCapability[],
+): CapabilityProviders {
+  const out: CapabilityProviders = {};
+  for (const c of capabilities) {
+    const inner = core[c];
+    if (inner) out[c] = async (measure, hold) => input.provider(() => inner(measure, hold))(measure, hold);
+  }
+  return out;
+}
+
+/** The inlet's counts, without its exporters' addresses. */
+function countsOf(s: ReturnType<FlowInput['status']>): ReturnType<FlowInput['status']> {
+  return { storedRecords: s.storedRecords, droppedRecords: s.droppedRecords, kernelDrops: s.kernelDrops, ringDrops: s.ringDrops };
 }

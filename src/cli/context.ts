@@ -1,5 +1,5 @@
 /** What every `mamori` subcommand shares: configuration, the instance, the acting user, expected errors. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../app/mamori.js';
@@ -106,10 +106,30 @@ export async function serverRequest<T>(cmd: Command, measure: string, method: st
   return (json ?? text) as T;
 }
 
+/** Operators' files larger than this are refused whole (the largest public reputation lists are a few MiB). */
+export const MAX_INPUT_FILE_BYTES = 256 << 20;
+
+/** A file named on the command line, read whole, or a usage error naming it and what was wrong. */
+export function readInputFile(path: string): { name: string; bytes: Buffer } {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (size > MAX_INPUT_FILE_BYTES) throw new UsageError(`${path} is ${size} bytes: larger than the ${MAX_INPUT_FILE_BYTES} bytes accepted`);
+  try {
+    return { name: path, bytes: readFileSync(path) };
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
 /** What a measure's cli.ts gets (src/core/cli.ts). */
 export const measureCliContext: MeasureCliContext = {
   withInstance: (cmd, fn, options = {}) => withMamori(cmd, fn, options.analytics ?? false, options.create ?? false),
   request: serverRequest,
   actor,
   isoTime,
+  readFile: readInputFile,
 };

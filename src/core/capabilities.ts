@@ -37,6 +37,13 @@ export const ACTION_CAPABILITIES = {
   'auth-feed': { needs: 'item:aaa.account-id' },
   /** The core's dnstap receiver (resolvers' queries and answers): for measures that declare the names queried. */
   'dnstap-input': { needs: 'item:dns.qname' },
+  /** The resolvers' RPZ logs, read by the core: only queries a rule of the measure's own zones blocked, minimised. */
+  'resolver-log-input': { needs: 'item:dns.qname' },
+  /**
+   * The core's flow inlet (NetFlow/IPFIX/sFlow from the routers into the flow dataset): listening while a measure that
+   * holds it runs. The dataset is collected for one purpose, so only its owner may hold the inlet that fills it.
+   */
+  'flow-input': { needs: 'item:flow.addresses' },
 } as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 
@@ -52,8 +59,18 @@ export class CapabilityRefusedError extends MamoriError {
   }
 }
 
-/** Providers of action capabilities, added as the features behind them land. */
-export type CapabilityProviders = Partial<Record<ActionCapability, (measure: MeasureDeclaration) => unknown>>;
+/**
+ * Registers what ends a measure's hold on a shared input (the flow inlet, the RADIUS server behind lookups): run when
+ * the measure stops (MeasureCapabilities.release), once per key however often the capability was granted.
+ */
+export type Hold = (key: string, release: () => Promise<void>) => void;
+
+/**
+ * Providers of action capabilities, added as the features behind them land. A provider may refuse (throw
+ * CapabilityRefusedError) for a reason the declaration's vocabulary cannot state; the broker audits it like its own.
+ */
+export type CapabilityProvider = (measure: MeasureDeclaration, hold: Hold) => unknown;
+export type CapabilityProviders = Partial<Record<ActionCapability, CapabilityProvider>>;
 
 /** Read access to the analytics tables of declared datasets, and nothing else. */
 export interface PurposeBoundAnalytics {
@@ -109,6 +126,8 @@ export class MeasureCapabilities {
   private readonly audit: AuditLog;
   private readonly analytics: AnalyticsStore | undefined;
   private readonly providers: CapabilityProviders;
+  /** What ends this measure's holds on shared inputs, by key. */
+  private readonly holds = new Map<string, () => Promise<void>>();
 
   constructor(
     readonly measureId: string,
@@ -270,7 +289,23 @@ export class MeasureCapabilities {
     }
     const provider = this.providers[capability];
     if (!provider) return this.refuse(capability, 'not available in this build');
+    let given: unknown;
+    try {
+      given = await provider(declaration, (key, release) => {
+        if (!this.holds.has(key)) this.holds.set(key, release);
+      });
+    } catch (err) {
+      if (err instanceof CapabilityRefusedError) return this.refuse(capability, err.reason);
+      throw err;
+    }
     await this.granted(capability);
-    return provider(declaration) as T;
+    return given as T;
+  }
+
+  /** Ends every hold this measure took on shared inputs (called when it stops); an input nobody holds stops. */
+  async release(): Promise<void> {
+    const releases = [...this.holds.values()].reverse();
+    this.holds.clear();
+    for (const release of releases) await release();
   }
 }

@@ -29,6 +29,17 @@ export interface MeasureCliContext {
   actor(): string;
   /** A date/time argument as ISO 8601, or a usage error naming it. */
   isoTime(value: string): string;
+  /**
+   * A file the operator named (a list to import, a model): read by the command, not by the measure's code, which
+   * opens no file itself. Its name is for messages; a missing or oversized file is a usage error naming it.
+   */
+  readFile(path: string): OperatorFile;
+}
+
+/** A file an operator gave a command, read whole. */
+export interface OperatorFile {
+  readonly name: string;
+  readonly bytes: Buffer;
 }
 
 /** A measure's cli.ts: adds its command group to the program and returns it. */

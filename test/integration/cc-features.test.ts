@@ -10,6 +10,7 @@ import { FlowBatch, FlowRowBinaryWriter } from '../../src/ingest/flow/batch.js';
 import { FLOW_DATASET } from '../../src/ingest/flow/dataset.js';
 import { extractFeatures, prefixRange, type EndpointFeatures } from '../../src/measures/cc-detection/features.js';
 import { measuresWithM1InletOnly, openTest, tempDir } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 import { decide, getCandidate, listCandidates } from '../../src/measures/cc-detection/candidates.js';
 import { detectOnce, windowHealth } from '../../src/measures/cc-detection/detect.js';
 import { trainModel } from '../../src/measures/cc-detection/model.js';
@@ -392,7 +393,14 @@ describe('M1 features', () => {
   it("trains on the window with reputation labels and analysts' decisions, and keeps model versions", async () => {
     const file = join(tempDir(), 'list.txt');
     writeFileSync(file, '203.0.113.0/24\n');
-    await importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'test-list', validityDays: 30, actor: 'cli:test', now: FROM });
+    await importLabels(m.state, m.audit, {
+      file: readInputFile(file),
+      format: 'ip-list',
+      source: 'test-list',
+      validityDays: 30,
+      actor: 'cli:test',
+      now: FROM,
+    });
     const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
     // 203.0.113.50:8080 is a confirmed candidate by now, and the list names 203.0.113.0/24.
     let labels = await labelEndpoints(m.state, rows, TO);

@@ -17,6 +17,7 @@ import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { CLI, tempDir, testConfig } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -92,7 +93,7 @@ describe('M1 in the server', () => {
     assert.ok(cc.length >= 20, `${cc.length} C&C endpoints`);
     const m = server.mamori;
     await importLabels(m.state, m.audit, {
-      file: list,
+      file: readInputFile(list),
       format: 'ip-list',
       source: 'partial',
       validityDays: 30,

@@ -27,6 +27,7 @@ import { importPartnerFile, indicatorFeed, pollPartner } from '../../src/measure
 import { shareDb } from '../../src/measures/cc-sharing/tables.js';
 import type { Sharer } from '../../src/share/sharer.js';
 import { ccLikeFeatures, measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 import { TAXII, TaxiiClient } from '../support/taxii-client.js';
 
 const SCHEMAS = join(REPO_ROOT, '..', 'shared', 'data', 'stix2-json-schemas', 'schemas');
@@ -550,7 +551,13 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
         },
       }),
     );
-    const r = await importPartnerFile(own, { file: misp, format: 'misp', source: 'partner-misp', validityDays: 30, actor: 'cli:test' });
+    const r = await importPartnerFile(own, {
+      file: readInputFile(misp),
+      format: 'misp',
+      source: 'partner-misp',
+      validityDays: 30,
+      actor: 'cli:test',
+    });
     assert.equal(r.entries, 2);
     assert.deepEqual(
       r.skipped.map((x) => x.line),
@@ -559,7 +566,7 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"Event": ');
     await assert.rejects(
-      importPartnerFile(own, { file: broken, format: 'misp', source: 'partner-misp', validityDays: 30, actor: 'cli:test' }),
+      importPartnerFile(own, { file: readInputFile(broken), format: 'misp', source: 'partner-misp', validityDays: 30, actor: 'cli:test' }),
       /not JSON/,
     );
     const kept = await shareDb(m.state.db)

@@ -12,6 +12,7 @@ import { extractFeatures } from '../../src/measures/cc-detection/features.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, simulateIsp } from '../../src/simulate/isp.js';
 import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
 import { latestModel, trainOnWindow } from '../../src/measures/cc-detection/training.js';
 import type { ProfileModel } from '../../src/measures/cc-detection/profile.js';
@@ -127,7 +128,7 @@ describe('synthetic ISP through the collector', () => {
     );
     const m = server.mamori;
     await importLabels(m.state, m.audit, {
-      file: list,
+      file: readInputFile(list),
       format: 'ip-list',
       source: 'partial-list',
       validityDays: 30,

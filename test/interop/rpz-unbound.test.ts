@@ -15,7 +15,7 @@ import { RpzPrimary } from '../../src/dns/primary.js';
 import { RpzZone } from '../../src/dns/rpz.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { tempDir } from '../support/fixtures.js';
-import { parseBlockedLine } from '../../src/measures/cc-dns-blocking/resolver-log.js';
+import { parseBlockedLine } from '../../src/dns/resolver-log.js';
 import { have } from '../support/flow-peers.js';
 import { freePort } from '../support/freeradius.js';
 import { startUnbound, type Unbound } from '../support/unbound.js';

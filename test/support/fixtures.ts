@@ -84,7 +84,9 @@ export function measuresWithM1InletOnly(): MeasureModule[] {
           routes: undefined,
           readiness: () => [],
           implementation: {
-            async start() {
+            // The inlet listens while M1 holds it, as M1's own job does at start.
+            async start(context) {
+              await context.capabilities.action('flow-input');
               return { async stop() {} };
             },
           },
@@ -98,7 +100,7 @@ export function measuresWithM1InletOnly(): MeasureModule[] {
  * subscriber lookup, cases and notices before those measures land.
  */
 export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] = ['cases', 'subscriber-notices']): MeasureModule {
-  return runnableMeasure({
+  const module = runnableMeasure({
     id: 'lookup-test',
     code: 'M90',
     identifiesSubscribers: true,
@@ -110,6 +112,16 @@ export function identifyingMeasure(outputs: MeasureDeclarationInput['outputs'] =
     ],
     outputs,
   });
+  // Holds the lookup from its start, as the real measures do: the RADIUS server listens while a lookup is held.
+  return {
+    ...module,
+    implementation: {
+      async start(context) {
+        await context.capabilities.action('subscriber-lookup');
+        return { async stop() {} };
+      },
+    },
+  };
 }
 
 /** The features of a beacon-like C&C endpoint (40 clients polling every 60 s), for tests that need a candidate. */

@@ -163,6 +163,7 @@ describe('capability broker', () => {
     const granted: Array<[string, ActionCapability, string]> = [
       ['dns-test', 'policy-zone-writer', 'serve'],
       ['dns-test', 'dnstap-input', 'start'],
+      ['dns-test', 'resolver-log-input', 'readBlocked'],
       ['act-test', 'disconnector', 'disconnect'],
       ['act-test', 'auth-suspender', 'answer'],
       ['act-test', 'auth-feed', 'subscribe'],
@@ -177,6 +178,8 @@ describe('capability broker', () => {
     // A measure that did not declare the output (or the item) gets none of them, and each refusal is audited.
     await refused(m, m.broker.forMeasure('test-measure').action('policy-zone-writer'), /does not declare the output "rpz-rules"/);
     await refused(m, m.broker.forMeasure('test-measure').action('dnstap-input'), /does not declare the data item "dns\.qname"/);
+    await refused(m, m.broker.forMeasure('act-test').action('resolver-log-input'), /does not declare the data item "dns\.qname"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('flow-input'), /does not declare the data item "flow\.addresses"/);
     await refused(m, m.broker.forMeasure('dns-test').action('disconnector'), /does not declare the output "disconnects"/);
     await refused(m, m.broker.forMeasure('dns-test').action('auth-suspender'), /does not declare the output "auth-suspensions"/);
     await refused(m, m.broker.forMeasure('dns-test').action('auth-feed'), /does not declare the data item "aaa\.account-id"/);

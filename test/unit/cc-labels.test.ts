@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { importLabels, labelSources, labelsValidAt } from '../../src/measures/cc-detection/label-store.js';
 import { LabelImportError, parseFeodoCsv, parseIpList, parseStixBundle } from '../../src/share/labels.js';
 import { CLI, openTest, REPO_ROOT, tempDir } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 
 const opts = { validityDays: 30, now: new Date('2026-11-24T00:00:00Z') };
 
@@ -169,7 +170,7 @@ describe('label store', () => {
     const file = join(tempDir(), 'feodo.csv');
     writeFileSync(file, FEODO);
     const r = await importLabels(m.state, m.audit, {
-      file,
+      file: readInputFile(file),
       format: 'feodo-csv',
       source: 'feodo',
       validityDays: 30,
@@ -194,7 +195,7 @@ describe('label store', () => {
         .join('\n'),
     );
     await importLabels(m.state, m.audit, {
-      file,
+      file: readInputFile(file),
       format: 'feodo-csv',
       source: 'feodo',
       validityDays: 30,
@@ -221,10 +222,22 @@ describe('label store', () => {
     const m = await openTest();
     const file = join(tempDir(), 'list.txt');
     writeFileSync(file, '198.51.100.0/24\n');
-    await importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'firehol', validityDays: 30, actor: 'cli:test' });
+    await importLabels(m.state, m.audit, {
+      file: readInputFile(file),
+      format: 'ip-list',
+      source: 'firehol',
+      validityDays: 30,
+      actor: 'cli:test',
+    });
     writeFileSync(file, 'this is not, a list\n');
     await assert.rejects(
-      importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'firehol', validityDays: 30, actor: 'cli:test' }),
+      importLabels(m.state, m.audit, {
+        file: readInputFile(file),
+        format: 'ip-list',
+        source: 'firehol',
+        validityDays: 30,
+        actor: 'cli:test',
+      }),
       LabelImportError,
     );
     assert.deepEqual(
@@ -238,7 +251,13 @@ describe('label store', () => {
     const file = join(tempDir(), 'list.txt');
     writeFileSync(file, '198.51.100.0/24\n');
     await assert.rejects(
-      importLabels(m.state, m.audit, { file, format: 'ip-list', source: 'abuse.ch.feodo', validityDays: 30, actor: 'cli:test' }),
+      importLabels(m.state, m.audit, {
+        file: readInputFile(file),
+        format: 'ip-list',
+        source: 'abuse.ch.feodo',
+        validityDays: 30,
+        actor: 'cli:test',
+      }),
       /source name "abuse.ch.feodo" is not allowed/,
     );
   });

@@ -10,7 +10,7 @@ import { BlocklistError, buildCcZone, parseDomainList } from '../../src/measures
 import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
-import { parseBlockedLine, readNewLines } from '../../src/measures/cc-dns-blocking/resolver-log.js';
+import { parseBlockedLine, readNewLines } from '../../src/dns/resolver-log.js';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/fixtures.js';

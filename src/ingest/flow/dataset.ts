@@ -6,6 +6,7 @@
 import type { Dataset } from '../../core/datasets.js';
 import type { AnalyticsStore } from '../../store/analytics/store.js';
 import { FLOW_COLUMNS } from './batch.js';
+import type { InletStatus } from './inlet-protocol.js';
 
 export const FLOW_DATASET: Dataset = {
   name: 'flows',
@@ -15,6 +16,14 @@ export const FLOW_DATASET: Dataset = {
   items: ['flow.addresses', 'flow.ports', 'flow.protocol', 'flow.times', 'flow.counters', 'flow.exporter'],
   owner: 'cc-detection',
 };
+
+/**
+ * What the `flow-input` capability grants M1: the inlet listening while M1 holds it, and its counts (records,
+ * drops by reason) to judge whether a detection window is complete.
+ */
+export interface FlowInput {
+  status(): Pick<InletStatus, 'storedRecords' | 'droppedRecords' | 'kernelDrops' | 'ringDrops'>;
+}
 
 /** Column types, in FLOW_COLUMNS order: FlowRowBinaryWriter writes exactly these encodings. */
 const TYPES: Record<(typeof FLOW_COLUMNS)[number], string> = {

@@ -2,7 +2,6 @@
  * `mamori cc …`: M1's commands — reputation lists (labels), model versions (make, import, promote), a detection run
  * now, and the running server's candidates (list, show, decide). `cc eval` is src/cli/commands/cc-eval.ts.
  */
-import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { MeasureCli } from '../../core/cli.js';
 import { parseDuration } from '../../core/duration.js';
@@ -50,7 +49,7 @@ export const precision = (v: string) => {
   return p;
 };
 
-export const ccDetectionCli: MeasureCli = (program, { withInstance, request, actor, isoTime }) => {
+export const ccDetectionCli: MeasureCli = (program, { withInstance, request, actor, isoTime, readFile }) => {
   const cc = program.command('cc').description('M1: C&C server detection');
   const labels = cc.command('labels').description('reputation lists used as teacher data (labels)');
   labels
@@ -69,7 +68,7 @@ export const ccDetectionCli: MeasureCli = (program, { withInstance, request, act
     )
     .description('import a reputation list; every skipped line is reported, and a broken file is refused whole')
     .action(async (file: string, o: { format: LabelFormat; source: string; validDays: number }, cmd: Command) => {
-      const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
+      const request = { file: readFile(file), format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
       const r = await withInstance(cmd, (m) => importLabels(m.state, m.audit, request), { create: true });
       process.stdout.write(
         `imported ${r.labels.length} labels from ${file} as ` +
@@ -208,12 +207,7 @@ export const ccDetectionCli: MeasureCli = (program, { withInstance, request, act
     .argument('<file>', 'a model file written by "mamori cc eval --save-model"')
     .description('store a model made by an evaluation run as a new version (not used until promoted)')
     .action(async (file: string, _o, cmd: Command) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`);
-      }
+      const text = readFile(file).bytes.toString('utf8');
       const mf = parseModelFile(text, file);
       const r = await withInstance(
         cmd,

@@ -3,7 +3,7 @@
  * replaced whole at each import of that source, audited with counts.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { OperatorFile } from '../../core/cli.js';
 import type { Kysely, Migration } from 'kysely';
 import type { AuditWriter } from '../../core/measure-state.js';
 import type { Dataset } from '../../core/datasets.js';
@@ -83,7 +83,7 @@ function labelsDb(db: StateDb): Kysely<LabelTables> {
 }
 
 export interface ImportRequest {
-  file: string;
+  file: OperatorFile;
   format: LabelFormat;
   /** The list's name, e.g. "feodo-ipblocklist": a new import of the same source replaces it. */
   source: string;
@@ -101,14 +101,9 @@ export async function importLabels(state: StateStore, audit: AuditWriter, req: I
   // No dots: a name like "abuse.ch.feodo" would read as a host name in the audit log, which refuses those.
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source))
     throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64), e.g. "feodo-ipblocklist"`);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(req.file);
-  } catch (err) {
-    throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const bytes = req.file.bytes;
   const text = bytes.toString('utf8');
-  if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file} is not UTF-8 text`);
+  if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file.name} is not UTF-8 text`);
   const parsed = parseLabels(req.format, text, { validityDays: req.validityDays, now: req.now ?? new Date() });
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await audit.withAudit(

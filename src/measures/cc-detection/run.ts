@@ -12,7 +12,7 @@ import { parseDuration } from '../../core/duration.js';
 import type { Logger } from '../../core/logger.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
-import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
+import { FLOW_DATASET, type FlowInput } from '../../ingest/flow/dataset.js';
 import { detectOnce, type DetectionResult } from './detect.js';
 import type { CcDetectionSettings } from './settings.js';
 import { activeModel } from './training.js';
@@ -102,6 +102,8 @@ export async function m1Handles(capabilities: MeasureCapabilities): Promise<M1Ha
 
 export async function startDetection(context: MeasureContext): Promise<RunningMeasure<M1Handles>> {
   const { own, flows } = await m1Handles(context.capabilities);
+  // The routers' flows come in while M1 runs, and for M1 alone: the core's inlet, held through the broker.
+  await context.capabilities.action<FlowInput>('flow-input');
   const every = parseDuration(own.settings.runInterval) * 1000;
   let running: Promise<void> | undefined;
   const tick = () => {

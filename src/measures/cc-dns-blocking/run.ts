@@ -16,7 +16,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { CaseApi } from '../../notify/cases.js';
 import { noticeTime, type Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
-import { parseBlockedLine, readNewLines, type BlockedQuery } from './resolver-log.js';
+import type { BlockedQuery, ResolverLogInput } from '../../dns/resolver-log.js';
 import { CcDnsBlocking } from './service.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 
@@ -114,15 +114,15 @@ export async function startCcDnsBlocking(context: MeasureContext): Promise<Runni
     }
   };
   const zones = [service.cc.origin, service.optOutZone.origin];
+  // The resolvers' logs are read by the core and reach M3 only as blocked queries of its own zones.
+  const logs = await context.capabilities.action<ResolverLogInput>('resolver-log-input');
   const readLogs = async () => {
     for (const log of s.resolverLogs) {
       const cursor = await service.logCursor(log.name);
-      const got = readNewLines(log.path, cursor);
+      const got = logs.readBlocked(log, zones, cursor);
       // Nothing new (the usual second): no write.
       if (!got || (got.cursor.inode === cursor?.inode && got.cursor.offset === cursor.offset)) continue;
-      const blocked = got.lines
-        .map((l) => parseBlockedLine(l, log.format, zones))
-        .filter((q): q is BlockedQuery => q !== undefined && q.zone === service.cc.origin);
+      const blocked = got.blocked.filter((q: BlockedQuery) => q.zone === service.cc.origin);
       // Resolvers name the rule by the name asked (a subdomain matches the entry's wildcard): count by entry.
       for (const q of blocked) q.rule = service.listedName(q.rule) ?? q.rule;
       await service.countBlocked(log.name, blocked, got.cursor);

@@ -13,7 +13,7 @@ import { RpzZone, type BlockAction } from '../../dns/rpz.js';
 import { tablesOf, type StateDb } from '../../store/state/tables.js';
 import { BlocklistError, blockableName, parseDomainList, type ListFormat } from './blocklist.js';
 import { OptOutZone } from './optout-zone.js';
-import type { LogCursor } from './resolver-log.js';
+import type { LogCursor } from '../../dns/resolver-log.js';
 import type { CcDnsBlockingSettings } from './settings.js';
 import { MamoriError } from '../../core/errors.js';
 import { CHANNELS, type Channel, type Choice, type M3Tables } from './tables.js';

@@ -37,7 +37,7 @@ function collections(v: string): string[] {
   return out;
 }
 
-export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime }) => {
+export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime, readFile }) => {
   const share = program.command('share').description('M2: sharing C&C servers (IP and port only) with attested recipients');
 
   const recipients = share.command('recipients').description('organisations that receive the list');
@@ -147,7 +147,7 @@ export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime
     )
     .description("import a partner's list (IP and port only, with provenance); a broken file is refused whole, skipped lines are listed")
     .action(async (file: string, o: { format: FileFormat; source: string; validDays: number }, cmd: Command) => {
-      const request = { file, format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
+      const request = { file: readFile(file), format: o.format, source: o.source, validityDays: o.validDays, actor: actor() };
       const r = await withInstance(cmd, async (m) => importPartnerFile(await m.broker.forMeasure('cc-sharing').ownState(), request), {
         create: true,
       });

@@ -7,7 +7,7 @@
  * and offered, merged with Mamori's own list but with who said what, to the
  * measures that may block by consent (the `indicator-feed` capability).
  */
-import { readFileSync } from 'node:fs';
+import type { OperatorFile } from '../../core/cli.js';
 import { z } from 'zod';
 import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN } from '../../core/duration.js';
@@ -48,14 +48,14 @@ async function get(
   sharer: Sharer,
   url: URL,
   partner: Partner,
-  ca: string | undefined,
+  caFile: string | undefined,
   accept = TAXII,
 ): Promise<{ status: number; type: string; lastAdded?: string; body: string }> {
   const headers: Record<string, string> = { accept };
   if (partner.token) headers.authorization = `Bearer ${partner.token}`;
   else if (partner.user !== undefined)
     headers.authorization = `Basic ${Buffer.from(`${partner.user}:${partner.password ?? ''}`).toString('base64')}`;
-  const r = await sharer.fetch(url, { headers, ...(ca ? { ca } : {}), maxBytes: MAX_PAGE_BYTES, timeoutMs: 60_000, who: partner.name });
+  const r = await sharer.fetch(url, { headers, caFile, maxBytes: MAX_PAGE_BYTES, timeoutMs: 60_000, who: partner.name });
   const lastAdded = r.headers['x-taxii-date-added-last'];
   return {
     status: r.status,
@@ -91,7 +91,7 @@ export async function pollPartner(
 
 async function pollTaxii(own: MeasureState, sharer: Sharer, partner: Partner, actor: string, limits: InboundLimits): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
-  const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
+  const ca = partner.caFile;
   const s = shareDb(own.store.db);
   const row = await s.selectFrom('share_inbound_sources').select('cursor').where('name', '=', source).executeTakeFirst();
   let cursor = row?.cursor ?? null;
@@ -152,7 +152,7 @@ async function pollMispFeed(
   limits: InboundLimits,
 ): Promise<PollSummary> {
   const source = `partner:${partner.name}`;
-  const ca = partner.caFile ? readFileSync(partner.caFile, 'utf8') : undefined;
+  const ca = partner.caFile;
   const base = partner.url.replace(/\/?$/, '/');
   const fetchJson = async (file: string): Promise<unknown> => {
     const res = await get(sharer, new URL(file, base), partner, ca, 'application/json');
@@ -306,17 +306,12 @@ export function parseMispEvent(
 /** Imports a partner's file as the whole of that source: the previous import of the same source is replaced. */
 export async function importPartnerFile(
   own: MeasureState,
-  req: { file: string; format: FileFormat; source: string; validityDays: number; actor: string; now?: Date },
+  req: { file: OperatorFile; format: FileFormat; source: string; validityDays: number; actor: string; now?: Date },
 ): Promise<{ entries: number; skipped: Array<{ line: number; reason: string }> }> {
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(req.source))
     throw new LabelImportError(`source name "${req.source}" is not allowed: letters, digits, "-" or "_" (1–64)`);
-  let text: string;
-  try {
-    text = readFileSync(req.file, 'utf8');
-  } catch (err) {
-    throw new LabelImportError(`cannot read ${req.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file} is not UTF-8 text`);
+  const text = req.file.bytes.toString('utf8');
+  if (text.includes('\uFFFD')) throw new LabelImportError(`${req.file.name} is not UTF-8 text`);
   const now = req.now ?? new Date();
   const parsed =
     req.format === 'misp'

@@ -5,9 +5,6 @@
  * read through the feed the broker grants, entries created, extended,
  * revoked and expired. Stopping waits for a pass in progress.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { parseDuration } from '../../core/duration.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
@@ -20,44 +17,6 @@ import { startTaxii } from './taxii.js';
 
 export const M2_ACTOR = 'measure:cc-sharing';
 
-/** The configured PEM files, or a self-signed pair made once in the data directory (partners pin it). */
-export async function taxiiTls(settings: CcSharingSettings, dataDir: string): Promise<{ cert: string; key: string; generated: boolean }> {
-  const t = settings.taxii;
-  if (t.certFile || t.keyFile) {
-    if (!t.certFile || !t.keyFile)
-      throw new Error('measures.cc-sharing.taxii: give both certFile and keyFile, or neither (a self-signed pair is then made)');
-    return { cert: readFileSync(t.certFile, 'utf8'), key: readFileSync(t.keyFile, 'utf8'), generated: false };
-  }
-  const dir = join(dataDir, 'taxii-tls');
-  const certPath = join(dir, 'cert.pem');
-  const keyPath = join(dir, 'key.pem');
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const pems = await generate([{ name: 'commonName', value: settings.taxii.host }], {
-      keyType: 'ec',
-      curve: 'P-256',
-      algorithm: 'sha256',
-      notAfterDate: new Date(Date.now() + 825 * 86_400_000),
-      extensions: [
-        {
-          name: 'subjectAltName',
-          altNames: [
-            { type: 2, value: 'localhost' },
-            { type: 7, ip: '127.0.0.1' },
-            { type: 7, ip: '::1' },
-            ...(/^[\d.:]+$/.test(settings.taxii.host) && settings.taxii.host !== '0.0.0.0' && settings.taxii.host !== '::'
-              ? [{ type: 7 as const, ip: settings.taxii.host }]
-              : [{ type: 2 as const, value: settings.taxii.host }]),
-          ],
-        },
-      ],
-    });
-    writeFileSync(keyPath, pems.private, { mode: 0o600 });
-    writeFileSync(certPath, pems.cert, { mode: 0o644 });
-  }
-  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8'), generated: true };
-}
-
 export async function startSharing(
   context: MeasureContext,
 ): Promise<RunningMeasure<{ own: MeasureState & { settings: CcSharingSettings } }>> {
@@ -65,7 +24,6 @@ export async function startSharing(
   const feed = await context.capabilities.action<CandidateFeed>('candidate-feed');
   const sharer = await context.capabilities.action<Sharer>('sharer');
   const settings = own.settings;
-  const tls = await taxiiTls(settings, context.dataDir);
   let pass: Promise<void> | undefined;
   const maintain = () => {
     if (pass) return pass;
@@ -85,8 +43,8 @@ export async function startSharing(
     return pass;
   };
   await maintain();
-  const taxii = await startTaxii({ own, settings, tls, logger: context.logger, sharer });
-  context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: tls.generated }, 'TAXII server and feeds listening');
+  const taxii = await startTaxii({ own, settings, logger: context.logger, sharer });
+  context.logger.info({ event: 'taxii.listening', url: taxii.url, selfSigned: taxii.selfSigned }, 'TAXII server and feeds listening');
   const timers = [
     setInterval(
       () => {

@@ -158,13 +158,13 @@ async function versionsPage(
 
 export interface TaxiiServer {
   readonly url: string;
+  readonly selfSigned: boolean;
   close(): Promise<void>;
 }
 
 export async function startTaxii(ctx: {
   own: MeasureState;
   settings: CcSharingSettings;
-  tls: { cert: string; key: string };
   logger: Logger;
   sharer: Sharer;
 }): Promise<TaxiiServer> {
@@ -506,7 +506,12 @@ export async function startTaxii(ctx: {
   };
 
   const served = await ctx.sharer.serve(
-    { host: settings.taxii.host, port: settings.taxii.port, tls: ctx.tls, bodyLimit: settings.taxii.maxContentLength },
+    {
+      host: settings.taxii.host,
+      port: settings.taxii.port,
+      tls: { certFile: settings.taxii.certFile, keyFile: settings.taxii.keyFile, setting: 'measures.cc-sharing.taxii' },
+      bodyLimit: settings.taxii.maxContentLength,
+    },
     setup,
   );
   listenerUrl = served.url;

@@ -1,7 +1,10 @@
 /**
  * What the resolvers blocked, from their own logs: BIND's `rpz` category and
  * Unbound's `rpz-log`. A line names the client address, the name asked, the
- * policy zone and the rule that fired. M3 uses a line for two things only —
+ * policy zone and the rule that fired. The core reads the files (the
+ * `resolver-log-input` capability, for measures that declare the names asked)
+ * and hands on only lines of the measure's own zones, minimised to the fields
+ * below: the name asked is reduced to the rule. M3 uses a line for two things only —
  * a count per day and listed name (no client), and, for the `cc` zone, one
  * subscriber lookup to tell that subscriber individually — and keeps neither
  * the client address nor the name asked beyond that.
@@ -106,3 +109,33 @@ export function readNewLines(
   offset += Buffer.byteLength(text.slice(0, lastNewline + 1));
   return { lines: text.slice(0, lastNewline).split('\n'), cursor: { inode, offset } };
 }
+
+/** A resolver log the configuration names. */
+export interface ResolverLog {
+  /** The name the cursor is kept under. */
+  name: string;
+  path: string;
+  format: LogFormat;
+}
+
+/** What the `resolver-log-input` capability grants. */
+export interface ResolverLogInput {
+  /**
+   * The queries a rule of `zones` blocked, from the lines added to `log` since `cursor`, and the cursor after them;
+   * undefined while the file does not exist. Every other line is dropped here, unread by the measure.
+   */
+  readBlocked(
+    log: ResolverLog,
+    zones: readonly string[],
+    cursor: LogCursor | undefined,
+  ): { blocked: BlockedQuery[]; cursor: LogCursor } | undefined;
+}
+
+export const RESOLVER_LOG_INPUT: ResolverLogInput = {
+  readBlocked(log, zones, cursor) {
+    const got = readNewLines(log.path, cursor);
+    if (!got) return undefined;
+    const blocked = got.lines.map((l) => parseBlockedLine(l, log.format, zones)).filter((q): q is BlockedQuery => q !== undefined);
+    return { blocked, cursor: got.cursor };
+  },
+};

@@ -1,12 +1,28 @@
 /**
- * M6 evaluated with real peers on loopback (the scenario: test/support/m6-scenario.ts):
- * once with the attack, once benign only.
+ * M6 evaluated with real peers on loopback (the scenario: test/support/m6-scenario.ts), with Unbound and with
+ * BIND as the resolver: once with the attacks from a cold start, once benign only from a cold start.
  *
- *   node dist/bench/m6-eval.js [seconds] [benign-qps] [attack-qps]
+ *   node dist/bench/m6-eval.js [unbound|bind|both] [seconds] [benign-qps] [attack-qps per victim] [amplification-qps]
  */
 import { runM6Scenario } from '../test/support/m6-scenario.js';
 
-const [seconds, benignQps, attackQps] = [Number(process.argv[2] ?? 60), Number(process.argv[3] ?? 20_000), Number(process.argv[4] ?? 500)];
-console.log(`M6 evaluation, node ${process.version}, nproc 2 (dnsperf, Unbound, BIND and Mamori on the same two cores)`);
-console.log((await runM6Scenario({ seconds, benignQps, attackQps, withAttack: true })).lines.join('\n'));
-console.log((await runM6Scenario({ seconds, benignQps, attackQps, withAttack: false })).lines.join('\n'));
+const which = process.argv[2] ?? 'both';
+const [seconds, benignQps, attackQps, ampQps] = [
+  Number(process.argv[3] ?? 90),
+  Number(process.argv[4] ?? 5000),
+  Number(process.argv[5] ?? 200),
+  Number(process.argv[6] ?? 500),
+];
+console.log(
+  `M6 evaluation, node ${process.version}, nproc 2 (dnsperf, ` +
+    `the resolver and Mamori on the same ` +
+    `two cores), warm-up 30 s, attacks from 45 s`,
+);
+for (const resolver of which === 'both' ? (['unbound', 'bind'] as const) : [which as 'unbound' | 'bind']) {
+  console.log((await runM6Scenario({ resolver, seconds, benignQps, attackQps, ampQps, withAttack: true, onsetS: 45 })).lines.join('\n'));
+  console.log(
+    (
+      await runM6Scenario({ resolver, seconds: Math.min(seconds, 60), benignQps, attackQps, ampQps, withAttack: false, onsetS: 0 })
+    ).lines.join('\n'),
+  );
+}

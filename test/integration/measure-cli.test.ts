@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { CaseApi } from '../../src/notify/cases.js';
+import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { CLI, tempDir, testConfig } from '../support/fixtures.js';
 import { freePort } from '../support/freeradius.js';
 
@@ -39,10 +40,12 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
   let server: Server;
   const tokens: Record<string, string> = {};
   let caseId = '';
+  let dnstapSocket = '';
   const as = (role: string) => ({ MAMORI_URL: server.url, MAMORI_TOKEN: tokens[role]! });
 
   before(async () => {
     const dir = tempDir();
+    dnstapSocket = join(dir, 'dnstap.sock');
     const config = testConfig(
       join(dir, 'data'),
       [
@@ -107,6 +110,23 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
     const noReason = await mamori(['ddos', 'reject', 'victim.example'], as('analyst'));
     assert.equal(noReason.code, 1);
     assert.match(noReason.err, /required option '--reason <text>'/);
+  });
+
+  it("M6: shows what each resolver's dnstap delivered, beside Mamori's own drops", async () => {
+    const timeSec = Math.floor(Date.now() / 1000);
+    const frames = ['www.example.jp', 'mail.example.jp', 'api.example.jp'].flatMap((qname) => [
+      dnstapFrame({ type: 5, client: '198.51.100.7', qname, timeSec, identity: 'resolver-x' }),
+      dnstapFrame({ type: 6, client: '198.51.100.7', qname, timeSec, identity: 'resolver-x' }),
+    ]);
+    await sendDnstap(dnstapSocket, frames);
+    let r = { code: null as number | null, out: '', err: '' };
+    for (let i = 0; i < 20 && !/responses 3$/m.test(r.out); i++) {
+      if (i > 0) await new Promise((res) => setTimeout(res, 250));
+      r = await mamori(['ddos', 'resolvers'], as('operator'));
+      assert.equal(r.code, 0, r.err);
+    }
+    assert.match(r.out, /^resolver-x\tqueries 3\tresponses 3$/m);
+    assert.match(r.out, /^Mamori: 6 events, 0 dropped$/m);
   });
 
   it('says what is missing: no token, or no server where the configuration points', async () => {

@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
+import type { UntypedDb } from '../../src/store/state/untyped.js';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
@@ -79,9 +80,9 @@ describe(
         /192\.0\.2\.32/,
         'before: any name resolves',
       );
-      // 40 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among
-      // them; from 20 s on, 300 random names a second under victim.example that fail (SERVFAIL).
-      const t0 = Math.floor(Date.now() / 1000) - 60;
+      // 55 s of resolver traffic (timestamps from the resolver): benign names, www.victim.example among them;
+      // from 35 s on (after the 30 s warm-up), 300 random names a second under victim.example that fail (SERVFAIL).
+      const t0 = Math.floor(Date.now() / 1000) - 70;
       const frames: Buffer[] = [];
       let seed = 7;
       const rand = () => {
@@ -89,11 +90,11 @@ describe(
         return seed / 0x7fffffff;
       };
       const label = () => Array.from({ length: 12 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(rand() * 36)]).join('');
-      for (let sec = 0; sec < 40; sec++) {
+      for (let sec = 0; sec < 55; sec++) {
         const names: Array<[string, number]> = [];
         for (let k = 0; k < 200; k++) names.push([k % 10 === 0 ? 'www.victim.example' : `www.site${k % 40}.co.jp`, 0]);
         for (let k = 0; k < 30; k++) names.push([`cdn${k}.popular.example`, 0]);
-        if (sec >= 20) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
+        if (sec >= 35) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
         for (const [qname, rcode] of names) {
           frames.push(dnstapFrame({ type: 5, client: '198.51.100.9', qname, timeSec: t0 + sec, identity: 'resolver-a' }));
           frames.push(dnstapFrame({ type: 6, client: '198.51.100.9', qname, rcode, timeSec: t0 + sec, identity: 'resolver-a' }));
@@ -110,6 +111,7 @@ describe(
       const victim = attacks.decisions.find((d: { domain: string }) => d.domain === 'victim.example');
       assert.equal(victim?.status, 'active', JSON.stringify(attacks));
       assert.deepEqual(victim.exceptions, ['www.victim.example'], 'the name that resolved in normal times is let through');
+      assert.equal(victim.exceptionsLeftOut, 0, 'the API says how many normal names were beyond the bound');
       assert.match(victim.explanation.ja, /ランダムサブドメイン攻撃/);
       assert.deepEqual(
         attacks.decisions.map((d: { domain: string }) => d.domain),
@@ -117,6 +119,15 @@ describe(
         'no benign domain is a candidate',
       );
       assert.equal(attacks.receiver.dropped, 0);
+      // Per resolver identity, what M6 received (to set beside the resolver's own counters): every frame sent.
+      const sent = frames.length / 2;
+      let resolvers: Record<string, any> = {};
+      for (let i = 0; i < 50 && resolvers.resolvers?.['resolver-a']?.responses !== sent; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        resolvers = (await call('GET', '/api/v1/measures/ddos-dns-blocking/resolvers')).body;
+      }
+      assert.deepEqual(resolvers.resolvers, { 'resolver-a': { queries: sent, responses: sent } }, JSON.stringify(resolvers));
+      assert.ok(attacks.resolvers['resolver-a'].queries > 0, 'the same counts in /attacks');
       assert.ok(!JSON.stringify(attacks).includes('198.51.100.9'), 'no client address anywhere');
 
       let random = '';
@@ -200,6 +211,19 @@ describe(
       assert.equal(find('random-subdomain', 'victim.example')?.status, 'rejected');
       assert.equal(find('random-subdomain', 'victim.example')?.reason, "test traffic of the victim's owner");
       assert.equal(find('amplification', 'amp.abused.example')?.status, 'active');
+      // The baselines were stored at stop and came back (issue 18: a restart is no cold start).
+      const rows = (await (server.mamori.state.db as unknown as UntypedDb)
+        .selectFrom('m6_baselines')
+        .select(['kind', 'key', 'value'])
+        .execute()) as Array<{ kind: string; key: string; value: string }>;
+      assert.ok(
+        rows.some((r) => r.kind === 'zone' && r.key === 'site1.co.jp' && (JSON.parse(r.value) as { intervals: number }).intervals >= 6),
+        "a zone's baseline",
+      );
+      assert.ok(
+        rows.some((r) => r.kind === 'name' && r.key === 'www.victim.example'),
+        'a name that resolved in normal times',
+      );
       const port = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());
       assert.match(
         await kdig(['@127.0.0.1', '-p', String(port), 'ddos.rpz.isp.test', 'AXFR']),

@@ -40,6 +40,20 @@ describe('M6 amplification names', () => {
     assert.match(found[0]!.explanation.ja, /増幅攻撃/);
   });
 
+  it('finds amplification by factor, not absolute size: a 1,114-byte TXT answer (24× its 47-byte query) at 500 qps (issue 18)', () => {
+    const events = [
+      ...answers('amp.abused.example', 16, 1114, 1, 0, 60), // asked now and then …
+      ...answers('amp.abused.example', 16, 1114, 500, 40, 20), // … then 500 a second
+      ...answers('www.big-rrset.example', 1, 600, 300, 0, 60), // a steady large A RRset: ~17×, but no surge
+      ...answers('plain.example', 255, 300, 2000, 0, 60), // many ANY answers 7× the query: below the factor
+    ].sort((a, b) => a.timeMs - b.timeMs);
+    const d = new AmplificationDetector();
+    const found = [...d.add(events), ...d.closeInterval()];
+    assert.deepEqual([...new Set(found.map((c) => c.domain))], ['amp.abused.example']);
+    assert.ok(found[0]!.at - (T0 + 40_000) <= 10_000, 'within two intervals');
+    assert.match(found[0]!.explanation.en, /answers 24× the size of the query \(1114 bytes on average; usually 1114\) to TXT queries/);
+  });
+
   it('takes a honeypot list as candidates with its source, and blocks the abused name alone', () => {
     const zone = new RpzZone('ddos.rpz.isp.test');
     const decisions = new BlockDecisions(

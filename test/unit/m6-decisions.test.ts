@@ -55,8 +55,11 @@ describe('M6 decisions', () => {
     );
     assert.deepEqual(records(zone), [], 'nothing blocked before review');
     d.approve('victim.example', 'user:noc', T0 + 1000);
+    // Each exception also blocks the names below it: Unbound would otherwise let them through (rules.ts).
     assert.deepEqual(records(zone), [
+      '*.mail.victim.example.ddos.rpz.isp.test .',
       '*.victim.example.ddos.rpz.isp.test .',
+      '*.www.victim.example.ddos.rpz.isp.test .',
       'mail.victim.example.ddos.rpz.isp.test rpz-passthru.',
       'www.victim.example.ddos.rpz.isp.test rpz-passthru.',
     ]);
@@ -108,6 +111,29 @@ describe('M6 decisions', () => {
     d.onCandidates([cand('victim.example', T0 + 4_000_000)], T0 + 4_000_000);
     assert.equal(d.get('victim.example')!.status, 'pending');
   });
+  it('lets through at most maxExceptions names, the most popular first, and says how many were left out', () => {
+    const zone = new RpzZone('ddos.rpz.isp.test');
+    const popular = Array.from({ length: 10 }, (_, i) => `h${i}.victim.example`);
+    const d = new BlockDecisions(
+      zone,
+      { ...S, maxExceptions: 3 },
+      () => false,
+      () => popular,
+    );
+    d.onCandidates([cand('victim.example', T0)], T0);
+    d.approve('victim.example', 'user:noc', T0);
+    assert.deepEqual(d.get('victim.example')!.exceptions, ['h0.victim.example', 'h1.victim.example', 'h2.victim.example']);
+    assert.equal(d.get('victim.example')!.exceptionsLeftOut, 7);
+    d.reject('victim.example', 'user:noc', 'ended by hand');
+    assert.deepEqual(records(zone), [], 'every record of the rule leaves the zone');
+  });
+
+  it("whitelists a customer's zone by its registrable domain", () => {
+    const { d } = setup(S, ['example.jp']);
+    d.onCandidates([cand('shop.example.jp', T0)], T0);
+    assert.equal(d.get('shop.example.jp')!.status, 'whitelisted');
+  });
+
   it('never dates evidence after now: a candidate from a resolver clock in year 3005, or one stored so, still ends when quiet', () => {
     const y3005 = Date.UTC(3005, 0, 1);
     const { d } = setup();

@@ -1,7 +1,8 @@
 /**
  * `mamori ddos …`: M6's commands for the DNS team, against the running server (its routes.ts; the
  * decisions live in the server): attacks and candidates with their evidence, approving and rejecting a
- * candidate, and names a honeypot operator reports. The server audits each decision under the token's name.
+ * candidate, what each resolver's dnstap delivered, and names a honeypot operator reports. The server
+ * audits each decision under the token's name.
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
@@ -48,6 +49,14 @@ export const ddosDnsBlockingCli: MeasureCli = (program, { request }) => {
       }
       const { connections, events, dropped } = r.receiver;
       out(`dnstap: ${connections} connections, ${events} events, ${dropped} dropped; ${r.trackedDomains} domains tracked`);
+    });
+  m6.command('resolvers')
+    .description("client queries and responses received per resolver, to set beside the resolver's own counters (dnstap loss)")
+    .action(async (_o, cmd) => {
+      type Resolvers = { resolvers: Record<string, { queries: number; responses: number }>; receiver: { events: number; dropped: number } };
+      const r = await request<Resolvers>(cmd, ID, 'GET', '/resolvers');
+      for (const [identity, c] of Object.entries(r.resolvers)) out(`${identity}\tqueries ${c.queries}\tresponses ${c.responses}`);
+      out(`Mamori: ${r.receiver.events} events, ${r.receiver.dropped} dropped`);
     });
   m6.command('approve')
     .argument('<domain>', "the candidate's domain")

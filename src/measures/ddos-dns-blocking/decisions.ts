@@ -7,9 +7,11 @@
  * - by default every candidate waits for a person (review queue); automatic
  *   blocking, if enabled, takes only candidates above a high confidence, for a
  *   short time that is renewed while the attack goes on;
- * - a rule blocks the names under the attacked domain (`*.victim`) and lets
- *   through, as exact-name PASSTHRU rules that win over the wildcard, the names
- *   that resolved there in normal times; the domain itself is never blocked;
+ * - a rule blocks the names at every depth under the attacked zone (the
+ *   deepest common suffix of the random names, not the registrable domain) and
+ *   lets through the names that resolved there in normal times, most popular
+ *   first, at most `maxExceptions` of them (rules.ts: records that mean the
+ *   same on Unbound and BIND, checked with both); the zone itself is never blocked;
  * - an amplification rule blocks the abused name alone (RPZ cannot tell query
  *   types apart, so nothing around it);
  * - a rule ends when the attack has been quiet for `quietAfterMs`, at its TTL
@@ -22,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditRecord } from '../../core/audit/log.js';
 import type { RpzZone } from '../../dns/rpz.js';
 import { registrableDomain, type Candidate } from './random-subdomain.js';
+import { zoneRules } from './rules.js';
 import { MamoriError } from '../../core/errors.js';
 
 export interface DecisionSettings {
@@ -30,7 +33,11 @@ export interface DecisionSettings {
   maxRuleMs: number;
   /** A rejected domain is not queued again for this long. */
   rejectForMs: number;
+  /** Exceptions (names that resolved in normal times) a rule lets through, most popular first; the rest are blocked with the attack. */
+  maxExceptions?: number;
 }
+
+export const DEFAULT_MAX_EXCEPTIONS = 200;
 
 export type RuleStatus = 'pending' | 'active' | 'rejected' | 'whitelisted' | 'ended';
 
@@ -55,6 +62,8 @@ export interface Decision {
   by?: string;
   reason?: string;
   exceptions: string[];
+  /** Names that resolved in normal times but were beyond `maxExceptions`: blocked while the rule is active. */
+  exceptionsLeftOut?: number;
 }
 
 export class DecisionError extends MamoriError {
@@ -66,6 +75,8 @@ const MEASURE = 'ddos-dns-blocking';
 
 export class BlockDecisions {
   private readonly decisions = new Map<string, Decision>();
+  /** Records left out because their owner would not fit under the policy zone (counted, never thrown). */
+  unwritable = 0;
   /** Decisions changed since `takeChanged()`: what the caller stores. */
   private readonly changed = new Set<Decision>();
 
@@ -93,10 +104,7 @@ export class BlockDecisions {
       this.decisions.set(`${d.kind}|${d.domain}`, { ...d, firstSeen: Math.min(d.firstSeen, now), lastSeen: Math.min(d.lastSeen, now) });
       if (d.status !== 'active') continue;
       if (d.kind === 'amplification') this.zone.blockExact(d.domain);
-      else {
-        this.zone.blockUnder(d.domain);
-        for (const n of d.exceptions) this.zone.passthruName(n);
-      }
+      else this.writeRules(d);
     }
   }
 
@@ -132,7 +140,8 @@ export class BlockDecisions {
         continue;
       }
       if (!d || d.status === 'ended' || d.status === 'rejected') {
-        const whitelisted = this.isWhitelisted(kind === 'amplification' ? registrableDomain(c.domain) : c.domain);
+        // Zones can be anywhere under a registrable domain (a customer's zone under a provider's): the whitelist holds registrable domains.
+        const whitelisted = this.isWhitelisted(registrableDomain(c.domain));
         d = {
           id: `m6-${randomBytes(6).toString('hex')}`,
           kind,
@@ -167,7 +176,11 @@ export class BlockDecisions {
           measure: MEASURE,
           action: 'm6.rule.auto',
           object: `m6-decision:${d.id}`,
-          counts: { exceptions: d.exceptions.length, ttlSeconds: Math.round(auto.ttlMs / 1000) },
+          counts: {
+            exceptions: d.exceptions.length,
+            exceptionsLeftOut: d.exceptionsLeftOut ?? 0,
+            ttlSeconds: Math.round(auto.ttlMs / 1000),
+          },
         });
       } else if (d.status === 'active' && d.expiresAt !== undefined) {
         d.expiresAt = Math.min(now + auto.ttlMs, (d.activeSince ?? now) + this.s.maxRuleMs);
@@ -192,7 +205,7 @@ export class BlockDecisions {
       measure: MEASURE,
       action: 'm6.rule.approve',
       object: `m6-decision:${d.id}`,
-      counts: { exceptions: d.exceptions.length },
+      counts: { exceptions: d.exceptions.length, exceptionsLeftOut: d.exceptionsLeftOut ?? 0 },
     };
   }
 
@@ -243,9 +256,10 @@ export class BlockDecisions {
       d.exceptions = [];
       this.zone.blockExact(d.domain);
     } else {
-      d.exceptions = this.knownNames(d.domain).filter((n) => n !== d.domain);
-      this.zone.blockUnder(d.domain);
-      for (const n of d.exceptions) this.zone.passthruName(n);
+      const rules = zoneRules(d.domain, this.knownNames(d.domain), this.s.maxExceptions ?? DEFAULT_MAX_EXCEPTIONS);
+      d.exceptions = rules.passthru;
+      d.exceptionsLeftOut = rules.leftOut;
+      this.writeRules(d);
     }
     d.status = 'active';
     d.activeSince = now;
@@ -254,8 +268,27 @@ export class BlockDecisions {
     else delete d.expiresAt;
   }
 
+  /** The records of an active random-subdomain rule; an owner too long for the policy zone is left out (it cannot be written). */
+  private writeRules(d: Decision): void {
+    const rules = zoneRules(d.domain, d.exceptions, Number.MAX_SAFE_INTEGER);
+    for (const owner of rules.block) this.tryWrite(() => this.zone.blockUnder(owner.slice(2)));
+    for (const n of rules.passthru) this.tryWrite(() => this.zone.passthruName(n));
+  }
+
+  private tryWrite(write: () => unknown): void {
+    try {
+      write();
+    } catch {
+      this.unwritable++;
+    }
+  }
+
   private deactivate(d: Decision): void {
-    this.zone.removeRule(d.kind === 'amplification' ? d.domain : `*.${d.domain}`);
-    for (const n of d.exceptions) this.zone.removeRule(n);
+    if (d.kind === 'amplification') {
+      this.zone.removeRule(d.domain);
+      return;
+    }
+    const rules = zoneRules(d.domain, d.exceptions, Number.MAX_SAFE_INTEGER);
+    for (const owner of [...rules.block, ...rules.passthru]) this.zone.removeRule(owner);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * M6's routes, under /api/v1/measures/ddos-dns-blocking/ while M6 runs: active rules, candidates and what
- * ended with their evidence; names a honeypot operator reports; approving and rejecting candidates.
+ * ended with their evidence; what each resolver's dnstap delivered; names a honeypot operator reports;
+ * approving and rejecting candidates.
  */
 import { z } from 'zod';
 import { principalOf } from '../../core/http.js';
@@ -8,7 +9,7 @@ import type { MeasureRoutes } from '../../core/registry.js';
 import { listedAmplificationNames } from './amplification.js';
 import type { M6Api } from './run.js';
 
-export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisions, receiver, tracked, apply } }) => {
+export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisions, receiver, tracked, byResolver, apply } }) => {
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
     id: z.string(),
@@ -25,7 +26,19 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisio
     by: z.string().optional(),
     reason: z.string().optional(),
     exceptions: z.array(z.string()),
+    /** Names that resolved in normal times beyond maxExceptions: blocked with the attack while the rule is active. */
+    exceptionsLeftOut: z.number().optional(),
   });
+  const receiverStatus = z.object({
+    connections: z.number(),
+    frames: z.number(),
+    events: z.number(),
+    dropped: z.number(),
+    errors: z.record(z.string(), z.number()),
+  });
+  const perResolver = z.record(z.string(), z.object({ queries: z.number(), responses: z.number() }));
+  const status = () =>
+    (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(receiver.status());
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
   return async (app) => {
     app.get(
@@ -38,13 +51,9 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisio
           response: {
             200: z.object({
               decisions: z.array(decision),
-              receiver: z.object({
-                connections: z.number(),
-                frames: z.number(),
-                events: z.number(),
-                dropped: z.number(),
-                errors: z.record(z.string(), z.number()),
-              }),
+              receiver: receiverStatus,
+              /** Client queries and responses received per resolver identity (the same as GET /resolvers). */
+              resolvers: perResolver,
               trackedDomains: z.number(),
             }),
           },
@@ -58,11 +67,27 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisio
           activeSince: iso(d.activeSince),
           expiresAt: iso(d.expiresAt),
         })),
-        receiver: (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(
-          receiver.status(),
-        ),
+        receiver: status(),
+        resolvers: Object.fromEntries(byResolver),
         trackedDomains: tracked(),
       }),
+    );
+
+    app.get(
+      '/resolvers',
+      {
+        config: { permission: 'ddos:read' },
+        schema: {
+          tags,
+          description:
+            'dnstap loss made visible: per resolver identity, the client queries and responses M6 received since it started, ' +
+            "to set beside the resolver's own counters (Unbound: total.num.queries of unbound-control stats_noreset; " +
+            'BIND: DNSTAPsuccess and DNSTAPdropped ' +
+            "of its statistics channel); the difference is what the resolver dropped. Mamori's own drops are in receiver.",
+          response: { 200: z.object({ resolvers: perResolver, receiver: receiverStatus }) },
+        },
+      },
+      async () => ({ resolvers: Object.fromEntries(byResolver), receiver: status() }),
     );
 
     app.post(

@@ -17,10 +17,12 @@ import type { DnstapInput, DnstapReceiver } from '../../ingest/dnstap/receiver.j
 import { AmplificationDetector, DEFAULT_AMPLIFICATION } from './amplification.js';
 import { BlockDecisions } from './decisions.js';
 import { DEFAULT_RANDOM_SUBDOMAIN, RandomSubdomainDetector, registrableDomain } from './random-subdomain.js';
+import { countByResolver, type ResolverCounts } from './resolver-counters.js';
 import type { DdosDnsBlockingSettings } from './settings.js';
-import { loadDecisions, storeDecisions } from './tables.js';
+import { loadBaselines, loadDecisions, storeBaselines, storeDecisions } from './tables.js';
 
 const MAX_WHITELIST = 2_000_000;
+const BASELINE_SAVE_MS = 60_000;
 
 /** The whitelist: the operator's domains and a popularity list file (one a line, or "rank,domain"), as registrable domains. */
 export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<string> {
@@ -40,6 +42,8 @@ export interface M6Api {
   decisions: BlockDecisions;
   receiver: DnstapReceiver;
   tracked(): number;
+  /** Client queries and responses received per resolver identity (resolver-counters.ts). */
+  byResolver: ResolverCounts;
   /** Audits the records, stores the changed decisions and publishes the zone if it changed. */
   apply(records: AuditRecord[]): Promise<void>;
 }
@@ -56,12 +60,15 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     baselineFactor: s.detection.baselineFactor,
     minFailureShare: s.detection.minFailureShare,
     minRandomness: s.detection.minRandomness,
+    warmUpIntervals: Math.ceil((parseDuration(s.detection.warmUp) * 1000) / intervalMs),
   });
   const amplification = new AmplificationDetector({
     ...DEFAULT_AMPLIFICATION,
     intervalMs,
+    minFactor: s.detection.amplificationMinFactor,
     minSize: s.detection.amplificationMinSize,
     minCount: s.detection.amplificationMinCount,
+    warmUpIntervals: Math.ceil((parseDuration(s.detection.warmUp) * 1000) / intervalMs),
   });
   const whitelist = loadWhitelist(s.whitelist);
   const decisions = new BlockDecisions(
@@ -71,6 +78,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       quietAfterMs: parseDuration(s.quietAfter) * 1000,
       maxRuleMs: (context.declaration.maxActionSeconds ?? 7 * 86_400) * 1000,
       rejectForMs: parseDuration(s.rejectFor) * 1000,
+      maxExceptions: s.maxExceptions,
     },
     (d) => whitelist.has(d),
     (d) => randomSubdomains.knownNames(d),
@@ -78,9 +86,11 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   // Names are kept as long as the declaration says: the store by the retention job, this copy by the sweep.
   const keepMs = (retentionOf(context.declaration, 'dns.qname') ?? 0) * 1000;
   decisions.restore(await loadDecisions(own, keepMs / 1000));
+  randomSubdomains.restore(await loadBaselines(own, keepMs / 1000));
   zone.bump();
   const served = await (await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer')).serve(zone, { refresh: s.refresh });
 
+  const byResolver: ResolverCounts = new Map();
   let chain = Promise.resolve();
   /** Audits, then publishes the zone if it changed: one after another, in order. */
   const apply = (records: AuditRecord[]): Promise<void> => {
@@ -129,7 +139,8 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
       ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
     },
-    async (events) => {
+    async (events, resolver) => {
+      countByResolver(byResolver, events, resolver);
       const candidates = [...randomSubdomains.add(events), ...amplification.add(events)];
       if (candidates.length > 0) await apply(decisions.onCandidates(candidates, Date.now()));
     },
@@ -137,11 +148,26 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
   const sweep = setInterval(
     () => {
       decisions.forget(Date.now() - keepMs);
+      randomSubdomains.forgetNames(Date.now() - keepMs);
       void apply(decisions.sweep(Date.now()));
     },
     Math.min(intervalMs, 10_000),
   );
   sweep.unref();
+  // Baselines survive a restart: a restart must not be a cold start (tables.ts).
+  const saveBaselines = () => {
+    chain = chain
+      .then(() => storeBaselines(own, randomSubdomains.snapshot()))
+      .catch((err: Error) => {
+        context.logger.error(
+          { event: 'm6.baselines.failed', err: { type: err.name, message: err.message } },
+          'M6 could not store its baselines',
+        );
+      });
+    return chain;
+  };
+  const baselineTimer = setInterval(() => void saveBaselines(), BASELINE_SAVE_MS);
+  baselineTimer.unref();
   context.logger.info(
     { event: 'm6.listening', dnstap: receiver.addresses, zone: zone.origin, primaryPort: served.port, whitelist: whitelist.size },
     'M6 receiving dnstap',
@@ -152,12 +178,13 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       zone: zone.origin,
       dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' '),
     },
-    api: { decisions, receiver, tracked: () => randomSubdomains.tracked, apply },
+    api: { decisions, receiver, tracked: () => randomSubdomains.tracked, byResolver, apply },
     listeners: () => ({ dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);
+      clearInterval(baselineTimer);
       await receiver.stop();
-      await chain;
+      await saveBaselines();
       served.withdraw();
     },
   };

@@ -45,10 +45,20 @@ export const ddosDnsBlockingSettings = z.object({
       baselineFactor: z.number().min(2).default(10),
       minFailureShare: z.number().min(0).max(1).default(0.5),
       minRandomness: z.number().min(0).max(1).default(0.55),
-      amplificationMinSize: z.number().int().min(512).default(1200),
+      /** A zone is judged only after this much of its own normal traffic (or of watching its parent); baselines persist across restarts. */
+      warmUp: duration('30s').default('30s'),
+      /** Answers at least this many times the query's size are amplified (the factor, not an absolute size). */
+      amplificationMinFactor: z.number().min(2).default(10),
+      /** An optional floor in bytes besides the factor (0: the factor alone). */
+      amplificationMinSize: z.number().int().min(0).default(0),
       amplificationMinCount: z.number().int().min(10).default(500),
     })
     .prefault({}),
+  /**
+   * Names that resolved in normal times a random-subdomain rule lets through, most popular first. Beyond the
+   * bound the less popular ones are blocked with the attack while the rule is active (each decision says how many).
+   */
+  maxExceptions: z.number().int().min(0).max(5000).default(200),
   /** Automatic blocking without review: off by default; only above minConfidence, for ttl at a time. */
   autoBlock: z
     .strictObject({

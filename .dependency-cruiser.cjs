@@ -61,9 +61,9 @@ module.exports = {
       severity: 'error',
       comment:
         'A measure opens no file: files the configuration names (certificates, logs) are read by the capability that uses ' +
-        "them, files an operator gives a command by the CLI context's readFile (DESIGN.md §4). " +
-        'M6 is exempt until its whitelist file moves (issue 15).',
-      from: { path: '^src/measures/', pathNot: '^src/measures/ddos-dns-blocking/' },
+        "them or by the broker's settingsFile (only files the measure's settings name), files an operator gives a " +
+        "command by the CLI context's readFile (DESIGN.md §4).",
+      from: { path: '^src/measures/' },
       to: { dependencyTypes: ['core'], path: '^(node:)?fs(/promises)?$' },
     },
     {

@@ -3,6 +3,7 @@
  * world. What it hands out follows from the measure's declaration alone; a
  * request outside it is refused with a clear error and the refusal is audited.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { countAndDelete, type AnalyticsStore } from '../store/analytics/store.js';
 import { checkReadAccess, TableAccessError } from '../store/analytics/table-access.js';
 import type { AuditLog } from './audit/log.js';
@@ -57,6 +58,20 @@ export class CapabilityRefusedError extends MamoriError {
   ) {
     super(`capability "${capability}" refused to measure "${measure}": ${reason}`);
   }
+}
+
+/** A file a measure's settings name cannot be read (missing, unreadable, too large). */
+export class SettingsFileError extends MamoriError {
+  static override readonly code = 'settings-file';
+  static override readonly status = 500;
+}
+
+/** Whether `path` is one of the strings in `settings` (at any depth). */
+function namedIn(settings: unknown, path: string): boolean {
+  if (typeof settings === 'string') return settings === path;
+  if (Array.isArray(settings)) return settings.some((v) => namedIn(v, path));
+  if (settings && typeof settings === 'object') return Object.values(settings).some((v) => namedIn(v, path));
+  return false;
 }
 
 /**
@@ -263,6 +278,29 @@ export class MeasureCapabilities {
     const tables = this.registry.get(this.measureId)?.stateTables ?? [];
     await this.granted('state');
     return { ...measureState(this.measureId, tables, this.deps.state, this.audit), settings: this.registry.settingsOf<S>(this.measureId) };
+  }
+
+  /**
+   * A file the measure's own settings name (a whitelist, a certificate), read whole, and no other: a measure opens no
+   * file itself (dependency rule measure-no-files), so what it reads from the disk is what its configuration says.
+   */
+  async settingsFile(path: string, maxBytes = 256 << 20): Promise<Buffer> {
+    const capability = 'settings-file';
+    await this.runningDeclaration(capability);
+    if (!namedIn(this.registry.settingsOf<unknown>(this.measureId), path))
+      return this.refuse(capability, `${path} is not a file the measure's settings name`);
+    let bytes: Buffer;
+    try {
+      const size = statSync(path).size;
+      if (size > maxBytes) throw new Error(`${size} bytes, more than the ${maxBytes} accepted`);
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw new SettingsFileError(
+        `measures.${this.measureId}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+    await this.granted(`${capability}`);
+    return bytes;
   }
 
   /** An action capability (notifier, subscriber lookup, …) if the declaration allows it and this build provides it. */

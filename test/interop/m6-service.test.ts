@@ -7,6 +7,7 @@
  * resolve. Candidates and rules through the API; all of it audited.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -36,18 +37,18 @@ describe(
       return { status: r.statusCode, body: JSON.parse(r.body) as Record<string, any> };
     };
 
+    // The popularity list as a file in Tranco's "rank,domain" CSV, read through the broker (settingsFile).
+    const whitelistFile = join(dir, 'top-1m.csv');
     const configFor = () =>
       testConfig(
         join(dir, 'data'),
-        ['server:\n  port: 0', ...m6Settings(socket, bindPort, ['whitelist: { domains: [popular.example] }'])].join('\n'),
+        ['server:\n  port: 0', ...m6Settings(socket, bindPort, [`whitelist: { file: ${JSON.stringify(whitelistFile)} }`])].join('\n'),
       );
 
     before(async () => {
       bindPort = await freePort();
-      const config = testConfig(
-        join(dir, 'data'),
-        ['server:\n  port: 0', ...m6Settings(socket, bindPort, ['whitelist: { domains: [popular.example] }'])].join('\n'),
-      );
+      writeFileSync(whitelistFile, '1,google.com\n2,popular.example\n');
+      const config = configFor();
       server = await serve(config, { out: new PassThrough(), logger: createLogger(process.env.M6_DEBUG ? 'error' : 'silent') });
       noc = (await server.mamori.accounts.createToken('module:test', 'noc', 'operator')).token;
       const primaryPort = Number(server.endpoints['ddos-dns-blocking']!.rpzPrimary!.split(':').pop());

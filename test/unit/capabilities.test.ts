@@ -3,11 +3,13 @@
  * measure declared is granted, anything else is refused and the refusal audited.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Mamori } from '../../src/app/mamori.js';
 import { CapabilityRefusedError, type ActionCapability, type PurposeBoundAnalytics } from '../../src/core/capabilities.js';
 import { ALL_MEASURES } from '../../src/measures/index.js';
-import { openTest, runnableMeasure } from '../support/fixtures.js';
+import { openTest, runnableMeasure, tempDir } from '../support/fixtures.js';
 
 const flowLike = runnableMeasure();
 const dnsLike = runnableMeasure({
@@ -185,6 +187,16 @@ describe('capability broker', () => {
     await refused(m, m.broker.forMeasure('dns-test').action('auth-feed'), /does not declare the data item "aaa\.account-id"/);
     await refused(m, m.broker.forMeasure('act-test').action('policy-zone-writer'), /does not declare the output "rpz-rules"/);
     await refused(m, m.broker.forMeasure('off-test').action('sharer'), /the measure is disabled/);
+  });
+
+  it("reads a file the measure's settings name, and refuses any other path (a measure opens no file itself)", async () => {
+    const list = join(tempDir(), 'top-1m.csv');
+    writeFileSync(list, '1,example.jp\n');
+    const o = await openTest(`measures:\n  ddos-dns-blocking:\n    enabled: true\n    whitelist: { file: ${JSON.stringify(list)} }\n`);
+    const caps = o.broker.forMeasure('ddos-dns-blocking');
+    assert.equal((await caps.settingsFile(list)).toString('utf8'), '1,example.jp\n');
+    await refused(o, caps.settingsFile('/etc/passwd'), /\/etc\/passwd is not a file the measure's settings name/);
+    await refused(o, o.broker.forMeasure('cc-detection').settingsFile(list), /the measure is disabled/);
   });
 
   it('refuses a dataset registration that holds items its owner did not declare', () => {

@@ -4,7 +4,6 @@
  * candidate, what each resolver's dnstap delivered, and names a honeypot operator reports. The server
  * audits each decision under the token's name.
  */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option } from 'commander';
 import type { MeasureCli } from '../../core/cli.js';
 import { UsageError } from '../../core/errors.js';
@@ -26,7 +25,7 @@ interface Decision {
   explanation: { ja: string; en: string };
 }
 
-export const ddosDnsBlockingCli: MeasureCli = (program, { request }) => {
+export const ddosDnsBlockingCli: MeasureCli = (program, { request, readFile }) => {
   const m6 = program
     .command('ddos')
     .description('M6: blocking names used in DNS amplification and random-subdomain attacks (asks the running server; MAMORI_TOKEN)');
@@ -90,7 +89,8 @@ export const ddosDnsBlockingCli: MeasureCli = (program, { request }) => {
     )
     .description('names a honeypot operator reports: they become candidates (review, whitelist and automatic rules apply)')
     .action(async (file: string, o: { source: string; confidence: number }, cmd) => {
-      const names = readFileSync(file, 'utf8')
+      const names = readFile(file)
+        .bytes.toString('utf8')
         .split(/\r?\n/)
         .map((l) => l.trim())
         .filter((l) => l && !l.startsWith('#'));

@@ -6,7 +6,6 @@
  * the operators' routes (routes.ts) work on. Every candidate, decision and rule change is audited;
  * the names handled are used for nothing but this.
  */
-import { readFileSync } from 'node:fs';
 import type { AuditRecord } from '../../core/audit/log.js';
 import { parseDuration } from '../../core/duration.js';
 import { retentionOf } from '../../core/measure.js';
@@ -24,11 +23,14 @@ import { loadBaselines, loadDecisions, storeBaselines, storeDecisions } from './
 const MAX_WHITELIST = 2_000_000;
 const BASELINE_SAVE_MS = 60_000;
 
-/** The whitelist: the operator's domains and a popularity list file (one a line, or "rank,domain"), as registrable domains. */
-export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist']): Set<string> {
+/**
+ * The whitelist: the operator's domains and a popularity list file (one a line, or "rank,domain"), as registrable
+ * domains. The file's text is read by the core (`settingsFile`).
+ */
+export function loadWhitelist(w: DdosDnsBlockingSettings['whitelist'], fileText?: string): Set<string> {
   const set = new Set(w.domains.map((d) => registrableDomain(d.toLowerCase().replace(/\.$/, ''))));
-  if (w.file) {
-    for (const line of readFileSync(w.file, 'utf8').split(/\r?\n/)) {
+  if (fileText !== undefined) {
+    for (const line of fileText.split(/\r?\n/)) {
       if (set.size >= MAX_WHITELIST) break;
       const name = line.trim().split(',').pop()!.trim().toLowerCase().replace(/\.$/, '');
       if (name && !name.startsWith('#') && name.includes('.')) set.add(registrableDomain(name));
@@ -70,7 +72,10 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     minCount: s.detection.amplificationMinCount,
     warmUpIntervals: Math.ceil((parseDuration(s.detection.warmUp) * 1000) / intervalMs),
   });
-  const whitelist = loadWhitelist(s.whitelist);
+  const whitelist = loadWhitelist(
+    s.whitelist,
+    s.whitelist.file ? (await context.capabilities.settingsFile(s.whitelist.file)).toString('utf8') : undefined,
+  );
   const decisions = new BlockDecisions(
     zone,
     {
@@ -117,13 +122,8 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
     return chain;
   };
   const d = s.dnstap;
-  const pem = (what: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new Error(`M6 dnstap.tls.${what}: cannot read ${path} (${(err as Error).message})`, { cause: err });
-    }
-  };
+  const pem = (path: string) => context.capabilities.settingsFile(path);
+
   // The core's dnstap receiver, granted because M6 declares the names queried; M6's settings say where it listens.
   const dnstap = await context.capabilities.action<DnstapInput>('dnstap-input');
   const receiver = await dnstap.start(
@@ -137,7 +137,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       maxAheadMs: parseDuration(d.maxClockSkew.ahead) * 1000,
       maxBehindMs: parseDuration(d.maxClockSkew.behind) * 1000,
       ...(d.unixGroup !== undefined ? { unixGroup: d.unixGroup } : {}),
-      ...(d.tls ? { tls: { cert: pem('cert', d.tls.cert), key: pem('key', d.tls.key), ca: pem('ca', d.tls.ca) } } : {}),
+      ...(d.tls ? { tls: { cert: await pem(d.tls.cert), key: await pem(d.tls.key), ca: await pem(d.tls.ca) } } : {}),
     },
     async (events, resolver) => {
       countByResolver(byResolver, events, resolver);

@@ -25,7 +25,7 @@ export const ddosDnsBlockingSettings = z.object({
       /** Resolver addresses or prefixes that may connect over TCP; every other connection is closed at once and counted. */
       allow: z.array(addressOrPrefix).default(['127.0.0.1', '::1']),
       /** TLS on the TCP listeners (PEM files): resolvers must present a client certificate signed by `ca` (Unbound's dnstap-tls). */
-      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1) }).optional(),
+      tls: z.strictObject({ cert: pathSetting(), key: pathSetting(), ca: pathSetting() }).optional(),
       maxConnectionsPerSource: z.number().int().min(1).max(64).default(4),
       /** From connect to START (TLS and Frame Streams handshakes). */
       handshakeTimeout: duration('10s').default('10s'),

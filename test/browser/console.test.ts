@@ -7,36 +7,33 @@
  * Screenshots of each page in both languages go to docs/images/console/ for docs/{ja,en}/console.md.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import dgram from 'node:dgram';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CONSOLE_CSP, CONSOLE_ROOT } from '../../src/api/console.js';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
-import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import { ConsoleBrowser, NO_CHROMIUM, SHOTS, WAIT } from '../support/console-browser.js';
+import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
 import { netflow5 } from '../support/flow-builders.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = join(REPO_ROOT, 'docs/images/console');
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const WAIT = 15_000;
 // What the callbacks below see in the page (they run there, serialised): named for the compiler only.
-declare const document: any, window: any, localStorage: any, sessionStorage: any;
-
-const NO_CHROMIUM = !existsSync(CHROMIUM) && `chromium not installed (${CHROMIUM}): apt-get install chromium`;
+declare const document: any, sessionStorage: any;
 
 describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
   let server: Server;
-  let browser: Browser;
+  let browser: ConsoleBrowser;
   let adminPassword = '';
   const analystPassword = 'night shift analyst 7421';
-  /** Console errors, page errors and failed requests of every page, by page: must stay empty. */
-  const problems: string[] = [];
+  /** Console errors, page errors and failed requests of every page: must stay empty. */
+  let problems: string[] = [];
+  const newPage = (lang: 'ja' | 'en' = 'ja') => browser.newPage(lang);
+  const logIn = (page: Page, user: string, password: string) => browser.logIn(page, user, password);
+  const navLabels = (page: Page) => browser.navLabels(page);
+  const accessible = (page: Page, name: string) => browser.accessible(page, name);
 
   before(async () => {
     assert.ok(existsSync(join(CONSOLE_ROOT, 'index.html')), `the console is not built in ${CONSOLE_ROOT}: run sh scripts/ensure-deps.sh`);
@@ -68,35 +65,13 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     assert.ok(adminPassword, 'the first admin password was printed');
     await server.mamori.accounts.createUser('module:test', 'analyst1', 'analyst', analystPassword);
     await server.mamori.accounts.createUser('module:test', 'auditor1', 'auditor', analystPassword);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: 60_000 });
-    mkdirSync(SHOTS, { recursive: true });
+    browser = await ConsoleBrowser.launch(server.url);
+    problems = browser.problems;
   });
   after(async () => {
     await browser?.close();
     await server?.close();
   });
-
-  async function newPage(lang: 'ja' | 'en' = 'ja'): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: lang === 'ja' ? 'ja-JP' : 'en-GB' });
-    context.setDefaultTimeout(WAIT);
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-    if (lang === 'en') await context.addInitScript(() => localStorage.setItem('mamori.lang', 'en'));
-    return { context, page };
-  }
-
-  async function logIn(page: Page, user: string, password: string): Promise<void> {
-    await page.goto(`${server.url}/`);
-    await page.waitForURL(/\/console\/login/);
-    await page.fill('#username', user);
-    await page.fill('#password', password);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-testid=who]');
-  }
 
   /** Sends NetFlow datagrams to the inlet and waits (bounded) until it has counted `total` records from this router. */
   async function exportFlows(datagrams: Buffer[], total: number): Promise<void> {
@@ -109,22 +84,6 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
       assert.ok(Date.now() < deadline, `the inlet counted ${server.inlet!.status().exporters[0]?.records ?? 0} of ${total} records`);
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-
-  async function navLabels(page: Page): Promise<string[]> {
-    return page.$$eval('nav a', (as) => as.map((a) => a.getAttribute('data-nav') ?? ''));
-  }
-
-  /** axe-core's WCAG 2 A/AA rules: serious and critical findings fail. */
-  async function accessible(page: Page, name: string): Promise<void> {
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      const w = window as { axe: { run: (c: unknown, o: object) => Promise<{ violations: any[] }> } };
-      const r = await w.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3) }));
-    });
-    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(bad, [], `${name}: ${JSON.stringify(bad)}`);
   }
 
   it('serves the console with a CSP of its own assets, history routes to the page, and /api stays JSON 401', async () => {

@@ -7,6 +7,7 @@ import DisclosurePage from './pages/DisclosurePage.vue';
 import LoginPage from './pages/LoginPage.vue';
 import CasesPage from './pages/CasesPage.vue';
 import M1Page from './pages/M1Page.vue';
+import M2Page from './pages/M2Page.vue';
 import M3Page from './pages/M3Page.vue';
 import M4Page from './pages/M4Page.vue';
 import OverviewPage from './pages/OverviewPage.vue';
@@ -27,6 +28,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/console/login', name: 'login', component: LoginPage, meta: { public: true } },
   { path: '/', name: 'overview', component: OverviewPage, meta: { anyOf: ['measures:read'], nav: 'nav.overview' } },
   { path: '/console/m1', name: 'm1', component: M1Page, meta: { anyOf: ['cc:read'], nav: 'nav.m1', measure: 'cc-detection' } },
+  { path: '/console/m2', name: 'm2', component: M2Page, meta: { anyOf: ['share:read'], nav: 'nav.m2', measure: 'cc-sharing' } },
   { path: '/console/m3', name: 'm3', component: M3Page, meta: { anyOf: ['blocklist:read'], nav: 'nav.m3', measure: 'cc-dns-blocking' } },
   {
     path: '/console/m4',

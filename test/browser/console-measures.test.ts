@@ -6,7 +6,7 @@
  * in both languages and passes axe-core; screenshots of each go to docs/images/console/.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { serve, type Server } from '../../src/app/serve.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { createLogger } from '../../src/core/logger.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
+import { COLLECTIONS } from '../../src/measures/cc-sharing/entries.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
@@ -22,6 +23,7 @@ import { tempDir, testConfig } from '../support/fixtures.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
+import { TaxiiClient } from '../support/taxii-client.js';
 
 const HOUR = 3_600_000;
 // A simulated day ending just before now, inside M1's rolling 24 h window whatever the time of day.
@@ -123,6 +125,7 @@ describe(
           'rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]',
           'measures:',
           '  cc-detection:\n    enabled: true\n    runInterval: 1h\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
+          '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1s\n    taxii: { host: "127.0.0.1", port: 0 }',
           '  cc-dns-blocking:',
           '    enabled: true',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(rpzLog)}, format: bind }]`,
@@ -301,6 +304,71 @@ describe(
       assert.deepEqual(browser.problems, []);
     });
 
+    it('M2: approves the confirmed C&C for sharing (audited), shows the recipient, what it pulled, and revokes it', async () => {
+      // The candidate confirmed in the M1 test reaches M2's queue at its next maintenance pass.
+      const pendingOf = async () =>
+        (await api<{ entries: Array<{ id: string; state: string }> }>('GET', '/api/v1/measures/cc-sharing/entries', 'auditor')).entries;
+      await until(async () => (await pendingOf()).some((e) => e.state === 'pending'), 'the confirmed candidate in the sharing queue');
+      const entry = (await pendingOf()).find((e) => e.state === 'pending')!;
+      const now = Date.now();
+      const recipient = await api<{ id: string }>('POST', '/api/v1/measures/cc-sharing/recipients', 'admin', {
+        name: 'Partner ISP CSIRT',
+        contact: 'soc@partner.example',
+        attestedAt: new Date(now - 86_400_000).toISOString(),
+        attestationUntil: new Date(now + 20 * 86_400_000).toISOString(),
+        channels: ['taxii'],
+      });
+      const credential = await api<{ secret: string }>(
+        'POST',
+        `/api/v1/measures/cc-sharing/recipients/${recipient.id}/credentials`,
+        'admin',
+        {
+          kind: 'token',
+        },
+      );
+
+      const auditor = await browser.newPage('en');
+      await browser.logIn(auditor.page, 'auditor1', password);
+      await open(auditor.page, 'm2', `[data-testid=queue] tr[data-entry="${entry.id}"]`);
+      assert.equal(await auditor.page.$('[data-approve]'), null, 'an auditor does not decide');
+      await auditor.context.close();
+
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'analyst1', password);
+      await open(page, 'm2', `[data-testid=queue] tr[data-entry="${entry.id}"]`);
+      assert.match((await page.textContent(`[data-testid=recipients] tr[data-recipient="${recipient.id}"]`)) ?? '', /renew soon/);
+      await page.fill(`[data-testid=queue] tr[data-entry="${entry.id}"] input`, 'confirmed C&C: share with the partners');
+      await page.click(`[data-approve="${entry.id}"]`);
+      await page.waitForSelector(`[data-testid=entries] tr[data-entry="${entry.id}"][data-state=shared]`);
+      const approved = await audited('share.entry.approve');
+      assert.equal(approved.length, 1);
+      assert.equal(approved[0]!.object, `entry:${entry.id}`);
+      assert.match(approved[0]!.actor, /analyst1/);
+      await context.close();
+
+      // The recipient pulls the collection over TAXII 2.1; an admin sees the pull beside the recipient.
+      const base = server.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '');
+      const ca = readFileSync(join(dir, 'data', 'taxii-tls', 'cert.pem'), 'utf8');
+      const { objects } = await new TaxiiClient(base, ca, { token: credential.secret }).allObjects('/mamori/', COLLECTIONS.cc.id);
+      assert.ok(
+        objects.some((o) => o.id === entry.id),
+        'the approved entry is delivered',
+      );
+      const admin = await browser.newPage('en');
+      await browser.logIn(admin.page, 'admin1', password);
+      await open(admin.page, 'm2', `[data-testid=recipients] tr[data-recipient="${recipient.id}"]`);
+      const row = `[data-testid=recipients] tr[data-recipient="${recipient.id}"]`;
+      assert.equal((await admin.page.textContent(`${row} [data-testid=pulls]`))?.trim(), String((await audited('share.deliver')).length));
+      assert.ok(Number((await admin.page.textContent(`${row} [data-testid=objects]`))?.trim()) >= objects.length);
+      // Revoked with a reason: the recipients get the revocation.
+      await admin.page.fill(`[data-testid=entries] tr[data-entry="${entry.id}"] input`, 'the partner reported a sinkhole');
+      await admin.page.click(`[data-revoke="${entry.id}"]`);
+      await admin.page.waitForSelector(`[data-testid=entries] tr[data-entry="${entry.id}"][data-state=revoked]`);
+      assert.equal((await audited('share.entry.revoke')).length, 1);
+      assert.deepEqual(browser.problems, []);
+      await admin.context.close();
+    });
+
     it('M3: adds an entry and imports a list (audited), charts what BIND blocked per day, and looks up a consent (audited)', async () => {
       const { context, page } = await browser.newPage('en');
       await browser.logIn(page, 'analyst1', password);
@@ -357,7 +425,11 @@ describe(
       assert.deepEqual(detectors.sort(), ['burst', 'concurrent', 'travel']);
       const view = await api<{ findings: Array<{ en: string }> }>('GET', '/api/v1/measures/credential-misuse/suspensions', 'admin');
       for (const f of view.findings) assert.ok(((await page.textContent('[data-testid=findings]')) ?? '').includes(f.en));
-      assert.match((await page.textContent('[data-testid=disconnects] tbody')) ?? '', /disconnect ack[\s\S]*\d+ ms/);
+      // One disconnect for the three detectors that fired together, acknowledged by the NAS.
+      const dms = await page.$$eval('[data-testid=disconnects] tbody tr', (trs) => trs.map((tr) => tr.textContent ?? ''));
+      assert.equal(dms.length, 1, dms.join('\n'));
+      assert.match(dms[0]!, /disconnect ack[\s\S]*\d+ ms/);
+      assert.equal(nas.seen.filter((d) => d.ok).length, 1, 'the NAS received one Disconnect-Request');
       await page.fill('[data-testid=suspensions] input', 'the subscriber changed the password at the shop');
       await page.click('[data-lift="victim@isp"]');
       await page.waitForSelector('[data-testid=done]');
@@ -415,6 +487,9 @@ describe(
         await page.waitForSelector('[data-testid=chart-subscribers] canvas');
         await browser.accessible(page, `m1 ${lang}`);
         await page.screenshot({ path: join(SHOTS, `m1-${lang}.png`), fullPage: true });
+        await open(page, 'm2', '[data-testid=recipients] tbody tr');
+        await browser.accessible(page, `m2 ${lang}`);
+        await page.screenshot({ path: join(SHOTS, `m2-${lang}.png`), fullPage: true });
         await open(page, 'm3', '[data-testid=chart-blocked] canvas');
         await page.fill('[data-testid=subscriber]', 'sub-42@isp');
         await page.click('[data-testid=look-up]');

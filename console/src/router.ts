@@ -10,6 +10,7 @@ import M1Page from './pages/M1Page.vue';
 import M2Page from './pages/M2Page.vue';
 import M3Page from './pages/M3Page.vue';
 import M4Page from './pages/M4Page.vue';
+import M6Page from './pages/M6Page.vue';
 import OverviewPage from './pages/OverviewPage.vue';
 
 declare module 'vue-router' {
@@ -36,6 +37,7 @@ export const routes: RouteRecordRaw[] = [
     component: M4Page,
     meta: { anyOf: ['suspensions:read'], nav: 'nav.m4', measure: 'credential-misuse' },
   },
+  { path: '/console/m6', name: 'm6', component: M6Page, meta: { anyOf: ['ddos:read'], nav: 'nav.m6', measure: 'ddos-dns-blocking' } },
   { path: '/console/cases', name: 'cases', component: CasesPage, meta: { anyOf: ['cases:read'], nav: 'nav.cases' } },
   { path: '/console/audit', name: 'audit', component: AuditPage, meta: { anyOf: ['audit:read'], nav: 'nav.audit' } },
   { path: '/console/disclosure', name: 'disclosure', component: DisclosurePage, meta: { anyOf: ['policy:read'], nav: 'nav.disclosure' } },

@@ -24,6 +24,7 @@ import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
 import { TaxiiClient } from '../support/taxii-client.js';
+import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
 
 const HOUR = 3_600_000;
 // A simulated day ending just before now, inside M1's rolling 24 h window whatever the time of day.
@@ -70,6 +71,7 @@ describe(
     const nas = new NasSimulator();
     const dir = tempDir();
     const rpzLog = join(dir, 'bind-rpz.log');
+    const dnstapSocket = join(dir, 'dnstap.sock');
     const password = 'night shift console 8816';
     // Enough botnets for a forest (it needs 20 labelled C&C endpoints), as in M1's own service test.
     const sim = simulateIsp({
@@ -130,6 +132,11 @@ describe(
           '    enabled: true',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(rpzLog)}, format: bind }]`,
           '    zones: { cc: cc.rpz.isp.test, optOut: optout.rpz.isp.test }',
+          '  ddos-dns-blocking:',
+          '    enabled: true',
+          `    dnstap: { unix: [${JSON.stringify(dnstapSocket)}] }`,
+          '    zone: ddos.rpz.isp.test',
+          '    whitelist: { domains: [popular.example] }',
           '  credential-misuse:',
           '    enabled: true',
           '    analysisInterval: 1s',
@@ -476,6 +483,69 @@ describe(
       assert.equal((await audited('case.update')).length, 1);
       assert.deepEqual(browser.problems, []);
       await context.close();
+    });
+
+    it('M6: shows the live attack with its explanation and proposed rule, approves it (audited), and the whitelisted', async () => {
+      // 40 s of a resolver's dnstap (as Unbound writes it): benign names, www.victim.example among them; from 20 s on, 300
+      // random names a second under victim.example and 150 under the whitelisted popular.example, failing.
+      const t0 = Math.floor(Date.now() / 1000) - 60;
+      const frames: Buffer[] = [];
+      let seed = 7;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed / 0x7fffffff;
+      };
+      const label = () => Array.from({ length: 12 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(rand() * 36)]).join('');
+      for (let sec = 0; sec < 40; sec++) {
+        const names: Array<[string, number]> = [];
+        for (let k = 0; k < 200; k++) names.push([k % 10 === 0 ? 'www.victim.example' : `www.site${k % 40}.co.jp`, 0]);
+        for (let k = 0; k < 30; k++) names.push([`cdn${k}.popular.example`, 0]);
+        if (sec >= 20) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
+        if (sec >= 20) for (let k = 0; k < 150; k++) names.push([`${label()}.popular.example`, 2]);
+        for (const [qname, rcode] of names) {
+          frames.push(dnstapFrame({ type: 5, client: '198.51.100.9', qname, timeSec: t0 + sec, identity: 'resolver-a' }));
+          frames.push(dnstapFrame({ type: 6, client: '198.51.100.9', qname, rcode, timeSec: t0 + sec, identity: 'resolver-a' }));
+        }
+      }
+      type Attacks = { decisions: Array<{ domain: string; status: string; exceptions: string[]; explanation: { en: string } }> };
+      const attacks = () => api<Attacks>('GET', '/api/v1/measures/ddos-dns-blocking/attacks', 'auditor');
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'operator1', password);
+      await open(page, 'm6', '[data-testid=receiver]');
+      for (let i = 0; i < frames.length; i += 5000) await sendDnstap(dnstapSocket, frames.slice(i, i + 5000));
+      await until(async () => (await attacks()).decisions.some((d) => d.domain === 'victim.example'), 'the attack on victim.example found');
+      const victim = (await attacks()).decisions.find((d) => d.domain === 'victim.example')!;
+      assert.equal(victim.status, 'pending', 'no automatic rule: it waits for review');
+      // The page refreshes by itself every 5 s.
+      await page.waitForSelector('[data-attack="victim.example"][data-status=pending]');
+      const card = '[data-attack="victim.example"]';
+      assert.equal((await page.textContent(`${card} [data-testid=explanation]`))?.trim(), victim.explanation.en);
+      assert.equal((await page.textContent(`${card} [data-testid=rule]`))?.trim(), '*.victim.example CNAME .');
+      assert.match((await page.textContent(`${card} [data-testid=exceptions]`)) ?? '', /when the rule is approved/);
+      assert.ok(await page.$('[data-testid=past] tr[data-domain="popular.example"][data-status=whitelisted]'), 'the whitelisted domain');
+      // The live rate chart has a point once the page has refreshed twice.
+      await page.waitForFunction(() => document.querySelectorAll('figure.chart table tbody tr').length >= 1, undefined, {
+        timeout: 15_000,
+      });
+      await page.click(`[data-approve="victim.example"]`);
+      await page.waitForSelector('[data-attack="victim.example"][data-status=active]');
+      const active = (await attacks()).decisions.find((d) => d.domain === 'victim.example')!;
+      assert.equal(active.status, 'active');
+      // The rule lets through the name that resolved in normal times.
+      assert.deepEqual(active.exceptions, ['www.victim.example']);
+      const shown = await page.$$eval(`${card} [data-testid=exceptions] li`, (lis) => lis.map((li) => li.textContent?.trim()));
+      assert.deepEqual(shown, active.exceptions);
+      const approved = await audited('m6.rule.approve');
+      assert.equal(approved.length, 1);
+      assert.match(approved[0]!.actor, /operator1/);
+      assert.deepEqual(browser.problems, []);
+      await context.close();
+
+      const auditor = await browser.newPage('en');
+      await browser.logIn(auditor.page, 'auditor1', password);
+      await open(auditor.page, 'm6', '[data-attack="victim.example"]');
+      assert.equal(await auditor.page.$('[data-reject]'), null, 'an auditor does not decide');
+      await auditor.context.close();
     });
 
     it('passes axe-core on every measure page in both languages, and saves their screenshots', async () => {

@@ -219,7 +219,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       logger,
       ...(inlet ? { inlet } : {}),
       measures,
-      runningRoutes: [listenerRoutes(listeners)],
+      runningRoutes: [listenerRoutes(listeners, () => mamori.policyZones.secondaries())],
       readiness,
     });
     stops.push(() => app.close());

@@ -569,6 +569,13 @@ describe(
         await open(page, 'm4', '[data-testid=findings] tbody tr');
         await browser.accessible(page, `m4 ${lang}`);
         await page.screenshot({ path: join(SHOTS, `m4-${lang}.png`), fullPage: true });
+        await open(page, 'm6', '[data-attack="victim.example"]');
+        // One refresh later the live chart has its first point.
+        await page.waitForFunction(() => document.querySelectorAll('figure.chart table tbody tr').length >= 1, undefined, {
+          timeout: 15_000,
+        });
+        await browser.accessible(page, `m6 ${lang}`);
+        await page.screenshot({ path: join(SHOTS, `m6-${lang}.png`), fullPage: true });
         await open(page, 'cases', '[data-testid=cases] tbody tr');
         await page.click('[data-testid=cases] tbody tr [data-open]');
         await page.waitForSelector('[data-preview=ja] h4');

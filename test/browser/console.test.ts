@@ -17,7 +17,9 @@ import { CONSOLE_CSP, CONSOLE_ROOT } from '../../src/api/console.js';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS, WAIT } from '../support/console-browser.js';
+import { kdig } from '../support/bind.js';
 import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
+import { have } from '../support/flow-peers.js';
 import { netflow5 } from '../support/flow-builders.js';
 
 // What the callbacks below see in the page (they run there, serialised): named for the compiler only.
@@ -155,6 +157,22 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     assert.equal(cells[4], '5', 'estimated loss');
     assert.notEqual(cells[6], '—', 'last seen');
     assert.match((await page.textContent('[data-testid=unreported]')) ?? '', /SMTP/);
+    // A resolver transfers M6's policy zone (AXFR, as a secondary does): the overview shows the serial it holds now.
+    if (have('kdig')) {
+      const primary = server.endpoints['ddos-dns-blocking']!.rpzPrimary!;
+      const port = primary.split(':').pop()!;
+      const axfr = await kdig(['@127.0.0.1', '-p', port, 'ddos.rpz.isp.test', 'AXFR']);
+      const serial = /SOA\s+\S+\s+\S+\s+(\d+)/.exec(axfr)?.[1];
+      assert.ok(serial, axfr);
+      await page.click('[data-testid=refresh]');
+      await page.waitForSelector('[data-testid=secondaries] tr[data-zone="ddos.rpz.isp.test"]');
+      const cells = await page.$$eval('[data-testid=secondaries] tr[data-zone="ddos.rpz.isp.test"] td', (tds) =>
+        tds.map((td) => td.textContent?.trim()),
+      );
+      assert.equal(cells[0], '127.0.0.1');
+      assert.equal(cells[2], serial, 'the serial the secondary holds');
+      assert.match(cells[3]!, /\(axfr\)/);
+    }
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -162,18 +180,19 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
   it('offers an analyst neither Administration nor the audit log, an auditor no Administration, and refuses their URLs', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'analyst1', analystPassword);
-    assert.deepEqual(await navLabels(page), ['overview', 'disclosure']);
+    // The measure pages of the measures running here (M1's inlet, M3, M6) come after the overview.
+    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'cases', 'disclosure']);
     await page.goto(`${server.url}/console/admin`);
     await page.waitForSelector('[data-testid=measures]');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.equal(await page.$('[data-testid=listeners]'), null, 'listeners need metrics:read');
     const auditor = await newPage();
     await logIn(auditor.page, 'auditor1', analystPassword);
-    assert.deepEqual(await navLabels(auditor.page), ['overview', 'audit', 'disclosure']);
+    assert.deepEqual(await navLabels(auditor.page), ['overview', 'm1', 'm3', 'm6', 'audit', 'disclosure']);
     await auditor.context.close();
     const admin = await newPage();
     await logIn(admin.page, 'admin', adminPassword);
-    assert.deepEqual(await navLabels(admin.page), ['overview', 'audit', 'disclosure', 'admin']);
+    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'cases', 'audit', 'disclosure', 'admin']);
     assert.deepEqual(problems, []);
     await admin.context.close();
     await context.close();

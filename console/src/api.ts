@@ -31,6 +31,8 @@ function load(): Stored | null {
 export const session = reactive({
   stored: load(),
   me: null as Me | null,
+  /** The measures running on this server (their pages are offered only then). */
+  running: [] as string[],
   /** Why the last session ended ('expired'), shown on the login page. */
   ended: '' as '' | 'expired' | 'logged-out',
 });
@@ -107,7 +109,7 @@ export async function getText(path: string): Promise<string> {
   return (await request(path)).text();
 }
 
-export async function send<T = void>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function send<T = void>(method: 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
   const res = await request(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
@@ -133,7 +135,12 @@ export async function login(username: string, password: string): Promise<void> {
 export async function loadMe(): Promise<Me | null> {
   if (!session.stored) return null;
   armExpiry();
-  session.me = await getJson<Me>('/api/v1/me');
+  const me = await getJson<Me>('/api/v1/me');
+  const measures = me.permissions.includes('measures:read')
+    ? (await getJson<{ measures: Array<{ id: string; state: string }> }>('/api/v1/measures')).measures
+    : [];
+  session.running = measures.filter((m) => m.state === 'enabled').map((m) => m.id);
+  session.me = me;
   return session.me;
 }
 

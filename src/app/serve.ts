@@ -200,7 +200,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
       logger,
       inlet: () => flows.current(),
       measures,
-      runningRoutes: [listenerRoutes(listeners)],
+      runningRoutes: [listenerRoutes(listeners, () => mamori.policyZones.secondaries())],
       readiness,
     });
     stops.push(() => app.close());

@@ -7,7 +7,7 @@
  */
 import type { MeasureDeclaration } from '../core/measure.js';
 import type { ListenerStatus } from '../core/listeners.js';
-import { RpzPrimary, type NotifyResult } from './primary.js';
+import { RpzPrimary, type NotifyResult, type SecondaryTransfer } from './primary.js';
 import type { RpzZone } from './rpz.js';
 import { primaryConfig, primaryEndpoint, type ServingSettings } from './serving-settings.js';
 
@@ -72,6 +72,11 @@ export class PolicyZones {
   /** The primary's counts and refusals, once it listens. */
   listener(): ListenerStatus | undefined {
     return this.started?.listener();
+  }
+
+  /** Each secondary's last transfer of each zone (none before the primary listens). */
+  secondaries(): SecondaryTransfer[] {
+    return this.started?.secondaries() ?? [];
   }
 
   /** The zones served now. */

@@ -68,6 +68,18 @@ export interface PrimaryStatus {
   refused: Record<RefusalReason, number>;
 }
 
+/** What one secondary last took of one zone: the serial it holds since, and when (for the operators' overview). */
+export interface SecondaryTransfer {
+  secondary: string;
+  zone: string;
+  /** The serial the last transfer brought it to (an up-to-date IXFR answer counts: it holds that serial). */
+  serial: number;
+  kind: 'axfr' | 'ixfr' | 'up-to-date';
+  at: string;
+  /** Its last SOA query (refresh check), if any since. */
+  checkedAt: string | null;
+}
+
 const MAX_ANSWERS_PER_MESSAGE = 500;
 const MAX_TCP_MESSAGE = 65_535;
 /** Open transfer connections at once, all secondaries together. */
@@ -90,6 +102,8 @@ export class RpzPrimary {
   private readonly sockets = new Set<net.Socket>();
   /** SOA refresh per zone, where the zone's measure sets one. */
   private readonly refreshes = new Map<string, number>();
+  /** Per allowed secondary and zone (so bounded by `transferTo` × zones): its last transfer. */
+  private readonly transfers = new Map<string, SecondaryTransfer>();
 
   private constructor(
     private readonly zones: Map<string, RpzZone>,
@@ -152,6 +166,22 @@ export class RpzPrimary {
   /** The zones served now. */
   get origins(): string[] {
     return [...this.zones.keys()];
+  }
+
+  /** Each secondary's last transfer of each zone, by secondary then zone. */
+  secondaries(): SecondaryTransfer[] {
+    return [...this.transfers.values()].sort((a, b) => a.secondary.localeCompare(b.secondary) || a.zone.localeCompare(b.zone));
+  }
+
+  private transferred(from: string, zone: RpzZone, kind: SecondaryTransfer['kind']): void {
+    this.transfers.set(`${from} ${zone.origin}`, {
+      secondary: from,
+      zone: zone.origin,
+      serial: zone.serial,
+      kind,
+      at: new Date().toISOString(),
+      checkedAt: null,
+    });
   }
 
   status(): PrimaryStatus {
@@ -239,6 +269,7 @@ export class RpzPrimary {
     if (question.type === 'AXFR') {
       if (transport !== 'tcp') return sign([refuse('udp-transfer')]);
       this.counters.transfers++;
+      this.transferred(unmap(from), zone, 'axfr');
       return sign(this.axfr(q, zone));
     }
     if (question.type === 'IXFR') {
@@ -246,13 +277,18 @@ export class RpzPrimary {
       const theirs = (q.authorities?.find((a) => a.type === 'SOA')?.data as { serial?: number } | undefined)?.serial;
       const diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
       // Up to date: one SOA (RFC 1995 §4); too old for the journal: the whole zone.
+      this.transferred(unmap(from), zone, diffs && diffs.length === 0 ? 'up-to-date' : diffs ? 'ixfr' : 'axfr');
       if (diffs && diffs.length === 0) return sign([reply('NOERROR', [this.soa(zone)])]);
       if (diffs) this.counters.incremental++;
       return sign(diffs === undefined ? this.axfr(q, zone) : this.ixfr(q, zone, diffs));
     }
     const name = question.name.toLowerCase().replace(/\.$/, '');
     if (name === zone.origin) {
-      if (question.type === 'SOA') return sign([reply('NOERROR', [this.soa(zone)])]);
+      if (question.type === 'SOA') {
+        const t = this.transfers.get(`${unmap(from)} ${zone.origin}`);
+        if (t) t.checkedAt = new Date().toISOString();
+        return sign([reply('NOERROR', [this.soa(zone)])]);
+      }
       if (question.type === 'NS')
         return sign([reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])]);
       return sign([reply('NOERROR', [], [this.soa(zone)])]);

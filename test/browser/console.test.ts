@@ -7,36 +7,35 @@
  * Screenshots of each page in both languages go to docs/images/console/ for docs/{ja,en}/console.md.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import dgram from 'node:dgram';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CONSOLE_CSP, CONSOLE_ROOT } from '../../src/api/console.js';
 import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
-import { measuresWithM1InletOnly, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import { ConsoleBrowser, NO_CHROMIUM, SHOTS, WAIT } from '../support/console-browser.js';
+import { kdig } from '../support/bind.js';
+import { measuresWithM1InletOnly, tempDir, testConfig } from '../support/fixtures.js';
+import { have } from '../support/flow-peers.js';
 import { netflow5 } from '../support/flow-builders.js';
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = join(REPO_ROOT, 'docs/images/console');
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const WAIT = 15_000;
 // What the callbacks below see in the page (they run there, serialised): named for the compiler only.
-declare const document: any, window: any, localStorage: any, sessionStorage: any;
-
-const NO_CHROMIUM = !existsSync(CHROMIUM) && `chromium not installed (${CHROMIUM}): apt-get install chromium`;
+declare const document: any, sessionStorage: any;
 
 describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
   let server: Server;
-  let browser: Browser;
+  let browser: ConsoleBrowser;
   let adminPassword = '';
   const analystPassword = 'night shift analyst 7421';
-  /** Console errors, page errors and failed requests of every page, by page: must stay empty. */
-  const problems: string[] = [];
+  /** Console errors, page errors and failed requests of every page: must stay empty. */
+  let problems: string[] = [];
+  const newPage = (lang: 'ja' | 'en' = 'ja') => browser.newPage(lang);
+  const logIn = (page: Page, user: string, password: string) => browser.logIn(page, user, password);
+  const navLabels = (page: Page) => browser.navLabels(page);
+  const accessible = (page: Page, name: string) => browser.accessible(page, name);
 
   before(async () => {
     assert.ok(existsSync(join(CONSOLE_ROOT, 'index.html')), `the console is not built in ${CONSOLE_ROOT}: run sh scripts/ensure-deps.sh`);
@@ -68,35 +67,13 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     assert.ok(adminPassword, 'the first admin password was printed');
     await server.mamori.accounts.createUser('module:test', 'analyst1', 'analyst', analystPassword);
     await server.mamori.accounts.createUser('module:test', 'auditor1', 'auditor', analystPassword);
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'], timeout: 60_000 });
-    mkdirSync(SHOTS, { recursive: true });
+    browser = await ConsoleBrowser.launch(server.url);
+    problems = browser.problems;
   });
   after(async () => {
     await browser?.close();
     await server?.close();
   });
-
-  async function newPage(lang: 'ja' | 'en' = 'ja'): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: lang === 'ja' ? 'ja-JP' : 'en-GB' });
-    context.setDefaultTimeout(WAIT);
-    const page = await context.newPage();
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-    if (lang === 'en') await context.addInitScript(() => localStorage.setItem('mamori.lang', 'en'));
-    return { context, page };
-  }
-
-  async function logIn(page: Page, user: string, password: string): Promise<void> {
-    await page.goto(`${server.url}/`);
-    await page.waitForURL(/\/console\/login/);
-    await page.fill('#username', user);
-    await page.fill('#password', password);
-    await page.click('button[type=submit]');
-    await page.waitForSelector('[data-testid=who]');
-  }
 
   /** Sends NetFlow datagrams to the inlet and waits (bounded) until it has counted `total` records from this router. */
   async function exportFlows(datagrams: Buffer[], total: number): Promise<void> {
@@ -109,22 +86,6 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
       assert.ok(Date.now() < deadline, `the inlet counted ${server.inlet!.status().exporters[0]?.records ?? 0} of ${total} records`);
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-
-  async function navLabels(page: Page): Promise<string[]> {
-    return page.$$eval('nav a', (as) => as.map((a) => a.getAttribute('data-nav') ?? ''));
-  }
-
-  /** axe-core's WCAG 2 A/AA rules: serious and critical findings fail. */
-  async function accessible(page: Page, name: string): Promise<void> {
-    await page.evaluate(AXE);
-    const violations = await page.evaluate(async () => {
-      const w = window as { axe: { run: (c: unknown, o: object) => Promise<{ violations: any[] }> } };
-      const r = await w.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n: any) => n.target.join(' ')).slice(0, 3) }));
-    });
-    const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    assert.deepEqual(bad, [], `${name}: ${JSON.stringify(bad)}`);
   }
 
   it('serves the console with a CSP of its own assets, history routes to the page, and /api stays JSON 401', async () => {
@@ -196,6 +157,22 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     assert.equal(cells[4], '5', 'estimated loss');
     assert.notEqual(cells[6], '—', 'last seen');
     assert.match((await page.textContent('[data-testid=unreported]')) ?? '', /SMTP/);
+    // A resolver transfers M6's policy zone (AXFR, as a secondary does): the overview shows the serial it holds now.
+    if (have('kdig')) {
+      const primary = server.endpoints['ddos-dns-blocking']!.rpzPrimary!;
+      const port = primary.split(':').pop()!;
+      const axfr = await kdig(['@127.0.0.1', '-p', port, 'ddos.rpz.isp.test', 'AXFR']);
+      const serial = /SOA\s+\S+\s+\S+\s+(\d+)/.exec(axfr)?.[1];
+      assert.ok(serial, axfr);
+      await page.click('[data-testid=refresh]');
+      await page.waitForSelector('[data-testid=secondaries] tr[data-zone="ddos.rpz.isp.test"]');
+      const cells = await page.$$eval('[data-testid=secondaries] tr[data-zone="ddos.rpz.isp.test"] td', (tds) =>
+        tds.map((td) => td.textContent?.trim()),
+      );
+      assert.equal(cells[0], '127.0.0.1');
+      assert.equal(cells[2], serial, 'the serial the secondary holds');
+      assert.match(cells[3]!, /\(axfr\)/);
+    }
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -203,18 +180,19 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
   it('offers an analyst neither Administration nor the audit log, an auditor no Administration, and refuses their URLs', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'analyst1', analystPassword);
-    assert.deepEqual(await navLabels(page), ['overview', 'disclosure']);
+    // The measure pages of the measures running here (M1's inlet, M3, M6) come after the overview.
+    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'cases', 'disclosure']);
     await page.goto(`${server.url}/console/admin`);
     await page.waitForSelector('[data-testid=measures]');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.equal(await page.$('[data-testid=listeners]'), null, 'listeners need metrics:read');
     const auditor = await newPage();
     await logIn(auditor.page, 'auditor1', analystPassword);
-    assert.deepEqual(await navLabels(auditor.page), ['overview', 'audit', 'disclosure']);
+    assert.deepEqual(await navLabels(auditor.page), ['overview', 'm1', 'm3', 'm6', 'audit', 'disclosure']);
     await auditor.context.close();
     const admin = await newPage();
     await logIn(admin.page, 'admin', adminPassword);
-    assert.deepEqual(await navLabels(admin.page), ['overview', 'audit', 'disclosure', 'admin']);
+    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'cases', 'audit', 'disclosure', 'admin']);
     assert.deepEqual(problems, []);
     await admin.context.close();
     await context.close();

@@ -359,6 +359,7 @@ describe("HTTP API: a measure's routes, registered by the core under /api/v1/mea
     assert.deepEqual(own.map((r) => `${r.method} ${r.url}`).sort(), [
       'GET /api/v1/measures/cc-detection/candidates',
       'GET /api/v1/measures/cc-detection/candidates/:id',
+      'GET /api/v1/measures/cc-detection/candidates/:id/activity',
       'GET /api/v1/measures/cc-detection/models',
       'POST /api/v1/measures/cc-detection/candidates/:id/decision',
       'POST /api/v1/measures/cc-detection/models',

@@ -20,14 +20,20 @@ export function auditRoutes(mamori: Mamori, metrics: Metrics): FastifyPluginAsyn
             to: isoTime.optional(),
             afterSeq: z.coerce.number().int().min(0).default(0),
             limit: z.coerce.number().int().min(1).max(5000).default(500),
+            /** Only entries of this action (e.g. share.deliver, for what recipients pulled). */
+            action: z
+              .string()
+              .regex(/^[a-z0-9.:-]{1,100}$/)
+              .optional(),
           }),
           response: { 200: z.object({ entries: z.array(auditEntrySchema), nextAfterSeq: z.number().nullable() }) },
         },
       },
       async (request) => {
-        const { from, to, afterSeq, limit } = request.query;
+        const { from, to, afterSeq, limit, action } = request.query;
         const entries = [];
         for await (const e of mamori.audit.entries({ afterSeq, ...(from ? { from } : {}), ...(to ? { to } : {}) }, limit)) {
+          if (action && e.action !== action) continue;
           entries.push(e);
           if (entries.length === limit) break;
         }

@@ -8,6 +8,7 @@ import { ConfigError } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
 import { errorSchema, principalOf, type FastifyReply } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
+import { endpointActivity } from './activity.js';
 import { decide, getCandidate, listCandidates } from './candidates.js';
 import { runDetection, type M1Handles } from './run.js';
 import { listModels, promoteModel, TrainingError, trainOnWindow } from './training.js';
@@ -236,6 +237,39 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
           object: `candidate:${c.id}`,
         });
         return c;
+      },
+    );
+
+    app.get(
+      '/candidates/:id/activity',
+      {
+        config: { permission: 'cc:read' },
+        schema: {
+          tags: ['cc-detection'],
+          description:
+            "Per hour of the window ending at the candidate's last detection: subscribers' contacts to the endpoint and how many " +
+            'subscribers made them (counts only; the console draws them).',
+          params: z.object({ id: z.string().regex(/^c-[0-9a-f]{16}$/) }),
+          response: {
+            200: z.object({ hours: z.array(z.object({ hour: z.string(), contacts: z.number(), subscribers: z.number() })) }),
+            404: errorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const c = await getCandidate(own.store, request.params.id);
+        if (!c) return reply.code(404).send({ error: 'not-found', message: `no candidate ${request.params.id}` });
+        const to = new Date(Date.parse(c.lastDetected) + 1);
+        const from = new Date(to.getTime() - parseDuration(own.settings.window) * 1000);
+        const hours = await endpointActivity(flows, own.settings.scope, c, from, to);
+        await own.audit.append({
+          actor: principalOf(request).actor,
+          measure: 'cc-detection',
+          action: 'cc.candidate.activity',
+          object: `candidate:${c.id}`,
+          counts: { hours: hours.length },
+        });
+        return { hours };
       },
     );
 

@@ -20,6 +20,7 @@ import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
+import { readInputFile } from '../../src/cli/context.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
@@ -171,7 +172,7 @@ describe(
       const cc = sim.truth.filter((t) => t.truth === 'cc');
       writeFileSync(list, `# reputation list\n${cc.map((t) => t.address).join('\n')}\n`);
       await importLabels(m.state, m.audit, {
-        file: list,
+        file: readInputFile(list),
         format: 'ip-list',
         source: 'reputation',
         validityDays: 30,

@@ -420,8 +420,13 @@ export function readReport(input: AsyncIterable<Chunk>, options: ReadReportOptio
 }
 
 /** A report file as a stream of chunks, gunzipped when it is gzip (Shadowserver sends some reports compressed). */
-export async function* openReportFile(path: string): AsyncGenerator<Buffer> {
-  const { first, rest } = await peekBytes(createReadStream(path, { highWaterMark: 256 * 1024 }));
+export function openReportFile(path: string): AsyncGenerator<Buffer> {
+  return decompressed(createReadStream(path, { highWaterMark: 256 * 1024 }));
+}
+
+/** A report as it arrives (a file, an upload), gunzipped when its first bytes say it is gzip. */
+export async function* decompressed(input: AsyncIterable<Chunk>): AsyncGenerator<Buffer> {
+  const { first, rest } = await peekBytes(input);
   if (first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
     const gunzip = createGunzip();
     const feed = (async () => {

@@ -25,7 +25,10 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
       '/sources',
       {
         config: { permission: 'reports:read' },
-        schema: { tags: ['infected-host-alert'], description: 'The registered report sources: who supplies each and what its entries mean.' },
+        schema: {
+          tags: ['infected-host-alert'],
+          description: 'The registered report sources: who supplies each and what its entries mean.',
+        },
       },
       async () => ({ sources: service.sources }),
     );
@@ -46,7 +49,11 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
             format: z.enum(['csv', 'json']).optional(),
             origin: z.enum(['api', 'cli']).default('api'),
           }),
-          response: { 200: z.looseObject({ id: z.string(), resolved: z.number(), unresolved: z.number() }), 415: errorSchema, 422: errorSchema },
+          response: {
+            200: z.looseObject({ id: z.string(), resolved: z.number(), unresolved: z.number() }),
+            415: errorSchema,
+            422: errorSchema,
+          },
         },
       },
       async (request, reply) => {
@@ -92,7 +99,10 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
 
     app.post(
       '/drops/scan',
-      { config: { permission: 'reports:import' }, schema: { tags: ['infected-host-alert'], description: 'Import what the drop directory holds now.' } },
+      {
+        config: { permission: 'reports:import' },
+        schema: { tags: ['infected-host-alert'], description: 'Import what the drop directory holds now.' },
+      },
       async () => scanDrops(),
     );
 
@@ -161,15 +171,12 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
           }),
         },
       },
-      async (request) =>
-        service.setChoice(request.body.subscriber, request.body.choice, request.body.channel, principalOf(request).actor),
+      async (request) => service.setChoice(request.body.subscriber, request.body.choice, request.body.channel, principalOf(request).actor),
     );
 
-    app.get(
-      '/remediation',
-      { config: { permission: 'reports:read' }, schema: { tags: ['infected-host-alert'] } },
-      async () => ({ texts: await service.remediationTexts() }),
-    );
+    app.get('/remediation', { config: { permission: 'reports:read' }, schema: { tags: ['infected-host-alert'] } }, async () => ({
+      texts: await service.remediationTexts(),
+    }));
 
     app.put(
       '/remediation/:family',

@@ -40,8 +40,19 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     counts.unknownFolders = unknown.length;
     for (const f of files) {
       try {
-        const r = await service.importReport(openReportFile(f.path), { source: f.source, fileName: f.name, origin: 'drop', actor: `measure:${context.declaration.id}` });
-        settleDrop(dir, f, true, { import: r.id, summary: r.summary, resolved: r.resolved, unresolved: r.unresolved, unresolvedReasons: r.unresolvedReasons });
+        const r = await service.importReport(openReportFile(f.path), {
+          source: f.source,
+          fileName: f.name,
+          origin: 'drop',
+          actor: `measure:${context.declaration.id}`,
+        });
+        settleDrop(dir, f, true, {
+          import: r.id,
+          summary: r.summary,
+          resolved: r.resolved,
+          unresolved: r.unresolved,
+          unresolvedReasons: r.unresolvedReasons,
+        });
         done.imported++;
       } catch (err) {
         const known = err instanceof ReportFormatError;
@@ -64,7 +75,9 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     let running: Promise<unknown> | undefined;
     const tick = () => {
       running ??= fn()
-        .catch((err: Error) => context.logger.error({ event: `m7.${what}.failed`, err: { type: err.name, message: err.message } }, `M7 ${what} failed`))
+        .catch((err: Error) =>
+          context.logger.error({ event: `m7.${what}.failed`, err: { type: err.name, message: err.message } }, `M7 ${what} failed`),
+        )
         .finally(() => {
           running = undefined;
         });

@@ -381,11 +381,7 @@ export class InfectedHostAlert {
     const configured = Object.entries(this.s.remediation)
       .filter(([f]) => !edited.some((e) => e.family === f))
       .map(([family, t]) => ({ family, ...t, origin: 'configuration' }));
-    return [
-      ...edited.map((e) => ({ ...e, origin: 'edited' })),
-      ...configured,
-      { family: '*', ...DEFAULT_ADVICE, origin: 'default' },
-    ];
+    return [...edited.map((e) => ({ ...e, origin: 'edited' })), ...configured, { family: '*', ...DEFAULT_ADVICE, origin: 'default' }];
   }
 
   async setRemediation(family: string, text: { ja: string; en: string }, actor: string): Promise<void> {
@@ -403,11 +399,23 @@ export class InfectedHostAlert {
 
   async analyze(now = new Date()): Promise<AnalysisResult> {
     const r: AnalysisResult = { notified: 0, reminders: 0, stage2: 0, held: 0, noticeFailures: 0, remediated: 0, reopened: 0 };
-    const pending = await this.db.selectFrom('m7_alerts').selectAll().where('pending', '=', 1).orderBy('first_seen').limit(10_000).execute();
+    const pending = await this.db
+      .selectFrom('m7_alerts')
+      .selectAll()
+      .where('pending', '=', 1)
+      .orderBy('first_seen')
+      .limit(10_000)
+      .execute();
     for (const a of pending) await this.decide(a, now, r);
     await this.remediate(now, r);
     if (Object.values(r).some((n) => n > 0)) {
-      await this.own.audit.append({ actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm7.analysis', object: 'm7-alerts', counts: { ...r } });
+      await this.own.audit.append({
+        actor: `measure:${MEASURE}`,
+        measure: MEASURE,
+        action: 'm7.analysis',
+        object: 'm7-alerts',
+        counts: { ...r },
+      });
     }
     return r;
   }
@@ -472,7 +480,11 @@ export class InfectedHostAlert {
       caseId = opened.case.id;
     }
     const basis = stage === 1 ? 'comprehensive-consent' : 'legitimate-business';
-    await this.cases.note(caseId, `basis:${basis}`, stage === 2 ? `stage 2: ${reason} (${REASON_TEXT[reason!].en})` : 'stage 1: consent in the terms');
+    await this.cases.note(
+      caseId,
+      `basis:${basis}`,
+      stage === 2 ? `stage 2: ${reason} (${REASON_TEXT[reason!].en})` : 'stage 1: consent in the terms',
+    );
     await set({ case_id: caseId, stage, basis, reason: reason ?? null, status: 'notified', pending: 0, remediated_at: null });
     const sent = await this.send({ ...a, case_id: caseId }, stage, reason, false);
     if (!sent) {
@@ -530,7 +542,11 @@ export class InfectedHostAlert {
       .limit(10_000)
       .execute();
     for (const a of quiet) {
-      await this.db.updateTable('m7_alerts').set({ status: 'remediated', remediated_at: now.toISOString() }).where('id', '=', a.id).execute();
+      await this.db
+        .updateTable('m7_alerts')
+        .set({ status: 'remediated', remediated_at: now.toISOString() })
+        .where('id', '=', a.id)
+        .execute();
       await this.db
         .updateTable('m7_outcomes')
         .set({ remediated_at: a.last_seen })
@@ -568,14 +584,49 @@ export class InfectedHostAlert {
    * The remediation report: per family and channel, notices sent since `since`, and of those how many were
    * remediated (last seen) within 14 and 30 days of the first notice, still open, reinfected.
    */
-  async report(since: Date): Promise<
-    Array<{ family: string; purpose: string; channel: string; stage: number; notified: number; within14d: number; within30d: number; open: number; reinfected: number }>
+  async report(
+    since: Date,
+  ): Promise<
+    Array<{
+      family: string;
+      purpose: string;
+      channel: string;
+      stage: number;
+      notified: number;
+      within14d: number;
+      within30d: number;
+      open: number;
+      reinfected: number;
+    }>
   > {
     const rows = await this.db.selectFrom('m7_outcomes').selectAll().where('notified_at', '>=', since.toISOString()).execute();
-    const by = new Map<string, { family: string; purpose: string; channel: string; stage: number; notified: number; within14d: number; within30d: number; open: number; reinfected: number }>();
+    const by = new Map<
+      string,
+      {
+        family: string;
+        purpose: string;
+        channel: string;
+        stage: number;
+        notified: number;
+        within14d: number;
+        within30d: number;
+        open: number;
+        reinfected: number;
+      }
+    >();
     for (const o of rows) {
       const k = `${o.family}|${o.purpose}|${o.channel}|${o.stage}`;
-      const g = by.get(k) ?? { family: o.family, purpose: o.purpose, channel: o.channel, stage: o.stage, notified: 0, within14d: 0, within30d: 0, open: 0, reinfected: 0 };
+      const g = by.get(k) ?? {
+        family: o.family,
+        purpose: o.purpose,
+        channel: o.channel,
+        stage: o.stage,
+        notified: 0,
+        within14d: 0,
+        within30d: 0,
+        open: 0,
+        reinfected: 0,
+      };
       g.notified++;
       if (o.remediated_at === null) g.open++;
       else {
@@ -596,7 +647,10 @@ export class InfectedHostAlert {
       .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
       .groupBy('status')
       .execute();
-    const imports = await this.db.selectFrom('m7_imports').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const imports = await this.db
+      .selectFrom('m7_imports')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     return { alerts: Object.fromEntries(alerts.map((a) => [a.status, Number(a.n)])), imports: Number(imports.n) };
   }
 }

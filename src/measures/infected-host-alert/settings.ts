@@ -45,9 +45,7 @@ export const infectedHostAlertSettings = z.object({
     })
     .prefault({}),
   /** A reminder when the subscriber is still seen this long after the last notice; at most `maxReminders`. */
-  reminders: z
-    .strictObject({ after: duration('7d').default('7d'), max: z.number().int().min(0).max(5).default(2) })
-    .prefault({}),
+  reminders: z.strictObject({ after: duration('7d').default('7d'), max: z.number().int().min(0).max(5).default(2) }).prefault({}),
   /** A case is remediated when its subscriber has not been seen for this long (below the 30 days reported hosts are kept). */
   remediatedAfter: duration('14d').default('7d'),
   analysisInterval: duration('5m').default('5m'),

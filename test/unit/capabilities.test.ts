@@ -26,8 +26,11 @@ const actor = runnableMeasure({
   maxActionDuration: '1d',
 });
 // M7 with a do-nothing implementation, enabled, to show what the broker does with its real declaration.
+// M7's declaration and tables, with a do-nothing start (its own needs prefixes and SMTP): what the broker grants it.
 const m7 = {
   declaration: ALL_MEASURES[6]!.declaration,
+  migrations: ALL_MEASURES[6]!.migrations,
+  stateTables: ALL_MEASURES[6]!.stateTables,
   implementation: {
     async start() {
       return { async stop() {} };
@@ -144,6 +147,37 @@ describe('capability broker', () => {
       m.broker.forMeasure('infected-host-alert').analyticsRead(['flows']),
       /holds flow\.addresses, .*which M7 does not declare/,
     );
+  });
+
+  it("refuses M3's blocked-query log, the resolvers' queries and M1's candidates to M7: its data is third parties' reports", async () => {
+    const m7caps = m.broker.forMeasure('infected-host-alert');
+    await refused(m, m7caps.action('dnstap-input'), /M7 does not declare the data item "dns\.qname"/);
+    await refused(m, m7caps.action('candidate-feed'), /M7 does not declare the data item "cc\.candidate"/);
+    await refused(m, m7caps.action('accounting-feed'), /M7 does not declare the data item "aaa\.account-id"/);
+    const own = await m7caps.ownState();
+    await assert.rejects(
+      own.store.db
+        .selectFrom('m3_blocked' as never)
+        .selectAll()
+        .execute(),
+      /may not .*m3_blocked/,
+    );
+    await assert.rejects(
+      own.store.db
+        .selectFrom('m3_consent' as never)
+        .selectAll()
+        .execute(),
+      /may not .*m3_consent/,
+    );
+    await own.refusalsAudited();
+    const e = await lastAudit(m);
+    assert.deepEqual([e.action, e.outcome, e.measure], ['capability.refused', 'refused', 'infected-host-alert']);
+    // What it declared it gets: its own tables, the lookup, cases and the notifier.
+    await own.store.db
+      .selectFrom('m7_alerts' as never)
+      .selectAll()
+      .execute();
+    await m7caps.action('subscriber-lookup');
   });
 
   it('refuses an unknown dataset, a disabled measure and an unknown measure', async () => {

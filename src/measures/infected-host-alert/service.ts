@@ -86,6 +86,27 @@ type Stage2Reason = keyof typeof REASON_TEXT;
 
 type Alert = M7Tables['m7_alerts'];
 
+/** Sightings of one subscriber, family and purpose gathered during an import. */
+type Groups = Map<string, { subscriber: string; e: ReportEntry; first: number; last: number; days: Set<string>; n: number }>;
+/** Alerts gathered in memory during one import before they are written (about 300 bytes each). */
+const MAX_GROUPS = 50_000;
+const groupKey = (subscriber: string, family: string, purpose: string) => `${subscriber}\u0000${family}\u0000${purpose}`;
+
+function gather(groups: Groups, found: ReadonlyArray<{ subscriber: string; e: ReportEntry }>): void {
+  for (const { subscriber, e } of found) {
+    const key = groupKey(subscriber, e.family, e.purpose);
+    const g = groups.get(key) ?? { subscriber, e, first: e.timeMs, last: e.timeMs, days: new Set<string>(), n: 0 };
+    g.first = Math.min(g.first, e.timeMs);
+    if (e.timeMs >= g.last) {
+      g.last = e.timeMs;
+      g.e = e;
+    }
+    g.days.add(new Date(e.timeMs).toISOString().slice(0, 10));
+    g.n++;
+    groups.set(key, g);
+  }
+}
+
 export class InfectedHostAlert {
   readonly sources: readonly ReportSource[];
   private readonly prefixes: PrefixSet;
@@ -161,6 +182,15 @@ export class InfectedHostAlert {
         .execute(),
     );
     const touched = new Set<string>();
+    // Sightings are gathered per alert across batches (a bot appears all day long) and written when the memory
+    // bound is reached and at the end: one write per alert, not per row.
+    const groups: Groups = new Map();
+    const flush = async () => {
+      if (groups.size === 0) return;
+      const ks = await this.own.store.writeTransaction((tx) => this.fold(tx, groups));
+      for (const k of ks) touched.add(k);
+      groups.clear();
+    };
     // One session answers every entry of its address inside it: asked once (and audited once) per report.
     const sessions = new Map<string, { subscriber: string; start: number; end: number }>();
     let error: string | null = null;
@@ -169,7 +199,8 @@ export class InfectedHostAlert {
         const found: Array<{ subscriber: string; e: ReportEntry }> = [];
         const notFound: Array<{ e: ReportEntry; reason: string }> = [];
         for (const e of batch) {
-          const key = `${e.address}|${e.port ?? ''}`;
+          // Behind CGNAT the port picks the subscriber; elsewhere the address alone does.
+          const key = this.lookup.shared(e.address) ? `${e.address}|${e.port ?? ''}` : e.address;
           const t = Math.floor(e.timeMs / 1000);
           const known = sessions.get(key);
           if (known && known.start <= t && t <= known.end) {
@@ -208,9 +239,11 @@ export class InfectedHostAlert {
               )
               .execute();
           }
-          for (const k of await this.fold(tx, found)) touched.add(k);
         });
+        gather(groups, found);
+        if (groups.size >= MAX_GROUPS) await flush();
       }
+      await flush();
     } catch (err) {
       error = (err as Error).message.slice(0, 300);
       throw err;
@@ -254,33 +287,23 @@ export class InfectedHostAlert {
     return result;
   }
 
-  /** Folds sightings into alerts (one per subscriber, family and purpose); returns the alerts touched. */
-  private async fold(tx: StateDb, found: ReadonlyArray<{ subscriber: string; e: ReportEntry }>): Promise<string[]> {
-    const groups = new Map<string, { subscriber: string; e: ReportEntry; first: number; last: number; days: Set<string>; n: number }>();
-    for (const { subscriber, e } of found) {
-      const key = `${subscriber}\u0000${e.family}\u0000${e.purpose}`;
-      const g = groups.get(key) ?? { subscriber, e, first: e.timeMs, last: e.timeMs, days: new Set<string>(), n: 0 };
-      g.first = Math.min(g.first, e.timeMs);
-      if (e.timeMs >= g.last) {
-        g.last = e.timeMs;
-        g.e = e;
-      }
-      g.days.add(new Date(e.timeMs).toISOString().slice(0, 10));
-      g.n++;
-      groups.set(key, g);
-    }
+  /** Folds gathered sightings into alerts (one per subscriber, family and purpose); returns the alerts touched. */
+  private async fold(tx: StateDb, groups: Groups): Promise<string[]> {
     const s = mdb(tx);
     const touched: string[] = [];
-    for (const g of groups.values()) {
-      const current = await s
-        .selectFrom('m7_alerts')
-        .selectAll()
-        .where('subscriber', '=', g.subscriber)
-        .where('family', '=', g.e.family)
-        .where('purpose', '=', g.e.purpose)
-        .orderBy('first_seen', 'desc')
-        .limit(1)
-        .executeTakeFirst();
+    // The latest alert of each subscriber, family and purpose, 500 subscribers a query.
+    const latest = new Map<string, Alert>();
+    const subscribers = [...new Set([...groups.values()].map((g) => g.subscriber))];
+    for (let i = 0; i < subscribers.length; i += 500) {
+      const rows = await s.selectFrom('m7_alerts').selectAll().where('subscriber', 'in', subscribers.slice(i, i + 500)).execute();
+      for (const r of rows) {
+        const k = groupKey(r.subscriber, r.family, r.purpose);
+        const had = latest.get(k);
+        if (!had || r.first_seen > had.first_seen) latest.set(k, r);
+      }
+    }
+    for (const [k, g] of groups) {
+      const current = latest.get(k);
       const last = new Date(g.last).toISOString();
       const lastDay = last.slice(0, 10);
       if (!current) {

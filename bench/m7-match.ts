@@ -70,12 +70,21 @@ try {
     await caps.action<Notifier>('notifier'),
     createLogger('silent'),
   );
-  const before = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const before = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const started = performance.now();
   // The report's day is in the past; "now" for the future check is the clock.
-  const r = await service.importReport(report(), { source: 'shadowserver', reportType: 'event4_sinkhole', origin: 'cli', actor: 'cli:bench' });
+  const r = await service.importReport(report(), {
+    source: 'shadowserver',
+    reportType: 'event4_sinkhole',
+    origin: 'cli',
+    actor: 'cli:bench',
+  });
   const seconds = (performance.now() - started) / 1000;
-  const after = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const after = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   const asked = r.resolved + r.unresolved - r.lookupsReused;
   process.stdout.write(
     `M7 import, ${fmt(ROWS)} rows, ${fmt(SUBSCRIBERS)} subscribers (static assignments loaded in ${loadSeconds.toFixed(1)} s, ` +
@@ -84,7 +93,8 @@ try {
       `  rows ${fmt(r.summary.rows)}  entries ${fmt(r.summary.entries)}  matched ${fmt(r.resolved)}  unresolved ${fmt(r.unresolved)} ` +
       `${JSON.stringify(r.unresolvedReasons)}\n` +
       `  lookups asked (each audited) ${fmt(asked)}, answered from the same session ${fmt(r.lookupsReused)}, alerts ${fmt(r.alerts)}\n` +
-      `  ${fmt(r.summary.rows / seconds)} rows/s matched (${seconds.toFixed(1)} s), peak RSS ${fmt(process.resourceUsage().maxRSS / 1024)} MiB\n`,
+      `  ${fmt(r.summary.rows / seconds)} rows/s matched (${seconds.toFixed(1)} s), ` +
+      `peak RSS ${fmt(process.resourceUsage().maxRSS / 1024)} MiB\n`,
   );
 } finally {
   await m.close();

@@ -110,15 +110,17 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     await start('carol@isp', 's-c', '198.51.100.30');
     // Dave is behind CGNAT: 203.0.113.7 ports 1024–2047 were his inside address's (100.64.0.5) since T0.
     await start('dave@isp', 's-d', '100.64.0.5');
+    // Erin shares 203.0.113.7 with him: ports 2048–4095 are hers (100.64.0.6).
+    await start('erin@isp', 's-e', '100.64.0.6');
     await server.radius!.settled();
-    const blocks = await server.mamori.subscribers.importPortBlocks(`${T0},allocate,100.64.0.5,203.0.113.7,1024,2047\n`, 'cli:test');
-    assert.equal(blocks.applied, 1, JSON.stringify(blocks.skipped));
+    const blocks = await server.mamori.subscribers.importPortBlocks(`${T0},allocate,100.64.0.5,203.0.113.7,1024,2047\n${T0},allocate,100.64.0.6,203.0.113.7,2048,4095\n`, 'cli:test');
+    assert.equal(blocks.applied, 2, JSON.stringify(blocks.skipped));
     const contacts = await server.mamori.notices.importContacts(
       'alice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\n' +
-        'carol@isp,carol@example.net,Carol,en\ndave@isp,dave@example.net,Dave,en\n',
+        'carol@isp,carol@example.net,Carol,en\ndave@isp,dave@example.net,Dave,en\nerin@isp,erin@example.net,Erin,en\n',
       'cli:test',
     );
-    assert.equal(contacts.applied, 4);
+    assert.equal(contacts.applied, 5);
   });
   after(async () => {
     sink?.kill();
@@ -136,6 +138,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
       row('198.51.100.10', '49152', 'andromeda'), // duplicate
       row('198.51.100.20', '50000', 'Emotet'),
       row('203.0.113.7', '1500', 'qakbot'), // behind CGNAT, with its port: dave
+      row('203.0.113.7', '3000', 'qakbot'), // the same address, another port: erin, not dave
       row('203.0.113.7', '', 'qakbot'), // behind CGNAT without a port: cannot be resolved
       row('198.51.100.99', '40000', 'andromeda'), // ours, but nobody had it then
       row('192.0.2.1', '40000', 'andromeda'), // not the ISP's
@@ -144,14 +147,14 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     const r = await call('POST', '/reports?source=shadowserver&name=2026-11-29-event4_sinkhole-asn64496.csv', csv, 'text/csv');
     assert.equal(r.status, 200, JSON.stringify(r.json));
     const s = r.json.summary as { rows: number; entries: number; dropped: Record<string, number> };
-    assert.equal(s.rows, 9);
-    assert.equal(s.entries, 6);
+    assert.equal(s.rows, 10);
+    assert.equal(s.entries, 7);
     assert.deepEqual(Object.fromEntries(Object.entries(s.dropped).filter(([, n]) => n > 0)), {
       duplicate: 1,
       'outside-prefixes': 1,
       'future-time': 1,
     });
-    assert.equal(r.json.resolved, 4);
+    assert.equal(r.json.resolved, 5);
     assert.deepEqual(r.json.unresolvedReasons, { 'port-needed': 1, 'no-session': 1 });
     // Every lookup named M7 and this import; none wrote an address into the audit log.
     let lookups = 0;
@@ -162,7 +165,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
       }
       assert.ok(!JSON.stringify(e).includes('198.51.100.10'), 'no address in the audit log');
     }
-    assert.ok(lookups >= 4 && lookups <= 6, `lookups audited: ${lookups}`);
+    assert.ok(lookups >= 5 && lookups <= 7, `lookups audited: ${lookups}`);
     // Nothing but the entry leaves the parser: the sinkhole's URL is nowhere in the store.
     const dump = JSON.stringify(
       await server.mamori.state.db
@@ -227,8 +230,8 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     assert.equal(optOut.status, 200);
     const a = await call('POST', '/analyze');
     assert.equal(a.status, 200, JSON.stringify(a.json));
-    // alice andromeda, bob emotet, dave qakbot: stage 1; carol andromeda held; carol mirai: stage 2.
-    assert.equal(a.json.notified, 4, JSON.stringify(a.json));
+    // alice andromeda, bob emotet, dave and erin qakbot: stage 1; carol andromeda held; carol mirai: stage 2.
+    assert.equal(a.json.notified, 5, JSON.stringify(a.json));
     assert.equal(a.json.stage2, 1);
     assert.equal(a.json.held, 1);
     await server.mamori.notices.deliver();
@@ -244,6 +247,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     assert.match(bob[0]!.text, /"emotet"/);
     assert.match(bob[0]!.text, /security software/, 'the default advice, in English');
     assert.equal(mailTo('dave@example.net').length, 1, 'found behind CGNAT by address and port');
+    assert.equal(mailTo('erin@example.net').length, 1, 'the same CGNAT address with another port is another subscriber');
     const carol = mailTo('carol@example.net');
     assert.equal(carol.length, 1, 'carol: the mirai notice only');
     assert.match(carol[0]!.text, /legitimate business act/);
@@ -289,7 +293,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     for (const c of ['first_seen', 'last_seen', 'first_notice_at', 'last_notice_at']) await back(c, 'm7_alerts');
     await back('notified_at', 'm7_outcomes');
     const done = (await call('POST', '/analyze')).json;
-    assert.equal(done.remediated, 5, JSON.stringify(done));
+    assert.equal(done.remediated, 6, JSON.stringify(done));
     const report = (await call('GET', '/report')).json.rows as Array<Record<string, unknown>>;
     const andromeda = report.find((x) => x.family === 'andromeda')!;
     assert.deepEqual([andromeda.notified, andromeda.within14d, andromeda.within30d, andromeda.open], [1, 1, 1, 0]);

@@ -295,7 +295,11 @@ export class InfectedHostAlert {
     const latest = new Map<string, Alert>();
     const subscribers = [...new Set([...groups.values()].map((g) => g.subscriber))];
     for (let i = 0; i < subscribers.length; i += 500) {
-      const rows = await s.selectFrom('m7_alerts').selectAll().where('subscriber', 'in', subscribers.slice(i, i + 500)).execute();
+      const rows = await s
+        .selectFrom('m7_alerts')
+        .selectAll()
+        .where('subscriber', 'in', subscribers.slice(i, i + 500))
+        .execute();
       for (const r of rows) {
         const k = groupKey(r.subscriber, r.family, r.purpose);
         const had = latest.get(k);
@@ -607,9 +611,7 @@ export class InfectedHostAlert {
    * The remediation report: per family and channel, notices sent since `since`, and of those how many were
    * remediated (last seen) within 14 and 30 days of the first notice, still open, reinfected.
    */
-  async report(
-    since: Date,
-  ): Promise<
+  async report(since: Date): Promise<
     Array<{
       family: string;
       purpose: string;

@@ -113,7 +113,10 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     // Erin shares 203.0.113.7 with him: ports 2048–4095 are hers (100.64.0.6).
     await start('erin@isp', 's-e', '100.64.0.6');
     await server.radius!.settled();
-    const blocks = await server.mamori.subscribers.importPortBlocks(`${T0},allocate,100.64.0.5,203.0.113.7,1024,2047\n${T0},allocate,100.64.0.6,203.0.113.7,2048,4095\n`, 'cli:test');
+    const blocks = await server.mamori.subscribers.importPortBlocks(
+      `${T0},allocate,100.64.0.5,203.0.113.7,1024,2047\n${T0},allocate,100.64.0.6,203.0.113.7,2048,4095\n`,
+      'cli:test',
+    );
     assert.equal(blocks.applied, 2, JSON.stringify(blocks.skipped));
     const contacts = await server.mamori.notices.importContacts(
       'alice@isp,alice@example.net,山田 花子,ja\nbob@isp,bob@example.net,Bob,en\n' +

@@ -38,7 +38,12 @@ describe('report drop directory', () => {
     mkdirSync(join(dir, 'shadowserver'));
     writeFileSync(join(dir, 'shadowserver', 'ok.csv'), '198.51.100.1');
     writeFileSync(join(dir, 'shadowserver', 'bad.csv'), '198.51.100.2');
-    const [ok, bad] = ['ok.csv', 'bad.csv'].map((name) => ({ path: join(dir, 'shadowserver', name), source: 'shadowserver', name, bytes: 12 }));
+    const [ok, bad] = ['ok.csv', 'bad.csv'].map((name) => ({
+      path: join(dir, 'shadowserver', name),
+      source: 'shadowserver',
+      name,
+      bytes: 12,
+    }));
     const done = settleDrop(dir, ok!, true, { rows: 1 });
     assert.ok(!existsSync(ok!.path) && !existsSync(done), 'the imported report is gone');
     assert.deepEqual(JSON.parse(readFileSync(`${done}.result.json`, 'utf8')), { rows: 1 });

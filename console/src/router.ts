@@ -5,6 +5,7 @@ import AdminPage from './pages/AdminPage.vue';
 import AuditPage from './pages/AuditPage.vue';
 import DisclosurePage from './pages/DisclosurePage.vue';
 import LoginPage from './pages/LoginPage.vue';
+import M7Page from './pages/M7Page.vue';
 import OverviewPage from './pages/OverviewPage.vue';
 
 declare module 'vue-router' {
@@ -22,6 +23,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'overview', component: OverviewPage, meta: { anyOf: ['measures:read'], nav: 'nav.overview' } },
   { path: '/console/audit', name: 'audit', component: AuditPage, meta: { anyOf: ['audit:read'], nav: 'nav.audit' } },
   { path: '/console/disclosure', name: 'disclosure', component: DisclosurePage, meta: { anyOf: ['policy:read'], nav: 'nav.disclosure' } },
+  { path: '/console/m7', name: 'm7', component: M7Page, meta: { anyOf: ['reports:read'], nav: 'nav.m7' } },
   { path: '/console/admin', name: 'admin', component: AdminPage, meta: { anyOf: ['users:manage', 'tokens:manage'], nav: 'nav.admin' } },
   { path: '/console/:rest(.*)*', redirect: '/' },
 ];

@@ -180,6 +180,14 @@ describe('the registry', () => {
     );
   });
 
+  it('refuses to enable M7 without prefixes, with a bad prefix, or remediating after its reports are deleted', () => {
+    const m7 = (s: Record<string, unknown>) => new MeasureRegistry(ALL_MEASURES, { 'infected-host-alert': { enabled: true, ...s } });
+    assert.throws(() => m7({}), /"measures\.infected-host-alert\.prefixes": list the ISP's prefixes/);
+    assert.throws(() => m7({ prefixes: ['198.51.100.1/24'] }), /each entry must be an IPv4 or IPv6 prefix/);
+    assert.throws(() => m7({ prefixes: ['198.51.100.0/24'], remediatedAfter: '30d' }), /must be shorter than the 30 days/);
+    assert.equal(m7({ prefixes: ['198.51.100.0/24', '2001:db8::/32'] }).status('infected-host-alert')!.state, 'enabled');
+  });
+
   it('refuses to enable M1 without the subscriber prefixes, naming the key', () => {
     assert.throws(
       () => new MeasureRegistry(ALL_MEASURES, { 'cc-detection': { enabled: true } }),

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { pathSetting } from '../../core/config.js';
-import { DURATION_PATTERN } from '../../core/duration.js';
+import { DURATION_PATTERN, parseDuration } from '../../core/duration.js';
+import { PrefixSet } from '../../ingest/reports/values.js';
 
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 const text = z.strictObject({ ja: z.string().trim().min(1), en: z.string().trim().min(1) });
@@ -67,5 +68,20 @@ export function infectedHostAlertReadiness(settings: Record<string, unknown>): s
   const gaps: string[] = [];
   if (!s.prefixes || s.prefixes.length === 0)
     gaps.push('"measures.infected-host-alert.prefixes": list the ISP\'s prefixes (a reported address elsewhere is not a subscriber\'s)');
+  if (!(s.prefixes ?? []).every(isPrefix))
+    gaps.push('"measures.infected-host-alert.prefixes": each entry must be an IPv4 or IPv6 prefix such as 198.51.100.0/24');
+  // An alert is deleted 30 days after its last sighting (report.host): it must be judged remediated before that.
+  if (s.remediatedAfter && parseDuration(s.remediatedAfter) >= REPORT_HOST_DAYS * 86_400)
+    gaps.push(`"measures.infected-host-alert.remediatedAfter" must be shorter than the ${REPORT_HOST_DAYS} days reported hosts are kept`);
   return gaps;
+}
+
+const REPORT_HOST_DAYS = 30;
+
+function isPrefix(p: string): boolean {
+  try {
+    return new PrefixSet([p]).size === 1;
+  } catch {
+    return false;
+  }
 }

@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { openReportFile, readReport } from '../src/ingest/reports/read.js';
+import { readReport } from '../src/ingest/reports/read.js';
+import { openReportFile } from '../src/ingest/reports/drop.js';
 import { PrefixSet } from '../src/ingest/reports/values.js';
 import { generatedIntelmqFile, generatedSinkholeReport, ISP_PREFIXES } from '../test/support/reports.js';
 

@@ -114,6 +114,12 @@ export async function send<T = void>(method: 'POST' | 'PUT' | 'DELETE', path: st
   return (res.status === 204 ? undefined : await res.json()) as T;
 }
 
+/** A file as the body of a POST, sent as it is (a report to import): not read into a string first. */
+export async function upload<T>(path: string, file: Blob): Promise<T> {
+  const res = await request(path, { method: 'POST', body: file, headers: { 'content-type': 'application/octet-stream' } });
+  return (await res.json()) as T;
+}
+
 export async function login(username: string, password: string): Promise<void> {
   const res = await fetch('/api/v1/auth/login', {
     method: 'POST',

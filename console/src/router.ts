@@ -11,6 +11,7 @@ import M2Page from './pages/M2Page.vue';
 import M3Page from './pages/M3Page.vue';
 import M4Page from './pages/M4Page.vue';
 import M6Page from './pages/M6Page.vue';
+import M7Page from './pages/M7Page.vue';
 import OverviewPage from './pages/OverviewPage.vue';
 
 declare module 'vue-router' {
@@ -38,6 +39,12 @@ export const routes: RouteRecordRaw[] = [
     meta: { anyOf: ['suspensions:read'], nav: 'nav.m4', measure: 'credential-misuse' },
   },
   { path: '/console/m6', name: 'm6', component: M6Page, meta: { anyOf: ['ddos:read'], nav: 'nav.m6', measure: 'ddos-dns-blocking' } },
+  {
+    path: '/console/m7',
+    name: 'm7',
+    component: M7Page,
+    meta: { anyOf: ['reports:read'], nav: 'nav.m7', measure: 'infected-host-alert' },
+  },
   { path: '/console/cases', name: 'cases', component: CasesPage, meta: { anyOf: ['cases:read'], nav: 'nav.cases' } },
   { path: '/console/audit', name: 'audit', component: AuditPage, meta: { anyOf: ['audit:read'], nav: 'nav.audit' } },
   { path: '/console/disclosure', name: 'disclosure', component: DisclosurePage, meta: { anyOf: ['policy:read'], nav: 'nav.disclosure' } },

@@ -1,5 +1,6 @@
 /** What every `mamori` subcommand shares: configuration, the instance, the acting user, expected errors. */
-import { readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { openMamori, type Mamori } from '../app/mamori.js';
@@ -74,6 +75,28 @@ export function apiToken(tokenFile?: string): string | undefined {
 
 /** One call to a measure's routes on the running server, with the API token in MAMORI_TOKEN. */
 export async function serverRequest<T>(cmd: Command, measure: string, method: string, path: string, body?: unknown): Promise<T> {
+  return callServer<T>(cmd, measure, method, path, body === undefined ? undefined : { json: body });
+}
+
+/** A file streamed to a measure's route (POST, application/octet-stream), with no time limit. */
+export async function serverUpload<T>(cmd: Command, measure: string, path: string, file: string): Promise<T> {
+  let stream: ReadableStream;
+  try {
+    statSync(file);
+    stream = Readable.toWeb(createReadStream(file)) as ReadableStream;
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return callServer<T>(cmd, measure, 'POST', path, { stream });
+}
+
+async function callServer<T>(
+  cmd: Command,
+  measure: string,
+  method: string,
+  path: string,
+  body: { json: unknown } | { stream: ReadableStream } | undefined,
+): Promise<T> {
   const token = apiToken();
   if (!token) {
     throw new UsageError('this command asks the running server: set MAMORI_TOKEN to an API token (mamori tokens create NAME --role ROLE)');
@@ -84,10 +107,14 @@ export async function serverRequest<T>(cmd: Command, measure: string, method: st
   try {
     res = await fetch(`${base}${measureRoutePrefix(measure)}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(60_000),
-    });
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'json' in body ? 'application/json' : 'application/octet-stream' }),
+      },
+      ...(body === undefined ? {} : 'json' in body ? { body: JSON.stringify(body.json) } : { body: body.stream, duplex: 'half' }),
+      // An upload answers when it is imported: no time limit (the server bounds what it holds, not how long it reads).
+      ...(body !== undefined && 'stream' in body ? {} : { signal: AbortSignal.timeout(60_000) }),
+    } as RequestInit);
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
@@ -129,6 +156,7 @@ export function readInputFile(path: string): { name: string; bytes: Buffer } {
 export const measureCliContext: MeasureCliContext = {
   withInstance: (cmd, fn, options = {}) => withMamori(cmd, fn, options.analytics ?? false, options.create ?? false),
   request: serverRequest,
+  upload: serverUpload,
   actor,
   isoTime,
   readFile: readInputFile,

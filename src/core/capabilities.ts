@@ -38,6 +38,8 @@ export const ACTION_CAPABILITIES = {
   'auth-feed': { needs: 'item:aaa.account-id' },
   /** The core's dnstap receiver (resolvers' queries and answers): for measures that declare the names queried. */
   'dnstap-input': { needs: 'item:dns.qname' },
+  /** Third parties' reports of infected hosts from the drop directory, read by the core: for measures that declare them. */
+  'report-input': { needs: 'item:report.host' },
   /** The resolvers' RPZ logs, read by the core: only queries a rule of the measure's own zones blocked, minimised. */
   'resolver-log-input': { needs: 'item:dns.qname' },
   /**

@@ -25,6 +25,11 @@ export interface MeasureCliContext {
    * MamoriError with the server's message.
    */
   request<T = unknown>(cmd: Command, measure: string, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T>;
+  /**
+   * Streams a file as the body of a POST to the running server (application/octet-stream), without reading it
+   * into memory and without a time limit (a large report answers when it is imported); answers as `request`.
+   */
+  upload<T = unknown>(cmd: Command, measure: string, path: string, file: string): Promise<T>;
   /** Who acts: `cli:<user>` in the audit log. */
   actor(): string;
   /** A date/time argument as ISO 8601, or a usage error naming it. */

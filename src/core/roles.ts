@@ -59,6 +59,10 @@ export const PERMISSIONS = {
   'ddos:read': ['admin', 'operator', 'analyst', 'auditor'],
   /** Approve or reject M6 candidates. */
   'ddos:decide': ['admin', 'operator', 'analyst'],
+  /** M7: import third-party reports of infected hosts (file upload, drop directory). */
+  'reports:import': ['admin', 'operator', 'analyst'],
+  /** M7: sources, imports with their counts, the remediation report (no subscriber data). */
+  'reports:read': ['admin', 'operator', 'analyst', 'auditor'],
   'openapi:read': ['admin', 'operator', 'analyst', 'auditor'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

@@ -29,6 +29,7 @@ type CaseTables = {
     repeats: number;
     opened_at: string;
     updated_at: string;
+    dedupe_key: string | null;
   };
   case_events: { case_id: string; at: string; actor: string; event: string; detail: string | null };
 };
@@ -59,6 +60,12 @@ export const caseMigrations: Record<string, Migration> = {
         .addColumn('event', 'text', (c) => c.notNull())
         .addColumn('detail', 'text')
         .execute();
+    },
+  },
+  // A measure that keeps one case per subscriber and something finer than the kind (M7: per infection family).
+  '0063_cases_dedupe_key': {
+    async up(db: UntypedDb) {
+      await db.schema.alterTable('cases').addColumn('dedupe_key', 'text').execute();
     },
   },
 };
@@ -165,6 +172,10 @@ export interface CaseApi {
     subscriber: string;
     summary: string;
     at?: Date;
+    /** Deduplicate on this too (M7: one case per subscriber and family): only a case with the same key is the same case. */
+    key?: string;
+    /** The stage a new case starts in (default 1; M7 opens a stage-2 case for a subscriber without consent). */
+    stage?: 1 | 2;
   }): Promise<{ case: Case; created: boolean; escalated: boolean }>;
   note(caseId: string, event: string, detail?: string): Promise<void>;
   setStatus(caseId: string, status: CaseStatus, actor?: string): Promise<void>;
@@ -174,7 +185,7 @@ export interface CaseApi {
 export function casesFor(store: StateStore, audit: AuditLog, measure: MeasureDeclaration, rules: CaseRules): CaseApi {
   const actor = `measure:${measure.id}`;
   return {
-    async open({ kind, subscriber, summary, at = new Date() }) {
+    async open({ kind, subscriber, summary, at = new Date(), key, stage = 1 }) {
       if (!/^[a-z0-9-]{1,64}$/.test(kind)) throw new Error(`case kind "${kind}" is not a kind name`);
       const now = at.toISOString();
       const since = new Date(at.getTime() - rules.dedupeSeconds * 1000).toISOString();
@@ -197,6 +208,7 @@ export function casesFor(store: StateStore, audit: AuditLog, measure: MeasureDec
             .where('measure', '=', measure.id)
             .where('status', '!=', 'closed')
             .where('updated_at', '>=', since)
+            .where((eb) => (key === undefined ? eb('dedupe_key', 'is', null) : eb('dedupe_key', '=', key)))
             .orderBy('updated_at', 'desc')
             .executeTakeFirst();
           if (existing) {
@@ -225,11 +237,12 @@ export function casesFor(store: StateStore, audit: AuditLog, measure: MeasureDec
               subscriber,
               summary,
               status: 'open',
-              stage: 1,
+              stage,
               assignee: null,
               repeats: 0,
               opened_at: now,
               updated_at: now,
+              dedupe_key: key ?? null,
             })
             .execute();
           await s.insertInto('case_events').values({ case_id: id, at: now, actor, event: 'opened', detail: summary }).execute();

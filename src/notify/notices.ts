@@ -203,8 +203,89 @@ export const DEFAULT_TEMPLATES: Record<string, Record<Language, { subject: strin
   },
 };
 
-export const VARIABLES = ['name', 'detectionTime', 'deviceAdvice', 'optOut', 'support', 'unfilteredResolver'] as const;
+/**
+ * M7's notices: which family, when and by whom the device was seen, what to do, how to opt out, where to
+ * ask. Stage 2 (a subscriber who opted out, under legitimate business) says why it is sent anyway.
+ */
+const M7_TEMPLATES: typeof DEFAULT_TEMPLATES = {
+  'infected-host': {
+    ja: {
+      subject: '【重要】お客様の機器がマルウェア（{{family}}）に感染している可能性があります',
+      body:
+        '{{name}} 様\n\n{{detectionTime}}（日本時間）、{{seenBy}}から当社に提供された情報により、お客様の回線の機器が' +
+        'マルウェア「{{family}}」に感染している可能性があることが分かりました。当社は契約約款に基づき、提供された感染端末の' +
+        '情報（IPアドレスと時刻）を当社の割当て記録と照合してお客様を特定しました。お客様の通信の内容は見ていません。\n\n' +
+        '対処方法:\n{{deviceAdvice}}\n\nこのお知らせの停止（オプトアウト）: {{optOut}}\n' +
+        '停止してもその他の提供条件は同一です。\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] A device on your line may be infected with malware ({{family}})',
+      body:
+        'Dear {{name}},\n\nAt {{detectionTime}} (JST), information supplied to us by {{seenBy}} showed that a device on ' +
+        'your line may be infected with the malware "{{family}}". Under the contract terms we matched the supplied ' +
+        'information (address and time) against our assignment records to find you. We did not look at what you send ' +
+        'or receive.\n\nWhat to do:\n{{deviceAdvice}}\n\nTo stop these notices (opt out): {{optOut}}\n' +
+        'All other terms of service stay the same if you do.\nQuestions: {{support}}\n',
+    },
+  },
+  'infected-host-stage2': {
+    ja: {
+      subject: '【重要】お客様の機器のマルウェア（{{family}}）感染への対処のお願い',
+      body:
+        '{{name}} 様\n\nお客様は感染端末に関するお知らせを停止されていますが、{{detectionTime}}（日本時間）以降、' +
+        '{{seenBy}}から提供された情報により、お客様の回線の機器がマルウェア「{{family}}」に感染しており、' +
+        '{{reason}}ことが分かりました。当社のネットワークとサービスを維持するため（正当業務行為）、' +
+        'この場合に限りご連絡しています。\n\n対処方法:\n{{deviceAdvice}}\n\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] Please clean a device on your line infected with malware ({{family}})',
+      body:
+        'Dear {{name}},\n\nYou chose not to receive notices about infected devices. Since {{detectionTime}} (JST), ' +
+        'however, information supplied by {{seenBy}} shows that a device on your line is infected with the malware ' +
+        '"{{family}}" and {{reason}}. We contact you in this case only, to keep our network and service running ' +
+        '(a legitimate business act).\n\nWhat to do:\n{{deviceAdvice}}\n\nQuestions: {{support}}\n',
+    },
+  },
+  'blocklisted-host': {
+    ja: {
+      subject: '【重要】お客様の回線のIPアドレスが迷惑メール等の送信元として掲載されています',
+      body:
+        '{{name}} 様\n\n{{detectionTime}}（日本時間）、お客様の回線に割り当てたIPアドレスが、{{seenBy}}のブロックリスト' +
+        '「{{family}}」に迷惑メール等の送信元として掲載されていました。お客様の機器がマルウェアに感染し、' +
+        '迷惑メールを送信している可能性があります。\n\n対処方法:\n{{deviceAdvice}}\n\n' +
+        'このお知らせの停止（オプトアウト）: {{optOut}}\n停止してもその他の提供条件は同一です。\nお問い合わせ: {{support}}\n',
+    },
+    en: {
+      subject: '[Important] The address of your line is listed as a source of spam',
+      body:
+        'Dear {{name}},\n\nAt {{detectionTime}} (JST) the address we assigned to your line was listed by the blocklist ' +
+        '"{{family}}" of {{seenBy}} as a source of spam. A device on your line may be infected and sending spam.\n\n' +
+        'What to do:\n{{deviceAdvice}}\n\nTo stop these notices (opt out): {{optOut}}\n' +
+        'All other terms of service stay the same if you do.\nQuestions: {{support}}\n',
+    },
+  },
+};
+Object.assign(DEFAULT_TEMPLATES, M7_TEMPLATES);
+
+export const VARIABLES = [
+  'name',
+  'detectionTime',
+  'deviceAdvice',
+  'optOut',
+  'support',
+  'unfilteredResolver',
+  'family',
+  'seenBy',
+  'reason',
+] as const;
 export type Variables = Partial<Record<(typeof VARIABLES)[number], string>>;
+/** Variables for one language each (texts such as remediation advice exist in both): the subscriber's is used. */
+export type LocalisedVariables = { ja: Variables; en: Variables };
+export type NoticeVariables = Variables | LocalisedVariables;
+
+function isLocalised(v: NoticeVariables): v is LocalisedVariables {
+  return typeof (v as LocalisedVariables).ja === 'object' && typeof (v as LocalisedVariables).en === 'object';
+}
 
 export class NoticeError extends MamoriError {
   static override readonly code = 'notice';
@@ -340,7 +421,7 @@ export class Notices {
   }
 
   /** Queues the notice of a case to its subscriber, in their language; the case's timeline says so. */
-  async queue(caseId: string, vars: Variables, actor: string): Promise<string> {
+  async queue(caseId: string, vars: NoticeVariables, actor: string): Promise<string> {
     const c = await caseDb(this.store.db)
       .selectFrom('cases')
       .select(['id', 'kind', 'subscriber'])
@@ -354,7 +435,8 @@ export class Notices {
       .executeTakeFirst();
     if (!contact) throw new NoticeError(`case ${caseId}: no contact for its subscriber in the directory`);
     const language = contact.language === 'en' ? 'en' : 'ja';
-    const { subject, body } = render(await this.template(c.kind, language), { name: contact.name ?? '', ...vars });
+    const chosen = isLocalised(vars) ? vars[language] : vars;
+    const { subject, body } = render(await this.template(c.kind, language), { name: contact.name ?? '', ...chosen });
     const id = `n-${createHash('sha256').update(`${caseId}|${Date.now()}|${Math.random()}`).digest('hex').slice(0, 16)}`;
     const now = new Date().toISOString();
     await this.audit.withAudit({ actor, action: 'notice.queue', object: `notice:${id}`, caseId }, async (tx) => {
@@ -477,7 +559,7 @@ export class Notices {
 
 export interface Notifier {
   /** Queues the notice of one of this measure's cases. */
-  notify(caseId: string, vars: Variables): Promise<string>;
+  notify(caseId: string, vars: NoticeVariables): Promise<string>;
 }
 
 /** The notifier as the broker hands it to one measure: only that measure's cases. */

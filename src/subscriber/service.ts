@@ -144,6 +144,8 @@ export interface AccountingFeed {
 export interface SubscriberLookup {
   /** Who had `address` at `at` (and, behind CGNAT, `port`)? For case `caseId` of the calling measure. */
   lookup(req: { caseId: string; address: string; at: Date; port?: number }): Promise<LookupAnswer>;
+  /** Whether `address` is shared behind CGNAT (its subscriber depends on the port): no subscriber data, not audited. */
+  shared(address: string): boolean;
 }
 
 /** The longest retention any declaration gives assigned addresses: how far back a lookup may answer. */
@@ -364,6 +366,7 @@ export class SubscriberService {
   /** The lookup handed to one measure (by the broker, after checking its declaration). */
   lookupFor(measure: MeasureDeclaration): SubscriberLookup {
     return {
+      shared: (address) => this.deterministic.some((d) => d.covers(address)) || this.portBlocks.covers(address),
       lookup: async ({ caseId, address, at, port }) => {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(caseId)) throw new LookupError('a lookup names the case it serves: letters, digits, "-" or "_"');
         const t = Math.floor(at.getTime() / 1000);

@@ -52,6 +52,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
         '    enabled: true',
         `    dnstap: { unix: [${JSON.stringify(join(dir, 'dnstap.sock'))}] }`,
         '    zone: ddos.rpz.isp.test',
+        '  infected-host-alert:\n    enabled: true\n    prefixes: ["198.51.100.0/24"]\n    analysisInterval: 1h',
         'ingest:',
         '  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
         '  flows:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
@@ -181,18 +182,18 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     const { context, page } = await newPage();
     await logIn(page, 'analyst1', analystPassword);
     // The measure pages of the measures running here (M1's inlet, M3, M6) come after the overview.
-    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'cases', 'disclosure']);
+    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'disclosure']);
     await page.goto(`${server.url}/console/admin`);
     await page.waitForSelector('[data-testid=measures]');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.equal(await page.$('[data-testid=listeners]'), null, 'listeners need metrics:read');
     const auditor = await newPage();
     await logIn(auditor.page, 'auditor1', analystPassword);
-    assert.deepEqual(await navLabels(auditor.page), ['overview', 'm1', 'm3', 'm6', 'audit', 'disclosure']);
+    assert.deepEqual(await navLabels(auditor.page), ['overview', 'm1', 'm3', 'm6', 'm7', 'audit', 'disclosure']);
     await auditor.context.close();
     const admin = await newPage();
     await logIn(admin.page, 'admin', adminPassword);
-    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'cases', 'audit', 'disclosure', 'admin']);
+    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'audit', 'disclosure', 'admin']);
     assert.deepEqual(problems, []);
     await admin.context.close();
     await context.close();
@@ -267,6 +268,30 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await context.close();
   });
 
+  it('imports a report on the M7 page and shows its counts, no subscriber named', async () => {
+    const { context, page } = await newPage('en');
+    await logIn(page, 'admin', adminPassword);
+    await page.click('[data-nav=m7]');
+    await page.waitForSelector('[data-testid=m7-source]');
+    await page.selectOption('[data-testid=m7-source]', 'operator-list');
+    const t = new Date(Date.now() - 3_600_000).toISOString();
+    await page.setInputFiles('[data-testid=m7-file]', {
+      name: 'cert-list.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from(
+        `address,port,time,family,source\n198.51.100.7,4444,${t},mirai,operator-list\n192.0.2.1,1,${t},mirai,operator-list\n`,
+      ),
+    });
+    await page.click('form button[type=submit]');
+    const result = (await page.textContent('[data-testid=m7-result]')) ?? '';
+    assert.match(result, /2 rows, 1 entries, 0 matched to a subscriber, 1 not\./);
+    assert.match(result, /outside-prefixes: 1/);
+    await page.waitForSelector('[data-testid=m7-imports] tbody tr');
+    assert.match((await page.textContent('[data-testid=m7-imports]')) ?? '', /operator-list \(api\)/);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   it('administers users and tokens, and shows the configuration check', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'admin', adminPassword);
@@ -326,6 +351,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
         { name: 'overview', ready: '[data-testid=listeners] tbody tr' },
         { name: 'audit', ready: '[data-testid=entries] tbody tr' },
         { name: 'disclosure', ready: '[data-testid=document] h1' },
+        { name: 'm7', ready: '[data-testid=m7-imports] tbody tr' },
         { name: 'admin', ready: '[data-testid=config-checks] li' },
       ];
       for (const p of pages) {

@@ -102,12 +102,12 @@ describe('HTTP API', () => {
     }
   });
 
-  it('shows measures without an implementation as "not available", and M1 to M4 and M6 as disabled until enabled', async () => {
+  it('shows measures without an implementation as "not available", and M1 to M4, M6 and M7 as disabled until enabled', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/measures', headers: { authorization: `Bearer ${tokens.analyst}` } });
     const body = res.json() as { measures: Array<{ code: string; state: string; stateText: { ja: string; en: string } }> };
     assert.equal(body.measures.length, 8);
     for (const x of body.measures) {
-      if (['M1', 'M2', 'M3', 'M4', 'M6'].includes(x.code)) {
+      if (['M1', 'M2', 'M3', 'M4', 'M6', 'M7'].includes(x.code)) {
         assert.equal(x.state, 'disabled');
         assert.equal(x.stateText.ja, '停止中');
       } else {

@@ -28,8 +28,11 @@ const actor = runnableMeasure({
   maxActionDuration: '1d',
 });
 // M7 with a do-nothing implementation, enabled, to show what the broker does with its real declaration.
+// M7's declaration and tables, with a do-nothing start (its own needs prefixes and SMTP): what the broker grants it.
 const m7 = {
   declaration: ALL_MEASURES[6]!.declaration,
+  migrations: ALL_MEASURES[6]!.migrations,
+  stateTables: ALL_MEASURES[6]!.stateTables,
   implementation: {
     async start() {
       return { async stop() {} };
@@ -148,6 +151,37 @@ describe('capability broker', () => {
     );
   });
 
+  it("refuses M3's blocked-query log, the resolvers' queries and M1's candidates to M7: its data is third parties' reports", async () => {
+    const m7caps = m.broker.forMeasure('infected-host-alert');
+    await refused(m, m7caps.action('dnstap-input'), /M7 does not declare the data item "dns\.qname"/);
+    await refused(m, m7caps.action('candidate-feed'), /M7 does not declare the data item "cc\.candidate"/);
+    await refused(m, m7caps.action('accounting-feed'), /M7 does not declare the data item "aaa\.account-id"/);
+    const own = await m7caps.ownState();
+    await assert.rejects(
+      own.store.db
+        .selectFrom('m3_blocked' as never)
+        .selectAll()
+        .execute(),
+      /may not .*m3_blocked/,
+    );
+    await assert.rejects(
+      own.store.db
+        .selectFrom('m3_consent' as never)
+        .selectAll()
+        .execute(),
+      /may not .*m3_consent/,
+    );
+    await own.refusalsAudited();
+    const e = await lastAudit(m);
+    assert.deepEqual([e.action, e.outcome, e.measure], ['capability.refused', 'refused', 'infected-host-alert']);
+    // What it declared it gets: its own tables, the lookup, cases and the notifier.
+    await own.store.db
+      .selectFrom('m7_alerts' as never)
+      .selectAll()
+      .execute();
+    await m7caps.action('subscriber-lookup');
+  });
+
   it('refuses an unknown dataset, a disabled measure and an unknown measure', async () => {
     await refused(m, m.broker.forMeasure('test-measure').analyticsRead(['nope']), /dataset "nope" does not exist/);
     await refused(m, m.broker.forMeasure('off-test').analyticsRead(['test-flows']), /the measure is disabled/);
@@ -166,6 +200,7 @@ describe('capability broker', () => {
       ['dns-test', 'policy-zone-writer', 'serve'],
       ['dns-test', 'dnstap-input', 'start'],
       ['dns-test', 'resolver-log-input', 'readBlocked'],
+      ['infected-host-alert', 'report-input', 'ready'],
       ['act-test', 'disconnector', 'disconnect'],
       ['act-test', 'auth-suspender', 'answer'],
       ['act-test', 'auth-feed', 'subscribe'],
@@ -181,6 +216,7 @@ describe('capability broker', () => {
     await refused(m, m.broker.forMeasure('test-measure').action('policy-zone-writer'), /does not declare the output "rpz-rules"/);
     await refused(m, m.broker.forMeasure('test-measure').action('dnstap-input'), /does not declare the data item "dns\.qname"/);
     await refused(m, m.broker.forMeasure('act-test').action('resolver-log-input'), /does not declare the data item "dns\.qname"/);
+    await refused(m, m.broker.forMeasure('dns-test').action('report-input'), /does not declare the data item "report\.host"/);
     await refused(m, m.broker.forMeasure('dns-test').action('flow-input'), /does not declare the data item "flow\.addresses"/);
     await refused(m, m.broker.forMeasure('dns-test').action('disconnector'), /does not declare the output "disconnects"/);
     await refused(m, m.broker.forMeasure('dns-test').action('auth-suspender'), /does not declare the output "auth-suspensions"/);

@@ -25,7 +25,7 @@ describe('the eight measures of DESIGN.md', () => {
     );
   });
 
-  it('are not available until their implementation lands; M1, M2 and M4 are, and are off until enabled', () => {
+  it('are not available until their implementation lands; M1–M4, M6 and M7 are, and are off until enabled', () => {
     const registry = new MeasureRegistry(ALL_MEASURES);
     const states = Object.fromEntries(registry.list().map((s) => [s.declaration.code, s.state]));
     assert.deepEqual(states, {
@@ -35,7 +35,7 @@ describe('the eight measures of DESIGN.md', () => {
       M4: 'disabled',
       M5: 'not-available',
       M6: 'disabled',
-      M7: 'not-available',
+      M7: 'disabled',
       M8: 'not-available',
     });
   });
@@ -178,6 +178,14 @@ describe('the registry', () => {
         return true;
       },
     );
+  });
+
+  it('refuses to enable M7 without prefixes, with a bad prefix, or remediating after its reports are deleted', () => {
+    const m7 = (s: Record<string, unknown>) => new MeasureRegistry(ALL_MEASURES, { 'infected-host-alert': { enabled: true, ...s } });
+    assert.throws(() => m7({}), /"measures\.infected-host-alert\.prefixes": list the ISP's prefixes/);
+    assert.throws(() => m7({ prefixes: ['198.51.100.1/24'] }), /each entry must be an IPv4 or IPv6 prefix/);
+    assert.throws(() => m7({ prefixes: ['198.51.100.0/24'], remediatedAfter: '30d' }), /must be shorter than the 30 days/);
+    assert.equal(m7({ prefixes: ['198.51.100.0/24', '2001:db8::/32'] }).status('infected-host-alert')!.state, 'enabled');
   });
 
   it('refuses to enable M1 without the subscriber prefixes, naming the key', () => {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { DROP_REASONS, DROP_REASON_TEXT, ReportFormatError, type ReportEntry } from '../../src/ingest/reports/entry.js';
-import { openReportFile, readReport, type ReadReportOptions } from '../../src/ingest/reports/read.js';
+import { readReport, type ReadReportOptions } from '../../src/ingest/reports/read.js';
+import { openReportFile } from '../../src/ingest/reports/drop.js';
 import {
   refusalOf,
   reportTypeFromFileName,

@@ -42,6 +42,9 @@ const NOT_DATA: Record<string, string> = {
   share_credentials: 'partner credentials (hashes)',
   share_rights: 'partner rights',
   share_inbound_sources: 'partner feeds and their cursors',
+  m7_imports: 'report imports: source, who, when, counts per reason (no entry of the report)',
+  m7_outcomes: 'remediation statistics: family, channel, stage, notice and last-seen times (no subscriber, no address)',
+  m7_remediation: 'remediation texts the operator writes per malware family',
 };
 
 type Row = Record<string, unknown>;
@@ -69,6 +72,7 @@ const SPECS: Record<string, Spec> = {
   'inbound-indicators': { row: async (c) => ({ source: (await c.insert('share_inbound_sources')).name }) },
   'm3-consent': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
   'm3-blocked-counts': { time: (t) => t.toISOString().slice(0, 10) },
+  'm7-consent': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
   'm4-suspensions': {
     row: (c) =>
       c.held

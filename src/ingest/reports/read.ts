@@ -10,7 +10,6 @@
  *   for await (const batch of reader) …;
  *   reader.summary  // rows = entries + Σ dropped
  */
-import { createReadStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
@@ -419,9 +418,9 @@ export function readReport(input: AsyncIterable<Chunk>, options: ReadReportOptio
   return new ReportReader(input, options);
 }
 
-/** A report file as a stream of chunks, gunzipped when it is gzip (Shadowserver sends some reports compressed). */
-export async function* openReportFile(path: string): AsyncGenerator<Buffer> {
-  const { first, rest } = await peekBytes(createReadStream(path, { highWaterMark: 256 * 1024 }));
+/** A report as it arrives (a file, an upload), gunzipped when its first bytes say it is gzip. */
+export async function* decompressed(input: AsyncIterable<Chunk>): AsyncGenerator<Buffer> {
+  const { first, rest } = await peekBytes(input);
   if (first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b) {
     const gunzip = createGunzip();
     const feed = (async () => {

@@ -6,6 +6,11 @@
  */
 import { defineMeasure } from '../../core/measure.js';
 import type { MeasureModule } from '../../core/registry.js';
+import { infectedHostAlertCli } from './cli.js';
+import { infectedHostAlertRoutes } from './routes.js';
+import { startInfectedHostAlert } from './run.js';
+import { infectedHostAlertReadiness, infectedHostAlertSettings } from './settings.js';
+import { M7_DATASETS, M7_TABLES, m7Migrations } from './tables.js';
 
 export const declaration = defineMeasure({
   id: 'infected-host-alert',
@@ -47,7 +52,12 @@ export const declaration = defineMeasure({
       retention: '30d',
       use: { ja: '報告時刻における割当ての照合', en: 'matching the assignment at the reported time' },
     },
-    { item: 'subscriber.id', retention: '180d', use: { ja: '注意喚起の管理', en: 'managing the alert' }, keptWhile: ['case-open'] },
+    {
+      item: 'subscriber.id',
+      retention: '180d',
+      use: { ja: '注意喚起の管理と、利用者による設定変更の記録', en: "managing the alert, and recording the subscriber's choice" },
+      keptWhile: ['case-open', 'choice-in-force'],
+    },
     { item: 'subscriber.contact', retention: '180d', use: { ja: '注意喚起の送付', en: 'sending the alert' }, keptWhile: ['case-open'] },
   ],
   outputs: ['cases', 'subscriber-notices'],
@@ -75,5 +85,15 @@ export const declaration = defineMeasure({
   source: { ja: 'ガイドライン及びワーキンググループ議事要旨', en: 'Industry guideline and WG minutes' },
 });
 
-/** Report import and alerts have not landed yet: declared, "not available". */
-export const measure: MeasureModule = { declaration };
+/** Reports in, subscriber lookup, two-stage cases and notices, remediation measured, while M7 is enabled (run.ts). */
+export const measure: MeasureModule = {
+  declaration,
+  migrations: m7Migrations,
+  stateTables: M7_TABLES,
+  datasets: M7_DATASETS,
+  settings: infectedHostAlertSettings,
+  readiness: infectedHostAlertReadiness,
+  implementation: { start: startInfectedHostAlert },
+  routes: infectedHostAlertRoutes,
+  cli: infectedHostAlertCli,
+};

@@ -190,6 +190,7 @@ export async function serve(config: Config, options: ServeOptions = {}): Promise
     const listeners = (): OwnedListenerStatus[] => [
       ...((r) => (r ? [{ owner: 'server', listener: 'radius', ...r.server.listener() }] : []))(radius.current()),
       ...((rpz) => (rpz ? [{ owner: 'server', listener: 'rpz-primary', ...rpz }] : []))(mamori.policyZones.listener()),
+      { owner: 'server', ...mamori.notices.sender() },
       ...running.flatMap((r) => Object.entries(r.measure.listeners?.() ?? {}).map(([listener, st]) => ({ owner: r.id, listener, ...st }))),
     ];
     registerListenerMetrics(metrics.registry, listeners);

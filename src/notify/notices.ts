@@ -338,6 +338,8 @@ export interface DeliverySettings {
 
 export class Notices {
   private readonly transport: nodemailer.Transporter | undefined;
+  /** Deliveries since start, by outcome: counts only (an SMTP error can quote an address, so none is kept here). */
+  private readonly tally = { sent: 0, retried: 0, failed: 0 };
 
   constructor(
     private readonly store: StateStore,
@@ -463,6 +465,18 @@ export class Notices {
   }
 
   /** One delivery pass: due notices, within the rate limit; failures are retried with backoff. */
+  /**
+   * The sender's health for the overview and /metrics, as the listeners report theirs: `smtp` when a server is
+   * configured, `notice-outbox` when notices are written to the outbox folder instead.
+   */
+  sender(): { listener: string; counts: Record<string, number>; refused: Record<string, number> } {
+    return {
+      listener: this.transport ? 'smtp' : 'notice-outbox',
+      counts: { sent: this.tally.sent },
+      refused: { retried: this.tally.retried, failed: this.tally.failed },
+    };
+  }
+
   async deliver(now = new Date()): Promise<{ sent: number; failed: number; deferred: number }> {
     const minuteAgo = new Date(now.getTime() - 60_000).toISOString();
     const sentLastMinute = await ndb(this.store.db)
@@ -504,6 +518,7 @@ export class Notices {
       const attempts = n.attempts + 1;
       const t = new Date().toISOString();
       const status = error === null ? 'sent' : attempts >= this.settings.maxAttempts ? 'failed' : 'queued';
+      this.tally[status === 'queued' ? 'retried' : status]++;
       // Backoff: 1, 2, 4 … minutes, at most an hour.
       const next = new Date(now.getTime() + Math.min(3600, 60 * 2 ** (attempts - 1)) * 1000).toISOString();
       await this.audit.withAudit(

@@ -508,7 +508,15 @@ describe(
           frames.push(dnstapFrame({ type: 6, client: '198.51.100.9', qname, rcode, timeSec: t0 + sec, identity: 'resolver-a' }));
         }
       }
-      type Attacks = { decisions: Array<{ domain: string; status: string; exceptions: string[]; explanation: { en: string } }> };
+      type Attacks = {
+        decisions: Array<{
+          domain: string;
+          status: string;
+          exceptions: string[];
+          explanation: { en: string };
+          rate: Array<{ at: string; qps: number }>;
+        }>;
+      };
       const attacks = () => api<Attacks>('GET', '/api/v1/measures/ddos-dns-blocking/attacks', 'auditor');
       const { context, page } = await browser.newPage('en');
       await browser.logIn(page, 'operator1', password);
@@ -528,6 +536,15 @@ describe(
       await page.waitForFunction(() => document.querySelectorAll('figure.chart table tbody tr').length >= 1, undefined, {
         timeout: 15_000,
       });
+      // The attack's own chart: queries per second to its zone in the intervals M6 flagged (about 320/s were sent:
+      // 300 random names and 20 of www each second), not per interval and not all zones together.
+      const rate = (await attacks()).decisions.find((d) => d.domain === 'victim.example')!.rate;
+      assert.ok(rate.length >= 1, 'flagged intervals have their rate');
+      assert.ok(
+        rate.every((p) => p.qps > 200 && p.qps < 450),
+        `queries per second to victim.example: ${rate.map((p) => p.qps).join(', ')}`,
+      );
+      await page.waitForSelector(`${card} figure.chart table tbody tr`, { state: 'attached' });
       await page.click(`[data-approve="victim.example"]`);
       await page.waitForSelector('[data-attack="victim.example"][data-status=active]');
       const active = (await attacks()).decisions.find((d) => d.domain === 'victim.example')!;

@@ -82,6 +82,8 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
     });
     const d = await m.notices.deliver();
     assert.deepEqual(d, { sent: 1, failed: 0, deferred: 0 });
+    // The sender's health, as the overview and /metrics show it: counts only.
+    assert.deepEqual(m.notices.sender(), { listener: 'smtp', counts: { sent: 1 }, refused: { retried: 0, failed: 0 } });
     const mails = delivered(maildir);
     assert.equal(mails.length, 1);
     assert.equal(mails[0]!.subject, '【重要】お客様の機器がマルウェアに感染している可能性があります');
@@ -104,6 +106,7 @@ describe('cases and notices by mail', { skip: !havePythonModule('aiosmtpd') && '
       support: 'support@isp.example',
     });
     assert.deepEqual(await m.notices.deliver(), { sent: 0, failed: 0, deferred: 1 });
+    assert.deepEqual(m.notices.sender().refused, { retried: 1, failed: 0 }, 'the failed try is counted');
     const waiting = await m.notices.status(id);
     assert.equal(waiting!.status, 'queued');
     assert.equal(waiting!.attempts, 1);

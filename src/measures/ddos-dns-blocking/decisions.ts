@@ -39,6 +39,9 @@ export interface DecisionSettings {
 
 export const DEFAULT_MAX_EXCEPTIONS = 200;
 
+/** Intervals of queries kept per decision for its live chart (15 minutes at the default 5 s interval). */
+export const RATE_POINTS = 180;
+
 export type RuleStatus = 'pending' | 'active' | 'rejected' | 'whitelisted' | 'ended';
 
 export type DecisionKind = 'random-subdomain' | 'amplification';
@@ -109,10 +112,30 @@ export class BlockDecisions {
   }
 
   /** Forgets decisions last seen before `before` (ms), except rules in force. */
+  /**
+   * Queries to the attacked zone (or for the abused name) in each interval the detector flagged, by decision id:
+   * what the console charts. Counts only, in memory, bounded; gone with the decision.
+   */
+  private readonly rates = new Map<string, Array<[at: number, queries: number]>>();
+
+  /** The flagged intervals of a decision, oldest first: [end of the interval (ms), queries in it]. */
+  rateOf(id: string): ReadonlyArray<readonly [number, number]> {
+    return this.rates.get(id) ?? [];
+  }
+
+  private noteRate(d: Decision, at: number, queries: number): void {
+    let r = this.rates.get(d.id);
+    if (!r) this.rates.set(d.id, (r = []));
+    if (r.length > 0 && r[r.length - 1]![0] >= at) return;
+    r.push([at, queries]);
+    if (r.length > RATE_POINTS) r.splice(0, r.length - RATE_POINTS);
+  }
+
   forget(before: number): void {
     for (const [key, d] of this.decisions) {
       if (d.status !== 'active' && d.lastSeen < before) {
         this.decisions.delete(key);
+        this.rates.delete(d.id);
         this.changed.delete(d);
       }
     }
@@ -165,6 +188,7 @@ export class BlockDecisions {
       }
       d.lastSeen = c.at;
       d.evidence++;
+      this.noteRate(d, c.at, c.queries);
       this.changed.add(d);
       d.confidence = Math.max(d.confidence, c.confidence);
       d.explanation = c.explanation;

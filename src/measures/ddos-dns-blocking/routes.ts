@@ -9,7 +9,7 @@ import type { MeasureRoutes } from '../../core/registry.js';
 import { listedAmplificationNames } from './amplification.js';
 import type { M6Api } from './run.js';
 
-export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisions, receiver, tracked, byResolver, apply } }) => {
+export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisions, receiver, tracked, byResolver, apply, intervalMs } }) => {
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
     id: z.string(),
@@ -28,6 +28,8 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisio
     exceptions: z.array(z.string()),
     /** Names that resolved in normal times beyond maxExceptions: blocked with the attack while the rule is active. */
     exceptionsLeftOut: z.number().optional(),
+    /** Queries per second to the zone (or for the name) in each interval the detector flagged, oldest first (last 180). */
+    rate: z.array(z.object({ at: z.string(), qps: z.number() })),
   });
   const receiverStatus = z.object({
     connections: z.number(),
@@ -66,6 +68,7 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisio
           lastSeen: iso(d.lastSeen)!,
           activeSince: iso(d.activeSince),
           expiresAt: iso(d.expiresAt),
+          rate: decisions.rateOf(d.id).map(([at, queries]) => ({ at: iso(at)!, qps: Math.round((queries * 10_000) / intervalMs) / 10 })),
         })),
         receiver: status(),
         resolvers: Object.fromEntries(byResolver),

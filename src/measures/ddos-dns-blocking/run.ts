@@ -48,6 +48,8 @@ export interface M6Api {
   byResolver: ResolverCounts;
   /** Audits the records, stores the changed decisions and publishes the zone if it changed. */
   apply(records: AuditRecord[]): Promise<void>;
+  /** The detectors' interval: a decision's rate is queries per interval. */
+  intervalMs: number;
 }
 
 export async function startDdosDnsBlocking(context: MeasureContext): Promise<RunningMeasure<M6Api>> {
@@ -178,7 +180,7 @@ export async function startDdosDnsBlocking(context: MeasureContext): Promise<Run
       zone: zone.origin,
       dnstap: [...receiver.addresses.unix, ...receiver.addresses.tcp.map((t) => `${t.host}:${t.port}`)].join(' '),
     },
-    api: { decisions, receiver, tracked: () => randomSubdomains.tracked, byResolver, apply },
+    api: { decisions, receiver, tracked: () => randomSubdomains.tracked, byResolver, apply, intervalMs },
     listeners: () => ({ dnstap: receiver.listener() }),
     async stop() {
       clearInterval(sweep);

@@ -41,6 +41,8 @@ export interface RealEvalOptions {
   families?: string[];
   /** The model to evaluate; the built-in profile when absent. */
   model?: AnyModel;
+  /** Return the window's features and truth too (for stress tests on the same window, bench/cc-real-stress.ts). */
+  keepWindow?: boolean;
   onStep?: (message: string) => void;
 }
 
@@ -90,6 +92,8 @@ export interface RealEvalReport {
   sharedGroup: { benign: number; cc: number; eligibleBenign: number };
   /** A profile learnt from this run's labels (positive-unlabelled), for `--save-model`. */
   learnt: ProfileModel;
+  /** With keepWindow: every endpoint of the window and what it is. */
+  window?: { features: EndpointFeatures[]; truth: Array<{ truth: RealTruth; family?: string }> };
 }
 
 const BENIGN = /benign|normal/i;
@@ -331,6 +335,7 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
       top,
       learnt,
       sharedGroup,
+      ...(o.keepWindow ? { window: { features, truth } } : {}),
     };
   } finally {
     await inlet.stop();

@@ -490,6 +490,52 @@ describe('M1 features', () => {
     assert.ok(!JSON.stringify(got).includes('10.1.'), 'no subscriber address, and no set of them, comes back');
   });
 
+  it("counts the other subscribers that reach an endpoint's wider network (/16) at all: novelty against the population", async () => {
+    const day = TO.getTime() + 40 * 24 * HOUR;
+    const flows: Flow[] = [];
+    const reach = (dst: string, dport: number, proto: number, clients: number[]) => {
+      for (const c of clients)
+        for (let k = 0; k < 3; k++)
+          flows.push({
+            t: day + c * HOUR + k * 60_000,
+            src: `10.1.0.${c}`,
+            dst,
+            sport: 41000 + k,
+            dport,
+            proto,
+            bytes: 300,
+            packets: 4,
+            flags: 0x1b,
+          });
+    };
+    reach('203.0.113.7', 443, 6, [1, 2]);
+    reach('203.0.200.9', 80, 6, [3]); // the same /16 as .7, another port: subscriber 3 reaches .7's network
+    reach('203.0.200.9', 123, 17, [3, 4]); // and another protocol: subscriber 4 too
+    reach('198.18.5.9', 8443, 6, [5]); // a network nobody else reaches
+    reach('192.0.2.77', 80, 6, [1, 2]); // its network's other endpoint is reached by one of its own clients: nobody else
+    reach('192.0.9.1', 443, 6, [1]); // subscriber 2 reaches .77, in the same /16
+    await store(m, flows);
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    const got = await extractFeatures(
+      handle,
+      { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] },
+      new Date(day),
+      new Date(day + 24 * HOUR),
+    );
+    const at = (a: string, p: number) => got.find((x) => x.address === a && x.port === p)!;
+    assert.deepEqual(
+      [
+        at('203.0.113.7', 443),
+        at('203.0.200.9', 80),
+        at('203.0.200.9', 123),
+        at('198.18.5.9', 8443),
+        at('192.0.2.77', 80),
+        at('192.0.9.1', 443),
+      ].map((f) => f.wideNetOtherClients),
+      [2, 3, 2, 0, 0, 1],
+    );
+  });
+
   it('computes prefix ranges for IPv4 (mapped) and IPv6', () => {
     assert.deepEqual(prefixRange('10.0.0.0/16'), ['0:0:0:0:0:ffff:a00:0', '0:0:0:0:0:ffff:a00:ffff']);
     assert.deepEqual(prefixRange('2001:db8::/32'), ['2001:db8:0:0:0:0:0:0', '2001:db8:ffff:ffff:ffff:ffff:ffff:ffff']);

@@ -1,7 +1,7 @@
 /**
  * M1 on real traffic, at a size CI can afford: the real benign days of
  * ../shared/data/c2-real replicated over 150 subscribers, the real RemcosRAT
- * and Simda infections mixed into three each, IPFIX through the real
+ * and Simda infections mixed into three each (and, in a second run, into one each), IPFIX through the real
  * collector, scored by the built-in profile with no C&C label given, beside
  * the RITA-style beacon score and fan-in. Ranks, not timings. Skipped, with a
  * notice, when the shared data is absent; BENCHMARKS.md has the figures at
@@ -71,6 +71,33 @@ describe(
       assert.ok(mamori!.prAuc >= 0.9, `PR-AUC ${mamori!.prAuc}: ${mamori!.ranks.map((x) => `${x.endpoint} ${x.rank}`).join(', ')}`);
       assert.equal(r.sharedGroup.cc, 3);
       assert.ok(r.sharedGroup.benign <= r.sharedGroup.eligibleBenign / 100, JSON.stringify(r.sharedGroup));
+    });
+
+    // One infected subscriber per family: no group of victims to share, so the single host's own evidence must carry it.
+    it("ranks the C&C endpoints of one infected subscriber per family first, on the host's own evidence", async () => {
+      const one = await evaluateReal({ dir: REAL, c2: SIMDA_C2, subscribers: 150, infectedPerFamily: 1, seed: 5, rate: 25_000 });
+      assert.equal(one.dropped, 0);
+      assert.deepEqual(
+        one.infections.map((i) => i.infectedSubscribers),
+        [1, 1],
+      );
+      const [mamori, beacon, fanIn] = one.methods;
+      const ranks = mamori!.ranks.map((x) => `${x.endpoint} ${x.rank} (${x.score.toFixed(3)})`).join(', ');
+      assert.deepEqual(
+        mamori!.ranks.map((x) => x.rank),
+        [1, 2, 3],
+        ranks,
+      );
+      assert.equal(mamori!.ranks[0]!.endpoint, '66.63.168.35:5888/tcp');
+      assert.ok(mamori!.prAuc >= 0.9, `PR-AUC ${mamori!.prAuc}: ${ranks}`);
+      assert.equal(mamori!.fp, 0);
+      assert.equal(one.sharedGroup.cc, 0, 'no shared group with one subscriber');
+      for (const base of [beacon!, fanIn!]) assert.ok(base.prAuc < 0.1, `${base.name}: ${base.prAuc}`);
+      // Scores an analyst can order: not all the same, and the explanation of a Simda address in raw units.
+      assert.ok(mamori!.ranks[0]!.score > mamori!.ranks[1]!.score && mamori!.ranks[1]!.score > mamori!.ranks[2]!.score, ranks);
+      const simda = one.top.find((t) => t.family === 'simda-ctu-botnet-355-1')!;
+      assert.match(simda.summary, /^\d+ contacts a day from 1 subscriber, port 80\/tcp, a network \(\/16\) no other subscriber reaches$/);
+      assert.ok(simda.explanation.some((e) => /^no other subscriber reaches any server of its network .*\(raised the score\)$/.test(e)));
     });
   },
 );

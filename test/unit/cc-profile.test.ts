@@ -47,6 +47,7 @@ const BASE: EndpointFeatures = {
   sharedClientNetworks: 0,
   netOtherClients: 200,
   netOtherEndpoints: 12,
+  wideNetOtherClients: 400,
   scanningClients: 0,
   sentBytesPerClient: 28_800,
   subscribers: 1000,
@@ -201,6 +202,25 @@ describe("M1 profile: judged against the ISP's own population", () => {
     const common = { ...REFUSING, port: 8883, portOtherClients: 700 };
     const ts = scoreWindow(defaultProfile(), [...pop, common]).at(-1)!.terms;
     assert.ok(ts.find((t) => t.feature === 'port_reach')!.log10Ratio < 0.2);
+  });
+
+  it("judges novelty against this ISP's own population: a network no other subscriber reaches is evidence", () => {
+    // One subscriber polling a web port: the same behaviour in a network everybody reaches and in one nobody else does.
+    const polled = { ...REFUSING, clients: 1, flows: 103, flowsPerClient: 103, failedShare: 0, port: 80, portOtherClients: 900 };
+    const novel = { ...polled, address: '203.0.113.58', wideNetOtherClients: 0 };
+    const [known, alone] = scoreWindow(defaultProfile(), [...pop, polled, novel]).slice(-2);
+    const term = (s: typeof known) => s!.terms.find((t) => t.feature === 'network_novelty')!;
+    assert.ok(term(alone).log10Ratio > 1, `novel network: ${term(alone).log10Ratio}`);
+    assert.ok(term(known).log10Ratio < 0, 'a network 40 % of the subscribers reach points to benign');
+    assert.ok(alone!.evidence > known!.evidence + 1);
+    const said = (s: typeof known) => explainTerms(s!.features, s!.terms, 10, 10).find((e) => e.feature === 'network_novelty')!;
+    assert.equal(said(alone).direction, 'raised');
+    assert.match(said(alone).en, /^no other subscriber reaches any server of its network \(\/16, IPv6 \/32\): .* \(raised the score\)$/);
+    assert.match(said(alone).ja, /^この宛先の接続元以外に、そのネットワーク（\/16、IPv6 は \/32）のどのサーバにも接続する加入者はいない：/);
+    assert.equal(said(known).direction, 'lowered');
+    assert.match(said(known).en, /^400 other subscribers \(40 %\) reach servers of its network \(\/16, IPv6 \/32\): .*lowered the score/);
+    assert.match(summary(alone!.features).en, /, a network \(\/16\) no other subscriber reaches$/);
+    assert.doesNotMatch(summary(known!.features).en, /no other subscriber/);
   });
 });
 

@@ -52,6 +52,11 @@ export interface EndpointFeatures {
   netOtherClients: number;
   /** Other endpoints of the same network on this port and protocol. */
   netOtherEndpoints: number;
+  /**
+   * Subscribers, other than this endpoint's own clients, that reach any server of its wider network (IPv4 /16,
+   * IPv6 /32) on any port: 0 = a network this ISP's population otherwise never touches (novelty).
+   */
+  wideNetOtherClients: number;
   /** Clients that also tried 32 or more other addresses without ever completing a handshake (scanning): an infection's symptom. */
   scanningClients: number;
   /** Bytes sent to the endpoint per client (uploads). */
@@ -198,6 +203,10 @@ WITH
   ports AS (
     SELECT port, proto, uniqExact(ip) AS endpoints FROM fwd GROUP BY port, proto
   ),
+  -- Distinct subscribers reaching each wider network (IPv4 /16, IPv6 /32) on any port or protocol.
+  wide_nets AS (
+    SELECT cutIPv6(ip, 12, 2) AS net, uniqExact(client) AS net_subscribers FROM fwd GROUP BY net
+  ),
   population AS (SELECT uniqExact(client) AS subscribers FROM fwd)
 -- Benign services at scale answer from farms (NTP pools, push and update servers): several
 -- addresses of one network with the same port and rhythm. Windows over the result count them,
@@ -220,6 +229,8 @@ SELECT
   if(f.sent_bytes > 0, coalesce(r.return_bytes, 0) / f.sent_bytes, 0) AS return_ratio,
   f.sent_bytes / c.clients AS sent_bytes_per_client,
   c.scanning_clients AS scanning_clients, c.client_hours_avg AS client_hours,
+  -- Every client of the endpoint reaches its network: the rest are the other subscribers there.
+  w.net_subscribers - c.clients AS wide_net_other_clients,
   (SELECT subscribers FROM population) AS subscribers,
   {hours:Float64} AS window_hours,
   groupArray(c.period_s) OVER (PARTITION BY cutIPv6(c.ip, 10, 1), c.port, c.proto) AS farm_periods,
@@ -232,6 +243,7 @@ FROM by_client AS c
 INNER JOIN by_flow AS f ON c.ip = f.ip AND c.port = f.port AND c.proto = f.proto
 INNER JOIN ports AS p ON c.port = p.port AND c.proto = p.proto
 LEFT JOIN rev AS r ON c.ip = r.ip AND c.port = r.port AND c.proto = r.proto
+INNER JOIN wide_nets AS w ON cutIPv6(c.ip, 12, 2) = w.net
 )
 ORDER BY clients DESC, address, port
 SETTINGS join_use_nulls = 1`;
@@ -273,6 +285,7 @@ export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope
     portOtherClients: num(r.port_other_clients),
     netOtherClients: num(r.net_other_clients),
     netOtherEndpoints: num(r.net_other_endpoints),
+    wideNetOtherClients: num(r.wide_net_other_clients),
     scanningClients: num(r.scanning_clients),
     sentBytesPerClient: num(r.sent_bytes_per_client),
     subscribers: num(r.subscribers),

@@ -109,6 +109,26 @@ export const C2_PROFILE: readonly FeatureSpec[] = [
           },
   },
   {
+    // Novelty against this ISP's own population: C&C servers often sit on hosting no one else here uses; benign
+    // long-tail sites mostly sit in networks (clouds, CDNs, hosters) that other subscribers reach for other things.
+    name: 'network_novelty',
+    value: (f) => f.wideNetOtherClients / Math.max(1, f.subscribers - f.clients),
+    edges: [1e-9, 0.01, 0.05, Infinity],
+    c2: [0.4, 0.15, 0.15, 0.3],
+    say: (f, v) => {
+      const n = f.wideNetOtherClients.toLocaleString('en');
+      return f.wideNetOtherClients === 0
+        ? {
+            ja: 'この宛先の接続元以外に、そのネットワーク（/16、IPv6 は /32）のどのサーバにも接続する加入者はいない',
+            en: 'no other subscriber reaches any server of its network (/16, IPv6 /32)',
+          }
+        : {
+            ja: `そのネットワーク（/16、IPv6 は /32）には他の加入者 ${n} 人（${pct(v)} %）が接続`,
+            en: `${n} other subscribers (${pct(v)} %) reach servers of its network (/16, IPv6 /32)`,
+          };
+    },
+  },
+  {
     name: 'popularity',
     value: (f) => share(f.clients, f),
     edges: [0.005, 0.02, 0.1, Infinity],
@@ -335,6 +355,10 @@ export function summary(f: EndpointFeatures): { ja: string; en: string } {
   } else {
     en.push(`port ${f.port}/${proto(f.proto)}`);
     ja.push(`ポート ${f.port}/${proto(f.proto)}`);
+  }
+  if (f.wideNetOtherClients === 0) {
+    en.push('a network (/16) no other subscriber reaches');
+    ja.push('他の加入者が接続しないネットワーク（/16）');
   }
   if (f.beaconScore >= 0.8) {
     en.push(`regular (beacon score ${f.beaconScore.toFixed(2)})`);

@@ -9,7 +9,9 @@ import type { MeasureRoutes } from '../../core/registry.js';
 import { listedAmplificationNames } from './amplification.js';
 import type { M6Api } from './run.js';
 
-export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({ running: { decisions, receiver, tracked, byResolver, apply, intervalMs } }) => {
+export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({
+  running: { decisions, receiver, tracked, byResolver, apply, intervalMs },
+}) => {
   const tags = ['ddos-dns-blocking'];
   const decision = z.object({
     id: z.string(),

@@ -487,9 +487,10 @@ describe(
     });
 
     it('M6: shows the live attack with its explanation and proposed rule, approves it (audited), and the whitelisted', async () => {
-      // 40 s of a resolver's dnstap (as Unbound writes it): benign names, www.victim.example among them; from 20 s on, 300
-      // random names a second under victim.example and 150 under the whitelisted popular.example, failing.
-      const t0 = Math.floor(Date.now() / 1000) - 60;
+      // 75 s of a resolver's dnstap (as Unbound writes it): benign names, www.victim.example among them; from 45 s on (after
+      // M6's 30 s warm-up and a normal quarter-minute), 300 random names a second under victim.example and 150 under the
+      // whitelisted popular.example, failing.
+      const t0 = Math.floor(Date.now() / 1000) - 90;
       const frames: Buffer[] = [];
       let seed = 7;
       const rand = () => {
@@ -497,12 +498,12 @@ describe(
         return seed / 0x7fffffff;
       };
       const label = () => Array.from({ length: 12 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(rand() * 36)]).join('');
-      for (let sec = 0; sec < 40; sec++) {
+      for (let sec = 0; sec < 75; sec++) {
         const names: Array<[string, number]> = [];
         for (let k = 0; k < 200; k++) names.push([k % 10 === 0 ? 'www.victim.example' : `www.site${k % 40}.co.jp`, 0]);
         for (let k = 0; k < 30; k++) names.push([`cdn${k}.popular.example`, 0]);
-        if (sec >= 20) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
-        if (sec >= 20) for (let k = 0; k < 150; k++) names.push([`${label()}.popular.example`, 2]);
+        if (sec >= 45) for (let k = 0; k < 300; k++) names.push([`${label()}.victim.example`, 2]);
+        if (sec >= 45) for (let k = 0; k < 150; k++) names.push([`${label()}.popular.example`, 2]);
         for (const [qname, rcode] of names) {
           frames.push(dnstapFrame({ type: 5, client: '198.51.100.9', qname, timeSec: t0 + sec, identity: 'resolver-a' }));
           frames.push(dnstapFrame({ type: 6, client: '198.51.100.9', qname, rcode, timeSec: t0 + sec, identity: 'resolver-a' }));

@@ -69,6 +69,8 @@ export const VICTIMS = [
   { zone: 'victim-mix.ne.jp', shape: 'mixed', where: 'directly under a public suffix (ne.jp)' },
 ] as const;
 const AMP_NAME = 'amp.abused.example';
+/** A second abused name whose answer is about 10× its query: the factor M6 blocks from by default (issue 18's target). */
+const AMP10_NAME = 'amp10.abused.example';
 
 const SOA = '$TTL 300\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n';
 /** Four TXT strings of 255 characters (the amplified answer). */
@@ -86,7 +88,7 @@ export const ZONES: Record<string, string> = {
   'dnsbl.example': `${SOA}2.0.0.127.zen IN A 127.0.0.2\n9.8.7.10.zen IN A 127.0.0.4\n`,
   'malware-check.example': `${SOA}44d88612fea8a8f36de82e1278abb02f.hash IN A 127.0.0.2\n`,
   // 1,114 bytes with EDNS: header 12, question 24, answer 12 + 1,055 of TXT, OPT 11.
-  'abused.example': `${SOA}amp IN TXT ${TXT_STRINGS} "${'z'.repeat(30)}"\n`,
+  'abused.example': `${SOA}amp IN TXT ${TXT_STRINGS} "${'z'.repeat(30)}"\n` + `amp10 IN TXT "${'y'.repeat(255)}" "${'x'.repeat(195)}"\n`,
 };
 
 /** Benign names with their types (dnsperf's format); the DNSBL, hash and CDN names are new all the time. */
@@ -112,6 +114,7 @@ export function benignNames(n: number): string[] {
       const [zone, subs] = pick(r, usual);
       lines.push(`${subs[Math.floor(r() ** 2 * subs.length)]}.${zone} A`);
     } else if (x < 0.1705) lines.push(`${AMP_NAME} TXT`);
+    else if (x < 0.171) lines.push(`${AMP10_NAME} TXT`);
     else if (x < 0.3) lines.push(`${pick(r, ['www', 'www', 'mail', 'login'])}.${customers[Math.floor(r() ** 2 * customers.length)]} A`);
     else
       lines.push(
@@ -319,7 +322,8 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
   const benignSet = new Set(benign.map((l) => l.split(' ')[0]!));
   writeFileSync(join(dir, 'benign.txt'), benign.join('\n') + '\n');
   VICTIMS.forEach((v, i) => writeFileSync(join(dir, `attack-${i}.txt`), attackNames(v.zone, v.shape, attackQps * seconds, 10 + i)));
-  writeFileSync(join(dir, 'amp.txt'), `${AMP_NAME} TXT\n`);
+  // Both abused names from one dnsperf: half the amplification rate each.
+  writeFileSync(join(dir, 'amp.txt'), `${AMP_NAME} TXT\n${AMP10_NAME} TXT\n`);
   const at = (s: string) => ['-s', '127.0.0.1', '-p', String(resolverPort), ...s.split(' ')];
   const benignRun = dnsperf([...at(`-d ${join(dir, 'benign.txt')} -Q ${benignQps} -l ${seconds} -c 8 -q 2000 -e`)]);
   const attacks: Array<Promise<string>> = [];
@@ -401,13 +405,14 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
     return res;
   });
   const amp = attacksApi.decisions.find((x) => x.kind === 'amplification' && x.domain === AMP_NAME);
+  const amp10 = attacksApi.decisions.find((x) => x.kind === 'amplification' && x.domain === AMP10_NAME);
   const lines = [
     `${resolver}, ${withAttack ? 'with attacks' : 'benign only'}, ` +
       `cold start: ${seconds} s, benign ` +
       (`dnsperf ${qps(benignOut)} qps achieved (target ${benignQps}, ` + `lost ${lost(benignOut)})`) +
       (withAttack
         ? `, from ${onsetS} s ${VICTIMS.length} attacks at ${attackOut.slice(0, -1).map(qps).join('/')} ` +
-          `qps and TXT ${AMP_NAME} at ${qps(attackOut.at(-1)!)} qps`
+          `qps and TXT ${AMP_NAME} and ${AMP10_NAME} at ${qps(attackOut.at(-1)!)} qps together`
         : ''),
     `  dnstap events at Mamori: ${attacksApi.receiver.events.toLocaleString('en')}, ` +
       `dropped ${attacksApi.receiver.dropped}, ` +
@@ -427,9 +432,11 @@ export async function runM6Scenario(o: M6ScenarioOptions): Promise<M6ScenarioRes
           `rule ${f(v.ruleAfterS)}, ` +
           (`block effective at the resolver ${f(v.blockedAfterS)} ` + `after the onset, confidence ${v.confidence?.toFixed(2) ?? '-'}`),
       );
-    lines.push(
-      `  ${AMP_NAME}: ${amp ? `${amp.status} ${f(after(amp.firstSeen))} after the onset: ${amp.explanation.en}` : 'not detected'}`,
-    );
+    for (const [name, d] of [
+      [AMP_NAME, amp],
+      [AMP10_NAME, amp10],
+    ] as const)
+      lines.push(`  ${name}: ${d ? `${d.status} ${f(after(d.firstSeen))} after the onset: ${d.explanation.en}` : 'not detected'}`);
   }
   lines.push(
     `  answers by the policy: ${(answers.length - passed.length).toLocaleString('en')} blocked, ` +

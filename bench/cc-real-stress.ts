@@ -12,6 +12,7 @@ import { evaluateReal } from '../src/app/evaluate-real.js';
 import { rng } from '../src/core/random.js';
 import { prAuc } from '../src/measures/cc-detection/model.js';
 import { defaultProfile, scoreWindow } from '../src/measures/cc-detection/profile.js';
+import { admits, operatingThreshold } from '../src/measures/cc-detection/threshold.js';
 
 const subscribers = Number(process.argv[2] ?? 1000);
 const seed = Number(process.argv[3] ?? 1);
@@ -25,14 +26,20 @@ const r = await evaluateReal({ dir: DIR, c2, subscribers, infectedPerFamily: 1, 
 const { features, truth } = r.window!;
 const model = defaultProfile();
 console.log(`one window: ${subscribers} subscribers, seed ${seed}, one infected subscriber per family, no label given\n`);
-console.log('| benign 1–2-client endpoints made novel | novel benign endpoints scored | PR-AUC | C&C ranks (score) | false candidates |');
-console.log('|---|---|---|---|---|');
+console.log(
+  '| benign 1–2-client endpoints made novel | novel benign endpoints scored | PR-AUC | C&C ranks (score) ' +
+    '| operating threshold (evidence, rule) | C&C candidates | false candidates |',
+);
+console.log('|---|---|---|---|---|---|---|');
 for (const share of [0, 0.01, 0.02, 0.05, 0.1]) {
   const pick = rng(7);
   const changed = features.map((f, i) =>
     truth[i]!.truth === 'benign' && f.clients <= 2 && pick() < share ? { ...f, wideNetOtherClients: 0 } : f,
   );
-  const rows = scoreWindow(model, changed)
+  const scored = scoreWindow(model, changed);
+  // The threshold detection would choose for this window (the default budget: 1 per 1,000 subscribers).
+  const op = operatingThreshold(model, { scored: scored.filter((x) => x.eligible).length, subscribers: features[0]?.subscribers ?? 0 });
+  const rows = scored
     .map((s, i) => ({ s, t: truth[i]!.truth }))
     .filter((x) => x.t !== 'infection-other')
     .sort((a, b) => b.s.score - a.s.score || b.s.evidence - a.s.evidence);
@@ -43,6 +50,8 @@ for (const share of [0, 0.01, 0.02, 0.05, 0.1]) {
   );
   const ranks = rows.flatMap((x, i) => (x.t === 'cc' ? [`${i + 1} (${x.s.score.toFixed(3)})`] : []));
   const novel = rows.filter((x) => x.t === 'benign' && x.s.eligible && x.s.features.wideNetOtherClients === 0).length;
-  const fp = rows.filter((x) => x.t === 'benign' && x.s.score >= model.threshold).length;
-  console.log(`| ${(share * 100).toFixed(0)} % | ${novel} | ${ap.toFixed(3)} | ${ranks.join(', ')} | ${fp} |`);
+  const fp = rows.filter((x) => x.t === 'benign' && admits(op, x.s)).length;
+  const tp = rows.filter((x) => x.t === 'cc' && admits(op, x.s)).length;
+  const at = `${op.evidence?.toFixed(2)}, ${op.rule}`;
+  console.log(`| ${(share * 100).toFixed(0)} % | ${novel} | ${ap.toFixed(3)} | ${ranks.join(', ')} | ${at} | ${tp} | ${fp} |`);
 }

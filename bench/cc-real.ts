@@ -5,7 +5,10 @@
  * the background, each infection alone — with both baselines in every run.
  * The built-in profile is scored with no C&C label given.
  *
- *   node dist/bench/cc-real.js [subscribers=1000] [seeds=1,2,3] [rate=40000]
+ * Candidates are chosen as detection chooses them: the operating threshold from the false-candidate budget
+ * (1 per 1,000 subscribers), stated for every run.
+ *
+ *   node dist/bench/cc-real.js [subscribers=1000] [seeds=1,2,3] [rate=40000] [only runs whose name contains this]
  */
 import { join } from 'node:path';
 import { evaluateReal, type RealEvalReport } from '../src/app/evaluate-real.js';
@@ -13,6 +16,7 @@ import { evaluateReal, type RealEvalReport } from '../src/app/evaluate-real.js';
 const subscribers = Number(process.argv[2] ?? 1000);
 const seeds = (process.argv[3] ?? '1,2,3').split(',').map(Number);
 const rate = Number(process.argv[4] ?? 40_000);
+const only = process.argv[5];
 const DIR = join(new URL('../../', import.meta.url).pathname, '../shared/data/c2-real');
 const c2 = [
   { address: '23.253.126.58', port: 80, proto: 6 },
@@ -37,7 +41,8 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 const tops: Array<{ name: string; seed: number; r: RealEvalReport }> = [];
-for (const run of runs) {
+const thresholds: string[] = [];
+for (const run of runs.filter((x) => only === undefined || x.name.includes(only))) {
   for (const seed of run.seeds) {
     const t0 = performance.now();
     const r = await evaluateReal({
@@ -66,11 +71,18 @@ for (const run of runs) {
         `shared group: ${g.cc} of ${r.positives} C&C, ${g.benign} of ${g.eligibleBenign} benign endpoints with 10+ contacts\n`,
     );
     if (seed === seeds[0] && !run.benignDays && !run.families) tops.push({ name: run.name, seed, r });
+    const op = r.methods[0]!.operating;
+    if (op) thresholds.push(`${run.name}, seed ${seed}: ${op.reason.en}`);
     // Where the C&C endpoints scored against the first benign endpoint: the margin an unseen capture would have.
     const firstBenign = r.top.find((t) => t.truth === 'benign');
-    if (firstBenign) process.stderr.write(`  first benign endpoint: rank ${firstBenign.rank}, score ${fmt(firstBenign.score)}\n`);
+    if (firstBenign) {
+      const e = firstBenign.evidence?.toFixed(2) ?? 'n/a';
+      process.stderr.write(`  first benign endpoint: rank ${firstBenign.rank}, score ${fmt(firstBenign.score)}, evidence ${e}\n`);
+    }
   }
 }
+console.log('\nOperating thresholds (Mamori):');
+for (const t of thresholds) console.log(`- ${t}`);
 for (const { name, seed, r } of tops) {
   console.log(`\nTop 5 of "${name}", seed ${seed} (no label given):`);
   for (const t of r.top.slice(0, 5)) {

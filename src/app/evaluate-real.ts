@@ -26,6 +26,13 @@ import { rankEndpoints } from '../measures/cc-detection/detect.js';
 import { extractFeatures, MAX_GROUP, type EndpointFeatures } from '../measures/cc-detection/features.js';
 import { prAuc } from '../measures/cc-detection/model.js';
 import { defaultProfile, learnProfile, type ProfileModel } from '../measures/cc-detection/profile.js';
+import {
+  admits,
+  DEFAULT_THRESHOLD,
+  operatingThreshold,
+  type OperatingThreshold,
+  type ThresholdSetting,
+} from '../measures/cc-detection/threshold.js';
 import { kindOf, type AnyModel } from '../measures/cc-detection/training.js';
 
 export interface RealEvalOptions {
@@ -41,6 +48,8 @@ export interface RealEvalOptions {
   families?: string[];
   /** The model to evaluate; the built-in profile when absent. */
   model?: AnyModel;
+  /** How candidates are chosen, as in M1's settings (operatingThreshold); the default budget when absent. */
+  threshold?: ThresholdSetting;
   /** Return the window's features and truth too (for stress tests on the same window, bench/cc-real-stress.ts). */
   keepWindow?: boolean;
   onStep?: (message: string) => void;
@@ -52,9 +61,11 @@ export interface MethodResult {
   /** PR-AUC with one family's C&C endpoints as the positives (the other families' left out). */
   perFamily: Array<{ family: string; prAuc: number }>;
   /** Rank of each C&C endpoint among the scored ones (1 = top; ties counted against it). */
-  ranks: Array<{ family: string; endpoint: string; rank: number; score: number }>;
-  /** At the method's operating threshold. */
+  ranks: Array<{ family: string; endpoint: string; rank: number; score: number; candidate: boolean }>;
+  /** At the method's operating threshold (as a score). */
   threshold: number;
+  /** Mamori's: how the threshold was chosen for this window, as detection would (threshold.ts). */
+  operating?: OperatingThreshold;
   tp: number;
   fp: number;
   fn: number;
@@ -166,7 +177,13 @@ export function readRealDir(
 /** Metrics of one ranking: ties count against the C&C endpoint; excluded endpoints are not in the list. */
 type Row = { key: string; family?: string | undefined; y: number; score: number; tie: number };
 
-function measure(name: string, rows: Row[], threshold: number, subscribers: number): MethodResult {
+function measure(
+  name: string,
+  rows: Row[],
+  threshold: number,
+  subscribers: number,
+  flags: (r: Row) => boolean = (r) => r.score >= threshold,
+): MethodResult {
   const sorted = [...rows].sort((a, b) => b.score - a.score || b.tie - a.tie || a.y - b.y);
   const ranks = rows
     .filter((r) => r.y === 1)
@@ -174,10 +191,11 @@ function measure(name: string, rows: Row[], threshold: number, subscribers: numb
       family: r.family ?? '',
       endpoint: r.key,
       score: r.score,
+      candidate: flags(r),
       rank: 1 + rows.filter((o) => o !== r && (o.score > r.score || (o.score === r.score && o.tie >= r.tie))).length,
     }))
     .sort((a, b) => a.rank - b.rank);
-  const flagged = rows.filter((r) => r.score >= threshold);
+  const flagged = rows.filter(flags);
   const tp = flagged.filter((r) => r.y === 1).length;
   const fp = flagged.length - tp;
   const ap = (rs: typeof sorted) =>
@@ -260,6 +278,12 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
         y: y[i]!,
         ...scores(f, i),
       }));
+    // Candidates as detection would choose them in this window: its scored endpoints, its active subscribers.
+    const operating = operatingThreshold(
+      model,
+      { scored: ranked.filter((r) => r.score > 0).length, subscribers: features[0]?.subscribers ?? 0 },
+      o.threshold ?? DEFAULT_THRESHOLD,
+    );
     const mamoriRows = rows((f) => {
       const r = byKey.get(key(f))!.r;
       return { score: r.score, tie: r.evidence ?? 0 };
@@ -267,7 +291,17 @@ export async function evaluateReal(o: RealEvalOptions): Promise<RealEvalReport> 
     const beaconRows = rows((f) => ({ score: f.beaconScore, tie: 0 }));
     const fanRows = rows((f) => ({ score: f.clients, tie: 0 }));
     const methods = [
-      measure(o.model ? `Mamori, ${kindOf(model)} model from a file` : 'Mamori', mamoriRows, model.threshold, o.subscribers),
+      {
+        ...measure(
+          o.model ? `Mamori, ${kindOf(model)} model from a file` : 'Mamori',
+          mamoriRows,
+          operating.score,
+          o.subscribers,
+          // tie is the evidence for the profile (undefined for a forest, which admits by score).
+          (r) => admits(operating, { score: r.score, evidence: kindOf(model) === 'profile' ? r.tie : undefined }),
+        ),
+        operating,
+      },
       measure(
         'beacon score (RITA-style)',
         beaconRows,

@@ -3,7 +3,8 @@
  * ../shared/data/c2-real replicated over 150 subscribers, the real RemcosRAT
  * and Simda infections mixed into three each (and, in a second run, into one each), IPFIX through the real
  * collector, scored by the built-in profile with no C&C label given, beside
- * the RITA-style beacon score and fan-in. Ranks, not timings. Skipped, with a
+ * the RITA-style beacon score and fan-in; candidates at the operating threshold from the false-candidate budget.
+ * Ranks, not timings. Skipped, with a
  * notice, when the shared data is absent; BENCHMARKS.md has the figures at
  * 1,000 subscribers.
  */
@@ -91,6 +92,18 @@ describe(
       assert.equal(mamori!.ranks[0]!.endpoint, '66.63.168.35:5888/tcp');
       assert.ok(mamori!.prAuc >= 0.9, `PR-AUC ${mamori!.prAuc}: ${ranks}`);
       assert.equal(mamori!.fp, 0);
+      // Both families are candidates at the operating threshold chosen from the budget (1 false candidate per 1,000
+      // subscribers: 0.15 here), with no false candidate; at the fixed score 0.5 Simda was not (scores 0.14–0.42).
+      const op = mamori!.operating!;
+      assert.equal(op.rule, 'budget', op.reason.en);
+      assert.equal(op.subscribers, 150);
+      assert.ok(mamori!.fp <= op.allowed!, `${mamori!.fp} false candidates, ${op.allowed} allowed: ${op.reason.en}`);
+      for (const family of ['remcosrat-ctu-sme-11', 'simda-ctu-botnet-355-1'])
+        assert.ok(
+          mamori!.ranks.some((x) => x.family === family && x.candidate),
+          `${family} is no candidate: ${ranks}; ${op.reason.en}`,
+        );
+      assert.equal(mamori!.tp, mamori!.ranks.filter((x) => x.candidate).length);
       assert.equal(one.sharedGroup.cc, 0, 'no shared group with one subscriber');
       for (const base of [beacon!, fanIn!]) assert.ok(base.prAuc < 0.1, `${base.name}: ${base.prAuc}`);
       // Scores an analyst can order: not all the same, and the explanation of a Simda address in raw units.

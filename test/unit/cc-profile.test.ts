@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import type { EndpointFeatures } from '../../src/measures/cc-detection/features.js';
 import { explain, trainModel } from '../../src/measures/cc-detection/model.js';
 import {
+  type Scored,
   defaultProfile,
   explainTerms,
   learnProfile,
@@ -17,7 +18,15 @@ import {
   summary,
 } from '../../src/measures/cc-detection/profile.js';
 import { rng } from '../../src/core/random.js';
-import { modelFile, parseModelFile } from '../../src/measures/cc-detection/training.js';
+import { modelFile, parseModelFile, type AnyModel } from '../../src/measures/cc-detection/training.js';
+import { ccDetectionSettings } from '../../src/measures/cc-detection/settings.js';
+import {
+  admits,
+  DEFAULT_THRESHOLD,
+  evidenceFloor,
+  operatingThreshold,
+  type OperatingThreshold,
+} from '../../src/measures/cc-detection/threshold.js';
 
 const BASE: EndpointFeatures = {
   address: '198.51.100.1',
@@ -301,5 +310,151 @@ describe('M1 forest explanations', () => {
       text.some((t) => /contacts per client \(711\)/.test(t.en)),
       JSON.stringify(text),
     );
+  });
+});
+
+describe('M1 operating threshold: from a false-candidate budget, without labels', () => {
+  const model = defaultProfile();
+  const admitted = (t: OperatingThreshold, s: readonly Scored[]) => s.filter((x) => admits(t, x));
+  const thresholdOf = (s: readonly Scored[]) =>
+    operatingThreshold(model, { scored: s.filter((x) => x.eligible).length, subscribers: 1000 }, DEFAULT_THRESHOLD);
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+
+  it('turns the budget into evidence log10(scored ÷ allowed), and says so with its figures', () => {
+    const t = operatingThreshold(model, { scored: 3000, subscribers: 1000 });
+    assert.equal(t.rule, 'budget');
+    assert.ok(near(t.evidence!, Math.log10(3000)), String(t.evidence));
+    assert.equal(t.allowed, 1);
+    assert.ok(near(t.expectedFalseAtMost!, 1));
+    assert.ok(near(t.score, probability(model, t.evidence!)));
+    assert.match(
+      t.reason.en,
+      new RegExp(
+        '^operating threshold: evidence 3\\.48 \\(score 0\\.\\d{3}\\), from the false-candidate budget 1 false candidate ' +
+          'per 1,000 subscribers × 1,000 active = 1\\.00 in this window; .*3,000 scored endpoints × 10\\^−3\\.48 = 1\\.00 false',
+      ),
+    );
+    assert.match(t.reason.ja, /^運用しきい値は証拠 3\.48.*誤検知予算は加入者 1,000 人あたり 1 件 × 稼働加入者 1,000 人/);
+    // An endpoint with the evidence of one host's six minutes of check-ins (4.4): a candidate under the budget, not at score 0.5.
+    const weak = { score: probability(model, 4.4), evidence: 4.4 };
+    assert.equal(admits(t, weak), true);
+    assert.equal(
+      admits(operatingThreshold(model, { scored: 3000, subscribers: 1000 }, { ...DEFAULT_THRESHOLD, rule: 'fixed' }), weak),
+      false,
+    );
+    assert.equal(admits(t, { score: probability(model, 3.4), evidence: 3.4 }), false);
+    // Twice the subscribers allow twice the false candidates; a ten times larger budget, ten times.
+    const big = operatingThreshold(model, { scored: 100_000, subscribers: 1000 });
+    const twice = operatingThreshold(model, { scored: 100_000, subscribers: 2000 });
+    const generous = operatingThreshold(
+      model,
+      { scored: 100_000, subscribers: 1000 },
+      { rule: 'budget', falseCandidatesPer1000Subscribers: 10 },
+    );
+    assert.ok(near(big.evidence! - twice.evidence!, Math.log10(2)));
+    assert.ok(near(big.evidence! - generous.evidence!, 1));
+  });
+
+  it('never goes under the floor: a small window or a generous budget raises nothing from noise', () => {
+    assert.ok(near(evidenceFloor(model), Math.log10(999)));
+    const small = operatingThreshold(model, { scored: 20, subscribers: 1000 });
+    assert.equal(small.rule, 'floor');
+    assert.ok(near(small.evidence!, evidenceFloor(model)));
+    assert.match(
+      small.reason.en,
+      /: the floor, evidence 3\.00, .* alone would allow evidence 1\.30, but nothing under the floor is a candidate/,
+    );
+    const generous = operatingThreshold(
+      model,
+      { scored: 3000, subscribers: 1000 },
+      { rule: 'budget', falseCandidatesPer1000Subscribers: 1000 },
+    );
+    assert.deepEqual([generous.rule, generous.allowed], ['floor', 1000]);
+    // A quiet window of 20 ordinary endpoints and a budget of 1 in 1: the budget alone would admit nearly all of it.
+    const quiet = scoreWindow(model, population(20, 31));
+    const t = operatingThreshold(model, { scored: 20, subscribers: 1000 }, { rule: 'budget', falseCandidatesPer1000Subscribers: 1000 });
+    assert.equal(admitted(t, quiet).length, 0);
+  });
+
+  it('is well defined on an empty window: no endpoint, no subscriber, no candidate, nothing infinite', () => {
+    const t = operatingThreshold(model, { scored: 0, subscribers: 0 });
+    assert.deepEqual([t.rule, t.allowed, t.expectedFalseAtMost], ['floor', 0, 0]);
+    assert.deepEqual(JSON.parse(JSON.stringify(t)), t, 'an infinite number would not survive JSON');
+    assert.match(t.reason.en, /alone would allow anything \(no endpoint scored\)/);
+    assert.equal(admits(t, { score: 0, evidence: 0 }), false);
+    assert.deepEqual(admitted(t, scoreWindow(model, [])), []);
+  });
+
+  it('keeps an all-benign window within its budget, however many endpoints it scores', () => {
+    for (const [n, seed] of [
+      [500, 11],
+      [3000, 12],
+      [10_000, 13],
+    ] as const) {
+      const s = scoreWindow(model, population(n, seed));
+      const t = thresholdOf(s);
+      assert.ok(admitted(t, s).length <= t.allowed!, `${n} endpoints: ${admitted(t, s).length} false candidates, ${t.allowed} allowed`);
+    }
+  });
+
+  it('where many endpoints are novel and C&C-like, learns that from the window: the budget holds, the refusing C&C stays', () => {
+    const r = rng(21);
+    // 900 of 3,001 endpoints: one subscriber each, polling a web port of a network no one else reaches, small regular messages.
+    const novel = Array.from({ length: 900 }, (_, i): EndpointFeatures => {
+      const flows = 20 + Math.floor(r() * 200);
+      return {
+        ...BASE,
+        address: `192.0.${2 + (i >> 8)}.${i & 255}`,
+        port: r() < 0.5 ? 80 : 443,
+        flows,
+        flowsPerClient: flows,
+        clientHours: 1 + Math.floor(r() * 3),
+        beaconScore: 0.6 + r() * 0.35,
+        bytesCv: 0.03 + r() * 0.1,
+        returnRatio: 0.6 + r(),
+        netOtherClients: 0,
+        netOtherEndpoints: 0,
+        wideNetOtherClients: 0,
+      };
+    });
+    const s = scoreWindow(model, [...population(2100, 22), ...novel, REFUSING]);
+    const t = thresholdOf(s);
+    const got = admitted(t, s);
+    assert.ok(
+      got.some((x) => x.features === REFUSING),
+      `the refusing C&C: evidence ${s.at(-1)!.evidence}`,
+    );
+    const wrong = got.filter((x) => x.features !== REFUSING).length;
+    assert.ok(wrong <= t.allowed!, `${wrong} false candidates, ${t.allowed} allowed`);
+    const novelty = s[2100]!.terms.find((x) => x.feature === 'network_novelty')!;
+    assert.ok(novelty.log10Ratio < 0.3, `novelty is common here, so it says little: ${novelty.log10Ratio}`);
+  });
+
+  it('keeps the fixed score as a setting, and a forest its own threshold', () => {
+    const win = { scored: 3000, subscribers: 1000 };
+    const fixed = operatingThreshold(model, win, { ...DEFAULT_THRESHOLD, rule: 'fixed' });
+    assert.deepEqual([fixed.rule, fixed.score, fixed.evidence], ['fixed', 0.5, null]);
+    assert.match(fixed.reason.en, /^operating threshold: score 0\.500, fixed in the settings/);
+    assert.equal(admits(fixed, { score: 0.49, evidence: 9 }), false);
+    assert.equal(admits(fixed, { score: 0.5 }), true);
+    assert.equal(operatingThreshold(model, win, { ...DEFAULT_THRESHOLD, rule: 'fixed', fixedScore: 0.2 }).score, 0.2);
+    const forest = { kind: 'forest', threshold: 0.8 } as unknown as AnyModel;
+    const t = operatingThreshold(forest, win);
+    assert.deepEqual([t.rule, t.score, t.evidence], ['model', 0.8, null]);
+    assert.match(t.reason.en, /the forest model's own/);
+    assert.equal(admits(t, { score: 0.81 }), true);
+  });
+
+  it("is one of M1's settings: the budget by default, fixed on request, a bad budget refused by name", () => {
+    assert.deepEqual(ccDetectionSettings.parse({}).operatingThreshold, { rule: 'budget', falseCandidatesPer1000Subscribers: 1 });
+    assert.deepEqual(ccDetectionSettings.parse({ operatingThreshold: { rule: 'fixed', fixedScore: 0.4 } }).operatingThreshold, {
+      rule: 'fixed',
+      falseCandidatesPer1000Subscribers: 1,
+      fixedScore: 0.4,
+    });
+    const bad = ccDetectionSettings.safeParse({ operatingThreshold: { falseCandidatesPer1000Subscribers: 0 } });
+    assert.equal(bad.success, false);
+    assert.deepEqual(bad.error!.issues[0]!.path, ['operatingThreshold', 'falseCandidatesPer1000Subscribers']);
+    assert.match(bad.error!.issues[0]!.message, /a budget above 0/);
   });
 });

@@ -179,6 +179,7 @@ export const ccDetectionCli: MeasureCli = (program, { withInstance, request, act
           `${r.detected} at or above the threshold ${r.threshold.toFixed(3)} (${r.created} new, ${r.redetected} re-detected), ` +
           `${r.allowListed} allow-listed, ${r.expired} expired\n`,
       );
+      process.stdout.write(`${r.operating.reason.en}\n`);
       process.stdout.write(
         `${r.flowsDeleted} analysed flows deleted (older than the window, not evidence of a current candidate); ` +
           `${r.unanalysedKept} older flows no run has analysed kept until retention\n`,

@@ -15,6 +15,7 @@ import { extractFeatures, type EndpointFeatures } from './features.js';
 import { explain, score, type M1Model } from './model.js';
 import { defaultProfile, eligible, explainTerms, scoreWindow, summary, type ProfileModel } from './profile.js';
 import { parseEndpoint, type CcDetectionSettings } from './settings.js';
+import { admits, operatingThreshold, type OperatingThreshold } from './threshold.js';
 import { analysedWindows, kindOf, recordRun, type AnyModel } from './training.js';
 
 /** The allow-list as ranges, so each endpoint is checked without string games. */
@@ -127,7 +128,10 @@ export function rankEndpoints(model: AnyModel, features: readonly EndpointFeatur
 export interface DetectionResult extends RunSummary {
   endpoints: number;
   allowListed: number;
+  /** The operating threshold as a score (lists show scores). */
   threshold: number;
+  /** How the threshold was chosen for this window, and why (threshold.ts). */
+  operating: OperatingThreshold;
   flowsDeleted: number;
   health: WindowHealth;
   /** Flows older than the window that no run has analysed (back-filled, simulated): kept until retention. */
@@ -156,6 +160,7 @@ export async function detectOnce(ctx: {
   const from = new Date(ctx.now.getTime() - windowMs);
   const window = { from: from.toISOString(), to: ctx.now.toISOString() };
   const health = await windowHealth(ctx.flows, from, ctx.now);
+  const noWindow = operatingThreshold(ctx.model, { scored: 0, subscribers: 0 }, ctx.settings.operatingThreshold);
   const empty = {
     detected: 0,
     created: 0,
@@ -164,7 +169,8 @@ export async function detectOnce(ctx: {
     expired: 0,
     endpoints: 0,
     allowListed: 0,
-    threshold: ctx.model.threshold,
+    threshold: noWindow.score,
+    operating: noWindow,
     flowsDeleted: 0,
     unanalysedKept: 0,
     health,
@@ -186,10 +192,13 @@ export async function detectOnce(ctx: {
   const allowed = allowListMatcher(ctx.settings.scope.allowList);
   const ranked = rankEndpoints(ctx.model, features, ctx.modelVersion);
   const scored = ranked.filter((r) => r.score > 0).length;
+  // Every row carries the window's count of active subscribers (the population the budget is per 1,000 of).
+  const subscribers = features[0]?.subscribers ?? 0;
+  const operating = operatingThreshold(ctx.model, { scored, subscribers }, ctx.settings.operatingThreshold);
   let allowListed = 0;
   const detections: Detection[] = [];
   ranked.forEach((r, i) => {
-    if (r.score <= 0 || r.score < ctx.model.threshold) return;
+    if (!admits(operating, r)) return;
     if (allowed(r.features)) {
       allowListed += 1;
       return;
@@ -232,7 +241,8 @@ export async function detectOnce(ctx: {
     ...summaryCounts,
     endpoints: features.length,
     allowListed,
-    threshold: ctx.model.threshold,
+    threshold: operating.score,
+    operating,
     flowsDeleted,
     unanalysedKept: Number(old?.n ?? 0),
     health,

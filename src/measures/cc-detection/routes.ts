@@ -165,6 +165,19 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
               redetected: z.number().optional(),
               expired: z.number().optional(),
               allowListed: z.number().optional(),
+              threshold: z
+                .object({
+                  rule: z.enum(['budget', 'floor', 'fixed', 'model']),
+                  score: z.number(),
+                  evidence: z.number().nullable(),
+                  subscribers: z.number(),
+                  scored: z.number(),
+                  allowed: z.number().nullable(),
+                  expectedFalseAtMost: z.number().nullable(),
+                  floor: z.number().nullable(),
+                  reason: textJaEn,
+                })
+                .optional(),
               flowsDeleted: z.number().optional(),
               unanalysedKept: z.number().optional(),
               problems: z.array(z.string()).optional(),
@@ -188,6 +201,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
             redetected: r.redetected,
             expired: r.expired,
             allowListed: r.allowListed,
+            threshold: r.operating,
             flowsDeleted: r.flowsDeleted,
             unanalysedKept: r.unanalysedKept,
             problems: r.health.problems,

@@ -78,6 +78,11 @@ function logOutcome(logger: Logger, o: RunOutcome): void {
       redetected: r.redetected,
       expired: r.expired,
       allowListed: r.allowListed,
+      // How the threshold was chosen (numbers only): the rule, the evidence and score, the window's budget.
+      thresholdRule: r.operating.rule,
+      thresholdScore: r.operating.score,
+      thresholdEvidence: r.operating.evidence,
+      falseCandidatesAllowed: r.operating.allowed,
       flowsDeleted: r.flowsDeleted,
       unanalysedKept: r.unanalysedKept,
       problems: r.health.problems.length,

@@ -44,6 +44,21 @@ export const ccDetectionSettings = z.object({
   runInterval: z.string().regex(DURATION_PATTERN, 'a duration such as "1h"').default('1h'),
   /** A candidate not re-detected for this long expires. */
   candidateExpiry: z.string().regex(DURATION_PATTERN, 'a duration such as "14d"').default('14d'),
+  /**
+   * Which scored endpoints become candidates (threshold.ts): by default from a budget of false candidates per
+   * 1,000 subscribers active in the window; `rule: fixed` keeps a fixed score (the model's own unless `fixedScore`).
+   */
+  operatingThreshold: z
+    .strictObject({
+      rule: z.enum(['budget', 'fixed']).default('budget'),
+      falseCandidatesPer1000Subscribers: z
+        .number()
+        .gt(0, 'a budget above 0 (false candidates per 1,000 subscribers)')
+        .max(1000, 'at most 1,000 per 1,000 subscribers')
+        .default(1),
+      fixedScore: z.number().gt(0, 'a score in (0, 1]').max(1, 'a score in (0, 1]').optional(),
+    })
+    .prefault({}),
 });
 
 export type CcDetectionSettings = z.output<typeof ccDetectionSettings> & { enabled: boolean };

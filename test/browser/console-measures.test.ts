@@ -294,6 +294,23 @@ describe(
       assert.deepEqual(models, ['1', '0']);
       assert.ok(await page.$('[data-model="1"] [data-testid=active-model]'));
       assert.ok(await page.$('[data-promote="0"]'), 'an analyst may go back to the built-in profile');
+      // A detection run now and a new profile version, from the page: the run's counts are those the audit recorded.
+      const runs = (await audited('cc.detect')).length;
+      await page.click('[data-testid=run-now]');
+      await page.waitForFunction(() => /^Detection ran over/.test(document.querySelector('[data-testid=done]')?.textContent?.trim() ?? ''));
+      const detects = await audited('cc.detect');
+      assert.equal(detects.length, runs + 1);
+      assert.match(detects.at(-1)!.actor, /analyst1/);
+      const counts = detects.at(-1)!.counts as Record<string, number>;
+      assert.match(
+        ((await page.textContent('[data-testid=done]')) ?? '').trim(),
+        new RegExp(`endpoints: ${counts.detected} detected, ${counts.created} new\\.$`),
+      );
+      await page.click('[data-testid=train]');
+      await page.waitForSelector('[data-model="2"]');
+      assert.match((await page.textContent('[data-testid=done]')) ?? '', /Version 2 made/);
+      assert.ok(await page.$('[data-promote="2"]'), 'made, not in use');
+      assert.ok(await page.$('[data-model="1"] [data-testid=active-model]'));
       assert.deepEqual(browser.problems, []);
       await context.close();
     });
@@ -307,44 +324,58 @@ describe(
         await page.waitForSelector('[data-testid=explanation] li');
         assert.equal(await page.$('[data-testid=reason]'), null, `${user}: no decision form`);
         assert.equal(await page.$('[data-promote]'), null, `${user}: no promotion`);
+        assert.equal(await page.$('[data-testid=jobs]'), null, `${user}: neither runs nor training`);
         await context.close();
       }
       assert.deepEqual(browser.problems, []);
     });
 
-    it('M2: approves the confirmed C&C for sharing (audited), shows the recipient, what it pulled, and revokes it', async () => {
+    it('M2: registers a recipient, issues its token, shares the C&C, shows the pull, renews, revokes (audited)', async () => {
       // The candidate confirmed in the M1 test reaches M2's queue at its next maintenance pass.
       const pendingOf = async () =>
         (await api<{ entries: Array<{ id: string; state: string }> }>('GET', '/api/v1/measures/cc-sharing/entries', 'auditor')).entries;
       await until(async () => (await pendingOf()).some((e) => e.state === 'pending'), 'the confirmed candidate in the sharing queue');
       const entry = (await pendingOf()).find((e) => e.state === 'pending')!;
+      // A day as the date inputs take it, in the browser's zone (Asia/Tokyo, UTC+9).
+      const day = (ms: number) => new Date(ms + 9 * 3_600_000).toISOString().slice(0, 10);
       const now = Date.now();
-      const recipient = await api<{ id: string }>('POST', '/api/v1/measures/cc-sharing/recipients', 'admin', {
-        name: 'Partner ISP CSIRT',
-        contact: 'soc@partner.example',
-        attestedAt: new Date(now - 86_400_000).toISOString(),
-        attestationUntil: new Date(now + 20 * 86_400_000).toISOString(),
-        channels: ['taxii'],
-      });
-      const credential = await api<{ secret: string }>(
-        'POST',
-        `/api/v1/measures/cc-sharing/recipients/${recipient.id}/credentials`,
-        'admin',
-        {
-          kind: 'token',
-        },
-      );
 
+      // An admin registers the recipient, attested until 20 days from now, and issues it a token (shown once).
+      const admin = await browser.newPage('en');
+      admin.page.on('dialog', (d) => void d.accept());
+      await browser.logIn(admin.page, 'admin1', password);
+      await open(admin.page, 'm2', '[data-testid=add-recipient]');
+      await admin.page.fill('input[name=recipient-name]', 'Partner ISP CSIRT');
+      await admin.page.fill('input[name=recipient-contact]', 'soc@partner.example');
+      await admin.page.fill('input[name=recipient-attested]', day(now - 86_400_000));
+      await admin.page.fill('input[name=recipient-until]', day(now + 20 * 86_400_000));
+      await admin.page.click('[data-testid=register]');
+      const recipientId = (await (await admin.page.waitForSelector('[data-testid=recipient]')).getAttribute('data-id'))!;
+      const row = `[data-testid=recipients] tr[data-recipient="${recipientId}"]`;
+      assert.match((await admin.page.textContent(row)) ?? '', /Partner ISP CSIRT[\s\S]*renew soon/);
+      const added = await audited('share.recipient.add');
+      assert.deepEqual(
+        added.map((e) => [e.object, e.actor.includes('admin1')]),
+        [[`recipient:${recipientId}`, true]],
+      );
+      await admin.page.click('[data-testid=issue-token]');
+      const secret = (await admin.page.textContent('[data-testid=secret-value]'))!.trim();
+      assert.match(secret, /^mmr_/);
+      const credentialId = (await audited('share.credential.issue'))[0]!.object!.replace(/^credential:/, '');
+      await admin.page.waitForSelector(`[data-testid=credentials] tr[data-credential="${credentialId}"][data-revoked=no]`);
+
+      // Neither an auditor nor an analyst is offered the recipients' administration; an auditor does not decide.
       const auditor = await browser.newPage('en');
       await browser.logIn(auditor.page, 'auditor1', password);
       await open(auditor.page, 'm2', `[data-testid=queue] tr[data-entry="${entry.id}"]`);
       assert.equal(await auditor.page.$('[data-approve]'), null, 'an auditor does not decide');
+      assert.equal(await auditor.page.$('[data-testid=add-recipient], [data-manage]'), null, 'an auditor manages no recipient');
       await auditor.context.close();
 
       const { context, page } = await browser.newPage('en');
       await browser.logIn(page, 'analyst1', password);
       await open(page, 'm2', `[data-testid=queue] tr[data-entry="${entry.id}"]`);
-      assert.match((await page.textContent(`[data-testid=recipients] tr[data-recipient="${recipient.id}"]`)) ?? '', /renew soon/);
+      assert.equal(await page.$('[data-testid=add-recipient], [data-manage]'), null, 'an analyst manages no recipient');
       await page.fill(`[data-testid=queue] tr[data-entry="${entry.id}"] input`, 'confirmed C&C: share with the partners');
       await page.click(`[data-approve="${entry.id}"]`);
       await page.waitForSelector(`[data-testid=entries] tr[data-entry="${entry.id}"][data-state=shared]`);
@@ -354,25 +385,55 @@ describe(
       assert.match(approved[0]!.actor, /analyst1/);
       await context.close();
 
-      // The recipient pulls the collection over TAXII 2.1; an admin sees the pull beside the recipient.
+      // The recipient pulls the collection over TAXII 2.1 with the token the console showed; the admin sees the pull.
       const base = server.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '');
       const ca = readFileSync(join(dir, 'data', 'taxii-tls', 'cert.pem'), 'utf8');
-      const { objects } = await new TaxiiClient(base, ca, { token: credential.secret }).allObjects('/mamori/', COLLECTIONS.cc.id);
+      const taxii = new TaxiiClient(base, ca, { token: secret });
+      const { objects } = await taxii.allObjects('/mamori/', COLLECTIONS.cc.id);
       assert.ok(
         objects.some((o) => o.id === entry.id),
         'the approved entry is delivered',
       );
-      const admin = await browser.newPage('en');
-      await browser.logIn(admin.page, 'admin1', password);
-      await open(admin.page, 'm2', `[data-testid=recipients] tr[data-recipient="${recipient.id}"]`);
-      const row = `[data-testid=recipients] tr[data-recipient="${recipient.id}"]`;
-      assert.equal((await admin.page.textContent(`${row} [data-testid=pulls]`))?.trim(), String((await audited('share.deliver')).length));
+      const pulls = String((await audited('share.deliver')).length);
+      await admin.page.reload();
+      await admin.page.waitForFunction(([sel, n]) => document.querySelector(sel)?.textContent?.trim() === n, [
+        `${row} [data-testid=pulls]`,
+        pulls,
+      ] as const);
       assert.ok(Number((await admin.page.textContent(`${row} [data-testid=objects]`))?.trim()) >= objects.length);
       // Revoked with a reason: the recipients get the revocation.
       await admin.page.fill(`[data-testid=entries] tr[data-entry="${entry.id}"] input`, 'the partner reported a sinkhole');
       await admin.page.click(`[data-revoke="${entry.id}"]`);
       await admin.page.waitForSelector(`[data-testid=entries] tr[data-entry="${entry.id}"][data-state=revoked]`);
       assert.equal((await audited('share.entry.revoke')).length, 1);
+
+      // A re-check recorded for a year: the badge goes, the dates are the API's, audited.
+      await admin.page.click(`[data-manage="${recipientId}"]`);
+      await admin.page.fill('input[name=renew-attested]', day(now));
+      await admin.page.fill('input[name=renew-until]', day(now + 365 * 86_400_000));
+      await admin.page.click('[data-testid=renew]');
+      await admin.page.waitForFunction((sel) => !/renew soon/.test(document.querySelector(sel)?.textContent ?? 'renew soon'), row);
+      const { recipients } = await api<{ recipients: Array<{ id: string; attestationUntil: string }> }>(
+        'GET',
+        '/api/v1/measures/cc-sharing/recipients',
+        'admin',
+      );
+      const attestedUntil = recipients.find((r) => r.id === recipientId)!.attestationUntil;
+      assert.equal(day(Date.parse(attestedUntil)), day(now + 365 * 86_400_000));
+      assert.deepEqual(
+        (await audited('share.recipient.attest')).map((e) => e.object),
+        [`recipient:${recipientId}`],
+      );
+
+      // The credential revoked (after a confirmation): TAXII refuses it from then on, audited.
+      await admin.page.click(`[data-revoke-credential="${credentialId}"]`);
+      await admin.page.waitForSelector(`[data-testid=credentials] tr[data-credential="${credentialId}"][data-revoked=yes]`);
+      const revoked = await audited('share.credential.revoke');
+      assert.deepEqual(
+        revoked.map((e) => [e.object, e.actor.includes('admin1')]),
+        [[`credential:${credentialId}`, true]],
+      );
+      assert.equal((await taxii.get(`/mamori/collections/${COLLECTIONS.cc.id}/objects/`)).status, 401);
       assert.deepEqual(browser.problems, []);
       await admin.context.close();
     });
@@ -556,6 +617,14 @@ describe(
       const approved = await audited('m6.rule.approve');
       assert.equal(approved.length, 1);
       assert.match(approved[0]!.actor, /operator1/);
+      // A honeypot operator's list of names abused for amplification: candidates with their source, for review.
+      await page.fill('input[name=report-source]', 'honeypot-jp');
+      await page.fill('textarea[name=report-names]', 'amp.abused.example\n');
+      await page.click('[data-testid=report-send]');
+      await page.waitForSelector('[data-attack="amp.abused.example"][data-status=pending]');
+      assert.match((await page.textContent('[data-testid=done]')) ?? '', /honeypot-jp: 1 candidates/);
+      const listed = (await attacks()).decisions.find((d) => d.domain === 'amp.abused.example');
+      assert.equal(listed?.status, 'pending');
       assert.deepEqual(browser.problems, []);
       await context.close();
 
@@ -563,6 +632,7 @@ describe(
       await browser.logIn(auditor.page, 'auditor1', password);
       await open(auditor.page, 'm6', '[data-attack="victim.example"]');
       assert.equal(await auditor.page.$('[data-reject]'), null, 'an auditor does not decide');
+      assert.equal(await auditor.page.$('[data-testid=report]'), null, 'an auditor reports no list');
       await auditor.context.close();
     });
 
@@ -575,7 +645,9 @@ describe(
         await page.waitForSelector('[data-testid=chart-subscribers] canvas');
         await browser.accessible(page, `m1 ${lang}`);
         await page.screenshot({ path: join(SHOTS, `m1-${lang}.png`), fullPage: true });
-        await open(page, 'm2', '[data-testid=recipients] tbody tr');
+        await open(page, 'm2', '[data-testid=recipients] tbody tr [data-manage]');
+        await page.click('[data-testid=recipients] tbody tr [data-manage]');
+        await page.waitForSelector('[data-testid=credentials] tbody tr[data-credential]');
         await browser.accessible(page, `m2 ${lang}`);
         await page.screenshot({ path: join(SHOTS, `m2-${lang}.png`), fullPage: true });
         await open(page, 'm3', '[data-testid=chart-blocked] canvas');

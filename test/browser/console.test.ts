@@ -268,7 +268,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await context.close();
   });
 
-  it('imports a report on the M7 page and shows its counts, no subscriber named', async () => {
+  it('imports a report on the M7 page and shows its counts, no subscriber named; records an opt-out and runs the analysis', async () => {
     const { context, page } = await newPage('en');
     await logIn(page, 'admin', adminPassword);
     await page.click('[data-nav=m7]');
@@ -288,6 +288,28 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     assert.match(result, /outside-prefixes: 1/);
     await page.waitForSelector('[data-testid=m7-imports] tbody tr');
     assert.match((await page.textContent('[data-testid=m7-imports]')) ?? '', /operator-list \(api\)/);
+
+    // The support desk: a subscriber's stage-1 opt-out looked up by ID and recorded (both audited, the ID never in the log).
+    const m7Audit = async () => {
+      const out: Array<{ action: string; object: string | null; actor: string }> = [];
+      for await (const e of server.mamori.audit.entries()) if (e.action.startsWith('m7.consent.')) out.push(e);
+      return out;
+    };
+    await page.fill('[data-testid=m7-subscriber]', 'sub-7777@isp');
+    await page.click('[data-testid=m7-look-up]');
+    assert.equal((await page.textContent('[data-testid=m7-consent-state]'))?.trim(), 'receives stage-1 alerts');
+    await page.click('[data-testid=m7-opt-out]');
+    await page.waitForSelector('[data-testid=m7-opt-in]');
+    assert.equal((await page.textContent('[data-testid=m7-consent-state]'))?.trim(), 'opted out of stage-1 alerts');
+    const consent = await m7Audit();
+    assert.deepEqual(
+      consent.map((e) => e.action),
+      ['m7.consent.read', 'm7.consent.opt-out', 'm7.consent.read'],
+    );
+    assert.ok(consent.every((e) => /admin/.test(e.actor) && !JSON.stringify(e).includes('sub-7777')));
+    // The abuse desk runs the analysis pass now.
+    await page.click('[data-testid=m7-analyze]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=done]')?.textContent?.trim() === 'The analysis ran.');
     assert.deepEqual(problems, []);
     await context.close();
   });

@@ -184,6 +184,20 @@ describe('M2: sharing C&C servers with trusted recipients', () => {
     basic = { user: String(b.body.username), password: String(b.body.secret) };
     const listed = JSON.stringify((await api('GET', '/api/v1/measures/cc-sharing/recipients', analyst)).body);
     assert.ok(!listed.includes(token) && !listed.includes(basic.password), 'secrets are shown once, never listed');
+    // The recipient's credentials, for admins only and without their secrets.
+    const creds = await api('GET', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, admin);
+    assert.equal(creds.status, 200, JSON.stringify(creds.body));
+    const list = creds.body.credentials as Array<{ id: string; kind: string; username: string | null; revokedAt: string | null }>;
+    assert.deepEqual(
+      list.map((c) => [c.id, c.kind, c.username, c.revokedAt]).sort((x, y) => String(x[1]).localeCompare(String(y[1]))),
+      [
+        [b.body.id, 'basic', basic.user, null],
+        [t.body.id, 'token', null, null],
+      ],
+    );
+    assert.ok(!JSON.stringify(creds.body).includes(token) && !JSON.stringify(creds.body).includes(basic.password));
+    assert.equal((await api('GET', `/api/v1/measures/cc-sharing/recipients/${recipientId}/credentials`, analyst)).status, 403);
+    assert.equal((await api('GET', '/api/v1/measures/cc-sharing/recipients/r-nobody/credentials', admin)).status, 409);
   });
 
   it('serves discovery, the API root and the collections over TLS', async () => {

@@ -195,6 +195,33 @@ export async function issueCredential(
   return { id, ...(username ? { username } : {}), secret };
 }
 
+export interface CredentialInfo {
+  id: string;
+  kind: 'token' | 'basic';
+  username: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A recipient's credentials, newest first, without their secrets (only a hash is stored anyway). */
+export async function listCredentials(store: StateStore, idOrName: string): Promise<CredentialInfo[]> {
+  const r = await getRecipient(store, idOrName);
+  if (!r) throw new RecipientError(`no recipient "${idOrName}"`);
+  const rows = await shareDb(store.db)
+    .selectFrom('share_credentials')
+    .select(['id', 'kind', 'username', 'created_at', 'revoked_at'])
+    .where('recipient_id', '=', r.id)
+    .orderBy('created_at', 'desc')
+    .execute();
+  return rows.map((c) => ({
+    id: c.id,
+    kind: c.kind === 'basic' ? 'basic' : 'token',
+    username: c.username,
+    createdAt: c.created_at,
+    revokedAt: c.revoked_at,
+  }));
+}
+
 export async function revokeCredential(
   store: StateStore,
   audit: AuditWriter,

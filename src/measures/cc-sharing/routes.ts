@@ -12,6 +12,7 @@ import {
   addRecipient,
   CHANNELS,
   issueCredential,
+  listCredentials,
   listRecipients,
   RecipientError,
   renewAttestation,
@@ -137,6 +138,39 @@ export const ccSharingRoutes: MeasureRoutes<{ own: MeasureState & { settings: Cc
         try {
           await setRecipientDisabled(own.store, own.audit, request.params.id, request.body.disabled, principalOf(request).actor);
           return reply.code(204).send(null);
+        } catch (err) {
+          return reply.code(409).send(conflict(err));
+        }
+      },
+    );
+
+    app.get(
+      '/recipients/:id/credentials',
+      {
+        config: { permission: 'share:recipients' },
+        schema: {
+          tags: ['cc-sharing'],
+          description: "A recipient's credentials (never their secrets), newest first.",
+          params: z.object({ id: z.string() }),
+          response: {
+            200: z.object({
+              credentials: z.array(
+                z.object({
+                  id: z.string(),
+                  kind: z.enum(['token', 'basic']),
+                  username: z.string().nullable(),
+                  createdAt: z.string(),
+                  revokedAt: z.string().nullable(),
+                }),
+              ),
+            }),
+            409: errorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        try {
+          return { credentials: await listCredentials(own.store, request.params.id) };
         } catch (err) {
           return reply.code(409).send(conflict(err));
         }

@@ -154,6 +154,17 @@ describe('M1 features', () => {
   let m: Mamori;
   let rows: EndpointFeatures[];
   const byEndpoint = (a: string, p: number) => rows.find((x) => x.address === a && x.port === p)!;
+  /** Stores `flows` and extracts one day's features from `day`, subscribers in 10.1.0.0/16. */
+  const dayFeatures = async (flows: Flow[], day: number) => {
+    await store(m, flows);
+    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
+    return extractFeatures(
+      handle,
+      { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] },
+      new Date(day),
+      new Date(day + 24 * HOUR),
+    );
+  };
 
   before(async () => {
     m = await openTest('measures:\n  cc-detection: { enabled: true }\n', { analytics: true, measures: measuresWithM1InletOnly() });
@@ -467,14 +478,7 @@ describe('M1 features', () => {
     reach('192.0.2.77', 80, [1, 2, 3, 4]); // one more subscriber: another group
     reach('198.51.100.5', 80, [1]); // one subscriber is no group
     reach('198.51.100.6', 80, [1]);
-    await store(m, flows);
-    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const got = await extractFeatures(
-      handle,
-      { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] },
-      new Date(day),
-      new Date(day + 24 * HOUR),
-    );
+    const got = await dayFeatures(flows, day);
     const at = (a: string, p: number) => got.find((x) => x.address === a && x.port === p)!;
     assert.deepEqual(
       [
@@ -514,14 +518,7 @@ describe('M1 features', () => {
     reach('198.18.5.9', 8443, 6, [5]); // a network nobody else reaches
     reach('192.0.2.77', 80, 6, [1, 2]); // its network's other endpoint is reached by one of its own clients: nobody else
     reach('192.0.9.1', 443, 6, [1]); // subscriber 2 reaches .77, in the same /16
-    await store(m, flows);
-    const handle = await m.broker.forMeasure('cc-detection').analyticsRead(['flows']);
-    const got = await extractFeatures(
-      handle,
-      { subscriberPrefixes: ['10.1.0.0/16'], infrastructurePrefixes: [] },
-      new Date(day),
-      new Date(day + 24 * HOUR),
-    );
+    const got = await dayFeatures(flows, day);
     const at = (a: string, p: number) => got.find((x) => x.address === a && x.port === p)!;
     assert.deepEqual(
       [

@@ -611,34 +611,9 @@ export class InfectedHostAlert {
    * The remediation report: per family and channel, notices sent since `since`, and of those how many were
    * remediated (last seen) within 14 and 30 days of the first notice, still open, reinfected.
    */
-  async report(since: Date): Promise<
-    Array<{
-      family: string;
-      purpose: string;
-      channel: string;
-      stage: number;
-      notified: number;
-      within14d: number;
-      within30d: number;
-      open: number;
-      reinfected: number;
-    }>
-  > {
+  async report(since: Date): Promise<RemediationRow[]> {
     const rows = await this.db.selectFrom('m7_outcomes').selectAll().where('notified_at', '>=', since.toISOString()).execute();
-    const by = new Map<
-      string,
-      {
-        family: string;
-        purpose: string;
-        channel: string;
-        stage: number;
-        notified: number;
-        within14d: number;
-        within30d: number;
-        open: number;
-        reinfected: number;
-      }
-    >();
+    const by = new Map<string, RemediationRow>();
     for (const o of rows) {
       const k = `${o.family}|${o.purpose}|${o.channel}|${o.stage}`;
       const g = by.get(k) ?? {
@@ -678,6 +653,19 @@ export class InfectedHostAlert {
       .executeTakeFirstOrThrow();
     return { alerts: Object.fromEntries(alerts.map((a) => [a.status, Number(a.n)])), imports: Number(imports.n) };
   }
+}
+
+/** One line of the remediation report: notices of one family, purpose, channel and stage, and what became of them. */
+export interface RemediationRow {
+  family: string;
+  purpose: string;
+  channel: string;
+  stage: number;
+  notified: number;
+  within14d: number;
+  within30d: number;
+  open: number;
+  reinfected: number;
 }
 
 /** "The Shadowserver Foundation (free daily network reports)" → "The Shadowserver Foundation": the name a notice gives. */

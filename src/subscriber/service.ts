@@ -50,6 +50,8 @@ export const subscriberMigrations: Record<string, Migration> = {
 };
 
 const sdb = (d: StateDb) => tablesOf<SessionTables>(d);
+/** "Until further notice" for a coverage span (seconds): a port block or session with no end yet. */
+const OPEN_END = 0xffffffff;
 
 type SessionRow = SessionTables['ip_sessions'];
 const CHUNK = 500;
@@ -144,6 +146,17 @@ export interface AccountingFeed {
 export interface SubscriberLookup {
   /** Who had `address` at `at` (and, behind CGNAT, `port`)? For case `caseId` of the calling measure. */
   lookup(req: { caseId: string; address: string; at: Date; port?: number }): Promise<LookupAnswer>;
+  /**
+   * Many lookups for one case (an imported report), answered in order and audited as one entry that names the
+   * case and counts them (lookups, found, behind CGNAT), written before any answer is returned.
+   */
+  lookupMany(caseId: string, reqs: ReadonlyArray<{ address: string; at: Date; port?: number }>): Promise<LookupAnswer[]>;
+  /**
+   * Calls `listener` with each span of time (seconds, inclusive) in which assignments were added or lengthened — late
+   * accounting, static lines, port blocks —, naming no address and no subscriber: where a lookup that found no session
+   * may now find one. Returns the unsubscribe.
+   */
+  onCoverage(listener: (from: number, to: number) => void): () => void;
   /** Whether `address` is shared behind CGNAT (its subscriber depends on the port): no subscriber data, not audited. */
   shared(address: string): boolean;
 }
@@ -187,7 +200,7 @@ export class SubscriberService {
     private readonly audit: AuditLog,
     private readonly opts: { interimTimeoutSeconds: number; retentionSeconds: number; deterministicNat?: readonly DeterministicNat[] },
   ) {
-    this.index = new SessionIndex({ interimTimeoutSeconds: opts.interimTimeoutSeconds });
+    this.index = new SessionIndex({ interimTimeoutSeconds: opts.interimTimeoutSeconds, onCover: (from, to) => this.covered(from, to) });
     this.deterministic = (opts.deterministicNat ?? []).map((c) => new DeterministicMap(c));
   }
 
@@ -216,6 +229,11 @@ export class SubscriberService {
   }
 
   private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private readonly coverage = new Set<(from: number, to: number) => void>();
+
+  private covered(from: number, to: number): void {
+    for (const l of this.coverage) l(from, to);
+  }
 
   /** Queues an accounting event for the store (`flush` writes the queue in one transaction) and tells subscribers. */
   record(e: SessionEvent): void {
@@ -324,7 +342,7 @@ export class SubscriberService {
             .values({ outside: r.outside, first_port: r.firstPort, last_port: r.lastPort, inside: r.inside, start: r.at, end: null })
             .onConflict((oc) => oc.doNothing())
             .executeTakeFirst();
-          if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0)
+          if (Number(ins.numInsertedOrUpdatedRows ?? 0n) > 0) {
             this.portBlocks.add({
               outside: r.outside,
               firstPort: r.firstPort,
@@ -333,6 +351,9 @@ export class SubscriberService {
               start: r.at,
               end: null,
             });
+            // A block logged late makes the public address and its ports resolvable from its start on.
+            this.covered(r.at, OPEN_END);
+          }
         } else {
           this.portBlocks.release(r.outside, r.inside, r.firstPort, r.at);
           await s
@@ -365,34 +386,65 @@ export class SubscriberService {
 
   /** The lookup handed to one measure (by the broker, after checking its declaration). */
   lookupFor(measure: MeasureDeclaration): SubscriberLookup {
+    const checkCase = (caseId: string) => {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(caseId)) throw new LookupError('a lookup names the case it serves: letters, digits, "-" or "_"');
+    };
+    const audit = (caseId: string, counts: Record<string, number>) =>
+      this.audit.append({
+        actor: `measure:${measure.id}`,
+        measure: measure.id,
+        action: 'subscriber.lookup',
+        object: `case:${caseId}`,
+        caseId,
+        counts,
+      });
+    // The index is kept for the measure that declares assigned addresses longest; each measure sees only its own retention.
+    const own = Math.min(this.opts.retentionSeconds, retentionOf(measure, 'aaa.assigned-address') ?? 0);
+    const answer = (address: string, at: Date, port: number | undefined, oldest: number) => {
+      const t = Math.floor(at.getTime() / 1000);
+      if (Number.isNaN(t)) throw new LookupError('the time of the lookup is not a date');
+      // Behind CGNAT the public address and port lead to the inside address first.
+      const det = this.deterministic.find((d) => d.covers(address));
+      const shared = det !== undefined || this.portBlocks.covers(address);
+      let a: LookupAnswer;
+      if (t < oldest) a = { found: false, reason: 'outside-retention' };
+      else if (shared && port === undefined) a = { found: false, reason: 'port-needed' };
+      else {
+        const inside = !shared ? address : det ? det.toInside(address, port!) : this.portBlocks.toInside(address, port!, t);
+        a = inside === undefined ? { found: false, reason: 'no-session' } : this.index.lookup(inside, t);
+      }
+      return { a, shared };
+    };
     return {
       shared: (address) => this.deterministic.some((d) => d.covers(address)) || this.portBlocks.covers(address),
       lookup: async ({ caseId, address, at, port }) => {
-        if (!/^[A-Za-z0-9_-]{1,64}$/.test(caseId)) throw new LookupError('a lookup names the case it serves: letters, digits, "-" or "_"');
-        const t = Math.floor(at.getTime() / 1000);
-        if (Number.isNaN(t)) throw new LookupError('the time of the lookup is not a date');
-        // The index is kept for the measure that declares assigned addresses longest; each measure sees only its own retention.
-        const own = Math.min(this.opts.retentionSeconds, retentionOf(measure, 'aaa.assigned-address') ?? 0);
+        checkCase(caseId);
+        const { a, shared } = answer(address, at, port, Math.floor(Date.now() / 1000) - own);
+        await audit(caseId, { found: a.found ? 1 : 0, cgnat: shared ? 1 : 0 });
+        return a;
+      },
+      lookupMany: async (caseId, reqs) => {
+        checkCase(caseId);
+        if (reqs.length === 0) return [];
         const oldest = Math.floor(Date.now() / 1000) - own;
-        // Behind CGNAT the public address and port lead to the inside address first.
-        const det = this.deterministic.find((d) => d.covers(address));
-        const shared = det !== undefined || this.portBlocks.covers(address);
-        let answer: LookupAnswer;
-        if (t < oldest) answer = { found: false, reason: 'outside-retention' };
-        else if (shared && port === undefined) answer = { found: false, reason: 'port-needed' };
-        else {
-          const inside = !shared ? address : det ? det.toInside(address, port!) : this.portBlocks.toInside(address, port!, t);
-          answer = inside === undefined ? { found: false, reason: 'no-session' } : this.index.lookup(inside, t);
+        const answers: LookupAnswer[] = [];
+        let found = 0;
+        let cgnat = 0;
+        for (const r of reqs) {
+          const { a, shared } = answer(r.address, r.at, r.port, oldest);
+          answers.push(a);
+          if (a.found) found++;
+          if (shared) cgnat++;
         }
-        await this.audit.append({
-          actor: `measure:${measure.id}`,
-          measure: measure.id,
-          action: 'subscriber.lookup',
-          object: `case:${caseId}`,
-          caseId,
-          counts: { found: answer.found ? 1 : 0, cgnat: shared ? 1 : 0 },
-        });
-        return answer;
+        // One audit write for the batch (each was its own write, 1–3 ms): the case and how many, never an address.
+        await audit(caseId, { lookups: reqs.length, found, cgnat });
+        return answers;
+      },
+      onCoverage: (listener) => {
+        this.coverage.add(listener);
+        return () => {
+          this.coverage.delete(listener);
+        };
       },
     };
   }

@@ -61,6 +61,9 @@ function v6(text: string): bigint | undefined {
 
 const mask = (len: number) => (len === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n));
 
+/** Where an open session's row is (its end is written there at the Stop). */
+type OpenRef = { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } };
+
 export class SessionIndex {
   // Base: sorted, compact.
   private addr = new Uint32Array(0);
@@ -75,14 +78,26 @@ export class SessionIndex {
   // IPv6 prefixes by prefix length, then by masked network.
   private v6 = new Map<number, Map<bigint, Array<{ start: number; end: number; seen: number; sub: number }>>>();
   /** Open sessions by key: where their end is to be written. */
-  private open = new Map<
-    string,
-    { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } }
-  >();
+  private open = new Map<string, OpenRef>();
   private subscribers: string[] = [];
   private subscriberIds = new Map<string, number>();
 
-  constructor(private readonly opts: { interimTimeoutSeconds: number; mergeAt?: number } = { interimTimeoutSeconds: 3 * 3600 }) {}
+  constructor(
+    private readonly opts: {
+      interimTimeoutSeconds: number;
+      mergeAt?: number;
+      /**
+       * Told each span of time (seconds, inclusive) that a change made newly covered: a Start, an Interim or a Stop
+       * that lengthens a session. What a lookup that found no session there may now answer; no address, no subscriber.
+       */
+      onCover?: (from: number, to: number) => void;
+    } = { interimTimeoutSeconds: 3 * 3600 },
+  ) {}
+
+  /** The last update of an open session (where its effective end is counted from). */
+  private seenOf(o: OpenRef): number {
+    return o.kind === 'base' ? this.seen[o.i]! : o.kind === 'delta' ? this.deltaRows[o.i]!.seen : o.row.seen;
+  }
 
   get size(): number {
     return (
@@ -117,6 +132,7 @@ export class SessionIndex {
       else this.delta.set(a, [i]);
       this.open.set(s.key, { kind: 'delta', i });
       if (this.deltaRows.length >= (this.opts.mergeAt ?? 1_000_000)) this.merge();
+      this.opts.onCover?.(s.start, s.start + this.opts.interimTimeoutSeconds);
       return true;
     }
     const [net, lenText] = s.address.split('/');
@@ -133,6 +149,7 @@ export class SessionIndex {
     if (rows) rows.push(row);
     else byNet.set(key, [row]);
     this.open.set(s.key, { kind: 'v6', row });
+    this.opts.onCover?.(s.start, s.start + this.opts.interimTimeoutSeconds);
     return true;
   }
 
@@ -140,6 +157,8 @@ export class SessionIndex {
   touch(key: string, at: number): boolean {
     const o = this.open.get(key);
     if (!o) return false;
+    const was = this.seenOf(o);
+    if (at > was) this.opts.onCover?.(was + this.opts.interimTimeoutSeconds, at + this.opts.interimTimeoutSeconds);
     if (o.kind === 'base') this.seen[o.i] = Math.max(this.seen[o.i]!, at);
     else if (o.kind === 'delta') this.deltaRows[o.i]!.seen = Math.max(this.deltaRows[o.i]!.seen, at);
     else o.row.seen = Math.max(o.row.seen, at);
@@ -167,6 +186,9 @@ export class SessionIndex {
   finish(key: string, at: number): boolean {
     const o = this.open.get(key);
     if (!o) return false;
+    // A Stop later than the interim timeout had ended the session (a NAS's buffered accounting replayed) lengthens it.
+    const was = this.seenOf(o) + this.opts.interimTimeoutSeconds;
+    if (at > was) this.opts.onCover?.(was, at);
     if (o.kind === 'base') this.end[o.i] = at;
     else if (o.kind === 'delta') this.deltaRows[o.i]!.end = at;
     else o.row.end = at;

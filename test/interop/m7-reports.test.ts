@@ -6,7 +6,8 @@
  * lookup (purpose M7, audited); one case per subscriber and family; the notice in the subscriber's
  * language to a real SMTP server (python3-aiosmtpd). Then the two stages (an opted-out subscriber is
  * alerted only for a family that burdens the network, with the reason on the case), bounded reminders,
- * remediation and re-infection, and the report of remediated cases.
+ * remediation and re-infection, and the report of remediated cases. Last, a report imported before the
+ * accounting for its time arrived: the entry is retried when that accounting comes, and becomes a case and a notice.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -51,6 +52,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
   let server: Server;
   let sink: ChildProcess | undefined;
   let token = '';
+  let radius = 0;
   const dir = tempDir();
   const maildir = join(dir, 'maildir');
   const drops = join(dir, 'drops');
@@ -94,7 +96,7 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     );
     server = await serve(config, { analytics: false, out: new PassThrough(), logger: createLogger('silent') });
     token = (await server.mamori.accounts.createToken('module:test', 'abuse desk', 'admin')).token;
-    const radius = server.radius!.addresses[0]!.port;
+    radius = server.radius!.addresses[0]!.port;
     const start = async (user: string, session: string, address: string) => {
       const r = await radclient(
         radius,
@@ -159,15 +161,19 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     });
     assert.equal(r.json.resolved, 5);
     assert.deepEqual(r.json.unresolvedReasons, { 'port-needed': 1, 'no-session': 1 });
-    // Every lookup named M7 and this import; none wrote an address into the audit log.
+    // Every lookup named M7 and this import, audited as one entry for the batch with their count; none wrote an address
+    // into the audit log.
     let lookups = 0;
+    let entries = 0;
     for await (const e of server.mamori.audit.entries()) {
       if (e.action === 'subscriber.lookup' && e.caseId === r.json.id) {
         assert.equal(e.measure, ID);
-        lookups++;
+        entries++;
+        lookups += e.counts?.lookups ?? 0;
       }
       assert.ok(!JSON.stringify(e).includes('198.51.100.10'), 'no address in the audit log');
     }
+    assert.equal(entries, 1, 'one audit entry for the lookups of the batch');
     assert.ok(lookups >= 5 && lookups <= 7, `lookups audited: ${lookups}`);
     // Nothing but the entry leaves the parser: the sinkhole's URL is nowhere in the store.
     const dump = JSON.stringify(
@@ -321,5 +327,92 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     assert.ok(c?.timeline.some((e) => e.event === 'reinfected'));
     const emotetRow = ((await call('GET', '/report')).json.rows as Array<Record<string, unknown>>).find((x) => x.family === 'emotet')!;
     assert.equal(emotetRow.reinfected, 1);
+  });
+
+  it('matches an entry again when late accounting covers its time: a case and a notice; what cannot change stays', async () => {
+    // Three hours ago frank@isp had 198.51.100.40, but the BRAS's accounting for it was buffered during an outage.
+    const LATE = NOW - 3 * 3600;
+    const cell = (ip: string, port: string, infection: string) =>
+      shadowserverCells('event4_sinkhole', { timestamp: stamp(new Date(LATE * 1000)), src_ip: ip, src_port: port, infection });
+    const csv = shadowserverCsv(shadowserverReport('event4_sinkhole')!.columns, [
+      cell('198.51.100.40', '40000', 'andromeda'), // no session yet
+      cell('203.0.113.7', '', 'qakbot'), // behind CGNAT without a port: no accounting can help
+      cell('192.0.2.9', '40000', 'andromeda'), // not the ISP's
+    ]);
+    const r = await call('POST', '/reports?source=shadowserver&type=event4_sinkhole', csv, 'text/csv');
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.deepEqual(r.json.unresolvedReasons, { 'no-session': 1, 'port-needed': 1 });
+    assert.equal((r.json.summary as { dropped: Record<string, number> }).dropped['outside-prefixes'], 1);
+    const id = String(r.json.id);
+    const contacts = await server.mamori.notices.importContacts('frank@isp,frank@example.net,Frank,en\n', 'cli:test');
+    assert.equal(contacts.applied, 1);
+
+    // The buffered accounting is replayed now: a Start and a Stop stamped with their own times (Event-Timestamp).
+    const acct = async (type: string, at: number) => {
+      const x = await radclient(
+        radius,
+        'acct',
+        SECRET,
+        `Acct-Status-Type = ${type}\nUser-Name = "frank@isp"\nAcct-Session-Id = "s-f"\nFramed-IP-Address = 198.51.100.40\n` +
+          `NAS-IP-Address = 127.0.0.1\nEvent-Timestamp = ${at}\n`,
+      );
+      assert.equal(x.status, 0, x.out);
+    };
+    await acct('Start', LATE - 1800);
+    await acct('Stop', LATE + 1800);
+    await server.radius!.settled();
+
+    // The import's count shows the entry matched later (waited for, bounded).
+    type Import = { id: string; resolved_later: number; unresolved: number };
+    let imported: Import | undefined;
+    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((w) => setTimeout(w, 100))) {
+      const list = (await call('GET', '/imports')).json.imports as Import[];
+      imported = list.find((x) => x.id === id);
+      if (imported && imported.resolved_later > 0) break;
+    }
+    assert.equal(imported?.resolved_later, 1, 'the entry was matched when its accounting arrived');
+    assert.equal(imported?.unresolved, 1 + 1, 'the count at import stays as it was');
+
+    // It is a sighting like any other: the analysis opens a case and the notice reaches the subscriber.
+    const a = (await call('POST', '/analyze')).json;
+    assert.equal(a.notified, 1, JSON.stringify(a));
+    await server.mamori.notices.deliver();
+    const frank = mailTo('frank@example.net');
+    assert.equal(frank.length, 1);
+    assert.match(frank[0]!.subject, /andromeda/);
+    const alerts = (await call('GET', '/alerts')).json.alerts as Array<Record<string, unknown>>;
+    const alert = alerts.find((x) => x.subscriber === 'frank@isp')!;
+    assert.equal(alert.status, 'notified');
+    assert.ok((await getCase(server.mamori.state, String(alert.case_id)))?.timeline.some((e) => e.event === 'notice:stage-1'));
+
+    // What no accounting can change stays unresolved: this import's CGNAT entry without a port, and the first
+    // report's address nobody had (the replayed session does not cover it).
+    const left = await server.mamori.state.db
+      .selectFrom('m7_unresolved' as never)
+      .select(['import_id' as never, 'reason' as never])
+      .execute();
+    const reasons = (left as Array<{ import_id: string; reason: string }>).filter((x) => x.import_id === id).map((x) => x.reason);
+    assert.deepEqual(reasons, ['port-needed']);
+    assert.equal((left as Array<{ reason: string }>).filter((x) => x.reason === 'no-session').length, 1);
+
+    // The pass is audited once with its counts, naming no subscriber and no address; its lookups name the import.
+    const retries: Array<Record<string, number>> = [];
+    let retryLookups = 0;
+    for await (const e of server.mamori.audit.entries()) {
+      if (e.action === 'm7.unresolved.retry') {
+        retries.push(e.counts ?? {});
+        assert.ok(!/198\.51\.100\.40|frank/.test(JSON.stringify(e)), 'no address or subscriber in the audit log');
+      }
+      if (e.action === 'subscriber.lookup' && e.caseId === id) retryLookups += e.counts?.lookups ?? 0;
+    }
+    assert.equal(
+      retries.reduce((n, c) => n + (c.resolved ?? 0), 0),
+      1,
+    );
+    assert.equal(retryLookups, 2 + 1, 'two lookups at import, one when the accounting came');
+
+    const cli = await mamori([ID, 'imports'], { MAMORI_URL: server.url, MAMORI_TOKEN: token });
+    assert.equal(cli.code, 0, cli.err);
+    assert.match(cli.out.split('\n').find((l) => l.startsWith(id)) ?? '', /matched later 1/);
   });
 });

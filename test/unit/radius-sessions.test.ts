@@ -125,6 +125,47 @@ describe('session index', () => {
     assert.equal(idx.lookup('2001:db8:2::9', 1200).found, false);
   });
 
+  it('reports every span a change newly covered (what an unresolved lookup may now answer), in any order of events', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            op: fc.constantFrom('begin', 'touch', 'finish'),
+            k: fc.integer({ min: 0, max: 5 }),
+            a: fc.integer({ min: 0, max: 2 }),
+            at: fc.integer({ min: 0, max: 2000 }),
+          }),
+          { maxLength: 25 },
+        ),
+        fc.integer({ min: 1, max: 10 }),
+        (ops, mergeAt) => {
+          let spans: Array<[number, number]> = [];
+          const idx = new SessionIndex({ interimTimeoutSeconds: 100, mergeAt, onCover: (f, t) => spans.push([f, t]) });
+          const times = Array.from({ length: 180 }, (_, i) => i * 13);
+          const found = () => [0, 1, 2].map((a) => times.map((t) => idx.lookup(`100.64.0.${a}`, t).found));
+          for (const o of ops) {
+            const before = found();
+            spans = [];
+            if (o.op === 'begin') idx.begin({ key: `n|${o.k}`, subscriber: `u${o.k}`, address: `100.64.0.${o.a}`, start: o.at });
+            else if (o.op === 'touch') idx.touch(`n|${o.k}`, o.at);
+            else idx.finish(`n|${o.k}`, o.at);
+            found().forEach((row, a) =>
+              row.forEach((now, i) => {
+                const t = times[i]!;
+                if (now && !before[a]![i])
+                  assert.ok(
+                    spans.some(([f, to]) => f <= t && t <= to),
+                    JSON.stringify({ o, t, spans }),
+                  );
+              }),
+            );
+          }
+        },
+      ),
+      { numRuns: 150, seed: 7 },
+    );
+  });
+
   it('agrees with a plain list of sessions on random histories, across merges and retention', () => {
     type S = { key: string; sub: string; addr: string; start: number; end: number | null; seen: number };
     fc.assert(

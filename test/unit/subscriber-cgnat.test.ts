@@ -135,6 +135,38 @@ describe('lookups behind CGNAT and for static assignments', () => {
     );
   });
 
+  it('answers many lookups as the single one does, audited as one entry naming the case with their counts', async () => {
+    const reqs = [
+      { address: '203.0.113.10', at: at(T), port: 1500 },
+      { address: '203.0.113.10', at: at(T) },
+      { address: '203.0.113.65', at: at(T), port: 7500 },
+      { address: '100.64.1.2', at: at(T) },
+      { address: '100.64.9.9', at: at(T) },
+    ];
+    const one: unknown[] = [];
+    for (const r of reqs) one.push(await lookup.lookup({ caseId: 'single', ...r }));
+    const many = await lookup.lookupMany('m7i-batch1', reqs);
+    assert.deepEqual(many, one);
+    const entries = [];
+    for await (const e of m.audit.entries()) if (e.action === 'subscriber.lookup' && e.caseId === 'm7i-batch1') entries.push(e);
+    assert.equal(entries.length, 1);
+    assert.deepEqual(entries[0]!.counts, { lookups: 5, found: 3, cgnat: 3 });
+    assert.equal(entries[0]!.object, 'case:m7i-batch1');
+    assert.ok(!JSON.stringify(entries[0]).includes('203.0.113'), 'no address');
+    await assert.rejects(lookup.lookupMany('bad case!', reqs), /names the case/);
+  });
+
+  it('reports the span a late port-block log covers (from its start), naming no address', async () => {
+    const spans: Array<[number, number]> = [];
+    const unfollow = lookup.onCoverage((f, t) => spans.push([f, t]));
+    await m.subscribers.importPortBlocks(`${T - 50},allocate,100.64.1.2,203.0.113.11,1024,2047`, 'cli:test');
+    unfollow();
+    await m.subscribers.importPortBlocks(`${T - 40},allocate,100.64.1.2,203.0.113.12,1024,2047`, 'cli:test');
+    assert.equal(spans.length, 1, 'once, and not after unsubscribing');
+    assert.equal(spans[0]![0], T - 50);
+    assert.ok(spans[0]![1] > T + 86_400 * 365, 'until further notice');
+  });
+
   it('computes deterministic NAT from the configuration, with no log at all', async () => {
     // 100.65.0.70 is slot 70: outside 203.0.113.65 (64 slots per address), ports 7024–8023.
     const r = await lookup.lookup({ caseId: 'c2', address: '203.0.113.65', at: at(T), port: 7500 });

@@ -43,13 +43,15 @@ export const infectedHostAlertCli: MeasureCli = (program, { request, upload }) =
     });
 
   m7.command('imports')
-    .description('recent imports with their counts')
+    .description('recent imports with their counts (entries matched at import, not matched, matched later by late accounting)')
     .action(async (_o, cmd) => {
       const r = await request<{ imports: Array<Record<string, unknown>> }>(cmd, ID, 'GET', '/imports');
       for (const i of r.imports)
         out(
           `${String(i.id)}\t${String(i.source)}\t${String(i.origin)}\t${String(i.started_at)}\t` +
-            `rows ${String(i.rows)}\tentries ${String(i.entries)}\tmatched ${String(i.resolved)}\tunresolved ${String(i.unresolved)}`,
+            `rows ${String(i.rows)}\tentries ${String(i.entries)}\tmatched ${String(i.resolved)}\tunresolved ${String(i.unresolved)}\t` +
+            // Unresolved entries matched later, when late accounting covered their time.
+            `matched later ${String(i.resolved_later ?? 0)}`,
         );
     });
 

@@ -1,7 +1,8 @@
 /**
  * M7's running part: the subscriber lookup, cases and notices granted by the
  * broker (nothing else: not M1's flows, not M3's resolver log), the analysis
- * pass on its interval, and the drop directory watched for reports.
+ * pass on its interval, the drop directory watched for reports, and unresolved entries retried when late
+ * accounting covers their time.
  */
 import { parseDuration } from '../../core/duration.js';
 import type { MeasureContext, RunningMeasure } from '../../core/registry.js';
@@ -85,8 +86,29 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     };
     return { tick, wait: () => running };
   };
-  const analysis = guard('analysis', () => service.analyze());
+  // Entries due for their periodic retry first: those it matches are decided by the same pass.
+  const analysis = guard('analysis', async () => {
+    await service.retryDue();
+    return service.analyze();
+  });
   const drops = guard('drop', scanDrops);
+  // Late accounting (a delayed Stop, a NAS's buffered accounting replayed, a port-block log) may match entries that found
+  // no session: a bounded pass at most once a second while such spans arrive, then again while the batches are full.
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retrySoon = () => {
+    retryTimer ??= setTimeout(() => {
+      retryTimer = undefined;
+      retries.tick();
+    }, 1000);
+    retryTimer.unref();
+  };
+  const retries = guard('retry', async () => {
+    const r = await service.retryCovered();
+    if (r.more || service.coverageWaiting) retrySoon();
+  });
+  const unfollow = lookup.onCoverage((from, to) => {
+    if (service.covered(from, to)) retrySoon();
+  });
   const timers = [
     setInterval(analysis.tick, parseDuration(s.analysisInterval) * 1000),
     ...(s.dropDirectory ? [setInterval(drops.tick, parseDuration(s.dropInterval) * 1000)] : []),
@@ -103,6 +125,9 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     }),
     async stop() {
       for (const t of timers) clearInterval(t);
+      unfollow();
+      clearTimeout(retryTimer);
+      await retries.wait();
       await analysis.wait();
       await drops.wait();
     },

@@ -52,6 +52,28 @@ export interface ImportResult {
   alerts: number;
 }
 
+/** One pass over unresolved entries (late accounting, or the periodic retry). */
+export interface RetryResult {
+  /** Entries looked up again, those now matched to a subscriber, those still without a session, those with another reason now. */
+  tried: number;
+  resolved: number;
+  unresolved: number;
+  otherReason: number;
+  /** Alerts (subscriber, family, purpose) new or seen again through them. */
+  alerts: number;
+  /** The batch was full: more entries wait for the next pass. */
+  more: boolean;
+}
+
+/** Entries looked up again per pass: one transaction, one audit entry per import they came from. */
+const RETRY_BATCH = 2_000;
+/** Reported hosts are kept 30 days (report.host): no entry is retried after that. */
+const RETRY_WITHIN_MS = 30 * DAY;
+/** The periodic retry of an entry no accounting has covered yet: 1 h after the import, then doubling up to a day. */
+const retryAfterMs = (tries: number) => Math.min(DAY, 3_600_000 * 2 ** tries);
+/** Spans of late accounting remembered between passes; beyond this the closest merge (a retry may then ask a little more). */
+const MAX_SPANS = 16;
+
 export interface AnalysisResult {
   notified: number;
   reminders: number;
@@ -86,13 +108,15 @@ type Stage2Reason = keyof typeof REASON_TEXT;
 
 type Alert = M7Tables['m7_alerts'];
 
+/** What a sighting needs of its entry (an entry at import, or an unresolved entry matched later). */
+type Sighting = Pick<ReportEntry, 'timeMs' | 'family' | 'purpose' | 'source'>;
 /** Sightings of one subscriber, family and purpose gathered during an import. */
-type Groups = Map<string, { subscriber: string; e: ReportEntry; first: number; last: number; days: Set<string>; n: number }>;
+type Groups = Map<string, { subscriber: string; e: Sighting; first: number; last: number; days: Set<string>; n: number }>;
 /** Alerts gathered in memory during one import before they are written (about 300 bytes each). */
 const MAX_GROUPS = 50_000;
 const groupKey = (subscriber: string, family: string, purpose: string) => `${subscriber}\u0000${family}\u0000${purpose}`;
 
-function gather(groups: Groups, found: ReadonlyArray<{ subscriber: string; e: ReportEntry }>): void {
+function gather(groups: Groups, found: ReadonlyArray<{ subscriber: string; e: Sighting }>): void {
   for (const { subscriber, e } of found) {
     const key = groupKey(subscriber, e.family, e.purpose);
     const g = groups.get(key) ?? { subscriber, e, first: e.timeMs, last: e.timeMs, days: new Set<string>(), n: 0 };
@@ -111,6 +135,11 @@ export class InfectedHostAlert {
   readonly sources: readonly ReportSource[];
   private readonly prefixes: PrefixSet;
   private readonly s: InfectedHostAlertSettings;
+  /** Spans (ms) that late accounting covered since the last pass, and when the latest of each was noticed. */
+  private spans: Array<{ from: number; to: number; noticed: number }> = [];
+  /** The time of the newest entry waiting for a session (ms), once known (a pass learns it): accounting after it cannot help. */
+  private newestWaiting = -Infinity;
+  private newestKnown = false;
 
   constructor(
     private readonly own: MeasureState & { settings: InfectedHostAlertSettings },
@@ -174,6 +203,7 @@ export class InfectedHostAlert {
           entries: 0,
           resolved: 0,
           unresolved: 0,
+          resolved_later: 0,
           alerts: 0,
           dropped: '{}',
           unresolved_reasons: '{}',
@@ -191,35 +221,56 @@ export class InfectedHostAlert {
       for (const k of ks) touched.add(k);
       groups.clear();
     };
-    // One session answers every entry of its address inside it: asked once (and audited once) per report.
+    // One session answers every entry of its address inside it: asked once per report. The lookups of a batch are asked
+    // together and audited as one entry naming this import (each used to be its own audit write).
     const sessions = new Map<string, { subscriber: string; start: number; end: number }>();
+    const nowIso = now.toISOString();
+    const firstRetry = new Date(now.getTime() + retryAfterMs(0)).toISOString();
     let error: string | null = null;
     try {
       for await (const batch of reader) {
         const found: Array<{ subscriber: string; e: ReportEntry }> = [];
         const notFound: Array<{ e: ReportEntry; reason: string }> = [];
-        for (const e of batch) {
-          // Behind CGNAT the port picks the subscriber; elsewhere the address alone does.
-          const key = this.lookup.shared(e.address) ? `${e.address}|${e.port ?? ''}` : e.address;
-          const t = Math.floor(e.timeMs / 1000);
+        // Behind CGNAT the port picks the subscriber; elsewhere the address alone does.
+        const keyOf = (e: ReportEntry) => (this.lookup.shared(e.address) ? `${e.address}|${e.port ?? ''}` : e.address);
+        const reuse = (e: ReportEntry, key: string) => {
           const known = sessions.get(key);
-          if (known && known.start <= t && t <= known.end) {
-            result.lookupsReused++;
-            found.push({ subscriber: known.subscriber, e });
-            continue;
-          }
-          const answer = await this.lookup.lookup({
-            caseId: id,
-            address: e.address,
-            at: new Date(e.timeMs),
-            ...(e.port !== undefined ? { port: e.port } : {}),
+          const t = Math.floor(e.timeMs / 1000);
+          if (!known || known.start > t || t > known.end) return false;
+          result.lookupsReused++;
+          found.push({ subscriber: known.subscriber, e });
+          return true;
+        };
+        const ask = async (entries: ReadonlyArray<{ e: ReportEntry; key: string }>) => {
+          const answers = await this.lookup.lookupMany(
+            id,
+            entries.map(({ e }) => ({ address: e.address, at: new Date(e.timeMs), ...(e.port !== undefined ? { port: e.port } : {}) })),
+          );
+          entries.forEach(({ e, key }, i) => {
+            const answer = answers[i]!;
+            if (answer.found) {
+              if (sessions.size >= 100_000) sessions.clear();
+              sessions.set(key, {
+                subscriber: answer.subscriber,
+                start: answer.start,
+                end: answer.end ?? Math.floor(now.getTime() / 1000),
+              });
+              found.push({ subscriber: answer.subscriber, e });
+            } else notFound.push({ e, reason: answer.reason });
           });
-          if (answer.found) {
-            if (sessions.size >= 100_000) sessions.clear();
-            sessions.set(key, { subscriber: answer.subscriber, start: answer.start, end: answer.end ?? Math.floor(now.getTime() / 1000) });
-            found.push({ subscriber: answer.subscriber, e });
-          } else notFound.push({ e, reason: answer.reason });
+        };
+        // First the first entry of each key not answered yet; then the others of those keys, unless that answer covers them.
+        const first: Array<{ e: ReportEntry; key: string }> = [];
+        const later: Array<{ e: ReportEntry; key: string }> = [];
+        const asked = new Set<string>();
+        for (const e of batch) {
+          const key = keyOf(e);
+          if (reuse(e, key)) continue;
+          (asked.has(key) ? later : first).push({ e, key });
+          asked.add(key);
         }
+        await ask(first);
+        await ask(later.filter(({ e, key }) => !reuse(e, key)));
         result.resolved += found.length;
         result.unresolved += notFound.length;
         for (const u of notFound) result.unresolvedReasons[u.reason] = (result.unresolvedReasons[u.reason] ?? 0) + 1;
@@ -235,11 +286,16 @@ export class InfectedHostAlert {
                   seen_at: new Date(e.timeMs).toISOString(),
                   family: e.family,
                   reason,
+                  tries: 0,
+                  tried_at: nowIso,
+                  // Only "no session then" can change (late accounting); outside retention or no port behind CGNAT cannot.
+                  next_try_at: reason === 'no-session' ? firstRetry : null,
                 })),
               )
               .execute();
           }
         });
+        for (const u of notFound) if (u.reason === 'no-session') this.newestWaiting = Math.max(this.newestWaiting, u.e.timeMs);
         gather(groups, found);
         if (groups.size >= MAX_GROUPS) await flush();
       }
@@ -361,6 +417,208 @@ export class InfectedHostAlert {
       touched.push(current.id);
     }
     return touched;
+  }
+
+  // ---- unresolved entries retried when late accounting arrives ----
+
+  /**
+   * The lookup's coverage feed: assignments were added or lengthened for [from, to] (seconds). Remembers the span and
+   * says whether a pass should run; accounting after the newest entry waiting for a session (live traffic) and spans
+   * older than the entries' retention cannot resolve anything and are ignored.
+   */
+  covered(from: number, to: number, now = Date.now()): boolean {
+    const span = { from: from * 1000, to: to * 1000, noticed: now };
+    // Live accounting (a Start now, an Interim lengthening a session into the future) covers no reported time.
+    if (span.from > now || span.to < now - RETRY_WITHIN_MS || (this.newestKnown && span.from > this.newestWaiting)) return false;
+    const spans = [...this.spans, span].sort((a, b) => a.from - b.from);
+    const merged: typeof spans = [];
+    for (const x of spans) {
+      const last = merged.at(-1);
+      if (last && x.from <= last.to) Object.assign(last, { to: Math.max(last.to, x.to), noticed: Math.max(last.noticed, x.noticed) });
+      else merged.push({ ...x });
+    }
+    while (merged.length > MAX_SPANS) {
+      let i = 0;
+      for (let j = 1; j < merged.length - 1; j++) if (merged[j + 1]!.from - merged[j]!.to < merged[i + 1]!.from - merged[i]!.to) i = j;
+      const [a, b] = [merged[i]!, merged[i + 1]!];
+      merged.splice(i, 2, { from: a.from, to: Math.max(a.to, b.to), noticed: Math.max(a.noticed, b.noticed) });
+    }
+    this.spans = merged;
+    return true;
+  }
+
+  /** Whether late accounting is waiting for a pass. */
+  get coverageWaiting(): boolean {
+    return this.spans.length > 0;
+  }
+
+  private retrying: Promise<unknown> = Promise.resolve();
+
+  /** One pass over the entries waiting for a session whose time late accounting covered (a bounded batch). */
+  retryCovered(now = new Date()): Promise<RetryResult> {
+    return this.exclusive(async () => {
+      const spans = this.spans;
+      const iso = (ms: number) => new Date(Math.min(ms, 8.64e15)).toISOString();
+      const rows =
+        spans.length === 0
+          ? []
+          : await this.waiting(now)
+              .where((eb) =>
+                eb.or(
+                  spans.map((x) =>
+                    eb.and([eb('u.seen_at', '>=', iso(x.from)), eb('u.seen_at', '<=', iso(x.to)), eb('u.tried_at', '<', iso(x.noticed))]),
+                  ),
+                ),
+              )
+              .orderBy('u.seen_at')
+              .limit(RETRY_BATCH)
+              .execute();
+      const r = await this.retry(rows, now);
+      // Spans noticed while the pass ran stay for the next one; the others are done unless the batch was full.
+      if (!r.more) this.spans = this.spans.filter((x) => x.noticed >= now.getTime());
+      return r;
+    });
+  }
+
+  /** The periodic pass (on the analysis interval): entries whose next try is due, should a feed span have been missed. */
+  retryDue(now = new Date()): Promise<RetryResult> {
+    return this.exclusive(async () => {
+      const rows = await this.waiting(now)
+        .where((eb) => eb.or([eb('u.next_try_at', 'is', null), eb('u.next_try_at', '<=', now.toISOString())]))
+        .orderBy('u.next_try_at')
+        .limit(RETRY_BATCH)
+        .execute();
+      return this.retry(rows, now);
+    });
+  }
+
+  /** Passes one at a time: two at once could match the same entry twice. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.retrying.catch(() => {}).then(fn);
+    this.retrying = run;
+    return run;
+  }
+
+  /** Entries without a session at their time, within their retention, with their import's source. */
+  private waiting(now: Date) {
+    return this.db
+      .selectFrom('m7_unresolved as u')
+      .innerJoin('m7_imports as i', 'i.id', 'u.import_id')
+      .select(['u.id', 'u.import_id', 'u.address', 'u.port', 'u.seen_at', 'u.family', 'u.tries', 'i.source'])
+      .where('u.reason', '=', 'no-session')
+      .where('u.seen_at', '>=', new Date(now.getTime() - RETRY_WITHIN_MS).toISOString());
+  }
+
+  /**
+   * Looks the entries up again (audited per import they came from: the lookups name it as the import's did) and
+   * folds those now matched into alerts exactly as an import does; they leave m7_unresolved and count on their import.
+   */
+  private async retry(
+    rows: ReadonlyArray<{
+      id: number;
+      import_id: string;
+      address: string;
+      port: number | null;
+      seen_at: string;
+      family: string;
+      tries: number;
+      source: string;
+    }>,
+    now: Date,
+  ): Promise<RetryResult> {
+    const r: RetryResult = { tried: rows.length, resolved: 0, unresolved: 0, otherReason: 0, alerts: 0, more: rows.length >= RETRY_BATCH };
+    if (rows.length > 0) {
+      const byImport = new Map<string, Array<(typeof rows)[number]>>();
+      for (const u of rows) byImport.set(u.import_id, [...(byImport.get(u.import_id) ?? []), u]);
+      const found: Array<{ subscriber: string; e: Sighting }> = [];
+      const resolved: number[] = [];
+      const still = new Map<number, number[]>(); // by the tries they will have
+      const other = new Map<string, number[]>(); // by their new reason
+      const perImport = new Map<string, number>();
+      const push = <K>(m: Map<K, number[]>, k: K, id: number) => m.set(k, [...(m.get(k) ?? []), id]);
+      for (const [importId, list] of byImport) {
+        const answers = await this.lookup.lookupMany(
+          importId,
+          list.map((u) => ({ address: u.address, at: new Date(u.seen_at), ...(u.port !== null ? { port: u.port } : {}) })),
+        );
+        list.forEach((u, i) => {
+          const a = answers[i]!;
+          if (a.found) {
+            // A source no longer registered keeps the purpose its entries were imported for: infection unless it said blocklist.
+            const purpose = this.sources.find((x) => x.id === u.source)?.purpose ?? 'infection';
+            found.push({ subscriber: a.subscriber, e: { timeMs: Date.parse(u.seen_at), family: u.family, purpose, source: u.source } });
+            resolved.push(u.id);
+            perImport.set(importId, (perImport.get(importId) ?? 0) + 1);
+          } else if (a.reason === 'no-session') push(still, u.tries + 1, u.id);
+          else push(other, a.reason, u.id);
+        });
+      }
+      r.resolved = resolved.length;
+      r.unresolved = [...still.values()].reduce((n, x) => n + x.length, 0);
+      r.otherReason = [...other.values()].reduce((n, x) => n + x.length, 0);
+      const groups: Groups = new Map();
+      gather(groups, found);
+      const touched = await this.own.audit.withAudit(
+        (t: string[]) => ({
+          actor: `measure:${MEASURE}`,
+          measure: MEASURE,
+          action: 'm7.unresolved.retry',
+          object: 'm7-unresolved',
+          counts: {
+            tried: r.tried,
+            resolved: r.resolved,
+            unresolved: r.unresolved,
+            otherReason: r.otherReason,
+            imports: byImport.size,
+            alerts: t.length,
+          },
+        }),
+        async (tx) => {
+          const t = groups.size > 0 ? await this.fold(tx, groups) : [];
+          const u = mdb(tx);
+          const tried = now.toISOString();
+          for (let i = 0; i < resolved.length; i += 500)
+            await u
+              .deleteFrom('m7_unresolved')
+              .where('id', 'in', resolved.slice(i, i + 500))
+              .execute();
+          for (const [tries, ids] of still)
+            for (let i = 0; i < ids.length; i += 500)
+              await u
+                .updateTable('m7_unresolved')
+                .set({ tries, tried_at: tried, next_try_at: new Date(now.getTime() + retryAfterMs(tries)).toISOString() })
+                .where('id', 'in', ids.slice(i, i + 500))
+                .execute();
+          for (const [reason, ids] of other)
+            for (let i = 0; i < ids.length; i += 500)
+              await u
+                .updateTable('m7_unresolved')
+                .set({ reason, tried_at: tried, next_try_at: null })
+                .where('id', 'in', ids.slice(i, i + 500))
+                .execute();
+          for (const [id, n] of perImport)
+            await u
+              .updateTable('m7_imports')
+              .set((eb) => ({ resolved_later: eb('resolved_later', '+', n) }))
+              .where('id', '=', id)
+              .execute();
+          return t;
+        },
+      );
+      r.alerts = touched.length;
+    }
+    // What is waiting bounds which late accounting can matter (the feed ignores spans after it). Learnt once, then
+    // raised by each import: a bound too high only lets more spans through.
+    if (!this.newestKnown) {
+      const newest = await this.db
+        .selectFrom('m7_unresolved')
+        .select((eb) => eb.fn.max('seen_at').as('t'))
+        .where('reason', '=', 'no-session')
+        .executeTakeFirst();
+      this.newestWaiting = Math.max(this.newestWaiting, newest?.t ? Date.parse(newest.t) : -Infinity);
+      this.newestKnown = true;
+    }
+    return r;
   }
 
   // ---- consent (opt-out of stage 1), as M3 keeps it: a history, the latest choice decides ----

@@ -5,13 +5,14 @@
  * - m7_alerts: one row per subscriber, family and purpose being followed: first and last sighting, the
  *   stage, its basis and reason, notices, the case. Reported hosts (report.host) are kept 30 days from the
  *   last sighting; remediation (no sighting for `remediatedAfter`, below 30 days) settles the row first.
- * - m7_unresolved: reported entries no subscriber could be found for, with the reason (report.host, 30 days).
+ * - m7_unresolved: reported entries no subscriber could be found for, with the reason (report.host, 30 days);
+ *   those with no session at their time are retried when late accounting covers it (tries, last and next try).
  * - m7_consent: the opt-out history (subscriber.id), the choice in force kept until it changes.
  * - m7_remediation: the operator's per-family remediation text (no personal data).
  * - m7_outcomes: per notified alert, family, channel, stage and days to remediation, without the
  *   subscriber: the statistics of the remediation report outlive the alerts.
  */
-import type { Migration } from 'kysely';
+import type { Generated, Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
@@ -29,6 +30,8 @@ export type M7Tables = {
     entries: number;
     resolved: number;
     unresolved: number;
+    /** Unresolved entries matched to a subscriber later, when late accounting arrived. */
+    resolved_later: number;
     alerts: number;
     dropped: string;
     unresolved_reasons: string;
@@ -57,7 +60,18 @@ export type M7Tables = {
     remediated_at: string | null;
     pending: number;
   };
-  m7_unresolved: { import_id: string; address: string; port: number | null; seen_at: string; family: string; reason: string };
+  m7_unresolved: {
+    id: Generated<number>;
+    import_id: string;
+    address: string;
+    port: number | null;
+    seen_at: string;
+    family: string;
+    reason: string;
+    tries: number;
+    tried_at: string;
+    next_try_at: string | null;
+  };
   m7_consent: { id: number; subscriber: string; choice: string; channel: string; at: string; actor: string };
   m7_remediation: { family: string; ja: string; en: string; updated_at: string; updated_by: string };
   m7_outcomes: {
@@ -159,6 +173,39 @@ export const m7Migrations: Record<string, Migration> = {
         .addColumn('notified_at', 'text', (c) => c.notNull())
         .addColumn('remediated_at', 'text')
         .addColumn('reinfected', 'integer', (c) => c.notNull())
+        .execute();
+    },
+  },
+  // Unresolved entries get an id and their tries (retried when late accounting covers their time); imports count them.
+  '0701_m7-unresolved-retry': {
+    async up(db: UntypedDb) {
+      await db.schema
+        .createTable('m7_unresolved_v2')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('import_id', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer')
+        .addColumn('seen_at', 'text', (c) => c.notNull())
+        .addColumn('family', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('tries', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('tried_at', 'text', (c) => c.notNull())
+        .addColumn('next_try_at', 'text')
+        .execute();
+      await db
+        .insertInto('m7_unresolved_v2')
+        .columns(['import_id', 'address', 'port', 'seen_at', 'family', 'reason', 'tried_at'])
+        .expression((eb) =>
+          eb.selectFrom('m7_unresolved').select(['import_id', 'address', 'port', 'seen_at', 'family', 'reason', 'seen_at as tried_at']),
+        )
+        .execute();
+      await db.schema.dropTable('m7_unresolved').execute();
+      await db.schema.alterTable('m7_unresolved_v2').renameTo('m7_unresolved').execute();
+      await db.schema.createIndex('m7_unresolved_seen').on('m7_unresolved').columns(['reason', 'seen_at']).execute();
+      await db.schema.createIndex('m7_unresolved_next').on('m7_unresolved').columns(['reason', 'next_try_at']).execute();
+      await db.schema
+        .alterTable('m7_imports')
+        .addColumn('resolved_later', 'integer', (c) => c.notNull().defaultTo(0))
         .execute();
     },
   },

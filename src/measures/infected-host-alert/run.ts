@@ -10,6 +10,8 @@ import type { ReportDropInput } from '../../ingest/reports/drop.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
+import { startWalledGarden } from './garden-run.js';
+import type { WalledGarden } from './garden.js';
 import { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
 
@@ -17,6 +19,8 @@ export interface M7Api {
   service: InfectedHostAlert;
   /** One pass over the drop directory now (tests, and the route that asks for it). */
   scanDrops(): Promise<{ imported: number; failed: number }>;
+  /** The walled garden, when its option is on (garden.ts). */
+  garden: WalledGarden | undefined;
 }
 
 export async function startInfectedHostAlert(context: MeasureContext): Promise<RunningMeasure<M7Api>> {
@@ -29,6 +33,9 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   const service = new InfectedHostAlert(own, lookup, cases, notifier, context.logger);
   const s = own.settings;
   const counts = { imported: 0, failed: 0, unknownFolders: 0 };
+  // The walled garden only when the settings turn its option on (then the broker grants its zone and page).
+  const gardenOn = context.declaration.options.some((o) => o.id === 'walled-garden' && o.active);
+  const garden = gardenOn ? await startWalledGarden(context, own, service, cases) : undefined;
 
   const scanDrops = async () => {
     const dir = s.dropDirectory;
@@ -85,7 +92,10 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     };
     return { tick, wait: () => running };
   };
-  const analysis = guard('analysis', () => service.analyze());
+  const analysis = guard('analysis', async () => {
+    await service.analyze();
+    await garden?.garden.pass();
+  });
   const drops = guard('drop', scanDrops);
   const timers = [
     setInterval(analysis.tick, parseDuration(s.analysisInterval) * 1000),
@@ -94,8 +104,10 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   for (const t of timers) t.unref();
 
   return {
-    api: { service, scanDrops },
+    api: { service, scanDrops, garden: garden?.garden },
+    ...(garden ? { endpoints: garden.endpoints } : {}),
     listeners: () => ({
+      ...garden?.listeners(),
       'report-drop': {
         counts: { imported: counts.imported },
         refused: { unreadable: counts.failed, 'unknown-source-folder': counts.unknownFolders },
@@ -105,6 +117,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
       for (const t of timers) clearInterval(t);
       await analysis.wait();
       await drops.wait();
+      await garden?.stop();
     },
   };
 }

@@ -9,7 +9,7 @@
  * Sessions come from the accounting feed; their shape is restated here so that src/dns needs nothing of
  * src/ingest.
  */
-import type { ClientAction, RpzZone } from './rpz.js';
+import { addressInPrefix, type ClientAction, type RpzZone } from './rpz.js';
 
 /** A session event as the accounting feed gives it (src/ingest/radius/apply.ts SessionEvent). */
 export type ClientSessionEvent =
@@ -43,9 +43,12 @@ export class ClientAddressZone {
     ];
   }
 
-  /** The listed subscriber whose open session has this address (a client's source address), if any. */
+  /** The listed subscriber whose open session has this address (a client's source address; inside an IPv6 prefix), if any. */
   subscriberAt(address: string): string | undefined {
-    for (const s of this.sessions.values()) if (s.address === address && this.listed.has(s.subscriber)) return s.subscriber;
+    for (const s of this.sessions.values()) {
+      if (!this.listed.has(s.subscriber) || !this.usable(s.address)) continue;
+      if (s.address === address || addressInPrefix(address, s.address)) return s.subscriber;
+    }
     return undefined;
   }
 

@@ -303,3 +303,20 @@ function isIP(text: string): 0 | 4 | 6 {
     return 0;
   }
 }
+
+/** Whether an address (IPv4 or IPv6) lies in `prefix` ("address/length", or an address: equal). */
+export function addressInPrefix(address: string, prefix: string): boolean {
+  const [base, slash] = prefix.split('/') as [string, string | undefined];
+  const family = isIP(base);
+  if (family === 0 || isIP(address) !== family) return false;
+  if (slash === undefined) return family === 4 ? address === base : ipv6Groups(address).join(':') === ipv6Groups(base).join(':');
+  const len = Number(slash);
+  const bits = (groups: number[], width: number) =>
+    groups
+      .map((g) => g.toString(2).padStart(width, '0'))
+      .join('')
+      .slice(0, len);
+  return family === 4
+    ? bits(address.split('.').map(Number), 8) === bits(base.split('.').map(Number), 8)
+    : bits(ipv6Groups(address), 16) === bits(ipv6Groups(base), 16);
+}

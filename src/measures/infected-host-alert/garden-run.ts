@@ -83,12 +83,12 @@ export async function startWalledGarden(
     actor: `measure:${context.declaration.id}`,
     measure: context.declaration.id,
     action: 'm7.garden.on',
-    object: `rpz-zone:${zone.zone.origin}`,
+    object: 'm7-garden:zone',
     counts: { gardens: (await garden.active()).length },
   });
   return {
     garden,
-    endpoints: { gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },
+    endpoints: { rpzPrimary: at.served.endpoint, gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },
     listeners: () => ({
       'garden-page': page.listener(),
     }),

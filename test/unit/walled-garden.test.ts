@@ -16,11 +16,12 @@ import { renderTerms } from '../../src/policy/render.js';
 import type { CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
-import { WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
+import { endLeftoverGardens, WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
 import { tablesOf } from '../../src/store/state/tables.js';
 import type { M7Tables } from '../../src/measures/infected-host-alert/tables.js';
+import type { GardenTables } from '../../src/measures/infected-host-alert/garden-tables.js';
 import { openTest } from '../support/fixtures.js';
 
 describe('rpz-client-ip owners', () => {
@@ -261,6 +262,25 @@ describe('who is gardened, releases, time-box', () => {
     assert.equal(actions.filter((a) => a === 'm7.garden.start').length, 3);
     assert.equal(actions.filter((a) => a === 'm7.garden.release').length, 2);
     assert.equal(actions.filter((a) => a === 'm7.garden.end').length, 1);
+
+    // A garden left in force by an earlier run (crash, option turned off) is ended when M7 starts without it.
+    await tablesOf<GardenTables>(own.store.db)
+      .insertInto('m7_garden')
+      .values({
+        id: 'left',
+        alert_id: 'a-alice',
+        case_id: (await garden.list())[0]?.case_id ?? 'case-x',
+        subscriber: 'alice',
+        family: 'mirai',
+        started_at: iso(0),
+        ends_at: iso(72),
+        ended_at: null,
+        end_reason: null,
+        ended_by: null,
+      })
+      .execute();
+    assert.equal(await endLeftoverGardens(own), 1);
+    assert.deepEqual(await garden.active(), []);
   });
 
   it('off: the broker refuses the garden zone and page, and the terms have no garden clause; on: both', async () => {

@@ -89,9 +89,17 @@ export async function startWalledGarden(
   return {
     garden,
     endpoints: { rpzPrimary: at.served.endpoint, gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },
-    listeners: () => ({
-      'garden-page': page.listener(),
-    }),
+    // The page's requests, and the gardens started, released, ended and refused a release since start.
+    listeners: () => {
+      const l = page.listener();
+      const c = garden.counts;
+      return {
+        'garden-page': {
+          counts: { ...l.counts, gardensStarted: c.started, gardensReleased: c.released, gardensEnded: c.ended },
+          refused: { ...l.refused, 'releases-exhausted': c.exhausted },
+        },
+      };
+    },
     async stop() {
       clearInterval(timer);
       unsubscribe();

@@ -39,6 +39,25 @@ export interface GardenPassResult {
   ended: Partial<Record<GardenEndReason, number>>;
 }
 
+/**
+ * Gardens left in force by an earlier run (a crash, or the option turned off since): ended as "stopped",
+ * audited, when M7 starts without the option — no zone serves them any more.
+ */
+export async function endLeftoverGardens(own: MeasureState): Promise<number> {
+  const left = await gdb(own.store.db).selectFrom('m7_garden').select(['id', 'case_id']).where('ended_at', 'is', null).execute();
+  for (const e of left)
+    await own.audit.withAudit(
+      { actor: `measure:${MEASURE}`, measure: MEASURE, action: 'm7.garden.end', object: `m7-garden:${e.id}`, caseId: e.case_id },
+      (tx) =>
+        gdb(tx)
+          .updateTable('m7_garden')
+          .set({ ended_at: new Date().toISOString(), end_reason: 'stopped', ended_by: `measure:${MEASURE}` })
+          .where('id', '=', e.id)
+          .execute(),
+    );
+  return left.length;
+}
+
 export class WalledGarden implements GardenPageHandler {
   private readonly g: WalledGardenSettings;
   private readonly action: ClientAction;

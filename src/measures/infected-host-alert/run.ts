@@ -11,7 +11,7 @@ import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
 import { startWalledGarden } from './garden-run.js';
-import type { WalledGarden } from './garden.js';
+import { endLeftoverGardens, type WalledGarden } from './garden.js';
 import { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
 
@@ -36,6 +36,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   // The walled garden only when the settings turn its option on (then the broker grants its zone and page).
   const gardenOn = context.declaration.options.some((o) => o.id === 'walled-garden' && o.active);
   const garden = gardenOn ? await startWalledGarden(context, own, service, cases) : undefined;
+  if (!gardenOn) await endLeftoverGardens(own);
 
   const scanDrops = async () => {
     const dir = s.dropDirectory;

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { kdig, startNamed, type Named } from '../support/bind.js';
 import { have } from '../support/flow-peers.js';
-import { tempDir } from '../support/fixtures.js';
+import { CLI, tempDir } from '../support/fixtures.js';
 import { freePort } from '../support/freeradius.js';
 import {
   GARDEN_ZONE,
@@ -69,6 +69,18 @@ function fetchFrom(
     );
     req.on('error', reject);
     req.end(o.body);
+  });
+}
+
+function mamori(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, out, err }));
   });
 }
 
@@ -263,9 +275,14 @@ describe('M7 walled garden: Mamori primary, BIND (and Unbound) as resolvers, the
     assert.equal((await g.call('POST', `/garden/${encodeURIComponent('alice@isp')}/end`)).status, 404);
   });
 
-  it('never gardens a subscriber who opted out of the garden', async () => {
-    const out = await g.call('POST', '/garden/consent', { subscriber: 'bob@isp', choice: 'opt-out', channel: 'support-desk' });
-    assert.equal(out.status, 200, JSON.stringify(out.json));
+  it('never gardens a subscriber who opted out of the garden (recorded with the command)', async () => {
+    const env = { MAMORI_URL: g.server.url, MAMORI_TOKEN: g.token };
+    const out = await mamori(['infected-host-alert', 'garden', 'opt-out', 'bob@isp'], env);
+    assert.equal(out.code, 0, out.err);
+    assert.match(out.out, /bob@isp: never gardened/);
+    const list = await mamori(['infected-host-alert', 'garden', 'list'], env);
+    assert.equal(list.code, 0, list.err);
+    assert.equal(list.out.trim(), 'subscriber\tfamily\tcase\tstarted\tends\treleasesLeft', 'nobody gardened now');
     const r = await reportAndAnalyze(g, BOB);
     assert.equal(r.notified, 1, 'still told by e-mail');
     assert.equal(r.garden.started, 0);

@@ -13,6 +13,7 @@ import { kdig, startNamed, type Named } from '../support/bind.js';
 import { have } from '../support/flow-peers.js';
 import { tempDir } from '../support/fixtures.js';
 import { freePort } from '../support/freeradius.js';
+import { clientIpOwner } from '../../src/dns/rpz.js';
 
 const SOA = '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n';
 const GARDEN = '192.0.2.99';
@@ -103,6 +104,30 @@ describe('RPZ client-IP trigger for a walled garden: which resolvers apply it', 
     try {
       assert.deepEqual(await answer(b.port, LISTED), { status: 'NOERROR', a: [GARDEN] });
       assert.deepEqual(await answer(b.port, OTHER), { status: 'NOERROR', a: [REAL] });
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('BIND 9.18 reads an IPv6 client-IP owner as Mamori writes it (the longest zero run as zz)', async () => {
+    const sub = join(dir, 'b-6');
+    mkdirSync(sub, { recursive: true });
+    // ::1 is the only IPv6 source on loopback: 128.1.zz (clientIpOwner('::1'), test/unit/walled-garden.test.ts).
+    const owner = clientIpOwner('::1');
+    const b = await startNamed(sub, await freePort(), {
+      ipv6: true,
+      files: { 'wgtest.db': `${SOA}good IN A ${REAL}\n`, 'wg.db': `${SOA}${owner} IN A ${GARDEN}\n` },
+      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ::1; };\n\tresponse-policy { zone "wg.rpz.mamori"; } recursive-only no;',
+      zones: 'zone "wgtest.net" { type primary; file "wgtest.db"; };\nzone "wg.rpz.mamori" { type primary; file "wg.db"; };',
+      ready: /rpz: wg\.rpz\.mamori: reload done/,
+    });
+    try {
+      const ask = async (source: string, server: string) => {
+        const out = await kdig(['-b', source, `@${server}`, '-p', String(b.port), 'good.wgtest.net', 'A']);
+        return [...out.matchAll(/^[^;\s]\S*\s+\d+\s+IN\s+A\s+(\S+)$/gm)].map((m) => m[1]!);
+      };
+      assert.deepEqual(await ask('::1', '::1'), [GARDEN], 'the IPv6 client is gardened');
+      assert.deepEqual(await ask('127.0.0.1', '127.0.0.1'), [REAL], 'an IPv4 client is not');
     } finally {
       await b.stop();
     }

@@ -17,6 +17,7 @@ import type { CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { endLeftoverGardens, WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
+import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
 import { tablesOf } from '../../src/store/state/tables.js';
@@ -300,6 +301,52 @@ describe('who is gardened, releases, time-box', () => {
     assert.match(termsOn, /第\d+条（マルウェア感染端末の利用者への注意喚起 — ウォールドガーデン/);
     assert.match(termsOn, /注意喚起画面の表示を停止することができます/);
     assert.match(renderTerms(on.registry.list(), 'en', 'now'), /Article \d+ \(Alerting subscribers with infected devices — walled garden/);
+  });
+
+  it('M7 stopping ends every garden and withdraws the zone; the page stops listening', async () => {
+    const m = await openTest(`rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]\n${GARDEN_YAML(true)}`);
+    const id = 'infected-host-alert';
+    const capabilities = m.broker.forMeasure(id);
+    const own = await capabilities.ownState<InfectedHostAlertSettings>();
+    const cases = await capabilities.action<CaseApi>('cases');
+    const service = new InfectedHostAlert(
+      own,
+      await capabilities.action<SubscriberLookup>('subscriber-lookup'),
+      cases,
+      await capabilities.action<Notifier>('notifier'),
+      createLogger('silent'),
+    );
+    const context = {
+      declaration: m.registry.status(id)!.declaration,
+      capabilities,
+      logger: createLogger('silent'),
+      dataDir: m.paths.dataDir,
+    };
+    const running = await startWalledGarden(context, own, service, cases);
+    assert.deepEqual(m.policyZones.origins, ['garden.rpz.mamori']);
+    const c = await cases.open({ kind: 'infected-host', subscriber: 'zoe', summary: 'test', key: 'infection:mirai:1' });
+    await tablesOf<GardenTables>(own.store.db)
+      .insertInto('m7_garden')
+      .values({
+        id: 'g1',
+        alert_id: 'a1',
+        case_id: c.case.id,
+        subscriber: 'zoe',
+        family: 'mirai',
+        started_at: new Date().toISOString(),
+        ends_at: new Date(Date.now() + 3_600_000).toISOString(),
+        ended_at: null,
+        end_reason: null,
+        ended_by: null,
+      })
+      .execute();
+    const [host, port] = running.endpoints.gardenPage!.split(/:(?=\d+$)/);
+    assert.equal((await fetch(`http://${host}:${port}/`)).status, 200, 'the page listens');
+    await running.stop();
+    const rows = await tablesOf<GardenTables>(own.store.db).selectFrom('m7_garden').select(['end_reason']).execute();
+    assert.deepEqual(rows, [{ end_reason: 'stopped' }]);
+    assert.deepEqual(m.policyZones.origins, [], 'the zone is withdrawn');
+    await assert.rejects(fetch(`http://${host}:${port}/`), 'the page stopped listening');
   });
 
   it('refuses to start with the garden on until its basis is confirmed, naming what is missing', async () => {

@@ -80,15 +80,16 @@ module.exports = {
       severity: 'error',
       comment:
         'The core owns the listeners, senders and readers (one RPZ primary, one dnstap receiver, one flow inlet, ' +
-        "one RADIUS server, the resolvers' logs, the reports' drop directory, the RFC 5176 sender, the AAA gate, " +
+        "one RADIUS server, the resolvers' logs, the reports' drop directory, the RFC 5176 sender, the AAA gate, the garden page, " +
         'the sharing listener and client): a measure gets them from the broker (policy-zone-writer, dnstap-input, ' +
-        'flow-input, resolver-log-input, report-input, disconnector, auth-suspender, auth-feed, sharer) and may ' +
+        'flow-input, resolver-log-input, report-input, disconnector, auth-suspender, auth-feed, sharer, garden-page) and may ' +
         'import their types only.',
       from: { path: '^src/measures/' },
       to: {
         path:
           '^src/(dns/(primary|policy-zones|resolver-log)|ingest/reports/drop|ingest/dnstap/receiver' +
-          '|ingest/radius/(server|disconnect|auth-gate)|ingest/flow/(inlet|inlet-worker|native-receiver)|share/sharer)\\.ts$',
+          '|ingest/radius/(server|disconnect|auth-gate)|ingest/flow/(inlet|inlet-worker|native-receiver)|share/sharer' +
+          '|notify/garden-page)\\.ts$',
         dependencyTypesNot: ['type-only'],
       },
     },

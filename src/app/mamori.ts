@@ -33,6 +33,7 @@ import { sendDisconnect, type Disconnector } from '../ingest/radius/disconnect.j
 import { DnstapReceiver, type DnstapInput } from '../ingest/dnstap/receiver.js';
 import { RESOLVER_LOG_INPUT } from '../dns/resolver-log.js';
 import { REPORT_DROP_INPUT } from '../ingest/reports/drop.js';
+import { GARDEN_PAGE_INPUT } from '../notify/garden-page.js';
 
 export interface Mamori extends CoreInstance {
   /** The IP-assignment index and its audited lookup. */
@@ -152,6 +153,7 @@ export async function openMamori(config: Config, options: OpenOptions = {}): Pro
   published['auth-feed'] = () => authGate.feed();
   published['resolver-log-input'] = () => RESOLVER_LOG_INPUT;
   published['report-input'] = () => REPORT_DROP_INPUT;
+  published['garden-page'] = () => GARDEN_PAGE_INPUT;
   published['dnstap-input'] = (): DnstapInput => ({ start: (options, sink) => DnstapReceiver.start(options, sink) });
   const added = typeof options.providers === 'function' ? options.providers(published) : options.providers;
   const broker = new CapabilityBroker({ registry, datasets, audit, state, analytics, providers: { ...published, ...added } });

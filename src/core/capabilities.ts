@@ -23,7 +23,10 @@ export const ACTION_CAPABILITIES = {
   'subscriber-lookup': { needs: 'identifiesSubscribers' },
   notifier: { needs: 'subscriber-notices' },
   cases: { needs: 'cases' },
-  'policy-zone-writer': { needs: 'rpz-rules' },
+  /** Blocking rules, or a walled garden's client-IP rules: either output is served from the core's one RPZ primary. */
+  'policy-zone-writer': { needs: ['rpz-rules', 'walled-garden'] },
+  /** The walled garden's notice page: a listener the core owns, answering every request with the page the measure writes. */
+  'garden-page': { needs: 'walled-garden' },
   sharer: { needs: 'shared-indicators' },
   disconnector: { needs: 'disconnects' },
   'auth-suspender': { needs: 'auth-suspensions' },
@@ -47,7 +50,7 @@ export const ACTION_CAPABILITIES = {
    * holds it runs. The dataset is collected for one purpose, so only its owner may hold the inlet that fills it.
    */
   'flow-input': { needs: 'item:flow.addresses' },
-} as const satisfies Record<string, { needs: Output | 'identifiesSubscribers' | `item:${DataItem}` }>;
+} as const satisfies Record<string, { needs: Output | readonly Output[] | 'identifiesSubscribers' | `item:${DataItem}` }>;
 export type ActionCapability = keyof typeof ACTION_CAPABILITIES;
 
 export class CapabilityRefusedError extends MamoriError {
@@ -308,15 +311,17 @@ export class MeasureCapabilities {
   /** An action capability (notifier, subscriber lookup, …) if the declaration allows it and this build provides it. */
   async action<T = unknown>(capability: ActionCapability): Promise<T> {
     const declaration = await this.runningDeclaration(capability);
-    const needs = ACTION_CAPABILITIES[capability]?.needs;
+    const needs: string | readonly string[] | undefined = ACTION_CAPABILITIES[capability]?.needs;
     if (!needs) return this.refuse(capability, 'no such capability');
-    const item = needs.startsWith('item:') ? needs.slice(5) : undefined;
+    // A list of outputs: any one of them (the RPZ primary serves blocking rules and walled gardens alike).
+    const outputs = typeof needs === 'string' ? [needs] : needs;
+    const item = typeof needs === 'string' && needs.startsWith('item:') ? needs.slice(5) : undefined;
     const allowed =
       needs === 'identifiesSubscribers'
         ? declaration.identifiesSubscribers
         : item
           ? declaration.dataItems.some((d) => d.item === item)
-          : declaration.outputs.includes(needs as Output);
+          : outputs.some((o) => declaration.outputs.includes(o as Output));
     if (!allowed) {
       return this.refuse(
         capability,
@@ -324,7 +329,7 @@ export class MeasureCapabilities {
           ? `${declaration.code} may not identify subscribers`
           : item
             ? `${declaration.code} does not declare the data item "${item}"`
-            : `${declaration.code} does not declare the output "${needs}"`,
+            : `${declaration.code} does not declare the output ${outputs.map((o) => `"${o}"`).join(' or ')}`,
       );
     }
     const provider = this.providers[capability];

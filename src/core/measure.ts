@@ -30,30 +30,51 @@ const text = z.strictObject({
 });
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "24h" or "14d"');
 
+const dataItemSchema = z.strictObject({
+  item: z.enum(DATA_ITEM_IDS),
+  retention: duration,
+  use: text,
+  /** Why some of the item's rows outlive the retention (src/core/vocabulary.ts HOLDS); the retention job applies it. */
+  keptWhile: z.array(z.enum(HOLD_IDS)).optional(),
+});
+const basesSchema = z.array(z.strictObject({ basis: z.enum(LEGAL_BASIS_IDS), scope: text })).min(1, 'at least one legal basis');
+const consentTermsSchema = z.strictObject({ detection: text, timing: text, optOut: text });
+
+/**
+ * An option of a measure: a further output with its own legal basis, terms clause and conditions, off unless
+ * the measure's settings turn it on (`measures.<id>.<setting>.enabled: true`). While off it adds nothing to
+ * what the measure is granted or discloses; while on, its bases, items and outputs join the declaration.
+ */
+const optionSchema = z.strictObject({
+  id: z.string().regex(/^[a-z][a-z0-9-]{1,40}$/, 'a lower-case id such as "walled-garden"'),
+  setting: z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,40}$/, 'the key of the settings object whose "enabled" turns the option on'),
+  title: text,
+  description: text,
+  bases: basesSchema,
+  dataItems: z.array(dataItemSchema).optional(),
+  outputs: z.array(z.enum(OUTPUT_IDS)).min(1, 'an option adds at least one output'),
+  consentTerms: consentTermsSchema.optional(),
+  maxActionDuration: duration.optional(),
+  conditions: z.array(text).min(1, 'state the conditions of the option'),
+  /** What the operator must know before turning it on (e.g. that the source documents do not state its basis). */
+  caveat: text.optional(),
+});
+
 const declarationSchema = z.strictObject({
   id: z.string().regex(/^[a-z][a-z0-9-]{1,40}$/, 'a lower-case id such as "cc-detection"'),
   code: z.string().regex(/^M[0-9]{1,2}$/, 'a short code such as "M1"'),
   title: text,
   purpose: text,
   description: text,
-  bases: z.array(z.strictObject({ basis: z.enum(LEGAL_BASIS_IDS), scope: text })).min(1, 'at least one legal basis'),
-  dataItems: z
-    .array(
-      z.strictObject({
-        item: z.enum(DATA_ITEM_IDS),
-        retention: duration,
-        use: text,
-        /** Why some of the item's rows outlive the retention (src/core/vocabulary.ts HOLDS); the retention job applies it. */
-        keptWhile: z.array(z.enum(HOLD_IDS)).optional(),
-      }),
-    )
-    .min(1, 'at least one data item'),
+  bases: basesSchema,
+  dataItems: z.array(dataItemSchema).min(1, 'at least one data item'),
   outputs: z.array(z.enum(OUTPUT_IDS)),
   identifiesSubscribers: z.boolean(),
-  consentTerms: z.strictObject({ detection: text, timing: text, optOut: text }).optional(),
+  consentTerms: consentTermsSchema.optional(),
   maxActionDuration: duration.optional(),
   conditions: z.array(text).min(1, 'state the conditions the source documents attach to this measure'),
   source: text,
+  options: z.array(optionSchema).optional(),
 });
 
 export type MeasureDeclarationInput = z.input<typeof declarationSchema>;
@@ -65,6 +86,23 @@ export interface DeclaredDataItem {
   readonly use: Text;
   /** Conditions under which rows holding the item are kept past `retention`. */
   readonly keptWhile: readonly Hold[];
+}
+
+/** A declared option (see optionSchema) and whether the settings turn it on. */
+export interface DeclaredOption {
+  readonly id: string;
+  readonly setting: string;
+  readonly title: Text;
+  readonly description: Text;
+  readonly bases: ReadonlyArray<{ readonly basis: LegalBasis; readonly scope: Text }>;
+  readonly dataItems: ReadonlyArray<DeclaredDataItem>;
+  readonly outputs: ReadonlyArray<Output>;
+  readonly consentTerms?: { readonly detection: Text; readonly timing: Text; readonly optOut: Text };
+  readonly maxActionSeconds?: number;
+  readonly conditions: ReadonlyArray<Text>;
+  readonly caveat?: Text;
+  /** On in the settings (only in a declaration from `withOptions`; false in the static one). */
+  readonly active: boolean;
 }
 
 export interface MeasureDeclaration {
@@ -81,6 +119,8 @@ export interface MeasureDeclaration {
   readonly maxActionSeconds?: number;
   readonly conditions: ReadonlyArray<Text>;
   readonly source: Text;
+  /** Its options, each marked active or not; the active ones' bases, items, outputs and conditions are merged above. */
+  readonly options: ReadonlyArray<DeclaredOption>;
 }
 
 export class MeasureDeclarationError extends MamoriError {
@@ -147,6 +187,20 @@ function contradictions(d: z.output<typeof declarationSchema>): string[] {
   if (temporary && !d.maxActionDuration) {
     problems.push('maxActionDuration: blocking and suspension must be temporary; state the maximum duration');
   }
+  const optionIds = new Set<string>();
+  for (const o of d.options ?? []) {
+    const at = `options.${o.id}`;
+    if (optionIds.has(o.id)) problems.push(`${at}: declared twice`);
+    optionIds.add(o.id);
+    for (const out of o.outputs) if (d.outputs.includes(out)) problems.push(`${at}.outputs: "${out}" is already an output of the measure`);
+    for (const i of o.dataItems ?? [])
+      if (items.has(i.item)) problems.push(`${at}.dataItems: "${i.item}" is already declared by the measure`);
+    const consentBased = o.bases.some((b) => b.basis === 'comprehensive-consent' || b.basis === 'consent');
+    if (consentBased && !o.consentTerms) problems.push(`${at}.consentTerms: a consent-based option needs its own terms clause`);
+    if (!consentBased && o.consentTerms) problems.push(`${at}.consentTerms: given, but no basis of the option is consent-based`);
+    if (o.outputs.includes('walled-garden') && !o.maxActionDuration)
+      problems.push(`${at}.maxActionDuration: a walled garden must be temporary; state its maximum duration`);
+  }
   return problems;
 }
 
@@ -183,6 +237,48 @@ export function defineMeasure(input: MeasureDeclarationInput): MeasureDeclaratio
     ...(d.maxActionDuration ? { maxActionSeconds: parseDuration(d.maxActionDuration) } : {}),
     conditions: d.conditions,
     source: d.source,
+    options: (d.options ?? []).map((o): DeclaredOption =>
+      Object.freeze({
+        id: o.id,
+        setting: o.setting,
+        title: o.title,
+        description: o.description,
+        bases: o.bases,
+        dataItems: (o.dataItems ?? []).map((i) => ({
+          item: i.item,
+          retention: i.retention,
+          retentionSeconds: parseDuration(i.retention),
+          use: i.use,
+          keptWhile: i.keptWhile ?? [],
+        })),
+        outputs: o.outputs,
+        ...(o.consentTerms ? { consentTerms: o.consentTerms } : {}),
+        ...(o.maxActionDuration ? { maxActionSeconds: parseDuration(o.maxActionDuration) } : {}),
+        conditions: o.conditions,
+        ...(o.caveat ? { caveat: o.caveat } : {}),
+        active: false,
+      }),
+    ),
+  });
+}
+
+/**
+ * The declaration as the settings make it: each option whose settings object has `enabled: true` is active, and
+ * its bases, data items, outputs and conditions join the measure's. What the broker grants and what the terms,
+ * notice and report disclose follow from this, so an option that is off is neither granted nor disclosed as running.
+ */
+export function withOptions(d: MeasureDeclaration, settings: Record<string, unknown> | undefined): MeasureDeclaration {
+  if (d.options.length === 0) return d;
+  const on = (o: DeclaredOption) => (settings?.[o.setting] as { enabled?: unknown } | undefined)?.enabled === true;
+  const options = d.options.map((o) => Object.freeze({ ...o, active: on(o) }));
+  const active = options.filter((o) => o.active);
+  return Object.freeze({
+    ...d,
+    bases: [...d.bases, ...active.flatMap((o) => o.bases)],
+    dataItems: [...d.dataItems, ...active.flatMap((o) => o.dataItems)],
+    outputs: [...d.outputs, ...active.flatMap((o) => o.outputs)],
+    conditions: [...d.conditions, ...active.flatMap((o) => o.conditions)],
+    options,
   });
 }
 

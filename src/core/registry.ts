@@ -6,7 +6,7 @@
  */
 import type { Migration } from 'kysely';
 import { z } from 'zod';
-import type { MeasureDeclaration } from './measure.js';
+import { withOptions, type MeasureDeclaration } from './measure.js';
 import type { Dataset } from './datasets.js';
 import type { ActionCapability, MeasureCapabilities } from './capabilities.js';
 import type { StateStore } from '../store/state/store.js';
@@ -153,7 +153,9 @@ export class MeasureRegistry {
     if (!m) return undefined;
     const available = m.implementation !== undefined;
     const enabled = available && (this.settings[id]?.enabled ?? false);
-    return { declaration: m.declaration, available, enabled, state: !available ? 'not-available' : enabled ? 'enabled' : 'disabled' };
+    // Options the settings turn on join the declaration: granted and disclosed only then.
+    const declaration = withOptions(m.declaration, this.parsedSettings.get(id));
+    return { declaration, available, enabled, state: !available ? 'not-available' : enabled ? 'enabled' : 'disabled' };
   }
 
   list(): MeasureStatus[] {

@@ -135,6 +135,10 @@ export const OUTPUTS = {
   disconnects: { ja: '接続の切断', en: 'disconnection of sessions' },
   'auth-suspensions': { ja: '認証の一時停止', en: 'temporary suspension of authentication' },
   'traffic-blocks': { ja: '攻撃通信の一時的な遮断', en: 'temporary blocking of attack traffic' },
+  'walled-garden': {
+    ja: '利用者の名前解決への注意喚起画面による一時的な応答（ウォールドガーデン）',
+    en: "temporarily answering a subscriber's name resolution with a notice page (walled garden)",
+  },
 } as const satisfies Record<string, Text>;
 export type Output = keyof typeof OUTPUTS;
 export const OUTPUT_IDS = Object.keys(OUTPUTS) as Output[];

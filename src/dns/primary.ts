@@ -23,7 +23,7 @@ import net from 'node:net';
 import dnsPacket, { type Answer, type Packet } from 'dns-packet';
 import { MamoriError } from '../core/errors.js';
 import type { ListenerStatus } from '../core/listeners.js';
-import type { RpzZone } from './rpz.js';
+import type { RpzRecord, RpzZone } from './rpz.js';
 import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
 
 export interface PrimaryConfig {
@@ -84,6 +84,12 @@ const MAX_ANSWERS_PER_MESSAGE = 500;
 const MAX_TCP_MESSAGE = 65_535;
 /** Open transfer connections at once, all secondaries together. */
 const MAX_TCP_CONNECTIONS = 64;
+
+/** A policy record as dns-packet encodes it: a CNAME's target without the trailing dot ("." stays), A/AAAA as they are. */
+const wire = (r: RpzRecord): Answer =>
+  r.type === 'CNAME'
+    ? { name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' }
+    : { name: r.name, type: r.type, ttl: 60, class: 'IN', data: r.data };
 
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
@@ -293,20 +299,15 @@ export class RpzPrimary {
         return sign([reply('NOERROR', [{ name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }])]);
       return sign([reply('NOERROR', [], [this.soa(zone)])]);
     }
-    const rr = zone.lookup(name);
-    if (!rr) return sign([reply('NXDOMAIN', [], [this.soa(zone)])]);
-    return sign([reply('NOERROR', [{ name: rr.name, type: 'CNAME', ttl: 60, class: 'IN', data: rr.data }])]);
+    const rrs = zone.lookup(name);
+    if (rrs.length === 0) return sign([reply('NXDOMAIN', [], [this.soa(zone)])]);
+    return sign([reply('NOERROR', rrs.map(wire))]);
   }
 
   /** AXFR (RFC 5936): SOA, every record, SOA, in as many messages as needed. */
   private axfr(q: Packet, zone: RpzZone): Buffer[] {
     const soa = this.soa(zone);
-    const all: Answer[] = [
-      soa,
-      { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' },
-      ...zone.list().map((r): Answer => ({ name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' })),
-      soa,
-    ];
+    const all: Answer[] = [soa, { name: zone.origin, type: 'NS', ttl: 60, class: 'IN', data: 'localhost' }, ...zone.list().map(wire), soa];
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {
       out.push(
@@ -328,15 +329,8 @@ export class RpzPrimary {
       const s = this.soa(zone) as Answer & { data: object };
       return { ...s, data: { ...s.data, serial } } as Answer;
     };
-    const cname = (r: { name: string; data: string }): Answer => ({
-      name: r.name,
-      type: 'CNAME',
-      ttl: 60,
-      class: 'IN',
-      data: r.data.replace(/\.$/, '') || '.',
-    });
     const all: Answer[] = [this.soa(zone)];
-    for (const d of diffs) all.push(soaAt(d.from), ...d.removed.map(cname), soaAt(d.to), ...d.added.map(cname));
+    for (const d of diffs) all.push(soaAt(d.from), ...d.removed.map(wire), soaAt(d.to), ...d.added.map(wire));
     all.push(this.soa(zone));
     const out: Buffer[] = [];
     for (let i = 0; i < all.length; i += MAX_ANSWERS_PER_MESSAGE) {

@@ -89,7 +89,13 @@ export function masterFile(zone: RpzZone): string {
     '$TTL 60',
     `@ IN SOA localhost. hostmaster.${zone.origin}. ${zone.serial} 60 30 604800 60`,
     '@ IN NS localhost.',
-    ...zone.list().map((r) => `${r.name}. IN CNAME ${r.data === '.' ? '.' : r.data.endsWith('.') ? r.data : `${r.data}.`}`),
+    ...zone
+      .list()
+      .map((r) =>
+        r.type === 'CNAME'
+          ? `${r.name}. IN CNAME ${r.data === '.' ? '.' : r.data.endsWith('.') ? r.data : `${r.data}.`}`
+          : `${r.name}. IN ${r.type} ${r.data}`,
+      ),
   ];
   return `${lines.join('\n')}\n`;
 }

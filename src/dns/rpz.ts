@@ -3,7 +3,9 @@
  * (draft-vixie-dnsop-dns-rpz): a blocked FQDN and its subdomains become
  * `name.<zone>` and `*.name.<zone>` CNAME `.` (NXDOMAIN) or CNAME to a walled
  * garden; an opted-out subscriber's address becomes
- * `<prefix>.<reversed address>.rpz-client-ip.<zone>` CNAME `rpz-passthru.`.
+ * `<prefix>.<reversed address>.rpz-client-ip.<zone>` CNAME `rpz-passthru.`; a walled-garden subscriber's
+ * address becomes the same owner with local data, A/AAAA of the notice page (Unbound 1.17 applies a client-IP
+ * trigger only with local data, not with a CNAME: test/interop/walled-garden-resolvers.test.ts).
  * Zones are strict: a name that is not a valid DNS name, or would fall outside
  * the zone, is refused with its reason; one bad entry never breaks a zone.
  */
@@ -11,9 +13,12 @@ import { MamoriError } from '../core/errors.js';
 
 export interface RpzRecord {
   name: string;
-  type: 'CNAME';
+  type: 'CNAME' | 'A' | 'AAAA';
   data: string;
 }
+
+/** What an `rpz-client-ip` owner answers: let the client through every policy, or local data (the garden page's addresses). */
+export type ClientAction = { kind: 'passthru' } | { kind: 'local-data'; a: readonly string[]; aaaa: readonly string[] };
 
 export class RpzNameError extends MamoriError {
   static override readonly code = 'dns-name';
@@ -54,9 +59,10 @@ const JOURNAL_VERSIONS = 1000;
  */
 export class RpzZone {
   readonly origin: string;
-  private readonly records = new Map<string, RpzRecord>();
-  /** Staged changes by owner: a record to set, or null to delete. */
-  private staged = new Map<string, RpzRecord | null>();
+  /** Published records by owner: one CNAME, or local data (several A/AAAA). */
+  private readonly records = new Map<string, RpzRecord[]>();
+  /** Staged changes by owner: the records to set, or null to delete. */
+  private staged = new Map<string, RpzRecord[] | null>();
   private readonly journal: ZoneDiff[] = [];
 
   constructor(
@@ -79,15 +85,17 @@ export class RpzZone {
   bump(): number {
     const removed: RpzRecord[] = [];
     const added: RpzRecord[] = [];
+    const same = (a: RpzRecord[], b: RpzRecord[]) =>
+      a.length === b.length && a.every((r, i) => r.type === b[i]!.type && r.data === b[i]!.data);
     for (const [owner, next] of this.staged) {
       const old = this.records.get(owner);
-      if (next && old && old.data === next.data) continue;
+      if (next && old && same(old, next)) continue;
       if (old) {
-        removed.push(old);
+        removed.push(...old);
         this.records.delete(owner);
       }
       if (next) {
-        added.push(next);
+        added.push(...next);
         this.records.set(owner, next);
       }
     }
@@ -107,7 +115,7 @@ export class RpzZone {
   }
 
   private put(r: RpzRecord): void {
-    this.staged.set(r.name, r);
+    this.staged.set(r.name, [r]);
   }
 
   private drop(owner: string): boolean {
@@ -172,31 +180,143 @@ export class RpzZone {
     return this.drop(this.owner(relative.toLowerCase().replace(/\.$/, '')));
   }
 
-  /** Lets an opted-out subscriber's address (IPv4 /32 or an IPv4 prefix) through every policy. */
-  passthruClient(address: string, prefixLength = 32): string {
-    const o = address.split('.').map(Number);
-    if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255) || !(prefixLength >= 1 && prefixLength <= 32))
-      throw new RpzNameError(`"${address}/${prefixLength}" is not an IPv4 address or prefix`);
-    const owner = this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`);
-    this.put({ name: owner, type: 'CNAME', data: 'rpz-passthru.' });
+  /** Lets an opted-out subscriber's address (IPv4 or IPv6, an address or a prefix) through every policy. */
+  passthruClient(address: string, prefixLength?: number): string {
+    return this.client(address, { kind: 'passthru' }, prefixLength);
+  }
+
+  /**
+   * Sets what a client address (or prefix) gets: passthru, or local data — every name it asks answered with
+   * these addresses (the walled garden's notice page). Local data needs at least one address.
+   */
+  client(address: string, action: ClientAction, prefixLength?: number): string {
+    const owner = this.owner(clientIpOwner(address, prefixLength));
+    if (action.kind === 'passthru') {
+      this.put({ name: owner, type: 'CNAME', data: 'rpz-passthru.' });
+      return owner;
+    }
+    const set: RpzRecord[] = [
+      ...[...new Set(action.a)].sort().map((a): RpzRecord => ({ name: owner, type: 'A', data: checkedAddress(a, 4) })),
+      ...[...new Set(action.aaaa)].sort().map((a): RpzRecord => ({ name: owner, type: 'AAAA', data: checkedAddress(a, 6) })),
+    ];
+    if (set.length === 0) throw new RpzNameError('local data needs at least one address (A or AAAA)');
+    this.staged.set(owner, set);
     return owner;
   }
 
-  removeClient(address: string, prefixLength = 32): boolean {
-    const o = address.split('.').map(Number);
-    return this.drop(this.owner(`${prefixLength}.${[...o].reverse().join('.')}.rpz-client-ip`));
+  removeClient(address: string, prefixLength?: number): boolean {
+    return this.drop(this.owner(clientIpOwner(address, prefixLength)));
   }
 
   /** Every published record, sorted by owner (AXFR needs no order, but stable output is kinder to diffs). */
   list(): RpzRecord[] {
-    return [...this.records.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.records.values()].flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /** Owners with a rule. */
   get size(): number {
     return this.records.size;
   }
 
-  lookup(name: string): RpzRecord | undefined {
-    return this.records.get(name.toLowerCase().replace(/\.$/, ''));
+  /** The rule of an owner name: one CNAME, or its local data. */
+  lookup(name: string): RpzRecord[] {
+    return this.records.get(name.toLowerCase().replace(/\.$/, '')) ?? [];
   }
+}
+
+/** An IPv4 (dotted quad) or IPv6 address in its canonical text, or the error naming it. */
+function checkedAddress(text: string, family: 4 | 6): string {
+  const got = isIP(text);
+  if (got !== family) throw new RpzNameError(`"${text}" is not an IPv${family} address`);
+  return family === 4
+    ? text
+    : ipv6Groups(text)
+        .map((g) => g.toString(16))
+        .join(':')
+        .replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+/** The 8 groups of an IPv6 address (an embedded IPv4 tail included). */
+function ipv6Groups(text: string): number[] {
+  let t = text.toLowerCase();
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(t);
+  if (v4) {
+    const o = v4[1]!.split('.').map(Number);
+    t = `${t.slice(0, -v4[1]!.length)}${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
+  }
+  const [head, tail] = t.includes('::') ? t.split('::') : [t, undefined];
+  const h = head ? head.split(':') : [];
+  const tl = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/**
+ * The owner of an `rpz-client-ip` trigger, relative to the zone (draft-vixie-dnsop-dns-rpz §4.1.1): the prefix
+ * length, then the address reversed — IPv4 octet by octet (`32.2.0.0.127`); IPv6 group by group in hex without
+ * leading zeros, the longest run of two or more zero groups written `zz` (`128.1.zz.db8.2001` for 2001:db8::1).
+ * An address alone is a /32 or /128; `address/length` and `prefixLength` give a prefix (its host bits must be zero).
+ */
+export function clientIpOwner(address: string, prefixLength?: number): string {
+  const [text, slash] = address.trim().split('/') as [string, string | undefined];
+  const family = isIP(text);
+  if (family === 0) throw new RpzNameError(`"${address}" is not an IPv4 or IPv6 address or prefix`);
+  const max = family === 4 ? 32 : 128;
+  const len = prefixLength ?? (slash === undefined ? max : Number(slash));
+  if (!Number.isInteger(len) || len < 1 || len > max)
+    throw new RpzNameError(`"${address}": prefix length ${prefixLength ?? slash} is not between 1 and ${max}`);
+  if (family === 4) {
+    const o = text.split('.').map(Number);
+    const value = ((o[0]! << 24) | (o[1]! << 16) | (o[2]! << 8) | o[3]!) >>> 0;
+    if (len < 32 && value % 2 ** (32 - len) !== 0) throw new RpzNameError(`"${address}": host bits set beyond /${len}`);
+    return `${len}.${[...o].reverse().join('.')}.rpz-client-ip`;
+  }
+  const g = ipv6Groups(text);
+  for (let bit = len; bit < 128; bit++) {
+    if ((g[bit >> 4]! >> (15 - (bit & 15))) & 1) throw new RpzNameError(`"${address}": host bits set beyond /${len}`);
+  }
+  // The longest run of zero groups (two or more; the first of equal runs) becomes "zz".
+  let best = { at: -1, n: 1 };
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > best.n) best = { at: i, n: j - i };
+    i = j;
+  }
+  const labels = g.map((x) => x.toString(16));
+  if (best.at >= 0) labels.splice(best.at, best.n, 'zz');
+  return `${len}.${labels.reverse().join('.')}.rpz-client-ip`;
+}
+
+/** 4 or 6 for an address in text, 0 otherwise (without node:net: measures use this module). */
+function isIP(text: string): 0 | 4 | 6 {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) return text.split('.').every((o) => Number(o) <= 255 && String(Number(o)) === o) ? 4 : 0;
+  if (!/^[0-9a-fA-F:.]+$/.test(text) || !text.includes(':')) return 0;
+  try {
+    new URL(`http://[${text}]/`);
+    return 6;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether an address (IPv4 or IPv6) lies in `prefix` ("address/length", or an address: equal). */
+export function addressInPrefix(address: string, prefix: string): boolean {
+  const [base, slash] = prefix.split('/') as [string, string | undefined];
+  const family = isIP(base);
+  if (family === 0 || isIP(address) !== family) return false;
+  if (slash === undefined) return family === 4 ? address === base : ipv6Groups(address).join(':') === ipv6Groups(base).join(':');
+  const len = Number(slash);
+  const bits = (groups: number[], width: number) =>
+    groups
+      .map((g) => g.toString(2).padStart(width, '0'))
+      .join('')
+      .slice(0, len);
+  return family === 4
+    ? bits(address.split('.').map(Number), 8) === bits(base.split('.').map(Number), 8)
+    : bits(ipv6Groups(address), 16) === bits(ipv6Groups(base), 16);
 }

@@ -56,6 +56,10 @@ const L = {
     source: '出典',
     listSep: '、',
     clause: (n: number, title: string) => `第${n}条（${title}）`,
+    options: 'オプション',
+    optionOn: '有効',
+    optionOff: '無効（設定で有効にするまで実施されず、約款にも記載されません）',
+    caveat: '運用者への注記',
   },
   en: {
     termsTitle: 'Contract terms (draft clauses): secrecy of communications in countermeasures against cyber attacks',
@@ -99,6 +103,10 @@ const L = {
     source: 'Source',
     listSep: ', ',
     clause: (n: number, title: string) => `Article ${n} (${title})`,
+    options: 'Options',
+    optionOn: 'on',
+    optionOff: 'off (not carried out, and not in the terms, until the settings turn it on)',
+    caveat: 'Note for the operator',
   },
 } as const;
 
@@ -156,10 +164,32 @@ export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, gene
     items.forEach((body, i) => out.push(`${i + 1}. **${l.items[i]}**: ${body}`));
     out.push('', `### ${l.handled}`, '', ...itemTable(d, lang), '', l.noOtherUse, '');
   });
+  // An option that rests on consent has its own clause, and only while the settings turn it on.
+  let n = consentBased.length;
+  for (const s of statuses) {
+    const d = s.declaration;
+    for (const o of d.options.filter((x) => x.active && x.consentTerms)) {
+      const terms = o.consentTerms!;
+      out.push(`## ${l.clause(++n, `${t(d.title, lang)} — ${t(o.title, lang)}`)} [${d.code}]`, '');
+      out.push(`${l.state}: ${STATE_TEXT[s.state][lang]}`);
+      if (s.state !== 'enabled') out.push('', `> ${l.notRunningTerms}`);
+      out.push('', t(o.description, lang), '');
+      const items = [
+        t(terms.detection, lang),
+        purposeClause(d, lang),
+        t(terms.timing, lang),
+        l.scopeLead(secretScope(d, lang)),
+        t(terms.optOut, lang),
+      ];
+      items.forEach((body, i) => out.push(`${i + 1}. **${l.items[i]}**: ${body}`));
+      out.push('');
+    }
+  }
+  if (consentBased.length === 0 && n > 0) out.splice(out.indexOf(l.noConsentMeasures), 2);
   return out.join('\n');
 }
 
-function measureSection(s: MeasureStatus, lang: Lang, level: string): string[] {
+function measureSection(s: MeasureStatus, lang: Lang, level: string, report = false): string[] {
   const l = L[lang];
   const d = s.declaration;
   const out = [`${level} ${d.code} ${t(d.title, lang)}`, '', `${l.state}: ${STATE_TEXT[s.state][lang]}`, '', t(d.description, lang), ''];
@@ -170,6 +200,14 @@ function measureSection(s: MeasureStatus, lang: Lang, level: string): string[] {
   out.push(`- ${l.outputs}: ${d.outputs.map((o) => OUTPUTS[o][lang]).join(l.listSep) || '—'}`);
   out.push(`- ${l.identifies}: ${d.identifiesSubscribers ? l.yes : l.no}`);
   if (d.consentTerms) out.push(`- ${l.optOut}: ${t(d.consentTerms.optOut, lang)}`);
+  if (d.options.length > 0) {
+    out.push(`- ${l.options}:`);
+    for (const o of d.options) {
+      out.push(`  - ${t(o.title, lang)}: ${o.active ? l.optionOn : l.optionOff}`);
+      if (o.active) out.push(`    ${t(o.description, lang)}`);
+      if (o.caveat && report) out.push(`    ${l.caveat}: ${t(o.caveat, lang)}`);
+    }
+  }
   out.push(
     '',
     ...itemTable(d, lang),
@@ -199,7 +237,7 @@ export function renderReport(statuses: readonly MeasureStatus[], lang: Lang, fac
     '',
   );
   for (const s of statuses) {
-    out.push(...measureSection(s, lang, '##'));
+    out.push(...measureSection(s, lang, '##', true));
     const rows = facts.counts.filter((c) => c.measure === s.declaration.id);
     out.push(`### ${l.counts}`, '');
     if (rows.length === 0) out.push(l.noCounts, '');

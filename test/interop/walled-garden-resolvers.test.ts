@@ -1,5 +1,5 @@
 /**
- * Evidence for M7's walled garden (not available yet, docs/en/infected-host-alert.md): whether the resolvers
+ * Evidence for M7's walled garden (docs/en/infected-host-alert.md, "Walled garden"): whether the resolvers
  * apply an RPZ client-IP trigger to one subscriber address and not to another. BIND 9.18 and Unbound 1.17
  * as recursors on loopback, a policy zone listing 127.0.0.2 only, the answers asked from 127.0.0.2 and
  * 127.0.0.3 with kdig. The names live under wgtest.net, served by BIND itself (Unbound answers .test itself).
@@ -13,6 +13,7 @@ import { kdig, startNamed, type Named } from '../support/bind.js';
 import { have } from '../support/flow-peers.js';
 import { tempDir } from '../support/fixtures.js';
 import { freePort } from '../support/freeradius.js';
+import { clientIpOwner } from '../../src/dns/rpz.js';
 
 const SOA = '$TTL 60\n@ IN SOA localhost. root.localhost. 1 60 30 600 60\n@ IN NS localhost.\n';
 const GARDEN = '192.0.2.99';
@@ -86,6 +87,50 @@ describe('RPZ client-IP trigger for a walled garden: which resolvers apply it', 
   it('BIND 9.18 sends the listed subscriber address to the garden and answers another normally', async () => {
     assert.deepEqual(await answer(named!.port, LISTED), { status: 'NOERROR', a: [GARDEN] });
     assert.deepEqual(await answer(named!.port, OTHER), { status: 'NOERROR', a: [REAL] });
+  });
+
+  it('BIND 9.18 applies the trigger with local data (an A record) too: what Mamori publishes', async () => {
+    const sub = join(dir, 'b-a');
+    mkdirSync(sub, { recursive: true });
+    const b = await startNamed(sub, await freePort(), {
+      files: {
+        'wgtest.db': `${SOA}good IN A ${REAL}\n`,
+        'wg.db': `${SOA}32.2.0.0.127.rpz-client-ip IN A ${GARDEN}\n`,
+      },
+      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; };\n\tresponse-policy { zone "wg.rpz.mamori"; } recursive-only no;',
+      zones: 'zone "wgtest.net" { type primary; file "wgtest.db"; };\nzone "wg.rpz.mamori" { type primary; file "wg.db"; };',
+      ready: /rpz: wg\.rpz\.mamori: reload done/,
+    });
+    try {
+      assert.deepEqual(await answer(b.port, LISTED), { status: 'NOERROR', a: [GARDEN] });
+      assert.deepEqual(await answer(b.port, OTHER), { status: 'NOERROR', a: [REAL] });
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('BIND 9.18 reads an IPv6 client-IP owner as Mamori writes it (the longest zero run as zz)', async () => {
+    const sub = join(dir, 'b-6');
+    mkdirSync(sub, { recursive: true });
+    // ::1 is the only IPv6 source on loopback: 128.1.zz (clientIpOwner('::1'), test/unit/walled-garden.test.ts).
+    const owner = clientIpOwner('::1');
+    const b = await startNamed(sub, await freePort(), {
+      ipv6: true,
+      files: { 'wgtest.db': `${SOA}good IN A ${REAL}\n`, 'wg.db': `${SOA}${owner} IN A ${GARDEN}\n` },
+      options: '\trecursion yes;\n\tallow-recursion { 127.0.0.0/8; ::1; };\n\tresponse-policy { zone "wg.rpz.mamori"; } recursive-only no;',
+      zones: 'zone "wgtest.net" { type primary; file "wgtest.db"; };\nzone "wg.rpz.mamori" { type primary; file "wg.db"; };',
+      ready: /rpz: wg\.rpz\.mamori: reload done/,
+    });
+    try {
+      const ask = async (source: string, server: string) => {
+        const out = await kdig(['-b', source, `@${server}`, '-p', String(b.port), 'good.wgtest.net', 'A']);
+        return [...out.matchAll(/^[^;\s]\S*\s+\d+\s+IN\s+A\s+(\S+)$/gm)].map((m) => m[1]!);
+      };
+      assert.deepEqual(await ask('::1', '::1'), [GARDEN], 'the IPv6 client is gardened');
+      assert.deepEqual(await ask('127.0.0.1', '127.0.0.1'), [REAL], 'an IPv4 client is not');
+    } finally {
+      await b.stop();
+    }
   });
 
   it('Unbound 1.17 applies the trigger with local data (an A record), but answers a CNAME action with nothing', async () => {

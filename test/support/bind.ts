@@ -19,7 +19,7 @@ export interface Named {
 export async function startNamed(
   dir: string,
   port: number,
-  opts: { options: string; zones: string; files: Record<string, string>; ready: RegExp },
+  opts: { options: string; zones: string; files: Record<string, string>; ready: RegExp; ipv6?: boolean },
 ): Promise<Named> {
   for (const [name, text] of Object.entries({ 'root.db': ROOT_ZONE, ...opts.files })) writeFileSync(join(dir, name), text);
   writeFileSync(
@@ -28,8 +28,8 @@ export async function startNamed(
 	directory "${dir}";
 	pid-file "${dir}/named.pid";
 	listen-on port ${port} { 127.0.0.1; };
-	listen-on-v6 { none; };
-	allow-query { 127.0.0.0/8; };
+	listen-on-v6 ${opts.ipv6 ? `port ${port} { ::1; }` : '{ none; }'};
+	allow-query { 127.0.0.0/8;${opts.ipv6 ? ' ::1;' : ''} };
 	dnssec-validation no;
 	empty-zones-enable no;
 ${opts.options}

@@ -73,6 +73,7 @@ const SPECS: Record<string, Spec> = {
   'm3-consent': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
   'm3-blocked-counts': { time: (t) => t.toISOString().slice(0, 10) },
   'm7-consent': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
+  'm7-garden-choice': { row: (c) => ({ choice: c.held ? 'opt-out' : 'opt-in' }) },
   'm4-suspensions': {
     row: (c) =>
       c.held

@@ -5,10 +5,12 @@
  */
 import type { MeasureCli } from '../../core/cli.js';
 import type { ImportResult } from './service.js';
+import { gardenCli } from './garden-cli.js';
 
 const ID = 'infected-host-alert';
 
-export const infectedHostAlertCli: MeasureCli = (program, { request, upload }) => {
+export const infectedHostAlertCli: MeasureCli = (program, context) => {
+  const { request, upload } = context;
   const m7 = program.command(ID).description('M7: alerting subscribers with infected devices (asks the running server; MAMORI_TOKEN)');
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -85,5 +87,7 @@ export const infectedHostAlertCli: MeasureCli = (program, { request, upload }) =
       });
       out(r.optedOut ? `${subscriber}: opted out of stage-1 alerts` : `${subscriber}: receives stage-1 alerts`);
     });
+
+  gardenCli(m7, context);
   return m7;
 };

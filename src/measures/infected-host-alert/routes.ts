@@ -11,12 +11,13 @@ import type { MeasureRoutes } from '../../core/registry.js';
 import { ReportFormatError } from '../../ingest/reports/entry.js';
 import { decompressed } from '../../ingest/reports/read.js';
 import type { M7Api } from './run.js';
+import { gardenRoutes } from './garden-routes.js';
 
 const UPLOAD_TYPES = ['application/octet-stream', 'text/csv', 'application/x-ndjson', 'application/gzip'];
 const subscriberId = z.string().min(1).max(200);
 
 export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
-  ({ running: { service, scanDrops } }) =>
+  ({ running: { service, scanDrops, garden } }) =>
   async (app) => {
     // The body is handed over as the request stream: the reports pipeline reads it with backpressure.
     app.addContentTypeParser(UPLOAD_TYPES, (_request, payload, done) => done(null, payload));
@@ -142,7 +143,10 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
     app.post(
       '/analyze',
       { config: { permission: 'cases:manage' }, schema: { tags: ['infected-host-alert'], description: 'Run the analysis pass now.' } },
-      async () => service.analyze(),
+      async () => {
+        const r = await service.analyze();
+        return garden ? { ...r, garden: await garden.pass() } : r;
+      },
     );
 
     app.get(
@@ -171,8 +175,15 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
           }),
         },
       },
-      async (request) => service.setChoice(request.body.subscriber, request.body.choice, request.body.channel, principalOf(request).actor),
+      async (request) => {
+        const r = await service.setChoice(request.body.subscriber, request.body.choice, request.body.channel, principalOf(request).actor);
+        // Opting out of stage-1 alerts ends a walled garden at once.
+        await garden?.onChoice(request.body.subscriber);
+        return r;
+      },
     );
+
+    await app.register(gardenRoutes(garden));
 
     app.get('/remediation', { config: { permission: 'reports:read' }, schema: { tags: ['infected-host-alert'] } }, async () => ({
       texts: await service.remediationTexts(),

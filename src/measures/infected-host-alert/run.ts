@@ -11,6 +11,8 @@ import type { ReportDropInput } from '../../ingest/reports/drop.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
+import { startWalledGarden } from './garden-run.js';
+import { endLeftoverGardens, type WalledGarden } from './garden.js';
 import { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
 
@@ -18,6 +20,8 @@ export interface M7Api {
   service: InfectedHostAlert;
   /** One pass over the drop directory now (tests, and the route that asks for it). */
   scanDrops(): Promise<{ imported: number; failed: number }>;
+  /** The walled garden, when its option is on (garden.ts). */
+  garden: WalledGarden | undefined;
 }
 
 export async function startInfectedHostAlert(context: MeasureContext): Promise<RunningMeasure<M7Api>> {
@@ -30,6 +34,10 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   const service = new InfectedHostAlert(own, lookup, cases, notifier, context.logger);
   const s = own.settings;
   const counts = { imported: 0, failed: 0, unknownFolders: 0 };
+  // The walled garden only when the settings turn its option on (then the broker grants its zone and page).
+  const gardenOn = context.declaration.options.some((o) => o.id === 'walled-garden' && o.active);
+  const garden = gardenOn ? await startWalledGarden(context, own, service, cases) : undefined;
+  if (!gardenOn) await endLeftoverGardens(own);
 
   const scanDrops = async () => {
     const dir = s.dropDirectory;
@@ -86,10 +94,11 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     };
     return { tick, wait: () => running };
   };
-  // Entries due for their periodic retry first: those it matches are decided by the same pass.
+  // Entries due for their periodic retry first: those it matches are decided by the same pass; then the gardens.
   const analysis = guard('analysis', async () => {
     await service.retryDue();
-    return service.analyze();
+    await service.analyze();
+    await garden?.garden.pass();
   });
   const drops = guard('drop', scanDrops);
   // Late accounting (a delayed Stop, a NAS's buffered accounting replayed, a port-block log) may match entries that found
@@ -116,8 +125,10 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   for (const t of timers) t.unref();
 
   return {
-    api: { service, scanDrops },
+    api: { service, scanDrops, garden: garden?.garden },
+    ...(garden ? { endpoints: garden.endpoints } : {}),
     listeners: () => ({
+      ...garden?.listeners(),
       'report-drop': {
         counts: { imported: counts.imported },
         refused: { unreadable: counts.failed, 'unknown-source-folder': counts.unknownFolders },
@@ -130,6 +141,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
       await retries.wait();
       await analysis.wait();
       await drops.wait();
+      await garden?.stop();
     },
   };
 }

@@ -927,7 +927,7 @@ export interface RemediationRow {
 }
 
 /** "The Shadowserver Foundation (free daily network reports)" → "The Shadowserver Foundation": the name a notice gives. */
-function supplierName(text: string | undefined): string {
+export function supplierName(text: string | undefined): string {
   if (!text) return '';
   const i = text.search(/[（(]/);
   return (i > 0 ? text.slice(0, i) : text).trim();

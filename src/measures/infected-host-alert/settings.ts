@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { pathSetting } from '../../core/config.js';
 import { DURATION_PATTERN, parseDuration } from '../../core/duration.js';
 import { PrefixSet } from '../../ingest/reports/values.js';
+import { walledGardenReadiness, walledGardenSettings } from './garden-settings.js';
 
 const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
 const text = z.strictObject({ ja: z.string().trim().min(1), en: z.string().trim().min(1) });
@@ -58,6 +59,8 @@ export const infectedHostAlertSettings = z.object({
       support: z.string().min(1).default('サポートセンター / support centre'),
     })
     .prefault({}),
+  /** The walled garden (garden-settings.ts): off unless enabled, and refused until its legal basis is confirmed. */
+  walledGarden: walledGardenSettings,
 });
 
 export type InfectedHostAlertSettings = z.output<typeof infectedHostAlertSettings> & { enabled: boolean };
@@ -73,6 +76,7 @@ export function infectedHostAlertReadiness(settings: Record<string, unknown>): s
   // An alert is deleted 30 days after its last sighting (report.host): it must be judged remediated before that.
   if (s.remediatedAfter && parseDuration(s.remediatedAfter) >= REPORT_HOST_DAYS * 86_400)
     gaps.push(`"measures.infected-host-alert.remediatedAfter" must be shorter than the ${REPORT_HOST_DAYS} days reported hosts are kept`);
+  gaps.push(...walledGardenReadiness(s.walledGarden));
   return gaps;
 }
 

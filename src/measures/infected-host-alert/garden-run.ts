@@ -1,0 +1,114 @@
+/**
+ * The walled garden while M7 runs with the option on: its policy zone on the core's RPZ primary (granted as
+ * policy-zone-writer for the output "walled-garden"; refused while the option is off), the accounting feed
+ * moving gardened subscribers' addresses in and out of it, the notice page on the core's garden-page
+ * listener, and the end of every garden when M7 stops.
+ */
+import { ClientAddressZone, type ClientSessionEvent } from '../../dns/client-zone.js';
+import type { PolicyZoneWriter } from '../../dns/policy-zones.js';
+import { RpzZone } from '../../dns/rpz.js';
+import { MamoriError } from '../../core/errors.js';
+import type { MeasureState } from '../../core/measure-state.js';
+import type { MeasureContext } from '../../core/registry.js';
+import type { ListenerStatus } from '../../core/listeners.js';
+import type { CaseApi } from '../../notify/cases.js';
+import type { GardenPageInput } from '../../notify/garden-page.js';
+import { WalledGarden } from './garden.js';
+import type { InfectedHostAlert } from './service.js';
+import type { InfectedHostAlertSettings } from './settings.js';
+
+/** The garden's routes were called while the option is off. */
+export class GardenOffError extends MamoriError {
+  static override readonly code = 'walled-garden-off';
+  static override readonly status = 409;
+}
+
+export interface RunningGarden {
+  garden: WalledGarden;
+  endpoints: Record<string, string>;
+  listeners(): Record<string, ListenerStatus>;
+  stop(): Promise<void>;
+}
+
+export async function startWalledGarden(
+  context: MeasureContext,
+  own: MeasureState & { settings: InfectedHostAlertSettings },
+  service: InfectedHostAlert,
+  cases: CaseApi,
+): Promise<RunningGarden> {
+  const g = own.settings.walledGarden;
+  const feed = await context.capabilities.action<{
+    subscribe(l: (e: ClientSessionEvent) => void): () => void;
+    current(): ClientSessionEvent[];
+  }>('accounting-feed');
+  const writer = await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer');
+  const pages = await context.capabilities.action<GardenPageInput>('garden-page');
+  const zone = new ClientAddressZone(new RpzZone(g.zone), { ipv6: true });
+  // Served once the zone holds the gardens in force; publish() before then has nothing to tell.
+  const at: { served?: Awaited<ReturnType<PolicyZoneWriter['serve']>> } = {};
+  const publish = async () => {
+    if (!at.served || !zone.zone.dirty) return;
+    const results = await at.served.changed();
+    const silent = results.filter((r) => !r.answered).length;
+    if (silent > 0)
+      context.logger.warn(
+        { event: 'm7.garden.notify.unanswered', serial: zone.zone.serial, secondaries: silent },
+        'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh',
+      );
+  };
+  const garden = new WalledGarden(own, zone, service, cases, publish, context.logger);
+  await garden.load();
+  zone.seed(feed.current());
+  zone.flush();
+  zone.zone.bump();
+  at.served = await writer.serve(zone.zone);
+  const unsubscribe = feed.subscribe((e) => zone.onSession(e));
+  // Sessions come and go: their changes are gathered and published twice a second.
+  const timer = setInterval(() => {
+    if (zone.flush())
+      publish().catch((err: Error) =>
+        context.logger.error(
+          { event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } },
+          'garden zone not published',
+        ),
+      );
+  }, 500);
+  timer.unref();
+  const page = await pages.start({ host: g.listen.host!, port: g.listen.port }, garden);
+  context.logger.info(
+    { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
+    'walled garden on',
+  );
+  await own.audit.append({
+    actor: `measure:${context.declaration.id}`,
+    measure: context.declaration.id,
+    action: 'm7.garden.on',
+    object: 'm7-garden:zone',
+    counts: { gardens: (await garden.active()).length },
+  });
+  return {
+    garden,
+    endpoints: { rpzPrimary: at.served.endpoint, gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },
+    // The page's requests, and the gardens started, released, ended and refused a release since start.
+    listeners: () => {
+      const l = page.listener();
+      const c = garden.counts;
+      return {
+        'garden-page': {
+          counts: { ...l.counts, gardensStarted: c.started, gardensReleased: c.released, gardensEnded: c.ended },
+          refused: { ...l.refused, 'releases-exhausted': c.exhausted },
+        },
+      };
+    },
+    async stop() {
+      clearInterval(timer);
+      unsubscribe();
+      await page.stop();
+      // Every garden ends with M7: the empty zone is published (NOTIFY) before it is withdrawn.
+      await garden.stopAll();
+      zone.flush();
+      await publish();
+      at.served?.withdraw();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The walled garden's settings (`measures.infected-host-alert.walledGarden`): off unless `enabled`, and even
+ * then refused at start until `basisConfirmedBy` names who confirmed its legal basis — the source documents
+ * clear warning screens before malware sites under comprehensive consent, not the redirection of all of one
+ * subscriber's name resolution (docs/en/infected-host-alert.md, "Walled garden").
+ */
+import { z } from 'zod';
+import { DURATION_PATTERN, parseDuration } from '../../core/duration.js';
+
+const duration = (example: string) => z.string().regex(DURATION_PATTERN, `a duration such as "${example}"`);
+const ipv4 = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address such as 192.0.2.80');
+const ipv6 = z.string().regex(/^[0-9a-fA-F:]*:[0-9a-fA-F:.]*$/, 'an IPv6 address such as 2001:db8::80');
+
+/** The longest a garden may last, as the option declares it (index.ts maxActionDuration). */
+export const GARDEN_MAX = '14d';
+
+export const walledGardenSettings = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** Who confirmed the legal basis, and where it is written (e.g. "legal dept., memo 2026-12-01"); recorded at every start. */
+    basisConfirmedBy: z.string().trim().min(1).max(200).optional(),
+    /** The policy zone resolvers transfer (list it first in their response-policy). */
+    zone: z.string().min(3).default('garden.rpz.mamori'),
+    /** The notice page's addresses: what every name resolves to for a gardened subscriber. */
+    address: z.strictObject({ ipv4: z.array(ipv4).default([]), ipv6: z.array(ipv6).default([]) }).prefault({}),
+    /** Where the page listens: in production the garden address, port 80. */
+    listen: z.strictObject({ host: z.string().min(1).optional(), port: z.number().int().min(0).max(65535).default(80) }).prefault({}),
+    /** A garden ends by itself after this long (and at once on remediation, opt-out, release or when M7 stops). */
+    duration: duration('72h').default('72h'),
+    /** Self-releases per case; after them the page names the support desk and has no button. */
+    maxReleases: z.number().int().min(0).max(10).default(2),
+    /** Gardened when the device is still seen after this many notices (the first notice and reminders). */
+    afterNotices: z.number().int().min(1).max(6).default(2),
+    /** Families gardened right after the first notice (e.g. DDoS bots that burden the network). */
+    families: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+export type WalledGardenSettings = z.output<typeof walledGardenSettings>;
+
+/** What must be set before M7 may run with the garden on. */
+export function walledGardenReadiness(g: Partial<WalledGardenSettings> | undefined): string[] {
+  if (!g?.enabled) return [];
+  const key = '"measures.infected-host-alert.walledGarden';
+  const gaps: string[] = [];
+  if (!g.basisConfirmedBy)
+    gaps.push(
+      `${key}.basisConfirmedBy": the source documents do not state a legal basis for redirecting a subscriber's name ` +
+        'resolution (only warning screens before malware sites, under comprehensive consent); name who confirmed the basis ' +
+        "(the operator's counsel) and where, after the garden's clause is in the contract terms",
+    );
+  if ((g.address?.ipv4.length ?? 0) + (g.address?.ipv6.length ?? 0) === 0)
+    gaps.push(`${key}.address": give the notice page's address (ipv4 and/or ipv6) that gardened subscribers are sent to`);
+  if (!g.listen?.host) gaps.push(`${key}.listen.host": the address the notice page listens on (the garden address, port 80)`);
+  if (g.duration && parseDuration(g.duration) > parseDuration(GARDEN_MAX))
+    gaps.push(`${key}.duration": at most ${GARDEN_MAX}, the longest the declaration allows`);
+  return gaps;
+}

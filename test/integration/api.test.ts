@@ -281,6 +281,15 @@ describe('HTTP API', () => {
         ).statusCode,
         204,
       );
+      // The list the console's notices page shows: every kind in both languages, the edited one saying by whom.
+      const listed = (await app.inject({ method: 'GET', url: '/api/v1/notices/templates', headers: as('analyst') })).json() as {
+        templates: Array<{ kind: string; language: string; subject: string; edited: { by: string } | null }>;
+      };
+      const ofKind = (kind: string, language: string) => listed.templates.find((x) => x.kind === kind && x.language === language);
+      assert.equal(ofKind('infection-alert', 'ja')?.subject, '【重要】{{name}} 様へ');
+      assert.match(ofKind('infection-alert', 'ja')?.edited?.by ?? '', /admin/);
+      assert.equal(ofKind('infection-alert', 'en')?.edited, null);
+      assert.match(ofKind('credential-misuse', 'en')?.subject ?? '', /password/);
       const preview = (
         await app.inject({
           method: 'POST',

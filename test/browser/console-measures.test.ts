@@ -19,13 +19,16 @@ import { COLLECTIONS } from '../../src/measures/cc-sharing/entries.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
-import { tempDir, testConfig } from '../support/fixtures.js';
+import { REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { readInputFile } from '../../src/cli/context.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
 import { TaxiiClient } from '../support/taxii-client.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
+import { freePort } from '../support/freeradius.js';
+import { defaultProfile, learnProfile } from '../../src/measures/cc-detection/profile.js';
+import { modelFile } from '../../src/measures/cc-detection/training.js';
 
 const HOUR = 3_600_000;
 // A simulated day ending just before now, inside M1's rolling 24 h window whatever the time of day.
@@ -121,6 +124,8 @@ describe(
         ),
       );
       writeFileSync(rpzLog, `${lines.join('\n')}\n`);
+      // A partner ISP whose TAXII server does not answer: a poll now from the console must say so, naming it.
+      const closed = await freePort();
       const config = testConfig(
         join(dir, 'data'),
         [
@@ -129,6 +134,7 @@ describe(
           'measures:',
           '  cc-detection:\n    enabled: true\n    runInterval: 1h\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
           '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1s\n    taxii: { host: "127.0.0.1", port: 0 }',
+          `    partners: [{ name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }]`,
           '  cc-dns-blocking:',
           '    enabled: true',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(rpzLog)}, format: bind }]`,
@@ -328,6 +334,117 @@ describe(
         await context.close();
       }
       assert.deepEqual(browser.problems, []);
+    });
+
+    it('M1: imports a reputation list and a model file uploaded in the page (audited); a broken list is refused by its line', async () => {
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'analyst1', password);
+      await open(page, 'm1', '[data-testid=label-sources] tr[data-source=reputation]');
+      // A Feodo-Tracker-style list as abuse.ch writes it: the header as a comment, one line with a bad port.
+      const feodo =
+        '# Feodo Tracker\n# first_seen_utc,dst_ip,dst_port,c2_status,last_online,malware\n' +
+        `${new Date(Date.now() - 86_400_000).toISOString().slice(0, 19).replace('T', ' ')},198.51.100.40,447,online,,Dridex\n` +
+        `${new Date(Date.now() - 86_400_000).toISOString().slice(0, 19).replace('T', ' ')},198.51.100.41,99999,online,,Dridex\n`;
+      await page.setInputFiles('[data-testid=list-file]', { name: 'feodo.csv', mimeType: 'text/csv', buffer: Buffer.from(feodo) });
+      await page.selectOption('select[name=list-format]', 'feodo-csv');
+      await page.fill('input[name=list-source]', 'feodo-console');
+      await page.click('[data-testid=list-import] button[type=submit]');
+      await page.waitForSelector('[data-testid=label-sources] tr[data-source=feodo-console]');
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), 'List "feodo-console" imported: 1 labels, 1 lines skipped.');
+      assert.match((await page.textContent('[data-testid=skipped]')) ?? '', /Line 4 skipped: dst_port "99999" is not a port/);
+      const imported = await audited('labels.import');
+      assert.deepEqual(
+        imported.map((e) => [e.object, /analyst1/.test(e.actor)]),
+        [
+          ['label-source:reputation', false],
+          ['label-source:feodo-console', true],
+        ],
+      );
+      // A broken file is refused whole, naming its line; nothing is stored.
+      await page.setInputFiles('[data-testid=list-file]', {
+        name: 'broken.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from('first_seen_utc,dst_ip\n2026-11-01,198.51.100.7\n'),
+      });
+      await page.fill('input[name=list-source]', 'broken');
+      await page.click('[data-testid=list-import] button[type=submit]');
+      await page.waitForSelector('[role=alert]');
+      assert.match((await page.textContent('[role=alert]')) ?? '', /line 1: wrong columns: expected first_seen_utc,dst_ip/);
+      assert.equal(await page.$('[data-testid=label-sources] tr[data-source=broken]'), null);
+      assert.equal((await audited('labels.import')).length, 2, 'nothing more audited: nothing imported');
+      // A model file made by an evaluation: a new version, not in use until chosen.
+      const before = (await api<{ models: Array<{ version: number }> }>('GET', '/api/v1/measures/cc-detection/models', 'auditor')).models;
+      const file = modelFile(learnProfile(defaultProfile(), [{ features: [], labels: [] }]), {
+        command: 'mamori cc eval --real DIR',
+        figures: ['real traffic: PR-AUC 0.97'],
+      });
+      await page.setInputFiles('[data-testid=model-file]', {
+        name: 'model.json',
+        mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify(file)),
+      });
+      await page.click('[data-testid=model-import] button[type=submit]');
+      const version = Math.max(...before.map((m) => m.version)) + 1;
+      await page.waitForSelector(`[data-testid=models] tr[data-model="${version}"]`);
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), `Model version ${version} imported (not used until chosen).`);
+      assert.match((await page.textContent(`tr[data-model="${version}"]`)) ?? '', /made by: mamori cc eval --real DIR/);
+      assert.ok(await page.$(`[data-promote="${version}"]`), 'offered for use, not in use');
+      const models = await audited('cc.model.import');
+      assert.deepEqual(
+        models.map((e) => [e.object, /analyst1/.test(e.actor)]),
+        [[`model:${version}`, true]],
+      );
+      // The refusal's own request is the one console line (the browser logs a failed load); nothing else.
+      assert.deepEqual(
+        browser.problems.splice(0).filter((p) => !/status of 422/.test(p)),
+        [],
+      );
+      await context.close();
+
+      const auditor = await browser.newPage('en');
+      await browser.logIn(auditor.page, 'auditor1', password);
+      await open(auditor.page, 'm1', '[data-testid=label-sources] tr[data-source=feodo-console]');
+      assert.equal(await auditor.page.$('[data-testid=list-import]'), null, 'an auditor imports nothing');
+      assert.equal(await auditor.page.$('[data-testid=model-import]'), null);
+      await auditor.context.close();
+    });
+
+    it("M2: shows partners' lists, imports a partner's STIX file (audited), and says why a poll of a partner failed", async () => {
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'analyst1', password);
+      await open(page, 'm2', '[data-testid=partners] [data-partner=far-isp]');
+      // The official STIX 2.1 example C2 indicator (oasis-open/cti-stix2-json-schemas), as a partner would send it.
+      const stix = readFileSync(join(REPO_ROOT, '../shared/data/stix2-json-schemas/examples/indicator-for-c2-ip-address.json'));
+      await page.setInputFiles('[data-testid=partner-file-input]', { name: 'partner.json', mimeType: 'application/json', buffer: stix });
+      await page.selectOption('select[name=partner-format]', 'stix');
+      await page.fill('input[name=partner-source]', 'oasis-example');
+      await page.click('[data-testid=partner-file] button[type=submit]');
+      await page.waitForSelector('[data-testid=inbound] tr[data-inbound="file:oasis-example"]');
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), 'File of "oasis-example" imported: 1 entries, 0 lines skipped.');
+      const row = (await page.textContent('[data-testid=inbound] tr[data-inbound="file:oasis-example"]')) ?? '';
+      assert.match(row, /file-stix/);
+      assert.match(row, /analyst1/);
+      const imports = await audited('share.import');
+      assert.equal(imports.length, 1);
+      assert.match(imports[0]!.actor, /analyst1/);
+      assert.deepEqual(imports[0]!.counts, { entries: 1, skipped: 0 });
+      // A poll now of a partner that does not answer: the partner's own error, by name; nothing received.
+      await page.click('[data-poll=far-isp]');
+      await page.waitForSelector('[role=alert]');
+      assert.match((await page.textContent('[role=alert]')) ?? '', /far-isp: connect ECONNREFUSED/);
+      assert.equal(await page.$('[data-testid=inbound] tr[data-inbound="partner:far-isp"]'), null);
+      assert.deepEqual(
+        browser.problems.splice(0).filter((p) => !/status of 502/.test(p)),
+        [],
+      );
+      await context.close();
+
+      const operator = await browser.newPage('en');
+      await browser.logIn(operator.page, 'operator1', password);
+      await open(operator.page, 'm2', '[data-testid=inbound] tr[data-inbound="file:oasis-example"]');
+      assert.equal(await operator.page.$('[data-poll]'), null, 'an operator polls no partner');
+      assert.equal(await operator.page.$('[data-testid=partner-file]'), null, 'nor imports a file');
+      await operator.context.close();
     });
 
     it('M2: registers a recipient, issues its token, shares the C&C, shows the pull, renews, revokes (audited)', async () => {
@@ -617,6 +734,20 @@ describe(
       const approved = await audited('m6.rule.approve');
       assert.equal(approved.length, 1);
       assert.match(approved[0]!.actor, /operator1/);
+      // Per resolver: every frame sent was received from resolver-a, none dropped here, its last frame just now.
+      const perResolver = '[data-testid=resolvers] tr[data-resolver=resolver-a]';
+      await page.waitForFunction(
+        ([row, sent]) => Number(document.querySelector(`${row} td:nth-child(2)`)?.textContent?.replace(/\D/g, '') ?? 0) === sent,
+        [perResolver, frames.length] as const,
+        { timeout: 15_000 },
+      );
+      const cells = await page.$$eval(`${perResolver} td`, (tds) => tds.map((td) => td.textContent?.trim() ?? ''));
+      const n = (text: string) => Number(text.replace(/[^\d.]/g, ''));
+      assert.deepEqual(
+        [cells[0], n(cells[1]!), n(cells[2]!), n(cells[3]!), n(cells[4]!), cells[5]],
+        ['resolver-a', frames.length, frames.length / 2, frames.length / 2, 0, '0.00 %'],
+      );
+      assert.notEqual(cells[6], '—', 'its last frame is shown');
       // A honeypot operator's list of names abused for amplification: candidates with their source, for review.
       await page.fill('input[name=report-source]', 'honeypot-jp');
       await page.fill('textarea[name=report-names]', 'amp.abused.example\n');

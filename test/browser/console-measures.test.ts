@@ -745,7 +745,7 @@ describe(
       const n = (text: string) => Number(text.replace(/[^\d.]/g, ''));
       assert.deepEqual(
         [cells[0], n(cells[1]!), n(cells[2]!), n(cells[3]!), n(cells[4]!), cells[5]],
-        ['resolver-a', frames.length, frames.length / 2, frames.length / 2, 0, '0.00 %'],
+        ['resolver-a', frames.length, frames.length / 2, frames.length / 2, 0, '0 %'],
       );
       assert.notEqual(cells[6], '—', 'its last frame is shown');
       // A honeypot operator's list of names abused for amplification: candidates with their source, for review.

@@ -480,6 +480,12 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
       for (const p of pages) {
         await page.click(`[data-nav=${p.name}]`);
         await page.waitForSelector(p.ready);
+        if (p.name === 'notices') {
+          // The notice an infected subscriber gets, previewed in both languages.
+          await page.selectOption('[data-testid=notice-kind]', 'infected-host');
+          await page.click('[data-testid=preview]');
+          await page.waitForSelector('[data-preview=en] h4');
+        }
         if (p.name === 'audit') {
           await page.click('[data-testid=verify]');
           await page.waitForSelector('[data-testid=verify-result]');

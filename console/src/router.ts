@@ -1,6 +1,7 @@
 /** The console's pages; each names the permission it needs, and a role without it is not offered the page. */
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { loadMe, may, session, whenExpired } from './api';
+import AccountPage from './pages/AccountPage.vue';
 import AdminPage from './pages/AdminPage.vue';
 import AuditPage from './pages/AuditPage.vue';
 import DisclosurePage from './pages/DisclosurePage.vue';
@@ -51,6 +52,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/console/audit', name: 'audit', component: AuditPage, meta: { anyOf: ['audit:read'], nav: 'nav.audit' } },
   { path: '/console/disclosure', name: 'disclosure', component: DisclosurePage, meta: { anyOf: ['policy:read'], nav: 'nav.disclosure' } },
   { path: '/console/admin', name: 'admin', component: AdminPage, meta: { anyOf: ['users:manage', 'tokens:manage'], nav: 'nav.admin' } },
+  { path: '/console/account', name: 'account', component: AccountPage, meta: { anyOf: ['self'] } },
   { path: '/console/:rest(.*)*', redirect: '/' },
 ];
 

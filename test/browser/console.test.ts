@@ -414,6 +414,41 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await analyst.context.close();
   });
 
+  it('changes one’s own password (the current one first), then asks to log in again with the new one (audited)', async () => {
+    const { context, page } = await newPage('en');
+    await logIn(page, 'auditor1', analystPassword);
+    await page.click('[data-testid=account]');
+    await page.waitForSelector('[data-testid=password-form]');
+    const fill = async (current: string, fresh: string, again: string) => {
+      await page.fill('input[name=current]', current);
+      await page.fill('input[name=new]', fresh);
+      await page.fill('input[name=again]', again);
+      await page.click('[data-testid=password-form] button[type=submit]');
+    };
+    const fresh = 'auditor shift change 5521';
+    await fill(analystPassword, fresh, `${fresh}x`);
+    assert.match((await page.textContent('[role=alert]')) ?? '', /The new passwords differ\./);
+    await fill('not my password', fresh, fresh);
+    await page.waitForFunction(() => /current password is wrong/.test(document.querySelector('[role=alert]')?.textContent ?? ''));
+    problems.splice(0).forEach((p) => assert.match(p, /status of 403/));
+    assert.ok(await server.mamori.accounts.verifyPassword('auditor1', analystPassword), 'nothing changed');
+    await fill(analystPassword, fresh, fresh);
+    await page.waitForSelector('[data-testid=password-changed]');
+    assert.ok(await server.mamori.accounts.verifyPassword('auditor1', fresh), 'the new password is stored');
+    const changed: Array<{ object: string | null; actor: string }> = [];
+    for await (const e of server.mamori.audit.entries()) if (e.action === 'user.password') changed.push(e);
+    assert.deepEqual(
+      changed.slice(-1).map((e) => [e.object, e.actor]),
+      [['user:auditor1', 'user:auditor1']],
+    );
+    await page.fill('#username', 'auditor1');
+    await page.fill('#password', fresh);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=who]');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   it('administers users and tokens, and shows the configuration check', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'admin', adminPassword);
@@ -493,6 +528,10 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
         await accessible(page, `${p.name} ${lang}`);
         await page.screenshot({ path: join(SHOTS, `${p.name}-${lang}.png`), fullPage: p.name !== 'audit' });
       }
+      await page.click('[data-testid=account]');
+      await page.waitForSelector('[data-testid=password-form]');
+      await accessible(page, `account ${lang}`);
+      await page.screenshot({ path: join(SHOTS, `account-${lang}.png`) });
       await context.close();
     }
     assert.deepEqual(problems, []);

@@ -11,6 +11,7 @@ import { serve, type Server } from '../../src/app/serve.js';
 import { createLogger } from '../../src/core/logger.js';
 import { defaultProfile, learnProfile } from '../../src/measures/cc-detection/profile.js';
 import { modelFile } from '../../src/measures/cc-detection/training.js';
+import { PARTNER_FILE_LIMIT } from '../../src/measures/cc-sharing/routes.js';
 import { freePort } from '../support/freeradius.js';
 import { tempDir, testConfig } from '../support/fixtures.js';
 
@@ -125,6 +126,10 @@ describe('console routes for what was CLI-only', () => {
     assert.deepEqual(inbound.json.partners, [{ name: 'far-isp', kind: 'taxii', interval: '24h' }]);
     assert.ok(!JSON.stringify(inbound.json).includes('127.0.0.1'), "the partner's address and credentials are not shown");
     assert.equal((await audited('share.import')).length, 1);
+    // Bounded: a file over the limit is refused before it is parsed (and nothing is imported).
+    const huge = await call('analyst', 'POST', url, Buffer.alloc(PARTNER_FILE_LIMIT + 1, 0x0a));
+    assert.equal(huge.status, 413, JSON.stringify(huge.json));
+    assert.match(huge.json.message, /too large/i);
     const misp = await call('analyst', 'POST', url.replace('ip-list', 'misp'), '{"Event": 3}');
     assert.equal(misp.status, 422);
     assert.match(misp.json.message, /not a MISP event/);

@@ -13,10 +13,20 @@ import { defaultProfile, learnProfile } from '../../src/measures/cc-detection/pr
 import { modelFile } from '../../src/measures/cc-detection/training.js';
 import { PARTNER_FILE_LIMIT } from '../../src/measures/cc-sharing/routes.js';
 import { freePort } from '../support/freeradius.js';
-import { tempDir, testConfig } from '../support/fixtures.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ccLikeFeatures, tempDir, testConfig } from '../support/fixtures.js';
+import { applyDetections, type CandidateFeed } from '../../src/measures/cc-detection/candidates.js';
+import { syncEntries } from '../../src/measures/cc-sharing/entries.js';
+import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
+
+const CC_COLLECTION = '4c2f6a33-5e0b-5d1f-9a51-6d616d6f7269';
 
 describe('console routes for what was CLI-only', () => {
   let server: Server;
+  /** A partner ISP running Mamori: its TAXII server is what "poll now" fetches from. */
+  let partner: Server;
+  let partnerAdmin = '';
   const tokens = {} as Record<'admin' | 'analyst' | 'operator' | 'auditor', string>;
 
   const call = async (
@@ -40,7 +50,65 @@ describe('console routes for what was CLI-only', () => {
     return out;
   };
 
+  const partnerApi = async (method: 'GET' | 'POST', url: string, payload?: object) => {
+    const res = await partner.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${partnerAdmin}` },
+      ...(payload ? { payload } : {}),
+    });
+    assert.ok(res.statusCode < 300, `${url}: ${res.body}`);
+    return res.json() as Record<string, any>;
+  };
+
   before(async () => {
+    // The partner: M2 with its TAXII server (a self-signed certificate), us registered as its recipient with a token, and a
+    // C&C endpoint from its M1 waiting for its analyst's approval.
+    const partnerDir = tempDir();
+    partner = await serve(
+      testConfig(
+        join(partnerDir, 'data'),
+        [
+          'server:\n  port: 0',
+          'measures:',
+          '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1h\n    taxii: { host: "127.0.0.1", port: 0 }',
+        ].join('\n'),
+      ),
+      // One analytics store per process (ours): the partner needs none to share what its M1 found.
+      { analytics: false, out: new PassThrough(), logger: createLogger('silent') },
+    );
+    partnerAdmin = (await partner.mamori.accounts.createToken('module:test', 'admin', 'admin')).token;
+    const now = Date.now();
+    const us = await partnerApi('POST', '/api/v1/measures/cc-sharing/recipients', {
+      name: 'Our ISP',
+      contact: 'soc@our.example',
+      attestedAt: new Date(now - 86_400_000).toISOString(),
+      attestationUntil: new Date(now + 365 * 86_400_000).toISOString(),
+      channels: ['taxii'],
+    });
+    const credential = await partnerApi('POST', `/api/v1/measures/cc-sharing/recipients/${us.id}/credentials`, { kind: 'token' });
+    const caFile = join(partnerDir, 'data', 'taxii-tls', 'cert.pem');
+    assert.ok(readFileSync(caFile, 'utf8').includes('BEGIN CERTIFICATE'));
+    await applyDetections(
+      partner.mamori.state,
+      partner.mamori.audit,
+      [{ features: ccLikeFeatures('203.0.113.66', 8443), score: 0.95, explanation: [] }],
+      new Date(),
+      new Date(0),
+      'measure:cc-detection',
+    );
+    const caps = partner.mamori.broker.forMeasure('cc-sharing');
+    const own = await caps.ownState<CcSharingSettings>();
+    await syncEntries({
+      audit: own.audit,
+      feed: await caps.action<CandidateFeed>('candidate-feed'),
+      settings: own.settings,
+      now: new Date(),
+      actor: 'measure:cc-sharing',
+    });
+    // The API root is beside the discovery endpoint (/taxii2/), as a partner's client finds it.
+    const taxii = partner.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '');
+
     const closed = await freePort();
     const config = testConfig(
       tempDir(),
@@ -52,14 +120,20 @@ describe('console routes for what was CLI-only', () => {
         '    enabled: true',
         '    taxii: { host: "127.0.0.1", port: 0 }',
         // A partner that does not answer: a poll now must say so, naming it.
-        `    partners: [{ name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }]`,
+        '    partners:',
+        `      - { name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }`,
+        `      - { name: partner-p, url: "${taxii}mamori/collections/${CC_COLLECTION}/", token: "${credential.secret}",` +
+          ` caFile: ${JSON.stringify(caFile)}, interval: 24h }`,
       ].join('\n'),
     );
     server = await serve(config, { out: new PassThrough(), logger: createLogger('silent') });
     for (const role of ['admin', 'analyst', 'operator', 'auditor'] as const)
       tokens[role] = (await server.mamori.accounts.createToken('module:test', role, role)).token;
   });
-  after(() => server?.close());
+  after(async () => {
+    await server?.close();
+    await partner?.close();
+  });
 
   it('M1: imports a reputation list uploaded whole, names the bad line of a broken one, refuses a role without cc:run', async () => {
     const url = '/api/v1/measures/cc-detection/labels?format=feodo-csv&source=feodo-test&validDays=10';
@@ -123,7 +197,10 @@ describe('console routes for what was CLI-only', () => {
     const src = inbound.json.sources.find((s: { name: string }) => s.name === 'file:partner-b');
     assert.deepEqual([src.kind, src.entries, src.skipped], ['file-ip-list', 2, 1]);
     assert.match(src.receivedBy, /^token:/);
-    assert.deepEqual(inbound.json.partners, [{ name: 'far-isp', kind: 'taxii', interval: '24h' }]);
+    assert.deepEqual(inbound.json.partners, [
+      { name: 'far-isp', kind: 'taxii', interval: '24h' },
+      { name: 'partner-p', kind: 'taxii', interval: '24h' },
+    ]);
     assert.ok(!JSON.stringify(inbound.json).includes('127.0.0.1'), "the partner's address and credentials are not shown");
     assert.equal((await audited('share.import')).length, 1);
     // Bounded: a file over the limit is refused before it is parsed (and nothing is imported).
@@ -141,6 +218,31 @@ describe('console routes for what was CLI-only', () => {
     const down = await call('analyst', 'POST', '/api/v1/measures/cc-sharing/partners/far-isp/poll');
     assert.equal(down.status, 502, JSON.stringify(down.json));
     assert.match(down.json.message, /far-isp/);
+  });
+
+  it("polls a partner's TAXII collection now: what its analyst approved since the last poll comes in, audited", async () => {
+    const sources = async () =>
+      (await call('analyst', 'GET', '/api/v1/measures/cc-sharing/inbound')).json.sources as Array<{ name: string; entries: number }>;
+    // The poll at start (the partner's identity only: nothing approved yet) has been stored.
+    for (let i = 0; !(await sources()).some((x) => x.name === 'partner:partner-p'); i++) {
+      assert.ok(i < 100, 'the poll at start did not finish');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal((await sources()).find((x) => x.name === 'partner:partner-p')?.entries, 0);
+    const pending = (await partnerApi('GET', '/api/v1/measures/cc-sharing/entries?state=pending')).entries as Array<{ id: string }>;
+    assert.equal(pending.length, 1);
+    await partnerApi('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, { action: 'approve', reason: 'checked' });
+    const before = (await audited('share.receive')).length;
+    const polled = await call('analyst', 'POST', '/api/v1/measures/cc-sharing/partners/partner-p/poll');
+    assert.equal(polled.status, 200, JSON.stringify(polled.json));
+    assert.equal(polled.json.accepted, 1, JSON.stringify(polled.json));
+    assert.equal((await sources()).find((x) => x.name === 'partner:partner-p')?.entries, 1);
+    const received = (await audited('share.receive')).slice(before);
+    assert.ok(received.length >= 1 && received.every((e) => /^token:/.test(e.actor)), JSON.stringify(received));
+    assert.equal(
+      received.reduce((n, e) => n + (e.counts?.accepted ?? 0), 0),
+      1,
+    );
   });
 
   it('lists the notice templates to the abuse desk only', async () => {

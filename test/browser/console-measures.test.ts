@@ -15,11 +15,13 @@ import { serve, type Server } from '../../src/app/serve.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { createLogger } from '../../src/core/logger.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
-import { COLLECTIONS } from '../../src/measures/cc-sharing/entries.js';
+import { COLLECTIONS, syncEntries } from '../../src/measures/cc-sharing/entries.js';
+import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
+import { applyDetections, type CandidateFeed } from '../../src/measures/cc-detection/candidates.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
-import { REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
+import { ccLikeFeatures, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { readInputFile } from '../../src/cli/context.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
@@ -71,6 +73,18 @@ describe(
   () => {
     let server: Server;
     let browser: ConsoleBrowser;
+    let partner: Server;
+    let partnerAdmin = '';
+    const partnerApi = async (method: 'GET' | 'POST', url: string, payload?: object): Promise<Record<string, any>> => {
+      const res = await partner.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${partnerAdmin}` },
+        ...(payload ? { payload } : {}),
+      });
+      assert.ok(res.statusCode < 300, `partner ${url}: ${res.body}`);
+      return res.json() as Record<string, any>;
+    };
     let tokens: Record<'admin' | 'analyst' | 'auditor' | 'operator' | 'aaa', string>;
     const nas = new NasSimulator();
     const dir = tempDir();
@@ -126,6 +140,49 @@ describe(
       writeFileSync(rpzLog, `${lines.join('\n')}\n`);
       // A partner ISP whose TAXII server does not answer: a poll now from the console must say so, naming it.
       const closed = await freePort();
+      // A partner ISP running Mamori (its TAXII server, us as its recipient with a token): what "Poll now" fetches from.
+      const partnerDir = tempDir();
+      partner = await serve(
+        testConfig(
+          join(partnerDir, 'data'),
+          [
+            'server:\n  port: 0',
+            'measures:',
+            '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1h\n    taxii: { host: "127.0.0.1", port: 0 }',
+          ].join('\n'),
+        ),
+        // One analytics store per process (ours): the partner needs none to share what its analysts approve.
+        { analytics: false, out: new PassThrough(), logger: createLogger('silent') },
+      );
+      partnerAdmin = (await partner.mamori.accounts.createToken('module:test', 'admin', 'admin')).token;
+      const us = await partnerApi('POST', '/api/v1/measures/cc-sharing/recipients', {
+        name: 'Our ISP',
+        contact: 'soc@our.example',
+        attestedAt: new Date(now - 86_400_000).toISOString(),
+        attestationUntil: new Date(now + 365 * 86_400_000).toISOString(),
+        channels: ['taxii'],
+      });
+      const credential = await partnerApi('POST', `/api/v1/measures/cc-sharing/recipients/${us.id}/credentials`, { kind: 'token' });
+      const partnerTaxii = `${partner.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '')}mamori/collections/${COLLECTIONS.cc.id}/`;
+      const partnerCa = join(partnerDir, 'data', 'taxii-tls', 'cert.pem');
+      // A C&C endpoint its M1 found, waiting for its analyst's approval (not shared yet).
+      await applyDetections(
+        partner.mamori.state,
+        partner.mamori.audit,
+        [{ features: ccLikeFeatures('203.0.113.66', 8443), score: 0.95, explanation: [] }],
+        new Date(),
+        new Date(0),
+        'measure:cc-detection',
+      );
+      const partnerCaps = partner.mamori.broker.forMeasure('cc-sharing');
+      const partnerOwn = await partnerCaps.ownState<CcSharingSettings>();
+      await syncEntries({
+        audit: partnerOwn.audit,
+        feed: await partnerCaps.action<CandidateFeed>('candidate-feed'),
+        settings: partnerOwn.settings,
+        now: new Date(),
+        actor: 'measure:cc-sharing',
+      });
       const config = testConfig(
         join(dir, 'data'),
         [
@@ -134,7 +191,10 @@ describe(
           'measures:',
           '  cc-detection:\n    enabled: true\n    runInterval: 1h\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
           '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1s\n    taxii: { host: "127.0.0.1", port: 0 }',
-          `    partners: [{ name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }]`,
+          '    partners:',
+          `      - { name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }`,
+          `      - { name: partner-p, url: "${partnerTaxii}", token: "${credential.secret}", caFile: ${JSON.stringify(partnerCa)},` +
+            ' interval: 24h }',
           '  cc-dns-blocking:',
           '    enabled: true',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(rpzLog)}, format: bind }]`,
@@ -237,6 +297,7 @@ describe(
     after(async () => {
       await browser?.close();
       await server?.close();
+      await partner?.close();
       nas.stop();
     });
 
@@ -428,6 +489,25 @@ describe(
       assert.equal(imports.length, 1);
       assert.match(imports[0]!.actor, /analyst1/);
       assert.deepEqual(imports[0]!.counts, { entries: 1, skipped: 0 });
+      // A poll now of the partner: its start-up poll brought nothing (its entry was not approved); approved since, it comes in.
+      const pending = (await partnerApi('GET', '/api/v1/measures/cc-sharing/entries?state=pending')).entries as Array<{ id: string }>;
+      assert.equal(pending.length, 1);
+      await partnerApi('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, { action: 'approve', reason: 'checked' });
+      await page.click('[data-poll=partner-p]');
+      await page.waitForFunction(() =>
+        /^partner-p polled: \d+ pages?, 1 accepted, \d+ refused\.$/.test(
+          document.querySelector('[data-testid=done]')?.textContent?.trim() ?? '',
+        ),
+      );
+      const p = await page.$$eval('[data-testid=inbound] tr[data-inbound="partner:partner-p"] td', (tds) =>
+        tds.map((td) => td.textContent?.trim() ?? ''),
+      );
+      assert.deepEqual([p[1], p[2]], ['taxii-poll', '1']);
+      const received = await audited('share.receive');
+      assert.ok(
+        received.some((e) => /analyst1/.test(e.actor) && e.counts?.accepted === 1),
+        'the poll now is audited under the analyst',
+      );
       // A poll now of a partner that does not answer: the partner's own error, by name; nothing received.
       await page.click('[data-poll=far-isp]');
       await page.waitForSelector('[role=alert]');

@@ -34,7 +34,7 @@ export const session = reactive({
   /** The measures running on this server (their pages are offered only then). */
   running: [] as string[],
   /** Why the last session ended ('expired'), shown on the login page. */
-  ended: '' as '' | 'expired' | 'logged-out',
+  ended: '' as '' | 'expired' | 'logged-out' | 'password-changed',
 });
 
 export class ApiError extends Error {
@@ -69,7 +69,12 @@ export function expire(): void {
   onExpired();
 }
 
-function clear(why: 'expired' | 'logged-out'): void {
+/** After one's own password change: the server has ended every session of the user, this one too. */
+export function endAfterPasswordChange(): void {
+  clear('password-changed');
+}
+
+function clear(why: 'expired' | 'logged-out' | 'password-changed'): void {
   sessionStorage.removeItem(KEY);
   session.stored = null;
   session.me = null;

@@ -1,6 +1,7 @@
 /** The console's pages; each names the permission it needs, and a role without it is not offered the page. */
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { loadMe, may, session, whenExpired } from './api';
+import AccountPage from './pages/AccountPage.vue';
 import AdminPage from './pages/AdminPage.vue';
 import AuditPage from './pages/AuditPage.vue';
 import DisclosurePage from './pages/DisclosurePage.vue';
@@ -12,6 +13,7 @@ import M3Page from './pages/M3Page.vue';
 import M4Page from './pages/M4Page.vue';
 import M6Page from './pages/M6Page.vue';
 import M7Page from './pages/M7Page.vue';
+import NoticesPage from './pages/NoticesPage.vue';
 import OverviewPage from './pages/OverviewPage.vue';
 
 declare module 'vue-router' {
@@ -46,9 +48,11 @@ export const routes: RouteRecordRaw[] = [
     meta: { anyOf: ['reports:read'], nav: 'nav.m7', measure: 'infected-host-alert' },
   },
   { path: '/console/cases', name: 'cases', component: CasesPage, meta: { anyOf: ['cases:read'], nav: 'nav.cases' } },
+  { path: '/console/notices', name: 'notices', component: NoticesPage, meta: { anyOf: ['cases:read'], nav: 'nav.notices' } },
   { path: '/console/audit', name: 'audit', component: AuditPage, meta: { anyOf: ['audit:read'], nav: 'nav.audit' } },
   { path: '/console/disclosure', name: 'disclosure', component: DisclosurePage, meta: { anyOf: ['policy:read'], nav: 'nav.disclosure' } },
   { path: '/console/admin', name: 'admin', component: AdminPage, meta: { anyOf: ['users:manage', 'tokens:manage'], nav: 'nav.admin' } },
+  { path: '/console/account', name: 'account', component: AccountPage, meta: { anyOf: ['self'] } },
   { path: '/console/:rest(.*)*', redirect: '/' },
 ];
 

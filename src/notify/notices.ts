@@ -411,6 +411,25 @@ export class Notices {
     return t;
   }
 
+  /**
+   * Every case kind's template in each language: the operator's edited version (with who saved it and when) or
+   * the built-in one; kinds that only an edit brought in are listed too.
+   */
+  async templates(): Promise<
+    Array<{ kind: string; language: Language; subject: string; body: string; edited: { at: string; by: string } | null }>
+  > {
+    const edited = await ndb(this.store.db).selectFrom('notice_templates').selectAll().execute();
+    const kinds = [...new Set([...Object.keys(DEFAULT_TEMPLATES), ...edited.map((e) => e.kind)])].sort();
+    return kinds.flatMap((kind) =>
+      (['ja', 'en'] as const).flatMap((language) => {
+        const e = edited.find((x) => x.kind === kind && x.language === language);
+        const t = e ?? DEFAULT_TEMPLATES[kind]?.[language];
+        if (!t) return [];
+        return [{ kind, language, subject: t.subject, body: t.body, edited: e ? { at: e.updated_at, by: e.updated_by } : null }];
+      }),
+    );
+  }
+
   async saveTemplate(kind: string, language: Language, t: { subject: string; body: string }, actor: string): Promise<void> {
     render(t, {}); // refuses unknown variables before anything is stored
     await this.audit.withAudit({ actor, action: 'notice.template.update', object: `template:${kind}-${language}` }, async (tx) => {

@@ -135,7 +135,8 @@ function fetchOnce(url: URL, o: FetchOptions): Promise<FetchResult> {
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new PartnerError(`${o.who} did not answer within ${Math.round(o.timeoutMs / 1000)} s`)));
-    req.on('error', reject);
+    // Refused connections and TLS failures say which partner: the caller (a poll now, in the console) shows it.
+    req.on('error', (err) => reject(err instanceof PartnerError ? err : new PartnerError(`${o.who}: ${err.message}`)));
     req.end();
   });
 }

@@ -15,17 +15,22 @@ import { serve, type Server } from '../../src/app/serve.js';
 import type { AuditEntry } from '../../src/core/audit/chain.js';
 import { createLogger } from '../../src/core/logger.js';
 import { importLabels } from '../../src/measures/cc-detection/label-store.js';
-import { COLLECTIONS } from '../../src/measures/cc-sharing/entries.js';
+import { COLLECTIONS, syncEntries } from '../../src/measures/cc-sharing/entries.js';
+import type { CcSharingSettings } from '../../src/measures/cc-sharing/settings.js';
+import { applyDetections, type CandidateFeed } from '../../src/measures/cc-detection/candidates.js';
 import { sendIpfix } from '../../src/simulate/ipfix-exporter.js';
 import { DEFAULT_FAMILIES, randomFamilies, simulateIsp } from '../../src/simulate/isp.js';
 import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
-import { tempDir, testConfig } from '../support/fixtures.js';
+import { ccLikeFeatures, REPO_ROOT, tempDir, testConfig } from '../support/fixtures.js';
 import { readInputFile } from '../../src/cli/context.js';
 import { have } from '../support/flow-peers.js';
 import { radclient } from '../support/freeradius.js';
 import { NasSimulator, SECRET as DM_SECRET } from '../support/nas-simulator.js';
 import { TaxiiClient } from '../support/taxii-client.js';
 import { dnstapFrame, sendDnstap } from '../support/dnstap.js';
+import { freePort } from '../support/freeradius.js';
+import { defaultProfile, learnProfile } from '../../src/measures/cc-detection/profile.js';
+import { modelFile } from '../../src/measures/cc-detection/training.js';
 
 const HOUR = 3_600_000;
 // A simulated day ending just before now, inside M1's rolling 24 h window whatever the time of day.
@@ -68,6 +73,18 @@ describe(
   () => {
     let server: Server;
     let browser: ConsoleBrowser;
+    let partner: Server;
+    let partnerAdmin = '';
+    const partnerApi = async (method: 'GET' | 'POST', url: string, payload?: object): Promise<Record<string, any>> => {
+      const res = await partner.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${partnerAdmin}` },
+        ...(payload ? { payload } : {}),
+      });
+      assert.ok(res.statusCode < 300, `partner ${url}: ${res.body}`);
+      return res.json() as Record<string, any>;
+    };
     let tokens: Record<'admin' | 'analyst' | 'auditor' | 'operator' | 'aaa', string>;
     const nas = new NasSimulator();
     const dir = tempDir();
@@ -121,6 +138,51 @@ describe(
         ),
       );
       writeFileSync(rpzLog, `${lines.join('\n')}\n`);
+      // A partner ISP whose TAXII server does not answer: a poll now from the console must say so, naming it.
+      const closed = await freePort();
+      // A partner ISP running Mamori (its TAXII server, us as its recipient with a token): what "Poll now" fetches from.
+      const partnerDir = tempDir();
+      partner = await serve(
+        testConfig(
+          join(partnerDir, 'data'),
+          [
+            'server:\n  port: 0',
+            'measures:',
+            '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1h\n    taxii: { host: "127.0.0.1", port: 0 }',
+          ].join('\n'),
+        ),
+        // One analytics store per process (ours): the partner needs none to share what its analysts approve.
+        { analytics: false, out: new PassThrough(), logger: createLogger('silent') },
+      );
+      partnerAdmin = (await partner.mamori.accounts.createToken('module:test', 'admin', 'admin')).token;
+      const us = await partnerApi('POST', '/api/v1/measures/cc-sharing/recipients', {
+        name: 'Our ISP',
+        contact: 'soc@our.example',
+        attestedAt: new Date(now - 86_400_000).toISOString(),
+        attestationUntil: new Date(now + 365 * 86_400_000).toISOString(),
+        channels: ['taxii'],
+      });
+      const credential = await partnerApi('POST', `/api/v1/measures/cc-sharing/recipients/${us.id}/credentials`, { kind: 'token' });
+      const partnerTaxii = `${partner.endpoints['cc-sharing']!.taxii!.replace(/taxii2\/$/, '')}mamori/collections/${COLLECTIONS.cc.id}/`;
+      const partnerCa = join(partnerDir, 'data', 'taxii-tls', 'cert.pem');
+      // A C&C endpoint its M1 found, waiting for its analyst's approval (not shared yet).
+      await applyDetections(
+        partner.mamori.state,
+        partner.mamori.audit,
+        [{ features: ccLikeFeatures('203.0.113.66', 8443), score: 0.95, explanation: [] }],
+        new Date(),
+        new Date(0),
+        'measure:cc-detection',
+      );
+      const partnerCaps = partner.mamori.broker.forMeasure('cc-sharing');
+      const partnerOwn = await partnerCaps.ownState<CcSharingSettings>();
+      await syncEntries({
+        audit: partnerOwn.audit,
+        feed: await partnerCaps.action<CandidateFeed>('candidate-feed'),
+        settings: partnerOwn.settings,
+        now: new Date(),
+        actor: 'measure:cc-sharing',
+      });
       const config = testConfig(
         join(dir, 'data'),
         [
@@ -129,6 +191,10 @@ describe(
           'measures:',
           '  cc-detection:\n    enabled: true\n    runInterval: 1h\n    scope:\n      subscriberPrefixes: ["10.0.0.0/8"]',
           '  cc-sharing:\n    enabled: true\n    maintenanceInterval: 1s\n    taxii: { host: "127.0.0.1", port: 0 }',
+          '    partners:',
+          `      - { name: far-isp, url: "https://127.0.0.1:${closed}/api1/collections/x/", interval: 24h }`,
+          `      - { name: partner-p, url: "${partnerTaxii}", token: "${credential.secret}", caFile: ${JSON.stringify(partnerCa)},` +
+            ' interval: 24h }',
           '  cc-dns-blocking:',
           '    enabled: true',
           `    resolverLogs: [{ name: bind1, path: ${JSON.stringify(rpzLog)}, format: bind }]`,
@@ -231,6 +297,7 @@ describe(
     after(async () => {
       await browser?.close();
       await server?.close();
+      await partner?.close();
       nas.stop();
     });
 
@@ -328,6 +395,136 @@ describe(
         await context.close();
       }
       assert.deepEqual(browser.problems, []);
+    });
+
+    it('M1: imports a reputation list and a model file uploaded in the page (audited); a broken list is refused by its line', async () => {
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'analyst1', password);
+      await open(page, 'm1', '[data-testid=label-sources] tr[data-source=reputation]');
+      // A Feodo-Tracker-style list as abuse.ch writes it: the header as a comment, one line with a bad port.
+      const feodo =
+        '# Feodo Tracker\n# first_seen_utc,dst_ip,dst_port,c2_status,last_online,malware\n' +
+        `${new Date(Date.now() - 86_400_000).toISOString().slice(0, 19).replace('T', ' ')},198.51.100.40,447,online,,Dridex\n` +
+        `${new Date(Date.now() - 86_400_000).toISOString().slice(0, 19).replace('T', ' ')},198.51.100.41,99999,online,,Dridex\n`;
+      await page.setInputFiles('[data-testid=list-file]', { name: 'feodo.csv', mimeType: 'text/csv', buffer: Buffer.from(feodo) });
+      await page.selectOption('select[name=list-format]', 'feodo-csv');
+      await page.fill('input[name=list-source]', 'feodo-console');
+      await page.click('[data-testid=list-import] button[type=submit]');
+      await page.waitForSelector('[data-testid=label-sources] tr[data-source=feodo-console]');
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), 'List "feodo-console" imported: 1 labels, 1 lines skipped.');
+      assert.match((await page.textContent('[data-testid=skipped]')) ?? '', /Line 4 skipped: dst_port "99999" is not a port/);
+      const imported = await audited('labels.import');
+      assert.deepEqual(
+        imported.map((e) => [e.object, /analyst1/.test(e.actor)]),
+        [
+          ['label-source:reputation', false],
+          ['label-source:feodo-console', true],
+        ],
+      );
+      // A broken file is refused whole, naming its line; nothing is stored.
+      await page.setInputFiles('[data-testid=list-file]', {
+        name: 'broken.csv',
+        mimeType: 'text/csv',
+        buffer: Buffer.from('first_seen_utc,dst_ip\n2026-11-01,198.51.100.7\n'),
+      });
+      await page.fill('input[name=list-source]', 'broken');
+      await page.click('[data-testid=list-import] button[type=submit]');
+      await page.waitForSelector('[role=alert]');
+      assert.match((await page.textContent('[role=alert]')) ?? '', /line 1: wrong columns: expected first_seen_utc,dst_ip/);
+      assert.equal(await page.$('[data-testid=label-sources] tr[data-source=broken]'), null);
+      assert.equal((await audited('labels.import')).length, 2, 'nothing more audited: nothing imported');
+      // A model file made by an evaluation: a new version, not in use until chosen.
+      const before = (await api<{ models: Array<{ version: number }> }>('GET', '/api/v1/measures/cc-detection/models', 'auditor')).models;
+      const file = modelFile(learnProfile(defaultProfile(), [{ features: [], labels: [] }]), {
+        command: 'mamori cc eval --real DIR',
+        figures: ['real traffic: PR-AUC 0.97'],
+      });
+      await page.setInputFiles('[data-testid=model-file]', {
+        name: 'model.json',
+        mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify(file)),
+      });
+      await page.click('[data-testid=model-import] button[type=submit]');
+      const version = Math.max(...before.map((m) => m.version)) + 1;
+      await page.waitForSelector(`[data-testid=models] tr[data-model="${version}"]`);
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), `Model version ${version} imported (not used until chosen).`);
+      assert.match((await page.textContent(`tr[data-model="${version}"]`)) ?? '', /made by: mamori cc eval --real DIR/);
+      assert.ok(await page.$(`[data-promote="${version}"]`), 'offered for use, not in use');
+      const models = await audited('cc.model.import');
+      assert.deepEqual(
+        models.map((e) => [e.object, /analyst1/.test(e.actor)]),
+        [[`model:${version}`, true]],
+      );
+      // The refusal's own request is the one console line (the browser logs a failed load); nothing else.
+      assert.deepEqual(
+        browser.problems.splice(0).filter((p) => !/status of 422/.test(p)),
+        [],
+      );
+      await context.close();
+
+      const auditor = await browser.newPage('en');
+      await browser.logIn(auditor.page, 'auditor1', password);
+      await open(auditor.page, 'm1', '[data-testid=label-sources] tr[data-source=feodo-console]');
+      assert.equal(await auditor.page.$('[data-testid=list-import]'), null, 'an auditor imports nothing');
+      assert.equal(await auditor.page.$('[data-testid=model-import]'), null);
+      await auditor.context.close();
+    });
+
+    it("M2: shows partners' lists, imports a partner's STIX file (audited), and says why a poll of a partner failed", async () => {
+      const { context, page } = await browser.newPage('en');
+      await browser.logIn(page, 'analyst1', password);
+      await open(page, 'm2', '[data-testid=partners] [data-partner=far-isp]');
+      // The official STIX 2.1 example C2 indicator (oasis-open/cti-stix2-json-schemas), as a partner would send it.
+      const stix = readFileSync(join(REPO_ROOT, '../shared/data/stix2-json-schemas/examples/indicator-for-c2-ip-address.json'));
+      await page.setInputFiles('[data-testid=partner-file-input]', { name: 'partner.json', mimeType: 'application/json', buffer: stix });
+      await page.selectOption('select[name=partner-format]', 'stix');
+      await page.fill('input[name=partner-source]', 'oasis-example');
+      await page.click('[data-testid=partner-file] button[type=submit]');
+      await page.waitForSelector('[data-testid=inbound] tr[data-inbound="file:oasis-example"]');
+      assert.equal((await page.textContent('[data-testid=done]'))?.trim(), 'File of "oasis-example" imported: 1 entries, 0 lines skipped.');
+      const row = (await page.textContent('[data-testid=inbound] tr[data-inbound="file:oasis-example"]')) ?? '';
+      assert.match(row, /file-stix/);
+      assert.match(row, /analyst1/);
+      const imports = await audited('share.import');
+      assert.equal(imports.length, 1);
+      assert.match(imports[0]!.actor, /analyst1/);
+      assert.deepEqual(imports[0]!.counts, { entries: 1, skipped: 0 });
+      // A poll now of the partner: its start-up poll brought nothing (its entry was not approved); approved since, it comes in.
+      const pending = (await partnerApi('GET', '/api/v1/measures/cc-sharing/entries?state=pending')).entries as Array<{ id: string }>;
+      assert.equal(pending.length, 1);
+      await partnerApi('POST', `/api/v1/measures/cc-sharing/entries/${pending[0]!.id}/decision`, { action: 'approve', reason: 'checked' });
+      await page.click('[data-poll=partner-p]');
+      await page.waitForFunction(() =>
+        /^partner-p polled: \d+ pages?, 1 accepted, \d+ refused\.$/.test(
+          document.querySelector('[data-testid=done]')?.textContent?.trim() ?? '',
+        ),
+      );
+      const p = await page.$$eval('[data-testid=inbound] tr[data-inbound="partner:partner-p"] td', (tds) =>
+        tds.map((td) => td.textContent?.trim() ?? ''),
+      );
+      assert.deepEqual([p[1], p[2]], ['taxii-poll', '1']);
+      const received = await audited('share.receive');
+      assert.ok(
+        received.some((e) => /analyst1/.test(e.actor) && e.counts?.accepted === 1),
+        'the poll now is audited under the analyst',
+      );
+      // A poll now of a partner that does not answer: the partner's own error, by name; nothing received.
+      await page.click('[data-poll=far-isp]');
+      await page.waitForSelector('[role=alert]');
+      assert.match((await page.textContent('[role=alert]')) ?? '', /far-isp: connect ECONNREFUSED/);
+      assert.equal(await page.$('[data-testid=inbound] tr[data-inbound="partner:far-isp"]'), null);
+      assert.deepEqual(
+        browser.problems.splice(0).filter((p) => !/status of 502/.test(p)),
+        [],
+      );
+      await context.close();
+
+      const operator = await browser.newPage('en');
+      await browser.logIn(operator.page, 'operator1', password);
+      await open(operator.page, 'm2', '[data-testid=inbound] tr[data-inbound="file:oasis-example"]');
+      assert.equal(await operator.page.$('[data-poll]'), null, 'an operator polls no partner');
+      assert.equal(await operator.page.$('[data-testid=partner-file]'), null, 'nor imports a file');
+      await operator.context.close();
     });
 
     it('M2: registers a recipient, issues its token, shares the C&C, shows the pull, renews, revokes (audited)', async () => {
@@ -617,6 +814,20 @@ describe(
       const approved = await audited('m6.rule.approve');
       assert.equal(approved.length, 1);
       assert.match(approved[0]!.actor, /operator1/);
+      // Per resolver: every frame sent was received from resolver-a, none dropped here, its last frame just now.
+      const perResolver = '[data-testid=resolvers] tr[data-resolver=resolver-a]';
+      await page.waitForFunction(
+        ([row, sent]) => Number(document.querySelector(`${row} td:nth-child(2)`)?.textContent?.replace(/\D/g, '') ?? 0) === sent,
+        [perResolver, frames.length] as const,
+        { timeout: 15_000 },
+      );
+      const cells = await page.$$eval(`${perResolver} td`, (tds) => tds.map((td) => td.textContent?.trim() ?? ''));
+      const n = (text: string) => Number(text.replace(/[^\d.]/g, ''));
+      assert.deepEqual(
+        [cells[0], n(cells[1]!), n(cells[2]!), n(cells[3]!), n(cells[4]!), cells[5]],
+        ['resolver-a', frames.length, frames.length / 2, frames.length / 2, 0, '0 %'],
+      );
+      assert.notEqual(cells[6], '—', 'its last frame is shown');
       // A honeypot operator's list of names abused for amplification: candidates with their source, for review.
       await page.fill('input[name=report-source]', 'honeypot-jp');
       await page.fill('textarea[name=report-names]', 'amp.abused.example\n');

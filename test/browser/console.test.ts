@@ -76,6 +76,13 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await server?.close();
   });
 
+  /** A GET through the API with the page's own session (what the console itself would read). */
+  const fetchAs = (page: Page, url: string): Promise<unknown> =>
+    page.evaluate(async (u) => {
+      const token = (JSON.parse(sessionStorage.getItem('mamori.session')!) as { token: string }).token;
+      return (await fetch(u, { headers: { authorization: `Bearer ${token}` } })).json();
+    }, url);
+
   /** Sends NetFlow datagrams to the inlet and waits (bounded) until it has counted `total` records from this router. */
   async function exportFlows(datagrams: Buffer[], total: number): Promise<void> {
     const port = server.inlet!.addresses[0]!.port;
@@ -182,7 +189,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     const { context, page } = await newPage();
     await logIn(page, 'analyst1', analystPassword);
     // The measure pages of the measures running here (M1's inlet, M3, M6) come after the overview.
-    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'disclosure']);
+    assert.deepEqual(await navLabels(page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'notices', 'disclosure']);
     await page.goto(`${server.url}/console/admin`);
     await page.waitForSelector('[data-testid=measures]');
     assert.equal(new URL(page.url()).pathname, '/');
@@ -193,7 +200,7 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await auditor.context.close();
     const admin = await newPage();
     await logIn(admin.page, 'admin', adminPassword);
-    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'audit', 'disclosure', 'admin']);
+    assert.deepEqual(await navLabels(admin.page), ['overview', 'm1', 'm3', 'm6', 'm7', 'cases', 'notices', 'audit', 'disclosure', 'admin']);
     assert.deepEqual(problems, []);
     await admin.context.close();
     await context.close();
@@ -314,6 +321,134 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
     await context.close();
   });
 
+  it("edits M7's remediation text for a family on the M7 page (audited); an analyst only reads it", async () => {
+    const { context, page } = await newPage('en');
+    await logIn(page, 'admin', adminPassword);
+    await page.click('[data-nav=m7]');
+    await page.waitForSelector('[data-testid=m7-remediation] tr[data-family="*"]');
+    await page.click('[data-testid=add-family]');
+    await page.fill('input[name=family]', 'mirai');
+    await page.fill('textarea[name=remediation-ja]', 'ルータの電源を切り、管理パスワードを変更してください。');
+    await page.fill('textarea[name=remediation-en]', 'Power-cycle the router and change its admin password.');
+    await page.click('[data-testid=remediation-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=m7-remediation] tr[data-family=mirai]');
+    assert.equal((await page.textContent('[data-testid=done]'))?.trim(), 'Remediation text for mirai saved.');
+    assert.match((await page.textContent('tr[data-family=mirai]')) ?? '', /edited.*管理パスワード.*change its admin password/s);
+    // What the notices for mirai will give, as the server serves it.
+    const texts = (await fetchAs(page, '/api/v1/measures/infected-host-alert/remediation')) as {
+      texts: Array<{ family: string; en: string; origin: string }>;
+    };
+    assert.deepEqual(
+      texts.texts.filter((x) => x.family === 'mirai').map((x) => [x.en, x.origin]),
+      [['Power-cycle the router and change its admin password.', 'edited']],
+    );
+    const saved: Array<{ object: string | null; actor: string }> = [];
+    for await (const e of server.mamori.audit.entries()) if (e.action === 'm7.remediation.update') saved.push(e);
+    assert.deepEqual(
+      saved.map((e) => [e.object, /admin/.test(e.actor)]),
+      [['m7-remediation:mirai', true]],
+    );
+    // Edited again from its row: the form comes with the saved texts.
+    await page.click('[data-edit-family=mirai]');
+    assert.equal(await page.inputValue('textarea[name=remediation-en]'), 'Power-cycle the router and change its admin password.');
+    await page.click('[data-testid=remediation-form] button[type=button]');
+    assert.deepEqual(problems, []);
+    await context.close();
+
+    const analyst = await newPage('en');
+    await logIn(analyst.page, 'analyst1', analystPassword);
+    await analyst.page.click('[data-nav=m7]');
+    await analyst.page.waitForSelector('[data-testid=m7-remediation] tr[data-family=mirai]');
+    assert.equal(await analyst.page.$('[data-edit-family]'), null, 'an analyst does not edit notice texts');
+    assert.equal(await analyst.page.$('[data-testid=add-family]'), null);
+    await analyst.context.close();
+  });
+
+  it('edits a notice template in ja and en side by side, previews both with sample values, saves (audited)', async () => {
+    const { context, page } = await newPage('en');
+    await logIn(page, 'admin', adminPassword);
+    await page.click('[data-nav=notices]');
+    await page.waitForSelector('[data-testid=template]');
+    await page.selectOption('[data-testid=notice-kind]', 'credential-misuse');
+    assert.match(await page.inputValue('input[name=subject-ja]'), /接続用パスワードの変更/);
+    assert.equal((await page.textContent('[data-origin=en]'))?.trim(), 'Built-in text (not edited)');
+    // An unknown variable is refused by the server, by name; nothing is stored.
+    await page.fill('textarea[name=body-en]', 'Dear {{name}}, your {{password}} was used.');
+    await page.click('[data-testid=save]');
+    await page.waitForSelector('[role=alert]');
+    assert.match((await page.textContent('[role=alert]')) ?? '', /unknown variable \{\{password\}\}/);
+    problems.splice(0).forEach((p) => assert.match(p, /status of 400/));
+    // The edit previewed in both languages with the sample values, then saved.
+    await page.fill('input[name=subject-ja]', '【重要】{{name}} 様: 接続用パスワードの変更のお願い');
+    await page.fill('textarea[name=body-en]', 'Dear {{name}},\n\nAt {{detectionTime}} (JST) your ID was used elsewhere.\n');
+    await page.click('[data-lang=en] details summary');
+    await page.fill('input[name=sample-en-name]', 'Hanako Sato');
+    await page.click('[data-testid=preview]');
+    await page.waitForSelector('[data-preview=en] h4');
+    assert.equal((await page.textContent('[data-preview=ja] h4'))?.trim(), '【重要】山田 太郎 様: 接続用パスワードの変更のお願い');
+    assert.match((await page.textContent('[data-preview=en] pre')) ?? '', /^Dear Hanako Sato,\s+At 2026-11-24 20:00 \(JST\) your ID/);
+    await page.click('[data-testid=save]');
+    await page.waitForFunction(() => /credential-misuse was saved/.test(document.querySelector('[data-testid=done]')?.textContent ?? ''));
+    assert.match((await page.textContent('[data-origin=ja]')) ?? '', /^Edited by .*admin/);
+    const served = (await fetchAs(page, '/api/v1/notices/templates/credential-misuse/ja')) as { subject: string };
+    assert.equal(served.subject, '【重要】{{name}} 様: 接続用パスワードの変更のお願い');
+    const saved: Array<{ object: string | null; actor: string }> = [];
+    for await (const e of server.mamori.audit.entries()) if (e.action === 'notice.template.update') saved.push(e);
+    assert.deepEqual(
+      saved.map((e) => [e.object, /admin/.test(e.actor)]),
+      [
+        ['template:credential-misuse-ja', true],
+        ['template:credential-misuse-en', true],
+      ],
+    );
+    assert.deepEqual(problems, []);
+    await context.close();
+
+    // The abuse desk reads them; only admins edit.
+    const analyst = await newPage('en');
+    await logIn(analyst.page, 'analyst1', analystPassword);
+    await analyst.page.click('[data-nav=notices]');
+    await analyst.page.waitForSelector('[data-testid=template]');
+    assert.equal(await analyst.page.$('[data-testid=save]'), null);
+    assert.equal(await analyst.page.getAttribute('input[name=subject-ja]', 'readonly'), '');
+    await analyst.context.close();
+  });
+
+  it('changes one’s own password (the current one first), then asks to log in again with the new one (audited)', async () => {
+    const { context, page } = await newPage('en');
+    await logIn(page, 'auditor1', analystPassword);
+    await page.click('[data-testid=account]');
+    await page.waitForSelector('[data-testid=password-form]');
+    const fill = async (current: string, fresh: string, again: string) => {
+      await page.fill('input[name=current]', current);
+      await page.fill('input[name=new]', fresh);
+      await page.fill('input[name=again]', again);
+      await page.click('[data-testid=password-form] button[type=submit]');
+    };
+    const fresh = 'auditor shift change 5521';
+    await fill(analystPassword, fresh, `${fresh}x`);
+    assert.match((await page.textContent('[role=alert]')) ?? '', /The new passwords differ\./);
+    await fill('not my password', fresh, fresh);
+    await page.waitForFunction(() => /current password is wrong/.test(document.querySelector('[role=alert]')?.textContent ?? ''));
+    problems.splice(0).forEach((p) => assert.match(p, /status of 403/));
+    assert.ok(await server.mamori.accounts.verifyPassword('auditor1', analystPassword), 'nothing changed');
+    await fill(analystPassword, fresh, fresh);
+    await page.waitForSelector('[data-testid=password-changed]');
+    assert.ok(await server.mamori.accounts.verifyPassword('auditor1', fresh), 'the new password is stored');
+    const changed: Array<{ object: string | null; actor: string }> = [];
+    for await (const e of server.mamori.audit.entries()) if (e.action === 'user.password') changed.push(e);
+    assert.deepEqual(
+      changed.slice(-1).map((e) => [e.object, e.actor]),
+      [['user:auditor1', 'user:auditor1']],
+    );
+    await page.fill('#username', 'auditor1');
+    await page.fill('#password', fresh);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=who]');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   it('administers users and tokens, and shows the configuration check', async () => {
     const { context, page } = await newPage();
     await logIn(page, 'admin', adminPassword);
@@ -374,11 +509,18 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
         { name: 'audit', ready: '[data-testid=entries] tbody tr' },
         { name: 'disclosure', ready: '[data-testid=document] h1' },
         { name: 'm7', ready: '[data-testid=m7-imports] tbody tr' },
+        { name: 'notices', ready: '[data-testid=template]' },
         { name: 'admin', ready: '[data-testid=config-checks] li' },
       ];
       for (const p of pages) {
         await page.click(`[data-nav=${p.name}]`);
         await page.waitForSelector(p.ready);
+        if (p.name === 'notices') {
+          // The notice an infected subscriber gets, previewed in both languages.
+          await page.selectOption('[data-testid=notice-kind]', 'infected-host');
+          await page.click('[data-testid=preview]');
+          await page.waitForSelector('[data-preview=en] h4');
+        }
         if (p.name === 'audit') {
           await page.click('[data-testid=verify]');
           await page.waitForSelector('[data-testid=verify-result]');
@@ -386,6 +528,10 @@ describe('operator console in chromium', { skip: NO_CHROMIUM }, () => {
         await accessible(page, `${p.name} ${lang}`);
         await page.screenshot({ path: join(SHOTS, `${p.name}-${lang}.png`), fullPage: p.name !== 'audit' });
       }
+      await page.click('[data-testid=account]');
+      await page.waitForSelector('[data-testid=password-form]');
+      await accessible(page, `account ${lang}`);
+      await page.screenshot({ path: join(SHOTS, `account-${lang}.png`) });
       await context.close();
     }
     assert.deepEqual(problems, []);

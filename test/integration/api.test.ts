@@ -281,6 +281,15 @@ describe('HTTP API', () => {
         ).statusCode,
         204,
       );
+      // The list the console's notices page shows: every kind in both languages, the edited one saying by whom.
+      const listed = (await app.inject({ method: 'GET', url: '/api/v1/notices/templates', headers: as('analyst') })).json() as {
+        templates: Array<{ kind: string; language: string; subject: string; edited: { by: string } | null }>;
+      };
+      const ofKind = (kind: string, language: string) => listed.templates.find((x) => x.kind === kind && x.language === language);
+      assert.equal(ofKind('infection-alert', 'ja')?.subject, '【重要】{{name}} 様へ');
+      assert.match(ofKind('infection-alert', 'ja')?.edited?.by ?? '', /^token:/);
+      assert.equal(ofKind('infection-alert', 'en')?.edited, null);
+      assert.match(ofKind('credential-misuse', 'en')?.subject ?? '', /password/);
       const preview = (
         await app.inject({
           method: 'POST',
@@ -360,10 +369,13 @@ describe("HTTP API: a measure's routes, registered by the core under /api/v1/mea
       'GET /api/v1/measures/cc-detection/candidates',
       'GET /api/v1/measures/cc-detection/candidates/:id',
       'GET /api/v1/measures/cc-detection/candidates/:id/activity',
+      'GET /api/v1/measures/cc-detection/labels',
       'GET /api/v1/measures/cc-detection/models',
       'POST /api/v1/measures/cc-detection/candidates/:id/decision',
+      'POST /api/v1/measures/cc-detection/labels',
       'POST /api/v1/measures/cc-detection/models',
       'POST /api/v1/measures/cc-detection/models/:version/promote',
+      'POST /api/v1/measures/cc-detection/models/import',
       'POST /api/v1/measures/cc-detection/runs',
     ]);
     for (const r of own) assert.ok(r.permission, `${r.method} ${r.url}`);
@@ -381,6 +393,8 @@ describe("HTTP API: a measure's routes, registered by the core under /api/v1/mea
       '/api/v1/measures/cc-detection/candidates',
       '/api/v1/measures/cc-detection/candidates/{id}/decision',
       '/api/v1/measures/cc-detection/models',
+      '/api/v1/measures/cc-detection/labels',
+      '/api/v1/measures/cc-detection/models/import',
     ]) {
       assert.ok(doc.paths[path], `${path} in ${Object.keys(doc.paths).join(' ')}`);
     }

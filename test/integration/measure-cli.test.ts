@@ -120,12 +120,12 @@ describe('measure commands against the running server (M3, M4, M6)', () => {
     ]);
     await sendDnstap(dnstapSocket, frames);
     let r = { code: null as number | null, out: '', err: '' };
-    for (let i = 0; i < 20 && !/responses 3$/m.test(r.out); i++) {
+    for (let i = 0; i < 20 && !/responses 3\t/m.test(r.out); i++) {
       if (i > 0) await new Promise((res) => setTimeout(res, 250));
       r = await mamori(['ddos', 'resolvers'], as('operator'));
       assert.equal(r.code, 0, r.err);
     }
-    assert.match(r.out, /^resolver-x\tqueries 3\tresponses 3$/m);
+    assert.match(r.out, /^resolver-x\tframes 6\tqueries 3\tresponses 3\tdropped 0\tlast seen \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
     assert.match(r.out, /^Mamori: 6 events, 0 dropped$/m);
   });
 

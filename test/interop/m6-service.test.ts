@@ -127,7 +127,11 @@ describe(
         if (i > 0) await new Promise((r) => setTimeout(r, 100));
         resolvers = (await call('GET', '/api/v1/measures/ddos-dns-blocking/resolvers')).body;
       }
-      assert.deepEqual(resolvers.resolvers, { 'resolver-a': { queries: sent, responses: sent } }, JSON.stringify(resolvers));
+      const a = resolvers.resolvers['resolver-a'];
+      assert.deepEqual(Object.keys(resolvers.resolvers), ['resolver-a'], JSON.stringify(resolvers));
+      // Every frame sent was received and none dropped; the last one just now (the console's per-resolver table).
+      assert.deepEqual([a.queries, a.responses, a.frames, a.dropped], [sent, sent, frames.length, 0], JSON.stringify(resolvers));
+      assert.ok(Date.now() - Date.parse(a.lastSeen) < 120_000, `last seen ${a.lastSeen}`);
       assert.ok(attacks.resolvers['resolver-a'].queries > 0, 'the same counts in /attacks');
       assert.ok(!JSON.stringify(attacks).includes('198.51.100.9'), 'no client address anywhere');
 

@@ -129,6 +129,30 @@ export function caseRoutes(mamori: Mamori): FastifyPluginAsyncZod {
     );
 
     app.get(
+      '/api/v1/notices/templates',
+      {
+        config: { permission: 'cases:read' },
+        schema: {
+          tags: ['notices'],
+          description: "Every case kind's notice in Japanese and English: the edited text (who saved it, when) or the built-in one.",
+          response: {
+            200: z.object({
+              templates: z.array(
+                template.extend({
+                  kind: z.string(),
+                  language: z.enum(['ja', 'en']),
+                  edited: z.object({ at: z.string(), by: z.string() }).nullable(),
+                }),
+              ),
+              variables: z.array(z.string()),
+            }),
+          },
+        },
+      },
+      async () => ({ templates: await mamori.notices.templates(), variables: [...VARIABLES] }),
+    );
+
+    app.get(
       '/api/v1/notices/templates/:kind/:language',
       {
         config: { permission: 'cases:read' },

@@ -82,6 +82,15 @@ export interface DnstapStatus {
   errors: Record<string, number>;
 }
 
+/** What one resolver (by its dnstap identity, or its connection's label) sent: frames, events dropped by any reason, when. */
+export interface ResolverTally {
+  frames: number;
+  dropped: number;
+  lastSeenMs: number;
+}
+/** Bounded by the resolvers a site runs; beyond, the rest are counted together as "(other)". */
+const MAX_TALLIED_RESOLVERS = 256;
+
 const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
 
 /**
@@ -98,6 +107,7 @@ export class DnstapReceiver {
   private readonly counters = { accepted: 0, frames: 0, events: 0, dropped: 0 };
   private readonly errors = new Map<string, number>();
   private readonly perSource = new Map<string, number>();
+  private readonly tallies = new Map<string, ResolverTally>();
   private readonly allowList = new net.BlockList();
   /** Never listens: accepted TCP connections are handed to it for the TLS handshake and its client-certificate check. */
   private tlsServer: tls.Server | undefined;
@@ -248,6 +258,7 @@ export class DnstapReceiver {
     this.counters.accepted++;
     let resolver = label;
     let named = false;
+    let tally: ResolverTally = { frames: 0, dropped: 0, lastSeenMs: 0 };
     let batch: DnsEvent[] = [];
     let now = Date.now();
     const reader = new FrameStreamReader(
@@ -257,23 +268,29 @@ export class DnstapReceiver {
           if (!named) {
             resolver = dnstapIdentity(frame) ?? label;
             named = true;
+            tally = this.tallyOf(resolver);
           }
+          tally.frames++;
+          tally.lastSeenMs = now;
           let event: DnsEvent;
           try {
             event = decodeDnstap(frame);
           } catch (err) {
             if (err instanceof DnstapDecodeError) {
               this.count(err.reason);
+              tally.dropped++;
               return;
             }
             throw err;
           }
           if (event.timeMs > now + this.o.maxAheadMs || event.timeMs < now - this.o.maxBehindMs) {
             this.count('clock-skew');
+            tally.dropped++;
             return;
           }
           if (this.queued >= this.o.maxQueuedEvents) {
             this.counters.dropped++;
+            tally.dropped++;
             return;
           }
           this.counters.events++;
@@ -349,6 +366,18 @@ export class DnstapReceiver {
     for (let i = 0; i < 1000 && (this.queue.length > 0 || this.flushing || this.flushScheduled); i++) {
       await (this.flushing ?? new Promise((r) => setImmediate(r)));
     }
+  }
+
+  private tallyOf(resolver: string): ResolverTally {
+    const key = this.tallies.has(resolver) || this.tallies.size < MAX_TALLIED_RESOLVERS ? resolver : '(other)';
+    let t = this.tallies.get(key);
+    if (!t) this.tallies.set(key, (t = { frames: 0, dropped: 0, lastSeenMs: 0 }));
+    return t;
+  }
+
+  /** Per resolver: frames received, events dropped (decoding, clock skew, backlog) and when it last sent a frame. */
+  resolvers(): Map<string, ResolverTally> {
+    return new Map([...this.tallies].map(([k, v]) => [k, { ...v }]));
   }
 
   status(): DnstapStatus {

@@ -9,7 +9,7 @@ import { UsageError } from '../../core/errors.js';
 import type { LabelFormat } from '../../share/labels.js';
 import { importLabels, labelSources } from './label-store.js';
 import { m1Handles, runDetection } from './run.js';
-import { kindOf, listModels, parseModelFile, promoteModel, storeModel, trainOnWindow } from './training.js';
+import { importModelFile, kindOf, listModels, promoteModel, trainOnWindow } from './training.js';
 
 interface ApiCandidate {
   id: string;
@@ -208,25 +208,9 @@ export const ccDetectionCli: MeasureCli = (program, { withInstance, request, act
     .argument('<file>', 'a model file written by "mamori cc eval --save-model"')
     .description('store a model made by an evaluation run as a new version (not used until promoted)')
     .action(async (file: string, _o, cmd: Command) => {
-      const text = readFile(file).bytes.toString('utf8');
-      const mf = parseModelFile(text, file);
-      const r = await withInstance(
-        cmd,
-        (m) =>
-          storeModel(m.state, m.audit, mf.model, {
-            actor: actor(),
-            seed: 0,
-            from: new Date(0),
-            to: new Date(0),
-            source: 'eval',
-            notes: [
-              `made by: ${mf.origin.command} (${mf.createdAt})`,
-              ...mf.origin.figures,
-              ...('notes' in mf.model ? mf.model.notes : []),
-            ],
-          }),
-        { create: true },
-      ); // an import brings data in, as labels import does: it may create the store
+      const r = await withInstance(cmd, (m) => importModelFile(m.state, m.audit, readFile(file), actor()), {
+        create: true,
+      }); // an import brings data in, as labels import does: it may create the store
       process.stdout.write(
         `model version ${r.version} (${kindOf(r.model)}) imported from ${file}; ` +
           `not used until promoted (mamori cc models promote ${r.version})\n`,

@@ -11,7 +11,14 @@ import type { MeasureRoutes } from '../../core/registry.js';
 import { endpointActivity } from './activity.js';
 import { decide, getCandidate, listCandidates } from './candidates.js';
 import { runDetection, type M1Handles } from './run.js';
-import { listModels, promoteModel, TrainingError, trainOnWindow } from './training.js';
+import { importModelFile, listModels, promoteModel, TrainingError, trainOnWindow } from './training.js';
+import { importLabels, labelSources } from './label-store.js';
+import { LabelImportError } from '../../share/labels.js';
+
+/** Reputation lists and model files are parsed whole; this bounds what one upload may hold. */
+export const M1_FILE_LIMIT = 64 * 1024 * 1024;
+// Not application/json: the other routes here take JSON bodies (a model file is sent as octet-stream).
+const FILE_TYPES = ['application/octet-stream', 'text/csv', 'text/plain'];
 
 const textJaEn = z.object({ ja: z.string(), en: z.string() });
 
@@ -74,6 +81,127 @@ async function conflictOr<T>(reply: FastifyReply, fn: () => Promise<T>): Promise
 export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
   ({ running: { own, flows } }) =>
   async (app) => {
+    app.addContentTypeParser(FILE_TYPES, { parseAs: 'buffer', bodyLimit: M1_FILE_LIMIT }, (_request, body, done) => done(null, body));
+    const asFile = (reply: FastifyReply, body: unknown): Buffer | undefined => {
+      if (Buffer.isBuffer(body)) return body;
+      void reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${FILE_TYPES.join(' or ')}` });
+      return undefined;
+    };
+
+    app.get(
+      '/labels',
+      {
+        config: { permission: 'cc:read' },
+        schema: {
+          tags: ['cc-detection'],
+          description:
+            'The imported reputation lists (teacher data): format, labels, skipped lines, when, by whom, the SHA-256 of the file.',
+          response: {
+            200: z.object({
+              sources: z.array(
+                z.object({
+                  name: z.string(),
+                  format: z.string(),
+                  labels: z.number(),
+                  skipped: z.number(),
+                  importedAt: z.string(),
+                  importedBy: z.string(),
+                  sha256: z.string(),
+                }),
+              ),
+            }),
+          },
+        },
+      },
+      async () => ({
+        sources: (await labelSources(own.store)).map((s) => ({
+          name: s.name,
+          format: s.format,
+          labels: s.labels,
+          skipped: s.skipped,
+          importedAt: s.imported_at,
+          importedBy: s.imported_by,
+          sha256: s.file_sha256,
+        })),
+      }),
+    );
+
+    app.post(
+      '/labels',
+      {
+        config: { permission: 'cc:run' },
+        bodyLimit: M1_FILE_LIMIT,
+        schema: {
+          tags: ['cc-detection'],
+          description:
+            'Imports a reputation list (Feodo-Tracker-style CSV, IP list, STIX bundle) sent as application/octet-stream, as ' +
+            'the whole of its source (a new import of the same name replaces it). A broken file is refused whole, naming the ' +
+            'line; skipped lines are listed. Audited as labels.import.',
+          querystring: z.object({
+            format: z.enum(['feodo-csv', 'ip-list', 'stix']),
+            source: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'letters, digits, "-" or "_" (1–64), e.g. "feodo-ipblocklist"'),
+            validDays: z.coerce.number().int().min(1).max(9999).default(30),
+            name: z.string().min(1).max(255).default('upload'),
+          }),
+          response: {
+            200: z.object({
+              source: z.string(),
+              labels: z.number(),
+              duplicates: z.number(),
+              skipped: z.array(z.object({ line: z.number(), reason: z.string() })),
+            }),
+            415: errorSchema,
+            422: errorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const bytes = asFile(reply, request.body);
+        if (!bytes) return reply;
+        const q = request.query;
+        try {
+          const r = await importLabels(own.store, own.audit, {
+            file: { name: q.name, bytes },
+            format: q.format,
+            source: q.source,
+            validityDays: q.validDays,
+            actor: principalOf(request).actor,
+          });
+          return { source: r.source, labels: r.labels.length, duplicates: r.duplicates, skipped: r.skipped };
+        } catch (err) {
+          if (err instanceof LabelImportError) return reply.code(422).send({ error: 'bad-file', message: err.message });
+          throw err;
+        }
+      },
+    );
+
+    app.post(
+      '/models/import',
+      {
+        config: { permission: 'cc:run' },
+        bodyLimit: M1_FILE_LIMIT,
+        schema: {
+          tags: ['cc-detection'],
+          description:
+            'Stores a model file written by "mamori cc eval --save-model" (sent as application/octet-stream) as a new version, ' +
+            'not used until promoted. Audited as cc.model.import.',
+          querystring: z.object({ name: z.string().min(1).max(255).default('upload') }),
+          response: { 201: modelSchema, 415: errorSchema, 422: errorSchema },
+        },
+      },
+      async (request, reply) => {
+        const bytes = asFile(reply, request.body);
+        if (!bytes) return reply;
+        try {
+          const { version } = await importModelFile(own.store, own.audit, { name: request.query.name, bytes }, principalOf(request).actor);
+          return reply.code(201).send((await listModels(own.store)).find((m) => m.version === version)!);
+        } catch (err) {
+          if (err instanceof TrainingError) return reply.code(422).send({ error: 'bad-model', message: err.message });
+          throw err;
+        }
+      },
+    );
+
     app.get(
       '/models',
       {

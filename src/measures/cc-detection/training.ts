@@ -454,6 +454,26 @@ export function modelFile(model: AnyModel, origin: ModelFile['origin']): ModelFi
 }
 
 /** Checks a model file enough that a broken or foreign file is refused whole, with the reason. */
+/** Stores a model file written by `mamori cc eval --save-model` as a new version (not used until promoted). */
+export async function importModelFile(
+  state: StateStore,
+  audit: AuditWriter,
+  file: { name: string; bytes: Buffer },
+  actor: string,
+): Promise<StoredModel> {
+  const text = file.bytes.toString('utf8');
+  if (text.includes('\uFFFD')) throw new TrainingError(`${file.name} is not UTF-8 text`);
+  const mf = parseModelFile(text, file.name);
+  return storeModel(state, audit, mf.model, {
+    actor,
+    seed: 0,
+    from: new Date(0),
+    to: new Date(0),
+    source: 'eval',
+    notes: [`made by: ${mf.origin.command} (${mf.createdAt})`, ...mf.origin.figures, ...('notes' in mf.model ? mf.model.notes : [])],
+  });
+}
+
 export function parseModelFile(text: string, file: string): ModelFile {
   let doc: unknown;
   try {

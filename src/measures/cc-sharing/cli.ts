@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { MeasureCli } from '../../core/cli.js';
 import { UsageError } from '../../core/errors.js';
 import { COLLECTIONS, decideEntry, listEntries, type EntryState } from './entries.js';
-import { importPartnerFile, pollPartner, type FileFormat } from './partners.js';
+import { importPartnerFile, inboundSources, pollPartner, type FileFormat } from './partners.js';
 import {
   addRecipient,
   CHANNELS,
@@ -15,7 +15,6 @@ import {
   type Channel,
 } from './recipients.js';
 import type { CcSharingSettings } from './settings.js';
-import { shareDb } from './tables.js';
 import type { Sharer } from '../../share/sharer.js';
 
 const aliases: string[] = Object.values(COLLECTIONS).map((c) => c.alias);
@@ -183,13 +182,11 @@ export const ccSharingCli: MeasureCli = (program, { withInstance, actor, isoTime
     .command('inbound')
     .description('what partners sent: sources and counts')
     .action(async (_o, cmd: Command) => {
-      const rows = await withInstance(cmd, (m) =>
-        shareDb(m.state.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute(),
-      );
+      const rows = await withInstance(cmd, (m) => inboundSources(m.state));
       for (const r of rows)
         process.stdout.write(
           `${r.name}\t${r.kind}\t${r.entries} entries\t${r.skipped} ` +
-            `skipped last time\t${r.received_at}\t${r.received_by}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`,
+            `skipped last time\t${r.receivedAt}\t${r.receivedBy}${r.cursor ? `\tcursor ${r.cursor}` : ''}\n`,
         );
     });
 

@@ -329,6 +329,24 @@ export async function importPartnerFile(
   return { entries: parsed.labels.length, skipped: parsed.skipped };
 }
 
+/** What partners sent, per source (a partner's collection or an imported file): counts, when, by whom, where a poll resumes. */
+export async function inboundSources(
+  store: StateStore,
+): Promise<
+  Array<{ name: string; kind: string; entries: number; skipped: number; receivedAt: string; receivedBy: string; cursor: string | null }>
+> {
+  const rows = await shareDb(store.db).selectFrom('share_inbound_sources').selectAll().orderBy('name').execute();
+  return rows.map((r) => ({
+    name: r.name,
+    kind: r.kind,
+    entries: r.entries,
+    skipped: r.skipped,
+    receivedAt: r.received_at,
+    receivedBy: r.received_by,
+    cursor: r.cursor,
+  }));
+}
+
 export interface FeedIndicator {
   address: string;
   port: number | null;

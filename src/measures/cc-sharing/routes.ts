@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { errorSchema, principalOf } from '../../core/http.js';
-import type { MeasureState } from '../../core/measure-state.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { COLLECTIONS, decideEntry, EntryError, listEntries } from './entries.js';
 import {
@@ -19,7 +18,9 @@ import {
   revokeCredential,
   setRecipientDisabled,
 } from './recipients.js';
-import type { CcSharingSettings } from './settings.js';
+import { LabelImportError } from '../../share/labels.js';
+import { importPartnerFile, inboundSources, PartnerError } from './partners.js';
+import type { M2Api } from './run.js';
 
 const recipientSchema = z.object({
   id: z.string(),
@@ -53,12 +54,121 @@ const timestamp = z
   .transform((v) => new Date(v).toISOString());
 const aliases = Object.values(COLLECTIONS).map((c) => c.alias) as [string, ...string[]];
 
-export const ccSharingRoutes: MeasureRoutes<{ own: MeasureState & { settings: CcSharingSettings } }> = ({ running: { own } }) => {
+/** A partner's file is read whole (the formats are parsed whole); this bounds it. */
+export const PARTNER_FILE_LIMIT = 32 * 1024 * 1024;
+// Not application/json: the other routes here take JSON bodies.
+const FILE_TYPES = ['application/octet-stream', 'text/csv', 'text/plain'];
+const sourceName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'letters, digits, "-" or "_" (1–64)');
+
+export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners, pollNow } }) => {
   const conflict = (err: unknown) => {
     if (err instanceof RecipientError || err instanceof EntryError) return { error: 'conflict', message: err.message };
     throw err;
   };
   return async (app) => {
+    // A partner's file comes as it is (not JSON to be parsed), up to PARTNER_FILE_LIMIT.
+    app.addContentTypeParser(FILE_TYPES, { parseAs: 'buffer', bodyLimit: PARTNER_FILE_LIMIT }, (_request, body, done) => done(null, body));
+
+    app.get(
+      '/inbound',
+      {
+        config: { permission: 'share:read' },
+        schema: {
+          tags: ['cc-sharing'],
+          description: 'What partners sent (their TAXII collections, MISP feeds, imported files) per source, and the partners polled.',
+          response: {
+            200: z.object({
+              sources: z.array(
+                z.object({
+                  name: z.string(),
+                  kind: z.string(),
+                  entries: z.number(),
+                  skipped: z.number(),
+                  receivedAt: z.string(),
+                  receivedBy: z.string(),
+                  cursor: z.string().nullable(),
+                }),
+              ),
+              partners: z.array(z.object({ name: z.string(), kind: z.string(), interval: z.string() })),
+            }),
+          },
+        },
+      },
+      async () => ({ sources: await inboundSources(own.store), partners }),
+    );
+
+    app.post(
+      '/partners/:name/poll',
+      {
+        config: { permission: 'share:decide' },
+        schema: {
+          tags: ['cc-sharing'],
+          description: 'Polls a configured partner now, from where its last poll stopped (audited as share.receive).',
+          params: z.object({ name: sourceName }),
+          response: {
+            200: z.object({ pages: z.number(), accepted: z.number(), refused: z.number(), cursor: z.string().nullable() }),
+            404: errorSchema,
+            502: errorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        if (!partners.some((p) => p.name === request.params.name))
+          return reply
+            .code(404)
+            .send({ error: 'not-found', message: `no partner "${request.params.name}" in measures.cc-sharing.partners` });
+        try {
+          return await pollNow(request.params.name, principalOf(request).actor);
+        } catch (err) {
+          if (err instanceof PartnerError) return reply.code(502).send({ error: 'partner', message: err.message });
+          throw err;
+        }
+      },
+    );
+
+    app.post(
+      '/inbound/files',
+      {
+        config: { permission: 'share:decide' },
+        bodyLimit: PARTNER_FILE_LIMIT,
+        schema: {
+          tags: ['cc-sharing'],
+          description:
+            "Imports a partner's file (MISP event, Feodo-style CSV, IP list, STIX bundle), sent as application/octet-stream, " +
+            'as the whole of source "file:<source>" (a new import of the same source replaces it); a broken file is refused ' +
+            'whole with the line, skipped lines are listed. Audited as share.import.',
+          querystring: z.object({
+            format: z.enum(['misp', 'feodo-csv', 'ip-list', 'stix']),
+            source: sourceName,
+            validDays: z.coerce.number().int().min(1).max(9999).default(30),
+            name: z.string().min(1).max(255).default('upload'),
+          }),
+          response: {
+            200: z.object({ entries: z.number(), skipped: z.array(z.object({ line: z.number(), reason: z.string() })) }),
+            415: errorSchema,
+            422: errorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        if (!Buffer.isBuffer(request.body))
+          return reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${FILE_TYPES.join(' or ')}` });
+        const q = request.query;
+        try {
+          return await importPartnerFile(own, {
+            file: { name: q.name, bytes: request.body },
+            format: q.format,
+            source: q.source,
+            validityDays: q.validDays,
+            actor: principalOf(request).actor,
+          });
+        } catch (err) {
+          if (err instanceof LabelImportError) return reply.code(422).send({ error: 'bad-file', message: err.message });
+          throw err;
+        }
+      },
+    );
+
     app.get(
       '/recipients',
       {

@@ -52,9 +52,14 @@ export const ddosDnsBlockingCli: MeasureCli = (program, { request, readFile }) =
   m6.command('resolvers')
     .description("client queries and responses received per resolver, to set beside the resolver's own counters (dnstap loss)")
     .action(async (_o, cmd) => {
-      type Resolvers = { resolvers: Record<string, { queries: number; responses: number }>; receiver: { events: number; dropped: number } };
+      type Counts = { queries: number; responses: number; frames: number; dropped: number; lastSeen: string | null };
+      type Resolvers = { resolvers: Record<string, Counts>; receiver: { events: number; dropped: number } };
       const r = await request<Resolvers>(cmd, ID, 'GET', '/resolvers');
-      for (const [identity, c] of Object.entries(r.resolvers)) out(`${identity}\tqueries ${c.queries}\tresponses ${c.responses}`);
+      for (const [identity, c] of Object.entries(r.resolvers))
+        out(
+          `${identity}\tframes ${c.frames}\tqueries ${c.queries}\tresponses ${c.responses}\tdropped ${c.dropped}` +
+            `\tlast seen ${c.lastSeen ?? 'never'}`,
+        );
       out(`Mamori: ${r.receiver.events} events, ${r.receiver.dropped} dropped`);
     });
   m6.command('approve')

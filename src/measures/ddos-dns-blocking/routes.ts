@@ -40,7 +40,34 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({
     dropped: z.number(),
     errors: z.record(z.string(), z.number()),
   });
-  const perResolver = z.record(z.string(), z.object({ queries: z.number(), responses: z.number() }));
+  const perResolver = z.record(
+    z.string(),
+    z.object({
+      queries: z.number(),
+      responses: z.number(),
+      /** dnstap frames received from it, events of its frames dropped here (any reason), its last frame. */
+      frames: z.number(),
+      dropped: z.number(),
+      lastSeen: z.string().nullable(),
+    }),
+  );
+  /** Per resolver identity: what reached M6 (queries, responses) beside what the receiver took and dropped of it. */
+  const resolvers = () => {
+    const tallies = receiver.resolvers();
+    const out: Record<string, { queries: number; responses: number; frames: number; dropped: number; lastSeen: string | null }> = {};
+    for (const id of new Set([...tallies.keys(), ...byResolver.keys()])) {
+      const t = tallies.get(id);
+      const c = byResolver.get(id);
+      out[id] = {
+        queries: c?.queries ?? 0,
+        responses: c?.responses ?? 0,
+        frames: t?.frames ?? 0,
+        dropped: t?.dropped ?? 0,
+        lastSeen: t?.lastSeenMs ? new Date(t.lastSeenMs).toISOString() : null,
+      };
+    }
+    return out;
+  };
   const status = () =>
     (({ connections, frames, events, dropped, errors }) => ({ connections, frames, events, dropped, errors }))(receiver.status());
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -73,7 +100,7 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({
           rate: decisions.rateOf(d.id).map(([at, queries]) => ({ at: iso(at)!, qps: Math.round((queries * 10_000) / intervalMs) / 10 })),
         })),
         receiver: status(),
-        resolvers: Object.fromEntries(byResolver),
+        resolvers: resolvers(),
         trackedDomains: tracked(),
       }),
     );
@@ -86,13 +113,14 @@ export const ddosDnsBlockingRoutes: MeasureRoutes<M6Api> = ({
           tags,
           description:
             'dnstap loss made visible: per resolver identity, the client queries and responses M6 received since it started, ' +
+            'with the dnstap frames received from it, the events of its frames dropped here and its last frame, ' +
             "to set beside the resolver's own counters (Unbound: total.num.queries of unbound-control stats_noreset; " +
             'BIND: DNSTAPsuccess and DNSTAPdropped ' +
             "of its statistics channel); the difference is what the resolver dropped. Mamori's own drops are in receiver.",
           response: { 200: z.object({ resolvers: perResolver, receiver: receiverStatus }) },
         },
       },
-      async () => ({ resolvers: Object.fromEntries(byResolver), receiver: status() }),
+      async () => ({ resolvers: resolvers(), receiver: status() }),
     );
 
     app.post(

@@ -304,6 +304,15 @@ export const configSchema = z.strictObject({
           }),
         )
         .default([]),
+      /**
+       * Resolvers of `transferTo` sent the whole zone instead of an IXFR that deletes a client-IP rule (the walled garden's
+       * release): Unbound 1.17 ignores such a deletion and keeps applying the rule.
+       */
+      wholeZoneOnClientIpRemoval: z.array(z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address')).default([]),
+    })
+    .refine((r) => r.wholeZoneOnClientIpRemoval.every((a) => r.transferTo.includes(a)), {
+      message: 'every address must also be in rpz.transferTo',
+      path: ['wholeZoneOnClientIpRemoval'],
     })
     .prefault({}),
   retention: z

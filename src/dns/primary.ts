@@ -16,7 +16,11 @@
  * reason. Answers to signed requests are signed in every message; NOTIFYs too.
  *
  * IXFR (RFC 1995) answers from the zone's journal of diffs; a secondary whose
- * serial is older than the journal gets the whole zone instead.
+ * serial is older than the journal gets the whole zone instead, and so does a
+ * secondary in `wholeZoneOnClientIpRemoval` when the diffs delete a client-IP
+ * rule (RFC 1995 §4 lets a server answer IXFR with the whole zone): Unbound
+ * 1.17 ignores such a deletion in an IXFR and keeps applying the rule
+ * (test/interop/unbound-rpz-ixfr.test.ts, with BIND 9.18 as the primary).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -37,6 +41,8 @@ export interface PrimaryConfig {
   notify?: Array<{ host: string; port: number }>;
   /** TSIG keys: when set, every request needs a valid signature with one of them as well as an allowed address. */
   tsig?: TsigKey[];
+  /** Secondaries (of `transferTo`) sent the whole zone instead of an IXFR that deletes a client-IP rule (Unbound 1.17). */
+  wholeZoneOnClientIpRemoval?: string[];
 }
 
 /** Two measures' zones would overlap on the one primary. */
@@ -63,6 +69,8 @@ export interface PrimaryStatus {
   queries: number;
   transfers: number;
   incremental: number;
+  /** IXFRs answered with the whole zone because they would delete a client-IP rule at a `wholeZoneOnClientIpRemoval` secondary. */
+  wholeForClientIpRemoval: number;
   malformed: number;
   badTsig: number;
   refused: Record<RefusalReason, number>;
@@ -98,11 +106,13 @@ export class RpzPrimary {
     queries: 0,
     transfers: 0,
     incremental: 0,
+    wholeForClientIpRemoval: 0,
     malformed: 0,
     badTsig: 0,
     refused: { address: 0, unsigned: 0, zone: 0, 'udp-transfer': 0, 'connection-cap': 0 },
   };
   private readonly allowed: Set<string>;
+  private readonly wholeOnClientIpRemoval: Set<string>;
   private udp!: dgram.Socket;
   private tcp!: net.Server;
   private readonly sockets = new Set<net.Socket>();
@@ -116,6 +126,7 @@ export class RpzPrimary {
     private readonly config: PrimaryConfig,
   ) {
     this.allowed = new Set(config.transferTo.map(unmap));
+    this.wholeOnClientIpRemoval = new Set((config.wholeZoneOnClientIpRemoval ?? []).map(unmap));
   }
 
   static async start(zones: readonly RpzZone[], config: PrimaryConfig): Promise<RpzPrimary> {
@@ -198,7 +209,13 @@ export class RpzPrimary {
   listener(): ListenerStatus {
     const c = this.counters;
     return {
-      counts: { queries: c.queries, transfers: c.transfers, incremental: c.incremental, connections: this.sockets.size },
+      counts: {
+        queries: c.queries,
+        transfers: c.transfers,
+        incremental: c.incremental,
+        wholeForClientIpRemoval: c.wholeForClientIpRemoval,
+        connections: this.sockets.size,
+      },
       refused: { ...c.refused, 'bad-tsig': c.badTsig, malformed: c.malformed },
     };
   }
@@ -281,8 +298,13 @@ export class RpzPrimary {
     if (question.type === 'IXFR') {
       this.counters.transfers++;
       const theirs = (q.authorities?.find((a) => a.type === 'SOA')?.data as { serial?: number } | undefined)?.serial;
-      const diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
-      // Up to date: one SOA (RFC 1995 §4); too old for the journal: the whole zone.
+      let diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
+      const clientIpRule = (r: RpzRecord) => r.name.endsWith(`.rpz-client-ip.${zone.origin}`);
+      if (diffs && this.wholeOnClientIpRemoval.has(unmap(from)) && diffs.some((d) => d.removed.some(clientIpRule))) {
+        this.counters.wholeForClientIpRemoval++;
+        diffs = undefined;
+      }
+      // Up to date: one SOA (RFC 1995 §4); too old for the journal, or a deletion this secondary would ignore: the whole zone.
       this.transferred(unmap(from), zone, diffs && diffs.length === 0 ? 'up-to-date' : diffs ? 'ixfr' : 'axfr');
       if (diffs && diffs.length === 0) return sign([reply('NOERROR', [this.soa(zone)])]);
       if (diffs) this.counters.incremental++;

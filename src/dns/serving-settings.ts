@@ -29,6 +29,7 @@ export function primaryConfig(s: ServingSettings): PrimaryConfig {
     transferTo: s.transferTo,
     notify: s.notify,
     tsig: s.tsig.map((k) => ({ name: k.name, secret: Buffer.from(k.secret, 'base64') })),
+    wholeZoneOnClientIpRemoval: s.wholeZoneOnClientIpRemoval,
   };
 }
 

@@ -27,7 +27,16 @@ export interface GardenServer {
 
 export async function startGardenServer(
   dir: string,
-  o: { sessions: Record<string, string>; gardenAddress: string; notify?: number[]; maxReleases?: number },
+  o: {
+    sessions: Record<string, string>;
+    gardenAddress: string;
+    notify?: number[];
+    maxReleases?: number;
+    /** The secondaries' addresses (127.0.0.1 unless set). */
+    transferTo?: string[];
+    /** Those of them sent the whole zone instead of an IXFR that deletes a client-IP rule (Unbound 1.17). */
+    wholeZoneOnClientIpRemoval?: string[];
+  },
 ): Promise<GardenServer> {
   const config = testConfig(
     join(dir, 'data'),
@@ -35,7 +44,8 @@ export async function startGardenServer(
       'server:\n  port: 0',
       'rpz:',
       '  primary: { host: 127.0.0.1, port: 0 }',
-      '  transferTo: [127.0.0.1]',
+      `  transferTo: [${(o.transferTo ?? ['127.0.0.1']).join(', ')}]`,
+      `  wholeZoneOnClientIpRemoval: [${(o.wholeZoneOnClientIpRemoval ?? []).join(', ')}]`,
       `  notify: [${(o.notify ?? []).map((p) => `{ host: 127.0.0.1, port: ${p} }`).join(', ')}]`,
       'measures:',
       `  ${M7}:`,

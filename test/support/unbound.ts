@@ -15,6 +15,8 @@ export interface UnboundOptions {
   forwardPort: number;
   optedOut?: string[];
   extra?: string;
+  /** 1 unless set; 4 logs each transfer's kind ("last IXFR packet" / "last AXFR packet"). */
+  verbosity?: number;
 }
 export interface Unbound {
   log(): string;
@@ -34,7 +36,7 @@ export async function startUnbound(dir: string, o: UnboundOptions): Promise<Unbo
 	pidfile: "${dir}/unbound.pid"
 	use-syslog: no
 	logfile: ""
-	verbosity: 1
+	verbosity: ${o.verbosity ?? 1}
 	do-not-query-localhost: no
 	module-config: "respip iterator"
 	define-tag: "filtered optout"

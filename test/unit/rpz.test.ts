@@ -103,7 +103,71 @@ describe('RPZ zones', () => {
       await p.stop();
     }
   });
+
+  it('answers an IXFR that deletes a client-IP rule with the whole zone to a wholeZoneOnClientIpRemoval secondary only', async () => {
+    const z = new RpzZone('garden.rpz.test');
+    z.client('127.0.0.2', { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    z.client('127.0.0.3', { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    z.bump();
+    const unbound = '127.0.0.9';
+    const p = await RpzPrimary.start([z], {
+      host: '127.0.0.1',
+      port: 0,
+      transferTo: ['127.0.0.1', unbound],
+      wholeZoneOnClientIpRemoval: [unbound],
+    });
+    try {
+      /** The serials of the SOAs in an IXFR answer, and its other records (owner type data). */
+      const ixfr = (serial: number, from: string) => {
+        const q = dnsPacket.encode({
+          type: 'query',
+          id: 7,
+          questions: [{ name: z.origin, type: 'IXFR', class: 'IN' }],
+          authorities: [{ name: z.origin, type: 'SOA', ttl: 0, class: 'IN', data: { ...SOA, serial } }],
+        });
+        const answers = p.answer(q, from, 'tcp').flatMap((m) => dnsPacket.decode(m).answers ?? []);
+        const data = (a: (typeof answers)[number]) => (a as { data: unknown }).data;
+        return {
+          soas: answers.filter((a) => a.type === 'SOA').map((a) => (data(a) as { serial: number }).serial),
+          records: answers.filter((a) => a.type !== 'SOA').map((a) => `${a.name} ${a.type} ${String(data(a))}`),
+        };
+      };
+      // Adding a rule: the diff, to every secondary.
+      const one = z.serial;
+      z.block('evil.example');
+      z.bump();
+      assert.deepEqual(ixfr(one, unbound).soas, [3, 2, 3, 3]);
+      // Deleting a client-IP rule (a garden's release): the whole zone to Unbound, the diff to the others.
+      const two = z.serial;
+      assert.equal(z.removeClient('127.0.0.2'), true);
+      z.bump();
+      const whole = ixfr(two, unbound);
+      assert.deepEqual(whole.soas, [4, 4], 'AXFR-style: the current SOA, every record, the current SOA');
+      assert.deepEqual(whole.records.sort(), [
+        '*.evil.example.garden.rpz.test CNAME .',
+        '32.3.0.0.127.rpz-client-ip.garden.rpz.test A 192.0.2.80',
+        'evil.example.garden.rpz.test CNAME .',
+        'garden.rpz.test NS localhost',
+      ]);
+      assert.deepEqual(ixfr(one, unbound).soas, [4, 4], 'a span that includes the deletion, too');
+      assert.equal(p.secondaries().find((t) => t.secondary === unbound)?.kind, 'axfr', 'recorded as a whole-zone transfer');
+      const diff = ixfr(two, '127.0.0.1');
+      assert.deepEqual(diff.soas, [4, 3, 4, 4]);
+      assert.deepEqual(diff.records, ['32.2.0.0.127.rpz-client-ip.garden.rpz.test A 192.0.2.80']);
+      // A later change that deletes no client-IP rule: the diff again.
+      const three = z.serial;
+      assert.equal(z.unblock('evil.example'), true);
+      z.bump();
+      assert.deepEqual(ixfr(three, unbound).soas, [5, 4, 5, 5]);
+      assert.equal(p.status().wholeForClientIpRemoval, 2);
+      assert.equal(p.secondaries().find((t) => t.secondary === unbound)?.kind, 'ixfr');
+    } finally {
+      await p.stop();
+    }
+  });
 });
+
+const SOA = { mname: 'localhost', rname: 'hostmaster.garden.rpz.test', refresh: 60, retry: 30, expire: 600, minimum: 60 };
 
 describe('TSIG (HMAC-SHA256)', () => {
   const key = { name: 'mamori-xfr', secret: Buffer.alloc(32, 7) };

@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { kdig } from '../support/bind.js';
-import { ConsoleBrowser, NO_CHROMIUM } from '../support/console-browser.js';
+import { ConsoleBrowser, NO_CHROMIUM, SHOTS } from '../support/console-browser.js';
 import { have } from '../support/flow-peers.js';
 import { REPO_ROOT, tempDir } from '../support/fixtures.js';
 import { GARDEN_ZONE, reportAndAnalyze, startGardenServer, type GardenServer } from '../support/garden.js';
 
 const OWNER = `32.1.0.0.127.rpz-client-ip.${GARDEN_ZONE}`;
+const DESK_PASSWORD = 'Desk-password-for-tests-42';
 
 const skip = NO_CHROMIUM || (!(have('radclient') && have('kdig')) && 'radclient or knot-dnsutils not installed');
 
@@ -72,6 +73,42 @@ describe('walled garden notice page in chromium', { skip }, () => {
       assert.deepEqual(browser.problems, [], 'no console error, CSP violation or failed request');
     } finally {
       await context.close();
+    }
+  });
+
+  it("the abuse desk sees the garden in the console's M7 page and ends it there (zone and audit checked)", async () => {
+    // Reported again after the release: gardened again.
+    assert.equal((await reportAndAnalyze(g, '127.0.0.1', { at: new Date() })).garden.started, 1);
+    assert.match(await zoneText(), /rpz-client-ip/);
+    await g.server.mamori.accounts.createUser('module:test', 'desk1', 'admin', DESK_PASSWORD);
+    const desk = await ConsoleBrowser.launch(g.server.url);
+    try {
+      const { page } = await desk.newPage('ja');
+      await desk.logIn(page, 'desk1', DESK_PASSWORD);
+      await page.goto(`${desk.url}/console/m7`);
+      const row = page.locator('[data-testid=m7-gardens] tr[data-subscriber="alice@isp"]');
+      await row.waitFor();
+      assert.match((await row.textContent()) ?? '', /mirai/);
+      await desk.accessible(page, 'M7 with a garden (ja)');
+      await page.screenshot({ path: join(SHOTS, 'm7-garden-ja.png'), fullPage: true });
+      await row.locator('button[data-end-garden]').click();
+      await page.waitForSelector('text=alice@isp のウォールドガーデンを終了しました');
+      await page.waitForSelector('text=実施中のウォールドガーデンはありません。');
+      assert.doesNotMatch(await zoneText(), /rpz-client-ip/, 'the zone no longer lists the address');
+      const ends = await sql<{ actor: string }>`select actor from audit_log where action = 'm7.garden.end'`.execute(
+        g.server.mamori.state.db,
+      );
+      assert.ok(
+        ends.rows.some((r) => r.actor === 'user:desk1'),
+        JSON.stringify(ends.rows),
+      );
+      const reads = await sql<{ n: number }>`select count(*) as n from audit_log where action = 'm7.garden.read'`.execute(
+        g.server.mamori.state.db,
+      );
+      assert.ok(Number(reads.rows[0]!.n) >= 1, 'each look at the list is audited');
+      assert.deepEqual(desk.problems, [], 'no console error, CSP violation or failed request');
+    } finally {
+      await desk.close();
     }
   });
 });

@@ -185,6 +185,13 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     assert.ok(!dump.includes(SECRET_URL));
   });
 
+  it('says the walled garden is off (its option is not set): no gardens listed, its actions refused naming the setting', async () => {
+    assert.deepEqual((await call('GET', '/garden')).json, { enabled: false, gardens: [] });
+    const end = await call('POST', '/garden/bob%40isp/end');
+    assert.equal(end.status, 409);
+    assert.match(String(end.json.message), /walledGarden\.enabled/);
+  });
+
   it('refuses a report it cannot read, naming why, and stores nothing of it', async () => {
     const bad = await call('POST', '/reports?source=shadowserver&name=scan_ssl.csv', 'a,b\n1,2\n', 'text/csv');
     assert.equal(bad.status, 422);

@@ -15,7 +15,11 @@ export function gardenCli(m7: Command, { request }: MeasureCliContext): void {
     .command('list')
     .description('the gardens in force (the read is audited)')
     .action(async (_o, cmd) => {
-      const r = await request<{ gardens: Array<Record<string, string | number>> }>(cmd, ID, 'GET', '/garden');
+      const r = await request<{ enabled: boolean; gardens: Array<Record<string, string | number>> }>(cmd, ID, 'GET', '/garden');
+      if (!r.enabled) {
+        out('the walled garden is off (measures.infected-host-alert.walledGarden.enabled)');
+        return;
+      }
       out('subscriber\tfamily\tcase\tstarted\tends\treleasesLeft');
       for (const g of r.gardens) out([g.subscriber, g.family, g.case_id, g.started_at, g.ends_at, g.releasesLeft].join('\t'));
     });

@@ -1,7 +1,8 @@
 /**
  * The walled garden's routes, under /api/v1/measures/infected-host-alert/garden: the gardens in force (who,
  * which case, until when, releases left; each read audited), the abuse desk ending one at once, and a
- * subscriber's choice about the garden. While the option is off they answer 409 naming the setting.
+ * subscriber's choice about the garden. While the option is off the list says so and the actions answer 409
+ * naming the setting.
  */
 import { z } from 'zod';
 import { errorSchema, principalOf } from '../../core/http.js';
@@ -24,15 +25,17 @@ export function gardenRoutes(garden: WalledGarden | undefined): FastifyPluginAsy
         config: { permission: 'cases:read' },
         schema: {
           tags: ['infected-host-alert'],
-          description: 'The walled gardens in force: subscriber, family, case, start, end, releases left. Each read is audited.',
-          response: { 200: z.object({ gardens: z.array(z.looseObject({ subscriber: z.string() })) }), 409: errorSchema },
+          description:
+            'The walled gardens in force: subscriber, family, case, start, end, releases left. Each read is audited. ' +
+            'While the option is off: `enabled: false` and no gardens (a page asks this to know whether to show the garden).',
+          response: { 200: z.object({ enabled: z.boolean(), gardens: z.array(z.looseObject({ subscriber: z.string() })) }) },
         },
       },
       async (request) => {
-        const g = on();
-        const gardens = await g.list();
-        await g.auditRead(principalOf(request).actor, gardens.length);
-        return { gardens };
+        if (!garden) return { enabled: false, gardens: [] };
+        const gardens = await garden.list();
+        await garden.auditRead(principalOf(request).actor, gardens.length);
+        return { enabled: true, gardens };
       },
     );
 

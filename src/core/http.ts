@@ -31,6 +31,17 @@ declare module 'fastify' {
 /** Every error answer: the status's kind, the stable code of a Mamori error (src/core/errors.ts), a message. */
 export const errorSchema = z.object({ error: z.string(), code: z.string().optional(), message: z.string() });
 
+/** How many skipped lines an import's answer lists: a file of bad lines must not make an answer larger than itself. */
+const SKIPPED_LISTED = 100;
+/** An import's skipped lines as answered: the first ones with their reason, and how many in all. */
+export const skippedSchema = { skipped: z.array(z.object({ line: z.number(), reason: z.string() })), skippedCount: z.number() };
+export function skippedReply(skipped: ReadonlyArray<{ line: number; reason: string }>): {
+  skipped: Array<{ line: number; reason: string }>;
+  skippedCount: number;
+} {
+  return { skipped: skipped.slice(0, SKIPPED_LISTED), skippedCount: skipped.length };
+}
+
 /** The principal of an authenticated request (routes run only after the API's auth hook). */
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new Error('route reached without authentication');

@@ -9,6 +9,8 @@ import type { MeasureDeclaration } from '../core/measure.js';
 import { STATE_TEXT, type MeasureStatus } from '../core/registry.js';
 import { DATA_ITEMS, HOLDS, LEGAL_BASES, OUTPUTS, type Text } from '../core/vocabulary.js';
 
+type ConsentTerms = NonNullable<MeasureDeclaration['consentTerms']>;
+
 export type Lang = 'ja' | 'en';
 export type DisclosureFormat = 'terms' | 'notice' | 'report';
 
@@ -147,13 +149,13 @@ export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, gene
     (s) => s.declaration.consentTerms && s.declaration.bases.some((b) => b.basis === 'comprehensive-consent'),
   );
   if (consentBased.length === 0) out.push(l.noConsentMeasures, '');
-  consentBased.forEach((s, idx) => {
+  /** One clause: its heading and state, then what is done, for what, when, with which data, and how to opt out. */
+  const clause = (n: number, title: string, s: MeasureStatus, terms: ConsentTerms, lead: string[]) => {
     const d = s.declaration;
-    const terms = d.consentTerms!;
-    out.push(`## ${l.clause(idx + 1, t(d.title, lang))} [${d.code}]`, '');
+    out.push(`## ${l.clause(n, title)} [${d.code}]`, '');
     out.push(`${l.state}: ${STATE_TEXT[s.state][lang]}`);
     if (s.state !== 'enabled') out.push('', `> ${l.notRunningTerms}`);
-    out.push('');
+    out.push('', ...lead);
     const items = [
       t(terms.detection, lang),
       purposeClause(d, lang),
@@ -162,6 +164,10 @@ export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, gene
       t(terms.optOut, lang),
     ];
     items.forEach((body, i) => out.push(`${i + 1}. **${l.items[i]}**: ${body}`));
+  };
+  consentBased.forEach((s, idx) => {
+    const d = s.declaration;
+    clause(idx + 1, t(d.title, lang), s, d.consentTerms!, []);
     out.push('', `### ${l.handled}`, '', ...itemTable(d, lang), '', l.noOtherUse, '');
   });
   // An option that rests on consent has its own clause, and only while the settings turn it on.
@@ -169,19 +175,7 @@ export function renderTerms(statuses: readonly MeasureStatus[], lang: Lang, gene
   for (const s of statuses) {
     const d = s.declaration;
     for (const o of d.options.filter((x) => x.active && x.consentTerms)) {
-      const terms = o.consentTerms!;
-      out.push(`## ${l.clause(++n, `${t(d.title, lang)} — ${t(o.title, lang)}`)} [${d.code}]`, '');
-      out.push(`${l.state}: ${STATE_TEXT[s.state][lang]}`);
-      if (s.state !== 'enabled') out.push('', `> ${l.notRunningTerms}`);
-      out.push('', t(o.description, lang), '');
-      const items = [
-        t(terms.detection, lang),
-        purposeClause(d, lang),
-        t(terms.timing, lang),
-        l.scopeLead(secretScope(d, lang)),
-        t(terms.optOut, lang),
-      ];
-      items.forEach((body, i) => out.push(`${i + 1}. **${l.items[i]}**: ${body}`));
+      clause(++n, `${t(d.title, lang)} — ${t(o.title, lang)}`, s, o.consentTerms!, [t(o.description, lang), '']);
       out.push('');
     }
   }

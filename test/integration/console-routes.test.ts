@@ -192,6 +192,11 @@ describe('console routes for what was CLI-only', () => {
       ok.json.skipped.map((s: { line: number }) => s.line),
       [3],
     );
+    // A file of bad lines: the answer lists the first 100 and counts them all (it must not outgrow the file).
+    const many = `198.51.100.10\n${'bad\n'.repeat(5000)}`;
+    const capped = await call('analyst', 'POST', url.replace('partner-b', 'partner-c'), many);
+    assert.equal(capped.status, 200, JSON.stringify(capped.json).slice(0, 300));
+    assert.deepEqual([capped.json.entries, capped.json.skipped.length, capped.json.skippedCount], [1, 100, 5000]);
     const inbound = await call('operator', 'GET', '/api/v1/measures/cc-sharing/inbound');
     assert.equal(inbound.status, 200);
     const src = inbound.json.sources.find((s: { name: string }) => s.name === 'file:partner-b');
@@ -202,7 +207,7 @@ describe('console routes for what was CLI-only', () => {
       { name: 'partner-p', kind: 'taxii', interval: '24h' },
     ]);
     assert.ok(!JSON.stringify(inbound.json).includes('127.0.0.1'), "the partner's address and credentials are not shown");
-    assert.equal((await audited('share.import')).length, 1);
+    assert.equal((await audited('share.import')).length, 2);
     // Bounded: a file over the limit is refused before it is parsed (and nothing is imported).
     const huge = await call('analyst', 'POST', url, Buffer.alloc(PARTNER_FILE_LIMIT + 1, 0x0a));
     assert.equal(huge.status, 413, JSON.stringify(huge.json));

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
-import { errorSchema, principalOf, type FastifyReply } from '../../core/http.js';
+import { errorSchema, principalOf, skippedReply, skippedSchema, type FastifyReply } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { endpointActivity } from './activity.js';
 import { decide, getCandidate, listCandidates } from './candidates.js';
@@ -148,7 +148,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
               source: z.string(),
               labels: z.number(),
               duplicates: z.number(),
-              skipped: z.array(z.object({ line: z.number(), reason: z.string() })),
+              ...skippedSchema,
             }),
             415: errorSchema,
             422: errorSchema,
@@ -167,7 +167,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
             validityDays: q.validDays,
             actor: principalOf(request).actor,
           });
-          return { source: r.source, labels: r.labels.length, duplicates: r.duplicates, skipped: r.skipped };
+          return { source: r.source, labels: r.labels.length, duplicates: r.duplicates, ...skippedReply(r.skipped) };
         } catch (err) {
           if (err instanceof LabelImportError) return reply.code(422).send({ error: 'bad-file', message: err.message });
           throw err;

@@ -453,7 +453,6 @@ export function modelFile(model: AnyModel, origin: ModelFile['origin']): ModelFi
   return { format: 'mamori-cc-model', version: 1, createdAt: new Date().toISOString(), origin, model };
 }
 
-/** Checks a model file enough that a broken or foreign file is refused whole, with the reason. */
 /** Stores a model file written by `mamori cc eval --save-model` as a new version (not used until promoted). */
 export async function importModelFile(
   state: StateStore,
@@ -474,6 +473,7 @@ export async function importModelFile(
   });
 }
 
+/** Checks a model file enough that a broken or foreign file is refused whole, with the reason. */
 export function parseModelFile(text: string, file: string): ModelFile {
   let doc: unknown;
   try {

@@ -4,7 +4,7 @@
  * team, blocked-query counts, and the AAA's post-auth call (FreeRADIUS rlm_rest).
  */
 import { z } from 'zod';
-import { principalOf } from '../../core/http.js';
+import { principalOf, skippedReply } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { bindConfig, knotResolverConfig, masterFile, pdnsRecursorConfig, unboundConfig } from '../../dns/resolver-config.js';
 import { REST_BODY_LIMIT, restAttribute, restBody } from '../../ingest/radius/rest.js';
@@ -133,7 +133,7 @@ export const ccDnsBlockingRoutes: MeasureRoutes<M3Api> = ({ running: { service, 
       async (request) => {
         const r = await service.importList(request.body.text, { ...request.body, actor: principalOf(request).actor });
         await refreshCc();
-        return { ...r, skipped: r.skipped.slice(0, 100), skippedCount: r.skipped.length };
+        return { ...r, ...skippedReply(r.skipped) };
       },
     );
 

@@ -4,7 +4,7 @@
  * the TAXII server and the feeds, at the paths TAXII 2.1 gives them. Only through M2's confined state.
  */
 import { z } from 'zod';
-import { errorSchema, principalOf } from '../../core/http.js';
+import { errorSchema, principalOf, skippedReply, skippedSchema } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { COLLECTIONS, decideEntry, EntryError, listEntries } from './entries.js';
 import {
@@ -103,7 +103,9 @@ export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners
         config: { permission: 'share:decide' },
         schema: {
           tags: ['cc-sharing'],
-          description: 'Polls a configured partner now, from where its last poll stopped (audited as share.receive).',
+          description:
+            'Polls a configured partner now, from where its last poll stopped (audited as share.receive; joining a poll ' +
+            'already running is audited as share.poll.join).',
           params: z.object({ name: sourceName }),
           response: {
             200: z.object({ pages: z.number(), accepted: z.number(), refused: z.number(), cursor: z.string().nullable() }),
@@ -144,7 +146,7 @@ export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners
             name: z.string().min(1).max(255).default('upload'),
           }),
           response: {
-            200: z.object({ entries: z.number(), skipped: z.array(z.object({ line: z.number(), reason: z.string() })) }),
+            200: z.object({ entries: z.number(), ...skippedSchema }),
             415: errorSchema,
             422: errorSchema,
           },
@@ -155,13 +157,14 @@ export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners
           return reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${FILE_TYPES.join(' or ')}` });
         const q = request.query;
         try {
-          return await importPartnerFile(own, {
+          const r = await importPartnerFile(own, {
             file: { name: q.name, bytes: request.body },
             format: q.format,
             source: q.source,
             validityDays: q.validDays,
             actor: principalOf(request).actor,
           });
+          return { entries: r.entries, ...skippedReply(r.skipped) };
         } catch (err) {
           if (err instanceof LabelImportError) return reply.code(422).send({ error: 'bad-file', message: err.message });
           throw err;

@@ -98,6 +98,10 @@ export async function startSharing(context: MeasureContext): Promise<RunningMeas
       async pollNow(name: string, actor: string): Promise<PollSummary> {
         const partner = settings.partners.find((p) => p.name === name);
         if (!partner) throw new PartnerError(`no partner "${name}" in measures.cc-sharing.partners`);
+        // A poll already running is joined, not doubled: its entries are audited under whoever started it, so this
+        // person's request is recorded too.
+        if (polling.has(name))
+          await own.audit.append({ actor, measure: 'cc-sharing', action: 'share.poll.join', object: `partner:${name}` });
         return poll(partner, actor);
       },
     },

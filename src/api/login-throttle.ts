@@ -7,6 +7,7 @@
  * Memory is bounded: past `maxKeys` the oldest keys are forgotten.
  */
 import { isIP } from 'node:net';
+import { unmapIPv4 } from '../core/net-address.js';
 
 export type ThrottleKind = 'address' | 'account';
 
@@ -22,7 +23,7 @@ export class LoginThrottle {
 
   /** The key of a client address: the address, or its /64 for IPv6. */
   static addressKey(address: string): string {
-    const a = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+    const a = unmapIPv4(address);
     if (isIP(a) !== 6) return `a:${a}`;
     const [head = '', tail = ''] = a.split('::');
     const h = head ? head.split(':') : [];

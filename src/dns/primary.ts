@@ -29,6 +29,7 @@ import { MamoriError } from '../core/errors.js';
 import type { ListenerStatus } from '../core/listeners.js';
 import type { RpzRecord, RpzZone } from './rpz.js';
 import { signAnswer, signRequest, TsigError, verifyRequest, type TsigKey } from './tsig.js';
+import { unmapIPv4 } from '../core/net-address.js';
 
 export interface PrimaryConfig {
   host: string;
@@ -99,8 +100,6 @@ const wire = (r: RpzRecord): Answer =>
     ? { name: r.name, type: 'CNAME', ttl: 60, class: 'IN', data: r.data.replace(/\.$/, '') || '.' }
     : { name: r.name, type: r.type, ttl: 60, class: 'IN', data: r.data };
 
-const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
-
 export class RpzPrimary {
   private readonly counters: PrimaryStatus = {
     queries: 0,
@@ -125,15 +124,15 @@ export class RpzPrimary {
     private readonly zones: Map<string, RpzZone>,
     private readonly config: PrimaryConfig,
   ) {
-    this.allowed = new Set(config.transferTo.map(unmap));
-    this.wholeOnClientIpRemoval = new Set((config.wholeZoneOnClientIpRemoval ?? []).map(unmap));
+    this.allowed = new Set(config.transferTo.map(unmapIPv4));
+    this.wholeOnClientIpRemoval = new Set((config.wholeZoneOnClientIpRemoval ?? []).map(unmapIPv4));
   }
 
   static async start(zones: readonly RpzZone[], config: PrimaryConfig): Promise<RpzPrimary> {
     const p = new RpzPrimary(new Map(zones.map((z) => [z.origin, z])), config);
     p.udp = dgram.createSocket(config.host.includes(':') ? 'udp6' : 'udp4');
     p.udp.on('message', (msg, rinfo) => {
-      const answer = p.answer(msg, unmap(rinfo.address), 'udp');
+      const answer = p.answer(msg, unmapIPv4(rinfo.address), 'udp');
       for (const a of answer) p.udp.send(a, rinfo.port, rinfo.address);
     });
     await new Promise<void>((resolve, reject) => {
@@ -263,7 +262,7 @@ export class RpzPrimary {
       return dnsPacket.encode({ type: 'response', id: q.id, flags: 5, questions: q.questions ?? [] });
     };
     // Not a secondary's address: refused before anything else is looked at (a signature included).
-    if (!this.allowed.has(unmap(from))) return [refuse('address')];
+    if (!this.allowed.has(unmapIPv4(from))) return [refuse('address')];
     let signer: { key: TsigKey; mac: Buffer } | undefined;
     try {
       signer = this.config.tsig?.length ? verifyRequest(msg, this.config.tsig) : undefined;
@@ -292,7 +291,7 @@ export class RpzPrimary {
     if (question.type === 'AXFR') {
       if (transport !== 'tcp') return sign([refuse('udp-transfer')]);
       this.counters.transfers++;
-      this.transferred(unmap(from), zone, 'axfr');
+      this.transferred(unmapIPv4(from), zone, 'axfr');
       return sign(this.axfr(q, zone));
     }
     if (question.type === 'IXFR') {
@@ -300,12 +299,12 @@ export class RpzPrimary {
       const theirs = (q.authorities?.find((a) => a.type === 'SOA')?.data as { serial?: number } | undefined)?.serial;
       let diffs = theirs === undefined ? undefined : zone.diffsSince(theirs);
       const clientIpRule = (r: RpzRecord) => r.name.endsWith(`.rpz-client-ip.${zone.origin}`);
-      if (diffs && this.wholeOnClientIpRemoval.has(unmap(from)) && diffs.some((d) => d.removed.some(clientIpRule))) {
+      if (diffs && this.wholeOnClientIpRemoval.has(unmapIPv4(from)) && diffs.some((d) => d.removed.some(clientIpRule))) {
         this.counters.wholeForClientIpRemoval++;
         diffs = undefined;
       }
       // Up to date: one SOA (RFC 1995 §4); too old for the journal, or a deletion this secondary would ignore: the whole zone.
-      this.transferred(unmap(from), zone, diffs && diffs.length === 0 ? 'up-to-date' : diffs ? 'ixfr' : 'axfr');
+      this.transferred(unmapIPv4(from), zone, diffs && diffs.length === 0 ? 'up-to-date' : diffs ? 'ixfr' : 'axfr');
       if (diffs && diffs.length === 0) return sign([reply('NOERROR', [this.soa(zone)])]);
       if (diffs) this.counters.incremental++;
       return sign(diffs === undefined ? this.axfr(q, zone) : this.ixfr(q, zone, diffs));
@@ -313,7 +312,7 @@ export class RpzPrimary {
     const name = question.name.toLowerCase().replace(/\.$/, '');
     if (name === zone.origin) {
       if (question.type === 'SOA') {
-        const t = this.transfers.get(`${unmap(from)} ${zone.origin}`);
+        const t = this.transfers.get(`${unmapIPv4(from)} ${zone.origin}`);
         if (t) t.checkedAt = new Date().toISOString();
         return sign([reply('NOERROR', [this.soa(zone)])]);
       }
@@ -371,7 +370,7 @@ export class RpzPrimary {
 
   private serveTcp(socket: net.Socket): void {
     // Only secondaries may hold a connection: anyone else is closed at once, counted.
-    if (!this.allowed.has(unmap(socket.remoteAddress ?? ''))) {
+    if (!this.allowed.has(unmapIPv4(socket.remoteAddress ?? ''))) {
       this.counters.refused.address++;
       socket.destroy();
       return;
@@ -391,7 +390,7 @@ export class RpzPrimary {
         const len = buffered.readUInt16BE(0);
         const msg = buffered.subarray(2, 2 + len);
         buffered = buffered.subarray(2 + len);
-        for (const a of this.answer(msg, unmap(socket.remoteAddress ?? ''), 'tcp')) {
+        for (const a of this.answer(msg, unmapIPv4(socket.remoteAddress ?? ''), 'tcp')) {
           const framed = Buffer.alloc(2 + a.length);
           framed.writeUInt16BE(a.length, 0);
           a.copy(framed, 2);

@@ -20,6 +20,7 @@ import tls from 'node:tls';
 import type { ListenerStatus } from '../../core/listeners.js';
 import { decodeDnstap, DnstapDecodeError, dnstapIdentity, type DnsEvent } from './dnstap.js';
 import { FrameStreamError, FrameStreamReader } from './frame-stream.js';
+import { unmapIPv4 } from '../../core/net-address.js';
 
 export interface DnstapReceiverOptions {
   /** Unix socket paths to listen on (BIND's dnstap-output unix, Unbound's dnstap-socket-path). */
@@ -91,8 +92,6 @@ export interface ResolverTally {
 /** Bounded by the resolvers a site runs; beyond, the rest are counted together as "(other)". */
 const MAX_TALLIED_RESOLVERS = 256;
 
-const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
-
 /**
  * The `dnstap-input` capability: the core's dnstap receiver, started for a measure that declares the
  * names queried (dns.qname), with the measure's own listener settings.
@@ -156,7 +155,7 @@ export class DnstapReceiver {
           rejectUnauthorized: true,
         },
         (secure) => {
-          const key = `${unmap(secure.remoteAddress ?? '')}|${secure.remotePort}`;
+          const key = `${unmapIPv4(secure.remoteAddress ?? '')}|${secure.remotePort}`;
           const started = r.tlsStarted.get(key);
           r.tlsStarted.delete(key);
           if (!started || !secure.authorized) {
@@ -164,7 +163,7 @@ export class DnstapReceiver {
             secure.destroy();
             return;
           }
-          r.serve(secure, `tls:${unmap(secure.remoteAddress ?? '')}`, started);
+          r.serve(secure, `tls:${unmapIPv4(secure.remoteAddress ?? '')}`, started);
         },
       );
       r.tlsServer.on('tlsClientError', () => r.count('tls-failed'));
@@ -216,7 +215,7 @@ export class DnstapReceiver {
 
   /** A new connection: checked (address, caps), timed, wrapped in TLS when configured, then served. */
   private accept(raw: net.Socket, unixLabel: string | null): void {
-    const address = unixLabel === null ? unmap(raw.remoteAddress ?? '') : unixLabel;
+    const address = unixLabel === null ? unmapIPv4(raw.remoteAddress ?? '') : unixLabel;
     if (unixLabel === null && !this.allowList.check(address, net.isIPv6(address) ? 'ipv6' : 'ipv4')) {
       this.count('refused-address');
       raw.destroy();

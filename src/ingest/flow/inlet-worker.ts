@@ -18,6 +18,7 @@ import { expireHeld } from './netflow9-ipfix.js';
 import { MIN_READ_BYTES, RECORD_HEADER_BYTES, nativeReceiver, type NativeFlowReceiver } from './native-receiver.js';
 import { formatIPv6 } from '../address.js';
 import { DECODER_NICE, type InletWorkerConfig, type MainToWorker, type WorkerToMain } from './inlet-protocol.js';
+import { unmapIPv4 } from '../../core/net-address.js';
 
 const config = workerData as InletWorkerConfig;
 const port = parentPort!;
@@ -127,7 +128,7 @@ function receiveWithDgram(l: { host: string; port: number }): Promise<Receiving>
   const socket = dgram.createSocket({ type: l.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: config.recvBufferSize });
   socket.on('message', (msg, rinfo) => {
     // Node reports IPv4 senders on a dual-stack socket as ::ffff:a.b.c.d.
-    const from = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
+    const from = unmapIPv4(rinfo.address);
     decodeDatagram(msg, from, exporters, out, Date.now());
   });
   socket.on('error', (err) => send({ type: 'error', message: `listener ${l.host}:${l.port}: ${err.message}` }));

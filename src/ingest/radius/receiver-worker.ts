@@ -12,6 +12,7 @@ import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { accountingResponse, decodeAccounting, header, RadiusError, type Accounting } from './packet.js';
+import { unmapIPv4 } from '../../core/net-address.js';
 
 export interface ReceiverConfig {
   listeners: Array<{ host: string; port: number }>;
@@ -58,12 +59,10 @@ interface Held {
   retransmission: boolean;
 }
 
-const unmap = (a: string) => (a.startsWith('::ffff:') ? a.slice(7) : a);
-
 async function main(config: ReceiverConfig): Promise<void> {
   const port = parentPort!;
   const clients = new Map(
-    config.clients.map((c) => [unmap(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmap(c.address) }]),
+    config.clients.map((c) => [unmapIPv4(c.address), { secret: Buffer.from(c.secret), name: c.name ?? unmapIPv4(c.address) }]),
   );
   const counters: ReceiverCounters = { packets: 0, answered: 0, duplicates: 0, dropped: {} };
   /** Recent packets by NAS, port and identifier; `stored` once their answer has gone out, else the answers it waits with. */
@@ -106,7 +105,7 @@ async function main(config: ReceiverConfig): Promise<void> {
 
   const receive = (socket: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo) => {
     counters.packets++;
-    const client = clients.get(unmap(rinfo.address));
+    const client = clients.get(unmapIPv4(rinfo.address));
     if (!client) {
       drop('unknown-nas');
       return;

@@ -11,6 +11,7 @@ import type { PurposeBoundAnalytics } from '../../core/capabilities.js';
 import { FLOW_DATASET } from '../../ingest/flow/dataset.js';
 import { prefixBounds } from '../../ingest/address.js';
 import { parsePrefix } from '../../share/labels.js';
+import { unmapIPv4 } from '../../core/net-address.js';
 
 export interface EndpointFeatures {
   address: string;
@@ -250,17 +251,13 @@ SETTINGS join_use_nulls = 1`;
   return { sql, params };
 }
 
-function unmap(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
 /** Runs the feature statement through M1's handle (parsed, checked, tagged and audited by the core). */
 export async function extractFeatures(flows: PurposeBoundAnalytics, scope: Scope, from: Date, to: Date): Promise<EndpointFeatures[]> {
   const { sql, params } = featureQuery(flows.table(FLOW_DATASET.name), scope, from, to);
   const rows = await flows.query<Record<string, string | number>>(sql, params);
   const num = (v: unknown) => (v === null || v === undefined ? 0 : Number(v));
   return rows.map((r) => ({
-    address: unmap(String(r.address)),
+    address: unmapIPv4(String(r.address)),
     port: num(r.port),
     proto: num(r.proto),
     clients: num(r.clients),

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../../core/config.js';
 import { parseDuration } from '../../core/duration.js';
-import { errorSchema, principalOf, skippedReply, skippedSchema, type FastifyReply } from '../../core/http.js';
+import { acceptFiles, errorSchema, principalOf, skippedReply, skippedSchema, uploadedFile, type FastifyReply } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { endpointActivity } from './activity.js';
 import { decide, getCandidate, listCandidates } from './candidates.js';
@@ -18,7 +18,6 @@ import { LabelImportError } from '../../share/labels.js';
 /** Reputation lists and model files are parsed whole; this bounds what one upload may hold. */
 export const M1_FILE_LIMIT = 64 * 1024 * 1024;
 // Not application/json: the other routes here take JSON bodies (a model file is sent as octet-stream).
-const FILE_TYPES = ['application/octet-stream', 'text/csv', 'text/plain'];
 
 const textJaEn = z.object({ ja: z.string(), en: z.string() });
 
@@ -81,12 +80,7 @@ async function conflictOr<T>(reply: FastifyReply, fn: () => Promise<T>): Promise
 export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
   ({ running: { own, flows } }) =>
   async (app) => {
-    app.addContentTypeParser(FILE_TYPES, { parseAs: 'buffer', bodyLimit: M1_FILE_LIMIT }, (_request, body, done) => done(null, body));
-    const asFile = (reply: FastifyReply, body: unknown): Buffer | undefined => {
-      if (Buffer.isBuffer(body)) return body;
-      void reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${FILE_TYPES.join(' or ')}` });
-      return undefined;
-    };
+    acceptFiles(app, M1_FILE_LIMIT);
 
     app.get(
       '/labels',
@@ -156,7 +150,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
         },
       },
       async (request, reply) => {
-        const bytes = asFile(reply, request.body);
+        const bytes = uploadedFile(reply, request.body);
         if (!bytes) return reply;
         const q = request.query;
         try {
@@ -190,7 +184,7 @@ export const ccDetectionRoutes: MeasureRoutes<M1Handles> =
         },
       },
       async (request, reply) => {
-        const bytes = asFile(reply, request.body);
+        const bytes = uploadedFile(reply, request.body);
         if (!bytes) return reply;
         try {
           const { version } = await importModelFile(own.store, own.audit, { name: request.query.name, bytes }, principalOf(request).actor);

@@ -4,7 +4,7 @@
  * the TAXII server and the feeds, at the paths TAXII 2.1 gives them. Only through M2's confined state.
  */
 import { z } from 'zod';
-import { errorSchema, principalOf, skippedReply, skippedSchema } from '../../core/http.js';
+import { acceptFiles, errorSchema, principalOf, skippedReply, skippedSchema, uploadedFile } from '../../core/http.js';
 import type { MeasureRoutes } from '../../core/registry.js';
 import { COLLECTIONS, decideEntry, EntryError, listEntries } from './entries.js';
 import {
@@ -57,7 +57,6 @@ const aliases = Object.values(COLLECTIONS).map((c) => c.alias) as [string, ...st
 /** A partner's file is read whole (the formats are parsed whole); this bounds it. */
 export const PARTNER_FILE_LIMIT = 32 * 1024 * 1024;
 // Not application/json: the other routes here take JSON bodies.
-const FILE_TYPES = ['application/octet-stream', 'text/csv', 'text/plain'];
 const sourceName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/i, 'letters, digits, "-" or "_" (1–64)');
 
 export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners, pollNow } }) => {
@@ -67,7 +66,7 @@ export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners
   };
   return async (app) => {
     // A partner's file comes as it is (not JSON to be parsed), up to PARTNER_FILE_LIMIT.
-    app.addContentTypeParser(FILE_TYPES, { parseAs: 'buffer', bodyLimit: PARTNER_FILE_LIMIT }, (_request, body, done) => done(null, body));
+    acceptFiles(app, PARTNER_FILE_LIMIT);
 
     app.get(
       '/inbound',
@@ -153,12 +152,12 @@ export const ccSharingRoutes: MeasureRoutes<M2Api> = ({ running: { own, partners
         },
       },
       async (request, reply) => {
-        if (!Buffer.isBuffer(request.body))
-          return reply.code(415).send({ error: 'unsupported-media-type', message: `send the file as ${FILE_TYPES.join(' or ')}` });
+        const bytes = uploadedFile(reply, request.body);
+        if (!bytes) return reply;
         const q = request.query;
         try {
           const r = await importPartnerFile(own, {
-            file: { name: q.name, bytes: request.body },
+            file: { name: q.name, bytes },
             format: q.format,
             source: q.source,
             validityDays: q.validDays,

@@ -96,6 +96,18 @@ export function walledGardenReadiness(g: Partial<WalledGardenSettings> | undefin
   if ((g.address?.ipv4.length ?? 0) + (g.address?.ipv6.length ?? 0) === 0)
     gaps.push(`${key}.address": give the notice page's address (ipv4 and/or ipv6) that gardened subscribers are sent to`);
   if (!g.listen?.host) gaps.push(`${key}.listen.host": the address the notice page listens on (the garden address, port 80)`);
+  if (g.zone) {
+    try {
+      const allow = allowZoneOf({ zone: g.zone, allowZone: g.allowZone });
+      const zone = canonicalName(g.zone);
+      if (allow === zone || allow.endsWith(`.${zone}`) || zone.endsWith(`.${allow}`))
+        gaps.push(
+          `${key}.allowZone": "${allow}" must be a zone of its own, not ${zone} nor inside or around it (the primary serves each apart)`,
+        );
+    } catch (err) {
+      gaps.push(`${key}.zone": ${(err as Error).message}`);
+    }
+  }
   if (g.duration && parseDuration(g.duration) > parseDuration(GARDEN_MAX))
     gaps.push(`${key}.duration": at most ${GARDEN_MAX}, the longest the declaration allows`);
   return gaps;

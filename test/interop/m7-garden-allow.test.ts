@@ -150,6 +150,13 @@ describe('M7 walled garden allow-list: its own zone before the garden, M3 kept i
       await rpzApplied(named!.log, reloads[z]!, 15_000, z);
     }
   };
+  /** The allow zone's counts on the garden-page listener (/api/v1/listeners). */
+  const allowCounts = async () => {
+    const res = await fetch(`${g.server.url}/api/v1/listeners`, { headers: { authorization: `Bearer ${g.token}` } });
+    const all = (await res.json()) as { listeners: Array<{ owner: string; listener: string; counts: Record<string, number> }> };
+    const c = all.listeners.find((l) => l.listener === 'garden-page')!.counts;
+    return { allowNames: c.allowNames, allowWithheld: c.allowWithheld, allowWithdrawn: c.allowWithdrawn, allowRestored: c.allowRestored };
+  };
   const reloadsNow = () => Object.fromEntries(ORDER.map((z) => [z, rpzReloads(named!.log(), z)]));
 
   before(async () => {
@@ -216,6 +223,7 @@ describe('M7 walled garden allow-list: its own zone before the garden, M3 kept i
     assert.deepEqual(await table(bindPort, SOURCES, Object.keys(REAL)), withheld);
     // Unbound takes both zones' IXFRs (a qname rule's deletion included).
     if (unbound) assert.deepEqual(await untilTable(unboundPort, withheld), withheld, 'Unbound');
+    assert.deepEqual(await allowCounts(), { allowNames: 1, allowWithheld: 1, allowWithdrawn: 1, allowRestored: 0 });
     reloads = reloadsNow();
     await m3('POST', `/entries/${entry.id}/withdraw`, { reason: 'test over' });
     await bindApplied([CC_ZONE, ALLOW_ZONE], reloads);
@@ -224,6 +232,7 @@ describe('M7 walled garden allow-list: its own zone before the garden, M3 kept i
       expected({ allowed: ['av.wgtest.net'], blocked: ['bad.wgtest.net'] }),
       'the block ended: the name is allowed again',
     );
+    assert.deepEqual(await allowCounts(), { allowNames: 2, allowWithheld: 0, allowWithdrawn: 1, allowRestored: 1 });
   });
 
   it('Unbound 1.17 with the same order gives the same answers', { skip: !have('unbound') && 'unbound not installed' }, async () => {

@@ -25,9 +25,22 @@ export interface ServedZone {
   withdraw(): void;
 }
 
+/** A name another served zone has a QNAME rule for (at it, under it, or a wildcard above it). */
+export interface RuleElsewhere {
+  name: string;
+  zone: string;
+}
+
 /** The `policy-zone-writer` capability. */
 export interface PolicyZoneWriter {
   serve(zone: RpzZone, options?: { refresh?: number }): Promise<ServedZone>;
+  /**
+   * Of `names`, those a QNAME rule (not passthru) of another served zone acts on, `except` the caller's own zones:
+   * a zone of passthru names listed before those zones would lift their rules for every client.
+   */
+  rulesElsewhere(names: readonly string[], except: readonly string[]): RuleElsewhere[];
+  /** The other zones' origins and serials: changes when one of them publishes (time to check `rulesElsewhere` again). */
+  versionElsewhere(except: readonly string[]): string;
 }
 
 export class PolicyZones {
@@ -66,7 +79,18 @@ export class PolicyZones {
           withdraw: () => p.withdraw(zone.origin),
         };
       },
+      rulesElsewhere: (names, except) =>
+        this.others(except).flatMap((z) => z.qnameRulesOver(names).map((name) => ({ name, zone: z.origin }))),
+      versionElsewhere: (except) =>
+        this.others(except)
+          .map((z) => `${z.origin}@${z.serial}`)
+          .sort()
+          .join(' '),
     };
+  }
+
+  private others(except: readonly string[]): RpzZone[] {
+    return (this.started?.served() ?? []).filter((z) => !except.includes(z.origin));
   }
 
   /** The primary's counts and refusals, once it listens. */

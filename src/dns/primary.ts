@@ -184,6 +184,11 @@ export class RpzPrimary {
     return [...this.zones.keys()];
   }
 
+  /** The zones served now, themselves (the policy-zone writer checks one measure's passthru names against the others' rules). */
+  served(): RpzZone[] {
+    return [...this.zones.values()];
+  }
+
   /** Each secondary's last transfer of each zone, by secondary then zone. */
   secondaries(): SecondaryTransfer[] {
     return [...this.transfers.values()].sort((a, b) => a.secondary.localeCompare(b.secondary) || a.zone.localeCompare(b.zone));

@@ -168,6 +168,48 @@ export class RpzZone {
     return owner;
   }
 
+  /**
+   * Lets a name and every name under it through (`name` and `*.name` CNAME `rpz-passthru.`): the walled garden's
+   * allow-list, in a zone the resolvers list before the garden's. Returns the owners written.
+   */
+  passthru(fqdn: string): string[] {
+    const name = canonicalName(fqdn);
+    if (name.startsWith('*.')) throw new RpzNameError(`"${name}": list the domain; its subdomains are let through with it`);
+    const owners = [this.owner(name), this.owner(`*.${name}`)];
+    for (const o of owners) this.put({ name: o, type: 'CNAME', data: 'rpz-passthru.' });
+    return owners;
+  }
+
+  /** Removes what `passthru` (or `block`) wrote for a name: the name and its wildcard. */
+  unpassthru(fqdn: string): boolean {
+    return this.unblock(fqdn);
+  }
+
+  /**
+   * Of `names` (canonical, each standing for itself and every name under it), those a QNAME rule of this zone
+   * other than passthru acts on: a rule at the name or under it, or a wildcard above it. Client-IP, IP and NS
+   * triggers are not names asked and are skipped. One pass over the zone, a few set look-ups per rule.
+   */
+  qnameRulesOver(names: readonly string[]): string[] {
+    const wanted = new Set(names);
+    const above = new Map<string, string[]>();
+    for (const n of names) for (let a = parentOf(n); a !== undefined; a = parentOf(a)) above.set(a, [...(above.get(a) ?? []), n]);
+    const hit = new Set<string>();
+    const suffix = `.${this.origin}`;
+    for (const [owner, rrs] of this.records) {
+      if (rrs.every((r) => r.type === 'CNAME' && r.data === 'rpz-passthru.')) continue;
+      const relative = owner.slice(0, -suffix.length);
+      if (/(^|\.)rpz-(client-ip|ip|nsdname|nsip)(\.|$)/.test(relative)) continue;
+      const wild = relative.startsWith('*.');
+      const base = wild ? relative.slice(2) : relative;
+      // The rule's name is one of `names` or under one of them ...
+      for (let a: string | undefined = base; a !== undefined; a = parentOf(a)) if (wanted.has(a)) hit.add(a);
+      // ... or a wildcard above one of them.
+      if (wild) for (const n of above.get(base) ?? []) hit.add(n);
+    }
+    return names.filter((n) => hit.has(n));
+  }
+
   /** Lets one exact name through (an exception to a wildcard rule). */
   passthruName(fqdn: string): string {
     const owner = this.owner(canonicalName(fqdn));
@@ -222,6 +264,12 @@ export class RpzZone {
   lookup(name: string): RpzRecord[] {
     return this.records.get(name.toLowerCase().replace(/\.$/, '')) ?? [];
   }
+}
+
+/** The name one label up, or undefined for a one-label name. */
+function parentOf(name: string): string | undefined {
+  const i = name.indexOf('.');
+  return i < 0 ? undefined : name.slice(i + 1);
 }
 
 /** An IPv4 (dotted quad) or IPv6 address in its canonical text, or the error naming it. */

@@ -14,6 +14,11 @@ import { kdig } from './bind.js';
 
 export const M7 = 'infected-host-alert';
 export const GARDEN_ZONE = 'garden.rpz.isp.example';
+/** The allow zone's default name: a sibling of the garden zone. */
+export const ALLOW_ZONE = 'garden-allow.rpz.isp.example';
+export const M3 = 'cc-dns-blocking';
+export const CC_ZONE = 'cc.rpz.isp.example';
+export const OPTOUT_ZONE = 'optout.rpz.isp.example';
 const SECRET = 'testing123';
 
 export interface GardenServer {
@@ -36,6 +41,10 @@ export async function startGardenServer(
     transferTo?: string[];
     /** Those of them sent the whole zone instead of an IXFR that deletes a client-IP rule (Unbound 1.17). */
     wholeZoneOnClientIpRemoval?: string[];
+    /** walledGarden.allow: names a gardened subscriber still resolves. */
+    allow?: string[];
+    /** M3 (C&C DNS blocking) on too, with its zones CC_ZONE and OPTOUT_ZONE on the same primary. */
+    m3?: boolean;
   },
 ): Promise<GardenServer> {
   const config = testConfig(
@@ -63,6 +72,8 @@ export async function startGardenServer(
       '      listen: { host: 127.0.0.1, port: 0 }',
       `      maxReleases: ${o.maxReleases ?? 2}`,
       '      families: [mirai]',
+      ...(o.allow ? [`      allow: [${o.allow.join(', ')}]`] : []),
+      ...(o.m3 ? [`  ${M3}:`, '    enabled: true', `    zones: { cc: ${CC_ZONE}, optOut: ${OPTOUT_ZONE} }`, '    refresh: 60'] : []),
       'ingest:\n  radius:\n    listeners: [{ host: "127.0.0.1", port: 0 }]',
       `    clients: [{ address: "127.0.0.1", secret: "${SECRET}", name: "bras1" }]\n    interimTimeout: 3d`,
       'notices:\n  from: "abuse@isp.example"\n  deliveryInterval: 1h',
@@ -137,22 +148,22 @@ export async function serialAt(port: number, zone = GARDEN_ZONE): Promise<number
  * Waits (bounded) until BIND has applied a new version of the garden zone as policy: its log says
  * "rpz: <zone>: reload done" more often than `before` times (a transfer alone is not yet the policy in force).
  */
-export async function rpzApplied(log: () => string, before: number, ms = 15_000): Promise<void> {
+export async function rpzApplied(log: () => string, before: number, ms = 15_000, zone = GARDEN_ZONE): Promise<void> {
   for (const deadline = Date.now() + ms; Date.now() < deadline;) {
-    if (rpzReloads(log()) > before) return;
+    if (rpzReloads(log(), zone) > before) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`BIND did not apply a new version of ${GARDEN_ZONE} within ${ms} ms`);
+  throw new Error(`BIND did not apply a new version of ${zone} within ${ms} ms`);
 }
 
-export const rpzReloads = (log: string) => log.split(`rpz: ${GARDEN_ZONE}: reload done`).length - 1;
+export const rpzReloads = (log: string, zone = GARDEN_ZONE) => log.split(`rpz: ${zone}: reload done`).length - 1;
 
 /** Waits (bounded) until the secondary at `port` holds the primary's current serial of the garden zone. */
-export async function sameSerial(primaryPort: number, secondaryPort: number, ms = 15_000): Promise<number> {
-  const want = await serialAt(primaryPort);
+export async function sameSerial(primaryPort: number, secondaryPort: number, ms = 15_000, zone = GARDEN_ZONE): Promise<number> {
+  const want = await serialAt(primaryPort, zone);
   let got = -1;
   for (const deadline = Date.now() + ms; Date.now() < deadline;) {
-    got = await serialAt(secondaryPort);
+    got = await serialAt(secondaryPort, zone);
     if (got === want) return got;
     await new Promise((r) => setTimeout(r, 100));
   }

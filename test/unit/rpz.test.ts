@@ -42,6 +42,44 @@ describe('RPZ zones', () => {
     assert.equal(z.diffsSince(0), undefined, 'older than the journal: AXFR');
   });
 
+  it('lets a name and the names under it through (the garden allow-list), and removes both', () => {
+    const z = new RpzZone('garden-allow.rpz.test');
+    assert.deepEqual(z.passthru('Update.AV-Vendor.example.'), [
+      'update.av-vendor.example.garden-allow.rpz.test',
+      '*.update.av-vendor.example.garden-allow.rpz.test',
+    ]);
+    assert.throws(() => z.passthru('*.av.example'), /list the domain; its subdomains are let through with it/);
+    assert.throws(() => z.passthru('bad name.example'), RpzNameError);
+    z.bump();
+    assert.deepEqual(
+      z.list().map((r) => [r.name, r.type, r.data]),
+      [
+        ['*.update.av-vendor.example.garden-allow.rpz.test', 'CNAME', 'rpz-passthru.'],
+        ['update.av-vendor.example.garden-allow.rpz.test', 'CNAME', 'rpz-passthru.'],
+      ],
+    );
+    assert.equal(z.unpassthru('update.av-vendor.example'), true);
+    z.bump();
+    assert.equal(z.size, 0);
+  });
+
+  it('finds which allowed names a QNAME rule of a zone acts on: at, under, or a wildcard above; not passthru, not client-IP', () => {
+    const cc = new RpzZone('cc.rpz.test');
+    cc.block('evil.av.example'); // under av.example
+    cc.block('update.os.example'); // exactly an allowed name
+    cc.blockUnder('cloud.example'); // a wildcard above app.cloud.example
+    cc.blockExact('vendor.example'); // an exact rule above shop.vendor.example: does not act on it
+    cc.passthruName('safe.example'); // passthru: lifts nothing
+    cc.passthruClient('100.64.0.1');
+    cc.client('100.64.0.2', { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    cc.bump();
+    const names = ['av.example', 'update.os.example', 'app.cloud.example', 'shop.vendor.example', 'safe.example', 'other.example'];
+    assert.deepEqual(cc.qnameRulesOver(names), ['av.example', 'update.os.example', 'app.cloud.example']);
+    assert.deepEqual(cc.qnameRulesOver(['os.example']), ['os.example'], 'a rule under it (update.os.example)');
+    assert.deepEqual(cc.qnameRulesOver(['x.evil.av.example']), ['x.evil.av.example'], 'under a blocked name (its wildcard)');
+    assert.deepEqual(new RpzZone('empty.rpz.test').qnameRulesOver(names), []);
+  });
+
   it('refuses names that are not DNS names, naming the problem', () => {
     for (const [bad, why] of [
       ['', /empty/],

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import dnsPacket, { type Answer } from 'dns-packet';
+import net from 'node:net';
 import { ClientAddressZone } from '../../src/dns/client-zone.js';
 import { RpzPrimary } from '../../src/dns/primary.js';
 import { clientIpOwner, RpzZone } from '../../src/dns/rpz.js';
@@ -18,6 +19,7 @@ import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { endLeftoverGardens, WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
 import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
+import { allowedNames, allowZoneOf, walledGardenSettings } from '../../src/measures/infected-host-alert/garden-settings.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
 import { tablesOf } from '../../src/store/state/tables.js';
@@ -129,6 +131,27 @@ const soa = (serial: number) => ({
   expire: 600,
   minimum: 60,
 });
+
+/** The records of a zone by AXFR over TCP from the primary at host:port, as [owner, type, data] sorted. */
+async function transfer(endpoint: string, zone: string): Promise<string[][]> {
+  const [host, port] = endpoint.split(/:(?=\d+$)/) as [string, string];
+  const q = dnsPacket.streamEncode({ type: 'query', id: 9, questions: [{ name: zone, type: 'AXFR', class: 'IN' }] });
+  const data = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const c = net.connect(Number(port), host, () => c.end(q));
+    c.setTimeout(5000, () => c.destroy(new Error('AXFR timed out')));
+    c.on('data', (b: Buffer) => chunks.push(b));
+    c.on('error', reject);
+    c.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+  const answers: Answer[] = [];
+  for (let at = 0; at + 2 <= data.length; at += 2 + data.readUInt16BE(at))
+    answers.push(...(dnsPacket.streamDecode(data.subarray(at)).answers ?? []));
+  return answers
+    .filter((a) => a.type !== 'SOA' && a.type !== 'NS')
+    .map((a) => [a.name, a.type, String((a as { data: unknown }).data)])
+    .sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
+}
 
 const GARDEN_YAML = (enabled: boolean) =>
   [
@@ -323,7 +346,7 @@ describe('who is gardened, releases, time-box', () => {
       dataDir: m.paths.dataDir,
     };
     const running = await startWalledGarden(context, own, service, cases);
-    assert.deepEqual(m.policyZones.origins, ['garden.rpz.mamori']);
+    assert.deepEqual(m.policyZones.origins, ['garden-allow.rpz.mamori', 'garden.rpz.mamori']);
     const c = await cases.open({ kind: 'infected-host', subscriber: 'zoe', summary: 'test', key: 'infection:mirai:1' });
     await tablesOf<GardenTables>(own.store.db)
       .insertInto('m7_garden')
@@ -347,6 +370,92 @@ describe('who is gardened, releases, time-box', () => {
     assert.deepEqual(rows, [{ end_reason: 'stopped' }]);
     assert.deepEqual(m.policyZones.origins, [], 'the zone is withdrawn');
     await assert.rejects(fetch(`http://${host}:${port}/`), 'the page stopped listening');
+  });
+
+  it('the allow-list: names checked and made canonical, the notice hosts added, its zone a sibling of the garden zone', async () => {
+    const g = walledGardenSettings.parse({ allow: ['Update.AV-Vendor.example.', 'support.isp.example'] });
+    assert.deepEqual(g.allow, ['update.av-vendor.example', 'support.isp.example']);
+    assert.equal(allowZoneOf(g), 'garden-allow.rpz.mamori');
+    assert.equal(allowZoneOf({ zone: 'garden.rpz.isp.example', allowZone: 'ok.rpz.isp.example' }), 'ok.rpz.isp.example');
+    // The opt-out page (a web address) is allowed with the list; a telephone number is no name.
+    assert.deepEqual(allowedNames(g, { optOut: 'https://Member.ISP.example/settings', support: '0120-000-000' }), [
+      'member.isp.example',
+      'support.isp.example',
+      'update.av-vendor.example',
+    ]);
+    assert.deepEqual(walledGardenSettings.parse({}).allow, [], 'empty unless set');
+    const bad = walledGardenSettings.safeParse({ allow: ['ok.example', 'bad name.example', '*.av.example'] });
+    assert.ok(!bad.success);
+    const messages = bad.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    assert.ok(
+      messages.some((t) => /^allow\.1: .*bad name\.example.*is not a DNS label/.test(t)),
+      messages.join('\n'),
+    );
+    assert.ok(
+      messages.some((t) => /^allow\.2: .*without "\*\."/.test(t)),
+      messages.join('\n'),
+    );
+    await assert.rejects(
+      openTest(GARDEN_YAML(true).replace('      duration: 72h', '      allowZone: x.garden.rpz.mamori\n      duration: 72h')),
+      /allowZone": "x\.garden\.rpz\.mamori" must be a zone of its own/,
+    );
+  });
+
+  it('serves the allow zone beside the garden, refuses an allowed name another policy zone blocks, withdraws both at stop', async () => {
+    const yaml = (allow: string) =>
+      `rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]\n` +
+      GARDEN_YAML(true).replace('      duration: 72h', `      allow: [${allow}]\n      duration: 72h`);
+    const start = async (allow: string, blocked?: string) => {
+      const m = await openTest(yaml(allow));
+      const id = 'infected-host-alert';
+      // Another measure's C&C zone on the same primary, served first (as M3 starts before M7).
+      const cc = new RpzZone('cc.rpz.mamori');
+      if (blocked) cc.block(blocked);
+      cc.bump();
+      await m.policyZones.writerFor(m.registry.status('cc-dns-blocking')!.declaration).serve(cc);
+      const capabilities = m.broker.forMeasure(id);
+      const own = await capabilities.ownState<InfectedHostAlertSettings>();
+      const cases = await capabilities.action<CaseApi>('cases');
+      const service = new InfectedHostAlert(
+        own,
+        await capabilities.action<SubscriberLookup>('subscriber-lookup'),
+        cases,
+        await capabilities.action<Notifier>('notifier'),
+        createLogger('silent'),
+      );
+      const context = {
+        declaration: m.registry.status(id)!.declaration,
+        capabilities,
+        logger: createLogger('silent'),
+        dataDir: m.paths.dataDir,
+      };
+      return { m, cc, run: () => startWalledGarden(context, own, service, cases) };
+    };
+    const refused = await start('av.example, os.example', 'evil.av.example');
+    await assert.rejects(
+      refused.run(),
+      (err: Error) =>
+        err.name === 'GardenAllowError' &&
+        /walledGarden\.allow": "av\.example" has a rule in the policy zone cc\.rpz\.mamori/.test(err.message) &&
+        !/os\.example/.test(err.message),
+    );
+    assert.deepEqual(refused.m.policyZones.origins, ['cc.rpz.mamori'], 'nothing of the garden served');
+    await refused.m.policyZones.stop();
+
+    const ok = await start('av.example');
+    const running = await ok.run();
+    assert.equal(running.endpoints.allowZone, 'garden-allow.rpz.mamori');
+    const axfr = await transfer(running.endpoints.rpzPrimary!, 'garden-allow.rpz.mamori');
+    // dns-packet gives names without the final dot.
+    assert.deepEqual(axfr, [
+      ['*.av.example.garden-allow.rpz.mamori', 'CNAME', 'rpz-passthru'],
+      ['*.member.isp.example.garden-allow.rpz.mamori', 'CNAME', 'rpz-passthru'],
+      ['av.example.garden-allow.rpz.mamori', 'CNAME', 'rpz-passthru'],
+      ['member.isp.example.garden-allow.rpz.mamori', 'CNAME', 'rpz-passthru'],
+    ]);
+    await running.stop();
+    assert.deepEqual(ok.m.policyZones.origins, ['cc.rpz.mamori'], 'both garden zones withdrawn');
+    await ok.m.policyZones.stop();
   });
 
   it('refuses to start with the garden on until its basis is confirmed, naming what is missing', async () => {

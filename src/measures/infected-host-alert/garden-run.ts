@@ -14,8 +14,15 @@ import type { ListenerStatus } from '../../core/listeners.js';
 import type { CaseApi } from '../../notify/cases.js';
 import type { GardenPageInput } from '../../notify/garden-page.js';
 import { WalledGarden } from './garden.js';
+import { allowedNames, allowZoneOf } from './garden-settings.js';
 import type { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
+
+/** An allowed name another policy zone blocks: the allow zone, listed first, would lift that block for every subscriber. */
+export class GardenAllowError extends MamoriError {
+  static override readonly code = 'walled-garden-allow';
+  static override readonly status = 400;
+}
 
 /** The garden's routes were called while the option is off. */
 export class GardenOffError extends MamoriError {
@@ -56,6 +63,55 @@ export async function startWalledGarden(
         'secondaries did not answer NOTIFY; they will find the change at the next SOA refresh',
       );
   };
+  // The allow-list: passthru names in a zone of their own that resolvers list BEFORE the garden zone (within one zone
+  // a client-IP trigger outranks a QNAME trigger, so they cannot live in the garden zone). Being first, it would lift
+  // every later zone's rule for these names for every client: a name another zone blocks (M3's C&C zone) is refused now
+  // and, should a block for it come later, withdrawn from the allow zone while the block lasts.
+  const allowZone = new RpzZone(allowZoneOf(g));
+  const names = allowedNames(g, own.settings.notice);
+  const ownZones = [zone.zone.origin, allowZone.origin];
+  const blockedNow = writer.rulesElsewhere(names, ownZones);
+  if (blockedNow.length > 0)
+    throw new GardenAllowError(
+      blockedNow
+        .map(
+          (b) =>
+            `"measures.infected-host-alert.walledGarden.allow": "${b.name}" has a rule in the policy zone ${b.zone} (at it, under it ` +
+            `or a wildcard above it); the allow zone ${allowZone.origin} comes before it in the resolvers' order and would lift ` +
+            'that rule for every subscriber: remove the name from the list, or end the rule first',
+        )
+        .join('; '),
+    );
+  const withheld = new Set<string>();
+  for (const n of names) allowZone.passthru(n);
+  allowZone.bump();
+  let versionElsewhere = writer.versionElsewhere(ownZones);
+  const allowServed = await writer.serve(allowZone);
+  const allowCounts = { withdrawn: 0, restored: 0 };
+  /** Another zone published: allowed names it now blocks leave the allow zone (its block wins), names it no longer blocks return. */
+  const recheckAllow = async () => {
+    const v = writer.versionElsewhere(ownZones);
+    if (v === versionElsewhere) return;
+    versionElsewhere = v;
+    const blocked = new Set(writer.rulesElsewhere(names, ownZones).map((b) => b.name));
+    for (const n of names) {
+      if (blocked.has(n) && !withheld.has(n)) {
+        withheld.add(n);
+        allowZone.unpassthru(n);
+        allowCounts.withdrawn++;
+      } else if (!blocked.has(n) && withheld.delete(n)) {
+        allowZone.passthru(n);
+        allowCounts.restored++;
+      }
+    }
+    if (!allowZone.dirty) return;
+    context.logger.warn(
+      { event: 'm7.garden.allow.changed', zone: allowZone.origin, withheld: withheld.size },
+      'allowed names blocked by another policy zone are withheld from the allow zone while blocked',
+    );
+    await allowServed.changed();
+  };
+
   const garden = new WalledGarden(own, zone, service, cases, publish, context.logger);
   await garden.load();
   zone.seed(feed.current());
@@ -64,14 +120,11 @@ export async function startWalledGarden(
   at.served = await writer.serve(zone.zone);
   const unsubscribe = feed.subscribe((e) => zone.onSession(e));
   // Sessions come and go: their changes are gathered and published twice a second.
+  const failed = (err: Error) =>
+    context.logger.error({ event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } }, 'garden zone not published');
   const timer = setInterval(() => {
-    if (zone.flush())
-      publish().catch((err: Error) =>
-        context.logger.error(
-          { event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } },
-          'garden zone not published',
-        ),
-      );
+    if (zone.flush()) publish().catch(failed);
+    recheckAllow().catch(failed);
   }, 500);
   timer.unref();
   const page = await pages.start({ host: g.listen.host!, port: g.listen.port }, garden);
@@ -88,14 +141,28 @@ export async function startWalledGarden(
   });
   return {
     garden,
-    endpoints: { rpzPrimary: at.served.endpoint, gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },
+    endpoints: {
+      rpzPrimary: at.served.endpoint,
+      gardenZone: zone.zone.origin,
+      allowZone: allowZone.origin,
+      gardenPage: `${page.host}:${page.port}`,
+    },
     // The page's requests, and the gardens started, released, ended and refused a release since start.
     listeners: () => {
       const l = page.listener();
       const c = garden.counts;
       return {
         'garden-page': {
-          counts: { ...l.counts, gardensStarted: c.started, gardensReleased: c.released, gardensEnded: c.ended },
+          counts: {
+            ...l.counts,
+            gardensStarted: c.started,
+            gardensReleased: c.released,
+            gardensEnded: c.ended,
+            allowNames: names.length - withheld.size,
+            allowWithheld: withheld.size,
+            allowWithdrawn: allowCounts.withdrawn,
+            allowRestored: allowCounts.restored,
+          },
           refused: { ...l.refused, 'releases-exhausted': c.exhausted },
         },
       };
@@ -109,6 +176,10 @@ export async function startWalledGarden(
       zone.flush();
       await publish();
       at.served?.withdraw();
+      // A resolver keeps its last copy a while: emptied first, so no name stays exempt from the other zones.
+      for (const n of names) if (!withheld.has(n)) allowZone.unpassthru(n);
+      if (allowZone.dirty) await allowServed.changed();
+      allowServed.withdraw();
     },
   };
 }

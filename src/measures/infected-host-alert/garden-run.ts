@@ -35,6 +35,7 @@ export async function startWalledGarden(
   own: MeasureState & { settings: InfectedHostAlertSettings },
   service: InfectedHostAlert,
   cases: CaseApi,
+  serialBase = Math.floor(Date.now() / 1000),
 ): Promise<RunningGarden> {
   const g = own.settings.walledGarden;
   const feed = await context.capabilities.action<{
@@ -43,7 +44,9 @@ export async function startWalledGarden(
   }>('accounting-feed');
   const writer = await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer');
   const pages = await context.capabilities.action<GardenPageInput>('garden-page');
-  const zone = new ClientAddressZone(new RpzZone(g.zone), { ipv6: true });
+  // Serials from the clock (as M3 and M6): a restart never goes below what the secondaries hold (RFC 1982),
+  // or they would ignore NOTIFY and keep gardens that ended until the SOA expire.
+  const zone = new ClientAddressZone(new RpzZone(g.zone, serialBase), { ipv6: true });
   // Served once the zone holds the gardens in force; publish() before then has nothing to tell.
   const at: { served?: Awaited<ReturnType<PolicyZoneWriter['serve']>> } = {};
   const publish = async () => {

@@ -4,6 +4,7 @@
  * IPv6 sessions open at start, and a garden choice recorded while the option is off.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/core/logger.js';
 import type { MeasureContext } from '../../src/core/registry.js';
@@ -69,6 +70,26 @@ describe('walled garden: reviewed faults', () => {
       assert.ok(second.garden.zone.zone.serial > before, `serial ${second.garden.zone.zone.serial} after a restart, ${before} before`);
     } finally {
       await second.stop();
+    }
+  });
+
+  it("a page listener that cannot start fails M7's start naming it, leaves nothing served, and a later start works", async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as net.AddressInfo).port;
+    const { m, start } = await setUp(YAML({ port }));
+    try {
+      await assert.rejects(start(), (err: Error) => /page listener/.test(err.message) && /EADDRINUSE/.test(err.message));
+      assert.deepEqual(m.policyZones.origins, [], 'the zone is not left served');
+    } finally {
+      await new Promise((r) => busy.close(r));
+    }
+    const running = await start();
+    try {
+      assert.deepEqual(m.policyZones.origins, ['garden.rpz.mamori']);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, 'the page listens');
+    } finally {
+      await running.stop();
     }
   });
 });

@@ -17,6 +17,12 @@ import { WalledGarden } from './garden.js';
 import type { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
 
+/** The walled garden could not start (its page listener, most likely); nothing of it is left running. */
+export class GardenStartError extends MamoriError {
+  static override readonly code = 'walled-garden-start';
+  static override readonly status = 500;
+}
+
 /** The garden's routes were called while the option is off. */
 export class GardenOffError extends MamoriError {
   static override readonly code = 'walled-garden-off';
@@ -61,34 +67,55 @@ export async function startWalledGarden(
   };
   const garden = new WalledGarden(own, zone, service, cases, publish, context.logger);
   await garden.load();
-  zone.seed(feed.current());
-  zone.flush();
-  zone.zone.bump();
-  at.served = await writer.serve(zone.zone);
-  const unsubscribe = feed.subscribe((e) => zone.onSession(e));
-  // Sessions come and go: their changes are gathered and published twice a second.
-  const timer = setInterval(() => {
-    if (zone.flush())
-      publish().catch((err: Error) =>
-        context.logger.error(
-          { event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } },
-          'garden zone not published',
-        ),
+  // The page first (port 80 may be refused: EACCES, in use); whatever started is undone on any failure, so the zone
+  // is never served without its page and a later start finds nothing left behind.
+  const undo: Array<() => unknown> = [];
+  let page: Awaited<ReturnType<GardenPageInput['start']>>;
+  let timer: NodeJS.Timeout;
+  let unsubscribe: () => void;
+  try {
+    const listen = { host: g.listen.host!, port: g.listen.port };
+    page = await pages.start(listen, garden).catch((err: NodeJS.ErrnoException) => {
+      throw new GardenStartError(
+        `the walled garden's page listener (walledGarden.listen ${listen.host}:${listen.port}) could not start: ${err.code ?? err.message}`,
+        { cause: err },
       );
-  }, 500);
-  timer.unref();
-  const page = await pages.start({ host: g.listen.host!, port: g.listen.port }, garden);
-  context.logger.info(
-    { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
-    'walled garden on',
-  );
-  await own.audit.append({
-    actor: `measure:${context.declaration.id}`,
-    measure: context.declaration.id,
-    action: 'm7.garden.on',
-    object: 'm7-garden:zone',
-    counts: { gardens: (await garden.active()).length },
-  });
+    });
+    undo.push(() => page.stop());
+    zone.seed(feed.current());
+    zone.flush();
+    zone.zone.bump();
+    at.served = await writer.serve(zone.zone);
+    undo.push(() => at.served?.withdraw());
+    unsubscribe = feed.subscribe((e) => zone.onSession(e));
+    undo.push(unsubscribe);
+    // Sessions come and go: their changes are gathered and published twice a second.
+    timer = setInterval(() => {
+      if (zone.flush())
+        publish().catch((err: Error) =>
+          context.logger.error(
+            { event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } },
+            'garden zone not published',
+          ),
+        );
+    }, 500);
+    timer.unref();
+    undo.push(() => clearInterval(timer));
+    context.logger.info(
+      { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
+      'walled garden on',
+    );
+    await own.audit.append({
+      actor: `measure:${context.declaration.id}`,
+      measure: context.declaration.id,
+      action: 'm7.garden.on',
+      object: 'm7-garden:zone',
+      counts: { gardens: (await garden.active()).length },
+    });
+  } catch (err) {
+    for (const u of undo.reverse()) await Promise.resolve(u()).catch(() => undefined);
+    throw err;
+  }
   return {
     garden,
     endpoints: { rpzPrimary: at.served.endpoint, gardenZone: zone.zone.origin, gardenPage: `${page.host}:${page.port}` },

@@ -6,14 +6,21 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { ClientAddressZone } from '../../src/dns/client-zone.js';
+import { RpzZone } from '../../src/dns/rpz.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { MeasureContext } from '../../src/core/registry.js';
 import type { CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
+import { WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
 import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
+import type { M7Tables } from '../../src/measures/infected-host-alert/tables.js';
+import { tablesOf } from '../../src/store/state/tables.js';
+import type { GardenTables } from '../../src/measures/infected-host-alert/garden-tables.js';
 import { openTest } from '../support/fixtures.js';
 
 const ID = 'infected-host-alert';
@@ -56,6 +63,46 @@ async function setUp(yaml = YAML()) {
   return { m, own, cases, service, context, start };
 }
 
+/** A garden on a zone of its own (publish bumps the serial), and a stage-1 alert for `subscriber` due for it. */
+async function gardenWithAlert(yaml = YAML(), subscriber = 'alice', address = '100.64.0.1') {
+  const t = await setUp(yaml);
+  const zone = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
+  const garden = new WalledGarden(t.own, zone, t.service, t.cases, async () => void zone.zone.bump(), createLogger('silent'));
+  const c = await t.cases.open({ kind: 'infected-host', subscriber, summary: 'test', key: `infection:mirai:${subscriber}` });
+  const hour = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
+  await tablesOf<M7Tables>(t.own.store.db)
+    .insertInto('m7_alerts')
+    .values({
+      id: `a-${subscriber}`,
+      subscriber,
+      family: 'mirai',
+      purpose: 'infection',
+      source: 'shadowserver',
+      first_seen: hour(-20),
+      last_seen: hour(-1),
+      last_day: hour(-1).slice(0, 10),
+      days_seen: 3,
+      sightings: 5,
+      status: 'notified',
+      stage: 1,
+      basis: 'comprehensive-consent',
+      reason: null,
+      case_id: c.case.id,
+      notices: 2,
+      first_notice_at: hour(-19),
+      last_notice_at: hour(-10),
+      reinfections: 0,
+      remediated_at: null,
+      pending: 0,
+    })
+    .execute();
+  zone.onSession({ kind: 'begin', key: 'bras|1', subscriber, address, at: 0 });
+  const rows = () => tablesOf<GardenTables>(t.own.store.db).selectFrom('m7_garden').selectAll().execute();
+  const audits = async (action: string) =>
+    (await sql<{ n: number }>`select count(*) as n from audit_log where action = ${action}`.execute(t.m.state.db)).rows[0]!.n;
+  return { ...t, zone, garden, rows, audits };
+}
+
 describe('walled garden: reviewed faults', () => {
   it('the zone serial after a restart is above the one before it (secondaries would ignore it otherwise)', async () => {
     const { start } = await setUp();
@@ -91,5 +138,34 @@ describe('walled garden: reviewed faults', () => {
     } finally {
       await running.stop();
     }
+  });
+
+  it('concurrent passes start one garden; concurrent releases use one release; the store holds one garden in force', async () => {
+    const { garden, rows, audits, zone, own } = await gardenWithAlert();
+    const passes = await Promise.all([garden.pass(), garden.pass(), garden.pass()]);
+    assert.deepEqual(
+      passes.map((p) => p.started),
+      [1, 0, 0],
+    );
+    assert.equal((await rows()).filter((r) => r.ended_at === null).length, 1, 'one garden in force');
+    const outcomes = (await Promise.all([garden.release('100.64.0.1'), garden.release('100.64.0.1')])).map((r) => r.outcome);
+    assert.deepEqual(outcomes.sort(), ['not-gardened', 'released']);
+    assert.equal(Number(await audits('m7.garden.release')), 1, 'one release audited');
+    assert.equal(garden.counts.released, 1);
+    assert.equal(zone.zone.size, 0);
+    // Whatever runs at once, the store refuses a second garden in force for one subscriber.
+    const row = { ...(await rows())[0]!, ended_at: null, end_reason: null, ended_by: null };
+    const db = tablesOf<GardenTables>(own.store.db);
+    await db
+      .insertInto('m7_garden')
+      .values({ ...row, id: 'x1' })
+      .execute();
+    await assert.rejects(
+      db
+        .insertInto('m7_garden')
+        .values({ ...row, id: 'x2' })
+        .execute(),
+      /UNIQUE|unique/,
+    );
   });
 });

@@ -58,11 +58,16 @@ export async function endLeftoverGardens(own: MeasureState): Promise<number> {
   return left.length;
 }
 
+/** end() found the garden ended already. */
+class NotEnded extends Error {}
+
 export class WalledGarden implements GardenPageHandler {
   private readonly g: WalledGardenSettings;
   private readonly action: ClientAction;
   /** Counts since start, for /metrics and the listener status. */
   readonly counts = { started: 0, released: 0, ended: 0, exhausted: 0 };
+  /** Every change to the gardens, one at a time: two passes, or two releases, at once would both act on the same row. */
+  private changing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly own: MeasureState & { settings: InfectedHostAlertSettings },
@@ -117,8 +122,18 @@ export class WalledGarden implements GardenPageHandler {
     return Number(r.n);
   }
 
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.changing.catch(() => {}).then(fn);
+    this.changing = run;
+    return run;
+  }
+
   /** One pass: ends what is due, starts what the rules call for, publishes once. */
-  async pass(now = new Date()): Promise<GardenPassResult> {
+  pass(now = new Date()): Promise<GardenPassResult> {
+    return this.exclusive(() => this.passNow(now));
+  }
+
+  private async passNow(now: Date): Promise<GardenPassResult> {
     const r: GardenPassResult = { started: 0, ended: {} };
     const ended = (reason: GardenEndReason) => (r.ended[reason] = (r.ended[reason] ?? 0) + 1);
     for (const e of await this.active()) {
@@ -226,27 +241,38 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   /** Ends one garden: the zone rule goes at the next publish (at once for a release or the abuse desk). */
-  private async end(e: GardenEntry, reason: GardenEndReason, actor: string, now = new Date()): Promise<void> {
-    await this.own.audit.withAudit(
-      {
-        actor,
-        measure: MEASURE,
-        action: `m7.garden.${reason === 'released' ? 'release' : 'end'}`,
-        object: `m7-garden:${e.id}`,
-        caseId: e.case_id,
-      },
-      (tx) =>
-        gdb(tx)
-          .updateTable('m7_garden')
-          .set({ ended_at: now.toISOString(), end_reason: reason, ended_by: actor })
-          .where('id', '=', e.id)
-          .where('ended_at', 'is', null)
-          .execute(),
-    );
+  private async end(e: GardenEntry, reason: GardenEndReason, actor: string, now = new Date()): Promise<boolean> {
+    const ended = await this.own.audit
+      .withAudit(
+        {
+          actor,
+          measure: MEASURE,
+          action: `m7.garden.${reason === 'released' ? 'release' : 'end'}`,
+          object: `m7-garden:${e.id}`,
+          caseId: e.case_id,
+        },
+        async (tx) => {
+          const r = await gdb(tx)
+            .updateTable('m7_garden')
+            .set({ ended_at: now.toISOString(), end_reason: reason, ended_by: actor })
+            .where('id', '=', e.id)
+            .where('ended_at', 'is', null)
+            .executeTakeFirst();
+          // Ended already (by another path): no audit entry, no note — the transaction is rolled back.
+          if (Number(r.numUpdatedRows) === 0) throw new NotEnded();
+          return true;
+        },
+      )
+      .catch((err: unknown) => {
+        if (err instanceof NotEnded) return false;
+        throw err;
+      });
+    if (!ended) return false;
     await this.cases.note(e.case_id, reason === 'released' ? 'walled-garden:released' : 'walled-garden:end', reason);
     this.zone.set(e.subscriber, undefined);
     if (reason === 'released') this.counts.released++;
     else this.counts.ended++;
+    return true;
   }
 
   private async activeOf(subscriber: string): Promise<GardenEntry | undefined> {
@@ -259,17 +285,32 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   /** The abuse desk ends a subscriber's garden: at once (new serial, NOTIFY). */
-  async endFor(subscriber: string, actor: string): Promise<boolean> {
-    const e = await this.activeOf(subscriber);
-    if (!e) return false;
-    await this.end(e, 'abuse-desk', actor);
-    if (this.zone.flush()) await this.publish();
-    return true;
+  endFor(subscriber: string, actor: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      const e = await this.activeOf(subscriber);
+      if (!e || !(await this.end(e, 'abuse-desk', actor))) return false;
+      if (this.zone.flush()) await this.publish();
+      return true;
+    });
   }
 
   /** A subscriber's choice about the garden (member site, support desk); opting out ends a garden at once. */
-  async setChoice(subscriber: string, choice: 'opt-out' | 'opt-in', channel: string, actor: string): Promise<void> {
-    await this.own.audit.withAudit(
+  setChoice(subscriber: string, choice: 'opt-out' | 'opt-in', channel: string, actor: string): Promise<void> {
+    return this.exclusive(async () => {
+      await WalledGarden.recordChoice(this.own, subscriber, choice, channel, actor);
+      await this.endIfExcluded(subscriber);
+    });
+  }
+
+  /** Stores a garden choice, audited; needs no running garden (the option may be off). */
+  static async recordChoice(
+    own: MeasureState,
+    subscriber: string,
+    choice: 'opt-out' | 'opt-in',
+    channel: string,
+    actor: string,
+  ): Promise<void> {
+    await own.audit.withAudit(
       (id: number) => ({ actor, measure: MEASURE, action: `m7.garden.${choice}`, object: `m7-garden-choice:${id}` }),
       async (tx) => {
         const r = await gdb(tx)
@@ -280,11 +321,14 @@ export class WalledGarden implements GardenPageHandler {
         return Number(r.id);
       },
     );
-    await this.onChoice(subscriber);
   }
 
   /** After any opt-out (of stage 1 or of the garden): the subscriber's garden ends at once. */
-  async onChoice(subscriber: string): Promise<void> {
+  onChoice(subscriber: string): Promise<void> {
+    return this.exclusive(() => this.endIfExcluded(subscriber));
+  }
+
+  private async endIfExcluded(subscriber: string): Promise<void> {
     const e = await this.activeOf(subscriber);
     if (!e || !(await this.excluded(subscriber))) return;
     await this.end(e, 'opted-out', `measure:${MEASURE}`);
@@ -292,8 +336,10 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   /** Every garden in force ends (M7 stops or the option is turned off): rows closed, audited. */
-  async stopAll(): Promise<void> {
-    for (const e of await this.active()) await this.end(e, 'stopped', `measure:${MEASURE}`);
+  stopAll(): Promise<void> {
+    return this.exclusive(async () => {
+      for (const e of await this.active()) await this.end(e, 'stopped', `measure:${MEASURE}`);
+    });
   }
 
   /** The gardens in force for the abuse desk: the read is audited by the route. */
@@ -364,15 +410,19 @@ export class WalledGarden implements GardenPageHandler {
     };
   }
 
-  async release(address: string): Promise<GardenReleaseResult> {
+  release(address: string): Promise<GardenReleaseResult> {
+    return this.exclusive(() => this.releaseNow(address));
+  }
+
+  private async releaseNow(address: string): Promise<GardenReleaseResult> {
     const e = await this.gardenAt(address);
     const { support } = this.own.settings.notice;
-    if (!e)
-      return {
-        outcome: 'not-gardened',
-        ja: { title: '表示は解除されています', paragraphs: ['このページの表示は、すでに解除されています。'] },
-        en: { title: 'Already lifted', paragraphs: ['This page is no longer shown for your line.'] },
-      };
+    const lifted = () => ({
+      outcome: 'not-gardened' as const,
+      ja: { title: '表示は解除されています', paragraphs: ['このページの表示は、すでに解除されています。'] },
+      en: { title: 'Already lifted', paragraphs: ['This page is no longer shown for your line.'] },
+    });
+    if (!e) return lifted();
     if ((await this.releasesOf(e.case_id)) >= this.g.maxReleases) {
       this.counts.exhausted++;
       return {
@@ -381,7 +431,7 @@ export class WalledGarden implements GardenPageHandler {
         en: { title: 'Cannot be lifted', paragraphs: [`You have used every self-release. Please contact ${support}.`] },
       };
     }
-    await this.end(e, 'released', 'subscriber:self-release');
+    if (!(await this.end(e, 'released', 'subscriber:self-release'))) return lifted();
     if (this.zone.flush()) await this.publish();
     this.logger.info({ event: 'm7.garden.released' }, 'a subscriber lifted their walled garden');
     return {

@@ -63,11 +63,8 @@ async function setUp(yaml = YAML()) {
   return { m, own, cases, service, context, start };
 }
 
-/** A garden on a zone of its own (publish bumps the serial), and a stage-1 alert for `subscriber` due for it. */
-async function gardenWithAlert(yaml = YAML(), subscriber = 'alice', address = '100.64.0.1') {
-  const t = await setUp(yaml);
-  const zone = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
-  const garden = new WalledGarden(t.own, zone, t.service, t.cases, async () => void zone.zone.bump(), createLogger('silent'));
+/** A stage-1 alert for `subscriber`, notified twice and seen since: due for a garden. */
+async function insertAlert(t: Awaited<ReturnType<typeof setUp>>, subscriber: string) {
   const c = await t.cases.open({ kind: 'infected-host', subscriber, summary: 'test', key: `infection:mirai:${subscriber}` });
   const hour = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
   await tablesOf<M7Tables>(t.own.store.db)
@@ -96,8 +93,19 @@ async function gardenWithAlert(yaml = YAML(), subscriber = 'alice', address = '1
       pending: 0,
     })
     .execute();
+}
+
+const gardenRows = (t: Awaited<ReturnType<typeof setUp>>) =>
+  tablesOf<GardenTables>(t.own.store.db).selectFrom('m7_garden').selectAll().execute();
+
+/** A garden on a zone of its own (publish bumps the serial), and a stage-1 alert for `subscriber` due for it. */
+async function gardenWithAlert(yaml = YAML(), subscriber = 'alice', address = '100.64.0.1') {
+  const t = await setUp(yaml);
+  const zone = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
+  const garden = new WalledGarden(t.own, zone, t.service, t.cases, async () => void zone.zone.bump(), createLogger('silent'));
+  await insertAlert(t, subscriber);
   zone.onSession({ kind: 'begin', key: 'bras|1', subscriber, address, at: 0 });
-  const rows = () => tablesOf<GardenTables>(t.own.store.db).selectFrom('m7_garden').selectAll().execute();
+  const rows = () => gardenRows(t);
   const audits = async (action: string) =>
     (await sql<{ n: number }>`select count(*) as n from audit_log where action = ${action}`.execute(t.m.state.db)).rows[0]!.n;
   return { ...t, zone, garden, rows, audits };
@@ -167,5 +175,36 @@ describe('walled garden: reviewed faults', () => {
         .execute(),
       /UNIQUE|unique/,
     );
+  });
+
+  it('a garden past its time-box is not shown, and ends by its own timer without an analysis pass', async () => {
+    // Past ends_at the page is neutral even before anything closed the row.
+    const g = await gardenWithAlert();
+    assert.equal((await g.garden.pass()).started, 1);
+    assert.ok(await g.garden.view('100.64.0.1'), 'the page is shown while the garden lasts');
+    await tablesOf<GardenTables>(g.own.store.db)
+      .updateTable('m7_garden')
+      .set({ ends_at: new Date(Date.now() - 1000).toISOString() })
+      .execute();
+    assert.equal(await g.garden.view('100.64.0.1'), undefined, 'not shown past the time-box');
+
+    // Running: a 2 s garden ends by itself (the zone rule goes) though no pass runs after the one that started it.
+    const t = await setUp(YAML({ duration: '2s' }));
+    const running = await t.start();
+    try {
+      await insertAlert(t, 'bob');
+      running.garden.zone.onSession({ kind: 'begin', key: 'bras|2', subscriber: 'bob', address: '100.64.0.2', at: 0 });
+      assert.equal((await running.garden.pass()).started, 1);
+      assert.equal(running.garden.zone.zone.size, 1);
+      let rows = await gardenRows(t);
+      for (let i = 0; i < 60 && rows[0]?.ended_at == null; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        rows = await gardenRows(t);
+      }
+      assert.equal(rows[0]?.end_reason, 'time-box', 'ended by the time-box within 6 s');
+      assert.equal(running.garden.zone.zone.size, 0, 'the rule is gone');
+    } finally {
+      await running.stop();
+    }
   });
 });

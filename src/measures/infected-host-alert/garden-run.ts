@@ -73,6 +73,7 @@ export async function startWalledGarden(
   let page: Awaited<ReturnType<GardenPageInput['start']>>;
   let timer: NodeJS.Timeout;
   let unsubscribe: () => void;
+  let unwatch: () => void;
   try {
     const listen = { host: g.listen.host!, port: g.listen.port };
     page = await pages.start(listen, garden).catch((err: NodeJS.ErrnoException) => {
@@ -101,6 +102,8 @@ export async function startWalledGarden(
     }, 500);
     timer.unref();
     undo.push(() => clearInterval(timer));
+    unwatch = garden.watchTimeBox();
+    undo.push(unwatch);
     context.logger.info(
       { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
       'walled garden on',
@@ -135,6 +138,7 @@ export async function startWalledGarden(
       unsubscribe();
       await page.stop();
       // Every garden ends with M7: the empty zone is published (NOTIFY) before it is withdrawn.
+      unwatch();
       await garden.stopAll();
       zone.flush();
       await publish();

@@ -68,6 +68,8 @@ export class WalledGarden implements GardenPageHandler {
   readonly counts = { started: 0, released: 0, ended: 0, exhausted: 0 };
   /** Every change to the gardens, one at a time: two passes, or two releases, at once would both act on the same row. */
   private changing: Promise<unknown> = Promise.resolve();
+  /** The time-box's own timer (watchTimeBox): a garden ends on time even when the analysis pass fails or is slow. */
+  private timeBox: { timer?: NodeJS.Timeout; arm?: (ms: number) => void } | undefined;
 
   constructor(
     private readonly own: MeasureState & { settings: InfectedHostAlertSettings },
@@ -133,6 +135,58 @@ export class WalledGarden implements GardenPageHandler {
     return this.exclusive(() => this.passNow(now));
   }
 
+  /**
+   * Ends gardens at their `ends_at` by themselves, whatever the analysis pass does: a timer at the earliest end,
+   * at most a minute away (a garden started meanwhile is seen then), until the returned function is called.
+   */
+  watchTimeBox(): () => void {
+    const w: { timer?: NodeJS.Timeout; due?: number; arm?: (ms: number) => void } = {};
+    this.timeBox = w;
+    // Only ever brought forward: a check already due sooner stays.
+    const arm = (ms: number) => {
+      const wait = Math.min(60_000, Math.max(250, ms));
+      if (this.timeBox !== w || (w.timer && w.due! <= Date.now() + wait)) return;
+      clearTimeout(w.timer);
+      w.due = Date.now() + wait;
+      w.timer = setTimeout(tick, wait);
+      w.timer.unref();
+    };
+    w.arm = arm;
+    const tick = () => {
+      w.timer = undefined;
+      this.exclusive(() => this.endDue(new Date()))
+        .then(async () => {
+          const next = await this.db
+            .selectFrom('m7_garden')
+            .select((eb) => eb.fn.min('ends_at').as('at'))
+            .where('ended_at', 'is', null)
+            .executeTakeFirst();
+          arm(next?.at ? Date.parse(next.at) - Date.now() : 60_000);
+        })
+        .catch((err: Error) => {
+          this.logger.error(
+            { event: 'm7.garden.time-box.failed', err: { type: err.name, message: err.message } },
+            'garden time-box check failed',
+          );
+          arm(60_000);
+        });
+    };
+    tick();
+    return () => {
+      clearTimeout(w.timer);
+      if (this.timeBox === w) this.timeBox = undefined;
+    };
+  }
+
+  /** Ends the gardens past their time-box and publishes. */
+  private async endDue(now: Date): Promise<number> {
+    let n = 0;
+    for (const e of await this.active())
+      if (e.ends_at <= now.toISOString() && (await this.end(e, 'time-box', `measure:${MEASURE}`, now))) n++;
+    if (this.zone.flush()) await this.publish();
+    return n;
+  }
+
   private async passNow(now: Date): Promise<GardenPassResult> {
     const r: GardenPassResult = { started: 0, ended: {} };
     const ended = (reason: GardenEndReason) => (r.ended[reason] = (r.ended[reason] ?? 0) + 1);
@@ -184,6 +238,8 @@ export class WalledGarden implements GardenPageHandler {
       await this.start(a, now, last === undefined);
       r.started++;
     }
+    // A garden started now may end before the time-box timer's next check.
+    if (r.started > 0) this.timeBox?.arm?.(parseDuration(this.g.duration) * 1000);
     if (this.zone.flush()) await this.publish();
     if (r.started > 0 || Object.keys(r.ended).length > 0) {
       await this.own.audit.append({
@@ -276,12 +332,16 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   private async activeOf(subscriber: string): Promise<GardenEntry | undefined> {
-    return this.db
-      .selectFrom('m7_garden')
-      .selectAll()
-      .where('subscriber', '=', subscriber)
-      .where('ended_at', 'is', null)
-      .executeTakeFirst();
+    return (
+      this.db
+        .selectFrom('m7_garden')
+        .selectAll()
+        .where('subscriber', '=', subscriber)
+        .where('ended_at', 'is', null)
+        // Past its time-box a garden is over, even before the timer has closed its row: the page is not shown.
+        .where('ends_at', '>', new Date().toISOString())
+        .executeTakeFirst()
+    );
   }
 
   /** The abuse desk ends a subscriber's garden: at once (new serial, NOTIFY). */

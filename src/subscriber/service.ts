@@ -250,7 +250,7 @@ export class SubscriberService {
           this.listeners.delete(listener);
         };
       },
-      // The IPv4 sessions open now, as "begin" events: to start from the present, then follow the feed.
+      // The sessions open now (IPv4 and IPv6), as "begin" events: to start from the present, then follow the feed.
       current: () =>
         this.index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
     };

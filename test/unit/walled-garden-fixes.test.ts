@@ -9,6 +9,8 @@ import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { ClientAddressZone } from '../../src/dns/client-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
+import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
+import { SessionIndex } from '../../src/subscriber/sessions.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { MeasureContext } from '../../src/core/registry.js';
 import type { CaseApi } from '../../src/notify/cases.js';
@@ -206,5 +208,36 @@ describe('walled garden: reviewed faults', () => {
     } finally {
       await running.stop();
     }
+  });
+
+  it("sessions open at start include IPv6: the garden lists a dual-stack subscriber's prefix, the M3 opt-out zone stays IPv4", () => {
+    const index = new SessionIndex({ interimTimeoutSeconds: 3600 });
+    index.begin({ key: 'bras1|a', subscriber: 'alice', address: '100.64.0.5', start: 10 });
+    index.begin({ key: 'bras1|a6', subscriber: 'alice', address: '2001:db8:1::/56', start: 10 });
+    index.begin({ key: 'bras1|b6', subscriber: 'bob', address: '2001:db8:2::/56', start: 10 });
+    index.finish('bras1|b6', 20);
+    const current = index.openSessions().map((x) => ({ kind: 'begin' as const, ...x, at: 0 }));
+    assert.deepEqual(current.map((x) => `${x.key} ${x.subscriber} ${x.address}`).sort(), [
+      'bras1|a alice 100.64.0.5',
+      'bras1|a6 alice 2001:db8:1::/56',
+    ]);
+    const garden = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
+    garden.seed(current);
+    garden.set('alice', { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    garden.zone.bump();
+    assert.deepEqual([...new Set(garden.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]))].sort(), [
+      '32.5.0.64.100',
+      '56.zz.1.db8.2001',
+    ]);
+    assert.equal(garden.subscriberAt('2001:db8:1::9'), 'alice');
+    const optOut = new OptOutZone(new RpzZone('optout.rpz.test'));
+    optOut.seed(current);
+    optOut.setOptedOut('alice', true);
+    optOut.zone.bump();
+    assert.deepEqual(
+      optOut.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]),
+      ['32.5.0.64.100'],
+      'passthru for IPv4 only',
+    );
   });
 });

@@ -9,7 +9,7 @@
  * Sessions come from the accounting feed; their shape is restated here so that src/dns needs nothing of
  * src/ingest.
  */
-import { addressInPrefix, type ClientAction, type RpzZone } from './rpz.js';
+import { addressInPrefix, RpzNameError, type ClientAction, type RpzZone } from './rpz.js';
 
 /** A session event as the accounting feed gives it (src/ingest/radius/apply.ts SessionEvent). */
 export type ClientSessionEvent =
@@ -25,6 +25,8 @@ export class ClientAddressZone {
   private readonly sessions = new Map<string, { subscriber: string; address: string }>();
   private readonly listed = new Map<string, ClientAction>();
   private changed = false;
+  /** Session addresses no rule could be written for, by reason (never logged: an address is secret). */
+  readonly refused = { 'bad-address': 0 };
 
   /** `ipv6`: IPv6 sessions (addresses and delegated prefixes) get rules too; otherwise IPv4 only. */
   constructor(
@@ -63,7 +65,7 @@ export class ClientAddressZone {
       for (const address of this.addressesOf(subscriber)) this.zone.removeClient(address);
     } else {
       this.listed.set(subscriber, action);
-      for (const address of this.addressesOf(subscriber)) this.zone.client(address, action);
+      for (const address of this.addressesOf(subscriber)) this.add(address, action);
     }
     this.changed = true;
   }
@@ -78,14 +80,23 @@ export class ClientAddressZone {
     if (e.kind === 'begin') {
       this.sessions.set(e.key, { subscriber: e.subscriber, address: e.address });
       const action = this.listed.get(e.subscriber);
-      if (action && this.usable(e.address)) {
-        this.zone.client(e.address, action);
-        this.changed = true;
-      }
+      if (action && this.usable(e.address) && this.add(e.address, action)) this.changed = true;
     } else if (e.kind === 'finish') {
       this.end(e.key);
     } else if (e.kind === 'finish-all') {
       for (const key of [...this.sessions.keys()]) if (key.startsWith(`${e.nas}|`)) this.end(key);
+    }
+  }
+
+  /** One session's rule; an address the zone cannot take (host bits set, not an address) is counted, not thrown. */
+  private add(address: string, action: ClientAction): boolean {
+    try {
+      this.zone.client(address, action);
+      return true;
+    } catch (err) {
+      if (!(err instanceof RpzNameError)) throw err;
+      this.refused['bad-address']++;
+      return false;
     }
   }
 

@@ -235,10 +235,19 @@ export class SubscriberService {
     for (const l of this.coverage) l(from, to);
   }
 
+  /** Feed listeners that threw, by reason: ingest goes on (a throwing listener must not stop the tailer's cursor). */
+  readonly feedFailures = { 'listener-threw': 0 };
+
   /** Queues an accounting event for the store (`flush` writes the queue in one transaction) and tells subscribers. */
   record(e: SessionEvent): void {
     this.pending.push(e);
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners)
+      try {
+        l(e);
+      } catch {
+        // Counted, not logged: the error may quote the session's address.
+        this.feedFailures['listener-threw']++;
+      }
   }
 
   /** The accounting feed the broker hands to a measure that declares account IDs (M4) or assigned addresses (M3). */

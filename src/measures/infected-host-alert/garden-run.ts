@@ -129,7 +129,7 @@ export async function startWalledGarden(
       return {
         'garden-page': {
           counts: { ...l.counts, gardensStarted: c.started, gardensReleased: c.released, gardensEnded: c.ended },
-          refused: { ...l.refused, 'releases-exhausted': c.exhausted },
+          refused: { ...l.refused, 'releases-exhausted': c.exhausted, 'bad-session-address': zone.refused['bad-address'] },
         },
       };
     },

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { sql } from 'kysely';
 import { ClientAddressZone } from '../../src/dns/client-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
@@ -17,6 +17,7 @@ import type { CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
+import { startInfectedHostAlert } from '../../src/measures/infected-host-alert/run.js';
 import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
@@ -239,5 +240,38 @@ describe('walled garden: reviewed faults', () => {
       ['32.5.0.64.100'],
       'passthru for IPv4 only',
     );
+  });
+});
+
+describe('M7 stop', () => {
+  it('a retry pass still running when M7 stops schedules no other pass', async () => {
+    const t = await setUp(YAML({ enabled: false }));
+    const running = await startInfectedHostAlert(t.context);
+    const service = running.api!.service;
+    let passes = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    service.covered = () => true;
+    service.retryCovered = async () => {
+      passes++;
+      await held;
+      return { tried: 0, more: true } as unknown as Awaited<ReturnType<InfectedHostAlert['retryCovered']>>;
+    };
+    // Late accounting: M7 schedules a retry pass (in a second) and it starts.
+    t.m.subscribers.index.begin({ key: 'bras|late', subscriber: 'zed', address: '100.64.9.9', start: Math.floor(Date.now() / 1000) - 60 });
+    for (let i = 0; i < 50 && passes === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(passes, 1, 'the retry pass runs');
+    const stopping = running.stop!();
+    // From here the clock is the test's: a timer the pass sets after stop can be run at once.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      release();
+      await stopping;
+      mock.timers.tick(5000);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      mock.timers.reset();
+    }
+    assert.equal(passes, 1, 'no pass after stop');
   });
 });

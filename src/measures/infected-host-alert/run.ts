@@ -81,9 +81,12 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     return done;
   };
 
+  // Set first thing in stop(): a pass still running when M7 stops must not schedule another (retrySoon) nor start one.
+  let stopped = false;
   const guard = (what: string, fn: () => Promise<unknown>) => {
     let running: Promise<unknown> | undefined;
     const tick = () => {
+      if (stopped) return;
       running ??= fn()
         .catch((err: Error) =>
           context.logger.error({ event: `m7.${what}.failed`, err: { type: err.name, message: err.message } }, `M7 ${what} failed`),
@@ -105,6 +108,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   // no session: a bounded pass at most once a second while such spans arrive, then again while the batches are full.
   let retryTimer: NodeJS.Timeout | undefined;
   const retrySoon = () => {
+    if (stopped) return;
     retryTimer ??= setTimeout(() => {
       retryTimer = undefined;
       retries.tick();
@@ -135,6 +139,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
       },
     }),
     async stop() {
+      stopped = true;
       for (const t of timers) clearInterval(t);
       unfollow();
       clearTimeout(retryTimer);

@@ -11,6 +11,7 @@ import { ClientAddressZone } from '../../src/dns/client-zone.js';
 import { RpzZone } from '../../src/dns/rpz.js';
 import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
+import { GardenPageServer } from '../../src/notify/garden-page.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { MeasureContext } from '../../src/core/registry.js';
 import type { CaseApi } from '../../src/notify/cases.js';
@@ -273,5 +274,71 @@ describe('M7 stop', () => {
       mock.timers.reset();
     }
     assert.equal(passes, 1, 'no pass after stop');
+  });
+});
+
+describe('the garden page under load', () => {
+  it('finds the gardened subscriber of a source address without scanning every session', () => {
+    const z = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
+    const N = 200_000;
+    const v4 = (i: number) => `100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    for (let i = 0; i < N; i++) z.onSession({ kind: 'begin', key: `bras|${i}`, subscriber: `s${i}`, address: v4(i), at: 0 });
+    z.onSession({ kind: 'begin', key: 'bras|v6', subscriber: 's7', address: '2001:db8:7::/56', at: 0 });
+    for (const k of [7, 150_001]) z.set(`s${k}`, { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    const t = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(z.subscriberAt(v4(150_001)), 's150001');
+      assert.equal(z.subscriberAt('2001:db8:7::9'), 's7');
+      assert.equal(z.subscriberAt(v4(i + 1000)), undefined);
+      assert.deepEqual(z.addressesOf('s7').sort(), ['100.64.0.7', '2001:db8:7::/56']);
+    }
+    // A scan of 200k sessions is milliseconds a call (seconds for these 4000); a lookup is microseconds.
+    const ms = performance.now() - t;
+    assert.ok(ms < 1000, `4000 look-ups took ${Math.round(ms)} ms`);
+    z.onSession({ kind: 'finish', key: 'bras|v6', at: 1 });
+    assert.equal(z.subscriberAt('2001:db8:7::9'), undefined, 'the session ended');
+    z.set('s150001', undefined);
+    assert.equal(z.subscriberAt(v4(150_001)), undefined, 'unlisted');
+  });
+
+  it('closes connections beyond 16 at once from one source address, counted; others are served', async () => {
+    const neutral = { title: 'n', paragraphs: [] };
+    const page = await GardenPageServer.start(
+      { host: '127.0.0.1', port: 0 },
+      {
+        view: async () => undefined,
+        release: async () => ({ outcome: 'not-gardened', ja: neutral, en: neutral }),
+        neutral: { ja: neutral, en: neutral },
+      },
+    );
+    const sockets: net.Socket[] = [];
+    try {
+      const open = () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const c = net.connect(page.port, '127.0.0.1', () => resolve(c));
+          c.once('error', reject);
+          sockets.push(c);
+        });
+      const first = await Promise.all(Array.from({ length: 16 }, open));
+      // The 17th: the server closes it (bounded wait for the close).
+      const extra = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        extra.once('close', () => resolve(true));
+        setTimeout(() => resolve(false), 3000).unref();
+      });
+      assert.equal(closed, true, 'the 17th connection is closed');
+      assert.equal(page.listener().refused['per-source-limit'], 1);
+      // One of the 16 still gets its page.
+      first[0]!.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        first[0]!.on('data', (d: Buffer) => (text += d.toString()));
+        first[0]!.once('close', () => resolve(text));
+      });
+      assert.match(answer, /^HTTP\/1\.1 200/);
+    } finally {
+      for (const c of sockets) c.destroy();
+      await page.stop();
+    }
   });
 });

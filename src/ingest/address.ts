@@ -29,6 +29,31 @@ export function formatIPv6(buf: Uint8Array, p: number): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/**
+ * An IPv6 prefix as text with the bits beyond its length cleared ("2001:db8:1::/56"): those bits are not part of the
+ * prefix (RFC 3162, RFC 4818), yet a NAS may send them. From the attribute's bytes (RADIUS) or from text (a detail file).
+ */
+export function ipv6PrefixText(bytes: Uint8Array, len: number): string {
+  const b = Uint8Array.from(bytes.subarray(0, 16));
+  for (let bit = len; bit < 128; bit++) b[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  return `${formatIPv6(b, 0)}/${len}`;
+}
+
+/** The same from "address/length" text; undefined when it is not an IPv6 prefix. */
+export function maskIpv6Prefix(text: string): string | undefined {
+  const m = /^([0-9a-f:]*:[0-9a-f:]*)\/(\d{1,3})$/i.exec(text.trim());
+  if (!m || Number(m[2]) > 128) return undefined;
+  const [head, tail, more] = m[1]!.split('::');
+  const groups = [...(head ? head.split(':') : []), ...(tail ? tail.split(':') : [])];
+  if (
+    more !== undefined ||
+    groups.some((g) => !/^[0-9a-f]{1,4}$/i.test(g)) ||
+    (tail === undefined ? groups.length !== 8 : groups.length > 7)
+  )
+    return undefined;
+  return ipv6PrefixText(addressBytes(m[1]!), Number(m[2]));
+}
+
 /** Orders two 16-byte addresses (network order), for range checks without string games. */
 export function compareAddressBytes(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;

@@ -54,6 +54,8 @@ export interface GardenPageOptions {
   port: number;
   /** How long a page's release token stays valid, seconds. */
   tokenSeconds?: number;
+  /** Connections at once from one source address (16 unless set); more are closed and counted. */
+  perSourceConnections?: number;
 }
 
 export interface GardenPage {
@@ -107,7 +109,9 @@ function section(lang: 'ja' | 'en', title: string, paragraphs: string[], extra =
 export class GardenPageServer implements GardenPage {
   private readonly key = randomBytes(32);
   private readonly counts = { pages: 0, neutral: 0, releases: 0 };
-  private readonly refused = { method: 0, 'body-too-large': 0, 'bad-token': 0, failed: 0 };
+  private readonly refused = { method: 0, 'body-too-large': 0, 'bad-token': 0, failed: 0, 'per-source-limit': 0 };
+  /** Open connections by source address: the page is unauthenticated, one source must not hold the listener. */
+  private readonly bySource = new Map<string, number>();
   private server!: http.Server;
 
   private constructor(
@@ -125,6 +129,22 @@ export class GardenPageServer implements GardenPage {
       });
     });
     s.server.maxConnections = 1024;
+    const cap = options.perSourceConnections ?? 16;
+    s.server.on('connection', (socket) => {
+      const source = socket.remoteAddress ?? '';
+      const n = s.bySource.get(source) ?? 0;
+      if (n >= cap) {
+        s.refused['per-source-limit']++;
+        socket.destroy();
+        return;
+      }
+      s.bySource.set(source, n + 1);
+      socket.once('close', () => {
+        const left = (s.bySource.get(source) ?? 1) - 1;
+        if (left <= 0) s.bySource.delete(source);
+        else s.bySource.set(source, left);
+      });
+    });
     await new Promise<void>((resolve, reject) => {
       s.server.once('error', reject);
       s.server.listen(options.port, options.host, () => resolve());

@@ -235,10 +235,19 @@ export class SubscriberService {
     for (const l of this.coverage) l(from, to);
   }
 
+  /** Feed listeners that threw, by reason: ingest goes on (a throwing listener must not stop the tailer's cursor). */
+  readonly feedFailures = { 'listener-threw': 0 };
+
   /** Queues an accounting event for the store (`flush` writes the queue in one transaction) and tells subscribers. */
   record(e: SessionEvent): void {
     this.pending.push(e);
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners)
+      try {
+        l(e);
+      } catch {
+        // Counted, not logged: the error may quote the session's address.
+        this.feedFailures['listener-threw']++;
+      }
   }
 
   /** The accounting feed the broker hands to a measure that declares account IDs (M4) or assigned addresses (M3). */
@@ -250,7 +259,7 @@ export class SubscriberService {
           this.listeners.delete(listener);
         };
       },
-      // The IPv4 sessions open now, as "begin" events: to start from the present, then follow the feed.
+      // The sessions open now (IPv4 and IPv6), as "begin" events: to start from the present, then follow the feed.
       current: () =>
         this.index.openSessions().map((s) => ({ kind: 'begin' as const, key: s.key, subscriber: s.subscriber, address: s.address, at: 0 })),
     };

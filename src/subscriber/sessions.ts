@@ -62,7 +62,11 @@ function v6(text: string): bigint | undefined {
 const mask = (len: number) => (len === 0 ? 0n : ((1n << 128n) - 1n) ^ ((1n << BigInt(128 - len)) - 1n));
 
 /** Where an open session's row is (its end is written there at the Stop). */
-type OpenRef = { kind: 'base'; i: number } | { kind: 'delta'; i: number } | { kind: 'v6'; row: { end: number; seen: number } };
+type OpenRef =
+  | { kind: 'base'; i: number }
+  | { kind: 'delta'; i: number }
+  // The prefix's text is kept while the session is open only (openSessions); closed rows hold none.
+  | { kind: 'v6'; row: { end: number; seen: number; sub: number }; address: string };
 
 export class SessionIndex {
   // Base: sorted, compact.
@@ -148,7 +152,7 @@ export class SessionIndex {
     const rows = byNet.get(key);
     if (rows) rows.push(row);
     else byNet.set(key, [row]);
-    this.open.set(s.key, { kind: 'v6', row });
+    this.open.set(s.key, { kind: 'v6', row, address: s.address });
     this.opts.onCover?.(s.start, s.start + this.opts.interimTimeoutSeconds);
     return true;
   }
@@ -166,8 +170,8 @@ export class SessionIndex {
   }
 
   /**
-   * Every open IPv4 session: key, subscriber and address (IPv6 prefixes are not listed: the opt-out zone's client-IP records take IPv4
-   * addresses).
+   * Every open session: key, subscriber and address — an IPv4 address, or an IPv6 (or IPv4) prefix as accounting gave it. A reader
+   * takes what it supports (M3's opt-out zone IPv4 only; M7's walled garden IPv6 too).
    */
   openSessions(): Array<{ key: string; subscriber: string; address: string }> {
     const out: Array<{ key: string; subscriber: string; address: string }> = [];
@@ -177,7 +181,7 @@ export class SessionIndex {
       else if (o.kind === 'delta') {
         const r = this.deltaRows[o.i]!;
         out.push({ key, subscriber: this.subscribers[r.sub]!, address: text(r.addr) });
-      }
+      } else out.push({ key, subscriber: this.subscribers[o.row.sub]!, address: o.address });
     }
     return out;
   }

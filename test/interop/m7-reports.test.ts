@@ -185,11 +185,19 @@ describe('M7: reports in, subscribers found, cases and notices out', { skip }, (
     assert.ok(!dump.includes(SECRET_URL));
   });
 
-  it('says the walled garden is off (its option is not set): no gardens listed, its actions refused naming the setting', async () => {
+  it('garden off (option not set): no gardens listed, ending one refused naming the setting; a choice is recorded', async () => {
     assert.deepEqual((await call('GET', '/garden')).json, { enabled: false, gardens: [] });
     const end = await call('POST', '/garden/bob%40isp/end');
     assert.equal(end.status, 409);
     assert.match(String(end.json.message), /walledGarden\.enabled/);
+    // A subscriber may stop the garden at any time (the terms): recorded while the option is off too.
+    const optOut = await call('POST', '/garden/consent', { subscriber: 'bob@isp', choice: 'opt-out', channel: 'support-desk' });
+    assert.equal(optOut.status, 200, JSON.stringify(optOut.json));
+    assert.deepEqual(optOut.json, { subscriber: 'bob@isp', gardenOptedOut: true });
+    const rows = await sql<{ choice: string }>`select choice from m7_garden_choice where subscriber = 'bob@isp'`.execute(
+      server.mamori.state.db,
+    );
+    assert.deepEqual(rows.rows, [{ choice: 'opt-out' }]);
   });
 
   it('refuses a report it cannot read, naming why, and stores nothing of it', async () => {

@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Mamori } from '../../src/app/mamori.js';
 import { DetailTailer, parseDetailBlock } from '../../src/ingest/radius/detail.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
+import { ClientAddressZone } from '../../src/dns/client-zone.js';
+import { RpzZone } from '../../src/dns/rpz.js';
 import { openTest, tempDir } from '../support/fixtures.js';
 
 const T = Math.floor(Date.now() / 1000) - 3600;
@@ -68,5 +70,38 @@ describe('FreeRADIUS detail files', () => {
     assert.equal(await tailer(index).poll(), 1);
     const c = index.lookup('100.64.0.12', T + 1100);
     assert.ok(c.found && c.subscriber === 'carol');
+  });
+
+  it("clears an IPv6 prefix's host bits as the UDP server does; a bad address or a throwing listener does not stall the tail", async () => {
+    const v6 = (user: string, session: string, prefix: string, t: number) =>
+      block('Start', user, session, '100.64.0.20', t).replace(/\tFramed-IP-Address = [^\n]*\n/, `\tFramed-IPv6-Prefix = ${prefix}\n`);
+    assert.equal(parseDetailBlock(v6('dan', 's6', '2001:db8:1::1/56', T).trim())?.framedIpv6Prefix, '2001:db8:1::/56');
+    assert.equal(parseDetailBlock(v6('dan', 's6', '2001:db8:1:zz::/56', T).trim())?.framedIpv6Prefix, undefined, 'not a prefix: left out');
+    // The garden lists dan: his session's prefix arrives with host bits set, from the detail file, through the feed.
+    const zone = new ClientAddressZone(new RpzZone('garden.rpz.test'), { ipv6: true });
+    zone.set('dan', { kind: 'local-data', a: ['192.0.2.80'], aaaa: [] });
+    m.subscribers.accountingFeed().subscribe((e) => zone.onSession(e));
+    m.subscribers.accountingFeed().subscribe(() => {
+      throw new Error('a listener that fails');
+    });
+    writeFileSync(join(dir, 'detail-20261125'), v6('dan', 's6', '2001:db8:1::1/56', T + 1200));
+    const tail = new DetailTailer({
+      directory: dir,
+      prefix: 'detail-20261125',
+      state: m.state,
+      index: m.subscribers.index,
+      emit: (e) => m.subscribers.record(e),
+    });
+    assert.equal(await tail.poll(), 1);
+    zone.zone.bump();
+    assert.deepEqual(
+      zone.zone.list().map((r) => r.name.split('.rpz-client-ip')[0]),
+      ['56.zz.1.db8.2001'],
+    );
+    assert.equal(m.subscribers.feedFailures['listener-threw'], 1, 'the failing listener is counted, ingest goes on');
+    assert.equal(await tail.poll(), 0, 'the cursor moved on');
+    // A prefix the zone cannot take reaches it some other way: counted, not thrown.
+    zone.onSession({ kind: 'begin', key: 'bras|x', subscriber: 'dan', address: '2001:db8:2::1/48', at: 0 });
+    assert.equal(zone.refused['bad-address'], 1);
   });
 });

@@ -191,7 +191,8 @@ describe('who is gardened, releases, time-box', () => {
     };
     const garden = new WalledGarden(own, zone, service, cases, publish, createLogger('silent'));
     const db = tablesOf<M7Tables>(own.store.db);
-    const T0 = Date.parse('2026-11-01T00:00:00Z');
+    // Hours before now: a garden past its end is not shown (the page reads the real clock).
+    const T0 = Date.now() - 21 * 3_600_000;
     const iso = (h: number) => new Date(T0 + h * 3_600_000).toISOString();
     const alert = async (id: string, subscriber: string, v: Partial<M7Tables['m7_alerts']>) => {
       const c = await cases.open({ kind: 'infected-host', subscriber, summary: 'test', key: `infection:mirai:${id}` });

@@ -23,6 +23,7 @@ import { type StateDb, type StateStore, tablesOf } from '../../store/state/store
 import type { SessionIndex } from '../../subscriber/sessions.js';
 import { applyAccounting, type SessionEvent } from './apply.js';
 import { STATUS, type Accounting } from './packet.js';
+import { maskIpv6Prefix } from '../address.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
 type CursorTables = { radius_detail_cursors: { file: string; inode: string; offset: number } };
@@ -77,8 +78,13 @@ export function parseDetailBlock(block: string): (Omit<Accounting, 'identifier' 
   set('userName', get('User-Name'));
   set('sessionId', get('Acct-Session-Id'));
   set('framedIp', get('Framed-IP-Address'));
-  set('framedIpv6Prefix', get('Framed-IPv6-Prefix'));
-  set('delegatedIpv6Prefix', get('Delegated-IPv6-Prefix'));
+  // As the UDP server reads them: host bits cleared; a prefix that cannot be read is left out (the record may be skipped, counted).
+  const prefix = (k: string) => {
+    const v = get(k);
+    return v === undefined ? undefined : maskIpv6Prefix(v);
+  };
+  set('framedIpv6Prefix', prefix('Framed-IPv6-Prefix'));
+  set('delegatedIpv6Prefix', prefix('Delegated-IPv6-Prefix'));
   set('eventTimestamp', event);
   set('nas', get('NAS-Identifier') ?? get('NAS-IP-Address') ?? get('NAS-IPv6-Address'));
   return out;

@@ -6,7 +6,7 @@
  * vendor attributes — is skipped without being kept.
  */
 import { createHash } from 'node:crypto';
-import { formatIPv6 } from '../address.js';
+import { formatIPv6, ipv6PrefixText } from '../address.js';
 import { MamoriError } from '../../core/errors.js';
 
 export const CODE = { ACCOUNTING_REQUEST: 4, ACCOUNTING_RESPONSE: 5 } as const;
@@ -62,9 +62,7 @@ function ipv6Prefix(v: Buffer): string {
     throw new RadiusError('attribute', `IPv6 prefix length ${len} does not fit its attribute`);
   const bytes = Buffer.alloc(16);
   v.copy(bytes, 0, 2);
-  // Bits beyond the prefix length are not part of the prefix.
-  for (let bit = len; bit < 128; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
-  return `${formatIPv6(bytes, 0)}/${len}`;
+  return ipv6PrefixText(bytes, len);
 }
 
 const ipv4 = (v: Buffer) => {

@@ -1,18 +1,19 @@
 /**
  * The walled garden's routes, under /api/v1/measures/infected-host-alert/garden: the gardens in force (who,
  * which case, until when, releases left; each read audited), the abuse desk ending one at once, and a
- * subscriber's choice about the garden. While the option is off the list says so and the actions answer 409
- * naming the setting.
+ * subscriber's choice about the garden. While the option is off the list says so and ending one answers 409
+ * naming the setting; a choice is still recorded (the terms let a subscriber opt out at any time).
  */
 import { z } from 'zod';
 import { errorSchema, principalOf } from '../../core/http.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { WalledGarden } from './garden.js';
+import type { M7Api } from './run.js';
 import { GardenOffError } from './garden-run.js';
 
 const subscriberId = z.string().min(1).max(200);
 
-export function gardenRoutes(garden: WalledGarden | undefined): FastifyPluginAsyncZod {
+export function gardenRoutes(garden: WalledGarden | undefined, choose: M7Api['gardenChoice']): FastifyPluginAsyncZod {
   const on = (): WalledGarden => {
     if (!garden)
       throw new GardenOffError('the walled garden is off: measures.infected-host-alert.walledGarden.enabled (see docs, "Walled garden")');
@@ -63,7 +64,8 @@ export function gardenRoutes(garden: WalledGarden | undefined): FastifyPluginAsy
         config: { permission: 'consent:manage' },
         schema: {
           tags: ['infected-host-alert'],
-          description: 'A subscriber stops the walled garden (ending one in force at once), or allows it again.',
+          description:
+            'A subscriber stops the walled garden (ending one in force at once), or allows it again. Recorded while the option is off too.',
           body: z.object({
             subscriber: subscriberId,
             choice: z.enum(['opt-out', 'opt-in']),
@@ -74,7 +76,7 @@ export function gardenRoutes(garden: WalledGarden | undefined): FastifyPluginAsy
       },
       async (request) => {
         const { subscriber, choice, channel } = request.body;
-        await on().setChoice(subscriber, choice, channel, principalOf(request).actor);
+        await choose(subscriber, choice, channel, principalOf(request).actor);
         return { subscriber, gardenOptedOut: choice === 'opt-out' };
       },
     );

@@ -24,6 +24,12 @@ export class GardenAllowError extends MamoriError {
   static override readonly status = 400;
 }
 
+/** The walled garden could not start (its page listener, most likely); nothing of it is left running. */
+export class GardenStartError extends MamoriError {
+  static override readonly code = 'walled-garden-start';
+  static override readonly status = 500;
+}
+
 /** The garden's routes were called while the option is off. */
 export class GardenOffError extends MamoriError {
   static override readonly code = 'walled-garden-off';
@@ -42,6 +48,7 @@ export async function startWalledGarden(
   own: MeasureState & { settings: InfectedHostAlertSettings },
   service: InfectedHostAlert,
   cases: CaseApi,
+  serialBase = Math.floor(Date.now() / 1000),
 ): Promise<RunningGarden> {
   const g = own.settings.walledGarden;
   const feed = await context.capabilities.action<{
@@ -50,7 +57,9 @@ export async function startWalledGarden(
   }>('accounting-feed');
   const writer = await context.capabilities.action<PolicyZoneWriter>('policy-zone-writer');
   const pages = await context.capabilities.action<GardenPageInput>('garden-page');
-  const zone = new ClientAddressZone(new RpzZone(g.zone), { ipv6: true });
+  // Serials from the clock (as M3 and M6): a restart never goes below what the secondaries hold (RFC 1982),
+  // or they would ignore NOTIFY and keep gardens that ended until the SOA expire.
+  const zone = new ClientAddressZone(new RpzZone(g.zone, serialBase), { ipv6: true });
   // Served once the zone holds the gardens in force; publish() before then has nothing to tell.
   const at: { served?: Awaited<ReturnType<PolicyZoneWriter['serve']>> } = {};
   const publish = async () => {
@@ -67,7 +76,7 @@ export async function startWalledGarden(
   // a client-IP trigger outranks a QNAME trigger, so they cannot live in the garden zone). Being first, it would lift
   // every later zone's rule for these names for every client: a name another zone blocks (M3's C&C zone) is refused now
   // and, should a block for it come later, withdrawn from the allow zone while the block lasts.
-  const allowZone = new RpzZone(allowZoneOf(g));
+  const allowZone = new RpzZone(allowZoneOf(g), serialBase);
   const names = allowedNames(g, own.settings.notice);
   const ownZones = [zone.zone.origin, allowZone.origin];
   const blockedNow = writer.rulesElsewhere(names, ownZones);
@@ -86,7 +95,7 @@ export async function startWalledGarden(
   for (const n of names) allowZone.passthru(n);
   allowZone.bump();
   let versionElsewhere = writer.versionElsewhere(ownZones);
-  const allowServed = await writer.serve(allowZone);
+  let allowServed: Awaited<ReturnType<typeof writer.serve>>;
   const allowCounts = { withdrawn: 0, restored: 0 };
   /** Another zone published: allowed names it now blocks leave the allow zone (its block wins), names it no longer blocks return. */
   const recheckAllow = async () => {
@@ -114,31 +123,60 @@ export async function startWalledGarden(
 
   const garden = new WalledGarden(own, zone, service, cases, publish, context.logger);
   await garden.load();
-  zone.seed(feed.current());
-  zone.flush();
-  zone.zone.bump();
-  at.served = await writer.serve(zone.zone);
-  const unsubscribe = feed.subscribe((e) => zone.onSession(e));
-  // Sessions come and go: their changes are gathered and published twice a second.
-  const failed = (err: Error) =>
-    context.logger.error({ event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } }, 'garden zone not published');
-  const timer = setInterval(() => {
-    if (zone.flush()) publish().catch(failed);
-    recheckAllow().catch(failed);
-  }, 500);
-  timer.unref();
-  const page = await pages.start({ host: g.listen.host!, port: g.listen.port }, garden);
-  context.logger.info(
-    { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
-    'walled garden on',
-  );
-  await own.audit.append({
-    actor: `measure:${context.declaration.id}`,
-    measure: context.declaration.id,
-    action: 'm7.garden.on',
-    object: 'm7-garden:zone',
-    counts: { gardens: (await garden.active()).length },
-  });
+  // The page first (port 80 may be refused: EACCES, in use); whatever started is undone on any failure, so the zone
+  // is never served without its page and a later start finds nothing left behind.
+  const undo: Array<() => unknown> = [];
+  let page: Awaited<ReturnType<GardenPageInput['start']>>;
+  let timer: NodeJS.Timeout;
+  let unsubscribe: () => void;
+  let unwatch: () => void;
+  try {
+    const listen = { host: g.listen.host!, port: g.listen.port };
+    page = await pages.start(listen, garden).catch((err: NodeJS.ErrnoException) => {
+      throw new GardenStartError(
+        `the walled garden's page listener (walledGarden.listen ${listen.host}:${listen.port}) could not start: ${err.code ?? err.message}`,
+        { cause: err },
+      );
+    });
+    undo.push(() => page.stop());
+    allowServed = await writer.serve(allowZone);
+    undo.push(() => allowServed.withdraw());
+    zone.seed(feed.current());
+    zone.flush();
+    zone.zone.bump();
+    at.served = await writer.serve(zone.zone);
+    undo.push(() => at.served?.withdraw());
+    unsubscribe = feed.subscribe((e) => zone.onSession(e));
+    undo.push(unsubscribe);
+    // Sessions come and go: their changes are gathered and published twice a second.
+    const failed = (err: Error) =>
+      context.logger.error(
+        { event: 'm7.garden.publish.failed', err: { type: err.name, message: err.message } },
+        'garden zone not published',
+      );
+    timer = setInterval(() => {
+      if (zone.flush()) publish().catch(failed);
+      recheckAllow().catch(failed);
+    }, 500);
+    timer.unref();
+    undo.push(() => clearInterval(timer));
+    unwatch = garden.watchTimeBox();
+    undo.push(unwatch);
+    context.logger.info(
+      { event: 'm7.garden.on', zone: zone.zone.origin, pagePort: page.port, basisConfirmedBy: g.basisConfirmedBy },
+      'walled garden on',
+    );
+    await own.audit.append({
+      actor: `measure:${context.declaration.id}`,
+      measure: context.declaration.id,
+      action: 'm7.garden.on',
+      object: 'm7-garden:zone',
+      counts: { gardens: (await garden.active()).length },
+    });
+  } catch (err) {
+    for (const u of undo.reverse()) await Promise.resolve(u()).catch(() => undefined);
+    throw err;
+  }
   return {
     garden,
     endpoints: {
@@ -163,7 +201,7 @@ export async function startWalledGarden(
             allowWithdrawn: allowCounts.withdrawn,
             allowRestored: allowCounts.restored,
           },
-          refused: { ...l.refused, 'releases-exhausted': c.exhausted },
+          refused: { ...l.refused, 'releases-exhausted': c.exhausted, 'bad-session-address': zone.refused['bad-address'] },
         },
       };
     },
@@ -172,6 +210,7 @@ export async function startWalledGarden(
       unsubscribe();
       await page.stop();
       // Every garden ends with M7: the empty zone is published (NOTIFY) before it is withdrawn.
+      unwatch();
       await garden.stopAll();
       zone.flush();
       await publish();

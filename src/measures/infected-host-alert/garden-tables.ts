@@ -7,7 +7,7 @@
  * - m7_garden_choice: the subscriber's choice about the garden (opt-out/opt-in history), the choice in force
  *   kept until it changes.
  */
-import type { Migration } from 'kysely';
+import { sql, type Migration } from 'kysely';
 import type { Dataset } from '../../core/datasets.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
@@ -57,6 +57,22 @@ export const gardenMigrations: Record<string, Migration> = {
         .addColumn('actor', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('m7_garden_choice_subscriber').on('m7_garden_choice').columns(['subscriber', 'id']).execute();
+    },
+  },
+  // One garden in force per subscriber, whatever runs at once; duplicates an earlier version left are ended first.
+  '0711_m7-garden-one-active': {
+    async up(db: UntypedDb) {
+      const earlier = sql`select 1 from m7_garden o where o.subscriber = m7_garden.subscriber and o.ended_at is null
+        and (o.started_at < m7_garden.started_at or (o.started_at = m7_garden.started_at and o.id < m7_garden.id))`;
+      await sql`update m7_garden set ended_at = ${new Date().toISOString()}, end_reason = 'stopped', ended_by = 'migration'
+        where ended_at is null and exists (${earlier})`.execute(db);
+      await db.schema
+        .createIndex('m7_garden_one_active')
+        .on('m7_garden')
+        .column('subscriber')
+        .unique()
+        .where(sql.ref('ended_at'), 'is', null)
+        .execute();
     },
   },
 };

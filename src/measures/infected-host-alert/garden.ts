@@ -58,11 +58,18 @@ export async function endLeftoverGardens(own: MeasureState): Promise<number> {
   return left.length;
 }
 
+/** end() found the garden ended already. */
+class NotEnded extends Error {}
+
 export class WalledGarden implements GardenPageHandler {
   private readonly g: WalledGardenSettings;
   private readonly action: ClientAction;
   /** Counts since start, for /metrics and the listener status. */
   readonly counts = { started: 0, released: 0, ended: 0, exhausted: 0 };
+  /** Every change to the gardens, one at a time: two passes, or two releases, at once would both act on the same row. */
+  private changing: Promise<unknown> = Promise.resolve();
+  /** The time-box's own timer (watchTimeBox): a garden ends on time even when the analysis pass fails or is slow. */
+  private timeBox: { timer?: NodeJS.Timeout; arm?: (ms: number) => void } | undefined;
 
   constructor(
     private readonly own: MeasureState & { settings: InfectedHostAlertSettings },
@@ -117,8 +124,70 @@ export class WalledGarden implements GardenPageHandler {
     return Number(r.n);
   }
 
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.changing.catch(() => {}).then(fn);
+    this.changing = run;
+    return run;
+  }
+
   /** One pass: ends what is due, starts what the rules call for, publishes once. */
-  async pass(now = new Date()): Promise<GardenPassResult> {
+  pass(now = new Date()): Promise<GardenPassResult> {
+    return this.exclusive(() => this.passNow(now));
+  }
+
+  /**
+   * Ends gardens at their `ends_at` by themselves, whatever the analysis pass does: a timer at the earliest end,
+   * at most a minute away (a garden started meanwhile is seen then), until the returned function is called.
+   */
+  watchTimeBox(): () => void {
+    const w: { timer?: NodeJS.Timeout; due?: number; arm?: (ms: number) => void } = {};
+    this.timeBox = w;
+    // Only ever brought forward: a check already due sooner stays.
+    const arm = (ms: number) => {
+      const wait = Math.min(60_000, Math.max(250, ms));
+      if (this.timeBox !== w || (w.timer && w.due! <= Date.now() + wait)) return;
+      clearTimeout(w.timer);
+      w.due = Date.now() + wait;
+      w.timer = setTimeout(tick, wait);
+      w.timer.unref();
+    };
+    w.arm = arm;
+    const tick = () => {
+      w.timer = undefined;
+      this.exclusive(() => this.endDue(new Date()))
+        .then(async () => {
+          const next = await this.db
+            .selectFrom('m7_garden')
+            .select((eb) => eb.fn.min('ends_at').as('at'))
+            .where('ended_at', 'is', null)
+            .executeTakeFirst();
+          arm(next?.at ? Date.parse(next.at) - Date.now() : 60_000);
+        })
+        .catch((err: Error) => {
+          this.logger.error(
+            { event: 'm7.garden.time-box.failed', err: { type: err.name, message: err.message } },
+            'garden time-box check failed',
+          );
+          arm(60_000);
+        });
+    };
+    tick();
+    return () => {
+      clearTimeout(w.timer);
+      if (this.timeBox === w) this.timeBox = undefined;
+    };
+  }
+
+  /** Ends the gardens past their time-box and publishes. */
+  private async endDue(now: Date): Promise<number> {
+    let n = 0;
+    for (const e of await this.active())
+      if (e.ends_at <= now.toISOString() && (await this.end(e, 'time-box', `measure:${MEASURE}`, now))) n++;
+    if (this.zone.flush()) await this.publish();
+    return n;
+  }
+
+  private async passNow(now: Date): Promise<GardenPassResult> {
     const r: GardenPassResult = { started: 0, ended: {} };
     const ended = (reason: GardenEndReason) => (r.ended[reason] = (r.ended[reason] ?? 0) + 1);
     for (const e of await this.active()) {
@@ -169,6 +238,8 @@ export class WalledGarden implements GardenPageHandler {
       await this.start(a, now, last === undefined);
       r.started++;
     }
+    // A garden started now may end before the time-box timer's next check.
+    if (r.started > 0) this.timeBox?.arm?.(parseDuration(this.g.duration) * 1000);
     if (this.zone.flush()) await this.publish();
     if (r.started > 0 || Object.keys(r.ended).length > 0) {
       await this.own.audit.append({
@@ -226,50 +297,80 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   /** Ends one garden: the zone rule goes at the next publish (at once for a release or the abuse desk). */
-  private async end(e: GardenEntry, reason: GardenEndReason, actor: string, now = new Date()): Promise<void> {
-    await this.own.audit.withAudit(
-      {
-        actor,
-        measure: MEASURE,
-        action: `m7.garden.${reason === 'released' ? 'release' : 'end'}`,
-        object: `m7-garden:${e.id}`,
-        caseId: e.case_id,
-      },
-      (tx) =>
-        gdb(tx)
-          .updateTable('m7_garden')
-          .set({ ended_at: now.toISOString(), end_reason: reason, ended_by: actor })
-          .where('id', '=', e.id)
-          .where('ended_at', 'is', null)
-          .execute(),
-    );
+  private async end(e: GardenEntry, reason: GardenEndReason, actor: string, now = new Date()): Promise<boolean> {
+    const ended = await this.own.audit
+      .withAudit(
+        {
+          actor,
+          measure: MEASURE,
+          action: `m7.garden.${reason === 'released' ? 'release' : 'end'}`,
+          object: `m7-garden:${e.id}`,
+          caseId: e.case_id,
+        },
+        async (tx) => {
+          const r = await gdb(tx)
+            .updateTable('m7_garden')
+            .set({ ended_at: now.toISOString(), end_reason: reason, ended_by: actor })
+            .where('id', '=', e.id)
+            .where('ended_at', 'is', null)
+            .executeTakeFirst();
+          // Ended already (by another path): no audit entry, no note — the transaction is rolled back.
+          if (Number(r.numUpdatedRows) === 0) throw new NotEnded();
+          return true;
+        },
+      )
+      .catch((err: unknown) => {
+        if (err instanceof NotEnded) return false;
+        throw err;
+      });
+    if (!ended) return false;
     await this.cases.note(e.case_id, reason === 'released' ? 'walled-garden:released' : 'walled-garden:end', reason);
     this.zone.set(e.subscriber, undefined);
     if (reason === 'released') this.counts.released++;
     else this.counts.ended++;
-  }
-
-  private async activeOf(subscriber: string): Promise<GardenEntry | undefined> {
-    return this.db
-      .selectFrom('m7_garden')
-      .selectAll()
-      .where('subscriber', '=', subscriber)
-      .where('ended_at', 'is', null)
-      .executeTakeFirst();
-  }
-
-  /** The abuse desk ends a subscriber's garden: at once (new serial, NOTIFY). */
-  async endFor(subscriber: string, actor: string): Promise<boolean> {
-    const e = await this.activeOf(subscriber);
-    if (!e) return false;
-    await this.end(e, 'abuse-desk', actor);
-    if (this.zone.flush()) await this.publish();
     return true;
   }
 
+  private async activeOf(subscriber: string): Promise<GardenEntry | undefined> {
+    return (
+      this.db
+        .selectFrom('m7_garden')
+        .selectAll()
+        .where('subscriber', '=', subscriber)
+        .where('ended_at', 'is', null)
+        // Past its time-box a garden is over, even before the timer has closed its row: the page is not shown.
+        .where('ends_at', '>', new Date().toISOString())
+        .executeTakeFirst()
+    );
+  }
+
+  /** The abuse desk ends a subscriber's garden: at once (new serial, NOTIFY). */
+  endFor(subscriber: string, actor: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      const e = await this.activeOf(subscriber);
+      if (!e || !(await this.end(e, 'abuse-desk', actor))) return false;
+      if (this.zone.flush()) await this.publish();
+      return true;
+    });
+  }
+
   /** A subscriber's choice about the garden (member site, support desk); opting out ends a garden at once. */
-  async setChoice(subscriber: string, choice: 'opt-out' | 'opt-in', channel: string, actor: string): Promise<void> {
-    await this.own.audit.withAudit(
+  setChoice(subscriber: string, choice: 'opt-out' | 'opt-in', channel: string, actor: string): Promise<void> {
+    return this.exclusive(async () => {
+      await WalledGarden.recordChoice(this.own, subscriber, choice, channel, actor);
+      await this.endIfExcluded(subscriber);
+    });
+  }
+
+  /** Stores a garden choice, audited; needs no running garden (the option may be off). */
+  static async recordChoice(
+    own: MeasureState,
+    subscriber: string,
+    choice: 'opt-out' | 'opt-in',
+    channel: string,
+    actor: string,
+  ): Promise<void> {
+    await own.audit.withAudit(
       (id: number) => ({ actor, measure: MEASURE, action: `m7.garden.${choice}`, object: `m7-garden-choice:${id}` }),
       async (tx) => {
         const r = await gdb(tx)
@@ -280,11 +381,14 @@ export class WalledGarden implements GardenPageHandler {
         return Number(r.id);
       },
     );
-    await this.onChoice(subscriber);
   }
 
   /** After any opt-out (of stage 1 or of the garden): the subscriber's garden ends at once. */
-  async onChoice(subscriber: string): Promise<void> {
+  onChoice(subscriber: string): Promise<void> {
+    return this.exclusive(() => this.endIfExcluded(subscriber));
+  }
+
+  private async endIfExcluded(subscriber: string): Promise<void> {
     const e = await this.activeOf(subscriber);
     if (!e || !(await this.excluded(subscriber))) return;
     await this.end(e, 'opted-out', `measure:${MEASURE}`);
@@ -292,8 +396,10 @@ export class WalledGarden implements GardenPageHandler {
   }
 
   /** Every garden in force ends (M7 stops or the option is turned off): rows closed, audited. */
-  async stopAll(): Promise<void> {
-    for (const e of await this.active()) await this.end(e, 'stopped', `measure:${MEASURE}`);
+  stopAll(): Promise<void> {
+    return this.exclusive(async () => {
+      for (const e of await this.active()) await this.end(e, 'stopped', `measure:${MEASURE}`);
+    });
   }
 
   /** The gardens in force for the abuse desk: the read is audited by the route. */
@@ -364,15 +470,19 @@ export class WalledGarden implements GardenPageHandler {
     };
   }
 
-  async release(address: string): Promise<GardenReleaseResult> {
+  release(address: string): Promise<GardenReleaseResult> {
+    return this.exclusive(() => this.releaseNow(address));
+  }
+
+  private async releaseNow(address: string): Promise<GardenReleaseResult> {
     const e = await this.gardenAt(address);
     const { support } = this.own.settings.notice;
-    if (!e)
-      return {
-        outcome: 'not-gardened',
-        ja: { title: '表示は解除されています', paragraphs: ['このページの表示は、すでに解除されています。'] },
-        en: { title: 'Already lifted', paragraphs: ['This page is no longer shown for your line.'] },
-      };
+    const lifted = () => ({
+      outcome: 'not-gardened' as const,
+      ja: { title: '表示は解除されています', paragraphs: ['このページの表示は、すでに解除されています。'] },
+      en: { title: 'Already lifted', paragraphs: ['This page is no longer shown for your line.'] },
+    });
+    if (!e) return lifted();
     if ((await this.releasesOf(e.case_id)) >= this.g.maxReleases) {
       this.counts.exhausted++;
       return {
@@ -381,7 +491,7 @@ export class WalledGarden implements GardenPageHandler {
         en: { title: 'Cannot be lifted', paragraphs: [`You have used every self-release. Please contact ${support}.`] },
       };
     }
-    await this.end(e, 'released', 'subscriber:self-release');
+    if (!(await this.end(e, 'released', 'subscriber:self-release'))) return lifted();
     if (this.zone.flush()) await this.publish();
     this.logger.info({ event: 'm7.garden.released' }, 'a subscriber lifted their walled garden');
     return {

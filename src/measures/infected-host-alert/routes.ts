@@ -17,7 +17,7 @@ const UPLOAD_TYPES = ['application/octet-stream', 'text/csv', 'application/x-ndj
 const subscriberId = z.string().min(1).max(200);
 
 export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
-  ({ running: { service, scanDrops, garden } }) =>
+  ({ running: { service, scanDrops, garden, gardenChoice } }) =>
   async (app) => {
     // The body is handed over as the request stream: the reports pipeline reads it with backpressure.
     app.addContentTypeParser(UPLOAD_TYPES, (_request, payload, done) => done(null, payload));
@@ -183,7 +183,7 @@ export const infectedHostAlertRoutes: MeasureRoutes<M7Api> =
       },
     );
 
-    await app.register(gardenRoutes(garden));
+    await app.register(gardenRoutes(garden, gardenChoice));
 
     app.get('/remediation', { config: { permission: 'reports:read' }, schema: { tags: ['infected-host-alert'] } }, async () => ({
       texts: await service.remediationTexts(),

@@ -12,7 +12,7 @@ import type { CaseApi } from '../../notify/cases.js';
 import type { Notifier } from '../../notify/notices.js';
 import type { SubscriberLookup } from '../../subscriber/service.js';
 import { startWalledGarden } from './garden-run.js';
-import { endLeftoverGardens, type WalledGarden } from './garden.js';
+import { endLeftoverGardens, WalledGarden } from './garden.js';
 import { InfectedHostAlert } from './service.js';
 import type { InfectedHostAlertSettings } from './settings.js';
 
@@ -22,6 +22,11 @@ export interface M7Api {
   scanDrops(): Promise<{ imported: number; failed: number }>;
   /** The walled garden, when its option is on (garden.ts). */
   garden: WalledGarden | undefined;
+  /**
+   * Records a subscriber's choice about the garden whether or not the option is on (the terms let them opt out at any
+   * time); with the option on, an opt-out also ends their garden at once.
+   */
+  gardenChoice(subscriber: string, choice: 'opt-out' | 'opt-in', channel: string, actor: string): Promise<void>;
 }
 
 export async function startInfectedHostAlert(context: MeasureContext): Promise<RunningMeasure<M7Api>> {
@@ -81,9 +86,12 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
     return done;
   };
 
+  // Set first thing in stop(): a pass still running when M7 stops must not schedule another (retrySoon) nor start one.
+  let stopped = false;
   const guard = (what: string, fn: () => Promise<unknown>) => {
     let running: Promise<unknown> | undefined;
     const tick = () => {
+      if (stopped) return;
       running ??= fn()
         .catch((err: Error) =>
           context.logger.error({ event: `m7.${what}.failed`, err: { type: err.name, message: err.message } }, `M7 ${what} failed`),
@@ -105,6 +113,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   // no session: a bounded pass at most once a second while such spans arrive, then again while the batches are full.
   let retryTimer: NodeJS.Timeout | undefined;
   const retrySoon = () => {
+    if (stopped) return;
     retryTimer ??= setTimeout(() => {
       retryTimer = undefined;
       retries.tick();
@@ -125,7 +134,15 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
   for (const t of timers) t.unref();
 
   return {
-    api: { service, scanDrops, garden: garden?.garden },
+    api: {
+      service,
+      scanDrops,
+      garden: garden?.garden,
+      gardenChoice: (subscriber, choice, channel, actor) =>
+        garden
+          ? garden.garden.setChoice(subscriber, choice, channel, actor)
+          : WalledGarden.recordChoice(own, subscriber, choice, channel, actor),
+    },
     ...(garden ? { endpoints: garden.endpoints } : {}),
     listeners: () => ({
       ...garden?.listeners(),
@@ -135,6 +152,7 @@ export async function startInfectedHostAlert(context: MeasureContext): Promise<R
       },
     }),
     async stop() {
+      stopped = true;
       for (const t of timers) clearInterval(t);
       unfollow();
       clearTimeout(retryTimer);

@@ -145,7 +145,7 @@ describe('walled garden: reviewed faults', () => {
     }
     const running = await start();
     try {
-      assert.deepEqual(m.policyZones.origins, ['garden.rpz.mamori']);
+      assert.deepEqual(m.policyZones.origins, ['garden-allow.rpz.mamori', 'garden.rpz.mamori']);
       assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, 'the page listens');
     } finally {
       await running.stop();

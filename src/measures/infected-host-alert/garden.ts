@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientAddressZone } from '../../dns/client-zone.js';
 import type { ClientAction } from '../../dns/rpz.js';
 import { parseDuration } from '../../core/duration.js';
+import { MamoriError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { MeasureState } from '../../core/measure-state.js';
 import type { CaseApi } from '../../notify/cases.js';
@@ -58,8 +59,11 @@ export async function endLeftoverGardens(own: MeasureState): Promise<number> {
   return left.length;
 }
 
-/** end() found the garden ended already. */
-class NotEnded extends Error {}
+/** end() found the garden ended already: thrown inside its transaction to roll the audit entry back, never seen outside. */
+class NotEnded extends MamoriError {
+  static override readonly code = 'garden-not-ended';
+  static override readonly status = 409;
+}
 
 export class WalledGarden implements GardenPageHandler {
   private readonly g: WalledGardenSettings;
@@ -315,7 +319,7 @@ export class WalledGarden implements GardenPageHandler {
             .where('ended_at', 'is', null)
             .executeTakeFirst();
           // Ended already (by another path): no audit entry, no note — the transaction is rolled back.
-          if (Number(r.numUpdatedRows) === 0) throw new NotEnded();
+          if (Number(r.numUpdatedRows) === 0) throw new NotEnded('the garden had ended already');
           return true;
         },
       )

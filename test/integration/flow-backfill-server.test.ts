@@ -90,6 +90,19 @@ interface CliRun {
   stderr: string;
 }
 
+/** An await that may not outlast `ms`: a hang becomes a failure that names what was awaited. */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The `mamori` command in a child process: `done` when it exits, `running()` until then. */
 function runCli(args: string[], env: Record<string, string>): { done: Promise<CliRun>; running: () => boolean; stop: () => void } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -189,12 +202,17 @@ describe('back-fill through the running server', () => {
     const rowsFrom = async (exporter: string) =>
       Number(
         (
-          await server.mamori.analytics!.query<{ n: string }>(
-            `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE exporter = toIPv6({e:String})`,
-            { e: `::ffff:${exporter}` },
+          await within(
+            30_000,
+            `counting the stored records of ${exporter}`,
+            server.mamori.analytics!.query<{ n: string }>(
+              `SELECT count() AS n FROM ${FLOW_DATASET.table} WHERE exporter = toIPv6({e:String})`,
+              { e: `::ffff:${exporter}` },
+            ),
           )
         )[0]!.n,
       );
+    const flush = () => within(30_000, "flushing the inlet's batch", inlet.flush());
     const liveRows = () => rowsFrom('127.0.0.1');
     const importedRows = () => rowsFrom('192.0.2.1');
     await sendLive(exportStream(0, 2)[0]!); // the live exporter's template
@@ -206,7 +224,7 @@ describe('back-fill through the running server', () => {
       sent += 1;
       if (!proof && runningImport(server.mamori)?.phase === 'storing') {
         const before = await liveRows();
-        await inlet.flush();
+        await flush();
         const after = await liveRows();
         // Stored while the import was still storing: the import neither stopped nor starved the inlet.
         if (after > before && runningImport(server.mamori)?.phase === 'storing') proof = { before, after };
@@ -217,17 +235,17 @@ describe('back-fill through the running server', () => {
     if (cli.running()) {
       const phase = runningImport(server.mamori)?.phase ?? 'none';
       cli.stop();
-      const late = await cli.done;
+      const late = await within(15_000, 'the import command after SIGTERM', cli.done);
       assert.fail(`the import did not end within 180 s (server import phase: ${phase}); stdout: ${late.stdout} stderr: ${late.stderr}`);
     }
-    const r = await cli.done;
+    const r = await within(30_000, 'the import command to exit', cli.done);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(proof, `no live record was seen stored while the import was storing (${sent} live datagrams sent)`);
     assert.match(r.stdout, new RegExp(`imported ${imported} flow records from 30001 datagrams`));
     // Every live datagram is stored, and the import's records exactly once.
     const received = () => inlet.status().exporters.find((e) => e.address === '127.0.0.1')?.datagrams === sent + 1;
     for (const deadline = Date.now() + 15_000; !received() && Date.now() < deadline;) await sleep(100);
-    await inlet.flush();
+    await flush();
     const live = inlet.status();
     assert.equal(
       await liveRows(),
@@ -248,7 +266,11 @@ describe('back-fill through the running server', () => {
     socket.close();
 
     // The same file again: refused by its hash before the upload is read, exit 2, nothing stored.
-    const again = await runCli(['-c', cliConfig, 'flows', 'import', file], { MAMORI_TOKEN: tokens.operator! }).done;
+    const again = await within(
+      60_000,
+      'the second import of the same file',
+      runCli(['-c', cliConfig, 'flows', 'import', file], { MAMORI_TOKEN: tokens.operator! }).done,
+    );
     assert.equal(again.status, 2, again.stderr);
     assert.match(again.stderr, /refused: this file was imported before: import #\d+ on \S+ by token:\S+: 600000 records stored\. /);
     assert.match(again.stderr, /Nothing was received or stored/);

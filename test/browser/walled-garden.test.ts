@@ -85,6 +85,8 @@ describe('walled garden notice page in chromium', { skip }, () => {
     try {
       const { page } = await desk.newPage('ja');
       await desk.logIn(page, 'desk1', DESK_PASSWORD);
+      // The overview the login lands on is still loading: leaving it mid-request would abort its requests.
+      await page.waitForLoadState('networkidle');
       await page.goto(`${desk.url}/console/m7`);
       const row = page.locator('[data-testid=m7-gardens] tr[data-subscriber="alice@isp"]');
       await row.waitFor();

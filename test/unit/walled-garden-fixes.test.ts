@@ -13,19 +13,14 @@ import { OptOutZone } from '../../src/measures/cc-dns-blocking/optout-zone.js';
 import { SessionIndex } from '../../src/subscriber/sessions.js';
 import { GardenPageServer } from '../../src/notify/garden-page.js';
 import { createLogger } from '../../src/core/logger.js';
-import type { MeasureContext } from '../../src/core/registry.js';
-import type { CaseApi } from '../../src/notify/cases.js';
-import type { Notifier } from '../../src/notify/notices.js';
-import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
 import { startInfectedHostAlert } from '../../src/measures/infected-host-alert/run.js';
-import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
-import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
 import type { M7Tables } from '../../src/measures/infected-host-alert/tables.js';
 import { tablesOf } from '../../src/store/state/tables.js';
 import type { GardenTables } from '../../src/measures/infected-host-alert/garden-tables.js';
 import { openTest } from '../support/fixtures.js';
+import { gardenParts } from '../support/garden-parts.js';
 
 const ID = 'infected-host-alert';
 const YAML = (o: { port?: number; duration?: string; enabled?: boolean } = {}) =>
@@ -47,24 +42,7 @@ const YAML = (o: { port?: number; duration?: string; enabled?: boolean } = {}) =
 
 async function setUp(yaml = YAML()) {
   const m = await openTest(yaml);
-  const capabilities = m.broker.forMeasure(ID);
-  const own = await capabilities.ownState<InfectedHostAlertSettings>();
-  const cases = await capabilities.action<CaseApi>('cases');
-  const service = new InfectedHostAlert(
-    own,
-    await capabilities.action<SubscriberLookup>('subscriber-lookup'),
-    cases,
-    await capabilities.action<Notifier>('notifier'),
-    createLogger('silent'),
-  );
-  const context = {
-    declaration: m.registry.status(ID)!.declaration,
-    capabilities,
-    logger: createLogger('silent'),
-    dataDir: m.paths.dataDir,
-  } as unknown as MeasureContext;
-  const start = () => startWalledGarden(context, own, service, cases);
-  return { m, own, cases, service, context, start };
+  return { m, ...(await gardenParts(m)) };
 }
 
 /** A stage-1 alert for `subscriber`, notified twice and seen since: due for a garden. */

@@ -18,7 +18,6 @@ import type { CaseApi } from '../../src/notify/cases.js';
 import type { Notifier } from '../../src/notify/notices.js';
 import type { SubscriberLookup } from '../../src/subscriber/service.js';
 import { endLeftoverGardens, WalledGarden } from '../../src/measures/infected-host-alert/garden.js';
-import { startWalledGarden } from '../../src/measures/infected-host-alert/garden-run.js';
 import { allowedNames, allowZoneOf, walledGardenSettings } from '../../src/measures/infected-host-alert/garden-settings.js';
 import { InfectedHostAlert } from '../../src/measures/infected-host-alert/service.js';
 import type { InfectedHostAlertSettings } from '../../src/measures/infected-host-alert/settings.js';
@@ -26,6 +25,7 @@ import { tablesOf } from '../../src/store/state/tables.js';
 import type { M7Tables } from '../../src/measures/infected-host-alert/tables.js';
 import type { GardenTables } from '../../src/measures/infected-host-alert/garden-tables.js';
 import { openTest } from '../support/fixtures.js';
+import { gardenParts } from '../support/garden-parts.js';
 
 describe('rpz-client-ip owners', () => {
   it('writes IPv4 reversed by octet and IPv6 reversed by group with the longest zero run as zz', () => {
@@ -329,24 +329,8 @@ describe('who is gardened, releases, time-box', () => {
 
   it('M7 stopping ends every garden and withdraws the zone; the page stops listening', async () => {
     const m = await openTest(`rpz:\n  primary: { host: 127.0.0.1, port: 0 }\n  transferTo: [127.0.0.1]\n${GARDEN_YAML(true)}`);
-    const id = 'infected-host-alert';
-    const capabilities = m.broker.forMeasure(id);
-    const own = await capabilities.ownState<InfectedHostAlertSettings>();
-    const cases = await capabilities.action<CaseApi>('cases');
-    const service = new InfectedHostAlert(
-      own,
-      await capabilities.action<SubscriberLookup>('subscriber-lookup'),
-      cases,
-      await capabilities.action<Notifier>('notifier'),
-      createLogger('silent'),
-    );
-    const context = {
-      declaration: m.registry.status(id)!.declaration,
-      capabilities,
-      logger: createLogger('silent'),
-      dataDir: m.paths.dataDir,
-    };
-    const running = await startWalledGarden(context, own, service, cases);
+    const { own, cases, start } = await gardenParts(m);
+    const running = await start();
     assert.deepEqual(m.policyZones.origins, ['garden-allow.rpz.mamori', 'garden.rpz.mamori']);
     const c = await cases.open({ kind: 'infected-host', subscriber: 'zoe', summary: 'test', key: 'infection:mirai:1' });
     await tablesOf<GardenTables>(own.store.db)
@@ -408,29 +392,12 @@ describe('who is gardened, releases, time-box', () => {
       GARDEN_YAML(true).replace('      duration: 72h', `      allow: [${allow}]\n      duration: 72h`);
     const start = async (allow: string, blocked?: string) => {
       const m = await openTest(yaml(allow));
-      const id = 'infected-host-alert';
       // Another measure's C&C zone on the same primary, served first (as M3 starts before M7).
       const cc = new RpzZone('cc.rpz.mamori');
       if (blocked) cc.block(blocked);
       cc.bump();
       await m.policyZones.writerFor(m.registry.status('cc-dns-blocking')!.declaration).serve(cc);
-      const capabilities = m.broker.forMeasure(id);
-      const own = await capabilities.ownState<InfectedHostAlertSettings>();
-      const cases = await capabilities.action<CaseApi>('cases');
-      const service = new InfectedHostAlert(
-        own,
-        await capabilities.action<SubscriberLookup>('subscriber-lookup'),
-        cases,
-        await capabilities.action<Notifier>('notifier'),
-        createLogger('silent'),
-      );
-      const context = {
-        declaration: m.registry.status(id)!.declaration,
-        capabilities,
-        logger: createLogger('silent'),
-        dataDir: m.paths.dataDir,
-      };
-      return { m, cc, run: () => startWalledGarden(context, own, service, cases) };
+      return { m, cc, run: (await gardenParts(m)).start };
     };
     const refused = await start('av.example, os.example', 'evil.av.example');
     await assert.rejects(

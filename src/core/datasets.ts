@@ -25,6 +25,28 @@ export interface DatasetHold {
   readonly rows: RowExpression<SqlBool>;
 }
 
+/**
+ * The hold of a choice-history table (one row per choice, the newest in force): a subscriber's opt-out stays while it
+ * is their newest choice, whatever its age — forgetting it would act against their will.
+ */
+export function optOutInForce(table: string, subscriberColumn: string): DatasetHold {
+  return {
+    condition: 'choice-in-force',
+    rows: (eb) =>
+      eb.and([
+        eb(`${table}.choice`, '=', 'opt-out'),
+        eb(
+          `${table}.id`,
+          '=',
+          eb
+            .selectFrom(`${table} as later`)
+            .select((e) => e.fn.max('later.id').as('id'))
+            .whereRef(`later.${subscriberColumn}`, '=', `${table}.${subscriberColumn}`),
+        ),
+      ]),
+  };
+}
+
 export interface Dataset {
   /** Short name used in audit references: `dataset:NAME`. */
   readonly name: string;

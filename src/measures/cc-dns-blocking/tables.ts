@@ -3,7 +3,7 @@
  * registry (a history of choices), blocked-query counts per day, and where each resolver log was read to.
  */
 import type { Generated, Migration } from 'kysely';
-import type { Dataset } from '../../core/datasets.js';
+import { optOutInForce, type Dataset } from '../../core/datasets.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
 /** opt-out: the subscriber's queries are never filtered; opt-in: back to the contract's default. */
@@ -97,21 +97,7 @@ export const M3_DATASETS: readonly Dataset[] = [
     timeColumn: 'at',
     items: ['aaa.account-id', 'subscriber.id'],
     owner: MEASURE,
-    hold: {
-      condition: 'choice-in-force',
-      rows: (eb) =>
-        eb.and([
-          eb('m3_consent.choice', '=', 'opt-out'),
-          eb(
-            'm3_consent.id',
-            '=',
-            eb
-              .selectFrom('m3_consent as later')
-              .select((e) => e.fn.max('later.id').as('id'))
-              .whereRef('later.subscriber_id', '=', 'm3_consent.subscriber_id'),
-          ),
-        ]),
-    },
+    hold: optOutInForce('m3_consent', 'subscriber_id'),
   },
   { name: 'm3-blocked-counts', store: 'state', table: 'm3_blocked', timeColumn: 'day', items: ['dns.qname', 'dns.times'], owner: MEASURE },
 ];

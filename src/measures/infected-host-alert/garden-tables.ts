@@ -8,7 +8,7 @@
  *   kept until it changes.
  */
 import { sql, type Migration } from 'kysely';
-import type { Dataset } from '../../core/datasets.js';
+import { optOutInForce, type Dataset } from '../../core/datasets.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type GardenTables = {
@@ -88,20 +88,6 @@ export const GARDEN_DATASETS: readonly Dataset[] = [
     timeColumn: 'at',
     items: ['subscriber.id'],
     owner: MEASURE,
-    hold: {
-      condition: 'choice-in-force',
-      rows: (eb) =>
-        eb.and([
-          eb('m7_garden_choice.choice', '=', 'opt-out'),
-          eb(
-            'm7_garden_choice.id',
-            '=',
-            eb
-              .selectFrom('m7_garden_choice as later')
-              .select((e) => e.fn.max('later.id').as('id'))
-              .whereRef('later.subscriber', '=', 'm7_garden_choice.subscriber'),
-          ),
-        ]),
-    },
+    hold: optOutInForce('m7_garden_choice', 'subscriber'),
   },
 ];

@@ -13,7 +13,7 @@
  *   subscriber: the statistics of the remediation report outlive the alerts.
  */
 import type { Generated, Migration } from 'kysely';
-import type { Dataset } from '../../core/datasets.js';
+import { optOutInForce, type Dataset } from '../../core/datasets.js';
 import type { UntypedDb } from '../../store/state/untyped.js';
 
 export type M7Tables = {
@@ -230,20 +230,6 @@ export const M7_DATASETS: readonly Dataset[] = [
     timeColumn: 'at',
     items: ['subscriber.id'],
     owner: MEASURE,
-    hold: {
-      condition: 'choice-in-force',
-      rows: (eb) =>
-        eb.and([
-          eb('m7_consent.choice', '=', 'opt-out'),
-          eb(
-            'm7_consent.id',
-            '=',
-            eb
-              .selectFrom('m7_consent as later')
-              .select((e) => e.fn.max('later.id').as('id'))
-              .whereRef('later.subscriber', '=', 'm7_consent.subscriber'),
-          ),
-        ]),
-    },
+    hold: optOutInForce('m7_consent', 'subscriber'),
   },
 ];
